@@ -1,0 +1,35 @@
+"""Brokers the engine can drive: the paper exchange (default), Kite Connect, and a minimal one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import Broker, BrokerOrder, OrderInstruction, OrderStatus, Quote
+from .memory import InMemoryBroker
+
+if TYPE_CHECKING:
+    from .kite import KiteBroker
+    from .paper import PaperBroker
+
+__all__ = [
+    "Broker",
+    "BrokerOrder",
+    "InMemoryBroker",
+    "KiteBroker",
+    "OrderInstruction",
+    "OrderStatus",
+    "PaperBroker",
+    "Quote",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PaperBroker":
+        from .paper import PaperBroker
+
+        return PaperBroker
+    if name == "KiteBroker":
+        from .kite import KiteBroker
+
+        return KiteBroker
+    raise AttributeError(f"module 'imperium_exec.brokers' has no attribute {name!r}")

@@ -1,0 +1,155 @@
+"""A minimal in-memory broker for unit tests: a fixed book, instant fills, scripted failures.
+
+It is deliberately simple (no queue, no impact, no rate limits): the realistic market is
+:class:`imperium_exec.brokers.paper.PaperBroker`. What it does offer is exact control: a queue
+of exceptions the next ``place_order`` calls raise, ghost orders (recorded although the call
+timed out), a blocking latency, and manual fills of resting orders.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from dataclasses import replace
+
+from ..clock import Clock, RealClock
+from ..request import OrderType, Side
+from ..timeutil import SESSION_SECONDS
+from .base import BrokerOrder, OrderInstruction, OrderStatus, Quote
+from .errors import BrokerError
+
+
+class InMemoryBroker:
+    """Fills marketable orders at the touch at once; rests the rest until :meth:`fill`."""
+
+    def __init__(self, *, clock: Clock | None = None, bid: float = 100.0, ask: float = 100.5,
+                 volume_per_second: float = 100.0, latency_s: float = 0.0,
+                 name: str = "memory") -> None:
+        self.name = name
+        self.clock = clock or RealClock()
+        self.latency_s = latency_s
+        self._book: dict[str, tuple[float, float]] = {}
+        self._default_book = (bid, ask)
+        self._volume_per_second = volume_per_second
+        self._started = self.clock.now()
+        self._orders: dict[str, BrokerOrder] = {}
+        self._limits: dict[str, float] = {}
+        self._failures: deque[tuple[BaseException, bool]] = deque()
+        self._ids = itertools.count(250_000_000_000_001)
+        self._lock = threading.Lock()
+        self.place_calls = 0
+        self.cancel_calls = 0
+        self.placed: list[OrderInstruction] = []
+
+    # ---------------------------------------------------------------- test controls
+
+    def set_book(self, tradingsymbol: str, bid: float, ask: float) -> None:
+        with self._lock:
+            self._book[tradingsymbol] = (bid, ask)
+
+    def fail_next(self, *errors: BaseException, record: bool = False) -> None:
+        """The next ``place_order`` calls raise these, in order.
+
+        ``record=True`` stores the order anyway before raising (the ghost order of a timeout
+        after sending).
+        """
+        with self._lock:
+            self._failures.extend((e, record) for e in errors)
+
+    def fill(self, order_id: str, quantity: int | None = None, price: float | None = None) -> None:
+        """Fill a resting order (all of it by default) at ``price`` (its limit by default)."""
+        with self._lock:
+            order = self._orders[order_id]
+            if order.status.is_terminal:
+                raise ValueError(f"order {order_id} is {order.status}")
+            qty = order.quantity - order.filled_quantity if quantity is None else quantity
+            fill_price = price if price is not None else self._limits[order_id]
+            self._orders[order_id] = self._apply_fill(order, qty, fill_price)
+
+    def reject(self, order_id: str, message: str) -> None:
+        """Turn an open order into an asynchronous REJECTED, as Kite's RMS does."""
+        with self._lock:
+            order = self._orders[order_id]
+            self._orders[order_id] = replace(order, status=OrderStatus.REJECTED,
+                                             status_message=message, pending_quantity=0)
+
+    # ---------------------------------------------------------------- Broker protocol
+
+    def place_order(self, order: OrderInstruction) -> str:
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        with self._lock:
+            self.place_calls += 1
+            failure = self._failures.popleft() if self._failures else None
+            if failure is not None and not failure[1]:
+                raise failure[0]
+            order_id = str(next(self._ids))
+            self._orders[order_id] = self._accept(order_id, order)
+            self.placed.append(order)
+        if failure is not None:
+            raise failure[0]
+        return order_id
+
+    def cancel_order(self, order_id: str) -> None:
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        with self._lock:
+            self.cancel_calls += 1
+            order = self._orders.get(order_id)
+            if order is None:
+                raise BrokerError(f"order {order_id} not found", 404)
+            if order.status.is_terminal:
+                raise BrokerError(f"order {order_id} is already {order.status}", 400)
+            self._orders[order_id] = replace(order, status=OrderStatus.CANCELLED,
+                                             pending_quantity=0)
+
+    def orders(self) -> list[BrokerOrder]:
+        with self._lock:
+            return list(self._orders.values())
+
+    def quote(self, tradingsymbol: str, exchange: str) -> Quote | None:
+        bid, ask = self._book.get(tradingsymbol, self._default_book)
+        now = self.clock.now()
+        volume = int((now - self._started) * self._volume_per_second)
+        return Quote(tradingsymbol=tradingsymbol, timestamp=now, bid=bid, ask=ask,
+                     ltp=(bid + ask) / 2, volume=volume, bid_quantity=1000, ask_quantity=1000)
+
+    def session_seconds(self, epoch: float) -> float:
+        return min(max(0.0, epoch - self._started), float(SESSION_SECONDS))
+
+    # ---------------------------------------------------------------- internals
+
+    def _accept(self, order_id: str, order: OrderInstruction) -> BrokerOrder:
+        bid, ask = self._book.get(order.tradingsymbol, self._default_book)
+        touch = ask if order.side is Side.BUY else bid
+        marketable = order.order_type is OrderType.MARKET or (
+            order.limit_price is not None
+            and (order.limit_price >= ask if order.side is Side.BUY else order.limit_price <= bid)
+        )
+        resting = BrokerOrder(
+            order_id=order_id, tag=order.tag, tradingsymbol=order.tradingsymbol,
+            exchange=order.exchange, side=order.side, quantity=order.quantity,
+            filled_quantity=0, average_price=0.0, status=OrderStatus.OPEN,
+            pending_quantity=order.quantity, exchange_timestamp=self.clock.now(),
+        )
+        if marketable:
+            return self._apply_fill(resting, order.quantity, touch)
+        if order.validity == "IOC":
+            return replace(resting, status=OrderStatus.CANCELLED, pending_quantity=0)
+        if order.limit_price is not None:
+            self._limits[order_id] = order.limit_price
+        return resting
+
+    def _apply_fill(self, order: BrokerOrder, quantity: int, price: float) -> BrokerOrder:
+        filled_before = order.filled_quantity
+        value_before = order.average_price * filled_before if filled_before else 0.0
+        filled = filled_before + quantity
+        average = (value_before + price * quantity) / filled
+        status = OrderStatus.COMPLETE if filled >= order.quantity else OrderStatus.OPEN
+        return replace(order, filled_quantity=filled, average_price=average, status=status,
+                       pending_quantity=order.quantity - filled,
+                       exchange_timestamp=self.clock.now())
+
+

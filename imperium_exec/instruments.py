@@ -1,0 +1,161 @@
+"""Instrument facts: lot size, tick size and freeze quantity, from dated exchange configuration.
+
+Lot sizes and freeze quantities change on exchange circulars, so they live in
+``resources/exchange_config.json`` as dated rows, never in code. A Kite instruments dump
+(``instruments.csv``) can override lot and tick per tradingsymbol; the freeze quantity has no
+API and always comes from the dated configuration.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .timeutil import IST
+
+
+class UnknownInstrumentError(LookupError):
+    """The instrument master has no facts for this tradingsymbol."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentSpec:
+    """What the exchange requires of an order in one instrument."""
+
+    tradingsymbol: str
+    exchange: str
+    underlying: str
+    lot_size: int
+    tick_size: float
+    freeze_quantity: int
+
+    @property
+    def max_order_quantity(self) -> int:
+        """Largest lot multiple not above the freeze quantity (NIFTY 1800 -> 1755 = 27 x 65)."""
+        return max(self.lot_size, (self.freeze_quantity // self.lot_size) * self.lot_size)
+
+
+@dataclass(frozen=True, slots=True)
+class _Dated:
+    start: dt.date
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnderlyingConfig:
+    name: str
+    exchange: str
+    tick_size: float
+    strike_step: int
+    weekly_expiry: bool
+    expiry_weekday: int  # Monday = 0
+    lot_sizes: tuple[_Dated, ...]
+    freeze_quantities: tuple[_Dated, ...]
+
+    def lot_size_on(self, day: dt.date) -> int:
+        return _value_on(self.lot_sizes, day, f"{self.name} lot_size")
+
+    def freeze_quantity_on(self, day: dt.date) -> int:
+        return _value_on(self.freeze_quantities, day, f"{self.name} freeze_quantity")
+
+
+_WEEKDAYS = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4}
+
+
+def _value_on(rows: tuple[_Dated, ...], day: dt.date, what: str) -> int:
+    applicable = [row for row in rows if row.start <= day]
+    if not applicable:
+        raise UnknownInstrumentError(f"no {what} configured on or before {day.isoformat()}")
+    return applicable[-1].value
+
+
+def _parse_underlying(name: str, raw: dict[str, Any]) -> UnderlyingConfig:
+    def dated(key: str) -> tuple[_Dated, ...]:
+        rows = [_Dated(dt.date.fromisoformat(r["from"]), int(r["value"])) for r in raw[key]]
+        return tuple(sorted(rows, key=lambda r: r.start))
+
+    return UnderlyingConfig(
+        name=name,
+        exchange=str(raw["exchange"]),
+        tick_size=float(raw["tick_size"]),
+        strike_step=int(raw["strike_step"]),
+        weekly_expiry=bool(raw["expiry"]["weekly"]),
+        expiry_weekday=_WEEKDAYS[raw["expiry"]["weekday"]],
+        lot_sizes=dated("lot_size"),
+        freeze_quantities=dated("freeze_quantity"),
+    )
+
+
+def load_exchange_config(path: Path | None = None) -> dict[str, UnderlyingConfig]:
+    """Read the dated configuration (the packaged one unless ``path`` is given)."""
+    if path is None:
+        text = resources.files("imperium_exec.resources").joinpath("exchange_config.json")
+        raw = json.loads(text.read_text(encoding="utf-8"))
+    else:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {name: _parse_underlying(name, cfg) for name, cfg in raw["underlyings"].items()}
+
+
+class InstrumentMaster:
+    """Resolves a tradingsymbol to its lot size, tick size and freeze quantity on a date.
+
+    Symbols are matched to an underlying by their longest known name prefix
+    (``BANKNIFTY25DEC...`` is BANKNIFTY, ``NIFTY2612...`` is NIFTY). Rows loaded from a Kite
+    instruments CSV take precedence for lot and tick.
+    """
+
+    def __init__(self, underlyings: dict[str, UnderlyingConfig] | None = None) -> None:
+        self.underlyings = underlyings if underlyings is not None else load_exchange_config()
+        self._by_length = sorted(self.underlyings, key=len, reverse=True)
+        self._dump: dict[tuple[str, str], tuple[str, int, float]] = {}
+
+    def load_kite_instruments_csv(self, text: str) -> int:
+        """Load a Kite ``instruments`` CSV dump; returns the number of option/future rows kept."""
+        kept = 0
+        for row in csv.DictReader(io.StringIO(text)):
+            if row.get("segment", "").endswith(("-OPT", "-FUT")):
+                key = (row["exchange"], row["tradingsymbol"])
+                self._dump[key] = (row["name"], int(float(row["lot_size"])), float(row["tick_size"]))
+                kept += 1
+        return kept
+
+    def underlying_of(self, tradingsymbol: str) -> str:
+        for name in self._by_length:
+            if tradingsymbol.upper().startswith(name):
+                return name
+        raise UnknownInstrumentError(
+            f"tradingsymbol {tradingsymbol!r} matches no configured underlying "
+            f"({', '.join(sorted(self.underlyings))})"
+        )
+
+    def resolve(self, tradingsymbol: str, exchange: str | None = None,
+                on: dt.date | None = None) -> InstrumentSpec:
+        day = on if on is not None else dt.datetime.now(IST).date()
+        underlying = self.underlying_of(tradingsymbol)
+        cfg = self.underlyings[underlying]
+        exch = exchange or cfg.exchange
+        lot, tick = cfg.lot_size_on(day), cfg.tick_size
+        dumped = self._dump.get((exch, tradingsymbol))
+        if dumped is not None:
+            _, lot, tick = dumped
+        return InstrumentSpec(
+            tradingsymbol=tradingsymbol,
+            exchange=exch,
+            underlying=underlying,
+            lot_size=lot,
+            tick_size=tick,
+            freeze_quantity=cfg.freeze_quantity_on(day),
+        )
+
+
+@lru_cache(maxsize=1)
+def default_instrument_master() -> InstrumentMaster:
+    """The packaged configuration, loaded once per process."""
+    return InstrumentMaster()
