@@ -1,0 +1,113 @@
+"""SmartOrderRouter: where a child goes, how it sits in the queue, and at what price.
+
+v1 has one route (the primary broker); the decision type already carries the route name so a
+second venue or broker can be added without touching the engine.
+
+Queue posture, from the spread (in ticks) and the urgency:
+
+* ``take``: cross the spread now. High urgency, a tight book (one tick: nothing to gain by
+  waiting), or an IMMEDIATE market order. MARKET orders carry Kite's market protection.
+* ``join``: rest at our own touch (a buy at the bid) and let the market come. Scheduled
+  algorithms at normal urgency in a wide book (>= ``join_spread_ticks``).
+* ``neutral``: a limit at the mid, rounded to our passive side. Scheduled algorithms at normal
+  urgency in a medium book.
+
+A LIMIT parent's price is a hard limit: a buy never pays more than it, a sell never receives
+less, whatever the posture says. Prices are rounded to the tick toward the passive side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .brokers.base import Quote
+from .request import ExecutionAlgo, ExecutionRequest, OrderType, Side, Urgency
+from .timeutil import round_to_tick
+
+
+class QueuePriority(StrEnum):
+    TAKE = "take"
+    JOIN = "join"
+    NEUTRAL = "neutral"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    route: str
+    queue_priority: QueuePriority
+    order_type: OrderType
+    limit_price: float | None  # None for MARKET
+    market_protection: int | None  # set for MARKET
+    bid: float | None
+    ask: float | None
+
+    @property
+    def mid(self) -> float | None:
+        if self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2.0
+        return None
+
+
+@dataclass(frozen=True)
+class SmartOrderRouter:
+    primary_route: str = "primary"
+    #: Spread (in ticks) from which a patient scheduled child joins the queue instead of
+    #: pricing at the mid.
+    join_spread_ticks: int = 4
+
+    def decide(self, request: ExecutionRequest, quote: Quote | None = None,
+               route: str | None = None) -> RouteDecision:
+        """Route one child, using the live ``quote`` when there is one, else the request's book."""
+        bid = quote.bid if quote is not None and quote.bid is not None else request.bid
+        ask = quote.ask if quote is not None and quote.ask is not None else request.ask
+        name = route or self.primary_route
+        posture = self._posture(request, bid, ask)
+
+        if posture is QueuePriority.TAKE and request.order_type is OrderType.MARKET:
+            return RouteDecision(name, posture, OrderType.MARKET, None,
+                                 request.market_protection, bid, ask)
+        price = self._price(request, posture, bid, ask)
+        if price is None:  # no book and no limit: only a protected market order is possible
+            return RouteDecision(name, QueuePriority.TAKE, OrderType.MARKET, None,
+                                 request.market_protection, bid, ask)
+        return RouteDecision(name, posture, OrderType.LIMIT, price, None, bid, ask)
+
+    def _posture(self, request: ExecutionRequest, bid: float | None,
+                 ask: float | None) -> QueuePriority:
+        if request.execution_urgency is Urgency.HIGH:
+            return QueuePriority.TAKE
+        if bid is None or ask is None:
+            return QueuePriority.NEUTRAL if request.order_type is OrderType.LIMIT \
+                else QueuePriority.TAKE
+        if request.execution_algo is ExecutionAlgo.IMMEDIATE:
+            return QueuePriority.TAKE if request.order_type is OrderType.MARKET \
+                else QueuePriority.NEUTRAL
+        spread_ticks = round((ask - bid) / request.tick_size)
+        if spread_ticks <= 1:
+            return QueuePriority.TAKE
+        if spread_ticks >= self.join_spread_ticks:
+            return QueuePriority.JOIN
+        return QueuePriority.NEUTRAL
+
+    def _price(self, request: ExecutionRequest, posture: QueuePriority, bid: float | None,
+               ask: float | None) -> float | None:
+        buy = request.side is Side.BUY
+        passive = "down" if buy else "up"
+        tick = request.tick_size
+        price: float | None
+        if bid is None or ask is None:
+            price = request.limit_price
+        elif posture is QueuePriority.TAKE:
+            price = ask if buy else bid
+        elif posture is QueuePriority.JOIN:
+            price = bid if buy else ask
+        elif request.execution_algo is ExecutionAlgo.IMMEDIATE and request.limit_price is not None:
+            price = request.limit_price  # an immediate limit order goes out as the trader priced it
+        else:
+            price = (bid + ask) / 2.0
+        if price is None:
+            return None
+        if request.limit_price is not None:
+            price = min(price, request.limit_price) if buy else max(price, request.limit_price)
+        return round_to_tick(price, tick, passive)

@@ -1,0 +1,144 @@
+"""ExecutionStack: the QObject facade the desk embeds. The only core module that imports Qt.
+
+It owns an :class:`~imperium_exec.engine.ExecutionEngine` (its own thread and asyncio loop) and
+re-emits every telemetry row as Qt signals **on the GUI thread**: the engine thread emits an
+internal signal whose receiver lives on the GUI thread, so Qt queues it across. A slot connected
+to ``child_placed`` therefore runs on the GUI thread whether it is a method, a lambda or a plain
+function, with plain ``QApplication.exec()`` or a qasync loop.
+
+``execute()`` validates and plans on the calling thread (microseconds, no broker call), hands the
+parent to the engine and returns an :class:`ExecutionHandle` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Generator
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from .brokers.base import Broker
+from .clock import Clock
+from .engine import EngineConfig, ExecutionEngine, ExecutionResult
+from .events import EventKind
+from .request import ExecutionRequest
+from .retry import RetryPolicy
+from .telemetry import FillQualityTracker, Mode
+
+
+class ExecutionHandle:
+    """The caller's view of one parent: its id, and its result when it finishes."""
+
+    def __init__(self, parent_id: str,
+                 future: concurrent.futures.Future[ExecutionResult]) -> None:
+        self.parent_id = parent_id
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> ExecutionResult:
+        """Block until the parent finishes (never call this on the GUI thread without a
+        short timeout; connect to ``parent_finished`` or ``await`` the handle instead)."""
+        return self._future.result(timeout)
+
+    def add_done_callback(self, fn: Any) -> None:
+        self._future.add_done_callback(lambda f: fn(f.result()))
+
+    def __await__(self) -> Generator[Any, None, ExecutionResult]:
+        """``await handle`` under qasync (or any asyncio loop running on the caller's thread)."""
+        return asyncio.wrap_future(self._future).__await__()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "working"
+        return f"ExecutionHandle({self.parent_id!r}, {state})"
+
+
+_SIGNAL_FOR_EVENT = {
+    EventKind.ACCEPTED: "parent_accepted",
+    EventKind.PLACED: "child_placed",
+    EventKind.RECONCILED: "child_placed",
+    EventKind.ERROR: "child_error",
+    EventKind.REJECTED: "child_error",
+    EventKind.RETRY: "child_retry",
+    EventKind.FILLED: "child_filled",
+    EventKind.CANCELLED: "child_cancelled",
+    EventKind.FINISHED: "parent_finished",
+}
+
+
+class ExecutionStack(QObject):
+    """Non-blocking execution for the desk. Signals carry the telemetry row (a dict)."""
+
+    # --- Signals (all emitted on the thread this object lives on: the GUI thread)
+    telemetry_row = Signal(dict)  # every row
+    parent_accepted = Signal(dict)
+    child_placed = Signal(dict)  # placed, or found in the order book after an ambiguous error
+    child_error = Signal(dict)  # terminal: could not be placed, or rejected after placing
+    child_retry = Signal(dict)
+    child_filled = Signal(dict)
+    child_cancelled = Signal(dict)
+    parent_finished = Signal(dict)
+
+    _row_from_engine = Signal(dict)  # engine thread -> GUI thread hop
+
+    def __init__(self, broker: Broker | None = None, mode: Mode = "paper", *,
+                 tracker: FillQualityTracker | None = None, clock: Clock | None = None,
+                 retry_policy: RetryPolicy | None = None, config: EngineConfig | None = None,
+                 telemetry_dir: str | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        if broker is None:
+            from .brokers.paper import PaperBroker
+
+            broker = PaperBroker(clock=clock) if clock is not None else PaperBroker()
+        self.broker = broker
+        self.mode: Mode = mode
+        self.tracker = tracker or FillQualityTracker(mode=mode, directory=telemetry_dir)
+        self.engine = ExecutionEngine(broker, mode=mode, clock=clock, tracker=self.tracker,
+                                      retry_policy=retry_policy, config=config)
+        self._row_from_engine.connect(self._dispatch)
+        self.engine.add_listener(self._row_from_engine.emit)
+        self._closed = False
+
+    # --- Commands (GUI thread; none of them waits on the broker)
+    def execute(self, request: ExecutionRequest) -> ExecutionHandle:
+        """Start executing ``request``. Raises ``ValueError`` (naming the field) for a request
+        or schedule that cannot be executed; nothing reaches the broker then."""
+        parent_id, future = self.engine.submit(request)
+        return ExecutionHandle(parent_id, future)
+
+    def execute_payload(self, payload: dict[str, Any]) -> ExecutionHandle:
+        """Convenience for the desk's existing Kite-style order dicts."""
+        return self.execute(ExecutionRequest.from_payload(payload))
+
+    def cancel(self, parent_id: str) -> None:
+        self.engine.cancel(parent_id)
+
+    def cancel_all(self) -> None:
+        """Kill switch: cancel every working parent and its resting children."""
+        self.engine.cancel_all()
+
+    def pause(self, parent_id: str) -> None:
+        """Stop sending new children (resting ones stay up); the schedule shifts on resume."""
+        self.engine.pause(parent_id)
+
+    def resume(self, parent_id: str) -> None:
+        self.engine.resume(parent_id)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel everything, write the final rows, stop the engine thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.engine.shutdown(timeout)
+        self.tracker.close()
+
+    # --- internals
+    @Slot(dict)
+    def _dispatch(self, row: dict[str, Any]) -> None:
+        self.telemetry_row.emit(row)
+        name = _SIGNAL_FOR_EVENT.get(EventKind(row["event"]))
+        if name is not None:
+            getattr(self, name).emit(row)

@@ -1,0 +1,170 @@
+"""FillQualityTracker: the append-only JSONL journal of execution events, and its readers.
+
+Writing: one ``os.write`` of one orjson line per row on an ``O_APPEND`` descriptor, under a lock,
+so rows from several threads never interleave and a reader in another process sees whole rows as
+soon as they are written. The file is created 0600 (it holds order flow). ``sync()`` fsyncs; the
+engine calls it when a parent finishes rather than per row (an fsync costs ~150 us).
+
+Reading: :class:`TelemetryTail` reads only the bytes appended since its last call, keeps a torn
+last line until its newline arrives, and starts over when the file is truncated or replaced
+(rotation). :func:`read_rows` reads a whole file the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+Mode = Literal["live", "paper"]
+
+#: Environment variable that moves the telemetry directory (default ``~/.imperium_desk``).
+HOME_ENV = "IMPERIUM_DESK_HOME"
+
+
+def telemetry_dir(directory: str | os.PathLike[str] | None = None) -> Path:
+    if directory is not None:
+        return Path(directory)
+    env = os.environ.get(HOME_ENV)
+    return Path(env) if env else Path.home() / ".imperium_desk"
+
+
+def telemetry_path(mode: Mode, directory: str | os.PathLike[str] | None = None) -> Path:
+    """``execution_quality_live.jsonl`` or ``execution_quality_paper.jsonl`` in the directory."""
+    if mode not in ("live", "paper"):
+        raise ValueError(f"mode: must be 'live' or 'paper', not {mode!r}")
+    return telemetry_dir(directory) / f"execution_quality_{mode}.jsonl"
+
+
+class FillQualityTracker:
+    """Appends telemetry rows to the mode's JSONL file. Thread-safe."""
+
+    def __init__(self, mode: Mode = "paper", directory: str | os.PathLike[str] | None = None,
+                 *, path: str | os.PathLike[str] | None = None) -> None:
+        self.mode: Mode = mode
+        self.path = Path(path) if path is not None else telemetry_path(mode, directory)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.chmod(self.path, 0o600)  # also tighten a file an older version created
+        self.rows_written = 0
+
+    def append(self, row: dict[str, Any]) -> None:
+        line = orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        with self._lock:
+            if self._fd is None:
+                raise ValueError(f"telemetry file {self.path} is closed")
+            view = memoryview(line)
+            while view:  # a regular-file write is whole in practice; loop for correctness
+                written = os.write(self._fd, view)
+                view = view[written:]
+            self.rows_written += 1
+
+    def sync(self) -> None:
+        """Flush the rows written so far to stable storage."""
+        with self._lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> FillQualityTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class TailBatch:
+    """What one :meth:`TelemetryTail.read` found."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    bad_lines: int = 0  # complete lines that were not JSON objects (skipped)
+    restarted: bool = False  # the file was truncated or replaced: readers should reset
+
+
+class TelemetryTail:
+    """Incremental reader of a telemetry file that another thread or process appends to.
+
+    Never re-reads what it has read; a torn last line waits in a buffer for its newline.
+    ``max_bytes`` bounds one read so a huge backlog arrives in chunks (the dock stays live).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = 8 << 20) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.offset = 0
+        self._partial = b""
+        self._inode: int | None = None
+
+    def read(self) -> TailBatch:
+        batch = TailBatch()
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return batch
+        if (self._inode is not None and stat.st_ino != self._inode) or stat.st_size < self.offset:
+            self.offset, self._partial, batch.restarted = 0, b"", True
+        self._inode = stat.st_ino
+        if stat.st_size == self.offset:
+            return batch
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(self.max_bytes)
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        complete, _, self._partial = data.rpartition(b"\n")
+        if complete:
+            batch.rows, batch.bad_lines = parse_lines(complete)
+        return batch
+
+    @property
+    def pending(self) -> bool:
+        """True when the file holds bytes this tail has not read yet."""
+        try:
+            return self.path.stat().st_size > self.offset
+        except FileNotFoundError:
+            return False
+
+
+def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Parse newline-separated JSON rows; returns (rows, number of bad lines skipped)."""
+    rows: list[dict[str, Any]] = []
+    bad = 0
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(value, dict):
+            rows.append(value)
+        else:
+            bad += 1
+    return rows, bad
+
+
+def read_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every complete row of a telemetry file; a torn last line is skipped."""
+    data = Path(path).read_bytes()
+    complete = data if data.endswith(b"\n") else data.rpartition(b"\n")[0]
+    return parse_lines(complete)[0]
+
+
+def iter_files(directory: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    """The telemetry files present in the telemetry directory."""
+    base = telemetry_dir(directory)
+    yield from sorted(base.glob("execution_quality_*.jsonl"))
