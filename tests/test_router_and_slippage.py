@@ -1,0 +1,86 @@
+"""SmartOrderRouter postures and prices; SlippageModel signs and scaling."""
+
+from __future__ import annotations
+
+import pytest
+
+from imperium_exec.brokers.base import Quote
+from imperium_exec.request import ExecutionRequest, OrderType
+from imperium_exec.router import QueuePriority, SmartOrderRouter
+from imperium_exec.slippage import SlippageModel, SlippageParams
+
+ROUTER = SmartOrderRouter(primary_route="paper")
+
+
+def request(**kw: object) -> ExecutionRequest:
+    base: dict[str, object] = dict(tradingsymbol="NIFTY26D0125000CE", exchange="NFO", side="BUY",
+                                   quantity=130, lot_size=65, tick_size=0.05,
+                                   freeze_quantity=1800, bid=100.0, ask=100.5)
+    base.update(kw)
+    return ExecutionRequest.model_validate(base)
+
+
+def test_immediate_market_order_takes_with_market_protection() -> None:
+    d = ROUTER.decide(request())
+    assert (d.route, d.queue_priority, d.order_type) == ("paper", QueuePriority.TAKE,
+                                                         OrderType.MARKET)
+    assert d.limit_price is None and d.market_protection == -1
+
+
+def test_scheduled_normal_urgency_joins_a_wide_book_and_prices_mid_in_a_medium_one() -> None:
+    wide = ROUTER.decide(request(execution_algo="TWAP", bid=100.0, ask=100.5))  # 10 ticks
+    assert (wide.queue_priority, wide.order_type, wide.limit_price) == (
+        QueuePriority.JOIN, OrderType.LIMIT, 100.0)
+    medium = ROUTER.decide(request(execution_algo="TWAP", bid=100.0, ask=100.15))  # 3 ticks
+    assert medium.queue_priority is QueuePriority.NEUTRAL
+    assert medium.limit_price == 100.05  # mid 100.075 rounded to the buyer's passive side
+    sell = ROUTER.decide(request(execution_algo="TWAP", side="SELL", bid=100.0, ask=100.15))
+    assert sell.limit_price == 100.1
+
+
+def test_tight_book_or_high_urgency_takes() -> None:
+    tight = ROUTER.decide(request(execution_algo="VWAP", bid=100.0, ask=100.05))
+    assert tight.queue_priority is QueuePriority.TAKE
+    urgent = ROUTER.decide(request(execution_algo="TWAP", execution_urgency="high"))
+    assert urgent.queue_priority is QueuePriority.TAKE
+
+
+def test_a_buy_never_rounds_up_past_its_limit_and_a_sell_never_below() -> None:
+    buy = ROUTER.decide(request(order_type="LIMIT", limit_price=100.2, execution_algo="TWAP",
+                                execution_urgency="high"))
+    assert buy.order_type is OrderType.LIMIT and buy.limit_price == 100.2  # not the 100.5 ask
+    sell = ROUTER.decide(request(side="SELL", order_type="LIMIT", limit_price=100.3,
+                                 execution_algo="TWAP", execution_urgency="high"))
+    assert sell.limit_price == 100.3  # not the 100.0 bid
+
+
+def test_live_quote_overrides_the_request_book() -> None:
+    quote = Quote("NIFTY26D0125000CE", 0.0, bid=90.0, ask=90.05, ltp=90.0, volume=0)
+    d = ROUTER.decide(request(execution_algo="TWAP"), quote)
+    assert d.queue_priority is QueuePriority.TAKE and (d.bid, d.ask) == (90.0, 90.05)
+
+
+def test_no_book_and_no_limit_falls_back_to_a_protected_market_order() -> None:
+    d = ROUTER.decide(request(bid=None, ask=None, execution_algo="TWAP"))
+    assert d.order_type is OrderType.MARKET and d.market_protection == -1
+
+
+def test_slippage_signs_follow_the_queue_posture() -> None:
+    model = SlippageModel()
+    common = dict(reference_price=100.25, bid=100.0, ask=100.5, participation=0.15, horizon_s=60)
+    take = model.estimate(queue_priority=QueuePriority.TAKE, **common)  # type: ignore[arg-type]
+    join = model.estimate(queue_priority=QueuePriority.JOIN, **common)  # type: ignore[arg-type]
+    neutral = model.estimate(queue_priority=QueuePriority.NEUTRAL, **common)  # type: ignore[arg-type]
+    assert take.expected_slippage == pytest.approx(0.25)
+    assert join.expected_slippage == pytest.approx(-0.25)
+    assert neutral.expected_slippage == 0.0
+    assert take.impact_estimate == join.impact_estimate > 0
+    assert take.expected_cost_bps > neutral.expected_cost_bps > join.expected_cost_bps
+
+
+def test_impact_follows_the_power_law_in_participation() -> None:
+    model = SlippageModel(SlippageParams(gamma=0.0))
+    low, high = (model.estimate(reference_price=100.0, bid=None, ask=None,
+                                queue_priority=QueuePriority.TAKE, participation=rho,
+                                horizon_s=300).impact_estimate for rho in (0.05, 0.20))
+    assert high / low == pytest.approx((0.20 / 0.05) ** 0.6)
