@@ -1,0 +1,128 @@
+"""Engine: parents go accepted -> placed -> filled/cancelled -> finished, and the books balance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from engine_support import SYMBOL, assert_books_balance, make_request, make_rig
+
+from imperium_exec.events import ParentStatus
+from imperium_exec.request import OrderType
+
+V1_FIELDS = ("timestamp", "tradingsymbol", "execution_algo", "child_index", "children",
+             "quantity", "arrival_price", "limit_price", "expected_slippage", "impact_estimate",
+             "route", "queue_priority", "latency_ms", "status", "error_bucket", "error",
+             "attempt")
+
+
+def test_immediate_market_order_fills_at_the_touch_and_writes_every_v1_field(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    try:
+        parent_id, future = rig.engine.submit(make_request())
+        result = future.result(5)
+    finally:
+        rig.close()
+    assert result.status is ParentStatus.FILLED
+    assert (result.filled_quantity, result.average_price) == (130, 100.5)
+    rows = rig.file_rows()
+    assert [r["event"] for r in rows] == ["accepted", "placed", "filled", "finished"]
+    placed = rows[1]
+    for name in V1_FIELDS:
+        assert name in placed
+    assert placed["tradingsymbol"] == SYMBOL and placed["execution_algo"] == "IMMEDIATE"
+    assert (placed["child_index"], placed["children"], placed["quantity"]) == (1, 1, 130)
+    assert placed["arrival_price"] == 100.25 and placed["queue_priority"] == "take"
+    assert placed["route"] == "memory" and placed["status"] == "placed"
+    assert placed["expected_slippage"] == pytest.approx(0.25) and placed["latency_ms"] >= 0
+    assert rig.broker.placed[0].order_type is OrderType.MARKET
+    assert rig.broker.placed[0].market_protection == -1
+    assert len(rig.broker.placed[0].tag) <= 20 and rig.broker.placed[0].tag.isalnum()
+    filled = rows[2]
+    assert filled["fill_price"] == 100.5 and filled["realized_slippage"] == pytest.approx(0.25)
+    assert filled["realized_slippage_bps"] == pytest.approx(0.25 / 100.25 * 1e4)
+    assert rows == rig.snapshot(parent_id)  # the file and the signal payloads are the same rows
+    assert_books_balance(rows, 130)
+
+
+def test_immediate_order_above_the_freeze_quantity_goes_out_as_several_children(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    try:
+        _, future = rig.engine.submit(make_request(quantity=65 * 60))  # 3900 > 1755 per order
+        result = future.result(5)
+    finally:
+        rig.close()
+    sizes = [o.quantity for o in rig.broker.placed]
+    assert sum(sizes) == 3900 and max(sizes) <= 1755
+    assert all(q % 65 == 0 for q in sizes) and len(sizes) == 3
+    assert result.status is ParentStatus.FILLED and len(result.order_ids) == 3
+    assert_books_balance(rig.file_rows(), 3900)
+
+
+def test_resting_limit_is_cancelled_on_request_and_returns_its_quantity(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    try:
+        parent_id, future = rig.engine.submit(
+            make_request(order_type="LIMIT", limit_price=99.0, quantity=195))
+        _wait(lambda: "placed" in rig.events(parent_id))
+        order_id = rig.broker.placed and rig.broker.orders()[0].order_id
+        rig.broker.fill(str(order_id), quantity=65, price=99.0)  # one lot trades first
+        _wait(lambda: "filled" in rig.events(parent_id))
+        rig.engine.cancel(parent_id)
+        result = future.result(5)
+    finally:
+        rig.close()
+    assert result.status is ParentStatus.CANCELLED
+    assert (result.filled_quantity, result.unfilled_quantity) == (65, 130)
+    rows = rig.file_rows()
+    cancelled = [r for r in rows if r["event"] == "cancelled"]
+    assert len(cancelled) == 1 and cancelled[0]["filled_quantity"] == 65
+    assert_books_balance(rows, 195)
+
+
+def test_twap_over_thirty_virtual_minutes_spaces_its_children(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, bid=100.0, ask=100.05)  # one tick: the router takes
+    try:
+        start = rig.clock.now()
+        _, future = rig.engine.submit(make_request(
+            quantity=65 * 10, execution_algo="TWAP", max_child_orders=10, horizon_s=1800,
+            randomize_slices=False))
+        result = future.result(10)
+    finally:
+        rig.close()
+    assert result.status is ParentStatus.FILLED and result.filled_quantity == 650
+    placed = [r for r in rig.file_rows() if r["event"] == "placed"]
+    offsets = [round(r["ts"] - start) for r in placed]
+    assert offsets == [180 * k for k in range(10)]
+    assert rig.clock.now() - start >= 1620  # the last slice went out 27 minutes in
+    assert_books_balance(rig.file_rows(), 650)
+
+
+def test_unfilled_passive_slice_is_cancelled_and_rolled_into_the_next(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)  # 10-tick spread: a normal-urgency TWAP joins the bid and rests
+    try:
+        _, future = rig.engine.submit(make_request(
+            quantity=65 * 3, execution_algo="TWAP", max_child_orders=3, horizon_s=300,
+            randomize_slices=False))
+        result = future.result(10)
+    finally:
+        rig.close()
+    sizes = [o.quantity for o in rig.broker.placed]
+    assert sizes == [65, 130, 195]  # each slice re-sends what the previous one left
+    assert all(o.limit_price == 100.0 for o in rig.broker.placed)
+    assert result.status is ParentStatus.PARTIAL
+    assert (result.filled_quantity, result.unfilled_quantity) == (0, 195)
+    assert_books_balance(rig.file_rows(), 195)
+
+
+def _wait(condition: object, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.005)
+    raise AssertionError("condition not met in time")

@@ -1,0 +1,122 @@
+"""Engine retries: each bucket's behaviour, reconcile-by-tag before re-sending, ghosts handled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine_support import assert_books_balance, make_request, make_rig
+
+from imperium_exec.brokers.errors import (
+    BrokerTimeout,
+    GeneralException,
+    InputException,
+    NetworkException,
+    TokenException,
+)
+from imperium_exec.events import ParentStatus
+from imperium_exec.retry import BucketPolicy, ErrorBucket, RetryPolicy
+
+
+def run_one(tmp_path: Path, *failures: BaseException, record: bool = False,
+            policy: RetryPolicy | None = None):  # type: ignore[no-untyped-def]
+    rig = make_rig(tmp_path, retry_policy=policy)
+    rig.broker.fail_next(*failures, record=record)
+    try:
+        _, future = rig.engine.submit(make_request())
+        result = future.result(10)
+    finally:
+        rig.close()
+    return rig, result, rig.file_rows()
+
+
+def test_throttle_is_retried_after_a_second_and_then_placed(tmp_path: Path) -> None:
+    rig, result, rows = run_one(tmp_path, NetworkException("Too many requests", code=429))
+    assert result.status is ParentStatus.FILLED
+    assert [r["event"] for r in rows] == ["accepted", "retry", "placed", "filled", "finished"]
+    retry = rows[1]
+    assert (retry["error_bucket"], retry["attempt"], retry["ambiguous"]) == ("throttle", 1, False)
+    assert "Too many requests" in retry["error"]
+    assert rows[2]["attempt"] == 2 and rows[2]["tag"] != retry["tag"]
+    assert rows[2]["ts"] - retry["ts"] >= 0.75  # throttle backoff is about a second
+    assert rig.broker.place_calls == 2
+
+
+def test_transient_error_reconciles_first_and_resends_only_when_the_order_is_absent(
+        tmp_path: Path) -> None:
+    rig, result, rows = run_one(tmp_path, NetworkException("Request failed (kitetrade-oms)",
+                                                           code=503))
+    assert result.status is ParentStatus.FILLED
+    events = [r["event"] for r in rows]
+    assert events == ["accepted", "retry", "placed", "filled", "finished"]
+    assert rows[1]["error_bucket"] == "transient" and rows[1]["ambiguous"] is True
+    assert rig.broker.place_calls == 2 and len(rig.broker.orders()) == 1
+
+
+def test_timeout_after_sending_adopts_the_ghost_order_instead_of_placing_twice(
+        tmp_path: Path) -> None:
+    rig, result, rows = run_one(tmp_path, BrokerTimeout("read timed out", sent=True),
+                                record=True)
+    assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
+    assert [r["event"] for r in rows] == ["accepted", "reconciled", "placed", "filled",
+                                         "finished"]
+    assert rig.broker.place_calls == 1 and len(rig.broker.orders()) == 1  # never double-placed
+    assert rows[2]["order_id"] == rig.broker.orders()[0].order_id
+    assert_books_balance(rows, 130)
+
+
+def test_kite_timed_out_400_is_treated_as_ambiguous(tmp_path: Path) -> None:
+    rig, result, rows = run_one(
+        tmp_path, InputException("Order request timed out. Please check the order book and "
+                                 "confirm before placing again.", code=400), record=True)
+    assert result.status is ParentStatus.FILLED
+    assert rig.broker.place_calls == 1 and "reconciled" in [r["event"] for r in rows]
+
+
+def test_risk_rejection_is_not_retried_and_fails_the_parent(tmp_path: Path) -> None:
+    rig, result, rows = run_one(tmp_path, GeneralException(
+        "Insufficient funds. Required margin is 95417.84 but available margin is 74251.80.",
+        code=400))
+    assert result.status is ParentStatus.FAILED and result.filled_quantity == 0
+    assert [r["event"] for r in rows] == ["accepted", "error", "finished"]
+    assert rows[1]["error_bucket"] == "risk" and rows[1]["attempt"] == 1
+    assert rig.broker.place_calls == 1
+    assert "risk" in (result.message or "")
+    assert_books_balance(rows, 130)
+
+
+def test_fatal_error_is_not_retried(tmp_path: Path) -> None:
+    rig, result, rows = run_one(tmp_path, TokenException("Token is invalid or has expired."))
+    assert result.status is ParentStatus.FAILED
+    assert rows[1]["event"] == "error" and rows[1]["error_bucket"] == "fatal"
+    assert rig.broker.place_calls == 1
+
+
+def test_transient_retries_stop_at_the_bucket_limit(tmp_path: Path) -> None:
+    policy = RetryPolicy(reconcile_window_s=0.0)
+    policy.policies[ErrorBucket.TRANSIENT] = BucketPolicy(2, 0.1, 0.1)
+    failures = [BrokerTimeout("connect failed", sent=False) for _ in range(5)]
+    rig, result, rows = run_one(tmp_path, *failures, policy=policy)
+    assert [r["event"] for r in rows] == ["accepted", "retry", "retry", "error", "finished"]
+    assert [r["attempt"] for r in rows[1:4]] == [1, 2, 3]
+    assert result.status is ParentStatus.FAILED and rig.broker.place_calls == 3
+
+
+def test_asynchronous_rms_rejection_ends_the_child_and_fails_the_parent(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    try:
+        parent_id, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
+        import time
+
+        deadline = time.monotonic() + 5
+        while not rig.broker.orders() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        rig.broker.reject(rig.broker.orders()[0].order_id,
+                          "RMS:Margin Exceeds,Required:95417.84, Available:74251.80")
+        result = future.result(5)
+    finally:
+        rig.close()
+    rows = rig.file_rows()
+    rejected = [r for r in rows if r["event"] == "rejected"]
+    assert len(rejected) == 1 and rejected[0]["error_bucket"] == "risk"
+    assert result.status is ParentStatus.FAILED
+    assert_books_balance(rows, 130)

@@ -1,0 +1,130 @@
+"""ExecutionStack: every signal arrives on the GUI thread carrying the telemetry row."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_support import make_request
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QThread, QTimer
+from pytestqt.qtbot import QtBot
+
+from imperium_exec import ExecutionStack
+from imperium_exec.brokers.errors import GeneralException, NetworkException, TokenException
+from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.clock import RealClock, VirtualClock
+from imperium_exec.engine import EngineConfig
+from imperium_exec.retry import RetryPolicy
+from imperium_exec.telemetry import read_rows
+
+
+@pytest.fixture
+def stack(qtbot: QtBot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    clock = VirtualClock()
+    broker = InMemoryBroker(clock=clock)
+    stack = ExecutionStack(broker, "paper", clock=clock, telemetry_dir=str(tmp_path),
+                           retry_policy=RetryPolicy(reconcile_window_s=1.0),
+                           config=EngineConfig(id_seed=3))
+    yield stack
+    stack.shutdown()
+
+
+def on_gui_thread(rows: list[tuple[dict[str, Any], bool]]):  # type: ignore[no-untyped-def]
+    def slot(row: dict[str, Any]) -> None:
+        app = QCoreApplication.instance()
+        assert app is not None
+        rows.append((row, QThread.currentThread() is app.thread()))
+    return slot
+
+
+def test_placed_filled_and_finished_signals_carry_the_rows_on_the_gui_thread(
+        qtbot: QtBot, stack: ExecutionStack) -> None:
+    seen: list[tuple[dict[str, Any], bool]] = []
+    for signal in (stack.child_placed, stack.child_filled, stack.parent_finished):
+        signal.connect(on_gui_thread(seen))
+    with qtbot.waitSignal(stack.parent_finished, timeout=5000) as finished:
+        handle = stack.execute(make_request())
+    assert finished.args[0]["parent_id"] == handle.parent_id
+    assert [row["event"] for row, _ in seen] == ["placed", "filled", "finished"]
+    assert all(gui for _, gui in seen)
+    assert handle.result(1).filled_quantity == 130
+    file_rows = read_rows(stack.tracker.path)
+    assert [r for r in file_rows if r["event"] in ("placed", "filled", "finished")] == [
+        row for row, _ in seen]
+
+
+@pytest.mark.parametrize(("failure", "bucket"), [
+    (GeneralException("Insufficient funds. Required margin is 1 but available margin is 0.",
+                      code=400), "risk"),
+    (TokenException("Token is invalid or has expired."), "fatal"),
+])
+def test_error_signal_names_the_bucket(qtbot: QtBot, stack: ExecutionStack,
+                                       failure: Exception, bucket: str) -> None:
+    assert isinstance(stack.broker, InMemoryBroker)
+    stack.broker.fail_next(failure)
+    with qtbot.waitSignal(stack.child_error, timeout=5000) as error:
+        stack.execute(make_request())
+    assert error.args[0]["error_bucket"] == bucket and error.args[0]["status"] == "error"
+    qtbot.waitSignal(stack.parent_finished, timeout=5000)
+
+
+@pytest.mark.parametrize(("failure", "bucket"), [
+    (NetworkException("Too many requests", code=429), "throttle"),
+    (NetworkException("Request failed (kitetrade-oms)", code=503), "transient"),
+])
+def test_retry_signal_then_placed(qtbot: QtBot, stack: ExecutionStack, failure: Exception,
+                                  bucket: str) -> None:
+    assert isinstance(stack.broker, InMemoryBroker)
+    stack.broker.fail_next(failure)
+    with qtbot.waitSignals([stack.child_retry, stack.child_placed], timeout=5000,
+                           order="strict") as both:
+        stack.execute(make_request())
+    retry_row = both.all_signals_and_args[0].args[0]
+    assert retry_row["error_bucket"] == bucket and retry_row["attempt"] == 1
+
+
+def test_bad_input_raises_before_anything_reaches_the_broker(qtbot: QtBot,
+                                                            stack: ExecutionStack) -> None:
+    assert isinstance(stack.broker, InMemoryBroker)
+    with pytest.raises(ValueError, match="end_at"):
+        stack.execute(make_request(execution_algo="TWAP", max_child_orders=2,
+                                   end_at="2020-01-01T10:00:00"))
+    with pytest.raises(ValueError, match="quantity"):
+        stack.execute_payload({"tradingsymbol": "NIFTY26D0125000CE", "transaction_type": "BUY",
+                               "quantity": 100, "order_type": "MARKET"})
+    assert stack.broker.place_calls == 0
+
+
+def test_a_slow_broker_never_stalls_the_gui_heartbeat(qtbot: QtBot, tmp_path: Path) -> None:
+    broker = InMemoryBroker(clock=RealClock(), latency_s=0.2)
+    stack = ExecutionStack(broker, "paper", clock=RealClock(), telemetry_dir=str(tmp_path),
+                           config=EngineConfig(poll_interval_s=0.05))
+    gaps: list[int] = []
+    timer = QTimer()
+    timer.setInterval(1)
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.elapsed()]
+
+    def beat() -> None:
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer.timeout.connect(beat)
+    timer.start()
+    try:
+        started = time.perf_counter()
+        handles = [stack.execute(make_request()) for _ in range(3)]
+        submit_ms = (time.perf_counter() - started) * 1e3
+        qtbot.waitUntil(lambda: all(h.done() for h in handles), timeout=10000)
+    finally:
+        timer.stop()
+        stack.shutdown()
+    assert broker.place_calls == 3  # each call blocked a worker for 200 ms...
+    assert submit_ms < 100  # ...but execute() returned at once
+    # ...and the GUI thread kept ticking: a blocked GUI would show a gap of >= 200 ms.
+    assert len(gaps) > 100
+    assert max(gaps) < 100, f"heartbeat stalled {max(gaps)} ms"
