@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import random
@@ -38,7 +39,7 @@ from .planner import (
     pov_child_quantity,
     split_by_freeze,
 )
-from .request import ExecutionAlgo, ExecutionRequest, OrderType
+from .request import ExecutionAlgo, ExecutionRequest
 from .retry import ErrorClass, RetryPolicy
 from .router import RouteDecision, SmartOrderRouter
 from .slippage import SlippageModel
@@ -220,7 +221,9 @@ class ExecutionEngine:
         """Call ``listener(row)`` on the engine thread for every row, after it is written."""
         self._listeners.append(listener)
 
-    def submit(self, request: ExecutionRequest) -> tuple[str, concurrent.futures.Future[ExecutionResult]]:
+    def submit(
+        self, request: ExecutionRequest,
+    ) -> tuple[str, concurrent.futures.Future[ExecutionResult]]:
         """Plan ``request`` now (raising ``ValueError`` for a plan that cannot be made) and hand
         it to the engine. Returns at once with the parent id and a future of the result."""
         if self._closed:
@@ -496,10 +499,8 @@ class ExecutionEngine:
 
     async def _wait_changed(self, parent: ParentState, timeout: float | None) -> None:
         parent.changed.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(parent.changed.wait(), timeout)
-        except TimeoutError:
-            pass
 
     def _finish(self, parent: ParentState) -> None:
         req = parent.request
@@ -780,7 +781,8 @@ class ExecutionEngine:
                     message=f"{child.leaves} returned to the parent"))
                 parent.failure = f"child {child.index + 1} rejected: {order.status_message}"
             elif order.status is OrderStatus.COMPLETE:
-                child.status = ChildStatus.FILLED  # complete with fewer fills than asked: trust book
+                # COMPLETE with fewer fills than asked: the order book is the truth.
+                child.status = ChildStatus.FILLED
             else:
                 child.status = ChildStatus.CANCELLED
                 self._emit(self._child_row(

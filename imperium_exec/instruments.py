@@ -122,7 +122,8 @@ class InstrumentMaster:
         for row in csv.DictReader(io.StringIO(text)):
             if row.get("segment", "").endswith(("-OPT", "-FUT")):
                 key = (row["exchange"], row["tradingsymbol"])
-                self._dump[key] = (row["name"], int(float(row["lot_size"])), float(row["tick_size"]))
+                lot, tick = int(float(row["lot_size"])), float(row["tick_size"])
+                self._dump[key] = (row["name"], lot, tick)
                 kept += 1
         return kept
 

@@ -1,4 +1,4 @@
-"""Shared builders for engine and stack tests (plain helpers, not fixtures, so tests stay explicit)."""
+"""Builders shared by the engine and stack tests (plain helpers, so each test stays explicit)."""
 
 from __future__ import annotations
 

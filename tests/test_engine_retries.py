@@ -104,7 +104,7 @@ def test_transient_retries_stop_at_the_bucket_limit(tmp_path: Path) -> None:
 def test_asynchronous_rms_rejection_ends_the_child_and_fails_the_parent(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
     try:
-        parent_id, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
+        _, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
         import time
 
         deadline = time.monotonic() + 5

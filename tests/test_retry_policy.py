@@ -1,4 +1,4 @@
-"""RetryPolicy: every Kite failure lands in the right bucket, ambiguity is flagged, backoff grows."""
+"""RetryPolicy: each Kite failure lands in its bucket, ambiguity is flagged, backoff grows."""
 
 from __future__ import annotations
 
