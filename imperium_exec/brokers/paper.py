@@ -1,0 +1,166 @@
+"""PaperBroker: the simulated NSE index-options exchange behind the :class:`Broker` protocol.
+
+``PaperBroker()`` is the desk's default: an always-open NIFTY (plus BANKNIFTY and SENSEX) market
+on the real clock, no faults, a five-crore demo margin. Tests and benchmarks pass
+``clock=VirtualClock()`` and a seed; the market then moves only as virtual time does, and the
+same calls at the same virtual times always see the same market, fills and faults.
+
+Threading: one lock around the exchange; the engine may call from any worker thread. On a real
+clock, latency and timeouts block the calling thread (outside the lock) as a real client would;
+on any other clock nothing sleeps: latency delays when the order reaches the matching engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import replace
+from typing import Any, Literal
+
+from ..clock import Clock, RealClock
+from ..instruments import default_instrument_master
+from ..sim.chain import Chain, Instrument
+from ..sim.config import (
+    FaultConfig,
+    ImpactConfig,
+    MarketConfig,
+    PaperConfig,
+)
+from ..sim.exchange import OptionChainView, PaperExchange, Trade
+from ..sim.market import PaperQuote
+from ..sim.pricing import FloatArray
+from ..timeutil import IST
+from .base import BrokerOrder, OrderInstruction
+from .errors import BrokerTimeout, InputException
+
+
+class PaperBroker:
+    """A simulated exchange and broker account that the engine drives like Kite."""
+
+    name = "paper"
+
+    def __init__(self, config: PaperConfig | None = None, *, clock: Clock | None = None,
+                 seed: int | None = None, margin: float | None = None,
+                 hours: Literal["always_open", "nse"] | None = None,
+                 latency_ms: float | None = None, faults: FaultConfig | None = None,
+                 impact: ImpactConfig | bool | None = None, market: MarketConfig | None = None,
+                 instruments_csv: str | None = None,
+                 volume_shares: FloatArray | None = None) -> None:
+        cfg = config if config is not None else PaperConfig()
+        cfg = _override(cfg, seed=seed, margin=margin, hours=hours, latency_ms=latency_ms,
+                        faults=faults, impact=impact, market=market)
+        self.config = cfg
+        self.clock: Clock = clock if clock is not None else RealClock()
+        self._sleeps = isinstance(self.clock, RealClock)
+        self._lock = threading.RLock()
+        start = self.clock.now()
+        chain = None
+        if instruments_csv is not None:
+            on = dt.datetime.fromtimestamp(start, IST)
+            chain = Chain.from_kite_csv(instruments_csv, default_instrument_master().underlyings,
+                                        on.date())
+        self.exchange = PaperExchange(cfg, start, chain=chain, volume_shares=volume_shares)
+
+    # ---------------------------------------------------------------- Broker protocol
+
+    def place_order(self, order: OrderInstruction) -> str:
+        with self._lock:
+            plan = self.exchange.faults.plan()
+        if self._sleeps and plan.latency_s > 0:
+            time.sleep(plan.latency_s)
+            plan = replace(plan, latency_s=0.0)
+        try:
+            with self._lock:
+                return self.exchange.place(order, self.clock.now(), plan)
+        except BrokerTimeout:
+            if self._sleeps:
+                time.sleep(self.config.faults.client_timeout_s)
+            raise
+
+    def cancel_order(self, order_id: str) -> None:
+        with self._lock:
+            latency = self.exchange.faults.latency_s()
+        if self._sleeps and latency > 0:
+            time.sleep(latency)
+            latency = 0.0
+        with self._lock:
+            self.exchange.cancel(order_id, self.clock.now(), latency)
+
+    def orders(self) -> list[BrokerOrder]:
+        with self._lock:
+            return self.exchange.orders(self.clock.now())
+
+    def quote(self, tradingsymbol: str, exchange: str | None = None) -> PaperQuote | None:
+        """Best bid/ask, LTP, session volume and five levels of depth; None if not listed."""
+        with self._lock:
+            return self.exchange.quote(tradingsymbol, exchange, self.clock.now())
+
+    def session_seconds(self, epoch: float) -> float:
+        return self.exchange.timeline.session_seconds(epoch)
+
+    # ---------------------------------------------------------------- desk and benchmarks
+
+    def instruments(self, underlying: str | None = None) -> list[Instrument]:
+        """Everything listed (indices and options), or one underlying's."""
+        rows = self.exchange.chain.all()
+        return [i for i in rows if underlying is None or i.name == underlying]
+
+    def instruments_csv(self) -> str:
+        """The listed instruments as a Kite ``instruments`` CSV dump."""
+        return self.exchange.chain.to_kite_csv()
+
+    def option_chain(self, underlying: str = "NIFTY", expiry: dt.date | None = None,
+                     strikes_each_side: int = 10) -> OptionChainView:
+        with self._lock:
+            return self.exchange.option_chain(underlying, expiry, strikes_each_side,
+                                              self.clock.now())
+
+    def spot(self, underlying: str = "NIFTY") -> float:
+        with self._lock:
+            return self.exchange.spot(underlying, self.clock.now())
+
+    def fair_price(self, tradingsymbol: str, exchange: str | None = None) -> float:
+        """True fair price of an option now (Black-76 plus our impact), for benchmarks."""
+        with self._lock:
+            inst = self.exchange.instrument(tradingsymbol, exchange)
+            if inst is None or not inst.is_option:
+                raise InputException(f"{tradingsymbol!r} is not an option listed here.")
+            return self.exchange.fair_price(inst, self.clock.now())
+
+    def trades(self) -> list[Trade]:
+        with self._lock:
+            self.exchange.advance(self.clock.now())
+            return list(self.exchange.trades)
+
+    def margins(self) -> dict[str, float]:
+        """Kite-like summary of the account: net available, utilised, and the configured total."""
+        with self._lock:
+            self.exchange.advance(self.clock.now())
+            account = self.exchange.account
+            return {"net": account.available, "utilised": account.utilised,
+                    "opening_balance": self.config.account.margin}
+
+
+def _override(cfg: PaperConfig, **given: Any) -> PaperConfig:
+    """Apply the keyword shortcuts of :class:`PaperBroker` on top of a config."""
+    updates: dict[str, Any] = {}
+    if given["seed"] is not None:
+        updates["seed"] = int(given["seed"])
+    if given["margin"] is not None:
+        updates["account"] = cfg.account.model_copy(update={"margin": float(given["margin"])})
+    if given["hours"] is not None:
+        updates["session"] = cfg.session.model_copy(update={"hours": given["hours"]})
+    faults: FaultConfig = given["faults"] if given["faults"] is not None else cfg.faults
+    if given["latency_ms"] is not None:
+        latency = faults.latency.model_copy(update={"median_ms": float(given["latency_ms"])})
+        faults = faults.model_copy(update={"latency": latency})
+    updates["faults"] = faults
+    impact = given["impact"]
+    if isinstance(impact, bool):
+        updates["impact"] = cfg.impact.model_copy(update={"enabled": impact})
+    elif impact is not None:
+        updates["impact"] = impact
+    if given["market"] is not None:
+        updates["market"] = given["market"]
+    return cfg.model_copy(update=updates)

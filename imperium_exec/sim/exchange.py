@@ -1,0 +1,304 @@
+"""The paper exchange: order book, event queue, rules, faults and account over the market.
+
+Not thread-safe and clock-free: every call passes the epoch it happens at, and the exchange
+first brings itself forward to it (orders that arrive in between are matched at their own
+instant, books with resting orders are stepped). :class:`imperium_exec.brokers.paper.PaperBroker`
+adds the lock, the clock and any real sleeping. Latency is modelled by an order arriving at the
+matching engine later than the request was made, so virtual time needs no sleep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import itertools
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from ..brokers.base import BrokerOrder, OrderInstruction
+from ..brokers.errors import InputException, OrderException
+from ..instruments import UnderlyingConfig, default_instrument_master
+from ..request import OrderType
+from ..timeutil import IST
+from .chain import Chain, Instrument, build_chain
+from .config import FaultKind, PaperConfig
+from .faults import FaultInjector, RequestPlan, fault_error
+from .market import BUY, Market, OptionBook, PaperQuote
+from .matching import KiteStatus, Matcher, SimOrder
+from .pricing import FloatArray
+from .rules import (
+    MARKETS_CLOSED,
+    Account,
+    Throttle,
+    check_price_band,
+    lpp_band,
+    validate_order,
+)
+from .session import MarketTimeline, close_epoch
+
+
+class _Event(IntEnum):
+    ARRIVE = 0
+    CANCEL = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One fill of one of our orders."""
+
+    trade_id: str
+    order_id: str
+    tag: str
+    tradingsymbol: str
+    exchange: str
+    side: str
+    quantity: int
+    price: float
+    epoch: float
+
+
+def default_volume_shares() -> FloatArray:
+    """The intraday U-shaped volume profile: 25 fifteen-minute shares of the NSE day."""
+    from ..volume_curve import VolumeCurve
+
+    return np.asarray(VolumeCurve.default().bin_shares, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """One strike of an option chain: the call and the put, quoted."""
+
+    strike: float
+    call: PaperQuote
+    put: PaperQuote
+
+
+@dataclass(frozen=True, slots=True)
+class OptionChainView:
+    """An expiry's strikes around the money, for the desk's option chain widget."""
+
+    underlying: str
+    expiry: dt.date
+    spot: float
+    atm_strike: float
+    rows: tuple[ChainRow, ...]
+
+
+class PaperExchange:
+    """A simulated NSE/BSE index-options exchange and broker account. Not thread-safe."""
+
+    def __init__(self, cfg: PaperConfig, start_epoch: float, *, chain: Chain | None = None,
+                 underlyings: dict[str, UnderlyingConfig] | None = None,
+                 volume_shares: FloatArray | None = None) -> None:
+        self.cfg = cfg
+        self.timeline = MarketTimeline(cfg.session.hours, start_epoch)
+        self.session_date: dt.date = dt.datetime.fromtimestamp(start_epoch, IST).date()
+        configs = underlyings if underlyings is not None else \
+            default_instrument_master().underlyings
+        # Contracts expiring within the hour are not listed: a desk started late on an expiry
+        # day trades the next expiry.
+        first_expiry = self.session_date + dt.timedelta(
+            days=0 if start_epoch < close_epoch(self.session_date) - 3600.0 else 1)
+        self.chain = chain if chain is not None else \
+            build_chain(cfg.market.underlyings, configs, self.session_date, first_expiry)
+        shares = default_volume_shares() if volume_shares is None else volume_shares
+        self.market = Market(cfg, self.chain, self.timeline, shares)
+        self.matcher = Matcher(cfg.rules, self._on_fill)
+        self.throttle = Throttle(cfg.rules)
+        self.account = Account(cfg.account)
+        self.faults = FaultInjector(cfg.faults, cfg.seed)
+        self.trades: list[Trade] = []
+        self._orders: dict[str, SimOrder] = {}
+        self._events: list[tuple[float, int, _Event, str]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._id_base = int(self.session_date.strftime("%y%m%d")) * 10**9
+        self._trade_ids = itertools.count(1)
+        self._now = start_epoch
+
+    # ---------------------------------------------------------------- time
+
+    def advance(self, epoch: float) -> float:
+        """Bring the exchange forward to ``epoch`` (never backwards); returns the time used."""
+        epoch = max(epoch, self._now)
+        while self._events and self._events[0][0] <= epoch:
+            at, _, kind, order_id = heapq.heappop(self._events)
+            self._handle(kind, self._orders[order_id], at)
+        self.market.advance(self.timeline.market_seconds(epoch), self.matcher.step)
+        self._now = epoch
+        return epoch
+
+    def _schedule(self, at: float, kind: _Event, order_id: str) -> None:
+        heapq.heappush(self._events, (at, next(self._seq), kind, order_id))
+
+    def _handle(self, kind: _Event, o: SimOrder, at: float) -> None:
+        if o.status.is_terminal:
+            return
+        m = self.timeline.market_seconds(at)
+        k = self.market.step_of(m)
+        book = self.market.book(o.inst, m, self.matcher.step)
+        if kind is _Event.ARRIVE:
+            o.exchange_epoch = at
+            if o.cancel_epoch is not None and o.cancel_epoch <= at:
+                o.status = KiteStatus.CANCELLED
+            else:
+                self.matcher.arrive(o, book, k, m)
+        elif o.status is KiteStatus.OPEN:
+            self.matcher.cancel(o, book)
+            o.exchange_epoch = at
+        if o.status.is_terminal:
+            self.account.release(o.order_id)
+
+    def _on_fill(self, o: SimOrder, price: float, qty: int, m: float) -> None:
+        epoch = max(self.timeline.epoch_at(m), o.arrive_epoch)
+        o.exchange_epoch = epoch
+        spot = self.market.spot(o.inst.name, m)
+        self.account.on_fill(o.inst.tradingsymbol, o.order.side, qty, price, spot)
+        if o.order.side.sign > 0:
+            self.account.block(o.order_id, o.remaining * price)
+        self.trades.append(Trade(
+            trade_id=str(self._id_base + next(self._trade_ids)), order_id=o.order_id,
+            tag=o.order.tag, tradingsymbol=o.inst.tradingsymbol, exchange=o.inst.exchange,
+            side=o.order.side.value, quantity=qty, price=price, epoch=epoch,
+        ))
+
+    # ---------------------------------------------------------------- requests
+
+    def instrument(self, tradingsymbol: str, exchange: str | None = None) -> Instrument | None:
+        return self.chain.get(tradingsymbol, exchange)
+
+    def place(self, order: OrderInstruction, epoch: float, plan: RequestPlan) -> str:
+        """Accept one order request at ``epoch`` or raise as Kite would."""
+        epoch = self.advance(epoch)
+        if plan.fault is FaultKind.TIMEOUT_BEFORE_SEND:
+            raise fault_error(plan.fault)
+        self.throttle.admit(epoch)
+        if plan.fault in (FaultKind.SERVER_ERROR, FaultKind.GATEWAY_ERROR):
+            raise fault_error(plan.fault)
+        if not self.timeline.is_open(epoch):
+            raise InputException(MARKETS_CLOSED)
+        inst = self.chain.get(order.tradingsymbol, order.exchange)
+        if inst is None or not inst.is_option:
+            raise InputException(f"Invalid instrument: {order.exchange}:{order.tradingsymbol} "
+                                 "is not an option listed on the paper exchange.")
+        validate_order(order, inst, self.cfg.rules)
+        m = self.timeline.market_seconds(epoch)
+        k = self.market.step_of(m)
+        book = self.market.book(inst, m, self.matcher.step)
+        check_price_band(order, self._band(book, k, m))
+        required = self._margin_required(order, inst, book, k, m)
+        message = self.account.check(required)
+        rejection = None
+        if message is not None:
+            if self.cfg.account.margin_rejection == "sync":
+                raise self.account.refuse_sync(message)
+            rejection = (message, self.account.rms_raw(required, self.account.available))
+
+        order_id = str(self._id_base + next(self._ids))
+        arrive = visible = epoch
+        arrive += plan.latency_s
+        status = KiteStatus.PUT_ORDER_REQ_RECEIVED
+        if plan.fault is FaultKind.DELAYED_ORDER:
+            arrive = visible = arrive + self.cfg.faults.delayed_order_s
+        elif plan.fault is FaultKind.STUCK_PENDING:
+            arrive += self.cfg.faults.stuck_pending_s
+            status = KiteStatus.OPEN_PENDING
+        o = SimOrder(order_id=order_id, order=order, inst=inst, seq=next(self._seq),
+                     placed_epoch=epoch, visible_epoch=visible, arrive_epoch=arrive,
+                     status=status, rejection=rejection)
+        self._orders[order_id] = o
+        if rejection is None:
+            self.account.block(order_id, required)
+        self._schedule(arrive, _Event.ARRIVE, order_id)
+        self.advance(epoch)
+        if plan.fault in (FaultKind.GHOST, FaultKind.DELAYED_ORDER):
+            raise fault_error(plan.fault)
+        return order_id
+
+    def cancel(self, order_id: str, epoch: float, latency_s: float = 0.0) -> None:
+        """Request a cancel; it takes effect ``latency_s`` later (or when the order arrives)."""
+        epoch = self.advance(epoch)
+        self.throttle.admit(epoch)
+        o = self._orders.get(order_id)
+        if o is None or o.visible_epoch > epoch:
+            raise InputException(f"Couldn't find that `order_id` ({order_id}).")
+        if o.status.is_terminal:
+            raise OrderException(f"Order {order_id} cannot be cancelled as it is already "
+                                 f"{o.status.value.lower()}.", code=400)
+        at = epoch + latency_s
+        if o.cancel_epoch is None or at < o.cancel_epoch:
+            o.cancel_epoch = at
+        self._schedule(at, _Event.CANCEL, order_id)
+        self.advance(epoch)
+
+    def orders(self, epoch: float) -> list[BrokerOrder]:
+        epoch = self.advance(epoch)
+        return [o.snapshot() for o in self._orders.values() if o.visible_epoch <= epoch]
+
+    def sim_orders(self) -> list[SimOrder]:
+        """Every order the exchange holds, visible or not (for tests and diagnostics)."""
+        return list(self._orders.values())
+
+    def quote(self, tradingsymbol: str, exchange: str | None, epoch: float) -> PaperQuote | None:
+        inst = self.chain.get(tradingsymbol, exchange)
+        if inst is None:
+            return None
+        epoch = self.advance(epoch)
+        m = self.timeline.market_seconds(epoch)
+        if not inst.is_option:
+            return self.market.index_quote(inst, m, epoch)
+        return self.market.quote(inst, m, epoch, self.matcher.step)
+
+    def option_chain(self, underlying: str, expiry: dt.date | None, strikes_each_side: int,
+                     epoch: float) -> OptionChainView:
+        """Quotes of the strikes nearest the money for one expiry (the nearest by default)."""
+        expiries = self.chain.expiries(underlying)
+        if not expiries:
+            raise InputException(f"No options listed for {underlying!r}.")
+        chosen = expiry if expiry is not None else expiries[0]
+        if chosen not in expiries:
+            raise InputException(f"No {underlying} options expire on {chosen.isoformat()}.")
+        spot = self.spot(underlying, epoch)
+        calls = {i.strike: i for i in self.chain.options(underlying, chosen) if i.is_call}
+        puts = {i.strike: i for i in self.chain.options(underlying, chosen) if not i.is_call}
+        strikes = sorted(set(calls) & set(puts))
+        atm = min(strikes, key=lambda s: abs(s - spot))
+        centre = strikes.index(atm)
+        lo, hi = max(0, centre - strikes_each_side), centre + strikes_each_side + 1
+        rows = []
+        for strike in strikes[lo:hi]:
+            call = self.quote(calls[strike].tradingsymbol, calls[strike].exchange, epoch)
+            put = self.quote(puts[strike].tradingsymbol, puts[strike].exchange, epoch)
+            assert call is not None and put is not None
+            rows.append(ChainRow(strike=strike, call=call, put=put))
+        return OptionChainView(underlying=underlying, expiry=chosen, spot=round(spot, 2),
+                               atm_strike=atm, rows=tuple(rows))
+
+    def fair_price(self, inst: Instrument, epoch: float) -> float:
+        """The option's true fair price now: Black-76 plus our impact (for benchmarks)."""
+        epoch = self.advance(epoch)
+        m = self.timeline.market_seconds(epoch)
+        book = self.market.book(inst, m, self.matcher.step)
+        return book.fair(self.market.step_of(m), m)
+
+    def spot(self, underlying: str, epoch: float) -> float:
+        epoch = self.advance(epoch)
+        return self.market.spot(underlying, self.timeline.market_seconds(epoch))
+
+    # ---------------------------------------------------------------- helpers
+
+    def _band(self, book: OptionBook, k: int, m: float) -> tuple[float, float]:
+        reference = book.ltp if book.ltp is not None else book.fair(k, m)
+        return lpp_band(reference, self.cfg.rules, book.tick)
+
+    def _margin_required(self, order: OrderInstruction, inst: Instrument, book: OptionBook,
+                         k: int, m: float) -> float:
+        if order.order_type is OrderType.LIMIT and order.limit_price is not None:
+            price = order.limit_price
+        else:
+            touch = book.touch(k, m)
+            price = book.price(touch.ask_t if order.side.sign == BUY else max(touch.bid_t, 1))
+        spot = self.market.spot(inst.name, m)
+        return self.account.required(inst.tradingsymbol, order.side, order.quantity, price, spot)

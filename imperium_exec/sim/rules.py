@@ -1,0 +1,200 @@
+"""Exchange and broker rules an order must pass, refused with Kite's exception and wording.
+
+- Order parameters (lot multiple, freeze quantity, tick, market protection, tag length, limit
+  price protection band) -> ``InputException`` 400, the order never reaches the book.
+- Order request rate (10 per second, 400 per minute, 5,000 per day, counted per calendar
+  second and minute, rejected requests included) -> ``NetworkException`` 429 "Too many requests".
+- Margin (a simple account: premium for buys, a fraction of the underlying notional for
+  shorts, funds blocked by open orders) -> ``GeneralException`` 400 at once, or an accepted
+  order that turns REJECTED with the RMS message, as Kite usually does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from ..brokers.base import OrderInstruction
+from ..brokers.errors import GeneralException, InputException, NetworkException
+from ..request import OrderType, Side
+from ..timeutil import is_on_tick, round_to_tick
+from .chain import Instrument
+from .config import AccountConfig, RulesConfig
+
+MARKETS_CLOSED = "Markets are closed right now. Use GTT for placing long standing orders instead."
+CIRCUIT_MESSAGE = ("Price exceeds circuit limits for the instrument. Place an order within the "
+                   "daily range.")
+VALIDITIES = ("DAY", "IOC")
+PRODUCTS = ("NRML", "MIS")
+
+
+def lpp_band(reference: float, rules: RulesConfig, tick: float) -> tuple[float, float]:
+    """NSE limit price protection around a reference price: (lowest sell, highest buy)."""
+    if reference > rules.lpp_threshold:
+        low, high = reference * (1.0 - rules.lpp_fraction), reference * (1.0 + rules.lpp_fraction)
+    else:
+        low, high = reference - rules.lpp_absolute, reference + rules.lpp_absolute
+    return (max(tick, round_to_tick(low, tick, "up")), round_to_tick(high, tick, "down"))
+
+
+def auto_protection_pct(ltp: float, rules: RulesConfig) -> float:
+    """Kite's automatic market protection (market_protection=-1) for a last price."""
+    for up_to, pct in rules.auto_protection:
+        if ltp <= up_to:
+            return pct
+    return rules.auto_protection[-1][1]
+
+
+def validate_order(order: OrderInstruction, inst: Instrument, rules: RulesConfig) -> None:
+    """Checks that need no market data; raises ``InputException`` with Kite-like text."""
+    symbol = f"{inst.exchange}:{inst.tradingsymbol}"
+    if order.variety != "regular":
+        raise InputException(f"Invalid `variety` {order.variety!r}: the paper exchange takes "
+                             "regular orders only.")
+    if order.validity not in VALIDITIES:
+        raise InputException(f"Invalid `validity` {order.validity!r}: use DAY or IOC.")
+    if order.product not in PRODUCTS:
+        raise InputException(f"Invalid `product` {order.product!r} for {symbol}: options trade "
+                             "as NRML or MIS.")
+    if len(order.tag) > rules.max_tag_length:
+        raise InputException(f"Tag length should be at most {rules.max_tag_length} characters "
+                             f"(got {len(order.tag)}: {order.tag!r}).")
+    if order.quantity <= 0:
+        raise InputException(f"Invalid `quantity` {order.quantity}: must be positive.")
+    lot = inst.lot_size
+    if order.quantity % lot:
+        raise InputException(f"Quantity {order.quantity} should be a multiple of the lot size "
+                             f"{lot} for {symbol} ({order.quantity / lot:g} lots).")
+    max_lots = max(1, inst.freeze_quantity // lot)
+    if order.quantity > max_lots * lot:
+        raise InputException(
+            f"The order quantity {order.quantity} ({order.quantity // lot} lots) is higher than "
+            f"the maximum quantity of {max_lots * lot} ({max_lots} lots) allowed by the "
+            "exchanges. Please reduce the order quantity or use iceberg orders.")
+    if order.order_type is OrderType.MARKET:
+        mp = order.market_protection
+        if mp is None or mp == 0 or not (mp == -1 or 1 <= mp <= 100):
+            raise InputException(
+                f"Market orders need market protection (got {mp}): set market_protection to -1 "
+                "(automatic) or a percentage from 1 to 100.")
+    else:
+        price = order.limit_price
+        if price is None or price <= 0:
+            raise InputException(f"Invalid `price` {price} for a LIMIT order on {symbol}.")
+        if not is_on_tick(price, inst.tick_size):
+            raise InputException(
+                f"Tick size for this script is {inst.tick_size:g}. Kindly enter price in the "
+                f"multiple of tick size for this script (got {price} for {symbol}).")
+
+
+def check_price_band(order: OrderInstruction, band: tuple[float, float]) -> None:
+    """Limit price protection: a buy above the band or a sell below it is refused."""
+    price = order.limit_price
+    if order.order_type is not OrderType.LIMIT or price is None:
+        return
+    low, high = band
+    if order.side is Side.BUY and price > high + 1e-9:
+        raise InputException(f"{CIRCUIT_MESSAGE} (buy limit {price:g} is above the highest "
+                             f"allowed {high:g})")
+    if order.side is Side.SELL and price < low - 1e-9:
+        raise InputException(f"{CIRCUIT_MESSAGE} (sell limit {price:g} is below the lowest "
+                             f"allowed {low:g})")
+
+
+class Throttle:
+    """Order request limits per calendar second, minute and IST day."""
+
+    def __init__(self, rules: RulesConfig) -> None:
+        self._rules = rules
+        self._recent: deque[float] = deque()  # request epochs within the current minute
+        self._day: int | None = None
+        self._today = 0
+
+    def admit(self, epoch: float) -> None:
+        """Count one order write at ``epoch``, or raise when a limit is reached."""
+        second, minute = math.floor(epoch), math.floor(epoch / 60.0)
+        while self._recent and math.floor(self._recent[0] / 60.0) != minute:
+            self._recent.popleft()
+        in_second = sum(1 for t in self._recent if math.floor(t) == second)
+        if in_second >= self._rules.orders_per_second or \
+                len(self._recent) >= self._rules.orders_per_minute:
+            raise NetworkException("Too many requests", code=429)
+        day = math.floor((epoch + 19_800.0) / 86_400.0)  # IST calendar day
+        if day != self._day:
+            self._day, self._today = day, 0
+        if self._today >= self._rules.orders_per_day:
+            raise NetworkException("Maximum allowed order requests exceeded.", code=400)
+        self._today += 1
+        self._recent.append(epoch)
+
+
+@dataclass
+class _Position:
+    quantity: int = 0
+    short_margin: float = 0.0
+
+
+class Account:
+    """Available margin, what an order needs, and what fills and open orders use up."""
+
+    def __init__(self, cfg: AccountConfig) -> None:
+        self._cfg = cfg
+        self.cash = 0.0  # premium received minus premium paid
+        self._positions: dict[str, _Position] = {}
+        self._blocked: dict[str, float] = {}  # order id -> funds held for its open quantity
+
+    @property
+    def utilised(self) -> float:
+        shorts = sum(p.short_margin for p in self._positions.values())
+        return max(0.0, -self.cash) + shorts + sum(self._blocked.values())
+
+    @property
+    def available(self) -> float:
+        return self._cfg.margin - self.utilised
+
+    def position(self, key: str) -> int:
+        pos = self._positions.get(key)
+        return pos.quantity if pos else 0
+
+    def required(self, key: str, side: Side, quantity: int, price: float, spot: float) -> float:
+        """Funds an order needs: premium for a buy, short margin for what a sell opens."""
+        if side is Side.BUY:
+            return quantity * price
+        opening = max(0, quantity - max(0, self.position(key)))
+        return opening * spot * self._cfg.short_margin_fraction
+
+    def check(self, required: float) -> str | None:
+        """Kite's RMS message when ``required`` exceeds what is available, else None."""
+        available = self.available
+        if required <= available + 1e-6:
+            return None
+        return (f"Insufficient funds. Required margin is {required:.2f} but available margin is "
+                f"{max(0.0, available):.2f}. Check the orderbook for open orders.")
+
+    @staticmethod
+    def rms_raw(required: float, available: float) -> str:
+        return (f"RMS:Margin Exceeds,Required:{required:.2f}, Available:{max(0.0, available):.2f}"
+                " for entity account-PAPER across exchange across segment across product ")
+
+    def refuse_sync(self, message: str) -> GeneralException:
+        """Kite's MarginException arrives through the client as GeneralException 400."""
+        return GeneralException(message, code=400)
+
+    def block(self, order_id: str, amount: float) -> None:
+        self._blocked[order_id] = max(0.0, amount)
+
+    def release(self, order_id: str) -> None:
+        self._blocked.pop(order_id, None)
+
+    def on_fill(self, key: str, side: Side, quantity: int, price: float, spot: float) -> None:
+        pos = self._positions.setdefault(key, _Position())
+        self.cash -= side.sign * quantity * price
+        before = pos.quantity
+        pos.quantity += side.sign * quantity
+        short_before, short_after = max(0, -before), max(0, -pos.quantity)
+        if short_after > short_before:
+            opened = short_after - short_before
+            pos.short_margin += opened * spot * self._cfg.short_margin_fraction
+        elif short_after < short_before and short_before:
+            pos.short_margin *= short_after / short_before
