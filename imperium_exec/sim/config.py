@@ -58,8 +58,6 @@ class MarketConfig(_Frozen):
     min_spread_ticks: Annotated[int, Field(ge=1)] = 1
     #: Spread multiplier per standard deviation of moneyness: far strikes quote wider.
     spread_widening: NonNegative = 0.35
-    #: Chance that a step quotes one extra tick of spread (a flickering book).
-    spread_flicker: Probability = 0.15
     #: Lots at the best level of an at-the-money book.
     depth_lots: Positive = 40.0
     #: Multipliers of ``depth_lots`` for levels 1..5 (levels further out repeat the last).

@@ -187,7 +187,7 @@ class PaperExchange:
         m = self.timeline.market_seconds(epoch)
         k = self.market.step_of(m)
         book = self.market.book(inst, m, self.matcher.step)
-        check_price_band(order, self._band(book, k, m))
+        check_price_band(order, lpp_band(book.ltp, self.cfg.rules, book.tick))
         required = self._margin_required(order, inst, book, k, m)
         message = self.account.check(required)
         rejection = None
@@ -288,10 +288,6 @@ class PaperExchange:
         return self.market.spot(underlying, self.timeline.market_seconds(epoch))
 
     # ---------------------------------------------------------------- helpers
-
-    def _band(self, book: OptionBook, k: int, m: float) -> tuple[float, float]:
-        reference = book.ltp if book.ltp is not None else book.fair(k, m)
-        return lpp_band(reference, self.cfg.rules, book.tick)
 
     def _margin_required(self, order: OrderInstruction, inst: Instrument, book: OptionBook,
                          k: int, m: float) -> float:

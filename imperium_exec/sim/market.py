@@ -90,7 +90,8 @@ class OptionBook:
         first = self._first_step(self.day)
         self.market_volume = series.volume_between(first - 1, k)
         self.own_volume = 0
-        self.ltp: float | None = None
+        # Until the first trade, the last price is the fair price on the tick grid (a close).
+        self.ltp = self.price(round(self.fair(k, k * self.step_s) / self.tick))
         self.ltp_m = -math.inf
         self.last_quantity = 0
         last = series.last_trade_step(first - 1, k)
@@ -117,13 +118,12 @@ class OptionBook:
         """The market's own best bid/ask (before depletion by our orders)."""
         b, i = divmod(k, BLOCK)
         blk = self.series.block(b)
-        spread = blk.spread[i]
+        half = blk.half_spread[i]
         f = (blk.fair_list[i] + self.permanent + self.temporary_at(m)) / self.tick
-        bid_t = math.floor(f - spread / 2.0 + 0.5)
-        ask_t = bid_t + spread
-        if ask_t < 1:
-            bid_t, ask_t = 0, 1
-        return Touch(max(bid_t, 0), ask_t, max(1, spread // 3))
+        # Each side rounds to the nearest tick, so the bid only moves when the fair price does.
+        bid_t = math.floor(f - half + 0.5)
+        ask_t = max(math.floor(f + half + 0.5), bid_t + 1, 1)
+        return Touch(max(bid_t, 0), ask_t, max(1, int(2.0 * half) // 3))
 
     def price(self, ticks: int) -> float:
         return round_to_tick(ticks * self.tick, self.tick)
@@ -141,20 +141,18 @@ class OptionBook:
         blk = self.series.block(b)
         lots = (blk.ask_lots if side == BUY else blk.bid_lots)[i].tolist()
         touch = self.touch(k, m)
-        skip = self.taken_at(side, m)
+        skip = math.floor(self.taken_at(side, m) + 0.5)  # whole lots still missing
         for level in range(MAX_WALK_LEVELS):
             price_t = (touch.ask_t + level * touch.gap if side == BUY
                        else touch.bid_t - level * touch.gap)
             if price_t < 1:
                 return
-            size = float(lots[min(level, LEVELS - 1)])
+            size = lots[min(level, LEVELS - 1)]
             if skip >= size:
                 skip -= size
                 continue
-            available = math.floor(size - skip + 1e-9)
-            skip = 0.0
-            if available > 0:
-                yield price_t, available
+            available, skip = size - skip, 0
+            yield price_t, available
 
     def take(self, side: int, lots: int, limit_t: int, k: int, m: float) -> list[tuple[int, int]]:
         """Walk the book for up to ``lots`` at prices no worse than ``limit_t``."""
@@ -302,16 +300,13 @@ class Market:
         """A Kite-like snapshot of the option's book at ``m``."""
         book = self.book(inst, m, hook)
         k = self.step_of(m)
-        touch = book.touch(k, m)
         asks = book.depth(BUY, k, m)
         bids = book.depth(SELL, k, m)
-        ltp = book.ltp
-        ref = ltp if ltp is not None else book.fair(k, m)
-        lower, upper = lpp_band(ref, self.cfg.rules, book.tick)
+        lower, upper = lpp_band(book.ltp, self.cfg.rules, book.tick)
         return PaperQuote(
             tradingsymbol=inst.tradingsymbol, timestamp=epoch,
             bid=bids[0].price if bids else None, ask=asks[0].price if asks else None,
-            ltp=ltp if ltp is not None else book.price(touch.ask_t),
+            ltp=book.ltp,
             volume=book.volume,
             bid_quantity=bids[0].quantity if bids else 0,
             ask_quantity=asks[0].quantity if asks else 0,

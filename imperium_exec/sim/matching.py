@@ -112,7 +112,7 @@ class Matcher:
         order = o.order
         if order.order_type is OrderType.LIMIT and order.limit_price is not None:
             return round(order.limit_price / book.tick)
-        reference = book.ltp if book.ltp is not None else book.fair(k, m)
+        reference = book.ltp
         mp = order.market_protection or -1
         pct = float(mp) if mp > 0 else auto_protection_pct(reference, self._rules)
         if o.side == BUY:

@@ -66,13 +66,14 @@ class IndexPath:
 class SeriesBlock:
     """One block of an option's market, before our own orders touch it.
 
-    ``fair`` is the Black-76 premium, ``spread`` the full quoted spread in ticks; depth is lots
+    ``fair`` is the Black-76 premium, ``half_spread`` the quoted half-spread in ticks (the
+    quoted spread is one tick more or less as the fair price crosses the tick grid); depth is lots
     per level (5 levels each side); volumes are units traded by the rest of the market, split
     into buyer-initiated (lifting the ask) and seller-initiated (hitting the bid).
     """
 
     fair: FloatArray
-    spread: list[int]
+    half_spread: list[float]
     bid_lots: IntArray  # (BLOCK, LEVELS)
     ask_lots: IntArray
     buy_volume: list[int]
@@ -160,10 +161,7 @@ class OptionSeries:
         rng = _rng(self._seed, self._key, _SERIES, b)
         tick = inst.tick_size
         widen = 1.0 + cfg.spread_widening * x
-        spread_ticks = np.maximum(cfg.min_spread_ticks, np.rint(cfg.spread_fraction * fair / tick))
-        flicker = rng.random(BLOCK) < cfg.spread_flicker
-        spread = (np.rint(spread_ticks * widen) + flicker).astype(np.int64)
-        spread = np.maximum(spread, cfg.min_spread_ticks)
+        half = np.maximum(cfg.min_spread_ticks, cfg.spread_fraction * fair / tick) * widen / 2.0
 
         shape = np.array([cfg.level_shape[min(i, len(cfg.level_shape) - 1)]
                           for i in range(LEVELS)])
@@ -189,7 +187,7 @@ class OptionSeries:
         buy = buy_lots * lot
         sell = (lots - buy_lots) * lot
         return SeriesBlock(
-            fair=fair, spread=spread.tolist(), bid_lots=bid_lots, ask_lots=ask_lots,
+            fair=fair, half_spread=half.tolist(), bid_lots=bid_lots, ask_lots=ask_lots,
             buy_volume=buy.tolist(), sell_volume=sell.tolist(),
             last_at_ask=last_at_ask.tolist(), fair_list=fair.tolist(),
             volume_cum=np.cumsum(buy + sell).astype(np.int64),
