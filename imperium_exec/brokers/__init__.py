@@ -1,4 +1,7 @@
-"""Brokers the engine can drive: the paper exchange (default), Kite Connect, and a minimal one."""
+"""Brokers the engine can drive: the paper exchange (the default) and a minimal in-memory one.
+
+The Kite Connect adapter (``KiteBroker``) is its own piece of work and not here yet.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,12 @@ from .base import Broker, BrokerOrder, OrderInstruction, OrderStatus, Quote
 from .memory import InMemoryBroker
 
 if TYPE_CHECKING:
-    from .kite import KiteBroker
     from .paper import PaperBroker
 
 __all__ = [
     "Broker",
     "BrokerOrder",
     "InMemoryBroker",
-    "KiteBroker",
     "OrderInstruction",
     "OrderStatus",
     "PaperBroker",
@@ -29,7 +30,6 @@ def __getattr__(name: str) -> Any:
 
         return PaperBroker
     if name == "KiteBroker":
-        from .kite import KiteBroker
-
+    
         return KiteBroker
     raise AttributeError(f"module 'imperium_exec.brokers' has no attribute {name!r}")
