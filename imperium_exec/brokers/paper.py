@@ -60,7 +60,7 @@ class PaperBroker:
             on = dt.datetime.fromtimestamp(start, IST)
             chain = Chain.from_kite_csv(instruments_csv, default_instrument_master().underlyings,
                                         on.date())
-        self.exchange = PaperExchange(cfg, start, chain=chain, volume_shares=volume_shares)
+        self.exchange = PaperExchange(cfg, start, chain=chain, shares_override=volume_shares)
 
     # ---------------------------------------------------------------- Broker protocol
 

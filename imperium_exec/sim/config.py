@@ -66,6 +66,8 @@ class MarketConfig(_Frozen):
     depth_decay: NonNegative = 0.6
     #: Lognormal noise (sigma) on each level's size each step.
     depth_noise: NonNegative = 0.35
+    #: Packaged intraday volume profile (:meth:`imperium_exec.volume_curve.VolumeCurve.load`).
+    volume_profile: str = "normal"
     #: Lots an at-the-money option trades in a full session.
     daily_volume_lots: Positive = 150_000.0
     #: Volume shrinks by exp(-volume_decay * |moneyness in sd|).

@@ -22,6 +22,7 @@ from ..brokers.errors import InputException, OrderException
 from ..instruments import UnderlyingConfig, default_instrument_master
 from ..request import OrderType
 from ..timeutil import IST
+from ..volume_curve import VolumeCurve
 from .chain import Chain, Instrument, build_chain
 from .config import FaultKind, PaperConfig
 from .faults import FaultInjector, RequestPlan, fault_error
@@ -59,11 +60,9 @@ class Trade:
     epoch: float
 
 
-def default_volume_shares() -> FloatArray:
-    """The intraday U-shaped volume profile: 25 fifteen-minute shares of the NSE day."""
-    from ..volume_curve import VolumeCurve
-
-    return np.asarray(VolumeCurve.default().bin_shares, dtype=np.float64)
+def volume_shares(profile: str) -> FloatArray:
+    """A packaged intraday U-shaped profile: 25 fifteen-minute shares of the NSE day."""
+    return np.asarray(VolumeCurve.load(profile).bin_shares, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,7 @@ class PaperExchange:
 
     def __init__(self, cfg: PaperConfig, start_epoch: float, *, chain: Chain | None = None,
                  underlyings: dict[str, UnderlyingConfig] | None = None,
-                 volume_shares: FloatArray | None = None) -> None:
+                 shares_override: FloatArray | None = None) -> None:
         self.cfg = cfg
         self.timeline = MarketTimeline(cfg.session.hours, start_epoch)
         self.session_date: dt.date = dt.datetime.fromtimestamp(start_epoch, IST).date()
@@ -103,7 +102,8 @@ class PaperExchange:
             days=0 if start_epoch < close_epoch(self.session_date) - 3600.0 else 1)
         self.chain = chain if chain is not None else \
             build_chain(cfg.market.underlyings, configs, self.session_date, first_expiry)
-        shares = default_volume_shares() if volume_shares is None else volume_shares
+        shares = volume_shares(cfg.market.volume_profile) if shares_override is None \
+            else shares_override
         self.market = Market(cfg, self.chain, self.timeline, shares)
         self.matcher = Matcher(cfg.rules, self._on_fill)
         self.throttle = Throttle(cfg.rules)
