@@ -1,0 +1,477 @@
+"""ExecutionAlgoPlanner: turn one parent ExecutionRequest into a schedule of child orders.
+
+The plan is made once, before anything is sent, and is checked here rather than in the engine:
+
+- the window is resolved against the clock (``start_at``/``end_at``/``horizon_s``, start clamped
+  to now) and a window that is over, or too short for the slices asked, is a ScheduleError;
+- the parent is cut into time slices (IMMEDIATE: one; TWAP/VWAP/IS: ``max_child_orders``, never
+  more than the parent's lots; POV: ``max_child_orders`` or one per ``pov_interval_s``) and
+  whole lots are allocated to the slices by the algorithm's weights (equal, volume curve,
+  Almgren–Chriss trajectory, forecast volume) with largest-remainder rounding;
+- optional seeded randomisation moves whole lots between slices and jitters send times;
+- every slice above the freeze-limited maximum order is split into near-equal child orders.
+
+Invariants of every plan: the children sum exactly to the parent quantity, every child is a
+positive lot multiple not above ``request.max_order_quantity``, and send times are
+non-decreasing inside ``[start_at, end_at]``. Pure Python + numpy; no Qt, no clock of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+import numpy.typing as npt
+
+from .almgren_chriss import optimal_trades
+from .request import (
+    DEFAULT_HORIZON_S,
+    MAX_CHILD_ORDERS,
+    MAX_ORDERS_PER_PARENT,
+    MIN_SLICE_INTERVAL_S,
+    ExecutionAlgo,
+    ExecutionRequest,
+    Urgency,
+)
+from .timeutil import IST
+from .volume_curve import VolumeCurve, nse_session_seconds
+
+SessionSeconds = Callable[[float], float]
+
+#: Float slack when comparing times and slice spacings computed from epoch floats.
+_TIME_EPS = 1e-6
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot be made. Message starts with the field name, e.g.
+    ``'end_at: 2026-.. is already over'``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChild:
+    """One child order of the plan."""
+
+    index: int          #: 0-based child order number across the parent
+    slice_index: int    #: 0-based time slice; freeze splits of one slice share it and send_at
+    quantity: int       #: units, a lot multiple, <= request.max_order_quantity
+    send_at: float      #: epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPlan:
+    """The schedule for one parent: its children and the pre-trade facts behind them."""
+
+    algo: ExecutionAlgo
+    children: tuple[PlannedChild, ...]
+    start_at: float                 #: epoch seconds
+    end_at: float                   #: epoch seconds; == start_at for IMMEDIATE
+    participation_rate: float
+    dynamic_sizing: bool            #: True for POV: the engine re-sizes slices from volume
+    expected_market_volume: float | None  #: forecast market volume over the window, units
+    warnings: tuple[str, ...]       #: pre-trade warnings, human-readable
+
+    @property
+    def quantity(self) -> int:
+        """Total planned quantity: the parent quantity."""
+        return sum(child.quantity for child in self.children)
+
+    @property
+    def slice_count(self) -> int:
+        """Number of time slices that carry at least one child."""
+        return len({child.slice_index for child in self.children})
+
+
+def _default_kappa_t() -> Mapping[Urgency, float]:
+    return {Urgency.NORMAL: 1.0, Urgency.HIGH: 4.0}
+
+
+@dataclass(frozen=True)
+class PlannerParams:
+    """Tunables of the planner, in one place.
+
+    size_jitter:
+        Randomisation moves whole lots between slices, never more than this fraction of a
+        slice's nominal lots (so slices below ``1/size_jitter`` lots keep their size).
+        In [0, 1).
+    time_jitter:
+        Send-time jitter as a fraction of the slice interval, uniform in ±this. Kept below 0.5
+        so slice order is preserved; further reduced so jittered slices stay at least
+        ``MIN_SLICE_INTERVAL_S`` apart.
+    is_kappa_t:
+        Almgren–Chriss urgency ``kappa * T`` of the IS trajectory per urgency. 0 is TWAP; 1 puts
+        ~1.5x the last slice's size in the first; 4 is strongly front-loaded (~27x).
+    pov_interval_s:
+        POV slice spacing when the request leaves ``max_child_orders`` at 1.
+    max_pov_slices:
+        Cap on POV slices from ``pov_interval_s`` over a long window (the interval widens).
+    """
+
+    size_jitter: float = 0.25
+    time_jitter: float = 0.30
+    is_kappa_t: Mapping[Urgency, float] = field(default_factory=_default_kappa_t)
+    pov_interval_s: float = 30.0
+    max_pov_slices: int = MAX_CHILD_ORDERS
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.size_jitter < 1.0:
+            raise ValueError(f"size_jitter: {self.size_jitter} must be in [0, 1)")
+        if not 0.0 <= self.time_jitter < 0.5:
+            raise ValueError(f"time_jitter: {self.time_jitter} must be in [0, 0.5)")
+        missing = [u.value for u in Urgency if u not in self.is_kappa_t]
+        if missing:
+            raise ValueError(f"is_kappa_t: no kappa*T for urgency {', '.join(missing)}")
+        for urgency, kt in self.is_kappa_t.items():
+            if not (math.isfinite(kt) and kt >= 0.0):
+                raise ValueError(f"is_kappa_t: {urgency} -> {kt} must be finite and >= 0")
+        if not (math.isfinite(self.pov_interval_s)
+                and self.pov_interval_s >= MIN_SLICE_INTERVAL_S):
+            raise ValueError(f"pov_interval_s: {self.pov_interval_s} must be at least "
+                             f"{MIN_SLICE_INTERVAL_S:g} s")
+        if self.max_pov_slices < 1:
+            raise ValueError(f"max_pov_slices: {self.max_pov_slices} must be at least 1")
+        object.__setattr__(self, "is_kappa_t", MappingProxyType(dict(self.is_kappa_t)))
+
+
+# ---------------------------------------------------------------------- quantity arithmetic
+
+
+def split_by_freeze(quantity: int, lot_size: int, max_order_quantity: int) -> list[int]:
+    """Split one slice into the fewest orders <= max_order_quantity, near-equal whole lots, sum
+    exact.
+
+    NSE rejects an order above the freeze quantity, so a slice of 55 NIFTY lots with a
+    27-lot maximum goes out as 19 + 18 + 18 lots, not 27 + 27 + 1 (a tiny tail order is the
+    most visible one). Larger orders come first. ``quantity`` 0 gives no orders.
+    """
+    if lot_size <= 0:
+        raise ValueError(f"lot_size: {lot_size} must be positive")
+    if quantity < 0 or quantity % lot_size:
+        raise ValueError(f"quantity: {quantity} is not a non-negative multiple of the lot size "
+                         f"{lot_size}")
+    max_lots = max_order_quantity // lot_size
+    if max_lots < 1:
+        raise ValueError(f"max_order_quantity: {max_order_quantity} is below the lot size "
+                         f"{lot_size}")
+    lots = quantity // lot_size
+    if lots == 0:
+        return []
+    orders = -(-lots // max_lots)
+    base, extra = divmod(lots, orders)
+    return [(base + 1) * lot_size if i < extra else base * lot_size for i in range(orders)]
+
+
+def allocate_lots(total_lots: int, weights: Sequence[float]) -> list[int]:
+    """Largest-remainder allocation of whole lots to weights; sums exactly to total_lots.
+
+    Each slot gets the floor of its quota ``total_lots * w / sum(w)``; the lots left over go
+    to the largest fractional parts, ties to the earlier slot (so a front-loaded schedule stays
+    front-loaded). Weights must be finite and non-negative with a positive sum.
+    """
+    if total_lots < 0:
+        raise ValueError(f"total_lots: {total_lots} must be non-negative")
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.size == 0:
+        raise ValueError("weights: at least one weight is needed")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("weights: every weight must be finite and non-negative")
+    total_w = float(w.sum())
+    if total_w <= 0:
+        raise ValueError("weights: the weights sum to zero")
+    quotas = total_lots * (w / total_w)
+    lots = np.floor(quotas).astype(np.int64)
+    left = total_lots - int(lots.sum())
+    if left > 0:
+        remainders = quotas - lots
+        # stable sort on -remainder: ties keep index order
+        order = np.argsort(-remainders, kind="stable")
+        lots[order[:left]] += 1
+    return [int(x) for x in lots]
+
+
+def pov_child_quantity(request: ExecutionRequest, observed_volume: float, remaining: int) -> int:
+    """POV runtime sizing: ``rho/(1-rho)`` times the other-volume observed since the last slice.
+
+    Trading ``q = rho/(1-rho) * V_others`` makes us ``rho`` of total volume including our own.
+    The result is capped at ``max_child_quantity`` (default, and never above,
+    ``request.max_order_quantity``: a child above the freeze limit would be rejected) and at
+    ``remaining``, rounded DOWN to lots. ``min_child_quantity`` (default one lot) is a
+    threshold, not a floor: below it the market is too thin and 0 is returned (nothing sent
+    this slice) rather than exceeding the participation target. The exception is the parent's
+    tail: when ``remaining`` itself is below the minimum, it goes out once the volume allows.
+    """
+    if remaining < 0:
+        raise ValueError(f"remaining: {remaining} must be non-negative")
+    if not math.isfinite(observed_volume):
+        raise ValueError(f"observed_volume: {observed_volume} must be finite")
+    lot = request.lot_size
+    rho = request.participation_rate
+    other = max(0.0, observed_volume)
+    target = math.inf if rho >= 1.0 else rho / (1.0 - rho) * other
+    max_child = request.max_child_quantity or request.max_order_quantity
+    min_child = request.min_child_quantity or lot
+    cap = min(max_child, request.max_order_quantity, remaining)
+    units = min(target, float(cap))
+    quantity = math.floor(units / lot + 1e-9) * lot
+    if quantity <= 0 or quantity < min(min_child, cap):
+        return 0
+    return quantity
+
+
+# ---------------------------------------------------------------------- the planner
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    start: float
+    end: float
+    warnings: tuple[str, ...]
+
+
+class ExecutionAlgoPlanner:
+    """Turns a parent :class:`ExecutionRequest` into an :class:`ExecutionPlan`.
+
+    Stateless between calls and deterministic: the same request, ``now``, ``seed`` and inputs
+    always give the same plan. The volume curve (default: the packaged NSE "normal" profile)
+    drives VWAP weights and the POV forecast; pass the "expiry" profile on expiry days.
+    """
+
+    def __init__(self, volume_curve: VolumeCurve | None = None,
+                 params: PlannerParams | None = None) -> None:
+        self.volume_curve = volume_curve if volume_curve is not None else VolumeCurve.load()
+        self.params = params if params is not None else PlannerParams()
+
+    def plan(self, request: ExecutionRequest, *, now: float, seed: int,
+             session_seconds: SessionSeconds | None = None,
+             expected_market_volume: float | None = None) -> ExecutionPlan:
+        """Plan the children of ``request`` as of epoch ``now``.
+
+        ``seed`` drives the randomisation (ignored when ``request.randomize_slices`` is off).
+        ``session_seconds`` maps epoch seconds to seconds since the session open for the
+        volume curve (default: IST wall clock, 09:15 open). ``expected_market_volume`` is the
+        forecast total market volume over the window in units, for POV's feasibility check.
+        Raises :class:`ScheduleError` when the window is over or too short for the slices.
+        """
+        if expected_market_volume is not None and not (
+                math.isfinite(expected_market_volume) and expected_market_volume >= 0):
+            raise ScheduleError("expected_market_volume",
+                                f"{expected_market_volume} must be finite and non-negative")
+        algo = request.execution_algo
+        window = self._window(request, now)
+        warnings = list(window.warnings)
+        lots = request.lots
+
+        if algo is ExecutionAlgo.IMMEDIATE:
+            return self._build(request, window.start, window.start, [lots], [window.start],
+                               dynamic=False, expected_market_volume=expected_market_volume,
+                               warnings=warnings)
+
+        start, end = window.start, window.end
+        length = end - start
+        n = self._slice_count(request, length, warnings)
+        if n > 1 and length / n < MIN_SLICE_INTERVAL_S - _TIME_EPS:
+            raise ScheduleError(
+                "max_child_orders",
+                f"{n} slices cannot fit in the {length:.3g} s left before "
+                f"{_iso(end)} (slices must be at least {MIN_SLICE_INTERVAL_S:g} s apart)")
+        bounds = start + length * np.arange(n + 1, dtype=np.float64) / n
+        bounds[-1] = end
+
+        if algo is ExecutionAlgo.TWAP:
+            weights: npt.NDArray[np.float64] = np.ones(n, dtype=np.float64)
+        elif algo is ExecutionAlgo.IS:
+            kappa_t = self.params.is_kappa_t[request.execution_urgency]
+            weights = optimal_trades(1.0, 1.0, n, kappa_t)
+        else:  # VWAP and POV: the volume curve's share of each slice
+            weights = self._curve_weights(bounds, session_seconds, warnings)
+        if algo is ExecutionAlgo.POV:
+            self._pov_warnings(request, length, expected_market_volume, warnings)
+
+        slice_lots = np.asarray(allocate_lots(lots, list(weights)), dtype=np.int64)
+        send_times = bounds[:-1].copy()
+        if request.randomize_slices and n > 1:
+            rng = np.random.default_rng(seed % (1 << 64))
+            slice_lots = _jitter_sizes(slice_lots, self.params.size_jitter, rng)
+            send_times = _jitter_times(send_times, start, end, self.params.time_jitter, rng)
+
+        return self._build(request, start, end, [int(x) for x in slice_lots],
+                           [float(t) for t in send_times],
+                           dynamic=algo is ExecutionAlgo.POV,
+                           expected_market_volume=expected_market_volume, warnings=warnings)
+
+    # ------------------------------------------------------------------ steps
+
+    @staticmethod
+    def _window(request: ExecutionRequest, now: float) -> _Window:
+        """Resolve ``[start, end]`` in epoch seconds and refuse a window that is over."""
+        warnings: list[str] = []
+        requested_start = request.start_at.timestamp() if request.start_at is not None else None
+        if requested_start is not None and requested_start > now:
+            start = requested_start
+        else:
+            start = now
+            if requested_start is not None and requested_start < now - _TIME_EPS:
+                warnings.append(f"start_at {_iso(requested_start)} has passed: starting now")
+
+        if request.end_at is not None:
+            end = request.end_at.timestamp()
+            if end <= now:
+                raise ScheduleError("end_at", f"{_iso(end)} is already over (now {_iso(now)})")
+        else:
+            horizon = request.horizon_s if request.horizon_s is not None else DEFAULT_HORIZON_S
+            anchor = requested_start if requested_start is not None else now
+            end = anchor + horizon
+            if request.execution_algo.is_scheduled and end <= now:
+                raise ScheduleError("end_at", f"{_iso(end)} (start_at + {horizon:g} s) is "
+                                              f"already over (now {_iso(now)})")
+        if request.execution_algo is ExecutionAlgo.IMMEDIATE:
+            end = start
+        return _Window(start=start, end=end, warnings=tuple(warnings))
+
+    def _slice_count(self, request: ExecutionRequest, length: float, warnings: list[str]) -> int:
+        lots = request.lots
+        asked = request.max_child_orders
+        if request.execution_algo is ExecutionAlgo.POV and asked == 1:
+            by_interval = max(1, math.ceil(length / self.params.pov_interval_s - 1e-9))
+            n = min(by_interval, self.params.max_pov_slices, lots)
+        else:
+            n = min(asked, lots)
+            if n < asked:
+                warnings.append(f"only {lots} lot{'s' if lots != 1 else ''}: "
+                                f"{n} slice{'s' if n != 1 else ''} instead of {asked}")
+        return n
+
+    def _curve_weights(self, bounds: npt.NDArray[np.float64],
+                       session_seconds: SessionSeconds | None,
+                       warnings: list[str]) -> npt.NDArray[np.float64]:
+        """Volume-curve share of each slice ``[bounds[k], bounds[k+1]]``.
+
+        Epoch times map to session seconds with ``session_seconds`` (IST wall clock by
+        default); time outside the session trades at the curve's edge rates.
+        """
+        to_session = session_seconds if session_seconds is not None else nse_session_seconds
+        curve = self.volume_curve
+        positions = [float(to_session(float(t))) for t in bounds]
+        weights = np.empty(len(bounds) - 1, dtype=np.float64)
+        outside = False
+        for k in range(len(weights)):
+            s0, s1 = positions[k], positions[k + 1]
+            if s1 < s0:  # the mapping wrapped (a window across midnight): keep the duration
+                s1 = s0 + float(bounds[k + 1] - bounds[k])
+            outside = outside or s0 < 0.0 or s1 > curve.session_length_s
+            weights[k] = curve.extended_fraction(s0, s1)
+        if outside:
+            warnings.append("window runs outside the 09:15-15:30 session: the volume curve's "
+                            "opening and closing rates are used there")
+        if float(weights.sum()) <= 0:  # a custom curve with empty bins: fall back to time
+            warnings.append("volume curve has no volume in the window: equal slices")
+            return np.ones_like(weights)
+        return weights
+
+    @staticmethod
+    def _pov_warnings(request: ExecutionRequest, length: float,
+                      expected_market_volume: float | None, warnings: list[str]) -> None:
+        rho = request.participation_rate
+        if expected_market_volume is None:
+            warnings.append(
+                f"no volume forecast: POV at {rho * 100:g}% cannot be checked for completion; "
+                "the plan spreads the parent by the volume curve and the engine sizes each "
+                "slice from observed volume")
+            return
+        allowed = rho * expected_market_volume
+        if allowed < request.quantity:
+            warnings.append(
+                f"POV at {rho * 100:g}% cannot complete {request.quantity:,} in {length:g} s: "
+                f"forecast market volume {expected_market_volume:,.0f} allows about "
+                f"{allowed:,.0f}")
+
+    @staticmethod
+    def _build(request: ExecutionRequest, start: float, end: float, slice_lots: list[int],
+               send_times: list[float], *, dynamic: bool,
+               expected_market_volume: float | None, warnings: list[str]) -> ExecutionPlan:
+        """Drop empty slices, split each slice at the freeze limit, number the children."""
+        lot = request.lot_size
+        max_order = request.max_order_quantity
+        children: list[PlannedChild] = []
+        kept = 0
+        for lots, send_at in zip(slice_lots, send_times, strict=True):
+            if lots <= 0:
+                continue
+            for quantity in split_by_freeze(lots * lot, lot, max_order):
+                children.append(PlannedChild(index=len(children), slice_index=kept,
+                                             quantity=quantity, send_at=send_at))
+            kept += 1
+        dropped = sum(1 for lots in slice_lots if lots <= 0)
+        if dropped:
+            warnings.append(f"{dropped} of {len(slice_lots)} slices got no lots and are skipped")
+        if len(children) > MAX_ORDERS_PER_PARENT:
+            raise ScheduleError(
+                "max_child_orders",
+                f"{kept} slices need {len(children)} orders after freeze splits "
+                f"(max order {max_order:,}), more than the {MAX_ORDERS_PER_PARENT} a parent "
+                "may send; ask for fewer slices")
+        planned = sum(child.quantity for child in children)
+        if planned != request.quantity:  # an invariant, not an input error
+            raise AssertionError(f"plan sums to {planned}, parent is {request.quantity}")
+        return ExecutionPlan(algo=request.execution_algo, children=tuple(children),
+                             start_at=start, end_at=end,
+                             participation_rate=request.participation_rate,
+                             dynamic_sizing=dynamic, expected_market_volume=expected_market_volume,
+                             warnings=tuple(warnings))
+
+
+# ---------------------------------------------------------------------- randomisation
+
+
+def _jitter_sizes(slice_lots: npt.NDArray[np.int64], size_jitter: float,
+                  rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    """Move whole lots between slices: each slice changes by at most
+    ``floor(size_jitter * nominal)`` lots (so never to zero), and the total is unchanged."""
+    bound = np.floor(size_jitter * slice_lots + 1e-9).astype(np.int64)
+    if int(bound.sum()) == 0:
+        return slice_lots
+    delta = rng.integers(-bound, bound + 1)
+    excess = int(delta.sum())
+    # Give the excess back in a random slice order, within each slice's bound. Feasible:
+    # the bounds are symmetric, so a zero-sum delta always exists.
+    for k in rng.permutation(len(delta)):
+        if excess == 0:
+            break
+        if excess > 0:
+            step = min(excess, int(delta[k] + bound[k]))
+            delta[k] -= step
+            excess -= step
+        else:
+            step = min(-excess, int(bound[k] - delta[k]))
+            delta[k] += step
+            excess += step
+    result: npt.NDArray[np.int64] = slice_lots + delta
+    return result
+
+
+def _jitter_times(nominal: npt.NDArray[np.float64], start: float, end: float,
+                  time_jitter: float, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Jitter send times by up to ±time_jitter of the interval; the first slice keeps its time.
+
+    The amplitude is also capped at half of (interval − MIN_SLICE_INTERVAL_S), so neighbours
+    stay at least MIN_SLICE_INTERVAL_S apart and strictly in order.
+    """
+    n = len(nominal)
+    interval = (end - start) / n
+    amplitude = min(time_jitter * interval, max(0.0, (interval - MIN_SLICE_INTERVAL_S) / 2.0))
+    offsets = rng.uniform(-amplitude, amplitude, size=n)
+    offsets[0] = 0.0
+    result: npt.NDArray[np.float64] = np.clip(nominal + offsets, start, end)
+    return result
+
+
+def _iso(epoch_s: float) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, IST).isoformat(timespec="seconds")
