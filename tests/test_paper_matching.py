@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from imperium_exec.brokers.base import OrderInstruction, OrderStatus
+from imperium_exec.brokers.base import BrokerOrder, OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import InputException, OrderException
 from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
@@ -40,14 +40,14 @@ def order(side: Side, quantity: int, *, price: float | None = None, validity: st
                             market_protection=protection if price is None else None)
 
 
-def only_order(broker: PaperBroker, order_id: str):  # type: ignore[no-untyped-def]
+def only_order(broker: PaperBroker, order_id: str) -> BrokerOrder:
     return next(o for o in broker.orders() if o.order_id == order_id)
 
 
 def quiet_market(**market: object) -> MarketConfig:
     """A market whose index barely moves, so quotes hold still for the test's few minutes."""
     nifty = UnderlyingMarket(spot=26_000.0, annual_vol=1e-6, implied_vol=0.13)
-    return MarketConfig(underlyings={"NIFTY": nifty}, **market)  # type: ignore[arg-type]
+    return MarketConfig(underlyings={"NIFTY": nifty}, **market)
 
 
 # ---------------------------------------------------------------- marketable orders

@@ -123,7 +123,8 @@ def test_unknown_instruments_and_indices_cannot_be_traded() -> None:
         broker.place_order(limit(Side.BUY, LOT, 10.0, symbol="NIFTY26D0199999CE"))
     with pytest.raises(InputException, match=r"not an option listed"):
         broker.place_order(limit(Side.BUY, 1, 10.0, symbol="NIFTY 50", exchange="NSE"))
-    with pytest.raises(InputException, match=r"not an option listed"):  # right symbol, wrong exchange
+    # The right symbol on the wrong exchange.
+    with pytest.raises(InputException, match=r"not an option listed"):
         broker.place_order(limit(Side.BUY, LOT, 10.0, exchange="BFO"))
 
 

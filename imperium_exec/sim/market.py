@@ -71,6 +71,7 @@ class OptionBook:
         self.inst: Instrument = series.inst
         self.tick = self.inst.tick_size
         self.lot = self.inst.lot_size
+        self._decimals = max(0, -math.floor(math.log10(self.tick)) + 1)
         self.step_s = cfg.market.step_s
         self.gamma = cfg.impact.gamma
         self.eta = cfg.impact.eta
@@ -107,6 +108,8 @@ class OptionBook:
         return math.ceil(day * SESSION_SECONDS / self.step_s - 1e-9)
 
     def temporary_at(self, m: float) -> float:
+        if not self._temporary:
+            return 0.0
         return self._temporary * math.exp(-self._temp_rate * max(0.0, m - self._temporary_m))
 
     def fair(self, k: int, m: float) -> float:
@@ -126,12 +129,15 @@ class OptionBook:
         return Touch(max(bid_t, 0), ask_t, max(1, int(2.0 * half) // 3))
 
     def price(self, ticks: int) -> float:
-        return round_to_tick(ticks * self.tick, self.tick)
+        """A price in ticks as rupees, formatted cleanly (0.3, never 0.30000000000000004)."""
+        return round(ticks * self.tick, self._decimals)
 
     # ---------------------------------------------------------------- depth
 
     def taken_at(self, side: int, m: float) -> float:
         """Lots of ``side``'s liquidity still missing (BUY: asks taken, SELL: bids taken)."""
+        if not self._taken[side]:
+            return 0.0
         elapsed = max(0.0, m - self._taken_m[side])
         return self._taken[side] * math.exp(-self._book_rate * elapsed)
 

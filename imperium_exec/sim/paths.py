@@ -81,6 +81,7 @@ class SeriesBlock:
     last_at_ask: list[bool]  # the step's last trade lifted the ask
     fair_list: list[float]
     volume_cum: IntArray  # cumulative (buy + sell) units within the block, inclusive
+    last_trade: list[int]  # index of the last step <= i with trades, -1 if none yet
 
 
 class OptionSeries:
@@ -127,11 +128,10 @@ class OptionSeries:
         k = k1
         while k > k0:
             b, j = divmod(k, BLOCK)
-            lo = max(0, k0 + 1 - b * BLOCK)
-            blk = self.block(b)
-            traded = np.nonzero(np.diff(blk.volume_cum[: j + 1], prepend=0)[lo:] > 0)[0]
-            if traded.size:
-                return b * BLOCK + lo + int(traded[-1])
+            i = self.block(b).last_trade[j]
+            if i >= 0:
+                step = b * BLOCK + i
+                return step if step > k0 else None
             k = b * BLOCK - 1
         return None
 
@@ -174,7 +174,8 @@ class OptionSeries:
         session_s = np.mod(market_s, SESSION_SECONDS)
         bins = np.minimum((session_s // 900).astype(np.int64), self._shares.size - 1)
         days = (market_s // SESSION_SECONDS).astype(np.int64)
-        day_factor = np.array([self._day(int(d)) for d in days.tolist()])
+        unique, where = np.unique(days, return_inverse=True)
+        day_factor = np.array([self._day(int(d)) for d in unique.tolist()])[where]
         sv = cfg.step_volume_noise
         step_noise = np.exp(sv * rng.standard_normal(BLOCK) - 0.5 * sv * sv)
         lots_rate = (cfg.daily_volume_lots * np.exp(-cfg.volume_decay * x) * day_factor
@@ -186,9 +187,11 @@ class OptionSeries:
         lot = inst.lot_size
         buy = buy_lots * lot
         sell = (lots - buy_lots) * lot
+        traded = np.where(lots > 0, np.arange(BLOCK), -1)
         return SeriesBlock(
             fair=fair, half_spread=half.tolist(), bid_lots=bid_lots, ask_lots=ask_lots,
             buy_volume=buy.tolist(), sell_volume=sell.tolist(),
             last_at_ask=last_at_ask.tolist(), fair_list=fair.tolist(),
             volume_cum=np.cumsum(buy + sell).astype(np.int64),
+            last_trade=np.maximum.accumulate(traded).tolist(),
         )

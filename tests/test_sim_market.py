@@ -1,0 +1,128 @@
+"""The simulated market's shape: prices, spreads, depth, U-shaped volume, and speed."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+
+import numpy as np
+import pytest
+
+from imperium_exec.brokers.base import OrderInstruction
+from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.clock import VirtualClock
+from imperium_exec.request import OrderType, Side
+from imperium_exec.sim.config import MarketConfig, UnderlyingMarket
+from imperium_exec.sim.paths import TRADING_YEAR_S
+from imperium_exec.sim.pricing import YEAR_S, black76_price
+from imperium_exec.sim.session import close_epoch
+from imperium_exec.timeutil import SESSION_SECONDS
+
+ATM = "NIFTY26D0126000CE"
+FAR = "NIFTY26D0126700CE"
+
+
+def wait(clock: VirtualClock, seconds: float) -> None:
+    loop = clock.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.sleep(seconds))
+    finally:
+        loop.close()
+
+
+def test_fair_price_is_black76_on_the_simulated_index() -> None:
+    clock = VirtualClock()
+    broker = PaperBroker(clock=clock, seed=21, impact=False)
+    wait(clock, 1234.0)
+    spot = broker.spot("NIFTY")
+    inst = broker.exchange.instrument(ATM)
+    assert inst is not None and inst.expiry is not None
+    years = (close_epoch(inst.expiry) - clock.now()) / YEAR_S
+    cfg = broker.config.market
+    forward = spot * math.exp(cfg.rate * years)
+    expected = black76_price(forward, 26_000.0, years, 0.13, cfg.rate, True)
+    assert broker.fair_price(ATM) == pytest.approx(expected, rel=1e-12)
+    quote = broker.quote(ATM)
+    assert quote is not None and quote.bid is not None and quote.ask is not None
+    assert quote.bid <= expected + 0.05 and quote.ask >= expected - 0.05
+
+
+def test_index_walk_has_the_configured_volatility() -> None:
+    market = MarketConfig(underlyings={"NIFTY": UnderlyingMarket(spot=26_000.0, annual_vol=0.2)})
+    broker = PaperBroker(clock=VirtualClock(), seed=3, market=market)
+    path = broker.exchange.market.index_path("NIFTY")
+    levels = np.concatenate([path.block(b) for b in range(40)])
+    returns = np.diff(np.log(levels))
+    per_step = 0.2 * math.sqrt(1.0 / TRADING_YEAR_S)
+    assert float(np.std(returns)) == pytest.approx(per_step, rel=0.02)
+
+
+def test_spreads_widen_and_books_thin_away_from_the_money() -> None:
+    clock = VirtualClock()
+    broker = PaperBroker(clock=clock, seed=8)
+    rel_spread: dict[str, list[float]] = {ATM: [], FAR: []}
+    top: dict[str, list[int]] = {ATM: [], FAR: []}
+    for _ in range(60):
+        for symbol in (ATM, FAR):
+            q = broker.quote(symbol)
+            assert q is not None and q.bid is not None and q.ask is not None
+            rel_spread[symbol].append((q.ask - q.bid) / ((q.ask + q.bid) / 2))
+            top[symbol].append(q.bid_quantity + q.ask_quantity)
+        wait(clock, 10.0)
+    assert statistics.mean(rel_spread[FAR]) > 3 * statistics.mean(rel_spread[ATM])
+    assert statistics.mean(top[FAR]) < 0.5 * statistics.mean(top[ATM])
+
+
+def test_traded_volume_follows_the_u_shaped_intraday_curve() -> None:
+    clock = VirtualClock()
+    broker = PaperBroker(clock=clock, seed=5)
+    per_bin: list[int] = []
+    last = 0
+    for n in range(25):
+        wait(clock, 900.0 if n < 24 else 899.0)  # 15:30 would be the next session's open
+        q = broker.quote(ATM)
+        assert q is not None and q.volume >= last
+        per_bin.append(q.volume - last)
+        last = q.volume
+    midday = min(per_bin[8:17])
+    assert per_bin[0] > 1.8 * midday and per_bin[-1] > 1.4 * midday
+    assert per_bin[0] > statistics.mean(per_bin[8:17])
+
+
+def test_quote_volume_counts_our_market_orders() -> None:
+    trader_clock, twin_clock = VirtualClock(), VirtualClock()
+    trader = PaperBroker(clock=trader_clock, seed=6, impact=False)
+    twin = PaperBroker(clock=twin_clock, seed=6, impact=False)
+    trader.place_order(OrderInstruction(ATM, "NFO", Side.BUY, 650, OrderType.MARKET, None,
+                                        "NRML", "DAY", "v", market_protection=-1))
+    ours, theirs = trader.quote(ATM), twin.quote(ATM)
+    assert ours is not None and theirs is not None
+    assert ours.volume - theirs.volume == 650
+
+
+def test_a_full_session_simulates_fast() -> None:
+    clock = VirtualClock()
+    broker = PaperBroker(clock=clock, seed=12)
+    symbols = [ATM, FAR, "NIFTY26D0125900PE", "NIFTY26NOV26000CE", "NIFTY26NOV26000PE"]
+    quote = broker.quote(symbols[0])
+    assert quote is not None and quote.bid is not None
+    # A bid that rests all day keeps one book stepping through every market step.
+    broker.place_order(OrderInstruction(ATM, "NFO", Side.BUY, 65, OrderType.LIMIT, 0.05, "NRML",
+                                        "DAY", "r"))
+    started = time.perf_counter()
+    loop = clock.new_event_loop()
+
+    async def poll() -> None:
+        for _ in range(SESSION_SECONDS // 30):
+            for symbol in symbols:
+                broker.quote(symbol)
+            broker.orders()
+            await asyncio.sleep(30.0)
+
+    loop.run_until_complete(poll())
+    loop.close()
+    elapsed = time.perf_counter() - started
+    assert clock.elapsed >= SESSION_SECONDS
+    assert elapsed < 1.5, f"a 375-minute session of five contracts took {elapsed:.2f} s"
