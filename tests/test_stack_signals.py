@@ -64,10 +64,14 @@ def test_error_signal_names_the_bucket(qtbot: QtBot, stack: ExecutionStack,
                                        failure: Exception, bucket: str) -> None:
     assert isinstance(stack.broker, InMemoryBroker)
     stack.broker.fail_next(failure)
-    with qtbot.waitSignal(stack.child_error, timeout=5000) as error:
+    seen: list[tuple[dict[str, Any], bool]] = []
+    stack.child_error.connect(on_gui_thread(seen))
+    with qtbot.waitSignals([stack.child_error, stack.parent_finished], timeout=5000,
+                           order="strict"):
         stack.execute(make_request())
-    assert error.args[0]["error_bucket"] == bucket and error.args[0]["status"] == "error"
-    qtbot.waitSignal(stack.parent_finished, timeout=5000)
+    (row, gui), = seen
+    assert gui and row["error_bucket"] == bucket and row["status"] == "error"
+    assert row["attempt"] == 1 and row["error"]
 
 
 @pytest.mark.parametrize(("failure", "bucket"), [
@@ -78,11 +82,17 @@ def test_retry_signal_then_placed(qtbot: QtBot, stack: ExecutionStack, failure: 
                                   bucket: str) -> None:
     assert isinstance(stack.broker, InMemoryBroker)
     stack.broker.fail_next(failure)
+    seen: list[tuple[dict[str, Any], bool]] = []
+    stack.child_retry.connect(on_gui_thread(seen))
+    stack.child_placed.connect(on_gui_thread(seen))
     with qtbot.waitSignals([stack.child_retry, stack.child_placed], timeout=5000,
-                           order="strict") as both:
+                           order="strict"):
         stack.execute(make_request())
-    retry_row = both.all_signals_and_args[0].args[0]
+    assert [row["event"] for row, _ in seen] == ["retry", "placed"]
+    assert all(gui for _, gui in seen)
+    retry_row = seen[0][0]
     assert retry_row["error_bucket"] == bucket and retry_row["attempt"] == 1
+    assert seen[1][0]["attempt"] == 2
 
 
 def test_bad_input_raises_before_anything_reaches_the_broker(qtbot: QtBot,
