@@ -29,7 +29,4 @@ def __getattr__(name: str) -> Any:
         from .paper import PaperBroker
 
         return PaperBroker
-    if name == "KiteBroker":
-    
-        return KiteBroker
     raise AttributeError(f"module 'imperium_exec.brokers' has no attribute {name!r}")
