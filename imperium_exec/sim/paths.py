@@ -31,7 +31,7 @@ TRADING_YEAR_S = 252.0 * SESSION_SECONDS
 #: Visible depth levels per side.
 LEVELS = 5
 
-_WALK, _SERIES, _DAY = 1, 2, 3
+_WALK, _FLOW, _DAY, _DEPTH = 1, 2, 3, 4
 
 
 def _rng(seed: int, key: int, purpose: int, block: int) -> np.random.Generator:
@@ -98,6 +98,7 @@ class OptionSeries:
         self._expiry_epoch = close_epoch(inst.expiry)
         self._shares = np.asarray(bin_shares, dtype=np.float64)
         self._blocks: dict[int, SeriesBlock] = {}
+        self._volumes: dict[int, tuple[IntArray, list[int]]] = {}
         self._day_factor: dict[int, float] = {}
 
     def block(self, b: int) -> SeriesBlock:
@@ -110,6 +111,11 @@ class OptionSeries:
         """Drop blocks before ``b`` (they are regenerated identically if asked for again)."""
         for old in [k for k in self._blocks if k < b]:
             del self._blocks[old]
+        self._volumes.clear()
+
+    def _volumes_of(self, b: int) -> tuple[IntArray, list[int]]:
+        blk = self._blocks.get(b)
+        return (blk.volume_cum, blk.last_trade) if blk is not None else self._volume_only(b)
 
     def volume_between(self, k0: int, k1: int) -> int:
         """Units the market traded in steps ``k0 < k <= k1``."""
@@ -118,7 +124,7 @@ class OptionSeries:
         while k <= k1:
             b, i = divmod(k, BLOCK)
             j = min(BLOCK - 1, k1 - b * BLOCK)
-            cum = self.block(b).volume_cum
+            cum = self._volumes_of(b)[0]
             total += int(cum[j]) - (int(cum[i - 1]) if i else 0)
             k = (b + 1) * BLOCK
         return total
@@ -128,7 +134,7 @@ class OptionSeries:
         k = k1
         while k > k0:
             b, j = divmod(k, BLOCK)
-            i = self.block(b).last_trade[j]
+            i = self._volumes_of(b)[1][j]
             if i >= 0:
                 step = b * BLOCK + i
                 return step if step > k0 else None
@@ -145,53 +151,74 @@ class OptionSeries:
             factor = self._day_factor[day] = math.exp(sigma * z - 0.5 * sigma * sigma)
         return factor
 
-    def _generate(self, b: int) -> SeriesBlock:
-        cfg, inst = self._cfg, self.inst
-        step = cfg.step_s
-        ks = np.arange(b * BLOCK, (b + 1) * BLOCK, dtype=np.float64)
-        market_s = ks * step
+    def _inputs(self, b: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Market seconds, forward, years to expiry and moneyness (in sd) of block ``b``."""
+        cfg = self._cfg
+        market_s = np.arange(b * BLOCK, (b + 1) * BLOCK, dtype=np.float64) * cfg.step_s
         epochs = self._timeline.epochs(market_s)
         years = np.maximum(self._expiry_epoch - epochs, cfg.min_time_to_expiry_s) / YEAR_S
-        spot = self._index.block(b)
-        forward = spot * np.exp(cfg.rate * years)
-        iv = self._und.implied_vol
-        fair = black76(forward, inst.strike, years, iv, cfg.rate, inst.is_call)
-        x = moneyness_sd(forward, inst.strike, years, iv)
+        forward = self._index.block(b) * np.exp(cfg.rate * years)
+        x = moneyness_sd(forward, self.inst.strike, years, self._und.implied_vol)
+        return market_s, forward, years, x
 
-        rng = _rng(self._seed, self._key, _SERIES, b)
-        tick = inst.tick_size
+    def _lots(self, rng: np.random.Generator, market_s: FloatArray, x: FloatArray) -> IntArray:
+        """Lots the rest of the market trades each step: the U-shaped curve, the day's and the
+        step's noise. The first draws of the block's flow stream."""
+        cfg = self._cfg
+        session_s = np.mod(market_s, SESSION_SECONDS)
+        bins = np.minimum((session_s // 900).astype(np.int64), self._shares.size - 1)
+        days = (market_s // SESSION_SECONDS).astype(np.int64)
+        first, last = int(days[0]), int(days[-1])
+        day_factor = np.array([self._day(d) for d in range(first, last + 1)])[days - first]
+        sv = cfg.step_volume_noise
+        step_noise = np.exp(sv * rng.standard_normal(BLOCK) - 0.5 * sv * sv)
+        lots_rate = (cfg.daily_volume_lots * np.exp(-cfg.volume_decay * x) * day_factor
+                     * self._shares[bins] / 900.0 * cfg.step_s * step_noise)
+        return np.asarray(rng.poisson(lots_rate), dtype=np.int64)
+
+    def _volume_arrays(self, lots: IntArray) -> tuple[IntArray, list[int]]:
+        traded = np.where(lots > 0, np.arange(BLOCK), -1)
+        cum = np.cumsum(lots * self.inst.lot_size).astype(np.int64)
+        return cum, np.maximum.accumulate(traded).tolist()
+
+    def _volume_only(self, b: int) -> tuple[IntArray, list[int]]:
+        """Just the traded volume of block ``b``: the same draws as :meth:`_generate`, without
+        pricing, books or the buy/sell split (catching up a contract first looked at late)."""
+        cached = self._volumes.get(b)
+        if cached is None:
+            market_s, _, _, x = self._inputs(b)
+            lots = self._lots(_rng(self._seed, self._key, _FLOW, b), market_s, x)
+            cached = self._volumes[b] = self._volume_arrays(lots)
+        return cached
+
+    def _generate(self, b: int) -> SeriesBlock:
+        cfg, inst = self._cfg, self.inst
+        market_s, forward, years, x = self._inputs(b)
+        fair = black76(forward, inst.strike, years, self._und.implied_vol, cfg.rate,
+                       inst.is_call)
         widen = 1.0 + cfg.spread_widening * x
-        half = np.maximum(cfg.min_spread_ticks, cfg.spread_fraction * fair / tick) * widen / 2.0
+        half = np.maximum(cfg.min_spread_ticks,
+                          cfg.spread_fraction * fair / inst.tick_size) * widen / 2.0
 
         shape = np.array([cfg.level_shape[min(i, len(cfg.level_shape) - 1)]
                           for i in range(LEVELS)])
         base = cfg.depth_lots * np.exp(-cfg.depth_decay * x)[:, None] * shape[None, :]
         sd = cfg.depth_noise
-        noise = np.exp(sd * rng.standard_normal((2, BLOCK, LEVELS)) - 0.5 * sd * sd)
+        depth_rng = _rng(self._seed, self._key, _DEPTH, b)
+        noise = np.exp(sd * depth_rng.standard_normal((2, BLOCK, LEVELS)) - 0.5 * sd * sd)
         bid_lots = np.maximum(1, np.rint(base * noise[0])).astype(np.int64)
         ask_lots = np.maximum(1, np.rint(base * noise[1])).astype(np.int64)
 
-        session_s = np.mod(market_s, SESSION_SECONDS)
-        bins = np.minimum((session_s // 900).astype(np.int64), self._shares.size - 1)
-        days = (market_s // SESSION_SECONDS).astype(np.int64)
-        unique, where = np.unique(days, return_inverse=True)
-        day_factor = np.array([self._day(int(d)) for d in unique.tolist()])[where]
-        sv = cfg.step_volume_noise
-        step_noise = np.exp(sv * rng.standard_normal(BLOCK) - 0.5 * sv * sv)
-        lots_rate = (cfg.daily_volume_lots * np.exp(-cfg.volume_decay * x) * day_factor
-                     * self._shares[bins] / 900.0 * step * step_noise)
-        lots = rng.poisson(lots_rate)
+        rng = _rng(self._seed, self._key, _FLOW, b)
+        lots = self._lots(rng, market_s, x)
         buy_share = np.clip(0.5 + cfg.flow_imbalance * rng.standard_normal(BLOCK), 0.02, 0.98)
-        buy_lots = rng.binomial(lots, buy_share)
+        buy_lots = rng.binomial(lots, buy_share).astype(np.int64)
         last_at_ask = rng.random(BLOCK) < buy_share
         lot = inst.lot_size
-        buy = buy_lots * lot
-        sell = (lots - buy_lots) * lot
-        traded = np.where(lots > 0, np.arange(BLOCK), -1)
+        volume_cum, last_trade = self._volume_arrays(lots)
         return SeriesBlock(
             fair=fair, half_spread=half.tolist(), bid_lots=bid_lots, ask_lots=ask_lots,
-            buy_volume=buy.tolist(), sell_volume=sell.tolist(),
+            buy_volume=(buy_lots * lot).tolist(), sell_volume=((lots - buy_lots) * lot).tolist(),
             last_at_ask=last_at_ask.tolist(), fair_list=fair.tolist(),
-            volume_cum=np.cumsum(buy + sell).astype(np.int64),
-            last_trade=np.maximum.accumulate(traded).tolist(),
+            volume_cum=volume_cum, last_trade=last_trade,
         )
