@@ -210,7 +210,7 @@ class ExecutionRequest(BaseModel):
                           f"{MAX_ORDERS_PER_PARENT} a parent may send")
         window = self.window_seconds
         if (self.execution_algo.is_scheduled and window is not None and self.max_child_orders > 1
-                and window / (self.max_child_orders - 1) < MIN_SLICE_INTERVAL_S):
+                and window / min(self.max_child_orders, self.lots) < MIN_SLICE_INTERVAL_S):
             errors.append(f"max_child_orders: {self.max_child_orders} slices cannot fit in "
                           f"{window:g} s (slices must be at least {MIN_SLICE_INTERVAL_S:g} s "
                           "apart)")

@@ -168,3 +168,18 @@ def iter_files(directory: str | os.PathLike[str] | None = None) -> Iterator[Path
     """The telemetry files present in the telemetry directory."""
     base = telemetry_dir(directory)
     yield from sorted(base.glob("execution_quality_*.jsonl"))
+
+
+def unfinished_parents(rows: list[dict[str, Any]]) -> list[str]:
+    """Parents with rows but no ``finished`` row: what was still working when the writer
+    stopped (after a crash, these need a look in the broker's order book)."""
+    seen: dict[str, None] = {}
+    finished: set[str] = set()
+    for row in rows:
+        parent_id = row.get("parent_id")
+        if not isinstance(parent_id, str):
+            continue
+        seen.setdefault(parent_id)
+        if row.get("event") == "finished":
+            finished.add(parent_id)
+    return [p for p in seen if p not in finished]
