@@ -235,3 +235,18 @@ def test_nse_hours_refuse_orders_after_the_close() -> None:
     assert closing is not None and later is not None
     assert (later.bid, later.ask, later.ltp, later.volume) == \
         (closing.bid, closing.ask, closing.ltp, closing.volume)
+
+
+def test_day_orders_still_open_at_the_close_are_cancelled_by_the_exchange() -> None:
+    opening = dt.datetime(2026, 11, 24, 9, 15, tzinfo=IST).timestamp()
+    clock = VirtualClock(start=opening)
+    broker = make(clock, hours="nse")
+    order_id = broker.place_order(limit(Side.BUY, LOT, 0.05, tag="cheap"))
+    wait(clock, 375 * 60.0 - 1.0)
+    assert broker.orders()[0].status is OrderStatus.OPEN
+    assert broker.margins()["utilised"] > 0
+    wait(clock, 1.0)
+    [expired] = broker.orders()
+    assert (expired.order_id, expired.status) == (order_id, OrderStatus.CANCELLED)
+    assert expired.status_message is not None and "end of the session" in expired.status_message
+    assert broker.margins()["utilised"] == 0.0

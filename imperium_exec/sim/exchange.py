@@ -123,12 +123,29 @@ class PaperExchange:
     def advance(self, epoch: float) -> float:
         """Bring the exchange forward to ``epoch`` (never backwards); returns the time used."""
         epoch = max(epoch, self._now)
-        while self._events and self._events[0][0] <= epoch:
-            at, _, kind, order_id = heapq.heappop(self._events)
-            self._handle(kind, self._orders[order_id], at)
-        self.market.advance(self.timeline.market_seconds(epoch), self.matcher.step)
-        self._now = epoch
-        return epoch
+        while True:
+            close = self.timeline.next_close(self._now)
+            until = min(epoch, close)
+            while self._events and self._events[0][0] <= until:
+                at, _, kind, order_id = heapq.heappop(self._events)
+                self._handle(kind, self._orders[order_id], at)
+            self.market.advance(self.timeline.market_seconds(until), self.matcher.step)
+            self._now = until
+            if until == close:
+                self._expire_day_orders(close)
+            if until == epoch:
+                return epoch
+
+    def _expire_day_orders(self, close: float) -> None:
+        """At the close, the exchange cancels every order still open or pending (DAY validity)."""
+        m = self.timeline.market_seconds(close)
+        for o in self._orders.values():
+            if o.status.is_terminal:
+                continue
+            self.matcher.cancel(o, self.market.book(o.inst, m, self.matcher.step))
+            o.status_message = "Order cancelled by the exchange at the end of the session."
+            o.exchange_epoch = close
+            self.account.release(o.order_id)
 
     def _schedule(self, at: float, kind: _Event, order_id: str) -> None:
         heapq.heappush(self._events, (at, next(self._seq), kind, order_id))

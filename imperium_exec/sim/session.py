@@ -70,6 +70,14 @@ class MarketTimeline:
         day = dt.datetime.fromtimestamp(epoch, IST).date()
         return min(max(0.0, epoch - open_epoch(day)), float(SESSION_SECONDS))
 
+    def next_close(self, epoch: float) -> float:
+        """The first session close after ``epoch`` (never, for an always-open market)."""
+        if self.always_open:
+            return math.inf
+        day = dt.datetime.fromtimestamp(epoch, IST).date()
+        close = close_epoch(day)
+        return close if close > epoch else close_epoch(day + dt.timedelta(days=1))
+
     def is_open(self, epoch: float) -> bool:
         if self.always_open:
             return True
