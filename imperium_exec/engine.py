@@ -287,9 +287,12 @@ class ExecutionEngine:
 
     async def _drain(self) -> None:
         self._cancel_all()
-        tasks = [p.future for p in self._parents.values()]
-        if tasks:
-            await asyncio.wait([asyncio.wrap_future(f) for f in tasks])
+        futures = [p.future for p in self._parents.values()]
+        if futures:
+            await asyncio.wait([asyncio.wrap_future(f) for f in futures])
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
 
     # ------------------------------------------------------------------ rows
 
