@@ -56,7 +56,7 @@ def main() -> int:
         for label, req in [
             ("TWAP 30 min, 10 slices", request(execution_algo="TWAP", max_child_orders=10,
                                                horizon_s=1800)),
-            ("VWAP 6 h, 72 slices", request(execution_algo="VWAP", max_child_orders=20,
+            ("VWAP 6 h, 20 slices", request(execution_algo="VWAP", max_child_orders=20,
                                             horizon_s=6 * 3600, quantity=65 * 200)),
             ("IS 30 min, 20 slices", request(execution_algo="IS", max_child_orders=20,
                                              horizon_s=1800)),
