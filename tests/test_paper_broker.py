@@ -33,7 +33,8 @@ def order(side: Side, quantity: int, price: float | None = None, tag: str = "t",
 
 def test_default_broker_is_an_open_nifty_desk_on_the_real_clock() -> None:
     broker = PaperBroker()
-    assert isinstance(broker, Broker)
+    as_protocol: Broker = broker  # checked statically by mypy too
+    assert isinstance(as_protocol, Broker)
     assert broker.name == "paper" and isinstance(broker.clock, RealClock)
     assert 0.0 <= broker.session_seconds(broker.clock.now()) < 5.0  # opened when it started
     assert broker.margins()["net"] == 5e7

@@ -16,7 +16,7 @@ import datetime as dt
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Literal
 
 from ..clock import Clock, RealClock
 from ..instruments import default_instrument_master
@@ -142,25 +142,27 @@ class PaperBroker:
                     "opening_balance": self.config.account.margin}
 
 
-def _override(cfg: PaperConfig, **given: Any) -> PaperConfig:
+def _override(cfg: PaperConfig, *, seed: int | None, margin: float | None,
+              hours: Literal["always_open", "nse"] | None, latency_ms: float | None,
+              faults: FaultConfig | None, impact: ImpactConfig | bool | None,
+              market: MarketConfig | None) -> PaperConfig:
     """Apply the keyword shortcuts of :class:`PaperBroker` on top of a config."""
-    updates: dict[str, Any] = {}
-    if given["seed"] is not None:
-        updates["seed"] = int(given["seed"])
-    if given["margin"] is not None:
-        updates["account"] = cfg.account.model_copy(update={"margin": float(given["margin"])})
-    if given["hours"] is not None:
-        updates["session"] = cfg.session.model_copy(update={"hours": given["hours"]})
-    faults: FaultConfig = given["faults"] if given["faults"] is not None else cfg.faults
-    if given["latency_ms"] is not None:
-        latency = faults.latency.model_copy(update={"median_ms": float(given["latency_ms"])})
-        faults = faults.model_copy(update={"latency": latency})
-    updates["faults"] = faults
-    impact = given["impact"]
+    updates: dict[str, object] = {}
+    if seed is not None:
+        updates["seed"] = int(seed)
+    if margin is not None:
+        updates["account"] = cfg.account.model_copy(update={"margin": float(margin)})
+    if hours is not None:
+        updates["session"] = cfg.session.model_copy(update={"hours": hours})
+    chosen = faults if faults is not None else cfg.faults
+    if latency_ms is not None:
+        latency = chosen.latency.model_copy(update={"median_ms": float(latency_ms)})
+        chosen = chosen.model_copy(update={"latency": latency})
+    updates["faults"] = chosen
     if isinstance(impact, bool):
         updates["impact"] = cfg.impact.model_copy(update={"enabled": impact})
     elif impact is not None:
         updates["impact"] = impact
-    if given["market"] is not None:
-        updates["market"] = given["market"]
+    if market is not None:
+        updates["market"] = market
     return cfg.model_copy(update=updates)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..brokers.base import Quote
 from ..timeutil import SESSION_SECONDS, round_to_tick
@@ -28,14 +28,18 @@ from .pricing import FloatArray
 from .rules import lpp_band
 from .session import MarketTimeline
 
+if TYPE_CHECKING:
+    from .matching import SimOrder
+
 #: How far a market order may walk: levels beyond the five shown repeat the fifth's size.
 MAX_WALK_LEVELS = 200
 _LN2 = math.log(2.0)
 BUY, SELL = 1, -1
 
 
-@dataclass(frozen=True, slots=True)
-class DepthLevel:
+class DepthLevel(NamedTuple):
+    """One price level of Kite's five-level depth."""
+
     price: float
     quantity: int
     orders: int
@@ -83,9 +87,7 @@ class OptionBook:
         self._taken = {BUY: 0.0, SELL: 0.0}  # lots missing from the asks (BUY) or bids (SELL)
         self._taken_m = {BUY: 0.0, SELL: 0.0}
         #: Orders resting on this book, in time priority (owned by the matcher).
-        self.resting: list[Any] = []
-        #: Bid of the last step the matcher saw (ticks).
-        self.prev_bid_t: int | None = None
+        self.resting: list[SimOrder] = []
         self.k_done = k
         self.day = self._day_of(k)
         first = self._first_step(self.day)
@@ -141,24 +143,27 @@ class OptionBook:
         elapsed = max(0.0, m - self._taken_m[side])
         return self._taken[side] * math.exp(-self._book_rate * elapsed)
 
-    def levels(self, side: int, k: int, m: float) -> Iterator[tuple[int, int]]:
+    def levels(self, side: int, k: int, m: float,
+               touch: Touch | None = None) -> Iterator[tuple[int, int]]:
         """(price in ticks, lots) a ``side`` order can take, best first, after depletion."""
         b, i = divmod(k, BLOCK)
         blk = self.series.block(b)
         lots = (blk.ask_lots if side == BUY else blk.bid_lots)[i].tolist()
-        touch = self.touch(k, m)
+        if touch is None:
+            touch = self.touch(k, m)
         skip = math.floor(self.taken_at(side, m) + 0.5)  # whole lots still missing
+        price_t, step = (touch.ask_t, touch.gap) if side == BUY else (touch.bid_t, -touch.gap)
+        last = lots[-1]
         for level in range(MAX_WALK_LEVELS):
-            price_t = (touch.ask_t + level * touch.gap if side == BUY
-                       else touch.bid_t - level * touch.gap)
             if price_t < 1:
                 return
-            size = lots[min(level, LEVELS - 1)]
+            size = lots[level] if level < LEVELS else last
             if skip >= size:
                 skip -= size
-                continue
-            available, skip = size - skip, 0
-            yield price_t, available
+            else:
+                yield price_t, size - skip
+                skip = 0
+            price_t += step
 
     def take(self, side: int, lots: int, limit_t: int, k: int, m: float) -> list[tuple[int, int]]:
         """Walk the book for up to ``lots`` at prices no worse than ``limit_t``."""
@@ -185,11 +190,13 @@ class OptionBook:
                 return 0
         return 0
 
-    def depth(self, side: int, k: int, m: float) -> tuple[DepthLevel, ...]:
+    def depth(self, side: int, k: int, m: float,
+              touch: Touch | None = None) -> tuple[DepthLevel, ...]:
         """Five levels a ``side`` order would take (BUY: the asks), Kite's depth format."""
         out: list[DepthLevel] = []
-        for price_t, lots in self.levels(side, k, m):
-            out.append(DepthLevel(self.price(price_t), lots * self.lot, 1 + lots // 4))
+        tick, decimals, lot = self.tick, self._decimals, self.lot
+        for price_t, lots in self.levels(side, k, m, touch):
+            out.append(DepthLevel(round(price_t * tick, decimals), lots * lot, 1 + lots // 4))
             if len(out) == LEVELS:
                 break
         return tuple(out)
@@ -306,8 +313,9 @@ class Market:
         """A Kite-like snapshot of the option's book at ``m``."""
         book = self.book(inst, m, hook)
         k = self.step_of(m)
-        asks = book.depth(BUY, k, m)
-        bids = book.depth(SELL, k, m)
+        touch = book.touch(k, m)
+        asks = book.depth(BUY, k, m, touch)
+        bids = book.depth(SELL, k, m, touch)
         lower, upper = lpp_band(book.ltp, self.cfg.rules, book.tick)
         return PaperQuote(
             tradingsymbol=inst.tradingsymbol, timestamp=epoch,
