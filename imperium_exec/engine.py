@@ -248,10 +248,6 @@ class ExecutionEngine:
     def resume(self, parent_id: str) -> None:
         self._loop.call_soon_threadsafe(self._resume_parent, parent_id)
 
-    def active_parent_ids(self) -> list[str]:
-        """Snapshot of unfinished parents (thread-safe enough for display: a copy of keys)."""
-        return list(self._parents)
-
     def shutdown(self, timeout: float = 10.0) -> None:
         """Cancel every working parent, wait for their final rows, stop the thread."""
         if self._closed:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Generator
+import os
+from collections.abc import Callable, Generator
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -44,7 +45,9 @@ class ExecutionHandle:
         short timeout; connect to ``parent_finished`` or ``await`` the handle instead)."""
         return self._future.result(timeout)
 
-    def add_done_callback(self, fn: Any) -> None:
+    def add_done_callback(self, fn: Callable[[ExecutionResult], object]) -> None:
+        """Call ``fn(result)`` when the parent finishes. It runs on the engine thread: to touch
+        widgets, connect to ``parent_finished`` instead."""
         self._future.add_done_callback(lambda f: fn(f.result()))
 
     def __await__(self) -> Generator[Any, None, ExecutionResult]:
@@ -87,7 +90,8 @@ class ExecutionStack(QObject):
     def __init__(self, broker: Broker | None = None, mode: Mode = "paper", *,
                  tracker: FillQualityTracker | None = None, clock: Clock | None = None,
                  retry_policy: RetryPolicy | None = None, config: EngineConfig | None = None,
-                 telemetry_dir: str | None = None, parent: QObject | None = None) -> None:
+                 telemetry_dir: str | os.PathLike[str] | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         if broker is None:
             from .brokers.paper import PaperBroker

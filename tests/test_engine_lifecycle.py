@@ -126,3 +126,19 @@ def _wait(condition: object, timeout: float = 5.0) -> None:
             return
         time.sleep(0.005)
     raise AssertionError("condition not met in time")
+
+
+def test_pov_without_a_volume_history_warns_before_it_starts(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, bid=100.0, ask=100.05)
+    try:
+        _, future = rig.engine.submit(make_request(
+            quantity=65 * 4, execution_algo="POV", participation_rate=0.2, horizon_s=120))
+        result = future.result(10)
+    finally:
+        rig.close()
+    rows = rig.file_rows()
+    warnings = [r for r in rows if r["event"] == "warning"]
+    assert warnings and "volume" in warnings[0]["message"]
+    assert rows[0]["event"] == "accepted" and rows[1]["event"] == "warning"
+    assert result.filled_quantity + result.unfilled_quantity == 260
+    assert_books_balance(rows, 260)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import qasync
 from engine_support import make_request
 from PySide6.QtWidgets import QApplication
 
-import qasync  # imported after PySide6 so qasync binds to it
 from imperium_exec import ExecutionStack
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import VirtualClock
