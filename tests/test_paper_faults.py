@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 
 import pytest
 from pydantic import ValidationError
@@ -205,11 +206,14 @@ def test_real_clock_latency_and_timeouts_block_the_caller() -> None:
                          script=(FaultKind.NONE, FaultKind.GHOST), client_timeout_s=0.05)
     broker = PaperBroker(seed=3, faults=faults)
     assert isinstance(broker.clock, RealClock)
+    # Today's chain: pick the at-the-money call of the nearest expiry.
+    view = broker.option_chain(strikes_each_side=0)
+    symbol = view.rows[0].call.tradingsymbol
     started = time.perf_counter()
-    broker.place_order(buy("real1"))
+    broker.place_order(replace(buy("real1"), tradingsymbol=symbol))
     assert time.perf_counter() - started >= 0.03
     started = time.perf_counter()
     with pytest.raises(BrokerTimeout):
-        broker.place_order(buy("real2"))
+        broker.place_order(replace(buy("real2"), tradingsymbol=symbol))
     assert time.perf_counter() - started >= 0.08  # latency, then the client's read timeout
     assert [o.tag for o in broker.orders()] == ["real1", "real2"]
