@@ -107,7 +107,7 @@ class Matcher:
 
     # ---------------------------------------------------------------- arrival
 
-    def working_price(self, o: SimOrder, book: OptionBook, k: int, m: float) -> int:
+    def working_price(self, o: SimOrder, book: OptionBook) -> int:
         """The order's limit in ticks; for MARKET, the market-protection price around LTP."""
         order = o.order
         if order.order_type is OrderType.LIMIT and order.limit_price is not None:
@@ -125,7 +125,7 @@ class Matcher:
             o.status = KiteStatus.REJECTED
             o.status_message, o.status_message_raw = o.rejection
             return
-        o.limit_t = self.working_price(o, book, k, m)
+        o.limit_t = self.working_price(o, book)
         for price_t, lots in book.take(o.side, o.remaining // book.lot, o.limit_t, k, m):
             self._fill(o, book, book.price(price_t), lots * book.lot, m, counts=True)
         if o.remaining == 0:
