@@ -383,10 +383,11 @@ class ExecutionEngine:
                 break
             quote = first_quote if position == 0 else await self._quote(req)
             batch = await self._prepare_slice(parent, planned, quote)
+            final_slice = position == len(slices) - 1
             for child in batch:
                 if self._stopping(parent):
                     break
-                await self._send_child(parent, child, quote)
+                await self._send_child(parent, child, quote, final_slice)
             if self._stopping(parent):
                 break
 
@@ -586,8 +587,8 @@ class ExecutionEngine:
             log.warning("quote for %s failed: %r", req.tradingsymbol, exc)
             return None
 
-    async def _send_child(self, parent: ParentState, child: ChildState,
-                          quote: Quote | None) -> None:
+    async def _send_child(self, parent: ParentState, child: ChildState, quote: Quote | None,
+                          final_slice: bool) -> None:
         req = parent.request
         retries = 0
         while True:
@@ -595,7 +596,7 @@ class ExecutionEngine:
                 return
             child.attempt += 1
             child.tag = _tag(parent.parent_id, child.index, child.attempt)
-            decision = self.router.decide(req, quote)
+            decision = self.router.decide(req, quote, final_slice=final_slice)
             self._estimate(parent, child, decision)
             instruction = OrderInstruction(
                 tradingsymbol=req.tradingsymbol, exchange=req.exchange, side=req.side,

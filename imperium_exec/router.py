@@ -6,7 +6,8 @@ second venue or broker can be added without touching the engine.
 Queue posture, from the spread (in ticks) and the urgency:
 
 * ``take``: cross the spread now. High urgency, a tight book (one tick: nothing to gain by
-  waiting), or an IMMEDIATE market order. MARKET orders carry Kite's market protection.
+  waiting), an IMMEDIATE market order, or the final slice of a schedule (a TWAP's contract is
+  to be done by the end of its window). MARKET orders carry Kite's market protection.
 * ``join``: rest at our own touch (a buy at the bid) and let the market come. Scheduled
   algorithms at normal urgency in a wide book (>= ``join_spread_ticks``).
 * ``neutral``: a limit at the mid, rounded to our passive side. Scheduled algorithms at normal
@@ -57,12 +58,19 @@ class SmartOrderRouter:
     join_spread_ticks: int = 4
 
     def decide(self, request: ExecutionRequest, quote: Quote | None = None,
-               route: str | None = None) -> RouteDecision:
-        """Route one child, using the live ``quote`` when there is one, else the request's book."""
+               route: str | None = None, *, final_slice: bool = False) -> RouteDecision:
+        """Route one child, using the live ``quote`` when there is one, else the request's book.
+
+        ``final_slice``: the last slice of a scheduled algorithm takes liquidity, so the parent
+        completes inside its window (a LIMIT parent still never goes past its limit).
+        """
         bid = quote.bid if quote is not None and quote.bid is not None else request.bid
         ask = quote.ask if quote is not None and quote.ask is not None else request.ask
         name = route or self.primary_route
         posture = self._posture(request, bid, ask)
+        if final_slice and request.execution_algo.is_scheduled and bid is not None \
+                and ask is not None:
+            posture = QueuePriority.TAKE
 
         if posture is QueuePriority.TAKE and request.order_type is OrderType.MARKET:
             return RouteDecision(name, posture, OrderType.MARKET, None,

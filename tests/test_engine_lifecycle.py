@@ -100,7 +100,7 @@ def test_twap_over_thirty_virtual_minutes_spaces_its_children(tmp_path: Path) ->
     assert_books_balance(rig.file_rows(), 650)
 
 
-def test_unfilled_passive_slice_is_cancelled_and_rolled_into_the_next(tmp_path: Path) -> None:
+def test_unfilled_passive_slice_rolls_into_the_next_and_the_final_slice_takes(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)  # 10-tick spread: a normal-urgency TWAP joins the bid and rests
     try:
         _, future = rig.engine.submit(make_request(
@@ -111,9 +111,11 @@ def test_unfilled_passive_slice_is_cancelled_and_rolled_into_the_next(tmp_path: 
         rig.close()
     sizes = [o.quantity for o in rig.broker.placed]
     assert sizes == [65, 130, 195]  # each slice re-sends what the previous one left
-    assert all(o.limit_price == 100.0 for o in rig.broker.placed)
-    assert result.status is ParentStatus.PARTIAL
-    assert (result.filled_quantity, result.unfilled_quantity) == (0, 195)
+    assert [o.limit_price for o in rig.broker.placed[:2]] == [100.0, 100.0]  # joined the bid
+    final = rig.broker.placed[2]  # the final slice takes, so the TWAP completes in its window
+    assert final.order_type is OrderType.MARKET
+    assert result.status is ParentStatus.FILLED
+    assert (result.filled_quantity, result.average_price) == (195, 100.5)
     assert_books_balance(rig.file_rows(), 195)
 
 

@@ -84,3 +84,13 @@ def test_impact_follows_the_power_law_in_participation() -> None:
                                 queue_priority=QueuePriority.TAKE, participation=rho,
                                 horizon_s=300).impact_estimate for rho in (0.05, 0.20))
     assert high / low == pytest.approx((0.20 / 0.05) ** 0.6)
+
+
+def test_final_slice_of_a_schedule_takes_but_respects_a_limit() -> None:
+    final = ROUTER.decide(request(execution_algo="TWAP"), final_slice=True)
+    assert (final.queue_priority, final.order_type) == (QueuePriority.TAKE, OrderType.MARKET)
+    limited = ROUTER.decide(request(execution_algo="TWAP", order_type="LIMIT",
+                                    limit_price=100.3), final_slice=True)
+    assert limited.queue_priority is QueuePriority.TAKE and limited.limit_price == 100.3
+    immediate = ROUTER.decide(request(order_type="LIMIT", limit_price=99.0), final_slice=True)
+    assert immediate.queue_priority is QueuePriority.NEUTRAL and immediate.limit_price == 99.0
