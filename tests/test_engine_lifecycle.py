@@ -100,7 +100,8 @@ def test_twap_over_thirty_virtual_minutes_spaces_its_children(tmp_path: Path) ->
     assert_books_balance(rig.file_rows(), 650)
 
 
-def test_unfilled_passive_slice_rolls_into_the_next_and_the_final_slice_takes(tmp_path: Path) -> None:
+def test_unfilled_passive_slice_rolls_into_the_next_and_the_final_slice_takes(
+        tmp_path: Path) -> None:
     rig = make_rig(tmp_path)  # 10-tick spread: a normal-urgency TWAP joins the bid and rests
     try:
         _, future = rig.engine.submit(make_request(
