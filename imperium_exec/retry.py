@@ -56,7 +56,10 @@ _RISK_TEXT = (
     "insufficient funds", "margin", "rms", "holding", "freeze", "maximum quantity",
     "circuit", "price band", "lpp", "price range", "lot size", "multiple of lot",
 )
-_AMBIGUOUS_TEXT = ("timed out", "check the order book", "check the orderbook")
+#: Kite's "Order request timed out. Please check the order book and confirm before placing
+#: again." Not "check the orderbook" alone: margin rejections end "Check the orderbook for open
+#: orders." and are risk, not ambiguity.
+_AMBIGUOUS_TEXT = ("timed out", "confirm before placing")
 _TRANSPORT_NEVER_SENT = ("ConnectTimeout", "NewConnectionError")
 _TRANSPORT_MAYBE_SENT = ("ReadTimeout", "Timeout", "ConnectionError", "ChunkedEncodingError",
                          "RemoteDisconnected", "ProtocolError")

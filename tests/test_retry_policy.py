@@ -29,7 +29,8 @@ POLICY = RetryPolicy()
     (kex.InputException("Order request timed out. Please check the order book and confirm "
                         "before placing again.", code=400), ErrorBucket.TRANSIENT, True),
     (kex.GeneralException("Insufficient funds. Required margin is 95417.84 but available "
-                          "margin is 74251.80.", code=400), ErrorBucket.RISK, False),
+                          "margin is 74251.80. Check the orderbook for open orders.",
+                          code=400), ErrorBucket.RISK, False),
     (kex.InputException("The order quantity 6300 (21 lots) is higher than the maximum quantity "
                         "of 6000 (20 lots) allowed by the exchanges.", code=400),
      ErrorBucket.RISK, False),
