@@ -143,6 +143,7 @@ def test_margin_shortfall_is_refused_synchronously_as_general_exception() -> Non
                                "available margin is 10000.00. Check the orderbook for open "
                                "orders.")
     assert broker.orders() == []
+    assert RetryPolicy().classify(info.value).bucket is ErrorBucket.RISK  # never retried
 
 
 def test_margin_shortfall_arrives_asynchronously_as_rejected_with_the_rms_message() -> None:
