@@ -364,7 +364,6 @@ class ExecutionEngine:
             parent.arrival_price = first_quote.mid
         if req.execution_algo is ExecutionAlgo.POV:
             parent.plan = self._replan_with_forecast(parent, first_quote, seed)
-            parent.last_volume = first_quote.volume if first_quote is not None else None
         self._emit(self._parent_row(parent, EventKind.ACCEPTED, quantity=req.quantity,
                                     message=f"{parent.plan.slice_count} slice(s) from "
                                             f"{epoch_to_iso(parent.plan.start_at)} to "
