@@ -91,6 +91,18 @@ class VirtualClock:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(lambda: None)
 
+    def jump(self, seconds: float) -> None:
+        """Move time forward at once, for code that drives a broker by hand (tests, notebooks).
+
+        Not for a clock whose loop is running an engine: there, time is the loop's to move.
+        """
+        if seconds < 0:
+            raise ValueError("seconds: cannot move a clock backwards")
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            raise RuntimeError("jump(): an engine loop runs on this clock; use advance()")
+        self._move(seconds)
+
     # ---- used by the loop's selector only
     def _room(self) -> float:
         with self._lock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 from imperium_exec.brokers.base import Broker, OrderInstruction, OrderStatus
@@ -15,13 +14,6 @@ from imperium_exec.sim.market import PaperQuote
 SYMBOL = "NIFTY26D0126000CE"
 LOT = 65
 
-
-def wait(clock: VirtualClock, seconds: float) -> None:
-    loop = clock.new_event_loop()
-    try:
-        loop.run_until_complete(asyncio.sleep(seconds))
-    finally:
-        loop.close()
 
 
 def order(side: Side, quantity: int, price: float | None = None, tag: str = "t",
@@ -90,10 +82,10 @@ def test_same_seed_and_calls_give_the_same_session() -> None:
         assert quote is not None and quote.bid is not None
         broker.place_order(order(Side.BUY, 10 * LOT, tag="a"))
         resting = broker.place_order(order(Side.SELL, 5 * LOT, round(quote.bid + 1.0, 2), "b"))
-        wait(clock, 300.0)
+        clock.jump(300.0)
         if broker.orders()[1].status is OrderStatus.OPEN:
             broker.cancel_order(resting)
-        wait(clock, 60.0)
+        clock.jump(60.0)
         return tuple(broker.orders()), tuple(broker.trades()), broker.quote(SYMBOL)
 
     assert session(7) == session(7)
@@ -106,14 +98,14 @@ def test_a_contracts_path_does_not_depend_on_what_else_was_looked_at() -> None:
     a = PaperBroker(clock=clock_a, seed=4)
     b = PaperBroker(clock=clock_b, seed=4)
     a.quote(SYMBOL)
-    wait(clock_a, 100.0)
+    clock_a.jump(100.0)
     a.quote(other)
-    wait(clock_b, 40.0)
+    clock_b.jump(40.0)
     b.quote(other)
-    wait(clock_b, 60.0)
+    clock_b.jump(60.0)
     b.quote(SYMBOL)
     for clock in (clock_a, clock_b):
-        wait(clock, 500.0)
+        clock.jump(500.0)
     assert a.quote(SYMBOL) == b.quote(SYMBOL)
     assert a.quote(other) == b.quote(other)
 
@@ -122,9 +114,9 @@ def test_always_open_sessions_roll_over_every_375_minutes() -> None:
     clock = VirtualClock()
     broker = PaperBroker(clock=clock, seed=2)
     broker.quote(SYMBOL)
-    wait(clock, 375 * 60.0 - 1.0)
+    clock.jump(375 * 60.0 - 1.0)
     before = broker.quote(SYMBOL)
-    wait(clock, 11.0)
+    clock.jump(11.0)
     assert broker.session_seconds(clock.now()) == 10.0
     after = broker.quote(SYMBOL)
     assert before is not None and after is not None

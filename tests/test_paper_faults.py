@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from dataclasses import replace
@@ -34,13 +33,6 @@ def make(faults: FaultConfig, clock: VirtualClock | None = None,
     clock = clock or VirtualClock()
     return PaperBroker(clock=clock, seed=3, faults=faults, **kw), clock  # type: ignore[arg-type]
 
-
-def wait(clock: VirtualClock, seconds: float) -> None:
-    loop = clock.new_event_loop()
-    try:
-        loop.run_until_complete(asyncio.sleep(seconds))
-    finally:
-        loop.close()
 
 
 def buy(tag: str = "c1", price: float | None = None) -> OrderInstruction:
@@ -100,9 +92,9 @@ def test_order_request_timed_out_answer_whose_order_appears_later() -> None:
         broker.place_order(buy("late1"))
     assert (info.value.code, str(info.value)) == (400, ORDER_TIMED_OUT)
     assert POLICY.classify(info.value).ambiguous
-    wait(clock, 7.0)
+    clock.jump(7.0)
     assert by_tag(broker, "late1") == []  # not there yet: a reconcile now finds nothing
-    wait(clock, 1.0)
+    clock.jump(1.0)
     [late] = by_tag(broker, "late1")
     assert late.status is OrderStatus.COMPLETE
     assert late.exchange_timestamp == pytest.approx(clock.now())
@@ -111,11 +103,11 @@ def test_order_request_timed_out_answer_whose_order_appears_later() -> None:
 def test_stuck_pending_order_reaches_the_exchange_late() -> None:
     broker, clock = make(script(FaultKind.STUCK_PENDING, stuck_pending_s=90.0))
     order_id = broker.place_order(buy("stuck"))
-    wait(clock, 89.0)
+    clock.jump(89.0)
     [pending] = by_tag(broker, "stuck")
     assert (pending.order_id, pending.status) == (order_id, OrderStatus.PENDING)
     assert pending.pending_quantity == LOT
-    wait(clock, 1.0)
+    clock.jump(1.0)
     assert by_tag(broker, "stuck")[0].status is OrderStatus.COMPLETE
 
 
@@ -123,9 +115,9 @@ def test_cancelling_a_stuck_order_cancels_it_when_it_would_have_arrived() -> Non
     broker, clock = make(script(FaultKind.STUCK_PENDING, stuck_pending_s=90.0))
     order_id = broker.place_order(buy("stuck"))
     broker.cancel_order(order_id)
-    wait(clock, 30.0)
+    clock.jump(30.0)
     assert by_tag(broker, "stuck")[0].status is OrderStatus.PENDING
-    wait(clock, 60.0)
+    clock.jump(60.0)
     cancelled = by_tag(broker, "stuck")[0]
     assert (cancelled.status, cancelled.filled_quantity) == (OrderStatus.CANCELLED, 0)
     assert broker.trades() == []
@@ -145,7 +137,7 @@ def test_fault_rates_pick_faults_with_a_seed() -> None:
                 seen.append("ok")
             except Exception as exc:  # record which fault it was
                 seen.append(type(exc).__name__ + str(getattr(exc, "sent", "")))
-            wait(clock, 0.2)
+            clock.jump(0.2)
         return seen
 
     first, second = outcomes(), outcomes()
@@ -169,7 +161,7 @@ def test_faults_do_not_change_the_market_path() -> None:
         with contextlib.suppress(BrokerTimeout):
             faulty.place_order(buy(f"f{n}", price=0.05))
     for clock in (clock_a, clock_b):
-        wait(clock, 120.0)
+        clock.jump(120.0)
     other = "NIFTY26D0126100PE"
     assert faulty.quote(other) == clean.quote(other)
 
@@ -185,7 +177,7 @@ def test_virtual_latency_delays_arrival_without_sleeping() -> None:
     assert time.perf_counter() - started < 0.2  # no sleeping on a virtual clock
     assert by_tag(broker, "lat")[0].status is OrderStatus.PENDING
     placed = clock.now()
-    wait(clock, 0.5)
+    clock.jump(0.5)
     done = by_tag(broker, "lat")[0]
     assert (done.order_id, done.status) == (order_id, OrderStatus.COMPLETE)
     assert done.exchange_timestamp == pytest.approx(placed + 0.4)

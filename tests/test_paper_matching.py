@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from imperium_exec.brokers.base import BrokerOrder, OrderInstruction, OrderStatus
@@ -23,14 +21,6 @@ def make(**kw: object) -> tuple[PaperBroker, VirtualClock]:
     kw.setdefault("seed", 11)
     return PaperBroker(clock=clock, **kw), clock  # type: ignore[arg-type]
 
-
-def wait(clock: VirtualClock, seconds: float) -> None:
-    """Let virtual time run (the clock's own loop jumps straight to the end)."""
-    loop = clock.new_event_loop()
-    try:
-        loop.run_until_complete(asyncio.sleep(seconds))
-    finally:
-        loop.close()
 
 
 def order(side: Side, quantity: int, *, price: float | None = None, validity: str = "DAY",
@@ -140,7 +130,7 @@ def test_a_limit_join_fills_only_when_the_market_trades_through_it() -> None:
     assert queue == quote.bid_quantity > 0  # behind everything displayed at our price
     traded_at_join, step = 0, 0
     while True:
-        wait(clock, 1.0)
+        clock.jump(1.0)
         step += 1
         now = broker.quote(SYMBOL)
         assert now is not None and now.bid is not None
@@ -167,7 +157,7 @@ def test_queue_position_decides_between_join_improve_and_deeper_orders() -> None
     improve = broker.place_order(order(Side.BUY, LOT, price=round(quote.bid + 0.05, 2), tag="i"))
     join = broker.place_order(order(Side.BUY, LOT, price=quote.bid, tag="j"))
     deeper = broker.place_order(order(Side.BUY, LOT, price=round(quote.bid - 0.05, 2), tag="d"))
-    wait(clock, 60.0)
+    clock.jump(60.0)
     assert only_order(broker, improve).status is OrderStatus.COMPLETE
     assert only_order(broker, join).filled_quantity == 0
     assert only_order(broker, deeper).filled_quantity == 0
@@ -201,10 +191,10 @@ def test_impact_parameters_move_the_fair_price_by_what_they_claim() -> None:
     gamma, eta = 5e-5 * qty, 2e-4 * qty
     assert trader.fair_price(SYMBOL) - twin.fair_price(SYMBOL) == pytest.approx(gamma + eta)
     for clock in (clock_a, clock_b):
-        wait(clock, 30.0)
+        clock.jump(30.0)
     assert trader.fair_price(SYMBOL) - twin.fair_price(SYMBOL) == pytest.approx(gamma + eta / 2)
     for clock in (clock_a, clock_b):
-        wait(clock, 570.0)
+        clock.jump(570.0)
     assert trader.fair_price(SYMBOL) - twin.fair_price(SYMBOL) == pytest.approx(gamma, abs=1e-6)
     # The quotes carry the same move (the bid side was not depleted by our buy).
     ours, theirs = trader.quote(SYMBOL), twin.quote(SYMBOL)
@@ -226,7 +216,7 @@ def test_taken_depth_comes_back_with_the_books_resilience() -> None:
     second = only_order(broker, broker.place_order(order(Side.BUY, 27 * LOT, tag="b")))
     assert second.average_price > first.average_price  # the second sweep meets a thinner book
     for clock_ in (clock, twin_clock):
-        wait(clock_, 60.0)  # twelve resilience half-lives
+        clock_.jump(60.0)  # twelve resilience half-lives
     third = only_order(broker, broker.place_order(order(Side.BUY, 27 * LOT, tag="c")))
     fresh = only_order(twin, twin.place_order(order(Side.BUY, 27 * LOT, tag="c")))
     assert third.average_price == fresh.average_price

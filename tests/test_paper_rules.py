@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pytest
@@ -24,13 +23,6 @@ POLICY = RetryPolicy()
 def make(clock: VirtualClock | None = None, **kw: object) -> PaperBroker:
     return PaperBroker(clock=clock or VirtualClock(), seed=5, **kw)  # type: ignore[arg-type]
 
-
-def wait(clock: VirtualClock, seconds: float) -> None:
-    loop = clock.new_event_loop()
-    try:
-        loop.run_until_complete(asyncio.sleep(seconds))
-    finally:
-        loop.close()
 
 
 def limit(side: Side, quantity: int, price: float, *, tag: str = "t", validity: str = "DAY",
@@ -185,7 +177,7 @@ def test_the_eleventh_order_request_in_one_second_is_throttled() -> None:
     assert (info.value.code, str(info.value)) == (429, "Too many requests")
     assert POLICY.classify(info.value).bucket is ErrorBucket.THROTTLE
     assert len(broker.orders()) == 10
-    wait(clock, 1.0)  # a new calendar second
+    clock.jump(1.0)  # a new calendar second
     broker.place_order(limit(Side.BUY, LOT, below, tag="n11", validity="IOC"))
 
 
@@ -208,11 +200,11 @@ def test_four_hundred_requests_a_minute() -> None:
     for _second in range(40):
         for n in range(10):
             broker.place_order(limit(Side.BUY, LOT, price, tag=f"s{n}", validity="IOC"))
-        wait(clock, 1.0)
+        clock.jump(1.0)
     assert 40.0 <= clock.elapsed < 60.0  # still the same calendar minute (the clock starts at :00)
     with pytest.raises(NetworkException, match="Too many requests"):
         broker.place_order(limit(Side.BUY, LOT, price, validity="IOC"))
-    wait(clock, 60.0 - clock.elapsed)
+    clock.jump(60.0 - clock.elapsed)
     broker.place_order(limit(Side.BUY, LOT, price, validity="IOC"))
 
 
@@ -225,13 +217,13 @@ def test_nse_hours_refuse_orders_after_the_close() -> None:
     broker = make(clock, hours="nse")
     broker.place_order(limit(Side.BUY, LOT, round(bid(broker) - 2.0, 2), tag="open"))
     assert broker.session_seconds(clock.now()) == 0.0
-    wait(clock, 375 * 60.0)  # 15:30
+    clock.jump(375 * 60.0)  # 15:30
     assert broker.session_seconds(clock.now()) == 375 * 60.0
     with pytest.raises(InputException, match=r"Markets are closed right now"):
         broker.place_order(limit(Side.BUY, LOT, 10.0, tag="late"))
     # The market does not move while it is closed.
     closing = broker.quote(SYMBOL)
-    wait(clock, 3_600.0)
+    clock.jump(3_600.0)
     later = broker.quote(SYMBOL)
     assert closing is not None and later is not None
     assert (later.bid, later.ask, later.ltp, later.volume) == \
@@ -243,10 +235,10 @@ def test_day_orders_still_open_at_the_close_are_cancelled_by_the_exchange() -> N
     clock = VirtualClock(start=opening)
     broker = make(clock, hours="nse")
     order_id = broker.place_order(limit(Side.BUY, LOT, 0.05, tag="cheap"))
-    wait(clock, 375 * 60.0 - 1.0)
+    clock.jump(375 * 60.0 - 1.0)
     assert broker.orders()[0].status is OrderStatus.OPEN
     assert broker.margins()["utilised"] > 0
-    wait(clock, 1.0)
+    clock.jump(1.0)
     [expired] = broker.orders()
     assert (expired.order_id, expired.status) == (order_id, OrderStatus.CANCELLED)
     assert expired.status_message is not None and "end of the session" in expired.status_message

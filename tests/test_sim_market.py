@@ -24,18 +24,11 @@ ATM = "NIFTY26D0126000CE"
 FAR = "NIFTY26D0126700CE"
 
 
-def wait(clock: VirtualClock, seconds: float) -> None:
-    loop = clock.new_event_loop()
-    try:
-        loop.run_until_complete(asyncio.sleep(seconds))
-    finally:
-        loop.close()
-
 
 def test_fair_price_is_black76_on_the_simulated_index() -> None:
     clock = VirtualClock()
     broker = PaperBroker(clock=clock, seed=21, impact=False)
-    wait(clock, 1234.0)
+    clock.jump(1234.0)
     spot = broker.spot("NIFTY")
     inst = broker.exchange.instrument(ATM)
     assert inst is not None and inst.expiry is not None
@@ -70,7 +63,7 @@ def test_spreads_widen_and_books_thin_away_from_the_money() -> None:
             assert q is not None and q.bid is not None and q.ask is not None
             rel_spread[symbol].append((q.ask - q.bid) / ((q.ask + q.bid) / 2))
             top[symbol].append(q.bid_quantity + q.ask_quantity)
-        wait(clock, 10.0)
+        clock.jump(10.0)
     assert statistics.mean(rel_spread[FAR]) > 3 * statistics.mean(rel_spread[ATM])
     assert statistics.mean(top[FAR]) < 0.5 * statistics.mean(top[ATM])
 
@@ -81,7 +74,7 @@ def test_traded_volume_follows_the_u_shaped_intraday_curve() -> None:
     per_bin: list[int] = []
     last = 0
     for n in range(25):
-        wait(clock, 900.0 if n < 24 else 899.0)  # 15:30 would be the next session's open
+        clock.jump(900.0 if n < 24 else 899.0)  # 15:30 would be the next session's open
         q = broker.quote(ATM)
         assert q is not None and q.volume >= last
         per_bin.append(q.volume - last)

@@ -54,3 +54,21 @@ def test_manual_mode_moves_only_when_advanced() -> None:
     thread.join(2.0)
     assert clock.now() == 30.0
     loop.close()
+
+
+def test_jump_moves_a_clock_nobody_runs_and_refuses_one_an_engine_runs() -> None:
+    clock = VirtualClock(start=0.0)
+    clock.jump(12.5)
+    assert clock.now() == 12.5
+    loop = clock.new_event_loop()
+    refused: list[BaseException] = []
+
+    async def try_jump() -> None:
+        try:
+            clock.jump(1.0)
+        except RuntimeError as exc:
+            refused.append(exc)
+
+    loop.run_until_complete(try_jump())
+    loop.close()
+    assert refused and clock.now() == 12.5
