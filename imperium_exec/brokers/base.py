@@ -84,7 +84,8 @@ class Quote:
 
 @runtime_checkable
 class Broker(Protocol):
-    """What the engine needs from a broker. All calls may block; all must be thread-safe."""
+    """What the engine needs from a broker. All calls but ``session_seconds`` may block; all
+    must be thread-safe."""
 
     #: Route name written to telemetry ("paper", "kite", ...).
     name: str
@@ -105,5 +106,8 @@ class Broker(Protocol):
         ...
 
     def session_seconds(self, epoch: float) -> float:
-        """Seconds since the trading session opened at ``epoch`` (for intraday volume curves)."""
+        """Seconds since the trading session opened at ``epoch`` (for intraday volume curves).
+
+        Pure arithmetic, no I/O and no lock: the planner calls it on the caller's (GUI) thread.
+        """
         ...
