@@ -170,11 +170,13 @@ def split_by_freeze(quantity: int, lot_size: int, max_order_quantity: int) -> li
 
 
 def allocate_lots(total_lots: int, weights: Sequence[float]) -> list[int]:
-    """Largest-remainder allocation of whole lots to weights; sums exactly to total_lots.
+    """Allocate whole lots to weights by rounding the cumulative quota; sums exactly.
 
-    Each slot gets the floor of its quota ``total_lots * w / sum(w)``; the lots left over go
-    to the largest fractional parts, ties to the earlier slot (so a front-loaded schedule stays
-    front-loaded). Weights must be finite and non-negative with a positive sum.
+    Slot ``k`` gets ``round(C_k) - round(C_{k-1})`` where ``C_k`` is the cumulative quota
+    ``total_lots * sum(w[:k+1]) / sum(w)`` (halves round up, so ties front-load). Every prefix of
+    the schedule is therefore within half a lot of its target, which per-slot rounding (largest
+    remainder) does not give: its errors can pile up over a long VWAP. Weights must be finite
+    and non-negative with a positive sum.
     """
     if total_lots < 0:
         raise ValueError(f"total_lots: {total_lots} must be non-negative")
@@ -186,14 +188,10 @@ def allocate_lots(total_lots: int, weights: Sequence[float]) -> list[int]:
     total_w = float(w.sum())
     if total_w <= 0:
         raise ValueError("weights: the weights sum to zero")
-    quotas = total_lots * (w / total_w)
-    lots = np.floor(quotas).astype(np.int64)
-    left = total_lots - int(lots.sum())
-    if left > 0:
-        remainders = quotas - lots
-        # stable sort on -remainder: ties keep index order
-        order = np.argsort(-remainders, kind="stable")
-        lots[order[:left]] += 1
+    cumulative = total_lots * np.cumsum(w) / total_w
+    cumulative[-1] = total_lots  # no float drift at the end
+    rounded = np.floor(cumulative + 0.5).astype(np.int64)
+    lots = np.diff(rounded, prepend=0)
     return [int(x) for x in lots]
 
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -266,3 +267,15 @@ def test_pov_child_quantity_never_exceeds_participation_or_clips(
         assert q <= rho / (1 - rho) * observed + 1e-6  # never above the participation target
     if q == 0 and remaining > 0:  # only when even one lot would exceed the target
         assert rho < 1.0 and rho / (1 - rho) * observed < lot + 1e-6
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(total=st.integers(0, 2000),
+       weights=st.lists(st.floats(0.0, 100.0, allow_nan=False), min_size=1, max_size=80)
+       .filter(lambda w: sum(w) > 0))
+def test_allocated_lots_keep_every_prefix_within_half_a_lot(total: int,
+                                                            weights: list[float]) -> None:
+    lots = allocate_lots(total, weights)
+    assert sum(lots) == total and min(lots) >= 0
+    quotas = np.cumsum(np.asarray(weights) / sum(weights)) * total
+    assert np.all(np.abs(np.cumsum(lots) - quotas) <= 0.5 + 1e-6)
