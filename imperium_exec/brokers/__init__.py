@@ -1,6 +1,5 @@
-"""Brokers the engine can drive: the paper exchange (the default) and a minimal in-memory one.
-
-The Kite Connect adapter (``KiteBroker``) is its own piece of work and not here yet.
+"""Brokers the engine can drive: the paper exchange (the default), Kite Connect (``KiteBroker``)
+and a minimal in-memory one. ``PaperBroker`` and ``KiteBroker`` load on first use.
 """
 
 from __future__ import annotations
@@ -11,12 +10,14 @@ from .base import Broker, BrokerOrder, OrderInstruction, OrderStatus, Quote
 from .memory import InMemoryBroker
 
 if TYPE_CHECKING:
+    from .kite import KiteBroker
     from .paper import PaperBroker
 
 __all__ = [
     "Broker",
     "BrokerOrder",
     "InMemoryBroker",
+    "KiteBroker",
     "OrderInstruction",
     "OrderStatus",
     "PaperBroker",
@@ -29,4 +30,8 @@ def __getattr__(name: str) -> Any:
         from .paper import PaperBroker
 
         return PaperBroker
+    if name == "KiteBroker":
+        from .kite import KiteBroker
+
+        return KiteBroker
     raise AttributeError(f"module 'imperium_exec.brokers' has no attribute {name!r}")

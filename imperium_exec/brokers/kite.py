@@ -1,0 +1,244 @@
+"""KiteBroker: the :class:`Broker` protocol on a ready ``kiteconnect.KiteConnect`` instance.
+
+What the adapter does, and what it deliberately does not:
+
+- Every client call uses keyword arguments (kiteconnect 5.2.2 put ``algo_id`` before ``tag`` in
+  ``place_order``'s positional order). Limit prices go out cleaned onto the tick grid, because
+  the client sends ``str(float)`` verbatim; ``market_protection`` goes out for MARKET only.
+- Errors pass through **unchanged**: kiteconnect's exceptions (class chosen by the JSON
+  ``error_type``, ``.code`` = HTTP status) and requests' ``ReadTimeout`` / ``ConnectTimeout`` /
+  ``ConnectionError``. :class:`imperium_exec.retry.RetryPolicy` classifies them by class name,
+  code and text, and the engine reconciles ambiguous ones by tag. Wrapping them would hide
+  exactly what that needs.
+- Kite's order states fold into :class:`OrderStatus`; every transient state (``PUT ORDER REQ
+  RECEIVED``, ``VALIDATION PENDING``, ``OPEN PENDING``, ``TRIGGER PENDING``, ``MODIFY
+  PENDING``, ``CANCEL PENDING``...) and any state we do not know is PENDING, never terminal.
+- Client-side pacing keeps us inside Kite's limits where it is cheap: order writes (place and
+  cancel) at most 10/s, ``orders()`` at most 10/s, ``quote`` at most 1/s with a per-instrument
+  cache of about a second. Pacing blocks the calling worker thread briefly, never the engine loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from typing import Any
+
+from ..clock import RealClock
+from ..request import OrderType, Side
+from ..timeutil import IST, is_on_tick, round_to_tick
+from ..volume_curve import nse_session_seconds
+from .base import BrokerOrder, OrderInstruction, OrderStatus, Quote
+
+#: Kite statuses that end an order; everything else is still moving.
+_TERMINAL = {
+    "COMPLETE": OrderStatus.COMPLETE,
+    "CANCELLED": OrderStatus.CANCELLED,
+    "REJECTED": OrderStatus.REJECTED,
+}
+_KITE_TIME = "%Y-%m-%d %H:%M:%S"
+#: Spacing margin over 1/rate, so clock jitter cannot put one request too many into a second.
+_PACING_MARGIN = 1.02
+
+
+def order_status(kite_status: str | None) -> OrderStatus:
+    """Fold one of Kite's order states into the engine's five."""
+    text = (kite_status or "").strip().upper()
+    if text in _TERMINAL:
+        return _TERMINAL[text]
+    if text.startswith("CANCELLED"):  # e.g. "CANCELLED AMO"
+        return OrderStatus.CANCELLED
+    if text == "OPEN":
+        return OrderStatus.OPEN
+    return OrderStatus.PENDING  # transient or unknown: never treat as finished
+
+
+def kite_time_to_epoch(value: Any) -> float | None:
+    """Epoch seconds from a Kite timestamp: a naive IST ``datetime`` (the client parses
+    19-character fields) or the raw ``YYYY-MM-DD HH:MM:SS`` string; None when absent."""
+    moment: dt.datetime
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str) and value:
+        try:
+            moment = dt.datetime.strptime(value[:19], _KITE_TIME)
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=IST)
+    return moment.timestamp()
+
+
+class RatePacer:
+    """Spaces calls at least ``1/per_second`` apart across threads.
+
+    Kite counts requests per calendar second; calls spaced a full interval apart can never put
+    more than ``per_second`` of them into one second, whatever the offset between the clocks.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        self.interval_s = _PACING_MARGIN / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Block until this caller's slot comes up (slots are handed out first come)."""
+        if self.interval_s <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval_s
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class KiteBroker:
+    """Places, cancels and tracks orders and reads quotes through Kite Connect.
+
+    ``kite`` is a ready ``kiteconnect.KiteConnect`` (access token set). ``tick_size`` is the
+    grid limit prices are cleaned onto (0.05 for index options); a price off that grid is sent
+    as given, cleaned of float noise only, and Kite's own tick check answers it.
+    """
+
+    name = "kite"
+
+    def __init__(self, kite: Any, *, tick_size: float = 0.05, quote_ttl_s: float = 1.0,
+                 quotes_per_second: float = 1.0, order_writes_per_second: float = 10.0,
+                 order_book_reads_per_second: float = 10.0) -> None:
+        self.kite = kite
+        self.clock = RealClock()
+        self.tick_size = tick_size
+        self.quote_ttl_s = quote_ttl_s
+        self._writes = RatePacer(order_writes_per_second)
+        self._book_reads = RatePacer(order_book_reads_per_second)
+        self._quote_pacer = RatePacer(quotes_per_second)
+        self._quote_lock = threading.Lock()
+        self._quotes: dict[str, tuple[float, Quote | None]] = {}
+        self._varieties: dict[str, str] = {}
+        self._varieties_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- Broker protocol
+
+    def place_order(self, order: OrderInstruction) -> str:
+        """POST /orders/{variety}; returns Kite's order id. Errors pass through unchanged."""
+        params: dict[str, Any] = dict(
+            variety=order.variety, exchange=order.exchange, tradingsymbol=order.tradingsymbol,
+            transaction_type=str(order.side), quantity=int(order.quantity),
+            product=order.product, order_type=str(order.order_type), validity=order.validity,
+            tag=order.tag)
+        if order.order_type is OrderType.MARKET:
+            # Omitted (None) is not defaulted: Kite then refuses the order, which is the truth.
+            params["market_protection"] = order.market_protection
+        else:
+            params["price"] = self.format_price(order.limit_price)
+        self._writes.wait()
+        order_id = str(self.kite.place_order(**params))
+        with self._varieties_lock:
+            self._varieties[order_id] = order.variety
+        return order_id
+
+    def cancel_order(self, order_id: str) -> None:
+        """DELETE /orders/{variety}/{order_id} (the variety the order was placed with)."""
+        with self._varieties_lock:
+            variety = self._varieties.get(order_id, "regular")
+        self._writes.wait()
+        self.kite.cancel_order(variety=variety, order_id=order_id)
+
+    def orders(self) -> list[BrokerOrder]:
+        """Today's order book (GET /orders), every state folded for the engine."""
+        self._book_reads.wait()
+        return [self.to_broker_order(raw) for raw in self.kite.orders() or []]
+
+    def quote(self, tradingsymbol: str, exchange: str) -> Quote | None:
+        """Top of book, LTP and volume from GET /quote; None when Kite has no such instrument.
+
+        Results are reused for ``quote_ttl_s`` per instrument, and fetches are paced at Kite's
+        1 request/s. Failures (a 429 included) raise: the engine decides what a missing quote
+        means, and a throttle must not look like "no market data".
+        """
+        key = f"{exchange}:{tradingsymbol}"
+        with self._quote_lock:  # one fetch at a time: the limit is 1/s for the whole account
+            cached = self._quotes.get(key)
+            if cached is not None and time.monotonic() - cached[0] < self.quote_ttl_s:
+                return cached[1]
+            self._quote_pacer.wait()
+            data = self.kite.quote(key) or {}
+            raw = data.get(key)
+            quote = self.to_quote(tradingsymbol, raw) if isinstance(raw, dict) else None
+            self._quotes[key] = (time.monotonic(), quote)
+            return quote
+
+    def session_seconds(self, epoch: float) -> float:
+        """Seconds since 09:15 IST that day (negative before the open); pure arithmetic."""
+        return nse_session_seconds(epoch)
+
+    # ---------------------------------------------------------------- mapping
+
+    def format_price(self, price: float | None) -> float | None:
+        """A limit price as Kite should receive it: on the tick, free of float noise
+        (``0.1 + 0.2`` goes out as ``0.3``, not ``0.30000000000000004``)."""
+        if price is None:
+            return None
+        if is_on_tick(price, self.tick_size):
+            return round_to_tick(price, self.tick_size)
+        return round(price, 8)
+
+    @staticmethod
+    def to_broker_order(raw: dict[str, Any]) -> BrokerOrder:
+        """One Kite order dict (from ``orders()``) as the engine's snapshot."""
+        status = order_status(raw.get("status"))
+        quantity = int(raw.get("quantity") or 0)
+        filled = int(raw.get("filled_quantity") or 0)
+        # Kite's CANCELLED rows can still show pending_quantity; nothing is pending once ended.
+        pending = 0 if status.is_terminal else int(raw.get("pending_quantity")
+                                                    or max(0, quantity - filled))
+        updated = (kite_time_to_epoch(raw.get("exchange_update_timestamp"))
+                   or kite_time_to_epoch(raw.get("exchange_timestamp")))
+        return BrokerOrder(
+            order_id=str(raw["order_id"]),
+            tag=raw.get("tag") or None,
+            tradingsymbol=str(raw.get("tradingsymbol") or ""),
+            exchange=str(raw.get("exchange") or ""),
+            side=Side(str(raw.get("transaction_type") or "").upper()),
+            quantity=quantity,
+            filled_quantity=filled,
+            average_price=float(raw.get("average_price") or 0.0) if filled else 0.0,
+            status=status,
+            status_message=raw.get("status_message") or None,
+            pending_quantity=pending,
+            exchange_timestamp=updated,
+        )
+
+    @staticmethod
+    def to_quote(tradingsymbol: str, raw: dict[str, Any]) -> Quote:
+        """One entry of Kite's quote response; empty depth levels (price 0) become None."""
+        depth = raw.get("depth") or {}
+        bid, bid_qty = _best(depth.get("buy"))
+        ask, ask_qty = _best(depth.get("sell"))
+        ltp = float(raw.get("last_price") or 0.0)
+        stamp = kite_time_to_epoch(raw.get("timestamp"))
+        return Quote(tradingsymbol=tradingsymbol,
+                     timestamp=stamp if stamp is not None else time.time(),
+                     bid=bid, ask=ask, ltp=ltp if ltp > 0 and math.isfinite(ltp) else None,
+                     volume=int(raw.get("volume") or 0),
+                     bid_quantity=bid_qty, ask_quantity=ask_qty)
+
+
+def _best(levels: Any) -> tuple[float | None, int]:
+    """Price and quantity of the best depth level, (None, 0) when that side is empty."""
+    if not levels:
+        return None, 0
+    top = levels[0]
+    price = float(top.get("price") or 0.0)
+    quantity = int(top.get("quantity") or 0)
+    if price <= 0 or quantity <= 0:
+        return None, 0
+    return price, quantity
+
+
+__all__ = ["KiteBroker", "RatePacer", "kite_time_to_epoch", "order_status"]
