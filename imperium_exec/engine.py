@@ -511,12 +511,21 @@ class ExecutionEngine:
             parent.status = ParentStatus.CANCELLED
         else:
             parent.status = ParentStatus.PARTIAL
-        # Children that never went out end here, so every child has a terminal state.
+        # Every child ends with a terminal row: those never sent, and those whose cancel the
+        # broker did not confirm in time (they may still be live: say so, loudly).
         for child in parent.children:
             if child.status is ChildStatus.SCHEDULED:
                 child.status = ChildStatus.CANCELLED
                 self._emit(self._child_row(parent, child, EventKind.CANCELLED, "cancelled",
                                            message="not sent: parent ended"))
+            elif child.status is ChildStatus.WORKING:
+                child.status = ChildStatus.ERROR
+                self._emit(self._child_row(
+                    parent, child, EventKind.ERROR, "error", error_bucket="transient",
+                    error=f"cancel of order {child.order_id} not confirmed within "
+                          f"{self.config.cancel_timeout_s:g} s",
+                    filled_quantity=child.filled,
+                    message="the order may still be live: check the broker's order book"))
         unfilled = req.quantity - parent.filled
         message = parent.failure
         if unfilled < 0:

@@ -91,3 +91,21 @@ def test_shutdown_finishes_every_working_parent_and_leaves_nothing_unfinished(
         parent_rows = [r for r in rows if r["parent_id"] == parent_id]
         assert parent_rows[-1]["status"] == "cancelled"
         assert_books_balance(parent_rows, 130)
+
+
+def test_a_cancel_the_broker_never_confirms_still_ends_the_child_with_a_loud_row(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.broker.cancel_order = lambda order_id: None  # type: ignore[method-assign]  # ignored
+    parent_id, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
+    try:
+        wait_for(lambda: "placed" in rig.events(parent_id))
+        rig.engine.cancel(parent_id)
+        result = future.result(5)
+    finally:
+        rig.close()
+    rows = rig.file_rows()
+    error = next(r for r in rows if r["event"] == "error")
+    assert "not confirmed" in error["error"] and "may still be live" in error["message"]
+    assert result.status is ParentStatus.CANCELLED and result.unfilled_quantity == 130
+    assert_books_balance(rows, 130)
