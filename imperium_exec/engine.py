@@ -25,8 +25,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .brokers.base import Broker, BrokerOrder, OrderInstruction, OrderStatus, Quote
@@ -35,7 +34,6 @@ from .events import EventKind, ParentStatus, make_row
 from .planner import (
     ExecutionAlgoPlanner,
     ExecutionPlan,
-    PlannedChild,
     pov_child_quantity,
     split_by_freeze,
 )
@@ -43,6 +41,14 @@ from .request import ExecutionAlgo, ExecutionRequest
 from .retry import ErrorClass, RetryPolicy
 from .router import RouteDecision, SmartOrderRouter
 from .slippage import SlippageModel
+from .state import (
+    ChildResult,
+    ChildState,
+    ChildStatus,
+    ExecutionResult,
+    ParentState,
+    child_tag,
+)
 from .telemetry import FillQualityTracker
 from .timeutil import epoch_to_iso
 
@@ -61,127 +67,6 @@ class EngineConfig:
     cancel_timeout_s: float = 10.0
     #: Seed for parent ids (tests and benchmarks); None draws them from the OS.
     id_seed: int | None = None
-
-
-class ChildStatus(StrEnum):
-    SCHEDULED = "scheduled"
-    WORKING = "working"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    ERROR = "error"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self not in (ChildStatus.SCHEDULED, ChildStatus.WORKING)
-
-
-@dataclass
-class ChildState:
-    index: int  # 0-based across the parent
-    slice_index: int
-    quantity: int
-    send_at: float
-    attempt: int = 0
-    tag: str | None = None
-    order_id: str | None = None
-    status: ChildStatus = ChildStatus.SCHEDULED
-    filled: int = 0
-    filled_value: float = 0.0
-    stale_tags: list[str] = field(default_factory=list)
-    decision: RouteDecision | None = None
-    expected_slippage: float | None = None
-    impact_estimate: float | None = None
-    expected_cost_bps: float | None = None
-    mid_at_send: float | None = None
-    latency_ms: float | None = None
-    cancel_requested: bool = False
-
-    @property
-    def leaves(self) -> int:
-        return self.quantity - self.filled
-
-    @property
-    def average_price(self) -> float:
-        return self.filled_value / self.filled if self.filled else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ChildResult:
-    index: int
-    quantity: int
-    filled_quantity: int
-    average_price: float
-    status: str
-    order_id: str | None
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionResult:
-    parent_id: str
-    status: ParentStatus
-    quantity: int
-    filled_quantity: int
-    unfilled_quantity: int
-    average_price: float
-    order_ids: tuple[str, ...]
-    children: tuple[ChildResult, ...]
-    message: str | None = None
-
-
-@dataclass
-class ParentState:
-    parent_id: str
-    request: ExecutionRequest
-    plan: ExecutionPlan
-    arrival_price: float | None
-    future: concurrent.futures.Future[ExecutionResult]
-    children: list[ChildState] = field(default_factory=list)
-    status: ParentStatus = ParentStatus.WORKING
-    filled: int = 0
-    filled_value: float = 0.0
-    cancel_requested: bool = False
-    failure: str | None = None
-    paused_at: float | None = None
-    shift_s: float = 0.0  # pause time added to the remaining schedule
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    last_volume: int | None = None  # cumulative market volume at the previous POV slice
-
-    @property
-    def quantity(self) -> int:
-        return self.request.quantity
-
-    @property
-    def working(self) -> int:
-        return sum(c.leaves for c in self.children if c.status is ChildStatus.WORKING)
-
-    @property
-    def remaining(self) -> int:
-        """Quantity neither filled nor working: not yet sent, or returned by ended children."""
-        return self.quantity - self.filled - self.working
-
-    @property
-    def end_at(self) -> float:
-        return self.plan.end_at + self.shift_s
-
-    @property
-    def average_price(self) -> float:
-        return self.filled_value / self.filled if self.filled else 0.0
-
-
-def _tag(parent_id: str, child_index: int, attempt: int) -> str:
-    """Kite tag (<= 20 alphanumerics): parent id, child index and attempt in base 36."""
-    return f"{parent_id}{_base36(child_index, 3)}{_base36(attempt, 2)}"
-
-
-def _base36(value: int, width: int) -> str:
-    digits = string.digits + string.ascii_uppercase
-    out = ""
-    while value:
-        value, rem = divmod(value, 36)
-        out = digits[rem] + out
-    return out.rjust(width, "0")[-width:]
 
 
 class ExecutionEngine:
@@ -603,7 +488,7 @@ class ExecutionEngine:
             if self._stopping(parent):
                 return
             child.attempt += 1
-            child.tag = _tag(parent.parent_id, child.index, child.attempt)
+            child.tag = child_tag(parent.parent_id, child.index, child.attempt)
             decision = self.router.decide(req, quote, final_slice=final_slice)
             self._estimate(parent, child, decision)
             instruction = OrderInstruction(
@@ -832,10 +717,4 @@ class ExecutionEngine:
         return slip / parent.arrival_price * 1e4
 
 
-__all__ = [
-    "ChildResult",
-    "EngineConfig",
-    "ExecutionEngine",
-    "ExecutionResult",
-    "PlannedChild",
-]
+__all__ = ["ChildResult", "EngineConfig", "ExecutionEngine", "ExecutionResult"]
