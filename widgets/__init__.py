@@ -1,1 +1,22 @@
-"""Qt widgets shipped as ``imperium_exec.widgets``: the execution dock and the desk demo."""
+"""Qt widgets shipped as ``imperium_exec.widgets``: the execution dock and the desk demo.
+
+``ExecutionDock(tracker_or_path, stack=None)`` is the public entry point; the table model, the
+row store and the stats are importable for hosts that want their own views of the telemetry.
+"""
+
+from .dock import ExecutionDock
+from .rowstore import COLUMNS, ChildEventStore, RowFilter
+from .stats import ExecutionStats, TileFigures
+from .table_model import RAW_ROLE, ROW_ROLE, ChildEventTableModel
+
+__all__ = [
+    "COLUMNS",
+    "RAW_ROLE",
+    "ROW_ROLE",
+    "ChildEventStore",
+    "ChildEventTableModel",
+    "ExecutionDock",
+    "ExecutionStats",
+    "RowFilter",
+    "TileFigures",
+]

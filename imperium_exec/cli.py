@@ -1,0 +1,99 @@
+"""``imperium-exec``: the command-line entry point.
+
+Each subcommand is a function that adds its parser to the subparsers and sets ``run`` (a callable
+taking the parsed arguments and returning the exit code). To add one, write such a function
+(in its own module if it is large) and append it to :data:`SUBCOMMANDS`. Heavy imports (Qt, the
+desk) happen inside ``run``, so ``imperium-exec --help`` stays fast and headless tools never
+load Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+Subparsers = Any  # argparse._SubParsersAction (private type)
+
+
+def add_demo_command(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="open the desk demo on the paper exchange",
+        description="The desk demo: option chain, single-strike and multi-strike order panels "
+                    "and the execution dock, on the simulated NSE options exchange (paper). "
+                    "Live mode uses Kite Connect and needs explicit credentials.")
+    parser.add_argument("--headless", action="store_true",
+                        help="render offscreen (no display needed) and run the scripted session")
+    parser.add_argument("--run-for", type=float, metavar="SECONDS",
+                        help="quit after this many seconds")
+    parser.add_argument("--screenshot", type=Path, metavar="PATH",
+                        help="save a PNG of the window before quitting (with --run-for)")
+    script = parser.add_mutually_exclusive_group()
+    script.add_argument("--script", dest="script", action="store_true", default=None,
+                        help="run the scripted session (the default when headless)")
+    script.add_argument("--no-script", dest="script", action="store_false",
+                        help="do not run the scripted session")
+    parser.add_argument("--mode", choices=("paper", "live"), default="paper",
+                        help="paper (default) or live through Kite Connect")
+    parser.add_argument("--api-key", help="Kite Connect API key (live mode; or KITE_API_KEY)")
+    parser.add_argument("--access-token",
+                        help="Kite Connect access token (live mode; or KITE_ACCESS_TOKEN)")
+    parser.add_argument("--seed", type=int, default=7, help="paper exchange seed")
+    parser.add_argument("--no-faults", dest="faults", action="store_false",
+                        help="paper exchange without injected latency and 5xx errors")
+    parser.add_argument("--telemetry-dir", type=Path, metavar="DIR",
+                        help="where the telemetry journal goes (default ~/.imperium_desk or "
+                             "$IMPERIUM_DESK_HOME)")
+    parser.add_argument("--size", default="1760x1040", metavar="WxH",
+                        help="window size (default 1760x1040)")
+    parser.set_defaults(run=run_demo_command)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    from .widgets.desk.app import DemoError, DemoOptions, run_demo
+
+    if args.screenshot is not None and args.run_for is None:
+        print("imperium-exec demo: --screenshot needs --run-for", file=sys.stderr)
+        return 2
+    try:
+        width, height = (int(v) for v in str(args.size).lower().split("x"))
+    except ValueError:
+        print(f"imperium-exec demo: --size: expected WxH, not {args.size!r}", file=sys.stderr)
+        return 2
+    options = DemoOptions(headless=args.headless, run_for=args.run_for,
+                          screenshot=args.screenshot, script=args.script, mode=args.mode,
+                          seed=args.seed, telemetry_dir=args.telemetry_dir, faults=args.faults,
+                          api_key=args.api_key, access_token=args.access_token,
+                          width=width, height=height)
+    try:
+        return run_demo(options)
+    except DemoError as exc:
+        print(f"imperium-exec demo: {exc}", file=sys.stderr)
+        return 2
+
+
+#: Functions that each register one subcommand (see the module docstring).
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_demo_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imperium-exec",
+        description="Execution stack for an index-options desk: routing, slicing, retries and "
+                    "fill-quality telemetry.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in SUBCOMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    return int(run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

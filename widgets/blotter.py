@@ -1,0 +1,302 @@
+"""ChildEventBlotter: the filter bar, the child-event table and CSV export.
+
+The column layout (order, widths, hidden columns, sort) is kept in QSettings; the header's
+context menu hides and shows columns. Export writes the visible rows, in view order, on a
+worker thread (a day of rows takes seconds to format) and reports with :attr:`export_finished`.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .rowstore import COLUMNS, ExportSnapshot, RowFilter, write_csv
+from .table_model import ChildEventTableModel
+
+ALL = "All"
+HEADER_KEY = "blotter/header_state"
+#: Bumped when COLUMNS changes in a way an old saved header would misplace.
+LAYOUT_VERSION = 1
+
+
+class ChildEventBlotter(QWidget):
+    """Filter bar + table of child events + export."""
+
+    export_finished = Signal(str, int)  # path, rows written
+    export_failed = Signal(str, str)  # path, reason
+    _export_ended = Signal()  # worker thread -> GUI thread
+
+    def __init__(self, model: ChildEventTableModel, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.settings = settings
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(4)
+        self.symbol_filter = QLineEdit(self)
+        self.symbol_filter.setObjectName("symbol_filter")
+        self.symbol_filter.setPlaceholderText("symbol contains…")
+        self.symbol_filter.setClearButtonEnabled(True)
+        self.symbol_filter.setToolTip("Filter by tradingsymbol (Ctrl+F)")
+        self.algo_filter = self._combo("algo_filter", "Filter by execution algorithm")
+        self.status_filter = self._combo("status_filter", "Filter by child status")
+        self.mode_filter = self._combo("mode_filter", "Filter by paper or live")
+        for text, widget in (("S&ymbol", self.symbol_filter), ("Al&go", self.algo_filter),
+                             ("Stat&us", self.status_filter), ("Mo&de", self.mode_filter)):
+            label = QLabel(text, self)
+            label.setBuddy(widget)
+            bar.addWidget(label)
+            bar.addWidget(widget, 2 if widget is self.symbol_filter else 1)
+        self.export_button = QPushButton("E&xport CSV…", self)
+        self.export_button.setObjectName("export_csv")
+        self.export_button.setAutoDefault(False)
+        self.export_button.setToolTip("Write the visible rows to a CSV file (Ctrl+Shift+E)")
+        self.export_button.clicked.connect(self.choose_export_path)
+        bar.addWidget(self.export_button)
+        layout.addLayout(bar)
+
+        self.table = QTableView(self)
+        self.table.setObjectName("child_events")
+        self.table.setModel(model)
+        self.table.setSortingEnabled(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        vertical = self.table.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row size hints
+        vertical.setDefaultSectionSize(self.fontMetrics().height() + 6)
+        header = self.table.horizontalHeader()
+        header.setSectionsMovable(True)
+        header.setHighlightSections(False)
+        header.setStretchLastSection(False)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
+        self._apply_default_layout()
+        layout.addWidget(self.table, 1)
+
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("row_count")
+        layout.addWidget(self.count_label)
+
+        self.setTabOrder(self.symbol_filter, self.algo_filter)
+        self.setTabOrder(self.algo_filter, self.status_filter)
+        self.setTabOrder(self.status_filter, self.mode_filter)
+        self.setTabOrder(self.mode_filter, self.export_button)
+        self.setTabOrder(self.export_button, self.table)
+
+        find = QAction("Find symbol", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.triggered.connect(self._focus_symbol)
+        export = QAction("Export CSV", self)
+        export.setShortcut(QKeySequence("Ctrl+Shift+E"))
+        export.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        export.triggered.connect(self.choose_export_path)
+        self.addActions([find, export])
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(200)
+        self._debounce.timeout.connect(self._apply_filter)
+        self.symbol_filter.textChanged.connect(self._debounce.start)
+        for combo in (self.algo_filter, self.status_filter, self.mode_filter):
+            combo.currentIndexChanged.connect(self._apply_filter)
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(300)
+        self._save_timer.timeout.connect(self.save_layout)
+        for sig in (header.sectionMoved, header.sectionResized, header.sortIndicatorChanged):
+            sig.connect(self._save_timer.start)
+
+        model.labels_changed.connect(self.refresh_choices)
+        model.rowsInserted.connect(self._update_count)
+        model.rowsRemoved.connect(self._update_count)
+        model.modelReset.connect(self._update_count)
+        model.layoutChanged.connect(self._update_count)
+        self.refresh_choices()
+        self.restore_layout()
+        self._update_count()
+        self._exporting = False
+        self._export_ended.connect(self._export_done)
+
+    # ------------------------------------------------------------------ filters
+    def _combo(self, name: str, tooltip: str) -> QComboBox:
+        combo = QComboBox(self)
+        combo.setObjectName(name)
+        combo.setToolTip(tooltip)
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        combo.addItem(ALL)
+        return combo
+
+    def refresh_choices(self) -> None:
+        """Offer every algo, status and mode seen so far."""
+        store = self.model.store
+        for combo, name in ((self.algo_filter, "execution_algo"),
+                            (self.status_filter, "status"), (self.mode_filter, "mode")):
+            wanted = [ALL, *store.labels_seen(name)]
+            have = [combo.itemText(i) for i in range(combo.count())]
+            if have == wanted:
+                continue
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(wanted)
+            combo.setCurrentIndex(max(0, combo.findText(current)))
+            combo.blockSignals(False)
+
+    def current_filter(self) -> RowFilter:
+        def chosen(combo: QComboBox) -> str | None:
+            text = combo.currentText()
+            return None if text in ("", ALL) else text
+
+        return RowFilter(symbol=self.symbol_filter.text().strip(),
+                         algo=chosen(self.algo_filter), status=chosen(self.status_filter),
+                         mode=chosen(self.mode_filter),
+                         parent_id=self.model.row_filter.parent_id)
+
+    def set_filter(self, flt: RowFilter) -> None:
+        """Set the filter widgets (and the model) to ``flt``."""
+        self.symbol_filter.blockSignals(True)
+        self.symbol_filter.setText(flt.symbol)
+        self.symbol_filter.blockSignals(False)
+        for combo, value in ((self.algo_filter, flt.algo), (self.status_filter, flt.status),
+                             (self.mode_filter, flt.mode)):
+            combo.blockSignals(True)
+            if value is not None and combo.findText(value) < 0:
+                combo.addItem(value)
+            combo.setCurrentIndex(max(0, combo.findText(value or ALL)))
+            combo.blockSignals(False)
+        self.model.set_filter(flt)
+        self._update_count()
+
+    def _apply_filter(self) -> None:
+        self._debounce.stop()
+        self.model.set_filter(self.current_filter())
+        self._update_count()
+
+    def _focus_symbol(self) -> None:
+        self.symbol_filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.symbol_filter.selectAll()
+
+    def _update_count(self) -> None:
+        shown, total = self.model.rowCount(), len(self.model.store)
+        text = f"{shown:,} of {total:,} child events" if shown != total else \
+            f"{total:,} child events"
+        dropped = self.model.store.dropped_total
+        if dropped:
+            text += f" (oldest {dropped:,} no longer kept)"
+        self.count_label.setText(text)
+
+    # ------------------------------------------------------------------ layout (QSettings)
+    def _apply_default_layout(self) -> None:
+        header = self.table.horizontalHeader()
+        cells, titles = self.table.fontMetrics(), header.fontMetrics()
+        for i, col in enumerate(COLUMNS):
+            # Wide enough for the column's typical widest text and its title plus the sort
+            # arrow, in whatever font the host uses (never resizeColumnsToContents: it
+            # measures every row).
+            width = max(cells.horizontalAdvance(col.sample) + 14,
+                        titles.horizontalAdvance(col.title) + 26)
+            header.resizeSection(i, width)
+            header.setSectionHidden(i, col.hidden)
+        header.setSortIndicator(self.model.sort_section, self.model.sort_order)
+
+    def save_layout(self) -> None:
+        if self.settings is None:
+            return
+        self.settings.setValue(HEADER_KEY, self.table.horizontalHeader().saveState())
+        self.settings.setValue("blotter/layout_version", LAYOUT_VERSION)
+        self.settings.sync()
+
+    def restore_layout(self) -> bool:
+        if self.settings is None:
+            return False
+        if self.settings.value("blotter/layout_version") not in (LAYOUT_VERSION,
+                                                                 str(LAYOUT_VERSION)):
+            return False
+        state = self.settings.value(HEADER_KEY)
+        if not isinstance(state, QByteArray | bytes):
+            return False
+        header = self.table.horizontalHeader()
+        ok = header.restoreState(QByteArray(state))
+        if ok:
+            self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        return bool(ok)
+
+    def _header_menu(self, point: QPoint) -> None:
+        header = self.table.horizontalHeader()
+        menu = QMenu(self)
+        for i, col in enumerate(COLUMNS):
+            action = menu.addAction(col.title)
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(i))
+            action.toggled.connect(lambda shown, i=i: self.set_column_visible(i, shown))
+        menu.addSeparator()
+        menu.addAction("Reset columns", self.reset_layout)
+        menu.popup(header.mapToGlobal(point))
+
+    def set_column_visible(self, section: int, visible: bool) -> None:
+        self.table.horizontalHeader().setSectionHidden(section, not visible)
+        self._save_timer.start()
+
+    def reset_layout(self) -> None:
+        header = self.table.horizontalHeader()
+        for visual in range(len(COLUMNS)):
+            logical = header.logicalIndex(visual)
+            if logical != visual:
+                header.moveSection(header.visualIndex(visual), visual)
+        self._apply_default_layout()
+        self.save_layout()
+
+    # ------------------------------------------------------------------ export
+    def choose_export_path(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export visible child events",
+                                              "child_events.csv", "CSV files (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def export_csv(self, path: str) -> None:
+        """Write the visible rows and visible columns, in view order, on a worker thread."""
+        header = self.table.horizontalHeader()
+        columns = [COLUMNS[header.logicalIndex(v)] for v in range(len(COLUMNS))
+                   if not header.isSectionHidden(header.logicalIndex(v))]
+        snapshot = self.model.export_snapshot(columns)
+        self.export_button.setEnabled(False)
+        self._exporting = True
+        QThreadPool.globalInstance().start(lambda: self._write(path, snapshot))
+
+    def _write(self, path: str, snapshot: ExportSnapshot) -> None:  # worker thread
+        try:
+            rows = write_csv(path, snapshot)
+        except OSError as exc:
+            self.export_failed.emit(path, exc.strerror or str(exc))
+        else:
+            self.export_finished.emit(path, rows)
+        finally:
+            self._export_ended.emit()
+
+    def _export_done(self) -> None:
+        self._exporting = False
+        self.export_button.setEnabled(True)

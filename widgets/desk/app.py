@@ -1,0 +1,127 @@
+"""``imperium-exec demo``: the desk on the paper exchange (or Kite, with credentials).
+
+Headless (``--headless --run-for 10 --screenshot desk.png``): renders offscreen, drives a
+scripted session through both panels, saves a picture of the window and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    headless: bool = False
+    run_for: float | None = None  # seconds, then exit (with a screenshot when asked)
+    screenshot: Path | None = None
+    script: bool | None = None  # None: scripted when headless
+    mode: str = "paper"
+    seed: int = 7
+    telemetry_dir: Path | None = None
+    faults: bool = True  # paper: occasional 503s and realistic latency
+    api_key: str | None = None
+    access_token: str | None = None
+    width: int = 1760
+    height: int = 1040
+
+
+class DemoError(RuntimeError):
+    """The demo cannot start (e.g. live mode without credentials)."""
+
+
+def paper_broker(seed: int, faults: bool) -> Any:
+    from ...brokers.paper import PaperBroker
+    from ...sim.config import FaultConfig
+
+    if not faults:
+        return PaperBroker(seed=seed)
+    # A few percent of placements hit a 503 (retried), about 20 ms to the exchange.
+    return PaperBroker(seed=seed, latency_ms=18.0,
+                       faults=FaultConfig(server_error_rate=0.04, gateway_error_rate=0.01))
+
+
+def live_broker(options: DemoOptions) -> tuple[Any, Any]:
+    """(KiteBroker, chain source) from explicit credentials."""
+    api_key = options.api_key or os.environ.get("KITE_API_KEY")
+    token = options.access_token or os.environ.get("KITE_ACCESS_TOKEN")
+    if not api_key or not token:
+        raise DemoError("live mode needs explicit Kite credentials: --api-key and "
+                        "--access-token (or KITE_API_KEY and KITE_ACCESS_TOKEN)")
+    from kiteconnect import KiteConnect
+
+    from ...brokers.kite import KiteBroker
+    from .live import KiteChain
+
+    kite = KiteConnect(api_key=api_key)
+    kite.set_access_token(token)
+    return KiteBroker(kite), KiteChain(kite)
+
+
+def run_demo(options: DemoOptions) -> int:
+    if options.headless:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ...stack import ExecutionStack
+    from ..fonts import desk_font
+    from ..theme import dark_palette
+    from .script import DemoScript
+    from .window import DeskWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0], "-platform", "offscreen"]
+                                                  if options.headless else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Imperium Desk")
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+    app.setFont(desk_font(9))
+
+    chain_source = None
+    if options.mode == "live":
+        broker, chain_source = live_broker(options)
+    else:
+        broker = paper_broker(options.seed, options.faults)
+    stack = ExecutionStack(broker, "live" if options.mode == "live" else "paper",
+                           telemetry_dir=options.telemetry_dir)
+    window = DeskWindow(stack, chain_broker=chain_source,
+                        poll_ms=3000 if options.mode == "live" else 1000)
+    window.resize(options.width, options.height)
+    window.show()
+
+    scripted = options.script if options.script is not None else options.headless
+    if scripted:
+        if options.mode == "live":
+            raise DemoError("the scripted session never runs in live mode")
+        DemoScript(window).start()
+
+    outcome = {"saved": True}
+    if options.run_for is not None:
+        def finish() -> None:
+            if options.screenshot is not None:
+                window.dock.refresh_now()
+                outcome["saved"] = save_screenshot(window, options.screenshot)
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(round(options.run_for * 1000), finish)
+    try:
+        code = app.exec()
+    finally:
+        stack.shutdown()
+    if not outcome["saved"]:
+        print(f"imperium-exec demo: could not write {options.screenshot}", file=sys.stderr)
+        return 1
+    if options.screenshot is not None:
+        print(f"screenshot: {options.screenshot}")
+    return code
+
+
+def save_screenshot(window: Any, path: Path) -> bool:
+    """Render the whole window (dock included) to a PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return bool(window.grab().save(str(path)))

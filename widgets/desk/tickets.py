@@ -1,0 +1,155 @@
+"""Order tickets and the chain snapshot they are priced from: plain data, no Qt.
+
+The desk's two order flows both end here: a single-strike :class:`OrderTicket` or a basket of
+:class:`BasketLeg` with one side and one :class:`ExecutionPolicy` become the desk's Kite-style
+order payloads (plus the optional ``execution_*`` keys), which
+``ExecutionRequest.from_payload`` validates. This is the same payload ImperiumMainWindow builds
+in ``_execute_single_strike_order`` and ``_execute_orders``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ...brokers.base import Quote
+from ...request import ExecutionAlgo
+
+OptionType = Literal["CE", "PE"]
+Side = Literal["BUY", "SELL"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPolicy:
+    """How to execute: the v1 ``execution_*`` keys, with the desk's defaults."""
+
+    algo: str = ExecutionAlgo.IMMEDIATE.value
+    urgency: str = "normal"
+    slices: int = 1  # max_child_orders
+    horizon_s: float = 300.0  # scheduled algorithms only
+    participation: float = 0.15  # POV target (and the impact hint for every algorithm)
+    randomize: bool = True
+
+    @property
+    def scheduled(self) -> bool:
+        return self.algo != ExecutionAlgo.IMMEDIATE.value
+
+    def payload_keys(self) -> dict[str, Any]:
+        keys: dict[str, Any] = {
+            "execution_algo": self.algo,
+            "execution_urgency": self.urgency,
+            "max_child_orders": self.slices if self.scheduled else 1,
+            "participation_rate": self.participation,
+            "randomize_slices": self.randomize,
+        }
+        if self.scheduled:
+            keys["execution_horizon_s"] = self.horizon_s
+        return keys
+
+
+@dataclass(frozen=True, slots=True)
+class BasketLeg:
+    strike: float
+    option_type: OptionType
+    lots: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTicket:
+    """The single-strike quick order."""
+
+    leg: BasketLeg
+    side: Side
+    policy: ExecutionPolicy = field(default_factory=ExecutionPolicy)
+
+
+class ChainRowLike(Protocol):
+    @property
+    def strike(self) -> float: ...
+    @property
+    def call(self) -> Quote: ...
+    @property
+    def put(self) -> Quote: ...
+
+
+class ChainViewLike(Protocol):
+    """What :meth:`PaperBroker.option_chain` returns (and what a Kite chain must provide)."""
+
+    @property
+    def underlying(self) -> str: ...
+    @property
+    def expiry(self) -> dt.date: ...
+    @property
+    def spot(self) -> float: ...
+    @property
+    def atm_strike(self) -> float: ...
+    @property
+    def rows(self) -> tuple[Any, ...]: ...
+
+
+@dataclass(frozen=True)
+class ChainSnapshot:
+    """One moment of the option chain, as the desk prices tickets from it."""
+
+    view: ChainViewLike
+    lot_size: int
+    exchange: str = "NFO"
+    taken_at: float = 0.0
+
+    @property
+    def strikes(self) -> list[float]:
+        return [row.strike for row in self.view.rows]
+
+    def quote(self, strike: float, option_type: OptionType) -> Quote:
+        for row in self.view.rows:
+            if abs(row.strike - strike) < 1e-6:
+                quote: Quote = row.call if option_type == "CE" else row.put
+                return quote
+        raise ValueError(f"strike: {strike:g} is not in the {self.view.underlying} chain "
+                         f"shown ({self.strikes[0]:g}–{self.strikes[-1]:g})")
+
+    def payload(self, leg: BasketLeg, side: Side, policy: ExecutionPolicy) -> dict[str, Any]:
+        """The Kite-style order payload for one leg (MARKET, NRML) with the policy keys."""
+        if leg.lots < 1:
+            raise ValueError(f"lots: must be at least 1, not {leg.lots}")
+        quote = self.quote(leg.strike, leg.option_type)
+        payload: dict[str, Any] = {
+            "tradingsymbol": quote.tradingsymbol,
+            "exchange": self.exchange,
+            "transaction_type": side,
+            "quantity": leg.lots * self.lot_size,
+            "order_type": "MARKET",
+            "product": "NRML",
+            "variety": "regular",
+        }
+        for key, value in (("bid", quote.bid), ("ask", quote.ask), ("last_price", quote.ltp)):
+            if value is not None and value > 0:
+                payload[key] = value
+        payload.update(policy.payload_keys())
+        return payload
+
+    def ticket_payload(self, ticket: OrderTicket) -> dict[str, Any]:
+        return self.payload(ticket.leg, ticket.side, ticket.policy)
+
+    def basket_payloads(self, legs: list[BasketLeg], side: Side,
+                        policy: ExecutionPolicy) -> list[dict[str, Any]]:
+        """One payload per leg (the Buy/Exit panel executes them all with one policy)."""
+        if not legs:
+            raise ValueError("legs: the basket is empty")
+        return [self.payload(leg, side, policy) for leg in legs]
+
+
+def fetch_snapshot(broker: Any, underlying: str, strikes_each_side: int,
+                   lot_sizes: dict[str, int]) -> ChainSnapshot:
+    """Ask the broker for the chain (blocking: call it off the GUI thread).
+
+    ``lot_sizes`` caches the underlying's lot size between calls.
+    """
+    view = broker.option_chain(underlying, strikes_each_side=strikes_each_side)
+    lot = lot_sizes.get(underlying)
+    if lot is None:
+        options = [i for i in broker.instruments(underlying) if i.is_option]
+        lot = lot_sizes[underlying] = options[0].lot_size if options else 1
+    now = broker.clock.now() if hasattr(broker, "clock") else 0.0
+    return ChainSnapshot(view=view, lot_size=lot, taken_at=now)

@@ -1,0 +1,263 @@
+"""DeskWindow: the demo desk, wired the way ImperiumMainWindow wires the execution stack.
+
+Option chain with live quotes on top, the two order panels below it, order confirmations at the
+bottom, the ExecutionDock on the right. Both panels go through the one ExecutionStack:
+``ExecutionRequest.from_payload(payload)`` then ``stack.execute(request)``, which returns at once;
+confirmations come back from the stack's signals. Live mode shows a red LIVE banner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...request import ExecutionRequest
+from ..dock import ExecutionDock, default_settings
+from ..parents import Confirm, confirm_with_dialog
+from ..theme import Theme
+from .chain import STRIKE_COLUMN, ChainPoller, OptionChainModel
+from .confirmations import ConfirmationLog
+from .panels import BasketPanel, QuickOrderPanel
+from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket
+
+
+class DeskWindow(QMainWindow):
+    """A desk main window on an ExecutionStack (paper by default)."""
+
+    #: A parent was handed to the stack: (parent_id, payload).
+    order_submitted = Signal(str, dict)
+    #: The stack refused an order before sending anything: (reason, payload).
+    order_refused = Signal(str, dict)
+
+    def __init__(self, stack: Any, *, chain_broker: Any = None, underlying: str = "NIFTY",
+                 strikes_each_side: int = 8, poll_ms: int = 1000,
+                 settings: QSettings | None = None, confirm: Confirm = confirm_with_dialog,
+                 dock_interval_ms: int = 75, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.stack = stack
+        self.mode = str(getattr(stack, "mode", "paper"))
+        self.setObjectName("desk_window")
+        self.setWindowTitle(f"Imperium Desk — {underlying} options — "
+                            f"{'LIVE' if self.mode == 'live' else 'paper exchange'}")
+        self.snapshot: ChainSnapshot | None = None
+        self.handles: dict[str, Any] = {}
+
+        central = QWidget(self)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.setSpacing(6)
+        self.live_banner = QLabel("LIVE — orders go to the exchange through Kite. "
+                                  "Real money.", central)
+        self.live_banner.setObjectName("live_banner")
+        self.live_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.live_banner.setStyleSheet("QLabel { background: #c62828; color: white; "
+                                       "font-weight: bold; font-size: 13pt; padding: 6px; }")
+        self.live_banner.setVisible(self.mode == "live")
+        outer.addWidget(self.live_banner)
+        self.market_label = QLabel(f"{underlying}: waiting for the option chain…", central)
+        self.market_label.setObjectName("market")
+        font = self.market_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        font.setBold(True)
+        self.market_label.setFont(font)
+        outer.addWidget(self.market_label)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, central)
+        splitter.setChildrenCollapsible(False)
+        self.chain_model = OptionChainModel(self)
+        self.chain_view = QTableView(splitter)
+        self.chain_view.setObjectName("option_chain")
+        self.chain_view.setModel(self.chain_model)
+        self.chain_view.verticalHeader().setVisible(False)
+        self.chain_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.chain_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.chain_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.chain_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.chain_view.verticalHeader().setDefaultSectionSize(
+            self.chain_view.fontMetrics().height() + 6)
+        self.chain_view.setMinimumHeight(200)
+        splitter.addWidget(self.chain_view)
+
+        panels = QWidget(splitter)
+        row = QHBoxLayout(panels)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.quick = QuickOrderPanel(panels)
+        self.basket = BasketPanel(panels)
+        row.addWidget(self.quick, 2)
+        row.addWidget(self.basket, 3)
+        splitter.addWidget(panels)
+        self.confirmations = ConfirmationLog(splitter)
+        self.confirmations.setMinimumHeight(80)
+        splitter.addWidget(self.confirmations)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 4)
+        splitter.setStretchFactor(2, 2)
+        outer.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        self.dock = ExecutionDock(stack.tracker, stack=stack, settings=settings or
+                                  default_settings(), confirm=confirm,
+                                  interval_ms=dock_interval_ms, parent=self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self._build_menus()
+        self.statusBar().showMessage("Connecting to the " +
+                                     ("exchange" if self.mode == "live" else "paper exchange"))
+
+        # --- wiring: panels -> stack, stack -> confirmations, chain -> panels
+        self.quick.order_requested.connect(self.submit_ticket)
+        self.basket.basket_requested.connect(self.submit_basket)
+        for signal in (stack.parent_accepted, stack.child_placed, stack.child_filled,
+                       stack.child_retry, stack.child_error, stack.parent_finished):
+            signal.connect(self.confirmations.add_row)
+        stack.telemetry_row.connect(self._on_parent_event)
+        self.chain_view.clicked.connect(self._chain_clicked)
+        self.chain_view.doubleClicked.connect(self._chain_double_clicked)
+        broker = chain_broker if chain_broker is not None else stack.broker
+        self.poller = ChainPoller(broker, underlying, strikes_each_side, interval_ms=poll_ms,
+                                  parent=self)
+        self.poller.snapshot_ready.connect(self.set_snapshot)
+        self.poller.failed.connect(self.statusBar().showMessage)
+        self._apply_theme()
+        self.poller.start()
+
+    # ------------------------------------------------------------------ orders
+    def submit_ticket(self, ticket: OrderTicket) -> str | None:
+        """Single-strike flow (``_execute_single_strike_order``): one parent."""
+        if self.snapshot is None:
+            self.confirmations.refuse("the option chain has not loaded yet")
+            return None
+        try:
+            payload = self.snapshot.ticket_payload(ticket)
+        except ValueError as exc:
+            self.confirmations.refuse(str(exc))
+            return None
+        return self._execute(payload)
+
+    def submit_basket(self, legs: list[BasketLeg], side: str,
+                      policy: ExecutionPolicy) -> list[str]:
+        """Multi-strike flow (``_execute_orders``): one parent per leg, same policy."""
+        if self.snapshot is None:
+            self.confirmations.refuse("the option chain has not loaded yet")
+            return []
+        ids = []
+        for leg in legs:
+            try:
+                payload = self.snapshot.payload(leg, "BUY" if side == "BUY" else "SELL", policy)
+            except ValueError as exc:
+                self.confirmations.refuse(str(exc))
+                continue
+            parent_id = self._execute(payload)
+            if parent_id is not None:
+                ids.append(parent_id)
+        return ids
+
+    def _execute(self, payload: dict[str, Any]) -> str | None:
+        try:
+            handle = self.stack.execute(ExecutionRequest.from_payload(payload))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            reason = _first_line(exc)
+            self.confirmations.refuse(f"{payload.get('tradingsymbol')}: {reason}")
+            self.statusBar().showMessage(f"Refused: {reason}", 8000)
+            self.order_refused.emit(reason, payload)
+            return None
+        self.handles[handle.parent_id] = handle
+        self.statusBar().showMessage(
+            f"Sent {payload['transaction_type']} {payload['quantity']:,} "
+            f"{payload['tradingsymbol']} ({payload['execution_algo']}) as {handle.parent_id}",
+            8000)
+        self.order_submitted.emit(handle.parent_id, payload)
+        return str(handle.parent_id)
+
+    # ------------------------------------------------------------------ chain
+    def set_snapshot(self, snapshot: ChainSnapshot) -> None:
+        first = self.snapshot is None
+        self.snapshot = snapshot
+        self.chain_model.update_snapshot(snapshot)
+        self.quick.set_snapshot(snapshot)
+        self.basket.set_snapshot(snapshot)
+        view = snapshot.view
+        self.market_label.setText(
+            f"{view.underlying}  {view.spot:,.2f}    expiry {view.expiry:%d %b %Y}    "
+            f"ATM {view.atm_strike:,.0f}    lot {snapshot.lot_size}    "
+            f"{'LIVE' if self.mode == 'live' else 'paper exchange'}")
+        if first:
+            self.statusBar().showMessage("Option chain loaded", 4000)
+            row = self.chain_model.row_of(view.atm_strike)
+            if row >= 0:
+                self.chain_view.scrollTo(self.chain_model.index(row, STRIKE_COLUMN),
+                                         QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def _chain_clicked(self, index: QModelIndex) -> None:
+        side = self.chain_model.side_at(index.column())
+        strike = self.chain_model.strike_at(index.row())
+        self.quick.select(strike, side or self.quick.option_type())
+
+    def _chain_double_clicked(self, index: QModelIndex) -> None:
+        side = self.chain_model.side_at(index.column())
+        if side is not None:
+            self.basket.add(self.chain_model.strike_at(index.row()), side)
+
+    def _on_parent_event(self, row: dict[str, Any]) -> None:
+        if row.get("event") == "finished":
+            self.handles.pop(str(row.get("parent_id")), None)
+
+    # ------------------------------------------------------------------ window
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        export = QAction("Export visible child events…", self)
+        export.triggered.connect(self.dock.blotter.choose_export_path)
+        file_menu.addAction(export)
+        cancel_all = QAction("Cancel all working orders…", self)
+        cancel_all.setShortcut(QKeySequence("Ctrl+Shift+K"))
+        cancel_all.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the dock owns it
+        cancel_all.triggered.connect(self.dock.parents_panel.request_cancel_all)
+        file_menu.addAction(cancel_all)
+        file_menu.addSeparator()
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        window_menu = self.menuBar().addMenu("&Window")
+        window_menu.addAction(self.dock.toggleViewAction())
+
+    def _apply_theme(self) -> None:
+        theme = Theme.for_palette(self.palette())
+        self.chain_model.theme = theme
+        self.confirmations.theme = theme
+        self.quick.apply_theme(theme)
+        self.basket.apply_theme(theme)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.poller.stop()
+        self.dock.save_layout()
+        self.dock.close_feed()
+        super().closeEvent(event)
+
+
+def _first_line(exc: Exception) -> str:
+    """A validation error as one sentence (pydantic's message starts with a count line)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            items = errors()
+        except Exception:
+            items = []
+        if items:
+            first = items[0]
+            where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
+            message = str(first.get("msg", "")).removeprefix("Value error, ")
+            return f"{where}: {message}" if where and not message.startswith(where) else message
+    return str(exc).splitlines()[0]

@@ -1,0 +1,285 @@
+"""ExecutionDock: live fill-quality telemetry in a QDockWidget the host window docks.
+
+``ExecutionDock(tracker_or_path, stack=None)``:
+
+- with a ``stack`` (an :class:`~imperium_exec.stack.ExecutionStack`), rows come from its signals,
+  after the journal's backlog, and the parents panel controls the stack's parents (pause,
+  resume, cancel, cancel all);
+- with only a tracker or a path, the dock is a viewer of a telemetry file another process
+  writes: it tails it incrementally and survives truncation and rotation.
+
+The dock owns plain objects that hold the state (:class:`ChildEventStore`,
+:class:`ExecutionStats`, :class:`ParentBook`) and thin widgets that show it; updates arrive in
+coalesced batches (see :mod:`.feed`) and the tiles, charts and parents redraw at most every
+``refresh_ms``. It never blocks the GUI thread on the broker or on more than a bounded read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..telemetry import FillQualityTracker
+from .blotter import ChildEventBlotter
+from .charts import ExecutionCharts
+from .feed import TelemetryFeed
+from .fonts import ensure_fonts
+from .parent_book import ParentBook
+from .parents import ActiveParentsPanel, Confirm, confirm_with_dialog
+from .rowstore import ChildEventStore, RowFilter
+from .stats import ExecutionStats
+from .table_model import ChildEventTableModel
+from .theme import Theme
+from .tiles import SummaryTiles
+
+SETTINGS_ORGANIZATION = "imperium"
+SETTINGS_APPLICATION = "imperium-exec"
+SPLITTER_KEY = "dock/splitter_state"
+
+
+def default_settings() -> QSettings:
+    return QSettings(SETTINGS_ORGANIZATION, SETTINGS_APPLICATION)
+
+
+class ExecutionDock(QDockWidget):
+    """Fill-quality tiles, working parents, the child-event blotter and charts."""
+
+    # --- Signals
+    export_finished = Signal(str, int)  # path, rows written
+    backlog_loaded = Signal(int)  # rows read from the journal's backlog
+
+    def __init__(self, tracker_or_path: FillQualityTracker | str | os.PathLike[str] | None = None,
+                 stack: Any = None, *, settings: QSettings | None = None,
+                 max_rows: int = 1_000_000, interval_ms: int = 75, refresh_ms: int = 200,
+                 confirm: Confirm = confirm_with_dialog, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        ensure_fonts()
+        self.stack = stack
+        self.path = _resolve_path(tracker_or_path, stack)
+        self.mode = _mode_of(tracker_or_path, stack, self.path)
+        self.setObjectName("execution_dock")
+        self.setWindowTitle("Execution quality" + (" — LIVE" if self.mode == "live" else
+                                                   " — paper" if self.mode == "paper" else ""))
+        self.setAllowedAreas(Qt.DockWidgetArea.LeftDockWidgetArea |
+                             Qt.DockWidgetArea.RightDockWidgetArea |
+                             Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.settings = settings if settings is not None else default_settings()
+
+        # --- state (plain objects)
+        self.store = ChildEventStore(max_rows=max_rows)
+        self.model = ChildEventTableModel(self.store, parent=self)
+        self.stats = ExecutionStats()
+        self.parent_book = ParentBook()
+        self._session_parents: set[str] = set()
+
+        # --- widgets
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(6, 4, 6, 6)
+        layout.setSpacing(5)
+        header = QHBoxLayout()
+        self.live_badge = QLabel("LIVE", body)
+        self.live_badge.setObjectName("live_badge")
+        self.live_badge.setVisible(self.mode == "live")
+        self.live_badge.setStyleSheet("QLabel { background: #d32f2f; color: white; "
+                                      "font-weight: bold; padding: 1px 6px; border-radius: 3px; }")
+        header.addWidget(self.live_badge)
+        self.source_label = QLabel(body)
+        self.source_label.setObjectName("source")
+        self.source_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        QSizePolicy.Policy.Preferred)
+        header.addWidget(self.source_label, 1)
+        self.loading_bar = QProgressBar(body)
+        self.loading_bar.setObjectName("loading")
+        self.loading_bar.setRange(0, 1000)
+        self.loading_bar.setFormat("loading journal %p%")
+        self.loading_bar.setMaximumWidth(180)
+        self.loading_bar.setVisible(False)
+        header.addWidget(self.loading_bar)
+        layout.addLayout(header)
+
+        self.tiles = SummaryTiles(body)
+        layout.addWidget(self.tiles)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, body)
+        self.splitter.setChildrenCollapsible(False)
+        self.parents_panel = ActiveParentsPanel(self.splitter, confirm=confirm)
+        self.parents_panel.setMinimumHeight(90)
+        self.blotter = ChildEventBlotter(self.model, self.settings, self.splitter)
+        self.charts = ExecutionCharts(self.splitter)
+        for i, (part, share) in enumerate(((self.parents_panel, 2), (self.blotter, 5),
+                                            (self.charts, 3))):
+            self.splitter.addWidget(part)
+            self.splitter.setStretchFactor(i, share)
+        self.splitter.setSizes([200, 500, 300])  # proportions; the splitter scales them
+        layout.addWidget(self.splitter, 1)
+        self.setWidget(body)
+        self._restore_splitter()
+        self.splitter.splitterMoved.connect(self._save_splitter)
+        self.blotter.export_finished.connect(self.export_finished)
+
+        # --- wiring
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(refresh_ms)
+        self._refresh_timer.timeout.connect(self.refresh_now)
+        self._shown_versions = (-1, -1)
+        if stack is not None:
+            stack.telemetry_row.connect(self._note_session_parent)
+            self.parents_panel.pause_requested.connect(stack.pause)
+            self.parents_panel.resume_requested.connect(stack.resume)
+            self.parents_panel.cancel_requested.connect(stack.cancel)
+            self.parents_panel.cancel_all_requested.connect(stack.cancel_all)
+        self.feed = TelemetryFeed(self.path, stack, interval_ms=interval_ms, parent=self)
+        self.feed.rows_ready.connect(self._on_rows)
+        self.feed.restarted.connect(self._on_restarted)
+        self.feed.backlog_progress.connect(self._on_progress)
+        self.feed.backlog_loaded.connect(self._on_backlog_loaded)
+        self.feed.read_failed.connect(self._on_read_failed)
+        self.loading_bar.setVisible(self.feed.loading)
+        self._describe_source()
+        self._apply_theme()
+        self.refresh_now()
+
+    # ------------------------------------------------------------------ public
+    def set_filter(self, flt: RowFilter) -> None:
+        self.blotter.set_filter(flt)
+
+    def export_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write the visible rows to ``path`` (on a worker thread; see export_finished)."""
+        self.blotter.export_csv(os.fspath(path))
+
+    def refresh_now(self) -> None:
+        """Redraw tiles, charts and parents from the current figures."""
+        self._refresh_timer.stop()
+        versions = (self.stats.version, self.parent_book.version)
+        if versions == self._shown_versions:
+            return
+        if versions[0] != self._shown_versions[0]:
+            self.tiles.show_figures(self.stats.figures())
+            self.charts.update_from(self.stats)
+        if versions[1] != self._shown_versions[1]:
+            self.parents_panel.sync(self.parent_book.active(), self.controllable)
+        self._shown_versions = versions
+
+    def controllable(self, parent_id: str) -> bool:
+        """True when this dock's stack runs the parent (so its buttons can act)."""
+        return self.stack is not None and parent_id in self._session_parents
+
+    def save_layout(self) -> None:
+        self.blotter.save_layout()
+        self._save_splitter()
+
+    def close_feed(self) -> None:
+        """Stop reading (the host calls this before shutting the stack down, optionally)."""
+        self.feed.stop()
+
+    # ------------------------------------------------------------------ slots
+    def _on_rows(self, rows: list[dict[str, Any]]) -> None:
+        batch = self.store.encode(rows)
+        if batch.size:
+            self.model.append_batch(batch)
+            self.stats.add(batch)
+        self.parent_book.add(rows)
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_restarted(self) -> None:
+        self.model.clear()
+        self.stats.reset()
+        self.parent_book.reset()
+        self._shown_versions = (-1, -1)
+        self.refresh_now()
+        self.loading_bar.setVisible(self.feed.loading)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.loading_bar.setVisible(True)
+        self.loading_bar.setValue(round(1000 * done / total) if total else 1000)
+
+    def _on_backlog_loaded(self, rows: int) -> None:
+        self.loading_bar.setVisible(False)
+        self.backlog_loaded.emit(rows)
+        self.refresh_now()
+
+    def _on_read_failed(self, reason: str) -> None:
+        self.source_label.setText(f"cannot read {reason}")
+
+    def _note_session_parent(self, row: dict[str, Any]) -> None:
+        parent_id = row.get("parent_id")
+        if isinstance(parent_id, str):
+            self._session_parents.add(parent_id)
+
+    # ------------------------------------------------------------------ look and layout
+    def _describe_source(self) -> None:
+        where = str(self.path) if self.path is not None else "no journal"
+        home = str(Path.home())
+        if where.startswith(home):
+            where = "~" + where[len(home):]
+        source = "stack signals + journal " if self.stack is not None else "tailing "
+        self.source_label.setText(source + where)
+        self.source_label.setToolTip(str(self.path) if self.path is not None else "")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_theme()
+
+    def _apply_theme(self) -> None:
+        theme = Theme.for_palette(self.palette())
+        self.model.theme = theme
+        self.tiles.theme = theme
+        self.parents_panel.theme = theme
+        self.charts.apply_theme(theme)
+        self._shown_versions = (-1, -1)
+        self.refresh_now()
+        self.blotter.table.viewport().update()
+
+    def _restore_splitter(self) -> None:
+        state = self.settings.value(SPLITTER_KEY)
+        if isinstance(state, QByteArray | bytes):
+            self.splitter.restoreState(QByteArray(state))
+
+    def _save_splitter(self) -> None:
+        self.settings.setValue(SPLITTER_KEY, self.splitter.saveState())
+
+    def hideEvent(self, event: Any) -> None:
+        self.save_layout()
+        super().hideEvent(event)
+
+
+def _resolve_path(source: FillQualityTracker | str | os.PathLike[str] | None,
+                  stack: Any) -> Path | None:
+    if isinstance(source, FillQualityTracker):
+        return source.path
+    if source is not None:
+        return Path(source)
+    tracker = getattr(stack, "tracker", None)
+    if isinstance(tracker, FillQualityTracker):
+        return tracker.path
+    if stack is None:
+        raise ValueError("tracker_or_path: give a FillQualityTracker, a telemetry file path, "
+                         "or a stack")
+    return None
+
+
+def _mode_of(source: Any, stack: Any, path: Path | None) -> str | None:
+    for candidate in (getattr(stack, "mode", None), getattr(source, "mode", None)):
+        if candidate in ("live", "paper"):
+            return str(candidate)
+    if path is not None:
+        for mode in ("live", "paper"):
+            if path.name == f"execution_quality_{mode}.jsonl":
+                return mode
+    return None

@@ -1,0 +1,213 @@
+"""TelemetryFeed: telemetry rows for the dock, from a stack's signals and/or a file tail.
+
+Two sources, one coalesced stream:
+
+- **a file** (``execution_quality_{live,paper}.jsonl``, possibly written by another process):
+  read incrementally with :class:`~imperium_exec.telemetry.TelemetryTail` in bounded chunks
+  (never re-read; a torn last line waits for its newline; truncation or rotation emits
+  :attr:`TelemetryFeed.restarted` and reading starts over). A backlog (a big journal) is read a
+  few chunks per event-loop turn within a time budget, so the window stays responsive while a
+  million rows load.
+- **a stack** (:class:`~imperium_exec.stack.ExecutionStack`): rows arrive as ``telemetry_row``
+  signals. When the file is the stack's own journal, only the part written before the feed
+  attached is read from it (the backlog); newer rows come from the signals, so nothing is shown
+  twice. A row written just before attaching whose queued signal arrives just after is recognised
+  by its identity and kept once.
+
+Rows are delivered in batches by :attr:`TelemetryFeed.rows_ready` at most every ``interval_ms``
+(75 ms by default), so a burst of thousands of rows a second costs a dozen repaints a second.
+Everything runs on the GUI thread; no call here waits on anything but a bounded file read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
+
+from ..telemetry import TelemetryTail
+
+RowKey = tuple[Any, ...]
+
+
+class RowSource(Protocol):
+    """What the feed needs from an ExecutionStack (tests use a small double)."""
+
+    telemetry_row: SignalInstance
+
+
+def row_key(row: dict[str, Any]) -> RowKey:
+    """Identity of a row, to recognise one that arrives both from the file and a signal."""
+    return (row.get("parent_id"), row.get("event"), row.get("child_index"),
+            row.get("attempt"), row.get("ts"), row.get("status"), row.get("filled_quantity"))
+
+
+class TelemetryFeed(QObject):
+    """Coalesced telemetry rows from a file tail and/or a stack."""
+
+    # --- Signals
+    rows_ready = Signal(list)  # a batch of row dicts, oldest first
+    restarted = Signal()  # the file was truncated or replaced: drop what was shown, then rows
+    backlog_progress = Signal(int, int)  # bytes read, bytes of backlog (while loading)
+    backlog_loaded = Signal(int)  # rows in the backlog, once it is read
+    read_failed = Signal(str)  # the file could not be read (the feed keeps trying)
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, stack: Any = None, *,
+                 interval_ms: int = 75, chunk_bytes: int = 256 << 10, budget_ms: float = 15.0,
+                 clock: Callable[[], float] | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.path = Path(path) if path is not None else None
+        self.interval_ms = interval_ms
+        self.budget_s = budget_ms / 1000.0
+        self._tail = TelemetryTail(self.path, max_bytes=chunk_bytes) \
+            if self.path is not None else None
+        self._chunk_bytes = chunk_bytes
+        self._pending: list[dict[str, Any]] = []
+        self._backlog_rows = 0
+        self.rows_delivered = 0
+        self.batches_delivered = 0
+
+        # Where the backlog ends: the file size now. For the stack's own journal, reading
+        # stops there (later rows come as signals); otherwise it is only a progress mark.
+        self._backlog_end = self._size()
+        self._backlog_done = self._backlog_end == 0
+        self._stop_at_backlog = False
+        self._early: set[RowKey] = set()
+        self._attach_ts = float("inf")
+        self.stack = stack
+        if stack is not None:
+            stack.telemetry_row.connect(self._on_stack_row)
+            tracker = getattr(stack, "tracker", None)
+            own = getattr(tracker, "path", None)
+            if self.path is not None and own is not None and _same_file(Path(own), self.path):
+                self._stop_at_backlog = True
+                engine_clock = getattr(getattr(stack, "engine", None), "clock", None)
+                now = clock or (engine_clock.now if engine_clock is not None else time.time)
+                self._attach_ts = now()
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(0 if not self._backlog_done else interval_ms)
+        self._timer.timeout.connect(self._tick)
+        if self._tail is not None:
+            self._timer.start()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def loading(self) -> bool:
+        """True while a backlog is still being read."""
+        return not self._backlog_done
+
+    @property
+    def backlog_bytes(self) -> int:
+        return self._backlog_end
+
+    def poll_now(self) -> None:
+        """Read and deliver whatever is available now (tests; the timer does this normally)."""
+        self._tick()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        if self.stack is not None:
+            with contextlib.suppress(RuntimeError, TypeError):  # gone with the stack
+                self.stack.telemetry_row.disconnect(self._on_stack_row)
+            self.stack = None
+
+    # ------------------------------------------------------------------ internals
+    def _on_stack_row(self, row: dict[str, Any]) -> None:
+        if not self._backlog_done and self._stop_at_backlog:
+            ts = row.get("ts")
+            if isinstance(ts, int | float) and ts <= self._attach_ts:
+                self._early.add(row_key(row))
+        self._pending.append(row)
+        if not self._timer.isActive():
+            self._timer.setInterval(self.interval_ms)
+            self._timer.start()
+
+    def _tick(self) -> None:
+        rows = self._read_file() if self._tail is not None else []
+        if self._pending:
+            rows.extend(self._pending)
+            self._pending = []
+        if rows:
+            self.rows_delivered += len(rows)
+            self.batches_delivered += 1
+            self.rows_ready.emit(rows)
+        if self._tail is None or (self._backlog_done and self._stop_at_backlog):
+            # Nothing to poll: the timer runs only to flush signal rows.
+            if not self._pending:
+                self._timer.stop()
+        else:
+            self._timer.setInterval(0 if not self._backlog_done else self.interval_ms)
+
+    def _read_file(self) -> list[dict[str, Any]]:
+        tail = self._tail
+        assert tail is not None
+        if self._backlog_done and self._stop_at_backlog:
+            return []
+        rows: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        while True:
+            if self._stop_at_backlog:
+                tail.max_bytes = max(0, min(self._chunk_bytes, self._backlog_end - tail.offset))
+                if tail.max_bytes == 0:
+                    break
+            try:
+                batch = tail.read()
+            except OSError as exc:
+                self.read_failed.emit(f"{self.path}: {exc.strerror or exc}")
+                break
+            if batch.restarted:
+                rows = []
+                self._restart()
+            if batch.rows:
+                rows.extend(batch.rows)
+            if not tail.pending or time.perf_counter() - started > self.budget_s:
+                break
+            if not self._backlog_done and tail.offset >= self._backlog_end:
+                break
+        if self._early and rows:
+            early = self._early
+            rows = [r for r in rows if row_key(r) not in early]
+        if not self._backlog_done:
+            self._backlog_rows += len(rows)
+            self.backlog_progress.emit(min(tail.offset, self._backlog_end), self._backlog_end)
+            if tail.offset >= self._backlog_end:
+                self._backlog_done = True
+                self._early.clear()
+                self.backlog_loaded.emit(self._backlog_rows)
+        return rows
+
+    def _restart(self) -> None:
+        """The file was truncated or replaced: consumers reset, reading starts at 0."""
+        self._early.clear()
+        self.restarted.emit()
+        if self._stop_at_backlog:
+            # Our own journal was rotated under us: what the stack sends is all there is.
+            self._backlog_end = 0
+        else:
+            self._backlog_end = self._size()
+        self._backlog_done = self._backlog_end == 0
+        self._backlog_rows = 0
+        if self._backlog_done:
+            self.backlog_loaded.emit(0)
+
+    def _size(self) -> int:
+        if self.path is None:
+            return 0
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()

@@ -1,0 +1,207 @@
+"""ActiveParentsPanel: working parents with progress, pause/resume/cancel, and the kill switch.
+
+The panel only shows a :class:`~.parent_book.ParentBook` and emits requests; the dock connects
+them to the stack. Parents this session's stack does not run (rows from another process, or left
+unfinished in the journal by an earlier run) are shown without controls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .parent_book import ParentProgress
+from .theme import LIGHT, Theme
+
+#: Kill switch shortcut, active anywhere in the host window.
+CANCEL_ALL_SHORTCUT = "Ctrl+Shift+K"
+
+Confirm = Callable[[QWidget, str], bool]
+
+
+def confirm_with_dialog(parent: QWidget, text: str) -> bool:
+    """Ask before the kill switch fires (No is the default button)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Cancel all working orders", text,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.setObjectName("cancel_all_confirmation")
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
+class ParentRow(QFrame):
+    """One working parent: what it is, how far it got, and its controls."""
+
+    pause_clicked = Signal(str)
+    resume_clicked = Signal(str)
+    cancel_clicked = Signal(str)
+
+    def __init__(self, parent_id: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.parent_id = parent_id
+        self.setObjectName(f"parent_{parent_id}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 3, 6, 3)
+        layout.setSpacing(6)
+        text = QVBoxLayout()
+        text.setSpacing(1)
+        self.title = QLabel(self)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        self.title.setFont(bold)
+        self.subtitle = QLabel(self)
+        text.addWidget(self.title)
+        text.addWidget(self.subtitle)
+        layout.addLayout(text, 3)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setMinimumWidth(120)
+        layout.addWidget(self.progress, 2)
+        self.pause_button = QPushButton("Pause", self)
+        self.cancel_button = QPushButton("Cancel", self)
+        for button in (self.pause_button, self.cancel_button):
+            button.setAutoDefault(False)
+            button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            layout.addWidget(button)
+        width = max(b.fontMetrics().horizontalAdvance(t) for b in (self.pause_button,)
+                    for t in ("Resume", "Pause")) + 24
+        self.pause_button.setFixedWidth(width)
+        self.pause_button.clicked.connect(self._toggle)
+        self.cancel_button.clicked.connect(lambda: self.cancel_clicked.emit(self.parent_id))
+        self._paused = False
+
+    def show_progress(self, p: ParentProgress, controllable: bool, theme: Theme) -> None:
+        self._paused = p.paused
+        self.title.setText(p.describe())
+        status = "paused" if p.paused else p.status
+        placed = f"{p.placed}/{p.children} children placed" if p.children else "planning"
+        self.subtitle.setText(f"{p.parent_id} · {status} · {placed}")
+        colour = theme.status(status)
+        self.subtitle.setStyleSheet(f"color: {colour.name()};" if colour is not None else "")
+        self.progress.setValue(round(p.fraction * 1000))
+        self.progress.setFormat(f"{p.filled:,} / {p.quantity:,}  ({p.fraction:.0%})")
+        self.pause_button.setText("Resume" if p.paused else "Pause")
+        self.pause_button.setToolTip(("Resume" if p.paused else "Pause") +
+                                     f" {p.parent_id}: " + ("send the remaining slices, "
+                                     "schedule shifted by the pause" if p.paused else
+                                     "stop sending new slices (resting ones stay)"))
+        self.cancel_button.setToolTip(f"Cancel {p.parent_id} and its resting child orders")
+        for button in (self.pause_button, self.cancel_button):
+            button.setEnabled(controllable)
+        if not controllable:
+            self.setToolTip("Not run by this session's stack (from the journal): "
+                            "no controls")
+        else:
+            self.setToolTip("")
+
+    def _toggle(self) -> None:
+        (self.resume_clicked if self._paused else self.pause_clicked).emit(self.parent_id)
+
+
+class ActiveParentsPanel(QWidget):
+    """Working parents, newest last, and the cancel-all kill switch."""
+
+    pause_requested = Signal(str)
+    resume_requested = Signal(str)
+    cancel_requested = Signal(str)
+    cancel_all_requested = Signal()  # after the trader confirmed
+
+    def __init__(self, parent: QWidget | None = None, *,
+                 confirm: Confirm = confirm_with_dialog) -> None:
+        super().__init__(parent)
+        self.theme: Theme = LIGHT
+        self.confirm = confirm
+        self.rows: dict[str, ParentRow] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+        header = QHBoxLayout()
+        self.heading = QLabel(self)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        self.heading.setFont(bold)
+        header.addWidget(self.heading)
+        header.addStretch(1)
+        self.cancel_all_button = QPushButton("Cancel all", self)
+        self.cancel_all_button.setObjectName("cancel_all")
+        self.cancel_all_button.setAutoDefault(False)
+        self.cancel_all_button.setToolTip(
+            f"Kill switch: cancel every working parent and its resting child orders "
+            f"({CANCEL_ALL_SHORTCUT}); asks first")
+        self.cancel_all_button.clicked.connect(self.request_cancel_all)
+        header.addWidget(self.cancel_all_button)
+        layout.addLayout(header)
+
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget(self.scroll_area)
+        self._list = QVBoxLayout(body)
+        self._list.setContentsMargins(0, 0, 0, 0)
+        self._list.setSpacing(3)
+        self.placeholder = QLabel("No working parents", body)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._list.addWidget(self.placeholder)
+        self._list.addStretch(1)
+        self.scroll_area.setWidget(body)
+        layout.addWidget(self.scroll_area, 1)
+
+        self.shortcut = QShortcut(QKeySequence(CANCEL_ALL_SHORTCUT), self)
+        self.shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.shortcut.activated.connect(self.request_cancel_all)
+        self._controllable_count = 0
+        self.sync([], lambda _: False)
+
+    def sync(self, parents: list[ParentProgress], controllable: Callable[[str], bool]) -> None:
+        """Show exactly ``parents`` (in order), updating rows in place."""
+        wanted = {p.parent_id for p in parents}
+        for parent_id in [k for k in self.rows if k not in wanted]:
+            gone = self.rows.pop(parent_id)
+            self._list.removeWidget(gone)
+            gone.deleteLater()
+        for i, p in enumerate(parents):
+            row = self.rows.get(p.parent_id)
+            if row is None:
+                row = ParentRow(p.parent_id, self._list.parentWidget())
+                row.pause_clicked.connect(self.pause_requested)
+                row.resume_clicked.connect(self.resume_requested)
+                row.cancel_clicked.connect(self.cancel_requested)
+                self.rows[p.parent_id] = row
+            if self._list.indexOf(row) != i:
+                self._list.insertWidget(i, row)
+            row.show_progress(p, controllable(p.parent_id), self.theme)
+        self._controllable_count = sum(1 for p in parents if controllable(p.parent_id))
+        self.placeholder.setVisible(not parents)
+        paused = sum(1 for p in parents if p.paused)
+        self.heading.setText(f"Working parents ({len(parents)})" +
+                             (f", {paused} paused" if paused else ""))
+        self.cancel_all_button.setEnabled(self._controllable_count > 0)
+        self.cancel_all_button.setStyleSheet(
+            f"QPushButton:enabled {{ color: {self.theme.bad.name()}; font-weight: bold; }}")
+
+    def request_cancel_all(self) -> None:
+        """The kill switch: asks for confirmation, then emits :attr:`cancel_all_requested`."""
+        if self._controllable_count == 0:
+            return
+        n = self._controllable_count
+        text = (f"Cancel {n} working parent{'s' if n != 1 else ''} and every resting child "
+                "order now?")
+        if self.confirm(self, text):
+            self.cancel_all_requested.emit()

@@ -1,0 +1,487 @@
+"""ChildEventStore: a day (or a million) of child events held in columns, filtered and sorted.
+
+Why columns and not a list of dicts: a telemetry row is a dict of 41 fields, ~1.5 KB in memory,
+so a million of them would take gigabytes. The store keeps only the fields the dock shows:
+numbers as float64 arrays (NaN where the row has none) and short strings (symbol, algo, status,
+bucket...) as int32 codes into a per-field label table, about 170 bytes a row. Filters and sorts
+are numpy operations over those arrays: a filter change over a million rows costs milliseconds,
+where a Python ``QSortFilterProxyModel`` would call back into Python a million times.
+
+No Qt here: the table model (:mod:`.table_model`) is a thin adapter over this class.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..events import EventKind
+from ..timeutil import IST
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+CodeArray = npt.NDArray[np.int32]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Events that belong to one child order (the blotter's rows). Parent events (accepted, paused,
+#: finished...) feed the parents panel instead.
+CHILD_EVENTS = frozenset({
+    EventKind.PLACED, EventKind.RETRY, EventKind.RECONCILED, EventKind.ERROR, EventKind.FILLED,
+    EventKind.CANCELLED, EventKind.REJECTED, EventKind.GHOST,
+})
+
+#: Row fields kept as float64 (NaN = none).
+NUMBER_FIELDS: tuple[str, ...] = (
+    "ts", "child_index", "children", "quantity", "arrival_price", "limit_price",
+    "expected_slippage", "impact_estimate", "realized_slippage", "latency_ms", "attempt",
+    "filled_quantity", "fill_price", "expected_cost_bps", "realized_slippage_bps",
+)
+#: Row fields kept as codes into a label table (None is code 0).
+LABEL_FIELDS: tuple[str, ...] = (
+    "tradingsymbol", "execution_algo", "route", "queue_priority", "status", "error_bucket",
+    "side", "event", "mode", "parent_id", "error",
+)
+
+
+class Kind(Enum):
+    """How a column formats and sorts its field."""
+
+    TIME = "time"  # ts, shown as IST wall-clock time
+    LABEL = "label"
+    CHILD = "child"  # child_index of children: "3/10"
+    INTEGER = "integer"
+    PRICE = "price"  # rupees, two decimals
+    RUPEES_PER_UNIT = "rupees_per_unit"  # slippage and impact, signed, three decimals
+    MILLISECONDS = "milliseconds"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str  # stable name (QSettings, CSV header)
+    title: str  # header text
+    field: str  # the row field it shows
+    kind: Kind
+    sample: str  # the widest typical text: sets the default width in any font
+    tooltip: str
+    hidden: bool = False  # hidden by default (the header's context menu shows it)
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind not in (Kind.LABEL, Kind.TIME)
+
+
+#: The blotter's columns, in the issue's order; side after the symbol (a trader reads them
+#: together), then fill details and identity columns that start hidden.
+COLUMNS: tuple[Column, ...] = (
+    Column("time", "Time", "ts", Kind.TIME, "00:00:00.000", "When the event happened (IST)"),
+    Column("symbol", "Symbol", "tradingsymbol", Kind.LABEL, "NIFTY26D0126500CE",
+           "Tradingsymbol"),
+    Column("side", "Side", "side", Kind.LABEL, "SELL", "BUY or SELL"),
+    Column("algo", "Algo", "execution_algo", Kind.LABEL, "IMMEDIATE",
+           "Execution algorithm of the parent"),
+    Column("child", "Child", "child_index", Kind.CHILD, "10/10", "Child i of n (n so far)"),
+    Column("qty", "Qty", "quantity", Kind.INTEGER, "1,755", "Child quantity (units)"),
+    Column("arrival", "Arrival", "arrival_price", Kind.PRICE, "1,234.55",
+           "Arrival price: the parent's mid when it was accepted"),
+    Column("limit", "Limit", "limit_price", Kind.PRICE, "1,234.55",
+           "Child limit price (blank: market)"),
+    Column("exp_slip", "Exp slip", "expected_slippage", Kind.RUPEES_PER_UNIT, "+0.025",
+           "Expected slippage before sending, rupees per unit (positive = cost)"),
+    Column("impact", "Impact", "impact_estimate", Kind.RUPEES_PER_UNIT, "+0.010",
+           "Market impact estimate, rupees per unit"),
+    Column("real_slip", "Real slip", "realized_slippage", Kind.RUPEES_PER_UNIT, "+0.125",
+           "Realized slippage of the fill against the arrival price, rupees per unit "
+           "(positive = cost)"),
+    Column("route", "Route", "route", Kind.LABEL, "paper", "Route (broker)"),
+    Column("queue", "Queue", "queue_priority", Kind.LABEL, "neutral",
+           "Queue posture: take (cross the spread), join (rest at the touch), neutral"),
+    Column("latency", "Latency ms", "latency_ms", Kind.MILLISECONDS, "1,234.5",
+           "Broker round trip of the placement, milliseconds"),
+    Column("status", "Status", "status", Kind.LABEL, "part filled",
+           "Child status after the event"),
+    Column("bucket", "Bucket", "error_bucket", Kind.LABEL, "transient",
+           "Error bucket: transient, throttle, risk, fatal"),
+    Column("attempt", "Att", "attempt", Kind.INTEGER, "3", "Placement attempt (1 = first try)"),
+    Column("event", "Event", "event", Kind.LABEL, "reconciled", "Telemetry event"),
+    Column("filled", "Filled", "filled_quantity", Kind.INTEGER, "1,755",
+           "Quantity filled by the event"),
+    Column("fill_price", "Fill px", "fill_price", Kind.PRICE, "1,234.55", "Fill price"),
+    Column("mode", "Mode", "mode", Kind.LABEL, "paper", "paper or live", hidden=True),
+    Column("parent", "Parent", "parent_id", Kind.LABEL, "Q7XK2M9PLA", "Parent order id",
+           hidden=True),
+    Column("error", "Error", "error", Kind.LABEL, "Insufficient funds. Required margin",
+           "Broker error message", hidden=True),
+)
+COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
+
+
+def column(key: str) -> Column:
+    return COLUMNS[COLUMN_INDEX[key]]
+
+
+# ---------------------------------------------------------------------------- formatting
+
+def format_time(ts: float) -> str:
+    """``14:03:07.125`` in IST (the exchange's clock)."""
+    stamp = dt.datetime.fromtimestamp(ts, IST)
+    return stamp.strftime("%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}"
+
+
+def format_label(label: str | None) -> str:
+    return "" if label is None else label.replace("_", " ")
+
+
+def format_number(kind: Kind, value: float) -> str:
+    if math.isnan(value):
+        return ""
+    if kind is Kind.INTEGER:
+        return f"{int(value):,}"
+    if kind is Kind.PRICE:
+        return f"{value:,.2f}"
+    if kind is Kind.RUPEES_PER_UNIT:
+        return f"{value:+.3f}"
+    if kind is Kind.MILLISECONDS:
+        return f"{value:,.1f}"
+    if kind is Kind.TIME:
+        return format_time(value)
+    return f"{value:g}"
+
+
+# ---------------------------------------------------------------------------- filter
+
+@dataclass(frozen=True, slots=True)
+class RowFilter:
+    """What the blotter shows. Empty/None parts match everything."""
+
+    symbol: str = ""  # case-insensitive substring of the tradingsymbol
+    algo: str | None = None
+    status: str | None = None
+    mode: str | None = None  # "live" or "paper"
+    parent_id: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.symbol and all(
+            v is None for v in (self.algo, self.status, self.mode, self.parent_id))
+
+    def exact(self) -> Iterable[tuple[str, str]]:
+        for name, value in (("execution_algo", self.algo), ("status", self.status),
+                            ("mode", self.mode), ("parent_id", self.parent_id)):
+            if value is not None:
+                yield name, value
+
+
+# ---------------------------------------------------------------------------- encoding
+
+class LabelTable:
+    """Codes for one field's strings; code 0 is None. Codes never change once given."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str | None, int] = {None: 0}
+        self.labels: list[str | None] = [None]
+        self._rank: npt.NDArray[np.float64] | None = None
+
+    def encode(self, values: Sequence[Any]) -> CodeArray:
+        lut = self.codes
+        try:
+            out = np.fromiter((lut.setdefault(v, len(lut)) for v in values), np.int32,
+                              len(values))
+        except TypeError:  # an unhashable value from a foreign writer: keep its text
+            out = np.fromiter(
+                (lut.setdefault(None if v is None else str(v), len(lut)) for v in values),
+                np.int32, len(values))
+        if len(lut) != len(self.labels):
+            self.labels = [None if k is None else str(k) for k in lut]
+            self._rank = None
+        return out
+
+    def code(self, label: str | None) -> int | None:
+        return self.codes.get(label)
+
+    def label(self, code: int) -> str | None:
+        return self.labels[code]
+
+    def rank(self) -> npt.NDArray[np.float64]:
+        """Sort key per code: alphabetical rank, None (blank) after every label."""
+        if self._rank is None or len(self._rank) != len(self.labels):
+            order = sorted(range(1, len(self.labels)), key=lambda c: str(self.labels[c]))
+            rank = np.empty(len(self.labels), np.float64)
+            rank[0] = np.inf
+            rank[order] = np.arange(len(order), dtype=np.float64)
+            self._rank = rank
+        return self._rank
+
+
+@dataclass
+class ColumnBatch:
+    """Child events encoded against a store's label tables (not yet appended)."""
+
+    numbers: dict[str, FloatArray]
+    codes: dict[str, CodeArray]
+    tables: dict[str, LabelTable]
+    size: int
+
+    def where(self, field_name: str, *labels: str) -> BoolArray:
+        """Mask of the rows whose label field is one of ``labels``."""
+        table = self.tables[field_name]
+        wanted = [c for c in (table.code(label) for label in labels) if c is not None]
+        if not wanted:
+            return np.zeros(self.size, np.bool_)
+        return np.isin(self.codes[field_name], wanted)
+
+    def labels(self, field_name: str) -> list[str | None]:
+        table = self.tables[field_name]
+        return [table.labels[c] for c in self.codes[field_name]]
+
+
+def _floats(rows: Sequence[dict[str, Any]], name: str) -> FloatArray:
+    nan = math.nan
+    try:
+        return np.fromiter((nan if (v := r.get(name)) is None else v for r in rows),
+                           np.float64, len(rows))
+    except (TypeError, ValueError):
+        return np.fromiter((_to_float(r.get(name)) for r in rows), np.float64, len(rows))
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return math.nan if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# ---------------------------------------------------------------------------- store
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where :meth:`ChildEventStore.append` put a batch."""
+
+    start: int  # first position of the new rows
+    stop: int
+    dropped: int  # oldest rows removed first to stay within max_rows (positions shifted)
+
+
+@dataclass
+class ExportSnapshot:
+    """A copy of the visible rows, safe to write from another thread."""
+
+    columns: tuple[Column, ...]
+    numbers: dict[str, FloatArray] = field(default_factory=dict)
+    labels: dict[str, list[str | None]] = field(default_factory=dict)
+    codes: dict[str, CodeArray] = field(default_factory=dict)
+    size: int = 0
+
+
+class ChildEventStore:
+    """Columns of child events, oldest first. Not thread-safe: the GUI thread owns it."""
+
+    def __init__(self, max_rows: int = 1_000_000) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows: must be at least 1")
+        self.max_rows = max_rows
+        self.tables = {name: LabelTable() for name in LABEL_FIELDS}
+        self._size = 0
+        self._capacity = 0
+        self._numbers: dict[str, FloatArray] = {}
+        self._codes: dict[str, CodeArray] = {}
+        self.dropped_total = 0
+        self._allocate(min(4096, max_rows))
+
+    def __len__(self) -> int:
+        return self._size
+
+    # ---- writing
+    def encode(self, rows: Sequence[dict[str, Any]]) -> ColumnBatch:
+        """Encode the child events among ``rows`` (other rows are skipped)."""
+        children = [r for r in rows if r.get("event") in CHILD_EVENTS]
+        return ColumnBatch(
+            numbers={name: _floats(children, name) for name in NUMBER_FIELDS},
+            codes={name: self.tables[name].encode([r.get(name) for r in children])
+                   for name in LABEL_FIELDS},
+            tables=self.tables, size=len(children))
+
+    def append(self, batch: ColumnBatch) -> Appended:
+        """Append an encoded batch; drops the oldest rows beyond ``max_rows`` (10% at a time,
+        so a full store does not shift its arrays on every batch)."""
+        take = min(batch.size, self.max_rows)
+        skip = batch.size - take
+        excess = self._size + take - self.max_rows
+        dropped = 0
+        if excess > 0:
+            dropped = min(self._size, excess + self.max_rows // 10)
+            keep = self._size - dropped
+            for arrays in (self._numbers, self._codes):
+                for arr in arrays.values():
+                    arr[:keep] = arr[dropped:self._size]
+            self._size = keep
+            self.dropped_total += dropped
+        need = self._size + take
+        if need > self._capacity:
+            self._allocate(min(self.max_rows, max(need, 2 * self._capacity)))
+        start = self._size
+        for name, values in batch.numbers.items():
+            self._numbers[name][start:need] = values[skip:]
+        for name, codes in batch.codes.items():
+            self._codes[name][start:need] = codes[skip:]
+        self._size = need
+        return Appended(start, need, dropped)
+
+    def extend(self, rows: Sequence[dict[str, Any]]) -> Appended:
+        return self.append(self.encode(rows))
+
+    def clear(self) -> None:
+        self._size = 0
+
+    def _allocate(self, capacity: int) -> None:
+        for name in NUMBER_FIELDS:
+            new = np.full(capacity, np.nan, np.float64)
+            if name in self._numbers:
+                new[:self._size] = self._numbers[name][:self._size]
+            self._numbers[name] = new
+        for name in LABEL_FIELDS:
+            codes = np.zeros(capacity, np.int32)
+            if name in self._codes:
+                codes[:self._size] = self._codes[name][:self._size]
+            self._codes[name] = codes
+        self._capacity = capacity
+
+    # ---- reading one cell or row
+    def number(self, name: str, position: int) -> float:
+        return float(self._numbers[name][position])
+
+    def label(self, name: str, position: int) -> str | None:
+        return self.tables[name].labels[int(self._codes[name][position])]
+
+    def value(self, col: Column, position: int) -> float | str | None:
+        """The raw value of a cell: a float (NaN = none) or a label."""
+        if col.field in self._numbers:
+            return self.number(col.field, position)
+        return self.label(col.field, position)
+
+    def text(self, col: Column, position: int) -> str:
+        """The cell as the blotter shows it."""
+        if col.kind is Kind.LABEL:
+            return format_label(self.label(col.field, position))
+        value = self.number(col.field, position)
+        if col.kind is Kind.CHILD:
+            if math.isnan(value):
+                return ""
+            children = self.number("children", position)
+            return f"{int(value)}/{int(children)}" if not math.isnan(children) else str(value)
+        return format_number(col.kind, value)
+
+    def row(self, position: int) -> dict[str, Any]:
+        """The stored fields of one row (numbers as float or None)."""
+        out: dict[str, Any] = {}
+        for name in NUMBER_FIELDS:
+            v = self.number(name, position)
+            out[name] = None if math.isnan(v) else v
+        for name in LABEL_FIELDS:
+            out[name] = self.label(name, position)
+        return out
+
+    def labels_seen(self, name: str) -> list[str]:
+        """Every label the field has had, sorted (for filter choices)."""
+        return sorted(label for label in self.tables[name].labels if label is not None)
+
+    # ---- filter and sort
+    def mask(self, flt: RowFilter, start: int = 0, stop: int | None = None) -> BoolArray:
+        stop = self._size if stop is None else stop
+        keep = np.ones(stop - start, np.bool_)
+        for name, wanted in flt.exact():
+            code = self.tables[name].code(wanted)
+            if code is None:
+                return np.zeros(stop - start, np.bool_)
+            keep &= self._codes[name][start:stop] == code
+        if flt.symbol:
+            needle = flt.symbol.strip().upper()
+            table = self.tables["tradingsymbol"]
+            matching = [c for label, c in table.codes.items()
+                        if label is not None and needle in label.upper()]
+            keep &= np.isin(self._codes["tradingsymbol"][start:stop], matching)
+        return keep
+
+    def positions(self, flt: RowFilter, start: int = 0, stop: int | None = None) -> IntArray:
+        """Positions in ``[start, stop)`` that pass the filter, oldest first."""
+        stop = self._size if stop is None else stop
+        if flt.is_empty:
+            return np.arange(start, stop, dtype=np.int64)
+        return np.flatnonzero(self.mask(flt, start, stop)).astype(np.int64) + start
+
+    def sort_key(self, col: Column, positions: IntArray, descending: bool) -> FloatArray:
+        """Key whose ascending order is the display order (blanks always last).
+
+        Ties keep arrival order (ascending) or its reverse (descending): see :meth:`order`.
+        """
+        if col.kind is Kind.LABEL:
+            key = self.tables[col.field].rank()[self._codes[col.field][positions]]
+            blank = np.isinf(key)
+        else:
+            key = self._numbers[col.field][positions].copy()
+            blank = np.isnan(key)
+        if descending:
+            key = -key
+        key[blank] = np.inf
+        return key
+
+    def order(self, col: Column, positions: IntArray, descending: bool) -> IntArray:
+        """``positions`` in display order for a sort on ``col``."""
+        key = self.sort_key(col, positions, descending)
+        tiebreak = -positions if descending else positions
+        return positions[np.lexsort((tiebreak, key))]
+
+    # ---- export
+    def snapshot(self, positions: IntArray, columns: Sequence[Column]) -> ExportSnapshot:
+        snap = ExportSnapshot(columns=tuple(columns), size=len(positions))
+        for col in columns:
+            if col.field in self._numbers:
+                snap.numbers[col.field] = self._numbers[col.field][positions]
+            else:
+                snap.codes[col.field] = self._codes[col.field][positions]
+                snap.labels[col.field] = list(self.tables[col.field].labels)
+        if any(c.kind is Kind.CHILD for c in columns):
+            snap.numbers["children"] = self._numbers["children"][positions]
+        return snap
+
+
+def csv_cell(col: Column, snap: ExportSnapshot, i: int) -> str:
+    """A CSV cell: ISO time, plain numbers (no thousands separators), raw labels."""
+    if col.field in snap.codes:
+        label = snap.labels[col.field][snap.codes[col.field][i]]
+        return "" if label is None else label
+    value = float(snap.numbers[col.field][i])
+    if math.isnan(value):
+        return ""
+    if col.kind is Kind.TIME:
+        return dt.datetime.fromtimestamp(value, IST).isoformat(timespec="milliseconds")
+    if col.kind is Kind.CHILD:
+        children = float(snap.numbers["children"][i])
+        return f"{int(value)}/{int(children)}" if not math.isnan(children) else f"{int(value)}"
+    if col.kind is Kind.INTEGER:
+        return str(int(value))
+    return repr(value)
+
+
+def write_csv(path: str | os.PathLike[str], snap: ExportSnapshot) -> int:
+    """Write the snapshot as CSV (header = column titles); returns the number of rows.
+
+    Written to a temporary name and renamed, so a reader never sees half a file.
+    """
+    target = os.fspath(path)
+    tmp = target + ".part"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([c.title for c in snap.columns])
+        for i in range(snap.size):
+            writer.writerow([csv_cell(c, snap, i) for c in snap.columns])
+    os.replace(tmp, target)
+    return snap.size

@@ -1,0 +1,289 @@
+"""ChildEventTableModel: the blotter's Qt model, a thin adapter over :class:`ChildEventStore`.
+
+Filtering and sorting happen here on numpy index arrays (the store explains why there is no
+``QSortFilterProxyModel``): ``_view`` holds the store positions of the visible rows in display
+order and ``_keys`` their sort keys, so a new batch is merged with one ``searchsorted``. In the
+usual case (sorted by time, newest first) a batch lands at the top and is announced with a single
+``beginInsertRows``; any other placement is one layout change with the selection kept. Either way
+a batch costs one repaint, which is what keeps a burst of rows cheap.
+
+Roles: Display, alignment, foreground (status, side, bucket, slippage sign), background (row
+tint by event), tooltips, plus :data:`RAW_ROLE` (the raw value: float or label) and
+:data:`ROW_ROLE` (the row's stored fields as a dict).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+
+from .rowstore import (
+    COLUMN_INDEX,
+    COLUMNS,
+    Appended,
+    ChildEventStore,
+    Column,
+    ColumnBatch,
+    ExportSnapshot,
+    IntArray,
+    RowFilter,
+)
+from .theme import LIGHT, Theme
+
+RAW_ROLE = int(Qt.ItemDataRole.UserRole) + 1
+ROW_ROLE = int(Qt.ItemDataRole.UserRole) + 2
+
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_COLOURED_LABELS = {"status", "side", "bucket"}
+_SIGNED = {"real_slip"}
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class ChildEventTableModel(QAbstractTableModel):
+    """Child events, newest first by default, filterable and sortable by any column."""
+
+    #: The set of labels seen in a filterable field grew (symbol/algo/status/mode choices).
+    labels_changed = Signal()
+
+    def __init__(self, store: ChildEventStore | None = None, *,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store if store is not None else ChildEventStore()
+        self.theme: Theme = LIGHT
+        self._filter = RowFilter()
+        self._sort_column = COLUMN_INDEX["time"]
+        self._descending = True
+        self._view: IntArray = np.empty(0, np.int64)
+        self._keys = np.empty(0, np.float64)
+        self._label_counts = self._count_labels()
+
+    # ------------------------------------------------------------------ Qt model API
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._view)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        col = COLUMNS[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return col.title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return col.tooltip
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if col.numeric else _LEFT
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, section = index.row(), index.column()
+        if not (0 <= row < len(self._view) and 0 <= section < len(COLUMNS)):
+            return None
+        position = int(self._view[row])
+        col = COLUMNS[section]
+        store = self.store
+        if role == Qt.ItemDataRole.DisplayRole:
+            return store.text(col, position)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if col.numeric else _LEFT
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(col, position)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return self.theme.row_tint(store.label("event", position))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(position)
+        if role == RAW_ROLE:
+            return store.value(col, position)
+        if role == ROW_ROLE:
+            return store.row(position)
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(COLUMNS):
+            return
+        self._sort_column = column
+        self._descending = order == Qt.SortOrder.DescendingOrder
+        view = self.store.order(self.sort_column, self._view, self._descending)
+        self._relayout(view, self.store.sort_key(self.sort_column, view, self._descending))
+
+    # ------------------------------------------------------------------ feeding
+    def append_batch(self, batch: ColumnBatch) -> Appended:
+        """Append encoded child events; the view gets them at their sorted place."""
+        appended = self.store.append(batch)
+        if appended.dropped:
+            self._drop_oldest(appended.dropped)
+        new = self.store.positions(self._filter, appended.start, appended.stop)
+        if len(new):
+            self._merge(new)
+        if self._label_counts != (counts := self._count_labels()):
+            self._label_counts = counts
+            self.labels_changed.emit()
+        return appended
+
+    def append_rows(self, rows: list[dict[str, Any]]) -> Appended:
+        """Convenience for tests and small feeds: encode and append telemetry rows."""
+        return self.append_batch(self.store.encode(rows))
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.store.clear()
+        self._view = np.empty(0, np.int64)
+        self._keys = np.empty(0, np.float64)
+        self.endResetModel()
+
+    # ------------------------------------------------------------------ filter and sort state
+    @property
+    def row_filter(self) -> RowFilter:
+        return self._filter
+
+    def set_filter(self, flt: RowFilter) -> None:
+        if flt == self._filter:
+            return
+        self.beginResetModel()
+        self._filter = flt
+        view = self.store.order(self.sort_column, self.store.positions(flt), self._descending)
+        self._view = view
+        self._keys = self.store.sort_key(self.sort_column, view, self._descending)
+        self.endResetModel()
+
+    @property
+    def sort_column(self) -> Column:
+        return COLUMNS[self._sort_column]
+
+    @property
+    def sort_order(self) -> Qt.SortOrder:
+        return Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
+
+    @property
+    def sort_section(self) -> int:
+        return self._sort_column
+
+    # ------------------------------------------------------------------ queries
+    def position(self, row: int) -> int:
+        """Store position of a view row."""
+        return int(self._view[row])
+
+    def row_dict(self, row: int) -> dict[str, Any]:
+        return self.store.row(self.position(row))
+
+    def visible_rows(self) -> list[dict[str, Any]]:
+        """Every visible row as a dict, in display order (tests, small exports)."""
+        return [self.store.row(int(p)) for p in self._view]
+
+    def visible_positions(self) -> IntArray:
+        return self._view.copy()
+
+    def export_snapshot(self, columns: list[Column] | None = None) -> ExportSnapshot:
+        return self.store.snapshot(self._view, columns if columns is not None else COLUMNS)
+
+    # ------------------------------------------------------------------ internals
+    def _count_labels(self) -> tuple[int, ...]:
+        tables = self.store.tables
+        return tuple(len(tables[name].labels) for name in
+                     ("tradingsymbol", "execution_algo", "status", "mode"))
+
+    def _merge(self, new: IntArray) -> None:
+        col, desc = self.sort_column, self._descending
+        new = self.store.order(col, new, desc)
+        new_keys = self.store.sort_key(col, new, desc)
+        # New positions are newer than every visible one, so among equal keys they go after
+        # (ascending: arrival order) or before (descending: newest first) the old rows.
+        at = np.searchsorted(self._keys, new_keys, side="left" if desc else "right")
+        n = len(self._view)
+        if (at == 0).all():
+            self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
+            self._view = np.concatenate([new, self._view])
+            self._keys = np.concatenate([new_keys, self._keys])
+            self.endInsertRows()
+        elif (at == n).all():
+            self.beginInsertRows(QModelIndex(), n, n + len(new) - 1)
+            self._view = np.concatenate([self._view, new])
+            self._keys = np.concatenate([self._keys, new_keys])
+            self.endInsertRows()
+        else:
+            self._relayout(np.insert(self._view, at, new), np.insert(self._keys, at, new_keys),
+                           added=True)
+
+    def _relayout(self, view: IntArray, keys: np.ndarray[Any, Any], *,
+                  added: bool = False) -> None:
+        """Replace the view with a reordering (plus added rows), keeping selections."""
+        self.layoutAboutToBeChanged.emit()
+        old_view = self._view
+        persistent = self.persistentIndexList()
+        self._view, self._keys = view, keys
+        if persistent:
+            where = np.full(int(view.max()) + 1 if len(view) else 0, -1, np.int64)
+            where[view] = np.arange(len(view))
+            new_list = []
+            for idx in persistent:
+                row = int(where[old_view[idx.row()]]) if idx.row() < len(old_view) else -1
+                new_list.append(self.index(row, idx.column()) if row >= 0 else QModelIndex())
+            self.changePersistentIndexList(persistent, new_list)
+        self.layoutChanged.emit()
+
+    def _drop_oldest(self, dropped: int) -> None:
+        """The store shifted its positions down by ``dropped``: remove those rows."""
+        keep = self._view >= dropped
+        gone = np.flatnonzero(~keep)
+        if len(gone) == 0:
+            self._view -= dropped
+            return
+        first, last = int(gone[0]), int(gone[-1])
+        if last - first + 1 == len(gone):  # one contiguous block: the usual time-sorted case
+            self.beginRemoveRows(QModelIndex(), first, last)
+            self._view = self._view[keep] - dropped
+            self._keys = self._keys[keep]
+            self.endRemoveRows()
+        else:
+            self.beginResetModel()
+            self._view = self._view[keep] - dropped
+            self._keys = self._keys[keep]
+            self.endResetModel()
+
+    def _foreground(self, col: Column, position: int) -> Any:
+        store, theme = self.store, self.theme
+        if col.key in _COLOURED_LABELS:
+            label = store.label(col.field, position)
+            if col.key == "status":
+                return theme.status(label)
+            if col.key == "side":
+                return theme.side(label)
+            return theme.bucket(label)
+        if col.key in _SIGNED:
+            value = store.number(col.field, position)
+            return None if math.isnan(value) else theme.cost(value)
+        return None
+
+    def _tooltip(self, position: int) -> str:
+        row = self.store.row(position)
+        parts = [f"parent {row['parent_id']}"]
+        if row["child_index"] is not None:
+            parts[0] += f", child {int(row['child_index'])}"
+        if row["error"]:
+            parts.append(f"{row['error_bucket'] or 'error'}: {row['error']}")
+        if row["expected_cost_bps"] is not None:
+            parts.append(f"expected cost {row['expected_cost_bps']:+.1f} bps")
+        if row["realized_slippage_bps"] is not None:
+            parts.append(f"realized {row['realized_slippage_bps']:+.1f} bps")
+        return "\n".join(parts)
