@@ -37,6 +37,7 @@ Threading: one lock around all state; replies that a fault delays sleep outside 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -44,6 +45,7 @@ import itertools
 import json
 import math
 import re
+import socket
 import socketserver
 import threading
 import time
@@ -408,7 +410,8 @@ class FakeKiteServer:
                  api_key: str = "k", access_token: str = "t",
                  clock: Callable[[], float] = time.time,
                  rate_limits: RateLimits | None = None, margin: float = 5e7,
-                 cancel_pending_s: float = 0.0, user_id: str = "AB1234") -> None:
+                 cancel_pending_s: float = 0.0, user_id: str = "AB1234",
+                 request_log_size: int = 10_000) -> None:
         self._instruments = {i.key: i for i in instruments}
         self._auth = f"token {api_key}:{access_token}"
         self._clock = clock
@@ -426,8 +429,9 @@ class FakeKiteServer:
         self._order_ids = itertools.count(261_124_000_000_001)
         self._exchange_ids = itertools.count(1_600_000_000_000_001)
         self._trade_ids = itertools.count(50_000_001)
-        self.requests: list[RecordedRequest] = []
-        self.stopping = threading.Event()
+        #: The latest requests received (oldest dropped beyond ``request_log_size``).
+        self.requests: deque[RecordedRequest] = deque(maxlen=request_log_size)
+        self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -435,18 +439,20 @@ class FakeKiteServer:
 
     def start(self) -> FakeKiteServer:
         if self._httpd is None:
+            self._stopping.clear()
             self._httpd = _HTTPServer(self)
             self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                            kwargs={"poll_interval": 0.05},
+                                            kwargs={"poll_interval": 0.01},
                                             name="fake-kite", daemon=True)
             self._thread.start()
         return self
 
     def stop(self) -> None:
-        self.stopping.set()  # wakes replies a fault is holding back
+        self._stopping.set()  # wakes replies a fault is holding back
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.close_connections()
             self._httpd = None
         if self._thread is not None:
             self._thread.join(5.0)
@@ -986,7 +992,17 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, fake: FakeKiteServer) -> None:
         self.fake = fake
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
         super().__init__((HOST, 0), _Handler)
+
+    def close_connections(self) -> None:
+        """Drop kept-alive client connections, so a stopped server is really gone."""
+        with self.connections_lock:
+            open_ = list(self.connections)
+        for conn in open_:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn); a fake needs none.
@@ -996,7 +1012,21 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One buffered write per reply and no Nagle: otherwise header and body go out as two
+    # segments and delayed ACKs add ~40 ms to every request.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -1021,7 +1051,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(split.query, keep_blank_values=True)
         fake = self.server.fake
         reply = fake.handle(method, split.path, query, form, self.headers.get("Authorization"))
-        if reply.delay_s > 0 and fake.stopping.wait(reply.delay_s):
+        if reply.delay_s > 0 and fake._stopping.wait(reply.delay_s):
             self.close_connection = True
             return
         try:
@@ -1030,8 +1060,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)
+            self.wfile.flush()
         except OSError:  # the client gave up (timed out) and closed the connection
             self.close_connection = True
+            self.wfile = io.BytesIO()  # drop what could not be sent; nothing left to flush
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests assert on :attr:`FakeKiteServer.requests` instead."""

@@ -1,0 +1,502 @@
+"""KiteBroker on the real kiteconnect 5.2.2 client against the fake Kite server.
+
+Three layers: what each Broker call sends and how Kite's answers map back; every failure
+arriving unchanged as the class the retry policy expects; and the engine end to end on a real
+clock (ghost adopted by tag, late "timed out" order reconciled, 429 retried, risk not retried,
+partial fills tracked, cancel).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from kiteconnect import KiteConnect
+from kiteconnect import exceptions as kex
+
+from imperium_exec.brokers import KiteBroker
+from imperium_exec.brokers.base import Broker, OrderInstruction, OrderStatus
+from imperium_exec.brokers.kite import RatePacer, kite_time_to_epoch, order_status
+from imperium_exec.clock import RealClock
+from imperium_exec.engine import EngineConfig, ExecutionEngine, ExecutionResult
+from imperium_exec.events import ParentStatus
+from imperium_exec.request import ExecutionRequest, OrderType, Side
+from imperium_exec.retry import BucketPolicy, ErrorBucket, RetryPolicy
+from imperium_exec.testing import FakeKiteServer, Fault, RateLimits
+from imperium_exec.timeutil import IST
+
+SYMBOL = "NIFTY26D0125000CE"
+TIMEOUT_S = 0.3
+
+
+@pytest.fixture
+def server() -> Iterator[FakeKiteServer]:
+    with FakeKiteServer() as srv:
+        srv.set_quote(SYMBOL, bid=100.0, ask=100.5)
+        yield srv
+
+
+def client(server: FakeKiteServer) -> KiteConnect:
+    return KiteConnect(api_key="k", access_token="t", root=server.root, timeout=TIMEOUT_S)
+
+
+@pytest.fixture
+def broker(server: FakeKiteServer) -> KiteBroker:
+    return KiteBroker(client(server))
+
+
+def instruction(*, tag: str = "TAG1", price: float | None = 99.0, quantity: int = 65,
+                market_protection: int | None = None, side: Side = Side.BUY,
+                validity: str = "DAY") -> OrderInstruction:
+    kind = OrderType.MARKET if price is None else OrderType.LIMIT
+    if kind is OrderType.MARKET and market_protection is None:
+        market_protection = -1
+    return OrderInstruction(SYMBOL, "NFO", side, quantity, kind, price, "NRML", validity, tag,
+                            market_protection=market_protection)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` until true; fail after ``timeout`` (no fixed sleeps that race)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+# ------------------------------------------------------------------ the calls
+
+
+def test_is_a_broker_named_kite_on_the_real_clock(broker: KiteBroker) -> None:
+    assert isinstance(broker, Broker)
+    assert broker.name == "kite" and isinstance(broker.clock, RealClock)
+
+
+def test_place_order_passes_keywords_only() -> None:
+    class RecordingKite:
+        def __init__(self) -> None:
+            self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+        def place_order(self, *args: Any, **kwargs: Any) -> str:
+            self.calls.append((args, kwargs))
+            return "1"
+
+    kite = RecordingKite()
+    KiteBroker(kite).place_order(instruction())
+    ((args, kwargs),) = kite.calls
+    assert args == ()
+    assert kwargs == dict(variety="regular", exchange="NFO", tradingsymbol=SYMBOL,
+                          transaction_type="BUY", quantity=65, product="NRML",
+                          order_type="LIMIT", validity="DAY", tag="TAG1", price=99.0)
+
+
+def test_limit_price_goes_out_on_the_tick_without_float_noise(
+        server: FakeKiteServer, broker: KiteBroker) -> None:
+    noisy = 0.1 + 0.2
+    assert str(noisy) == "0.30000000000000004"
+    broker.place_order(instruction(price=noisy, tag="P1"))
+    broker.place_order(instruction(price=99.15000000000001, tag="P2"))
+    sent = [r.form for r in server.requests_to("place")]
+    assert [f["price"] for f in sent] == ["0.3", "99.15"]
+    assert all("market_protection" not in f for f in sent)
+    assert broker.format_price(99.03) == 99.03  # off the grid: sent as is, Kite refuses it
+
+
+def test_market_orders_carry_market_protection_and_no_price(
+        server: FakeKiteServer, broker: KiteBroker) -> None:
+    order_id = broker.place_order(instruction(price=None, market_protection=-1))
+    (sent,) = server.requests_to("place")
+    assert sent.form["market_protection"] == "-1" and "price" not in sent.form
+    assert sent.form["tag"] == "TAG1" and sent.form["order_type"] == "MARKET"
+    assert isinstance(order_id, str) and server.order(order_id)["status"] == "COMPLETE"
+
+
+def test_cancel_order_deletes_the_regular_variety(server: FakeKiteServer,
+                                                  broker: KiteBroker) -> None:
+    order_id = broker.place_order(instruction())
+    broker.cancel_order(order_id)
+    (sent,) = server.requests_to("cancel")
+    assert (sent.method, sent.path) == ("DELETE", f"/orders/regular/{order_id}")
+    assert server.order(order_id)["status"] == "CANCELLED"
+
+
+def test_orders_map_every_state(server: FakeKiteServer, broker: KiteBroker) -> None:
+    complete = broker.place_order(instruction(price=None, tag="FULL"))
+    resting = broker.place_order(instruction(tag="REST"))
+    server.set_quote(SYMBOL, bid=100.0, ask=100.5, ask_quantity=65)
+    partial = broker.place_order(instruction(price=None, quantity=130, tag="PART"))
+    cancelled = broker.place_order(instruction(price=98.0, quantity=130, tag="CXL"))
+    server.fill(cancelled, 65, 98.0)
+    broker.cancel_order(cancelled)
+    server.fail_next("place", Fault.rejected())
+    rejected = broker.place_order(instruction(tag="REJ"))
+    server.fail_next("place", Fault.stuck("OPEN PENDING", for_s=60.0))
+    stuck = broker.place_order(instruction(tag="STUCK"))
+
+    book = {o.order_id: o for o in broker.orders()}
+    assert book[complete].status is OrderStatus.COMPLETE
+    assert (book[complete].filled_quantity, book[complete].average_price) == (65, 100.5)
+    assert book[resting].status is OrderStatus.OPEN and book[resting].pending_quantity == 65
+    assert book[resting].average_price == 0.0 and book[resting].tag == "REST"
+    part = book[partial]
+    assert (part.status, part.filled_quantity, part.pending_quantity) == \
+        (OrderStatus.OPEN, 65, 65)
+    cxl = book[cancelled]
+    assert (cxl.status, cxl.filled_quantity, cxl.average_price, cxl.pending_quantity) == \
+        (OrderStatus.CANCELLED, 65, 98.0, 0)  # Kite still shows pending 65 on the row
+    assert server.order(cancelled)["pending_quantity"] == 65
+    rej = book[rejected]
+    assert rej.status is OrderStatus.REJECTED
+    assert rej.status_message is not None and rej.status_message.startswith("Insufficient")
+    assert book[stuck].status is OrderStatus.PENDING
+    assert all(o.side is Side.BUY and o.tradingsymbol == SYMBOL and o.exchange == "NFO"
+               for o in book.values())
+    stamp = book[complete].exchange_timestamp
+    assert stamp is not None and abs(stamp - time.time()) < 5.0  # naive IST read as IST
+
+
+@pytest.mark.parametrize(("kite_status", "folded"), [
+    ("PUT ORDER REQ RECEIVED", OrderStatus.PENDING),
+    ("VALIDATION PENDING", OrderStatus.PENDING),
+    ("OPEN PENDING", OrderStatus.PENDING),
+    ("MODIFY VALIDATION PENDING", OrderStatus.PENDING),
+    ("MODIFY PENDING", OrderStatus.PENDING),
+    ("MODIFIED", OrderStatus.PENDING),
+    ("TRIGGER PENDING", OrderStatus.PENDING),
+    ("CANCEL PENDING", OrderStatus.PENDING),
+    ("AMO REQ RECEIVED", OrderStatus.PENDING),
+    ("SOMETHING NEW", OrderStatus.PENDING),
+    ("OPEN", OrderStatus.OPEN),
+    ("COMPLETE", OrderStatus.COMPLETE),
+    ("CANCELLED", OrderStatus.CANCELLED),
+    ("CANCELLED AMO", OrderStatus.CANCELLED),
+    ("REJECTED", OrderStatus.REJECTED),
+])
+def test_every_kite_status_folds(kite_status: str, folded: OrderStatus) -> None:
+    assert order_status(kite_status) is folded
+
+
+def test_kite_timestamps_are_naive_ist() -> None:
+    expected = dt.datetime(2026, 11, 24, 9, 15, tzinfo=IST).timestamp()
+    assert kite_time_to_epoch(dt.datetime(2026, 11, 24, 9, 15)) == expected
+    assert kite_time_to_epoch("2026-11-24 09:15:00") == expected
+    assert kite_time_to_epoch(None) is None and kite_time_to_epoch("garbage") is None
+
+
+def test_quote_maps_the_touch_volume_and_ltp(server: FakeKiteServer,
+                                             broker: KiteBroker) -> None:
+    server.set_quote(SYMBOL, bid=100.0, ask=100.5, bid_quantity=650, ask_quantity=1300,
+                     ltp=100.2, volume=52_000)
+    quote = broker.quote(SYMBOL, "NFO")
+    assert quote is not None
+    assert (quote.bid, quote.ask, quote.ltp, quote.volume) == (100.0, 100.5, 100.2, 52_000)
+    assert (quote.bid_quantity, quote.ask_quantity) == (650, 1300)
+    assert quote.tradingsymbol == SYMBOL and abs(quote.timestamp - time.time()) < 5.0
+    (sent,) = server.requests_to("quote")
+    assert sent.query == {"i": [f"NFO:{SYMBOL}"]}
+
+
+def test_quote_of_an_empty_book_and_of_an_unknown_instrument() -> None:
+    with FakeKiteServer(rate_limits=RateLimits(quotes_per_second=10)) as srv:
+        broker = KiteBroker(client(srv), quotes_per_second=10.0)
+        empty = broker.quote("NIFTY26D0125000PE", "NFO")
+        assert empty is not None and (empty.bid, empty.ask, empty.ltp, empty.volume) == \
+            (None, None, None, 0)
+        assert broker.quote("NIFTY26D0199999CE", "NFO") is None
+
+
+def test_quotes_are_cached_per_instrument_and_paced() -> None:
+    with FakeKiteServer(rate_limits=RateLimits(quotes_per_second=5)) as srv:
+        srv.set_quote(SYMBOL, bid=100.0, ask=100.5)
+        broker = KiteBroker(client(srv), quotes_per_second=5.0)
+        first = broker.quote(SYMBOL, "NFO")
+        assert broker.quote(SYMBOL, "NFO") is first  # within the TTL: no request
+        assert len(srv.requests_to("quote")) == 1
+        broker.quote("NIFTY26D0125000PE", "NFO")  # another instrument waits for its slot
+        stamps = [r.at for r in srv.requests_to("quote")]
+    assert len(stamps) == 2 and stamps[1] - stamps[0] >= 0.15  # a 0.204 s slot
+
+
+def test_a_throttled_quote_raises_instead_of_looking_like_no_market(
+        server: FakeKiteServer, broker: KiteBroker) -> None:
+    server.fail_next("quote", Fault.throttled())
+    with pytest.raises(kex.NetworkException) as caught:
+        broker.quote(SYMBOL, "NFO")
+    assert caught.value.code == 429
+
+
+def test_rate_pacer_hands_concurrent_callers_separate_slots() -> None:
+    pacer = RatePacer(100.0)
+    released: list[float] = []
+
+    def call() -> None:
+        pacer.wait()
+        released.append(time.monotonic())
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Eight callers at once: the last slot is seven intervals after the first.
+    assert max(released) - started >= 7 * pacer.interval_s - 1e-3
+    assert pacer.interval_s == pytest.approx(1.02 / 100.0)
+
+
+def test_order_writes_are_paced_under_ten_per_second(server: FakeKiteServer,
+                                                     broker: KiteBroker) -> None:
+    order_id = broker.place_order(instruction(tag="W1"))
+    broker.cancel_order(order_id)  # cancels share the order-write budget
+    broker.place_order(instruction(tag="W2"))
+    stamps = sorted(r.at for r in server.requests if r.route in ("place", "cancel"))
+    assert len(stamps) == 3  # 0.102 s slots; unpaced, local requests are ~2 ms apart
+    assert min(b - a for a, b in itertools.pairwise(stamps)) >= 0.08
+
+
+def test_session_seconds_are_nse_hours_in_ist(broker: KiteBroker) -> None:
+    open_ = dt.datetime(2026, 11, 24, 9, 15, tzinfo=IST).timestamp()
+    assert broker.session_seconds(open_) == 0.0
+    assert broker.session_seconds(open_ + 3600.0) == 3600.0
+    assert broker.session_seconds(open_ - 60.0) == -60.0
+
+
+# ------------------------------------------------------------------ errors pass through
+
+
+POLICY = RetryPolicy()
+
+
+@pytest.mark.parametrize(("fault", "exc_name", "code", "bucket", "ambiguous"), [
+    (Fault.throttled(), "NetworkException", 429, ErrorBucket.THROTTLE, False),
+    (Fault.oms_down(), "NetworkException", 503, ErrorBucket.TRANSIENT, True),
+    (Fault.gateway_html(502), "DataException", 502, ErrorBucket.TRANSIENT, True),
+    (Fault.gateway_html(504), "DataException", 502, ErrorBucket.TRANSIENT, True),
+    (Fault.order_timed_out(), "InputException", 400, ErrorBucket.TRANSIENT, True),
+    (Fault.order_timed_out(error_type="GeneralException"), "GeneralException", 400,
+     ErrorBucket.TRANSIENT, True),
+    (Fault.session_expired(), "TokenException", 403, ErrorBucket.FATAL, False),
+    (Fault.margin_shortfall(), "GeneralException", 400, ErrorBucket.RISK, False),
+    (Fault.error(400, "OrderException", "Order could not be placed."), "OrderException", 400,
+     ErrorBucket.FATAL, False),
+])
+def test_kite_errors_arrive_unchanged_and_classify(
+        server: FakeKiteServer, broker: KiteBroker, fault: Fault, exc_name: str, code: int,
+        bucket: ErrorBucket, ambiguous: bool) -> None:
+    server.fail_next("place", fault)
+    with pytest.raises(kex.KiteException) as caught:
+        broker.place_order(instruction())
+    exc = caught.value
+    assert type(exc) is getattr(kex, exc_name) and exc.code == code
+    error = POLICY.classify(exc)
+    assert (error.bucket, error.ambiguous) == (bucket, ambiguous)
+
+
+@pytest.mark.parametrize(("change", "bucket"), [
+    ({"quantity": 1820}, ErrorBucket.RISK),  # freeze quantity
+    ({"quantity": 60}, ErrorBucket.RISK),  # lot size
+    ({"tag": "T" * 21}, ErrorBucket.FATAL),
+    ({"price": 99.03}, ErrorBucket.FATAL),  # off the tick
+    ({"price": None, "market_protection": 0}, ErrorBucket.FATAL),
+])
+def test_validation_refusals_classify(broker: KiteBroker, change: dict[str, Any],
+                                      bucket: ErrorBucket) -> None:
+    with pytest.raises(kex.InputException) as caught:
+        broker.place_order(instruction(**change))
+    assert caught.value.code == 400
+    error = POLICY.classify(caught.value)
+    assert (error.bucket, error.ambiguous) == (bucket, False)
+
+
+def test_read_timeout_after_sending_is_ambiguous(server: FakeKiteServer,
+                                                 broker: KiteBroker) -> None:
+    server.fail_next("place", Fault.ghost(delay_s=2.0))
+    with pytest.raises(requests.exceptions.ReadTimeout) as caught:
+        broker.place_order(instruction(tag="GHOST"))
+    error = POLICY.classify(caught.value)
+    assert (error.bucket, error.ambiguous) == (ErrorBucket.TRANSIENT, True)
+    assert [o.tag for o in broker.orders()] == ["GHOST"]
+
+
+def test_connection_refused_arrives_as_requests_connection_error(
+        server: FakeKiteServer, broker: KiteBroker) -> None:
+    server.stop()
+    with pytest.raises(requests.exceptions.ConnectionError) as caught:
+        broker.place_order(instruction())
+    assert "NewConnectionError" in str(caught.value)
+    assert POLICY.classify(caught.value).bucket is ErrorBucket.TRANSIENT
+
+
+def test_async_rms_rejection_classifies_as_risk(server: FakeKiteServer,
+                                                broker: KiteBroker) -> None:
+    server.fail_next("place", Fault.rejected())
+    order_id = broker.place_order(instruction())
+    (order,) = [o for o in broker.orders() if o.order_id == order_id]
+    assert order.status is OrderStatus.REJECTED
+    assert POLICY.classify_rejection(order.status_message).bucket is ErrorBucket.RISK
+
+
+# ------------------------------------------------------------------ engine end to end
+
+
+def fast_policy(**kw: Any) -> RetryPolicy:
+    policies = {
+        ErrorBucket.TRANSIENT: BucketPolicy(max_retries=3, base_delay_s=0.05, max_delay_s=0.1),
+        ErrorBucket.THROTTLE: BucketPolicy(max_retries=3, base_delay_s=0.1, max_delay_s=0.2),
+        ErrorBucket.RISK: BucketPolicy(max_retries=0, base_delay_s=0.0, max_delay_s=0.0),
+        ErrorBucket.FATAL: BucketPolicy(max_retries=0, base_delay_s=0.0, max_delay_s=0.0),
+    }
+    base: dict[str, Any] = dict(policies=policies, jitter=0.0, reconcile_window_s=2.0,
+                                reconcile_interval_s=0.1)
+    base.update(kw)
+    return RetryPolicy(**base)
+
+
+@dataclass
+class Desk:
+    server: FakeKiteServer
+    engine: ExecutionEngine
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def events(self) -> list[str]:
+        return [r["event"] for r in list(self.rows)]
+
+    def submit(self, **kw: Any) -> tuple[str, Future[ExecutionResult]]:
+        fields: dict[str, Any] = dict(tradingsymbol=SYMBOL, exchange="NFO", side="BUY",
+                                      quantity=130, lot_size=65, tick_size=0.05,
+                                      freeze_quantity=1800, bid=100.0, ask=100.5)
+        fields.update(kw)
+        return self.engine.submit(ExecutionRequest.model_validate(fields))
+
+
+@pytest.fixture
+def desk(server: FakeKiteServer, request: pytest.FixtureRequest) -> Iterator[Desk]:
+    overrides: dict[str, Any] = getattr(request, "param", {})  # indirect parametrization
+    policy = fast_policy(**overrides)
+    engine = ExecutionEngine(KiteBroker(client(server)), mode="live", clock=RealClock(),
+                             retry_policy=policy,
+                             config=EngineConfig(poll_interval_s=0.05, cancel_timeout_s=3.0,
+                                                 id_seed=11))
+    desk = Desk(server, engine)
+    engine.add_listener(desk.rows.append)
+    yield desk
+    engine.shutdown(5.0)
+
+
+def result_of(future: Future[ExecutionResult]) -> ExecutionResult:
+    return future.result(10.0)
+
+
+def test_ghost_order_after_a_read_timeout_is_adopted_by_tag_never_placed_twice(
+        desk: Desk) -> None:
+    desk.server.fail_next("place", Fault.ghost(delay_s=2.0))
+    _, future = desk.submit()
+    result = result_of(future)
+    assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
+    assert desk.events() == ["accepted", "reconciled", "placed", "filled", "finished"]
+    reconciled = desk.rows[1]
+    assert reconciled["error"].startswith("ReadTimeout") and reconciled["ambiguous"] is True
+    (order,) = desk.server.recorded_orders()
+    assert len(desk.server.requests_to("place")) == 1
+    assert result.order_ids == (order["order_id"],) and order["tag"] == reconciled["tag"]
+
+
+def test_order_request_timed_out_whose_order_lands_later_is_reconciled(desk: Desk) -> None:
+    desk.server.fail_next("place", Fault.order_timed_out(appear_after_s=0.5))
+    _, future = desk.submit()
+    result = result_of(future)
+    assert result.status is ParentStatus.FILLED
+    assert desk.events() == ["accepted", "reconciled", "placed", "filled", "finished"]
+    assert "Order request timed out" in desk.rows[1]["error"]
+    assert len(desk.server.recorded_orders()) == 1
+    assert len(desk.server.requests_to("place")) == 1
+    assert len(desk.server.requests_to("orders")) >= 3  # looked until it appeared
+
+
+@pytest.mark.parametrize("desk", [{"reconcile_window_s": 0.2}], indirect=True)
+def test_a_late_order_after_the_reconcile_window_is_cancelled_as_a_ghost(desk: Desk) -> None:
+    desk.server.fail_next("place", Fault.order_timed_out(appear_after_s=0.6))
+    parent_id, future = desk.submit(order_type="LIMIT", limit_price=99.0)
+    wait_for(lambda: "ghost" in desk.events())
+    desk.engine.cancel(parent_id)
+    result = result_of(future)
+    assert result.status is ParentStatus.CANCELLED and result.filled_quantity == 0
+    assert desk.events() == ["accepted", "retry", "placed", "ghost", "cancelled", "finished"]
+    late, resent = desk.server.recorded_orders()
+    assert late["tag"] != resent["tag"]
+    assert late["status"] == resent["status"] == "CANCELLED"
+
+
+def test_too_many_requests_is_retried(desk: Desk) -> None:
+    desk.server.fail_next("place", Fault.throttled())
+    _, future = desk.submit()
+    result = result_of(future)
+    assert result.status is ParentStatus.FILLED
+    assert desk.events() == ["accepted", "retry", "placed", "filled", "finished"]
+    retry = desk.rows[1]
+    assert (retry["error_bucket"], retry["ambiguous"]) == ("throttle", False)
+    assert len(desk.server.requests_to("place")) == 2
+    assert len(desk.server.recorded_orders()) == 1
+
+
+def test_a_synchronous_margin_refusal_is_not_retried(desk: Desk) -> None:
+    desk.server.fail_next("place", Fault.margin_shortfall())
+    _, future = desk.submit()
+    result = result_of(future)
+    assert result.status is ParentStatus.FAILED and result.filled_quantity == 0
+    assert desk.events() == ["accepted", "error", "finished"]
+    assert desk.rows[1]["error_bucket"] == "risk"
+    assert desk.rows[1]["error"].startswith("GeneralException: Insufficient funds")
+    assert len(desk.server.requests_to("place")) == 1 and desk.server.recorded_orders() == []
+
+
+def test_an_asynchronous_rms_rejection_is_not_retried(desk: Desk) -> None:
+    desk.server.fail_next("place", Fault.rejected(after_s=0.1))
+    _, future = desk.submit()
+    result = result_of(future)
+    assert result.status is ParentStatus.FAILED
+    assert desk.events() == ["accepted", "placed", "rejected", "finished"]
+    assert desk.rows[2]["error_bucket"] == "risk"
+    assert len(desk.server.requests_to("place")) == 1
+
+
+def test_partial_fills_are_tracked_to_completion(desk: Desk) -> None:
+    desk.server.set_quote(SYMBOL, bid=100.0, ask=100.5, ask_quantity=65)
+    _, future = desk.submit()
+    wait_for(lambda: "filled" in desk.events())
+    first = next(r for r in desk.rows if r["event"] == "filled")
+    assert (first["status"], first["filled_quantity"], first["fill_price"]) == \
+        ("partially_filled", 65, 100.5)
+    desk.server.fill(first["order_id"], 65, 100.75)
+    result = result_of(future)
+    assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
+    assert result.average_price == pytest.approx(100.625)
+    fills = [r for r in desk.rows if r["event"] == "filled"]
+    assert [(r["status"], r["filled_quantity"]) for r in fills] == \
+        [("partially_filled", 65), ("filled", 65)]
+
+
+@pytest.mark.parametrize("cancel_pending_s", [0.0, 0.3])
+def test_cancel_keeps_the_fills_and_returns_the_rest(cancel_pending_s: float,
+                                                     desk: Desk) -> None:
+    desk.server.cancel_pending_s = cancel_pending_s
+    parent_id, future = desk.submit(order_type="LIMIT", limit_price=99.0)
+    wait_for(lambda: "placed" in desk.events())
+    order_id = desk.rows[-1]["order_id"]
+    desk.server.fill(order_id, 65)
+    wait_for(lambda: "filled" in desk.events())
+    desk.engine.cancel(parent_id)
+    result = result_of(future)
+    assert result.status is ParentStatus.CANCELLED
+    assert (result.filled_quantity, result.unfilled_quantity) == (65, 65)
+    assert desk.events() == ["accepted", "placed", "filled", "cancelled", "finished"]
+    assert desk.server.order(order_id)["status"] == "CANCELLED"
+    assert len(desk.server.requests_to("cancel")) == 1
