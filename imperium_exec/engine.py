@@ -65,6 +65,8 @@ class EngineConfig:
     poll_interval_s: float = 0.5
     #: How long to wait for a cancel to show as terminal before giving up on that child.
     cancel_timeout_s: float = 10.0
+    #: How old the last good quote may be to stand in for a failed one.
+    stale_quote_s: float = 5.0
     #: Seed for parent ids (tests and benchmarks); None draws them from the OS.
     id_seed: int | None = None
 
@@ -91,6 +93,7 @@ class ExecutionEngine:
         self._listeners: list[RowListener] = []
         self._ids = random.Random(self.config.id_seed) if self.config.id_seed is not None else None
         self._parents: dict[str, ParentState] = {}
+        self._last_quotes: dict[tuple[str, str], Quote] = {}
         self._poller: asyncio.Task[None] | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.config.broker_threads, thread_name_prefix="imperium-broker")
@@ -474,11 +477,22 @@ class ExecutionEngine:
     # ------------------------------------------------------------------ children
 
     async def _quote(self, req: ExecutionRequest) -> Quote | None:
+        """The live book; on a failed quote (a throttle, a network error) the last good one if
+        it is fresh enough, else None (the router then prices from the request's book)."""
+        key = (req.exchange, req.tradingsymbol)
         try:
-            return await self._call(self.broker.quote, req.tradingsymbol, req.exchange)
+            quote = await self._call(self.broker.quote, req.tradingsymbol, req.exchange)
         except Exception as exc:
+            last = self._last_quotes.get(key)
+            if last is not None and self.clock.now() - last.timestamp <= self.config.stale_quote_s:
+                log.info("quote for %s failed (%r): using the one from %.1f s ago",
+                         req.tradingsymbol, exc, self.clock.now() - last.timestamp)
+                return last
             log.warning("quote for %s failed: %r", req.tradingsymbol, exc)
             return None
+        if quote is not None:
+            self._last_quotes[key] = quote
+        return quote
 
     async def _send_child(self, parent: ParentState, child: ChildState, quote: Quote | None,
                           final_slice: bool) -> None:

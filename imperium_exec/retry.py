@@ -61,6 +61,10 @@ _RISK_TEXT = (
 #: orders." and are risk, not ambiguity.
 _AMBIGUOUS_TEXT = ("timed out", "confirm before placing")
 _TRANSPORT_NEVER_SENT = ("ConnectTimeout", "NewConnectionError")
+#: requests wraps a refused connection in a plain ConnectionError; only its text says the
+#: request never left this machine.
+_NEVER_SENT_TEXT = ("newconnectionerror", "failed to establish a new connection",
+                    "connection refused")
 _TRANSPORT_MAYBE_SENT = ("ReadTimeout", "Timeout", "ConnectionError", "ChunkedEncodingError",
                          "RemoteDisconnected", "ProtocolError")
 
@@ -95,15 +99,16 @@ class RetryPolicy:
             sent = bool(getattr(exc, "sent", True))
             return ErrorClass(ErrorBucket.TRANSIENT, sent, "timeout after sending" if sent
                               else "timeout before sending")
-        if names & set(_TRANSPORT_NEVER_SENT):
+        if names & set(_TRANSPORT_NEVER_SENT) or any(t in lower for t in _NEVER_SENT_TEXT):
             return ErrorClass(ErrorBucket.TRANSIENT, False, "connection not established")
         if "NetworkException" in names:
-            if code == 429 or "too many requests" in lower:
-                return ErrorClass(ErrorBucket.THROTTLE, False, "rate limited")
+            # The daily cap may come with HTTP 429 too: its text decides, before the code.
             if "maximum allowed order requests" in lower:
                 return ErrorClass(ErrorBucket.FATAL, False, "daily order limit reached")
             if "maximum allowed order modifications" in lower:
                 return ErrorClass(ErrorBucket.FATAL, False, "modification limit reached")
+            if code == 429 or "too many requests" in lower:
+                return ErrorClass(ErrorBucket.THROTTLE, False, "rate limited")
             return ErrorClass(ErrorBucket.TRANSIENT, True, "broker network error")
         if "DataException" in names:
             return ErrorClass(ErrorBucket.TRANSIENT, True, "unreadable broker response")

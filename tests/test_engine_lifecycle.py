@@ -145,3 +145,32 @@ def test_pov_without_a_volume_history_warns_before_it_starts(tmp_path: Path) -> 
     assert rows[0]["event"] == "accepted" and rows[1]["event"] == "warning"
     assert result.filled_quantity + result.unfilled_quantity == 260
     assert_books_balance(rows, 260)
+
+
+def test_a_failed_quote_falls_back_to_the_last_fresh_one(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, bid=100.0, ask=100.05)
+    real_quote = rig.broker.quote
+    calls = {"n": 0}
+
+    def flaky_quote(symbol: str, exchange: str):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 1:
+            from imperium_exec.brokers.errors import NetworkException
+
+            raise NetworkException("Too many requests", code=429)
+        return real_quote(symbol, exchange)
+
+    rig.broker.quote = flaky_quote  # type: ignore[method-assign]
+    rig.broker.set_book(SYMBOL, 90.0, 90.05)  # the live book differs from the request's
+    try:
+        _, future = rig.engine.submit(make_request(
+            quantity=195, execution_algo="TWAP", max_child_orders=3, horizon_s=6,
+            randomize_slices=False))
+        result = future.result(5)
+    finally:
+        rig.close()
+    placed = [r for r in rig.file_rows() if r["event"] == "placed"]
+    assert calls["n"] == 3 and len(placed) == 3
+    # slices 2 and 3 (2 s and 4 s in) priced from the first quote, not the request's 100/100.5
+    assert [r["mid_at_send"] for r in placed] == [90.025] * 3
+    assert result.filled_quantity == 195

@@ -18,7 +18,11 @@ POLICY = RetryPolicy()
     (kex.NetworkException("Request failed (kitetrade-oms)", code=503), ErrorBucket.TRANSIENT,
      True),
     (kex.NetworkException("Maximum allowed order requests exceeded", code=429),
-     ErrorBucket.THROTTLE, False),
+     ErrorBucket.FATAL, False),  # the daily cap, whatever its status code
+    (requests.exceptions.ConnectionError(
+        "HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded (Caused by "
+        "NewConnectionError('Failed to establish a new connection: [Errno 111] Connection "
+        "refused'))"), ErrorBucket.TRANSIENT, False),
     (kex.DataException("Unknown Content-Type (text/html) with response: (<html>502)", code=502),
      ErrorBucket.TRANSIENT, True),
     (requests.exceptions.ReadTimeout("read timed out"), ErrorBucket.TRANSIENT, True),
