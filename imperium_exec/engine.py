@@ -509,7 +509,8 @@ class ExecutionEngine:
                 tradingsymbol=req.tradingsymbol, exchange=req.exchange, side=req.side,
                 quantity=child.quantity, order_type=decision.order_type,
                 limit_price=decision.limit_price, product=req.product, validity=req.validity,
-                tag=child.tag, market_protection=decision.market_protection)
+                tag=child.tag, market_protection=decision.market_protection,
+                tick_size=req.tick_size)
             started = time.perf_counter()
             try:
                 order_id = await self._call(self.broker.place_order, instruction)

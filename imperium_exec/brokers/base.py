@@ -42,6 +42,7 @@ class OrderInstruction:
     tag: str
     market_protection: int | None = None  # set for MARKET orders
     variety: str = "regular"
+    tick_size: float | None = None  # the instrument's tick, for brokers that format prices
 
 
 @dataclass(frozen=True, slots=True)

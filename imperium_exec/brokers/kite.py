@@ -135,7 +135,7 @@ class KiteBroker:
             # Omitted (None) is not defaulted: Kite then refuses the order, which is the truth.
             params["market_protection"] = order.market_protection
         else:
-            params["price"] = self.format_price(order.limit_price)
+            params["price"] = self.format_price(order.limit_price, order.tick_size)
         self._writes.wait()
         order_id = str(self.kite.place_order(**params))
         with self._varieties_lock:
@@ -179,13 +179,16 @@ class KiteBroker:
 
     # ---------------------------------------------------------------- mapping
 
-    def format_price(self, price: float | None) -> float | None:
-        """A limit price as Kite should receive it: on the tick, free of float noise
-        (``0.1 + 0.2`` goes out as ``0.3``, not ``0.30000000000000004``)."""
+    def format_price(self, price: float | None,
+                     tick_size: float | None = None) -> float | None:
+        """A limit price as Kite should receive it: on the tick (the order's, else the
+        adapter's default), free of float noise (``0.1 + 0.2`` goes out as ``0.3``, not
+        ``0.30000000000000004``)."""
         if price is None:
             return None
-        if is_on_tick(price, self.tick_size):
-            return round_to_tick(price, self.tick_size)
+        tick = tick_size or self.tick_size
+        if is_on_tick(price, tick):
+            return round_to_tick(price, tick)
         return round(price, 8)
 
     @staticmethod
