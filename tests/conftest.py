@@ -20,3 +20,35 @@ def _telemetry_home(tmp_path_factory: pytest.TempPathFactory,
     home = tmp_path_factory.mktemp("imperium_desk")
     monkeypatch.setenv("IMPERIUM_DESK_HOME", str(home))
     yield home
+
+
+# ---------------------------------------------------------------------------- dock and desk
+# Fixtures for the widget tests (tests/test_dock_*.py, test_table_model.py, test_desk_*.py).
+
+@pytest.fixture(autouse=True, scope="session")
+def _qsettings_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test writes the real ~/.config (the dock keeps its column layout in QSettings)."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path_factory.mktemp("qsettings")
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+    yield folder
+
+
+@pytest.fixture
+def qsettings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A QSettings of the test's own (an INI file in tmp_path)."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "desk.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where widget tests save screenshots: $IMPERIUM_SCREENSHOT_DIR (to look at them) or
+    the test's tmp_path."""
+    wanted = os.environ.get("IMPERIUM_SCREENSHOT_DIR")
+    folder = Path(wanted) if wanted else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -34,6 +34,17 @@ def _latency_ticks() -> list[list[tuple[float, str]]]:
             [(float(np.log10(v)), _ms_label(v)) for v in minor]]
 
 
+def _count_step(top: int) -> float:
+    """Whole-number tick spacing giving at most about five ticks up to ``top``."""
+    step = 1
+    while top / step > 5:
+        for factor in (2, 2.5, 2):
+            step = int(step * factor)
+            if top / step <= 5:
+                break
+    return float(step)
+
+
 class _Plot(pg.PlotWidget):  # type: ignore[misc]
     def __init__(self, parent: QWidget | None, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
@@ -138,6 +149,8 @@ class ExecutionCharts(QTabWidget):
         self._retry_bars.setOpts(brush=pg.mkBrush(theme.warn), pen=pg.mkPen(None))
         for legend in (self._legend, self._errors_legend):
             legend.setLabelTextColor(theme.plot_foreground)
+            for _sample, label in legend.items:
+                label.setText(label.text)  # a colour change shows only when the text is set
         self._versions.clear()
 
     def update_from(self, stats: ExecutionStats) -> None:
@@ -199,4 +212,6 @@ class ExecutionCharts(QTabWidget):
             self._errors_legend.addItem(self._retry_bars, "retries")
         top = max([1, *stats.errors_by_bucket.values(), *stats.retries_by_bucket.values()])
         self.errors.setYRange(0, top * 1.15, padding=0)
+        step = _count_step(top)
+        self.errors.getAxis("left").setTickSpacing(step, step)
         self.errors.setXRange(-0.6, len(names) - 0.4, padding=0)

@@ -123,7 +123,7 @@ class ExecutionDock(QDockWidget):
                                             (self.charts, 3))):
             self.splitter.addWidget(part)
             self.splitter.setStretchFactor(i, share)
-        self.splitter.setSizes([200, 500, 300])  # proportions; the splitter scales them
+        self.splitter.setSizes([150, 520, 300])  # proportions; the splitter scales them
         layout.addWidget(self.splitter, 1)
         self.setWidget(body)
         self._restore_splitter()
@@ -223,13 +223,12 @@ class ExecutionDock(QDockWidget):
 
     # ------------------------------------------------------------------ look and layout
     def _describe_source(self) -> None:
-        where = str(self.path) if self.path is not None else "no journal"
+        name = self.path.name if self.path is not None else "no journal"
+        source = "live from the stack, journal " if self.stack is not None else "tailing "
+        self.source_label.setText(source + name)
+        full = str(self.path) if self.path is not None else ""
         home = str(Path.home())
-        if where.startswith(home):
-            where = "~" + where[len(home):]
-        source = "stack signals + journal " if self.stack is not None else "tailing "
-        self.source_label.setText(source + where)
-        self.source_label.setToolTip(str(self.path) if self.path is not None else "")
+        self.source_label.setToolTip("~" + full[len(home):] if full.startswith(home) else full)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QKeySequence, QShortcut
+from PySide6.QtGui import QFont, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -141,6 +141,7 @@ class ActiveParentsPanel(QWidget):
         self.cancel_all_button = QPushButton("Cancel all", self)
         self.cancel_all_button.setObjectName("cancel_all")
         self.cancel_all_button.setAutoDefault(False)
+        self.cancel_all_button.setFont(bold)
         self.cancel_all_button.setToolTip(
             f"Kill switch: cancel every working parent and its resting child orders "
             f"({CANCEL_ALL_SHORTCUT}); asks first")
@@ -193,8 +194,12 @@ class ActiveParentsPanel(QWidget):
         self.heading.setText(f"Working parents ({len(parents)})" +
                              (f", {paused} paused" if paused else ""))
         self.cancel_all_button.setEnabled(self._controllable_count > 0)
-        self.cancel_all_button.setStyleSheet(
-            f"QPushButton:enabled {{ color: {self.theme.bad.name()}; font-weight: bold; }}")
+        palette = self.cancel_all_button.palette()
+        palette.setColor(QPalette.ColorGroup.Active, QPalette.ColorRole.ButtonText,
+                         self.theme.bad)
+        palette.setColor(QPalette.ColorGroup.Inactive, QPalette.ColorRole.ButtonText,
+                         self.theme.bad)
+        self.cancel_all_button.setPalette(palette)
 
     def request_cancel_all(self) -> None:
         """The kill switch: asks for confirmation, then emits :attr:`cancel_all_requested`."""

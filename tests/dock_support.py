@@ -1,0 +1,113 @@
+"""Builders for the dock and desk tests: telemetry rows and a stack double (plain helpers)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+from PySide6.QtCore import QObject, Signal
+
+from imperium_exec.events import make_row
+from imperium_exec.telemetry import FillQualityTracker
+
+T0 = 1_795_500_000.0  # 2026-11-24 09:30 IST
+SYMBOL = "NIFTY26D0126000CE"
+_clock = itertools.count()
+
+
+def row(event: str, *, parent_id: str = "P1", **fields: Any) -> dict[str, Any]:
+    """A complete telemetry row with plausible defaults; every call is 0.1 s after the last."""
+    base: dict[str, Any] = dict(
+        ts=T0 + next(_clock) * 0.1, timestamp="2026-11-24T09:30:00+05:30", mode="paper",
+        tradingsymbol=SYMBOL, execution_algo="TWAP", side="BUY", exchange="NFO",
+        parent_quantity=260, parent_filled_quantity=0, children=4, route="paper",
+        arrival_price=100.0)
+    if event in ("placed", "retry", "error", "filled", "cancelled", "rejected", "reconciled"):
+        base.update(child_index=1, quantity=65, attempt=1, limit_price=100.05,
+                    queue_priority="take", expected_slippage=0.025, impact_estimate=0.01,
+                    expected_cost_bps=3.5)
+    base.update(event=event, parent_id=parent_id)
+    base.setdefault("status", {"accepted": "working", "placed": "placed", "retry": "retry",
+                               "error": "error", "filled": "filled", "cancelled": "cancelled",
+                               "rejected": "rejected", "finished": "filled",
+                               "paused": "paused", "resumed": "working"}.get(event))
+    base.update(fields)
+    return make_row(**base)
+
+
+def parent_story(parent_id: str, *, children: int = 4, filled: int = 4, symbol: str = SYMBOL,
+                 algo: str = "TWAP", latency_ms: float = 20.0, finished: bool = True,
+                 mode: str = "paper") -> list[dict[str, Any]]:
+    """accepted, then per child placed (+ filled for the first ``filled``), then finished."""
+    quantity = 65 * children
+    common = dict(parent_id=parent_id, tradingsymbol=symbol, execution_algo=algo,
+                  parent_quantity=quantity, children=children, mode=mode)
+    rows = [row("accepted", **common)]
+    done = 0
+    for i in range(1, children + 1):
+        rows.append(row("placed", child_index=i, latency_ms=latency_ms + i,
+                        parent_filled_quantity=done, **common))
+        if i <= filled:
+            done += 65
+            rows.append(row("filled", child_index=i, filled_quantity=65, fill_price=100.1,
+                            realized_slippage=0.1, realized_slippage_bps=10.0,
+                            parent_filled_quantity=done, **common))
+    if finished:
+        rows.append(row("finished", status="filled" if done == quantity else "partial",
+                        parent_filled_quantity=done, filled_quantity=done, **common))
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]], *, torn: bytes = b"") -> None:
+    """Append rows as JSONL (what another process's tracker would write), plus torn bytes."""
+    with open(path, "ab") as f:
+        for r in rows:
+            f.write(orjson.dumps(r) + b"\n")
+        f.write(torn)
+
+
+class StackDouble(QObject):
+    """The ExecutionStack's signals and controls, driven by the test."""
+
+    telemetry_row = Signal(dict)
+    parent_accepted = Signal(dict)
+    child_placed = Signal(dict)
+    child_error = Signal(dict)
+    child_retry = Signal(dict)
+    child_filled = Signal(dict)
+    child_cancelled = Signal(dict)
+    parent_finished = Signal(dict)
+
+    _SIGNALS: ClassVar[dict[str, str]] = {"accepted": "parent_accepted", "placed": "child_placed",
+                "error": "child_error", "rejected": "child_error", "retry": "child_retry",
+                "filled": "child_filled", "cancelled": "child_cancelled",
+                "finished": "parent_finished"}
+
+    def __init__(self, tracker: FillQualityTracker) -> None:
+        super().__init__()
+        self.tracker = tracker
+        self.mode = tracker.mode
+        self.calls: list[tuple[str, str | None]] = []
+
+    def send(self, *rows: dict[str, Any]) -> None:
+        """Journal and emit rows, as the stack does (file first, then signals)."""
+        for r in rows:
+            self.tracker.append(r)
+            self.telemetry_row.emit(r)
+            name = self._SIGNALS.get(r["event"])
+            if name is not None:
+                getattr(self, name).emit(r)
+
+    def pause(self, parent_id: str) -> None:
+        self.calls.append(("pause", parent_id))
+
+    def resume(self, parent_id: str) -> None:
+        self.calls.append(("resume", parent_id))
+
+    def cancel(self, parent_id: str) -> None:
+        self.calls.append(("cancel", parent_id))
+
+    def cancel_all(self) -> None:
+        self.calls.append(("cancel_all", None))

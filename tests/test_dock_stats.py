@@ -1,0 +1,128 @@
+"""The dock's figures without widgets: ExecutionStats, ParentBook and the tile texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dock_support import parent_story, row
+from imperium_exec.widgets.parent_book import ParentBook
+from imperium_exec.widgets.rowstore import ChildEventStore
+from imperium_exec.widgets.stats import ExecutionStats
+from imperium_exec.widgets.tiles import Tone, tile_texts
+
+
+def stats_of(rows: list[dict[str, object]], **kw: int) -> ExecutionStats:
+    stats = ExecutionStats(**kw)
+    stats.add(ChildEventStore().encode(rows))
+    return stats
+
+
+def test_tile_figures_count_placements_fills_errors_and_retries() -> None:
+    rows = [*parent_story("P1", children=4, filled=3),
+            row("retry", error_bucket="throttle", error="Too many requests"),
+            row("retry", error_bucket="transient", error="503"),
+            row("error", error_bucket="risk", error="Insufficient funds"),
+            row("rejected", error_bucket="risk", error="RMS"),
+            row("reconciled", quantity=65, latency_ms=40.0)]
+    f = stats_of(rows).figures()
+    assert f.children_placed == 5  # four placed + one found by reconciliation
+    assert f.placed_quantity == 5 * 65 and f.filled_quantity == 3 * 65
+    assert f.fill_rate == pytest.approx(3 / 5)
+    assert f.errors_by_bucket == {"transient": 0, "throttle": 0, "risk": 2, "fatal": 0}
+    assert f.errors == 2 and f.retries == 2
+
+
+def test_latency_percentiles_are_exact_and_the_histogram_counts_every_placement() -> None:
+    latencies = [float(v) for v in range(1, 101)]
+    stats = stats_of([row("placed", latency_ms=v) for v in latencies])
+    p50, p95 = stats.latency_percentiles()
+    assert p50 == pytest.approx(np.percentile(latencies, 50))
+    assert p95 == pytest.approx(np.percentile(latencies, 95))
+    assert int(stats.latency_counts.sum()) == 100
+
+
+def test_slippage_means_are_quantity_weighted_in_bps() -> None:
+    rows = [row("placed", quantity=65, expected_cost_bps=2.0),
+            row("placed", quantity=195, expected_cost_bps=6.0),
+            row("filled", filled_quantity=65, realized_slippage_bps=-4.0),
+            row("filled", filled_quantity=195, realized_slippage_bps=8.0)]
+    stats = stats_of(rows)
+    f = stats.figures()
+    assert f.expected_bps == pytest.approx((2 * 65 + 6 * 195) / 260)
+    assert f.realized_bps == pytest.approx((-4 * 65 + 8 * 195) / 260)
+    series = stats.slippage_series()
+    assert series.realized[:, 1].tolist() == [-4.0, 8.0]
+    assert series.realized[-1, 2] == pytest.approx(f.realized_bps)
+
+
+def test_adding_in_batches_gives_the_same_figures_as_one_batch() -> None:
+    rows = parent_story("P1", children=6, filled=5) + parent_story("P2", children=3, filled=1)
+    whole = stats_of(rows)
+    parts = ExecutionStats()
+    store = ChildEventStore()
+    for start in range(0, len(rows), 4):
+        parts.add(store.encode(rows[start:start + 4]))
+    assert parts.figures() == whole.figures()
+
+
+def test_the_slippage_series_keeps_only_the_last_points() -> None:
+    stats = stats_of([row("filled", filled_quantity=65, realized_slippage_bps=float(i))
+                      for i in range(25)], series_points=10)
+    series = stats.slippage_series().realized
+    assert series[:, 1].tolist() == [float(i) for i in range(15, 25)]
+    assert stats.figures().realized_bps == pytest.approx(12.0)  # the mean still covers all
+
+
+def test_reset_forgets_everything() -> None:
+    stats = stats_of(parent_story("P1"))
+    stats.reset()
+    f = stats.figures()
+    assert f.children_placed == 0 and f.fill_rate is None and f.latency_p50_ms is None
+
+
+def test_parent_book_tracks_progress_pause_and_finish() -> None:
+    book = ParentBook()
+    story = parent_story("P1", children=4, filled=2, finished=False)
+    assert book.add(story)
+    (p,) = book.active()
+    assert (p.parent_id, p.quantity, p.filled, p.placed, p.children) == ("P1", 260, 130, 4, 4)
+    assert p.fraction == pytest.approx(0.5) and not p.paused
+    book.add([row("paused", parent_id="P1", parent_filled_quantity=130)])
+    assert book.get("P1") is not None and book.get("P1").paused  # type: ignore[union-attr]
+    book.add([row("resumed", parent_id="P1", parent_filled_quantity=130)])
+    assert book.active()[0].status == "working"
+    book.add([row("finished", parent_id="P1", status="cancelled",
+                  parent_filled_quantity=130)])
+    assert book.active() == [] and book.finished_by_status["cancelled"] == 1
+    assert book.finished[-1].status == "cancelled"
+
+
+def test_parent_book_orders_active_parents_oldest_first_and_ignores_foreign_rows() -> None:
+    book = ParentBook()
+    book.add(parent_story("B", finished=False) + parent_story("A", finished=False))
+    book.add([{"event": "placed"}, {"parent_id": 7, "event": "placed"}])
+    assert [p.parent_id for p in book.active()] == ["B", "A"]
+
+
+def test_tile_texts_say_what_the_figures_mean() -> None:
+    rows = [*parent_story("P1", children=4, filled=3),
+            row("error", error_bucket="risk", error="x"),
+            row("retry", error_bucket="throttle", error="y")]
+    texts = {t.key: t for t in tile_texts(stats_of(rows).figures())}
+    assert list(texts) == ["placed", "fill_rate", "errors", "retries", "latency_p50",
+                           "latency_p95", "expected_bps", "realized_bps"]
+    assert texts["placed"].value == "4" and texts["fill_rate"].value == "75.0%"
+    assert texts["errors"].value == "1" and texts["errors"].tone is Tone.BAD
+    assert "risk 1" in texts["errors"].detail and "throttle 0" in texts["errors"].detail
+    assert texts["retries"].value == "1" and texts["retries"].tone is Tone.WARN
+    assert texts["latency_p50"].value == "22.5 ms"
+    assert texts["expected_bps"].value == "+3.5 bps"
+    assert texts["realized_bps"].value == "+10.0 bps"
+    assert texts["realized_bps"].detail == "vs expected +6.5 bps"
+    assert texts["realized_bps"].tone is Tone.BAD  # worse than expected
+
+
+def test_empty_tiles_show_dashes() -> None:
+    texts = {t.key: t for t in tile_texts(ExecutionStats().figures())}
+    assert texts["fill_rate"].value == "–" and texts["latency_p95"].value == "–"
+    assert texts["errors"].tone is Tone.NEUTRAL

@@ -1,0 +1,307 @@
+"""ExecutionDock as a widget: fed by a stack (double) or a file, parents controls, kill switch,
+filters by keyboard, CSV export, layout in QSettings, coalesced repaints, screenshots."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dock_support import StackDouble, parent_story, row, write_rows
+from imperium_exec.widgets import ExecutionDock, RowFilter
+from imperium_exec.widgets.fonts import desk_font
+from imperium_exec.widgets.rowstore import COLUMN_INDEX
+from imperium_exec.widgets.theme import dark_palette
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QWidget
+from pytestqt.qtbot import QtBot
+
+from imperium_exec.telemetry import FillQualityTracker
+
+
+@pytest.fixture
+def tracker(tmp_path: Path) -> Iterator[FillQualityTracker]:
+    with FillQualityTracker("paper", tmp_path) as t:
+        yield t
+
+
+@pytest.fixture
+def stack(tracker: FillQualityTracker) -> StackDouble:
+    return StackDouble(tracker)
+
+
+def make_dock(qtbot: QtBot, source: object, stack: object = None, *,
+              settings: QSettings, **kw: object) -> ExecutionDock:
+    dock = ExecutionDock(source, stack, settings=settings, interval_ms=20, refresh_ms=20,
+                         **kw)  # type: ignore[arg-type]
+    qtbot.addWidget(dock)
+    dock.resize(900, 900)
+    dock.show()
+    qtbot.waitExposed(dock)
+    return dock
+
+
+def answer_next_dialog(qtbot: QtBot, button: QMessageBox.StandardButton,
+                       seen: list[str]) -> None:
+    """Click ``button`` on the next modal message box (the kill switch's confirmation)."""
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(10, click)
+            return
+        seen.append(box.text())
+        qtbot.mouseClick(box.button(button), Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, click)
+
+
+def test_rows_from_the_stack_fill_the_blotter_tiles_and_parents(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    done = parent_story("DONE", children=2, filled=2, algo="IMMEDIATE")
+    working = parent_story("TWAP1", children=4, filled=1, finished=False)
+    stack.send(*done, *working)
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 9, timeout=3000)
+    qtbot.waitUntil(lambda: "TWAP1" in dock.parents_panel.rows, timeout=3000)
+    assert dock.tiles.text("placed").value == "6"
+    assert dock.tiles.text("fill_rate").value == "50.0%"
+    assert list(dock.parents_panel.rows) == ["TWAP1"]
+    twap = dock.parents_panel.rows["TWAP1"]
+    assert twap.progress.value() == 250 and "65 / 260" in twap.progress.format()
+    assert twap.pause_button.isEnabled() and dock.parents_panel.cancel_all_button.isEnabled()
+    newest = dock.model.row_dict(0)
+    assert newest["parent_id"] == "TWAP1" and newest["event"] == "placed"
+    assert dock.blotter.count_label.text() == "9 child events"
+    assert dock.windowTitle() == "Execution quality — paper"
+    assert not dock.live_badge.isVisible()
+
+
+def test_pause_resume_and_cancel_buttons_drive_the_stack(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    stack.send(*parent_story("TWAP1", children=4, filled=1, finished=False))
+    qtbot.waitUntil(lambda: "TWAP1" in dock.parents_panel.rows, timeout=3000)
+    twap = dock.parents_panel.rows["TWAP1"]
+    qtbot.mouseClick(twap.pause_button, Qt.MouseButton.LeftButton)
+    assert stack.calls == [("pause", "TWAP1")]
+    stack.send(row("paused", parent_id="TWAP1", parent_quantity=260,
+                   parent_filled_quantity=65))
+    qtbot.waitUntil(lambda: twap.pause_button.text() == "Resume", timeout=3000)
+    assert "paused" in twap.subtitle.text()
+    twap.pause_button.setFocus()
+    qtbot.keyClick(twap.pause_button, Qt.Key.Key_Space)  # keyboard works too
+    qtbot.mouseClick(twap.cancel_button, Qt.MouseButton.LeftButton)
+    assert stack.calls[1:] == [("resume", "TWAP1"), ("cancel", "TWAP1")]
+    stack.send(row("finished", parent_id="TWAP1", status="cancelled",
+                   parent_filled_quantity=65))
+    qtbot.waitUntil(lambda: not dock.parents_panel.rows, timeout=3000)
+    assert dock.parents_panel.placeholder.isVisibleTo(dock.parents_panel)
+
+
+def test_cancel_all_asks_for_confirmation_first(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    stack.send(*parent_story("A", finished=False, filled=0),
+               *parent_story("B", finished=False, filled=0))
+    qtbot.waitUntil(lambda: len(dock.parents_panel.rows) == 2, timeout=3000)
+    asked: list[str] = []
+    answer_next_dialog(qtbot, QMessageBox.StandardButton.No, asked)
+    qtbot.mouseClick(dock.parents_panel.cancel_all_button, Qt.MouseButton.LeftButton)
+    assert asked == ["Cancel 2 working parents and every resting child order now?"]
+    assert stack.calls == []
+    answer_next_dialog(qtbot, QMessageBox.StandardButton.Yes, asked)
+    with qtbot.waitSignal(dock.parents_panel.cancel_all_requested, timeout=3000):
+        qtbot.mouseClick(dock.parents_panel.cancel_all_button, Qt.MouseButton.LeftButton)
+    assert stack.calls == [("cancel_all", None)]
+
+
+def test_the_kill_switch_shortcut_works_from_anywhere_in_the_window(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    dock = ExecutionDock(tracker, stack, settings=qsettings, interval_ms=20, refresh_ms=20,
+                         confirm=lambda _parent, _text: True)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    central = QWidget()
+    window.setCentralWidget(central)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    stack.send(*parent_story("A", finished=False, filled=0))
+    qtbot.waitUntil(lambda: dock.parents_panel.cancel_all_button.isEnabled(), timeout=3000)
+    central.setFocus()
+    qtbot.keyClick(central, Qt.Key.Key_K,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert stack.calls == [("cancel_all", None)]
+
+
+def test_filters_from_the_keyboard(qtbot: QtBot, tracker: FillQualityTracker,
+                                   stack: StackDouble, qsettings: QSettings) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    stack.send(*parent_story("C1", symbol="NIFTY26D0126000CE", algo="TWAP"),
+               *parent_story("P1", symbol="NIFTY26D0125900PE", algo="VWAP", filled=1))
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 13, timeout=3000)
+    blotter = dock.blotter
+    qtbot.keyClicks(blotter.symbol_filter, "25900")
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 5, timeout=3000)
+    assert blotter.count_label.text() == "5 of 13 child events"
+    blotter.status_filter.setFocus()
+    while blotter.status_filter.currentText() != "filled":
+        qtbot.keyClick(blotter.status_filter, Qt.Key.Key_Down)
+    assert dock.model.row_filter == RowFilter(symbol="25900", status="filled")
+    assert [r["status"] for r in dock.model.visible_rows()] == ["filled"]
+    blotter.symbol_filter.clear()
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 5, timeout=3000)  # 4 + 1 fills
+    assert [blotter.algo_filter.itemText(i) for i in range(blotter.algo_filter.count())] == [
+        "All", "TWAP", "VWAP"]
+    assert [blotter.mode_filter.itemText(i) for i in range(blotter.mode_filter.count())] == [
+        "All", "paper"]
+
+
+def test_export_writes_the_visible_rows(qtbot: QtBot, tracker: FillQualityTracker,
+                                        stack: StackDouble, qsettings: QSettings,
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    stack.send(*parent_story("P1", children=3, filled=2))
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 5, timeout=3000)
+    dock.set_filter(RowFilter(status="filled"))
+    target = tmp_path / "fills.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *args, **kw: (str(target), "CSV files (*.csv)"))
+    with qtbot.waitSignal(dock.export_finished, timeout=5000) as done:
+        qtbot.mouseClick(dock.blotter.export_button, Qt.MouseButton.LeftButton)
+    assert done.args == [str(target), 2]
+    with open(target, newline="") as f:
+        lines = list(csv.reader(f))
+    assert lines[0][:3] == ["Time", "Symbol", "Side"]
+    assert [line[lines[0].index("Status")] for line in lines[1:]] == ["filled", "filled"]
+    assert "Parent" not in lines[0]  # hidden columns stay out
+    qtbot.waitUntil(dock.blotter.export_button.isEnabled, timeout=3000)
+
+
+def test_column_layout_is_kept_in_qsettings(qtbot: QtBot, tracker: FillQualityTracker,
+                                            qsettings: QSettings) -> None:
+    first = make_dock(qtbot, tracker, settings=qsettings)
+    header = first.blotter.table.horizontalHeader()
+    latency, symbol = COLUMN_INDEX["latency"], COLUMN_INDEX["symbol"]
+    header.moveSection(header.visualIndex(latency), 1)
+    header.setSectionHidden(symbol, True)
+    header.resizeSection(latency, 140)
+    first.blotter.table.sortByColumn(latency, Qt.SortOrder.AscendingOrder)
+    first.hide()  # hiding saves; so does closing the host window
+    second = make_dock(qtbot, tracker, settings=qsettings)
+    again = second.blotter.table.horizontalHeader()
+    assert again.visualIndex(latency) == 1
+    assert again.isSectionHidden(symbol)
+    assert again.sectionSize(latency) == 140
+    assert second.model.sort_section == latency
+    assert second.model.sort_order == Qt.SortOrder.AscendingOrder
+    second.blotter.reset_layout()
+    assert not again.isSectionHidden(symbol) and again.visualIndex(latency) == latency
+
+
+def test_a_burst_costs_a_few_repaints(qtbot: QtBot, tracker: FillQualityTracker,
+                                      stack: StackDouble, qsettings: QSettings) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    viewport = dock.blotter.table.viewport()
+
+    class PaintCounter(QObject):
+        paints = 0
+
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                self.paints += 1
+            return False
+
+    counter = PaintCounter()
+    viewport.installEventFilter(counter)
+    burst = [row("placed", parent_id=f"B{i % 50}", child_index=i) for i in range(10_000)]
+    for start in range(0, len(burst), 1000):
+        stack.send(*burst[start:start + 1000])  # ten emits of 1,000 rows, back to back
+    qtbot.waitUntil(lambda: dock.model.rowCount() == len(burst), timeout=10_000)
+    qtbot.wait(50)
+    viewport.removeEventFilter(counter)
+    assert dock.feed.batches_delivered <= 3
+    assert counter.paints <= 6  # not 10,000, not even 10
+
+
+def test_viewer_of_a_file_another_process_writes(qtbot: QtBot, tmp_path: Path,
+                                                 qsettings: QSettings) -> None:
+    path = tmp_path / "execution_quality_live.jsonl"
+    write_rows(path, parent_story("OLD", children=2), torn=b'{"event": "plac')
+    dock = make_dock(qtbot, path, settings=qsettings)
+    assert dock.windowTitle() == "Execution quality — LIVE" and dock.live_badge.isVisible()
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 4, timeout=3000)
+    writer = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from dock_support import parent_story, write_rows
+        from pathlib import Path
+        path = Path({str(path)!r})
+        with open(path, "ab") as f:
+            f.write(b'ed"}}\\n')  # completes the torn line (a child row of no parent)
+        write_rows(path, parent_story("NEW", children=3, filled=1, finished=False,
+                                      mode="live"))
+    """)
+    subprocess.run([sys.executable, "-c", writer], check=True, timeout=60)
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 9, timeout=5000)
+    qtbot.waitUntil(lambda: "NEW" in dock.parents_panel.rows, timeout=3000)
+    row_widget = dock.parents_panel.rows["NEW"]
+    assert not row_widget.pause_button.isEnabled()  # not this session's stack: no controls
+    assert not dock.parents_panel.cancel_all_button.isEnabled()
+    with open(path, "wb"):
+        pass  # the writer starts the journal over
+    write_rows(path, [row("placed", parent_id="AFTER", mode="live")])
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 1, timeout=5000)
+    assert dock.model.row_dict(0)["parent_id"] == "AFTER"
+    qtbot.waitUntil(lambda: dock.parents_panel.rows.keys() == {"AFTER"}, timeout=3000)
+
+
+def test_a_dock_needs_a_source() -> None:
+    with pytest.raises(ValueError, match="tracker_or_path"):
+        ExecutionDock(None)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_dock_screenshot(qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+                         qsettings: QSettings, screenshot_dir: Path, theme: str) -> None:
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    window.setFont(desk_font(9))
+    if theme == "dark":
+        window.setPalette(dark_palette())
+    dock = ExecutionDock(tracker, stack, settings=qsettings, interval_ms=20, refresh_ms=20)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.setCentralWidget(QWidget())
+    window.resize(960, 980)
+    window.show()
+    qtbot.waitExposed(window)
+    for i, (algo, latency) in enumerate((("IMMEDIATE", 8.0), ("TWAP", 15.0), ("VWAP", 22.0),
+                                         ("POV", 35.0), ("IS", 60.0))):
+        stack.send(*parent_story(f"P{i}", children=4, filled=2 + i % 3, algo=algo,
+                                 latency_ms=latency, finished=i < 3,
+                                 symbol=f"NIFTY26D01{25800 + 100 * i}{'CE' if i % 2 else 'PE'}"))
+    stack.send(row("retry", parent_id="P3", error_bucket="throttle", error="Too many requests",
+                   parent_filled_quantity=130, child_index=3),
+               row("error", parent_id="P4", error_bucket="risk", parent_filled_quantity=195,
+                   error="Insufficient funds. Required margin is 95,000", child_index=4))
+    qtbot.waitUntil(lambda: len(dock.parents_panel.rows) == 2, timeout=3000)
+    dock.refresh_now()
+    qtbot.wait(50)
+    path = screenshot_dir / f"dock_{theme}.png"
+    assert window.grab().save(str(path))
+    assert path.stat().st_size > 20_000
+    for tab, name in ((1, "slippage"), (2, "errors")):
+        dock.charts.setCurrentIndex(tab)
+        qtbot.wait(20)
+        chart = screenshot_dir / f"dock_{theme}_{name}.png"
+        assert dock.charts.grab().save(str(chart))

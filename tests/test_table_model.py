@@ -1,0 +1,232 @@
+"""The blotter's store and table model, tested without a view."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dock_support import parent_story, row
+from imperium_exec.widgets import RAW_ROLE, ROW_ROLE, ChildEventStore, ChildEventTableModel
+from imperium_exec.widgets.rowstore import COLUMN_INDEX, COLUMNS, RowFilter, write_csv
+from imperium_exec.widgets.theme import DARK, LIGHT
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from imperium_exec.events import ROW_FIELDS
+
+REQUIRED_TITLES = ["Time", "Symbol", "Algo", "Child", "Qty", "Arrival", "Limit", "Exp slip",
+                   "Impact", "Real slip", "Route", "Queue", "Latency ms", "Status", "Bucket",
+                   "Att"]
+
+
+def col(key: str) -> int:
+    return COLUMN_INDEX[key]
+
+
+def cells(model: ChildEventTableModel, key: str,
+          role: int = Qt.ItemDataRole.DisplayRole) -> list[Any]:
+    return [model.index(r, col(key)).data(role) for r in range(model.rowCount())]
+
+
+def test_columns_are_the_issues_in_its_order() -> None:
+    titles = [c.title for c in COLUMNS]
+    assert [t for t in titles if t in REQUIRED_TITLES] == REQUIRED_TITLES
+    assert {c.field for c in COLUMNS} <= set(ROW_FIELDS)
+
+
+def test_only_child_events_become_rows_newest_first(qtmodeltester: ModelTester) -> None:
+    model = ChildEventTableModel()
+    qtmodeltester.check(model)
+    model.append_rows(parent_story("P1", children=2, filled=1))
+    # accepted and finished are parent events: placed, filled, placed remain
+    assert model.rowCount() == 3
+    assert cells(model, "event") == ["placed", "filled", "placed"]
+    assert cells(model, "child") == ["2/2", "1/2", "1/2"]
+    qtmodeltester.check(model)
+
+
+def test_cells_are_formatted_and_raw_values_are_available() -> None:
+    model = ChildEventTableModel()
+    model.append_rows([row("filled", quantity=1755, arrival_price=1234.5, limit_price=None,
+                           realized_slippage=-0.05, realized_slippage_bps=-4.0,
+                           latency_ms=12.345, filled_quantity=1755, fill_price=1234.45)])
+    shown = {c.key: model.index(0, i).data() for i, c in enumerate(COLUMNS)}
+    assert shown["qty"] == "1,755"
+    assert shown["arrival"] == "1,234.50"
+    assert shown["limit"] == ""  # a market child has no limit
+    assert shown["real_slip"] == "-0.050"
+    assert shown["latency"] == "12.3"
+    assert shown["time"].count(":") == 2 and "." in shown["time"]
+    assert model.index(0, col("qty")).data(RAW_ROLE) == 1755.0
+    assert math.isnan(model.index(0, col("limit")).data(RAW_ROLE))
+    assert model.index(0, col("status")).data(RAW_ROLE) == "filled"
+    as_dict = model.index(0, 0).data(ROW_ROLE)
+    assert as_dict["tradingsymbol"] == "NIFTY26D0126000CE" and as_dict["limit_price"] is None
+    numeric = model.index(0, col("qty")).data(Qt.ItemDataRole.TextAlignmentRole)
+    assert numeric & Qt.AlignmentFlag.AlignRight
+
+
+@pytest.mark.parametrize("theme", [LIGHT, DARK])
+def test_colour_roles_follow_status_side_bucket_and_slippage_sign(theme: Any) -> None:
+    model = ChildEventTableModel()
+    model.theme = theme
+    model.append_rows([
+        row("error", status="error", error_bucket="risk", error="Insufficient funds",
+            side="SELL"),
+        row("filled", realized_slippage=0.2),
+        row("retry", error_bucket="throttle", error="Too many requests"),
+    ])
+    fg, bg = Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole
+    retry, filled, error = 0, 1, 2  # newest first
+    assert model.index(error, col("status")).data(fg) == theme.bad
+    assert model.index(error, col("bucket")).data(fg) == theme.bad
+    assert model.index(error, col("side")).data(fg) == theme.sell
+    assert model.index(error, 0).data(bg) == theme.row_bad
+    assert model.index(filled, col("status")).data(fg) == theme.good
+    assert model.index(filled, col("real_slip")).data(fg) == theme.bad  # a cost
+    assert model.index(retry, col("bucket")).data(fg) == theme.warn
+    assert model.index(retry, 0).data(bg) == theme.row_warn
+    tooltip = model.index(error, col("bucket")).data(Qt.ItemDataRole.ToolTipRole)
+    assert "risk: Insufficient funds" in tooltip
+
+
+def test_sort_by_any_column_keeps_blanks_last_both_ways(qtmodeltester: ModelTester) -> None:
+    model = ChildEventTableModel()
+    model.append_rows([row("placed", latency_ms=v) for v in (30.0, None, 10.0, 20.0)])
+    model.sort(col("latency"), Qt.SortOrder.AscendingOrder)
+    assert cells(model, "latency") == ["10.0", "20.0", "30.0", ""]
+    model.sort(col("latency"), Qt.SortOrder.DescendingOrder)
+    assert cells(model, "latency") == ["30.0", "20.0", "10.0", ""]
+    model.sort(col("status"), Qt.SortOrder.AscendingOrder)
+    qtmodeltester.check(model)
+
+
+def test_new_rows_merge_into_the_current_sort_order() -> None:
+    model = ChildEventTableModel()
+    model.append_rows([row("placed", latency_ms=v) for v in (10.0, 30.0)])
+    model.sort(col("latency"), Qt.SortOrder.AscendingOrder)
+    inserted: list[tuple[int, int]] = []
+    layouts: list[bool] = []
+    model.rowsInserted.connect(lambda _p, first, last: inserted.append((first, last)))
+    model.layoutChanged.connect(lambda: layouts.append(True))
+    model.append_rows([row("placed", latency_ms=40.0), row("placed", latency_ms=50.0)])
+    assert inserted == [(2, 3)] and not layouts  # both after the old rows: one insert
+    model.append_rows([row("placed", latency_ms=20.0), row("placed", latency_ms=5.0)])
+    assert layouts == [True]  # scattered: one layout change
+    assert cells(model, "latency") == ["5.0", "10.0", "20.0", "30.0", "40.0", "50.0"]
+
+
+def test_a_batch_in_time_order_is_one_insert_at_the_top() -> None:
+    model = ChildEventTableModel()
+    model.append_rows([row("placed", child_index=1)])
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _p, first, last: inserted.append((first, last)))
+    model.append_rows([row("placed", child_index=i) for i in (2, 3, 4)])
+    assert inserted == [(0, 2)]
+    assert cells(model, "child") == ["4/4", "3/4", "2/4", "1/4"]
+
+
+def test_sorting_keeps_the_selected_row_selected() -> None:
+    model = ChildEventTableModel()
+    model.append_rows([row("placed", latency_ms=v, child_index=i)
+                       for i, v in enumerate((30.0, 10.0, 20.0), start=1)])
+    selected = QPersistentModelIndex(model.index(0, col("child")))  # child 3 (newest)
+    assert selected.data() == "3/4"
+    model.sort(col("latency"), Qt.SortOrder.AscendingOrder)
+    assert selected.row() == 1 and selected.data() == "3/4"
+
+
+def test_filter_by_symbol_algo_status_and_mode(qtmodeltester: ModelTester) -> None:
+    model = ChildEventTableModel()
+    model.append_rows(parent_story("P1", symbol="NIFTY26D0126000CE", algo="TWAP")
+                      + parent_story("P2", symbol="NIFTY26D0125900PE", algo="VWAP",
+                                     mode="live", filled=2))
+    total = model.rowCount()
+    model.set_filter(RowFilter(symbol="25900pe"))
+    assert set(cells(model, "symbol")) == {"NIFTY26D0125900PE"}
+    model.set_filter(RowFilter(algo="TWAP"))
+    assert set(cells(model, "algo")) == {"TWAP"}
+    model.set_filter(RowFilter(status="filled"))
+    assert set(cells(model, "status")) == {"filled"} and model.rowCount() == 6
+    model.set_filter(RowFilter(mode="live", status="placed"))
+    assert model.rowCount() == 4
+    model.set_filter(RowFilter(algo="POV"))
+    assert model.rowCount() == 0
+    # rows arriving while a filter is on are filtered too
+    model.set_filter(RowFilter(symbol="26000"))
+    model.append_rows(parent_story("P3", symbol="NIFTY26D0126000CE")
+                      + parent_story("P4", symbol="NIFTY26D0126100CE"))
+    assert set(cells(model, "symbol")) == {"NIFTY26D0126000CE"}
+    model.set_filter(RowFilter())
+    assert model.rowCount() == total + 16
+    qtmodeltester.check(model)
+
+
+def test_labels_changed_when_a_new_algo_or_status_appears(qtbot: QtBot) -> None:
+    model = ChildEventTableModel()
+    with qtbot.waitSignal(model.labels_changed, timeout=100):
+        model.append_rows([row("placed")])
+    with qtbot.assertNotEmitted(model.labels_changed):
+        model.append_rows([row("placed")])
+    assert model.store.labels_seen("execution_algo") == ["TWAP"]
+
+
+def test_the_store_keeps_max_rows_and_drops_the_oldest_in_blocks() -> None:
+    store = ChildEventStore(max_rows=100)
+    model = ChildEventTableModel(store)
+    removed: list[tuple[int, int]] = []
+    model.rowsRemoved.connect(lambda _p, first, last: removed.append((first, last)))
+    for i in range(12):
+        model.append_rows([row("placed", child_index=10 * i + k) for k in range(10)])
+    assert len(store) <= 100 and store.dropped_total == 120 - len(store)
+    assert removed  # the oldest left the view in blocks at the bottom
+    children = [int(store.number("child_index", p)) for p in model.visible_positions()]
+    assert children[0] == 119 and children == sorted(children, reverse=True)
+    assert model.rowCount() == len(store)
+
+
+def test_a_huge_batch_keeps_only_its_newest_rows() -> None:
+    store = ChildEventStore(max_rows=10)
+    store.extend([row("placed", child_index=i) for i in range(25)])
+    assert len(store) == 10
+    assert [int(store.number("child_index", p)) for p in range(10)] == list(range(15, 25))
+
+
+def test_rows_from_other_writers_are_tolerated() -> None:
+    store = ChildEventStore()
+    weird = row("placed")
+    weird["latency_ms"] = "12.5"  # a string where a number belongs
+    weird["route"] = ["a", "b"]  # unhashable
+    sparse = {"event": "placed", "parent_id": "X", "ts": 1.0}  # a row missing most fields
+    store.extend([weird, sparse])
+    assert store.number("latency_ms", 0) == 12.5
+    assert store.label("route", 0) == "['a', 'b']"
+    assert store.label("tradingsymbol", 1) is None
+
+
+def test_csv_export_writes_the_visible_rows_in_view_order(tmp_path: Path) -> None:
+    model = ChildEventTableModel()
+    model.append_rows(parent_story("P1", children=3, filled=1))
+    model.set_filter(RowFilter(status="placed"))
+    columns = [COLUMNS[col(k)] for k in ("time", "symbol", "child", "qty", "latency", "limit")]
+    path = tmp_path / "out.csv"
+    assert write_csv(path, model.export_snapshot(columns)) == 3
+    with open(path, newline="") as f:
+        lines = list(csv.reader(f))
+    assert lines[0] == ["Time", "Symbol", "Child", "Qty", "Latency ms", "Limit"]
+    assert [line[2] for line in lines[1:]] == ["3/3", "2/3", "1/3"]
+    assert lines[1][0].startswith("2026-11-24T") and lines[1][0].endswith("+05:30")
+    assert lines[1][3] == "65" and float(lines[1][4]) == 23.0 and lines[1][5] == "100.05"
+
+
+def test_clear_empties_the_model(qtmodeltester: ModelTester) -> None:
+    model = ChildEventTableModel()
+    model.append_rows(parent_story("P1"))
+    model.clear()
+    assert model.rowCount() == 0 and len(model.store) == 0
+    assert model.data(QModelIndex()) is None
+    qtmodeltester.check(model)
