@@ -111,3 +111,14 @@ class StackDouble(QObject):
 
     def cancel_all(self) -> None:
         self.calls.append(("cancel_all", None))
+
+
+def chain_snapshot(seed: int = 3, strikes_each_side: int = 4) -> Any:
+    """A real option-chain snapshot from the paper exchange, frozen in virtual time."""
+    from imperium_exec.widgets.desk.tickets import fetch_snapshot
+
+    from imperium_exec.brokers.paper import PaperBroker
+    from imperium_exec.clock import VirtualClock
+
+    broker = PaperBroker(clock=VirtualClock(), seed=seed)
+    return fetch_snapshot(broker, "NIFTY", strikes_each_side, {})

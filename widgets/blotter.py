@@ -59,7 +59,7 @@ class ChildEventBlotter(QWidget):
         self.algo_filter = self._combo("algo_filter", "Filter by execution algorithm")
         self.status_filter = self._combo("status_filter", "Filter by child status")
         self.mode_filter = self._combo("mode_filter", "Filter by paper or live")
-        for text, widget in (("S&ymbol", self.symbol_filter), ("Al&go", self.algo_filter),
+        for text, widget in (("Sy&mbol", self.symbol_filter), ("Alg&o", self.algo_filter),
                              ("Stat&us", self.status_filter), ("Mo&de", self.mode_filter)):
             label = QLabel(text, self)
             label.setBuddy(widget)

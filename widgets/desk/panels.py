@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -445,10 +445,16 @@ class BasketPanel(QGroupBox):
         self._enable()
 
     def apply_theme(self, theme: Theme) -> None:
-        self.buy_all_button.setStyleSheet(f"QPushButton:enabled {{ color: {theme.buy.name()}; "
-                                          "font-weight: bold; }")
-        self.exit_all_button.setStyleSheet(
-            f"QPushButton:enabled {{ color: {theme.sell.name()}; font-weight: bold; }}")
+        # Palette, not a style sheet: a style sheet would drop the host style's button look.
+        for button, colour in ((self.buy_all_button, theme.buy),
+                               (self.exit_all_button, theme.sell)):
+            palette = button.palette()
+            for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+                palette.setColor(group, QPalette.ColorRole.ButtonText, colour)
+            button.setPalette(palette)
+            font = button.font()
+            font.setBold(True)
+            button.setFont(font)
 
     def set_snapshot(self, snapshot: ChainSnapshot) -> None:
         self.strike.set_snapshot(snapshot)

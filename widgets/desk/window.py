@@ -208,7 +208,8 @@ class DeskWindow(QMainWindow):
     def _chain_double_clicked(self, index: QModelIndex) -> None:
         side = self.chain_model.side_at(index.column())
         if side is not None:
-            self.basket.add(self.chain_model.strike_at(index.row()), side)
+            self.basket.add(self.chain_model.strike_at(index.row()), side,
+                            self.basket.lots.value())
 
     def _on_parent_event(self, row: dict[str, Any]) -> None:
         if row.get("event") == "finished":

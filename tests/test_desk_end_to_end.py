@@ -1,0 +1,321 @@
+"""The desk demo end to end: a real ExecutionStack on the paper exchange in virtual time, driven
+through both panels with the mouse and the keyboard, watched through its signals and the dock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imperium_exec.widgets.desk.window import DeskWindow
+from imperium_exec.widgets.fonts import desk_font
+from imperium_exec.widgets.theme import dark_palette
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QAbstractButton, QApplication, QGroupBox, QLabel, QWidget
+from pytestqt.qtbot import QtBot
+
+from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.clock import VirtualClock
+from imperium_exec.engine import EngineConfig
+from imperium_exec.stack import ExecutionStack
+from imperium_exec.telemetry import read_rows
+
+
+@dataclass
+class Desk:
+    window: DeskWindow
+    stack: ExecutionStack
+    clock: VirtualClock
+    rows: list[dict[str, Any]]
+    asked: list[str]
+
+    def events(self, parent_id: str) -> list[str]:
+        return [r["event"] for r in self.rows if r["parent_id"] == parent_id]
+
+    def dock_rows(self, parent_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.window.dock.model.visible_rows() if r["parent_id"] == parent_id]
+
+
+@pytest.fixture
+def desk(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Desk]:
+    clock = VirtualClock(auto_advance=False)  # time moves only when a test says so
+    broker = PaperBroker(clock=clock, seed=11)
+    stack = ExecutionStack(broker, "paper", clock=clock, telemetry_dir=tmp_path,
+                           config=EngineConfig(id_seed=5))
+    asked: list[str] = []
+
+    def confirm(_parent: QWidget, text: str) -> bool:
+        asked.append(text)
+        return True
+
+    window = DeskWindow(stack, settings=qsettings, poll_ms=100, dock_interval_ms=20,
+                        confirm=confirm)
+    qtbot.addWidget(window)
+    window.resize(1700, 1000)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: window.snapshot is not None, timeout=5000)
+    rows: list[dict[str, Any]] = []
+    stack.telemetry_row.connect(rows.append)
+    yield Desk(window, stack, clock, rows, asked)
+    window.close()
+    stack.shutdown()
+
+
+def type_into(qtbot: QtBot, widget: QWidget, text: str) -> None:
+    qtbot.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(widget, text)
+
+
+def click_chain(qtbot: QtBot, window: DeskWindow, strike: float, column: int, *,
+                double: bool = False) -> None:
+    index = window.chain_model.index(window.chain_model.row_of(strike), column)
+    window.chain_view.scrollTo(index)
+    centre = window.chain_view.visualRect(index).center()
+    viewport = window.chain_view.viewport()
+    if double:
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=centre)
+        qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=centre)
+    else:
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=centre)
+
+
+def finished_with(parent_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda r: r["parent_id"] == parent_id
+
+
+def test_quick_order_from_a_chain_click_to_the_dock(qtbot: QtBot, desk: Desk) -> None:
+    w, stack = desk.window, desk.stack
+    atm = w.snapshot.view.atm_strike  # type: ignore[union-attr]
+    click_chain(qtbot, w, atm, 3)  # CE LTP of the ATM strike
+    assert (w.quick.strike.strike(), w.quick.option_type()) == (atm, "CE")
+    type_into(qtbot, w.quick.lots.lineEdit(), "2")
+    with qtbot.waitSignal(stack.parent_accepted, timeout=5000) as signal:
+        qtbot.mouseClick(w.quick.buy_button, Qt.MouseButton.LeftButton)
+    accepted = signal.args[0]
+    parent_id = accepted["parent_id"]
+    qtbot.waitUntil(lambda: "placed" in desk.events(parent_id), timeout=5000)
+    assert desk.events(parent_id)[:2] == ["accepted", "placed"]
+    assert (accepted["side"], accepted["parent_quantity"]) == ("BUY", 130)
+    assert accepted["tradingsymbol"] == w.snapshot.quote(atm, "CE").tradingsymbol  # type: ignore[union-attr]
+    with qtbot.waitSignal(stack.parent_finished, timeout=5000,
+                          check_params_cb=finished_with(parent_id)) as finished:
+        desk.clock.advance(2.0)
+    assert finished.args[0]["status"] == "filled"
+    assert finished.args[0]["filled_quantity"] == 130
+    qtbot.waitUntil(lambda: "filled" in [r["event"] for r in desk.dock_rows(parent_id)],
+                    timeout=3000)
+    shown = desk.dock_rows(parent_id)
+    assert [r["event"] for r in shown] == ["filled", "placed"]  # newest first
+    assert shown[1]["quantity"] == 130 and shown[1]["latency_ms"] is not None
+    lines = w.confirmations.lines()
+    assert any("Accepted BUY 130" in line for line in lines)
+    assert any(re.search(r"Done: BUY \S+ filled, 130/130 filled @ avg", line) for line in lines)
+    qtbot.waitUntil(lambda: w.dock.tiles.text("placed").value == "1", timeout=3000)
+    assert w.dock.tiles.text("fill_rate").value == "100.0%"
+    assert read_rows(stack.tracker.path)[-1]["event"] == "finished"
+
+
+def test_multi_strike_buy_all_sends_one_parent_per_leg(qtbot: QtBot, desk: Desk) -> None:
+    w, stack = desk.window, desk.stack
+    strikes = w.snapshot.strikes  # type: ignore[union-attr]
+    click_chain(qtbot, w, strikes[7], 3, double=True)  # CE
+    click_chain(qtbot, w, strikes[9], 5, double=True)  # PE
+    assert [(leg.strike, leg.option_type) for leg in w.basket.model.legs] == [
+        (strikes[7], "CE"), (strikes[9], "PE")]
+    w.basket.policy_form.algo.setCurrentText("VWAP")
+    type_into(qtbot, w.basket.policy_form.slices.lineEdit(), "2")
+    type_into(qtbot, w.basket.policy_form.horizon.lineEdit(), "60")
+    accepted: list[dict[str, Any]] = []
+    stack.parent_accepted.connect(accepted.append)
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(accepted) == 2, timeout=5000)
+    assert [(r["execution_algo"], r["side"]) for r in accepted] == [("VWAP", "BUY")] * 2
+    ids = [r["parent_id"] for r in accepted]
+    finished: list[dict[str, Any]] = []
+    stack.parent_finished.connect(finished.append)
+    desk.clock.advance(120.0)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    assert {r["parent_id"] for r in finished} == set(ids)
+    assert all(r["filled_quantity"] == 65 for r in finished)
+    qtbot.waitUntil(lambda: all(desk.dock_rows(p) for p in ids), timeout=3000)
+    symbols = {r["tradingsymbol"] for p in ids for r in desk.dock_rows(p)}
+    assert len(symbols) == 2
+
+
+def test_pause_then_cancel_a_running_twap_from_the_dock(qtbot: QtBot, desk: Desk) -> None:
+    w, stack = desk.window, desk.stack
+    w.quick.select(w.snapshot.strikes[3], "PE")  # type: ignore[union-attr]
+    type_into(qtbot, w.quick.lots.lineEdit(), "4")
+    w.quick.policy_form.algo.setCurrentText("TWAP")
+    type_into(qtbot, w.quick.policy_form.slices.lineEdit(), "4")
+    type_into(qtbot, w.quick.policy_form.horizon.lineEdit(), "400")
+    with qtbot.waitSignal(stack.child_placed, timeout=5000) as placed:
+        qtbot.mouseClick(w.quick.buy_button, Qt.MouseButton.LeftButton)
+    parent_id = placed.args[0]["parent_id"]
+    assert placed.args[0]["children"] == 4
+    panel = w.dock.parents_panel
+    qtbot.waitUntil(lambda: parent_id in panel.rows and
+                    panel.rows[parent_id].pause_button.isEnabled(), timeout=3000)
+    row = panel.rows[parent_id]
+
+    with qtbot.waitSignal(stack.telemetry_row, timeout=5000,
+                          check_params_cb=lambda r: r["event"] == "paused"):
+        qtbot.mouseClick(row.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: row.pause_button.text() == "Resume", timeout=3000)
+    assert "paused" in row.subtitle.text() and "1 paused" in panel.heading.text()
+    desk.clock.advance(250.0)  # slices 2 and 3 were due at +100 s and +200 s
+    qtbot.wait(100)  # (asserting that nothing happens needs a moment of nothing)
+    assert desk.events(parent_id).count("placed") == 1
+
+    with qtbot.waitSignal(stack.parent_finished, timeout=5000,
+                          check_params_cb=finished_with(parent_id)) as finished:
+        qtbot.mouseClick(row.cancel_button, Qt.MouseButton.LeftButton)
+        desk.clock.advance(30.0)  # room for the cancel to reach the exchange
+    assert finished.args[0]["status"] in ("cancelled", "filled")
+    assert finished.args[0]["filled_quantity"] <= 65  # only the first slice could fill
+    if finished.args[0]["status"] == "cancelled":
+        cancelled = [r for r in desk.rows if r["parent_id"] == parent_id and
+                     r["event"] == "cancelled"]
+        assert len(cancelled) >= 3  # the three slices never sent end with a row each
+    qtbot.waitUntil(lambda: parent_id not in panel.rows, timeout=3000)
+    assert any("Done:" in line and "cancelled" in line for line in w.confirmations.lines())
+    statuses = {r["status"] for r in desk.dock_rows(parent_id)}
+    assert "placed" in statuses and "cancelled" in statuses
+
+
+def test_the_kill_switch_cancels_every_working_parent(qtbot: QtBot, desk: Desk) -> None:
+    w, stack = desk.window, desk.stack
+    w.quick.policy_form.algo.setCurrentText("TWAP")
+    type_into(qtbot, w.quick.policy_form.slices.lineEdit(), "3")
+    type_into(qtbot, w.quick.policy_form.horizon.lineEdit(), "300")
+    type_into(qtbot, w.quick.lots.lineEdit(), "3")
+    accepted: list[dict[str, Any]] = []
+    stack.parent_accepted.connect(accepted.append)
+    qtbot.mouseClick(w.quick.buy_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(w.quick.sell_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(accepted) == 2, timeout=5000)
+    panel = w.dock.parents_panel
+    qtbot.waitUntil(lambda: panel.cancel_all_button.isEnabled() and len(panel.rows) == 2,
+                    timeout=3000)
+    finished: list[dict[str, Any]] = []
+    stack.parent_finished.connect(finished.append)
+    qtbot.mouseClick(panel.cancel_all_button, Qt.MouseButton.LeftButton)
+    assert desk.asked == ["Cancel 2 working parents and every resting child order now?"]
+    desk.clock.advance(30.0)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=5000)
+    assert {r["status"] for r in finished} <= {"cancelled", "filled"}
+    qtbot.waitUntil(lambda: not panel.rows, timeout=3000)
+
+
+def test_an_order_the_stack_refuses_is_confirmed_as_refused(qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    w.quick.policy_form.algo.setCurrentText("TWAP")
+    type_into(qtbot, w.quick.lots.lineEdit(), "100")
+    type_into(qtbot, w.quick.policy_form.slices.lineEdit(), "100")
+    type_into(qtbot, w.quick.policy_form.horizon.lineEdit(), "30")  # 100 slices in 30 s
+    with qtbot.waitSignal(w.order_refused, timeout=1000) as refused, \
+            qtbot.assertNotEmitted(desk.stack.parent_accepted, wait=50):
+        qtbot.mouseClick(w.quick.buy_button, Qt.MouseButton.LeftButton)
+    assert refused.args[0].startswith("max_child_orders: 100 slices cannot fit in 30 s")
+    assert w.confirmations.lines()[-1].endswith(refused.args[0])
+    assert "Refused" in w.statusBar().currentMessage()
+
+
+def mnemonics(window: QWidget) -> list[str]:
+    found = []
+    for widget in window.findChildren(QWidget):
+        text = ""
+        if isinstance(widget, QLabel) and widget.buddy() is not None:
+            text = widget.text()
+        elif isinstance(widget, QAbstractButton | QGroupBox):
+            text = widget.text() if isinstance(widget, QAbstractButton) else widget.title()
+        match = re.search(r"&([^&])", text)
+        if match and widget.isVisibleTo(window):
+            found.append(match.group(1).lower())
+    for action in window.menuBar().actions():
+        match = re.search(r"&([^&])", action.text())
+        if match:
+            found.append(match.group(1).lower())
+    return found
+
+
+def test_keyboard_mnemonics_are_unique_and_reach_the_fields(qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    letters = mnemonics(w)
+    assert len(letters) >= 20 and len(letters) == len(set(letters)), letters
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)
+    for key, field in ((Qt.Key.Key_L, w.quick.lots), (Qt.Key.Key_K, w.quick.strike),
+                       (Qt.Key.Key_A, w.quick.policy_form.algo),
+                       (Qt.Key.Key_M, w.dock.blotter.symbol_filter)):
+        qtbot.keyClick(w, key, Qt.KeyboardModifier.AltModifier)
+        assert field.hasFocus() or field.isAncestorOf(QApplication.focusWidget())
+    submitted: list[str] = []
+    w.order_submitted.connect(lambda parent_id, _payload: submitted.append(parent_id))
+    qtbot.keyClick(w, Qt.Key.Key_F1)  # buy the quick order from anywhere in the window
+    qtbot.waitUntil(lambda: len(submitted) == 1, timeout=3000)
+    qtbot.keyClick(w.dock.blotter.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert w.dock.blotter.symbol_filter.hasFocus()
+
+
+def test_live_mode_shows_the_banner(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> None:
+    clock = VirtualClock()
+    stack = ExecutionStack(InMemoryBroker(clock=clock), "live", clock=clock,
+                           telemetry_dir=tmp_path)
+    window = DeskWindow(stack, chain_broker=PaperBroker(clock=clock), settings=qsettings,
+                        poll_ms=100)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        assert window.live_banner.isVisible() and "LIVE" in window.live_banner.text()
+        assert "LIVE" in window.windowTitle() and window.dock.live_badge.isVisible()
+        assert window.dock.path is not None
+        assert window.dock.path.name == "execution_quality_live.jsonl"
+    finally:
+        window.close()
+        stack.shutdown()
+
+
+def test_desk_screenshot(qtbot: QtBot, desk: Desk, screenshot_dir: Path) -> None:
+    """A session through both panels, then a picture (look at it: $IMPERIUM_SCREENSHOT_DIR)."""
+    w, stack = desk.window, desk.stack
+    w.setPalette(dark_palette())
+    w.setFont(desk_font(9))
+    strikes = w.snapshot.strikes  # type: ignore[union-attr]
+    accepted: list[dict[str, Any]] = []
+    stack.parent_accepted.connect(accepted.append)
+    w.quick.select(strikes[8], "CE")
+    type_into(qtbot, w.quick.lots.lineEdit(), "2")
+    qtbot.mouseClick(w.quick.buy_button, Qt.MouseButton.LeftButton)
+    w.quick.select(strikes[9], "PE")
+    w.quick.policy_form.algo.setCurrentText("TWAP")
+    type_into(qtbot, w.quick.policy_form.slices.lineEdit(), "6")
+    type_into(qtbot, w.quick.policy_form.horizon.lineEdit(), "600")
+    type_into(qtbot, w.quick.lots.lineEdit(), "6")
+    qtbot.mouseClick(w.quick.buy_button, Qt.MouseButton.LeftButton)
+    type_into(qtbot, w.basket.lots.lineEdit(), "4")  # lots for legs added from the chain
+    for strike, kind in ((strikes[6], 3), (strikes[10], 5), (strikes[11], 3)):
+        click_chain(qtbot, w, strike, kind, double=True)
+    w.basket.policy_form.algo.setCurrentText("VWAP")
+    type_into(qtbot, w.basket.policy_form.slices.lineEdit(), "4")
+    type_into(qtbot, w.basket.policy_form.horizon.lineEdit(), "900")
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(accepted) == 5, timeout=5000)
+    desk.clock.advance(320.0)
+    qtbot.waitUntil(lambda: sum(r["event"] == "filled" for r in desk.rows) >= 6,
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: len(w.dock.parents_panel.rows) == 4, timeout=5000)
+    twap = next(r["parent_id"] for r in accepted if r["execution_algo"] == "TWAP")
+    qtbot.mouseClick(w.dock.parents_panel.rows[twap].pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.dock.parents_panel.rows[twap].pause_button.text() == "Resume",
+                    timeout=3000)
+    w.dock.refresh_now()
+    qtbot.wait(50)
+    path = screenshot_dir / "desk.png"
+    assert w.grab().save(str(path))
+    assert path.stat().st_size > 50_000
