@@ -126,3 +126,18 @@ def test_empty_tiles_show_dashes() -> None:
     texts = {t.key: t for t in tile_texts(ExecutionStats().figures())}
     assert texts["fill_rate"].value == "–" and texts["latency_p95"].value == "–"
     assert texts["errors"].tone is Tone.NEUTRAL
+
+
+def test_parent_book_never_goes_backwards_on_rows_out_of_order() -> None:
+    """A journal backlog can arrive after the stack's newer signal rows."""
+    story = parent_story("P1", children=2, filled=2)
+    book = ParentBook()
+    book.add(story[-1:])  # finished first
+    book.add(story[:-1])  # then the older rows
+    assert book.active() == [] and book.finished_by_status["filled"] == 1
+    book = ParentBook()
+    working = parent_story("P2", children=4, filled=2, finished=False)
+    paused = row("paused", parent_id="P2", parent_quantity=260, parent_filled_quantity=130)
+    book.add([paused, *working])  # the pause is the newest row, but arrives first
+    (p,) = book.active()
+    assert p.paused and p.filled == 130 and p.placed == 4

@@ -136,6 +136,7 @@ class ExecutionDock(QDockWidget):
         self._refresh_timer.setInterval(refresh_ms)
         self._refresh_timer.timeout.connect(self.refresh_now)
         self._shown_versions = (-1, -1)
+        self._loading_permille = -1
         if stack is not None:
             stack.telemetry_row.connect(self._note_session_parent)
             self.parents_panel.pause_requested.connect(stack.pause)
@@ -164,6 +165,9 @@ class ExecutionDock(QDockWidget):
     def refresh_now(self) -> None:
         """Redraw tiles, charts and parents from the current figures."""
         self._refresh_timer.stop()
+        if self.feed.loading and self._loading_permille >= 0:
+            self.loading_bar.setVisible(True)
+            self.loading_bar.setValue(self._loading_permille)
         versions = (self.stats.version, self.parent_book.version)
         if versions == self._shown_versions:
             return
@@ -205,8 +209,10 @@ class ExecutionDock(QDockWidget):
         self.loading_bar.setVisible(self.feed.loading)
 
     def _on_progress(self, done: int, total: int) -> None:
-        self.loading_bar.setVisible(True)
-        self.loading_bar.setValue(round(1000 * done / total) if total else 1000)
+        # Shown at the next refresh: QProgressBar.setValue repaints synchronously.
+        self._loading_permille = round(1000 * done / total) if total else 1000
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
 
     def _on_backlog_loaded(self, rows: int) -> None:
         self.loading_bar.setVisible(False)

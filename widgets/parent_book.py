@@ -15,8 +15,9 @@ from typing import Any
 
 from ..events import EventKind, ParentStatus
 
-_PARENT_STATUS_EVENTS = {EventKind.ACCEPTED, EventKind.PAUSED, EventKind.RESUMED}
-_PLACED_EVENTS = {EventKind.PLACED, EventKind.RECONCILED}
+_PARENT_STATUS_EVENTS = frozenset({str(EventKind.ACCEPTED), str(EventKind.PAUSED),
+                                   str(EventKind.RESUMED)})
+_PLACED_EVENTS = frozenset({str(EventKind.PLACED), str(EventKind.RECONCILED)})
 
 
 @dataclass
@@ -48,7 +49,12 @@ class ParentProgress:
 
 
 class ParentBook:
-    """Active parents (working or paused) and a short history of finished ones."""
+    """Active parents (working or paused) and a short history of finished ones.
+
+    Rows may arrive out of order (a journal backlog read while the stack's signals already
+    bring newer rows), so the book never goes backwards: fills only grow, a parent's status
+    follows its latest status row by time, and rows of a finished parent are ignored.
+    """
 
     def __init__(self, keep_finished: int = 50) -> None:
         self._keep_finished = keep_finished
@@ -56,53 +62,68 @@ class ParentBook:
 
     def reset(self) -> None:
         self._active: dict[str, ParentProgress] = {}
+        self._finished_ids: set[str] = set()
+        self._status_ts: dict[str, float] = {}
         self.finished: deque[ParentProgress] = deque(maxlen=self._keep_finished)
         self.finished_by_status: Counter[str] = Counter()
         self.version = 0
 
     def add(self, rows: Iterable[dict[str, Any]]) -> bool:
-        """Apply rows in order; returns True when an active parent changed."""
+        """Apply rows; returns True when an active parent changed."""
         changed = False
-        active = self._active
+        active, finished_ids, status_ts = self._active, self._finished_ids, self._status_ts
         for row in rows:
             parent_id = row.get("parent_id")
-            event = row.get("event")
-            if not isinstance(parent_id, str):
+            if not isinstance(parent_id, str) or parent_id in finished_ids:
                 continue
-            if event == EventKind.FINISHED:
-                done = active.pop(parent_id, None)
-                status = str(row.get("status") or "")
-                self.finished_by_status[status] += 1
-                if done is not None:
-                    done.status = status
-                    done.filled = _int(row.get("parent_filled_quantity"), done.filled)
-                    done.message = row.get("message")
-                    self.finished.append(done)
-                    changed = True
+            event = row.get("event")
+            if event == "finished":
+                self._finish(parent_id, row)
+                changed = True
                 continue
             progress = active.get(parent_id)
+            ts = _float(row.get("ts"))
             if progress is None:
-                progress = ParentProgress(
+                progress = active[parent_id] = ParentProgress(
                     parent_id=parent_id, tradingsymbol=str(row.get("tradingsymbol") or ""),
                     side=str(row.get("side") or ""),
                     execution_algo=str(row.get("execution_algo") or ""),
                     mode=str(row.get("mode") or ""),
-                    quantity=_int(row.get("parent_quantity"), 0),
-                    started_ts=_float(row.get("ts")))
-                active[parent_id] = progress
-            progress.filled = _int(row.get("parent_filled_quantity"), progress.filled)
-            progress.children = _int(row.get("children"), progress.children)
-            progress.last_ts = _float(row.get("ts"), progress.last_ts)
+                    quantity=_int(row.get("parent_quantity"), 0), started_ts=ts)
+            filled = _int(row.get("parent_filled_quantity"), 0)
+            if filled > progress.filled:
+                progress.filled = filled
+            children = _int(row.get("children"), 0)
+            if children > progress.children:
+                progress.children = children
+            if ts > progress.last_ts:
+                progress.last_ts = ts
             if event in _PARENT_STATUS_EVENTS:
-                progress.status = str(row.get("status") or progress.status)
+                if ts >= status_ts.get(parent_id, -1.0):
+                    status_ts[parent_id] = ts
+                    progress.status = str(row.get("status") or progress.status)
+                if event == "accepted" and ts < progress.started_ts:
+                    progress.started_ts = ts
             elif event in _PLACED_EVENTS:
                 progress.placed += 1
-            elif event == EventKind.WARNING:
+            elif event == "warning":
                 progress.message = row.get("message")
             changed = True
         if changed:
             self.version += 1
         return changed
+
+    def _finish(self, parent_id: str, row: dict[str, Any]) -> None:
+        self._finished_ids.add(parent_id)
+        self._status_ts.pop(parent_id, None)
+        status = str(row.get("status") or "")
+        self.finished_by_status[status] += 1
+        done = self._active.pop(parent_id, None)
+        if done is not None:
+            done.status = status
+            done.filled = max(done.filled, _int(row.get("parent_filled_quantity"), 0))
+            done.message = row.get("message")
+            self.finished.append(done)
 
     def active(self) -> list[ParentProgress]:
         """Working and paused parents, oldest first."""
@@ -116,10 +137,14 @@ class ParentBook:
 
 
 def _int(value: Any, default: int) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else default
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[no-any-return]
+    return int(value) if kind is float else default
 
 
 def _float(value: Any, default: float = 0.0) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else default
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[no-any-return]
+    return float(value) if kind is int else default

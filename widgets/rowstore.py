@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -182,23 +183,29 @@ class RowFilter:
 
 # ---------------------------------------------------------------------------- encoding
 
+class _Codes(dict[str | None, int]):
+    """Label -> code; a new label gets the next code (looked up at C speed via ``map``)."""
+
+    def __missing__(self, label: str | None) -> int:
+        code = self[label] = len(self)
+        return code
+
+
 class LabelTable:
     """Codes for one field's strings; code 0 is None. Codes never change once given."""
 
     def __init__(self) -> None:
-        self.codes: dict[str | None, int] = {None: 0}
+        self.codes: dict[str | None, int] = _Codes({None: 0})
         self.labels: list[str | None] = [None]
         self._rank: npt.NDArray[np.float64] | None = None
 
     def encode(self, values: Sequence[Any]) -> CodeArray:
         lut = self.codes
         try:
-            out = np.fromiter((lut.setdefault(v, len(lut)) for v in values), np.int32,
-                              len(values))
+            out = np.fromiter(map(lut.__getitem__, values), np.int32, len(values))
         except TypeError:  # an unhashable value from a foreign writer: keep its text
-            out = np.fromiter(
-                (lut.setdefault(None if v is None else str(v), len(lut)) for v in values),
-                np.int32, len(values))
+            out = np.fromiter((lut[None if v is None else str(v)] for v in values),
+                              np.int32, len(values))
         if len(lut) != len(self.labels):
             self.labels = [None if k is None else str(k) for k in lut]
             self._rank = None
@@ -243,13 +250,29 @@ class ColumnBatch:
         return [table.labels[c] for c in self.codes[field_name]]
 
 
-def _floats(rows: Sequence[dict[str, Any]], name: str) -> FloatArray:
-    nan = math.nan
+_ALL_FIELDS = NUMBER_FIELDS + LABEL_FIELDS
+_EXTRACT = itemgetter(*_ALL_FIELDS)
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The kept fields of ``rows`` as one tuple per field (a C-speed transpose)."""
+    if not rows:
+        return [() for _ in _ALL_FIELDS]
     try:
-        return np.fromiter((nan if (v := r.get(name)) is None else v for r in rows),
-                           np.float64, len(rows))
+        tuples = list(map(_EXTRACT, rows))
+    except KeyError:  # a row from another version lacks a field
+        tuples = [tuple(r.get(name) for name in _ALL_FIELDS) for r in rows]
+    return list(zip(*tuples, strict=True))
+
+
+def _floats(values: tuple[Any, ...]) -> FloatArray:
+    """Numbers with None as NaN; anything unreadable (a foreign writer's text) is NaN too."""
+    objects = np.array(values, dtype=object)
+    objects[np.equal(objects, None)] = np.nan
+    try:
+        return objects.astype(np.float64)
     except (TypeError, ValueError):
-        return np.fromiter((_to_float(r.get(name)) for r in rows), np.float64, len(rows))
+        return np.fromiter((_to_float(v) for v in values), np.float64, len(values))
 
 
 def _to_float(value: Any) -> float:
@@ -303,11 +326,13 @@ class ChildEventStore:
     def encode(self, rows: Sequence[dict[str, Any]]) -> ColumnBatch:
         """Encode the child events among ``rows`` (other rows are skipped)."""
         children = [r for r in rows if r.get("event") in CHILD_EVENTS]
-        return ColumnBatch(
-            numbers={name: _floats(children, name) for name in NUMBER_FIELDS},
-            codes={name: self.tables[name].encode([r.get(name) for r in children])
-                   for name in LABEL_FIELDS},
-            tables=self.tables, size=len(children))
+        columns = _columns(children)
+        numbers = {name: _floats(columns[i]) for i, name in enumerate(NUMBER_FIELDS)}
+        offset = len(NUMBER_FIELDS)
+        codes = {name: self.tables[name].encode(columns[offset + j])
+                 for j, name in enumerate(LABEL_FIELDS)}
+        return ColumnBatch(numbers=numbers, codes=codes, tables=self.tables,
+                           size=len(children))
 
     def append(self, batch: ColumnBatch) -> Appended:
         """Append an encoded batch; drops the oldest rows beyond ``max_rows`` (10% at a time,

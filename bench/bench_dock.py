@@ -1,0 +1,398 @@
+"""ExecutionDock under load: a 1,000,000-row journal, and bursts of 10,000 rows per second.
+
+Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_dock.py [--rows 1000000]
+[--rate 10000] [--seconds 5] [--out bench/results_dock.md]``.
+
+What is measured, side by side in one process (machines are shared and noisy: compare rows of
+the same run, not runs):
+
+- **GUI heartbeat**: a 5 ms QTimer on the GUI thread records when it actually fires. The
+  longest gap between two ticks is how long the window could not react (a freeze); p99 shows
+  the typical stall. The first line is the idle dock, the noise floor.
+- **Open a 1,000,000-row journal**: the dock is created on the file and shown; the backlog is
+  read in bounded chunks between event-loop turns. Reported: time to construct the dock, time
+  until every row is loaded, rows per second, heartbeat during the load, memory.
+- **10,000 rows/s**: rows arrive (a) as stack signals emitted from another thread, as the
+  engine does, and (b) appended to the journal by another process, with the dock tailing it.
+  Reported: rows shown, the worst and median lag between a row being sent and the blotter
+  showing it, batches (each is one model update and at most one repaint), heartbeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import orjson
+from imperium_exec.widgets import ExecutionDock
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
+
+from imperium_exec.events import ROW_FIELDS
+from imperium_exec.telemetry import FillQualityTracker
+
+T0 = 1_795_500_000.0
+SYMBOLS = [f"NIFTY26D01{25000 + 50 * i}{kind}" for i in range(40) for kind in ("CE", "PE")]
+ALGOS = ["IMMEDIATE", "TWAP", "VWAP", "POV", "IS"]
+
+
+def story(n: int, start_ts: float) -> list[dict[str, Any]]:
+    """Rows of parent ``n``: accepted, 4 x (placed, filled), finished (10 rows)."""
+    base = dict.fromkeys(ROW_FIELDS)
+    symbol = SYMBOLS[n % len(SYMBOLS)]
+    algo = ALGOS[n % len(ALGOS)]
+    parent_id = f"P{n:09d}"
+    common = dict(base, v=1, mode="paper", parent_id=parent_id, tradingsymbol=symbol,
+                  execution_algo=algo, exchange="NFO", side="BUY" if n % 3 else "SELL",
+                  order_type="LIMIT", execution_urgency="normal", parent_quantity=260,
+                  children=4, arrival_price=100.0 + n % 50, route="paper")
+    rows = [dict(common, event="accepted", status="working", ts=start_ts,
+                 timestamp="2026-11-24T09:30:00+05:30", parent_filled_quantity=0)]
+    filled = 0
+    for i in range(1, 5):
+        ts = start_ts + i * 0.01
+        child = dict(common, child_index=i, quantity=65, attempt=1, limit_price=100.05,
+                     queue_priority="take", expected_slippage=0.025, impact_estimate=0.01,
+                     expected_cost_bps=2.5 + (n % 7) * 0.3, child_id=f"{parent_id}-{i}",
+                     tag=f"{parent_id}{i}", order_id=f"{n:012d}{i}",
+                     timestamp="2026-11-24T09:30:00+05:30")
+        rows.append(dict(child, event="placed", status="placed", ts=ts,
+                         latency_ms=5.0 + (n * 7 + i * 13) % 40, parent_filled_quantity=filled))
+        filled += 65
+        rows.append(dict(child, event="filled", status="filled", ts=ts + 0.005,
+                         filled_quantity=65, fill_price=100.1, realized_slippage=0.05,
+                         realized_slippage_bps=float((n + i) % 11 - 3),
+                         parent_filled_quantity=filled))
+    rows.append(dict(common, event="finished", status="filled", ts=start_ts + 0.06,
+                     timestamp="2026-11-24T09:30:00+05:30", parent_filled_quantity=filled,
+                     filled_quantity=filled, average_price=100.1))
+    return rows
+
+
+def write_journal(path: Path, rows: int) -> float:
+    """A journal of ``rows`` rows; returns its size in MB."""
+    with open(path, "wb") as f:
+        parents = (rows + 9) // 10
+        for n in range(parents):
+            f.write(b"".join(orjson.dumps(r) + b"\n" for r in story(n, T0 + n * 0.1)))
+    return path.stat().st_size / 1e6
+
+
+class Heartbeat:
+    """Fires every ``interval_ms`` on the GUI thread; gaps between ticks are GUI stalls."""
+
+    def __init__(self, interval_ms: int = 5) -> None:
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.ticks: list[float] = []
+
+    def start(self) -> None:
+        self.ticks = [time.perf_counter()]
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        self.ticks.append(time.perf_counter())
+
+    def gaps_ms(self) -> list[float]:
+        return [(b - a) * 1000 for a, b in zip(self.ticks, self.ticks[1:], strict=False)]
+
+    def summary(self) -> str:
+        gaps = sorted(self.gaps_ms()) or [0.0]
+        p99 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))]
+        return f"max {gaps[-1]:.0f} ms, p99 {p99:.0f} ms"
+
+
+def spin(app: QApplication, until: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.perf_counter() + timeout_s
+    while not until():
+        if time.perf_counter() > deadline:
+            return False
+        app.processEvents()
+        time.sleep(0.0005)
+    return True
+
+
+def host_window(dock: ExecutionDock) -> QMainWindow:
+    window = QMainWindow()
+    window.setCentralWidget(QWidget())
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.resize(1400, 900)
+    window.show()
+    return window
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class Result:
+    label: str
+    figures: dict[str, str]
+
+
+def bench_idle(app: QApplication, tmp: Path) -> Result:
+    path = tmp / "idle.jsonl"
+    path.touch()
+    dock = ExecutionDock(path, settings=QSettings(str(tmp / "s.ini"),
+                                                  QSettings.Format.IniFormat))
+    window = host_window(dock)
+    spin(app, lambda: False, 0.3)  # first paint
+    beat = Heartbeat()
+    beat.start()
+    spin(app, lambda: False, 1.0)
+    beat.stop()
+    window.close()
+    return Result("idle dock (noise floor)", {"heartbeat": beat.summary()})
+
+
+def bench_open(app: QApplication, tmp: Path, rows: int) -> Result:
+    path = tmp / "execution_quality_paper.jsonl"
+    started = time.perf_counter()
+    size_mb = write_journal(path, rows)
+    written_s = time.perf_counter() - started
+    rss_before = rss_mb()
+    beat = Heartbeat()
+    beat.start()
+    started = time.perf_counter()
+    dock = ExecutionDock(path, settings=QSettings(str(tmp / "s.ini"),
+                                                  QSettings.Format.IniFormat))
+    window = host_window(dock)
+    constructed_ms = (time.perf_counter() - started) * 1000
+    first_rows: list[float] = []
+
+    def first() -> bool:
+        if not first_rows and dock.model.rowCount() > 0:
+            first_rows.append(time.perf_counter() - started)
+        return not dock.feed.loading
+
+    loaded = spin(app, first, 600)
+    load_s = time.perf_counter() - started
+    spin(app, lambda: False, 0.3)  # the last refresh of tiles and charts
+    beat.stop()
+    child_rows = dock.model.rowCount()
+    placed = dock.tiles.text("placed").value
+    window.close()
+    return Result(f"open a {rows:,}-row journal ({size_mb:,.0f} MB)", {
+        "file written in": f"{written_s:.1f} s (not part of the dock)",
+        "dock constructed and shown": f"{constructed_ms:.0f} ms",
+        "first rows visible after": f"{first_rows[0] * 1000:.0f} ms" if first_rows else "-",
+        "all rows loaded after": f"{load_s:.1f} s" + ("" if loaded else " (TIMED OUT)"),
+        "load rate": f"{rows / load_s:,.0f} rows/s, {size_mb / load_s:.0f} MB/s",
+        "blotter rows (child events)": f"{child_rows:,}",
+        "children placed tile": placed,
+        "heartbeat during the load": beat.summary(),
+        "peak RSS": f"{rss_mb():,.0f} MB (before the dock: {rss_before:,.0f} MB)",
+    })
+
+
+class Emitter(QObject):
+    """Emits rows from a worker thread, like the engine's listener (queued to the GUI).
+
+    ``telemetry_row`` is declared ``Signal(dict)`` as in ExecutionStack today; PySide then
+    converts every row to a QVariantMap and back (~35 us a row, on the GUI thread for the
+    receiving end). :class:`ObjectEmitter` declares ``Signal(object)`` to show the difference.
+    """
+
+    telemetry_row = Signal(dict)
+
+    def __init__(self, tracker: FillQualityTracker) -> None:
+        super().__init__()
+        self.tracker = tracker
+        self.mode = tracker.mode
+
+    def pause(self, parent_id: str) -> None: ...
+    def resume(self, parent_id: str) -> None: ...
+    def cancel(self, parent_id: str) -> None: ...
+    def cancel_all(self) -> None: ...
+
+
+class ObjectEmitter(Emitter):
+    telemetry_row = Signal(object)  # type: ignore[assignment]
+
+
+def paced(rate: int, seconds: float, send: Callable[[list[dict[str, Any]]], None]) -> None:
+    """Send ``rate`` rows/s for ``seconds`` in 10 ms slices (stamped with their send time)."""
+    per_slice = max(1, rate // 100)
+    n = 0
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        due = int(elapsed * rate)
+        if due > n:
+            batch = []
+            for _ in range(min(due - n, per_slice * 4)):
+                r = _child(n)
+                r["ts"] = time.time()
+                batch.append(r)
+                n += 1
+            send(batch)
+        time.sleep(0.002)
+
+
+_TEMPLATE = story(0, T0)
+
+
+def _child(n: int) -> dict[str, Any]:
+    r = dict(_TEMPLATE[n % 10])
+    r["parent_id"] = f"P{n // 10:09d}"
+    return r
+
+
+def measure_lag(app: QApplication, dock: ExecutionDock, expected: Callable[[], int],
+                seconds: float, done: Callable[[], bool]) -> tuple[Heartbeat, list[float], int]:
+    """Sample (now - ts of the newest shown row) every heartbeat until the sender is done."""
+    beat = Heartbeat()
+    lags: list[float] = []
+    beat.start()
+    deadline = time.perf_counter() + seconds + 30
+    while time.perf_counter() < deadline:
+        app.processEvents()
+        if dock.model.rowCount():
+            newest = dock.model.row_dict(0)["ts"]
+            lags.append((time.time() - newest) * 1000)
+        if done() and dock.feed.rows_delivered >= expected():
+            break
+        time.sleep(0.001)
+    beat.stop()
+    return beat, lags, dock.feed.rows_delivered
+
+
+def bench_signals(app: QApplication, tmp: Path, rate: int, seconds: float,
+                  kind: type[Emitter] = Emitter) -> Result:
+    tracker = FillQualityTracker("paper", tmp / f"signals_{kind.__name__}")
+    emitter = kind(tracker)
+    dock = ExecutionDock(tracker, emitter, settings=QSettings(str(tmp / "s.ini"),
+                                                              QSettings.Format.IniFormat))
+    window = host_window(dock)
+    sent = [0]
+
+    def send(batch: list[dict[str, Any]]) -> None:  # worker thread
+        for r in batch:
+            tracker.append(r)
+            emitter.telemetry_row.emit(r)
+        sent[0] += len(batch)
+
+    worker = threading.Thread(target=paced, args=(rate, seconds, send), daemon=True)
+    started = time.perf_counter()
+    worker.start()
+    beat, lags, delivered = measure_lag(app, dock, lambda: sent[0], seconds,
+                                        lambda: not worker.is_alive())
+    wall = time.perf_counter() - started
+    window.close()
+    tracker.close()
+    declared = "Signal(dict), as ExecutionStack declares it" if kind is Emitter else \
+        "Signal(object)"
+    return Result(f"{rate:,} rows/s for {seconds:g} s as stack signals from the engine thread, "
+                  f"{declared}", _stream_figures(sent[0], delivered, wall, lags, dock, beat))
+
+
+def bench_tail(app: QApplication, tmp: Path, rate: int, seconds: float) -> Result:
+    path = tmp / "execution_quality_live.jsonl"
+    path.touch()
+    dock = ExecutionDock(path, settings=QSettings(str(tmp / "s.ini"),
+                                                  QSettings.Format.IniFormat))
+    window = host_window(dock)
+    writer = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from bench_dock import paced
+        from imperium_exec.telemetry import FillQualityTracker
+        tracker = FillQualityTracker("live", path={str(path)!r})
+        count = [0]
+        def send(batch):
+            for r in batch:
+                tracker.append(r)
+            count[0] += len(batch)
+        paced({rate}, {seconds}, send)
+        tracker.close()
+        print(count[0])
+    """)
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE,
+                               text=True)
+    sent = [10**12]
+
+    def done() -> bool:
+        if process.poll() is None:
+            return False
+        if sent[0] == 10**12:
+            out = process.stdout.read() if process.stdout else ""
+            sent[0] = int(out.strip() or 0)
+        return True
+
+    beat, lags, delivered = measure_lag(app, dock, lambda: sent[0], seconds, done)
+    wall = time.perf_counter() - started
+    window.close()
+    return Result(f"{rate:,} rows/s for {seconds:g} s appended by another process (tail)",
+                  _stream_figures(sent[0], delivered, wall, lags, dock, beat))
+
+
+def _stream_figures(sent: int, delivered: int, wall: float, lags: list[float],
+                    dock: ExecutionDock, beat: Heartbeat) -> dict[str, str]:
+    steady = lags[len(lags) // 10:] or [0.0]  # skip the start-up
+    batches = max(1, dock.feed.batches_delivered)
+    return {
+        "rows sent / shown": f"{sent:,} / {delivered:,}",
+        "newest row on screen lags the sender": (f"median {statistics.median(steady):.0f} ms, "
+                                                 f"max {max(steady):.0f} ms"),
+        "batches delivered (model updates)": f"{batches:,} (~{delivered / batches:,.0f} rows each)",
+        "heartbeat while streaming": beat.summary(),
+        "wall time": f"{wall:.1f} s",
+    }
+
+
+def render(results: list[Result], args: argparse.Namespace) -> str:
+    lines = ["# ExecutionDock benchmark", "",
+             f"`python bench/bench_dock.py --rows {args.rows} --rate {args.rate} "
+             f"--seconds {args.seconds}` on {os.cpu_count()} CPUs, "
+             f"{time.strftime('%Y-%m-%d %H:%M')}, offscreen Qt. One run, side by side.", ""]
+    for result in results:
+        lines += [f"## {result.label}", "", "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in result.figures.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        results = [bench_idle(app, tmp), bench_open(app, tmp, args.rows)]
+        results.append(bench_signals(app, tmp, args.rate, args.seconds))
+        results.append(bench_signals(app, tmp, args.rate, args.seconds, ObjectEmitter))
+        results.append(bench_tail(app, tmp, args.rate, args.seconds))
+    report = render(results, args)
+    print(report)
+    if args.out is not None:
+        args.out.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
