@@ -201,9 +201,11 @@ def test_rows_from_other_writers_are_tolerated() -> None:
     weird = row("placed")
     weird["latency_ms"] = "12.5"  # a string where a number belongs
     weird["route"] = ["a", "b"]  # unhashable
+    weird["quantity"] = [65, 65]  # a list where a number belongs
     sparse = {"event": "placed", "parent_id": "X", "ts": 1.0}  # a row missing most fields
     store.extend([weird, sparse])
     assert store.number("latency_ms", 0) == 12.5
+    assert math.isnan(store.number("quantity", 0))
     assert store.label("route", 0) == "['a', 'b']"
     assert store.label("tradingsymbol", 1) is None
 

@@ -265,11 +265,16 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return list(zip(*tuples, strict=True))
 
 
+_NONE: Any = None  # (typed Any so numpy's ufunc stubs accept the comparison)
+
+
 def _floats(values: tuple[Any, ...]) -> FloatArray:
     """Numbers with None as NaN; anything unreadable (a foreign writer's text) is NaN too."""
-    objects = np.array(values, dtype=object)
-    objects[np.equal(objects, None)] = np.nan
     try:
+        objects = np.array(values, dtype=object)
+        if objects.shape != (len(values),):  # a list in a number field made it 2-D
+            raise ValueError("not one number per row")
+        objects[np.equal(objects, _NONE)] = np.nan
         return objects.astype(np.float64)
     except (TypeError, ValueError):
         return np.fromiter((_to_float(v) for v in values), np.float64, len(values))
