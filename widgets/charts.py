@@ -74,7 +74,7 @@ class ExecutionCharts(QTabWidget):
         super().__init__(parent)
         self.theme: Theme = LIGHT
         self.setDocumentMode(True)
-        self._versions: dict[str, int] = {}
+        self._versions: dict[int, int] = {}  # tab -> stats version drawn
 
         self.latency = _Plot(self)
         self.latency.setLabel("bottom", "placement latency, ms (log scale)")
@@ -122,6 +122,8 @@ class ExecutionCharts(QTabWidget):
         self.setTabToolTip(1, "Expected cost of each child and realized slippage of each fill, "
                               "in bps of the arrival price, with running means")
         self.setTabToolTip(2, "Terminal errors and retries per error bucket")
+        self._stats: ExecutionStats | None = None
+        self.currentChanged.connect(self._tab_changed)
         self.apply_theme(LIGHT)
 
     def apply_theme(self, theme: Theme) -> None:
@@ -154,13 +156,17 @@ class ExecutionCharts(QTabWidget):
         self._versions.clear()
 
     def update_from(self, stats: ExecutionStats) -> None:
-        """Redraw what changed since the last call."""
-        if self._versions.get("stats") == stats.version:
-            return
-        self._versions["stats"] = stats.version
-        self._draw_latency(stats)
-        self._draw_slippage(stats)
-        self._draw_errors(stats)
+        """Redraw the visible chart if its figures changed (the others when shown)."""
+        self._stats = stats
+        draw = (self._draw_latency, self._draw_slippage, self._draw_errors)
+        index = max(0, self.currentIndex())
+        if self._versions.get(index) != stats.version:
+            self._versions[index] = stats.version
+            draw[index](stats)
+
+    def _tab_changed(self, _index: int) -> None:
+        if self._stats is not None:
+            self.update_from(self._stats)
 
     def _draw_latency(self, stats: ExecutionStats) -> None:
         counts = stats.latency_counts

@@ -168,6 +168,7 @@ class ExecutionDock(QDockWidget):
         if self.feed.loading and self._loading_permille >= 0:
             self.loading_bar.setVisible(True)
             self.loading_bar.setValue(self._loading_permille)
+        self.model.show_pending()
         versions = (self.stats.version, self.parent_book.version)
         if versions == self._shown_versions:
             return
@@ -194,7 +195,9 @@ class ExecutionDock(QDockWidget):
     def _on_rows(self, rows: list[dict[str, Any]]) -> None:
         batch = self.store.encode(rows)
         if batch.size:
-            self.model.append_batch(batch)
+            # While a backlog loads, rows reach the view at each refresh (a few times a
+            # second) rather than with every chunk: fewer, bigger view updates and repaints.
+            self.model.append_batch(batch, show=not self.feed.loading)
             self.stats.add(batch)
         self.parent_book.add(rows)
         if not self._refresh_timer.isActive():

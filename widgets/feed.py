@@ -69,7 +69,7 @@ class TelemetryFeed(QObject):
         self.budget_s = budget_ms / 1000.0
         #: A tick hands over at most this many rows at once (a bounded ingest between checks
         #: of the time budget); a live burst of a tick's worth usually fits in one batch.
-        self.max_batch_rows = 1500
+        self.max_batch_rows = 600
         self._tail = TelemetryTail(self.path, max_bytes=chunk_bytes) \
             if self.path is not None else None
         self._chunk_bytes = chunk_bytes

@@ -186,8 +186,13 @@ class RowFilter:
 class _Codes(dict[str | None, int]):
     """Label -> code; a new label gets the next code (looked up at C speed via ``map``)."""
 
+    def __init__(self, initial: dict[str | None, int]) -> None:
+        super().__init__(initial)
+        self.new: list[str | None] = []  # labels added since the table last looked
+
     def __missing__(self, label: str | None) -> int:
         code = self[label] = len(self)
+        self.new.append(label)
         return code
 
 
@@ -195,19 +200,21 @@ class LabelTable:
     """Codes for one field's strings; code 0 is None. Codes never change once given."""
 
     def __init__(self) -> None:
-        self.codes: dict[str | None, int] = _Codes({None: 0})
+        self._lut = _Codes({None: 0})
+        self.codes: dict[str | None, int] = self._lut
         self.labels: list[str | None] = [None]
         self._rank: npt.NDArray[np.float64] | None = None
 
     def encode(self, values: Sequence[Any]) -> CodeArray:
-        lut = self.codes
+        lut = self._lut
         try:
             out = np.fromiter(map(lut.__getitem__, values), np.int32, len(values))
         except TypeError:  # an unhashable value from a foreign writer: keep its text
             out = np.fromiter((lut[None if v is None else str(v)] for v in values),
                               np.int32, len(values))
-        if len(lut) != len(self.labels):
-            self.labels = [None if k is None else str(k) for k in lut]
+        if lut.new:
+            self.labels.extend(None if k is None else str(k) for k in lut.new)
+            lut.new.clear()
             self._rank = None
         return out
 

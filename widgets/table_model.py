@@ -67,6 +67,7 @@ class ChildEventTableModel(QAbstractTableModel):
         self._descending = True
         self._view: IntArray = np.empty(0, np.int64)
         self._keys = np.empty(0, np.float64)
+        self._shown_upto = 0  # store positions below this have been through the filter
         self._label_counts = self._count_labels()
 
     # ------------------------------------------------------------------ Qt model API
@@ -128,18 +129,38 @@ class ChildEventTableModel(QAbstractTableModel):
         self._relayout(view, self.store.sort_key(self.sort_column, view, self._descending))
 
     # ------------------------------------------------------------------ feeding
-    def append_batch(self, batch: ColumnBatch) -> Appended:
-        """Append encoded child events; the view gets them at their sorted place."""
+    def append_batch(self, batch: ColumnBatch, *, show: bool = True) -> Appended:
+        """Append encoded child events; the view gets them at their sorted place.
+
+        ``show=False`` only stores them (a backlog loading fast): :meth:`show_pending` puts
+        everything stored so far into the view at once, one view update for many batches.
+        """
         appended = self.store.append(batch)
         if appended.dropped:
             self._drop_oldest(appended.dropped)
-        new = self.store.positions(self._filter, appended.start, appended.stop)
-        if len(new):
-            self._merge(new)
+            self._shown_upto = max(0, self._shown_upto - appended.dropped)
+        if show:
+            self.show_pending()
         if self._label_counts != (counts := self._count_labels()):
             self._label_counts = counts
             self.labels_changed.emit()
         return appended
+
+    def show_pending(self) -> int:
+        """Merge stored rows not yet in the view; returns how many became visible."""
+        stop = len(self.store)
+        if self._shown_upto >= stop:
+            return 0
+        new = self.store.positions(self._filter, self._shown_upto, stop)
+        self._shown_upto = stop
+        if len(new):
+            self._merge(new)
+        return len(new)
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows stored but not yet in the view."""
+        return len(self.store) - self._shown_upto
 
     def append_rows(self, rows: list[dict[str, Any]]) -> Appended:
         """Convenience for tests and small feeds: encode and append telemetry rows."""
@@ -150,6 +171,7 @@ class ChildEventTableModel(QAbstractTableModel):
         self.store.clear()
         self._view = np.empty(0, np.int64)
         self._keys = np.empty(0, np.float64)
+        self._shown_upto = 0
         self.endResetModel()
 
     # ------------------------------------------------------------------ filter and sort state
@@ -162,6 +184,7 @@ class ChildEventTableModel(QAbstractTableModel):
             return
         self.beginResetModel()
         self._filter = flt
+        self._shown_upto = len(self.store)
         view = self.store.order(self.sort_column, self.store.positions(flt), self._descending)
         self._view = view
         self._keys = self.store.sort_key(self.sort_column, view, self._descending)
