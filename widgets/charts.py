@@ -61,6 +61,7 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
         small.setPointSizeF(max(6.5, font.pointSizeF() * 0.85))
         for name in ("left", "bottom"):
             axis = self.getAxis(name)
+            axis.enableAutoSIPrefix(False)  # no "(x0.001)" on log-scale or bps axes
             axis.setPen(pen)
             axis.setTextPen(pen)
             axis.setTickFont(small)

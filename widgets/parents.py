@@ -194,7 +194,7 @@ class ActiveParentsPanel(QWidget):
         self.heading.setText(f"Working parents ({len(parents)})" +
                              (f", {paused} paused" if paused else ""))
         self.cancel_all_button.setEnabled(self._controllable_count > 0)
-        palette = self.cancel_all_button.palette()
+        palette = QPalette()  # only ButtonText set: every other role follows the parent
         palette.setColor(QPalette.ColorGroup.Active, QPalette.ColorRole.ButtonText,
                          self.theme.bad)
         palette.setColor(QPalette.ColorGroup.Inactive, QPalette.ColorRole.ButtonText,

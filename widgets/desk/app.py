@@ -62,6 +62,14 @@ def live_broker(options: DemoOptions) -> tuple[Any, Any]:
 
 
 def run_demo(options: DemoOptions) -> int:
+    scripted = options.script if options.script is not None else options.headless
+    if options.mode == "live" and scripted:
+        raise DemoError("the scripted session never runs in live mode (use --no-script)")
+    chain_source = None
+    if options.mode == "live":
+        broker, chain_source = live_broker(options)  # refuses before any window opens
+    else:
+        broker = paper_broker(options.seed, options.faults)
     if options.headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtCore import QTimer
@@ -81,11 +89,6 @@ def run_demo(options: DemoOptions) -> int:
     app.setPalette(dark_palette())
     app.setFont(desk_font(9))
 
-    chain_source = None
-    if options.mode == "live":
-        broker, chain_source = live_broker(options)
-    else:
-        broker = paper_broker(options.seed, options.faults)
     stack = ExecutionStack(broker, "live" if options.mode == "live" else "paper",
                            telemetry_dir=options.telemetry_dir)
     window = DeskWindow(stack, chain_broker=chain_source,
@@ -93,10 +96,7 @@ def run_demo(options: DemoOptions) -> int:
     window.resize(options.width, options.height)
     window.show()
 
-    scripted = options.script if options.script is not None else options.headless
     if scripted:
-        if options.mode == "live":
-            raise DemoError("the scripted session never runs in live mode")
         DemoScript(window).start()
 
     outcome = {"saved": True}

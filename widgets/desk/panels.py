@@ -448,7 +448,7 @@ class BasketPanel(QGroupBox):
         # Palette, not a style sheet: a style sheet would drop the host style's button look.
         for button, colour in ((self.buy_all_button, theme.buy),
                                (self.exit_all_button, theme.sell)):
-            palette = button.palette()
+            palette = QPalette()  # only ButtonText set: every other role follows the parent
             for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
                 palette.setColor(group, QPalette.ColorRole.ButtonText, colour)
             button.setPalette(palette)
