@@ -67,12 +67,14 @@ class ParentRow(QFrame):
         self.subtitle = QLabel(self)
         text.addWidget(self.title)
         text.addWidget(self.subtitle)
-        layout.addLayout(text, 3)
+        layout.addLayout(text, 1)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
-        self.progress.setMinimumWidth(120)
-        layout.addWidget(self.progress, 2)
+        # One width for every row, so the bars line up whatever the titles say.
+        self.progress.setFixedWidth(self.fontMetrics().horizontalAdvance(
+            "17,550 / 17,550  (100%)") + 24)
+        layout.addWidget(self.progress)
         self.pause_button = QPushButton("Pause", self)
         self.cancel_button = QPushButton("Cancel", self)
         for button in (self.pause_button, self.cancel_button):
