@@ -227,7 +227,7 @@ class Emitter(QObject):
 
 
 class ObjectEmitter(Emitter):
-    telemetry_row = Signal(object)  # type: ignore[assignment]
+    telemetry_row = Signal(object)
 
 
 def paced(rate: int, seconds: float, send: Callable[[list[dict[str, Any]]], None]) -> None:

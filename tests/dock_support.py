@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
+from imperium_exec.widgets.desk.tickets import ChainSnapshot
 from PySide6.QtCore import QObject, Signal
 
 from imperium_exec.events import make_row
@@ -42,8 +43,9 @@ def parent_story(parent_id: str, *, children: int = 4, filled: int = 4, symbol: 
                  mode: str = "paper") -> list[dict[str, Any]]:
     """accepted, then per child placed (+ filled for the first ``filled``), then finished."""
     quantity = 65 * children
-    common = dict(parent_id=parent_id, tradingsymbol=symbol, execution_algo=algo,
-                  parent_quantity=quantity, children=children, mode=mode)
+    common: dict[str, Any] = dict(parent_id=parent_id, tradingsymbol=symbol,
+                                  execution_algo=algo, parent_quantity=quantity,
+                                  children=children, mode=mode)
     rows = [row("accepted", **common)]
     done = 0
     for i in range(1, children + 1):
@@ -113,7 +115,7 @@ class StackDouble(QObject):
         self.calls.append(("cancel_all", None))
 
 
-def chain_snapshot(seed: int = 3, strikes_each_side: int = 4) -> Any:
+def chain_snapshot(seed: int = 3, strikes_each_side: int = 4) -> ChainSnapshot:
     """A real option-chain snapshot from the paper exchange, frozen in virtual time."""
     from imperium_exec.widgets.desk.tickets import fetch_snapshot
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from dock_support import row
 from imperium_exec.widgets.desk.confirmations import Level, describe
@@ -94,7 +96,7 @@ def test_a_strike_outside_the_chain_is_refused(snapshot: ChainSnapshot) -> None:
                       message="child 2 rejected: RMS"), Level.BAD,
      "Done: BUY NIFTY26D0126000CE failed, 65/260 filled · child 2 rejected: RMS"),
 ])
-def test_confirmations_say_what_happened(event: str, fields: dict[str, object],
+def test_confirmations_say_what_happened(event: str, fields: dict[str, Any],
                                          level: Level, text: str) -> None:
     confirmation = describe(row(event, **fields))
     assert confirmation is not None

@@ -34,10 +34,9 @@ def stack(tracker: FillQualityTracker) -> StackDouble:
     return StackDouble(tracker)
 
 
-def make_dock(qtbot: QtBot, source: object, stack: object = None, *,
-              settings: QSettings, **kw: object) -> ExecutionDock:
-    dock = ExecutionDock(source, stack, settings=settings, interval_ms=20, refresh_ms=20,
-                         **kw)  # type: ignore[arg-type]
+def make_dock(qtbot: QtBot, source: FillQualityTracker | Path, stack: object = None, *,
+              settings: QSettings) -> ExecutionDock:
+    dock = ExecutionDock(source, stack, settings=settings, interval_ms=20, refresh_ms=20)
     qtbot.addWidget(dock)
     dock.resize(900, 900)
     dock.show()

@@ -1,0 +1,66 @@
+"""``imperium-exec demo``: arguments, refusals, and the headless run that saves a picture."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imperium_exec import cli
+from imperium_exec.telemetry import read_rows
+
+
+def test_help_lists_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0
+    assert "demo" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--headless", "--run-for", "--screenshot", "--mode", "--telemetry-dir"):
+        assert option in out
+
+
+def test_a_screenshot_needs_a_run_time(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo", "--headless", "--screenshot", "x.png"]) == 2
+    assert "--screenshot needs --run-for" in capsys.readouterr().err
+
+
+def test_live_mode_needs_explicit_credentials(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KITE_API_KEY", raising=False)
+    monkeypatch.delenv("KITE_ACCESS_TOKEN", raising=False)
+    assert cli.main(["demo", "--mode", "live", "--no-script"]) == 2
+    assert "live mode needs explicit Kite credentials" in capsys.readouterr().err
+    assert cli.main(["demo", "--mode", "live", "--headless"]) == 2
+    assert "never runs in live mode" in capsys.readouterr().err
+
+
+def test_subcommands_are_pluggable() -> None:
+    parser = cli.build_parser()
+    args = parser.parse_args(["demo", "--headless", "--run-for", "2", "--size", "800x600"])
+    assert args.run is cli.run_demo_command and args.run_for == 2.0
+
+
+@pytest.mark.slow
+def test_headless_demo_trades_through_both_panels_and_saves_a_picture(
+        tmp_path: Path, screenshot_dir: Path) -> None:
+    command = shutil.which("imperium-exec", path=str(Path(sys.executable).parent))
+    assert command is not None
+    picture = tmp_path / "desk.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([command, "demo", "--headless", "--run-for", "4.5", "--screenshot",
+                           str(picture), "--telemetry-dir", str(tmp_path), "--no-faults"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"screenshot: {picture}" in done.stdout
+    assert picture.stat().st_size > 50_000
+    shutil.copy(picture, screenshot_dir / "desk_cli.png")
+    rows = read_rows(tmp_path / "execution_quality_paper.jsonl")
+    algos = {r["execution_algo"] for r in rows if r["event"] == "accepted"}
+    assert {"IMMEDIATE", "TWAP", "VWAP"} <= algos  # the quick order and the basket both ran
