@@ -38,12 +38,12 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import orjson
-from imperium_exec.widgets import ExecutionDock
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
 from imperium_exec.events import ROW_FIELDS
 from imperium_exec.telemetry import FillQualityTracker
+from imperium_exec.widgets import ExecutionDock
 
 T0 = 1_795_500_000.0
 SYMBOLS = [f"NIFTY26D01{25000 + 50 * i}{kind}" for i in range(40) for kind in ("CE", "PE")]

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
-from imperium_exec.widgets.desk.tickets import ChainSnapshot
 from PySide6.QtCore import QObject, Signal
 
 from imperium_exec.events import make_row
 from imperium_exec.telemetry import FillQualityTracker
+from imperium_exec.widgets.desk.tickets import ChainSnapshot
 
 T0 = 1_795_500_000.0  # 2026-11-24 09:30 IST
 SYMBOL = "NIFTY26D0126000CE"
@@ -117,10 +117,9 @@ class StackDouble(QObject):
 
 def chain_snapshot(seed: int = 3, strikes_each_side: int = 4) -> ChainSnapshot:
     """A real option-chain snapshot from the paper exchange, frozen in virtual time."""
-    from imperium_exec.widgets.desk.tickets import fetch_snapshot
-
     from imperium_exec.brokers.paper import PaperBroker
     from imperium_exec.clock import VirtualClock
+    from imperium_exec.widgets.desk.tickets import fetch_snapshot
 
     broker = PaperBroker(clock=VirtualClock(), seed=seed)
     return fetch_snapshot(broker, "NIFTY", strikes_each_side, {})

@@ -10,9 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imperium_exec.widgets.desk.window import DeskWindow
-from imperium_exec.widgets.fonts import desk_font
-from imperium_exec.widgets.theme import dark_palette
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -30,6 +27,9 @@ from imperium_exec.clock import VirtualClock
 from imperium_exec.engine import EngineConfig
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.telemetry import read_rows
+from imperium_exec.widgets.desk.window import DeskWindow
+from imperium_exec.widgets.fonts import desk_font
+from imperium_exec.widgets.theme import dark_palette
 
 
 @dataclass

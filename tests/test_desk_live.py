@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from imperium_exec.timeutil import IST
 from imperium_exec.widgets.desk.live import KiteChain
 from imperium_exec.widgets.desk.tickets import BasketLeg, ExecutionPolicy, fetch_snapshot
-
-from imperium_exec.timeutil import IST
 
 
 class FakeKite:

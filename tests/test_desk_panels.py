@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from dock_support import chain_snapshot
-from imperium_exec.widgets.desk.panels import BasketPanel, QuickOrderPanel
-from imperium_exec.widgets.desk.tickets import BasketLeg, ChainSnapshot, ExecutionPolicy
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QSpinBox
 from pytestqt.qtbot import QtBot
+
+from imperium_exec.widgets.desk.panels import BasketPanel, QuickOrderPanel
+from imperium_exec.widgets.desk.tickets import BasketLeg, ChainSnapshot, ExecutionPolicy
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,10 @@ from typing import Any
 
 import pytest
 from dock_support import row
+
+from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.clock import VirtualClock
+from imperium_exec.request import ExecutionAlgo, ExecutionRequest
 from imperium_exec.widgets.desk.confirmations import Level, describe
 from imperium_exec.widgets.desk.tickets import (
     BasketLeg,
@@ -14,10 +18,6 @@ from imperium_exec.widgets.desk.tickets import (
     OrderTicket,
     fetch_snapshot,
 )
-
-from imperium_exec.brokers.paper import PaperBroker
-from imperium_exec.clock import VirtualClock
-from imperium_exec.request import ExecutionAlgo, ExecutionRequest
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from dock_support import StackDouble, parent_story, row, write_rows
-from imperium_exec.widgets.feed import TelemetryFeed
 from pytestqt.qtbot import QtBot
 
 from imperium_exec.telemetry import FillQualityTracker
+from imperium_exec.widgets.feed import TelemetryFeed
 
 
 class Collected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dock_support import parent_story, row
+
 from imperium_exec.widgets.parent_book import ParentBook
 from imperium_exec.widgets.rowstore import ChildEventStore
 from imperium_exec.widgets.stats import ExecutionStats

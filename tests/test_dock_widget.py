@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 from dock_support import StackDouble, parent_story, row, write_rows
-from imperium_exec.widgets import ExecutionDock, RowFilter
-from imperium_exec.widgets.fonts import desk_font
-from imperium_exec.widgets.rowstore import COLUMN_INDEX
-from imperium_exec.widgets.theme import dark_palette
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from imperium_exec.telemetry import FillQualityTracker
+from imperium_exec.widgets import ExecutionDock, RowFilter
+from imperium_exec.widgets.fonts import desk_font
+from imperium_exec.widgets.rowstore import COLUMN_INDEX
+from imperium_exec.widgets.theme import dark_palette
 
 
 @pytest.fixture

@@ -138,3 +138,12 @@ def test_a_slow_broker_never_stalls_the_gui_heartbeat(qtbot: QtBot, tmp_path: Pa
     # ...and the GUI thread kept ticking: a blocked GUI would show a gap of >= 200 ms.
     assert len(gaps) > 100
     assert max(gaps) < 100, f"heartbeat stalled {max(gaps)} ms"
+
+
+def test_slots_receive_the_very_row_that_was_journaled(qtbot: QtBot,
+                                                       stack: ExecutionStack) -> None:
+    journaled: list[dict[str, Any]] = []
+    stack.engine.add_listener(journaled.append)  # runs on the engine thread, after the write
+    with qtbot.waitSignal(stack.parent_finished, timeout=5000) as finished:
+        stack.execute(make_request())
+    assert finished.args[0] is journaled[-1]  # not a copy: Signal(object), no QVariantMap trip

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from dock_support import parent_story, row
-from imperium_exec.widgets import RAW_ROLE, ROW_ROLE, ChildEventStore, ChildEventTableModel
-from imperium_exec.widgets.rowstore import COLUMN_INDEX, COLUMNS, RowFilter, write_csv
-from imperium_exec.widgets.theme import DARK, LIGHT
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from imperium_exec.events import ROW_FIELDS
+from imperium_exec.widgets import RAW_ROLE, ROW_ROLE, ChildEventStore, ChildEventTableModel
+from imperium_exec.widgets.rowstore import COLUMN_INDEX, COLUMNS, RowFilter, write_csv
+from imperium_exec.widgets.theme import DARK, LIGHT
 
 REQUIRED_TITLES = ["Time", "Symbol", "Algo", "Child", "Qty", "Arrival", "Limit", "Exp slip",
                    "Impact", "Real slip", "Route", "Queue", "Latency ms", "Status", "Bucket",
