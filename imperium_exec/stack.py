@@ -61,8 +61,7 @@ class ExecutionHandle:
 
 _SIGNAL_FOR_EVENT = {
     EventKind.ACCEPTED: "parent_accepted",
-    EventKind.PLACED: "child_placed",
-    EventKind.RECONCILED: "child_placed",
+    EventKind.PLACED: "child_placed",  # also after a reconcile (the engine emits both rows)
     EventKind.ERROR: "child_error",
     EventKind.REJECTED: "child_error",
     EventKind.RETRY: "child_retry",
@@ -81,7 +80,7 @@ class ExecutionStack(QObject):
     # dock); ``object`` hands every slot the very row that was written to the journal.
     telemetry_row = Signal(object)  # every row
     parent_accepted = Signal(object)
-    child_placed = Signal(object)  # placed, or found in the order book after an ambiguous error
+    child_placed = Signal(object)  # placed (also when found by tag after an ambiguous error)
     child_error = Signal(object)  # terminal: could not be placed, or rejected after placing
     child_retry = Signal(object)
     child_filled = Signal(object)

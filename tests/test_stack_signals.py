@@ -147,3 +147,16 @@ def test_slots_receive_the_very_row_that_was_journaled(qtbot: QtBot,
     with qtbot.waitSignal(stack.parent_finished, timeout=5000) as finished:
         stack.execute(make_request())
     assert finished.args[0] is journaled[-1]  # not a copy: Signal(object), no QVariantMap trip
+
+
+def test_a_reconciled_child_is_announced_placed_once(qtbot: QtBot,
+                                                     stack: ExecutionStack) -> None:
+    from imperium_exec.brokers.errors import BrokerTimeout
+
+    assert isinstance(stack.broker, InMemoryBroker)
+    stack.broker.fail_next(BrokerTimeout("read timed out", sent=True), record=True)
+    placed: list[dict[str, Any]] = []
+    stack.child_placed.connect(placed.append)
+    with qtbot.waitSignal(stack.parent_finished, timeout=5000):
+        stack.execute(make_request())
+    assert [r["event"] for r in placed] == ["placed"] and stack.broker.place_calls == 1
