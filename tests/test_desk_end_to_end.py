@@ -218,6 +218,20 @@ def test_the_kill_switch_cancels_every_working_parent(qtbot: QtBot, desk: Desk) 
     qtbot.waitUntil(lambda: not panel.rows, timeout=3000)
 
 
+def test_the_kill_switch_key_fires_once_from_the_desk_docked_or_floating(
+        qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    for floating in (False, True):
+        w.dock.setFloating(floating)
+        w.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)
+        desk.asked.clear()
+        w.chain_view.setFocus()
+        qtbot.keyClick(w.chain_view, Qt.Key.Key_K,
+                       Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+        assert len(desk.asked) == 1  # one binding: neither ambiguous nor dead
+
+
 def test_an_order_the_stack_refuses_is_confirmed_as_refused(qtbot: QtBot, desk: Desk) -> None:
     w = desk.window
     w.quick.policy_form.algo.setCurrentText("TWAP")

@@ -143,6 +143,44 @@ def test_the_kill_switch_shortcut_works_from_anywhere_in_the_window(
     assert stack.calls == [("cancel_all", None)]
 
 
+def test_the_kill_switch_acts_before_the_panel_shows_the_parent(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    asked: list[str] = []
+    dock = ExecutionDock(tracker, stack, settings=qsettings, interval_ms=20, refresh_ms=60_000,
+                         confirm=lambda _parent, text: asked.append(text) is None)
+    qtbot.addWidget(dock)
+    dock.show()
+    qtbot.waitExposed(dock)
+    assert not dock.parents_panel.rows  # nothing drawn yet: a parent just sent
+    assert dock.parents_panel.cancel_all_button.isEnabled()
+    with qtbot.waitSignal(dock.parents_panel.cancel_all_requested, timeout=3000):
+        dock.parents_panel.shortcut.activated.emit()
+    assert len(asked) == 1 and stack.calls == [("cancel_all", None)]
+
+
+@pytest.mark.parametrize("floating", [False, True])
+def test_the_kill_switch_shortcut_works_while_the_dock_floats(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings, floating: bool) -> None:
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    dock = ExecutionDock(tracker, stack, settings=qsettings, interval_ms=20, refresh_ms=20,
+                         confirm=lambda _parent, _text: True)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    central = QWidget()
+    window.setCentralWidget(central)
+    window.show()
+    qtbot.waitExposed(window)
+    dock.setFloating(floating)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    central.setFocus()
+    qtbot.keyClick(central, Qt.Key.Key_K,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert stack.calls == [("cancel_all", None)]
+
+
 def test_filters_from_the_keyboard(qtbot: QtBot, tracker: FillQualityTracker,
                                    stack: StackDouble, qsettings: QSettings) -> None:
     dock = make_dock(qtbot, tracker, stack, settings=qsettings)

@@ -143,6 +143,7 @@ class ExecutionDock(QDockWidget):
             self.parents_panel.resume_requested.connect(stack.resume)
             self.parents_panel.cancel_requested.connect(stack.cancel)
             self.parents_panel.cancel_all_requested.connect(stack.cancel_all)
+            self.parents_panel.set_stack_attached(True)
         self.feed = TelemetryFeed(self.path, stack, interval_ms=interval_ms, parent=self)
         self.feed.rows_ready.connect(self._on_rows)
         self.feed.restarted.connect(self._on_restarted)

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 from .parent_book import ParentProgress
 from .theme import LIGHT, Theme
 
-#: Kill switch shortcut, active anywhere in the host window.
+#: Kill switch shortcut, active in every window of the application (the host window, and the
+#: dock while it floats) once a stack is attached.
 CANCEL_ALL_SHORTCUT = "Ctrl+Shift+K"
 
 Confirm = Callable[[QWidget, str], bool]
@@ -166,10 +167,14 @@ class ActiveParentsPanel(QWidget):
         self.scroll_area.setWidget(body)
         layout.addWidget(self.scroll_area, 1)
 
+        # Application-wide: a floating dock is its own window, and the trader's focus may be in
+        # the host window either way. Hosts show the key in menus without binding it again.
         self.shortcut = QShortcut(QKeySequence(CANCEL_ALL_SHORTCUT), self)
-        self.shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
         self.shortcut.activated.connect(self.request_cancel_all)
         self._controllable_count = 0
+        self._stack_attached = False
+        self.set_stack_attached(False)
         self.sync([], lambda _: False)
 
     def sync(self, parents: list[ParentProgress], controllable: Callable[[str], bool]) -> None:
@@ -195,7 +200,6 @@ class ActiveParentsPanel(QWidget):
         paused = sum(1 for p in parents if p.paused)
         self.heading.setText(f"Working parents ({len(parents)})" +
                              (f", {paused} paused" if paused else ""))
-        self.cancel_all_button.setEnabled(self._controllable_count > 0)
         palette = QPalette()  # only ButtonText set: every other role follows the parent
         palette.setColor(QPalette.ColorGroup.Active, QPalette.ColorRole.ButtonText,
                          self.theme.bad)
@@ -203,12 +207,24 @@ class ActiveParentsPanel(QWidget):
                          self.theme.bad)
         self.cancel_all_button.setPalette(palette)
 
+    def set_stack_attached(self, attached: bool) -> None:
+        """Arm the kill switch (button and shortcut) when a stack can act on it.
+
+        It does not wait for the panel to show a controllable parent: a parent sent a moment
+        ago may not be drawn yet, and the stack cancels whatever it holds."""
+        self._stack_attached = attached
+        self.cancel_all_button.setEnabled(attached)
+        self.shortcut.setEnabled(attached)
+
     def request_cancel_all(self) -> None:
         """The kill switch: asks for confirmation, then emits :attr:`cancel_all_requested`."""
-        if self._controllable_count == 0:
+        if not self._stack_attached:
             return
         n = self._controllable_count
-        text = (f"Cancel {n} working parent{'s' if n != 1 else ''} and every resting child "
-                "order now?")
+        if n:
+            text = (f"Cancel {n} working parent{'s' if n != 1 else ''} and every resting child "
+                    "order now?")
+        else:  # a parent just sent may not be on the panel yet: the stack knows
+            text = "Cancel every working parent of this session and every resting child order now?"
         if self.confirm(self, text):
             self.cancel_all_requested.emit()

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from ...request import ExecutionRequest
 from ..dock import ExecutionDock, default_settings
-from ..parents import Confirm, confirm_with_dialog
+from ..parents import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
 from ..theme import Theme
 from .chain import STRIKE_COLUMN, ChainPoller, OptionChainModel
 from .confirmations import ConfirmationLog
@@ -221,9 +221,9 @@ class DeskWindow(QMainWindow):
         export = QAction("Export visible child events…", self)
         export.triggered.connect(self.dock.blotter.choose_export_path)
         file_menu.addAction(export)
-        cancel_all = QAction("Cancel all working orders…", self)
-        cancel_all.setShortcut(QKeySequence("Ctrl+Shift+K"))
-        cancel_all.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the dock owns it
+        # The key is shown, not bound: the dock's application-wide shortcut owns it (a second
+        # binding would make the key ambiguous and fire neither).
+        cancel_all = QAction(f"Cancel all working orders…\t{CANCEL_ALL_SHORTCUT}", self)
         cancel_all.triggered.connect(self.dock.parents_panel.request_cancel_all)
         file_menu.addAction(cancel_all)
         file_menu.addSeparator()
