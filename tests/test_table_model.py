@@ -116,7 +116,7 @@ def test_new_rows_merge_into_the_current_sort_order() -> None:
     model.append_rows([row("placed", latency_ms=40.0), row("placed", latency_ms=50.0)])
     assert inserted == [(2, 3)] and not layouts  # both after the old rows: one insert
     model.append_rows([row("placed", latency_ms=20.0), row("placed", latency_ms=5.0)])
-    assert layouts == [True]  # scattered: one layout change
+    assert inserted[1:] == [(1, 1), (0, 0)] and not layouts  # scattered: a run each, bottom up
     assert cells(model, "latency") == ["5.0", "10.0", "20.0", "30.0", "40.0", "50.0"]
 
 
@@ -232,3 +232,47 @@ def test_clear_empties_the_model(qtmodeltester: ModelTester) -> None:
     assert model.rowCount() == 0 and len(model.store) == 0
     assert model.data(QModelIndex()) is None
     qtmodeltester.check(model)
+
+
+def test_a_batch_sorted_by_a_label_is_inserted_in_runs_and_keeps_the_selection(
+        qtbot: QtBot) -> None:
+    from PySide6.QtCore import QItemSelectionModel
+
+    model = ChildEventTableModel()
+    ModelTester(qtbot).check(model)
+    symbols = ["NIFTY_A", "NIFTY_B", "NIFTY_C"]
+    model.append_rows([row("placed", tradingsymbol=symbols[i % 3], child_index=i)
+                       for i in range(30)])
+    model.sort(col("symbol"), Qt.SortOrder.AscendingOrder)
+    selection = QItemSelectionModel(model)
+    selection.select(model.index(0, 0), QItemSelectionModel.SelectionFlag.Select |
+                     QItemSelectionModel.SelectionFlag.Rows)
+    chosen = model.row_dict(0)
+    layouts: list[object] = []
+    inserts: list[tuple[int, int]] = []
+    model.layoutChanged.connect(lambda *a: layouts.append(a))
+    model.rowsInserted.connect(lambda _parent, first, last: inserts.append((first, last)))
+    model.append_rows([row("placed", tradingsymbol=s, child_index=100 + i)
+                       for i, s in enumerate(symbols * 2)])
+    assert layouts == []  # never a layout change for an append (Qt would save cell by cell)
+    assert inserts == [(30, 31), (20, 21), (10, 11)]  # one run per symbol, bottom up
+    shown = cells(model, "symbol")
+    assert shown == sorted(shown)
+    rows = selection.selectedRows()
+    assert len(rows) == 1 and model.row_dict(rows[0].row()) == chosen
+
+
+def test_a_new_label_keeps_a_label_sort_right(qtbot: QtBot) -> None:
+    model = ChildEventTableModel()
+    ModelTester(qtbot).check(model)
+    model.append_rows([row("placed", tradingsymbol="NIFTY_B"),
+                       row("placed", tradingsymbol="NIFTY_C")])
+    model.sort(col("symbol"), Qt.SortOrder.AscendingOrder)
+    model.append_rows([row("placed", tradingsymbol="NIFTY_A")])  # ranks of B and C shift
+    model.append_rows([row("placed", tradingsymbol="NIFTY_B")])
+    assert cells(model, "symbol") == ["NIFTY A", "NIFTY B", "NIFTY B", "NIFTY C"]
+    model.sort(col("symbol"), Qt.SortOrder.DescendingOrder)
+    model.append_rows([row("placed", tradingsymbol="NIFTY_0")])
+    model.append_rows([row("placed", tradingsymbol="NIFTY_C")])
+    assert cells(model, "symbol") == ["NIFTY C", "NIFTY C", "NIFTY B", "NIFTY B", "NIFTY A",
+                                      "NIFTY 0"]

@@ -4,8 +4,9 @@ Filtering and sorting happen here on numpy index arrays (the store explains why 
 ``QSortFilterProxyModel``): ``_view`` holds the store positions of the visible rows in display
 order and ``_keys`` their sort keys, so a new batch is merged with one ``searchsorted``. In the
 usual case (sorted by time, newest first) a batch lands at the top and is announced with a single
-``beginInsertRows``; any other placement is one layout change with the selection kept. Either way
-a batch costs one repaint, which is what keeps a burst of rows cheap.
+``beginInsertRows``; any other placement is one ``beginInsertRows`` per run of rows landing at the
+same place (never a layout change, which would make Qt save the selection cell by cell). Either
+way a batch costs one repaint, which is what keeps a burst of rows cheap.
 
 Roles: Display, alignment, foreground (status, side, bucket, slippage sign), background (row
 tint by event), tooltips, plus :data:`RAW_ROLE` (the raw value: float or label) and
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractTableModel,
     QModelIndex,
     QObject,
@@ -36,6 +38,7 @@ from .rowstore import (
     ColumnBatch,
     ExportSnapshot,
     IntArray,
+    Kind,
     RowFilter,
 )
 from .theme import LIGHT, Theme
@@ -49,6 +52,8 @@ _COLOURED_LABELS = {"status", "side", "bucket"}
 _SIGNED = {"real_slip"}
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+#: The layout signals' overload that carries a hint (PySide6 emits the bare one otherwise).
+_LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
 
 
 class ChildEventTableModel(QAbstractTableModel):
@@ -67,6 +72,7 @@ class ChildEventTableModel(QAbstractTableModel):
         self._descending = True
         self._view: IntArray = np.empty(0, np.int64)
         self._keys = np.empty(0, np.float64)
+        self._keys_labels = -1  # label count of the sort column when _keys were computed
         self._shown_upto = 0  # store positions below this have been through the filter
         self._label_counts = self._count_labels()
 
@@ -188,6 +194,7 @@ class ChildEventTableModel(QAbstractTableModel):
         view = self.store.order(self.sort_column, self.store.positions(flt), self._descending)
         self._view = view
         self._keys = self.store.sort_key(self.sort_column, view, self._descending)
+        self._keys_labels = self._sort_labels()
         self.endResetModel()
 
     @property
@@ -228,33 +235,44 @@ class ChildEventTableModel(QAbstractTableModel):
 
     def _merge(self, new: IntArray) -> None:
         col, desc = self.sort_column, self._descending
+        if self._keys_labels != (labels := self._sort_labels()):
+            # A new label shifted the alphabetical ranks: the visible rows keep their order
+            # (ranks of the old labels stay in the same order), only their keys are stale.
+            self._keys = self.store.sort_key(col, self._view, desc)
+            self._keys_labels = labels
         new = self.store.order(col, new, desc)
         new_keys = self.store.sort_key(col, new, desc)
         # New positions are newer than every visible one, so among equal keys they go after
         # (ascending: arrival order) or before (descending: newest first) the old rows.
         at = np.searchsorted(self._keys, new_keys, side="left" if desc else "right")
-        n = len(self._view)
-        if (at == 0).all():
-            self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
-            self._view = np.concatenate([new, self._view])
-            self._keys = np.concatenate([new_keys, self._keys])
+        # One insertion per run of rows landing at the same place, bottom up so the places
+        # above stay valid: Qt moves persistent indexes (the selection) itself, in C++.
+        places, starts = np.unique(at, return_index=True)
+        ends = np.append(starts[1:], len(new))
+        for place, start, end in zip(places[::-1].tolist(), starts[::-1].tolist(),
+                                     ends[::-1].tolist(), strict=True):
+            self.beginInsertRows(QModelIndex(), place, place + end - start - 1)
+            self._view = np.concatenate([self._view[:place], new[start:end],
+                                         self._view[place:]])
+            self._keys = np.concatenate([self._keys[:place], new_keys[start:end],
+                                         self._keys[place:]])
             self.endInsertRows()
-        elif (at == n).all():
-            self.beginInsertRows(QModelIndex(), n, n + len(new) - 1)
-            self._view = np.concatenate([self._view, new])
-            self._keys = np.concatenate([self._keys, new_keys])
-            self.endInsertRows()
-        else:
-            self._relayout(np.insert(self._view, at, new), np.insert(self._keys, at, new_keys),
-                           added=True)
 
-    def _relayout(self, view: IntArray, keys: np.ndarray[Any, Any], *,
-                  added: bool = False) -> None:
-        """Replace the view with a reordering (plus added rows), keeping selections."""
-        self.layoutAboutToBeChanged.emit()
+    def _sort_labels(self) -> int:
+        """How many labels the sort column's table holds (-1 for a numeric sort)."""
+        col = self.sort_column
+        return len(self.store.tables[col.field].labels) if col.kind is Kind.LABEL else -1
+
+    def _relayout(self, view: IntArray, keys: np.ndarray[Any, Any]) -> None:
+        """Replace the view with a reordering of it (a sort), keeping selections."""
+        hint = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
+        about: Any = self.layoutAboutToBeChanged  # the stubs do not type overload indexing
+        changed: Any = self.layoutChanged
+        about[_LAYOUT_SIGNATURE].emit([], hint)
         old_view = self._view
         persistent = self.persistentIndexList()
         self._view, self._keys = view, keys
+        self._keys_labels = self._sort_labels()
         if persistent:
             where = np.full(int(view.max()) + 1 if len(view) else 0, -1, np.int64)
             where[view] = np.arange(len(view))
@@ -263,7 +281,7 @@ class ChildEventTableModel(QAbstractTableModel):
                 row = int(where[old_view[idx.row()]]) if idx.row() < len(old_view) else -1
                 new_list.append(self.index(row, idx.column()) if row >= 0 else QModelIndex())
             self.changePersistentIndexList(persistent, new_list)
-        self.layoutChanged.emit()
+        changed[_LAYOUT_SIGNATURE].emit([], hint)
 
     def _drop_oldest(self, dropped: int) -> None:
         """The store shifted its positions down by ``dropped``: remove those rows."""
