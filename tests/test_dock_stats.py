@@ -24,9 +24,10 @@ def test_tile_figures_count_placements_fills_errors_and_retries() -> None:
             row("retry", error_bucket="transient", error="503"),
             row("error", error_bucket="risk", error="Insufficient funds"),
             row("rejected", error_bucket="risk", error="RMS"),
-            row("reconciled", quantity=65, latency_ms=40.0)]
+            row("reconciled", quantity=65, latency_ms=40.0),
+            row("placed", quantity=65, latency_ms=40.0)]  # the engine's row after reconciling
     f = stats_of(rows).figures()
-    assert f.children_placed == 5  # four placed + one found by reconciliation
+    assert f.children_placed == 5  # four placed + one found by reconciliation (counted once)
     assert f.placed_quantity == 5 * 65 and f.filled_quantity == 3 * 65
     assert f.fill_rate == pytest.approx(3 / 5)
     assert f.errors_by_bucket == {"transient": 0, "throttle": 0, "risk": 2, "fatal": 0}
@@ -142,3 +143,21 @@ def test_parent_book_never_goes_backwards_on_rows_out_of_order() -> None:
     book.add([paused, *working])  # the pause is the newest row, but arrives first
     (p,) = book.active()
     assert p.paused and p.filled == 130 and p.placed == 4
+
+
+def test_a_reconciled_child_counts_once_its_placed_row_follows() -> None:
+    rows = [row("accepted", parent_id="R1", parent_quantity=130, children=1),
+            row("reconciled", parent_id="R1", quantity=130, latency_ms=25.0,
+                expected_cost_bps=3.0, children=1),
+            row("placed", parent_id="R1", quantity=130, latency_ms=25.0,
+                expected_cost_bps=3.0, children=1),
+            row("filled", parent_id="R1", filled_quantity=130, parent_filled_quantity=130)]
+    stats = stats_of(rows)
+    f = stats.figures()
+    assert f.children_placed == 1 and f.placed_quantity == 130
+    assert f.fill_rate == pytest.approx(1.0)
+    assert int(stats.latency_counts.sum()) == 1
+    book = ParentBook()
+    book.add(rows)
+    (progress,) = book.active()
+    assert progress.placed == 1

@@ -17,7 +17,8 @@ from ..events import EventKind, ParentStatus
 
 _PARENT_STATUS_EVENTS = frozenset({str(EventKind.ACCEPTED), str(EventKind.PAUSED),
                                    str(EventKind.RESUMED)})
-_PLACED_EVENTS = frozenset({str(EventKind.PLACED), str(EventKind.RECONCILED)})
+#: A reconciled child also gets its "placed" row: counting both would count it twice.
+_PLACED_EVENTS = frozenset({str(EventKind.PLACED)})
 
 
 @dataclass

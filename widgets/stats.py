@@ -6,8 +6,8 @@ may keep fewer rows than that).
 
 Definitions (the tiles' tooltips repeat them):
 
-- *children placed*: ``placed`` and ``reconciled`` events (a child found in the order book after
-  an ambiguous error counts as placed);
+- *children placed*: ``placed`` events (a child found in the order book after an ambiguous error
+  gets a ``reconciled`` row and then its ``placed`` row: it counts once);
 - *fill rate*: quantity filled / quantity placed;
 - *errors by bucket*: terminal ``error`` and ``rejected`` events per error bucket; *retries*:
   ``retry`` events;
@@ -139,7 +139,8 @@ class ExecutionStats:
             return
         self.version += 1
         nums = batch.numbers
-        placed = batch.where("event", "placed", "reconciled")
+        # The engine writes "reconciled" then "placed" for the same child: only "placed" counts.
+        placed = batch.where("event", "placed")
         qty = np.nan_to_num(nums["quantity"])
         self.children_placed += int(placed.sum())
         self.placed_quantity += float(qty[placed].sum())
