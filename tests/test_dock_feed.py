@@ -157,3 +157,28 @@ def test_stop_disconnects_from_the_stack(qtbot: QtBot, tmp_path: Path) -> None:
     qtbot.wait(50)
     assert got.rows == []
     tracker.close()
+
+
+def test_rotation_between_two_reads_of_one_tick_drops_the_old_rows(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    path = journal(tmp_path)
+    write_rows(path, [r for i in range(20) for r in parent_story(f"OLD{i}")])
+    feed = TelemetryFeed(path, interval_ms=10_000, chunk_bytes=8 << 10, budget_ms=60_000)
+    got = Collected(feed)
+    tail = feed._tail
+    assert tail is not None
+    read, reads = tail.read, [0]
+
+    def rotate_on_second_read() -> Any:
+        reads[0] += 1
+        if reads[0] == 2:  # logrotate between two bounded reads of the same tick
+            os.replace(path, tmp_path / "old.jsonl")
+            write_rows(path, parent_story("NEW", children=2))
+        return read()
+
+    tail.read = rotate_on_second_read  # type: ignore[method-assign]
+    feed.poll_now()
+    assert reads[0] >= 2 and "restarted" in got.events
+    after = got.events.index("restarted")
+    delivered_after = [r for batch in got.batches[len(got.events[:after]):] for r in batch]
+    assert delivered_after and {r["parent_id"] for r in delivered_after} == {"NEW"}

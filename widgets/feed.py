@@ -83,6 +83,7 @@ class TelemetryFeed(QObject):
         self._backlog_end = self._size()
         self._backlog_done = self._backlog_end == 0
         self._announce_backlog = False
+        self._restarted_now = False  # set by _restart during a read of the current tick
         self._stop_at_backlog = False
         self._early: set[RowKey] = set()
         self._attach_ts = float("inf")
@@ -145,7 +146,12 @@ class TelemetryFeed(QObject):
         collected: list[dict[str, Any]] = []
         if self._tail is not None and not (self._backlog_done and self._stop_at_backlog):
             while True:
+                self._restarted_now = False
                 rows, more = self._read_chunk()
+                if self._restarted_now:
+                    # Rows gathered from the old file this tick would land after the reset
+                    # the consumers just did: drop them (the new file's rows start over).
+                    collected = []
                 collected.extend(rows)
                 if len(collected) >= self.max_batch_rows:
                     self._deliver(collected)
@@ -207,6 +213,7 @@ class TelemetryFeed(QObject):
 
     def _restart(self) -> None:
         """The file was truncated or replaced: consumers reset, reading starts at 0."""
+        self._restarted_now = True
         self._early.clear()
         self.restarted.emit()
         if self._stop_at_backlog:
