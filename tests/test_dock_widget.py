@@ -225,6 +225,27 @@ def test_export_writes_the_visible_rows(qtbot: QtBot, tracker: FillQualityTracke
     qtbot.waitUntil(dock.blotter.export_button.isEnabled, timeout=3000)
 
 
+def test_one_export_at_a_time(qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+                              qsettings: QSettings, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    stack.send(*parent_story("P1", children=3, filled=2))
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 5, timeout=3000)
+    asked: list[bool] = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *args, **kw: asked.append(True) or ("", ""))
+    failed: list[tuple[str, str]] = []
+    dock.blotter.export_failed.connect(lambda path, why: failed.append((path, why)))
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    with qtbot.waitSignal(dock.export_finished, timeout=5000) as done:
+        dock.export_csv(first)
+        dock.export_csv(second)  # the first one ends on the event loop: still running
+        dock.blotter.choose_export_path()  # the shortcut's path: no dialog meanwhile
+    assert done.args[0] == str(first) and not second.exists()
+    assert [path for path, _ in failed] == [str(second)] and asked == []
+    qtbot.waitUntil(dock.blotter.export_button.isEnabled, timeout=3000)
+
+
 def test_column_layout_is_kept_in_qsettings(qtbot: QtBot, tracker: FillQualityTracker,
                                             qsettings: QSettings) -> None:
     first = make_dock(qtbot, tracker, settings=qsettings)

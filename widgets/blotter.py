@@ -272,13 +272,20 @@ class ChildEventBlotter(QWidget):
 
     # ------------------------------------------------------------------ export
     def choose_export_path(self) -> None:
+        if self._exporting:  # the shortcut works while the button is disabled
+            return
         path, _ = QFileDialog.getSaveFileName(self, "Export visible child events",
                                               "child_events.csv", "CSV files (*.csv)")
         if path:
             self.export_csv(path)
 
     def export_csv(self, path: str) -> None:
-        """Write the visible rows and visible columns, in view order, on a worker thread."""
+        """Write the visible rows and visible columns, in view order, on a worker thread.
+
+        One export at a time: while one is being written, another fails (export_failed)."""
+        if self._exporting:
+            self.export_failed.emit(path, "another export is still being written")
+            return
         header = self.table.horizontalHeader()
         columns = [COLUMNS[header.logicalIndex(v)] for v in range(len(COLUMNS))
                    if not header.isSectionHidden(header.logicalIndex(v))]
