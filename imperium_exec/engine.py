@@ -46,6 +46,7 @@ from .state import (
     ChildState,
     ChildStatus,
     ExecutionResult,
+    LateOrderWatch,
     ParentState,
     child_tag,
 )
@@ -65,6 +66,8 @@ class EngineConfig:
     poll_interval_s: float = 0.5
     #: How long to wait for a cancel to show as terminal before giving up on that child.
     cancel_timeout_s: float = 10.0
+    #: How long an ambiguous attempt's tag is watched for a late order after it was re-sent.
+    late_order_watch_s: float = 900.0
     #: How old the last good quote may be to stand in for a failed one.
     stale_quote_s: float = 5.0
     #: Seed for parent ids (tests and benchmarks); None draws them from the OS.
@@ -95,6 +98,8 @@ class ExecutionEngine:
         self._parents: dict[str, ParentState] = {}
         self._last_quotes: dict[tuple[str, str], Quote] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._late: dict[str, LateOrderWatch] = {}
+        self._refresh_lock = asyncio.Lock()  # one order-book refresh at a time
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.config.broker_threads, thread_name_prefix="imperium-broker")
         self._loop = self.clock.new_event_loop()
@@ -118,10 +123,12 @@ class ExecutionEngine:
             raise RuntimeError("the execution engine is shut down")
         parent_id = self._new_parent_id()
         seed = request.seed if request.seed is not None else zlib.crc32(parent_id.encode())
-        plan = self.planner.plan(request, now=self.clock.now(), seed=seed,
+        planned_at = self.clock.now()
+        plan = self.planner.plan(request, now=planned_at, seed=seed,
                                  session_seconds=self.broker.session_seconds)
         future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
-        self._loop.call_soon_threadsafe(self._start_parent, parent_id, request, plan, seed, future)
+        self._loop.call_soon_threadsafe(self._start_parent, parent_id, request, plan, seed,
+                                        planned_at, future)
         return parent_id, future
 
     def cancel(self, parent_id: str) -> None:
@@ -136,8 +143,11 @@ class ExecutionEngine:
     def resume(self, parent_id: str) -> None:
         self._loop.call_soon_threadsafe(self._resume_parent, parent_id)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel every working parent, wait for their final rows, stop the thread."""
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Cancel every working parent, wait for their final rows, stop the thread.
+
+        Parents still working after ``timeout`` are ended anyway, with error rows for children
+        whose cancel the broker never confirmed, so every handle resolves."""
         if self._closed:
             return
         self._closed = True
@@ -146,6 +156,11 @@ class ExecutionEngine:
             drained.result(timeout)
         except (concurrent.futures.TimeoutError, RuntimeError):
             log.warning("engine shutdown: parents still working after %.1f s", timeout)
+            forced = asyncio.run_coroutine_threadsafe(self._force_finish(), self._loop)
+            try:
+                forced.result(5.0)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                log.error("engine shutdown: could not end every parent")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -174,6 +189,23 @@ class ExecutionEngine:
         futures = [p.future for p in self._parents.values()]
         if futures:
             await asyncio.wait([asyncio.wrap_future(f) for f in futures])
+        await self._stop_poller()
+
+    async def _force_finish(self) -> None:
+        """Shutdown ran out of time: end every parent now (its finally writes the rows,
+        unconfirmed children get their loud error row, the handles resolve)."""
+        tasks = []
+        for parent in list(self._parents.values()):
+            parent.failure = parent.failure or "engine shut down before every cancel was confirmed"
+            if parent.task is not None:
+                parent.task.cancel()
+                tasks.append(parent.task)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for parent in list(self._parents.values()):  # a parent whose task never ran
+            self._finish(parent)
+        await self._stop_poller()
+
+    async def _stop_poller(self) -> None:
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
@@ -184,7 +216,7 @@ class ExecutionEngine:
         if self.tracker is not None:
             try:
                 self.tracker.append(row)
-            except OSError:
+            except Exception:  # a full disk or a closed journal must not stop execution
                 log.exception("telemetry write failed; row: %s", row)
         for listener in self._listeners:
             try:
@@ -228,13 +260,20 @@ class ExecutionEngine:
     # ------------------------------------------------------------------ parent lifecycle
 
     def _start_parent(self, parent_id: str, request: ExecutionRequest, plan: ExecutionPlan,
-                      seed: int, future: concurrent.futures.Future[ExecutionResult]) -> None:
+                      seed: int, planned_at: float,
+                      future: concurrent.futures.Future[ExecutionResult]) -> None:
+        if self._closed:  # submitted while shutdown was draining: never start it
+            future.set_exception(RuntimeError("the execution engine is shut down"))
+            return
         parent = ParentState(parent_id=parent_id, request=request, plan=plan,
                              arrival_price=request.mid, future=future)
         parent.children = [ChildState(c.index, c.slice_index, c.quantity, c.send_at)
                            for c in plan.children]
+        # The plan was made on the caller's thread; time it waited to start shifts it.
+        parent.shift_s = max(0.0, self.clock.now() - planned_at)
         self._parents[parent_id] = parent
-        self._loop.create_task(self._run_parent(parent, seed), name=f"parent-{parent_id}")
+        parent.task = self._loop.create_task(self._run_parent(parent, seed),
+                                             name=f"parent-{parent_id}")
 
     async def _run_parent(self, parent: ParentState, seed: int) -> None:
         try:
@@ -242,8 +281,12 @@ class ExecutionEngine:
         except Exception as exc:  # a bug must still end the parent with a row, never hang it
             log.exception("parent %s crashed", parent.parent_id)
             parent.failure = f"internal error: {exc!r}"
-            await self._cancel_working(parent)
-        self._finish(parent)
+            try:
+                await self._cancel_working(parent)
+            except Exception:
+                log.exception("parent %s: cancelling after the crash failed", parent.parent_id)
+        finally:
+            self._finish(parent)
 
     async def _execute(self, parent: ParentState, seed: int) -> None:
         req = parent.request
@@ -272,6 +315,7 @@ class ExecutionEngine:
             batch = await self._prepare_slice(parent, planned, quote)
             final_slice = position == len(slices) - 1
             for child in batch:
+                await self._hold_while_paused(parent)
                 if self._stopping(parent):
                     break
                 await self._send_child(parent, child, quote, final_slice)
@@ -282,6 +326,10 @@ class ExecutionEngine:
 
     def _stopping(self, parent: ParentState) -> bool:
         return parent.cancel_requested or parent.failure is not None
+
+    async def _hold_while_paused(self, parent: ParentState) -> None:
+        while parent.paused_at is not None and not self._stopping(parent):
+            await self._wait_changed(parent, None)
 
     async def _prepare_slice(self, parent: ParentState, planned: list[ChildState],
                              quote: Quote | None) -> list[ChildState]:
@@ -298,11 +346,12 @@ class ExecutionEngine:
         free = parent.remaining - future_qty  # this slice's plan plus quantity given back
         if req.execution_algo is ExecutionAlgo.POV:
             observed = self._observed_volume(parent, quote)
-            target = (pov_child_quantity(req, observed, parent.remaining)
-                      if observed is not None else min(planned_qty, free))
+            remaining = max(0, parent.remaining)  # a late order's fills can overshoot
+            target = (pov_child_quantity(req, observed, remaining)
+                      if observed is not None else max(0, min(planned_qty, free)))
             self._trim_future(parent, future, target + future_qty - parent.remaining)
         elif req.execution_algo.is_scheduled:
-            target = free
+            target = max(0, free)
         else:
             target = planned_qty
         if target == planned_qty:
@@ -390,6 +439,8 @@ class ExecutionEngine:
             await asyncio.wait_for(parent.changed.wait(), timeout)
 
     def _finish(self, parent: ParentState) -> None:
+        if self._parents.get(parent.parent_id) is not parent:
+            return  # already finished
         req = parent.request
         if parent.failure is not None:
             parent.status = ParentStatus.FAILED
@@ -404,8 +455,11 @@ class ExecutionEngine:
         for child in parent.children:
             if child.status is ChildStatus.SCHEDULED:
                 child.status = ChildStatus.CANCELLED
-                self._emit(self._child_row(parent, child, EventKind.CANCELLED, "cancelled",
-                                           message="not sent: parent ended"))
+                watched = any(w.child is child for w in self._late.values())
+                self._emit(self._child_row(
+                    parent, child, EventKind.CANCELLED, "cancelled",
+                    message="not sent again: an earlier attempt may have reached the broker "
+                            "and its tag is watched" if watched else "not sent: parent ended"))
             elif child.status is ChildStatus.WORKING:
                 child.status = ChildStatus.ERROR
                 self._emit(self._child_row(
@@ -499,6 +553,7 @@ class ExecutionEngine:
         req = parent.request
         retries = 0
         while True:
+            await self._hold_while_paused(parent)
             if self._stopping(parent):
                 return
             child.attempt += 1
@@ -521,7 +576,7 @@ class ExecutionEngine:
                                                               exc):
                     return
                 if error.ambiguous:
-                    child.stale_tags.append(child.tag)
+                    self._watch_late_order(parent, child, child.tag)
                 if self.retry_policy.allows_retry(error, retries):
                     delay = self.retry_policy.backoff_s(error.bucket, retries)
                     self._emit(self._error_row(parent, child, EventKind.RETRY, "retry", error,
@@ -604,24 +659,32 @@ class ExecutionEngine:
             await self._wait_changed_or_stop(parent, policy.reconcile_interval_s)
 
     async def _cancel_working(self, parent: ParentState) -> None:
-        """Cancel every working child of ``parent`` and wait until the broker confirms."""
-        working = [c for c in parent.children if c.status is ChildStatus.WORKING]
-        if not working:
-            return
-        for child in working:
-            if child.cancel_requested or child.order_id is None:
-                continue
-            child.cancel_requested = True
-            try:
-                await self._call(self.broker.cancel_order, child.order_id)
-            except Exception as exc:
-                log.info("cancel of %s: %r (will settle from the order book)", child.order_id, exc)
+        """Cancel every working child of ``parent`` and wait until the broker confirms.
+
+        A cancel request that fails is sent again on the next pass; a child whose cancel is
+        still unconfirmed after ``cancel_timeout_s`` is not waited on again (the poller keeps
+        tracking its fills, and the parent's final row says it may still be live)."""
         deadline = self.clock.now() + self.config.cancel_timeout_s
-        while any(c.status is ChildStatus.WORKING for c in working):
+        while True:
+            waiting = [c for c in parent.children
+                       if c.status is ChildStatus.WORKING and not c.cancel_abandoned]
+            if not waiting:
+                return
+            for child in waiting:
+                if child.cancel_requested or child.order_id is None:
+                    continue
+                try:
+                    await self._call(self.broker.cancel_order, child.order_id)
+                    child.cancel_requested = True
+                except Exception as exc:  # e.g. throttled: try again on the next pass
+                    log.info("cancel of %s failed: %r", child.order_id, exc)
             await self._refresh()
             if self.clock.now() >= deadline:
-                break
-            if any(c.status is ChildStatus.WORKING for c in working):
+                for child in waiting:
+                    if child.status is ChildStatus.WORKING:
+                        child.cancel_abandoned = True
+                return
+            if any(c.status is ChildStatus.WORKING for c in waiting):
                 await asyncio.sleep(min(self.config.poll_interval_s, 0.25))
 
     # ------------------------------------------------------------------ order-book polling
@@ -631,33 +694,38 @@ class ExecutionEngine:
             self._poller = self._loop.create_task(self._poll_orders(), name="order-poller")
 
     def _has_watch(self) -> bool:
-        return any(c.status is ChildStatus.WORKING or c.stale_tags
-                   for p in self._parents.values() for c in p.children)
+        return bool(self._late) or any(c.status is ChildStatus.WORKING
+                                       for p in self._parents.values() for c in p.children)
 
     async def _poll_orders(self) -> None:
         while self._has_watch():
             await asyncio.sleep(self.config.poll_interval_s)
-            await self._refresh()
+            try:
+                await self._refresh()
+            except Exception:  # the poller must outlive any one bad snapshot
+                log.exception("order book refresh failed")
 
     async def _refresh(self) -> None:
-        try:
-            book = await self._call(self.broker.orders)
-        except Exception as exc:
-            log.warning("order book poll failed: %r", exc)
-            return
-        by_id = {o.order_id: o for o in book}
-        by_tag = {o.tag: o for o in book if o.tag}
-        for parent in list(self._parents.values()):
-            touched = False
-            for child in parent.children:
-                if child.status is ChildStatus.WORKING and child.order_id in by_id:
-                    touched |= self._apply_order(parent, child, by_id[child.order_id])
-                for tag in list(child.stale_tags):
-                    ghost = by_tag.get(tag)
-                    if ghost is not None and ghost.order_id != child.order_id:
-                        touched |= await self._handle_ghost(parent, child, tag, ghost)
-            if touched:
-                parent.changed.set()
+        """Fetch the order book once and apply it: fills, terminal states, late orders.
+        Serialized: the poller and a parent cancelling its children never interleave."""
+        async with self._refresh_lock:
+            try:
+                book = await self._call(self.broker.orders)
+            except Exception as exc:
+                log.warning("order book poll failed: %r", exc)
+                return
+            by_id = {o.order_id: o for o in book}
+            for parent in list(self._parents.values()):
+                touched = False
+                for child in parent.children:
+                    if child.status is ChildStatus.WORKING and child.order_id in by_id:
+                        touched |= self._apply_order(parent, child, by_id[child.order_id])
+                if touched:
+                    parent.changed.set()
+            if self._late:
+                by_tag = {o.tag: o for o in book if o.tag}
+                for watch in list(self._late.values()):
+                    await self._check_late_order(watch, by_tag.get(watch.tag))
 
     def _apply_order(self, parent: ParentState, child: ChildState, order: BrokerOrder) -> bool:
         changed = False
@@ -689,8 +757,13 @@ class ExecutionEngine:
                     message=f"{child.leaves} returned to the parent"))
                 parent.failure = f"child {child.index + 1} rejected: {order.status_message}"
             elif order.status is OrderStatus.COMPLETE:
-                # COMPLETE with fewer fills than asked: the order book is the truth.
-                child.status = ChildStatus.FILLED
+                # COMPLETE with fewer fills than asked: the order book is the truth, and the
+                # unfilled rest goes back to the parent like a cancel's.
+                child.status = ChildStatus.CANCELLED
+                self._emit(self._child_row(
+                    parent, child, EventKind.CANCELLED, "cancelled", filled_quantity=child.filled,
+                    message=f"broker reported COMPLETE at {child.filled}/{child.quantity}; "
+                            f"{child.leaves} returned to the parent"))
             else:
                 child.status = ChildStatus.CANCELLED
                 self._emit(self._child_row(
@@ -699,26 +772,52 @@ class ExecutionEngine:
             changed = True
         return changed
 
-    async def _handle_ghost(self, parent: ParentState, child: ChildState, tag: str,
-                            ghost: BrokerOrder) -> bool:
-        """An order from an attempt we gave up on turned up late: cancel it or count its fills."""
-        child.stale_tags.remove(tag)
-        message = f"late order {ghost.order_id} from tag {tag}"
-        if not ghost.status.is_terminal:
+    def _watch_late_order(self, parent: ParentState, child: ChildState, tag: str) -> None:
+        self._late[tag] = LateOrderWatch(tag, parent, child, since=self.clock.now())
+        self._ensure_poller()
+
+    async def _check_late_order(self, watch: LateOrderWatch, order: BrokerOrder | None) -> None:
+        """An ambiguous attempt that was re-sent may still have reached the broker: cancel its
+        order if it turns up live, and report (and, while the parent works, count) its fills."""
+        parent, child = watch.parent, watch.child
+        if order is None:
+            if self.clock.now() - watch.since > self.config.late_order_watch_s:
+                del self._late[watch.tag]
+            return
+        active = self._parents.get(parent.parent_id) is parent
+        notes: list[str] = []
+        if not watch.seen:
+            watch.seen = True
+            notes.append(f"late order {order.order_id} from tag {watch.tag} turned up")
+        if not order.status.is_terminal and not watch.cancel_sent:
             try:
-                await self._call(self.broker.cancel_order, ghost.order_id)
-                message += ": cancelled"
+                await self._call(self.broker.cancel_order, order.order_id)
+                watch.cancel_sent = True
+                notes.append("cancel sent")
             except Exception as exc:
-                message += f": cancel failed ({exc})"
-        if ghost.filled_quantity > 0:
-            parent.filled += ghost.filled_quantity
-            parent.filled_value += ghost.filled_quantity * ghost.average_price
-            message += f"; {ghost.filled_quantity} filled and counted"
-        self._emit(self._child_row(parent, child, EventKind.GHOST, str(ghost.status).lower(),
-                                   order_id=ghost.order_id, tag=tag,
-                                   filled_quantity=ghost.filled_quantity or None,
-                                   fill_price=ghost.average_price or None, message=message))
-        return True
+                notes.append(f"cancel failed ({exc}); will try again")
+        increment = order.filled_quantity - watch.counted
+        price: float | None = None
+        if increment > 0:
+            value_now = order.average_price * order.filled_quantity
+            price = (value_now - watch.counted_value) / increment
+            watch.counted, watch.counted_value = order.filled_quantity, value_now
+            if active:
+                parent.filled += increment
+                parent.filled_value += price * increment
+                parent.changed.set()
+                notes.append(f"{increment} filled and counted")
+            else:
+                notes.append(f"{increment} filled after the parent finished: the position is "
+                             f"{increment} more than its finished row says")
+        if order.status.is_terminal:
+            del self._late[watch.tag]
+        if notes:
+            self._emit(self._child_row(
+                parent, child, EventKind.GHOST, str(order.status).lower(),
+                order_id=order.order_id, tag=watch.tag,
+                filled_quantity=increment if increment > 0 else None, fill_price=price,
+                message="; ".join(notes)))
 
     def _slippage(self, parent: ParentState, price: float) -> float | None:
         if parent.arrival_price is None or not price:

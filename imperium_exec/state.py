@@ -42,14 +42,14 @@ class ChildState:
     status: ChildStatus = ChildStatus.SCHEDULED
     filled: int = 0
     filled_value: float = 0.0
-    stale_tags: list[str] = field(default_factory=list)
     decision: RouteDecision | None = None
     expected_slippage: float | None = None
     impact_estimate: float | None = None
     expected_cost_bps: float | None = None
     mid_at_send: float | None = None
     latency_ms: float | None = None
-    cancel_requested: bool = False
+    cancel_requested: bool = False  # the broker accepted our cancel request
+    cancel_abandoned: bool = False  # the cancel was never confirmed: stop waiting on it
 
     @property
     def leaves(self) -> int:
@@ -100,6 +100,7 @@ class ParentState:
     paused_at: float | None = None
     shift_s: float = 0.0  # pause time added to the remaining schedule
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
     last_volume: int | None = None  # cumulative market volume at the previous POV slice
 
     @property
@@ -136,3 +137,19 @@ def _base36(value: int, width: int) -> str:
         value, rem = divmod(value, 36)
         out = digits[rem] + out
     return out.rjust(width, "0")[-width:]
+
+
+@dataclass
+class LateOrderWatch:
+    """An attempt whose outcome was ambiguous and that was re-sent under a new tag: its order
+    may still turn up. Watched by the engine (not the parent) so it outlives the parent."""
+
+    tag: str
+    parent: ParentState
+    child: ChildState
+    since: float
+    seen: bool = False
+    cancel_sent: bool = False
+    counted: int = 0  # fills of the late order already reported
+    counted_value: float = 0.0
+

@@ -1,0 +1,112 @@
+"""Review regressions: late orders outlive their parent, failed cancels are re-sent, shutdown
+always resolves handles."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from engine_support import SYMBOL, assert_books_balance, make_request, make_rig
+
+from imperium_exec.brokers.base import OrderInstruction, OrderStatus
+from imperium_exec.brokers.errors import BrokerTimeout, NetworkException
+from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.events import ParentStatus
+
+
+class LateGhostBroker(InMemoryBroker):
+    """The first placement times out after sending; its order shows up ``delay_s`` later."""
+
+    def __init__(self, delay_s: float, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.delay_s = delay_s
+        self._late: list[tuple[float, OrderInstruction]] = []
+
+    def place_order(self, order: OrderInstruction) -> str:
+        if not self._late and self.place_calls == 0:
+            self.place_calls += 1
+            self._late.append((self.clock.now() + self.delay_s, order))
+            raise BrokerTimeout("read timed out", sent=True)
+        return super().place_order(order)
+
+    def orders(self):  # type: ignore[no-untyped-def]
+        due = [o for at, o in self._late if at <= self.clock.now()]
+        self._late = [(at, o) for at, o in self._late if at > self.clock.now()]
+        for order in due:  # arrives resting (a limit below the market), as a ghost would
+            super().place_order(order)
+            self.place_calls -= 1
+        return super().orders()
+
+
+def test_a_late_order_after_the_parent_finished_is_still_cancelled(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    broker = LateGhostBroker(30.0, clock=rig.clock, bid=100.0, ask=100.5)
+    rig.engine.broker = broker
+    _, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=100.5))
+    result = future.result(5)
+    assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
+    broker.set_book(SYMBOL, 101.0, 101.5)  # the market moved up: the late buy will rest
+    deadline = time.monotonic() + 5
+    while not any(r["event"] == "ghost" and "cancel sent" in (r["message"] or "")
+                  for r in rig.snapshot()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rig.close()
+    ghost = next(r for r in rig.file_rows() if r["event"] == "ghost")
+    assert "turned up" in ghost["message"] and "cancel sent" in ghost["message"]
+    assert [o.status for o in broker.orders()].count(OrderStatus.OPEN) == 0
+    assert sum(o.filled_quantity for o in broker.orders()) == 130  # nothing filled twice
+
+
+class FlakyCancelBroker(InMemoryBroker):
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.cancel_failures = 1
+
+    def cancel_order(self, order_id: str) -> None:
+        if self.cancel_failures:
+            self.cancel_failures -= 1
+            self.cancel_calls += 1
+            raise NetworkException("Too many requests", code=429)
+        super().cancel_order(order_id)
+
+
+def test_a_failed_cancel_is_sent_again_and_slices_stay_on_time(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    broker = FlakyCancelBroker(clock=rig.clock, bid=100.0, ask=100.5)
+    rig.engine.broker = broker
+    start = rig.clock.now()
+    _, future = rig.engine.submit(make_request(
+        quantity=195, execution_algo="TWAP", max_child_orders=3, horizon_s=90,
+        randomize_slices=False))
+    try:
+        result = future.result(5)
+    finally:
+        rig.close()
+    placed = [round(r["ts"] - start) for r in rig.file_rows() if r["event"] == "placed"]
+    assert placed == [0, 30, 60]
+    assert broker.cancel_calls >= 3 and result.status is ParentStatus.FILLED
+    assert all(o.status.is_terminal for o in broker.orders())
+    assert_books_balance(rig.file_rows(), 195)
+
+
+def test_shutdown_resolves_every_handle_even_when_cancels_are_never_confirmed(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.broker.cancel_order = lambda order_id: None  # type: ignore[method-assign]
+    ids = []
+    futures = []
+    for _ in range(2):
+        parent_id, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
+        ids.append(parent_id)
+        futures.append(future)
+    deadline = time.monotonic() + 5
+    while sum(e == "placed" for e in rig.events()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rig.engine.shutdown(timeout=0.5)
+    rig.tracker.close()
+    for future in futures:
+        assert future.done()
+        assert future.result().status in (ParentStatus.CANCELLED, ParentStatus.FAILED)
+    rows = rig.file_rows()
+    assert {r["parent_id"] for r in rows if r["event"] == "finished"} == set(ids)
+    assert sum(r["event"] == "error" and "not confirmed" in r["error"] for r in rows) == 2
