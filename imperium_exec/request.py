@@ -144,6 +144,14 @@ class ExecutionRequest(BaseModel):
             filled[key] = getattr(spec, key)
         return filled
 
+    @field_validator("quantity", "max_child_orders", "lot_size", "freeze_quantity",
+                     mode="before")
+    @classmethod
+    def _not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number, not a boolean")
+        return value
+
     @field_validator("side", "order_type", "execution_algo", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -183,6 +191,8 @@ class ExecutionRequest(BaseModel):
                           f"{self.lot_size}")
         if self.order_type is OrderType.LIMIT and self.limit_price is None:
             errors.append("limit_price: required for a LIMIT order")
+        if self.order_type is OrderType.MARKET and self.limit_price is not None:
+            errors.append("limit_price: a MARKET order has no limit price (use LIMIT to cap it)")
         if self.limit_price is not None and not is_on_tick(self.limit_price, self.tick_size):
             errors.append(f"limit_price: {self.limit_price} is not a multiple of the tick size "
                           f"{self.tick_size}")
@@ -251,7 +261,7 @@ class ExecutionRequest(BaseModel):
         """Build a request from the desk's Kite-style order payload.
 
         Kite keys map as ``transaction_type -> side`` and ``price -> limit_price`` (a MARKET
-        payload's ``price`` of 0 is ignored). Optional ``execution_*`` keys carry the policy;
+        payload's ``price`` is ignored, as Kite ignores it). Optional ``execution_*`` keys carry the policy;
         omitted keys give the v1 defaults, i.e. a plain immediate order. Kite keys the stack
         does not use (``variety``, ``tag``, ``disclosed_quantity``...) are ignored; an
         unknown ``execution_*`` key is an error, so a typo cannot silently change policy.
@@ -295,6 +305,6 @@ def payload_to_fields(payload: dict[str, Any]) -> dict[str, Any]:
         name = _PAYLOAD_ALIASES.get(key, key)
         if name in fields_ and value is not None:
             out[name] = value
-    if order_type == "MARKET" and out.get("limit_price") in (0, 0.0, "0", ""):
-        out.pop("limit_price")
+    if order_type == "MARKET":
+        out.pop("limit_price", None)  # Kite ignores a MARKET order's price; so do we
     return out

@@ -99,6 +99,7 @@ def test_kite_instruments_dump_overrides_lot_and_tick() -> None:
     ({"execution_algoo": "TWAP"}, "execution_algoo", "unknown execution key"),
     ({"tradingsymbol": "RELIANCE"}, "tradingsymbol", "matches no configured underlying"),
     ({"market_protection": 0}, "market_protection", "0 is rejected by Kite"),
+    ({"quantity": True}, "quantity", "not a boolean"),
     ({"quantity": 65 * 27 * 401}, "quantity", "more than the 400 a parent may send"),
 ])
 def test_bad_input_names_the_field_and_the_reason(overrides: dict[str, object], field: str,
@@ -126,3 +127,12 @@ def test_request_is_immutable() -> None:
     request = build()
     with pytest.raises(ValidationError):
         request.quantity = 65  # type: ignore[misc]
+
+
+def test_a_market_payload_price_is_ignored_but_a_market_request_with_a_limit_is_refused() -> None:
+    assert build(price=101.5).limit_price is None
+    with pytest.raises(ValueError, match="limit_price: a MARKET order has no limit price"):
+        ExecutionRequest.model_validate(dict(
+            tradingsymbol="NIFTY26D0125000CE", exchange="NFO", side="BUY", quantity=65,
+            lot_size=65, tick_size=0.05, freeze_quantity=1800, order_type="MARKET",
+            limit_price=101.5))
