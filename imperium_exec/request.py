@@ -261,10 +261,11 @@ class ExecutionRequest(BaseModel):
         """Build a request from the desk's Kite-style order payload.
 
         Kite keys map as ``transaction_type -> side`` and ``price -> limit_price`` (a MARKET
-        payload's ``price`` is ignored, as Kite ignores it). Optional ``execution_*`` keys carry the policy;
-        omitted keys give the v1 defaults, i.e. a plain immediate order. Kite keys the stack
-        does not use (``variety``, ``tag``, ``disclosed_quantity``...) are ignored; an
-        unknown ``execution_*`` key is an error, so a typo cannot silently change policy.
+        payload's ``price`` is ignored, as Kite ignores it). Optional ``execution_*`` keys
+        carry the policy; omitted keys give the v1 defaults, i.e. a plain immediate order.
+        Kite keys the stack does not use (``variety``, ``tag``, ``disclosed_quantity``...) are
+        ignored; an unknown ``execution_*`` key is an error, so a typo cannot silently change
+        policy.
         """
         return cls.model_validate(
             payload_to_fields(payload),
