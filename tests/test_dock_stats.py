@@ -120,7 +120,7 @@ def test_tile_texts_say_what_the_figures_mean() -> None:
     assert texts["latency_p50"].value == "22.5 ms"
     assert texts["expected_bps"].value == "+3.5 bps"
     assert texts["realized_bps"].value == "+10.0 bps"
-    assert texts["realized_bps"].detail == "+6.5 bps against expected"
+    assert texts["realized_bps"].detail == "+6.5 bps vs expected"
     assert texts["realized_bps"].tone is Tone.BAD  # worse than expected
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QKeySequence, QPalette, QShortcut
+from PySide6.QtGui import QFont, QKeySequence, QPainter, QPaintEvent, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -43,6 +43,27 @@ def confirm_with_dialog(parent: QWidget, text: str) -> bool:
     return box.exec() == QMessageBox.StandardButton.Yes
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that gives up width before the row's buttons do: it shrinks to fit
+    and ends its text with an ellipsis (the full text is its tooltip)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.setFont(self.font())
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                              self.contentsRect().width())
+        painter.drawText(self.contentsRect(), int(self.alignment()), shown)
+
+
 class ParentRow(QFrame):
     """One working parent: what it is, how far it got, and its controls."""
 
@@ -61,11 +82,11 @@ class ParentRow(QFrame):
         layout.setSpacing(6)
         text = QVBoxLayout()
         text.setSpacing(1)
-        self.title = QLabel(self)
+        self.title = ElidedLabel(self)
         bold = QFont(self.font())
         bold.setBold(True)
         self.title.setFont(bold)
-        self.subtitle = QLabel(self)
+        self.subtitle = ElidedLabel(self)
         text.addWidget(self.title)
         text.addWidget(self.subtitle)
         layout.addLayout(text, 1)

@@ -82,7 +82,7 @@ def tile_texts(f: TileFigures) -> list[TileText]:
                  "Pre-trade cost estimate of placed children, basis points of the arrival "
                  "price (positive = cost)"),
         TileText("realized_bps", "Realized slippage", _bps(f.realized_bps),
-                 ("–" if gap is None else f"{gap:+.1f} bps against expected"),
+                 ("–" if gap is None else f"{gap:+.1f} bps vs expected"),
                  "Fills against the arrival price, quantity-weighted, basis points "
                  "(positive = cost)", slip_tone),
     ]
