@@ -500,3 +500,18 @@ def test_cancel_keeps_the_fills_and_returns_the_rest(cancel_pending_s: float,
     assert desk.events() == ["accepted", "placed", "filled", "cancelled", "finished"]
     assert desk.server.order(order_id)["status"] == "CANCELLED"
     assert len(desk.server.requests_to("cancel")) == 1
+
+
+def test_one_unreadable_order_book_row_does_not_hide_the_others() -> None:
+    class StubKite:
+        def orders(self) -> list[dict[str, object]]:
+            good = {"order_id": "1", "tag": "T1", "tradingsymbol": "NIFTY26D0125000CE",
+                    "exchange": "NFO", "transaction_type": "BUY", "quantity": 65,
+                    "filled_quantity": 65, "average_price": 100.5, "status": "COMPLETE"}
+            odd = dict(good, order_id="2", transaction_type="SHORT")  # a side we do not model
+            return [odd, good]
+
+    from imperium_exec.brokers.kite import KiteBroker
+
+    (order,) = KiteBroker(StubKite()).orders()
+    assert (order.order_id, order.filled_quantity) == ("1", 65)

@@ -21,6 +21,7 @@ What the adapter does, and what it deliberately does not:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import threading
 import time
@@ -41,6 +42,8 @@ _TERMINAL = {
 _KITE_TIME = "%Y-%m-%d %H:%M:%S"
 #: Spacing margin over 1/rate, so clock jitter cannot put one request too many into a second.
 _PACING_MARGIN = 1.02
+
+log = logging.getLogger(__name__)
 
 
 def order_status(kite_status: str | None) -> OrderStatus:
@@ -152,7 +155,14 @@ class KiteBroker:
     def orders(self) -> list[BrokerOrder]:
         """Today's order book (GET /orders), every state folded for the engine."""
         self._book_reads.wait()
-        return [self.to_broker_order(raw) for raw in self.kite.orders() or []]
+        mapped: list[BrokerOrder] = []
+        for raw in self.kite.orders() or []:
+            try:
+                mapped.append(self.to_broker_order(raw))
+            except (KeyError, TypeError, ValueError):
+                # One odd row (a product or side we do not model) must not hide every fill.
+                log.warning("skipping an order-book row we cannot read: %r", raw)
+        return mapped
 
     def quote(self, tradingsymbol: str, exchange: str) -> Quote | None:
         """Top of book, LTP and volume from GET /quote; None when Kite has no such instrument.
