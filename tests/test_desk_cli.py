@@ -64,3 +64,12 @@ def test_headless_demo_trades_through_both_panels_and_saves_a_picture(
     rows = read_rows(tmp_path / "execution_quality_paper.jsonl")
     algos = {r["execution_algo"] for r in rows if r["event"] == "accepted"}
     assert {"IMMEDIATE", "TWAP", "VWAP"} <= algos  # the quick order and the basket both ran
+
+
+def test_a_window_without_a_display_is_refused_with_advice_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["demo", "--no-script"]) == 2
+    err = capsys.readouterr().err
+    assert "no display found" in err and "--headless" in err

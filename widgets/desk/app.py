@@ -72,6 +72,12 @@ def run_demo(options: DemoOptions) -> int:
         broker = paper_broker(options.seed, options.faults)
     if options.headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    elif not (os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY")
+              or os.environ.get("WAYLAND_DISPLAY")):
+        # Qt would abort the interpreter; say what to do instead.
+        raise DemoError("no display found (DISPLAY and WAYLAND_DISPLAY are unset): run "
+                        "'imperium-exec demo --headless --run-for 10 --screenshot desk.png', "
+                        "or start it from a desktop session")
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
