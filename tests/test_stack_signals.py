@@ -146,7 +146,10 @@ def test_slots_receive_the_very_row_that_was_journaled(qtbot: QtBot,
     stack.engine.add_listener(journaled.append)  # runs on the engine thread, after the write
     with qtbot.waitSignal(stack.parent_finished, timeout=5000) as finished:
         stack.execute(make_request())
-    assert finished.args[0] is journaled[-1]  # not a copy: Signal(object), no QVariantMap trip
+    # The listener runs on the engine thread, possibly after the GUI already got the signal.
+    qtbot.waitUntil(lambda: any(r["event"] == "finished" for r in journaled), timeout=5000)
+    journaled_finished = next(r for r in journaled if r["event"] == "finished")
+    assert finished.args[0] is journaled_finished  # not a copy: Signal(object), no QVariantMap
 
 
 def test_a_reconciled_child_is_announced_placed_once(qtbot: QtBot,
