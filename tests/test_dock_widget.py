@@ -121,9 +121,9 @@ def test_cancel_all_asks_for_confirmation_first(
     assert stack.calls == [("cancel_all", None)]
 
 
-def test_the_kill_switch_shortcut_works_from_anywhere_in_the_window(
-        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
-        qsettings: QSettings) -> None:
+def docked_window(qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+                  qsettings: QSettings) -> tuple[QMainWindow, ExecutionDock, QWidget]:
+    """A shown main window with the dock on the right (kill switch confirmed at once)."""
     window = QMainWindow()
     qtbot.addWidget(window)
     dock = ExecutionDock(tracker, stack, settings=qsettings, interval_ms=20, refresh_ms=20,
@@ -133,6 +133,13 @@ def test_the_kill_switch_shortcut_works_from_anywhere_in_the_window(
     window.setCentralWidget(central)
     window.show()
     qtbot.waitExposed(window)
+    return window, dock, central
+
+
+def test_the_kill_switch_shortcut_works_from_anywhere_in_the_window(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    window, dock, central = docked_window(qtbot, tracker, stack, qsettings)
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
     stack.send(*parent_story("A", finished=False, filled=0))
@@ -163,15 +170,7 @@ def test_the_kill_switch_acts_before_the_panel_shows_the_parent(
 def test_the_kill_switch_shortcut_works_while_the_dock_floats(
         qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
         qsettings: QSettings, floating: bool) -> None:
-    window = QMainWindow()
-    qtbot.addWidget(window)
-    dock = ExecutionDock(tracker, stack, settings=qsettings, interval_ms=20, refresh_ms=20,
-                         confirm=lambda _parent, _text: True)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    central = QWidget()
-    window.setCentralWidget(central)
-    window.show()
-    qtbot.waitExposed(window)
+    window, dock, central = docked_window(qtbot, tracker, stack, qsettings)
     dock.setFloating(floating)
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
