@@ -13,7 +13,6 @@ tests that must act in the middle of a schedule (pause, cancel).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime as dt
 import math
 import selectors
@@ -174,9 +173,3 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
 
         future.add_done_callback(_done)
         return future
-
-
-def run_blocking(loop: asyncio.AbstractEventLoop, pool: concurrent.futures.Executor,
-                 func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """Run a blocking call (a broker client) in ``pool``, awaited from the engine loop."""
-    return loop.run_in_executor(pool, func, *args)
