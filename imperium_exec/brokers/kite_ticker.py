@@ -198,26 +198,20 @@ def parse_packet(packet: bytes) -> Tick | None:
         return Tick(token, mode, tradable, ltp / div, open=open_ / div, high=high / div,
                     low=low / div, close=close / div, exchange_timestamp=stamp)
     if size in (QUOTE_LAYOUT.size, FULL_PACKET_SIZE):
-        (_, ltp, ltq, atp, volume, buy_qty, sell_qty, open_, high, low,
-         close) = QUOTE_LAYOUT.unpack_from(packet)
-        common: dict[str, Any] = {
-            "last_quantity": ltq, "average_price": atp / div, "volume": volume,
-            "buy_quantity": buy_qty, "sell_quantity": sell_qty, "open": open_ / div,
-            "high": high / div, "low": low / div, "close": close / div,
-        }
-        if size == QUOTE_LAYOUT.size:
-            return Tick(token, "quote", tradable, ltp / div, **common)
-        head = FULL_HEAD_LAYOUT.unpack_from(packet)
-        last_trade, oi, stamp = head[11], head[12], head[15]
+        full = size == FULL_PACKET_SIZE
+        fields = (FULL_HEAD_LAYOUT if full else QUOTE_LAYOUT).unpack_from(packet)
+        _, ltp, ltq, atp, volume, buy_qty, sell_qty, open_, high, low, close = fields[:11]
         levels = tuple(
             DepthLevel(price / div, quantity, orders)
-            for quantity, price, orders in (
-                DEPTH_LEVEL_LAYOUT.unpack_from(packet, FULL_HEAD_LAYOUT.size
-                                               + i * DEPTH_LEVEL_LAYOUT.size)
-                for i in range(2 * DEPTH_LEVELS)))
-        return Tick(token, "full", tradable, ltp / div, **common,
-                    last_trade_time=_epoch(last_trade), oi=oi,
-                    exchange_timestamp=_epoch(stamp),
+            for quantity, price, orders in DEPTH_LEVEL_LAYOUT.iter_unpack(
+                packet[FULL_HEAD_LAYOUT.size:])) if full else ()
+        return Tick(token, "full" if full else "quote", tradable, ltp / div,
+                    last_quantity=ltq, average_price=atp / div, volume=volume,
+                    buy_quantity=buy_qty, sell_quantity=sell_qty, open=open_ / div,
+                    high=high / div, low=low / div, close=close / div,
+                    last_trade_time=_epoch(fields[11]) if full else None,
+                    oi=fields[12] if full else None,
+                    exchange_timestamp=_epoch(fields[15]) if full else None,
                     depth_buy=levels[:DEPTH_LEVELS], depth_sell=levels[DEPTH_LEVELS:])
     return None
 

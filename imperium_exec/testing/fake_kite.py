@@ -31,8 +31,27 @@ quote through them with :meth:`set_quote`; margin is premium only (buys block ``
 price``, sells need none); regular variety, MARKET and LIMIT, DAY and IOC only; no modify, no
 autoslice, no LPP band. Fault injection is scripted per route with :class:`Fault`.
 
-Threading: one lock around all state; replies that a fault delays sleep outside it. Binds
-127.0.0.1 only, on an ephemeral port. Deterministic: ids are counters, times come from ``clock``.
+Ticker (``ticker_root``, :mod:`.fake_ticker`): Kite's WebSocket on 127.0.0.1, an ephemeral port,
+in its own thread and asyncio loop, started on first use and ended by :meth:`stop`. It does:
+the handshake auth by query ``api_key`` / ``access_token`` (403 when wrong or once
+:meth:`expire_session` ran, which also closes open connections); ``subscribe`` /
+``unsubscribe`` / ``mode`` messages (a subscription starts in ``quote`` mode, as at Kite); the
+current state of each newly subscribed or re-moded instrument at once, then one tick per book
+change (:meth:`set_quote`, fills) in each connection's mode, full packets carrying one depth level
+per side and zeros elsewhere (like the REST depth); a 1-byte heartbeat every
+``ticker_heartbeat_s``; order updates as text frames ``{"type": "order", "data": <the GET
+/orders dict>}`` on every status change and fill of a visible order; at most 3,000 tokens per
+connection (an error text frame beyond) and 3 connections per api_key (HTTP 429 beyond; ours).
+Controls: :meth:`drop_ticker`, :meth:`silence_ticker`; inspection: :attr:`ticker_connections`,
+:attr:`ticker_messages`, :attr:`ticker_handshakes`. It does not: send ticks on a timer or for
+instruments nobody changed, model 20-level depth, OI or index ticks from the book, announce an
+order hidden by ``appear_after_s`` before a request or control carries the server's clock past it
+(time only moves when the server is asked something), or use Kite's exact error texts (not
+documented).
+
+Threading: one lock around all state; replies that a fault delays sleep outside it; ticker
+pushes made under the lock only hand work to the ticker's loop (``call_soon_threadsafe``). Binds
+127.0.0.1 only, on ephemeral ports. Deterministic: ids are counters, times come from ``clock``.
 """
 
 from __future__ import annotations
@@ -56,9 +75,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..brokers.kite_ticker import SEGMENT_INDICES, DepthLevel, Tick, segment_of
 from ..sim.config import RulesConfig
 from ..sim.rules import auto_protection_pct
 from ..timeutil import IST, is_on_tick, round_to_tick
+from .fake_ticker import FakeTicker
 
 #: The only address the fake ever binds.
 HOST = "127.0.0.1"
@@ -401,9 +422,11 @@ class FakeKiteServer:
     """A thread-safe fake Kite REST server on 127.0.0.1 with scripted faults.
 
     Use as a context manager (or :meth:`start` / :meth:`stop`); ``root`` is the URL to give
-    ``KiteConnect(root=...)``. Test controls: :meth:`set_quote`, :meth:`fill`, :meth:`reject`,
-    :meth:`fail_next`, :meth:`expire_session`. Inspection: :meth:`recorded_orders`,
-    :meth:`order`, :attr:`requests`.
+    ``KiteConnect(root=...)``, ``ticker_root`` the ticker's. Test controls: :meth:`set_quote`,
+    :meth:`fill`, :meth:`reject`, :meth:`fail_next`, :meth:`expire_session`,
+    :meth:`drop_ticker`, :meth:`silence_ticker`. Inspection: :meth:`recorded_orders`,
+    :meth:`order`, :attr:`requests`, :attr:`ticker_connections`, :attr:`ticker_messages`,
+    :attr:`ticker_handshakes`.
     """
 
     def __init__(self, *, instruments: Iterable[FakeInstrument] = DEFAULT_INSTRUMENTS,
@@ -411,8 +434,9 @@ class FakeKiteServer:
                  clock: Callable[[], float] = time.time,
                  rate_limits: RateLimits | None = None, margin: float = 5e7,
                  cancel_pending_s: float = 0.0, user_id: str = "AB1234",
-                 request_log_size: int = 10_000) -> None:
+                 request_log_size: int = 10_000, ticker_heartbeat_s: float = 1.0) -> None:
         self._instruments = {i.key: i for i in instruments}
+        self._api_key, self._access_token = api_key, access_token
         self._auth = f"token {api_key}:{access_token}"
         self._clock = clock
         self._rates = _RateCounter(rate_limits or RateLimits())
@@ -434,6 +458,9 @@ class FakeKiteServer:
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.ticker_heartbeat_s = ticker_heartbeat_s
+        self._ticker: FakeTicker | None = None
+        self._ticker_start_lock = threading.Lock()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -449,6 +476,10 @@ class FakeKiteServer:
 
     def stop(self) -> None:
         self._stopping.set()  # wakes replies a fault is holding back
+        with self._ticker_start_lock:
+            ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -474,6 +505,22 @@ class FakeKiteServer:
     def root(self) -> str:
         """What to pass as ``KiteConnect(root=...)`` (served at the host root)."""
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def ticker_root(self) -> str:
+        """The ticker's ``ws://127.0.0.1:PORT`` (started on first use; :meth:`stop` ends it).
+        Clients append ``?api_key=..&access_token=..`` as Kite's do."""
+        return self._ticker_server().url
+
+    def _ticker_server(self) -> FakeTicker:
+        with self._ticker_start_lock:
+            if self._ticker is None:
+                self._ticker = FakeTicker(api_key=self._api_key,
+                                          access_token=self._access_token,
+                                          session_valid=lambda: self._session_valid,
+                                          snapshot=self._ticker_snapshot,
+                                          heartbeat_s=self.ticker_heartbeat_s).start()
+            return self._ticker
 
     # ---------------------------------------------------------------- test controls
 
@@ -504,6 +551,7 @@ class FakeKiteServer:
             for order in list(self._orders.values()):
                 if order.inst.key == inst.key and order.working:
                     self._match(order, now)
+            self._push_tick(inst, book, now)
 
     def fill(self, order_id: str, quantity: int | None = None,
              price: float | None = None) -> None:
@@ -541,13 +589,45 @@ class FakeKiteServer:
             self._faults.setdefault(route, deque()).extend(faults)
 
     def expire_session(self) -> None:
-        """Every request from now on gets 403 TokenException (until :meth:`restore_session`)."""
+        """Every request from now on gets 403 TokenException (until :meth:`restore_session`);
+        open ticker connections are closed (code 1000) and new handshakes refused with 403."""
         with self._lock:
             self._session_valid = False
+        ticker = self._ticker
+        if ticker is not None:
+            ticker.close_all(1000, "session expired")
 
     def restore_session(self) -> None:
         with self._lock:
             self._session_valid = True
+
+    def drop_ticker(self) -> int:
+        """Abort every ticker connection (no close frame); returns how many were dropped."""
+        ticker = self._ticker
+        return ticker.drop() if ticker is not None else 0
+
+    def silence_ticker(self, silent: bool = True) -> None:
+        """Keep ticker connections open but send nothing at all, heartbeats included (the
+        silent socket of pykiteconnect issue #229), until ``silence_ticker(False)``."""
+        self._ticker_server().silence(silent)
+
+    @property
+    def ticker_connections(self) -> int:
+        """Open ticker connections."""
+        ticker = self._ticker
+        return ticker.connections if ticker is not None else 0
+
+    @property
+    def ticker_messages(self) -> list[Any]:
+        """Every message ticker clients sent, in order (parsed JSON)."""
+        ticker = self._ticker
+        return ticker.messages if ticker is not None else []
+
+    @property
+    def ticker_handshakes(self) -> int:
+        """Ticker handshakes attempted, refused ones (403, 429) included."""
+        ticker = self._ticker
+        return ticker.handshakes if ticker is not None else 0
 
     # ---------------------------------------------------------------- inspection
 
@@ -820,6 +900,7 @@ class FakeKiteServer:
         book.volume += quantity
         book.high = max(book.high, price)
         book.low = min(book.low, price) if book.low > 0 else price
+        self._push_tick(order.inst, book, now)
         self._trades.append({
             "trade_id": str(next(self._trade_ids)), "order_id": order.order_id,
             "exchange": order.inst.exchange, "tradingsymbol": order.inst.tradingsymbol,
@@ -845,6 +926,9 @@ class FakeKiteServer:
         if order.arrived and order.exchange_order_id is not None:
             order.updated_at = now
         self._snapshot(order)
+        ticker = self._ticker
+        if ticker is not None and order.visible_at <= now:
+            ticker.push_order(self._order_dict(order))
 
     def _snapshot(self, order: _Order) -> None:
         order.history.append(self._order_dict(order))
@@ -875,6 +959,37 @@ class FakeKiteServer:
         }
 
     # ---------------------------------------------------------------- market data
+
+    def _book_tick(self, inst: FakeInstrument, book: _Book, now: float) -> Tick:
+        """The instrument's full-mode tick: the REST quote's numbers, one depth level."""
+        def side(price: float, quantity: int) -> tuple[DepthLevel, ...]:
+            top = DepthLevel(price, quantity, max(1, quantity // inst.lot_size)) \
+                if price > 0 and quantity > 0 else DepthLevel(0.0, 0, 0)
+            return (top, *([DepthLevel(0.0, 0, 0)] * 4))
+
+        return Tick(inst.instrument_token, "full",
+                    segment_of(inst.instrument_token) != SEGMENT_INDICES, book.ltp,
+                    last_quantity=book.last_quantity, average_price=book.ltp,
+                    volume=book.volume, buy_quantity=book.bid_quantity,
+                    sell_quantity=book.ask_quantity, open=book.open, high=book.high,
+                    low=book.low, close=book.close, last_trade_time=book.last_trade_at, oi=0,
+                    exchange_timestamp=now, depth_buy=side(book.bid, book.bid_quantity),
+                    depth_sell=side(book.ask, book.ask_quantity))
+
+    def _push_tick(self, inst: FakeInstrument, book: _Book, now: float) -> None:
+        """Hand the book's new state to the ticker (never blocks: call_soon_threadsafe)."""
+        ticker = self._ticker
+        if ticker is not None:
+            ticker.push_tick(self._book_tick(inst, book, now))
+
+    def _ticker_snapshot(self, instrument_token: int) -> Tick | None:
+        """For a new subscription (ticker thread): the current tick, None if not listed."""
+        with self._lock:
+            for inst in self._instruments.values():
+                if inst.instrument_token == instrument_token:
+                    return self._book_tick(inst, self._books.get(inst.key, _Book()),
+                                           self._clock())
+            return None
 
     def _quotes(self, keys: list[str], mode: str | None, now: float) -> dict[str, Any]:
         if not keys:
