@@ -32,6 +32,8 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"  # terminal: unfilled quantity returned to the parent
     REJECTED = "rejected"  # terminal: the exchange/RMS rejected a placed order
     GHOST = "ghost"  # a late order from an earlier attempt's tag turned up and was handled
+    # account events (no parent: parent_id is "")
+    SESSION = "session"  # the broker session is gone: re-login needed, nothing more is sent
 
 
 class ParentStatus(StrEnum):
@@ -57,6 +59,8 @@ ROW_FIELDS: tuple[str, ...] = (
     # fills
     "filled_quantity", "fill_price", "realized_slippage", "realized_slippage_bps",
     "average_price", "message",
+    # market data the child was priced from (issue 7): where the quote came from, how old
+    "quote_source", "quote_age_ms",
 )
 
 #: Columns whose values are numbers (used by readers and the dock to type columns).
@@ -64,7 +68,7 @@ NUMERIC_FIELDS = frozenset({
     "child_index", "children", "quantity", "arrival_price", "limit_price", "expected_slippage",
     "impact_estimate", "latency_ms", "attempt", "v", "ts", "parent_quantity",
     "parent_filled_quantity", "send_at", "mid_at_send", "expected_cost_bps", "filled_quantity",
-    "fill_price", "realized_slippage", "realized_slippage_bps", "average_price",
+    "fill_price", "realized_slippage", "realized_slippage_bps", "average_price", "quote_age_ms",
 })
 
 

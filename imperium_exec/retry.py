@@ -95,6 +95,8 @@ class RetryPolicy:
         code = getattr(exc, "code", None)
         ambiguous_text = any(t in lower for t in _AMBIGUOUS_TEXT)
 
+        if "OrderLimitReached" in names:  # our own budget: the day's 5,000 writes are used up
+            return ErrorClass(ErrorBucket.FATAL, False, "daily order limit reached")
         if "BrokerTimeout" in names:
             sent = bool(getattr(exc, "sent", True))
             return ErrorClass(ErrorBucket.TRANSIENT, sent, "timeout after sending" if sent
@@ -144,3 +146,19 @@ class RetryPolicy:
         delay = min(policy.max_delay_s, policy.base_delay_s * (2.0 ** retries_so_far))
         spread = delay * self.jitter
         return max(0.0, delay + self.rng.uniform(-spread, spread))
+
+
+def is_session_expired(exc: BaseException) -> bool:
+    """The broker session is gone (Kite's ``TokenException``): every further request fails
+    until the trader logs in again."""
+    return "TokenException" in _type_names(exc)
+
+
+def is_throttle(exc: BaseException) -> bool:
+    """The broker refused the request for its rate (HTTP 429), not the day's order cap."""
+    names = _type_names(exc)
+    lower = _message(exc).lower()
+    if "maximum allowed order" in lower:
+        return False
+    return ("NetworkException" in names and getattr(exc, "code", None) == 429) \
+        or "too many requests" in lower

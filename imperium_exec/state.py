@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .events import ParentStatus
+from .gateway import SendPermit
 from .planner import ExecutionPlan
 from .request import ExecutionRequest
 from .router import RouteDecision
@@ -24,6 +27,7 @@ class ChildStatus(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     ERROR = "error"
+    UNKNOWN = "unknown"  # the engine stopped before learning whether an attempt was placed
 
     @property
     def is_terminal(self) -> bool:
@@ -48,6 +52,10 @@ class ChildState:
     expected_cost_bps: float | None = None
     mid_at_send: float | None = None
     latency_ms: float | None = None
+    quote_source: str | None = None  # where the price came from (stream, rest, paper, ticket)
+    quote_age_ms: float | None = None  # how old that quote was when the child was priced
+    placed_at: float | None = None  # clock time the broker accepted it
+    in_flight: bool = False  # a placement request is on its way (outcome not yet known)
     cancel_requested: bool = False  # the broker accepted our cancel request
     cancel_abandoned: bool = False  # the cancel was never confirmed: stop waiting on it
 
@@ -69,6 +77,7 @@ class ChildResult:
     status: str
     order_id: str | None
     attempts: int
+    tag: str | None = None  # the last attempt's tag (what to look for in the order book)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,10 @@ class ParentState:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     last_volume: int | None = None  # cumulative market volume at the previous POV slice
+    #: Revoked (from any thread) the moment the parent is cancelled: checked right before
+    #: every placement request goes out.
+    permit: SendPermit = field(default_factory=SendPermit)
+    note: str | None = None  # why it ended short, for the finished row (not a failure)
 
     @property
     def quantity(self) -> int:
@@ -123,6 +136,27 @@ class ParentState:
     @property
     def average_price(self) -> float:
         return self.filled_value / self.filled if self.filled else 0.0
+
+    @property
+    def stopping(self) -> bool:
+        """Cancelled, or failed: send nothing more."""
+        return self.cancel_requested or self.failure is not None
+
+    async def wait_changed(self, timeout: float | None) -> None:
+        """Sleep until something about this parent changes (a fill, a control) or timeout."""
+        self.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), timeout)
+
+    async def sleep(self, now: Callable[[], float], delay: float) -> None:
+        """Sleep ``delay`` seconds unless the parent stops first."""
+        deadline = now() + delay
+        while not self.stopping and now() < deadline:
+            await self.wait_changed(deadline - now())
+
+    async def hold_while_paused(self) -> None:
+        while self.paused_at is not None and not self.stopping:
+            await self.wait_changed(None)
 
 
 def child_tag(parent_id: str, child_index: int, attempt: int) -> str:

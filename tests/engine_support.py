@@ -53,9 +53,13 @@ class Rig:
 
 def make_rig(tmp_path: Path, *, auto_advance: bool = True, latency_s: float = 0.0,
              retry_policy: RetryPolicy | None = None, bid: float = 100.0,
-             ask: float = 100.5) -> Rig:
+             ask: float = 100.5,
+             broker_type: type[InMemoryBroker] = InMemoryBroker,
+             **broker_args: Any) -> Rig:
+    """An engine on an in-memory broker (of ``broker_type``) in virtual time."""
     clock = VirtualClock(auto_advance=auto_advance)
-    broker = InMemoryBroker(clock=clock, bid=bid, ask=ask, latency_s=latency_s, name="memory")
+    broker = broker_type(clock=clock, bid=bid, ask=ask, latency_s=latency_s, name="memory",
+                         **broker_args)
     tracker = FillQualityTracker("paper", tmp_path)
     policy = retry_policy or RetryPolicy(reconcile_window_s=3.0, reconcile_interval_s=1.0)
     engine = ExecutionEngine(broker, mode="paper", clock=clock, tracker=tracker,

@@ -30,8 +30,7 @@ def test_pause_holds_new_slices_and_resume_shifts_the_rest_of_the_schedule(
     try:
         placed = lambda: [r for r in rig.snapshot(parent_id) if r["event"] == "placed"]  # noqa: E731
         wait_for(lambda: len(placed()) == 1)
-        rig.clock.advance(1.0)
-        wait_for(lambda: "filled" in rig.events(parent_id))
+        wait_for(lambda: "filled" in rig.events(parent_id))  # read at once after placing
         rig.engine.pause(parent_id)
         wait_for(lambda: "paused" in rig.events(parent_id))
         rig.clock.advance(200.0)  # slice 2 was due at +100 s
@@ -39,7 +38,7 @@ def test_pause_holds_new_slices_and_resume_shifts_the_rest_of_the_schedule(
         assert len(placed()) == 1
         rig.engine.resume(parent_id)
         wait_for(lambda: "resumed" in rig.events(parent_id))
-        rig.clock.advance(98.0)  # +299 s: slice 2 now due at +300 s (100 + 200 paused)
+        rig.clock.advance(98.0)  # +298 s: slice 2 now due at +300 s (100 + 200 paused)
         time.sleep(0.05)
         assert len(placed()) == 1
         rig.clock.advance(2.0)
@@ -73,7 +72,7 @@ def test_cancel_mid_twap_stops_new_slices_and_cancels_the_resting_child(tmp_path
     cancelled = [r for r in rows if r["event"] == "cancelled"]
     # one resting child cancelled at the broker, three never sent: all end with a row
     assert len(cancelled) == 4
-    assert sum(1 for r in cancelled if r["message"] == "not sent: parent ended") == 3
+    assert sum(1 for r in cancelled if r["message"] == "not sent: parent cancelled") == 3
     assert_books_balance(rows, 260)
 
 

@@ -17,7 +17,7 @@ from imperium_exec.events import ParentStatus
 class LateGhostBroker(InMemoryBroker):
     """The first placement times out after sending; its order shows up ``delay_s`` later."""
 
-    def __init__(self, delay_s: float, **kw: object) -> None:
+    def __init__(self, *, delay_s: float, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.delay_s = delay_s
         self._late: list[tuple[float, OrderInstruction]] = []
@@ -39,20 +39,19 @@ class LateGhostBroker(InMemoryBroker):
 
 
 def test_a_late_order_after_the_parent_finished_is_still_cancelled(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path)
-    broker = LateGhostBroker(30.0, clock=rig.clock, bid=100.0, ask=100.5)
-    rig.engine.broker = broker
+    rig = make_rig(tmp_path, broker_type=LateGhostBroker, delay_s=30.0)
+    broker = rig.broker
     _, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=100.5))
     result = future.result(5)
     assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
     broker.set_book(SYMBOL, 101.0, 101.5)  # the market moved up: the late buy will rest
     deadline = time.monotonic() + 5
-    while not any(r["event"] == "ghost" and "cancel sent" in (r["message"] or "")
+    while not any(r["event"] == "ghost" and "cancelling it" in (r["message"] or "")
                   for r in rig.snapshot()) and time.monotonic() < deadline:
         time.sleep(0.01)
     rig.close()
     ghost = next(r for r in rig.file_rows() if r["event"] == "ghost")
-    assert "turned up" in ghost["message"] and "cancel sent" in ghost["message"]
+    assert "turned up" in ghost["message"] and "cancelling it" in ghost["message"]
     assert [o.status for o in broker.orders()].count(OrderStatus.OPEN) == 0
     assert sum(o.filled_quantity for o in broker.orders()) == 130  # nothing filled twice
 
@@ -71,9 +70,8 @@ class FlakyCancelBroker(InMemoryBroker):
 
 
 def test_a_failed_cancel_is_sent_again_and_slices_stay_on_time(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path)
-    broker = FlakyCancelBroker(clock=rig.clock, bid=100.0, ask=100.5)
-    rig.engine.broker = broker
+    rig = make_rig(tmp_path, broker_type=FlakyCancelBroker)
+    broker = rig.broker
     start = rig.clock.now()
     _, future = rig.engine.submit(make_request(
         quantity=195, execution_algo="TWAP", max_child_orders=3, horizon_s=90,
@@ -82,8 +80,10 @@ def test_a_failed_cancel_is_sent_again_and_slices_stay_on_time(tmp_path: Path) -
         result = future.result(5)
     finally:
         rig.close()
-    placed = [round(r["ts"] - start) for r in rig.file_rows() if r["event"] == "placed"]
-    assert placed == [0, 30, 60]
+    placed = [r["ts"] - start for r in rig.file_rows() if r["event"] == "placed"]
+    # The 429 on the cancel shuts the write lane for a second (Kite counts that second as
+    # full); the cancel is re-sent then, and the slice follows its confirmation.
+    assert [round(p) for p in placed] == [0, 31, 60]
     assert broker.cancel_calls >= 3 and result.status is ParentStatus.FILLED
     assert all(o.status.is_terminal for o in broker.orders())
     assert_books_balance(rig.file_rows(), 195)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -147,16 +148,17 @@ def test_pov_without_a_volume_history_warns_before_it_starts(tmp_path: Path) -> 
     assert_books_balance(rows, 260)
 
 
-def test_a_failed_quote_falls_back_to_the_last_fresh_one(tmp_path: Path) -> None:
+def test_a_child_is_never_priced_from_a_quote_older_than_the_limit(tmp_path: Path) -> None:
     rig = make_rig(tmp_path, bid=100.0, ask=100.05)
     real_quote = rig.broker.quote
     calls = {"n": 0}
 
     def flaky_quote(symbol: str, exchange: str):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        if calls["n"] > 1:
+        if 1 < calls["n"] <= 8:  # throttled for a while, then the market data comes back
             from imperium_exec.brokers.errors import NetworkException
 
+            rig.broker.set_book(SYMBOL, 91.0, 91.05)  # the market moves meanwhile
             raise NetworkException("Too many requests", code=429)
         return real_quote(symbol, exchange)
 
@@ -164,13 +166,15 @@ def test_a_failed_quote_falls_back_to_the_last_fresh_one(tmp_path: Path) -> None
     rig.broker.set_book(SYMBOL, 90.0, 90.05)  # the live book differs from the request's
     try:
         _, future = rig.engine.submit(make_request(
-            quantity=195, execution_algo="TWAP", max_child_orders=3, horizon_s=6,
+            quantity=195, execution_algo="TWAP", max_child_orders=3, horizon_s=9,
             randomize_slices=False))
         result = future.result(5)
     finally:
         rig.close()
     placed = [r for r in rig.file_rows() if r["event"] == "placed"]
-    assert calls["n"] == 3 and len(placed) == 3
-    # slices 2 and 3 (2 s and 4 s in) priced from the first quote, not the request's 100/100.5
-    assert [r["mid_at_send"] for r in placed] == [90.025] * 3
+    # The first slice from a fresh quote; the second waited (its last quote was 3 s old, over
+    # the 2 s limit) until quotes came back, and went out at the new book, never at 90.025.
+    assert [r["mid_at_send"] for r in placed[:2]] == [90.025, 91.025]
+    assert all(r["quote_source"] == "paper" and r["quote_age_ms"] <= 2000 for r in placed)
+    assert placed[1]["ts"] - placed[0]["ts"] > 3.0
     assert result.filled_quantity == 195

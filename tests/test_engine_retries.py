@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from engine_support import assert_books_balance, make_request, make_rig
 
 from imperium_exec.brokers.errors import (
@@ -13,6 +14,7 @@ from imperium_exec.brokers.errors import (
     NetworkException,
     TokenException,
 )
+from imperium_exec.engine import SessionExpired
 from imperium_exec.events import ParentStatus
 from imperium_exec.retry import BucketPolicy, ErrorBucket, RetryPolicy
 
@@ -85,10 +87,21 @@ def test_risk_rejection_is_not_retried_and_fails_the_parent(tmp_path: Path) -> N
 
 
 def test_fatal_error_is_not_retried(tmp_path: Path) -> None:
-    rig, result, rows = run_one(tmp_path, TokenException("Token is invalid or has expired."))
+    rig, result, rows = run_one(tmp_path, InputException("Invalid `tradingsymbol`."))
     assert result.status is ParentStatus.FAILED
     assert rows[1]["event"] == "error" and rows[1]["error_bucket"] == "fatal"
     assert rig.broker.place_calls == 1
+
+
+def test_a_token_error_halts_the_session_once_and_ends_the_parent(tmp_path: Path) -> None:
+    rig, result, rows = run_one(tmp_path, TokenException("Token is invalid or has expired."))
+    assert result.status is ParentStatus.FAILED and "re-login needed" in (result.message or "")
+    session = [r for r in rig.file_rows() if r["event"] == "session"]
+    assert len(session) == 1 and session[0]["status"] == "relogin_needed"
+    assert rows[-2]["event"] == "error" and rows[-2]["error_bucket"] == "fatal"
+    assert rig.broker.place_calls == 1
+    with pytest.raises(SessionExpired, match="re-login needed"):
+        rig.engine.submit(make_request())
 
 
 def test_transient_retries_stop_at_the_bucket_limit(tmp_path: Path) -> None:

@@ -9,8 +9,6 @@ partial fills tracked, cancel).
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -24,7 +22,7 @@ from kiteconnect import exceptions as kex
 
 from imperium_exec.brokers import KiteBroker
 from imperium_exec.brokers.base import Broker, OrderInstruction, OrderStatus
-from imperium_exec.brokers.kite import RatePacer, kite_time_to_epoch, order_status
+from imperium_exec.brokers.kite import kite_time_to_epoch, order_status
 from imperium_exec.clock import RealClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine, ExecutionResult
 from imperium_exec.events import ParentStatus
@@ -206,23 +204,24 @@ def test_quote_maps_the_touch_volume_and_ltp(server: FakeKiteServer,
 
 def test_quote_of_an_empty_book_and_of_an_unknown_instrument() -> None:
     with FakeKiteServer(rate_limits=RateLimits(quotes_per_second=10)) as srv:
-        broker = KiteBroker(client(srv), quotes_per_second=10.0)
+        broker = KiteBroker(client(srv))
         empty = broker.quote("NIFTY26D0125000PE", "NFO")
         assert empty is not None and (empty.bid, empty.ask, empty.ltp, empty.volume) == \
             (None, None, None, 0)
         assert broker.quote("NIFTY26D0199999CE", "NFO") is None
 
 
-def test_quotes_are_cached_per_instrument_and_paced() -> None:
-    with FakeKiteServer(rate_limits=RateLimits(quotes_per_second=5)) as srv:
-        srv.set_quote(SYMBOL, bid=100.0, ask=100.5)
-        broker = KiteBroker(client(srv), quotes_per_second=5.0)
-        first = broker.quote(SYMBOL, "NFO")
-        assert broker.quote(SYMBOL, "NFO") is first  # within the TTL: no request
-        assert len(srv.requests_to("quote")) == 1
-        broker.quote("NIFTY26D0125000PE", "NFO")  # another instrument waits for its slot
-        stamps = [r.at for r in srv.requests_to("quote")]
-    assert len(stamps) == 2 and stamps[1] - stamps[0] >= 0.15  # a 0.204 s slot
+def test_quotes_ask_for_many_instruments_in_one_call(server: FakeKiteServer,
+                                                     broker: KiteBroker) -> None:
+    server.set_quote("NIFTY26D0125000PE", bid=80.0, ask=80.5)
+    keys = [f"NFO:{SYMBOL}", "NFO:NIFTY26D0125000PE", "NFO:NIFTY26D0199999CE"]
+    quotes = broker.quotes(keys)
+    assert set(quotes) == set(keys[:2])  # the unknown instrument is left out
+    assert quotes["NFO:NIFTY26D0125000PE"].bid == 80.0
+    (sent,) = server.requests_to("quote")
+    assert sent.query == {"i": keys}
+    with pytest.raises(ValueError, match="at most 500"):
+        broker.quotes([f"NFO:X{i}" for i in range(501)])
 
 
 def test_a_throttled_quote_raises_instead_of_looking_like_no_market(
@@ -233,33 +232,20 @@ def test_a_throttled_quote_raises_instead_of_looking_like_no_market(
     assert caught.value.code == 429
 
 
-def test_rate_pacer_hands_concurrent_callers_separate_slots() -> None:
-    pacer = RatePacer(100.0)
-    released: list[float] = []
-
-    def call() -> None:
-        pacer.wait()
-        released.append(time.monotonic())
-
-    threads = [threading.Thread(target=call) for _ in range(8)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    # Eight callers at once: the last slot is seven intervals after the first.
-    assert max(released) - started >= 7 * pacer.interval_s - 1e-3
-    assert pacer.interval_s == pytest.approx(1.02 / 100.0)
+def test_kite_limits_are_declared_for_the_engine_budget(broker: KiteBroker) -> None:
+    limits = broker.rate_limits
+    assert (limits.writes_per_second, limits.writes_per_minute, limits.writes_per_day) == \
+        (10, 400, 5_000)
+    assert (limits.quotes_per_second, limits.reads_per_second) == (1, 10)
 
 
-def test_order_writes_are_paced_under_ten_per_second(server: FakeKiteServer,
-                                                     broker: KiteBroker) -> None:
-    order_id = broker.place_order(instruction(tag="W1"))
-    broker.cancel_order(order_id)  # cancels share the order-write budget
-    broker.place_order(instruction(tag="W2"))
-    stamps = sorted(r.at for r in server.requests if r.route in ("place", "cancel"))
-    assert len(stamps) == 3  # 0.102 s slots; unpaced, local requests are ~2 ms apart
-    assert min(b - a for a, b in itertools.pairwise(stamps)) >= 0.08
+def test_algo_id_goes_out_on_every_order_when_set(server: FakeKiteServer) -> None:
+    broker = KiteBroker(client(server), algo_id="ALGO123")
+    broker.place_order(instruction(tag="A1"))
+    broker.place_order(instruction(price=None, tag="A2"))
+    assert [r.form.get("algo_id") for r in server.requests_to("place")] == ["ALGO123"] * 2
+    with pytest.raises(ValueError, match="algo_id"):
+        KiteBroker(client(server), algo_id=" ")
 
 
 def test_session_seconds_are_nse_hours_in_ist(broker: KiteBroker) -> None:

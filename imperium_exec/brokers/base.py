@@ -6,6 +6,7 @@ them in a bounded thread pool and never on the GUI thread. Implementations must 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -83,6 +84,21 @@ class Quote:
         return self.ltp
 
 
+@dataclass(frozen=True, slots=True)
+class StreamHandlers:
+    """Where a broker's push stream delivers, on the engine's loop thread.
+
+    ``on_quote(key, quote)`` with Kite's ``"EXCHANGE:SYMBOL"`` key; ``on_order`` for every
+    order update; ``on_state(connected)`` when the connection comes up or drops (updates sent
+    while it was down are lost); ``on_session_lost(reason)`` when the broker refuses the token.
+    """
+
+    on_quote: Callable[[str, Quote], None]
+    on_order: Callable[[BrokerOrder], None]
+    on_state: Callable[[bool], None]
+    on_session_lost: Callable[[str], None]
+
+
 @runtime_checkable
 class Broker(Protocol):
     """What the engine needs from a broker. All calls but ``session_seconds`` may block; all
@@ -112,3 +128,14 @@ class Broker(Protocol):
         Pure arithmetic, no I/O and no lock: the planner calls it on the caller's (GUI) thread.
         """
         ...
+
+
+# Optional capabilities, looked up with getattr by the engine:
+#
+# ``rate_limits: AccountRateLimits``: the account's request limits (the engine's one budget
+#     keeps to them). Absent: no limits (an in-process broker).
+# ``local_market_data: bool``: quotes are the broker's own in-process book, free and instant
+#     (the paper exchange): the engine reads them as a pushed stream, not over REST.
+# ``quotes(keys) -> dict[str, Quote]``: one request for many instruments (Kite: at most 500).
+# ``open_stream(handlers, loop) -> BrokerStream | None``: a push stream of quotes and order
+#     updates on the engine's loop (Kite's ticker WebSocket).

@@ -13,9 +13,13 @@ What the adapter does, and what it deliberately does not:
 - Kite's order states fold into :class:`OrderStatus`; every transient state (``PUT ORDER REQ
   RECEIVED``, ``VALIDATION PENDING``, ``OPEN PENDING``, ``TRIGGER PENDING``, ``MODIFY
   PENDING``, ``CANCEL PENDING``...) and any state we do not know is PENDING, never terminal.
-- Client-side pacing keeps us inside Kite's limits where it is cheap: order writes (place and
-  cancel) at most 10/s, ``orders()`` at most 10/s, ``quote`` at most 1/s with a per-instrument
-  cache of about a second. Pacing blocks the calling worker thread briefly, never the engine loop.
+- No pacing here: every request the engine makes goes through its one account-wide rate budget
+  (:mod:`imperium_exec.rate_budget`), awaited on the engine's loop by priority, and only then
+  runs in a worker thread. ``rate_limits`` tells that budget Kite's limits.
+- ``quotes(keys)`` asks for up to 500 instruments in one ``GET /quote``: the market-data
+  service coalesces everyone's needs into one call a second.
+- ``algo_id`` (SEBI's 2026 retail-algo framework: the exchange's strategy id) goes out on every
+  order when set.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import time
 from typing import Any
 
 from ..clock import RealClock
+from ..rate_budget import AccountRateLimits
 from ..request import OrderType, Side
 from ..timeutil import IST, is_on_tick, round_to_tick
 from ..volume_curve import nse_session_seconds
@@ -40,8 +45,8 @@ _TERMINAL = {
     "REJECTED": OrderStatus.REJECTED,
 }
 _KITE_TIME = "%Y-%m-%d %H:%M:%S"
-#: Spacing margin over 1/rate, so clock jitter cannot put one request too many into a second.
-_PACING_MARGIN = 1.02
+#: Kite's most instruments per GET /quote.
+QUOTE_BATCH = 500
 
 log = logging.getLogger(__name__)
 
@@ -76,30 +81,6 @@ def kite_time_to_epoch(value: Any) -> float | None:
     return moment.timestamp()
 
 
-class RatePacer:
-    """Spaces calls at least ``1/per_second`` apart across threads.
-
-    Kite counts requests per calendar second; calls spaced a full interval apart can never put
-    more than ``per_second`` of them into one second, whatever the offset between the clocks.
-    """
-
-    def __init__(self, per_second: float) -> None:
-        self.interval_s = _PACING_MARGIN / per_second if per_second > 0 else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        """Block until this caller's slot comes up (slots are handed out first come)."""
-        if self.interval_s <= 0:
-            return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval_s
-        if slot > now:
-            time.sleep(slot - now)
-
-
 class KiteBroker:
     """Places, cancels and tracks orders and reads quotes through Kite Connect.
 
@@ -110,18 +91,16 @@ class KiteBroker:
 
     name = "kite"
 
-    def __init__(self, kite: Any, *, tick_size: float = 0.05, quote_ttl_s: float = 1.0,
-                 quotes_per_second: float = 1.0, order_writes_per_second: float = 10.0,
-                 order_book_reads_per_second: float = 10.0) -> None:
+    def __init__(self, kite: Any, *, tick_size: float = 0.05, algo_id: str | None = None,
+                 rate_limits: AccountRateLimits | None = None) -> None:
         self.kite = kite
         self.clock = RealClock()
         self.tick_size = tick_size
-        self.quote_ttl_s = quote_ttl_s
-        self._writes = RatePacer(order_writes_per_second)
-        self._book_reads = RatePacer(order_book_reads_per_second)
-        self._quote_pacer = RatePacer(quotes_per_second)
-        self._quote_lock = threading.Lock()
-        self._quotes: dict[str, tuple[float, Quote | None]] = {}
+        if algo_id is not None and not algo_id.strip():
+            raise ValueError("algo_id: must not be blank (leave it None when not registered)")
+        self.algo_id = algo_id
+        #: Kite's request limits, kept by the engine's rate budget.
+        self.rate_limits = rate_limits or AccountRateLimits.kite()
         self._varieties: dict[str, str] = {}
         self._varieties_lock = threading.Lock()
 
@@ -134,12 +113,13 @@ class KiteBroker:
             transaction_type=str(order.side), quantity=int(order.quantity),
             product=order.product, order_type=str(order.order_type), validity=order.validity,
             tag=order.tag)
+        if self.algo_id is not None:
+            params["algo_id"] = self.algo_id
         if order.order_type is OrderType.MARKET:
             # Omitted (None) is not defaulted: Kite then refuses the order, which is the truth.
             params["market_protection"] = order.market_protection
         else:
             params["price"] = self.format_price(order.limit_price, order.tick_size)
-        self._writes.wait()
         order_id = str(self.kite.place_order(**params))
         with self._varieties_lock:
             self._varieties[order_id] = order.variety
@@ -149,12 +129,10 @@ class KiteBroker:
         """DELETE /orders/{variety}/{order_id} (the variety the order was placed with)."""
         with self._varieties_lock:
             variety = self._varieties.get(order_id, "regular")
-        self._writes.wait()
         self.kite.cancel_order(variety=variety, order_id=order_id)
 
     def orders(self) -> list[BrokerOrder]:
         """Today's order book (GET /orders), every state folded for the engine."""
-        self._book_reads.wait()
         mapped: list[BrokerOrder] = []
         for raw in self.kite.orders() or []:
             try:
@@ -165,23 +143,23 @@ class KiteBroker:
         return mapped
 
     def quote(self, tradingsymbol: str, exchange: str) -> Quote | None:
-        """Top of book, LTP and volume from GET /quote; None when Kite has no such instrument.
-
-        Results are reused for ``quote_ttl_s`` per instrument, and fetches are paced at Kite's
-        1 request/s. Failures (a 429 included) raise: the engine decides what a missing quote
-        means, and a throttle must not look like "no market data".
-        """
+        """Top of book, LTP and volume of one instrument (GET /quote); None when Kite has no
+        such instrument. The engine never calls this: it batches through :meth:`quotes`."""
         key = f"{exchange}:{tradingsymbol}"
-        with self._quote_lock:  # one fetch at a time: the limit is 1/s for the whole account
-            cached = self._quotes.get(key)
-            if cached is not None and time.monotonic() - cached[0] < self.quote_ttl_s:
-                return cached[1]
-            self._quote_pacer.wait()
-            data = self.kite.quote(key) or {}
+        return self.quotes([key]).get(key)
+
+    def quotes(self, keys: list[str]) -> dict[str, Quote]:
+        """Quotes of up to 500 ``"EXCHANGE:SYMBOL"`` keys in one GET /quote; instruments Kite
+        does not know are left out. Failures (a 429 included) raise."""
+        if len(keys) > QUOTE_BATCH:
+            raise ValueError(f"keys: at most {QUOTE_BATCH} instruments per quote call")
+        data = self.kite.quote(list(keys)) or {}
+        out: dict[str, Quote] = {}
+        for key in keys:
             raw = data.get(key)
-            quote = self.to_quote(tradingsymbol, raw) if isinstance(raw, dict) else None
-            self._quotes[key] = (time.monotonic(), quote)
-            return quote
+            if isinstance(raw, dict):
+                out[key] = self.to_quote(key.partition(":")[2], raw)
+        return out
 
     def session_seconds(self, epoch: float) -> float:
         """Seconds since 09:15 IST that day (negative before the open); pure arithmetic."""
@@ -254,4 +232,4 @@ def _best(levels: Any) -> tuple[float | None, int]:
     return price, quantity
 
 
-__all__ = ["KiteBroker", "RatePacer", "kite_time_to_epoch", "order_status"]
+__all__ = ["QUOTE_BATCH", "KiteBroker", "kite_time_to_epoch", "order_status"]

@@ -24,6 +24,9 @@ from .errors import BrokerError
 class InMemoryBroker:
     """Fills marketable orders at the touch at once; rests the rest until :meth:`fill`."""
 
+    #: Quotes are this object's own book: read as a pushed stream, no REST and no limits.
+    local_market_data = True
+
     def __init__(self, *, clock: Clock | None = None, bid: float = 100.0, ask: float = 100.5,
                  volume_per_second: float = 100.0, latency_s: float = 0.0,
                  name: str = "memory") -> None:

@@ -20,6 +20,7 @@ from typing import Literal
 
 from ..clock import Clock, RealClock
 from ..instruments import default_instrument_master
+from ..rate_budget import AccountRateLimits
 from ..sim.chain import Chain, Instrument
 from ..sim.config import (
     FaultConfig,
@@ -39,6 +40,8 @@ class PaperBroker:
     """A simulated exchange and broker account that the engine drives like Kite."""
 
     name = "paper"
+    #: The book is in this process: the engine reads it as a pushed stream, never over REST.
+    local_market_data = True
 
     def __init__(self, config: PaperConfig | None = None, *, clock: Clock | None = None,
                  seed: int | None = None, margin: float | None = None,
@@ -61,6 +64,13 @@ class PaperBroker:
             chain = Chain.from_kite_csv(instruments_csv, default_instrument_master().underlyings,
                                         on.date())
         self.exchange = PaperExchange(cfg, start, chain=chain, shares_override=volume_shares)
+        rules = cfg.rules
+        #: The exchange's order-write limits, so the engine's budget keeps to them as at Kite;
+        #: the simulated book is read for free.
+        self.rate_limits = AccountRateLimits(
+            writes_per_second=rules.orders_per_second,
+            writes_per_minute=rules.orders_per_minute, writes_per_day=rules.orders_per_day,
+            quotes_per_second=None, reads_per_second=None)
 
     # ---------------------------------------------------------------- Broker protocol
 
@@ -95,6 +105,18 @@ class PaperBroker:
         """Best bid/ask, LTP, session volume and five levels of depth; None if not listed."""
         with self._lock:
             return self.exchange.quote(tradingsymbol, exchange, self.clock.now())
+
+    def quotes(self, keys: list[str]) -> dict[str, PaperQuote]:
+        """Quotes of ``"EXCHANGE:SYMBOL"`` keys; unlisted instruments are left out."""
+        out: dict[str, PaperQuote] = {}
+        with self._lock:
+            now = self.clock.now()
+            for key in keys:
+                exchange, _, symbol = key.partition(":")
+                quote = self.exchange.quote(symbol, exchange or None, now)
+                if quote is not None:
+                    out[key] = quote
+        return out
 
     def session_seconds(self, epoch: float) -> float:
         return self.exchange.timeline.session_seconds(epoch)

@@ -1,0 +1,391 @@
+"""OrderTracker: what the broker says about our orders, for every parent at once.
+
+Two sources, one set of rules:
+
+- **Order updates** pushed by the broker's stream (Kite's order postbacks on the ticker socket):
+  fills and terminal states arrive within milliseconds, for every parent.
+- **The order book**, read once for all parents as a safety net: after a reconnect (updates are
+  lost while the socket is down and never replayed), when someone needs the truth now (an
+  ambiguous placement, a cancel to confirm, shutdown), and otherwise at a slow interval while
+  the stream is up (``stream_poll_interval_s``) or a quick one without a stream
+  (``poll_interval_s``). Reads are serialized and spaced (``min_read_gap_s``): forty parents
+  asking at once share one read.
+
+Applying an order snapshot is idempotent and monotonic: fills only grow, a terminal state is
+final, so an update and a book read may arrive in any order. Fills are reported as increments,
+each with its own price (from the change in the order's average price).
+
+Tags: every attempt's tag is looked up here too. An ambiguous placement waits for its tag
+(:meth:`OrderTracker.find_by_tag`); an attempt that was re-sent keeps being watched
+(:meth:`OrderTracker.watch_late`): a late order is cancelled if still open, and its fills are
+reported (and counted into the parent while it works).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .brokers.base import BrokerOrder, OrderStatus
+from .clock import Clock
+from .events import EventKind
+from .gateway import BrokerGateway, NotSent
+from .rate_budget import RequestKind
+from .retry import RetryPolicy
+from .rows import RowFactory, slippage, slippage_bps
+from .state import ChildState, ChildStatus, LateOrderWatch, ParentState
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], None]
+TagMatch = Callable[[BrokerOrder], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    #: Order-book read interval while orders are working and no stream carries updates.
+    poll_interval_s: float = 0.5
+    #: Safety-net read interval while the stream is up.
+    stream_poll_interval_s: float = 5.0
+    #: Smallest gap between two reads, however many parents ask.
+    min_read_gap_s: float = 0.2
+    #: How long a re-sent ambiguous attempt's tag is watched for a late order.
+    late_order_watch_s: float = 900.0
+    #: Stream updates kept for orders we do not know yet (a placement whose reply is still on
+    #: its way) and tags seen, for reconciliation.
+    remember: int = 5_000
+
+
+class OrderTracker:
+    """Working children by order id, late-order watches by tag; fed by stream and book."""
+
+    def __init__(self, *, clock: Clock, gateway: BrokerGateway,
+                 read_book: Callable[[], list[BrokerOrder]],
+                 cancel_order: Callable[[str], None], rows: RowFactory, emit: Emit,
+                 retry_policy: RetryPolicy, is_active: Callable[[ParentState], bool],
+                 config: TrackerConfig | None = None) -> None:
+        self.clock = clock
+        self.config = config or TrackerConfig()
+        self._gateway = gateway
+        self._read_book = read_book
+        self._cancel_order = cancel_order
+        self._rows = rows
+        self._emit = emit
+        self._retry_policy = retry_policy
+        self._is_active = is_active
+        self._working: dict[str, tuple[ParentState, ChildState]] = {}
+        self._late: dict[str, LateOrderWatch] = {}
+        self._unmatched: OrderedDict[str, BrokerOrder] = OrderedDict()
+        self._by_tag: OrderedDict[str, BrokerOrder] = OrderedDict()
+        self._tag_waiters: dict[str, tuple[TagMatch, asyncio.Future[BrokerOrder]]] = {}
+        self.stream_up = False
+        self._wake = asyncio.Event()
+        self._read_done = asyncio.Event()
+        self._reads_started = 0
+        self._reads_done = 0
+        self._refresh_wanted = 0  # the read number someone is waiting for
+        self._last_read_end = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        #: Book reads made, for tests and benchmarks.
+        self.book_reads = 0
+
+    # ------------------------------------------------------------------ lifecycle (loop)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="orders")
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self._read_done.set()
+        for _, waiter in self._tag_waiters.values():
+            if not waiter.done():
+                waiter.cancel()
+
+    # ------------------------------------------------------------------ registry
+
+    def track(self, parent: ParentState, child: ChildState) -> None:
+        """``child`` was placed: follow its order (and apply an update that came first)."""
+        assert child.order_id is not None
+        self._working[child.order_id] = (parent, child)
+        early = self._unmatched.pop(child.order_id, None)
+        if early is not None:
+            self._apply(early)
+        self._wake.set()
+
+    def watch_late(self, parent: ParentState, child: ChildState, tag: str) -> None:
+        """An ambiguous attempt is re-sent (or abandoned): its order may still turn up."""
+        self._late[tag] = LateOrderWatch(tag, parent, child, since=self.clock.now())
+        seen = self._by_tag.get(tag)
+        if seen is not None:
+            self._check_late(self._late[tag], seen)
+        self._wake.set()
+
+    def follow_after_finish(self, parent: ParentState, child: ChildState) -> None:
+        """``child``'s parent is finishing while its order may still be live (a cancel never
+        confirmed): keep following the order by its tag, reporting later fills as extra
+        position, instead of changing a finished parent."""
+        assert child.tag is not None
+        if child.order_id is not None:
+            self._working.pop(child.order_id, None)
+        watch = LateOrderWatch(child.tag, parent, child, since=self.clock.now(), seen=True,
+                               cancel_sent=child.cancel_requested, counted=child.filled,
+                               counted_value=child.filled_value)
+        self._late[child.tag] = watch
+        self._wake.set()
+
+    def is_watched(self, child: ChildState) -> bool:
+        return any(w.child is child for w in self._late.values())
+
+    def working_order_ids(self) -> list[str]:
+        return sorted(self._working)
+
+    def watched_tags(self) -> list[str]:
+        return sorted(self._late)
+
+    # ------------------------------------------------------------------ feeds
+
+    def on_update(self, order: BrokerOrder) -> None:
+        """An order update from the stream (loop thread)."""
+        if order.order_id not in self._working:
+            self._remember(self._unmatched, order.order_id, order)
+        self._apply(order)
+
+    def on_stream_state(self, connected: bool) -> None:
+        """Updates are lost while the stream is down: read the book once it is back."""
+        self.stream_up = connected
+        if connected:
+            self.request_refresh()
+        else:
+            self._wake.set()
+
+    def request_refresh(self) -> None:
+        """Someone needs a read that starts from now on (it is shared with everyone else)."""
+        self._refresh_wanted = max(self._refresh_wanted, self._reads_started + 1)
+        self._wake.set()
+
+    async def refresh(self) -> None:
+        """Wait for a book read that starts after this call (shared)."""
+        if self._stopped:
+            return
+        self.request_refresh()
+        target = self._refresh_wanted
+        while self._reads_done < target and not self._stopped:
+            await self._read_done.wait()
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def find_by_tag(self, tag: str, matches: TagMatch, *, window_s: float,
+                          interval_s: float, stop: Callable[[], bool]) -> BrokerOrder | None:
+        """Look for ``tag`` in updates and book reads for up to ``window_s``: the order an
+        ambiguous attempt may have placed. ``None`` when it did not show up (or ``stop()``)."""
+        seen = self._by_tag.get(tag)
+        if seen is not None and matches(seen):
+            return seen
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[BrokerOrder] = loop.create_future()
+        self._tag_waiters[tag] = (matches, found)
+        deadline = loop.time() + window_s
+        try:
+            while True:
+                self.request_refresh()
+                left = deadline - loop.time()
+                if left <= 0 or stop() or self._stopped:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(asyncio.shield(found), min(interval_s, left))
+        finally:
+            self._tag_waiters.pop(tag, None)
+
+    # ------------------------------------------------------------------ reading the book
+
+    def _has_watch(self) -> bool:
+        return bool(self._working or self._late or self._tag_waiters
+                    or self._refresh_wanted > self._reads_done)
+
+    def _interval(self) -> float:
+        return self.config.stream_poll_interval_s if self.stream_up \
+            else self.config.poll_interval_s
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopped:
+            timeout = self._interval() if self._has_watch() else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            if not self._has_watch():
+                continue
+            gap = self._last_read_end + self.config.min_read_gap_s - loop.time()
+            if gap > 0:
+                await asyncio.sleep(gap)
+            try:
+                await self._read_once()
+            except NotSent:  # the session is gone: nothing more can be read
+                self._stopped = True
+                self._read_done.set()
+                return
+            except Exception:  # a bad snapshot must not stop tracking
+                log.exception("applying the order book failed")
+
+    async def _read_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._reads_started += 1
+        number = self._reads_started
+        try:
+            book: list[BrokerOrder] | None = await self._gateway.call(
+                RequestKind.BOOK_READ, self._read_book)
+        except NotSent:
+            raise
+        except Exception as exc:
+            log.warning("order book read failed: %r", exc)
+            book = None
+        finally:
+            self._reads_done = number
+            self._last_read_end = loop.time()
+            self._read_done.set()
+            self._read_done = asyncio.Event()
+        self.book_reads += 1
+        if book is None:
+            return
+        in_book: set[str] = set()
+        for order in book:
+            if order.tag:
+                in_book.add(order.tag)
+            self._apply(order)
+        now = self.clock.now()
+        for tag, watch in list(self._late.items()):
+            if tag not in in_book and now - watch.since > self.config.late_order_watch_s:
+                del self._late[tag]
+
+    # ------------------------------------------------------------------ applying
+
+    @staticmethod
+    def _remember(store: OrderedDict[str, BrokerOrder], key: str, order: BrokerOrder,
+                  limit: int = 5_000) -> None:
+        store[key] = order
+        store.move_to_end(key)
+        while len(store) > limit:
+            store.popitem(last=False)
+
+    def _apply(self, order: BrokerOrder) -> None:
+        entry = self._working.get(order.order_id)
+        if entry is not None:
+            parent, child = entry
+            if self.apply_order(parent, child, order):
+                parent.changed.set()
+            if child.status is not ChildStatus.WORKING:
+                del self._working[order.order_id]
+        if order.tag:
+            self._remember(self._by_tag, order.tag, order, self.config.remember)
+            waiter = self._tag_waiters.get(order.tag)
+            if waiter is not None and not waiter[1].done() and waiter[0](order):
+                waiter[1].set_result(order)
+            watch = self._late.get(order.tag)
+            if watch is not None:
+                self._check_late(watch, order)
+
+    def apply_order(self, parent: ParentState, child: ChildState, order: BrokerOrder) -> bool:
+        """Bring ``child`` up to ``order``: fill increments, then a terminal state."""
+        rows = self._rows
+        changed = False
+        if order.filled_quantity > child.filled:
+            increment = order.filled_quantity - child.filled
+            value_now = order.average_price * order.filled_quantity
+            price = (value_now - child.filled_value) / increment
+            child.filled = order.filled_quantity
+            child.filled_value = value_now
+            parent.filled += increment
+            parent.filled_value += price * increment
+            complete = child.filled >= child.quantity
+            if complete:
+                child.status = ChildStatus.FILLED
+            self._emit(rows.child_row(
+                parent, child, EventKind.FILLED, "filled" if complete else "partially_filled",
+                filled_quantity=increment, fill_price=price,
+                realized_slippage=slippage(parent, price),
+                realized_slippage_bps=slippage_bps(parent, price),
+                average_price=child.average_price))
+            changed = True
+        if order.status.is_terminal and child.status is ChildStatus.WORKING:
+            if order.status is OrderStatus.REJECTED:
+                error = self._retry_policy.classify_rejection(order.status_message)
+                child.status = ChildStatus.REJECTED
+                self._emit(rows.child_row(
+                    parent, child, EventKind.REJECTED, "rejected", error_bucket=str(error.bucket),
+                    error=order.status_message or "rejected", filled_quantity=child.filled,
+                    message=f"{child.leaves} returned to the parent"))
+                parent.failure = f"child {child.index + 1} rejected: {order.status_message}"
+            elif order.status is OrderStatus.COMPLETE:
+                # COMPLETE with fewer fills than asked: the order book is the truth, and the
+                # unfilled rest goes back to the parent like a cancel's.
+                child.status = ChildStatus.CANCELLED
+                self._emit(rows.child_row(
+                    parent, child, EventKind.CANCELLED, "cancelled", filled_quantity=child.filled,
+                    message=f"broker reported COMPLETE at {child.filled}/{child.quantity}; "
+                            f"{child.leaves} returned to the parent"))
+            else:
+                child.status = ChildStatus.CANCELLED
+                self._emit(rows.child_row(
+                    parent, child, EventKind.CANCELLED, "cancelled", filled_quantity=child.filled,
+                    message=f"{child.leaves} returned to the parent"))
+            changed = True
+        return changed
+
+    def _check_late(self, watch: LateOrderWatch, order: BrokerOrder) -> None:
+        """A re-sent attempt's order turned up: cancel it if it is open, report its fills."""
+        parent, child = watch.parent, watch.child
+        active = self._is_active(parent)
+        notes: list[str] = []
+        if not watch.seen:
+            watch.seen = True
+            notes.append(f"late order {order.order_id} from tag {watch.tag} turned up")
+        if not order.status.is_terminal and not watch.cancel_sent:
+            watch.cancel_sent = True
+            notes.append("cancelling it")
+            asyncio.get_running_loop().create_task(self._cancel_late(watch, order.order_id))
+        increment = order.filled_quantity - watch.counted
+        price: float | None = None
+        if increment > 0:
+            value_now = order.average_price * order.filled_quantity
+            price = (value_now - watch.counted_value) / increment
+            watch.counted, watch.counted_value = order.filled_quantity, value_now
+            if active:
+                parent.filled += increment
+                parent.filled_value += price * increment
+                parent.changed.set()
+                notes.append(f"{increment} filled and counted")
+            else:
+                notes.append(f"{increment} filled after the parent finished: the position is "
+                             f"{increment} more than its finished row says")
+        if order.status.is_terminal:
+            self._late.pop(watch.tag, None)
+        if notes:
+            self._emit(self._rows.child_row(
+                parent, child, EventKind.GHOST, str(order.status).lower(),
+                order_id=order.order_id, tag=watch.tag,
+                filled_quantity=increment if increment > 0 else None, fill_price=price,
+                message="; ".join(notes)))
+
+    async def _cancel_late(self, watch: LateOrderWatch, order_id: str) -> None:
+        try:
+            await self._gateway.call(RequestKind.CANCEL, self._cancel_order, order_id)
+        except NotSent:
+            return
+        except Exception as exc:  # e.g. already complete, or throttled: the next sighting retries
+            log.info("cancel of late order %s failed: %r", order_id, exc)
+            watch.cancel_sent = False
+        self.request_refresh()
+
+
+__all__ = ["OrderTracker", "TrackerConfig"]

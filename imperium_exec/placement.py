@@ -1,0 +1,247 @@
+"""Placer: one child from a price to a broker order id, safely.
+
+The order of things is what makes it safe under Kite's limits:
+
+1. **A fresh price.** The child waits for a quote no older than the service's ``max_age_s``
+   (``quote_wait_s`` at most); without one it is not sent, and its row says why. The one
+   exception is an IMMEDIATE MARKET child at high urgency: it needs no price, so it does not
+   wait (its estimate uses the latest quote if fresh, else the ticket's bid/ask, and the row
+   says which).
+2. **A budget slot** for a placement (behind cancels, ahead of reads and quotes), awaited on
+   the loop. The price is checked again once the slot is granted: if the quote went stale
+   while the child queued, the slot is handed back and the child re-prices, keeping its place
+   in line.
+3. **The last-moment brake**: the parent's permit is checked in the worker thread right before
+   the HTTP call, so a kill switch stops everything still queued.
+4. **Ambiguous failures** (timeout after sending, 5xx, Kite's "timed out") are reconciled by
+   the attempt's tag (stream updates and shared book reads) before anything is re-sent; a
+   re-sent attempt's tag stays watched for a late order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .brokers.base import Broker, BrokerOrder, OrderInstruction
+from .clock import Clock
+from .events import EventKind
+from .gateway import BrokerGateway, NotSent
+from .market_data import MarketDataService, MarketQuote, QuoteSource, instrument_key
+from .order_tracker import OrderTracker
+from .rate_budget import RequestKind
+from .request import ExecutionAlgo, OrderType, Urgency
+from .retry import ErrorClass, RetryPolicy
+from .router import RouteDecision, SmartOrderRouter
+from .rows import RowFactory
+from .slippage import SlippageModel
+from .state import ChildState, ChildStatus, ParentState, child_tag
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementConfig:
+    #: How long a child waits for a fresh quote before it is given up (not sent).
+    quote_wait_s: float = 10.0
+
+
+def needs_no_quote(parent: ParentState) -> bool:
+    """An IMMEDIATE MARKET order at high urgency goes out without waiting for a price."""
+    req = parent.request
+    return (req.execution_algo is ExecutionAlgo.IMMEDIATE and req.order_type is OrderType.MARKET
+            and req.execution_urgency is Urgency.HIGH)
+
+
+class Placer:
+    def __init__(self, *, broker: Broker, gateway: BrokerGateway, market_data: MarketDataService,
+                 tracker: OrderTracker, router: SmartOrderRouter, slippage: SlippageModel,
+                 retry_policy: RetryPolicy, rows: RowFactory, emit: Emit, clock: Clock,
+                 config: PlacementConfig | None = None) -> None:
+        self.broker = broker
+        self.gateway = gateway
+        self.market_data = market_data
+        self.tracker = tracker
+        self.router = router
+        self.slippage = slippage
+        self.retry_policy = retry_policy
+        self.rows = rows
+        self.emit = emit
+        self.clock = clock
+        self.config = config or PlacementConfig()
+
+    async def price(self, parent: ParentState) -> MarketQuote | None:
+        """The quote to price ``parent``'s next child from: fresh, or None after waiting."""
+        req = parent.request
+        key = instrument_key(req.exchange, req.tradingsymbol)
+        if needs_no_quote(parent):
+            held = self.market_data.latest(key)
+            fresh = held is not None and self.market_data.age(held) <= \
+                self.market_data.config.max_age_s
+            return held if fresh else None
+        return await self.market_data.fresh(key, timeout=self.config.quote_wait_s)
+
+    async def send(self, parent: ParentState, child: ChildState, *, final_slice: bool) -> None:
+        """Place ``child``: WORKING with an order id, or a terminal row, or (parent stopped)
+        left SCHEDULED for the parent's finish to report."""
+        req = parent.request
+        retries = 0
+        seq = self.gateway.budget.next_seq()
+        while True:
+            await parent.hold_while_paused()
+            if parent.stopping:
+                return
+            market = await self.price(parent)
+            if market is None and not needs_no_quote(parent):
+                self._no_quote(parent, child)
+                return
+            if parent.stopping:
+                return
+            outcome: str | BaseException
+            instruction: OrderInstruction | None = None
+            async with self.gateway.budget.slot(RequestKind.PLACE, seq=seq) as slot:
+                if parent.stopping:
+                    slot.refund()
+                    return
+                if market is not None and not needs_no_quote(parent) \
+                        and self.market_data.age(market) > self.market_data.config.max_age_s:
+                    refreshed = self.market_data.latest(market.key)
+                    if refreshed is None or self.market_data.age(refreshed) > \
+                            self.market_data.config.max_age_s:
+                        slot.refund()  # stale while queued: re-price, keep the place in line
+                        continue
+                    market = refreshed
+                child.attempt += 1
+                child.tag = child_tag(parent.parent_id, child.index, child.attempt)
+                decision = self.router.decide(req, market.quote if market else None,
+                                              final_slice=final_slice)
+                self._estimate(parent, child, decision, market)
+                instruction = OrderInstruction(
+                    tradingsymbol=req.tradingsymbol, exchange=req.exchange, side=req.side,
+                    quantity=child.quantity, order_type=decision.order_type,
+                    limit_price=decision.limit_price, product=req.product,
+                    validity=req.validity, tag=child.tag,
+                    market_protection=decision.market_protection, tick_size=req.tick_size)
+                started = time.perf_counter()
+                child.in_flight = True
+                try:
+                    outcome = await self.gateway.run(slot, self.broker.place_order, instruction,
+                                                     permit=parent.permit)
+                except NotSent:
+                    child.attempt -= 1  # nothing left this machine
+                    child.tag = None
+                    return
+                except Exception as exc:
+                    outcome = exc
+                finally:
+                    child.in_flight = False
+                    child.latency_ms = (time.perf_counter() - started) * 1e3
+            if isinstance(outcome, str):
+                self.mark_placed(parent, child, outcome)
+                return
+            exc = outcome
+            error = self.retry_policy.classify(exc)
+            if error.ambiguous:
+                assert instruction is not None
+                if await self._reconcile(parent, child, instruction, error, exc):
+                    return
+                self.tracker.watch_late(parent, child, instruction.tag)
+                if parent.stopping:
+                    return  # outcome unknown: the finish reports it, the tag stays watched
+            if self.retry_policy.allows_retry(error, retries) and not parent.stopping:
+                delay = self.retry_policy.backoff_s(error.bucket, retries)
+                self.emit(self.rows.error_row(parent, child, EventKind.RETRY, "retry", error,
+                                              exc, f"retrying in {delay:.2f} s"))
+                retries += 1
+                await parent.sleep(self.clock.now, delay)
+                continue
+            child.status = ChildStatus.ERROR
+            self.emit(self.rows.error_row(parent, child, EventKind.ERROR, "error", error, exc,
+                                          None))
+            parent.failure = parent.failure or f"child {child.index + 1}: {error.bucket} " \
+                                               f"error: {exc}"
+            parent.changed.set()
+            return
+
+    def mark_placed(self, parent: ParentState, child: ChildState, order_id: str) -> None:
+        child.order_id = order_id
+        child.status = ChildStatus.WORKING
+        child.placed_at = self.clock.now()
+        self.emit(self.rows.child_row(parent, child, EventKind.PLACED, "placed"))
+        self.tracker.track(parent, child)
+
+    def _no_quote(self, parent: ParentState, child: ChildState) -> None:
+        """No fresh price within the wait: the child is not sent, its quantity goes back."""
+        req = parent.request
+        key = instrument_key(req.exchange, req.tradingsymbol)
+        held = self.market_data.latest(key)
+        last = (f"the last one ({held.source}) is {self.market_data.age(held):.1f} s old"
+                if held is not None else "none arrived")
+        cause = f"; last error: {self.market_data.last_error}" \
+            if self.market_data.last_error else ""
+        limit = self.market_data.config.max_age_s
+        child.status = ChildStatus.CANCELLED
+        child.quote_source = str(held.source) if held is not None else None
+        child.quote_age_ms = self.market_data.age(held) * 1e3 if held is not None else None
+        self.emit(self.rows.child_row(
+            parent, child, EventKind.CANCELLED, "cancelled", error_bucket="transient",
+            error=f"no quote of {key} younger than {limit:g} s within "
+                  f"{self.config.quote_wait_s:g} s: {last}{cause}",
+            message=f"not sent (never priced from stale data); {child.quantity} returned "
+                    "to the parent"))
+        if not req.execution_algo.is_scheduled:
+            parent.failure = parent.failure or f"no fresh quote of {key}: nothing sent"
+        parent.changed.set()
+
+    async def _reconcile(self, parent: ParentState, child: ChildState,
+                         instruction: OrderInstruction, error: ErrorClass,
+                         exc: BaseException) -> bool:
+        """Look for an ambiguous attempt's tag before anything is re-sent."""
+        def matches(order: BrokerOrder) -> bool:
+            return (order.tradingsymbol == instruction.tradingsymbol
+                    and order.side is instruction.side
+                    and order.quantity == instruction.quantity)
+
+        policy = self.retry_policy
+        found = await self.tracker.find_by_tag(
+            instruction.tag, matches, window_s=policy.reconcile_window_s,
+            interval_s=policy.reconcile_interval_s, stop=lambda: parent.stopping)
+        if found is None:
+            return False
+        self.emit(self.rows.error_row(parent, child, EventKind.RECONCILED, "placed", error, exc,
+                                      f"found order {found.order_id} by tag "
+                                      f"{instruction.tag}; not re-sent"))
+        self.mark_placed(parent, child, found.order_id)
+        return True
+
+    def _estimate(self, parent: ParentState, child: ChildState, decision: RouteDecision,
+                  market: MarketQuote | None) -> None:
+        req = parent.request
+        window = max(0.0, parent.plan.end_at - parent.plan.start_at)
+        horizon = window / max(1, parent.plan.slice_count) if window else None
+        participation = req.participation_rate
+        forecast = parent.plan.expected_market_volume
+        if forecast and window:
+            participation = min(1.0, child.quantity / max(forecast * (horizon or window) / window,
+                                                           1.0))
+        estimate = self.slippage.estimate(
+            reference_price=parent.arrival_price, bid=decision.bid, ask=decision.ask,
+            queue_priority=decision.queue_priority, participation=participation,
+            horizon_s=horizon)
+        child.decision = decision
+        child.mid_at_send = decision.mid
+        child.expected_slippage = estimate.expected_slippage
+        child.impact_estimate = estimate.impact_estimate
+        child.expected_cost_bps = estimate.expected_cost_bps
+        if market is not None:
+            child.quote_source = str(market.source)
+            child.quote_age_ms = self.market_data.age(market) * 1e3
+        else:
+            has_ticket = req.bid is not None and req.ask is not None
+            child.quote_source = str(QuoteSource.TICKET) if has_ticket else None
+            child.quote_age_ms = None
+
+
+__all__ = ["PlacementConfig", "Placer", "needs_no_quote"]

@@ -1,0 +1,337 @@
+"""RateBudget: one account-wide request budget, handed out by priority on the engine's loop.
+
+Kite counts requests per account, per calendar second of its own clock: order writes (place,
+modify, cancel) 10/s, 400/min and 5,000/day; quotes 1/s; every other GET 10/s. A request over a
+limit is refused with HTTP 429 and still counts. So the stack never asks for more than the
+budget allows, and when many parents want the same lane at once, the most urgent request goes
+first: cancels, then placements, then order-book reads, then the engine's quotes, then the
+desk's reads.
+
+How a slot is granted:
+
+- Every lane keeps the grant times of the requests it let through. A request may go when each of
+  the lane's windows (a second, a minute) holds fewer grants than its limit. Windows are padded
+  (``window_padding_s``): requests granted a padded second apart cannot land in one calendar
+  second at Kite even when their network latencies differ by up to the padding.
+- The day's write count resets at midnight IST; when it is used up, :meth:`RateBudget.slot`
+  raises :class:`OrderLimitReached` at once instead of waiting until tomorrow.
+- Waiting happens on the loop (an ``asyncio`` future per waiter), never in a worker thread.
+  ``max_in_flight`` caps requests granted and not yet finished, and equals the size of the pool
+  that runs the blocking calls: a granted request therefore always finds a free worker and goes
+  out at once, so the time a request is counted is the time it is sent.
+- A grant that ends up not sending anything (the parent was cancelled meanwhile) is refunded.
+- A 429 that Kite sends anyway (another app on the same account) closes the lane for a second.
+
+Time is the loop's ``time()``: virtual under :class:`~imperium_exec.clock.VirtualClock`, so a
+benchmark of a six-hour schedule respects the same limits in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+_DAY_S = 86_400.0
+_IST_OFFSET_S = 19_800.0  # IST is UTC+05:30, no daylight saving
+
+
+class Lane(StrEnum):
+    """Kite's three rate limits."""
+
+    WRITE = "write"  # place, modify, cancel
+    QUOTE = "quote"  # /quote, /quote/ltp, /quote/ohlc
+    READ = "read"  # every other GET (orders, trades, margins, instruments)
+
+
+class RequestKind(Enum):
+    """What a request is for: its lane and its priority (lower goes first)."""
+
+    CANCEL = (Lane.WRITE, 0)
+    PLACE = (Lane.WRITE, 1)
+    BOOK_READ = (Lane.READ, 2)
+    QUOTE = (Lane.QUOTE, 3)
+    DESK_READ = (Lane.READ, 4)
+    DESK_QUOTE = (Lane.QUOTE, 4)
+
+    @property
+    def lane(self) -> Lane:
+        return self.value[0]
+
+    @property
+    def priority(self) -> int:
+        return self.value[1]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRateLimits:
+    """Requests allowed per account. ``None`` leaves that limit out (an in-process broker)."""
+
+    writes_per_second: int | None = 10
+    writes_per_minute: int | None = 400
+    writes_per_day: int | None = 5_000
+    quotes_per_second: int | None = 1
+    reads_per_second: int | None = 10
+    #: Added to every window, so requests a padded window apart never share a calendar second
+    #: at the broker although their network latencies differ by up to this much.
+    window_padding_s: float = 0.1
+    #: How long a lane stays shut after the broker answered 429 anyway.
+    throttle_pause_s: float = 1.0
+
+    @classmethod
+    def kite(cls) -> AccountRateLimits:
+        """Kite Connect's limits (2026): 10/s, 400/min, 5,000/day writes; 1 quote/s; 10 GET/s."""
+        return cls()
+
+    @classmethod
+    def unlimited(cls) -> AccountRateLimits:
+        return cls(None, None, None, None, None)
+
+    def windows(self, lane: Lane) -> tuple[tuple[float, int], ...]:
+        """The (span in seconds, limit) sliding windows of ``lane``, padding included."""
+        pad = self.window_padding_s
+        raw: list[tuple[float, int | None]]
+        if lane is Lane.WRITE:
+            raw = [(1.0, self.writes_per_second), (60.0, self.writes_per_minute)]
+        elif lane is Lane.QUOTE:
+            raw = [(1.0, self.quotes_per_second)]
+        else:
+            raw = [(1.0, self.reads_per_second)]
+        return tuple((span + pad, limit) for span, limit in raw if limit is not None)
+
+
+class OrderLimitReached(Exception):
+    """The day's order-write limit is used up: nothing more can be sent until midnight IST.
+
+    The retry policy classifies it as fatal (as Kite's own "Maximum allowed order requests
+    exceeded.")."""
+
+
+class _Window:
+    """Grant times inside one sliding window of one lane."""
+
+    def __init__(self, span_s: float, limit: int) -> None:
+        self.span_s = span_s
+        self.limit = limit
+        self.grants: deque[float] = deque()
+
+    def earliest(self, now: float) -> float:
+        """When the next grant fits (``now`` if it fits already)."""
+        while self.grants and self.grants[0] <= now - self.span_s:
+            self.grants.popleft()
+        if len(self.grants) < self.limit:
+            return now
+        return self.grants[-self.limit] + self.span_s
+
+    def refund(self, at: float) -> None:
+        with contextlib.suppress(ValueError):  # already aged out
+            self.grants.remove(at)
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: int
+    seq: int
+    future: asyncio.Future[float]  # resolves to the grant time
+
+
+class _LaneState:
+    def __init__(self, lane: Lane, limits: AccountRateLimits) -> None:
+        self.lane = lane
+        self.windows = [_Window(span, limit) for span, limit in limits.windows(lane)]
+        self.waiters: list[_Waiter] = []
+        self.closed_until = -math.inf
+        self.day_limit = limits.writes_per_day if lane is Lane.WRITE else None
+        self.day_index: int | None = None
+        self.day_count = 0
+
+    def earliest(self, now: float) -> float:
+        return max([now, self.closed_until, *(w.earliest(now) for w in self.windows)])
+
+
+@dataclass
+class Slot:
+    """A granted request. Leave the ``async with`` block to release it; call :meth:`refund`
+    first when the request was never sent."""
+
+    kind: RequestKind
+    granted_at: float
+    _budget: RateBudget
+    refunded: bool = False
+
+    def refund(self) -> None:
+        if not self.refunded:
+            self.refunded = True
+            self._budget._refund(self)
+
+
+class RateBudget:
+    """The account's request budget. Create, use and close it on one asyncio loop."""
+
+    def __init__(self, limits: AccountRateLimits | None = None, *, max_in_flight: int = 16,
+                 wall_time: Callable[[], float] = time.time) -> None:
+        self.limits = limits or AccountRateLimits.unlimited()
+        self.max_in_flight = max_in_flight
+        self._lanes = {lane: _LaneState(lane, self.limits) for lane in Lane}
+        self._seq = itertools.count()
+        self._in_flight = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        #: Grants per kind, for tests and benchmarks.
+        self.granted: dict[RequestKind, int] = dict.fromkeys(RequestKind, 0)
+        self._wall_time = wall_time  # epoch seconds, for the IST day of the daily limit
+
+    # ------------------------------------------------------------------ public (loop thread)
+
+    @asynccontextmanager
+    async def slot(self, kind: RequestKind, *, seq: int | None = None) -> AsyncIterator[Slot]:
+        """Wait (on the loop) until ``kind`` may go, then hold a slot while the block runs.
+
+        ``seq`` keeps a waiter's place in line across a refund and a second try (lower is
+        older); by default each call queues behind everything already waiting."""
+        granted = await self._acquire(kind, next(self._seq) if seq is None else seq)
+        try:
+            yield granted
+        finally:
+            self._in_flight -= 1
+            self._pump()
+
+    def next_seq(self) -> int:
+        """A place in line, for callers that may refund and try again (see :meth:`slot`)."""
+        return next(self._seq)
+
+    def note_throttled(self, lane: Lane) -> None:
+        """The broker answered 429 although we kept to the limits: shut the lane briefly."""
+        loop = asyncio.get_running_loop()
+        lane_state = self._lanes[lane]
+        lane_state.closed_until = max(lane_state.closed_until,
+                                      loop.time() + self.limits.throttle_pause_s)
+        self._pump()
+
+    def waiting(self, lane: Lane | None = None) -> int:
+        lanes = [self._lanes[lane]] if lane is not None else list(self._lanes.values())
+        return sum(1 for s in lanes for w in s.waiters if not w.future.done())
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def writes_left_today(self) -> int | None:
+        state = self._lanes[Lane.WRITE]
+        if state.day_limit is None:
+            return None
+        self._roll_day(state)
+        return state.day_limit - state.day_count
+
+    # ------------------------------------------------------------------ granting
+
+    async def _acquire(self, kind: RequestKind, seq: int) -> Slot:
+        lane = self._lanes[kind.lane]
+        self._check_day(lane)
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(kind.priority, seq, loop.create_future())
+        heapq.heappush(lane.waiters, waiter)
+        self._pump()
+        try:
+            granted_at = await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                # Granted in the same turn the waiter was cancelled: give the slot back.
+                self._in_flight -= 1
+                self._refund_at(lane, waiter.future.result())
+                self._pump()
+            raise
+        self.granted[kind] += 1
+        return Slot(kind, granted_at, self)
+
+    def _check_day(self, lane: _LaneState) -> None:
+        if lane.day_limit is None:
+            return
+        self._roll_day(lane)
+        if lane.day_count >= lane.day_limit:
+            raise OrderLimitReached(
+                f"the day's limit of {lane.day_limit:,} order requests is used up; "
+                "no order can be sent before midnight IST")
+
+    def _roll_day(self, lane: _LaneState) -> None:
+        now = self._wall_time()
+        day = math.floor((now + _IST_OFFSET_S) / _DAY_S)
+        if lane.day_index != day:
+            lane.day_index, lane.day_count = day, 0
+
+    def _pump(self) -> None:
+        """Grant every waiter that may go now, by lane and priority; time the next wake-up."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        wake = math.inf
+        # Lanes in the order of their best waiter's priority, so a free worker goes to the
+        # most urgent request across lanes (a cancel before a quote).
+        lanes = sorted(self._lanes.values(),
+                       key=lambda s: s.waiters[0].priority if s.waiters else math.inf)
+        for lane in lanes:
+            while lane.waiters:
+                head = lane.waiters[0]
+                if head.future.done():  # cancelled while waiting
+                    heapq.heappop(lane.waiters)
+                    continue
+                if self._in_flight >= self.max_in_flight:
+                    break  # a release pumps again
+                at = lane.earliest(now)
+                if at > now:
+                    wake = min(wake, at)
+                    break
+                if lane.day_limit is not None:
+                    self._roll_day(lane)
+                    if lane.day_count >= lane.day_limit:
+                        heapq.heappop(lane.waiters)
+                        head.future.set_exception(OrderLimitReached(
+                            f"the day's limit of {lane.day_limit:,} order requests is used "
+                            "up; no order can be sent before midnight IST"))
+                        continue
+                    lane.day_count += 1
+                heapq.heappop(lane.waiters)
+                for window in lane.windows:
+                    window.grants.append(now)
+                self._in_flight += 1
+                head.future.set_result(now)
+        self._arm(loop, wake)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._timer is not None:
+            if at == self._timer_at:
+                return
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if not math.isinf(at):
+            self._timer = loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        self._pump()
+
+    def _refund(self, slot: Slot) -> None:
+        lane = self._lanes[slot.kind.lane]
+        self._refund_at(lane, slot.granted_at)
+        self.granted[slot.kind] -= 1
+        self._pump()
+
+    @staticmethod
+    def _refund_at(lane: _LaneState, at: float) -> None:
+        for window in lane.windows:
+            window.refund(at)
+        if lane.day_limit is not None and lane.day_count > 0:
+            lane.day_count -= 1
+
+
+__all__ = ["AccountRateLimits", "Lane", "OrderLimitReached", "RateBudget", "RequestKind",
+           "Slot"]

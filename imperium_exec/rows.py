@@ -1,0 +1,91 @@
+"""Row builders: the one place where engine state becomes a telemetry row.
+
+The engine, the order tracker and the placement code all describe what happened through these,
+so every row of a parent carries the same context fields, filled the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .clock import Clock
+from .events import EventKind, make_row
+from .retry import ErrorClass
+from .state import ChildState, ParentState
+from .timeutil import epoch_to_iso
+
+
+@dataclass(frozen=True)
+class RowFactory:
+    clock: Clock
+    mode: str
+    route: str
+
+    def parent_row(self, parent: ParentState, event: EventKind, **extra: Any) -> dict[str, Any]:
+        now = self.clock.now()
+        req = parent.request
+        fields: dict[str, Any] = dict(
+            timestamp=epoch_to_iso(now), ts=now, event=str(event), mode=self.mode,
+            parent_id=parent.parent_id, tradingsymbol=req.tradingsymbol, exchange=req.exchange,
+            side=str(req.side), order_type=str(req.order_type),
+            execution_algo=str(req.execution_algo),
+            execution_urgency=str(req.execution_urgency), children=len(parent.children),
+            arrival_price=parent.arrival_price, parent_quantity=req.quantity,
+            parent_filled_quantity=parent.filled, status=str(parent.status),
+            route=self.route,
+        )
+        fields.update(extra)
+        return make_row(**fields)
+
+    def child_row(self, parent: ParentState, child: ChildState, event: EventKind,
+                  status: str, **extra: Any) -> dict[str, Any]:
+        decision = child.decision
+        fields: dict[str, Any] = dict(
+            child_id=f"{parent.parent_id}-{child.index + 1}", child_index=child.index + 1,
+            quantity=child.quantity, tag=child.tag, order_id=child.order_id,
+            attempt=child.attempt, send_at=child.send_at, mid_at_send=child.mid_at_send,
+            limit_price=decision.limit_price if decision else None,
+            queue_priority=str(decision.queue_priority) if decision else None,
+            route=decision.route if decision else self.route,
+            expected_slippage=child.expected_slippage, impact_estimate=child.impact_estimate,
+            expected_cost_bps=child.expected_cost_bps, latency_ms=child.latency_ms,
+            quote_source=child.quote_source, quote_age_ms=child.quote_age_ms,
+            status=status,
+        )
+        fields.update(extra)
+        return self.parent_row(parent, event, **fields)
+
+    def error_row(self, parent: ParentState, child: ChildState, event: EventKind, status: str,
+                  error: ErrorClass, exc: BaseException, message: str | None) -> dict[str, Any]:
+        text = str(exc.args[0]) if exc.args else type(exc).__name__
+        return self.child_row(parent, child, event, status, error_bucket=str(error.bucket),
+                              error=f"{type(exc).__name__}: {text}", ambiguous=error.ambiguous,
+                              message=message or error.reason)
+
+    def session_row(self, message: str, order_ids: list[str]) -> dict[str, Any]:
+        """The account-level "re-login needed" row (no parent)."""
+        now = self.clock.now()
+        return make_row(timestamp=epoch_to_iso(now), ts=now, event=str(EventKind.SESSION),
+                        mode=self.mode, parent_id="", tradingsymbol="", execution_algo="",
+                        route=self.route, status="relogin_needed", error_bucket="fatal",
+                        error=message, order_id=",".join(order_ids) or None,
+                        message=("orders that may still be live: " + ", ".join(order_ids))
+                        if order_ids else "no order was working")
+
+
+def slippage(parent: ParentState, price: float) -> float | None:
+    """Signed cost per unit against the arrival price (positive is a cost)."""
+    if parent.arrival_price is None or not price:
+        return None
+    return parent.request.side.sign * (price - parent.arrival_price)
+
+
+def slippage_bps(parent: ParentState, price: float) -> float | None:
+    slip = slippage(parent, price)
+    if slip is None or not parent.arrival_price:
+        return None
+    return slip / parent.arrival_price * 1e4
+
+
+__all__ = ["RowFactory", "slippage", "slippage_bps"]
