@@ -29,14 +29,18 @@ import logging
 import math
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..clock import RealClock
 from ..rate_budget import AccountRateLimits
 from ..request import OrderType, Side
 from ..timeutil import IST, is_on_tick, round_to_tick
 from ..volume_curve import nse_session_seconds
-from .base import BrokerOrder, OrderInstruction, OrderStatus, Quote
+from .base import BrokerOrder, OrderInstruction, OrderStatus, Quote, StreamHandlers
+
+if TYPE_CHECKING:
+    from ..gateway import BrokerGateway
+    from .kite_stream import KiteStream
 
 #: Kite statuses that end an order; everything else is still moving.
 _TERMINAL = {
@@ -47,6 +51,8 @@ _TERMINAL = {
 _KITE_TIME = "%Y-%m-%d %H:%M:%S"
 #: Kite's most instruments per GET /quote.
 QUOTE_BATCH = 500
+KITE_API_ROOT = "https://api.kite.trade"
+KITE_TICKER_ROOT = "wss://ws.kite.trade"
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +98,16 @@ class KiteBroker:
     name = "kite"
 
     def __init__(self, kite: Any, *, tick_size: float = 0.05, algo_id: str | None = None,
-                 rate_limits: AccountRateLimits | None = None) -> None:
+                 rate_limits: AccountRateLimits | None = None,
+                 ticker_root: str | Literal["auto"] | None = "auto",
+                 ticker_silence_s: float = 10.0) -> None:
         self.kite = kite
+        if ticker_root == "auto":  # Zerodha's ticker for Zerodha's API; none for anything else
+            root = str(getattr(kite, "root", "") or "")
+            ticker_root = KITE_TICKER_ROOT if root.rstrip("/") == KITE_API_ROOT else None
+        #: Kite's ticker WebSocket (quotes and order updates); None: REST only.
+        self.ticker_root = ticker_root
+        self.ticker_silence_s = ticker_silence_s
         self.clock = RealClock()
         self.tick_size = tick_size
         if algo_id is not None and not algo_id.strip():
@@ -160,6 +174,15 @@ class KiteBroker:
             if isinstance(raw, dict):
                 out[key] = self.to_quote(key.partition(":")[2], raw)
         return out
+
+    def open_stream(self, handlers: StreamHandlers, gateway: BrokerGateway) -> KiteStream | None:
+        """The ticker WebSocket as the engine's stream (None without a ``ticker_root``)."""
+        if self.ticker_root is None:
+            return None
+        from .kite_stream import KiteStream
+
+        return KiteStream(self, handlers, gateway, url=self.ticker_root, clock=self.clock,
+                          silence_s=self.ticker_silence_s)
 
     def session_seconds(self, epoch: float) -> float:
         """Seconds since 09:15 IST that day (negative before the open); pure arithmetic."""
