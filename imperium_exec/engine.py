@@ -569,7 +569,8 @@ class ExecutionEngine:
         A cancel that fails is sent again on the next pass; a child whose cancel is still
         unconfirmed after ``cancel_timeout_s`` is not waited on again (its order stays
         followed after the parent finishes, and the finished row says it may still be live)."""
-        deadline = self.clock.now() + self.config.cancel_timeout_s
+        started = self.clock.now()
+        deadline = started + self.config.cancel_timeout_s
         while True:
             waiting = [c for c in parent.children
                        if c.status is ChildStatus.WORKING and not c.cancel_abandoned]
@@ -582,7 +583,11 @@ class ExecutionEngine:
             sends = [self._cancel_child(c) for c in waiting if not c.cancel_requested]
             if sends:
                 await asyncio.gather(*sends)
-            if not self.orders.stream_up:
+                if all(c.status is not ChildStatus.WORKING for c in waiting):
+                    return  # confirmed while the cancels were on their way
+            # The stream confirms within milliseconds; without one, or when its update is
+            # slow to come, the shared book read does.
+            if not self.orders.stream_up or self.clock.now() - started >= 1.0:
                 self.orders.request_refresh()
             await parent.wait_changed(max(0.0, min(self.config.poll_interval_s,
                                                    deadline - self.clock.now())))

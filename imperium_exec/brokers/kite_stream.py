@@ -20,6 +20,7 @@ reconnects with backoff and subscribes again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,8 @@ class KiteStream:
     source = QuoteSource.STREAM
 
     def __init__(self, broker: KiteBroker, handlers: StreamHandlers, gateway: BrokerGateway,
-                 *, url: str, clock: Clock, silence_s: float = 10.0) -> None:
+                 *, url: str, clock: Clock, silence_s: float = 10.0,
+                 preload: tuple[str, ...] = ("NFO", "BFO")) -> None:
         self._broker = broker
         self._handlers = handlers
         self._gateway = gateway
@@ -58,6 +60,8 @@ class KiteStream:
         self._keys: dict[int, str] = {}  # token -> key
         self._loaded: dict[str, asyncio.Task[None]] = {}  # exchange -> instruments load
         self._wanted: set[str] = set()
+        self._last: dict[str, Quote] = {}  # the last full-mode quote per key
+        self._preload = preload
         self._connected_since: float | None = None
         #: Ticks and order updates received, for tests and benchmarks.
         self.ticks = 0
@@ -67,6 +71,8 @@ class KiteStream:
 
     def start(self) -> None:
         self.client.start()
+        for exchange in self._preload:  # so the first parent's first quote is a tick
+            self._load(exchange)
 
     async def stop(self) -> None:
         for task in self._loaded.values():
@@ -152,11 +158,22 @@ class KiteStream:
                 continue
             self.ticks += 1
             ltp = tick.last_price if tick.last_price > 0 else None
-            self._handlers.on_quote(key, Quote(
-                tradingsymbol=key.partition(":")[2],
-                timestamp=tick.exchange_timestamp or now, bid=tick.bid, ask=tick.ask, ltp=ltp,
-                volume=tick.volume or 0, bid_quantity=tick.bid_quantity,
-                ask_quantity=tick.ask_quantity))
+            stamp = tick.exchange_timestamp or now
+            if tick.mode == "full":
+                quote = Quote(tradingsymbol=key.partition(":")[2], timestamp=stamp,
+                              bid=tick.bid, ask=tick.ask, ltp=ltp, volume=tick.volume or 0,
+                              bid_quantity=tick.bid_quantity, ask_quantity=tick.ask_quantity)
+            else:
+                # An ltp/quote-mode tick (Kite sends one on subscribe, before the mode switch)
+                # has no depth: it refreshes the last full quote's trade fields, never makes a
+                # one-sided book out of nothing.
+                last = self._last.get(key)
+                if last is None:
+                    continue
+                quote = dataclasses.replace(last, timestamp=stamp, ltp=ltp or last.ltp,
+                                            volume=tick.volume or last.volume)
+            self._last[key] = quote
+            self._handlers.on_quote(key, quote)
 
     def _on_order(self, raw: dict[str, Any]) -> None:
         try:

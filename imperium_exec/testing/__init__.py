@@ -14,6 +14,7 @@ from .fake_kite import (
     Fault,
     RateLimits,
     RecordedRequest,
+    nifty_strip,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "Fault",
     "RateLimits",
     "RecordedRequest",
+    "nifty_strip",
 ]

@@ -158,6 +158,21 @@ DEFAULT_INSTRUMENTS: tuple[FakeInstrument, ...] = (
 )
 
 
+def nifty_strip(count: int, *, first_strike: int = 24_000, step: int = 50,
+                expiry: str = "2026-12-01") -> tuple[FakeInstrument, ...]:
+    """``count`` NIFTY weekly options (calls, then puts once the calls run out of room): many
+    distinct instruments, for load tests against Kite's limits. Tokens end in NFO's segment."""
+    out = []
+    for i in range(count):
+        kind = "CE" if i % 2 == 0 else "PE"
+        strike = first_strike + step * (i // 2)
+        code = expiry[2:4] + "D" + expiry[8:10]  # 2026-12-01 -> 26D01 (weekly form)
+        out.append(FakeInstrument(f"NIFTY{code}{strike}{kind}", "NFO", "NIFTY",
+                                  (200_000 + i) * 256 + 2, 65, 1800, 0.05, float(strike),
+                                  expiry, kind))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimits:
     """Kite's request limits, counted per calendar second (minute, IST day) of server time."""
@@ -519,8 +534,13 @@ class FakeKiteServer:
                                           access_token=self._access_token,
                                           session_valid=lambda: self._session_valid,
                                           snapshot=self._ticker_snapshot,
-                                          heartbeat_s=self.ticker_heartbeat_s).start()
+                                          heartbeat_s=self.ticker_heartbeat_s,
+                                          on_heartbeat=self._advance_now).start()
             return self._ticker
+
+    def _advance_now(self) -> None:
+        with self._lock:
+            self._advance(self._clock())
 
     # ---------------------------------------------------------------- test controls
 
@@ -1196,4 +1216,5 @@ __all__ = [
     "ist",
     "margin_message",
     "margin_raw",
+    "nifty_strip",
 ]

@@ -159,8 +159,12 @@ class FakeTicker:
 
     def __init__(self, *, api_key: str, access_token: str,
                  session_valid: Callable[[], bool], snapshot: Callable[[int], Tick | None],
-                 heartbeat_s: float = 1.0) -> None:
+                 heartbeat_s: float = 1.0,
+                 on_heartbeat: Callable[[], None] | None = None) -> None:
         self._api_key = api_key
+        #: Called every heartbeat (the ticker's thread): lets the server carry out what is due
+        #: by the clock (a pending cancel), so its order update is pushed as Kite would.
+        self._on_heartbeat = on_heartbeat
         self._access_token = access_token
         self._session_valid = session_valid
         self._snapshot = snapshot
@@ -334,6 +338,8 @@ class FakeTicker:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
+            if self._on_heartbeat is not None:
+                self._on_heartbeat()
             if not self._silent:
                 broadcast([c.conn for c in self._clients], HEARTBEAT)
 
