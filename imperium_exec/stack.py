@@ -24,6 +24,7 @@ from .brokers.base import Broker
 from .clock import Clock
 from .engine import EngineConfig, ExecutionEngine, ExecutionResult
 from .events import EventKind
+from .market_data import MarketQuote
 from .request import ExecutionRequest
 from .retry import RetryPolicy
 from .telemetry import FillQualityTracker, Mode
@@ -68,6 +69,7 @@ _SIGNAL_FOR_EVENT = {
     EventKind.FILLED: "child_filled",
     EventKind.CANCELLED: "child_cancelled",
     EventKind.FINISHED: "parent_finished",
+    EventKind.SESSION: "session_expired",
 }
 
 
@@ -86,6 +88,9 @@ class ExecutionStack(QObject):
     child_filled = Signal(object)
     child_cancelled = Signal(object)
     parent_finished = Signal(object)
+    #: The broker refused the session (token expired): nothing more is sent until the trader
+    #: logs in again; the row's message lists the orders that may still be live. Once.
+    session_expired = Signal(object)
 
     _row_from_engine = Signal(object)  # engine thread -> GUI thread hop
 
@@ -133,8 +138,22 @@ class ExecutionStack(QObject):
     def resume(self, parent_id: str) -> None:
         self.engine.resume(parent_id)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel everything, write the final rows, stop the engine thread. Idempotent."""
+    # --- Market data for the desk (any thread; never waits on the broker)
+    def watch_quotes(self, keys: list[str]) -> None:
+        """Keep ``keys`` (``"NFO:SYMBOL"``) fresh for the desk, e.g. its option chain: from the
+        stream, or coalesced into the one REST quote call a second, at the lowest priority."""
+        self.engine.watch_quotes(keys)
+
+    def unwatch_quotes(self, keys: list[str]) -> None:
+        self.engine.unwatch_quotes(keys)
+
+    def quotes(self, keys: list[str]) -> dict[str, MarketQuote]:
+        """The newest quotes held for ``keys``, each with its source and arrival time."""
+        return self.engine.quotes(keys)
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop sending, cancel working children, settle their state from the stream or a
+        final order-book read, write the final rows, stop the engine thread. Idempotent."""
         if self._closed:
             return
         self._closed = True

@@ -110,6 +110,15 @@ class ExecutionDock(QDockWidget):
         self.loading_bar.setVisible(False)
         header.addWidget(self.loading_bar)
         layout.addLayout(header)
+        #: "Re-login needed": the broker refused the session; shown until orders flow again.
+        self.session_banner = QLabel(body)
+        self.session_banner.setObjectName("session_banner")
+        self.session_banner.setWordWrap(True)
+        self.session_banner.setStyleSheet("QLabel { background: #d32f2f; color: white; "
+                                          "font-weight: bold; padding: 4px 6px; }")
+        self.session_banner.setVisible(False)
+        layout.addWidget(self.session_banner)
+        self._session_ts = float("-inf")
 
         self.tiles = SummaryTiles(body)
         layout.addWidget(self.tiles)
@@ -201,6 +210,7 @@ class ExecutionDock(QDockWidget):
             self.model.append_batch(batch, show=not self.feed.loading)
             self.stats.add(batch)
         self.parent_book.add(rows)
+        self._note_session_state(rows)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
@@ -225,6 +235,23 @@ class ExecutionDock(QDockWidget):
 
     def _on_read_failed(self, reason: str) -> None:
         self.source_label.setText(f"cannot read {reason}")
+
+    def _note_session_state(self, rows: list[dict[str, Any]]) -> None:
+        """Show the banner on a session row; hide it once a later order is accepted."""
+        for row in rows:
+            event, ts = row.get("event"), row.get("ts")
+            if not isinstance(ts, int | float):
+                continue
+            if event == "session" and ts >= self._session_ts:
+                self._session_ts = float(ts)
+                self.session_banner.setText(
+                    f"Broker session lost: re-login needed. Nothing more is sent. "
+                    f"{row.get('message') or ''}")
+                self.session_banner.setToolTip(str(row.get("error") or ""))
+                self.session_banner.setVisible(True)
+            elif event == "accepted" and not self.session_banner.isHidden() \
+                    and ts > self._session_ts:
+                self.session_banner.setVisible(False)
 
     def _note_session_parent(self, row: dict[str, Any]) -> None:
         parent_id = row.get("parent_id")

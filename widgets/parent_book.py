@@ -75,7 +75,7 @@ class ParentBook:
         active, finished_ids, status_ts = self._active, self._finished_ids, self._status_ts
         for row in rows:
             parent_id = row.get("parent_id")
-            if not isinstance(parent_id, str) or parent_id in finished_ids:
+            if not isinstance(parent_id, str) or not parent_id or parent_id in finished_ids:
                 continue
             event = row.get("event")
             if event == "finished":
