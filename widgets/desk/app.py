@@ -10,7 +10,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ...brokers.kite import KiteBroker
+    from ...stack import ExecutionStack
+    from .live import KiteChain
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,8 @@ def paper_broker(seed: int, faults: bool) -> Any:
                        faults=FaultConfig(server_error_rate=0.04, gateway_error_rate=0.01))
 
 
-def live_broker(options: DemoOptions) -> tuple[Any, Any]:
-    """(KiteBroker, chain source) from explicit credentials."""
+def live_broker(options: DemoOptions) -> KiteBroker:
+    """KiteBroker from explicit credentials (refuses before any window opens)."""
     api_key = options.api_key or os.environ.get("KITE_API_KEY")
     token = options.access_token or os.environ.get("KITE_ACCESS_TOKEN")
     if not api_key or not token:
@@ -54,20 +59,27 @@ def live_broker(options: DemoOptions) -> tuple[Any, Any]:
     from kiteconnect import KiteConnect
 
     from ...brokers.kite import KiteBroker
-    from .live import KiteChain
 
     kite = KiteConnect(api_key=api_key)
     kite.set_access_token(token)
-    return KiteBroker(kite), KiteChain(kite)
+    return KiteBroker(kite)
+
+
+def live_chain(broker: KiteBroker, stack: ExecutionStack) -> KiteChain:
+    """The live option chain: instruments from the broker's Kite client, quotes from the
+    stack's market-data service (Kite allows one quote call a second per account: the chain
+    never makes its own)."""
+    from .live import KiteChain
+
+    return KiteChain(broker.kite, quotes=stack)
 
 
 def run_demo(options: DemoOptions) -> int:
     scripted = options.script if options.script is not None else options.headless
     if options.mode == "live" and scripted:
         raise DemoError("the scripted session never runs in live mode (use --no-script)")
-    chain_source = None
     if options.mode == "live":
-        broker, chain_source = live_broker(options)  # refuses before any window opens
+        broker = live_broker(options)  # refuses before any window opens
     else:
         broker = paper_broker(options.seed, options.faults)
     if options.headless:
@@ -97,6 +109,8 @@ def run_demo(options: DemoOptions) -> int:
 
     stack = ExecutionStack(broker, "live" if options.mode == "live" else "paper",
                            telemetry_dir=options.telemetry_dir)
+    # Live: the chain reads the stack's quotes, so it is built once the stack exists.
+    chain_source = live_chain(broker, stack) if options.mode == "live" else None
     window = DeskWindow(stack, chain_broker=chain_source,
                         poll_ms=3000 if options.mode == "live" else 1000)
     window.resize(options.width, options.height)
@@ -118,6 +132,9 @@ def run_demo(options: DemoOptions) -> int:
     try:
         code = app.exec()
     finally:
+        if chain_source is not None:
+            window.poller.stop()  # no refresh after this one: it would watch again
+            chain_source.close()
         stack.shutdown()
     if not outcome["saved"]:
         print(f"imperium-exec demo: could not write {options.screenshot}", file=sys.stderr)

@@ -1,23 +1,47 @@
 """Live mode: the option chain from Kite Connect, for a desk whose stack runs on KiteBroker.
 
 Only used with explicit credentials (``imperium-exec demo --mode live``). The chain is built from
-the NFO instrument dump (loaded once) and one ``quote`` call for the strikes around the money;
-like every broker call it runs on the chain poller's worker thread.
+the NFO/BFO instrument dump (loaded once, a plain GET) and the quotes the engine's market-data
+service holds: the chain never calls ``kite.quote`` itself. Kite allows one quote call a second
+per account, so the desk asks the service (``ExecutionStack.watch_quotes``) to keep the
+instruments on screen fresh, from Kite's ticker or, without one, coalesced into the engine's one
+REST quote call a second at the lowest priority, and reads whatever is held
+(``ExecutionStack.quotes``). Nothing here waits for a quote: an instrument with no quote yet
+shows as an empty cell, and the chain is centred on the middle strike until the index's spot
+arrives. Like every call of the chain poller, :meth:`KiteChain.option_chain` runs on its worker
+thread; the service's methods may be called from any thread.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ...brokers.base import Quote
-from ...brokers.kite import KiteBroker
+from ...market_data import MarketQuote, instrument_key
 from ...timeutil import IST
 
 #: Underlying -> (Kite quote key of the index, options exchange).
 INDEX_QUOTE_KEYS = {"NIFTY": ("NSE:NIFTY 50", "NFO"), "BANKNIFTY": ("NSE:NIFTY BANK", "NFO"),
                     "SENSEX": ("BSE:SENSEX", "BFO")}
+
+
+class DeskQuotes(Protocol):
+    """The engine's market data as the desk sees it (``ExecutionStack`` provides it)."""
+
+    def watch_quotes(self, keys: list[str]) -> None:
+        """Keep ``keys`` fresh for the desk (reference counted; returns at once)."""
+        ...
+
+    def unwatch_quotes(self, keys: list[str]) -> None: ...
+
+    def quotes(self, keys: list[str]) -> Mapping[str, MarketQuote]:
+        """The newest quotes held for ``keys`` (never waits; missing keys are left out)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +55,7 @@ class LiveChainRow:
 class LiveChainView:
     underlying: str
     expiry: dt.date
-    spot: float
+    spot: float  # NaN until the index's quote has arrived
     atm_strike: float
     rows: tuple[LiveChainRow, ...]
 
@@ -42,12 +66,27 @@ class OptionLot:
     is_option: bool = True
 
 
-class KiteChain:
-    """``option_chain`` / ``instruments`` for the desk, on a ``KiteConnect`` client."""
+def empty_quote(tradingsymbol: str) -> Quote:
+    """What an instrument with no quote held yet shows: every price empty."""
+    return Quote(tradingsymbol=tradingsymbol, timestamp=0.0, bid=None, ask=None, ltp=None,
+                 volume=0)
 
-    def __init__(self, kite: Any) -> None:
+
+class KiteChain:
+    """``option_chain`` / ``instruments`` for the desk: instruments from a ``KiteConnect`` client,
+    quotes from the engine's market-data service (``quotes``, e.g. the ``ExecutionStack``).
+
+    Subscriptions stay bounded by what is on screen: each :meth:`option_chain` watches the
+    instruments it shows (and the index, for the spot) and unwatches those that scrolled off;
+    :meth:`close` unwatches the rest.
+    """
+
+    def __init__(self, kite: Any, *, quotes: DeskQuotes) -> None:
         self.kite = kite
+        self.market = quotes
         self._options: dict[str, list[dict[str, Any]]] = {}
+        self._watched: frozenset[str] = frozenset()
+        self._lock = threading.Lock()  # the poller's worker thread vs close() on the GUI thread
 
     def _load(self, underlying: str) -> list[dict[str, Any]]:
         if underlying not in self._options:
@@ -63,8 +102,15 @@ class KiteChain:
         """Enough of the instrument list for the desk: the options' lot size."""
         return [OptionLot(int(i["lot_size"])) for i in self._load(underlying)[:1]]
 
+    @property
+    def watched(self) -> frozenset[str]:
+        """The instrument keys this chain keeps subscribed now."""
+        return self._watched
+
     def option_chain(self, underlying: str = "NIFTY",
                      strikes_each_side: int = 10) -> LiveChainView:
+        """The nearest expiry, ``strikes_each_side`` strikes either side of the money, priced
+        from the quotes the service holds now (never waits for one)."""
         options = self._load(underlying)
         if not options:
             raise ValueError(f"no {underlying} options in the instrument dump")
@@ -73,20 +119,58 @@ class KiteChain:
         for i in options:
             if i["expiry"] == expiry:
                 by_strike.setdefault(float(i["strike"]), {})[i["instrument_type"]] = i
-        index_key, exchange = INDEX_QUOTE_KEYS[underlying]
-        spot = float(self.kite.quote([index_key])[index_key]["last_price"])
         strikes = sorted(s for s, pair in by_strike.items() if len(pair) == 2)
-        atm = min(strikes, key=lambda s: abs(s - spot))
+        if not strikes:
+            raise ValueError(f"no {underlying} {expiry:%d %b %Y} strike has both a call and a put")
+        index_key, exchange = INDEX_QUOTE_KEYS[underlying]
+        spot = self._spot(index_key)
+        if math.isnan(spot):  # no spot yet: the middle of the strikes, until it comes
+            atm = strikes[len(strikes) // 2]
+        else:
+            atm = min(strikes, key=lambda s: abs(s - spot))
         centre = strikes.index(atm)
         chosen = strikes[max(0, centre - strikes_each_side):centre + strikes_each_side + 1]
-        keys = [f"{exchange}:{by_strike[s][t]['tradingsymbol']}" for s in chosen
-                for t in ("CE", "PE")]
-        raw = self.kite.quote(keys)
+        symbols = {(s, t): str(by_strike[s][t]["tradingsymbol"]) for s in chosen
+                   for t in ("CE", "PE")}
+        keys = [instrument_key(exchange, symbol) for symbol in symbols.values()]
+        self._show([index_key, *keys])
+        held = self.market.quotes(keys)
         rows = []
         for s in chosen:
-            quotes = {}
+            pair = []
             for t in ("CE", "PE"):
-                symbol = by_strike[s][t]["tradingsymbol"]
-                quotes[t] = KiteBroker.to_quote(symbol, raw.get(f"{exchange}:{symbol}", {}))
-            rows.append(LiveChainRow(s, quotes["CE"], quotes["PE"]))
+                symbol = symbols[(s, t)]
+                got = held.get(instrument_key(exchange, symbol))
+                pair.append(got.quote if got is not None else empty_quote(symbol))
+            rows.append(LiveChainRow(s, pair[0], pair[1]))
         return LiveChainView(underlying, expiry, spot, atm, tuple(rows))
+
+    def close(self) -> None:
+        """Unwatch everything this chain watches (before the stack shuts down)."""
+        self._show([])
+
+    # ------------------------------------------------------------------ internals
+
+    def _spot(self, index_key: str) -> float:
+        held = self.market.quotes([index_key]).get(index_key)
+        if held is None:
+            return math.nan
+        price = held.quote.ltp if held.quote.ltp is not None else held.quote.mid
+        return float(price) if price is not None and price > 0 else math.nan
+
+    def _show(self, keys: list[str]) -> None:
+        """Watch ``keys``, unwatch what was watched and is no longer shown."""
+        wanted = frozenset(keys)
+        with self._lock:
+            new = sorted(wanted - self._watched)
+            if new:
+                self.market.watch_quotes(new)
+                self._watched = self._watched | frozenset(new)
+            gone = sorted(self._watched - wanted)
+            if gone:
+                self.market.unwatch_quotes(gone)
+                self._watched = self._watched - frozenset(gone)
+
+
+__all__ = ["INDEX_QUOTE_KEYS", "DeskQuotes", "KiteChain", "LiveChainRow", "LiveChainView",
+           "OptionLot", "empty_quote"]
