@@ -100,9 +100,12 @@ class BrokerGateway:
                   permit: SendPermit | None = None) -> T:
         """Run ``func(*args)`` in a worker thread under a slot already granted."""
         loop = asyncio.get_running_loop()
+        request = loop.run_in_executor(self._pool, self._guarded, slot.kind, permit, func, args)
         try:
-            return await loop.run_in_executor(self._pool, self._guarded, slot.kind, permit,
-                                              func, args)
+            return await asyncio.shield(request)
+        except asyncio.CancelledError:
+            slot.held_by = request  # it still runs: the slot is freed when it really ends
+            raise
         except NotSent:
             slot.refund()
             raise

@@ -157,6 +157,8 @@ class MarketDataService:
         self._engine_refs: Counter[str] = Counter()
         self._desk_refs: Counter[str] = Counter()
         self._waiting: Counter[str] = Counter()
+        #: Keys live on the stream whose waiter heard nothing for ``max_age_s``: REST too.
+        self._quiet_on_stream: set[str] = set()
         self._rest_wanted = asyncio.Event()
         self._rest_task: asyncio.Task[None] | None = None
         self._rest_timer: asyncio.TimerHandle | None = None
@@ -253,6 +255,7 @@ class MarketDataService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
         asked_at = self.clock.now()
+        started = loop.time()
         while True:
             held = self._quotes.get(key)
             if held is not None and self.age(held) <= limit:
@@ -265,6 +268,9 @@ class MarketDataService:
                 return None
             event = self._updated.setdefault(key, asyncio.Event())
             self._waiting[key] += 1
+            if loop.time() - started >= limit and key not in self._quiet_on_stream:
+                self._quiet_on_stream.add(key)  # the stream has said nothing: ask REST too
+                self._wake_rest()
             try:
                 self._ask(key)  # again every second: a failed fetch is not the last word
                 with contextlib.suppress(TimeoutError):
@@ -280,6 +286,7 @@ class MarketDataService:
         """A new quote arrived (loop thread)."""
         self._quotes[key] = MarketQuote(key, quote, source, self.clock.now())
         self._missing.pop(key, None)
+        self._quiet_on_stream.discard(key)
         self._notify(key)
 
     def _on_local_quote(self, key: str, quote: Quote | None) -> None:
@@ -306,10 +313,11 @@ class MarketDataService:
 
     def _ask(self, key: str) -> None:
         stream = self.stream
-        if stream is not None and stream.is_live(key):
+        live = stream is not None and stream.is_live(key)
+        if stream is not None and live:
             stream.request([key])
-            return
-        self._wake_rest()
+        if not live or key in self._quiet_on_stream:
+            self._wake_rest()
 
     def _wake_rest(self) -> None:
         if self._rest_task is not None:
@@ -323,7 +331,7 @@ class MarketDataService:
         limit = self.config.max_age_s
 
         def needs_rest(key: str) -> bool:
-            return stream is None or not stream.is_live(key)
+            return stream is None or not stream.is_live(key) or key in self._quiet_on_stream
 
         def age(key: str) -> float:
             held = self._quotes.get(key)

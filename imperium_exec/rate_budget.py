@@ -37,8 +37,9 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from typing import Any
 
 _DAY_S = 86_400.0
 _IST_OFFSET_S = 19_800.0  # IST is UTC+05:30, no daylight saving
@@ -85,6 +86,9 @@ class AccountRateLimits:
     window_padding_s: float = 0.1
     #: How long a lane stays shut after the broker answered 429 anyway.
     throttle_pause_s: float = 1.0
+    #: Writes of the day that only cancels may use, so the kill switch still works after
+    #: placements used up the rest.
+    cancel_reserve_per_day: int = 100
 
     @classmethod
     def kite(cls) -> AccountRateLimits:
@@ -140,7 +144,8 @@ class _Window:
 class _Waiter:
     priority: int
     seq: int
-    future: asyncio.Future[float]  # resolves to the grant time
+    future: asyncio.Future[float] = field(compare=False)  # resolves to the grant time
+    kind: RequestKind = field(compare=False, default=RequestKind.PLACE)
 
 
 class _LaneState:
@@ -166,6 +171,8 @@ class Slot:
     granted_at: float
     _budget: RateBudget
     refunded: bool = False
+    #: The request running in a worker under this slot (see :meth:`RateBudget.slot`).
+    held_by: asyncio.Future[Any] | None = None
 
     def refund(self) -> None:
         if not self.refunded:
@@ -201,8 +208,17 @@ class RateBudget:
         try:
             yield granted
         finally:
-            self._in_flight -= 1
-            self._pump()
+            held = granted.held_by
+            if held is not None and not held.done():
+                # The caller was cancelled while its request runs in a worker: the slot stays
+                # taken until the request really ends.
+                held.add_done_callback(lambda _: self._release())
+            else:
+                self._release()
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._pump()
 
     def next_seq(self) -> int:
         """A place in line, for callers that may refund and try again (see :meth:`slot`)."""
@@ -235,15 +251,16 @@ class RateBudget:
 
     async def _acquire(self, kind: RequestKind, seq: int) -> Slot:
         lane = self._lanes[kind.lane]
-        self._check_day(lane)
+        self._check_day(lane, kind)
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(kind.priority, seq, loop.create_future())
+        waiter = _Waiter(kind.priority, seq, loop.create_future(), kind)
         heapq.heappush(lane.waiters, waiter)
         self._pump()
         try:
             granted_at = await waiter.future
         except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled():
+            if waiter.future.done() and not waiter.future.cancelled() \
+                    and waiter.future.exception() is None:
                 # Granted in the same turn the waiter was cancelled: give the slot back.
                 self._in_flight -= 1
                 self._refund_at(lane, waiter.future.result())
@@ -252,14 +269,18 @@ class RateBudget:
         self.granted[kind] += 1
         return Slot(kind, granted_at, self)
 
-    def _check_day(self, lane: _LaneState) -> None:
+    def _day_left(self, lane: _LaneState, kind: RequestKind) -> int | None:
+        """Writes ``kind`` may still use today (placements leave the cancel reserve)."""
         if lane.day_limit is None:
-            return
+            return None
         self._roll_day(lane)
-        if lane.day_count >= lane.day_limit:
-            raise OrderLimitReached(
-                f"the day's limit of {lane.day_limit:,} order requests is used up; "
-                "no order can be sent before midnight IST")
+        reserve = 0 if kind is RequestKind.CANCEL else self.limits.cancel_reserve_per_day
+        return lane.day_limit - reserve - lane.day_count
+
+    def _check_day(self, lane: _LaneState, kind: RequestKind) -> None:
+        left = self._day_left(lane, kind)
+        if left is not None and left <= 0:
+            raise OrderLimitReached(_day_used_up(lane, kind))
 
     def _roll_day(self, lane: _LaneState) -> None:
         now = self._wall_time()
@@ -272,6 +293,9 @@ class RateBudget:
         loop = asyncio.get_running_loop()
         now = loop.time()
         wake = math.inf
+        for lane in self._lanes.values():  # waiters cancelled while waiting leave first
+            while lane.waiters and lane.waiters[0].future.done():
+                heapq.heappop(lane.waiters)
         # Lanes in the order of their best waiter's priority, so a free worker goes to the
         # most urgent request across lanes (a cancel before a quote).
         lanes = sorted(self._lanes.values(),
@@ -288,13 +312,12 @@ class RateBudget:
                 if at > now:
                     wake = min(wake, at)
                     break
-                if lane.day_limit is not None:
-                    self._roll_day(lane)
-                    if lane.day_count >= lane.day_limit:
+                left = self._day_left(lane, head.kind)
+                if left is not None:
+                    if left <= 0:
                         heapq.heappop(lane.waiters)
                         head.future.set_exception(OrderLimitReached(
-                            f"the day's limit of {lane.day_limit:,} order requests is used "
-                            "up; no order can be sent before midnight IST"))
+                            _day_used_up(lane, head.kind)))
                         continue
                     lane.day_count += 1
                 heapq.heappop(lane.waiters)
@@ -331,6 +354,14 @@ class RateBudget:
             window.refund(at)
         if lane.day_limit is not None and lane.day_count > 0:
             lane.day_count -= 1
+
+
+def _day_used_up(lane: _LaneState, kind: RequestKind) -> str:
+    if kind is RequestKind.CANCEL:
+        return (f"the day's limit of {lane.day_limit:,} order requests is used up; nothing "
+                "can be sent before midnight IST")
+    return (f"the day's limit of {lane.day_limit:,} order requests is used up (the last ones "
+            "are kept for cancels); no order can be placed before midnight IST")
 
 
 __all__ = ["AccountRateLimits", "Lane", "OrderLimitReached", "RateBudget", "RequestKind",

@@ -262,11 +262,6 @@ def test_a_freed_slot_goes_to_the_most_urgent_waiter_across_lanes() -> None:
     assert set(order[4:]) == {RequestKind.DESK_QUOTE, RequestKind.DESK_READ}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "RateBudget._pump orders the lanes by waiters[0].priority before popping cancelled "
-    "waiters: a cancelled BOOK_READ left at the head of the read lane makes that lane look "
-    "most urgent, so the freed slot goes to the DESK_READ queued behind it (priority 4) "
-    "ahead of the engine's QUOTE (priority 3)"))
 def test_a_cancelled_waiter_at_a_lane_head_does_not_give_its_lane_the_freed_slot() -> None:
     async def main() -> list[RequestKind]:
         budget = RateBudget(AccountRateLimits.unlimited(), max_in_flight=1)
@@ -297,7 +292,8 @@ def test_a_cancelled_waiter_at_a_lane_head_does_not_give_its_lane_the_freed_slot
 
 def test_a_refund_gives_the_window_and_the_day_count_back() -> None:
     limits = AccountRateLimits(writes_per_second=1, writes_per_minute=None, writes_per_day=2,
-                               quotes_per_second=1, reads_per_second=None)
+                               quotes_per_second=1, reads_per_second=None,
+                               cancel_reserve_per_day=0)
 
     async def main() -> None:
         budget = RateBudget(limits, wall_time=lambda: MORNING)
@@ -386,7 +382,8 @@ def test_note_throttled_shuts_only_that_lane_for_throttle_pause_s() -> None:
 # ---------------------------------------------------------------------------- the day
 
 def test_the_day_limit_raises_order_limit_reached_at_once_and_resets_at_midnight_ist() -> None:
-    limits = AccountRateLimits(writes_per_second=10, writes_per_minute=None, writes_per_day=3)
+    limits = AccountRateLimits(writes_per_second=10, writes_per_minute=None, writes_per_day=3,
+                               cancel_reserve_per_day=0)
     wall = [MORNING]
 
     async def main() -> None:
@@ -417,7 +414,8 @@ def test_the_day_limit_raises_order_limit_reached_at_once_and_resets_at_midnight
 
 
 def test_queued_writes_get_order_limit_reached_when_the_day_runs_out_under_them() -> None:
-    limits = AccountRateLimits(writes_per_second=1, writes_per_minute=None, writes_per_day=2)
+    limits = AccountRateLimits(writes_per_second=1, writes_per_minute=None, writes_per_day=2,
+                               cancel_reserve_per_day=0)
 
     async def main() -> list[object]:
         budget = RateBudget(limits, wall_time=lambda: MORNING)
@@ -491,14 +489,9 @@ def test_a_waiter_cancelled_in_the_turn_it_was_granted_gives_the_slot_back() -> 
     run_virtual(main)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "RateBudget._acquire: a waiter cancelled in the same turn as _pump set OrderLimitReached "
-    "on its future takes the 'granted in the same turn' branch (future done and not "
-    "cancelled): it decrements _in_flight although no slot was granted (in_flight becomes -1, "
-    "so max_in_flight is exceeded by one from then on) and waiter.future.result() raises "
-    "OrderLimitReached in place of the CancelledError"))
 def test_a_waiter_cancelled_as_the_day_runs_out_leaves_the_in_flight_count_intact() -> None:
-    limits = AccountRateLimits(writes_per_second=None, writes_per_minute=None, writes_per_day=2)
+    limits = AccountRateLimits(writes_per_second=None, writes_per_minute=None, writes_per_day=2,
+                               cancel_reserve_per_day=0)
 
     async def main() -> None:
         budget = RateBudget(limits, max_in_flight=1, wall_time=lambda: MORNING)
@@ -695,3 +688,26 @@ def test_a_429_notes_the_throttle_on_its_lane_but_the_day_cap_message_does_not()
         assert gateway.session_lost is None
 
     run_gateway(main, limits)
+
+
+def test_the_last_writes_of_the_day_are_kept_for_cancels() -> None:
+    limits = AccountRateLimits(writes_per_second=None, writes_per_minute=None, writes_per_day=3,
+                               cancel_reserve_per_day=1)
+
+    async def main() -> list[str]:
+        budget = RateBudget(limits)
+        outcome = []
+        for kind in (RequestKind.PLACE, RequestKind.PLACE, RequestKind.PLACE,
+                     RequestKind.CANCEL, RequestKind.CANCEL):
+            try:
+                async with budget.slot(kind):
+                    outcome.append(f"{kind.name} sent")
+            except OrderLimitReached as exc:
+                outcome.append(f"{kind.name} refused: {exc}")
+        return outcome
+
+    outcome = run_virtual(main)
+    assert outcome[:2] == ["PLACE sent", "PLACE sent"]
+    assert outcome[2].startswith("PLACE refused") and "kept for cancels" in outcome[2]
+    assert outcome[3] == "CANCEL sent"  # the kill switch still works
+    assert outcome[4].startswith("CANCEL refused")
