@@ -90,6 +90,15 @@ class VirtualClock:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(lambda: None)
 
+    def run_freely(self) -> None:
+        """From now on let time move by itself, as ``auto_advance=True`` does (e.g. so a test
+        that held time still can shut its engine down: cancels need time to be confirmed)."""
+        with self._lock:
+            self._limit = math.inf
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: None)
+
     def jump(self, seconds: float) -> None:
         """Move time forward at once, for code that drives a broker by hand (tests, notebooks).
 

@@ -48,7 +48,7 @@ from .market_data import (
     instrument_key,
 )
 from .order_tracker import OrderTracker, TrackerConfig
-from .placement import PlacementConfig, Placer
+from .placement import PlacementConfig, Placer, needs_no_quote
 from .planner import ExecutionAlgoPlanner, ExecutionPlan, pov_child_quantity, split_by_freeze
 from .rate_budget import AccountRateLimits, RateBudget, RequestKind
 from .request import ExecutionAlgo, ExecutionRequest, OrderType
@@ -417,8 +417,13 @@ class ExecutionEngine:
             await self._wait_until(parent, planned[0].send_at)
             if parent.stopping:
                 break
-            # Slices that fell due while this one waited go out with it, as one child (split
-            # only by the freeze quantity), not back to back.
+            # A fresh price first (the wait may be long when market data stalls) ...
+            if await self.placer.price(parent) is None and not needs_no_quote(parent):
+                for child in planned:
+                    self.placer.give_up(parent, child)
+                continue
+            # ... then slices that fell due while this one waited go out with it, as one
+            # child (split only by the freeze quantity), not back to back.
             while position < len(slices) and self._due(parent, slices[position]):
                 planned += [c for c in parent.children if c.slice_index == slices[position]
                             and c.status is ChildStatus.SCHEDULED]

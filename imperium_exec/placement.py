@@ -95,7 +95,7 @@ class Placer:
                 return
             market = await self.price(parent)
             if market is None and not needs_no_quote(parent):
-                self._no_quote(parent, child)
+                self.give_up(parent, child)
                 return
             if parent.stopping:
                 return
@@ -133,19 +133,19 @@ class Placer:
                     child.attempt -= 1  # nothing left this machine
                     child.tag = None
                     return
-                except Exception as exc:
-                    outcome = exc
+                except Exception as failure:
+                    outcome = failure
                 finally:
                     child.in_flight = False
                     child.latency_ms = (time.perf_counter() - started) * 1e3
             if isinstance(outcome, str):
                 self.mark_placed(parent, child, outcome)
                 return
-            exc = outcome
-            error = self.retry_policy.classify(exc)
+            error_raised: BaseException = outcome
+            error = self.retry_policy.classify(error_raised)
             if error.ambiguous:
                 assert instruction is not None
-                if await self._reconcile(parent, child, instruction, error, exc):
+                if await self._reconcile(parent, child, instruction, error, error_raised):
                     return
                 self.tracker.watch_late(parent, child, instruction.tag)
                 if parent.stopping:
@@ -153,15 +153,15 @@ class Placer:
             if self.retry_policy.allows_retry(error, retries) and not parent.stopping:
                 delay = self.retry_policy.backoff_s(error.bucket, retries)
                 self.emit(self.rows.error_row(parent, child, EventKind.RETRY, "retry", error,
-                                              exc, f"retrying in {delay:.2f} s"))
+                                              error_raised, f"retrying in {delay:.2f} s"))
                 retries += 1
                 await parent.sleep(self.clock.now, delay)
                 continue
             child.status = ChildStatus.ERROR
-            self.emit(self.rows.error_row(parent, child, EventKind.ERROR, "error", error, exc,
-                                          None))
+            self.emit(self.rows.error_row(parent, child, EventKind.ERROR, "error", error,
+                                          error_raised, None))
             parent.failure = parent.failure or f"child {child.index + 1}: {error.bucket} " \
-                                               f"error: {exc}"
+                                               f"error: {error_raised}"
             parent.changed.set()
             return
 
@@ -172,7 +172,7 @@ class Placer:
         self.emit(self.rows.child_row(parent, child, EventKind.PLACED, "placed"))
         self.tracker.track(parent, child)
 
-    def _no_quote(self, parent: ParentState, child: ChildState) -> None:
+    def give_up(self, parent: ParentState, child: ChildState) -> None:
         """No fresh price within the wait: the child is not sent, its quantity goes back."""
         req = parent.request
         key = instrument_key(req.exchange, req.tradingsymbol)

@@ -70,6 +70,7 @@ def desk(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Desk]:
     stack.telemetry_row.connect(rows.append)
     yield Desk(window, stack, clock, rows, asked)
     window.close()
+    clock.run_freely()  # cancels at shutdown need time to reach the exchange
     stack.shutdown()
 
 

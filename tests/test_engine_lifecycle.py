@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import itertools
 from pathlib import Path
 
 import pytest
@@ -178,3 +178,34 @@ def test_a_child_is_never_priced_from_a_quote_older_than_the_limit(tmp_path: Pat
     assert all(r["quote_source"] == "paper" and r["quote_age_ms"] <= 2000 for r in placed)
     assert placed[1]["ts"] - placed[0]["ts"] > 3.0
     assert result.filled_quantity == 195
+
+
+def test_slices_that_fell_overdue_go_out_merged_not_back_to_back(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, bid=100.0, ask=100.05)
+    real_quote = rig.broker.quote
+    calls = {"n": 0}
+
+    def stalled_quote(symbol: str, exchange: str):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if 1 < calls["n"] <= 4:  # market data stalls ~3 s after the first slice
+            from imperium_exec.brokers.errors import NetworkException
+
+            raise NetworkException("Too many requests", code=429)
+        return real_quote(symbol, exchange)
+
+    rig.broker.quote = stalled_quote  # type: ignore[method-assign]
+    try:
+        _, future = rig.engine.submit(make_request(
+            quantity=65 * 6, execution_algo="TWAP", max_child_orders=6, horizon_s=6,
+            randomize_slices=False))
+        result = future.result(5)
+    finally:
+        rig.close()
+    placed = [r for r in rig.file_rows() if r["event"] == "placed"]
+    assert result.filled_quantity == 390
+    assert [r["quantity"] for r in placed][:2] == [65, 65]
+    # A slice waited for a fresh quote for seconds; the slices that fell due meanwhile went
+    # out with it as one child instead of several orders back to back.
+    assert len(placed) < 6 and max(r["quantity"] for r in placed) >= 195
+    gaps = [b["ts"] - a["ts"] for a, b in itertools.pairwise(placed)]
+    assert min(gaps) > 0.5, gaps

@@ -292,3 +292,25 @@ def test_shutdown_settles_fills_before_results_and_never_underreports() -> None:
     unknown = [(r["event"], r["error"], r["message"]) for r in rows if r["status"] == "unknown"]
     assert not unknown  # every cancel was confirmed
     assert {r["parent_id"] for r in rows if r["event"] == "finished"} == set(results)
+
+
+# ------------------------------------------------------------------ MARKET children that rest
+
+
+def test_a_market_child_resting_at_the_protection_price_is_cancelled_and_reported() -> None:
+    live = start_live(4, config=EngineConfig(market_rest_s=1.0))
+    try:
+        inst = live.instruments[0]
+        # Thinner than the order: one lot at the touch, nothing behind it within the band.
+        live.server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK, ask_quantity=65)
+        started = time.monotonic()
+        _, future = live.submit(inst, quantity=130, order_type="MARKET")
+        result = future.result(10)
+        took = time.monotonic() - started
+    finally:
+        stop_live(live)
+    assert result.status is ParentStatus.PARTIAL and result.filled_quantity == 65
+    assert "protection" in (result.message or "") and "65 unfilled" in (result.message or "")
+    (order_id,) = result.order_ids
+    assert live.server.order(order_id)["status"] == "CANCELLED"
+    assert 1.0 <= took < 5.0  # bounded: a parent never waits forever

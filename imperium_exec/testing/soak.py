@@ -51,6 +51,9 @@ class SoakPlan:
     #: Expire the session this many seconds in (a run of its own).
     token_expiry_at_s: float | None = None
     instruments: int = 120
+    #: The market's spread around its mid, in rupees (0.05 is one tick: scheduled children
+    #: then take liquidity; wider and they join the book and rest).
+    spread: float = 0.5
     seed: int = 7
     #: How long parents may work before the kill switch ends the rest.
     run_s: float = 60.0
@@ -205,7 +208,9 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
             for symbol in sorted(mids):
                 mids[symbol] = max(5.0, mids[symbol] + rng.choice([-0.5, -0.25, 0.0, 0.25,
                                                                   0.5]))
-                server.set_quote(symbol, bid=mids[symbol] - 0.25, ask=mids[symbol] + 0.25)
+                half = plan.spread / 2
+                server.set_quote(symbol, bid=round(mids[symbol] - half, 2),
+                                 ask=round(mids[symbol] + half, 2))
             if elapsed >= next_drop:
                 server.drop_ticker()
                 next_drop += plan.ticker_drop_every_s
