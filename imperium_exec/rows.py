@@ -70,8 +70,8 @@ class RowFactory:
                         mode=self.mode, parent_id="", tradingsymbol="", execution_algo="",
                         route=self.route, status="relogin_needed", error_bucket="fatal",
                         error=message, order_id=",".join(order_ids) or None,
-                        message=("orders that may still be live: " + ", ".join(order_ids))
-                        if order_ids else "no order was working")
+                        message=("Orders that may still be live: " + ", ".join(order_ids))
+                        if order_ids else "No order was working.")
 
 
 def slippage(parent: ParentState, price: float) -> float | None:

@@ -362,3 +362,24 @@ def test_dock_screenshot(qtbot: QtBot, tracker: FillQualityTracker, stack: Stack
         qtbot.wait(20)
         chart = screenshot_dir / f"dock_{theme}_{name}.png"
         assert dock.charts.grab().save(str(chart))
+
+
+def test_a_lost_session_shows_a_banner_until_orders_flow_again(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble, qsettings: QSettings,
+        screenshot_dir: Path) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    stack.send(*parent_story("P1", children=2, filled=1, finished=False))
+    session = row("session", parent_id="", tradingsymbol="", execution_algo="",
+                  status="relogin_needed", error_bucket="fatal",
+                  error="re-login needed: TokenException: Incorrect `api_key` or `access_token`.",
+                  order_id="261124000000002",
+                  message="Orders that may still be live: 261124000000002")
+    stack.send(session)
+    qtbot.waitUntil(lambda: not dock.session_banner.isHidden(), timeout=3000)
+    assert "re-login needed" in dock.session_banner.text()
+    assert "261124000000002" in dock.session_banner.text()
+    assert [p.parent_id for p in dock.parent_book.active()] == ["P1"]  # no parent for ""
+    dock.refresh_now()
+    assert dock.grab().save(str(screenshot_dir / "dock_session_banner.png"))
+    stack.send(row("accepted", parent_id="P2"))  # logged in again: orders flow
+    qtbot.waitUntil(lambda: dock.session_banner.isHidden(), timeout=3000)
