@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_support import SYMBOL, assert_books_balance, make_request, make_rig
+from engine_support import SYMBOL, Rig, assert_books_balance, make_request, make_rig
 
+from imperium_exec.brokers.errors import NetworkException
 from imperium_exec.events import ParentStatus
 from imperium_exec.request import OrderType
 
@@ -148,21 +150,26 @@ def test_pov_without_a_volume_history_warns_before_it_starts(tmp_path: Path) -> 
     assert_books_balance(rows, 260)
 
 
-def test_a_child_is_never_priced_from_a_quote_older_than_the_limit(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path, bid=100.0, ask=100.05)
+def stall_quotes(rig: Rig, calls: range, on_stall: Callable[[], None] | None = None) -> None:
+    """The broker's quotes fail (throttled) for the calls numbered in ``calls`` (from 1)."""
     real_quote = rig.broker.quote
-    calls = {"n": 0}
+    count = {"n": 0}
 
-    def flaky_quote(symbol: str, exchange: str):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if 1 < calls["n"] <= 8:  # throttled for a while, then the market data comes back
-            from imperium_exec.brokers.errors import NetworkException
-
-            rig.broker.set_book(SYMBOL, 91.0, 91.05)  # the market moves meanwhile
+    def stalling_quote(symbol: str, exchange: str):  # type: ignore[no-untyped-def]
+        count["n"] += 1
+        if count["n"] in calls:
+            if on_stall is not None:
+                on_stall()
             raise NetworkException("Too many requests", code=429)
         return real_quote(symbol, exchange)
 
-    rig.broker.quote = flaky_quote  # type: ignore[method-assign]
+    rig.broker.quote = stalling_quote  # type: ignore[method-assign]
+
+
+def test_a_child_is_never_priced_from_a_quote_older_than_the_limit(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, bid=100.0, ask=100.05)
+    # Throttled for a while, then the market data comes back; the market moves meanwhile.
+    stall_quotes(rig, range(2, 9), lambda: rig.broker.set_book(SYMBOL, 91.0, 91.05))
     rig.broker.set_book(SYMBOL, 90.0, 90.05)  # the live book differs from the request's
     try:
         _, future = rig.engine.submit(make_request(
@@ -182,18 +189,7 @@ def test_a_child_is_never_priced_from_a_quote_older_than_the_limit(tmp_path: Pat
 
 def test_slices_that_fell_overdue_go_out_merged_not_back_to_back(tmp_path: Path) -> None:
     rig = make_rig(tmp_path, bid=100.0, ask=100.05)
-    real_quote = rig.broker.quote
-    calls = {"n": 0}
-
-    def stalled_quote(symbol: str, exchange: str):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if 1 < calls["n"] <= 4:  # market data stalls ~3 s after the first slice
-            from imperium_exec.brokers.errors import NetworkException
-
-            raise NetworkException("Too many requests", code=429)
-        return real_quote(symbol, exchange)
-
-    rig.broker.quote = stalled_quote  # type: ignore[method-assign]
+    stall_quotes(rig, range(2, 5))  # market data stalls ~3 s after the first slice
     try:
         _, future = rig.engine.submit(make_request(
             quantity=65 * 6, execution_algo="TWAP", max_child_orders=6, horizon_s=6,
