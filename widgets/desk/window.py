@@ -8,6 +8,7 @@ confirmations come back from the stack's signals. Live mode shows a red LIVE ban
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, Signal
@@ -189,8 +190,9 @@ class DeskWindow(QMainWindow):
         self.quick.set_snapshot(snapshot)
         self.basket.set_snapshot(snapshot)
         view = snapshot.view
+        spot = f"{view.spot:,.2f}" if math.isfinite(view.spot) else "–"  # no index quote yet
         self.market_label.setText(
-            f"{view.underlying}  {view.spot:,.2f}    expiry {view.expiry:%d %b %Y}    "
+            f"{view.underlying}  {spot}    expiry {view.expiry:%d %b %Y}    "
             f"ATM {view.atm_strike:,.0f}    lot {snapshot.lot_size}    "
             f"{'LIVE' if self.mode == 'live' else 'paper exchange'}")
         if first:
