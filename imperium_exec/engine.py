@@ -32,7 +32,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .brokers.base import Broker, Quote, StreamHandlers
 from .clock import Clock, RealClock
@@ -61,6 +61,7 @@ from .telemetry import FillQualityTracker
 from .timeutil import epoch_to_iso
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 RowListener = Callable[[dict[str, Any]], None]
 
 
@@ -215,6 +216,14 @@ class ExecutionEngine:
 
     def unwatch_quotes(self, keys: list[str]) -> None:
         self.market_data.unsubscribe_threadsafe(self._loop, keys)
+
+    def desk_request(self, func: Callable[..., T], *args: Any, timeout: float = 30.0) -> T:
+        """Run a broker read for the desk (e.g. an instruments dump) under the account's rate
+        budget, at the desk's priority. Blocks the calling thread (never the GUI's: call it from
+        a worker) until it is done; the wait for budget happens on the engine's loop."""
+        future = asyncio.run_coroutine_threadsafe(
+            self.gateway.call(RequestKind.DESK_READ, func, *args), self._loop)
+        return future.result(timeout)
 
     def quotes(self, keys: list[str]) -> dict[str, MarketQuote]:
         """The newest quotes held for ``keys``, with source and arrival time; any thread."""

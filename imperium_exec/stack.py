@@ -147,6 +147,16 @@ class ExecutionStack(QObject):
     def unwatch_quotes(self, keys: list[str]) -> None:
         self.engine.unwatch_quotes(keys)
 
+    def instrument_dump(self, exchange: str) -> list[dict[str, Any]]:
+        """The broker's instruments dump of ``exchange`` (Kite only), loaded once and shared
+        with the engine's ticker, under the account's rate budget. Blocks: call it from a
+        worker thread (the desk's chain poller does)."""
+        dump = getattr(self.broker, "instrument_dump", None)
+        if dump is None:
+            raise TypeError(f"{type(self.broker).__name__} has no instruments dump")
+        result: list[dict[str, Any]] = self.engine.desk_request(dump, exchange)
+        return result
+
     def quotes(self, keys: list[str]) -> dict[str, MarketQuote]:
         """The newest quotes held for ``keys``, each with its source and arrival time."""
         return self.engine.quotes(keys)

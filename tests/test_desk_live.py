@@ -55,12 +55,16 @@ class FakeKite:
 class FakeQuotes:
     """The engine's market data as the desk sees it, recording every call."""
 
-    def __init__(self) -> None:
+    def __init__(self, kite: FakeKite) -> None:
+        self.kite = kite  # where the instruments dump comes from
         self.held: dict[str, MarketQuote] = {}
         self.refs: Counter[str] = Counter()
         self.watch_calls: list[list[str]] = []
         self.unwatch_calls: list[list[str]] = []
         self.read_calls: list[list[str]] = []
+
+    def instrument_dump(self, exchange: str) -> list[dict[str, Any]]:
+        return self.kite.instruments(exchange)
 
     def hold(self, key: str, *, ltp: float, bid: float | None = None, ask: float | None = None,
             bid_quantity: int = 0, ask_quantity: int = 0, volume: int = 0) -> None:
@@ -100,9 +104,10 @@ def nfo_keys(kite: FakeKite, strikes: range) -> set[str]:
 
 
 def test_the_live_chain_is_the_nearest_expiry_around_the_money() -> None:
-    kite, quotes = FakeKite(), FakeQuotes()
+    kite = FakeKite()
+    quotes = FakeQuotes(kite)
     priced(kite, quotes)
-    chain = KiteChain(kite, quotes=quotes)
+    chain = KiteChain(quotes=quotes)
     view = chain.option_chain("NIFTY", strikes_each_side=2)
     assert view.expiry == kite.near and view.spot == 26_012.4 and view.atm_strike == 26_000
     assert [row.strike for row in view.rows] == [25_900, 25_950, 26_000, 26_050, 26_100]
@@ -121,9 +126,10 @@ def test_the_live_chain_is_the_nearest_expiry_around_the_money() -> None:
 
 
 def test_only_the_strikes_on_screen_stay_watched_as_the_money_moves() -> None:
-    kite, quotes = FakeKite(), FakeQuotes()
+    kite = FakeKite()
+    quotes = FakeQuotes(kite)
     priced(kite, quotes)
-    chain = KiteChain(kite, quotes=quotes)
+    chain = KiteChain(quotes=quotes)
     chain.option_chain("NIFTY", strikes_each_side=2)
     quotes.hold(SPOT_KEY, ltp=26_111.0)  # two strikes up
     view = chain.option_chain("NIFTY", strikes_each_side=2)
@@ -140,8 +146,9 @@ def test_only_the_strikes_on_screen_stay_watched_as_the_money_moves() -> None:
 
 
 def test_no_quote_held_yet_shows_empty_cells_centred_on_the_middle_strike() -> None:
-    kite, quotes = FakeKite(), FakeQuotes()
-    chain = KiteChain(kite, quotes=quotes)
+    kite = FakeKite()
+    quotes = FakeQuotes(kite)
+    chain = KiteChain(quotes=quotes)
     view = chain.option_chain("NIFTY", strikes_each_side=2)  # nothing held: no wait, no error
     assert math.isnan(view.spot)
     assert view.atm_strike == 26_000  # the middle of 25,500 .. 26,500
@@ -161,15 +168,16 @@ def test_no_quote_held_yet_shows_empty_cells_centred_on_the_middle_strike() -> N
 
 
 def test_a_dump_without_the_underlying_is_an_error_not_a_quote_call() -> None:
-    chain = KiteChain(FakeKite(), quotes=FakeQuotes())
+    chain = KiteChain(quotes=FakeQuotes(FakeKite()))
     with pytest.raises(ValueError, match="no SENSEX options"):
         chain.option_chain("SENSEX")
 
 
 def test_the_desk_prices_live_tickets_like_paper_ones() -> None:
-    kite, quotes = FakeKite(), FakeQuotes()
+    kite = FakeKite()
+    quotes = FakeQuotes(kite)
     priced(kite, quotes)
-    snapshot = fetch_snapshot(KiteChain(kite, quotes=quotes), "NIFTY", 2, {})
+    snapshot = fetch_snapshot(KiteChain(quotes=quotes), "NIFTY", 2, {})
     assert snapshot.lot_size == 65
     payload = snapshot.payload(BasketLeg(25_900.0, "PE", 2), "SELL", ExecutionPolicy())
     assert payload["quantity"] == 130 and payload["transaction_type"] == "SELL"
@@ -180,7 +188,7 @@ def test_the_desk_prices_live_tickets_like_paper_ones() -> None:
 
 def test_a_ticket_on_an_unpriced_strike_carries_no_prices() -> None:
     kite = FakeKite()
-    snapshot = fetch_snapshot(KiteChain(kite, quotes=FakeQuotes()), "NIFTY", 2, {})
+    snapshot = fetch_snapshot(KiteChain(quotes=FakeQuotes(kite)), "NIFTY", 2, {})
     payload = snapshot.payload(BasketLeg(26_000.0, "CE", 1), "BUY", ExecutionPolicy())
     assert payload["quantity"] == 65
     assert not {"bid", "ask", "last_price"} & payload.keys()  # the engine prices it itself

@@ -56,20 +56,6 @@ class CountingServer(FakeKiteServer):
         return reply
 
 
-class InstrumentsOnly:
-    """The chain's view of the Kite client: the instrument dump, and no quote endpoint."""
-
-    def __init__(self, kite: KiteConnect) -> None:
-        self._kite = kite
-
-    def instruments(self, exchange: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._kite.instruments(exchange)
-        return rows
-
-    def quote(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the chain called kite.quote: quotes come from the engine's service")
-
-
 def max_per_calendar_second(stamps: list[float]) -> int:
     counts: dict[int, int] = {}
     for at in stamps:
@@ -123,7 +109,7 @@ def test_the_live_chain_refreshes_from_the_engine_within_kites_quote_limit(
     broker = KiteBroker(kite, ticker_root=server.ticker_root if stream else None,
                         ticker_silence_s=1.0)
     stack = ExecutionStack(broker, "live", telemetry_dir=tmp_path)
-    chain = KiteChain(InstrumentsOnly(kite), quotes=stack)
+    chain = KiteChain(quotes=stack)
     poller = ChainPoller(chain, "NIFTY", STRIKES_EACH_SIDE, interval_ms=250)
     snapshots: list[ChainSnapshot] = []
     failures: list[str] = []

@@ -117,6 +117,8 @@ class KiteBroker:
         self.rate_limits = rate_limits or AccountRateLimits.kite()
         self._varieties: dict[str, str] = {}
         self._varieties_lock = threading.Lock()
+        self._dumps: dict[str, list[dict[str, Any]]] = {}
+        self._dump_lock = threading.Lock()
 
     # ---------------------------------------------------------------- Broker protocol
 
@@ -174,6 +176,15 @@ class KiteBroker:
             if isinstance(raw, dict):
                 out[key] = self.to_quote(key.partition(":")[2], raw)
         return out
+
+    def instrument_dump(self, exchange: str) -> list[dict[str, Any]]:
+        """Kite's instruments dump of ``exchange`` (GET /instruments/{exchange}), downloaded
+        once a session and shared: the ticker's token map and the desk's chain both read it."""
+        with self._dump_lock:
+            dump = self._dumps.get(exchange)
+            if dump is None:
+                dump = self._dumps[exchange] = list(self.kite.instruments(exchange) or [])
+            return dump
 
     def open_stream(self, handlers: StreamHandlers, gateway: BrokerGateway) -> KiteStream | None:
         """The ticker WebSocket as the engine's stream (None without a ``ticker_root``)."""

@@ -132,7 +132,7 @@ class KiteStream:
     async def _load_exchange(self, exchange: str) -> None:
         try:
             rows: list[dict[str, Any]] = await self._gateway.call(
-                RequestKind.DESK_READ, self._broker.kite.instruments, exchange)
+                RequestKind.DESK_READ, self._broker.instrument_dump, exchange)
         except Exception as exc:  # REST covers these instruments; try again on next subscribe
             log.warning("instruments of %s could not be loaded: %r", exchange, exc)
             del self._loaded[exchange]

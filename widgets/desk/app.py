@@ -65,13 +65,13 @@ def live_broker(options: DemoOptions) -> KiteBroker:
     return KiteBroker(kite)
 
 
-def live_chain(broker: KiteBroker, stack: ExecutionStack) -> KiteChain:
-    """The live option chain: instruments from the broker's Kite client, quotes from the
-    stack's market-data service (Kite allows one quote call a second per account: the chain
-    never makes its own)."""
+def live_chain(stack: ExecutionStack) -> KiteChain:
+    """The live option chain, all from the stack: the instruments dump (shared with the
+    engine's ticker) and the market-data service's quotes (Kite allows one quote call a second
+    per account: the chain never makes its own)."""
     from .live import KiteChain
 
-    return KiteChain(broker.kite, quotes=stack)
+    return KiteChain(quotes=stack)
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -110,7 +110,7 @@ def run_demo(options: DemoOptions) -> int:
     stack = ExecutionStack(broker, "live" if options.mode == "live" else "paper",
                            telemetry_dir=options.telemetry_dir)
     # Live: the chain reads the stack's quotes, so it is built once the stack exists.
-    chain_source = live_chain(broker, stack) if options.mode == "live" else None
+    chain_source = live_chain(stack) if options.mode == "live" else None
     window = DeskWindow(stack, chain_broker=chain_source,
                         poll_ms=3000 if options.mode == "live" else 1000)
     window.resize(options.width, options.height)

@@ -1,7 +1,8 @@
 """Live mode: the option chain from Kite Connect, for a desk whose stack runs on KiteBroker.
 
 Only used with explicit credentials (``imperium-exec demo --mode live``). The chain is built from
-the NFO/BFO instrument dump (loaded once, a plain GET) and the quotes the engine's market-data
+the NFO/BFO instrument dump (loaded once for the whole session, under the account's rate budget,
+and shared with the engine's ticker) and the quotes the engine's market-data
 service holds: the chain never calls ``kite.quote`` itself. Kite allows one quote call a second
 per account, so the desk asks the service (``ExecutionStack.watch_quotes``) to keep the
 instruments on screen fresh, from Kite's ticker or, without one, coalesced into the engine's one
@@ -43,6 +44,10 @@ class DeskQuotes(Protocol):
         """The newest quotes held for ``keys`` (never waits; missing keys are left out)."""
         ...
 
+    def instrument_dump(self, exchange: str) -> list[dict[str, Any]]:
+        """The instruments dump of ``exchange``, loaded once under the account's budget."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LiveChainRow:
@@ -73,16 +78,15 @@ def empty_quote(tradingsymbol: str) -> Quote:
 
 
 class KiteChain:
-    """``option_chain`` / ``instruments`` for the desk: instruments from a ``KiteConnect`` client,
-    quotes from the engine's market-data service (``quotes``, e.g. the ``ExecutionStack``).
+    """``option_chain`` / ``instruments`` for the desk, all from the engine (``quotes``, e.g. the
+    ``ExecutionStack``): the instruments dump and the market-data service's quotes.
 
     Subscriptions stay bounded by what is on screen: each :meth:`option_chain` watches the
     instruments it shows (and the index, for the spot) and unwatches those that scrolled off;
     :meth:`close` unwatches the rest.
     """
 
-    def __init__(self, kite: Any, *, quotes: DeskQuotes) -> None:
-        self.kite = kite
+    def __init__(self, *, quotes: DeskQuotes) -> None:
         self.market = quotes
         self._options: dict[str, list[dict[str, Any]]] = {}
         self._watched: frozenset[str] = frozenset()
@@ -93,7 +97,7 @@ class KiteChain:
             exchange = INDEX_QUOTE_KEYS[underlying][1]
             today = dt.datetime.now(IST).date()
             self._options[underlying] = [
-                i for i in self.kite.instruments(exchange)
+                i for i in self.market.instrument_dump(exchange)
                 if i.get("name") == underlying and i.get("instrument_type") in ("CE", "PE")
                 and isinstance(i.get("expiry"), dt.date) and i["expiry"] >= today]
         return self._options[underlying]
