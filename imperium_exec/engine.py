@@ -671,11 +671,14 @@ class ExecutionEngine:
                 child.status = ChildStatus.UNKNOWN
                 if child.in_flight and child.tag is not None:
                     self.orders.watch_late(parent, child, child.tag)
+                watched = (f"not re-sent; tag {child.tag} is watched and any order it placed "
+                           "is cancelled or reported") if not self._closed else (
+                    f"not re-sent; the engine is shutting down: look for tag {child.tag} in "
+                    "the broker's order book")
                 self._emit(self.rows.child_row(
                     parent, child, EventKind.ERROR, "unknown", error_bucket="transient",
                     error=f"outcome unknown: attempt {child.tag} may have reached the broker",
-                    message=f"not re-sent; tag {child.tag} is watched and any order it "
-                            "placed is cancelled or reported"))
+                    message=watched))
                 return
             child.status = ChildStatus.CANCELLED
             why = parent.permit.reason or parent.failure or "parent ended"

@@ -125,19 +125,19 @@ class Placer:
                     validity=req.validity, tag=child.tag,
                     market_protection=decision.market_protection, tick_size=req.tick_size)
                 started = time.perf_counter()
-                child.in_flight = True
+                child.in_flight = True  # stays so if we are cancelled: the outcome is unknown
                 try:
                     outcome = await self.gateway.run(slot, self.broker.place_order, instruction,
                                                      permit=parent.permit)
                 except NotSent:
+                    child.in_flight = False
                     child.attempt -= 1  # nothing left this machine
                     child.tag = None
                     return
                 except Exception as failure:
                     outcome = failure
-                finally:
-                    child.in_flight = False
-                    child.latency_ms = (time.perf_counter() - started) * 1e3
+                child.in_flight = False
+                child.latency_ms = (time.perf_counter() - started) * 1e3
             if isinstance(outcome, str):
                 self.mark_placed(parent, child, outcome)
                 return

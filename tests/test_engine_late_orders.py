@@ -110,3 +110,20 @@ def test_shutdown_resolves_every_handle_even_when_cancels_are_never_confirmed(
     rows = rig.file_rows()
     assert {r["parent_id"] for r in rows if r["event"] == "finished"} == set(ids)
     assert sum(r["event"] == "error" and "not confirmed" in r["error"] for r in rows) == 2
+
+
+def test_a_placement_still_in_flight_at_shutdown_is_reported_unknown_not_unsent(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, latency_s=2.0)  # the broker takes 2 s to answer a placement
+    _, future = rig.engine.submit(make_request())
+    time.sleep(0.3)  # the placement is on its way (it went out at once)
+    assert rig.broker.place_calls == 0  # and has not been answered
+    rig.engine.shutdown(timeout=0.3)
+    rig.tracker.close()
+    result = future.result(1)
+    (unknown,) = [r for r in rig.file_rows() if r["status"] == "unknown"]
+    assert unknown["event"] == "error" and unknown["tag"] is not None
+    assert "may have reached the broker" in unknown["error"]
+    assert unknown["tag"] in unknown["message"]  # what to look for in the order book
+    assert result.children[0].status == "unknown" and result.children[0].tag == unknown["tag"]
+    assert not [r for r in rig.file_rows() if (r["message"] or "").startswith("not sent")]
