@@ -53,6 +53,8 @@ def table(name: str, report: SoakReport) -> list[str]:
     ]
     if report.requests_after_expiry is not None:
         rows.append(("requests after the token expired", str(report.requests_after_expiry)))
+        rows.append(("filled later on orders flagged as possibly live",
+                     f"{report.filled_out_of_sight} units"))
     out = [f"### {name}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     return [*out, ""]

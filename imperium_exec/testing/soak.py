@@ -78,6 +78,9 @@ class SoakReport:
     seconds: float = 0.0
     requests_after_expiry: int | None = None
     hung_rows: dict[str, list[str]] = field(default_factory=dict)
+    #: Filled at the broker on orders the engine flagged as possibly live when it lost the
+    #: session (it cannot see them any more; its rows said so).
+    filled_out_of_sight: int = 0
 
     @property
     def clean(self) -> bool:
@@ -285,10 +288,22 @@ def _check(report: SoakReport, results: dict[str, ExecutionResult],
     known = {i for r in results.values() for i in r.order_ids}
     known |= {r["order_id"] for r in rows if r["event"] == "ghost" and r["order_id"]}
     by_parent: dict[str, int] = Counter()
+    # Orders the engine said it lost sight of (a session lost while they worked): they may
+    # keep filling at the exchange where no engine can see; what it reported must still match
+    # everything it could see, and the rest must be on these orders only.
+    flagged = {r["order_id"] for r in rows if r["status"] == "unknown" and r["order_id"]}
+    seen_fills: Counter[str] = Counter()
+    for r in rows:
+        if r["event"] in ("filled", "ghost") and r["order_id"] and r["filled_quantity"]:
+            seen_fills[r["order_id"]] += int(r["filled_quantity"])
+    unseen_flagged: Counter[str] = Counter()
     for order in orders:
         tag = order.get("tag") or ""
         parent_id = tag[:10]
         by_parent[parent_id] += int(order["filled_quantity"])
+        if order["order_id"] in flagged:
+            unseen_flagged[parent_id] += int(order["filled_quantity"]) \
+                - seen_fills[order["order_id"]]
         if order["order_id"] not in known:
             report.duplicates.append(f"{order['order_id']} (tag {tag}, "
                                      f"{order['status']}, filled {order['filled_quantity']})")
@@ -301,10 +316,13 @@ def _check(report: SoakReport, results: dict[str, ExecutionResult],
         counted_late = sum(int(r["filled_quantity"] or 0) for r in rows
                            if r["event"] == "ghost" and r["parent_id"] == parent_id
                            and "after the parent finished" in (r["message"] or ""))
-        if result.filled_quantity + counted_late != by_parent[parent_id]:
+        expected = by_parent[parent_id] - unseen_flagged[parent_id]
+        if result.filled_quantity + counted_late != expected:
             report.fill_mismatches.append(
                 f"{parent_id}: reported {result.filled_quantity} (+{counted_late} after "
-                f"finish), broker {by_parent[parent_id]}")
+                f"finish), broker {by_parent[parent_id]} ({unseen_flagged[parent_id]} of it "
+                "on orders flagged as possibly live after the engine lost sight of them)")
+        report.filled_out_of_sight += unseen_flagged[parent_id]
     terminal = {"error", "rejected", "cancelled"}
     per_child: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
