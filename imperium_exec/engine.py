@@ -121,6 +121,7 @@ class ExecutionEngine:
         self._permits_lock = threading.Lock()
         self._closed = False
         self.session_lost: str | None = None
+        self._services_stopping: asyncio.Task[None] | None = None
 
         limits = cfg.rate_limits or getattr(broker, "rate_limits", None)
         self.budget = RateBudget(limits, max_in_flight=cfg.broker_threads,
@@ -286,6 +287,7 @@ class ExecutionEngine:
         self.orders.start()
 
     async def _stop_services(self) -> None:
+        """Idempotent: a lost session stops them early, shutdown again."""
         if self._stream is not None:
             await self._stream.stop()
         await self.market_data.stop()
@@ -351,12 +353,15 @@ class ExecutionEngine:
             return
         self.session_lost = reason
         live = self.orders.working_order_ids()
+        live += [f"tag {c.tag}" for p in self._parents.values() for c in p.children
+                 if c.in_flight and c.tag is not None]
+        live += [f"tag {tag}" for tag in self.orders.watched_tags()]
         self._emit(self.rows.session_row(reason, live))
         for parent in self._parents.values():
             parent.failure = parent.failure or reason
             parent.permit.revoke(reason)
             parent.changed.set()
-        self._loop.create_task(self._stop_services())
+        self._services_stopping = self._loop.create_task(self._stop_services())
 
     # ------------------------------------------------------------------ parent lifecycle
 
@@ -428,6 +433,8 @@ class ExecutionEngine:
                 break
             # A fresh price first (the wait may be long when market data stalls) ...
             if await self.placer.price(parent) is None and not needs_no_quote(parent):
+                if parent.stopping:
+                    break
                 for child in planned:
                     self.placer.give_up(parent, child)
                 continue
@@ -596,7 +603,10 @@ class ExecutionEngine:
                 return
             sends = [self._cancel_child(c) for c in waiting if not c.cancel_requested]
             if sends:
-                await asyncio.gather(*sends)
+                # Bounded: cancels go first in the write queue, but a full window still waits.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*sends),
+                                           max(0.0, deadline - self.clock.now()))
                 if all(c.status is not ChildStatus.WORKING for c in waiting):
                     return  # confirmed while the cancels were on their way
             # The stream confirms within milliseconds; without one, or when its update is
@@ -615,10 +625,12 @@ class ExecutionEngine:
         except NotSent:
             return
         except Exception as exc:
-            # Already complete or cancelled: the next update or read ends the child. Anything
-            # else (a throttle, a 5xx) is tried again on the next pass.
+            # Refused because the order already ended (Kite: "Order cannot be cancelled as it
+            # is complete."): the next update or read ends the child. Anything else (a
+            # throttle, a 5xx, "being processed. Try later.") is sent again on the next pass.
             log.info("cancel of %s failed: %r", child.order_id, exc)
-            if "OrderException" in {t.__name__ for t in type(exc).__mro__}:
+            text = str(exc).lower()
+            if any(f"it is {state}" in text for state in ("complete", "cancelled", "rejected")):
                 child.cancel_requested = True
             self.orders.request_refresh()
 
@@ -638,6 +650,11 @@ class ExecutionEngine:
             self._finish_child(parent, child)
         unfilled = req.quantity - parent.filled
         message = parent.failure or parent.note
+        unknown = [c.order_id or f"tag {c.tag}" for c in parent.children
+                   if c.status is ChildStatus.UNKNOWN]
+        if unknown:
+            message = (f"{message}; " if message else "") + \
+                f"may still be live at the broker: {', '.join(unknown)}"
         if unfilled < 0:
             message = f"overfilled by {-unfilled} (late order from a timed-out attempt)"
         self._emit(self.rows.parent_row(

@@ -70,6 +70,9 @@ class MarketDataConfig:
     continuous_refresh_s: float = 1.0
     #: Pause after a failed REST quote call before the next one.
     rest_retry_s: float = 1.0
+    #: A stream tick older than this is not vouched for by the connection's heartbeats any
+    #: more (an instrument's feed can stop while the socket lives): it ages for real.
+    stream_tick_trust_s: float = 30.0
 
 
 class QuoteStream(Protocol):
@@ -236,10 +239,12 @@ class MarketDataService:
         """How old ``held`` is as a picture of the book, in seconds.
 
         A stream tick stays current while its connection has stayed up and keeps speaking:
-        its age is then the time since the stream's last frame."""
+        its age is then the time since the stream's last frame (for ``stream_tick_trust_s``
+        at most; after that its own age counts, and REST is asked)."""
         now = self.clock.now()
         stream = self.stream
-        if held.source is QuoteSource.STREAM and stream is not None:
+        if held.source is QuoteSource.STREAM and stream is not None \
+                and now - held.received_at <= self.config.stream_tick_trust_s:
             since, alive = stream.connected_since(), stream.alive_at()
             if since is not None and alive is not None and since <= held.received_at \
                     and stream.is_live(held.key):

@@ -82,7 +82,7 @@ class OrderTracker:
         self._late: dict[str, LateOrderWatch] = {}
         self._unmatched: OrderedDict[str, BrokerOrder] = OrderedDict()
         self._by_tag: OrderedDict[str, BrokerOrder] = OrderedDict()
-        self._tag_waiters: dict[str, tuple[TagMatch, asyncio.Future[BrokerOrder]]] = {}
+        self._tag_waiters: dict[str, tuple[TagMatch, asyncio.Future[BrokerOrder | None]]] = {}
         self.stream_up = False
         self._wake = asyncio.Event()
         self._read_done = asyncio.Event()
@@ -110,17 +110,20 @@ class OrderTracker:
         self._read_done.set()
         for _, waiter in self._tag_waiters.values():
             if not waiter.done():
-                waiter.cancel()
+                waiter.set_result(None)  # not found: the caller watches the tag, never hangs
 
     # ------------------------------------------------------------------ registry
 
-    def track(self, parent: ParentState, child: ChildState) -> None:
-        """``child`` was placed: follow its order (and apply an update that came first)."""
+    def track(self, parent: ParentState, child: ChildState,
+              seen: BrokerOrder | None = None) -> None:
+        """``child`` was placed: follow its order, applying what is known of it already (an
+        update that came before the placement's reply, or the order found by its tag)."""
         assert child.order_id is not None
         self._working[child.order_id] = (parent, child)
         early = self._unmatched.pop(child.order_id, None)
-        if early is not None:
-            self._apply(early)
+        for known in (seen, early):
+            if known is not None and child.order_id in self._working:
+                self._apply(known)
         self._wake.set()
 
     def watch_late(self, parent: ParentState, child: ChildState, tag: str) -> None:
@@ -158,7 +161,7 @@ class OrderTracker:
     def on_update(self, order: BrokerOrder) -> None:
         """An order update from the stream (loop thread)."""
         if order.order_id not in self._working:
-            self._remember(self._unmatched, order.order_id, order)
+            self._remember(self._unmatched, order.order_id, order, self.config.remember)
         self._apply(order)
 
     def on_stream_state(self, connected: bool) -> None:
@@ -193,7 +196,7 @@ class OrderTracker:
         if seen is not None and matches(seen):
             return seen
         loop = asyncio.get_running_loop()
-        found: asyncio.Future[BrokerOrder] = loop.create_future()
+        found: asyncio.Future[BrokerOrder | None] = loop.create_future()
         self._tag_waiters[tag] = (matches, found)
         deadline = loop.time() + window_s
         try:

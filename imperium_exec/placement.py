@@ -20,6 +20,7 @@ The order of things is what makes it safe under Kite's limits:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from .events import EventKind
 from .gateway import BrokerGateway, NotSent
 from .market_data import MarketDataService, MarketQuote, QuoteSource, instrument_key
 from .order_tracker import OrderTracker
-from .rate_budget import RequestKind
+from .rate_budget import OrderLimitReached, RequestKind
 from .request import ExecutionAlgo, OrderType, Urgency
 from .retry import ErrorClass, RetryPolicy
 from .router import RouteDecision, SmartOrderRouter
@@ -73,7 +74,8 @@ class Placer:
         self.config = config or PlacementConfig()
 
     async def price(self, parent: ParentState) -> MarketQuote | None:
-        """The quote to price ``parent``'s next child from: fresh, or None after waiting."""
+        """The quote to price ``parent``'s next child from: fresh, or None after waiting (or
+        at once when the parent is cancelled meanwhile)."""
         req = parent.request
         key = instrument_key(req.exchange, req.tradingsymbol)
         if needs_no_quote(parent):
@@ -81,12 +83,25 @@ class Placer:
             fresh = held is not None and self.market_data.age(held) <= \
                 self.market_data.config.max_age_s
             return held if fresh else None
-        return await self.market_data.fresh(key, timeout=self.config.quote_wait_s)
+        fetch = asyncio.ensure_future(
+            self.market_data.fresh(key, timeout=self.config.quote_wait_s))
+        try:
+            while not parent.stopping:
+                parent.changed.clear()
+                woken = asyncio.ensure_future(parent.changed.wait())
+                done, _ = await asyncio.wait({fetch, woken},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if fetch in done:
+                    return fetch.result()
+            return None
+        finally:
+            if not fetch.done():
+                fetch.cancel()
 
     async def send(self, parent: ParentState, child: ChildState, *, final_slice: bool) -> None:
         """Place ``child``: WORKING with an order id, or a terminal row, or (parent stopped)
         left SCHEDULED for the parent's finish to report."""
-        req = parent.request
         retries = 0
         seq = self.gateway.budget.next_seq()
         while True:
@@ -94,50 +109,21 @@ class Placer:
             if parent.stopping:
                 return
             market = await self.price(parent)
+            if parent.stopping:
+                return
             if market is None and not needs_no_quote(parent):
                 self.give_up(parent, child)
                 return
-            if parent.stopping:
+            try:
+                outcome, instruction = await self._place(parent, child, market, seq=seq,
+                                                         final_slice=final_slice)
+            except OrderLimitReached as exc:  # the day's writes are used up: fatal, clearly
+                self._fail(parent, child, exc)
                 return
-            outcome: str | BaseException
-            instruction: OrderInstruction | None = None
-            async with self.gateway.budget.slot(RequestKind.PLACE, seq=seq) as slot:
-                if parent.stopping:
-                    slot.refund()
-                    return
-                if market is not None and not needs_no_quote(parent) \
-                        and self.market_data.age(market) > self.market_data.config.max_age_s:
-                    refreshed = self.market_data.latest(market.key)
-                    if refreshed is None or self.market_data.age(refreshed) > \
-                            self.market_data.config.max_age_s:
-                        slot.refund()  # stale while queued: re-price, keep the place in line
-                        continue
-                    market = refreshed
-                child.attempt += 1
-                child.tag = child_tag(parent.parent_id, child.index, child.attempt)
-                decision = self.router.decide(req, market.quote if market else None,
-                                              final_slice=final_slice)
-                self._estimate(parent, child, decision, market)
-                instruction = OrderInstruction(
-                    tradingsymbol=req.tradingsymbol, exchange=req.exchange, side=req.side,
-                    quantity=child.quantity, order_type=decision.order_type,
-                    limit_price=decision.limit_price, product=req.product,
-                    validity=req.validity, tag=child.tag,
-                    market_protection=decision.market_protection, tick_size=req.tick_size)
-                started = time.perf_counter()
-                child.in_flight = True  # stays so if we are cancelled: the outcome is unknown
-                try:
-                    outcome = await self.gateway.run(slot, self.broker.place_order, instruction,
-                                                     permit=parent.permit)
-                except NotSent:
-                    child.in_flight = False
-                    child.attempt -= 1  # nothing left this machine
-                    child.tag = None
-                    return
-                except Exception as failure:
-                    outcome = failure
-                child.in_flight = False
-                child.latency_ms = (time.perf_counter() - started) * 1e3
+            except _Requeue:
+                continue
+            if outcome is None:
+                return
             if isinstance(outcome, str):
                 self.mark_placed(parent, child, outcome)
                 return
@@ -148,8 +134,10 @@ class Placer:
                 if await self._reconcile(parent, child, instruction, error, error_raised):
                     return
                 self.tracker.watch_late(parent, child, instruction.tag)
+                child.in_flight = False
                 if parent.stopping:
                     return  # outcome unknown: the finish reports it, the tag stays watched
+            child.in_flight = False
             if self.retry_policy.allows_retry(error, retries) and not parent.stopping:
                 delay = self.retry_policy.backoff_s(error.bucket, retries)
                 self.emit(self.rows.error_row(parent, child, EventKind.RETRY, "retry", error,
@@ -157,20 +145,75 @@ class Placer:
                 retries += 1
                 await parent.sleep(self.clock.now, delay)
                 continue
-            child.status = ChildStatus.ERROR
-            self.emit(self.rows.error_row(parent, child, EventKind.ERROR, "error", error,
-                                          error_raised, None))
-            parent.failure = parent.failure or f"child {child.index + 1}: {error.bucket} " \
-                                               f"error: {error_raised}"
-            parent.changed.set()
+            self._fail(parent, child, error_raised, error)
             return
 
-    def mark_placed(self, parent: ParentState, child: ChildState, order_id: str) -> None:
+    async def _place(self, parent: ParentState, child: ChildState, market: MarketQuote | None,
+                     *, seq: int, final_slice: bool,
+                     ) -> tuple[str | BaseException | None, OrderInstruction | None]:
+        """One attempt under a placement slot: the order id, or what the broker raised, with
+        the instruction sent; (None, None) when nothing was sent (the parent stopped). Raises
+        :class:`_Requeue` when the price went stale while queued (the slot is handed back)."""
+        req = parent.request
+        async with self.gateway.budget.slot(RequestKind.PLACE, seq=seq) as slot:
+            if parent.stopping:
+                slot.refund()
+                return None, None
+            limit = self.market_data.config.max_age_s
+            if market is not None and not needs_no_quote(parent) \
+                    and self.market_data.age(market) > limit:
+                refreshed = self.market_data.latest(market.key)
+                if refreshed is None or self.market_data.age(refreshed) > limit:
+                    slot.refund()  # stale while queued: re-price, keep the place in line
+                    raise _Requeue
+                market = refreshed
+            child.attempt += 1
+            child.tag = child_tag(parent.parent_id, child.index, child.attempt)
+            decision = self.router.decide(req, market.quote if market else None,
+                                          final_slice=final_slice)
+            self._estimate(parent, child, decision, market)
+            instruction = OrderInstruction(
+                tradingsymbol=req.tradingsymbol, exchange=req.exchange, side=req.side,
+                quantity=child.quantity, order_type=decision.order_type,
+                limit_price=decision.limit_price, product=req.product,
+                validity=req.validity, tag=child.tag,
+                market_protection=decision.market_protection, tick_size=req.tick_size)
+            started = time.perf_counter()
+            # In flight (its outcome unknown) from here until it is placed, refused, found by
+            # its tag, or its tag is watched: a cancellation in between leaves it so.
+            child.in_flight = True
+            outcome: str | BaseException
+            try:
+                outcome = await self.gateway.run(slot, self.broker.place_order, instruction,
+                                                 permit=parent.permit)
+            except NotSent:
+                child.in_flight = False
+                child.attempt -= 1  # nothing left this machine
+                child.tag = None
+                return None, None
+            except Exception as failure:
+                outcome = failure
+            child.latency_ms = (time.perf_counter() - started) * 1e3
+            return outcome, instruction
+
+    def _fail(self, parent: ParentState, child: ChildState, exc: BaseException,
+              error: ErrorClass | None = None) -> None:
+        """The child cannot be placed: a terminal error row, and the parent fails."""
+        error = error or self.retry_policy.classify(exc)
+        child.status = ChildStatus.ERROR
+        self.emit(self.rows.error_row(parent, child, EventKind.ERROR, "error", error, exc, None))
+        parent.failure = parent.failure or f"child {child.index + 1}: {error.bucket} error: {exc}"
+        parent.changed.set()
+
+    def mark_placed(self, parent: ParentState, child: ChildState, order_id: str,
+                    seen: BrokerOrder | None = None) -> None:
+        """The broker holds ``child``'s order; ``seen`` is its state if we already know it."""
         child.order_id = order_id
         child.status = ChildStatus.WORKING
+        child.in_flight = False
         child.placed_at = self.clock.now()
         self.emit(self.rows.child_row(parent, child, EventKind.PLACED, "placed"))
-        self.tracker.track(parent, child)
+        self.tracker.track(parent, child, seen)
 
     def give_up(self, parent: ParentState, child: ChildState) -> None:
         """No fresh price within the wait: the child is not sent, its quantity goes back."""
@@ -213,7 +256,7 @@ class Placer:
         self.emit(self.rows.error_row(parent, child, EventKind.RECONCILED, "placed", error, exc,
                                       f"found order {found.order_id} by tag "
                                       f"{instruction.tag}; not re-sent"))
-        self.mark_placed(parent, child, found.order_id)
+        self.mark_placed(parent, child, found.order_id, found)
         return True
 
     def _estimate(self, parent: ParentState, child: ChildState, decision: RouteDecision,
@@ -242,6 +285,10 @@ class Placer:
             has_ticket = req.bid is not None and req.ask is not None
             child.quote_source = str(QuoteSource.TICKET) if has_ticket else None
             child.quote_age_ms = None
+
+
+class _Requeue(Exception):
+    """The child's price went stale while it queued for a slot: price it again."""
 
 
 __all__ = ["PlacementConfig", "Placer", "needs_no_quote"]

@@ -86,9 +86,10 @@ class AccountRateLimits:
     window_padding_s: float = 0.1
     #: How long a lane stays shut after the broker answered 429 anyway.
     throttle_pause_s: float = 1.0
-    #: Writes of the day that only cancels may use, so the kill switch still works after
-    #: placements used up the rest.
+    #: Writes of the day, and of every minute, that only cancels may use: the kill switch
+    #: still gets its cancels out at once after placements filled the rest.
     cancel_reserve_per_day: int = 100
+    cancel_reserve_per_minute: int = 40
 
     @classmethod
     def kite(cls) -> AccountRateLimits:
@@ -99,17 +100,20 @@ class AccountRateLimits:
     def unlimited(cls) -> AccountRateLimits:
         return cls(None, None, None, None, None)
 
-    def windows(self, lane: Lane) -> tuple[tuple[float, int], ...]:
-        """The (span in seconds, limit) sliding windows of ``lane``, padding included."""
+    def windows(self, lane: Lane) -> tuple[tuple[float, int, int], ...]:
+        """The (span in seconds, limit, kept for cancels) sliding windows of ``lane``,
+        padding included."""
         pad = self.window_padding_s
-        raw: list[tuple[float, int | None]]
+        raw: list[tuple[float, int | None, int]]
         if lane is Lane.WRITE:
-            raw = [(1.0, self.writes_per_second), (60.0, self.writes_per_minute)]
+            raw = [(1.0, self.writes_per_second, 0),
+                   (60.0, self.writes_per_minute, self.cancel_reserve_per_minute)]
         elif lane is Lane.QUOTE:
-            raw = [(1.0, self.quotes_per_second)]
+            raw = [(1.0, self.quotes_per_second, 0)]
         else:
-            raw = [(1.0, self.reads_per_second)]
-        return tuple((span + pad, limit) for span, limit in raw if limit is not None)
+            raw = [(1.0, self.reads_per_second, 0)]
+        return tuple((span + pad, limit, min(reserve, limit - 1)) for span, limit, reserve in raw
+                     if limit is not None)
 
 
 class OrderLimitReached(Exception):
@@ -122,18 +126,20 @@ class OrderLimitReached(Exception):
 class _Window:
     """Grant times inside one sliding window of one lane."""
 
-    def __init__(self, span_s: float, limit: int) -> None:
+    def __init__(self, span_s: float, limit: int, cancel_reserve: int = 0) -> None:
         self.span_s = span_s
         self.limit = limit
+        self.cancel_reserve = cancel_reserve
         self.grants: deque[float] = deque()
 
-    def earliest(self, now: float) -> float:
-        """When the next grant fits (``now`` if it fits already)."""
+    def earliest(self, now: float, kind: RequestKind) -> float:
+        """When the next grant of ``kind`` fits (``now`` if it fits already)."""
         while self.grants and self.grants[0] <= now - self.span_s:
             self.grants.popleft()
-        if len(self.grants) < self.limit:
+        limit = self.limit if kind is RequestKind.CANCEL else self.limit - self.cancel_reserve
+        if len(self.grants) < limit:
             return now
-        return self.grants[-self.limit] + self.span_s
+        return self.grants[-limit] + self.span_s
 
     def refund(self, at: float) -> None:
         with contextlib.suppress(ValueError):  # already aged out
@@ -151,15 +157,16 @@ class _Waiter:
 class _LaneState:
     def __init__(self, lane: Lane, limits: AccountRateLimits) -> None:
         self.lane = lane
-        self.windows = [_Window(span, limit) for span, limit in limits.windows(lane)]
+        self.windows = [_Window(span, limit, reserve)
+                        for span, limit, reserve in limits.windows(lane)]
         self.waiters: list[_Waiter] = []
         self.closed_until = -math.inf
         self.day_limit = limits.writes_per_day if lane is Lane.WRITE else None
         self.day_index: int | None = None
         self.day_count = 0
 
-    def earliest(self, now: float) -> float:
-        return max([now, self.closed_until, *(w.earliest(now) for w in self.windows)])
+    def earliest(self, now: float, kind: RequestKind) -> float:
+        return max([now, self.closed_until, *(w.earliest(now, kind) for w in self.windows)])
 
 
 @dataclass
@@ -308,7 +315,7 @@ class RateBudget:
                     continue
                 if self._in_flight >= self.max_in_flight:
                     break  # a release pumps again
-                at = lane.earliest(now)
+                at = lane.earliest(now, head.kind)
                 if at > now:
                     wake = min(wake, at)
                     break

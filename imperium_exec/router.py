@@ -64,8 +64,9 @@ class SmartOrderRouter:
         ``final_slice``: the last slice of a scheduled algorithm takes liquidity, so the parent
         completes inside its window (a LIMIT parent still never goes past its limit).
         """
-        bid = quote.bid if quote is not None and quote.bid is not None else request.bid
-        ask = quote.ask if quote is not None and quote.ask is not None else request.ask
+        # A quote is the whole truth: a side it lacks is empty, never the ticket's (older) one.
+        bid = quote.bid if quote is not None else request.bid
+        ask = quote.ask if quote is not None else request.ask
         name = route or self.primary_route
         posture = self._posture(request, bid, ask)
         if final_slice and request.execution_algo.is_scheduled and bid is not None \

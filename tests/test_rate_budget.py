@@ -52,10 +52,11 @@ def now() -> float:
 
 
 def assert_windows_respected(grants: Iterable[float],
-                             windows: Iterable[tuple[float, int]]) -> None:
+                             windows: Iterable[tuple[float, int] | tuple[float, int, int]],
+                             ) -> None:
     """No half-open window ``[t, t + span)`` holds more than ``limit`` grants."""
     times = sorted(grants)
-    for span, limit in windows:
+    for span, limit, *_ in windows:
         for i, start in enumerate(times):
             inside = bisect.bisect_left(times, start + span - EPS) - i
             assert inside <= limit, (
@@ -86,17 +87,18 @@ def test_a_burst_of_1000_placements_keeps_every_padded_second_and_minute_within_
         return list(grants)
 
     grants = run_virtual(main)
-    assert limits.windows(Lane.WRITE) == ((1.1, 10), (60.1, 400))
+    assert limits.windows(Lane.WRITE) == ((1.1, 10, 0), (60.1, 400, 40))
     assert_windows_respected(grants, limits.windows(Lane.WRITE))
-    # Unpadded, at Kite's own resolution, too (a stricter count would be a weaker check).
-    assert_windows_respected(grants, [(1.0, 10), (60.0, 400)])
-    # The 400/min cap, not the 10/s one, shapes the burst: 1,000 writes need > 2 minutes,
-    # where 10/s alone would have done it in under two.
+    # Unpadded, at Kite's own resolution, too (a stricter count would be a weaker check);
+    # placements alone never use the minute's last 40 writes, kept for cancels.
+    assert_windows_respected(grants, [(1.0, 10), (60.0, 360)])
+    # The 400/min cap (360 for placements), not the 10/s one, shapes the burst: 1,000
+    # placements need > 2 minutes, where 10/s alone would have done it in under two.
     grants.sort()
     assert grants[0] == 0.0
-    assert sum(g < 60.1 - EPS for g in grants) == 400
-    assert grants[400] == pytest.approx(60.1)
-    assert grants[800] == pytest.approx(120.2)
+    assert sum(g < 60.1 - EPS for g in grants) == 360
+    assert grants[360] == pytest.approx(60.1)
+    assert grants[720] == pytest.approx(120.2)
     assert grants[-1] > 120.0
 
 
@@ -711,3 +713,19 @@ def test_the_last_writes_of_the_day_are_kept_for_cancels() -> None:
     assert outcome[2].startswith("PLACE refused") and "kept for cancels" in outcome[2]
     assert outcome[3] == "CANCEL sent"  # the kill switch still works
     assert outcome[4].startswith("CANCEL refused")
+
+
+def test_cancels_get_out_at_once_after_placements_filled_the_minute() -> None:
+    limits = AccountRateLimits.kite()
+
+    async def main() -> tuple[float, float]:
+        budget = RateBudget(limits, wall_time=lambda: MORNING)
+        placed = await asyncio.gather(*(enter_and_leave(budget, RequestKind.PLACE)
+                                        for _ in range(360)))
+        cancel_at = await enter_and_leave(budget, RequestKind.CANCEL)
+        return max(placed), cancel_at
+
+    last_placement, cancel_at = run_virtual(main)
+    # 360 placements fill the minute's share for placements; the kill switch's cancel still
+    # goes within the per-second window, not a minute later.
+    assert cancel_at - last_placement <= 1.2
