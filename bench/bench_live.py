@@ -9,7 +9,10 @@ with a fresh server:
 1. ``first``: N IMMEDIATE MARKET BUY parents (1 lot, one strike each) submitted at once. Per
    parent, the time from its ``submit()`` to the first accepted ``POST /orders/regular`` whose
    tag starts with its parent id (server side; the engine's "placed" rows only if no tag
-   matches); first / median / last over the parents, quote calls, 429 replies.
+   matches); first / median / last over the parents, quote calls, 429 replies. At 33b1efb
+   "first" for N=100 is bimodal (42-98 s): the first place call queues in the FIFO pool behind
+   however many quote calls were queued when the first quote came back, a race with the
+   submit loop; the median and last parent are stable.
 2. ``twap``: K concurrent TWAP parents (5 lots, 5 children, 15 s horizon, no randomisation,
    MARKET, one strike each). Lateness = finish - submit - horizon (an on-time 15 s TWAP whose
    last slice goes at 12 s finishes about -2.5 s "late"); the gap between a child's planned
@@ -257,7 +260,7 @@ BASELINE_BROKER_PARAMS = {"self", "kite", "tick_size", "quote_ttl_s", "quotes_pe
                           "order_writes_per_second", "order_book_reads_per_second"}
 
 
-def open_desk(client_timeout: float, telemetry_dir: Path) -> Desk:
+def open_desk(client_timeout: float, telemetry_dir: Path, count: int = INSTRUMENTS) -> Desk:
     from kiteconnect import KiteConnect
 
     from imperium_exec.brokers import KiteBroker
@@ -270,7 +273,7 @@ def open_desk(client_timeout: float, telemetry_dir: Path) -> Desk:
     instruments = [
         FakeInstrument(f"NIFTY26D01{20000 + 50 * i}CE", "NFO", "NIFTY", 13_000_001 + i, LOT,
                        FREEZE, TICK, float(20000 + 50 * i), "2026-12-01", "CE")
-        for i in range(INSTRUMENTS)]
+        for i in range(count)]
     server_kw: dict[str, Any] = {"instruments": instruments}
     if "request_log_size" in parameters(FakeKiteServer.__init__):
         server_kw["request_log_size"] = 1_000_000
@@ -391,6 +394,7 @@ def scenario_first(desk: Desk, n: int, deadline: float) -> tuple[list[Metric], b
         submitted[pid] = at
         stamp_when_done(future, pid, finished)
         futures.append(future)
+    submitted_all = time.time()
     done = wait_futures(futures, deadline)
     end = time.time()
     hits = desk.hits
@@ -398,8 +402,11 @@ def scenario_first(desk: Desk, n: int, deadline: float) -> tuple[list[Metric], b
     waits = sorted(first[p] - submitted[p] for p in submitted if p in first)
     complete = len(waits) == n
     return ([
+        metric("submit() loop (s)", submitted_all - start, "s"),
         metric("parents with an order", len(waits), "count"),
         metric("first (s)", waits[0] if waits else None, "s"),
+        metric("first order on the server, after the first submit (s)",
+               min(first.values()) - start if first else None, "s"),
         metric("median parent (s)", statistics.median(waits) if complete else None, "s"),
         metric("last parent (s)", waits[-1] if complete else None, "s"),
         metric("all parents finished (s)",
@@ -551,7 +558,8 @@ def child_main(args: argparse.Namespace) -> int:
     print(f"[child] imperium_exec from {module_file}", file=sys.stderr, flush=True)
     deadline = started + args.timeout
     with tempfile.TemporaryDirectory(prefix="bench-live-telemetry-") as tmp:
-        desk = open_desk(args.client_timeout, Path(tmp))
+        needed = int(args.param) if args.scenario in ("first", "twap") else 0
+        desk = open_desk(args.client_timeout, Path(tmp), max(INSTRUMENTS, needed))
         try:
             if args.scenario == "first":
                 metrics, timed_out, notes = scenario_first(desk, int(args.param), deadline)
@@ -588,12 +596,6 @@ class Side:
     name: str
     tree: Path
     label: str
-
-
-def git(*args: str) -> str:
-    done = subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
-                          text=True)
-    return done.stdout.strip()
 
 
 def describe_tree(tree: Path) -> str:
@@ -757,7 +759,7 @@ def parent_main(args: argparse.Namespace) -> int:
         if "before" in wanted:
             tree = make_worktree(args.before, tmp, "before")
             worktrees.append(tree)
-            sides.append(Side("before", tree, f"{git('rev-parse', '--short', args.before)} "
+            sides.append(Side("before", tree, f"{describe_tree(tree)} "
                                               f"(`--before {args.before}`, temporary worktree)"))
         if "after" in wanted:
             if args.after is None:
@@ -768,7 +770,7 @@ def parent_main(args: argparse.Namespace) -> int:
             else:
                 tree = make_worktree(args.after, tmp, "after")
                 worktrees.append(tree)
-                sides.append(Side("after", tree, f"{git('rev-parse', '--short', args.after)} "
+                sides.append(Side("after", tree, f"{describe_tree(tree)} "
                                                  f"(`--after {args.after}`, temporary worktree)"))
         workdir = tmp / "cwd"
         workdir.mkdir()
