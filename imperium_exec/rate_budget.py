@@ -9,10 +9,12 @@ desk's reads.
 
 How a slot is granted:
 
-- Every lane keeps the grant times of the requests it let through. A request may go when each of
-  the lane's windows (a second, a minute) holds fewer grants than its limit. Windows are padded
-  (``window_padding_s``): requests granted a padded second apart cannot land in one calendar
-  second at Kite even when their network latencies differ by up to the padding.
+- Every lane counts the requests it let through, each from its grant until a window's span
+  after it *ended*. A request may go when each of the lane's windows (a second, a minute)
+  counts fewer than its limit. Kite counts a request when it arrives, which is between those
+  two moments however slow the machine was to send it, so no calendar second at Kite can
+  see more than the limit (the argument is in :class:`_Window`). A small padding
+  (``window_padding_s``) is added for clock granularity.
 - The day's write count resets at midnight IST; when it is used up, :meth:`RateBudget.slot`
   raises :class:`OrderLimitReached` at once instead of waiting until tomorrow.
 - Waiting happens on the loop (an ``asyncio`` future per waiter), never in a worker thread.
@@ -34,7 +36,6 @@ import heapq
 import itertools
 import math
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -81,9 +82,9 @@ class AccountRateLimits:
     writes_per_day: int | None = 5_000
     quotes_per_second: int | None = 1
     reads_per_second: int | None = 10
-    #: Added to every window, so requests a padded window apart never share a calendar second
-    #: at the broker although their network latencies differ by up to this much.
-    window_padding_s: float = 0.1
+    #: Added to every window: a margin for clock granularity (the windows already count each
+    #: request until its reply, so network delays cannot crowd one of Kite's seconds).
+    window_padding_s: float = 0.05
     #: How long a lane stays shut after the broker answered 429 anyway.
     throttle_pause_s: float = 1.0
     #: Writes of the day, and of every minute, that only cancels may use: the kill switch
@@ -123,34 +124,52 @@ class OrderLimitReached(Exception):
     exceeded.")."""
 
 
+@dataclass(eq=False)
+class _Grant:
+    """One request let through: from its grant until it ended (``inf`` while in flight)."""
+
+    at: float
+    end: float = math.inf
+
+
 class _Window:
-    """Grant times inside one sliding window of one lane."""
+    """The requests one sliding window of one lane still counts.
+
+    A request counts from its grant until ``span_s`` after it *ended*, not after it was
+    granted: Kite counts it when it arrives, which is somewhere in between, however long a
+    busy machine took to send it. Then no calendar second at Kite can hold more than the
+    limit: of the requests arriving in one second, the last one granted saw every other
+    still counted (each ended after arriving, and arrived less than a second before it).
+    """
 
     def __init__(self, span_s: float, limit: int, cancel_reserve: int = 0) -> None:
         self.span_s = span_s
         self.limit = limit
         self.cancel_reserve = cancel_reserve
-        self.grants: deque[float] = deque()
+        self.grants: list[_Grant] = []
 
     def earliest(self, now: float, kind: RequestKind) -> float:
-        """When the next grant of ``kind`` fits (``now`` if it fits already)."""
-        while self.grants and self.grants[0] <= now - self.span_s:
-            self.grants.popleft()
+        """When the next grant of ``kind`` fits (``now`` if it fits already; ``inf`` until a
+        request in flight ends)."""
+        cutoff = now - self.span_s
+        if self.grants and min(g.end for g in self.grants) <= cutoff:
+            self.grants = [g for g in self.grants if g.end > cutoff]
         limit = self.limit if kind is RequestKind.CANCEL else self.limit - self.cancel_reserve
-        if len(self.grants) < limit:
+        excess = len(self.grants) - limit
+        if excess < 0:
             return now
-        return self.grants[-limit] + self.span_s
+        return sorted(g.end for g in self.grants)[excess] + self.span_s
 
-    def refund(self, at: float) -> None:
+    def refund(self, grant: _Grant) -> None:
         with contextlib.suppress(ValueError):  # already aged out
-            self.grants.remove(at)
+            self.grants.remove(grant)
 
 
 @dataclass(order=True)
 class _Waiter:
     priority: int
     seq: int
-    future: asyncio.Future[float] = field(compare=False)  # resolves to the grant time
+    future: asyncio.Future[_Grant] = field(compare=False)
     kind: RequestKind = field(compare=False, default=RequestKind.PLACE)
 
 
@@ -175,11 +194,15 @@ class Slot:
     first when the request was never sent."""
 
     kind: RequestKind
-    granted_at: float
+    grant: _Grant
     _budget: RateBudget
     refunded: bool = False
     #: The request running in a worker under this slot (see :meth:`RateBudget.slot`).
     held_by: asyncio.Future[Any] | None = None
+
+    @property
+    def granted_at(self) -> float:
+        return self.grant.at
 
     def refund(self) -> None:
         if not self.refunded:
@@ -218,12 +241,13 @@ class RateBudget:
             held = granted.held_by
             if held is not None and not held.done():
                 # The caller was cancelled while its request runs in a worker: the slot stays
-                # taken until the request really ends.
-                held.add_done_callback(lambda _: self._release())
+                # taken (and the request counted as in flight) until it really ends.
+                held.add_done_callback(lambda _: self._release(granted.grant))
             else:
-                self._release()
+                self._release(granted.grant)
 
-    def _release(self) -> None:
+    def _release(self, grant: _Grant) -> None:
+        grant.end = asyncio.get_running_loop().time()
         self._in_flight -= 1
         self._pump()
 
@@ -264,7 +288,7 @@ class RateBudget:
         heapq.heappush(lane.waiters, waiter)
         self._pump()
         try:
-            granted_at = await waiter.future
+            grant = await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled() \
                     and waiter.future.exception() is None:
@@ -274,7 +298,7 @@ class RateBudget:
                 self._pump()
             raise
         self.granted[kind] += 1
-        return Slot(kind, granted_at, self)
+        return Slot(kind, grant, self)
 
     def _day_left(self, lane: _LaneState, kind: RequestKind) -> int | None:
         """Writes ``kind`` may still use today (placements leave the cancel reserve)."""
@@ -328,10 +352,11 @@ class RateBudget:
                         continue
                     lane.day_count += 1
                 heapq.heappop(lane.waiters)
+                grant = _Grant(now)
                 for window in lane.windows:
-                    window.grants.append(now)
+                    window.grants.append(grant)
                 self._in_flight += 1
-                head.future.set_result(now)
+                head.future.set_result(grant)
         self._arm(loop, wake)
 
     def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
@@ -351,14 +376,14 @@ class RateBudget:
 
     def _refund(self, slot: Slot) -> None:
         lane = self._lanes[slot.kind.lane]
-        self._refund_at(lane, slot.granted_at)
+        self._refund_at(lane, slot.grant)
         self.granted[slot.kind] -= 1
         self._pump()
 
     @staticmethod
-    def _refund_at(lane: _LaneState, at: float) -> None:
+    def _refund_at(lane: _LaneState, grant: _Grant) -> None:
         for window in lane.windows:
-            window.refund(at)
+            window.refund(grant)
         if lane.day_limit is not None and lane.day_count > 0:
             lane.day_count -= 1
 

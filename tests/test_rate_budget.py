@@ -87,7 +87,7 @@ def test_a_burst_of_1000_placements_keeps_every_padded_second_and_minute_within_
         return list(grants)
 
     grants = run_virtual(main)
-    assert limits.windows(Lane.WRITE) == ((1.1, 10, 0), (60.1, 400, 40))
+    assert limits.windows(Lane.WRITE) == ((1.05, 10, 0), (60.05, 400, 40))
     assert_windows_respected(grants, limits.windows(Lane.WRITE))
     # Unpadded, at Kite's own resolution, too (a stricter count would be a weaker check);
     # placements alone never use the minute's last 40 writes, kept for cancels.
@@ -96,9 +96,9 @@ def test_a_burst_of_1000_placements_keeps_every_padded_second_and_minute_within_
     # placements need > 2 minutes, where 10/s alone would have done it in under two.
     grants.sort()
     assert grants[0] == 0.0
-    assert sum(g < 60.1 - EPS for g in grants) == 360
-    assert grants[360] == pytest.approx(60.1)
-    assert grants[720] == pytest.approx(120.2)
+    assert sum(g < 60.05 - EPS for g in grants) == 360
+    assert grants[360] == pytest.approx(60.05)
+    assert grants[720] == pytest.approx(120.1)
     assert grants[-1] > 120.0
 
 
@@ -303,8 +303,8 @@ def test_a_refund_gives_the_window_and_the_day_count_back() -> None:
             slot.refund()
             slot.refund()  # twice is once
         assert budget.granted[RequestKind.QUOTE] == 0
-        assert await enter_and_leave(budget, RequestKind.QUOTE) == 0.0  # not 1.1
-        assert await enter_and_leave(budget, RequestKind.QUOTE) == pytest.approx(1.1)
+        assert await enter_and_leave(budget, RequestKind.QUOTE) == 0.0  # not 1.05
+        assert await enter_and_leave(budget, RequestKind.QUOTE) == pytest.approx(1.05)
 
         start = now()
         async with budget.slot(RequestKind.PLACE) as slot:
@@ -312,7 +312,7 @@ def test_a_refund_gives_the_window_and_the_day_count_back() -> None:
             slot.refund()
         assert budget.writes_left_today() == 2
         assert await enter_and_leave(budget, RequestKind.PLACE) == start
-        assert await enter_and_leave(budget, RequestKind.PLACE) == pytest.approx(start + 1.1)
+        assert await enter_and_leave(budget, RequestKind.PLACE) == pytest.approx(start + 1.05)
         assert budget.writes_left_today() == 0
 
     run_virtual(main)
@@ -355,7 +355,7 @@ def test_a_waiter_keeping_its_seq_after_a_refund_goes_before_newer_waiters(
         assert names == ["retrying", "b", "retrying", "c"]
     else:
         assert names == ["retrying", "b", "c", "retrying"]
-    assert times == pytest.approx([0.0, 0.5, 1.6, 2.7])
+    assert times == pytest.approx([0.0, 0.5, 1.55, 2.6])
 
 
 # ---------------------------------------------------------------------------- 429 anyway
@@ -429,7 +429,7 @@ def test_queued_writes_get_order_limit_reached_when_the_day_runs_out_under_them(
         return results
 
     results = run_virtual(main)
-    assert results[:2] == pytest.approx([0.0, 1.1])
+    assert results[:2] == pytest.approx([0.0, 1.05])
     assert all(isinstance(r, OrderLimitReached) for r in results[2:])
 
 
@@ -454,9 +454,9 @@ def test_a_waiter_cancelled_while_waiting_takes_nothing_from_the_window() -> Non
         await asyncio.sleep(0)
         assert budget.waiting(Lane.QUOTE) == 0
         later = asyncio.ensure_future(enter_and_leave(budget, RequestKind.QUOTE))
-        assert await later == pytest.approx(1.1)  # the cancelled one did not take 1.1
+        assert await later == pytest.approx(1.05)  # the cancelled one did not take 1.05
         assert gone.cancelled()
-        assert await enter_and_leave(budget, RequestKind.QUOTE) == pytest.approx(2.2)
+        assert await enter_and_leave(budget, RequestKind.QUOTE) == pytest.approx(2.1)
         assert budget.granted[RequestKind.QUOTE] == 3
         assert budget.in_flight == 0
 
@@ -590,10 +590,10 @@ def test_a_permit_revoked_while_a_placement_waits_stops_it_in_the_worker_and_ref
         permit.revoke("too late to matter")  # the first reason stays
         with pytest.raises(NotSent, match="parent cancelled"):
             await queued
-        assert now() == pytest.approx(1.1)  # it was granted, then stopped in the worker
+        assert now() == pytest.approx(1.05)  # it was granted, then stopped in the worker
         assert gateway.budget.granted[RequestKind.PLACE] == 1  # refunded
         assert await gateway.call(RequestKind.PLACE, place, "third") == "order-1"
-        assert now() == pytest.approx(1.1)  # the refunded second was still there
+        assert now() == pytest.approx(1.05)  # the refunded second was still there
         assert gateway.budget.in_flight == 0
 
         # Revoked after the slot is granted: the worker's check is the one that stops it.
@@ -729,3 +729,34 @@ def test_cancels_get_out_at_once_after_placements_filled_the_minute() -> None:
     # 360 placements fill the minute's share for placements; the kill switch's cancel still
     # goes within the per-second window, not a minute later.
     assert cancel_at - last_placement <= 1.2
+
+
+def test_a_request_counts_until_it_ends_so_a_slow_send_never_crowds_a_second() -> None:
+    limits = AccountRateLimits(writes_per_second=2, writes_per_minute=None, writes_per_day=None)
+
+    async def main() -> list[float]:
+        budget = RateBudget(limits)
+        grants: list[float] = []
+
+        async def slow() -> None:  # granted at 0, but its request takes 3 s to complete
+            async with budget.slot(RequestKind.PLACE) as slot:
+                grants.append(slot.granted_at)
+                await asyncio.sleep(3.0)
+
+        async def quick() -> None:
+            async with budget.slot(RequestKind.PLACE) as slot:
+                grants.append(slot.granted_at)
+
+        first = asyncio.ensure_future(slow())
+        await asyncio.sleep(0)
+        await quick()  # the second of the first second
+        await quick()  # must wait: the slow one may arrive at Kite any time until it ends
+        await first
+        return grants
+
+    grants = run_virtual(main)
+    # The third request waits a padded second after the quick one ended (not after the slow
+    # one's grant): while the slow one is in flight it still counts.
+    assert grants[:2] == [0.0, 0.0]
+    assert grants[2] == pytest.approx(1.05)
+    # ...and the slow one, ending at 3 s, still counts until 4.05 s for the next requests.
