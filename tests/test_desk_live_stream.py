@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from kiteconnect import KiteConnect
@@ -40,20 +40,6 @@ NIFTY_50 = FakeInstrument(tradingsymbol="NIFTY 50", exchange="NSE", name="NIFTY 
                           instrument_token=256_265, lot_size=1, freeze_quantity=1,
                           tick_size=0.05, instrument_type="EQ")
 STRIKES_EACH_SIDE = 3
-
-
-class CountingServer(FakeKiteServer):
-    """The fake Kite server, counting what it refused with 429."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.throttled = 0
-
-    def handle(self, *args: Any, **kwargs: Any) -> Any:
-        reply = super().handle(*args, **kwargs)
-        if reply.status == 429:
-            self.throttled += 1
-        return reply
 
 
 def max_per_calendar_second(stamps: list[float]) -> int:
@@ -100,7 +86,7 @@ def test_the_live_chain_refreshes_from_the_engine_within_kites_quote_limit(
     expiry = dt.datetime.now(IST).date() + dt.timedelta(days=4)
     strip = nifty_strip(40, expiry=expiry.isoformat())  # 24,000 .. 24,950, calls and puts
     by_key = {inst.key: inst for inst in (*strip, NIFTY_50)}
-    server = CountingServer(instruments=by_key.values(), ticker_heartbeat_s=0.25)
+    server = FakeKiteServer(instruments=by_key.values(), ticker_heartbeat_s=0.25)
     server.start()
     for i, inst in enumerate(strip):
         server.set_quote(inst.tradingsymbol, bid=100.0 + i, ask=100.5 + i)

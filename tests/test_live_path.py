@@ -27,28 +27,13 @@ from imperium_exec.engine import EngineConfig, ExecutionEngine, ExecutionResult,
 from imperium_exec.events import ParentStatus
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.testing import FakeInstrument, FakeKiteServer, nifty_strip
-from imperium_exec.testing.fake_kite import _Reply
 
 BID, ASK = 100.0, 100.5
 
 
-class CountingServer(FakeKiteServer):
-    """The fake Kite server, counting what it refused with 429."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.throttled = 0
-
-    def handle(self, *args: Any, **kwargs: Any) -> _Reply:
-        reply = super().handle(*args, **kwargs)
-        if reply.status == 429:
-            self.throttled += 1
-        return reply
-
-
 @dataclass
 class Live:
-    server: CountingServer
+    server: FakeKiteServer
     engine: ExecutionEngine
     instruments: tuple[FakeInstrument, ...]
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -77,7 +62,7 @@ def start_live(count: int, *, stream: bool = True, config: EngineConfig | None =
                **server_kw: Any) -> Live:
     instruments = nifty_strip(count)
     server_kw.setdefault("ticker_heartbeat_s", 0.25)
-    server = CountingServer(instruments=instruments, **server_kw).start()
+    server = FakeKiteServer(instruments=instruments, **server_kw).start()
     for inst in instruments:
         server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
     kite = KiteConnect(api_key="k", access_token="t", root=server.root, timeout=2)

@@ -68,7 +68,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -468,6 +468,8 @@ class FakeKiteServer:
         self._order_ids = itertools.count(261_124_000_000_001)
         self._exchange_ids = itertools.count(1_600_000_000_000_001)
         self._trade_ids = itertools.count(50_000_001)
+        #: Replies sent, by HTTP status.
+        self.replies: Counter[int] = Counter()
         #: The latest requests received (oldest dropped beyond ``request_log_size``).
         self.requests: deque[RecordedRequest] = deque(maxlen=request_log_size)
         self._stopping = threading.Event()
@@ -668,9 +670,22 @@ class FakeKiteServer:
 
     # ---------------------------------------------------------------- dispatch
 
+    @property
+    def throttled(self) -> int:
+        """Requests answered 429 so far (a client that keeps to Kite's limits provokes none)."""
+        with self._lock:
+            return self.replies[429]
+
     def handle(self, method: str, path: str, query: dict[str, list[str]],
                form: dict[str, str], authorization: str | None) -> _Reply:
         """Answer one request (called by the HTTP handler; any thread)."""
+        reply = self._answer(method, path, query, form, authorization)
+        with self._lock:
+            self.replies[reply.status] += 1
+        return reply
+
+    def _answer(self, method: str, path: str, query: dict[str, list[str]],
+                form: dict[str, str], authorization: str | None) -> _Reply:
         with self._lock:
             now = self._clock()
             route, args = _match_route(method, path)

@@ -105,7 +105,6 @@ class _FaultyServer(FakeKiteServer):
         self.plan = plan
         self.rng = random.Random(plan.seed)
         self.fault_counts: Counter[str] = Counter()
-        self.throttled_replies = 0
         self.injected_throttles = 0
 
     def handle(self, method: str, path: str, query: dict[str, list[str]],
@@ -119,10 +118,7 @@ class _FaultyServer(FakeKiteServer):
             self.fault_counts[name] += 1
             if name == "throttled":
                 self.injected_throttles += 1
-        reply = super().handle(method, path, query, form, authorization)
-        if reply.status == 429:
-            self.throttled_replies += 1
-        return reply
+        return super().handle(method, path, query, form, authorization)
 
     def _draw(self, method: str, path: str) -> tuple[str, Fault] | None:
         rng, plan = self.rng, self.plan
@@ -270,7 +266,7 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
                             for r in all_rows if r["parent_id"] == p] for p in hung}
     _check(report, results, all_rows, server)
     report.faults = server.fault_counts
-    report.throttled_replies = server.throttled_replies
+    report.throttled_replies = server.throttled
     report.injected_throttles = server.injected_throttles
     if expired_at:
         report.requests_after_expiry = sum(1 for r in server.requests if r.at > expired_at[0]
