@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engine_support import SYMBOL, assert_books_balance, make_request, make_rig
+from engine_support import assert_books_balance, make_request, make_rig
 
 from imperium_exec.brokers.base import OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import BrokerTimeout, NetworkException
@@ -32,7 +32,10 @@ class LateGhostBroker(InMemoryBroker):
     def orders(self):  # type: ignore[no-untyped-def]
         due = [o for at, o in self._late if at <= self.clock.now()]
         self._late = [(at, o) for at, o in self._late if at > self.clock.now()]
-        for order in due:  # arrives resting (a limit below the market), as a ghost would
+        for order in due:
+            # The market moved up meanwhile: the late buy arrives resting below it, as a
+            # ghost would (moved here, at the arrival, not by the test thread in a race).
+            self.set_book(order.tradingsymbol, 101.0, 101.5)
             super().place_order(order)
             self.place_calls -= 1
         return super().orders()
@@ -44,7 +47,6 @@ def test_a_late_order_after_the_parent_finished_is_still_cancelled(tmp_path: Pat
     _, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=100.5))
     result = future.result(5)
     assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
-    broker.set_book(SYMBOL, 101.0, 101.5)  # the market moved up: the late buy will rest
     deadline = time.monotonic() + 5
     while not any(r["event"] == "ghost" and "cancelling it" in (r["message"] or "")
                   for r in rig.snapshot()) and time.monotonic() < deadline:

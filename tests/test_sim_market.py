@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import statistics
-import time
 
 import numpy as np
 import pytest
@@ -95,7 +94,8 @@ def test_quote_volume_counts_our_market_orders() -> None:
     assert ours.volume - theirs.volume == 650
 
 
-def test_a_full_session_simulates_fast() -> None:
+def test_a_full_session_runs_in_virtual_time_with_a_book_stepping_all_day() -> None:
+    """(Its speed is measured in bench/bench_engine.py, never asserted here.)"""
     clock = VirtualClock()
     broker = PaperBroker(clock=clock, seed=12)
     symbols = [ATM, FAR, "NIFTY26D0125900PE", "NIFTY26NOV26000CE", "NIFTY26NOV26000PE"]
@@ -104,7 +104,6 @@ def test_a_full_session_simulates_fast() -> None:
     # A bid that rests all day keeps one book stepping through every market step.
     broker.place_order(OrderInstruction(ATM, "NFO", Side.BUY, 65, OrderType.LIMIT, 0.05, "NRML",
                                         "DAY", "r"))
-    started = time.perf_counter()
     loop = clock.new_event_loop()
 
     async def poll() -> None:
@@ -116,6 +115,6 @@ def test_a_full_session_simulates_fast() -> None:
 
     loop.run_until_complete(poll())
     loop.close()
-    elapsed = time.perf_counter() - started
     assert clock.elapsed >= SESSION_SECONDS
-    assert elapsed < 1.5, f"a 375-minute session of five contracts took {elapsed:.2f} s"
+    (resting,) = broker.orders()
+    assert not resting.status.is_terminal  # a 0.05 bid rests the whole day, never lost
