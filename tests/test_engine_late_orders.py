@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engine_support import assert_books_balance, make_request, make_rig
+from engine_support import SYMBOL, assert_books_balance, make_request, make_rig
 
 from imperium_exec.brokers.base import OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import BrokerTimeout, NetworkException
@@ -129,3 +129,36 @@ def test_a_placement_still_in_flight_at_shutdown_is_reported_unknown_not_unsent(
     assert unknown["tag"] in unknown["message"]  # what to look for in the order book
     assert result.children[0].status == "unknown" and result.children[0].tag == unknown["tag"]
     assert not [r for r in rig.file_rows() if (r["message"] or "").startswith("not sent")]
+
+
+class LateFilledGhost(LateGhostBroker):
+    """As LateGhostBroker, but the market has come down to the late order's limit by the
+    time it arrives: it fills at once, while its parent still works."""
+
+    def orders(self):  # type: ignore[no-untyped-def]
+        if any(at <= self.clock.now() for at, _ in self._late):
+            self.set_book(SYMBOL, 98.5, 99.0)
+        due = [o for at, o in self._late if at <= self.clock.now()]
+        self._late = [(at, o) for at, o in self._late if at > self.clock.now()]
+        for order in due:
+            InMemoryBroker.place_order(self, order)
+            self.place_calls -= 1
+        return InMemoryBroker.orders(self)
+
+
+def test_a_late_orders_fills_count_into_its_parent_while_the_parent_works(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, broker_type=LateFilledGhost, delay_s=5.0)
+    parent_id, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
+    deadline = time.monotonic() + 5
+    while not any(r["event"] == "ghost" for r in rig.snapshot()) \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rig.engine.cancel(parent_id)  # the re-sent child still rests: end the parent
+    result = future.result(5)
+    rig.close()
+    (ghost,) = [r for r in rig.file_rows() if r["event"] == "ghost"]
+    assert "130 filled and counted" in ghost["message"] and ghost["filled_quantity"] == 130
+    assert result.filled_quantity == 130  # the late order's fills are the parent's
+    finished = next(r for r in rig.file_rows() if r["event"] == "finished")
+    assert finished["filled_quantity"] == 130

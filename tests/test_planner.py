@@ -110,6 +110,7 @@ def test_split_by_freeze_refuses_bad_input() -> None:
 def test_allocate_lots_rounds_the_cumulative_quota() -> None:
     assert allocate_lots(10, [1, 1, 1]) == [3, 4, 3]  # cumulative 3.3, 6.7, 10
     assert allocate_lots(3, [1, 1]) == [2, 1]  # a half rounds up: ties front-load
+    assert allocate_lots(5, [1, 1]) == [3, 2]  # 2.5 -> 3, not to the even 2
     assert allocate_lots(10, [0.5, 0.3, 0.2]) == [5, 3, 2]
     assert allocate_lots(7, [0.34, 0.33, 0.33]) == [2, 3, 2]
     assert allocate_lots(3, [0.1, 0.45, 0.45]) == [0, 2, 1]

@@ -101,6 +101,12 @@ def test_kite_instruments_dump_overrides_lot_and_tick() -> None:
     ({"market_protection": 0}, "market_protection", "0 is rejected by Kite"),
     ({"quantity": True}, "quantity", "not a boolean"),
     ({"quantity": 65 * 27 * 401}, "quantity", "more than the 400 a parent may send"),
+    ({"execution_algo": "POV", "min_child_quantity": 100}, "min_child_quantity",
+     "not a multiple of the lot size 65"),
+    ({"execution_algo": "POV", "max_child_quantity": 200}, "max_child_quantity",
+     "not a multiple of the lot size 65"),
+    ({"execution_algo": "POV", "min_child_quantity": 195, "max_child_quantity": 130},
+     "min_child_quantity", "above max_child_quantity"),
 ])
 def test_bad_input_names_the_field_and_the_reason(overrides: dict[str, object], field: str,
                                                   reason: str) -> None:

@@ -47,6 +47,16 @@ def test_file_is_private_and_rows_are_whole_lines_with_every_field(tmp_path: Pat
     assert all(tuple(r) == ROW_FIELDS for r in rows)
 
 
+def test_a_journal_an_older_version_left_world_readable_is_made_private(
+        tmp_path: Path) -> None:
+    path = tmp_path / "execution_quality_paper.jsonl"
+    path.write_bytes(b"")
+    os.chmod(path, 0o644)
+    with FillQualityTracker("paper", tmp_path) as tracker:
+        assert tracker.path == path
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
 def test_appends_from_many_threads_never_interleave(tmp_path: Path) -> None:
     tracker = FillQualityTracker("paper", tmp_path)
 
