@@ -29,7 +29,7 @@ class InMemoryBroker:
 
     def __init__(self, *, clock: Clock | None = None, bid: float = 100.0, ask: float = 100.5,
                  volume_per_second: float = 100.0, latency_s: float = 0.0,
-                 name: str = "memory") -> None:
+                 name: str = "memory", touch_quantity: int | None = None) -> None:
         self.name = name
         self.clock = clock or RealClock()
         self.latency_s = latency_s
@@ -39,7 +39,11 @@ class InMemoryBroker:
         self._started = self.clock.now()
         self._orders: dict[str, BrokerOrder] = {}
         self._limits: dict[str, float] = {}
-        self._failures: deque[tuple[BaseException, bool]] = deque()
+        self._failures: deque[tuple[BaseException, bool, float]] = deque()
+        #: Units a marketable order fills at most (None: all of it); the rest rests at the
+        #: touch, as a MARKET order rests at Kite's protection price in a thin book.
+        self.touch_quantity = touch_quantity
+        self._hidden_until: dict[str, float] = {}  # a late order's id -> when it shows
         self._ids = itertools.count(250_000_000_000_001)
         self._lock = threading.Lock()
         self.place_calls = 0
@@ -52,14 +56,16 @@ class InMemoryBroker:
         with self._lock:
             self._book[tradingsymbol] = (bid, ask)
 
-    def fail_next(self, *errors: BaseException, record: bool = False) -> None:
+    def fail_next(self, *errors: BaseException, record: bool = False,
+                  late_by_s: float = 0.0) -> None:
         """The next ``place_order`` calls raise these, in order.
 
         ``record=True`` stores the order anyway before raising (the ghost order of a timeout
-        after sending).
+        after sending); ``late_by_s`` keeps it out of the order book for that long (Kite's "timed
+        out" order that lands seconds later), already filled if it was marketable.
         """
         with self._lock:
-            self._failures.extend((e, record) for e in errors)
+            self._failures.extend((e, record, late_by_s) for e in errors)
 
     def fill(self, order_id: str, quantity: int | None = None, price: float | None = None) -> None:
         """Fill a resting order (all of it by default) at ``price`` (its limit by default)."""
@@ -91,6 +97,8 @@ class InMemoryBroker:
             order_id = str(next(self._ids))
             self._orders[order_id] = self._accept(order_id, order)
             self.placed.append(order)
+            if failure is not None and failure[2] > 0:
+                self._hidden_until[order_id] = self.clock.now() + failure[2]
         if failure is not None:
             raise failure[0]
         return order_id
@@ -110,7 +118,8 @@ class InMemoryBroker:
 
     def orders(self) -> list[BrokerOrder]:
         with self._lock:
-            return list(self._orders.values())
+            now = self.clock.now()
+            return [o for i, o in self._orders.items() if self._hidden_until.get(i, now) <= now]
 
     def quote(self, tradingsymbol: str, exchange: str) -> Quote | None:
         bid, ask = self._book.get(tradingsymbol, self._default_book)
@@ -138,7 +147,13 @@ class InMemoryBroker:
             pending_quantity=order.quantity, exchange_timestamp=self.clock.now(),
         )
         if marketable:
-            return self._apply_fill(resting, order.quantity, touch)
+            quantity = order.quantity if self.touch_quantity is None \
+                else min(order.quantity, self.touch_quantity)
+            self._limits[order_id] = touch if order.limit_price is None else order.limit_price
+            filled = self._apply_fill(resting, quantity, touch)
+            if order.validity == "IOC" and not filled.status.is_terminal:
+                return replace(filled, status=OrderStatus.CANCELLED, pending_quantity=0)
+            return filled
         if order.validity == "IOC":
             return replace(resting, status=OrderStatus.CANCELLED, pending_quantity=0)
         if order.limit_price is not None:
