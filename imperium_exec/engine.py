@@ -377,6 +377,7 @@ class ExecutionEngine:
                              arrival_price=request.mid, future=future, permit=permit)
         parent.children = [ChildState(c.index, c.slice_index, c.quantity, c.send_at)
                            for c in plan.children]
+        parent.child_numbers = len(parent.children)
         if permit.revoked:  # cancelled before it reached the loop
             parent.cancel_requested = True
         self._parents[parent_id] = parent
@@ -489,15 +490,21 @@ class ExecutionEngine:
         if target == planned_qty and len(planned) == len(
                 split_by_freeze(planned_qty, req.lot_size, req.max_order_quantity)):
             return planned
-        # Re-cut the slice: drop the planned children, append freshly split ones.
+        # Re-cut the slice: drop the planned children, append freshly split ones. They take
+        # the numbers of the children they replace (a number never seen in a row is free), so
+        # "child i of n" stays true; only a cut needing more children than it replaced adds
+        # numbers (and raises n).
         for child in planned:
             parent.children.remove(child)
         if target <= 0:
             return []
-        next_index = max((c.index for c in parent.children), default=-1) + 1
-        fresh = [ChildState(next_index + i, planned[0].slice_index, qty, planned[0].send_at)
-                 for i, qty in enumerate(split_by_freeze(target, req.lot_size,
-                                                         req.max_order_quantity))]
+        sizes = split_by_freeze(target, req.lot_size, req.max_order_quantity)
+        numbers = sorted(c.index for c in planned)[:len(sizes)]
+        while len(numbers) < len(sizes):
+            numbers.append(parent.child_numbers)
+            parent.child_numbers += 1
+        fresh = [ChildState(number, planned[0].slice_index, qty, planned[0].send_at)
+                 for number, qty in zip(numbers, sizes, strict=True)]
         parent.children.extend(fresh)
         parent.children.sort(key=lambda c: (c.slice_index, c.index))
         return fresh

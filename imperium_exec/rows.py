@@ -30,7 +30,7 @@ class RowFactory:
             parent_id=parent.parent_id, tradingsymbol=req.tradingsymbol, exchange=req.exchange,
             side=str(req.side), order_type=str(req.order_type),
             execution_algo=str(req.execution_algo),
-            execution_urgency=str(req.execution_urgency), children=len(parent.children),
+            execution_urgency=str(req.execution_urgency), children=parent.child_numbers,
             arrival_price=parent.arrival_price, parent_quantity=req.quantity,
             parent_filled_quantity=parent.filled, status=str(parent.status),
             route=self.route,

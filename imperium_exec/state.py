@@ -115,6 +115,9 @@ class ParentState:
     #: every placement request goes out.
     permit: SendPermit = field(default_factory=SendPermit)
     note: str | None = None  # why it ended short, for the finished row (not a failure)
+    #: Child numbers used so far: the rows' ``children``. The plan's count, raised only when a
+    #: re-cut slice needs more children than it replaced; a child's number is never above it.
+    child_numbers: int = 0
 
     @property
     def quantity(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from engine_support import assert_books_balance, make_request, make_rig
 from hypothesis import HealthCheck, given, settings
@@ -77,6 +78,25 @@ def test_every_child_ends_once_and_fills_match_the_broker(
                    if o.tag == "MANUAL1")
         assert all(o.quantity <= request.max_order_quantity and o.quantity % 65 == 0
                    for o in rig.broker.placed)
+        assert_child_numbers_are_trustworthy(rows)
         if "margin" not in failures and not wide_book and touch_lots is None \
                 and ghost == "none":
             assert result.filled_quantity == request.quantity or algo is ExecutionAlgo.POV
+
+
+def assert_child_numbers_are_trustworthy(rows: list[dict[str, Any]]) -> None:
+    """"child i of n": i is never above n on any row, n never goes down, and each child number
+    names one child (one tag sequence, one quantity) for the whole parent."""
+    numbers_seen = 0
+    quantity_of: dict[int, int] = {}
+    for row in rows:
+        if row["event"] == "session":
+            continue
+        assert row["children"] >= numbers_seen, "n went down"
+        numbers_seen = row["children"]
+        index = row["child_index"]
+        if index is None:
+            continue
+        assert 1 <= index <= row["children"], (index, row["children"], row["event"])
+        if row["event"] != "ghost":
+            assert quantity_of.setdefault(index, row["quantity"]) == row["quantity"], index
