@@ -11,8 +11,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 SCHEMA_VERSION = 1
 
 
@@ -62,48 +60,6 @@ ROW_FIELDS: tuple[str, ...] = (
     # market data the child was priced from (issue 7): where the quote came from, how old
     "quote_source", "quote_age_ms",
 )
-
-#: Columns whose values are numbers (used by readers and the dock to type columns).
-NUMERIC_FIELDS = frozenset({
-    "child_index", "children", "quantity", "arrival_price", "limit_price", "expected_slippage",
-    "impact_estimate", "latency_ms", "attempt", "v", "ts", "parent_quantity",
-    "parent_filled_quantity", "send_at", "mid_at_send", "expected_cost_bps", "filled_quantity",
-    "fill_price", "realized_slippage", "realized_slippage_bps", "average_price", "quote_age_ms",
-})
-
-
-class TelemetryRow(BaseModel):
-    """Schema of a row, for validating files written by other processes or versions."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    v: int
-    event: str
-    timestamp: str
-    ts: float
-    mode: str
-    parent_id: str
-    tradingsymbol: str
-    execution_algo: str
-    status: str | None = None
-    child_id: str | None = None
-    child_index: int | None = None
-    children: int | None = None
-    quantity: int | None = None
-    arrival_price: float | None = None
-    limit_price: float | None = None
-    expected_slippage: float | None = None
-    impact_estimate: float | None = None
-    route: str | None = None
-    queue_priority: str | None = None
-    latency_ms: float | None = None
-    error_bucket: str | None = None
-    error: str | None = None
-    attempt: int | None = None
-    filled_quantity: int | None = None
-    fill_price: float | None = None
-    realized_slippage: float | None = None
-
 
 def make_row(**fields: Any) -> dict[str, Any]:
     """A complete row: every field of :data:`ROW_FIELDS`, unset ones as ``None``.
