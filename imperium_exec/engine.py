@@ -140,7 +140,8 @@ class ExecutionEngine:
         if getattr(broker, "local_market_data", False):
             quote_stream = LocalQuoteStream(lambda symbol, exchange:
                                             broker.quote(symbol, exchange), self.clock)
-        rest = getattr(broker, "quotes", None) if quote_stream is None else None
+        rest = (getattr(broker, "quotes", None) or _quotes_one_by_one(broker)) \
+            if quote_stream is None else None
         self.market_data = MarketDataService(
             self.clock, gateway=self.gateway, rest_quotes=rest, stream=quote_stream,
             config=MarketDataConfig(max_age_s=cfg.max_quote_age_s))
@@ -759,6 +760,21 @@ class ExecutionEngine:
         self._emit(self.rows.parent_row(parent, EventKind.RESUMED,
                                         message=f"schedule shifted by {paused_for:.1f} s"))
         parent.changed.set()
+
+
+def _quotes_one_by_one(broker: Broker) -> Callable[[list[str]], dict[str, Quote]]:
+    """REST quotes for a broker that only has the protocol's ``quote`` (one instrument a call,
+    all inside one budget slot): correct, though not Kite's batched call."""
+    def quotes(keys: list[str]) -> dict[str, Quote]:
+        out = {}
+        for key in keys:
+            exchange, _, symbol = key.partition(":")
+            quote = broker.quote(symbol, exchange)
+            if quote is not None:
+                out[key] = quote
+        return out
+
+    return quotes
 
 
 __all__ = ["ChildResult", "EngineConfig", "ExecutionEngine", "ExecutionResult", "SessionExpired"]

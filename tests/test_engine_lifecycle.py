@@ -10,6 +10,9 @@ import pytest
 from engine_support import SYMBOL, Rig, assert_books_balance, make_request, make_rig
 
 from imperium_exec.brokers.errors import NetworkException
+from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.clock import VirtualClock
+from imperium_exec.engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ParentStatus
 from imperium_exec.request import OrderType
 
@@ -205,3 +208,42 @@ def test_slices_that_fell_overdue_go_out_merged_not_back_to_back(tmp_path: Path)
     assert len(placed) < 6 and max(r["quantity"] for r in placed) >= 195
     gaps = [b["ts"] - a["ts"] for a, b in itertools.pairwise(placed)]
     assert min(gaps) > 0.5, gaps
+
+
+class ProtocolOnlyBroker:
+    """A broker with nothing but the Broker protocol (no batched quotes, no stream)."""
+
+    name = "minimal"
+
+    def __init__(self, inner: InMemoryBroker) -> None:
+        self._inner = inner
+        self.clock = inner.clock
+
+    def place_order(self, order):  # type: ignore[no-untyped-def]
+        return self._inner.place_order(order)
+
+    def cancel_order(self, order_id: str) -> None:
+        self._inner.cancel_order(order_id)
+
+    def orders(self):  # type: ignore[no-untyped-def]
+        return self._inner.orders()
+
+    def quote(self, tradingsymbol: str, exchange: str):  # type: ignore[no-untyped-def]
+        return self._inner.quote(tradingsymbol, exchange)
+
+    def session_seconds(self, epoch: float) -> float:
+        return self._inner.session_seconds(epoch)
+
+
+def test_a_broker_with_only_the_protocols_quote_is_priced_through_rest(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    broker = ProtocolOnlyBroker(InMemoryBroker(clock=clock, bid=90.0, ask=90.05))
+    engine = ExecutionEngine(broker, clock=clock, config=EngineConfig(id_seed=3))
+    rows: list[dict[str, object]] = []
+    engine.add_listener(rows.append)
+    _, future = engine.submit(make_request(order_type="LIMIT", limit_price=95.0))
+    result = future.result(5)
+    engine.shutdown(5)
+    (placed,) = [r for r in rows if r["event"] == "placed"]
+    assert result.status is ParentStatus.FILLED
+    assert placed["quote_source"] == "rest" and placed["mid_at_send"] == 90.025
