@@ -57,7 +57,7 @@ ROW_FIELDS: tuple[str, ...] = (
     # fills
     "filled_quantity", "fill_price", "realized_slippage", "realized_slippage_bps",
     "average_price", "message",
-    # market data the child was priced from (issue 7): where the quote came from, how old
+    # market data the child was priced from: where the quote came from, how old it was
     "quote_source", "quote_age_ms",
 )
 

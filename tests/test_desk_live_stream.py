@@ -2,9 +2,9 @@
 reading the quotes of a real ExecutionStack on a real KiteBroker (the real kiteconnect client)
 against the fake Kite server, with and without its ticker WebSocket.
 
-What this guards (issue 7, kite-live-path.md section 2.8): the chain refreshes with live prices
-while no more than one GET /quote a calendar second reaches Kite, every one of them the
-engine's, and nothing is refused with 429; what scrolls off the screen is unsubscribed.
+What this guards: the chain refreshes with live prices while no more than one GET /quote a
+calendar second reaches Kite, every one of them the engine's, and nothing is refused with 429;
+what scrolls off the screen is unsubscribed.
 """
 
 from __future__ import annotations

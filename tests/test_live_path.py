@@ -1,10 +1,10 @@
 """The live path under Kite's real limits: the real kiteconnect client, the fake Kite server with
 its ticker WebSocket, the engine on a real clock, many parents on many instruments at once.
 
-What these guard (issue 7's "done when"): N parents on N strikes place their last first order
-within 1.5x the write floor (N/10 s); concurrent TWAPs stay on schedule; quote calls stay at one
-a second; nothing provokes a 429; the kill switch stops what is queued and cancels what rests
-within 3 s; a lost session halts everything once; shutdown settles state before results.
+What these guard: N parents on N strikes place their last first order within 1.5x the write
+floor (N/10 s); concurrent TWAPs stay on schedule; quote calls stay at one a second; nothing
+provokes a 429; the kill switch stops what is queued and cancels what rests within 3 s; a lost
+session halts everything once; shutdown settles state before results.
 """
 
 from __future__ import annotations
