@@ -61,6 +61,17 @@ class TrackerConfig:
     remember: int = 5_000
 
 
+def fill_since(order: BrokerOrder, filled_before: int,
+               value_before: float) -> tuple[int, float] | None:
+    """What ``order`` filled since we last saw ``filled_before`` units worth ``value_before``:
+    the new units and their own price (from the change in the order's average price), or None.
+    """
+    increment = order.filled_quantity - filled_before
+    if increment <= 0:
+        return None
+    return increment, (order.filled_value - value_before) / increment
+
+
 class OrderTracker:
     """Working children by order id, late-order watches by tag; fed by stream and book."""
 
@@ -302,12 +313,10 @@ class OrderTracker:
         """Bring ``child`` up to ``order``: fill increments, then a terminal state."""
         rows = self._rows
         changed = False
-        if order.filled_quantity > child.filled:
-            increment = order.filled_quantity - child.filled
-            value_now = order.average_price * order.filled_quantity
-            price = (value_now - child.filled_value) / increment
-            child.filled = order.filled_quantity
-            child.filled_value = value_now
+        new_fill = fill_since(order, child.filled, child.filled_value)
+        if new_fill is not None:
+            increment, price = new_fill
+            child.filled, child.filled_value = order.filled_quantity, order.filled_value
             parent.filled += increment
             parent.filled_value += price * increment
             complete = child.filled >= child.quantity
@@ -357,12 +366,10 @@ class OrderTracker:
             watch.cancel_sent = True
             notes.append("cancelling it")
             asyncio.get_running_loop().create_task(self._cancel_late(watch, order.order_id))
-        increment = order.filled_quantity - watch.counted
-        price: float | None = None
-        if increment > 0:
-            value_now = order.average_price * order.filled_quantity
-            price = (value_now - watch.counted_value) / increment
-            watch.counted, watch.counted_value = order.filled_quantity, value_now
+        new_fill = fill_since(order, watch.counted, watch.counted_value)
+        if new_fill is not None:
+            increment, price = new_fill
+            watch.counted, watch.counted_value = order.filled_quantity, order.filled_value
             if active:
                 parent.filled += increment
                 parent.filled_value += price * increment
@@ -377,7 +384,8 @@ class OrderTracker:
             self._emit(self._rows.child_row(
                 parent, child, EventKind.GHOST, str(order.status).lower(),
                 order_id=order.order_id, tag=watch.tag,
-                filled_quantity=increment if increment > 0 else None, fill_price=price,
+                filled_quantity=new_fill[0] if new_fill else None,
+                fill_price=new_fill[1] if new_fill else None,
                 message="; ".join(notes)))
 
     async def _cancel_late(self, watch: LateOrderWatch, order_id: str) -> None:

@@ -63,6 +63,11 @@ class BrokerOrder:
     pending_quantity: int = 0
     exchange_timestamp: float | None = None  # epoch seconds of the last exchange update
 
+    @property
+    def filled_value(self) -> float:
+        """Rupees traded so far: average price times filled quantity."""
+        return self.average_price * self.filled_quantity
+
 
 @dataclass(frozen=True, slots=True)
 class Quote:
