@@ -46,6 +46,7 @@ from .market_data import (
     QuoteSource,
     QuoteStream,
     instrument_key,
+    quotes_one_by_one,
 )
 from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer, needs_no_quote
@@ -140,7 +141,7 @@ class ExecutionEngine:
         if getattr(broker, "local_market_data", False):
             quote_stream = LocalQuoteStream(lambda symbol, exchange:
                                             broker.quote(symbol, exchange), self.clock)
-        rest = (getattr(broker, "quotes", None) or _quotes_one_by_one(broker)) \
+        rest = (getattr(broker, "quotes", None) or quotes_one_by_one(broker.quote)) \
             if quote_stream is None else None
         self.market_data = MarketDataService(
             self.clock, gateway=self.gateway, rest_quotes=rest, stream=quote_stream,
@@ -760,21 +761,6 @@ class ExecutionEngine:
         self._emit(self.rows.parent_row(parent, EventKind.RESUMED,
                                         message=f"schedule shifted by {paused_for:.1f} s"))
         parent.changed.set()
-
-
-def _quotes_one_by_one(broker: Broker) -> Callable[[list[str]], dict[str, Quote]]:
-    """REST quotes for a broker that only has the protocol's ``quote`` (one instrument a call,
-    all inside one budget slot): correct, though not Kite's batched call."""
-    def quotes(keys: list[str]) -> dict[str, Quote]:
-        out = {}
-        for key in keys:
-            exchange, _, symbol = key.partition(":")
-            quote = broker.quote(symbol, exchange)
-            if quote is not None:
-                out[key] = quote
-        return out
-
-    return quotes
 
 
 __all__ = ["ChildResult", "EngineConfig", "ExecutionEngine", "ExecutionResult", "SessionExpired"]

@@ -142,6 +142,23 @@ class LocalQuoteStream:
             self.sink(key, quote)
 
 
+def quotes_one_by_one(
+    quote: Callable[[str, str], Quote | None],
+) -> Callable[[list[str]], dict[str, Quote]]:
+    """REST quotes for a broker that has only the protocol's ``quote(symbol, exchange)``: one
+    instrument a call, all inside one budget slot. Correct, though not Kite's batched call."""
+    def quotes(keys: list[str]) -> dict[str, Quote]:
+        out = {}
+        for key in keys:
+            exchange, _, symbol = key.partition(":")
+            held = quote(symbol, exchange)
+            if held is not None:
+                out[key] = held
+        return out
+
+    return quotes
+
+
 class MarketDataService:
     """Latest quotes by instrument, their source and age; subscriptions; coalesced REST."""
 
@@ -418,4 +435,4 @@ class MarketDataService:
 
 
 __all__ = ["LocalQuoteStream", "MarketDataConfig", "MarketDataService", "MarketQuote",
-           "QuoteSource", "QuoteStream", "instrument_key"]
+           "QuoteSource", "QuoteStream", "instrument_key", "quotes_one_by_one"]
