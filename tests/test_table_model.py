@@ -70,6 +70,15 @@ def test_cells_are_formatted_and_raw_values_are_available() -> None:
     assert numeric & Qt.AlignmentFlag.AlignRight
 
 
+def test_the_quote_a_child_was_priced_from_is_shown_with_its_age() -> None:
+    model = ChildEventTableModel()
+    model.append_rows([row("placed", quote_source="stream", quote_age_ms=412.6),
+                       row("placed", quote_source="ticket", quote_age_ms=None)])
+    assert cells(model, "quote") == ["ticket", "stream"]  # newest first
+    assert cells(model, "quote_age") == ["", "412.6"]
+    assert COLUMNS[col("quote")].hidden and COLUMNS[col("quote_age")].hidden  # on request
+
+
 @pytest.mark.parametrize("theme", [LIGHT, DARK])
 def test_colour_roles_follow_status_side_bucket_and_slippage_sign(theme: Any) -> None:
     model = ChildEventTableModel()

@@ -45,11 +45,12 @@ NUMBER_FIELDS: tuple[str, ...] = (
     "ts", "child_index", "children", "quantity", "arrival_price", "limit_price",
     "expected_slippage", "impact_estimate", "realized_slippage", "latency_ms", "attempt",
     "filled_quantity", "fill_price", "expected_cost_bps", "realized_slippage_bps",
+    "quote_age_ms",
 )
 #: Row fields kept as codes into a label table (None is code 0).
 LABEL_FIELDS: tuple[str, ...] = (
     "tradingsymbol", "execution_algo", "route", "queue_priority", "status", "error_bucket",
-    "side", "event", "mode", "parent_id", "error",
+    "side", "event", "mode", "parent_id", "error", "quote_source",
 )
 
 
@@ -116,6 +117,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("filled", "Filled", "filled_quantity", Kind.INTEGER, "1,755",
            "Quantity filled by the event"),
     Column("fill_price", "Fill px", "fill_price", Kind.PRICE, "1,234.55", "Fill price"),
+    Column("quote", "Quote", "quote_source", Kind.LABEL, "stream",
+           "Where the child's price came from: stream (Kite's ticker), rest (one quote call a "
+           "second), paper, or ticket (a MARKET order that did not wait for one)", hidden=True),
+    Column("quote_age", "Quote ms", "quote_age_ms", Kind.MILLISECONDS, "1,234.5",
+           "How old that quote was when the child was priced (never over 2,000 ms)",
+           hidden=True),
     Column("mode", "Mode", "mode", Kind.LABEL, "paper", "paper or live", hidden=True),
     Column("parent", "Parent", "parent_id", Kind.LABEL, "Q7XK2M9PLA", "Parent order id",
            hidden=True),
