@@ -3,6 +3,7 @@ always resolves handles."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -114,11 +115,24 @@ def test_shutdown_resolves_every_handle_even_when_cancels_are_never_confirmed(
     assert sum(r["event"] == "error" and "not confirmed" in r["error"] for r in rows) == 2
 
 
+class SlowToAnswer(InMemoryBroker):
+    """Takes 2 s to answer a placement, and says when one has started."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.entered = threading.Event()
+
+    def place_order(self, order: OrderInstruction) -> str:
+        self.entered.set()
+        time.sleep(2.0)
+        return super().place_order(order)
+
+
 def test_a_placement_still_in_flight_at_shutdown_is_reported_unknown_not_unsent(
         tmp_path: Path) -> None:
-    rig = make_rig(tmp_path, latency_s=2.0)  # the broker takes 2 s to answer a placement
+    rig = make_rig(tmp_path, broker_type=SlowToAnswer)  # 2 s to answer a placement
     _, future = rig.engine.submit(make_request())
-    time.sleep(0.3)  # the placement is on its way (it went out at once)
+    assert rig.broker.entered.wait(5.0)  # the placement is on its way
     assert rig.broker.place_calls == 0  # and has not been answered
     rig.engine.shutdown(timeout=0.3)
     rig.tracker.close()
