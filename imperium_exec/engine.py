@@ -53,7 +53,7 @@ from .placement import PlacementConfig, Placer, needs_no_quote
 from .planner import ExecutionAlgoPlanner, ExecutionPlan, pov_child_quantity, split_by_freeze
 from .rate_budget import AccountRateLimits, RateBudget, RequestKind
 from .request import ExecutionAlgo, ExecutionRequest, OrderType
-from .retry import RetryPolicy
+from .retry import RetryPolicy, cancel_refused_as_ended
 from .router import SmartOrderRouter
 from .rows import RowFactory, slippage, slippage_bps
 from .slippage import SlippageModel
@@ -634,12 +634,11 @@ class ExecutionEngine:
         except NotSent:
             return
         except Exception as exc:
-            # Refused because the order already ended (Kite: "Order cannot be cancelled as it
-            # is complete."): the next update or read ends the child. Anything else (a
-            # throttle, a 5xx, "being processed. Try later.") is sent again on the next pass.
+            # Refused because the order already ended: the next update or read ends the
+            # child. Anything else (a throttle, a 5xx, "being processed. Try later.") is sent
+            # again on the next pass.
             log.info("cancel of %s failed: %r", child.order_id, exc)
-            text = str(exc).lower()
-            if any(f"it is {state}" in text for state in ("complete", "cancelled", "rejected")):
+            if cancel_refused_as_ended(exc):
                 child.cancel_requested = True
             self.orders.request_refresh()
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -68,7 +67,6 @@ class BrokerGateway:
         self._on_session_lost = on_session_lost
         self._placements_halted: str | None = None  # shutdown
         self.session_lost: str | None = None  # token error: nothing goes out any more
-        self._lock = threading.Lock()
         #: Requests that reached the broker and came back 429 anyway, per lane.
         self.throttled: dict[Lane, int] = dict.fromkeys(Lane, 0)
 
@@ -124,10 +122,9 @@ class BrokerGateway:
 
     def lose_session(self, reason: str) -> None:
         """Stop every request from now on and tell the engine, once."""
-        with self._lock:
-            if self.session_lost is not None:
-                return
-            self.session_lost = reason
+        if self.session_lost is not None:  # always called on the loop: no race
+            return
+        self.session_lost = reason
         if self._on_session_lost is not None:
             self._on_session_lost(reason)
 

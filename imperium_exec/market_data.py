@@ -100,9 +100,6 @@ class QuoteStream(Protocol):
         ...
 
 
-QuoteSink = Callable[[str, Quote], None]
-
-
 class LocalQuoteStream:
     """The book of an in-process exchange (the paper exchange, the in-memory test broker),
     pushed through the same interface as Kite's stream, whenever the service asks."""

@@ -162,3 +162,10 @@ def is_throttle(exc: BaseException) -> bool:
         return False
     return ("NetworkException" in names and getattr(exc, "code", None) == 429) \
         or "too many requests" in lower
+
+
+def cancel_refused_as_ended(exc: BaseException) -> bool:
+    """A cancel refused because the order already ended (Kite: "Order cannot be cancelled as it
+    is complete."), as opposed to one refused for now ("being processed. Try later.")."""
+    text = _message(exc).lower()
+    return any(f"it is {state}" in text for state in ("complete", "cancelled", "rejected"))
