@@ -36,14 +36,13 @@ from typing import Any, TypeVar
 
 from .brokers.base import Broker, Quote, StreamHandlers
 from .clock import Clock, RealClock
-from .events import EventKind, ParentStatus
+from .events import ErrorBucket, Event, EventKind, ParentStatus, QuoteSource, Status
 from .gateway import BrokerGateway, NotSent, SendPermit
 from .market_data import (
     LocalQuoteStream,
     MarketDataConfig,
     MarketDataService,
     MarketQuote,
-    QuoteSource,
     QuoteStream,
     instrument_key,
     quotes_one_by_one,
@@ -334,7 +333,9 @@ class ExecutionEngine:
 
     # ------------------------------------------------------------------ rows
 
-    def _emit(self, row: dict[str, Any]) -> None:
+    def _emit(self, event: Event) -> None:
+        """Write the event's row to the journal, then hand the same row to every listener."""
+        row = event.to_row()
         if self.tracker is not None:
             try:
                 self.tracker.append(row)
@@ -701,13 +702,14 @@ class ExecutionEngine:
                     f"not re-sent; the engine is shutting down: look for tag {child.tag} in "
                     "the broker's order book")
                 self._emit(self.rows.child_row(
-                    parent, child, EventKind.ERROR, "unknown", error_bucket="transient",
+                    parent, child, EventKind.ERROR, Status.UNKNOWN,
+                    error_bucket=ErrorBucket.TRANSIENT,
                     error=f"outcome unknown: attempt {child.tag} may have reached the broker",
                     message=watched))
                 return
             child.status = ChildStatus.CANCELLED
             why = parent.permit.reason or parent.failure or "parent ended"
-            self._emit(self.rows.child_row(parent, child, EventKind.CANCELLED, "cancelled",
+            self._emit(self.rows.child_row(parent, child, EventKind.CANCELLED, Status.CANCELLED,
                                            message=f"not sent: {why}"))
         elif child.status is ChildStatus.WORKING:
             child.status = ChildStatus.UNKNOWN
@@ -717,7 +719,7 @@ class ExecutionEngine:
                 error = (f"cancel of order {child.order_id} not confirmed within "
                          f"{self.config.cancel_timeout_s:g} s")
             self._emit(self.rows.child_row(
-                parent, child, EventKind.ERROR, "unknown", error_bucket="transient",
+                parent, child, EventKind.ERROR, Status.UNKNOWN, error_bucket=ErrorBucket.TRANSIENT,
                 error=error, filled_quantity=child.filled,
                 message="the order may still be live: check the broker's order book"))
             if self.session_lost is None and child.tag is not None:

@@ -1,20 +1,34 @@
-"""The event row: one dict per state change, and the only record of what happened.
+"""The event schema: every state change is one :class:`Event`, and its row is the only record.
 
-The same row is appended to the JSONL telemetry file, emitted as the Qt signal payload, and used
-to resolve the caller's handle: telemetry, signal and journal are one thing. Every row carries
-every field (``None`` where it does not apply), so readers never need ``.get`` guesswork, and
-the v1 field names are kept as they were.
+The engine builds an :class:`Event` for each thing that happens; :meth:`Event.to_row` turns it
+into the row that is appended to the JSONL journal and emitted as the Qt signal payload, so the
+journal, the signal and the caller's handle tell one story. :func:`read_event` turns a row back
+into a typed event: the dock, the desk and restart recovery read rows through it, never by
+re-spelling field names and status strings.
+
+Every row carries every field (``None`` where it does not apply) in :data:`ROW_FIELDS` order.
+The v1 field names are kept as they were; rows written before ``v`` existed (the v1 desk's
+telemetry) still read: their event is inferred from their status.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import types
+import typing
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from operator import itemgetter
+from typing import Annotated, Any, NamedTuple
+
+from .request import ExecutionAlgo, OrderType, Side, Urgency
 
 SCHEMA_VERSION = 1
 
 
 class EventKind(StrEnum):
+    """What happened (the ``event`` field)."""
+
     # parent events
     ACCEPTED = "accepted"  # plan made, nothing sent yet
     WARNING = "warning"  # pre-trade warning (e.g. POV horizon too short for the order)
@@ -25,7 +39,7 @@ class EventKind(StrEnum):
     PLACED = "placed"  # broker accepted the order (status placed)
     RETRY = "retry"  # an attempt failed and another will follow after backoff
     RECONCILED = "reconciled"  # an ambiguous outcome was resolved against the order book
-    ERROR = "error"  # terminal: the child could not be placed
+    ERROR = "error"  # terminal: the child could not be placed (or its outcome is unknown)
     FILLED = "filled"  # a fill increment (status partially_filled or filled)
     CANCELLED = "cancelled"  # terminal: unfilled quantity returned to the parent
     REJECTED = "rejected"  # terminal: the exchange/RMS rejected a placed order
@@ -33,8 +47,27 @@ class EventKind(StrEnum):
     # account events (no parent: parent_id is "")
     SESSION = "session"  # the broker session is gone: re-login needed, nothing more is sent
 
+    @property
+    def is_child_event(self) -> bool:
+        """Events about one child order (the blotter's rows); the rest are about a parent or
+        the account."""
+        return self in _CHILD_EVENTS
+
+    @property
+    def ends_child(self) -> bool:
+        """The child's terminal row (a complete fill is the other way a child ends)."""
+        return self in (EventKind.ERROR, EventKind.CANCELLED, EventKind.REJECTED)
+
+
+_CHILD_EVENTS = frozenset({
+    EventKind.PLACED, EventKind.RETRY, EventKind.RECONCILED, EventKind.ERROR, EventKind.FILLED,
+    EventKind.CANCELLED, EventKind.REJECTED, EventKind.GHOST,
+})
+
 
 class ParentStatus(StrEnum):
+    """A parent's state (the ``status`` of its parent rows, and of its result)."""
+
     WORKING = "working"
     PAUSED = "paused"
     FILLED = "filled"  # all quantity filled
@@ -43,34 +76,333 @@ class ParentStatus(StrEnum):
     FAILED = "failed"  # a child hit a risk or fatal error (or exhausted its retries)
 
 
-#: Field order of every row. v1 fields first, then the fields v1 left as future work.
-ROW_FIELDS: tuple[str, ...] = (
-    # v1
-    "timestamp", "tradingsymbol", "execution_algo", "child_index", "children", "quantity",
-    "arrival_price", "limit_price", "expected_slippage", "impact_estimate", "route",
-    "queue_priority", "latency_ms", "status", "error_bucket", "error", "attempt",
+class Status(StrEnum):
+    """The ``status`` field: the parent's state on parent rows, the child's on child rows."""
+
+    # parent rows (the values of ParentStatus)
+    WORKING = "working"
+    PAUSED = "paused"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    # child rows (filled and cancelled also end parents)
+    PLACED = "placed"  # resting at the broker (also on a reconciled row: the order was found)
+    RETRY = "retry"  # waiting out a backoff before the next attempt
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    ERROR = "error"  # never placed
+    UNKNOWN = "unknown"  # the engine ended before learning an attempt's outcome
+    # ghost rows: the late order's state at the broker
+    PENDING = "pending"
+    OPEN = "open"
+    COMPLETE = "complete"
+    # session rows
+    RELOGIN_NEEDED = "relogin_needed"
+
+    @property
+    def is_live(self) -> bool:
+        """An order (or parent) that is still working."""
+        return self in (Status.WORKING, Status.PLACED, Status.PARTIALLY_FILLED, Status.OPEN,
+                        Status.PENDING)
+
+
+class ErrorBucket(StrEnum):
+    """How an error is retried (the ``error_bucket`` field)."""
+
+    TRANSIENT = "transient"  # network, 5xx, timeouts: reconcile if ambiguous, then retry
+    THROTTLE = "throttle"  # 429 / rate limit: back off about a second, retry
+    RISK = "risk"  # margin, price band, RMS: never retried, the parent fails
+    FATAL = "fatal"  # token, permission, bad input: never retried
+
+
+class QueuePriority(StrEnum):
+    """Where a child sits in the book (the ``queue_priority`` field)."""
+
+    TAKE = "take"  # cross the spread
+    JOIN = "join"  # rest at our side's touch
+    NEUTRAL = "neutral"  # at the mid, rounded to the tick
+
+
+class QuoteSource(StrEnum):
+    """Where the quote a child was priced from came from (the ``quote_source`` field)."""
+
+    STREAM = "stream"  # Kite's ticker WebSocket
+    REST = "rest"  # Kite's GET /quote
+    PAPER = "paper"  # the in-process exchange's own book
+    TICKET = "ticket"  # the bid/ask the desk sent with the order (never used to price a child)
+
+
+class Event(NamedTuple):
+    """One state change, typed and immutable. Field order is the row's column order; each
+    field's ``Annotated`` text is its meaning (the README's schema table is made from them)."""
+
+    # v1 fields
+    timestamp: Annotated[str, "When it happened, ISO 8601 in IST"] = ""
+    tradingsymbol: Annotated[str, "The instrument (empty on session rows)"] = ""
+    execution_algo: Annotated[ExecutionAlgo | None, "The parent's algorithm"] = None
+    child_index: Annotated[int | None, "Child number within the parent, from 1"] = None
+    children: Annotated[int | None, "Child numbers the parent has used so far: never below "
+                        "the child_index of any of its rows"] = None
+    quantity: Annotated[int | None, "The child's quantity in units (the parent's on the "
+                        "accepted and finished rows)"] = None
+    arrival_price: Annotated[float | None, "The parent's mid when it first had a price"] = None
+    limit_price: Annotated[float | None, "The child's limit price (none: a MARKET child)"] = None
+    expected_slippage: Annotated[float | None, "Expected cost per unit against the arrival "
+                                 "price, before sending (positive = cost)"] = None
+    impact_estimate: Annotated[float | None, "The market-impact part of that, per unit"] = None
+    route: Annotated[str | None, "The broker the child went to (paper, kite, memory)"] = None
+    queue_priority: Annotated[QueuePriority | None, "Where the child sat in the book"] = None
+    latency_ms: Annotated[float | None, "The placement's broker round trip, milliseconds"] = None
+    status: Annotated[Status | None, "The parent's state on parent rows, the child's on "
+                      "child rows"] = None
+    error_bucket: Annotated[ErrorBucket | None, "How the error was handled"] = None
+    error: Annotated[str | None, "The broker's error text"] = None
+    attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    "v", "event", "ts", "mode", "parent_id", "child_id", "tag", "order_id",
+    v: Annotated[int, "Schema version (0: a row from before versions)"] = SCHEMA_VERSION
+    event: Annotated[EventKind, "What happened"] = EventKind.WARNING
+    ts: Annotated[float, "When it happened, seconds since the epoch"] = 0.0
+    mode: Annotated[str, "live or paper"] = "paper"
+    parent_id: Annotated[str, "The parent order's id (empty on session rows)"] = ""
+    child_id: Annotated[str | None, "parent_id-child_index"] = None
+    tag: Annotated[str | None, "The attempt's Kite order tag (unique per attempt)"] = None
+    order_id: Annotated[str | None, "The broker's order id"] = None
     # order and parent context
-    "exchange", "side", "order_type", "execution_urgency", "parent_quantity",
-    "parent_filled_quantity", "send_at", "mid_at_send", "expected_cost_bps", "ambiguous",
+    exchange: Annotated[str | None, "NFO or BFO"] = None
+    side: Annotated[Side | None, "BUY or SELL"] = None
+    order_type: Annotated[OrderType | None, "The parent's order type"] = None
+    execution_urgency: Annotated[Urgency | None, "The parent's urgency"] = None
+    parent_quantity: Annotated[int | None, "The parent's quantity in units"] = None
+    parent_filled_quantity: Annotated[int | None, "The parent's filled quantity after this "
+                                      "event"] = None
+    send_at: Annotated[float | None, "When the child's slice was due, epoch seconds"] = None
+    mid_at_send: Annotated[float | None, "The mid the child was priced from"] = None
+    expected_cost_bps: Annotated[float | None, "Expected cost in basis points of the arrival "
+                                 "price"] = None
+    ambiguous: Annotated[bool | None, "The error left the order's existence unknown, so it "
+                         "was reconciled by tag"] = None
     # fills
-    "filled_quantity", "fill_price", "realized_slippage", "realized_slippage_bps",
-    "average_price", "message",
-    # market data the child was priced from: where the quote came from, how old it was
-    "quote_source", "quote_age_ms",
-)
+    filled_quantity: Annotated[int | None, "Units filled by this event (fill rows); units "
+                               "filled in all (terminal rows)"] = None
+    fill_price: Annotated[float | None, "Price of this fill increment"] = None
+    realized_slippage: Annotated[float | None, "Cost per unit of the fill against the "
+                                 "arrival price (positive = cost)"] = None
+    realized_slippage_bps: Annotated[float | None, "The same, in basis points of the arrival "
+                                     "price"] = None
+    average_price: Annotated[float | None, "Average fill price so far (child), or final "
+                             "(parent)"] = None
+    message: Annotated[str | None, "What happened, for the trader"] = None
+    # the quote the child was priced from
+    quote_source: Annotated[QuoteSource | None, "Where that quote came from"] = None
+    quote_age_ms: Annotated[float | None, "How old it was when the child was priced, "
+                            "milliseconds"] = None
 
-def make_row(**fields: Any) -> dict[str, Any]:
-    """A complete row: every field of :data:`ROW_FIELDS`, unset ones as ``None``.
+    def to_row(self) -> dict[str, Any]:
+        """The JSONL row: every field, enums as their plain string values."""
+        values: list[Any] = list(self)
+        for position in _ENUM_INDEXES:
+            value = values[position]
+            if value is not None:
+                values[position] = value.value
+        return dict(zip(ROW_FIELDS, values, strict=True))
 
-    Raises ``KeyError`` for a field that is not in the schema, so a misspelt field fails loudly
-    in tests instead of silently adding a column.
+    @property
+    def is_child_event(self) -> bool:
+        return self.event.is_child_event
+
+    @property
+    def counts_as_placement(self) -> bool:
+        """True on the one row per placed order that counts it: an order found by
+        reconciling is followed by its own placed row, so the reconciled row does not count."""
+        return self.event is EventKind.PLACED
+
+    @property
+    def completes_child(self) -> bool:
+        """The fill that completed the child (one of the child's two ways to end)."""
+        return self.event is EventKind.FILLED and self.status is Status.FILLED
+
+
+#: Field order of every row: v1 fields first, then the ones v1 left as future work.
+ROW_FIELDS: tuple[str, ...] = Event._fields
+
+
+def _field_types() -> dict[str, tuple[type, bool, str]]:
+    """Each field's value type, whether it may be None, and its meaning."""
+    hints = typing.get_type_hints(Event, include_extras=True)
+    out: dict[str, tuple[type, bool, str]] = {}
+    for name in ROW_FIELDS:
+        kind, doc = typing.get_args(hints[name])
+        optional = isinstance(kind, types.UnionType)
+        if optional:
+            (kind,) = [a for a in typing.get_args(kind) if a is not type(None)]
+        out[name] = (kind, optional, doc)
+    return out
+
+
+_SCHEMA = _field_types()
+#: Each field's value type (``int`` for ``int | None``).
+FIELD_TYPES: dict[str, type] = {name: kind for name, (kind, _, _) in _SCHEMA.items()}
+_ENUM_FIELDS = tuple(n for n, t in FIELD_TYPES.items() if issubclass(t, StrEnum))
+_ENUM_INDEXES = tuple(ROW_FIELDS.index(n) for n in _ENUM_FIELDS)
+#: Fields a reader may treat as numbers.
+NUMERIC_FIELDS = tuple(n for n, t in FIELD_TYPES.items() if t in (int, float))
+
+
+# ---------------------------------------------------------------------------- reading
+
+class SchemaError(ValueError):
+    """A row that does not fit the schema: names the field and the reason."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+def _read_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise TypeError("not a whole number")
+    return int(value)
+
+
+def _read_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    return float(value)
+
+
+def _read_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not text")
+    return value
+
+
+def _read_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("not true or false")
+    return value
+
+
+def _members(kind: type) -> dict[str, StrEnum]:
+    """An enum's members by value."""
+    return {m.value: m for m in typing.cast(type[StrEnum], kind)}
+
+
+def _enum_reader(kind: type) -> Callable[[Any], Any]:
+    members = _members(kind)
+
+    def read(value: Any) -> StrEnum:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            raise TypeError(f"not one of {', '.join(members)}") from None
+    return read
+
+
+_PLAIN_READERS: dict[type, Callable[[Any], Any]] = {
+    int: _read_int, float: _read_float, str: _read_str, bool: _read_bool,
+}
+_READERS = {name: _enum_reader(kind) if issubclass(kind, StrEnum) else _PLAIN_READERS[kind]
+            for name, kind in FIELD_TYPES.items()}
+#: A row written before ``v`` existed says what happened only through its status.
+_SEED_EVENTS = {"placed": EventKind.PLACED, "error": EventKind.ERROR}
+
+# The fast path's tables: positions of the fields by type, and enum members by value.
+_ALL_FIELDS = itemgetter(*ROW_FIELDS)
+_ENUM_POSITIONS = tuple((ROW_FIELDS.index(n), _members(FIELD_TYPES[n])) for n in _ENUM_FIELDS)
+_TYPE_POSITIONS = tuple((ROW_FIELDS.index(n), (int,) if t is int else (int, float)
+                         if t is float else (t,))
+                        for n, t in FIELD_TYPES.items() if not issubclass(t, StrEnum))
+_REQUIRED_POSITIONS = tuple(ROW_FIELDS.index(n) for n, (_, optional, _) in _SCHEMA.items()
+                            if not optional)
+
+
+def read_event(row: Mapping[str, Any]) -> Event:
+    """The typed event of a journal row (or a signal payload).
+
+    Fields the row lacks take their defaults; fields the schema does not know are ignored (a
+    newer writer's). A value of the wrong type or an unknown enum value raises
+    :class:`SchemaError` naming the field and the reason. Rows from before ``v`` existed get
+    their ``event`` from their status, their ``ts`` from their ``timestamp``, and ``v`` 0.
     """
-    unknown = set(fields) - set(ROW_FIELDS)
-    if unknown:
-        raise KeyError(f"not telemetry fields: {sorted(unknown)}")
-    row = dict.fromkeys(ROW_FIELDS)
-    row.update(fields)
-    row["v"] = SCHEMA_VERSION
-    return row
+    if row.get("v") == SCHEMA_VERSION:
+        event = _read_current(row)
+        if event is not None:
+            return event
+    return _read_checked(row)
+
+
+def _read_current(row: Mapping[str, Any]) -> Event | None:
+    """A whole row of this version, as the engine writes it (the dock reads a million of
+    these); None sends anything unusual to the checking reader, which says what is wrong."""
+    try:
+        values = list(_ALL_FIELDS(row))
+    except KeyError:
+        return None
+    for position, members in _ENUM_POSITIONS:
+        value = values[position]
+        if value is not None:
+            member = members.get(value) if type(value) is str else None
+            if member is None:
+                return None
+            values[position] = member
+    for position, allowed in _TYPE_POSITIONS:
+        value = values[position]
+        if value is not None and type(value) not in allowed:
+            return None
+    for position in _REQUIRED_POSITIONS:
+        if values[position] is None:
+            return None
+    return Event._make(values)
+
+
+def _read_checked(row: Mapping[str, Any]) -> Event:
+    values: dict[str, Any] = {}
+    for name, read in _READERS.items():
+        value = row.get(name)
+        if value is None or (value == "" and name in _ENUM_FIELDS):  # "" was written for none
+            continue
+        try:
+            values[name] = read(value)
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(name, f"{value!r} is {exc}") from None
+    if "v" not in row:
+        _upgrade_seed_row(row, values)
+    elif "event" not in values:
+        raise SchemaError("event", "missing")
+    return Event(**values)
+
+
+def _upgrade_seed_row(row: Mapping[str, Any], values: dict[str, Any]) -> None:
+    """A row of the v1 desk (no ``v``, ``event`` or ``ts``): its status says what happened."""
+    values["v"] = 0
+    status = row.get("status")
+    if "event" not in values:
+        if status not in _SEED_EVENTS:
+            raise SchemaError("status", f"{status!r} in a row with neither event nor v")
+        values["event"] = _SEED_EVENTS[status]
+    if "ts" not in values and values.get("timestamp"):
+        try:
+            values["ts"] = dt.datetime.fromisoformat(values["timestamp"]).timestamp()
+        except ValueError:
+            raise SchemaError("timestamp", f"{values['timestamp']!r} is not ISO 8601") from None
+
+
+def schema_table() -> str:
+    """The schema as a Markdown table (the README's copy is checked against it)."""
+    lines = ["| Field | Type | Meaning |", "|---|---|---|"]
+    for name, (kind, optional, doc) in _SCHEMA.items():
+        type_text = (" / ".join(f"`{value}`" for value in _members(kind))
+                     if issubclass(kind, StrEnum) else kind.__name__)
+        if optional:
+            type_text += ", or null"
+        lines.append(f"| `{name}` | {type_text} | {doc} |")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "FIELD_TYPES", "NUMERIC_FIELDS", "ROW_FIELDS", "SCHEMA_VERSION", "ErrorBucket", "Event",
+    "EventKind", "ParentStatus", "QueuePriority", "QuoteSource", "SchemaError", "Status",
+    "read_event", "schema_table",
+]

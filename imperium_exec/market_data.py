@@ -27,11 +27,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from .brokers.base import Quote
 from .clock import Clock
+from .events import QuoteSource
 from .gateway import BrokerGateway, NotSent
 from .rate_budget import RequestKind
 
@@ -41,13 +41,6 @@ log = logging.getLogger(__name__)
 def instrument_key(exchange: str, tradingsymbol: str) -> str:
     """Kite's instrument key, ``"NFO:NIFTY26D0125000CE"``."""
     return f"{exchange}:{tradingsymbol}"
-
-
-class QuoteSource(StrEnum):
-    STREAM = "stream"  # Kite's ticker WebSocket
-    REST = "rest"  # Kite's GET /quote
-    PAPER = "paper"  # the in-process exchange's own book
-    TICKET = "ticket"  # the bid/ask the desk sent with the order (never used to price a child)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,4 +425,4 @@ class MarketDataService:
 
 
 __all__ = ["LocalQuoteStream", "MarketDataConfig", "MarketDataService", "MarketQuote",
-           "QuoteSource", "QuoteStream", "instrument_key", "quotes_one_by_one"]
+           "QuoteStream", "instrument_key", "quotes_one_by_one"]

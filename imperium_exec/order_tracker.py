@@ -29,11 +29,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from .brokers.base import BrokerOrder, OrderStatus
 from .clock import Clock
-from .events import EventKind
+from .events import Event, EventKind, Status
 from .gateway import BrokerGateway, NotSent
 from .rate_budget import RequestKind
 from .retry import RetryPolicy
@@ -42,7 +41,7 @@ from .state import ChildState, ChildStatus, LateOrderWatch, ParentState
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[Event], None]
 TagMatch = Callable[[BrokerOrder], bool]
 
 
@@ -323,7 +322,8 @@ class OrderTracker:
             if complete:
                 child.status = ChildStatus.FILLED
             self._emit(rows.child_row(
-                parent, child, EventKind.FILLED, "filled" if complete else "partially_filled",
+                parent, child, EventKind.FILLED,
+                Status.FILLED if complete else Status.PARTIALLY_FILLED,
                 filled_quantity=increment, fill_price=price,
                 realized_slippage=slippage(parent, price),
                 realized_slippage_bps=slippage_bps(parent, price),
@@ -334,7 +334,7 @@ class OrderTracker:
                 error = self._retry_policy.classify_rejection(order.status_message)
                 child.status = ChildStatus.REJECTED
                 self._emit(rows.child_row(
-                    parent, child, EventKind.REJECTED, "rejected", error_bucket=str(error.bucket),
+                    parent, child, EventKind.REJECTED, Status.REJECTED, error_bucket=error.bucket,
                     error=order.status_message or "rejected", filled_quantity=child.filled,
                     message=f"{child.leaves} returned to the parent"))
                 parent.failure = f"child {child.index + 1} rejected: {order.status_message}"
@@ -343,13 +343,15 @@ class OrderTracker:
                 # unfilled rest goes back to the parent like a cancel's.
                 child.status = ChildStatus.CANCELLED
                 self._emit(rows.child_row(
-                    parent, child, EventKind.CANCELLED, "cancelled", filled_quantity=child.filled,
+                    parent, child, EventKind.CANCELLED, Status.CANCELLED,
+                    filled_quantity=child.filled,
                     message=f"broker reported COMPLETE at {child.filled}/{child.quantity}; "
                             f"{child.leaves} returned to the parent"))
             else:
                 child.status = ChildStatus.CANCELLED
                 self._emit(rows.child_row(
-                    parent, child, EventKind.CANCELLED, "cancelled", filled_quantity=child.filled,
+                    parent, child, EventKind.CANCELLED, Status.CANCELLED,
+                    filled_quantity=child.filled,
                     message=f"{child.leaves} returned to the parent"))
             changed = True
         return changed
@@ -382,7 +384,7 @@ class OrderTracker:
             self._late.pop(watch.tag, None)
         if notes:
             self._emit(self._rows.child_row(
-                parent, child, EventKind.GHOST, str(order.status).lower(),
+                parent, child, EventKind.GHOST, Status(order.status.lower()),
                 order_id=order.order_id, tag=watch.tag,
                 filled_quantity=new_fill[0] if new_fill else None,
                 fill_price=new_fill[1] if new_fill else None,

@@ -24,13 +24,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from .brokers.base import Broker, BrokerOrder, OrderInstruction
 from .clock import Clock
-from .events import EventKind
+from .events import ErrorBucket, Event, EventKind, QuoteSource, Status
 from .gateway import BrokerGateway, NotSent
-from .market_data import MarketDataService, MarketQuote, QuoteSource, instrument_key
+from .market_data import MarketDataService, MarketQuote, instrument_key
 from .order_tracker import OrderTracker
 from .rate_budget import OrderLimitReached, RequestKind
 from .request import ExecutionAlgo, OrderType, Urgency
@@ -40,7 +39,7 @@ from .rows import RowFactory
 from .slippage import SlippageModel
 from .state import ChildState, ChildStatus, ParentState, child_tag
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[Event], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,7 @@ class Placer:
             child.in_flight = False
             if self.retry_policy.allows_retry(error, retries) and not parent.stopping:
                 delay = self.retry_policy.backoff_s(error.bucket, retries)
-                self.emit(self.rows.error_row(parent, child, EventKind.RETRY, "retry", error,
+                self.emit(self.rows.error_row(parent, child, EventKind.RETRY, Status.RETRY, error,
                                               error_raised, f"retrying in {delay:.2f} s"))
                 retries += 1
                 await parent.sleep(self.clock.now, delay)
@@ -201,7 +200,8 @@ class Placer:
         """The child cannot be placed: a terminal error row, and the parent fails."""
         error = error or self.retry_policy.classify(exc)
         child.status = ChildStatus.ERROR
-        self.emit(self.rows.error_row(parent, child, EventKind.ERROR, "error", error, exc, None))
+        self.emit(self.rows.error_row(parent, child, EventKind.ERROR, Status.ERROR, error, exc,
+                                      None))
         parent.failure = parent.failure or f"child {child.index + 1}: {error.bucket} error: {exc}"
         parent.changed.set()
 
@@ -212,7 +212,7 @@ class Placer:
         child.status = ChildStatus.WORKING
         child.in_flight = False
         child.placed_at = self.clock.now()
-        self.emit(self.rows.child_row(parent, child, EventKind.PLACED, "placed"))
+        self.emit(self.rows.child_row(parent, child, EventKind.PLACED, Status.PLACED))
         self.tracker.track(parent, child, seen)
 
     def give_up(self, parent: ParentState, child: ChildState) -> None:
@@ -226,10 +226,11 @@ class Placer:
             if self.market_data.last_error else ""
         limit = self.market_data.config.max_age_s
         child.status = ChildStatus.CANCELLED
-        child.quote_source = str(held.source) if held is not None else None
+        child.quote_source = held.source if held is not None else None
         child.quote_age_ms = self.market_data.age(held) * 1e3 if held is not None else None
         self.emit(self.rows.child_row(
-            parent, child, EventKind.CANCELLED, "cancelled", error_bucket="transient",
+            parent, child, EventKind.CANCELLED, Status.CANCELLED,
+            error_bucket=ErrorBucket.TRANSIENT,
             error=f"no quote of {key} younger than {limit:g} s within "
                   f"{self.config.quote_wait_s:g} s: {last}{cause}",
             message=f"not sent (never priced from stale data); {child.quantity} returned "
@@ -253,9 +254,9 @@ class Placer:
             interval_s=policy.reconcile_interval_s, stop=lambda: parent.stopping)
         if found is None:
             return False
-        self.emit(self.rows.error_row(parent, child, EventKind.RECONCILED, "placed", error, exc,
-                                      f"found order {found.order_id} by tag "
-                                      f"{instruction.tag}; not re-sent"))
+        self.emit(self.rows.error_row(
+            parent, child, EventKind.RECONCILED, Status.PLACED, error, exc,
+            f"found order {found.order_id} by tag {instruction.tag}; not re-sent"))
         self.mark_placed(parent, child, found.order_id, found)
         return True
 
@@ -279,11 +280,11 @@ class Placer:
         child.impact_estimate = estimate.impact_estimate
         child.expected_cost_bps = estimate.expected_cost_bps
         if market is not None:
-            child.quote_source = str(market.source)
+            child.quote_source = market.source
             child.quote_age_ms = self.market_data.age(market) * 1e3
         else:
             has_ticket = req.bid is not None and req.ask is not None
-            child.quote_source = str(QuoteSource.TICKET) if has_ticket else None
+            child.quote_source = QuoteSource.TICKET if has_ticket else None
             child.quote_age_ms = None
 
 

@@ -18,14 +18,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class ErrorBucket(StrEnum):
-    TRANSIENT = "transient"
-    THROTTLE = "throttle"
-    RISK = "risk"
-    FATAL = "fatal"
+from .events import ErrorBucket
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,17 +20,11 @@ less, whatever the posture says. Prices are rounded to the tick toward the passi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from .brokers.base import Quote
+from .events import QueuePriority
 from .request import ExecutionAlgo, ExecutionRequest, OrderType, Side, Urgency
 from .timeutil import round_to_tick
-
-
-class QueuePriority(StrEnum):
-    TAKE = "take"
-    JOIN = "join"
-    NEUTRAL = "neutral"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
-"""Row builders: the one place where engine state becomes a telemetry row.
+"""Event builders: the one place where engine state becomes an :class:`~.events.Event`.
 
 The engine, the order tracker and the placement code all describe what happened through these,
-so every row of a parent carries the same context fields, filled the same way.
+so every event of a parent carries the same context fields, filled the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clock import Clock
-from .events import EventKind, make_row
+from .events import ErrorBucket, Event, EventKind, Status
 from .retry import ErrorClass
 from .state import ChildState, ParentState
 from .timeutil import epoch_to_iso
@@ -22,31 +22,32 @@ class RowFactory:
     mode: str
     route: str
 
-    def parent_row(self, parent: ParentState, event: EventKind, **extra: Any) -> dict[str, Any]:
+    def parent_row(self, parent: ParentState, event: EventKind, **extra: Any) -> Event:
+        """A parent event; ``extra`` sets further fields (a misspelt field raises
+        ``ValueError``)."""
         now = self.clock.now()
         req = parent.request
-        fields: dict[str, Any] = dict(
-            timestamp=epoch_to_iso(now), ts=now, event=str(event), mode=self.mode,
+        base = Event(
+            timestamp=epoch_to_iso(now), ts=now, event=event, mode=self.mode,
             parent_id=parent.parent_id, tradingsymbol=req.tradingsymbol, exchange=req.exchange,
-            side=str(req.side), order_type=str(req.order_type),
-            execution_algo=str(req.execution_algo),
-            execution_urgency=str(req.execution_urgency), children=parent.child_numbers,
+            side=req.side, order_type=req.order_type, execution_algo=req.execution_algo,
+            execution_urgency=req.execution_urgency, children=parent.child_numbers,
             arrival_price=parent.arrival_price, parent_quantity=req.quantity,
-            parent_filled_quantity=parent.filled, status=str(parent.status),
+            parent_filled_quantity=parent.filled, status=Status(parent.status),
             route=self.route,
         )
-        fields.update(extra)
-        return make_row(**fields)
+        return base._replace(**extra) if extra else base
 
     def child_row(self, parent: ParentState, child: ChildState, event: EventKind,
-                  status: str, **extra: Any) -> dict[str, Any]:
+                  status: Status, **extra: Any) -> Event:
+        """A child event: the parent's context, the child's order and estimates."""
         decision = child.decision
         fields: dict[str, Any] = dict(
             child_id=f"{parent.parent_id}-{child.index + 1}", child_index=child.index + 1,
             quantity=child.quantity, tag=child.tag, order_id=child.order_id,
             attempt=child.attempt, send_at=child.send_at, mid_at_send=child.mid_at_send,
             limit_price=decision.limit_price if decision else None,
-            queue_priority=str(decision.queue_priority) if decision else None,
+            queue_priority=decision.queue_priority if decision else None,
             route=decision.route if decision else self.route,
             expected_slippage=child.expected_slippage, impact_estimate=child.impact_estimate,
             expected_cost_bps=child.expected_cost_bps, latency_ms=child.latency_ms,
@@ -56,22 +57,23 @@ class RowFactory:
         fields.update(extra)
         return self.parent_row(parent, event, **fields)
 
-    def error_row(self, parent: ParentState, child: ChildState, event: EventKind, status: str,
-                  error: ErrorClass, exc: BaseException, message: str | None) -> dict[str, Any]:
+    def error_row(self, parent: ParentState, child: ChildState, event: EventKind,
+                  status: Status, error: ErrorClass, exc: BaseException,
+                  message: str | None) -> Event:
         text = str(exc.args[0]) if exc.args else type(exc).__name__
-        return self.child_row(parent, child, event, status, error_bucket=str(error.bucket),
+        return self.child_row(parent, child, event, status, error_bucket=error.bucket,
                               error=f"{type(exc).__name__}: {text}", ambiguous=error.ambiguous,
                               message=message or error.reason)
 
-    def session_row(self, message: str, order_ids: list[str]) -> dict[str, Any]:
-        """The account-level "re-login needed" row (no parent)."""
+    def session_row(self, message: str, order_ids: list[str]) -> Event:
+        """The account-level "re-login needed" event (no parent)."""
         now = self.clock.now()
-        return make_row(timestamp=epoch_to_iso(now), ts=now, event=str(EventKind.SESSION),
-                        mode=self.mode, parent_id="", tradingsymbol="", execution_algo="",
-                        route=self.route, status="relogin_needed", error_bucket="fatal",
-                        error=message, order_id=",".join(order_ids) or None,
-                        message=("Orders that may still be live: " + ", ".join(order_ids))
-                        if order_ids else "No order was working.")
+        return Event(timestamp=epoch_to_iso(now), ts=now, event=EventKind.SESSION,
+                     mode=self.mode, route=self.route, status=Status.RELOGIN_NEEDED,
+                     error_bucket=ErrorBucket.FATAL, error=message,
+                     order_id=",".join(order_ids) or None,
+                     message=("Orders that may still be live: " + ", ".join(order_ids))
+                     if order_ids else "No order was working.")
 
 
 def slippage(parent: ParentState, price: float) -> float | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .router import QueuePriority
+from .events import QueuePriority
 from .timeutil import SESSION_SECONDS
 
 

@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from .brokers.base import Broker
 from .clock import Clock
 from .engine import EngineConfig, ExecutionEngine, ExecutionResult
-from .events import EventKind
+from .events import EventKind, read_event
 from .market_data import MarketQuote
 from .request import ExecutionRequest
 from .retry import RetryPolicy
@@ -174,6 +174,6 @@ class ExecutionStack(QObject):
     @Slot(object)
     def _dispatch(self, row: dict[str, Any]) -> None:
         self.telemetry_row.emit(row)
-        name = _SIGNAL_FOR_EVENT.get(EventKind(row["event"]))
+        name = _SIGNAL_FOR_EVENT.get(read_event(row).event)
         if name is not None:
             getattr(self, name).emit(row)

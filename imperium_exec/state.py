@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .events import ParentStatus
+from .events import ParentStatus, QuoteSource
 from .gateway import SendPermit
 from .planner import ExecutionPlan
 from .request import ExecutionRequest
@@ -52,7 +52,7 @@ class ChildState:
     expected_cost_bps: float | None = None
     mid_at_send: float | None = None
     latency_ms: float | None = None
-    quote_source: str | None = None  # where the price came from (stream, rest, paper, ticket)
+    quote_source: QuoteSource | None = None  # where the price came from
     quote_age_ms: float | None = None  # how old that quote was when the child was priced
     placed_at: float | None = None  # clock time the broker accepted it
     in_flight: bool = False  # a placement request is on its way (outcome not yet known)

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import orjson
 
+from .events import EventKind
+
 Mode = Literal["live", "paper"]
 
 #: Environment variable that moves the telemetry directory (default ``~/.imperium_desk``).
@@ -180,6 +182,6 @@ def unfinished_parents(rows: list[dict[str, Any]]) -> list[str]:
         if not isinstance(parent_id, str):
             continue
         seen.setdefault(parent_id)
-        if row.get("event") == "finished":
+        if row.get("event") == EventKind.FINISHED:
             finished.add(parent_id)
     return [p for p in seen if p not in finished]

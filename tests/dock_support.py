@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import orjson
 from PySide6.QtCore import QObject, Signal
 
-from imperium_exec.events import make_row
+from imperium_exec.events import SCHEMA_VERSION, Event, read_event
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets.desk.tickets import ChainSnapshot
 
@@ -35,7 +35,13 @@ def row(event: str, *, parent_id: str = "P1", **fields: Any) -> dict[str, Any]:
                                "rejected": "rejected", "finished": "filled",
                                "paused": "paused", "resumed": "working"}.get(event))
     base.update(fields)
-    return make_row(**base)
+    base["v"] = SCHEMA_VERSION
+    return read_event(base).to_row()  # read first: a field or value the schema lacks fails
+
+
+def events(rows: list[dict[str, Any]]) -> list[Event]:
+    """The typed events of ``rows``."""
+    return [read_event(r) for r in rows]
 
 
 def parent_story(parent_id: str, *, children: int = 4, filled: int = 4, symbol: str = SYMBOL,

@@ -9,6 +9,7 @@ from dock_support import row
 
 from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
+from imperium_exec.events import read_event
 from imperium_exec.request import ExecutionAlgo, ExecutionRequest
 from imperium_exec.widgets.desk.confirmations import Level, describe
 from imperium_exec.widgets.desk.tickets import (
@@ -98,10 +99,10 @@ def test_a_strike_outside_the_chain_is_refused(snapshot: ChainSnapshot) -> None:
 ])
 def test_confirmations_say_what_happened(event: str, fields: dict[str, Any],
                                          level: Level, text: str) -> None:
-    confirmation = describe(row(event, **fields))
+    confirmation = describe(read_event(row(event, **fields)))
     assert confirmation is not None
     assert (confirmation.level, confirmation.text) == (level, text)
 
 
 def test_cancelled_children_get_no_line_of_their_own() -> None:
-    assert describe(row("cancelled")) is None
+    assert describe(read_event(row("cancelled"))) is None

@@ -10,6 +10,7 @@ from typing import Any
 from dock_support import StackDouble, parent_story, row, write_rows
 from pytestqt.qtbot import QtBot
 
+from imperium_exec.events import Event
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets.feed import TelemetryFeed
 
@@ -18,12 +19,12 @@ class Collected:
     def __init__(self, feed: TelemetryFeed) -> None:
         self.batches: list[list[dict[str, Any]]] = []
         self.events: list[str] = []
-        feed.rows_ready.connect(self._rows)
+        feed.events_ready.connect(self._rows)
         feed.restarted.connect(lambda: self.events.append("restarted"))
 
-    def _rows(self, rows: list[dict[str, Any]]) -> None:
-        self.batches.append(rows)
-        self.events.append(f"rows:{len(rows)}")
+    def _rows(self, events: list[Event]) -> None:
+        self.batches.append([e.to_row() for e in events])
+        self.events.append(f"rows:{len(events)}")
 
     @property
     def rows(self) -> list[dict[str, Any]]:

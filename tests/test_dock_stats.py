@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dock_support import parent_story, row
+from dock_support import events, parent_story, row
 
 from imperium_exec.widgets.parent_book import ParentBook
 from imperium_exec.widgets.rowstore import ChildEventStore
@@ -14,7 +14,7 @@ from imperium_exec.widgets.tiles import Tone, tile_texts
 
 def stats_of(rows: list[dict[str, object]], **kw: int) -> ExecutionStats:
     stats = ExecutionStats(**kw)
-    stats.add(ChildEventStore().encode(rows))
+    stats.add(ChildEventStore().encode(events(rows)))
     return stats
 
 
@@ -63,7 +63,7 @@ def test_adding_in_batches_gives_the_same_figures_as_one_batch() -> None:
     parts = ExecutionStats()
     store = ChildEventStore()
     for start in range(0, len(rows), 4):
-        parts.add(store.encode(rows[start:start + 4]))
+        parts.add(store.encode(events(rows[start:start + 4])))
     assert parts.figures() == whole.figures()
 
 
@@ -85,24 +85,24 @@ def test_reset_forgets_everything() -> None:
 def test_parent_book_tracks_progress_pause_and_finish() -> None:
     book = ParentBook()
     story = parent_story("P1", children=4, filled=2, finished=False)
-    assert book.add(story)
+    assert book.add(events(story))
     (p,) = book.active()
     assert (p.parent_id, p.quantity, p.filled, p.placed, p.children) == ("P1", 260, 130, 4, 4)
     assert p.fraction == pytest.approx(0.5) and not p.paused
-    book.add([row("paused", parent_id="P1", parent_filled_quantity=130)])
+    book.add(events([row("paused", parent_id="P1", parent_filled_quantity=130)]))
     assert book.get("P1") is not None and book.get("P1").paused  # type: ignore[union-attr]
-    book.add([row("resumed", parent_id="P1", parent_filled_quantity=130)])
+    book.add(events([row("resumed", parent_id="P1", parent_filled_quantity=130)]))
     assert book.active()[0].status == "working"
-    book.add([row("finished", parent_id="P1", status="cancelled",
-                  parent_filled_quantity=130)])
+    book.add(events([row("finished", parent_id="P1", status="cancelled",
+                         parent_filled_quantity=130)]))
     assert book.active() == [] and book.finished_by_status["cancelled"] == 1
     assert book.finished[-1].status == "cancelled"
 
 
-def test_parent_book_orders_active_parents_oldest_first_and_ignores_foreign_rows() -> None:
+def test_parent_book_orders_active_parents_oldest_first_and_ignores_rows_of_no_parent() -> None:
     book = ParentBook()
-    book.add(parent_story("B", finished=False) + parent_story("A", finished=False))
-    book.add([{"event": "placed"}, {"parent_id": 7, "event": "placed"}])
+    book.add(events(parent_story("B", finished=False) + parent_story("A", finished=False)))
+    book.add(events([{"event": "placed", "status": "placed"}]))  # a v1 row without parent_id
     assert [p.parent_id for p in book.active()] == ["B", "A"]
 
 
@@ -134,13 +134,13 @@ def test_parent_book_never_goes_backwards_on_rows_out_of_order() -> None:
     """A journal backlog can arrive after the stack's newer signal rows."""
     story = parent_story("P1", children=2, filled=2)
     book = ParentBook()
-    book.add(story[-1:])  # finished first
-    book.add(story[:-1])  # then the older rows
+    book.add(events(story[-1:]))  # finished first
+    book.add(events(story[:-1]))  # then the older rows
     assert book.active() == [] and book.finished_by_status["filled"] == 1
     book = ParentBook()
     working = parent_story("P2", children=4, filled=2, finished=False)
     paused = row("paused", parent_id="P2", parent_quantity=260, parent_filled_quantity=130)
-    book.add([paused, *working])  # the pause is the newest row, but arrives first
+    book.add(events([paused, *working]))  # the pause is the newest row, but arrives first
     (p,) = book.active()
     assert p.paused and p.filled == 130 and p.placed == 4
 
@@ -158,6 +158,6 @@ def test_a_reconciled_child_counts_once_its_placed_row_follows() -> None:
     assert f.fill_rate == pytest.approx(1.0)
     assert int(stats.latency_counts.sum()) == 1
     book = ParentBook()
-    book.add(rows)
+    book.add(events(rows))
     (progress,) = book.active()
     assert progress.placed == 1

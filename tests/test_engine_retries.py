@@ -15,8 +15,8 @@ from imperium_exec.brokers.errors import (
     TokenException,
 )
 from imperium_exec.engine import SessionExpired
-from imperium_exec.events import ParentStatus
-from imperium_exec.retry import BucketPolicy, ErrorBucket, RetryPolicy
+from imperium_exec.events import ErrorBucket, ParentStatus
+from imperium_exec.retry import BucketPolicy, RetryPolicy
 
 
 def run_one(tmp_path: Path, *failures: BaseException, record: bool = False,

@@ -25,9 +25,9 @@ from imperium_exec.brokers.base import Broker, OrderInstruction, OrderStatus
 from imperium_exec.brokers.kite import kite_time_to_epoch, order_status
 from imperium_exec.clock import RealClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine, ExecutionResult
-from imperium_exec.events import ParentStatus
+from imperium_exec.events import ErrorBucket, ParentStatus
 from imperium_exec.request import ExecutionRequest, OrderType, Side
-from imperium_exec.retry import BucketPolicy, ErrorBucket, RetryPolicy
+from imperium_exec.retry import BucketPolicy, RetryPolicy
 from imperium_exec.testing import FakeKiteServer, Fault, RateLimits
 from imperium_exec.timeutil import IST
 

@@ -18,8 +18,9 @@ from imperium_exec.brokers.errors import (
 )
 from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import RealClock, VirtualClock
+from imperium_exec.events import ErrorBucket
 from imperium_exec.request import OrderType, Side
-from imperium_exec.retry import ErrorBucket, RetryPolicy
+from imperium_exec.retry import RetryPolicy
 from imperium_exec.sim.config import FaultConfig, FaultKind, LatencyConfig
 from imperium_exec.sim.faults import ORDER_TIMED_OUT
 

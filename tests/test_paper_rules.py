@@ -10,8 +10,9 @@ from imperium_exec.brokers.base import OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import GeneralException, InputException, NetworkException
 from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
+from imperium_exec.events import ErrorBucket
 from imperium_exec.request import OrderType, Side
-from imperium_exec.retry import ErrorBucket, RetryPolicy
+from imperium_exec.retry import RetryPolicy
 from imperium_exec.sim.config import AccountConfig, PaperConfig
 from imperium_exec.timeutil import IST
 

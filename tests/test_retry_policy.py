@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from imperium_exec.brokers import errors as ours
-from imperium_exec.retry import ErrorBucket, RetryPolicy
+from imperium_exec.events import ErrorBucket
+from imperium_exec.retry import RetryPolicy
 
 POLICY = RetryPolicy()
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from imperium_exec.brokers.base import Quote
+from imperium_exec.events import QueuePriority
 from imperium_exec.request import ExecutionRequest, OrderType
-from imperium_exec.router import QueuePriority, SmartOrderRouter
+from imperium_exec.router import SmartOrderRouter
 from imperium_exec.slippage import SlippageModel, SlippageParams
 
 ROUTER = SmartOrderRouter(primary_route="paper")

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dock_support import parent_story, row
+from dock_support import events, parent_story, row
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from imperium_exec.events import ROW_FIELDS
 from imperium_exec.widgets import RAW_ROLE, ROW_ROLE, ChildEventStore, ChildEventTableModel
-from imperium_exec.widgets.rowstore import COLUMN_INDEX, COLUMNS, RowFilter, write_csv
+from imperium_exec.widgets.rowstore import COLUMN_INDEX, COLUMNS, RowFilter, column, write_csv
 from imperium_exec.widgets.theme import DARK, LIGHT
 
 REQUIRED_TITLES = ["Time", "Symbol", "Algo", "Child", "Qty", "Arrival", "Limit", "Exp slip",
@@ -200,23 +200,16 @@ def test_the_store_keeps_max_rows_and_drops_the_oldest_in_blocks() -> None:
 
 def test_a_huge_batch_keeps_only_its_newest_rows() -> None:
     store = ChildEventStore(max_rows=10)
-    store.extend([row("placed", child_index=i) for i in range(25)])
+    store.extend(events([row("placed", child_index=i) for i in range(25)]))
     assert len(store) == 10
     assert [int(store.number("child_index", p)) for p in range(10)] == list(range(15, 25))
 
 
-def test_rows_from_other_writers_are_tolerated() -> None:
+def test_a_sparse_row_shows_blanks_where_it_has_no_fields() -> None:
     store = ChildEventStore()
-    weird = row("placed")
-    weird["latency_ms"] = "12.5"  # a string where a number belongs
-    weird["route"] = ["a", "b"]  # unhashable
-    weird["quantity"] = [65, 65]  # a list where a number belongs
-    sparse = {"event": "placed", "parent_id": "X", "ts": 1.0}  # a row missing most fields
-    store.extend([weird, sparse])
-    assert store.number("latency_ms", 0) == 12.5
+    store.extend(events([{"v": 1, "event": "placed", "parent_id": "X", "ts": 1.0}]))
+    assert store.text(column("symbol"), 0) == "" and store.label("parent_id", 0) == "X"
     assert math.isnan(store.number("quantity", 0))
-    assert store.label("route", 0) == "['a', 'b']"
-    assert store.label("tradingsymbol", 1) is None
 
 
 def test_csv_export_writes_the_visible_rows_in_view_order(tmp_path: Path) -> None:

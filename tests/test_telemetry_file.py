@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from imperium_exec.events import ROW_FIELDS, make_row
+from imperium_exec.events import ROW_FIELDS, Event, EventKind, Status
+from imperium_exec.request import ExecutionAlgo
 from imperium_exec.telemetry import (
     FillQualityTracker,
     TelemetryTail,
@@ -20,8 +21,9 @@ from imperium_exec.telemetry import (
 
 
 def row(n: int) -> dict[str, object]:
-    return make_row(event="placed", parent_id="P1", tradingsymbol="NIFTY", execution_algo="TWAP",
-                    child_index=n, quantity=65, status="placed")
+    return Event(event=EventKind.PLACED, parent_id="P1", tradingsymbol="NIFTY",
+                 execution_algo=ExecutionAlgo.TWAP, child_index=n, quantity=65,
+                 status=Status.PLACED).to_row()
 
 
 def test_default_paths_follow_v1_names_and_can_be_moved(tmp_path: Path,
@@ -133,7 +135,3 @@ def test_tail_reads_a_backlog_in_bounded_chunks_and_counts_bad_lines(tmp_path: P
         reads += 1
     assert seen == list(range(100)) and bad == 1 and reads > 5
 
-
-def test_make_row_refuses_unknown_fields() -> None:
-    with pytest.raises(KeyError, match="not telemetry fields"):
-        make_row(evnt="placed")

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..events import Event, EventKind
 from ..telemetry import FillQualityTracker
 from .blotter import ChildEventBlotter
 from .charts import ExecutionCharts
@@ -83,7 +84,6 @@ class ExecutionDock(QDockWidget):
         self.model = ChildEventTableModel(self.store, parent=self)
         self.stats = ExecutionStats()
         self.parent_book = ParentBook()
-        self._session_parents: set[str] = set()
 
         # --- widgets
         body = QWidget(self)
@@ -147,14 +147,13 @@ class ExecutionDock(QDockWidget):
         self._shown_versions = (-1, -1)
         self._loading_permille = -1
         if stack is not None:
-            stack.telemetry_row.connect(self._note_session_parent)
             self.parents_panel.pause_requested.connect(stack.pause)
             self.parents_panel.resume_requested.connect(stack.resume)
             self.parents_panel.cancel_requested.connect(stack.cancel)
             self.parents_panel.cancel_all_requested.connect(stack.cancel_all)
             self.parents_panel.set_stack_attached(True)
         self.feed = TelemetryFeed(self.path, stack, interval_ms=interval_ms, parent=self)
-        self.feed.rows_ready.connect(self._on_rows)
+        self.feed.events_ready.connect(self._on_events)
         self.feed.restarted.connect(self._on_restarted)
         self.feed.backlog_progress.connect(self._on_progress)
         self.feed.backlog_loaded.connect(self._on_backlog_loaded)
@@ -191,7 +190,7 @@ class ExecutionDock(QDockWidget):
 
     def controllable(self, parent_id: str) -> bool:
         """True when this dock's stack runs the parent (so its buttons can act)."""
-        return self.stack is not None and parent_id in self._session_parents
+        return self.stack is not None and parent_id in self.feed.stack_parents
 
     def save_layout(self) -> None:
         self.blotter.save_layout()
@@ -202,15 +201,15 @@ class ExecutionDock(QDockWidget):
         self.feed.stop()
 
     # ------------------------------------------------------------------ slots
-    def _on_rows(self, rows: list[dict[str, Any]]) -> None:
-        batch = self.store.encode(rows)
+    def _on_events(self, events: list[Event]) -> None:
+        batch = self.store.encode(events)
         if batch.size:
             # While a backlog loads, rows reach the view at each refresh (a few times a
             # second) rather than with every chunk: fewer, bigger view updates and repaints.
             self.model.append_batch(batch, show=not self.feed.loading)
             self.stats.add(batch)
-        self.parent_book.add(rows)
-        self._note_session_state(rows)
+        self.parent_book.add(events)
+        self._note_session_state(events)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
@@ -236,27 +235,19 @@ class ExecutionDock(QDockWidget):
     def _on_read_failed(self, reason: str) -> None:
         self.source_label.setText(f"cannot read {reason}")
 
-    def _note_session_state(self, rows: list[dict[str, Any]]) -> None:
-        """Show the banner on a session row; hide it once a later order is accepted."""
-        for row in rows:
-            event, ts = row.get("event"), row.get("ts")
-            if not isinstance(ts, int | float):
-                continue
-            if event == "session" and ts >= self._session_ts:
-                self._session_ts = float(ts)
+    def _note_session_state(self, events: list[Event]) -> None:
+        """Show the banner on a session event; hide it once a later order is accepted."""
+        for e in events:
+            if e.event is EventKind.SESSION and e.ts >= self._session_ts:
+                self._session_ts = e.ts
                 self.session_banner.setText(
                     f"Broker session lost: re-login needed. Nothing more is sent. "
-                    f"{row.get('message') or ''}")
-                self.session_banner.setToolTip(str(row.get("error") or ""))
+                    f"{e.message or ''}")
+                self.session_banner.setToolTip(e.error or "")
                 self.session_banner.setVisible(True)
-            elif event == "accepted" and not self.session_banner.isHidden() \
-                    and ts > self._session_ts:
+            elif e.event is EventKind.ACCEPTED and not self.session_banner.isHidden() \
+                    and e.ts > self._session_ts:
                 self.session_banner.setVisible(False)
-
-    def _note_session_parent(self, row: dict[str, Any]) -> None:
-        parent_id = row.get("parent_id")
-        if isinstance(parent_id, str):
-            self._session_parents.add(parent_id)
 
     # ------------------------------------------------------------------ look and layout
     def _describe_source(self) -> None:

@@ -14,14 +14,17 @@ Two sources, one coalesced stream:
   twice. A row written just before attaching whose queued signal arrives just after is recognised
   by its identity and kept once.
 
-Rows are delivered in batches by :attr:`TelemetryFeed.rows_ready` at most every ``interval_ms``
-(75 ms by default), so a burst of thousands of rows a second costs a dozen repaints a second.
+Rows are read into typed :class:`~imperium_exec.events.Event` values here, once (a row that
+does not fit the schema is counted, logged and skipped), and delivered in batches by
+:attr:`TelemetryFeed.events_ready` at most every ``interval_ms`` (75 ms by default), so a burst
+of thousands of rows a second costs a dozen repaints a second.
 Everything runs on the GUI thread; no call here waits on anything but a bounded file read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -30,9 +33,10 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
+from ..events import Event, SchemaError, read_event
 from ..telemetry import TelemetryTail
 
-RowKey = tuple[Any, ...]
+log = logging.getLogger(__name__)
 
 
 class RowSource(Protocol):
@@ -41,19 +45,13 @@ class RowSource(Protocol):
     telemetry_row: SignalInstance
 
 
-def row_key(row: dict[str, Any]) -> RowKey:
-    """Identity of a row, to recognise one that arrives both from the file and a signal."""
-    return (row.get("parent_id"), row.get("event"), row.get("child_index"),
-            row.get("attempt"), row.get("ts"), row.get("status"), row.get("filled_quantity"))
-
-
 class TelemetryFeed(QObject):
     """Coalesced telemetry rows from a file tail and/or a stack."""
 
     # --- Signals
-    # A batch of row dicts, oldest first. ``object``, not ``list``: PySide converts a ``list``
-    # (or ``dict``) payload to a QVariant container and back, which costs ~35 us a row.
-    rows_ready = Signal(object)
+    # A list of events, oldest first. ``object``, not ``list``: PySide converts a ``list``
+    # payload to a QVariant container and back, which costs ~35 us a row.
+    events_ready = Signal(object)
     restarted = Signal()  # the file was truncated or replaced: drop what was shown, then rows
     backlog_progress = Signal(int, int)  # bytes read, bytes of backlog (while loading)
     backlog_loaded = Signal(int)  # rows in the backlog, once it is read
@@ -73,8 +71,13 @@ class TelemetryFeed(QObject):
         self._tail = TelemetryTail(self.path, max_bytes=chunk_bytes) \
             if self.path is not None else None
         self._chunk_bytes = chunk_bytes
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[Event] = []
         self._backlog_rows = 0
+        #: Rows skipped because they do not fit the event schema (and the last reason).
+        self.rows_rejected = 0
+        self.last_rejection: str | None = None
+        #: Parents the attached stack runs (seen in its signals): the ones a dock may control.
+        self.stack_parents: set[str] = set()
         self.rows_delivered = 0
         self.batches_delivered = 0
 
@@ -85,7 +88,9 @@ class TelemetryFeed(QObject):
         self._announce_backlog = False
         self._restarted_now = False  # set by _restart during a read of the current tick
         self._stop_at_backlog = False
-        self._early: set[RowKey] = set()
+        # Events written just before the feed attached whose signals came after: the file
+        # backlog skips them (an event is its own identity).
+        self._early: set[Event] = set()
         self._attach_ts = float("inf")
         self.stack = stack
         if stack is not None:
@@ -126,12 +131,27 @@ class TelemetryFeed(QObject):
             self.stack = None
 
     # ------------------------------------------------------------------ internals
+    def _read(self, rows: list[dict[str, Any]]) -> list[Event]:
+        events = []
+        for row in rows:
+            try:
+                events.append(read_event(row))
+            except SchemaError as exc:
+                self.rows_rejected += 1
+                if self.last_rejection is None:
+                    log.warning("telemetry rows that do not fit the schema are skipped: %s", exc)
+                self.last_rejection = str(exc)
+        return events
+
     def _on_stack_row(self, row: dict[str, Any]) -> None:
-        if not self._backlog_done and self._stop_at_backlog:
-            ts = row.get("ts")
-            if isinstance(ts, int | float) and ts <= self._attach_ts:
-                self._early.add(row_key(row))
-        self._pending.append(row)
+        events = self._read([row])
+        if not events:
+            return
+        event = events[0]
+        self.stack_parents.add(event.parent_id)
+        if not self._backlog_done and self._stop_at_backlog and event.ts <= self._attach_ts:
+            self._early.add(event)
+        self._pending.append(event)
         if not self._timer.isActive():
             self._timer.setInterval(self.interval_ms)
             self._timer.start()
@@ -143,7 +163,7 @@ class TelemetryFeed(QObject):
         covers reading, parsing and ingesting; the view repaints once after the tick.
         """
         started = time.perf_counter()
-        collected: list[dict[str, Any]] = []
+        collected: list[Event] = []
         if self._tail is not None and not (self._backlog_done and self._stop_at_backlog):
             while True:
                 self._restarted_now = False
@@ -171,12 +191,12 @@ class TelemetryFeed(QObject):
         else:
             self._timer.setInterval(0 if not self._backlog_done else self.interval_ms)
 
-    def _deliver(self, rows: list[dict[str, Any]]) -> None:
-        self.rows_delivered += len(rows)
+    def _deliver(self, events: list[Event]) -> None:
+        self.rows_delivered += len(events)
         self.batches_delivered += 1
-        self.rows_ready.emit(rows)
+        self.events_ready.emit(events)
 
-    def _read_chunk(self) -> tuple[list[dict[str, Any]], bool]:
+    def _read_chunk(self) -> tuple[list[Event], bool]:
         """One bounded read of the file: (rows, whether more is waiting)."""
         tail = self._tail
         assert tail is not None
@@ -192,10 +212,10 @@ class TelemetryFeed(QObject):
             return [], False
         if batch.restarted:
             self._restart()
-        rows = batch.rows
+        rows = self._read(batch.rows)
         if self._early and rows:
             early = self._early
-            rows = [r for r in rows if row_key(r) not in early]
+            rows = [e for e in rows if e not in early]
         if not self._backlog_done:
             self._backlog_rows += len(rows)
             self.backlog_progress.emit(min(tail.offset, self._backlog_end), self._backlog_end)

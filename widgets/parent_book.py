@@ -1,6 +1,6 @@
-"""ParentBook: which parents are still working, and how far along, from telemetry rows alone.
+"""ParentBook: which parents are still working, and how far along, from events alone.
 
-Every row of a parent carries its ``parent_quantity``, cumulative ``parent_filled_quantity``,
+Every event of a parent carries its ``parent_quantity``, cumulative ``parent_filled_quantity``,
 ``children`` and (on parent events) the parent ``status``, so the book needs no access to the
 engine: it works the same for this session's stack and for a journal another process writes.
 Qt-free; the parents panel renders it.
@@ -11,14 +11,11 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from ..events import EventKind, ParentStatus
+from ..events import Event, EventKind, ParentStatus
 
-_PARENT_STATUS_EVENTS = frozenset({str(EventKind.ACCEPTED), str(EventKind.PAUSED),
-                                   str(EventKind.RESUMED)})
-#: A reconciled child also gets its "placed" row: counting both would count it twice.
-_PLACED_EVENTS = frozenset({str(EventKind.PLACED)})
+#: Parent events whose status is the parent's current state.
+_PARENT_STATUS_EVENTS = frozenset({EventKind.ACCEPTED, EventKind.PAUSED, EventKind.RESUMED})
 
 
 @dataclass
@@ -52,9 +49,9 @@ class ParentProgress:
 class ParentBook:
     """Active parents (working or paused) and a short history of finished ones.
 
-    Rows may arrive out of order (a journal backlog read while the stack's signals already
-    bring newer rows), so the book never goes backwards: fills only grow, a parent's status
-    follows its latest status row by time, and rows of a finished parent are ignored.
+    Events may arrive out of order (a journal backlog read while the stack's signals already
+    bring newer ones), so the book never goes backwards: fills only grow, a parent's status
+    follows its latest status event by time, and events of a finished parent are ignored.
     """
 
     def __init__(self, keep_finished: int = 50) -> None:
@@ -69,61 +66,57 @@ class ParentBook:
         self.finished_by_status: Counter[str] = Counter()
         self.version = 0
 
-    def add(self, rows: Iterable[dict[str, Any]]) -> bool:
-        """Apply rows; returns True when an active parent changed."""
+    def add(self, events: Iterable[Event]) -> bool:
+        """Apply events; returns True when an active parent changed."""
         changed = False
         active, finished_ids, status_ts = self._active, self._finished_ids, self._status_ts
-        for row in rows:
-            parent_id = row.get("parent_id")
-            if not isinstance(parent_id, str) or not parent_id or parent_id in finished_ids:
+        for e in events:
+            parent_id = e.parent_id
+            if not parent_id or parent_id in finished_ids:
                 continue
-            event = row.get("event")
-            if event == "finished":
-                self._finish(parent_id, row)
+            kind = e.event
+            if kind is EventKind.FINISHED:
+                self._finish(e)
                 changed = True
                 continue
             progress = active.get(parent_id)
-            ts = _float(row.get("ts"))
             if progress is None:
                 progress = active[parent_id] = ParentProgress(
-                    parent_id=parent_id, tradingsymbol=str(row.get("tradingsymbol") or ""),
-                    side=str(row.get("side") or ""),
-                    execution_algo=str(row.get("execution_algo") or ""),
-                    mode=str(row.get("mode") or ""),
-                    quantity=_int(row.get("parent_quantity"), 0), started_ts=ts)
-            filled = _int(row.get("parent_filled_quantity"), 0)
-            if filled > progress.filled:
-                progress.filled = filled
-            children = _int(row.get("children"), 0)
-            if children > progress.children:
-                progress.children = children
-            if ts > progress.last_ts:
-                progress.last_ts = ts
-            if event in _PARENT_STATUS_EVENTS:
-                if ts >= status_ts.get(parent_id, -1.0):
-                    status_ts[parent_id] = ts
-                    progress.status = str(row.get("status") or progress.status)
-                if event == "accepted" and ts < progress.started_ts:
-                    progress.started_ts = ts
-            elif event in _PLACED_EVENTS:
+                    parent_id=parent_id, tradingsymbol=e.tradingsymbol, side=e.side or "",
+                    execution_algo=e.execution_algo or "", mode=e.mode,
+                    quantity=e.parent_quantity or 0, started_ts=e.ts)
+            if e.parent_filled_quantity is not None \
+                    and e.parent_filled_quantity > progress.filled:
+                progress.filled = e.parent_filled_quantity
+            if e.children is not None and e.children > progress.children:
+                progress.children = e.children
+            if e.ts > progress.last_ts:
+                progress.last_ts = e.ts
+            if kind in _PARENT_STATUS_EVENTS:
+                if e.ts >= status_ts.get(parent_id, -1.0):
+                    status_ts[parent_id] = e.ts
+                    progress.status = e.status or progress.status
+                if kind is EventKind.ACCEPTED and e.ts < progress.started_ts:
+                    progress.started_ts = e.ts
+            elif e.counts_as_placement:
                 progress.placed += 1
-            elif event == "warning":
-                progress.message = row.get("message")
+            elif kind is EventKind.WARNING:
+                progress.message = e.message
             changed = True
         if changed:
             self.version += 1
         return changed
 
-    def _finish(self, parent_id: str, row: dict[str, Any]) -> None:
-        self._finished_ids.add(parent_id)
-        self._status_ts.pop(parent_id, None)
-        status = str(row.get("status") or "")
+    def _finish(self, e: Event) -> None:
+        self._finished_ids.add(e.parent_id)
+        self._status_ts.pop(e.parent_id, None)
+        status = e.status or ""
         self.finished_by_status[status] += 1
-        done = self._active.pop(parent_id, None)
+        done = self._active.pop(e.parent_id, None)
         if done is not None:
             done.status = status
-            done.filled = max(done.filled, _int(row.get("parent_filled_quantity"), 0))
-            done.message = row.get("message")
+            done.filled = max(done.filled, e.parent_filled_quantity or 0)
+            done.message = e.message
             self.finished.append(done)
 
     def active(self) -> list[ParentProgress]:
@@ -135,17 +128,3 @@ class ParentBook:
 
     def __len__(self) -> int:
         return len(self._active)
-
-
-def _int(value: Any, default: int) -> int:
-    kind = type(value)
-    if kind is int:
-        return value  # type: ignore[no-any-return]
-    return int(value) if kind is float else default
-
-
-def _float(value: Any, default: float = 0.0) -> float:
-    kind = type(value)
-    if kind is float:
-        return value  # type: ignore[no-any-return]
-    return float(value) if kind is int else default

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..events import EventKind
+from ..events import FIELD_TYPES, NUMERIC_FIELDS, ROW_FIELDS, Event
 from ..timeutil import IST
 
 FloatArray = npt.NDArray[np.float64]
@@ -33,14 +33,7 @@ IntArray = npt.NDArray[np.int64]
 CodeArray = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Events that belong to one child order (the blotter's rows). Parent events (accepted, paused,
-#: finished...) feed the parents panel instead.
-CHILD_EVENTS = frozenset({
-    EventKind.PLACED, EventKind.RETRY, EventKind.RECONCILED, EventKind.ERROR, EventKind.FILLED,
-    EventKind.CANCELLED, EventKind.REJECTED, EventKind.GHOST,
-})
-
-#: Row fields kept as float64 (NaN = none).
+#: Event fields kept as float64 (NaN = none).
 NUMBER_FIELDS: tuple[str, ...] = (
     "ts", "child_index", "children", "quantity", "arrival_price", "limit_price",
     "expected_slippage", "impact_estimate", "realized_slippage", "latency_ms", "attempt",
@@ -52,6 +45,9 @@ LABEL_FIELDS: tuple[str, ...] = (
     "tradingsymbol", "execution_algo", "route", "queue_priority", "status", "error_bucket",
     "side", "event", "mode", "parent_id", "error", "quote_source",
 )
+if not set(NUMBER_FIELDS) <= set(NUMERIC_FIELDS) or any(
+        FIELD_TYPES[name] in (int, float) for name in LABEL_FIELDS):
+    raise TypeError("rowstore: a kept field is not of the kind the event schema gives it")
 
 
 class Kind(Enum):
@@ -212,13 +208,9 @@ class LabelTable:
         self.labels: list[str | None] = [None]
         self._rank: npt.NDArray[np.float64] | None = None
 
-    def encode(self, values: Sequence[Any]) -> CodeArray:
+    def encode(self, values: Sequence[str | None]) -> CodeArray:
         lut = self._lut
-        try:
-            out = np.fromiter(map(lut.__getitem__, values), np.int32, len(values))
-        except TypeError:  # an unhashable value from a foreign writer: keep its text
-            out = np.fromiter((lut[None if v is None else str(v)] for v in values),
-                              np.int32, len(values))
+        out = np.fromiter(map(lut.__getitem__, values), np.int32, len(values))
         if lut.new:
             self.labels.extend(None if k is None else str(k) for k in lut.new)
             lut.new.clear()
@@ -265,40 +257,24 @@ class ColumnBatch:
 
 
 _ALL_FIELDS = NUMBER_FIELDS + LABEL_FIELDS
-_EXTRACT = itemgetter(*_ALL_FIELDS)
+_EXTRACT = itemgetter(*(ROW_FIELDS.index(name) for name in _ALL_FIELDS))
 
 
-def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """The kept fields of ``rows`` as one tuple per field (a C-speed transpose)."""
-    if not rows:
+def _columns(events: Sequence[Event]) -> list[tuple[Any, ...]]:
+    """The kept fields of ``events`` as one tuple per field (a C-speed transpose)."""
+    if not events:
         return [() for _ in _ALL_FIELDS]
-    try:
-        tuples = list(map(_EXTRACT, rows))
-    except KeyError:  # a row from another version lacks a field
-        tuples = [tuple(r.get(name) for name in _ALL_FIELDS) for r in rows]
-    return list(zip(*tuples, strict=True))
+    return list(zip(*map(_EXTRACT, events), strict=True))
 
 
 _NONE: Any = None  # (typed Any so numpy's ufunc stubs accept the comparison)
 
 
-def _floats(values: tuple[Any, ...]) -> FloatArray:
-    """Numbers with None as NaN; anything unreadable (a foreign writer's text) is NaN too."""
-    try:
-        objects = np.array(values, dtype=object)
-        if objects.shape != (len(values),):  # a list in a number field made it 2-D
-            raise ValueError("not one number per row")
-        objects[np.equal(objects, _NONE)] = np.nan
-        return objects.astype(np.float64)
-    except (TypeError, ValueError):
-        return np.fromiter((_to_float(v) for v in values), np.float64, len(values))
-
-
-def _to_float(value: Any) -> float:
-    try:
-        return math.nan if value is None or isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        return math.nan
+def _floats(values: tuple[float | int | None, ...]) -> FloatArray:
+    """Numbers with None as NaN (the schema guarantees nothing else is there)."""
+    objects = np.array(values, dtype=object)
+    objects[np.equal(objects, _NONE)] = np.nan
+    return objects.astype(np.float64)
 
 
 # ---------------------------------------------------------------------------- store
@@ -342,9 +318,9 @@ class ChildEventStore:
         return self._size
 
     # ---- writing
-    def encode(self, rows: Sequence[dict[str, Any]]) -> ColumnBatch:
-        """Encode the child events among ``rows`` (other rows are skipped)."""
-        children = [r for r in rows if r.get("event") in CHILD_EVENTS]
+    def encode(self, events: Sequence[Event]) -> ColumnBatch:
+        """Encode the child events among ``events`` (the others are skipped)."""
+        children = [e for e in events if e.event.is_child_event]
         columns = _columns(children)
         numbers = {name: _floats(columns[i]) for i, name in enumerate(NUMBER_FIELDS)}
         offset = len(NUMBER_FIELDS)
@@ -379,8 +355,8 @@ class ChildEventStore:
         self._size = need
         return Appended(start, need, dropped)
 
-    def extend(self, rows: Sequence[dict[str, Any]]) -> Appended:
-        return self.append(self.encode(rows))
+    def extend(self, events: Sequence[Event]) -> Appended:
+        return self.append(self.encode(events))
 
     def clear(self) -> None:
         self._size = 0

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from ..events import ErrorBucket, EventKind
 from .rowstore import ColumnBatch
 
 FloatArray = npt.NDArray[np.float64]
 
 #: Retry buckets in display order (RetryPolicy's classification).
-BUCKETS: tuple[str, ...] = ("transient", "throttle", "risk", "fatal")
+BUCKETS: tuple[str, ...] = tuple(ErrorBucket)
 #: Latency histogram: log-spaced bins from 0.1 ms to 100 s, ten per decade.
 LATENCY_EDGES_MS: FloatArray = np.logspace(-1, 5, 61)
 
@@ -139,8 +140,9 @@ class ExecutionStats:
             return
         self.version += 1
         nums = batch.numbers
-        # The engine writes "reconciled" then "placed" for the same child: only "placed" counts.
-        placed = batch.where("event", "placed")
+        # A child found by reconciling gets a reconciled row, then its placed row: only the
+        # placed row counts (Event.counts_as_placement).
+        placed = batch.where("event", EventKind.PLACED)
         qty = np.nan_to_num(nums["quantity"])
         self.children_placed += int(placed.sum())
         self.placed_quantity += float(qty[placed].sum())
@@ -153,8 +155,8 @@ class ExecutionStats:
             self.latency_counts += np.histogram(clipped, LATENCY_EDGES_MS)[0]
             self._percentiles = None
 
-        self._bucket_counts(batch, ("error", "rejected"), self.errors_by_bucket)
-        self._bucket_counts(batch, ("retry",), self.retries_by_bucket)
+        self._bucket_counts(batch, (EventKind.ERROR, EventKind.REJECTED), self.errors_by_bucket)
+        self._bucket_counts(batch, (EventKind.RETRY,), self.retries_by_bucket)
 
         expected = nums["expected_cost_bps"]
         have = placed & ~np.isnan(expected)
@@ -163,7 +165,7 @@ class ExecutionStats:
                 self._expected, nums["ts"][have], expected[have], qty[have],
                 self._expected_sum, self._expected_weight)
 
-        filled = batch.where("event", "filled")
+        filled = batch.where("event", EventKind.FILLED)
         fill_qty = np.nan_to_num(nums["filled_quantity"])
         self.filled_quantity += float(fill_qty[filled].sum())
         realized = nums["realized_slippage_bps"]

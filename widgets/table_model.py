@@ -16,6 +16,7 @@ tint by event), tooltips, plus :data:`RAW_ROLE` (the raw value: float or label) 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from ..events import Event, read_event
 from .rowstore import (
     COLUMN_INDEX,
     COLUMNS,
@@ -168,9 +170,13 @@ class ChildEventTableModel(QAbstractTableModel):
         """Rows stored but not yet in the view."""
         return len(self.store) - self._shown_upto
 
-    def append_rows(self, rows: list[dict[str, Any]]) -> Appended:
-        """Convenience for tests and small feeds: encode and append telemetry rows."""
-        return self.append_batch(self.store.encode(rows))
+    def append_events(self, events: Sequence[Event]) -> Appended:
+        """Convenience for tests and small feeds: encode and append events."""
+        return self.append_batch(self.store.encode(events))
+
+    def append_rows(self, rows: Sequence[dict[str, Any]]) -> Appended:
+        """The same for journal rows (read through the event schema)."""
+        return self.append_events([read_event(r) for r in rows])
 
     def clear(self) -> None:
         self.beginResetModel()

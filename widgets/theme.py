@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QColor, QPalette
 
+from ..events import ErrorBucket, EventKind, Status
+
 
 @dataclass(frozen=True)
 class Theme:
@@ -34,32 +36,19 @@ class Theme:
         return DARK if palette.color(QPalette.ColorRole.Base).lightness() < 128 else LIGHT
 
     def status(self, status: str | None) -> QColor | None:
-        """Text colour of a child or parent status."""
-        if status in ("filled", "complete"):
-            return self.good
-        if status in ("partially_filled", "placed", "working", "open"):
-            return self.info
-        if status in ("error", "rejected", "failed"):
-            return self.bad
-        if status in ("retry", "paused", "partial"):
-            return self.warn
-        if status == "cancelled":
-            return self.muted
-        return None
+        """Text colour of a child or parent status (a :class:`Status` value)."""
+        tone = _STATUS_TONES.get(status) if status is not None else None
+        return None if tone is None else getattr(self, tone)
 
     def row_tint(self, event: str | None) -> QColor | None:
-        if event in ("error", "rejected"):
-            return self.row_bad
-        if event in ("retry", "ghost"):
-            return self.row_warn
-        if event == "filled":
-            return self.row_good
-        return None
+        """Row tint of an event (an :class:`EventKind` value)."""
+        tone = _EVENT_TINTS.get(event) if event is not None else None
+        return None if tone is None else getattr(self, tone)
 
     def bucket(self, bucket: str | None) -> QColor | None:
-        if bucket in ("risk", "fatal"):
+        if bucket in (ErrorBucket.RISK, ErrorBucket.FATAL):
             return self.bad
-        if bucket in ("transient", "throttle"):
+        if bucket in (ErrorBucket.TRANSIENT, ErrorBucket.THROTTLE):
             return self.warn
         return None
 
@@ -73,6 +62,23 @@ class Theme:
         if value < 0:
             return self.good
         return None
+
+
+#: Which of the theme's colours each status is written in (by attribute name).
+_STATUS_TONES: dict[str, str] = {
+    Status.FILLED: "good", Status.COMPLETE: "good",
+    Status.PARTIALLY_FILLED: "info", Status.PLACED: "info", Status.WORKING: "info",
+    Status.OPEN: "info", Status.PENDING: "info",
+    Status.ERROR: "bad", Status.REJECTED: "bad", Status.FAILED: "bad",
+    Status.RELOGIN_NEEDED: "bad", Status.UNKNOWN: "bad",
+    Status.RETRY: "warn", Status.PAUSED: "warn", Status.PARTIAL: "warn",
+    Status.CANCELLED: "muted",
+}
+_EVENT_TINTS: dict[str, str] = {
+    EventKind.ERROR: "row_bad", EventKind.REJECTED: "row_bad",
+    EventKind.RETRY: "row_warn", EventKind.GHOST: "row_warn",
+    EventKind.FILLED: "row_good",
+}
 
 
 def _tint(hex_colour: str, alpha: int) -> QColor:

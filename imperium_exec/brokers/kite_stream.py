@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
+from ..events import QuoteSource
 from ..gateway import BrokerGateway
-from ..market_data import QuoteSource
 from ..rate_budget import RequestKind
 from .base import Quote, StreamHandlers
 from .kite_ticker import KiteTickerClient, Tick

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import EngineConfig, ExecutionEngine, ExecutionResult
+from ..events import ErrorBucket
 from ..request import ExecutionRequest
-from ..retry import BucketPolicy, ErrorBucket, RetryPolicy
+from ..retry import BucketPolicy, RetryPolicy
 from .fake_kite import FakeInstrument, FakeKiteServer, Fault, nifty_strip
 
 

@@ -1,6 +1,6 @@
 """Order confirmations from the stack's signals: one line per event a trader cares about.
 
-:func:`describe` (plain data) says what a telemetry row means to the trader; the
+:func:`describe` (plain data) says what an event means to the trader; the
 :class:`ConfirmationLog` widget lists those lines, colour-coded, newest at the bottom.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
+from ...events import Event, EventKind, Status, read_event
 from ...timeutil import IST
 from ..theme import LIGHT, Theme
 
@@ -32,70 +33,69 @@ class Confirmation:
     parent_id: str | None = None
 
 
-def _child(row: dict[str, Any]) -> str:
-    i, n = row.get("child_index"), row.get("children")
-    return f"child {i}/{n}" if i is not None and n else "child"
+def _child(e: Event) -> str:
+    return f"child {e.child_index}/{e.children}" if e.child_index is not None and e.children \
+        else "child"
 
 
-def _qty(value: Any) -> str:
-    return f"{int(value):,}" if isinstance(value, int | float) else "?"
+def _qty(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
 
 
-def _price(value: Any) -> str:
-    return f"{value:,.2f}" if isinstance(value, int | float) else "MKT"
+def _price(value: float | None) -> str:
+    return "MKT" if value is None else f"{value:,.2f}"
 
 
-def describe(row: dict[str, Any]) -> Confirmation | None:
-    """The confirmation line for a telemetry row, or None for rows not worth a line."""
-    event = row.get("event")
-    symbol = row.get("tradingsymbol") or "?"
-    side = row.get("side") or ""
-    algo = row.get("execution_algo") or ""
-    parent_id = row.get("parent_id")
-    child = _child(row)
+def describe(e: Event) -> Confirmation | None:
+    """The confirmation line for an event, or None for events not worth a line."""
+    kind = e.event
+    symbol = e.tradingsymbol or "?"
+    side = e.side or ""
+    algo = e.execution_algo or ""
+    child = _child(e)
 
     def line(level: Level, text: str) -> Confirmation:
-        return Confirmation(level, text, parent_id)
+        return Confirmation(level, text, e.parent_id or None)
 
-    if event == "accepted":
-        n = row.get("children") or 0
-        return line(Level.INFO, f"Accepted {side} {_qty(row.get('parent_quantity'))} {symbol} "
+    if kind is EventKind.ACCEPTED:
+        n = e.children or 0
+        return line(Level.INFO, f"Accepted {side} {_qty(e.parent_quantity)} {symbol} "
                                 f"· {algo} · {n} child order{'s' if n != 1 else ''} planned")
-    if event in ("placed", "reconciled"):
-        latency = row.get("latency_ms")
-        took = f" · {latency:.0f} ms" if isinstance(latency, int | float) else ""
-        return line(Level.INFO, f"Placed {child} {side} {_qty(row.get('quantity'))} {symbol} "
-                                f"@ {_price(row.get('limit_price'))} · order "
-                                f"{row.get('order_id') or '?'}{took}")
-    if event == "filled":
-        slip = row.get("realized_slippage_bps")
-        slip_text = f" · slippage {slip:+.1f} bps" if isinstance(slip, int | float) else ""
-        return line(Level.GOOD, f"Filled {_qty(row.get('filled_quantity'))} {symbol} @ "
-                                f"{_price(row.get('fill_price'))} ({child}){slip_text}")
-    if event == "retry":
-        return line(Level.WARN, f"Retrying {child} {symbol} after a {row.get('error_bucket')} "
-                                f"error: {row.get('error')}")
-    if event in ("error", "rejected"):
-        verb = "rejected" if event == "rejected" else "not placed"
+    if kind in (EventKind.PLACED, EventKind.RECONCILED):
+        took = f" · {e.latency_ms:.0f} ms" if e.latency_ms is not None else ""
+        return line(Level.INFO, f"Placed {child} {side} {_qty(e.quantity)} {symbol} "
+                                f"@ {_price(e.limit_price)} · order {e.order_id or '?'}{took}")
+    if kind is EventKind.FILLED:
+        slip = e.realized_slippage_bps
+        slip_text = f" · slippage {slip:+.1f} bps" if slip is not None else ""
+        return line(Level.GOOD, f"Filled {_qty(e.filled_quantity)} {symbol} @ "
+                                f"{_price(e.fill_price)} ({child}){slip_text}")
+    if kind is EventKind.RETRY:
+        return line(Level.WARN, f"Retrying {child} {symbol} after a {e.error_bucket} "
+                                f"error: {e.error}")
+    if kind in (EventKind.ERROR, EventKind.REJECTED):
+        verb = ("rejected" if kind is EventKind.REJECTED
+                else "outcome unknown" if e.status is Status.UNKNOWN else "not placed")
         return line(Level.BAD, f"{child.capitalize()} {symbol} {verb} "
-                               f"({row.get('error_bucket')}): {row.get('error')}")
-    if event == "paused":
-        return line(Level.WARN, f"Paused {algo} {symbol} ({parent_id})")
-    if event == "resumed":
-        return line(Level.INFO, f"Resumed {algo} {symbol} ({parent_id}): "
-                                f"{row.get('message') or ''}".rstrip(": "))
-    if event == "warning":
-        return line(Level.WARN, f"{symbol}: {row.get('message')}")
-    if event == "finished":
-        status = row.get("status")
-        level = {"filled": Level.GOOD, "failed": Level.BAD}.get(str(status), Level.WARN)
-        avg = row.get("average_price")
-        avg_text = f" @ avg {avg:,.2f}" if isinstance(avg, int | float) else ""
-        text = (f"Done: {side} {symbol} {status}, {_qty(row.get('filled_quantity'))}/"
-                f"{_qty(row.get('parent_quantity'))} filled{avg_text}")
-        if row.get("message"):
-            text += f" · {row['message']}"
+                               f"({e.error_bucket}): {e.error}")
+    if kind is EventKind.PAUSED:
+        return line(Level.WARN, f"Paused {algo} {symbol} ({e.parent_id})")
+    if kind is EventKind.RESUMED:
+        return line(Level.INFO, f"Resumed {algo} {symbol} ({e.parent_id}): "
+                                f"{e.message or ''}".rstrip(": "))
+    if kind is EventKind.WARNING:
+        return line(Level.WARN, f"{symbol}: {e.message}")
+    if kind is EventKind.FINISHED:
+        level = {Status.FILLED: Level.GOOD, Status.FAILED: Level.BAD}.get(
+            e.status or Status.PARTIAL, Level.WARN)
+        avg = f" @ avg {e.average_price:,.2f}" if e.average_price is not None else ""
+        text = (f"Done: {side} {symbol} {e.status}, {_qty(e.filled_quantity)}/"
+                f"{_qty(e.parent_quantity)} filled{avg}")
+        if e.message:
+            text += f" · {e.message}"
         return line(level, text)
+    if kind is EventKind.SESSION:
+        return line(Level.BAD, f"Broker session lost: re-login needed. {e.message or ''}")
     return None  # cancelled children, ghosts: the parent's finish line says enough
 
 
@@ -113,10 +113,11 @@ class ConfirmationLog(QListWidget):
         self.theme: Theme = LIGHT
 
     def add_row(self, row: dict[str, Any]) -> None:
-        confirmation = describe(row)
+        """Slot for the stack's row signals."""
+        event = read_event(row)
+        confirmation = describe(event)
         if confirmation is not None:
-            ts = row.get("ts")
-            self.add(confirmation, ts if isinstance(ts, int | float) else None)
+            self.add(confirmation, event.ts)
 
     def add(self, confirmation: Confirmation, ts: float | None = None) -> None:
         stamp = dt.datetime.fromtimestamp(ts, IST) if ts is not None else dt.datetime.now(IST)

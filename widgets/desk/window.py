@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...events import EventKind, read_event
 from ...request import ExecutionRequest
 from ..dock import ExecutionDock, default_settings
 from ..parents import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
@@ -214,8 +215,9 @@ class DeskWindow(QMainWindow):
                             self.basket.lots.value())
 
     def _on_parent_event(self, row: dict[str, Any]) -> None:
-        if row.get("event") == "finished":
-            self.handles.pop(str(row.get("parent_id")), None)
+        event = read_event(row)
+        if event.event is EventKind.FINISHED:
+            self.handles.pop(event.parent_id, None)
 
     # ------------------------------------------------------------------ window
     def _build_menus(self) -> None:
