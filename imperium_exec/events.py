@@ -76,6 +76,22 @@ class ParentStatus(StrEnum):
     FAILED = "failed"  # a child hit a risk or fatal error (or exhausted its retries)
 
 
+class ChildStatus(StrEnum):
+    """A child's state in the engine (and in the result's children)."""
+
+    SCHEDULED = "scheduled"
+    WORKING = "working"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    ERROR = "error"
+    UNKNOWN = "unknown"  # the engine stopped before learning whether an attempt was placed
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (ChildStatus.SCHEDULED, ChildStatus.WORKING)
+
+
 class Status(StrEnum):
     """The ``status`` field: the parent's state on parent rows, the child's on child rows."""
 
@@ -142,8 +158,11 @@ class Event(NamedTuple):
     tradingsymbol: Annotated[str, "The instrument (empty on session rows)"] = ""
     execution_algo: Annotated[ExecutionAlgo | None, "The parent's algorithm"] = None
     child_index: Annotated[int | None, "Child number within the parent, from 1"] = None
-    children: Annotated[int | None, "Child numbers the parent has used so far: never below "
-                        "the child_index of any of its rows"] = None
+    children: Annotated[int | None, "The parent's count of child orders: the plan's, raised "
+                        "only when a re-cut slice (quantity rolled in from a cancelled child) "
+                        "needs more orders than it replaced (a re-cut child takes the number "
+                        "of the one it replaces); never goes down, never below a child_index"
+                        ] = None
     quantity: Annotated[int | None, "The child's quantity in units (the parent's on the "
                         "accepted and finished rows)"] = None
     arrival_price: Annotated[float | None, "The parent's mid when it first had a price"] = None
@@ -194,7 +213,8 @@ class Event(NamedTuple):
                              "(parent)"] = None
     message: Annotated[str | None, "What happened, for the trader"] = None
     # the quote the child was priced from
-    quote_source: Annotated[QuoteSource | None, "Where that quote came from"] = None
+    quote_source: Annotated[QuoteSource | None, "Where that quote came from (ticket: a MARKET "
+                            "child that did not wait for one)"] = None
     quote_age_ms: Annotated[float | None, "How old it was when the child was priced, "
                             "milliseconds"] = None
 
@@ -402,7 +422,8 @@ def schema_table() -> str:
 
 
 __all__ = [
-    "FIELD_TYPES", "NUMERIC_FIELDS", "ROW_FIELDS", "SCHEMA_VERSION", "ErrorBucket", "Event",
+    "FIELD_TYPES", "NUMERIC_FIELDS", "ROW_FIELDS", "SCHEMA_VERSION", "ChildStatus", "ErrorBucket",
+    "Event",
     "EventKind", "ParentStatus", "QueuePriority", "QuoteSource", "SchemaError", "Status",
     "read_event", "schema_table",
 ]

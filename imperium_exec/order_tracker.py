@@ -335,7 +335,8 @@ class OrderTracker:
                 child.status = ChildStatus.REJECTED
                 self._emit(rows.child_row(
                     parent, child, EventKind.REJECTED, Status.REJECTED, error_bucket=error.bucket,
-                    error=order.status_message or "rejected", filled_quantity=child.filled,
+                    error=order.status_message or "rejected without a reason",
+                    filled_quantity=child.filled,
                     message=f"{child.leaves} returned to the parent"))
                 parent.failure = f"child {child.index + 1} rejected: {order.status_message}"
             elif order.status is OrderStatus.COMPLETE:

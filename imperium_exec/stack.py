@@ -56,7 +56,7 @@ class ExecutionHandle:
         return asyncio.wrap_future(self._future).__await__()
 
     def __repr__(self) -> str:
-        state = "done" if self.done() else "working"
+        state = "done" if self.done() else "running"
         return f"ExecutionHandle({self.parent_id!r}, {state})"
 
 

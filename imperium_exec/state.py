@@ -11,27 +11,13 @@ import contextlib
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from .events import ChildStatus as ChildStatus  # the engine's modules import it from here
 from .events import ParentStatus, QuoteSource
 from .gateway import SendPermit
 from .planner import ExecutionPlan
 from .request import ExecutionRequest
 from .router import RouteDecision
-
-
-class ChildStatus(StrEnum):
-    SCHEDULED = "scheduled"
-    WORKING = "working"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    ERROR = "error"
-    UNKNOWN = "unknown"  # the engine stopped before learning whether an attempt was placed
-
-    @property
-    def is_terminal(self) -> bool:
-        return self not in (ChildStatus.SCHEDULED, ChildStatus.WORKING)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine
-from imperium_exec.events import ROW_FIELDS
+from imperium_exec.events import ROW_FIELDS, read_event
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.telemetry import FillQualityTracker, read_rows
@@ -98,3 +98,4 @@ def assert_books_balance(rows: list[dict[str, Any]], quantity: int, *,
         assert len(terminal) + int(filled_completely) == 1, (child_id, events)
     for r in rows:
         assert tuple(r) == ROW_FIELDS
+        assert read_event(r).to_row() == r  # every row fits the schema, value by value

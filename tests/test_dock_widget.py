@@ -10,12 +10,14 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from dock_support import StackDouble, parent_story, row, write_rows
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
+from imperium_exec.events import read_event
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets import ExecutionDock, RowFilter
 from imperium_exec.widgets.fonts import desk_font
@@ -383,3 +385,23 @@ def test_a_lost_session_shows_a_banner_until_orders_flow_again(
     assert dock.grab().save(str(screenshot_dir / "dock_session_banner.png"))
     stack.send(row("accepted", parent_id="P2"))  # logged in again: orders flow
     qtbot.waitUntil(lambda: dock.session_banner.isHidden(), timeout=3000)
+
+
+def test_a_journal_from_before_the_typed_schema_and_v1_desk_rows_load(
+        qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> None:
+    data = Path(__file__).parent / "data"
+    old = (data / "journal_before_typed_schema.jsonl").read_bytes()
+    seed = (data / "journal_seed_v1.jsonl").read_bytes()
+    path = tmp_path / "execution_quality_paper.jsonl"
+    path.write_bytes(seed + old + b'{"v": 1, "event": "placed", "quantity": "sixty-five"}\n')
+    rows = [orjson.loads(line) for line in old.splitlines()]
+    child_rows = sum(1 for r in rows if read_event(r).is_child_event) + 3  # + the seed rows
+    finished = sum(1 for r in rows if r["event"] == "finished")
+    dock = make_dock(qtbot, path, settings=qsettings)
+    qtbot.waitUntil(lambda: dock.model.rowCount() == child_rows, timeout=5000)
+    assert len(dock.parent_book.finished) == finished
+    assert dock.parent_book.finished_by_status["filled"] >= 1
+    symbols = {dock.model.row_dict(i)["tradingsymbol"] for i in range(dock.model.rowCount())}
+    assert "NIFTY26D0126000CE" in symbols  # the v1 desk's rows are in the blotter
+    qtbot.waitUntil(lambda: "1 row skipped: quantity: 'sixty-five'" in dock.source_label.text(),
+                    timeout=3000)

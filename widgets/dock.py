@@ -145,6 +145,7 @@ class ExecutionDock(QDockWidget):
         self._refresh_timer.setInterval(refresh_ms)
         self._refresh_timer.timeout.connect(self.refresh_now)
         self._shown_versions = (-1, -1)
+        self._shown_rejected = 0
         self._loading_permille = -1
         if stack is not None:
             self.parents_panel.pause_requested.connect(stack.pause)
@@ -178,6 +179,9 @@ class ExecutionDock(QDockWidget):
             self.loading_bar.setVisible(True)
             self.loading_bar.setValue(self._loading_permille)
         self.model.show_pending()
+        if self.feed.rows_rejected != self._shown_rejected:
+            self._shown_rejected = self.feed.rows_rejected
+            self._describe_source()
         versions = (self.stats.version, self.parent_book.version)
         if versions == self._shown_versions:
             return
@@ -253,7 +257,10 @@ class ExecutionDock(QDockWidget):
     def _describe_source(self) -> None:
         name = self.path.name if self.path is not None else "no journal"
         source = "live from the stack, journal " if self.stack is not None else "tailing "
-        self.source_label.setText(source + name)
+        skipped = self._shown_rejected
+        self.source_label.setText(source + name + (
+            f" · {skipped:,} row{'s' if skipped != 1 else ''} skipped: "
+            f"{self.feed.last_rejection}" if skipped else ""))
         full = str(self.path) if self.path is not None else ""
         home = str(Path.home())
         self.source_label.setToolTip("~" + full[len(home):] if full.startswith(home) else full)

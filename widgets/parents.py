@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..events import ParentStatus
 from .parent_book import ParentProgress
 from .theme import LIGHT, Theme
 
@@ -113,7 +114,7 @@ class ParentRow(QFrame):
     def show_progress(self, p: ParentProgress, controllable: bool, theme: Theme) -> None:
         self._paused = p.paused
         self.title.setText(p.describe())
-        status = "paused" if p.paused else p.status
+        status = ParentStatus.PAUSED if p.paused else p.status
         placed = f"{p.placed}/{p.children} children placed" if p.children else "planning"
         self.subtitle.setText(f"{p.parent_id} · {status} · {placed}")
         colour = theme.status(status)

@@ -48,9 +48,8 @@ def tile_texts(f: TileFigures) -> list[TileText]:
     """The eight tiles, in display order."""
     errors = f.errors
     by_bucket = f.errors_by_bucket
-    bucket_lines = (f"transient {by_bucket.get('transient', 0)} · "
-                    f"throttle {by_bucket.get('throttle', 0)}\n"
-                    f"risk {by_bucket.get('risk', 0)} · fatal {by_bucket.get('fatal', 0)}")
+    bucket_lines = " · ".join(f"{b} {by_bucket.get(b, 0)}" for b in BUCKETS[:2]) + "\n" + \
+        " · ".join(f"{b} {by_bucket.get(b, 0)}" for b in BUCKETS[2:])
     others = {k: v for k, v in by_bucket.items() if k not in BUCKETS and v}
     if others:
         bucket_lines += " · " + " · ".join(f"{k} {v}" for k, v in others.items())

@@ -1,0 +1,136 @@
+"""The event schema: rows read back into typed events, old journals included, bad rows named."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from imperium_exec.events import (
+    ROW_FIELDS,
+    SCHEMA_VERSION,
+    ChildStatus,
+    ErrorBucket,
+    Event,
+    EventKind,
+    ParentStatus,
+    SchemaError,
+    Status,
+    read_event,
+    schema_table,
+)
+from imperium_exec.request import ExecutionAlgo, Side
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def journal(name: str) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in (DATA / name).read_bytes().splitlines() if line]
+
+
+def test_every_row_written_before_the_typed_schema_reads_back_as_it_was() -> None:
+    rows = journal("journal_before_typed_schema.jsonl")
+    assert {r["event"] for r in rows} == {e.value for e in EventKind}  # every kind is there
+    for row in rows:
+        event = read_event(row)
+        again = event.to_row()
+        if event.event is EventKind.SESSION:
+            # The one change: a session row's execution_algo was "" and is now null.
+            assert row["execution_algo"] == "" and again["execution_algo"] is None
+            again["execution_algo"] = ""
+        assert again == row
+
+
+def test_rows_of_the_v1_desk_read_with_their_event_taken_from_their_status() -> None:
+    placed, error, retried = (read_event(r) for r in journal("journal_seed_v1.jsonl"))
+    assert (placed.v, placed.event, placed.status) == (0, EventKind.PLACED, Status.PLACED)
+    assert placed.execution_algo is ExecutionAlgo.TWAP and placed.child_index == 1
+    assert placed.ts == pytest.approx(1795149902.114)  # from the IST timestamp
+    assert (error.event, error.error_bucket, error.attempt) == (
+        EventKind.ERROR, ErrorBucket.THROTTLE, 1)
+    assert retried.attempt == 2 and retried.ts > error.ts
+    assert placed.parent_id == "" and placed.side is None  # fields v1 did not write
+
+
+@pytest.mark.parametrize(("change", "field", "reason"), [
+    ({"status": "done"}, "status", "'done' is not one of working, paused"),
+    ({"quantity": "65"}, "quantity", "'65' is not a whole number"),
+    ({"quantity": 65.5}, "quantity", "65.5 is not a whole number"),
+    ({"latency_ms": [1, 2]}, "latency_ms", "[1, 2] is not a number"),
+    ({"side": "buy"}, "side", "'buy' is not one of BUY, SELL"),
+    ({"ambiguous": 1}, "ambiguous", "1 is not true or false"),
+    ({"event": None}, "event", "missing"),
+])
+def test_a_row_that_does_not_fit_is_refused_naming_the_field_and_the_reason(
+        change: dict[str, Any], field: str, reason: str) -> None:
+    row = Event(event=EventKind.PLACED, status=Status.PLACED, quantity=65,
+                side=Side.BUY).to_row() | change
+    with pytest.raises(SchemaError) as caught:
+        read_event(row)
+    assert caught.value.field == field and caught.value.reason.startswith(reason)
+
+
+def test_a_v1_desk_row_whose_status_says_nothing_is_refused() -> None:
+    with pytest.raises(SchemaError, match="status: 'working' in a row with neither event nor v"):
+        read_event({"timestamp": "2026-11-20T10:15:02+05:30", "status": "working"})
+
+
+def test_fields_a_row_lacks_take_defaults_and_fields_the_schema_lacks_are_ignored() -> None:
+    event = read_event({"v": SCHEMA_VERSION, "event": "placed", "parent_id": "P1",
+                        "venue_hint": "from a newer writer"})
+    assert event.parent_id == "P1" and event.quantity is None and event.ts == 0.0
+    assert tuple(event.to_row()) == ROW_FIELDS
+
+
+def test_a_row_round_trips_through_json_with_plain_strings() -> None:
+    event = Event(event=EventKind.FILLED, status=Status.PARTIALLY_FILLED, filled_quantity=65,
+                  fill_price=101.25, ts=1795491900.5, side=Side.SELL, parent_id="P1")
+    row = orjson.loads(orjson.dumps(event.to_row()))
+    assert type(row["status"]) is str and row["status"] == "partially_filled"
+    assert read_event(row) == event
+
+
+def test_every_parent_and_child_state_is_a_status_a_row_can_carry() -> None:
+    statuses = {s.value for s in Status}
+    assert {s.value for s in ParentStatus} <= statuses
+    row_states = {ChildStatus.FILLED, ChildStatus.CANCELLED, ChildStatus.REJECTED,
+                  ChildStatus.ERROR, ChildStatus.UNKNOWN}
+    assert {s.value for s in row_states} <= statuses
+
+
+def test_the_readme_schema_table_is_the_schema() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| Field | Type | Meaning |")
+    end = readme.index("<!-- schema:end -->")
+    assert readme[start:end].strip() == schema_table()
+
+
+def _string_comparisons(path: Path, values: set[str]) -> list[str]:
+    """String constants from ``values`` compared with ==, != or in (a tuple/set/list of them)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Compare):
+            continue
+        for operand in [node.left, *node.comparators]:
+            items = operand.elts if isinstance(operand, ast.Tuple | ast.Set | ast.List) \
+                else [operand]
+            found += [f"{path.relative_to(ROOT)}:{node.lineno}: {item.value!r}" for item in items
+                      if isinstance(item, ast.Constant) and item.value in values]
+    return found
+
+
+def test_no_module_compares_an_event_status_or_bucket_to_a_string() -> None:
+    """Readers compare with the schema's enums, so a renamed value cannot be missed."""
+    values = {m.value for enum in (EventKind, Status, ErrorBucket, ParentStatus, ChildStatus)
+              for m in enum}
+    # brokers/, sim/ and testing/ speak the broker's wire vocabulary, not the schema's.
+    files = [p for p in sorted((ROOT / "imperium_exec").rglob("*.py"))
+             if p.name != "events.py" and not {"brokers", "sim", "testing"} & set(p.parts)]
+    files += sorted((ROOT / "widgets").rglob("*.py"))
+    assert len(files) > 30
+    found = [hit for path in files for hit in _string_comparisons(path, values)]
+    assert found == []
