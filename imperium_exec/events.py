@@ -328,14 +328,26 @@ _READERS = {name: _enum_reader(kind) if issubclass(kind, StrEnum) else _PLAIN_RE
 #: A row written before ``v`` existed says what happened only through its status.
 _SEED_EVENTS = {"placed": EventKind.PLACED, "error": EventKind.ERROR}
 
-# The fast path's tables: positions of the fields by type, and enum members by value.
+# The fast path's tables: what types each field may hold, and enum members by value.
 _ALL_FIELDS = itemgetter(*ROW_FIELDS)
 _ENUM_POSITIONS = tuple((ROW_FIELDS.index(n), _members(FIELD_TYPES[n])) for n in _ENUM_FIELDS)
-_TYPE_POSITIONS = tuple((ROW_FIELDS.index(n), (int,) if t is int else (int, float)
-                         if t is float else (t,))
-                        for n, t in FIELD_TYPES.items() if not issubclass(t, StrEnum))
-_REQUIRED_POSITIONS = tuple(ROW_FIELDS.index(n) for n, (_, optional, _) in _SCHEMA.items()
-                            if not optional)
+_ALLOWED_TYPES: tuple[frozenset[type], ...] = tuple(
+    frozenset({str} if issubclass(kind, StrEnum) else {int, float} if kind is float else {kind})
+    | ({type(None)} if optional else set())
+    for kind, optional, _ in _SCHEMA.values())
+#: Type signatures (the type of each field's value) already found to fit. Rows of one kind of
+#: event share a handful of signatures, so checking a row's types costs one set lookup.
+_FITTING_SIGNATURES: set[tuple[type, ...]] = set()
+
+
+def _fits(signature: tuple[type, ...]) -> bool:
+    if signature in _FITTING_SIGNATURES:
+        return True
+    if not all(t in allowed for t, allowed in zip(signature, _ALLOWED_TYPES, strict=True)):
+        return False
+    if len(_FITTING_SIGNATURES) < 10_000:
+        _FITTING_SIGNATURES.add(signature)
+    return True
 
 
 def read_event(row: Mapping[str, Any]) -> Event:
@@ -357,23 +369,19 @@ def _read_current(row: Mapping[str, Any]) -> Event | None:
     """A whole row of this version, as the engine writes it (the dock reads a million of
     these); None sends anything unusual to the checking reader, which says what is wrong."""
     try:
-        values = list(_ALL_FIELDS(row))
+        values = _ALL_FIELDS(row)
     except KeyError:
         return None
+    if not _fits(tuple(map(type, values))):
+        return None
+    values = list(values)
     for position, members in _ENUM_POSITIONS:
         value = values[position]
         if value is not None:
-            member = members.get(value) if type(value) is str else None
+            member = members.get(value)
             if member is None:
                 return None
             values[position] = member
-    for position, allowed in _TYPE_POSITIONS:
-        value = values[position]
-        if value is not None and type(value) not in allowed:
-            return None
-    for position in _REQUIRED_POSITIONS:
-        if values[position] is None:
-            return None
     return Event._make(values)
 
 

@@ -1,4 +1,8 @@
-"""FillQualityTracker: the append-only JSONL journal of execution events, and its readers.
+"""The journal: the append-only JSONL file of execution events, its writer and its readers.
+
+One word for one thing: the *journal* is the file (``execution_quality_{live,paper}.jsonl``), an
+*event* is one of its rows (:mod:`.events`). :class:`FillQualityTracker` (its v1 name) writes
+the journal; :class:`TelemetryTail` and :func:`read_rows` read it.
 
 Writing: one ``os.write`` of one orjson line per row on an ``O_APPEND`` descriptor, under a lock,
 so rows from several threads never interleave and a reader in another process sees whole rows as
@@ -44,7 +48,7 @@ def telemetry_path(mode: Mode, directory: str | os.PathLike[str] | None = None) 
 
 
 class FillQualityTracker:
-    """Appends telemetry rows to the mode's JSONL file. Thread-safe."""
+    """Writes the mode's journal: appends event rows. Thread-safe."""
 
     def __init__(self, mode: Mode = "paper", directory: str | os.PathLike[str] | None = None,
                  *, path: str | os.PathLike[str] | None = None) -> None:
@@ -60,7 +64,7 @@ class FillQualityTracker:
         line = orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
         with self._lock:
             if self._fd is None:
-                raise ValueError(f"telemetry file {self.path} is closed")
+                raise ValueError(f"journal {self.path} is closed")
             view = memoryview(line)
             while view:  # a regular-file write is whole in practice; loop for correctness
                 written = os.write(self._fd, view)
@@ -97,7 +101,7 @@ class TailBatch:
 
 
 class TelemetryTail:
-    """Incremental reader of a telemetry file that another thread or process appends to.
+    """Incremental reader of a journal that another thread or process appends to.
 
     Never re-reads what it has read; a torn last line waits in a buffer for its newline.
     ``max_bytes`` bounds one read so a huge backlog arrives in chunks (the dock stays live).
@@ -160,14 +164,14 @@ def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
 
 
 def read_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every complete row of a telemetry file; a torn last line is skipped."""
+    """Every complete row of a journal; a torn last line is skipped."""
     data = Path(path).read_bytes()
     complete = data if data.endswith(b"\n") else data.rpartition(b"\n")[0]
     return parse_lines(complete)[0]
 
 
 def iter_files(directory: str | os.PathLike[str] | None = None) -> Iterator[Path]:
-    """The telemetry files present in the telemetry directory."""
+    """The journals present in the directory."""
     base = telemetry_dir(directory)
     yield from sorted(base.glob("execution_quality_*.jsonl"))
 

@@ -5,8 +5,8 @@
 - with a ``stack`` (an :class:`~imperium_exec.stack.ExecutionStack`), rows come from its signals,
   after the journal's backlog, and the parents panel controls the stack's parents (pause,
   resume, cancel, cancel all);
-- with only a tracker or a path, the dock is a viewer of a telemetry file another process
-  writes: it tails it incrementally and survives truncation and rotation.
+- with only a tracker or a path, the dock is a viewer of a journal another process writes: it
+  tails it incrementally and survives truncation and rotation.
 
 The dock owns plain objects that hold the state (:class:`ChildEventStore`,
 :class:`ExecutionStats`, :class:`ParentBook`) and thin widgets that show it; updates arrive in
@@ -303,7 +303,7 @@ def _resolve_path(source: FillQualityTracker | str | os.PathLike[str] | None,
     if isinstance(tracker, FillQualityTracker):
         return tracker.path
     if stack is None:
-        raise ValueError("tracker_or_path: give a FillQualityTracker, a telemetry file path, "
+        raise ValueError("tracker_or_path: give a FillQualityTracker, a journal path, "
                          "or a stack")
     return None
 

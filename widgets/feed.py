@@ -139,7 +139,8 @@ class TelemetryFeed(QObject):
             except SchemaError as exc:
                 self.rows_rejected += 1
                 if self.last_rejection is None:
-                    log.warning("telemetry rows that do not fit the schema are skipped: %s", exc)
+                    log.warning("journal rows that do not fit the event schema are skipped: "
+                                "%s", exc)
                 self.last_rejection = str(exc)
         return events
 

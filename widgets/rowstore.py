@@ -1,6 +1,6 @@
 """ChildEventStore: a day (or a million) of child events held in columns, filtered and sorted.
 
-Why columns and not a list of dicts: a telemetry row is a dict of 41 fields, ~1.5 KB in memory,
+Why columns and not a list of events: an event row has 45 fields, ~1.5 KB in memory as a dict,
 so a million of them would take gigabytes. The store keeps only the fields the dock shows:
 numbers as float64 arrays (NaN where the row has none) and short strings (symbol, algo, status,
 bucket...) as int32 codes into a per-field label table, about 170 bytes a row. Filters and sorts
