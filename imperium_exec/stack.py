@@ -157,6 +157,10 @@ class ExecutionStack(QObject):
         result: list[dict[str, Any]] = self.engine.desk_request(dump, exchange)
         return result
 
+    def now(self) -> float:
+        """The engine's clock: wall time live, virtual time in tests and benchmarks."""
+        return self.engine.clock.now()
+
     def quotes(self, keys: list[str]) -> dict[str, MarketQuote]:
         """The newest quotes held for ``keys``, each with its source and arrival time."""
         return self.engine.quotes(keys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -108,6 +109,9 @@ class StackDouble(QObject):
             if name is not None:
                 getattr(self, name).emit(r)
 
+    def now(self) -> float:
+        return time.time()
+
     def pause(self, parent_id: str) -> None:
         self.calls.append(("pause", parent_id))
 
@@ -128,4 +132,4 @@ def chain_snapshot(seed: int = 3, strikes_each_side: int = 4) -> ChainSnapshot:
     from imperium_exec.widgets.desk.tickets import fetch_snapshot
 
     broker = PaperBroker(clock=VirtualClock(), seed=seed)
-    return fetch_snapshot(broker, "NIFTY", strikes_each_side, {})
+    return fetch_snapshot(broker, "NIFTY", strikes_each_side)

@@ -178,7 +178,7 @@ def test_the_desk_prices_live_tickets_like_paper_ones() -> None:
     kite = FakeKite()
     quotes = FakeQuotes(kite)
     priced(kite, quotes)
-    snapshot = fetch_snapshot(KiteChain(quotes=quotes), "NIFTY", 2, {})
+    snapshot = fetch_snapshot(KiteChain(quotes=quotes), "NIFTY", 2)
     assert snapshot.lot_size == 65
     payload = snapshot.payload(BasketLeg(25_900.0, "PE", 2), "SELL", ExecutionPolicy())
     assert payload["quantity"] == 130 and payload["transaction_type"] == "SELL"
@@ -189,7 +189,7 @@ def test_the_desk_prices_live_tickets_like_paper_ones() -> None:
 
 def test_a_ticket_on_an_unpriced_strike_carries_no_prices() -> None:
     kite = FakeKite()
-    snapshot = fetch_snapshot(KiteChain(quotes=FakeQuotes(kite)), "NIFTY", 2, {})
+    snapshot = fetch_snapshot(KiteChain(quotes=FakeQuotes(kite)), "NIFTY", 2)
     payload = snapshot.payload(BasketLeg(26_000.0, "CE", 1), "BUY", ExecutionPolicy())
     assert payload["quantity"] == 65
     assert not {"bid", "ask", "last_price"} & payload.keys()  # the engine prices it itself

@@ -24,7 +24,7 @@ from imperium_exec.widgets.desk.tickets import (
 @pytest.fixture(scope="module")
 def snapshot() -> ChainSnapshot:
     broker = PaperBroker(clock=VirtualClock(), seed=3)
-    return fetch_snapshot(broker, "NIFTY", 4, {})
+    return fetch_snapshot(broker, "NIFTY", 4)
 
 
 def test_the_snapshot_is_the_chain_around_the_money(snapshot: ChainSnapshot) -> None:

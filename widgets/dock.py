@@ -36,7 +36,7 @@ from ..events import Event, EventKind
 from ..telemetry import FillQualityTracker
 from .blotter import ChildEventBlotter
 from .charts import ExecutionCharts
-from .feed import TelemetryFeed
+from .feed import StackRows, TelemetryFeed
 from .fonts import ensure_fonts
 from .parent_book import ParentBook
 from .parents import ActiveParentsPanel, Confirm, confirm_with_dialog
@@ -63,7 +63,7 @@ class ExecutionDock(QDockWidget):
     backlog_loaded = Signal(int)  # rows read from the journal's backlog
 
     def __init__(self, tracker_or_path: FillQualityTracker | str | os.PathLike[str] | None = None,
-                 stack: Any = None, *, settings: QSettings | None = None,
+                 stack: StackRows | None = None, *, settings: QSettings | None = None,
                  max_rows: int = 1_000_000, interval_ms: int = 75, refresh_ms: int = 200,
                  confirm: Confirm = confirm_with_dialog, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -294,24 +294,24 @@ class ExecutionDock(QDockWidget):
 
 
 def _resolve_path(source: FillQualityTracker | str | os.PathLike[str] | None,
-                  stack: Any) -> Path | None:
+                  stack: StackRows | None) -> Path:
     if isinstance(source, FillQualityTracker):
         return source.path
     if source is not None:
         return Path(source)
-    tracker = getattr(stack, "tracker", None)
-    if isinstance(tracker, FillQualityTracker):
-        return tracker.path
     if stack is None:
         raise ValueError("tracker_or_path: give a FillQualityTracker, a journal path, "
                          "or a stack")
-    return None
+    return stack.tracker.path
 
 
-def _mode_of(source: Any, stack: Any, path: Path | None) -> str | None:
-    for candidate in (getattr(stack, "mode", None), getattr(source, "mode", None)):
+def _mode_of(source: FillQualityTracker | str | os.PathLike[str] | None,
+             stack: StackRows | None, path: Path | None) -> str | None:
+    modes = (stack.mode if stack is not None else None,
+             source.mode if isinstance(source, FillQualityTracker) else None)
+    for candidate in modes:
         if candidate in ("live", "paper"):
-            return str(candidate)
+            return candidate
     if path is not None:
         for mode in ("live", "paper"):
             if path.name == f"execution_quality_{mode}.jsonl":

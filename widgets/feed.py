@@ -34,15 +34,39 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
 from ..events import Event, SchemaError, read_event
-from ..telemetry import TelemetryTail
+from ..telemetry import FillQualityTracker, TelemetryTail
 
 log = logging.getLogger(__name__)
 
 
-class RowSource(Protocol):
-    """What the feed needs from an ExecutionStack (tests use a small double)."""
+class StackRows(Protocol):
+    """What the feed and the dock need from an :class:`~imperium_exec.stack.ExecutionStack`
+    (tests drive a small double)."""
 
-    telemetry_row: SignalInstance
+    @property
+    def telemetry_row(self) -> SignalInstance:
+        """Every row, on the GUI thread."""
+        ...
+
+    @property
+    def tracker(self) -> FillQualityTracker:
+        """The stack's journal writer."""
+        ...
+
+    @property
+    def mode(self) -> str: ...
+
+    def now(self) -> float:
+        """The engine's clock (virtual in tests and benchmarks)."""
+        ...
+
+    def pause(self, parent_id: str) -> None: ...
+
+    def resume(self, parent_id: str) -> None: ...
+
+    def cancel(self, parent_id: str) -> None: ...
+
+    def cancel_all(self) -> None: ...
 
 
 class TelemetryFeed(QObject):
@@ -57,7 +81,8 @@ class TelemetryFeed(QObject):
     backlog_loaded = Signal(int)  # rows in the backlog, once it is read
     read_failed = Signal(str)  # the file could not be read (the feed keeps trying)
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, stack: Any = None, *,
+    def __init__(self, path: str | os.PathLike[str] | None = None,
+                 stack: StackRows | None = None, *,
                  interval_ms: int = 75, chunk_bytes: int = 256 << 10, budget_ms: float = 15.0,
                  clock: Callable[[], float] | None = None,
                  parent: QObject | None = None) -> None:
@@ -95,13 +120,9 @@ class TelemetryFeed(QObject):
         self.stack = stack
         if stack is not None:
             stack.telemetry_row.connect(self._on_stack_row)
-            tracker = getattr(stack, "tracker", None)
-            own = getattr(tracker, "path", None)
-            if self.path is not None and own is not None and _same_file(Path(own), self.path):
+            if self.path is not None and _same_file(stack.tracker.path, self.path):
                 self._stop_at_backlog = True
-                engine_clock = getattr(getattr(stack, "engine", None), "clock", None)
-                now = clock or (engine_clock.now if engine_clock is not None else time.time)
-                self._attach_ts = now()
+                self._attach_ts = (clock or stack.now)()
 
         self._timer = QTimer(self)
         self._timer.setInterval(0 if not self._backlog_done else interval_ms)

@@ -6,6 +6,7 @@ them in a bounded thread pool and never on the GUI thread. Implementations must 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -87,6 +88,39 @@ class Quote:
         if self.bid is not None and self.ask is not None:
             return (self.bid + self.ask) / 2.0
         return self.ltp
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """One strike of an option chain: the call and the put, quoted."""
+
+    strike: float
+    call: Quote
+    put: Quote
+
+
+@dataclass(frozen=True, slots=True)
+class OptionChain:
+    """An expiry's strikes around the money, as the desk shows and prices them."""
+
+    underlying: str
+    expiry: dt.date
+    spot: float  # NaN while the index has no price yet
+    atm_strike: float
+    rows: tuple[ChainRow, ...]
+    lot_size: int  # units per lot of these options
+    taken_at: float  # epoch seconds the quotes were read (the broker's clock)
+
+
+@runtime_checkable
+class OptionChainSource(Protocol):
+    """What the desk's option chain needs: the paper broker provides it, and over Kite the
+    desk's :class:`~imperium_exec.widgets.desk.live.KiteChain` does (from the engine's market
+    data). Blocking: call it off the GUI thread."""
+
+    def option_chain(self, underlying: str, *, strikes_each_side: int) -> OptionChain:
+        """The nearest expiry, ``strikes_each_side`` strikes either side of the money."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

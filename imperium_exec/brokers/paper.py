@@ -28,11 +28,11 @@ from ..sim.config import (
     MarketConfig,
     PaperConfig,
 )
-from ..sim.exchange import OptionChainView, PaperExchange, Trade
+from ..sim.exchange import PaperExchange, Trade
 from ..sim.market import PaperQuote
 from ..sim.pricing import FloatArray
 from ..timeutil import IST
-from .base import BrokerOrder, OrderInstruction
+from .base import BrokerOrder, OptionChain, OrderInstruction
 from .errors import BrokerTimeout, InputException
 
 
@@ -133,7 +133,7 @@ class PaperBroker:
         return self.exchange.chain.to_kite_csv()
 
     def option_chain(self, underlying: str = "NIFTY", expiry: dt.date | None = None,
-                     strikes_each_side: int = 10) -> OptionChainView:
+                     strikes_each_side: int = 10) -> OptionChain:
         with self._lock:
             return self.exchange.option_chain(underlying, expiry, strikes_each_side,
                                               self.clock.now())

@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from ..brokers.base import BrokerOrder, OrderInstruction
+from ..brokers.base import BrokerOrder, ChainRow, OptionChain, OrderInstruction
 from ..brokers.errors import InputException, OrderException
 from ..instruments import UnderlyingConfig, default_instrument_master
 from ..request import OrderType
@@ -63,26 +63,6 @@ class Trade:
 def volume_shares(profile: str) -> FloatArray:
     """A packaged intraday U-shaped profile: 25 fifteen-minute shares of the NSE day."""
     return np.asarray(VolumeCurve.load(profile).bin_shares, dtype=np.float64)
-
-
-@dataclass(frozen=True, slots=True)
-class ChainRow:
-    """One strike of an option chain: the call and the put, quoted."""
-
-    strike: float
-    call: PaperQuote
-    put: PaperQuote
-
-
-@dataclass(frozen=True, slots=True)
-class OptionChainView:
-    """An expiry's strikes around the money, for the desk's option chain widget."""
-
-    underlying: str
-    expiry: dt.date
-    spot: float
-    atm_strike: float
-    rows: tuple[ChainRow, ...]
 
 
 class PaperExchange:
@@ -269,7 +249,7 @@ class PaperExchange:
         return self.market.quote(inst, m, epoch, self.matcher.step)
 
     def option_chain(self, underlying: str, expiry: dt.date | None, strikes_each_side: int,
-                     epoch: float) -> OptionChainView:
+                     epoch: float) -> OptionChain:
         """Quotes of the strikes nearest the money for one expiry (the nearest by default)."""
         expiries = self.chain.expiries(underlying)
         if not expiries:
@@ -290,8 +270,9 @@ class PaperExchange:
             put = self.quote(puts[strike].tradingsymbol, puts[strike].exchange, epoch)
             assert call is not None and put is not None
             rows.append(ChainRow(strike=strike, call=call, put=put))
-        return OptionChainView(underlying=underlying, expiry=chosen, spot=round(spot, 2),
-                               atm_strike=atm, rows=tuple(rows))
+        return OptionChain(underlying=underlying, expiry=chosen, spot=round(spot, 2),
+                           atm_strike=atm, rows=tuple(rows), lot_size=calls[atm].lot_size,
+                           taken_at=epoch)
 
     def fair_price(self, inst: Instrument, epoch: float) -> float:
         """The option's true fair price now: Black-76 plus our impact (for benchmarks)."""

@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
+from ...brokers.base import OptionChainSource
 from ..theme import LIGHT, Theme
 from .tickets import ChainSnapshot, OptionType, fetch_snapshot
 
@@ -154,13 +155,13 @@ class ChainPoller(QObject):
     snapshot_ready = Signal(object)  # ChainSnapshot
     failed = Signal(str)
 
-    def __init__(self, broker: Any, underlying: str = "NIFTY", strikes_each_side: int = 8, *,
+    def __init__(self, broker: OptionChainSource, underlying: str = "NIFTY",
+                 strikes_each_side: int = 8, *,
                  interval_ms: int = 1000, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.broker = broker
         self.underlying = underlying
         self.strikes_each_side = strikes_each_side
-        self._lot_sizes: dict[str, int] = {}
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._in_flight = False
@@ -191,13 +192,12 @@ class ChainPoller(QObject):
             return
         self._in_flight = True
         courier = self._courier
-        broker, underlying, n, lots = (self.broker, self.underlying, self.strikes_each_side,
-                                       self._lot_sizes)
+        broker, underlying, n = self.broker, self.underlying, self.strikes_each_side
 
         def job() -> None:  # worker thread
             started = time.perf_counter()
             try:
-                snapshot = fetch_snapshot(broker, underlying, n, lots)
+                snapshot = fetch_snapshot(broker, underlying, n)
             except Exception as exc:  # a broker error must not kill the poller
                 courier.failed.emit(f"option chain: {exc}")
             else:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ...brokers.base import Quote
+from ...brokers.base import ChainRow, OptionChain, Quote
 from ...market_data import MarketQuote, instrument_key
 from ...timeutil import IST
 
@@ -47,28 +47,6 @@ class DeskQuotes(Protocol):
     def instrument_dump(self, exchange: str) -> list[dict[str, Any]]:
         """The instruments dump of ``exchange``, loaded once under the account's budget."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class LiveChainRow:
-    strike: float
-    call: Quote
-    put: Quote
-
-
-@dataclass(frozen=True, slots=True)
-class LiveChainView:
-    underlying: str
-    expiry: dt.date
-    spot: float  # NaN until the index's quote has arrived
-    atm_strike: float
-    rows: tuple[LiveChainRow, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OptionLot:
-    lot_size: int
-    is_option: bool = True
 
 
 def empty_quote(tradingsymbol: str) -> Quote:
@@ -102,17 +80,13 @@ class KiteChain:
                 and isinstance(i.get("expiry"), dt.date) and i["expiry"] >= today]
         return self._options[underlying]
 
-    def instruments(self, underlying: str) -> list[OptionLot]:
-        """Enough of the instrument list for the desk: the options' lot size."""
-        return [OptionLot(int(i["lot_size"])) for i in self._load(underlying)[:1]]
-
     @property
     def watched(self) -> frozenset[str]:
         """The instrument keys this chain keeps subscribed now."""
         return self._watched
 
-    def option_chain(self, underlying: str = "NIFTY",
-                     strikes_each_side: int = 10) -> LiveChainView:
+    def option_chain(self, underlying: str = "NIFTY", *,
+                     strikes_each_side: int = 10) -> OptionChain:
         """The nearest expiry, ``strikes_each_side`` strikes either side of the money, priced
         from the quotes the service holds now (never waits for one)."""
         options = self._load(underlying)
@@ -139,6 +113,7 @@ class KiteChain:
         keys = [instrument_key(exchange, symbol) for symbol in symbols.values()]
         self._show([index_key, *keys])
         held = self.market.quotes(keys)
+        taken_at = time.time()
         rows = []
         for s in chosen:
             pair = []
@@ -146,8 +121,9 @@ class KiteChain:
                 symbol = symbols[(s, t)]
                 got = held.get(instrument_key(exchange, symbol))
                 pair.append(got.quote if got is not None else empty_quote(symbol))
-            rows.append(LiveChainRow(s, pair[0], pair[1]))
-        return LiveChainView(underlying, expiry, spot, atm, tuple(rows))
+            rows.append(ChainRow(s, pair[0], pair[1]))
+        lot_size = int(by_strike[atm]["CE"]["lot_size"])
+        return OptionChain(underlying, expiry, spot, atm, tuple(rows), lot_size, taken_at)
 
     def close(self) -> None:
         """Unwatch everything this chain watches (before the stack shuts down)."""
@@ -176,5 +152,4 @@ class KiteChain:
                 self._watched = self._watched - frozenset(gone)
 
 
-__all__ = ["INDEX_QUOTE_KEYS", "DeskQuotes", "KiteChain", "LiveChainRow", "LiveChainView",
-           "OptionLot", "empty_quote"]
+__all__ = ["INDEX_QUOTE_KEYS", "DeskQuotes", "KiteChain", "empty_quote"]

@@ -9,11 +9,10 @@ in ``_execute_single_strike_order`` and ``_execute_orders``.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from ...brokers.base import Quote
+from ...brokers.base import OptionChain, OptionChainSource, Quote
 from ...request import ExecutionAlgo
 
 OptionType = Literal["CE", "PE"]
@@ -64,38 +63,20 @@ class OrderTicket:
     policy: ExecutionPolicy = field(default_factory=ExecutionPolicy)
 
 
-class ChainRowLike(Protocol):
-    @property
-    def strike(self) -> float: ...
-    @property
-    def call(self) -> Quote: ...
-    @property
-    def put(self) -> Quote: ...
-
-
-class ChainViewLike(Protocol):
-    """What :meth:`PaperBroker.option_chain` returns (and what a Kite chain must provide)."""
-
-    @property
-    def underlying(self) -> str: ...
-    @property
-    def expiry(self) -> dt.date: ...
-    @property
-    def spot(self) -> float: ...
-    @property
-    def atm_strike(self) -> float: ...
-    @property
-    def rows(self) -> tuple[Any, ...]: ...
-
-
 @dataclass(frozen=True)
 class ChainSnapshot:
     """One moment of the option chain, as the desk prices tickets from it."""
 
-    view: ChainViewLike
-    lot_size: int
+    view: OptionChain
     exchange: str = "NFO"
-    taken_at: float = 0.0
+
+    @property
+    def lot_size(self) -> int:
+        return self.view.lot_size
+
+    @property
+    def taken_at(self) -> float:
+        return self.view.taken_at
 
     @property
     def strikes(self) -> list[float]:
@@ -140,16 +121,7 @@ class ChainSnapshot:
         return [self.payload(leg, side, policy) for leg in legs]
 
 
-def fetch_snapshot(broker: Any, underlying: str, strikes_each_side: int,
-                   lot_sizes: dict[str, int]) -> ChainSnapshot:
-    """Ask the broker for the chain (blocking: call it off the GUI thread).
-
-    ``lot_sizes`` caches the underlying's lot size between calls.
-    """
-    view = broker.option_chain(underlying, strikes_each_side=strikes_each_side)
-    lot = lot_sizes.get(underlying)
-    if lot is None:
-        options = [i for i in broker.instruments(underlying) if i.is_option]
-        lot = lot_sizes[underlying] = options[0].lot_size if options else 1
-    now = broker.clock.now() if hasattr(broker, "clock") else 0.0
-    return ChainSnapshot(view=view, lot_size=lot, taken_at=now)
+def fetch_snapshot(source: OptionChainSource, underlying: str,
+                   strikes_each_side: int) -> ChainSnapshot:
+    """Ask the broker for the chain (blocking: call it off the GUI thread)."""
+    return ChainSnapshot(source.option_chain(underlying, strikes_each_side=strikes_each_side))

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...brokers.base import OptionChainSource
 from ...events import EventKind, read_event
 from ...request import ExecutionRequest
+from ...stack import ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
 from ..parents import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
 from ..theme import Theme
@@ -44,18 +46,23 @@ class DeskWindow(QMainWindow):
     #: The stack refused an order before sending anything: (reason, payload).
     order_refused = Signal(str, dict)
 
-    def __init__(self, stack: Any, *, chain_broker: Any = None, underlying: str = "NIFTY",
+    def __init__(self, stack: ExecutionStack, *, chain_broker: OptionChainSource | None = None,
+                 underlying: str = "NIFTY",
                  strikes_each_side: int = 8, poll_ms: int = 1000,
                  settings: QSettings | None = None, confirm: Confirm = confirm_with_dialog,
                  dock_interval_ms: int = 75, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.stack = stack
-        self.mode = str(getattr(stack, "mode", "paper"))
+        self.mode = stack.mode
+        chain = chain_broker if chain_broker is not None else stack.broker
+        if not isinstance(chain, OptionChainSource):
+            raise TypeError(f"chain_broker: {type(chain).__name__} has no option chain; over "
+                            "Kite pass KiteChain(quotes=stack)")
         self.setObjectName("desk_window")
         self.setWindowTitle(f"Imperium Desk — {underlying} options — "
                             f"{'LIVE' if self.mode == 'live' else 'paper exchange'}")
         self.snapshot: ChainSnapshot | None = None
-        self.handles: dict[str, Any] = {}
+        self.handles: dict[str, ExecutionHandle] = {}
 
         central = QWidget(self)
         outer = QVBoxLayout(central)
@@ -127,8 +134,7 @@ class DeskWindow(QMainWindow):
         stack.telemetry_row.connect(self._on_parent_event)
         self.chain_view.clicked.connect(self._chain_clicked)
         self.chain_view.doubleClicked.connect(self._chain_double_clicked)
-        broker = chain_broker if chain_broker is not None else stack.broker
-        self.poller = ChainPoller(broker, underlying, strikes_each_side, interval_ms=poll_ms,
+        self.poller = ChainPoller(chain, underlying, strikes_each_side, interval_ms=poll_ms,
                                   parent=self)
         self.poller.snapshot_ready.connect(self.set_snapshot)
         self.poller.failed.connect(self.statusBar().showMessage)
