@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .algos.pov import pov_child_quantity
 from .brokers.base import Broker, Quote, StreamHandlers
 from .clock import Clock, RealClock
 from .events import EventKind, ParentStatus
@@ -50,7 +51,7 @@ from .market_data import (
 )
 from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer, needs_no_quote
-from .planner import ExecutionAlgoPlanner, ExecutionPlan, pov_child_quantity, split_by_freeze
+from .planner import ExecutionAlgoPlanner, ExecutionPlan, split_by_freeze
 from .rate_budget import AccountRateLimits, RateBudget, RequestKind
 from .request import ExecutionAlgo, ExecutionRequest, OrderType
 from .retry import RetryPolicy, cancel_refused_as_ended
