@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .algos.pov import pov_child_quantity
+from .algos import Algorithm, DueSlice, Replanner, algorithm_for
 from .brokers.base import Broker, Quote, StreamHandlers
 from .clock import Clock, RealClock
 from .events import EventKind, ParentStatus
@@ -53,7 +53,7 @@ from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer, needs_no_quote
 from .planner import ExecutionAlgoPlanner, ExecutionPlan, split_by_freeze
 from .rate_budget import AccountRateLimits, RateBudget, RequestKind
-from .request import ExecutionAlgo, ExecutionRequest, OrderType
+from .request import ExecutionRequest, OrderType
 from .retry import RetryPolicy, cancel_refused_as_ended
 from .router import SmartOrderRouter
 from .rows import RowFactory, slippage, slippage_bps
@@ -409,9 +409,10 @@ class ExecutionEngine:
         first = await self.placer.price(parent) if not parent.stopping else None
         if first is not None and first.quote.mid is not None:
             parent.arrival_price = first.quote.mid
-        if req.execution_algo is ExecutionAlgo.POV:
-            parent.plan = self._replan_with_forecast(parent, first.quote if first else None,
-                                                     seed)
+        algorithm = algorithm_for(req.execution_algo)
+        parent.plan = algorithm.before_first_slice(
+            parent, first.quote if first else None,
+            Replanner(self.planner, self.broker.session_seconds, seed))
         # The schedule starts when the parent could first act (a price in hand), not when it
         # was planned: the time spent waiting shifts every slice and the end.
         parent.shift_s = max(0.0, self.clock.now() - parent.plan.start_at)
@@ -448,7 +449,7 @@ class ExecutionEngine:
                 planned += [c for c in parent.children if c.slice_index == slices[position]
                             and c.status is ChildStatus.SCHEDULED]
                 position += 1
-            batch = await self._prepare_slice(parent, planned)
+            batch = await self._prepare_slice(parent, algorithm, planned)
             final_slice = position == len(slices)
             for child in batch:
                 await parent.hold_while_paused()
@@ -463,9 +464,10 @@ class ExecutionEngine:
                       default=float("inf"))
         return send_at + parent.shift_s <= self.clock.now()
 
-    async def _prepare_slice(self, parent: ParentState,
+    async def _prepare_slice(self, parent: ParentState, algorithm: Algorithm,
                              planned: list[ChildState]) -> list[ChildState]:
-        """Fix this slice's children: roll in returned quantity, size POV from volume."""
+        """Fix this slice's children: the algorithm sizes it (rolling in returned quantity,
+        or from the market for an algorithm that sizes at run time), the freeze splits it."""
         req = parent.request
         if req.execution_algo.is_scheduled and parent.working > 0:
             # A slice replaces what earlier slices left resting: cancel what the broker still
@@ -475,21 +477,14 @@ class ExecutionEngine:
                 await self.orders.refresh()
             await self._cancel_working(parent)
         planned_qty = sum(c.quantity for c in planned)
-        future = [c for c in parent.children
-                  if c.status is ChildStatus.SCHEDULED and c not in planned]
-        future_qty = sum(c.quantity for c in future)
-        free = parent.remaining - future_qty  # this slice's plan plus quantity given back
-        if req.execution_algo is ExecutionAlgo.POV:
-            held = await self.placer.price(parent)  # the market's volume since last slice
-            observed = self._observed_volume(parent, held.quote if held else None)
-            remaining = max(0, parent.remaining)  # a late order's fills can overshoot
-            target = (pov_child_quantity(req, observed, remaining)
-                      if observed is not None else max(0, min(planned_qty, free)))
-            self._trim_future(parent, future, target + future_qty - parent.remaining)
-        elif req.execution_algo.is_scheduled:
-            target = max(0, free)
-        else:
-            target = planned_qty
+        later = [c for c in parent.children
+                 if c.status is ChildStatus.SCHEDULED and c not in planned]
+        free = parent.remaining - sum(c.quantity for c in later)
+        quote = None
+        if parent.plan.dynamic_sizing:
+            held = await self.placer.price(parent)  # the market as the slice falls due
+            quote = held.quote if held else None
+        target = algorithm.size_slice(parent, DueSlice(planned, later, free, quote))
         if target == planned_qty and len(planned) == len(
                 split_by_freeze(planned_qty, req.lot_size, req.max_order_quantity)):
             return planned
@@ -511,50 +506,6 @@ class ExecutionEngine:
         parent.children.extend(fresh)
         parent.children.sort(key=lambda c: (c.slice_index, c.index))
         return fresh
-
-    @staticmethod
-    def _trim_future(parent: ParentState, future: list[ChildState], excess: int) -> None:
-        """POV sent more than planned now: take the excess off the last planned slices."""
-        for child in reversed(future):
-            if excess <= 0:
-                return
-            cut = min(child.quantity, excess)
-            child.quantity -= cut
-            excess -= cut
-            if child.quantity == 0:
-                parent.children.remove(child)
-
-    @staticmethod
-    def _observed_volume(parent: ParentState, quote: Quote | None) -> float | None:
-        if quote is None:
-            return None
-        previous = parent.last_volume
-        parent.last_volume = quote.volume
-        if previous is None:
-            return None
-        return float(max(0, quote.volume - previous))
-
-    def _replan_with_forecast(self, parent: ParentState, quote: Quote | None,
-                              seed: int) -> ExecutionPlan:
-        forecast = self._forecast_volume(parent.plan, quote)
-        if forecast is None and parent.plan.warnings:
-            return parent.plan
-        return self.planner.plan(parent.request, now=parent.plan.start_at, seed=seed,
-                                 session_seconds=self.broker.session_seconds,
-                                 expected_market_volume=forecast)
-
-    def _forecast_volume(self, plan: ExecutionPlan, quote: Quote | None) -> float | None:
-        """Market volume expected over the plan's window, from the session's volume so far."""
-        if quote is None or quote.volume <= 0:
-            return None
-        curve = self.planner.volume_curve
-        elapsed = self.broker.session_seconds(quote.timestamp)
-        share_so_far = curve.fraction(0.0, elapsed)
-        if share_so_far <= 0.01:
-            return None
-        start = self.broker.session_seconds(plan.start_at)
-        end = start + (plan.end_at - plan.start_at)
-        return quote.volume / share_so_far * curve.fraction(start, end)
 
     async def _await_completion(self, parent: ParentState) -> None:
         """After the last slice: wait for working children until filled or the window ends.
