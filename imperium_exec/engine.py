@@ -8,9 +8,13 @@ only. Other threads talk to the engine through :meth:`submit`, :meth:`cancel`, :
 The parts, each in its own module: the account's :class:`~.rate_budget.RateBudget` behind a
 :class:`~.gateway.BrokerGateway` (every broker request, by priority, never a thread waiting),
 the :class:`~.market_data.MarketDataService` (one source of quotes, with source and age), the
-:class:`~.order_tracker.OrderTracker` (stream updates and one shared order book) and the
-:class:`~.placement.Placer` (fresh price, slot, brake, reconcile, retry). This module is the
-parents' lifecycle: schedules, slices, cancels, the session, shutdown, and the final rows.
+:class:`~.order_tracker.OrderTracker` (stream updates and one shared order book), the
+:class:`~.placement.Placer` (one child: fresh price, slot, brake, reconcile, retry), the
+:class:`~.schedule.ScheduleRunner` (one parent's slices, each sized by the parent's algorithm
+from :mod:`~.algos`), the :class:`~.cancelling.ChildCanceller` (working children cancelled and
+confirmed), the :class:`~.finishing.ParentFinisher` (final rows and the result) and the
+:mod:`~.runtime` (the engine's thread and loop, and the services on it). This module is the
+parents' lifecycle: submit, start, controls, the session, shutdown.
 
 Accounting: a parent's quantity is always ``filled + working + remaining``. A child that ends
 cancelled or rejected gives its unfilled quantity back to ``remaining``; scheduled algorithms
@@ -34,10 +38,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .brokers.base import Broker, Quote, StreamHandlers
+from .brokers.base import Broker
+from .cancelling import ChildCanceller
 from .clock import Clock, RealClock
-from .events import ErrorBucket, Event, EventKind, ParentStatus, QuoteSource, Status
-from .gateway import BrokerGateway, NotSent, SendPermit
+from .events import Event, EventKind, ParentStatus
+from .finishing import ParentFinisher
+from .gateway import BrokerGateway, SendPermit
 from .market_data import (
     LocalQuoteStream,
     MarketDataConfig,
@@ -48,17 +54,18 @@ from .market_data import (
     quotes_one_by_one,
 )
 from .order_tracker import OrderTracker, TrackerConfig
-from .placement import PlacementConfig, Placer, needs_no_quote
-from .planner import ExecutionAlgoPlanner, ExecutionPlan, pov_child_quantity, split_by_freeze
+from .placement import PlacementConfig, Placer
+from .planner import ExecutionAlgoPlanner, ExecutionPlan
 from .rate_budget import AccountRateLimits, RateBudget, RequestKind
-from .request import ExecutionAlgo, ExecutionRequest, OrderType
-from .retry import RetryPolicy, cancel_refused_as_ended
+from .request import ExecutionRequest
+from .retry import RetryPolicy
 from .router import SmartOrderRouter
-from .rows import RowFactory, slippage, slippage_bps
+from .rows import RowFactory
+from .runtime import EngineServices, EngineThread
+from .schedule import ScheduleRunner
 from .slippage import SlippageModel
-from .state import ChildResult, ChildState, ChildStatus, ExecutionResult, ParentState
+from .state import ChildResult, ChildState, ExecutionResult, ParentState
 from .telemetry import FillQualityTracker
-from .timeutil import epoch_to_iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -120,7 +127,6 @@ class ExecutionEngine:
         self._permits: dict[str, SendPermit] = {}
         self._permits_lock = threading.Lock()
         self._closed = False
-        self.session_lost: str | None = None
         self._services_stopping: asyncio.Task[None] | None = None
 
         limits = cfg.rate_limits or getattr(broker, "rate_limits", None)
@@ -135,7 +141,6 @@ class ExecutionEngine:
             config=TrackerConfig(poll_interval_s=cfg.poll_interval_s,
                                  stream_poll_interval_s=cfg.stream_poll_interval_s,
                                  late_order_watch_s=cfg.late_order_watch_s))
-        self._stream: Any = None
         quote_stream: QuoteStream | None = None
         if getattr(broker, "local_market_data", False):
             quote_stream = LocalQuoteStream(lambda symbol, exchange:
@@ -151,17 +156,33 @@ class ExecutionEngine:
             retry_policy=self.retry_policy, rows=self.rows, emit=self._emit, clock=self.clock,
             config=PlacementConfig(quote_wait_s=cfg.quote_wait_s))
 
-        self._loop = self.clock.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="imperium-exec-engine",
-                                        daemon=True)
-        self._thread.start()
-        self._loop.call_soon_threadsafe(self._start_services)
+        self.canceller = ChildCanceller(
+            broker=broker, gateway=self.gateway, orders=self.orders, clock=self.clock,
+            cancel_timeout_s=cfg.cancel_timeout_s, poll_interval_s=cfg.poll_interval_s)
+        self.finisher = ParentFinisher(
+            rows=self.rows, emit=self._emit, orders=self.orders, gateway=self.gateway,
+            tracker=tracker, cancel_timeout_s=cfg.cancel_timeout_s)
+        self.schedule = ScheduleRunner(
+            broker=broker, planner=self.planner, placer=self.placer, orders=self.orders,
+            canceller=self.canceller, rows=self.rows, emit=self._emit, clock=self.clock,
+            market_rest_s=cfg.market_rest_s)
+        self.services = EngineServices(broker=broker, gateway=self.gateway,
+                                       market_data=self.market_data, orders=self.orders)
+
+        self._thread = EngineThread(self.clock)
+        self._loop = self._thread.loop
+        self._loop.call_soon_threadsafe(self.services.start)
 
     # ------------------------------------------------------------------ public (any thread)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
+
+    @property
+    def session_lost(self) -> str | None:
+        """Why the broker session is gone (the trader must log in again), or None."""
+        return self.gateway.session_lost
 
     def add_listener(self, listener: RowListener) -> None:
         """Call ``listener(row)`` on the engine thread for every row, after it is written."""
@@ -246,60 +267,11 @@ class ExecutionEngine:
             permits = list(self._permits.values())
         for permit in permits:
             permit.revoke("engine shut down")
-        drained = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)
-        try:
-            drained.result(timeout)
-        except (concurrent.futures.TimeoutError, RuntimeError):
-            log.warning("engine shutdown: parents still working after %.1f s", timeout)
-            drained.cancel()
-            forced = asyncio.run_coroutine_threadsafe(self._force_finish(), self._loop)
-            try:
-                forced.result(10.0)
-            except (concurrent.futures.TimeoutError, RuntimeError):
-                log.error("engine shutdown: could not end every parent")
-        stopped = asyncio.run_coroutine_threadsafe(self._stop_services(), self._loop)
-        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
-            stopped.result(5.0)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
+        self._thread.wind_down(drain=self._drain, force_finish=self._force_finish,
+                               stop_services=self.services.stop, timeout=timeout)
         self.gateway.close()
         if self.tracker is not None:
             self.tracker.sync()
-
-    # ------------------------------------------------------------------ loop plumbing
-
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
-        self._loop.close()
-
-    def _start_services(self) -> None:
-        opener = getattr(self.broker, "open_stream", None)
-        if opener is not None:
-            handlers = StreamHandlers(on_quote=self._on_stream_quote,
-                                      on_order=self.orders.on_update,
-                                      on_state=self._on_stream_state,
-                                      on_session_lost=self.gateway.lose_session)
-            self._stream = opener(handlers, self.gateway)
-            if self._stream is not None:
-                self.market_data.stream = self._stream
-                self._stream.start()
-        self.market_data.start()
-        self.orders.start()
-
-    async def _stop_services(self) -> None:
-        """Idempotent: a lost session stops them early, shutdown again."""
-        if self._stream is not None:
-            await self._stream.stop()
-        await self.market_data.stop()
-        await self.orders.stop()
-
-    def _on_stream_quote(self, key: str, quote: Quote) -> None:
-        self.market_data.on_quote(key, quote, QuoteSource.STREAM)
-
-    def _on_stream_state(self, connected: bool) -> None:
-        self.market_data.on_stream_state(connected)
-        self.orders.on_stream_state(connected)
 
     def _new_parent_id(self) -> str:
         alphabet = string.ascii_uppercase + string.digits
@@ -307,6 +279,8 @@ class ExecutionEngine:
             return "".join(self._ids.choice(alphabet) for _ in range(10))
         raw = os.urandom(10)
         return "".join(alphabet[b % len(alphabet)] for b in raw)
+
+    # ------------------------------------------------------------------ shutdown (loop thread)
 
     async def _drain(self) -> None:
         self._cancel_all()
@@ -350,11 +324,8 @@ class ExecutionEngine:
     # ------------------------------------------------------------------ the session
 
     def _on_session_lost(self, reason: str) -> None:
-        """The first token error: nothing more goes out; tell the desk once; end every parent
-        (their rows say which orders may still be live)."""
-        if self.session_lost is not None:
-            return
-        self.session_lost = reason
+        """The first token error (the gateway tells once): nothing more goes out; tell the
+        desk; end every parent (their rows say which orders may still be live)."""
         live = self.orders.working_order_ids()
         live += [f"tag {c.tag}" for p in self._parents.values() for c in p.children
                  if c.in_flight and c.tag is not None]
@@ -364,7 +335,7 @@ class ExecutionEngine:
             parent.failure = parent.failure or reason
             parent.permit.revoke(reason)
             parent.changed.set()
-        self._services_stopping = self._loop.create_task(self._stop_services())
+        self._services_stopping = self._loop.create_task(self.services.stop())
 
     # ------------------------------------------------------------------ parent lifecycle
 
@@ -392,338 +363,27 @@ class ExecutionEngine:
         key = instrument_key(req.exchange, req.tradingsymbol)
         self.market_data.subscribe([key])
         try:
-            await self._execute(parent, seed)
+            await self.schedule.run(parent, seed)
         except Exception as exc:  # a bug must still end the parent with a row, never hang it
             log.exception("parent %s crashed", parent.parent_id)
             parent.failure = f"internal error: {exc!r}"
             try:
-                await self._cancel_working(parent)
+                await self.canceller.cancel_working(parent)
             except Exception:
                 log.exception("parent %s: cancelling after the crash failed", parent.parent_id)
         finally:
             self.market_data.unsubscribe([key])
             self._finish(parent)
 
-    async def _execute(self, parent: ParentState, seed: int) -> None:
-        req = parent.request
-        first = await self.placer.price(parent) if not parent.stopping else None
-        if first is not None and first.quote.mid is not None:
-            parent.arrival_price = first.quote.mid
-        if req.execution_algo is ExecutionAlgo.POV:
-            parent.plan = self._replan_with_forecast(parent, first.quote if first else None,
-                                                     seed)
-        # The schedule starts when the parent could first act (a price in hand), not when it
-        # was planned: the time spent waiting shifts every slice and the end.
-        parent.shift_s = max(0.0, self.clock.now() - parent.plan.start_at)
-        self._emit(self.rows.parent_row(
-            parent, EventKind.ACCEPTED, quantity=req.quantity,
-            message=f"{parent.plan.slice_count} slice(s) from "
-                    f"{epoch_to_iso(parent.plan.start_at + parent.shift_s)} to "
-                    f"{epoch_to_iso(parent.end_at)}"))
-        for warning in parent.plan.warnings:
-            self._emit(self.rows.parent_row(parent, EventKind.WARNING, message=warning))
-
-        slices = sorted({c.slice_index for c in parent.children})
-        position = 0
-        while position < len(slices) and not parent.stopping:
-            slice_index = slices[position]
-            planned = [c for c in parent.children
-                       if c.slice_index == slice_index and c.status is ChildStatus.SCHEDULED]
-            position += 1
-            if not planned:
-                continue
-            await self._wait_until(parent, planned[0].send_at)
-            if parent.stopping:
-                break
-            # A fresh price first (the wait may be long when market data stalls) ...
-            if await self.placer.price(parent) is None and not needs_no_quote(parent):
-                if parent.stopping:
-                    break
-                for child in planned:
-                    self.placer.give_up(parent, child)
-                continue
-            # ... then slices that fell due while this one waited go out with it, as one
-            # child (split only by the freeze quantity), not back to back.
-            while position < len(slices) and self._due(parent, slices[position]):
-                planned += [c for c in parent.children if c.slice_index == slices[position]
-                            and c.status is ChildStatus.SCHEDULED]
-                position += 1
-            batch = await self._prepare_slice(parent, planned)
-            final_slice = position == len(slices)
-            for child in batch:
-                await parent.hold_while_paused()
-                if parent.stopping:
-                    break
-                await self.placer.send(parent, child, final_slice=final_slice)
-
-        await self._await_completion(parent)
-
-    def _due(self, parent: ParentState, slice_index: int) -> bool:
-        send_at = min((c.send_at for c in parent.children if c.slice_index == slice_index),
-                      default=float("inf"))
-        return send_at + parent.shift_s <= self.clock.now()
-
-    async def _prepare_slice(self, parent: ParentState,
-                             planned: list[ChildState]) -> list[ChildState]:
-        """Fix this slice's children: roll in returned quantity, size POV from volume."""
-        req = parent.request
-        if req.execution_algo.is_scheduled and parent.working > 0:
-            # A slice replaces what earlier slices left resting: cancel what the broker still
-            # shows open (from the stream, or a fresh shared read without one), then send it
-            # again with this slice at the current price (TWAP/VWAP/IS/POV catch-up).
-            if not self.orders.stream_up:
-                await self.orders.refresh()
-            await self._cancel_working(parent)
-        planned_qty = sum(c.quantity for c in planned)
-        future = [c for c in parent.children
-                  if c.status is ChildStatus.SCHEDULED and c not in planned]
-        future_qty = sum(c.quantity for c in future)
-        free = parent.remaining - future_qty  # this slice's plan plus quantity given back
-        if req.execution_algo is ExecutionAlgo.POV:
-            held = await self.placer.price(parent)  # the market's volume since last slice
-            observed = self._observed_volume(parent, held.quote if held else None)
-            remaining = max(0, parent.remaining)  # a late order's fills can overshoot
-            target = (pov_child_quantity(req, observed, remaining)
-                      if observed is not None else max(0, min(planned_qty, free)))
-            self._trim_future(parent, future, target + future_qty - parent.remaining)
-        elif req.execution_algo.is_scheduled:
-            target = max(0, free)
-        else:
-            target = planned_qty
-        if target == planned_qty and len(planned) == len(
-                split_by_freeze(planned_qty, req.lot_size, req.max_order_quantity)):
-            return planned
-        # Re-cut the slice: drop the planned children, append freshly split ones. They take
-        # the numbers of the children they replace (a number never seen in a row is free), so
-        # "child i of n" stays true; only a cut needing more children than it replaced adds
-        # numbers (and raises n).
-        for child in planned:
-            parent.children.remove(child)
-        if target <= 0:
-            return []
-        sizes = split_by_freeze(target, req.lot_size, req.max_order_quantity)
-        numbers = sorted(c.index for c in planned)[:len(sizes)]
-        while len(numbers) < len(sizes):
-            numbers.append(parent.child_numbers)
-            parent.child_numbers += 1
-        fresh = [ChildState(number, planned[0].slice_index, qty, planned[0].send_at)
-                 for number, qty in zip(numbers, sizes, strict=True)]
-        parent.children.extend(fresh)
-        parent.children.sort(key=lambda c: (c.slice_index, c.index))
-        return fresh
-
-    @staticmethod
-    def _trim_future(parent: ParentState, future: list[ChildState], excess: int) -> None:
-        """POV sent more than planned now: take the excess off the last planned slices."""
-        for child in reversed(future):
-            if excess <= 0:
-                return
-            cut = min(child.quantity, excess)
-            child.quantity -= cut
-            excess -= cut
-            if child.quantity == 0:
-                parent.children.remove(child)
-
-    @staticmethod
-    def _observed_volume(parent: ParentState, quote: Quote | None) -> float | None:
-        if quote is None:
-            return None
-        previous = parent.last_volume
-        parent.last_volume = quote.volume
-        if previous is None:
-            return None
-        return float(max(0, quote.volume - previous))
-
-    def _replan_with_forecast(self, parent: ParentState, quote: Quote | None,
-                              seed: int) -> ExecutionPlan:
-        forecast = self._forecast_volume(parent.plan, quote)
-        if forecast is None and parent.plan.warnings:
-            return parent.plan
-        return self.planner.plan(parent.request, now=parent.plan.start_at, seed=seed,
-                                 session_seconds=self.broker.session_seconds,
-                                 expected_market_volume=forecast)
-
-    def _forecast_volume(self, plan: ExecutionPlan, quote: Quote | None) -> float | None:
-        """Market volume expected over the plan's window, from the session's volume so far."""
-        if quote is None or quote.volume <= 0:
-            return None
-        curve = self.planner.volume_curve
-        elapsed = self.broker.session_seconds(quote.timestamp)
-        share_so_far = curve.fraction(0.0, elapsed)
-        if share_so_far <= 0.01:
-            return None
-        start = self.broker.session_seconds(plan.start_at)
-        end = start + (plan.end_at - plan.start_at)
-        return quote.volume / share_so_far * curve.fraction(start, end)
-
-    async def _await_completion(self, parent: ParentState) -> None:
-        """After the last slice: wait for working children until filled or the window ends.
-        A MARKET child resting at the protection price is cancelled after ``market_rest_s``."""
-        scheduled = parent.request.execution_algo.is_scheduled
-        while not parent.stopping and parent.working > 0:
-            now = self.clock.now()
-            if scheduled and now >= parent.end_at:
-                break
-            deadlines = [parent.end_at] if scheduled else []
-            resting_market = [c for c in parent.children if c.status is ChildStatus.WORKING
-                              and c.decision is not None and c.placed_at is not None
-                              and c.decision.order_type is OrderType.MARKET]
-            overdue = [c for c in resting_market
-                       if now - (c.placed_at or now) >= self.config.market_rest_s]
-            if overdue:
-                left = sum(c.leaves for c in overdue)
-                parent.note = (f"MARKET child rested at the market-protection price for "
-                               f"{self.config.market_rest_s:g} s (the book was thinner than "
-                               f"the order): cancelled; {left} unfilled")
-                break
-            deadlines += [(c.placed_at or now) + self.config.market_rest_s
-                          for c in resting_market]
-            timeout = max(0.0, min(deadlines) - now) if deadlines else None
-            await parent.wait_changed(timeout)
-        await self._cancel_working(parent)
-
-    async def _wait_until(self, parent: ParentState, send_at: float) -> None:
-        """Sleep until this slice's send time (shifted by pauses); wake early on cancel."""
-        while not parent.stopping:
-            if parent.paused_at is not None:
-                await parent.wait_changed(None)
-                continue
-            delay = send_at + parent.shift_s - self.clock.now()
-            if delay <= 0:
-                return
-            await parent.wait_changed(delay)
-
-    async def _cancel_working(self, parent: ParentState) -> None:
-        """Cancel every working child of ``parent`` (cancels go first in the write queue) and
-        wait until the stream or the shared order book confirms.
-
-        A cancel that fails is sent again on the next pass; a child whose cancel is still
-        unconfirmed after ``cancel_timeout_s`` is not waited on again (its order stays
-        followed after the parent finishes, and the finished row says it may still be live)."""
-        started = self.clock.now()
-        deadline = started + self.config.cancel_timeout_s
-        while True:
-            waiting = [c for c in parent.children
-                       if c.status is ChildStatus.WORKING and not c.cancel_abandoned]
-            if not waiting:
-                return
-            if self.session_lost is not None or self.clock.now() >= deadline:
-                for child in waiting:
-                    child.cancel_abandoned = True
-                return
-            sends = [self._cancel_child(c) for c in waiting if not c.cancel_requested]
-            if sends:
-                # Bounded: cancels go first in the write queue, but a full window still waits.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.gather(*sends),
-                                           max(0.0, deadline - self.clock.now()))
-                if all(c.status is not ChildStatus.WORKING for c in waiting):
-                    return  # confirmed while the cancels were on their way
-            # The stream confirms within milliseconds; without one, or when its update is
-            # slow to come, the shared book read does.
-            if not self.orders.stream_up or self.clock.now() - started >= 1.0:
-                self.orders.request_refresh()
-            await parent.wait_changed(max(0.0, min(self.config.poll_interval_s,
-                                                   deadline - self.clock.now())))
-
-    async def _cancel_child(self, child: ChildState) -> None:
-        assert child.order_id is not None
-        try:
-            await self.gateway.call(RequestKind.CANCEL, self.broker.cancel_order,
-                                    child.order_id)
-            child.cancel_requested = True
-        except NotSent:
-            return
-        except Exception as exc:
-            # Refused because the order already ended: the next update or read ends the
-            # child. Anything else (a throttle, a 5xx, "being processed. Try later.") is sent
-            # again on the next pass.
-            log.info("cancel of %s failed: %r", child.order_id, exc)
-            if cancel_refused_as_ended(exc):
-                child.cancel_requested = True
-            self.orders.request_refresh()
-
     def _finish(self, parent: ParentState) -> None:
+        """End ``parent`` once: its final rows, then its handle resolves."""
         if self._parents.get(parent.parent_id) is not parent:
             return  # already finished
-        req = parent.request
-        if parent.failure is not None:
-            parent.status = ParentStatus.FAILED
-        elif parent.filled >= req.quantity:
-            parent.status = ParentStatus.FILLED
-        elif parent.cancel_requested:
-            parent.status = ParentStatus.CANCELLED
-        else:
-            parent.status = ParentStatus.PARTIAL
-        for child in parent.children:
-            self._finish_child(parent, child)
-        unfilled = req.quantity - parent.filled
-        message = parent.failure or parent.note
-        unknown = [c.order_id or f"tag {c.tag}" for c in parent.children
-                   if c.status is ChildStatus.UNKNOWN]
-        if unknown:
-            message = (f"{message}; " if message else "") + \
-                f"may still be live at the broker: {', '.join(unknown)}"
-        if unfilled < 0:
-            message = f"overfilled by {-unfilled} (late order from a timed-out attempt)"
-        self._emit(self.rows.parent_row(
-            parent, EventKind.FINISHED, quantity=req.quantity, filled_quantity=parent.filled,
-            average_price=parent.average_price or None, message=message,
-            realized_slippage=slippage(parent, parent.average_price),
-            realized_slippage_bps=slippage_bps(parent, parent.average_price)))
-        if self.tracker is not None:
-            try:
-                self.tracker.sync()
-            except OSError:
-                log.exception("telemetry sync failed")
-        result = ExecutionResult(
-            parent_id=parent.parent_id, status=parent.status, quantity=req.quantity,
-            filled_quantity=parent.filled, unfilled_quantity=max(0, unfilled),
-            average_price=parent.average_price,
-            order_ids=tuple(c.order_id for c in parent.children if c.order_id),
-            children=tuple(ChildResult(c.index + 1, c.quantity, c.filled, c.average_price,
-                                       str(c.status), c.order_id, c.attempt, c.tag)
-                           for c in parent.children),
-            message=message)
+        result = self.finisher.finish(parent, shutting_down=self._closed)
         del self._parents[parent.parent_id]
         self._drop_permit(parent.parent_id)
         if not parent.future.done():
             parent.future.set_result(result)
-
-    def _finish_child(self, parent: ParentState, child: ChildState) -> None:
-        """Every child ends with one terminal row; nothing unknown is written as "not sent"."""
-        if child.status is ChildStatus.SCHEDULED:
-            if child.in_flight or self.orders.is_watched(child):
-                child.status = ChildStatus.UNKNOWN
-                if child.in_flight and child.tag is not None:
-                    self.orders.watch_late(parent, child, child.tag)
-                watched = (f"not re-sent; tag {child.tag} is watched and any order it placed "
-                           "is cancelled or reported") if not self._closed else (
-                    f"not re-sent; the engine is shutting down: look for tag {child.tag} in "
-                    "the broker's order book")
-                self._emit(self.rows.child_row(
-                    parent, child, EventKind.ERROR, Status.UNKNOWN,
-                    error_bucket=ErrorBucket.TRANSIENT,
-                    error=f"outcome unknown: attempt {child.tag} may have reached the broker",
-                    message=watched))
-                return
-            child.status = ChildStatus.CANCELLED
-            why = parent.permit.reason or parent.failure or "parent ended"
-            self._emit(self.rows.child_row(parent, child, EventKind.CANCELLED, Status.CANCELLED,
-                                           message=f"not sent: {why}"))
-        elif child.status is ChildStatus.WORKING:
-            child.status = ChildStatus.UNKNOWN
-            if self.session_lost is not None:
-                error = f"session lost while order {child.order_id} was working"
-            else:
-                error = (f"cancel of order {child.order_id} not confirmed within "
-                         f"{self.config.cancel_timeout_s:g} s")
-            self._emit(self.rows.child_row(
-                parent, child, EventKind.ERROR, Status.UNKNOWN, error_bucket=ErrorBucket.TRANSIENT,
-                error=error, filled_quantity=child.filled,
-                message="the order may still be live: check the broker's order book"))
-            if self.session_lost is None and child.tag is not None:
-                self.orders.follow_after_finish(parent, child)
 
     def _drop_permit(self, parent_id: str) -> None:
         with self._permits_lock:

@@ -4,10 +4,10 @@ The plan is made once, before anything is sent, and is checked here rather than 
 
 - the window is resolved against the clock (``start_at``/``end_at``/``horizon_s``, start clamped
   to now) and a window that is over, or too short for the slices asked, is a ScheduleError;
-- the parent is cut into time slices (IMMEDIATE: one; TWAP/VWAP/IS: ``max_child_orders``, never
-  more than the parent's lots; POV: ``max_child_orders`` or one per ``pov_interval_s``) and
-  whole lots are allocated to the slices by the algorithm's weights (equal, volume curve,
-  Almgren–Chriss trajectory, forecast volume) with largest-remainder rounding;
+- the parent is cut into time slices and whole lots are allocated to them by the weights of
+  the algorithm the request names (:mod:`imperium_exec.algos`: IMMEDIATE one slice; TWAP equal;
+  VWAP and POV the volume curve; IS the Almgren–Chriss trajectory), rounding the cumulative
+  quota so every prefix of the schedule stays within half a lot of its target;
 - optional seeded randomisation moves whole lots between slices and jitters send times;
 - every slice above the freeze-limited maximum order is split into near-equal child orders.
 
@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
 
-from .almgren_chriss import optimal_trades
+from .algos import PlanInputs, SessionSeconds, algorithm_for
 from .request import (
     DEFAULT_HORIZON_S,
     MAX_CHILD_ORDERS,
@@ -39,8 +39,6 @@ from .request import (
 )
 from .timeutil import IST
 from .volume_curve import VolumeCurve, nse_session_seconds
-
-SessionSeconds = Callable[[float], float]
 
 #: Float slack when comparing times and slice spacings computed from epoch floats.
 _TIME_EPS = 1e-6
@@ -75,7 +73,9 @@ class ExecutionPlan:
     start_at: float                 #: epoch seconds
     end_at: float                   #: epoch seconds; == start_at for IMMEDIATE
     participation_rate: float
-    dynamic_sizing: bool            #: True for POV: the engine re-sizes slices from volume
+    #: The algorithm sizes each slice from the market when it falls due (POV): the engine
+    #: hands it a fresh quote then; the slice sizes here are provisional.
+    dynamic_sizing: bool
     expected_market_volume: float | None  #: forecast market volume over the window, units
     warnings: tuple[str, ...]       #: pre-trade warnings, human-readable
 
@@ -195,35 +195,6 @@ def allocate_lots(total_lots: int, weights: Sequence[float]) -> list[int]:
     return [int(x) for x in lots]
 
 
-def pov_child_quantity(request: ExecutionRequest, observed_volume: float, remaining: int) -> int:
-    """POV runtime sizing: ``rho/(1-rho)`` times the other-volume observed since the last slice.
-
-    Trading ``q = rho/(1-rho) * V_others`` makes us ``rho`` of total volume including our own.
-    The result is capped at ``max_child_quantity`` (default, and never above,
-    ``request.max_order_quantity``: a child above the freeze limit would be rejected) and at
-    ``remaining``, rounded DOWN to lots. ``min_child_quantity`` (default one lot) is a
-    threshold, not a floor: below it the market is too thin and 0 is returned (nothing sent
-    this slice) rather than exceeding the participation target. The exception is the parent's
-    tail: when ``remaining`` itself is below the minimum, it goes out once the volume allows.
-    """
-    if remaining < 0:
-        raise ValueError(f"remaining: {remaining} must be non-negative")
-    if not math.isfinite(observed_volume):
-        raise ValueError(f"observed_volume: {observed_volume} must be finite")
-    lot = request.lot_size
-    rho = request.participation_rate
-    other = max(0.0, observed_volume)
-    target = math.inf if rho >= 1.0 else rho / (1.0 - rho) * other
-    max_child = request.max_child_quantity or request.max_order_quantity
-    min_child = request.min_child_quantity or lot
-    cap = min(max_child, request.max_order_quantity, remaining)
-    units = min(target, float(cap))
-    quantity = math.floor(units / lot + 1e-9) * lot
-    if quantity <= 0 or quantity < min(min_child, cap):
-        return 0
-    return quantity
-
-
 # ---------------------------------------------------------------------- the planner
 
 
@@ -262,19 +233,18 @@ class ExecutionAlgoPlanner:
                 math.isfinite(expected_market_volume) and expected_market_volume >= 0):
             raise ScheduleError("expected_market_volume",
                                 f"{expected_market_volume} must be finite and non-negative")
-        algo = request.execution_algo
+        algorithm = algorithm_for(request.execution_algo)
         window = self._window(request, now)
-        warnings = list(window.warnings)
-        lots = request.lots
-
-        if algo is ExecutionAlgo.IMMEDIATE:
-            return self._build(request, window.start, window.start, [lots], [window.start],
-                               dynamic=False, expected_market_volume=expected_market_volume,
-                               warnings=warnings)
+        inputs = PlanInputs(
+            request=request, params=self.params, volume_curve=self.volume_curve,
+            session_seconds=session_seconds if session_seconds is not None
+            else nse_session_seconds,
+            expected_market_volume=expected_market_volume, warnings=list(window.warnings))
+        warnings = inputs.warnings
 
         start, end = window.start, window.end
         length = end - start
-        n = self._slice_count(request, length, warnings)
+        n = algorithm.slice_count(inputs, length)
         if n > 1 and length / n < MIN_SLICE_INTERVAL_S - _TIME_EPS:
             raise ScheduleError(
                 "max_child_orders",
@@ -282,18 +252,10 @@ class ExecutionAlgoPlanner:
                 f"{_iso(end)} (slices must be at least {MIN_SLICE_INTERVAL_S:g} s apart)")
         bounds = start + length * np.arange(n + 1, dtype=np.float64) / n
         bounds[-1] = end
+        weights = algorithm.weights(inputs, bounds)
+        warnings.extend(algorithm.pre_trade_warnings(inputs, length))
 
-        if algo is ExecutionAlgo.TWAP:
-            weights: npt.NDArray[np.float64] = np.ones(n, dtype=np.float64)
-        elif algo is ExecutionAlgo.IS:
-            kappa_t = self.params.is_kappa_t[request.execution_urgency]
-            weights = optimal_trades(1.0, 1.0, n, kappa_t)
-        else:  # VWAP and POV: the volume curve's share of each slice
-            weights = self._curve_weights(bounds, session_seconds, warnings)
-        if algo is ExecutionAlgo.POV:
-            self._pov_warnings(request, length, expected_market_volume, warnings)
-
-        slice_lots = np.asarray(allocate_lots(lots, list(weights)), dtype=np.int64)
+        slice_lots = np.asarray(allocate_lots(request.lots, list(weights)), dtype=np.int64)
         send_times = bounds[:-1].copy()
         if request.randomize_slices and n > 1:
             rng = np.random.default_rng(seed % (1 << 64))
@@ -302,7 +264,7 @@ class ExecutionAlgoPlanner:
 
         return self._build(request, start, end, [int(x) for x in slice_lots],
                            [float(t) for t in send_times],
-                           dynamic=algo is ExecutionAlgo.POV,
+                           dynamic=algorithm.sizes_at_run_time,
                            expected_market_volume=expected_market_volume, warnings=warnings)
 
     # ------------------------------------------------------------------ steps
@@ -333,63 +295,6 @@ class ExecutionAlgoPlanner:
         if request.execution_algo is ExecutionAlgo.IMMEDIATE:
             end = start
         return _Window(start=start, end=end, warnings=tuple(warnings))
-
-    def _slice_count(self, request: ExecutionRequest, length: float, warnings: list[str]) -> int:
-        lots = request.lots
-        asked = request.max_child_orders
-        if request.execution_algo is ExecutionAlgo.POV and asked == 1:
-            by_interval = max(1, math.ceil(length / self.params.pov_interval_s - 1e-9))
-            n = min(by_interval, self.params.max_pov_slices, lots)
-        else:
-            n = min(asked, lots)
-            if n < asked:
-                warnings.append(f"only {lots} lot{'s' if lots != 1 else ''}: "
-                                f"{n} slice{'s' if n != 1 else ''} instead of {asked}")
-        return n
-
-    def _curve_weights(self, bounds: npt.NDArray[np.float64],
-                       session_seconds: SessionSeconds | None,
-                       warnings: list[str]) -> npt.NDArray[np.float64]:
-        """Volume-curve share of each slice ``[bounds[k], bounds[k+1]]``.
-
-        Epoch times map to session seconds with ``session_seconds`` (IST wall clock by
-        default); time outside the session trades at the curve's edge rates.
-        """
-        to_session = session_seconds if session_seconds is not None else nse_session_seconds
-        curve = self.volume_curve
-        positions = [float(to_session(float(t))) for t in bounds]
-        weights = np.empty(len(bounds) - 1, dtype=np.float64)
-        outside = False
-        for k in range(len(weights)):
-            s0, s1 = positions[k], positions[k + 1]
-            if s1 < s0:  # the mapping wrapped (a window across midnight): keep the duration
-                s1 = s0 + float(bounds[k + 1] - bounds[k])
-            outside = outside or s0 < 0.0 or s1 > curve.session_length_s
-            weights[k] = curve.extended_fraction(s0, s1)
-        if outside:
-            warnings.append("window runs outside the 09:15-15:30 session: the volume curve's "
-                            "opening and closing rates are used there")
-        if float(weights.sum()) <= 0:  # a custom curve with empty bins: fall back to time
-            warnings.append("volume curve has no volume in the window: equal slices")
-            return np.ones_like(weights)
-        return weights
-
-    @staticmethod
-    def _pov_warnings(request: ExecutionRequest, length: float,
-                      expected_market_volume: float | None, warnings: list[str]) -> None:
-        rho = request.participation_rate
-        if expected_market_volume is None:
-            warnings.append(
-                f"no volume forecast: POV at {rho * 100:g}% cannot be checked for completion; "
-                "the plan spreads the parent by the volume curve and the engine sizes each "
-                "slice from observed volume")
-            return
-        allowed = rho * expected_market_volume
-        if allowed < request.quantity:
-            warnings.append(
-                f"POV at {rho * 100:g}% cannot complete {request.quantity:,} in {length:g} s: "
-                f"forecast market volume {expected_market_volume:,.0f} allows about "
-                f"{allowed:,.0f}")
 
     @staticmethod
     def _build(request: ExecutionRequest, start: float, end: float, slice_lots: list[int],

@@ -18,7 +18,6 @@ from imperium_exec.planner import (
     PlannerParams,
     ScheduleError,
     allocate_lots,
-    pov_child_quantity,
     split_by_freeze,
 )
 from imperium_exec.request import (
@@ -121,38 +120,6 @@ def test_allocate_lots_rounds_the_cumulative_quota() -> None:
             allocate_lots(5, bad)
     with pytest.raises(ValueError, match="total_lots"):
         allocate_lots(-1, [1])
-
-
-def test_pov_child_quantity_targets_rho_over_one_minus_rho() -> None:
-    req = make(100, "POV", participation_rate=0.15, max_child_orders=10, horizon_s=600)
-    # 0.15/0.85 * 1000 = 176.5 -> 2 lots (130), rounded down
-    assert pov_child_quantity(req, 1000.0, req.quantity) == 130
-    # clipped at the freeze-limited maximum
-    assert pov_child_quantity(req, 1e6, req.quantity) == NIFTY_MAX
-    # capped at what is left
-    assert pov_child_quantity(req, 1e6, 195) == 195
-    # too thin for one lot: nothing this slice
-    assert pov_child_quantity(req, 300.0, req.quantity) == 0
-    assert pov_child_quantity(req, 0.0, req.quantity) == 0
-    assert pov_child_quantity(req, -50.0, req.quantity) == 0
-    assert pov_child_quantity(req, 1e6, 0) == 0
-
-
-def test_pov_child_quantity_respects_explicit_clips() -> None:
-    req = make(100, "POV", participation_rate=0.2, min_child_quantity=5 * NIFTY_LOT,
-               max_child_quantity=10 * NIFTY_LOT, max_child_orders=10, horizon_s=600)
-    # 0.25 * 1040 = 260 = 4 lots, below the 5-lot minimum: too thin
-    assert pov_child_quantity(req, 1040.0, req.quantity) == 0
-    assert pov_child_quantity(req, 1300.0, req.quantity) == 5 * NIFTY_LOT
-    assert pov_child_quantity(req, 1e6, req.quantity) == 10 * NIFTY_LOT
-    # the parent's tail (2 lots left) is below the minimum but still goes out
-    assert pov_child_quantity(req, 1e6, 2 * NIFTY_LOT) == 2 * NIFTY_LOT
-    assert pov_child_quantity(req, 100.0, 2 * NIFTY_LOT) == 0
-
-
-def test_pov_child_quantity_full_participation_takes_the_maximum() -> None:
-    req = make(100, "POV", participation_rate=1.0, max_child_orders=10, horizon_s=600)
-    assert pov_child_quantity(req, 1.0, req.quantity) == NIFTY_MAX
 
 
 def test_planner_params_are_validated() -> None:

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from imperium_exec.algos.pov import pov_child_quantity
 from imperium_exec.planner import (
     ExecutionAlgoPlanner,
     ExecutionPlan,
     PlannerParams,
     ScheduleError,
     allocate_lots,
-    pov_child_quantity,
     split_by_freeze,
 )
 from imperium_exec.request import (

@@ -30,7 +30,8 @@ from ..events import QuoteSource
 from ..gateway import BrokerGateway
 from ..rate_budget import RequestKind
 from .base import Quote, StreamHandlers
-from .kite_ticker import KiteTickerClient, Tick
+from .kite_codec import Tick
+from .kite_ticker import KiteTickerClient
 
 if TYPE_CHECKING:
     from .kite import KiteBroker

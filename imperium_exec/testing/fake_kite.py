@@ -75,7 +75,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..brokers.kite_ticker import SEGMENT_INDICES, DepthLevel, Tick, segment_of
+from ..brokers.kite_codec import SEGMENT_INDICES, DepthLevel, Tick, segment_of
 from ..sim.config import RulesConfig
 from ..sim.rules import auto_protection_pct
 from ..timeutil import IST, is_on_tick, round_to_tick

@@ -32,7 +32,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ..brokers.kite_ticker import (
+from ..brokers.kite_codec import (
     DEPTH_LEVEL_LAYOUT,
     DEPTH_LEVELS,
     FRAME_COUNT,

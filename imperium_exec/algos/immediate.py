@@ -1,0 +1,28 @@
+"""IMMEDIATE: the whole parent at once, in one slice (split only at the freeze quantity)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..request import ExecutionAlgo
+from .base import Algorithm, DueSlice, PlanInputs, Weights
+
+if TYPE_CHECKING:
+    from ..state import ParentState
+
+
+class Immediate(Algorithm):
+    """One slice at the start; a child given back is not sent again."""
+
+    algo = ExecutionAlgo.IMMEDIATE
+
+    def slice_count(self, inputs: PlanInputs, length_s: float) -> int:
+        return 1
+
+    def weights(self, inputs: PlanInputs, bounds: Weights) -> Weights:
+        return np.ones(1, dtype=np.float64)
+
+    def size_slice(self, parent: ParentState, due: DueSlice) -> int:
+        return due.planned_quantity

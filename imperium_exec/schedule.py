@@ -1,0 +1,186 @@
+"""Running one parent's schedule: wait for each slice, price it, size it, send its children.
+
+The schedule starts when the parent could first act (a price in hand), not when it was planned;
+pauses shift every later slice and the end. Each slice that falls due waits for a fresh price
+(or is given up), takes along the slices that fell due while it waited, cancels what earlier
+slices left resting (scheduled algorithms re-send it with this slice at the current price), is
+sized by the parent's algorithm (:mod:`imperium_exec.algos`) and split at the freeze quantity.
+After the last slice the parent waits for its working children until they fill or the window
+ends (a MARKET child resting at the market-protection price is cancelled after
+``market_rest_s``), then cancels what still works.
+"""
+
+from __future__ import annotations
+
+from .algos import Algorithm, DueSlice, Replanner, algorithm_for
+from .brokers.base import Broker
+from .cancelling import ChildCanceller
+from .clock import Clock
+from .events import EventKind
+from .order_tracker import OrderTracker
+from .placement import Emit, Placer, needs_no_quote
+from .planner import ExecutionAlgoPlanner, split_by_freeze
+from .request import OrderType
+from .rows import RowFactory
+from .state import ChildState, ChildStatus, ParentState
+from .timeutil import epoch_to_iso
+
+
+class ScheduleRunner:
+    """Runs parents' schedules on the engine's loop, one call of :meth:`run` per parent."""
+
+    def __init__(self, *, broker: Broker, planner: ExecutionAlgoPlanner, placer: Placer,
+                 orders: OrderTracker, canceller: ChildCanceller, rows: RowFactory,
+                 emit: Emit, clock: Clock, market_rest_s: float) -> None:
+        self.broker = broker
+        self.planner = planner
+        self.placer = placer
+        self.orders = orders
+        self.canceller = canceller
+        self.rows = rows
+        self._emit = emit
+        self.clock = clock
+        self.market_rest_s = market_rest_s
+
+    async def run(self, parent: ParentState, seed: int) -> None:
+        """Run ``parent``'s schedule to its end (its working children cancelled after it);
+        ``seed`` is the plan's, for a plan made again once the first price is in hand."""
+        req = parent.request
+        first = await self.placer.price(parent) if not parent.stopping else None
+        if first is not None and first.quote.mid is not None:
+            parent.arrival_price = first.quote.mid
+        algorithm = algorithm_for(req.execution_algo)
+        parent.plan = algorithm.before_first_slice(
+            parent, first.quote if first else None,
+            Replanner(self.planner, self.broker.session_seconds, seed))
+        # The schedule starts when the parent could first act (a price in hand), not when it
+        # was planned: the time spent waiting shifts every slice and the end.
+        parent.shift_s = max(0.0, self.clock.now() - parent.plan.start_at)
+        self._emit(self.rows.parent_row(
+            parent, EventKind.ACCEPTED, quantity=req.quantity,
+            message=f"{parent.plan.slice_count} slice(s) from "
+                    f"{epoch_to_iso(parent.plan.start_at + parent.shift_s)} to "
+                    f"{epoch_to_iso(parent.end_at)}"))
+        for warning in parent.plan.warnings:
+            self._emit(self.rows.parent_row(parent, EventKind.WARNING, message=warning))
+
+        slices = sorted({c.slice_index for c in parent.children})
+        position = 0
+        while position < len(slices) and not parent.stopping:
+            slice_index = slices[position]
+            planned = [c for c in parent.children
+                       if c.slice_index == slice_index and c.status is ChildStatus.SCHEDULED]
+            position += 1
+            if not planned:
+                continue
+            await self._wait_until(parent, planned[0].send_at)
+            if parent.stopping:
+                break
+            # A fresh price first (the wait may be long when market data stalls) ...
+            if await self.placer.price(parent) is None and not needs_no_quote(parent):
+                if parent.stopping:
+                    break
+                for child in planned:
+                    self.placer.give_up(parent, child)
+                continue
+            # ... then slices that fell due while this one waited go out with it, as one
+            # child (split only by the freeze quantity), not back to back.
+            while position < len(slices) and self._due(parent, slices[position]):
+                planned += [c for c in parent.children if c.slice_index == slices[position]
+                            and c.status is ChildStatus.SCHEDULED]
+                position += 1
+            batch = await self._prepare_slice(parent, algorithm, planned)
+            final_slice = position == len(slices)
+            for child in batch:
+                await parent.hold_while_paused()
+                if parent.stopping:
+                    break
+                await self.placer.send(parent, child, final_slice=final_slice)
+
+        await self._await_completion(parent)
+
+    def _due(self, parent: ParentState, slice_index: int) -> bool:
+        """Whether the slice's send time (shifted by pauses) has come."""
+        send_at = min((c.send_at for c in parent.children if c.slice_index == slice_index),
+                      default=float("inf"))
+        return send_at + parent.shift_s <= self.clock.now()
+
+    async def _prepare_slice(self, parent: ParentState, algorithm: Algorithm,
+                             planned: list[ChildState]) -> list[ChildState]:
+        """Fix this slice's children: the algorithm sizes it (rolling in returned quantity,
+        or from the market for an algorithm that sizes at run time), the freeze splits it."""
+        req = parent.request
+        if req.execution_algo.is_scheduled and parent.working > 0:
+            # A slice replaces what earlier slices left resting: cancel what the broker still
+            # shows open (from the stream, or a fresh shared read without one), then send it
+            # again with this slice at the current price (TWAP/VWAP/IS/POV catch-up).
+            if not self.orders.stream_up:
+                await self.orders.refresh()
+            await self.canceller.cancel_working(parent)
+        planned_qty = sum(c.quantity for c in planned)
+        later = [c for c in parent.children
+                 if c.status is ChildStatus.SCHEDULED and c not in planned]
+        free = parent.remaining - sum(c.quantity for c in later)
+        quote = None
+        if parent.plan.dynamic_sizing:
+            held = await self.placer.price(parent)  # the market as the slice falls due
+            quote = held.quote if held else None
+        target = algorithm.size_slice(parent, DueSlice(planned, later, free, quote))
+        if target == planned_qty and len(planned) == len(
+                split_by_freeze(planned_qty, req.lot_size, req.max_order_quantity)):
+            return planned
+        # Re-cut the slice: drop the planned children, append freshly split ones. They take
+        # the numbers of the children they replace (a number never seen in a row is free), so
+        # "child i of n" stays true; only a cut needing more children than it replaced adds
+        # numbers (and raises n).
+        for child in planned:
+            parent.children.remove(child)
+        if target <= 0:
+            return []
+        sizes = split_by_freeze(target, req.lot_size, req.max_order_quantity)
+        numbers = sorted(c.index for c in planned)[:len(sizes)]
+        while len(numbers) < len(sizes):
+            numbers.append(parent.child_numbers)
+            parent.child_numbers += 1
+        fresh = [ChildState(number, planned[0].slice_index, qty, planned[0].send_at)
+                 for number, qty in zip(numbers, sizes, strict=True)]
+        parent.children.extend(fresh)
+        parent.children.sort(key=lambda c: (c.slice_index, c.index))
+        return fresh
+
+    async def _await_completion(self, parent: ParentState) -> None:
+        """After the last slice: wait for working children until filled or the window ends.
+        A MARKET child resting at the protection price is cancelled after ``market_rest_s``."""
+        scheduled = parent.request.execution_algo.is_scheduled
+        while not parent.stopping and parent.working > 0:
+            now = self.clock.now()
+            if scheduled and now >= parent.end_at:
+                break
+            deadlines = [parent.end_at] if scheduled else []
+            resting_market = [c for c in parent.children if c.status is ChildStatus.WORKING
+                              and c.decision is not None and c.placed_at is not None
+                              and c.decision.order_type is OrderType.MARKET]
+            overdue = [c for c in resting_market
+                       if now - (c.placed_at or now) >= self.market_rest_s]
+            if overdue:
+                left = sum(c.leaves for c in overdue)
+                parent.note = (f"MARKET child rested at the market-protection price for "
+                               f"{self.market_rest_s:g} s (the book was thinner than "
+                               f"the order): cancelled; {left} unfilled")
+                break
+            deadlines += [(c.placed_at or now) + self.market_rest_s
+                          for c in resting_market]
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            await parent.wait_changed(timeout)
+        await self.canceller.cancel_working(parent)
+
+    async def _wait_until(self, parent: ParentState, send_at: float) -> None:
+        """Sleep until this slice's send time (shifted by pauses); wake early on cancel."""
+        while not parent.stopping:
+            if parent.paused_at is not None:
+                await parent.wait_changed(None)
+                continue
+            delay = send_at + parent.shift_s - self.clock.now()
+            if delay <= 0:
+                return
+            await parent.wait_changed(delay)
