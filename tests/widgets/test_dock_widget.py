@@ -302,7 +302,7 @@ def test_viewer_of_a_file_another_process_writes(qtbot: QtBot, tmp_path: Path,
     qtbot.waitUntil(lambda: dock.model.rowCount() == 4, timeout=3000)
     writer = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
         from dock_support import parent_story, write_rows
         from pathlib import Path
         path = Path({str(path)!r})
@@ -389,7 +389,7 @@ def test_a_lost_session_shows_a_banner_until_orders_flow_again(
 
 def test_a_journal_from_before_the_typed_schema_and_v1_desk_rows_load(
         qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> None:
-    data = Path(__file__).parent / "data"
+    data = Path(__file__).parents[1] / "data"
     old = (data / "journal_before_typed_schema.jsonl").read_bytes()
     seed = (data / "journal_seed_v1.jsonl").read_bytes()
     path = tmp_path / "execution_quality_paper.jsonl"

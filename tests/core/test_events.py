@@ -24,8 +24,8 @@ from imperium_exec.events import (
 )
 from imperium_exec.request import ExecutionAlgo, Side
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 
 
 def journal(name: str) -> list[dict[str, Any]]:

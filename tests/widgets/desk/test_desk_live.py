@@ -3,7 +3,7 @@
 The chain reads its quotes from the engine's market-data service (``ExecutionStack.quotes``)
 and only asks it to keep what is on screen fresh: it never calls ``kite.quote`` itself (Kite
 allows one quote call a second per account; the engine makes it). End to end against the fake
-Kite server: tests/test_desk_live_stream.py.
+Kite server: tests/widgets/desk/test_desk_live_stream.py.
 """
 
 from __future__ import annotations
