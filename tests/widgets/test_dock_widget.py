@@ -388,7 +388,7 @@ def test_a_lost_session_shows_a_banner_until_orders_flow_again(
 
 
 def test_a_journal_from_before_the_typed_schema_and_v1_desk_rows_load(
-        qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> None:
+        qtbot: QtBot, tmp_path: Path, qsettings: QSettings, screenshot_dir: Path) -> None:
     data = Path(__file__).parents[1] / "data"
     old = (data / "journal_before_typed_schema.jsonl").read_bytes()
     seed = (data / "journal_seed_v1.jsonl").read_bytes()
@@ -405,3 +405,4 @@ def test_a_journal_from_before_the_typed_schema_and_v1_desk_rows_load(
     assert "NIFTY26D0126000CE" in symbols  # the v1 desk's rows are in the blotter
     qtbot.waitUntil(lambda: "1 row skipped: quantity: 'sixty-five'" in dock.source_label.text(),
                     timeout=3000)
+    assert dock.grab().save(str(screenshot_dir / "dock_old_journal.png"))
