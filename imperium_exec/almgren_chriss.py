@@ -1,7 +1,7 @@
 """Almgren–Chriss optimal execution: the discrete schedule and its closed-form cost and risk.
 
-Almgren & Chriss, "Optimal execution of portfolio transactions", J. Risk 3(2), 2000; the formulas
-and the worked check are in ``shared/reference/execution-quality.md`` section 1. Model (selling
+Almgren & Chriss, "Optimal execution of portfolio transactions", J. Risk 3(2), 2000 (the
+formulas below are its section 1; the tests check them against a worked example). Model (selling
 ``X``; buys are symmetric): horizon ``T`` in ``N`` intervals of ``tau = T/N``, arithmetic random
 walk with volatility ``sigma``, permanent impact ``gamma * v``, temporary impact
 ``epsilon * sgn(n) + eta * v``. For a deterministic schedule of child trades ``n_k``:

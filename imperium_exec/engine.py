@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from .brokers.base import Broker
 from .cancelling import ChildCanceller
 from .clock import Clock, RealClock
+from .event_factory import EventFactory
 from .events import Event, EventKind, ParentStatus
 from .finishing import ParentFinisher
 from .gateway import BrokerGateway, SendPermit
@@ -60,7 +61,6 @@ from .rate_budget import AccountRateLimits, RateBudget, RequestKind
 from .request import ExecutionRequest
 from .retry import RetryPolicy
 from .router import SmartOrderRouter
-from .rows import RowFactory
 from .runtime import EngineServices, EngineThread
 from .schedule import ScheduleRunner
 from .slippage import SlippageModel
@@ -120,7 +120,7 @@ class ExecutionEngine:
         self.router = router or SmartOrderRouter(primary_route=getattr(broker, "name", "primary"))
         self.retry_policy = retry_policy or RetryPolicy()
         self.config = cfg = config or EngineConfig()
-        self.rows = RowFactory(self.clock, mode, self.router.primary_route)
+        self.events = EventFactory(self.clock, mode, self.router.primary_route)
         self._listeners: list[RowListener] = []
         self._ids = random.Random(cfg.id_seed) if cfg.id_seed is not None else None
         self._parents: dict[str, ParentState] = {}
@@ -135,7 +135,7 @@ class ExecutionEngine:
         self.gateway = BrokerGateway(self.budget, on_session_lost=self._on_session_lost)
         self.orders = OrderTracker(
             clock=self.clock, gateway=self.gateway, read_book=broker.orders,
-            cancel_order=broker.cancel_order, rows=self.rows, emit=self._emit,
+            cancel_order=broker.cancel_order, events=self.events, emit=self._emit,
             retry_policy=self.retry_policy,
             is_active=lambda p: self._parents.get(p.parent_id) is p,
             config=TrackerConfig(poll_interval_s=cfg.poll_interval_s,
@@ -153,18 +153,18 @@ class ExecutionEngine:
         self.placer = Placer(
             broker=broker, gateway=self.gateway, market_data=self.market_data,
             tracker=self.orders, router=self.router, slippage=slippage or SlippageModel(),
-            retry_policy=self.retry_policy, rows=self.rows, emit=self._emit, clock=self.clock,
+            retry_policy=self.retry_policy, events=self.events, emit=self._emit, clock=self.clock,
             config=PlacementConfig(quote_wait_s=cfg.quote_wait_s))
 
         self.canceller = ChildCanceller(
             broker=broker, gateway=self.gateway, orders=self.orders, clock=self.clock,
             cancel_timeout_s=cfg.cancel_timeout_s, poll_interval_s=cfg.poll_interval_s)
         self.finisher = ParentFinisher(
-            rows=self.rows, emit=self._emit, orders=self.orders, gateway=self.gateway,
+            events=self.events, emit=self._emit, orders=self.orders, gateway=self.gateway,
             tracker=tracker, cancel_timeout_s=cfg.cancel_timeout_s)
         self.schedule = ScheduleRunner(
             broker=broker, planner=self.planner, placer=self.placer, orders=self.orders,
-            canceller=self.canceller, rows=self.rows, emit=self._emit, clock=self.clock,
+            canceller=self.canceller, events=self.events, emit=self._emit, clock=self.clock,
             market_rest_s=cfg.market_rest_s)
         self.services = EngineServices(broker=broker, gateway=self.gateway,
                                        market_data=self.market_data, orders=self.orders)
@@ -330,7 +330,7 @@ class ExecutionEngine:
         live += [f"tag {c.tag}" for p in self._parents.values() for c in p.children
                  if c.in_flight and c.tag is not None]
         live += [f"tag {tag}" for tag in self.orders.watched_tags()]
-        self._emit(self.rows.session_row(reason, live))
+        self._emit(self.events.session_event(reason, live))
         for parent in self._parents.values():
             parent.failure = parent.failure or reason
             parent.permit.revoke(reason)
@@ -408,7 +408,7 @@ class ExecutionEngine:
             return
         parent.paused_at = self.clock.now()
         parent.status = ParentStatus.PAUSED
-        self._emit(self.rows.parent_row(parent, EventKind.PAUSED))
+        self._emit(self.events.parent_event(parent, EventKind.PAUSED))
         parent.changed.set()
 
     def _resume_parent(self, parent_id: str) -> None:
@@ -419,7 +419,7 @@ class ExecutionEngine:
         parent.shift_s += paused_for
         parent.paused_at = None
         parent.status = ParentStatus.WORKING
-        self._emit(self.rows.parent_row(parent, EventKind.RESUMED,
+        self._emit(self.events.parent_event(parent, EventKind.RESUMED,
                                         message=f"schedule shifted by {paused_for:.1f} s"))
         parent.changed.set()
 

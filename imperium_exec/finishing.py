@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 
+from .event_factory import EventFactory, slippage, slippage_bps
 from .events import ErrorBucket, EventKind, ParentStatus, Status
 from .gateway import BrokerGateway
 from .order_tracker import OrderTracker
 from .placement import Emit
-from .rows import RowFactory, slippage, slippage_bps
 from .state import ChildResult, ChildState, ChildStatus, ExecutionResult, ParentState
 from .telemetry import FillQualityTracker
 
@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 class ParentFinisher:
     """Writes a parent's final rows and builds the result its caller's handle resolves to."""
 
-    def __init__(self, *, rows: RowFactory, emit: Emit, orders: OrderTracker,
+    def __init__(self, *, events: EventFactory, emit: Emit, orders: OrderTracker,
                  gateway: BrokerGateway, tracker: FillQualityTracker | None,
                  cancel_timeout_s: float) -> None:
-        self.rows = rows
+        self.events = events
         self._emit = emit
         self.orders = orders
         self.gateway = gateway
@@ -59,7 +59,7 @@ class ParentFinisher:
                 f"may still be live at the broker: {', '.join(unknown)}"
         if unfilled < 0:
             message = f"overfilled by {-unfilled} (late order from a timed-out attempt)"
-        self._emit(self.rows.parent_row(
+        self._emit(self.events.parent_event(
             parent, EventKind.FINISHED, quantity=req.quantity, filled_quantity=parent.filled,
             average_price=parent.average_price or None, message=message,
             realized_slippage=slippage(parent, parent.average_price),
@@ -91,7 +91,7 @@ class ParentFinisher:
                            "is cancelled or reported") if not shutting_down else (
                     f"not re-sent; the engine is shutting down: look for tag {child.tag} in "
                     "the broker's order book")
-                self._emit(self.rows.child_row(
+                self._emit(self.events.child_event(
                     parent, child, EventKind.ERROR, Status.UNKNOWN,
                     error_bucket=ErrorBucket.TRANSIENT,
                     error=f"outcome unknown: attempt {child.tag} may have reached the broker",
@@ -99,8 +99,8 @@ class ParentFinisher:
                 return
             child.status = ChildStatus.CANCELLED
             why = parent.permit.reason or parent.failure or "parent ended"
-            self._emit(self.rows.child_row(parent, child, EventKind.CANCELLED, Status.CANCELLED,
-                                           message=f"not sent: {why}"))
+            self._emit(self.events.child_event(parent, child, EventKind.CANCELLED,
+                                               Status.CANCELLED, message=f"not sent: {why}"))
         elif child.status is ChildStatus.WORKING:
             child.status = ChildStatus.UNKNOWN
             if self.gateway.session_lost is not None:
@@ -108,7 +108,7 @@ class ParentFinisher:
             else:
                 error = (f"cancel of order {child.order_id} not confirmed within "
                          f"{self.cancel_timeout_s:g} s")
-            self._emit(self.rows.child_row(
+            self._emit(self.events.child_event(
                 parent, child, EventKind.ERROR, Status.UNKNOWN,
                 error_bucket=ErrorBucket.TRANSIENT, error=error, filled_quantity=child.filled,
                 message="the order may still be live: check the broker's order book"))

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 
 from .brokers.base import BrokerOrder, OrderStatus
 from .clock import Clock
+from .event_factory import EventFactory, slippage, slippage_bps
 from .events import Event, EventKind, Status
 from .gateway import BrokerGateway, NotSent
 from .rate_budget import RequestKind
 from .retry import RetryPolicy
-from .rows import RowFactory, slippage, slippage_bps
 from .state import ChildState, ChildStatus, LateOrderWatch, ParentState
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class OrderTracker:
 
     def __init__(self, *, clock: Clock, gateway: BrokerGateway,
                  read_book: Callable[[], list[BrokerOrder]],
-                 cancel_order: Callable[[str], None], rows: RowFactory, emit: Emit,
+                 cancel_order: Callable[[str], None], events: EventFactory, emit: Emit,
                  retry_policy: RetryPolicy, is_active: Callable[[ParentState], bool],
                  config: TrackerConfig | None = None) -> None:
         self.clock = clock
@@ -84,7 +84,7 @@ class OrderTracker:
         self._gateway = gateway
         self._read_book = read_book
         self._cancel_order = cancel_order
-        self._rows = rows
+        self._events = events
         self._emit = emit
         self._retry_policy = retry_policy
         self._is_active = is_active
@@ -310,7 +310,7 @@ class OrderTracker:
 
     def apply_order(self, parent: ParentState, child: ChildState, order: BrokerOrder) -> bool:
         """Bring ``child`` up to ``order``: fill increments, then a terminal state."""
-        rows = self._rows
+        events = self._events
         changed = False
         new_fill = fill_since(order, child.filled, child.filled_value)
         if new_fill is not None:
@@ -321,7 +321,7 @@ class OrderTracker:
             complete = child.filled >= child.quantity
             if complete:
                 child.status = ChildStatus.FILLED
-            self._emit(rows.child_row(
+            self._emit(events.child_event(
                 parent, child, EventKind.FILLED,
                 Status.FILLED if complete else Status.PARTIALLY_FILLED,
                 filled_quantity=increment, fill_price=price,
@@ -333,7 +333,7 @@ class OrderTracker:
             if order.status is OrderStatus.REJECTED:
                 error = self._retry_policy.classify_rejection(order.status_message)
                 child.status = ChildStatus.REJECTED
-                self._emit(rows.child_row(
+                self._emit(events.child_event(
                     parent, child, EventKind.REJECTED, Status.REJECTED, error_bucket=error.bucket,
                     error=order.status_message or "rejected without a reason",
                     filled_quantity=child.filled,
@@ -343,14 +343,14 @@ class OrderTracker:
                 # COMPLETE with fewer fills than asked: the order book is the truth, and the
                 # unfilled rest goes back to the parent like a cancel's.
                 child.status = ChildStatus.CANCELLED
-                self._emit(rows.child_row(
+                self._emit(events.child_event(
                     parent, child, EventKind.CANCELLED, Status.CANCELLED,
                     filled_quantity=child.filled,
                     message=f"broker reported COMPLETE at {child.filled}/{child.quantity}; "
                             f"{child.leaves} returned to the parent"))
             else:
                 child.status = ChildStatus.CANCELLED
-                self._emit(rows.child_row(
+                self._emit(events.child_event(
                     parent, child, EventKind.CANCELLED, Status.CANCELLED,
                     filled_quantity=child.filled,
                     message=f"{child.leaves} returned to the parent"))
@@ -384,7 +384,7 @@ class OrderTracker:
         if order.status.is_terminal:
             self._late.pop(watch.tag, None)
         if notes:
-            self._emit(self._rows.child_row(
+            self._emit(self._events.child_event(
                 parent, child, EventKind.GHOST, Status(order.status.lower()),
                 order_id=order.order_id, tag=watch.tag,
                 filled_quantity=new_fill[0] if new_fill else None,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from .brokers.base import Broker, BrokerOrder, OrderInstruction
 from .clock import Clock
+from .event_factory import EventFactory
 from .events import ErrorBucket, Event, EventKind, QuoteSource, Status
 from .gateway import BrokerGateway, NotSent
 from .market_data import MarketDataService, MarketQuote, instrument_key
@@ -35,7 +36,6 @@ from .rate_budget import OrderLimitReached, RequestKind
 from .request import ExecutionAlgo, OrderType, Urgency
 from .retry import ErrorClass, RetryPolicy
 from .router import RouteDecision, SmartOrderRouter
-from .rows import RowFactory
 from .slippage import SlippageModel
 from .state import ChildState, ChildStatus, ParentState, child_tag
 
@@ -58,7 +58,7 @@ def needs_no_quote(parent: ParentState) -> bool:
 class Placer:
     def __init__(self, *, broker: Broker, gateway: BrokerGateway, market_data: MarketDataService,
                  tracker: OrderTracker, router: SmartOrderRouter, slippage: SlippageModel,
-                 retry_policy: RetryPolicy, rows: RowFactory, emit: Emit, clock: Clock,
+                 retry_policy: RetryPolicy, events: EventFactory, emit: Emit, clock: Clock,
                  config: PlacementConfig | None = None) -> None:
         self.broker = broker
         self.gateway = gateway
@@ -67,7 +67,7 @@ class Placer:
         self.router = router
         self.slippage = slippage
         self.retry_policy = retry_policy
-        self.rows = rows
+        self.events = events
         self.emit = emit
         self.clock = clock
         self.config = config or PlacementConfig()
@@ -139,8 +139,9 @@ class Placer:
             child.in_flight = False
             if self.retry_policy.allows_retry(error, retries) and not parent.stopping:
                 delay = self.retry_policy.backoff_s(error.bucket, retries)
-                self.emit(self.rows.error_row(parent, child, EventKind.RETRY, Status.RETRY, error,
-                                              error_raised, f"retrying in {delay:.2f} s"))
+                self.emit(self.events.error_event(
+                    parent, child, EventKind.RETRY, Status.RETRY, error, error_raised,
+                    f"retrying in {delay:.2f} s"))
                 retries += 1
                 await parent.sleep(self.clock.now, delay)
                 continue
@@ -200,8 +201,8 @@ class Placer:
         """The child cannot be placed: a terminal error row, and the parent fails."""
         error = error or self.retry_policy.classify(exc)
         child.status = ChildStatus.ERROR
-        self.emit(self.rows.error_row(parent, child, EventKind.ERROR, Status.ERROR, error, exc,
-                                      None))
+        self.emit(self.events.error_event(parent, child, EventKind.ERROR, Status.ERROR, error,
+                                          exc, None))
         parent.failure = parent.failure or f"child {child.index + 1}: {error.bucket} error: {exc}"
         parent.changed.set()
 
@@ -212,7 +213,7 @@ class Placer:
         child.status = ChildStatus.WORKING
         child.in_flight = False
         child.placed_at = self.clock.now()
-        self.emit(self.rows.child_row(parent, child, EventKind.PLACED, Status.PLACED))
+        self.emit(self.events.child_event(parent, child, EventKind.PLACED, Status.PLACED))
         self.tracker.track(parent, child, seen)
 
     def give_up(self, parent: ParentState, child: ChildState) -> None:
@@ -228,7 +229,7 @@ class Placer:
         child.status = ChildStatus.CANCELLED
         child.quote_source = held.source if held is not None else None
         child.quote_age_ms = self.market_data.age(held) * 1e3 if held is not None else None
-        self.emit(self.rows.child_row(
+        self.emit(self.events.child_event(
             parent, child, EventKind.CANCELLED, Status.CANCELLED,
             error_bucket=ErrorBucket.TRANSIENT,
             error=f"no quote of {key} younger than {limit:g} s within "
@@ -254,7 +255,7 @@ class Placer:
             interval_s=policy.reconcile_interval_s, stop=lambda: parent.stopping)
         if found is None:
             return False
-        self.emit(self.rows.error_row(
+        self.emit(self.events.error_event(
             parent, child, EventKind.RECONCILED, Status.PLACED, error, exc,
             f"found order {found.order_id} by tag {instruction.tag}; not re-sent"))
         self.mark_placed(parent, child, found.order_id, found)

@@ -16,12 +16,12 @@ from .algos import Algorithm, DueSlice, Replanner, algorithm_for
 from .brokers.base import Broker
 from .cancelling import ChildCanceller
 from .clock import Clock
+from .event_factory import EventFactory
 from .events import EventKind
 from .order_tracker import OrderTracker
 from .placement import Emit, Placer, needs_no_quote
 from .planner import ExecutionAlgoPlanner, split_by_freeze
 from .request import OrderType
-from .rows import RowFactory
 from .state import ChildState, ChildStatus, ParentState
 from .timeutil import epoch_to_iso
 
@@ -30,14 +30,14 @@ class ScheduleRunner:
     """Runs parents' schedules on the engine's loop, one call of :meth:`run` per parent."""
 
     def __init__(self, *, broker: Broker, planner: ExecutionAlgoPlanner, placer: Placer,
-                 orders: OrderTracker, canceller: ChildCanceller, rows: RowFactory,
+                 orders: OrderTracker, canceller: ChildCanceller, events: EventFactory,
                  emit: Emit, clock: Clock, market_rest_s: float) -> None:
         self.broker = broker
         self.planner = planner
         self.placer = placer
         self.orders = orders
         self.canceller = canceller
-        self.rows = rows
+        self.events = events
         self._emit = emit
         self.clock = clock
         self.market_rest_s = market_rest_s
@@ -56,13 +56,13 @@ class ScheduleRunner:
         # The schedule starts when the parent could first act (a price in hand), not when it
         # was planned: the time spent waiting shifts every slice and the end.
         parent.shift_s = max(0.0, self.clock.now() - parent.plan.start_at)
-        self._emit(self.rows.parent_row(
+        self._emit(self.events.parent_event(
             parent, EventKind.ACCEPTED, quantity=req.quantity,
             message=f"{parent.plan.slice_count} slice(s) from "
                     f"{epoch_to_iso(parent.plan.start_at + parent.shift_s)} to "
                     f"{epoch_to_iso(parent.end_at)}"))
         for warning in parent.plan.warnings:
-            self._emit(self.rows.parent_row(parent, EventKind.WARNING, message=warning))
+            self._emit(self.events.parent_event(parent, EventKind.WARNING, message=warning))
 
         slices = sorted({c.slice_index for c in parent.children})
         position = 0

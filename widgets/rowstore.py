@@ -77,8 +77,8 @@ class Column:
         return self.kind not in (Kind.LABEL, Kind.TIME)
 
 
-#: The blotter's columns, in the issue's order; side after the symbol (a trader reads them
-#: together), then fill details and identity columns that start hidden.
+#: The blotter's columns: the v1 telemetry fields in their order, side after the symbol (a
+#: trader reads them together), then fill details and identity columns that start hidden.
 COLUMNS: tuple[Column, ...] = (
     Column("time", "Time", "ts", Kind.TIME, "00:00:00.000", "When the event happened (IST)"),
     Column("symbol", "Symbol", "tradingsymbol", Kind.LABEL, "NIFTY26D0126500CE",

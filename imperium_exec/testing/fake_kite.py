@@ -5,7 +5,8 @@ client library's own behaviour (exceptions chosen from the JSON ``error_type``, 
 raised by ``requests``, CSV instruments, naive IST timestamps), not against a hand-made mock of
 it. Point ``KiteConnect(api_key="k", access_token="t", root=server.root, timeout=0.5)`` here.
 
-Faithful to Kite (see ``shared/reference/kite-connect.md`` §3-§6, §10):
+Faithful to Kite Connect v3 as documented at kite.trade/docs/connect/v3 (orders, order book,
+quotes, instruments, the ticker) and as measured on the live path:
 
 - The envelope ``{"status": "success", "data": ...}`` / ``{"status": "error", "message",
   "error_type", "data": null}`` with the HTTP status; ``Content-Type: application/json``, and

@@ -32,7 +32,7 @@ def cells(model: ChildEventTableModel, key: str,
     return [model.index(r, col(key)).data(role) for r in range(model.rowCount())]
 
 
-def test_columns_are_the_issues_in_its_order() -> None:
+def test_the_blotter_shows_the_required_columns_in_order_and_only_schema_fields() -> None:
     titles = [c.title for c in COLUMNS]
     assert [t for t in titles if t in REQUIRED_TITLES] == REQUIRED_TITLES
     assert {c.field for c in COLUMNS} <= set(ROW_FIELDS)

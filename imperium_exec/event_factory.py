@@ -1,4 +1,4 @@
-"""Event builders: the one place where engine state becomes an :class:`~.events.Event`.
+"""EventFactory: the one place where engine state becomes an :class:`~.events.Event`.
 
 The engine, the order tracker and the placement code all describe what happened through these,
 so every event of a parent carries the same context fields, filled the same way.
@@ -17,12 +17,12 @@ from .timeutil import epoch_to_iso
 
 
 @dataclass(frozen=True)
-class RowFactory:
+class EventFactory:
     clock: Clock
     mode: str
     route: str
 
-    def parent_row(self, parent: ParentState, event: EventKind, **extra: Any) -> Event:
+    def parent_event(self, parent: ParentState, event: EventKind, **extra: Any) -> Event:
         """A parent event; ``extra`` sets further fields (a misspelt field raises
         ``ValueError``)."""
         now = self.clock.now()
@@ -38,7 +38,7 @@ class RowFactory:
         )
         return base._replace(**extra) if extra else base
 
-    def child_row(self, parent: ParentState, child: ChildState, event: EventKind,
+    def child_event(self, parent: ParentState, child: ChildState, event: EventKind,
                   status: Status, **extra: Any) -> Event:
         """A child event: the parent's context, the child's order and estimates."""
         decision = child.decision
@@ -55,17 +55,17 @@ class RowFactory:
             status=status,
         )
         fields.update(extra)
-        return self.parent_row(parent, event, **fields)
+        return self.parent_event(parent, event, **fields)
 
-    def error_row(self, parent: ParentState, child: ChildState, event: EventKind,
+    def error_event(self, parent: ParentState, child: ChildState, event: EventKind,
                   status: Status, error: ErrorClass, exc: BaseException,
                   message: str | None) -> Event:
         text = str(exc.args[0]) if exc.args else type(exc).__name__
-        return self.child_row(parent, child, event, status, error_bucket=error.bucket,
+        return self.child_event(parent, child, event, status, error_bucket=error.bucket,
                               error=f"{type(exc).__name__}: {text}", ambiguous=error.ambiguous,
                               message=message or error.reason)
 
-    def session_row(self, message: str, order_ids: list[str]) -> Event:
+    def session_event(self, message: str, order_ids: list[str]) -> Event:
         """The account-level "re-login needed" event (no parent)."""
         now = self.clock.now()
         return Event(timestamp=epoch_to_iso(now), ts=now, event=EventKind.SESSION,
@@ -90,4 +90,4 @@ def slippage_bps(parent: ParentState, price: float) -> float | None:
     return slip / parent.arrival_price * 1e4
 
 
-__all__ = ["RowFactory", "slippage", "slippage_bps"]
+__all__ = ["EventFactory", "slippage", "slippage_bps"]
