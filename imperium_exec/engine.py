@@ -289,6 +289,7 @@ class ExecutionEngine:
             await asyncio.wait([asyncio.wrap_future(f) for f in futures])
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.orders.refresh(), 5.0)  # late watches see the end
+        self.orders.report_unresolved()
 
     async def _force_finish(self) -> None:
         """Shutdown ran out of time: one more order-book read (it may settle the children
@@ -304,6 +305,7 @@ class ExecutionEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         for parent in list(self._parents.values()):  # a parent whose task never ran
             self._finish(parent)
+        self.orders.report_unresolved()
 
     # ------------------------------------------------------------------ rows
 

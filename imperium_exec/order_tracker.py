@@ -166,6 +166,23 @@ class OrderTracker:
     def watched_tags(self) -> list[str]:
         return sorted(self._late)
 
+    def report_unresolved(self) -> None:
+        """The engine is stopping while tags are still watched: one ghost row each (status
+        unknown) naming the tag, so the journal says which orders may still turn up or fill
+        without it; the watches end. A child whose own terminal row is ``unknown`` already
+        names its tag or order."""
+        for watch in self._late.values():
+            if watch.child.status is ChildStatus.UNKNOWN and watch.child.tag == watch.tag:
+                continue
+            state = ("its order turned up and is still open: a cancel was sent, not confirmed"
+                     if watch.seen else "its order has not turned up")
+            self._emit(self._events.child_event(
+                watch.parent, watch.child, EventKind.GHOST, Status.UNKNOWN, tag=watch.tag,
+                message=f"the engine stopped while tag {watch.tag} was "
+                f"watched for a late order ({state}): look for it in the broker's order book; "
+                "fills after this are not in the journal"))
+        self._late.clear()
+
     # ------------------------------------------------------------------ feeds
 
     def on_update(self, order: BrokerOrder) -> None:

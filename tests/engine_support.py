@@ -55,7 +55,7 @@ def make_rig(tmp_path: Path, *, auto_advance: bool = True, latency_s: float = 0.
              retry_policy: RetryPolicy | None = None, bid: float = 100.0,
              ask: float = 100.5,
              broker_type: type[InMemoryBroker] = InMemoryBroker,
-             **broker_args: Any) -> Rig:
+             config: EngineConfig | None = None, **broker_args: Any) -> Rig:
     """An engine on an in-memory broker (of ``broker_type``) in virtual time."""
     clock = VirtualClock(auto_advance=auto_advance)
     broker = broker_type(clock=clock, bid=bid, ask=ask, latency_s=latency_s, name="memory",
@@ -63,7 +63,7 @@ def make_rig(tmp_path: Path, *, auto_advance: bool = True, latency_s: float = 0.
     tracker = FillQualityTracker("paper", tmp_path)
     policy = retry_policy or RetryPolicy(reconcile_window_s=3.0, reconcile_interval_s=1.0)
     engine = ExecutionEngine(broker, mode="paper", clock=clock, tracker=tracker,
-                             retry_policy=policy, config=EngineConfig(id_seed=7))
+                             retry_policy=policy, config=config or EngineConfig(id_seed=7))
     rig = Rig(engine, broker, clock, tracker)
 
     def collect(row: dict[str, Any]) -> None:

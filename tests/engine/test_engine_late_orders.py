@@ -12,6 +12,7 @@ from engine_support import SYMBOL, assert_books_balance, make_request, make_rig
 from imperium_exec.brokers.base import OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import BrokerTimeout, NetworkException
 from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.engine import EngineConfig
 from imperium_exec.events import ParentStatus
 
 
@@ -176,3 +177,30 @@ def test_a_late_orders_fills_count_into_its_parent_while_the_parent_works(
     assert result.filled_quantity == 130  # the late order's fills are the parent's
     finished = next(r for r in rig.file_rows() if r["event"] == "finished")
     assert finished["filled_quantity"] == 130
+
+
+class GhostThatNeverShows(InMemoryBroker):
+    """The first placement times out after sending, and its order never shows in the book."""
+
+    def place_order(self, order: OrderInstruction) -> str:
+        if self.place_calls == 0:
+            self.place_calls += 1
+            raise BrokerTimeout("read timed out", sent=True)
+        return super().place_order(order)
+
+
+def test_a_tag_still_watched_when_the_engine_stops_is_named_in_the_journal(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, broker_type=GhostThatNeverShows,
+                   config=EngineConfig(id_seed=7, late_order_watch_s=1e9))
+    _, future = rig.engine.submit(make_request())
+    result = future.result(5)  # the re-sent attempt filled
+    assert result.status is ParentStatus.FILLED
+    rig.close()
+    rows = rig.file_rows()
+    first_tag = next(r["tag"] for r in rows if r["event"] == "retry")
+    (unresolved,) = [r for r in rows if r["event"] == "ghost"]
+    assert unresolved["status"] == "unknown" and unresolved["tag"] == first_tag
+    assert f"tag {first_tag} was watched" in unresolved["message"]
+    assert "not in the journal" in unresolved["message"]
+    assert unresolved["child_index"] == 1 and unresolved["parent_id"] == result.parent_id

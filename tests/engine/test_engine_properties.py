@@ -72,8 +72,13 @@ def test_every_child_ends_once_and_fills_match_the_broker(
         late_after_finish = sum(r["filled_quantity"] or 0 for r in rows if r["event"] == "ghost"
                                 and "after the parent finished" in (r["message"] or ""))
         broker_filled = sum(o.filled_quantity for o in ours)
-        # No fill the parent does not know of (nor one it made up), a decoy never adopted.
-        assert broker_filled == result.filled_quantity + late_after_finish
+        # No fill the parent does not know of (nor one it made up), a decoy never adopted;
+        # an order still watched when the engine stopped is named in the journal, and only
+        # its fills may be missing from it.
+        journal_filled = result.filled_quantity + late_after_finish
+        unresolved = {r["tag"] for r in rows if r["event"] == "ghost" and r["status"] == "unknown"}
+        may_be_missing = sum(o.filled_quantity for o in ours if o.tag in unresolved)
+        assert journal_filled <= broker_filled <= journal_filled + may_be_missing
         assert all(o.order_id not in result.order_ids for o in rig.broker.orders()
                    if o.tag == "MANUAL1")
         assert all(o.quantity <= request.max_order_quantity and o.quantity % 65 == 0
