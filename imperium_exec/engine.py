@@ -272,6 +272,11 @@ class ExecutionEngine:
         self.gateway.close()
         if self.tracker is not None:
             self.tracker.sync()
+        # Every row is written. Dropping the listeners also breaks the reference cycle with
+        # an owner that listens (the ExecutionStack, a QObject): it is then freed by its last
+        # reference on its own thread, never by the garbage collector on whatever thread
+        # happens to run it (a QObject destroyed off its thread can crash Qt).
+        self._listeners.clear()
 
     def _new_parent_id(self) -> str:
         alphabet = string.ascii_uppercase + string.digits

@@ -109,10 +109,11 @@ class Status(StrEnum):
     REJECTED = "rejected"
     ERROR = "error"  # never placed
     UNKNOWN = "unknown"  # the engine ended before learning an attempt's outcome
-    # ghost rows: the late order's state at the broker
+    # ghost rows: the late order's state at the broker, or that it never turned up
     PENDING = "pending"
     OPEN = "open"
     COMPLETE = "complete"
+    NOT_PLACED = "not_placed"
     # session rows
     RELOGIN_NEEDED = "relogin_needed"
 

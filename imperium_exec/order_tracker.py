@@ -294,9 +294,14 @@ class OrderTracker:
                 in_book.add(order.tag)
             self._apply(order)
         now = self.clock.now()
+        window = self.config.late_order_watch_s
         for tag, watch in list(self._late.items()):
-            if tag not in in_book and now - watch.since > self.config.late_order_watch_s:
+            if tag not in in_book and now - watch.since > window:
                 del self._late[tag]
+                self._emit(self._events.child_event(
+                    watch.parent, watch.child, EventKind.GHOST, Status.NOT_PLACED, tag=tag,
+                    message=f"tag {tag} did not turn up in the order book within {window:g} s: "
+                            "that attempt placed no order"))
 
     # ------------------------------------------------------------------ applying
 

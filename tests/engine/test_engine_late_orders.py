@@ -204,3 +204,20 @@ def test_a_tag_still_watched_when_the_engine_stops_is_named_in_the_journal(
     assert f"tag {first_tag} was watched" in unresolved["message"]
     assert "not in the journal" in unresolved["message"]
     assert unresolved["child_index"] == 1 and unresolved["parent_id"] == result.parent_id
+
+
+def test_a_watched_tag_that_never_turns_up_is_closed_with_a_row_when_the_watch_ends(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, broker_type=GhostThatNeverShows,
+                   config=EngineConfig(id_seed=7, late_order_watch_s=30.0))
+    _, future = rig.engine.submit(make_request())
+    assert future.result(5).status is ParentStatus.FILLED
+    deadline = time.monotonic() + 5
+    while not any(r["event"] == "ghost" for r in rig.snapshot()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # virtual time runs on to the end of the watch
+    rig.close()
+    rows = rig.file_rows()
+    first_tag = next(r["tag"] for r in rows if r["event"] == "retry")
+    (closed,) = [r for r in rows if r["event"] == "ghost"]
+    assert (closed["status"], closed["tag"]) == ("not_placed", first_tag)
+    assert "did not turn up in the order book within 30 s" in closed["message"]

@@ -49,8 +49,11 @@ def test_transient_error_reconciles_first_and_resends_only_when_the_order_is_abs
                                                            code=503))
     assert result.status is ParentStatus.FILLED
     events = [r["event"] for r in rows]
-    assert events == ["accepted", "retry", "placed", "filled", "finished"]
+    # The first attempt's tag stays watched after the re-send; its ghost row closes the
+    # question: it never turned up (the watch ran out) or the engine stopped still watching.
+    assert events == ["accepted", "retry", "placed", "filled", "finished", "ghost"]
     assert rows[1]["error_bucket"] == "transient" and rows[1]["ambiguous"] is True
+    assert rows[-1]["tag"] == rows[1]["tag"] and rows[-1]["status"] in ("not_placed", "unknown")
     assert rig.broker.place_calls == 2 and len(rig.broker.orders()) == 1
 
 
