@@ -214,3 +214,12 @@ def test_pov_child_quantity_respects_explicit_clips() -> None:
 def test_pov_child_quantity_full_participation_takes_the_maximum() -> None:
     req = make(100, "POV", participation_rate=1.0, max_child_orders=10, horizon_s=600)
     assert pov_child_quantity(req, 1.0, req.quantity) == NIFTY_MAX
+
+
+def test_pov_child_quantity_never_sends_above_the_freeze_even_when_max_child_quantity_is_larger(
+        ) -> None:
+    # a 40-lot max_child_quantity over a 27-lot freeze: the freeze wins (Kite rejects more)
+    req = make(100, "POV", participation_rate=0.5, max_child_quantity=40 * NIFTY_LOT,
+               max_child_orders=10, horizon_s=600)
+    assert pov_child_quantity(req, 1e6, req.quantity) == NIFTY_MAX
+    assert pov_child_quantity(req, 30 * NIFTY_LOT, req.quantity) == NIFTY_MAX

@@ -234,6 +234,34 @@ def test_fresh_gives_up_at_its_timeout_while_rest_keeps_failing_and_last_error_s
     assert_within_quote_limit(calls.times)
 
 
+def test_fresh_honours_a_max_age_given_per_call_tighter_or_looser_than_the_default() -> None:
+    async def main(service: MarketDataService, clock: VirtualClock) -> None:
+        service.start()
+        held = await service.fresh(key(0), timeout=3.0)
+        assert held is not None
+        await asyncio.sleep(1.0)  # the quote is a second old; the default limit is 2 s
+        assert await service.fresh(key(0), timeout=0.0) is held
+        assert await service.fresh(key(0), timeout=0.0, max_age=0.5) is None
+        await asyncio.sleep(2.0)  # three seconds old: too old by default, not for 5 s
+        assert await service.fresh(key(0), timeout=0.0) is None
+        assert await service.fresh(key(0), timeout=0.0, max_age=5.0) is held
+
+    run_service(main, rest=FakeRest, max_age_s=2.0)
+
+
+def test_fresh_with_a_tighter_max_age_waits_for_a_newer_quote_than_the_one_held() -> None:
+    async def main(service: MarketDataService, clock: VirtualClock) -> None:
+        service.start()
+        held = await service.fresh(key(0), timeout=3.0)
+        assert held is not None
+        await asyncio.sleep(1.5)
+        newer = await service.fresh(key(0), timeout=5.0, max_age=1.0)
+        assert newer is not None and newer is not held
+        assert newer.received_at > held.received_at
+
+    run_service(main, rest=FakeRest, max_age_s=2.0)
+
+
 def test_a_key_the_broker_does_not_know_returns_none_at_once() -> None:
     ghost = instrument_key("NFO", "NIFTY99JAN1CE")
     fake: list[FakeRest] = []

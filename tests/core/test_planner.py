@@ -122,6 +122,15 @@ def test_allocate_lots_rounds_the_cumulative_quota() -> None:
         allocate_lots(-1, [1])
 
 
+def test_allocate_lots_rounds_ties_up_so_early_slices_are_never_smaller() -> None:
+    # An odd parent over two equal slices is a tie at every size: the first slice takes the
+    # extra lot (round half up), never the even neighbour (round half to even).
+    for k in range(50):
+        assert allocate_lots(2 * k + 1, [1, 1]) == [k + 1, k]
+    # Ties deeper in the schedule front-load too: cumulative 0.5, 1.0, 1.5, 2.0 -> 1, 1, 2, 2.
+    assert allocate_lots(2, [1, 1, 1, 1]) == [1, 0, 1, 0]
+
+
 def test_planner_params_are_validated() -> None:
     params = PlannerParams()
     assert params.is_kappa_t[Urgency.NORMAL] == 1.0 and params.is_kappa_t[Urgency.HIGH] == 4.0
@@ -311,6 +320,32 @@ def test_vwap_across_the_open_weights_pre_open_at_the_opening_rate() -> None:
     plan = planner.plan(req, now=OPEN - 1000, seed=1)
     assert slice_lots(plan) == allocate_lots(1000, [900 * rate0, curve.bin_shares[0]])
     assert slice_lots(plan) == [500, 500]
+
+
+def test_vwap_slice_across_midnight_keeps_its_duration_and_is_never_skipped() -> None:
+    # 23:50 to 00:10 IST in four slices on the default wall-clock mapping: the second slice
+    # ends at midnight, where session seconds wrap from after the close to before the open.
+    # It still weighs its five minutes at the closing rate; the two after midnight trade at the
+    # opening rate.
+    curve = VolumeCurve.load("normal")
+    midnight = dt.datetime(2026, 3, 11, 0, 0, tzinfo=IST).timestamp()
+    req = make(400, "VWAP", horizon_s=1200, max_child_orders=4, freeze_quantity=10**6)
+    plan = planner.plan(req, now=midnight - 600, seed=1)
+    first_rate = curve.bin_shares[0] / 900
+    last_rate = curve.bin_shares[-1] / 900
+    expected = allocate_lots(400, [300 * last_rate] * 2 + [300 * first_rate] * 2)
+    assert slice_lots(plan) == expected
+    assert plan.slice_count == 4
+    assert not any("got no lots" in w for w in plan.warnings)
+
+
+def test_vwap_slice_straddling_midnight_weighs_its_whole_duration() -> None:
+    # A slice from 23:57:30 to 00:02:30 IST: its end maps to before its start; it is weighed
+    # as five minutes after the close, the same as the slices before it.
+    midnight = dt.datetime(2026, 3, 11, 0, 0, tzinfo=IST).timestamp()
+    req = make(30, "VWAP", horizon_s=900, max_child_orders=3, freeze_quantity=10**6)
+    plan = planner.plan(req, now=midnight - 750, seed=1)
+    assert slice_lots(plan) == [10, 10, 10]
 
 
 def test_vwap_with_a_curve_empty_in_the_window_falls_back_to_equal() -> None:

@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from importlib import resources
 
 import numpy as np
@@ -279,3 +280,35 @@ def test_allocated_lots_keep_every_prefix_within_half_a_lot(total: int,
     assert sum(lots) == total and min(lots) >= 0
     quotas = np.cumsum(np.asarray(weights) / sum(weights)) * total
     assert np.all(np.abs(np.cumsum(lots) - quotas) <= 0.5 + 1e-6)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(total=st.integers(0, 2000),
+       weights=st.lists(st.integers(0, 50), min_size=1, max_size=40).filter(lambda w: sum(w) > 0))
+def test_allocated_lots_round_every_cumulative_quota_half_up(total: int,
+                                                             weights: list[int]) -> None:
+    """With whole-number weights every quota is exact, ties included: each prefix of the
+    schedule is floor(quota + 1/2), so a tie always goes to the earlier slice."""
+    lots = allocate_lots(total, weights)
+    running = 0
+    cumulative_weight = 0
+    for x, w in zip(lots, weights, strict=True):
+        running += x
+        cumulative_weight += w
+        quota = Fraction(total * cumulative_weight, sum(weights))
+        assert running == math.floor(quota + Fraction(1, 2))
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.sampled_from(LOT_SIZES), st.sampled_from(FREEZES), st.floats(0.01, 1.0),
+       st.floats(0.0, 1e7), st.integers(1, 500), st.integers(1, 400))
+def test_pov_child_quantity_never_exceeds_the_freeze_limit_whatever_max_child_quantity_says(
+        lot: int, freeze: int, rho: float, observed: float, remaining_lots: int,
+        max_child_lots: int) -> None:
+    request = ExecutionRequest(
+        tradingsymbol="NIFTY26D0125000CE", exchange="NFO", side="BUY", quantity=lot * 500,
+        lot_size=lot, tick_size=0.05, freeze_quantity=freeze, execution_algo="POV",
+        participation_rate=rho, horizon_s=600, max_child_quantity=max_child_lots * lot)
+    q = pov_child_quantity(request, observed, remaining_lots * lot)
+    assert q % lot == 0
+    assert 0 <= q <= min(request.max_order_quantity, max_child_lots * lot, remaining_lots * lot)

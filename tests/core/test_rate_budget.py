@@ -761,3 +761,60 @@ def test_a_request_counts_until_it_ends_so_a_slow_send_never_crowds_a_second() -
     assert grants[:2] == [0.0, 0.0]
     assert grants[2] == pytest.approx(1.05)
     # ...and the slow one, ending at 3 s, still counts until 4.05 s for the next requests.
+
+
+READS_ONLY = AccountRateLimits(writes_per_second=None, writes_per_minute=None,
+                               writes_per_day=None, quotes_per_second=None, reads_per_second=10)
+
+
+def test_a_slow_request_still_counts_after_the_quick_ones_of_its_second_have_aged_out() -> None:
+    async def main() -> list[float]:
+        budget = RateBudget(READS_ONLY)
+
+        async def slow() -> None:  # granted at 0, its reply comes at 0.9 s
+            async with budget.slot(RequestKind.BOOK_READ):
+                await asyncio.sleep(0.9)
+
+        first = asyncio.ensure_future(slow())
+        await asyncio.sleep(0)
+        for _ in range(9):  # the rest of the first second, done at once
+            await enter_and_leave(budget, RequestKind.BOOK_READ)
+        await first
+        await asyncio.sleep(1.2 - now())  # the quick ones aged out at 1.05 s
+        return [await enter_and_leave(budget, RequestKind.BOOK_READ) for _ in range(10)]
+
+    later = run_virtual(main)
+    # the slow one counts until 0.9 + 1.05 s: nine may go at 1.2 s, the tenth waits for it
+    assert later[:9] == [pytest.approx(1.2)] * 9
+    assert later[9] == pytest.approx(1.95)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.floats(0.0, 3.0), st.floats(0.0, 2.0)), min_size=1, max_size=40))
+def test_no_grant_while_the_limit_of_requests_still_count_from_their_end(
+        requests: list[tuple[float, float]]) -> None:
+    """Each request counts from its grant until a padded second after it ended: no grant is
+    made while ``limit`` others granted before it still count, whatever their durations."""
+    span, limit, _ = READS_ONLY.windows(Lane.READ)[0]
+
+    async def main() -> list[tuple[float, float]]:
+        budget = RateBudget(READS_ONLY)
+        spans: list[tuple[float, float]] = []
+
+        async def one(delay: float, duration: float) -> None:
+            await asyncio.sleep(delay)
+            async with budget.slot(RequestKind.BOOK_READ) as slot:
+                await asyncio.sleep(duration)
+                spans.append((slot.granted_at, now()))
+
+        await asyncio.gather(*(one(d, t) for d, t in requests))
+        return spans
+
+    spans = run_virtual(main)
+    assert len(spans) == len(requests)
+    for i, (granted, _) in enumerate(spans):
+        counting = [j for j, (g, e) in enumerate(spans)
+                    if j != i and g <= granted and e > granted - span + EPS]
+        assert len(counting) < limit, (granted, len(counting))
+

@@ -95,6 +95,8 @@ def test_kite_instruments_dump_overrides_lot_and_tick() -> None:
      "horizon_s", "not both"),
     ({"execution_start_at": "2026-11-24T11:00:00", "execution_end_at": "2026-11-24T10:00:00"},
      "end_at", "not after start_at"),
+    ({"execution_start_at": "2026-11-24T10:00:00", "execution_end_at": "2026-11-24T10:00:00"},
+     "end_at", "not after start_at"),
     ({"order_type": "SL"}, "order_type", "not supported"),
     ({"execution_algoo": "TWAP"}, "execution_algoo", "unknown execution key"),
     ({"tradingsymbol": "RELIANCE"}, "tradingsymbol", "matches no configured underlying"),
@@ -113,6 +115,13 @@ def test_bad_input_names_the_field_and_the_reason(overrides: dict[str, object], 
     text = error_text(**overrides)
     assert field in text
     assert reason in text
+
+
+@pytest.mark.parametrize("algo", ["IMMEDIATE", "TWAP", "VWAP", "POV", "IS"])
+def test_a_window_that_ends_as_it_starts_is_refused_for_every_algorithm(algo: str) -> None:
+    text = error_text(execution_algo=algo, execution_start_at="2026-11-24T10:00:00",
+                      execution_end_at="2026-11-24T10:00:00")
+    assert "end_at" in text and "not after start_at" in text
 
 
 def test_validation_error_is_a_value_error_with_a_location() -> None:

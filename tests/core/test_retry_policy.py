@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import kiteconnect.exceptions as kex
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imperium_exec.brokers import errors as ours
 from imperium_exec.events import ErrorBucket
@@ -47,6 +51,7 @@ POLICY = RetryPolicy()
      ErrorBucket.FATAL, False),
     (kex.InputException("Invalid `tag`: must be at most 20 characters", code=400),
      ErrorBucket.FATAL, False),
+    (kex.GeneralException("Internal server error", code=500), ErrorBucket.TRANSIENT, True),
     (kex.OrderException("Order cannot be modified as it is being processed", code=500),
      ErrorBucket.FATAL, False),
     (ValueError("bug"), ErrorBucket.FATAL, False),
@@ -85,6 +90,28 @@ def test_backoff_grows_is_capped_and_throttle_waits_at_least_most_of_a_second() 
     throttle = [jittered.backoff_s(ErrorBucket.THROTTLE, 0) for _ in range(200)]
     assert min(throttle) >= 0.75 and max(throttle) <= 1.25
     assert len(set(throttle)) > 100  # jitter really varies the delay
+
+
+@pytest.mark.parametrize("code", [500, 502, 503, 504])
+def test_a_general_exception_from_500_up_is_an_ambiguous_server_error(code: int) -> None:
+    result = POLICY.classify(kex.GeneralException("Something went wrong", code=code))
+    assert (result.bucket, result.ambiguous) == (ErrorBucket.TRANSIENT, True)
+
+
+def test_a_general_exception_below_500_is_refused_not_retried() -> None:
+    result = POLICY.classify(kex.GeneralException("Something went wrong", code=499))
+    assert (result.bucket, result.ambiguous) == (ErrorBucket.FATAL, False)
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.sampled_from(list(ErrorBucket)), st.integers(0, 60), st.floats(0.0, 0.9),
+       st.integers(0, 2**32))
+def test_backoff_never_exceeds_its_buckets_cap_however_many_retries(
+        bucket: ErrorBucket, retries: int, jitter: float, seed: int) -> None:
+    policy = RetryPolicy(jitter=jitter, rng=random.Random(seed))
+    cap = policy.policies[bucket].max_delay_s
+    delay = policy.backoff_s(bucket, retries)
+    assert 0.0 <= delay <= cap * (1 + jitter) + 1e-12
 
 
 def test_async_rejections_classify_by_rms_text() -> None:

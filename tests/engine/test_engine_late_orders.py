@@ -60,6 +60,46 @@ def test_a_late_order_after_the_parent_finished_is_still_cancelled(tmp_path: Pat
     assert sum(o.filled_quantity for o in broker.orders()) == 130  # nothing filled twice
 
 
+class SlowToCancelLateGhost(LateGhostBroker):
+    """As LateGhostBroker, but the exchange takes ``cancel_takes_s`` to confirm a cancel: the
+    late order keeps showing OPEN in the book meanwhile."""
+
+    cancel_takes_s = 3.0
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.cancels_sent: list[str] = []
+        self._cancel_due: dict[str, float] = {}
+
+    def cancel_order(self, order_id: str) -> None:
+        self.cancels_sent.append(order_id)
+        self._cancel_due.setdefault(order_id, self.clock.now() + self.cancel_takes_s)
+
+    def orders(self):  # type: ignore[no-untyped-def]
+        for order_id, at in list(self._cancel_due.items()):
+            if at <= self.clock.now():
+                del self._cancel_due[order_id]
+                InMemoryBroker.cancel_order(self, order_id)
+        return super().orders()
+
+
+def test_a_late_order_is_cancelled_once_while_the_exchange_takes_its_time_to_confirm(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, broker_type=SlowToCancelLateGhost, delay_s=30.0)
+    broker = rig.broker
+    _, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=100.5))
+    assert future.result(5).filled_quantity == 130
+    deadline = time.monotonic() + 5
+    while not (broker.cancels_sent and not [o for o in InMemoryBroker.orders(broker)
+                                            if o.status is OrderStatus.OPEN]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rig.close()
+    late = [o.order_id for o in broker.orders() if o.status is OrderStatus.CANCELLED]
+    assert len(late) == 1
+    assert broker.cancels_sent == late  # one cancel, however many reads saw it still open
+
+
 class FlakyCancelBroker(InMemoryBroker):
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]

@@ -52,6 +52,37 @@ def test_immediate_market_order_fills_at_the_touch_and_writes_every_v1_field(
     assert_books_balance(rows, 130)
 
 
+def test_a_sell_filled_below_its_arrival_price_reports_a_positive_cost(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    try:
+        _, future = rig.engine.submit(make_request(side="SELL"))
+        result = future.result(5)
+    finally:
+        rig.close()
+    assert (result.filled_quantity, result.average_price) == (130, 100.0)  # sold at the bid
+    rows = rig.file_rows()
+    filled = next(r for r in rows if r["event"] == "filled")
+    finished = next(r for r in rows if r["event"] == "finished")
+    for row in (filled, finished):  # 0.25 below the 100.25 mid is a cost for a seller
+        assert row["realized_slippage"] == pytest.approx(0.25)
+        assert row["realized_slippage_bps"] == pytest.approx(0.25 / 100.25 * 1e4)
+
+
+def test_a_sell_filled_above_its_arrival_price_reports_a_gain(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    try:
+        parent_id, future = rig.engine.submit(
+            make_request(side="SELL", order_type="LIMIT", limit_price=101.0))
+        _wait(lambda: "placed" in rig.events(parent_id))
+        rig.broker.fill(str(rig.broker.orders()[0].order_id))  # at its 101.0 limit
+        future.result(5)
+    finally:
+        rig.close()
+    filled = next(r for r in rig.file_rows() if r["event"] == "filled")
+    assert filled["fill_price"] == 101.0
+    assert filled["realized_slippage"] == pytest.approx(-0.75)
+
+
 def test_immediate_order_above_the_freeze_quantity_goes_out_as_several_children(
         tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
@@ -85,6 +116,27 @@ def test_resting_limit_is_cancelled_on_request_and_returns_its_quantity(tmp_path
     rows = rig.file_rows()
     cancelled = [r for r in rows if r["event"] == "cancelled"]
     assert len(cancelled) == 1 and cancelled[0]["filled_quantity"] == 65
+    assert_books_balance(rows, 195)
+
+
+def test_each_partial_fill_is_reported_at_its_own_price_not_the_orders_average(
+        tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    try:
+        parent_id, future = rig.engine.submit(
+            make_request(order_type="LIMIT", limit_price=99.0, quantity=195))
+        _wait(lambda: "placed" in rig.events(parent_id))
+        order_id = str(rig.broker.orders()[0].order_id)
+        rig.broker.fill(order_id, quantity=65, price=99.0)
+        _wait(lambda: rig.events(parent_id).count("filled") == 1)
+        rig.broker.fill(order_id, quantity=130, price=97.0)  # the order averages 97.67
+        result = future.result(5)
+    finally:
+        rig.close()
+    rows = rig.file_rows()
+    fills = [(r["filled_quantity"], r["fill_price"]) for r in rows if r["event"] == "filled"]
+    assert fills == [(65, 99.0), (130, pytest.approx(97.0))]
+    assert result.average_price == pytest.approx((65 * 99.0 + 130 * 97.0) / 195)
     assert_books_balance(rows, 195)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from engine_support import assert_books_balance, make_request, make_rig
 
+from imperium_exec.brokers.base import OrderInstruction
 from imperium_exec.brokers.errors import (
     BrokerTimeout,
     GeneralException,
@@ -14,6 +16,7 @@ from imperium_exec.brokers.errors import (
     NetworkException,
     TokenException,
 )
+from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.engine import SessionExpired
 from imperium_exec.events import ErrorBucket, ParentStatus
 from imperium_exec.retry import BucketPolicy, RetryPolicy
@@ -67,6 +70,40 @@ def test_timeout_after_sending_adopts_the_ghost_order_instead_of_placing_twice(
     assert rig.broker.place_calls == 1 and len(rig.broker.orders()) == 1  # never double-placed
     assert rows[2]["order_id"] == rig.broker.orders()[0].order_id
     assert_books_balance(rows, 130)
+
+
+class _StrayOrderOnTimeout(InMemoryBroker):
+    """The first placement times out after sending, and the book then shows an order under
+    its tag for ``stray_quantity``, not the quantity sent (a stray order, not this attempt's)."""
+
+    def __init__(self, *, stray_quantity: int, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.stray_quantity = stray_quantity
+        self.timed_out = False
+
+    def place_order(self, order: OrderInstruction) -> str:
+        if not self.timed_out:
+            self.timed_out = True
+            super().place_order(replace(order, quantity=self.stray_quantity))
+            raise BrokerTimeout("read timed out", sent=True)
+        return super().place_order(order)
+
+
+@pytest.mark.parametrize("stray_quantity", [65, 195])
+def test_reconcile_never_adopts_an_order_under_the_tag_with_another_quantity(
+        tmp_path: Path, stray_quantity: int) -> None:
+    rig = make_rig(tmp_path, broker_type=_StrayOrderOnTimeout, stray_quantity=stray_quantity)
+    try:
+        _, future = rig.engine.submit(make_request())
+        future.result(10)
+    finally:
+        rig.close()
+    rows = rig.file_rows()
+    assert "reconciled" not in [r["event"] for r in rows]
+    placed = [r for r in rows if r["event"] == "placed"]
+    assert [r["attempt"] for r in placed] == [2]  # re-sent, under a new tag
+    assert [o.quantity for o in rig.broker.placed] == [stray_quantity, 130]
+    assert placed[0]["order_id"] == rig.broker.orders()[1].order_id
 
 
 def test_kite_timed_out_400_is_treated_as_ambiguous(tmp_path: Path) -> None:
