@@ -332,10 +332,18 @@ _SEED_EVENTS = {"placed": EventKind.PLACED, "error": EventKind.ERROR}
 # The fast path's tables: what types each field may hold, and enum members by value.
 _ALL_FIELDS = itemgetter(*ROW_FIELDS)
 _ENUM_POSITIONS = tuple((ROW_FIELDS.index(n), _members(FIELD_TYPES[n])) for n in _ENUM_FIELDS)
-_ALLOWED_TYPES: tuple[frozenset[type], ...] = tuple(
-    frozenset({str} if issubclass(kind, StrEnum) else {int, float} if kind is float else {kind})
-    | ({type(None)} if optional else set())
-    for kind, optional, _ in _SCHEMA.values())
+
+
+def _allowed_types(kind: type, optional: bool) -> frozenset[type]:
+    """The value types the fast path takes as they are (an int in a float field, say, goes to
+    the checking reader, which makes it a float)."""
+    allowed: set[type] = {str} if issubclass(kind, StrEnum) else {kind}
+    if optional:
+        allowed.add(type(None))
+    return frozenset(allowed)
+
+
+_ALLOWED_TYPES = tuple(_allowed_types(kind, optional) for kind, optional, _ in _SCHEMA.values())
 #: Type signatures (the type of each field's value) already found to fit. Rows of one kind of
 #: event share a handful of signatures, so checking a row's types costs one set lookup.
 _FITTING_SIGNATURES: set[tuple[type, ...]] = set()
@@ -398,6 +406,8 @@ def _read_checked(row: Mapping[str, Any]) -> Event:
             raise SchemaError(name, f"{value!r} is {exc}") from None
     if "v" not in row:
         _upgrade_seed_row(row, values)
+    elif row["v"] is None:
+        raise SchemaError("v", "null: a row of a versioned writer must say its version")
     elif "event" not in values:
         raise SchemaError("event", "missing")
     return Event(**values)

@@ -79,6 +79,24 @@ def test_a_v1_desk_row_whose_status_says_nothing_is_refused() -> None:
         read_event({"timestamp": "2026-11-20T10:15:02+05:30", "status": "working"})
 
 
+@pytest.mark.parametrize("field", ["ts", "event", "parent_id", "mode", "v"])
+def test_a_required_field_written_as_null_reads_as_its_default_or_is_refused(field: str) -> None:
+    row = Event(event=EventKind.PLACED, ts=5.0, parent_id="P1").to_row() | {field: None}
+    if field in ("event", "v"):
+        with pytest.raises(SchemaError):  # without them a row cannot be read at all
+            read_event(row | ({"v": SCHEMA_VERSION} if field == "event" else {}))
+        return
+    event = read_event(row)
+    assert getattr(event, field) == getattr(Event(), field) and getattr(event, field) is not None
+
+
+def test_numbers_read_as_their_field_type_whichever_reader_takes_the_row() -> None:
+    current = Event(event=EventKind.PLACED, quantity=65).to_row() | {"ts": 5, "latency_ms": 12}
+    event = read_event(current)
+    assert type(event.ts) is float and type(event.latency_ms) is float and event.ts == 5.0
+    assert type(event.quantity) is int
+
+
 def test_fields_a_row_lacks_take_defaults_and_fields_the_schema_lacks_are_ignored() -> None:
     event = read_event({"v": SCHEMA_VERSION, "event": "placed", "parent_id": "P1",
                         "venue_hint": "from a newer writer"})

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from engine_support import assert_books_balance, make_request, make_rig
 
+from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.clock import RealClock
+from imperium_exec.engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ParentStatus
-from imperium_exec.telemetry import unfinished_parents
+from imperium_exec.telemetry import FillQualityTracker, read_rows, unfinished_parents
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -108,3 +112,47 @@ def test_a_cancel_the_broker_never_confirms_still_ends_the_child_with_a_loud_row
     assert "not confirmed" in error["error"] and "may still be live" in error["message"]
     assert result.status is ParentStatus.CANCELLED and result.unfilled_quantity == 130
     assert_books_balance(rows, 130)
+
+
+def test_a_cancel_request_that_hangs_does_not_hold_the_parent_past_the_cancel_timeout(
+        tmp_path: Path) -> None:
+    """The cancel wait is bounded even when the request itself never returns. On the real
+    clock: the virtual one stands still while a broker call is out, by design."""
+    clock = RealClock()
+    broker = InMemoryBroker(clock=clock)
+    released = threading.Event()
+    broker.cancel_order = lambda order_id: released.wait(30)  # type: ignore[assignment,method-assign,return-value]
+    with FillQualityTracker("paper", tmp_path) as tracker:
+        engine = ExecutionEngine(broker, clock=clock, tracker=tracker,
+                                 config=EngineConfig(cancel_timeout_s=0.3))
+        parent_id, future = engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
+        try:
+            wait_for(lambda: any(o.status.name == "OPEN" for o in broker.orders()))
+            engine.cancel(parent_id)
+            result = future.result(5)  # would wait the whole 30 s without the bound
+        finally:
+            released.set()
+            engine.shutdown(5.0)
+    assert result.status is ParentStatus.CANCELLED
+    (unknown,) = [r for r in read_rows(tracker.path) if r["event"] == "error"]
+    assert unknown["status"] == "unknown" and "not confirmed within 0.3 s" in unknown["error"]
+
+
+def test_a_re_cut_slice_that_needs_more_orders_takes_the_next_child_number(
+        tmp_path: Path) -> None:
+    """Slice 1 rests unfilled; slice 2 rolls it in, needs two orders (freeze 1755), and the
+    second takes number 3: no number skipped, none above ``children``."""
+    rig = make_rig(tmp_path)  # wide book: the TWAP joins the bid and rests
+    parent_id, future = rig.engine.submit(make_request(
+        quantity=65 * 40, execution_algo="TWAP", max_child_orders=2, horizon_s=120,
+        randomize_slices=False))
+    try:
+        future.result(10)
+    finally:
+        rig.close()
+    rows = [r for r in rig.file_rows() if r["parent_id"] == parent_id]
+    placed = [r for r in rows if r["event"] == "placed"]
+    assert [r["child_index"] for r in placed] == [1, 2, 3]
+    assert [r["quantity"] for r in placed] == [1300, 1300, 1300]  # split evenly
+    assert max(r["children"] for r in rows) == 3
+    assert all(r["child_index"] <= r["children"] for r in rows if r["child_index"])

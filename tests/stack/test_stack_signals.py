@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -163,3 +165,18 @@ def test_a_reconciled_child_is_announced_placed_once(qtbot: QtBot,
     with qtbot.waitSignal(stack.parent_finished, timeout=5000):
         stack.execute(make_request())
     assert [r["event"] for r in placed] == ["placed"] and stack.broker.place_calls == 1
+
+
+def test_a_stack_opening_a_world_readable_journal_makes_it_private(tmp_path: Path) -> None:
+    """The stack's own journal gets the same protection as one opened directly."""
+    path = tmp_path / "execution_quality_live.jsonl"
+    path.write_bytes(b"")
+    os.chmod(path, 0o644)
+    clock = VirtualClock()
+    stack = ExecutionStack(InMemoryBroker(clock=clock), "live", clock=clock,
+                           telemetry_dir=tmp_path)
+    try:
+        assert stack.tracker.path == path
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        stack.shutdown()
