@@ -272,11 +272,6 @@ class ExecutionEngine:
         self.gateway.close()
         if self.tracker is not None:
             self.tracker.sync()
-        # Every row is written. Dropping the listeners also breaks the reference cycle with
-        # an owner that listens (the ExecutionStack, a QObject): it is then freed by its last
-        # reference on its own thread, never by the garbage collector on whatever thread
-        # happens to run it (a QObject destroyed off its thread can crash Qt).
-        self._listeners.clear()
 
     def _new_parent_id(self) -> str:
         alphabet = string.ascii_uppercase + string.digits
@@ -294,7 +289,13 @@ class ExecutionEngine:
             await asyncio.wait([asyncio.wrap_future(f) for f in futures])
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.orders.refresh(), 5.0)  # late watches see the end
-        self.orders.report_unresolved()
+        self._report_unresolved_watches()
+
+    def _report_unresolved_watches(self) -> None:
+        """Tags still watched as the engine stops get a row each, unless the session row
+        already named them (nothing could be watched after the session was lost)."""
+        if self.session_lost is None:
+            self.orders.report_unresolved()
 
     async def _force_finish(self) -> None:
         """Shutdown ran out of time: one more order-book read (it may settle the children
@@ -310,7 +311,7 @@ class ExecutionEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         for parent in list(self._parents.values()):  # a parent whose task never ran
             self._finish(parent)
-        self.orders.report_unresolved()
+        self._report_unresolved_watches()
 
     # ------------------------------------------------------------------ rows
 
@@ -321,7 +322,7 @@ class ExecutionEngine:
             try:
                 self.tracker.append(row)
             except Exception:  # a full disk or a closed journal must not stop execution
-                log.exception("telemetry write failed; row: %s", row)
+                log.exception("journal write failed; row: %s", row)
         for listener in self._listeners:
             try:
                 listener(row)

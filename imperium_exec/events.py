@@ -14,6 +14,7 @@ telemetry) still read: their event is inferred from their status.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from operator import itemgetter
 from typing import Annotated, Any, NamedTuple
 
 from .request import ExecutionAlgo, OrderType, Side, Urgency
+from .timeutil import IST
 
 SCHEMA_VERSION = 1
 
@@ -116,12 +118,6 @@ class Status(StrEnum):
     NOT_PLACED = "not_placed"
     # session rows
     RELOGIN_NEEDED = "relogin_needed"
-
-    @property
-    def is_live(self) -> bool:
-        """An order (or parent) that is still working."""
-        return self in (Status.WORKING, Status.PLACED, Status.PARTIALLY_FILLED, Status.OPEN,
-                        Status.PENDING)
 
 
 class ErrorBucket(StrEnum):
@@ -266,8 +262,6 @@ _SCHEMA = _field_types()
 FIELD_TYPES: dict[str, type] = {name: kind for name, (kind, _, _) in _SCHEMA.items()}
 _ENUM_FIELDS = tuple(n for n, t in FIELD_TYPES.items() if issubclass(t, StrEnum))
 _ENUM_INDEXES = tuple(ROW_FIELDS.index(n) for n in _ENUM_FIELDS)
-#: Fields a reader may treat as numbers.
-NUMERIC_FIELDS = tuple(n for n, t in FIELD_TYPES.items() if t in (int, float))
 
 
 # ---------------------------------------------------------------------------- reading
@@ -282,7 +276,8 @@ class SchemaError(ValueError):
 
 
 def _read_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value) or value != int(value):
         raise TypeError("not a whole number")
     return int(value)
 
@@ -402,7 +397,7 @@ def _read_checked(row: Mapping[str, Any]) -> Event:
             continue
         try:
             values[name] = read(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise SchemaError(name, f"{value!r} is {exc}") from None
     if "v" not in row:
         _upgrade_seed_row(row, values)
@@ -423,7 +418,8 @@ def _upgrade_seed_row(row: Mapping[str, Any], values: dict[str, Any]) -> None:
         values["event"] = _SEED_EVENTS[status]
     if "ts" not in values and values.get("timestamp"):
         try:
-            values["ts"] = dt.datetime.fromisoformat(values["timestamp"]).timestamp()
+            stamp = dt.datetime.fromisoformat(values["timestamp"])
+            values["ts"] = (stamp if stamp.tzinfo else stamp.replace(tzinfo=IST)).timestamp()
         except ValueError:
             raise SchemaError("timestamp", f"{values['timestamp']!r} is not ISO 8601") from None
 
@@ -441,7 +437,7 @@ def schema_table() -> str:
 
 
 __all__ = [
-    "FIELD_TYPES", "NUMERIC_FIELDS", "ROW_FIELDS", "SCHEMA_VERSION", "ChildStatus", "ErrorBucket",
+    "FIELD_TYPES", "ROW_FIELDS", "SCHEMA_VERSION", "ChildStatus", "ErrorBucket",
     "Event",
     "EventKind", "ParentStatus", "QueuePriority", "QuoteSource", "SchemaError", "Status",
     "read_event", "schema_table",

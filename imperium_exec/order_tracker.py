@@ -138,7 +138,8 @@ class OrderTracker:
 
     def watch_late(self, parent: ParentState, child: ChildState, tag: str) -> None:
         """An ambiguous attempt is re-sent (or abandoned): its order may still turn up."""
-        self._late[tag] = LateOrderWatch(tag, parent, child, since=self.clock.now())
+        self._late[tag] = LateOrderWatch(tag, parent, child, since=self.clock.now(),
+                                         attempt=child.attempt)
         seen = self._by_tag.get(tag)
         if seen is not None:
             self._check_late(self._late[tag], seen)
@@ -151,7 +152,8 @@ class OrderTracker:
         assert child.tag is not None
         if child.order_id is not None:
             self._working.pop(child.order_id, None)
-        watch = LateOrderWatch(child.tag, parent, child, since=self.clock.now(), seen=True,
+        watch = LateOrderWatch(child.tag, parent, child, since=self.clock.now(),
+                               attempt=child.attempt, order_id=child.order_id, seen=True,
                                cancel_sent=child.cancel_requested, counted=child.filled,
                                counted_value=child.filled_value)
         self._late[child.tag] = watch
@@ -169,19 +171,28 @@ class OrderTracker:
     def report_unresolved(self) -> None:
         """The engine is stopping while tags are still watched: one ghost row each (status
         unknown) naming the tag, so the journal says which orders may still turn up or fill
-        without it; the watches end. A child whose own terminal row is ``unknown`` already
-        names its tag or order."""
+        without it; the watches end."""
         for watch in self._late.values():
-            if watch.child.status is ChildStatus.UNKNOWN and watch.child.tag == watch.tag:
-                continue
-            state = ("its order turned up and is still open: a cancel was sent, not confirmed"
-                     if watch.seen else "its order has not turned up")
-            self._emit(self._events.child_event(
-                watch.parent, watch.child, EventKind.GHOST, Status.UNKNOWN, tag=watch.tag,
-                message=f"the engine stopped while tag {watch.tag} was "
-                f"watched for a late order ({state}): look for it in the broker's order book; "
-                "fills after this are not in the journal"))
+            if not watch.seen:
+                state = "its order has not turned up"
+            elif watch.cancel_sent:
+                state = f"order {watch.order_id} is open: a cancel was sent, not confirmed"
+            else:
+                state = f"order {watch.order_id} is open"
+            self._emit(self._ghost_row(
+                watch, Status.UNKNOWN, f"the engine stopped while tag {watch.tag} was watched "
+                f"for a late order ({state}): look for it in the broker's order book; fills "
+                "after this are not in the journal"))
         self._late.clear()
+
+    def _ghost_row(self, watch: LateOrderWatch, status: Status, message: str, *,
+                   filled: int | None = None, price: float | None = None) -> Event:
+        """A row about a watched tag: the attempt and order are the watched ones, not those
+        of the child's latest attempt."""
+        return self._events.child_event(
+            watch.parent, watch.child, EventKind.GHOST, status, tag=watch.tag,
+            order_id=watch.order_id, attempt=watch.attempt, filled_quantity=filled,
+            fill_price=price, message=message)
 
     # ------------------------------------------------------------------ feeds
 
@@ -298,10 +309,14 @@ class OrderTracker:
         for tag, watch in list(self._late.items()):
             if tag not in in_book and now - watch.since > window:
                 del self._late[tag]
-                self._emit(self._events.child_event(
-                    watch.parent, watch.child, EventKind.GHOST, Status.NOT_PLACED, tag=tag,
-                    message=f"tag {tag} did not turn up in the order book within {window:g} s: "
-                            "that attempt placed no order"))
+                if watch.seen:  # its order was in the book once and has left it
+                    self._emit(self._ghost_row(
+                        watch, Status.UNKNOWN, f"order {watch.order_id} (tag {tag}) left the "
+                        "order book while it was watched: check it with the broker"))
+                else:
+                    self._emit(self._ghost_row(
+                        watch, Status.NOT_PLACED, f"tag {tag} did not turn up in the order book "
+                        f"within {window:g} s: that attempt placed no order"))
 
     # ------------------------------------------------------------------ applying
 
@@ -381,9 +396,10 @@ class OrderTracker:
 
     def _check_late(self, watch: LateOrderWatch, order: BrokerOrder) -> None:
         """A re-sent attempt's order turned up: cancel it if it is open, report its fills."""
-        parent, child = watch.parent, watch.child
+        parent = watch.parent
         active = self._is_active(parent)
         notes: list[str] = []
+        watch.order_id = order.order_id
         if not watch.seen:
             watch.seen = True
             notes.append(f"late order {order.order_id} from tag {watch.tag} turned up")
@@ -406,12 +422,10 @@ class OrderTracker:
         if order.status.is_terminal:
             self._late.pop(watch.tag, None)
         if notes:
-            self._emit(self._events.child_event(
-                parent, child, EventKind.GHOST, Status(order.status.lower()),
-                order_id=order.order_id, tag=watch.tag,
-                filled_quantity=new_fill[0] if new_fill else None,
-                fill_price=new_fill[1] if new_fill else None,
-                message="; ".join(notes)))
+            self._emit(self._ghost_row(
+                watch, Status(order.status.lower()), "; ".join(notes),
+                filled=new_fill[0] if new_fill else None,
+                price=new_fill[1] if new_fill else None))
 
     async def _cancel_late(self, watch: LateOrderWatch, order_id: str) -> None:
         try:

@@ -171,6 +171,8 @@ class LateOrderWatch:
     parent: ParentState
     child: ChildState
     since: float
+    attempt: int  # the attempt that used the tag (the child may have moved on since)
+    order_id: str | None = None  # the late order's id, once it turned up
     seen: bool = False
     cancel_sent: bool = False
     counted: int = 0  # fills of the late order already reported

@@ -55,13 +55,20 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_collection_off_the_gui_thread() -> Iterator[None]:
+    """Cyclic garbage is collected only on the main thread, after each test (below). Left to
+    the collector, a QObject a test left in a reference cycle is freed on whichever thread
+    next allocates enough, often an engine thread; a QTimer destroyed off its thread stays
+    registered, and the main loop later fires it at freed memory (a segfault in
+    QTimerInfoList::activateTimers, seen in about one full run in three). The shipped widgets
+    and the stack are freed by their last reference and need no collector."""
+    gc.disable()
+    yield
+    gc.enable()
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage_on_the_gui_thread() -> Iterator[None]:
-    """After each test, collect its cyclic garbage here, on the GUI (main) thread. Left to the
-    collector, a QObject in a reference cycle (a feed and its timer's slot, a stack and its
-    engine's listener) is freed on whichever thread next allocates enough, often an engine
-    thread of a later test; a QTimer destroyed off its thread stays registered, and the main
-    loop later fires it at freed memory (a segfault in QTimerInfoList::activateTimers, seen
-    in about one full run in three)."""
     yield
     gc.collect()

@@ -10,13 +10,12 @@ from typing import Any
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine
-from imperium_exec.events import ROW_FIELDS, read_event
+from imperium_exec.events import ROW_FIELDS, EventKind, read_event
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.telemetry import FillQualityTracker, read_rows
 
 SYMBOL = "NIFTY26D0125000CE"
-TERMINAL_CHILD_EVENTS = {"error", "rejected", "cancelled"}
 
 
 def make_request(**kw: Any) -> ExecutionRequest:
@@ -92,9 +91,9 @@ def assert_books_balance(rows: list[dict[str, Any]], quantity: int, *,
         if r["child_id"] is not None:
             children.setdefault(r["child_id"], []).append(r["event"])
     for child_id, events in children.items():
-        terminal = [e for e in events if e in TERMINAL_CHILD_EVENTS]
-        filled_completely = any(r["child_id"] == child_id and r["event"] == "filled"
-                                and r["status"] == "filled" for r in rows)
+        terminal = [e for e in events if EventKind(e).ends_child]
+        filled_completely = any(r["child_id"] == child_id and read_event(r).completes_child
+                                for r in rows)
         assert len(terminal) + int(filled_completely) == 1, (child_id, events)
     for r in rows:
         assert tuple(r) == ROW_FIELDS

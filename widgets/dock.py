@@ -258,9 +258,10 @@ class ExecutionDock(QDockWidget):
         name = self.path.name if self.path is not None else "no journal"
         source = "live from the stack, journal " if self.stack is not None else "tailing "
         skipped = self._shown_rejected
+        reason = (self.feed.last_rejection or "")[:120]
         self.source_label.setText(source + name + (
-            f" · {skipped:,} row{'s' if skipped != 1 else ''} skipped: "
-            f"{self.feed.last_rejection}" if skipped else ""))
+            f" · {skipped:,} row{'s' if skipped != 1 else ''} skipped: {reason}"
+            if skipped else ""))
         full = str(self.path) if self.path is not None else ""
         home = str(Path.home())
         self.source_label.setToolTip("~" + full[len(home):] if full.startswith(home) else full)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..events import FIELD_TYPES, NUMERIC_FIELDS, ROW_FIELDS, Event
+from ..events import ROW_FIELDS, Event
 from ..timeutil import IST
 
 FloatArray = npt.NDArray[np.float64]
@@ -45,9 +45,6 @@ LABEL_FIELDS: tuple[str, ...] = (
     "tradingsymbol", "execution_algo", "route", "queue_priority", "status", "error_bucket",
     "side", "event", "mode", "parent_id", "error", "quote_source",
 )
-if not set(NUMBER_FIELDS) <= set(NUMERIC_FIELDS) or any(
-        FIELD_TYPES[name] in (int, float) for name in LABEL_FIELDS):
-    raise TypeError("rowstore: a kept field is not of the kind the event schema gives it")
 
 
 class Kind(Enum):

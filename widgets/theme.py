@@ -72,7 +72,7 @@ _STATUS_TONES: dict[str, str] = {
     Status.ERROR: "bad", Status.REJECTED: "bad", Status.FAILED: "bad",
     Status.RELOGIN_NEEDED: "bad", Status.UNKNOWN: "bad",
     Status.RETRY: "warn", Status.PAUSED: "warn", Status.PARTIAL: "warn",
-    Status.CANCELLED: "muted",
+    Status.CANCELLED: "muted", Status.NOT_PLACED: "muted",
 }
 _EVENT_TINTS: dict[str, str] = {
     EventKind.ERROR: "row_bad", EventKind.REJECTED: "row_bad",

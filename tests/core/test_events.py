@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,17 @@ def test_a_row_that_does_not_fit_is_refused_naming_the_field_and_the_reason(
     with pytest.raises(SchemaError) as caught:
         read_event(row)
     assert caught.value.field == field and caught.value.reason.startswith(reason)
+
+
+def test_a_v1_desk_timestamp_without_an_offset_is_read_as_ist() -> None:
+    event = read_event({"timestamp": "2026-11-20T10:15:02", "status": "placed"})
+    assert event.ts == dt.datetime(2026, 11, 20, 4, 45, 2, tzinfo=dt.UTC).timestamp()
+
+
+def test_a_number_too_large_for_its_field_is_refused_not_raised_through() -> None:
+    row = Event(event=EventKind.PLACED).to_row() | {"quantity": float("inf")}
+    with pytest.raises(SchemaError, match="quantity: inf is not a whole number"):
+        read_event(row)
 
 
 def test_a_v1_desk_row_whose_status_says_nothing_is_refused() -> None:

@@ -16,12 +16,12 @@ import pytest
 
 from imperium_exec.brokers.base import Quote
 from imperium_exec.clock import VirtualClock
+from imperium_exec.events import QuoteSource
 from imperium_exec.gateway import BrokerGateway
 from imperium_exec.market_data import (
     LocalQuoteStream,
     MarketDataConfig,
     MarketDataService,
-    QuoteSource,
     instrument_key,
 )
 from imperium_exec.rate_budget import AccountRateLimits, Lane, RateBudget

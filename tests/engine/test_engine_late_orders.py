@@ -178,8 +178,11 @@ def test_a_placement_still_in_flight_at_shutdown_is_reported_unknown_not_unsent(
     rig.engine.shutdown(timeout=0.3)
     rig.tracker.close()
     result = future.result(1)
-    (unknown,) = [r for r in rig.file_rows() if r["status"] == "unknown"]
-    assert unknown["event"] == "error" and unknown["tag"] is not None
+    (unknown,) = [r for r in rig.file_rows() if r["status"] == "unknown" and r["event"] == "error"]
+    assert unknown["tag"] is not None
+    (closed,) = [r for r in rig.file_rows() if r["event"] == "ghost"]  # and its watch ends loud
+    assert (closed["status"], closed["tag"]) == ("unknown", unknown["tag"])
+    assert closed["order_id"] is None
     assert "may have reached the broker" in unknown["error"]
     assert unknown["tag"] in unknown["message"]  # what to look for in the order book
     assert result.children[0].status == "unknown" and result.children[0].tag == unknown["tag"]
@@ -244,6 +247,8 @@ def test_a_tag_still_watched_when_the_engine_stops_is_named_in_the_journal(
     assert f"tag {first_tag} was watched" in unresolved["message"]
     assert "not in the journal" in unresolved["message"]
     assert unresolved["child_index"] == 1 and unresolved["parent_id"] == result.parent_id
+    # the watched attempt's facts, not those of the attempt that filled
+    assert (unresolved["attempt"], unresolved["order_id"]) == (1, None)
 
 
 def test_a_watched_tag_that_never_turns_up_is_closed_with_a_row_when_the_watch_ends(
@@ -252,12 +257,13 @@ def test_a_watched_tag_that_never_turns_up_is_closed_with_a_row_when_the_watch_e
                    config=EngineConfig(id_seed=7, late_order_watch_s=30.0))
     _, future = rig.engine.submit(make_request())
     assert future.result(5).status is ParentStatus.FILLED
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while not any(r["event"] == "ghost" for r in rig.snapshot()) and time.monotonic() < deadline:
-        time.sleep(0.01)  # virtual time runs on to the end of the watch
+        time.sleep(0.01)  # virtual time runs on to the end of the watch (milliseconds)
     rig.close()
     rows = rig.file_rows()
     first_tag = next(r["tag"] for r in rows if r["event"] == "retry")
     (closed,) = [r for r in rows if r["event"] == "ghost"]
     assert (closed["status"], closed["tag"]) == ("not_placed", first_tag)
+    assert (closed["attempt"], closed["order_id"]) == (1, None)
     assert "did not turn up in the order book within 30 s" in closed["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,17 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from imperium_exec.events import ROW_FIELDS
+from imperium_exec.events import FIELD_TYPES, ROW_FIELDS
 from imperium_exec.widgets import RAW_ROLE, ROW_ROLE, ChildEventStore, ChildEventTableModel
-from imperium_exec.widgets.rowstore import COLUMN_INDEX, COLUMNS, RowFilter, column, write_csv
+from imperium_exec.widgets.rowstore import (
+    COLUMN_INDEX,
+    COLUMNS,
+    LABEL_FIELDS,
+    NUMBER_FIELDS,
+    RowFilter,
+    column,
+    write_csv,
+)
 from imperium_exec.widgets.theme import DARK, LIGHT
 
 REQUIRED_TITLES = ["Time", "Symbol", "Algo", "Child", "Qty", "Arrival", "Limit", "Exp slip",
@@ -30,6 +39,13 @@ def col(key: str) -> int:
 def cells(model: ChildEventTableModel, key: str,
           role: int = Qt.ItemDataRole.DisplayRole) -> list[Any]:
     return [model.index(r, col(key)).data(role) for r in range(model.rowCount())]
+
+
+def test_the_store_keeps_numbers_as_numbers_and_labels_as_labels_as_the_schema_types_them(
+        ) -> None:
+    assert all(FIELD_TYPES[name] in (int, float) for name in NUMBER_FIELDS)
+    assert all(FIELD_TYPES[name] in (str,) or issubclass(FIELD_TYPES[name], StrEnum)
+               for name in LABEL_FIELDS)
 
 
 def test_the_blotter_shows_the_required_columns_in_order_and_only_schema_fields() -> None:

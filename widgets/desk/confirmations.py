@@ -94,9 +94,11 @@ def describe(e: Event) -> Confirmation | None:
         if e.message:
             text += f" · {e.message}"
         return line(level, text)
+    if kind is EventKind.GHOST and e.status is Status.UNKNOWN:
+        return line(Level.WARN, f"{symbol}: {e.message}")
     if kind is EventKind.SESSION:
         return line(Level.BAD, f"Broker session lost: re-login needed. {e.message or ''}")
-    return None  # cancelled children, ghosts: the parent's finish line says enough
+    return None  # cancelled children, settled ghosts: the parent's finish line says enough
 
 
 class ConfirmationLog(QListWidget):

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...brokers.base import OptionChainSource
-from ...events import EventKind, read_event
+from ...events import EventKind, Status, read_event
 from ...request import ExecutionRequest
 from ...stack import ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
@@ -224,6 +224,8 @@ class DeskWindow(QMainWindow):
         event = read_event(row)
         if event.event is EventKind.FINISHED:
             self.handles.pop(event.parent_id, None)
+        elif event.event is EventKind.GHOST and event.status is Status.UNKNOWN:
+            self.confirmations.add_row(row)  # a tag to look for in the broker's order book
 
     # ------------------------------------------------------------------ window
     def _build_menus(self) -> None:
