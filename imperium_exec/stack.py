@@ -81,6 +81,9 @@ class ExecutionStack(QObject):
     # and back on every emit (~35 us a row per signal, stalls of 0.7 s at 10,000 rows/s in the
     # dock); ``object`` hands every slot the very row that was written to the journal.
     telemetry_row = Signal(object)  # every row
+    #: The same, read once into a typed :class:`~imperium_exec.events.Event` (emitted first):
+    #: the dock and the desk listen here rather than each reading the row again.
+    telemetry_event = Signal(object)
     parent_accepted = Signal(object)
     child_placed = Signal(object)  # placed (also when found by tag after an ambiguous error)
     child_error = Signal(object)  # terminal: could not be placed, or rejected after placing
@@ -177,7 +180,9 @@ class ExecutionStack(QObject):
     # --- internals
     @Slot(object)
     def _dispatch(self, row: dict[str, Any]) -> None:
+        event = read_event(row)
+        self.telemetry_event.emit(event)
         self.telemetry_row.emit(row)
-        name = _SIGNAL_FOR_EVENT.get(read_event(row).event)
+        name = _SIGNAL_FOR_EVENT.get(event.event)
         if name is not None:
             getattr(self, name).emit(row)

@@ -81,6 +81,7 @@ class StackDouble(QObject):
     """The ExecutionStack's signals and controls, driven by the test."""
 
     telemetry_row = Signal(dict)
+    telemetry_event = Signal(object)
     parent_accepted = Signal(dict)
     child_placed = Signal(dict)
     child_error = Signal(dict)
@@ -104,6 +105,7 @@ class StackDouble(QObject):
         """Journal and emit rows, as the stack does (file first, then signals)."""
         for r in rows:
             self.tracker.append(r)
+            self.telemetry_event.emit(read_event(r))
             self.telemetry_row.emit(r)
             name = self._SIGNALS.get(r["event"])
             if name is not None:

@@ -8,11 +8,12 @@ Two sources, one coalesced stream:
   :attr:`TelemetryFeed.restarted` and reading starts over). A backlog (a big journal) is read a
   few chunks per event-loop turn within a time budget, so the window stays responsive while a
   million rows load.
-- **a stack** (:class:`~imperium_exec.stack.ExecutionStack`): rows arrive as ``telemetry_row``
-  signals. When the file is the stack's own journal, only the part written before the feed
-  attached is read from it (the backlog); newer rows come from the signals, so nothing is shown
-  twice. A row written just before attaching whose queued signal arrives just after is recognised
-  by its identity and kept once.
+- **a stack** (:class:`~imperium_exec.stack.ExecutionStack`): events arrive as
+  ``telemetry_event`` signals (read from their rows once, by the stack). When the file is the
+  stack's own journal, only the part written before the feed attached is read from it (the
+  backlog); newer events come from the signals, so nothing is shown twice. An event written just
+  before attaching whose queued signal arrives just after is recognised by its identity and
+  kept once.
 
 Rows are read into typed :class:`~imperium_exec.events.Event` values here, once (a row that
 does not fit the schema is counted, logged and skipped), and delivered in batches by
@@ -44,8 +45,8 @@ class StackRows(Protocol):
     (tests drive a small double)."""
 
     @property
-    def telemetry_row(self) -> SignalInstance:
-        """Every row, on the GUI thread."""
+    def telemetry_event(self) -> SignalInstance:
+        """Every event, read from its row once, on the GUI thread."""
         ...
 
     @property
@@ -119,7 +120,7 @@ class TelemetryFeed(QObject):
         self._attach_ts = float("inf")
         self.stack = stack
         if stack is not None:
-            stack.telemetry_row.connect(self._on_stack_row)
+            stack.telemetry_event.connect(self._on_stack_event)
             if self.path is not None and _same_file(stack.tracker.path, self.path):
                 self._stop_at_backlog = True
                 self._attach_ts = (clock or stack.now)()
@@ -148,7 +149,7 @@ class TelemetryFeed(QObject):
         self._timer.stop()
         if self.stack is not None:
             with contextlib.suppress(RuntimeError, TypeError):  # gone with the stack
-                self.stack.telemetry_row.disconnect(self._on_stack_row)
+                self.stack.telemetry_event.disconnect(self._on_stack_event)
             self.stack = None
 
     # ------------------------------------------------------------------ internals
@@ -165,11 +166,7 @@ class TelemetryFeed(QObject):
                 self.last_rejection = str(exc)
         return events
 
-    def _on_stack_row(self, row: dict[str, Any]) -> None:
-        events = self._read([row])
-        if not events:
-            return
-        event = events[0]
+    def _on_stack_event(self, event: Event) -> None:
         self.stack_parents.add(event.parent_id)
         if not self._backlog_done and self._stop_at_backlog and event.ts <= self._attach_ts:
             self._early.add(event)

@@ -18,6 +18,7 @@ from imperium_exec.brokers.errors import GeneralException, NetworkException, Tok
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import RealClock, VirtualClock
 from imperium_exec.engine import EngineConfig
+from imperium_exec.events import read_event
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.telemetry import read_rows
 
@@ -152,6 +153,18 @@ def test_slots_receive_the_very_row_that_was_journaled(qtbot: QtBot,
     qtbot.waitUntil(lambda: any(r["event"] == "finished" for r in journaled), timeout=5000)
     journaled_finished = next(r for r in journaled if r["event"] == "finished")
     assert finished.args[0] is journaled_finished  # not a copy: Signal(object), no QVariantMap
+
+
+def test_every_row_is_also_announced_as_its_typed_event_first(qtbot: QtBot,
+                                                              stack: ExecutionStack) -> None:
+    order: list[tuple[str, Any]] = []
+    stack.telemetry_event.connect(lambda e: order.append(("event", e)))
+    stack.telemetry_row.connect(lambda r: order.append(("row", r)))
+    with qtbot.waitSignal(stack.parent_finished, timeout=5000):
+        stack.execute(make_request())
+    assert [kind for kind, _ in order] == ["event", "row"] * (len(order) // 2)
+    for (_, event), (_, row) in zip(order[::2], order[1::2], strict=True):
+        assert event == read_event(row) and event.to_row() == row
 
 
 def test_a_reconciled_child_is_announced_placed_once(qtbot: QtBot,

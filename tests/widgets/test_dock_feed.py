@@ -10,7 +10,7 @@ from typing import Any
 from dock_support import StackDouble, parent_story, row, write_rows
 from pytestqt.qtbot import QtBot
 
-from imperium_exec.events import Event
+from imperium_exec.events import Event, read_event
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets.feed import TelemetryFeed
 
@@ -121,7 +121,7 @@ def test_backlog_then_live_rows_are_each_shown_once(qtbot: QtBot, tmp_path: Path
     feed = TelemetryFeed(tracker.path, stack, interval_ms=20,
                          clock=lambda: 2.0)  # ...so its ts is before the attach time
     got = Collected(feed)
-    stack.telemetry_row.emit(in_flight)  # ...and its queued signal arrives just after
+    stack.telemetry_event.emit(read_event(in_flight))  # ...and its signal arrives just after
     live = parent_story("NEW", children=2)
     stack.send(*live)
     qtbot.waitUntil(lambda: len(got.rows) == len(earlier) + 1 + len(live), timeout=5000)

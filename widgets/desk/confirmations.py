@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
-from ...events import Event, EventKind, Status, read_event
+from ...events import Event, EventKind, Status
 from ...timeutil import IST
 from ..theme import LIGHT, Theme
 
@@ -114,9 +113,9 @@ class ConfirmationLog(QListWidget):
         self.setWordWrap(False)
         self.theme: Theme = LIGHT
 
-    def add_row(self, row: dict[str, Any]) -> None:
-        """Slot for the stack's row signals."""
-        event = read_event(row)
+    def add_event(self, event: Event) -> None:
+        """Slot for the stack's ``telemetry_event``: a line for the events a trader cares about
+        (see :func:`describe`)."""
         confirmation = describe(event)
         if confirmation is not None:
             self.add(confirmation, event.ts)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...brokers.base import OptionChainSource
-from ...events import EventKind, Status, read_event
+from ...events import Event, EventKind
 from ...request import ExecutionRequest
 from ...stack import ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
@@ -128,10 +128,7 @@ class DeskWindow(QMainWindow):
         # --- wiring: panels -> stack, stack -> confirmations, chain -> panels
         self.quick.order_requested.connect(self.submit_ticket)
         self.basket.basket_requested.connect(self.submit_basket)
-        for signal in (stack.parent_accepted, stack.child_placed, stack.child_filled,
-                       stack.child_retry, stack.child_error, stack.parent_finished):
-            signal.connect(self.confirmations.add_row)
-        stack.telemetry_row.connect(self._on_parent_event)
+        stack.telemetry_event.connect(self._on_event)
         self.chain_view.clicked.connect(self._chain_clicked)
         self.chain_view.doubleClicked.connect(self._chain_double_clicked)
         self.poller = ChainPoller(chain, underlying, strikes_each_side, interval_ms=poll_ms,
@@ -220,12 +217,10 @@ class DeskWindow(QMainWindow):
             self.basket.add(self.chain_model.strike_at(index.row()), side,
                             self.basket.lots.value())
 
-    def _on_parent_event(self, row: dict[str, Any]) -> None:
-        event = read_event(row)
+    def _on_event(self, event: Event) -> None:
+        self.confirmations.add_event(event)
         if event.event is EventKind.FINISHED:
             self.handles.pop(event.parent_id, None)
-        elif event.event is EventKind.GHOST and event.status is Status.UNKNOWN:
-            self.confirmations.add_row(row)  # a tag to look for in the broker's order book
 
     # ------------------------------------------------------------------ window
     def _build_menus(self) -> None:

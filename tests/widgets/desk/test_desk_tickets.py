@@ -96,6 +96,11 @@ def test_a_strike_outside_the_chain_is_refused(snapshot: ChainSnapshot) -> None:
     ("finished", dict(status="failed", filled_quantity=65, parent_quantity=260,
                       message="child 2 rejected: RMS"), Level.BAD,
      "Done: BUY NIFTY26D0126000CE failed, 65/260 filled · child 2 rejected: RMS"),
+    ("ghost", dict(status="unknown", tag="P1AAA01", message="the engine stopped while tag "
+                   "P1AAA01 was watched"), Level.WARN,
+     "NIFTY26D0126000CE: the engine stopped while tag P1AAA01 was watched"),
+    ("error", dict(status="unknown", error_bucket="transient", error="outcome unknown"),
+     Level.BAD, "Child 1/4 NIFTY26D0126000CE outcome unknown (transient): outcome unknown"),
 ])
 def test_confirmations_say_what_happened(event: str, fields: dict[str, Any],
                                          level: Level, text: str) -> None:
@@ -104,5 +109,6 @@ def test_confirmations_say_what_happened(event: str, fields: dict[str, Any],
     assert (confirmation.level, confirmation.text) == (level, text)
 
 
-def test_cancelled_children_get_no_line_of_their_own() -> None:
+def test_cancelled_children_and_settled_ghosts_get_no_line_of_their_own() -> None:
     assert describe(read_event(row("cancelled"))) is None
+    assert describe(read_event(row("ghost", status="complete"))) is None
