@@ -60,7 +60,7 @@ def describe(e: Event) -> Confirmation | None:
         n = e.children or 0
         return line(Level.INFO, f"Accepted {side} {_qty(e.parent_quantity)} {symbol} "
                                 f"· {algo} · {n} child order{'s' if n != 1 else ''} planned")
-    if kind in (EventKind.PLACED, EventKind.RECONCILED):
+    if kind is EventKind.PLACED:  # (a reconciled child's placed row follows its reconciled one)
         took = f" · {e.latency_ms:.0f} ms" if e.latency_ms is not None else ""
         return line(Level.INFO, f"Placed {child} {side} {_qty(e.quantity)} {symbol} "
                                 f"@ {_price(e.limit_price)} · order {e.order_id or '?'}{took}")
@@ -97,7 +97,7 @@ def describe(e: Event) -> Confirmation | None:
         return line(Level.WARN, f"{symbol}: {e.message}")
     if kind is EventKind.SESSION:
         return line(Level.BAD, f"Broker session lost: re-login needed. {e.message or ''}")
-    return None  # cancelled children, settled ghosts: the parent's finish line says enough
+    return None  # reconciled (its placed row follows), cancelled children, settled ghosts
 
 
 class ConfirmationLog(QListWidget):

@@ -112,3 +112,4 @@ def test_confirmations_say_what_happened(event: str, fields: dict[str, Any],
 def test_cancelled_children_and_settled_ghosts_get_no_line_of_their_own() -> None:
     assert describe(read_event(row("cancelled"))) is None
     assert describe(read_event(row("ghost", status="complete"))) is None
+    assert describe(read_event(row("reconciled", status="placed"))) is None  # placed follows
