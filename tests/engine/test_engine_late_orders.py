@@ -222,6 +222,26 @@ def test_a_late_orders_fills_count_into_its_parent_while_the_parent_works(
     assert finished["filled_quantity"] == 130
 
 
+def test_a_parent_overfilled_by_a_late_order_ends_filled_and_says_by_how_much(
+        tmp_path: Path) -> None:
+    """The late order fills 130 while the re-sent child rests; then the re-sent child fills too:
+    the parent holds 260 of 130, ends FILLED (not partial or cancelled), and says so."""
+    rig = make_rig(tmp_path, broker_type=LateFilledGhost, delay_s=5.0)
+    parent_id, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
+    deadline = time.monotonic() + 30
+    while not any(r["event"] == "ghost" for r in rig.snapshot()) \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    resting = next(r["order_id"] for r in rig.snapshot() if r["event"] == "placed")
+    rig.broker.fill(resting)
+    result = future.result(10)
+    rig.close()
+    assert result.status is ParentStatus.FILLED and result.filled_quantity == 260
+    assert result.message is not None and "overfilled by 130" in result.message
+    finished = next(r for r in rig.file_rows() if r["event"] == "finished")
+    assert (finished["status"], finished["filled_quantity"]) == ("filled", 260)
+
+
 class GhostThatNeverShows(InMemoryBroker):
     """The first placement times out after sending, and its order never shows in the book."""
 
