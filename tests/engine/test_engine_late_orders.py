@@ -227,7 +227,7 @@ def test_a_parent_overfilled_by_a_late_order_ends_filled_and_says_by_how_much(
     """The late order fills 130 while the re-sent child rests; then the re-sent child fills too:
     the parent holds 260 of 130, ends FILLED (not partial or cancelled), and says so."""
     rig = make_rig(tmp_path, broker_type=LateFilledGhost, delay_s=5.0)
-    parent_id, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
+    _, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
     deadline = time.monotonic() + 30
     while not any(r["event"] == "ghost" for r in rig.snapshot()) \
             and time.monotonic() < deadline:

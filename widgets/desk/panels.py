@@ -2,7 +2,8 @@
 
 Both are forms that emit a ticket (plain data from :mod:`.tickets`); the window turns tickets
 into payloads and hands them to the one ExecutionStack. Keyboard: every field has a mnemonic
-(quick order) or sits in tab order right after one (basket); F1/F2 buy/sell the quick order.
+(quick order) or sits in tab order right after one (basket); F1/F2 buy/sell the quick order
+while a field of the quick-order panel has the focus (nowhere else).
 """
 
 from __future__ import annotations
@@ -200,8 +201,10 @@ class QuickOrderPanel(QGroupBox):
             button.setToolTip(f"{side.capitalize()} the selected strike ({key})")
             button.clicked.connect(lambda _=False, side=side: self.submit(side))
             buttons.addWidget(button)
+            # Only while the quick-order panel has the focus: elsewhere the key is someone
+            # else's (F2 edits a basket cell), and a key must never send an order by surprise.
             shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(button.click)
         layout.addLayout(buttons)
         layout.addStretch(1)

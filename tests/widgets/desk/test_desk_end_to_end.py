@@ -277,12 +277,49 @@ def test_keyboard_mnemonics_are_unique_and_reach_the_fields(qtbot: QtBot, desk: 
         qtbot.keyClick(w, key, Qt.KeyboardModifier.AltModifier)
         focused = QApplication.focusWidget()
         assert focused is not None and (focused is field or field.isAncestorOf(focused))
-    submitted: list[str] = []
-    w.order_submitted.connect(lambda parent_id, _payload: submitted.append(parent_id))
-    qtbot.keyClick(w, Qt.Key.Key_F1)  # buy the quick order from anywhere in the window
-    qtbot.waitUntil(lambda: len(submitted) == 1, timeout=3000)
     qtbot.keyClick(w.dock.blotter.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert w.dock.blotter.symbol_filter.hasFocus()
+
+
+def test_order_keys_send_only_from_the_quick_order_panel(qtbot: QtBot, desk: Desk) -> None:
+    """Every documented key, pressed in the whole window as a trader would: F1/F2 send the
+    quick order only from its panel; F2 on a basket cell edits it; Delete removes a leg."""
+    w = desk.window
+    submitted: list[dict[str, Any]] = []
+    w.order_submitted.connect(lambda _parent_id, payload: submitted.append(payload))
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)
+    strikes = w.snapshot.strikes  # type: ignore[union-attr]
+    click_chain(qtbot, w, strikes[5], 3, double=True)  # a basket leg
+    qtbot.waitUntil(lambda: w.basket.model.rowCount() == 1, timeout=3000)
+
+    table = w.basket.table
+    table.setFocus()
+    table.setCurrentIndex(w.basket.model.index(0, w.basket.model.HEADERS.index("Lots")))
+    qtbot.keyClick(table, Qt.Key.Key_F2)  # edits the leg's lots...
+    assert table.state() == table.State.EditingState
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+    for target in (w.chain_view, w.dock.blotter.table, table):  # ...and sends nothing
+        target.setFocus()
+        qtbot.keyClick(target, Qt.Key.Key_F1)
+        qtbot.keyClick(target, Qt.Key.Key_F2)
+    qtbot.wait(50)
+    assert submitted == []
+
+    qtbot.keyClick(w, Qt.Key.Key_L, Qt.KeyboardModifier.AltModifier)  # the quick order's lots
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_F2)
+    qtbot.waitUntil(lambda: len(submitted) == 1, timeout=3000)
+    assert submitted[0]["transaction_type"] == "SELL"
+    desk.clock.advance(5.0)
+    qtbot.waitUntil(lambda: any(r["event"] == "placed" for r in desk.rows), timeout=5000)
+    orders = desk.stack.broker.orders()
+    assert [(o.side, o.tradingsymbol) for o in orders] == [
+        ("SELL", submitted[0]["tradingsymbol"])]  # the one order that reached the broker
+
+    table.setFocus()
+    table.selectRow(0)
+    qtbot.keyClick(table, Qt.Key.Key_Delete)
+    assert w.basket.model.rowCount() == 0 and len(submitted) == 1
 
 
 def test_live_mode_shows_the_banner(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> None:
