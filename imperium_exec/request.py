@@ -1,9 +1,10 @@
 """ExecutionRequest: the canonical, validated execution intent for one parent order.
 
 Everything that can be checked without a clock or a broker is checked here, so bad input is
-refused with a pydantic ``ValidationError`` (a ``ValueError``) that names the field and the reason,
-before any order can reach a broker. Checks that need the clock (a window already over) happen in
-the planner, again before anything is sent.
+refused before any order can reach a broker: :meth:`ExecutionRequest.from_payload` raises a
+:class:`RequestError` (a ``ValueError``), one line per problem named by the payload key; building
+the model directly raises pydantic's ``ValidationError`` (also a ``ValueError``). Checks that need
+the clock (a window already over) happen in the planner, again before anything is sent.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -267,11 +269,58 @@ class ExecutionRequest(BaseModel):
         ignored; an unknown ``execution_*`` key is an error, so a typo cannot silently change
         policy.
         """
-        return cls.model_validate(
-            payload_to_fields(payload),
-            context={"instrument_master": instrument_master, "on_date": on_date},
-        )
+        try:
+            return cls.model_validate(
+                payload_to_fields(payload),
+                context={"instrument_master": instrument_master, "on_date": on_date},
+            )
+        except ValidationError as exc:
+            raise RequestError.from_validation(exc, payload) from None
 
+
+class RequestError(ValueError):
+    """An order payload that cannot be executed: one line per problem, each named by the key
+    the desk sent (``price``, not ``limit_price``), with the reason and, where it helps, the fix.
+    Nothing reaches a broker."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{key}: {reason}" for key, reason in problems))
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, payload: dict[str, Any]) -> RequestError:
+        problems: list[tuple[str, str]] = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if not field:  # the consistency checks: "field: reason; field: reason"
+                for part in message.split("; "):
+                    name, _, reason = part.partition(": ")
+                    problems.append((name, reason))
+                continue
+            if error["type"] == "missing":
+                reason = "required"
+            else:
+                reason = f"{error['input']!r} is not allowed: {message[:1].lower()}{message[1:]}"
+            problems.append((field, reason + _HINTS.get(field, "")))
+        if any(f == "tradingsymbol" for f, _ in problems):  # the facts it would have given
+            problems = [(f, r) for f, r in problems
+                        if not (f in _INSTRUMENT_FACTS and r == "required")]
+        return cls([(_payload_key(field, payload), reason) for field, reason in problems])
+
+
+def _payload_key(field: str, payload: dict[str, Any]) -> str:
+    """The key the desk used for ``field``."""
+    for key, name in _PAYLOAD_ALIASES.items():
+        if name == field and key in payload:
+            return key
+    return field
+
+
+_INSTRUMENT_FACTS = frozenset({"lot_size", "tick_size", "freeze_quantity"})
+_HINTS = {
+    "participation_rate": " (a fraction in (0, 1]: 0.15 for 15 %)",
+}
 
 #: Payload key -> request field. Keys not listed and not request fields are ignored.
 _PAYLOAD_ALIASES = {
@@ -295,12 +344,12 @@ def payload_to_fields(payload: dict[str, Any]) -> dict[str, Any]:
     unknown_policy = sorted(k for k in payload
                             if k.startswith("execution_") and k not in _EXECUTION_KEYS)
     if unknown_policy:
-        raise ValueError(f"{unknown_policy[0]}: unknown execution key (known: "
-                         f"{', '.join(sorted(_EXECUTION_KEYS))})")
+        raise RequestError([(unknown_policy[0], "unknown execution key (known: "
+                                                f"{', '.join(sorted(_EXECUTION_KEYS))})")])
     order_type = str(payload.get("order_type", "MARKET")).upper()
     if order_type in _UNSUPPORTED_ORDER_TYPES:
-        raise ValueError(f"order_type: {order_type} is not supported by the execution stack "
-                         "(MARKET and LIMIT only)")
+        raise RequestError([("order_type", f"{order_type} is not supported by the execution "
+                                            "stack (MARKET and LIMIT only)")])
     out: dict[str, Any] = {}
     for key, value in payload.items():
         name = _PAYLOAD_ALIASES.get(key, key)

@@ -9,7 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from imperium_exec.instruments import InstrumentMaster
-from imperium_exec.request import ExecutionAlgo, ExecutionRequest, OrderType, Side, Urgency
+from imperium_exec.request import (
+    ExecutionAlgo,
+    ExecutionRequest,
+    OrderType,
+    RequestError,
+    Side,
+    Urgency,
+)
 
 ON = dt.date(2026, 11, 24)
 
@@ -29,7 +36,7 @@ def build(**overrides: object) -> ExecutionRequest:
 
 
 def error_text(**overrides: object) -> str:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(RequestError) as info:
         build(**overrides)
     return str(info.value)
 
@@ -81,8 +88,8 @@ def test_kite_instruments_dump_overrides_lot_and_tick() -> None:
 @pytest.mark.parametrize(("overrides", "field", "reason"), [
     ({"quantity": 100}, "quantity", "not a multiple of the lot size 65"),
     ({"quantity": 0}, "quantity", "greater than 0"),
-    ({"order_type": "LIMIT", "price": 100.03}, "limit_price", "not a multiple of the tick"),
-    ({"order_type": "LIMIT", "price": None}, "limit_price", "required for a LIMIT order"),
+    ({"order_type": "LIMIT", "price": 100.03}, "price", "not a multiple of the tick"),
+    ({"order_type": "LIMIT", "price": None}, "price", "required for a LIMIT order"),
     ({"bid": 101.0, "ask": 100.5}, "bid", "above the ask"),
     ({"bid": math.nan}, "bid", "finite number"),
     ({"execution_algo": "SNIPER"}, "execution_algo", "IMMEDIATE"),
@@ -92,11 +99,11 @@ def test_kite_instruments_dump_overrides_lot_and_tick() -> None:
       "quantity": 65 * 50},
      "max_child_orders", "cannot fit in 10 s"),
     ({"execution_horizon_s": 60, "execution_end_at": "2026-11-24T15:00:00"},
-     "horizon_s", "not both"),
+     "execution_horizon_s", "not both"),
     ({"execution_start_at": "2026-11-24T11:00:00", "execution_end_at": "2026-11-24T10:00:00"},
-     "end_at", "not after start_at"),
+     "execution_end_at", "not after start_at"),
     ({"execution_start_at": "2026-11-24T10:00:00", "execution_end_at": "2026-11-24T10:00:00"},
-     "end_at", "not after start_at"),
+     "execution_end_at", "not after start_at"),
     ({"order_type": "SL"}, "order_type", "not supported"),
     ({"execution_algoo": "TWAP"}, "execution_algoo", "unknown execution key"),
     ({"tradingsymbol": "RELIANCE"}, "tradingsymbol", "matches no configured underlying"),
@@ -112,9 +119,8 @@ def test_kite_instruments_dump_overrides_lot_and_tick() -> None:
 ])
 def test_bad_input_names_the_field_and_the_reason(overrides: dict[str, object], field: str,
                                                   reason: str) -> None:
-    text = error_text(**overrides)
-    assert field in text
-    assert reason in text
+    lines = error_text(**overrides).splitlines()
+    assert any(line.startswith(f"{field}: ") and reason in line for line in lines), lines
 
 
 @pytest.mark.parametrize("algo", ["IMMEDIATE", "TWAP", "VWAP", "POV", "IS"])
@@ -124,9 +130,26 @@ def test_a_window_that_ends_as_it_starts_is_refused_for_every_algorithm(algo: st
     assert "end_at" in text and "not after start_at" in text
 
 
-def test_validation_error_is_a_value_error_with_a_location() -> None:
+def test_a_payload_error_is_a_value_error_with_one_problem_per_payload_key() -> None:
+    with pytest.raises(ValueError) as info:
+        build(participation_rate=15, order_type="LIMIT", price=-5)
+    assert isinstance(info.value, RequestError)
+    assert [key for key, _ in info.value.problems] == ["price", "participation_rate"]
+    assert "0.15 for 15 %" in info.value.problems[1][1]  # the fix, not only the rule
+    assert len(str(info.value).splitlines()) == 2  # no pydantic banner, types or URLs
+
+
+def test_a_missing_symbol_is_one_problem_not_four() -> None:
+    with pytest.raises(RequestError) as info:
+        ExecutionRequest.from_payload({"exchange": "NFO", "transaction_type": "BUY",
+                                       "quantity": 65})
+    assert info.value.problems == [("tradingsymbol", "required")]
+
+
+def test_building_the_model_directly_still_names_the_field() -> None:
     with pytest.raises(ValidationError) as info:
-        build(participation_rate=2)
+        ExecutionRequest.model_validate(dict(tradingsymbol="NIFTY26D0126000CE", side="BUY",
+                                             quantity=65, participation_rate=2))
     assert info.value.errors()[0]["loc"] == ("participation_rate",)
 
 

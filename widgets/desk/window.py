@@ -172,8 +172,8 @@ class DeskWindow(QMainWindow):
     def _execute(self, payload: dict[str, Any]) -> str | None:
         try:
             handle = self.stack.execute(ExecutionRequest.from_payload(payload))
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            reason = _first_line(exc)
+        except ValueError as exc:  # RequestError, or the planner's ScheduleError
+            reason = _refusal(exc)
             self.confirmations.refuse(f"{payload.get('tradingsymbol')}: {reason}")
             self.statusBar().showMessage(f"Refused: {reason}", 8000)
             self.order_refused.emit(reason, payload)
@@ -260,17 +260,6 @@ class DeskWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _first_line(exc: Exception) -> str:
-    """A validation error as one sentence (pydantic's message starts with a count line)."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            items = errors()
-        except Exception:
-            items = []
-        if items:
-            first = items[0]
-            where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
-            message = str(first.get("msg", "")).removeprefix("Value error, ")
-            return f"{where}: {message}" if where and not message.startswith(where) else message
-    return str(exc).splitlines()[0]
+def _refusal(exc: ValueError) -> str:
+    """Why an order was refused, on one line (a RequestError has a line per problem)."""
+    return "; ".join(line for line in str(exc).splitlines() if line.strip())
