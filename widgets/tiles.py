@@ -44,6 +44,13 @@ def _ms(value: float | None) -> str:
     return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
+def _cost_tone(bps: float | None) -> Tone:
+    """A cost is bad, a saving good, everywhere (the blotter's slippage cells agree)."""
+    if bps is None or abs(bps) < 0.05:
+        return Tone.NEUTRAL
+    return Tone.BAD if bps > 0 else Tone.GOOD
+
+
 def tile_texts(f: TileFigures) -> list[TileText]:
     """The eight tiles, in display order."""
     errors = f.errors
@@ -53,11 +60,11 @@ def tile_texts(f: TileFigures) -> list[TileText]:
     others = {k: v for k, v in by_bucket.items() if k not in BUCKETS and v}
     if others:
         bucket_lines += " · " + " · ".join(f"{k} {v}" for k, v in others.items())
-    slip_tone = Tone.NEUTRAL
-    gap = None
+    realized_detail = "–"
     if f.expected_bps is not None and f.realized_bps is not None:
         gap = f.realized_bps - f.expected_bps
-        slip_tone = Tone.BAD if gap > 0.5 else Tone.GOOD if gap < -0.5 else Tone.NEUTRAL
+        realized_detail = (f"expected {f.expected_bps:+.1f}: {abs(gap):.1f} bps "
+                           f"{'worse' if gap > 0 else 'better'}")
     fill_rate = "–" if f.fill_rate is None else f"{f.fill_rate:.1%}"
     return [
         TileText("placed", "Children placed", f"{f.children_placed:,}",
@@ -79,11 +86,10 @@ def tile_texts(f: TileFigures) -> list[TileText]:
         TileText("expected_bps", "Expected slippage", _bps(f.expected_bps),
                  "mean, qty-weighted",
                  "Pre-trade cost estimate of placed children, basis points of the arrival "
-                 "price (positive = cost)"),
-        TileText("realized_bps", "Realized slippage", _bps(f.realized_bps),
-                 ("–" if gap is None else f"{gap:+.1f} bps vs expected"),
+                 "price (positive = cost: red; a saving is green)", _cost_tone(f.expected_bps)),
+        TileText("realized_bps", "Realized slippage", _bps(f.realized_bps), realized_detail,
                  "Fills against the arrival price, quantity-weighted, basis points "
-                 "(positive = cost)", slip_tone),
+                 "(positive = cost: red; a saving is green)", _cost_tone(f.realized_bps)),
     ]
 
 

@@ -8,7 +8,7 @@ from dock_support import events, parent_story, row
 
 from imperium_exec.widgets.parent_book import ParentBook
 from imperium_exec.widgets.rowstore import ChildEventStore
-from imperium_exec.widgets.stats import ExecutionStats
+from imperium_exec.widgets.stats import ExecutionStats, TileFigures
 from imperium_exec.widgets.tiles import Tone, tile_texts
 
 
@@ -120,8 +120,23 @@ def test_tile_texts_say_what_the_figures_mean() -> None:
     assert texts["latency_p50"].value == "22.5 ms"
     assert texts["expected_bps"].value == "+3.5 bps"
     assert texts["realized_bps"].value == "+10.0 bps"
-    assert texts["realized_bps"].detail == "+6.5 bps vs expected"
-    assert texts["realized_bps"].tone is Tone.BAD  # worse than expected
+    assert texts["realized_bps"].detail == "expected +3.5: 6.5 bps worse"
+    assert texts["realized_bps"].tone is Tone.BAD and texts["expected_bps"].tone is Tone.BAD
+
+
+def figures(expected_bps: float, realized_bps: float) -> TileFigures:
+    return TileFigures(children_placed=1, placed_quantity=65, filled_quantity=65,
+                       fill_rate=1.0, errors_by_bucket={}, retries=0, latency_p50_ms=1.0,
+                       latency_p95_ms=1.0, expected_bps=expected_bps, realized_bps=realized_bps)
+
+
+def test_a_cost_is_red_and_a_saving_green_whatever_was_expected() -> None:
+    texts = {t.key: t for t in tile_texts(figures(-1.0, -3.0))}
+    assert texts["realized_bps"].tone is Tone.GOOD and texts["expected_bps"].tone is Tone.GOOD
+    assert texts["realized_bps"].detail == "expected -1.0: 2.0 bps better"
+    texts = {t.key: t for t in tile_texts(figures(18.4, 3.0))}
+    assert texts["realized_bps"].tone is Tone.BAD  # still a cost: red, though below estimate
+    assert texts["realized_bps"].detail == "expected +18.4: 15.4 bps better"
 
 
 def test_empty_tiles_show_dashes() -> None:
