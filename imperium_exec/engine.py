@@ -58,7 +58,7 @@ from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer
 from .planner import ExecutionAlgoPlanner, ExecutionPlan
 from .rate_budget import AccountRateLimits, RateBudget, RequestKind
-from .request import ExecutionRequest
+from .request import ExecutionRequest, RequestError
 from .retry import RetryPolicy
 from .router import SmartOrderRouter
 from .runtime import EngineServices, EngineThread
@@ -197,6 +197,7 @@ class ExecutionEngine:
             raise SessionExpired(self.session_lost)
         if self._closed:
             raise RuntimeError("the execution engine is shut down")
+        self._check_listed(request)
         parent_id = self._new_parent_id()
         seed = request.seed if request.seed is not None else zlib.crc32(parent_id.encode())
         planned_at = self.clock.now()
@@ -209,6 +210,14 @@ class ExecutionEngine:
         self._loop.call_soon_threadsafe(self._start_parent, parent_id, request, plan, seed,
                                         permit, future)
         return parent_id, future
+
+    def _check_listed(self, request: ExecutionRequest) -> None:
+        """Refuse a symbol the broker's instrument list does not have, before anything is
+        sent (brokers that cannot tell without a request are not asked)."""
+        lists = getattr(self.broker, "lists", None)
+        if lists is not None and lists(request.tradingsymbol, request.exchange) is False:
+            raise RequestError([("tradingsymbol", f"{request.tradingsymbol} is not listed on "
+                                                  f"{request.exchange} ({self.broker.name})")])
 
     def cancel(self, parent_id: str) -> None:
         """Cancel one parent: from this moment it sends no new order."""

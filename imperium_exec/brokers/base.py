@@ -176,5 +176,8 @@ class Broker(Protocol):
 # ``local_market_data: bool``: quotes are the broker's own in-process book, free and instant
 #     (the paper exchange): the engine reads them as a pushed stream, not over REST.
 # ``quotes(keys) -> dict[str, Quote]``: one request for many instruments (Kite: at most 500).
+# ``lists(tradingsymbol, exchange) -> bool | None``: whether the broker's instrument list has the
+#     symbol, without a request (None: cannot tell yet). A parent for a symbol not listed is
+#     refused before anything is sent.
 # ``open_stream(handlers, loop) -> BrokerStream | None``: a push stream of quotes and order
 #     updates on the engine's loop (Kite's ticker WebSocket).

@@ -118,6 +118,7 @@ class KiteBroker:
         self._varieties: dict[str, str] = {}
         self._varieties_lock = threading.Lock()
         self._dumps: dict[str, list[dict[str, Any]]] = {}
+        self._listed: dict[str, frozenset[str]] = {}
         self._dump_lock = threading.Lock()
 
     # ---------------------------------------------------------------- Broker protocol
@@ -176,6 +177,19 @@ class KiteBroker:
             if isinstance(raw, dict):
                 out[key] = self.to_quote(key.partition(":")[2], raw)
         return out
+
+    def lists(self, tradingsymbol: str, exchange: str) -> bool | None:
+        """Whether ``exchange``'s instruments dump lists the symbol; None until that dump was
+        loaded. Never downloads it nor waits for a download (the caller may be the GUI thread):
+        a dump is stored whole, once, so reading it without the lock is safe."""
+        listed = self._listed.get(exchange)
+        if listed is None:
+            dump = self._dumps.get(exchange)
+            if dump is None:
+                return None
+            listed = self._listed[exchange] = frozenset(str(i.get("tradingsymbol"))
+                                                        for i in dump)
+        return tradingsymbol in listed
 
     def instrument_dump(self, exchange: str) -> list[dict[str, Any]]:
         """Kite's instruments dump of ``exchange`` (GET /instruments/{exchange}), downloaded

@@ -123,6 +123,11 @@ class PaperBroker:
 
     # ---------------------------------------------------------------- desk and benchmarks
 
+    def lists(self, tradingsymbol: str, exchange: str) -> bool:
+        """Whether the paper exchange lists the instrument."""
+        with self._lock:
+            return self.exchange.instrument(tradingsymbol, exchange) is not None
+
     def instruments(self, underlying: str | None = None) -> list[Instrument]:
         """Everything listed (indices and options), or one underlying's."""
         rows = self.exchange.chain.all()

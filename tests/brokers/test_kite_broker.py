@@ -501,3 +501,15 @@ def test_one_unreadable_order_book_row_does_not_hide_the_others() -> None:
 
     (order,) = KiteBroker(StubKite()).orders()
     assert (order.order_id, order.filled_quantity) == ("1", 65)
+
+
+def test_the_instrument_list_is_consulted_only_once_it_is_loaded(
+        broker: KiteBroker, server: FakeKiteServer) -> None:
+    before = sum(server.replies.values())
+    assert broker.lists(SYMBOL, "NFO") is None  # not loaded: cannot tell, never downloads
+    assert sum(server.replies.values()) == before
+    broker.instrument_dump("NFO")
+    assert sum(server.replies.values()) == before + 1
+    assert broker.lists(SYMBOL, "NFO") is True
+    assert broker.lists("NIFTY99Z9999999CE", "NFO") is False
+    assert broker.lists(SYMBOL, "BFO") is None

@@ -11,10 +11,11 @@ from engine_support import SYMBOL, Rig, assert_books_balance, make_request, make
 
 from imperium_exec.brokers.errors import NetworkException
 from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ParentStatus
-from imperium_exec.request import OrderType
+from imperium_exec.request import OrderType, RequestError
 
 V1_FIELDS = ("timestamp", "tradingsymbol", "execution_algo", "child_index", "children",
              "quantity", "arrival_price", "limit_price", "expected_slippage", "impact_estimate",
@@ -299,3 +300,22 @@ def test_a_broker_with_only_the_protocols_quote_is_priced_through_rest(tmp_path:
     (placed,) = [r for r in rows if r["event"] == "placed"]
     assert result.status is ParentStatus.FILLED
     assert placed["quote_source"] == "rest" and placed["mid_at_send"] == 90.025
+
+
+def test_a_symbol_the_paper_exchange_does_not_list_is_refused_before_anything_is_sent(
+        tmp_path: Path) -> None:
+    clock = VirtualClock()
+    broker = PaperBroker(clock=clock)
+    engine = ExecutionEngine(broker, clock=clock)
+    try:
+        with pytest.raises(RequestError) as info:
+            engine.submit(make_request(tradingsymbol="NIFTY99Z9999999CE"))
+        assert info.value.problems == [
+            ("tradingsymbol", "NIFTY99Z9999999CE is not listed on NFO (paper)")]
+        assert broker.orders() == []
+        listed = next(i.tradingsymbol for i in broker.instruments("NIFTY") if i.is_option)
+        _, future = engine.submit(make_request(tradingsymbol=listed))  # a listed one goes
+        assert future.result(10).status is ParentStatus.FILLED
+    finally:
+        engine.shutdown(5.0)
+    assert {o.tradingsymbol for o in broker.orders()} == {listed}
