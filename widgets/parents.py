@@ -140,7 +140,13 @@ class ParentRow(QFrame):
 
 
 class ActiveParentsPanel(QWidget):
-    """Working parents, newest last, and the cancel-all kill switch."""
+    """Working parents, newest last, and the cancel-all kill switch.
+
+    At most :attr:`MAX_ROWS` rows are drawn (this session's parents first, then the newest of
+    the rest) and a line says how many more there are: the panel's cost is what it shows, not
+    how many parents a journal left open."""
+
+    MAX_ROWS = 40
 
     pause_requested = Signal(str)
     resume_requested = Signal(str)
@@ -185,6 +191,11 @@ class ActiveParentsPanel(QWidget):
         self.placeholder = QLabel("No working parents", body)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._list.addWidget(self.placeholder)
+        self.more_label = QLabel(body)
+        self.more_label.setObjectName("more_parents")
+        self.more_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.more_label.setVisible(False)
+        self._list.addWidget(self.more_label)
         self._list.addStretch(1)
         self.scroll_area.setWidget(body)
         layout.addWidget(self.scroll_area, 1)
@@ -200,7 +211,20 @@ class ActiveParentsPanel(QWidget):
         self.sync([], lambda _: False)
 
     def sync(self, parents: list[ParentProgress], controllable: Callable[[str], bool]) -> None:
-        """Show exactly ``parents`` (in order), updating rows in place."""
+        """Show ``parents`` (oldest first), at most :attr:`MAX_ROWS` of them, updating rows in
+        place."""
+        total = len(parents)
+        paused = sum(1 for p in parents if p.paused)
+        mine = [p for p in parents if controllable(p.parent_id)]
+        if total > self.MAX_ROWS:
+            room = max(0, self.MAX_ROWS - len(mine))
+            others = [p for p in parents if not controllable(p.parent_id)][-room:] if room else []
+            keep = {p.parent_id for p in mine[-self.MAX_ROWS:]} | {p.parent_id for p in others}
+            parents = [p for p in parents if p.parent_id in keep]
+        hidden = total - len(parents)
+        self.more_label.setText(f"+{hidden:,} more working parent{'s' if hidden != 1 else ''}"
+                                " not shown (the oldest of other sessions)")
+        self.more_label.setVisible(hidden > 0)
         wanted = {p.parent_id for p in parents}
         for parent_id in [k for k in self.rows if k not in wanted]:
             gone = self.rows.pop(parent_id)
@@ -217,10 +241,9 @@ class ActiveParentsPanel(QWidget):
             if self._list.indexOf(row) != i:
                 self._list.insertWidget(i, row)
             row.show_progress(p, controllable(p.parent_id), self.theme)
-        self._controllable_count = sum(1 for p in parents if controllable(p.parent_id))
+        self._controllable_count = len(mine)
         self.placeholder.setVisible(not parents)
-        paused = sum(1 for p in parents if p.paused)
-        self.heading.setText(f"Working parents ({len(parents)})" +
+        self.heading.setText(f"Working parents ({total:,})" +
                              (f", {paused} paused" if paused else ""))
         palette = QPalette()  # only ButtonText set: every other role follows the parent
         palette.setColor(QPalette.ColorGroup.Active, QPalette.ColorRole.ButtonText,

@@ -406,3 +406,22 @@ def test_a_journal_from_before_the_typed_schema_and_v1_desk_rows_load(
     qtbot.waitUntil(lambda: "1 row skipped: quantity: 'sixty-five'" in dock.source_label.text(),
                     timeout=3000)
     assert dock.grab().save(str(screenshot_dir / "dock_old_journal.png"))
+
+
+def test_the_parents_panel_draws_at_most_its_cap_this_sessions_parents_first(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    """A journal left 100 parents open: the panel draws 40 rows and says how many more."""
+    for i in range(100):
+        tracker.append(parent_story(f"OLD{i:03d}", children=1, finished=False)[0])
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    qtbot.waitUntil(lambda: len(dock.parent_book) == 100, timeout=5000)
+    stack.send(*parent_story("MINE", children=2, filled=1, finished=False))
+    panel = dock.parents_panel
+    qtbot.waitUntil(lambda: "MINE" in panel.rows, timeout=3000)
+    dock.refresh_now()
+    assert len(panel.rows) == panel.MAX_ROWS
+    assert panel.more_label.isVisible() and panel.more_label.text().startswith("+61 more")
+    assert "Working parents (101)" in panel.heading.text()
+    assert "OLD099" in panel.rows and "OLD000" not in panel.rows  # the newest of the rest
+    assert panel.rows["MINE"].pause_button.isEnabled()  # this session's: controllable
