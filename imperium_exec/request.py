@@ -139,7 +139,7 @@ class ExecutionRequest(BaseModel):
             spec = master.resolve(symbol, data.get("exchange"), on)
         except UnknownInstrumentError as exc:
             raise ValueError(
-                f"tradingsymbol: {exc}; pass lot_size, tick_size and freeze_quantity explicitly"
+                f"tradingsymbol: {exc}, or pass lot_size, tick_size and freeze_quantity explicitly"
             ) from exc
         filled = dict(data)
         for key in missing:
@@ -222,6 +222,7 @@ class ExecutionRequest(BaseModel):
                           f"{MAX_ORDERS_PER_PARENT} a parent may send")
         window = self.window_seconds
         if (self.execution_algo.is_scheduled and window is not None and self.max_child_orders > 1
+                and self.lots > 0  # (below one lot is refused above)
                 and window / min(self.max_child_orders, self.lots) < MIN_SLICE_INTERVAL_S):
             errors.append(f"max_child_orders: {self.max_child_orders} slices cannot fit in "
                           f"{window:g} s (slices must be at least {MIN_SLICE_INTERVAL_S:g} s "
@@ -317,7 +318,7 @@ def _payload_key(field: str, payload: dict[str, Any]) -> str:
     return field
 
 
-_INSTRUMENT_FACTS = frozenset({"lot_size", "tick_size", "freeze_quantity"})
+_INSTRUMENT_FACTS = frozenset({"lot_size", "tick_size", "freeze_quantity", "exchange"})
 _HINTS = {
     "participation_rate": " (a fraction in (0, 1]: 0.15 for 15 %)",
 }
@@ -351,6 +352,12 @@ def payload_to_fields(payload: dict[str, Any]) -> dict[str, Any]:
         raise RequestError([("order_type", f"{order_type} is not supported by the execution "
                                             "stack (MARKET and LIMIT only)")])
     out: dict[str, Any] = {}
+    conflicts = [(key, name) for key, name in _PAYLOAD_ALIASES.items()
+                 if payload.get(key) is not None and payload.get(name) is not None
+                 and payload[key] != payload[name]]
+    if conflicts:
+        raise RequestError([(key, f"{payload[key]!r} contradicts {name}={payload[name]!r}: "
+                                  "send one of them") for key, name in conflicts])
     for key, value in payload.items():
         name = _PAYLOAD_ALIASES.get(key, key)
         if name in fields_ and value is not None:

@@ -142,9 +142,10 @@ class ParentRow(QFrame):
 class ActiveParentsPanel(QWidget):
     """Working parents, newest last, and the cancel-all kill switch.
 
-    At most :attr:`MAX_ROWS` rows are drawn (this session's parents first, then the newest of
-    the rest) and a line says how many more there are: the panel's cost is what it shows, not
-    how many parents a journal left open."""
+    Parents of other sessions (a journal another process wrote, or left open by a crash) fill
+    at most :attr:`MAX_ROWS` rows with this session's, newest kept, and a line says how many
+    more there are: the panel's cost is what it shows, not how many parents a journal left
+    open. This session's parents always show (they can be paused and cancelled)."""
 
     MAX_ROWS = 40
 
@@ -216,10 +217,10 @@ class ActiveParentsPanel(QWidget):
         total = len(parents)
         paused = sum(1 for p in parents if p.paused)
         mine = [p for p in parents if controllable(p.parent_id)]
-        if total > self.MAX_ROWS:
+        if total > self.MAX_ROWS:  # this session's parents always show: they can be controlled
             room = max(0, self.MAX_ROWS - len(mine))
             others = [p for p in parents if not controllable(p.parent_id)][-room:] if room else []
-            keep = {p.parent_id for p in mine[-self.MAX_ROWS:]} | {p.parent_id for p in others}
+            keep = {p.parent_id for p in mine} | {p.parent_id for p in others}
             parents = [p for p in parents if p.parent_id in keep]
         hidden = total - len(parents)
         self.more_label.setText(f"+{hidden:,} more working parent{'s' if hidden != 1 else ''}"

@@ -63,8 +63,9 @@ def tile_texts(f: TileFigures) -> list[TileText]:
     realized_detail = "–"
     if f.expected_bps is not None and f.realized_bps is not None:
         gap = f.realized_bps - f.expected_bps
-        realized_detail = (f"expected {f.expected_bps:+.1f}: {abs(gap):.1f} bps "
-                           f"{'worse' if gap > 0 else 'better'}")
+        realized_detail = (f"expected {f.expected_bps:+.1f}: as expected" if abs(gap) < 0.05
+                           else f"expected {f.expected_bps:+.1f}: {abs(gap):.1f} bps "
+                                f"{'worse' if gap > 0 else 'better'}")
     fill_rate = "–" if f.fill_rate is None else f"{f.fill_rate:.1%}"
     return [
         TileText("placed", "Children placed", f"{f.children_placed:,}",

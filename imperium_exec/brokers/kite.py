@@ -185,7 +185,7 @@ class KiteBroker:
         listed = self._listed.get(exchange)
         if listed is None:
             dump = self._dumps.get(exchange)
-            if dump is None:
+            if not dump:  # not loaded, or an empty answer: cannot tell
                 return None
             listed = self._listed[exchange] = frozenset(str(i.get("tradingsymbol"))
                                                         for i in dump)

@@ -174,3 +174,23 @@ def test_a_market_payload_price_is_ignored_but_a_market_request_with_a_limit_is_
             tradingsymbol="NIFTY26D0125000CE", exchange="NFO", side="BUY", quantity=65,
             lot_size=65, tick_size=0.05, freeze_quantity=1800, order_type="MARKET",
             limit_price=101.5))
+
+
+def test_a_payload_that_says_two_things_is_refused_not_resolved_silently() -> None:
+    with pytest.raises(RequestError) as info:
+        build(transaction_type="SELL", side="BUY")
+    assert info.value.problems == [
+        ("transaction_type", "'SELL' contradicts side='BUY': send one of them")]
+
+
+def test_an_unknown_underlying_is_one_problem_with_its_way_out() -> None:
+    with pytest.raises(RequestError) as info:
+        build(tradingsymbol="RELIANCE")
+    (problem,) = info.value.problems
+    assert problem[0] == "tradingsymbol" and "or pass lot_size" in problem[1]
+
+
+def test_a_scheduled_order_below_one_lot_is_refused_for_its_quantity() -> None:
+    with pytest.raises(RequestError) as info:
+        build(quantity=10, execution_algo="TWAP", execution_horizon_s=60, max_child_orders=5)
+    assert [key for key, _ in info.value.problems] == ["quantity"]

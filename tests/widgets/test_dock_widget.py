@@ -425,3 +425,14 @@ def test_the_parents_panel_draws_at_most_its_cap_this_sessions_parents_first(
     assert "Working parents (101)" in panel.heading.text()
     assert "OLD099" in panel.rows and "OLD000" not in panel.rows  # the newest of the rest
     assert panel.rows["MINE"].pause_button.isEnabled()  # this session's: controllable
+
+
+def test_this_sessions_parents_always_show_however_many(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    panel = dock.parents_panel
+    for i in range(panel.MAX_ROWS + 5):
+        stack.send(parent_story(f"MINE{i:02d}", children=1, finished=False)[0])
+    qtbot.waitUntil(lambda: len(panel.rows) == panel.MAX_ROWS + 5, timeout=5000)
+    assert not panel.more_label.isVisible()

@@ -26,9 +26,10 @@ def test_the_readme_embedding_example_runs_as_printed(
     window = namespace["ImperiumMainWindow"]()
     qtbot.addWidget(window)
     window.show()
-    payload = {"tradingsymbol": "NIFTY26D0126000CE", "exchange": "NFO",
-               "transaction_type": "BUY", "quantity": 65, "order_type": "LIMIT", "price": -5,
-               "product": "NRML"}
+    chain = window.stack.broker.option_chain("NIFTY", strikes_each_side=1)  # listed today
+    symbol = chain.rows[0].call.tradingsymbol
+    payload = {"tradingsymbol": symbol, "exchange": "NFO", "transaction_type": "BUY",
+               "quantity": chain.lot_size, "order_type": "LIMIT", "price": -5, "product": "NRML"}
     window._execute_single_strike_order(payload)  # refused: says why, by the desk's key
     assert window.statusBar().currentMessage() == (
         "Refused: price: -5 is not allowed: input should be greater than 0")
@@ -36,7 +37,7 @@ def test_the_readme_embedding_example_runs_as_printed(
     window.statusBar().messageChanged.connect(shown.append)
     with qtbot.waitSignal(window.stack.parent_finished, timeout=20_000):
         window._execute_orders([dict(payload, order_type="MARKET", price=None)])
-    assert shown[0] == "accepted: NIFTY26D0126000CE working"  # its slots ran on its rows
-    assert shown[-1].startswith("finished: NIFTY26D0126000CE ")
+    assert shown[0] == f"accepted: {symbol} working"  # its slots ran on its rows
+    assert shown[-1].startswith(f"finished: {symbol} ")
     window.close()  # its closeEvent shuts the stack down
     assert (tmp_path / "execution_quality_paper.jsonl").exists()

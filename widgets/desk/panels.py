@@ -198,7 +198,8 @@ class QuickOrderPanel(QGroupBox):
                                   (self.sell_button, "SELL", "F2")):
             button.setAutoDefault(False)
             button.setMinimumHeight(button.sizeHint().height() + 6)
-            button.setToolTip(f"{side.capitalize()} the selected strike ({key})")
+            button.setToolTip(f"{side.capitalize()} the selected strike ({key} while a field "
+                              "of this panel has the focus)")
             button.clicked.connect(lambda _=False, side=side: self.submit(side))
             buttons.addWidget(button)
             # Only while the quick-order panel has the focus: elsewhere the key is someone
