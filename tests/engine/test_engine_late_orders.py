@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from engine_support import SYMBOL, assert_books_balance, make_request, make_rig
+from engine_support import SYMBOL, Rig, assert_books_balance, make_request, make_rig
 
 from imperium_exec.brokers.base import OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import BrokerTimeout, NetworkException
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.engine import EngineConfig
 from imperium_exec.events import ParentStatus
+
+
+def wait_for_ghost(rig: Rig, also: Callable[[dict[str, Any]], bool] = lambda _: True) -> None:
+    """Until a ghost row (that also passes ``also``) is written; at most 30 s of real time
+    (virtual time runs on meanwhile: the wait is for the engine thread, not the clock)."""
+    deadline = time.monotonic() + 30
+    while not any(r["event"] == "ghost" and also(r) for r in rig.snapshot()):
+        assert time.monotonic() < deadline, "no ghost row"
+        time.sleep(0.01)
 
 
 class LateGhostBroker(InMemoryBroker):
@@ -49,10 +60,7 @@ def test_a_late_order_after_the_parent_finished_is_still_cancelled(tmp_path: Pat
     _, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=100.5))
     result = future.result(5)
     assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
-    deadline = time.monotonic() + 5
-    while not any(r["event"] == "ghost" and "cancelling it" in (r["message"] or "")
-                  for r in rig.snapshot()) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_ghost(rig, lambda r: "cancelling it" in (r["message"] or ""))
     rig.close()
     ghost = next(r for r in rig.file_rows() if r["event"] == "ghost")
     assert "turned up" in ghost["message"] and "cancelling it" in ghost["message"]
@@ -208,10 +216,7 @@ def test_a_late_orders_fills_count_into_its_parent_while_the_parent_works(
         tmp_path: Path) -> None:
     rig = make_rig(tmp_path, broker_type=LateFilledGhost, delay_s=5.0)
     parent_id, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
-    deadline = time.monotonic() + 5
-    while not any(r["event"] == "ghost" for r in rig.snapshot()) \
-            and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_ghost(rig)
     rig.engine.cancel(parent_id)  # the re-sent child still rests: end the parent
     result = future.result(5)
     rig.close()
@@ -228,10 +233,7 @@ def test_a_parent_overfilled_by_a_late_order_ends_filled_and_says_by_how_much(
     the parent holds 260 of 130, ends FILLED (not partial or cancelled), and says so."""
     rig = make_rig(tmp_path, broker_type=LateFilledGhost, delay_s=5.0)
     _, future = rig.engine.submit(make_request(order_type="LIMIT", limit_price=99.0))
-    deadline = time.monotonic() + 30
-    while not any(r["event"] == "ghost" for r in rig.snapshot()) \
-            and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_ghost(rig)
     resting = next(r["order_id"] for r in rig.snapshot() if r["event"] == "placed")
     rig.broker.fill(resting)
     result = future.result(10)
@@ -277,9 +279,7 @@ def test_a_watched_tag_that_never_turns_up_is_closed_with_a_row_when_the_watch_e
                    config=EngineConfig(id_seed=7, late_order_watch_s=30.0))
     _, future = rig.engine.submit(make_request())
     assert future.result(5).status is ParentStatus.FILLED
-    deadline = time.monotonic() + 30
-    while not any(r["event"] == "ghost" for r in rig.snapshot()) and time.monotonic() < deadline:
-        time.sleep(0.01)  # virtual time runs on to the end of the watch (milliseconds)
+    wait_for_ghost(rig)  # virtual time runs on to the end of the watch (milliseconds)
     rig.close()
     rows = rig.file_rows()
     first_tag = next(r["tag"] for r in rows if r["event"] == "retry")
