@@ -40,13 +40,17 @@ class DemoError(RuntimeError):
 
 def paper_broker(seed: int, faults: bool) -> Any:
     from ...brokers.paper import PaperBroker
-    from ...sim.config import FaultConfig
+    from ...sim.config import FaultConfig, FaultKind
 
     if not faults:
         return PaperBroker(seed=seed)
-    # A few percent of placements hit a 503 (retried), about 20 ms to the exchange.
-    return PaperBroker(seed=seed, latency_ms=18.0,
-                       faults=FaultConfig(server_error_rate=0.04, gateway_error_rate=0.01))
+    # So the dock shows both within seconds: the second placement times out before it is sent
+    # (a retry row, then the order), the third times out after (found by its tag: a reconciled
+    # row, never placed twice). Then a few percent of placements hit a 503 or a gateway page,
+    # about 20 ms to the exchange.
+    return PaperBroker(seed=seed, latency_ms=18.0, faults=FaultConfig(
+        server_error_rate=0.04, gateway_error_rate=0.01,
+        script=(FaultKind.NONE, FaultKind.TIMEOUT_BEFORE_SEND, FaultKind.GHOST)))
 
 
 def live_broker(options: DemoOptions) -> KiteBroker:
