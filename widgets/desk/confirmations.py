@@ -65,10 +65,14 @@ def describe(e: Event) -> Confirmation | None:
         return line(Level.INFO, f"Placed {child} {side} {_qty(e.quantity)} {symbol} "
                                 f"@ {_price(e.limit_price)} · order {e.order_id or '?'}{took}")
     if kind is EventKind.FILLED:
+        # Coloured by what the fill cost against the arrival price: a cost red, a saving green.
         slip = e.realized_slippage_bps
-        slip_text = f" · slippage {slip:+.1f} bps" if slip is not None else ""
-        return line(Level.GOOD, f"Filled {_qty(e.filled_quantity)} {symbol} @ "
-                                f"{_price(e.fill_price)} ({child}){slip_text}")
+        level, slip_text = Level.INFO, ""
+        if slip is not None and abs(slip) >= 0.05:
+            level = Level.BAD if slip > 0 else Level.GOOD
+            slip_text = f" · {'cost' if slip > 0 else 'saving'} {abs(slip):.1f} bps"
+        return line(level, f"Filled {_qty(e.filled_quantity)} {symbol} @ "
+                           f"{_price(e.fill_price)} ({child}){slip_text}")
     if kind is EventKind.RETRY:
         return line(Level.WARN, f"Retrying {child} {symbol} after a {e.error_bucket} "
                                 f"error: {e.error}")
