@@ -8,11 +8,13 @@ Qt-free; the parents panel renders it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..events import Event, EventKind, ParentStatus
+from ..timeutil import IST
 
 #: Parent events whose status is the parent's current state.
 _PARENT_STATUS_EVENTS = frozenset({EventKind.ACCEPTED, EventKind.PAUSED, EventKind.RESUMED})
@@ -64,6 +66,7 @@ class ParentBook:
         self._status_ts: dict[str, float] = {}
         self.finished: deque[ParentProgress] = deque(maxlen=self._keep_finished)
         self.finished_by_status: Counter[str] = Counter()
+        self.newest_ts = 0.0  # the newest event seen: the journal's "today"
         self.version = 0
 
     def add(self, events: Iterable[Event]) -> bool:
@@ -92,6 +95,8 @@ class ParentBook:
                 progress.children = e.children
             if e.ts > progress.last_ts:
                 progress.last_ts = e.ts
+            if e.ts > self.newest_ts:
+                self.newest_ts = e.ts
             if kind in _PARENT_STATUS_EVENTS:
                 if e.ts >= status_ts.get(parent_id, -1.0):
                     status_ts[parent_id] = e.ts
@@ -120,11 +125,28 @@ class ParentBook:
             self.finished.append(done)
 
     def active(self) -> list[ParentProgress]:
-        """Working and paused parents, oldest first."""
-        return sorted(self._active.values(), key=lambda p: (p.started_ts, p.parent_id))
+        """Working and paused parents, oldest first: those without a final row whose last
+        event is of the journal's newest trading day (see :meth:`interrupted`)."""
+        today = _ist_date_start(self.newest_ts)
+        return sorted((p for p in self._active.values() if p.last_ts >= today),
+                      key=lambda p: (p.started_ts, p.parent_id))
+
+    def interrupted(self) -> list[ParentProgress]:
+        """Parents with no final row whose last event is of an earlier trading day than the
+        journal's newest: their orders were DAY orders, so they cannot still be working; the
+        writer stopped (a crash, a kill) before it could finish them."""
+        today = _ist_date_start(self.newest_ts)
+        return sorted((p for p in self._active.values() if p.last_ts < today),
+                      key=lambda p: (p.started_ts, p.parent_id))
 
     def get(self, parent_id: str) -> ParentProgress | None:
         return self._active.get(parent_id)
 
     def __len__(self) -> int:
         return len(self._active)
+
+
+def _ist_date_start(ts: float) -> float:
+    """Epoch seconds of 00:00 IST on the day of ``ts``."""
+    day = dt.datetime.fromtimestamp(ts, IST).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()

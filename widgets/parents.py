@@ -7,7 +7,7 @@ unfinished in the journal by an earlier run) are shown without controls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QPainter, QPaintEvent, QPalette, QShortcut
@@ -197,6 +197,11 @@ class ActiveParentsPanel(QWidget):
         self.more_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.more_label.setVisible(False)
         self._list.addWidget(self.more_label)
+        self.interrupted_label = QLabel(body)
+        self.interrupted_label.setObjectName("interrupted_parents")
+        self.interrupted_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.interrupted_label.setVisible(False)
+        self._list.addWidget(self.interrupted_label)
         self._list.addStretch(1)
         self.scroll_area.setWidget(body)
         layout.addWidget(self.scroll_area, 1)
@@ -211,9 +216,18 @@ class ActiveParentsPanel(QWidget):
         self.set_stack_attached(False)
         self.sync([], lambda _: False)
 
-    def sync(self, parents: list[ParentProgress], controllable: Callable[[str], bool]) -> None:
+    def sync(self, parents: list[ParentProgress], controllable: Callable[[str], bool],
+             interrupted: Sequence[ParentProgress] = ()) -> None:
         """Show ``parents`` (oldest first), at most :attr:`MAX_ROWS` of them, updating rows in
-        place."""
+        place; ``interrupted`` parents (no final row, from an earlier day) get one line."""
+        n = len(interrupted)
+        self.interrupted_label.setText(
+            f"{n:,} interrupted parent{'s' if n != 1 else ''} from an earlier day: no final "
+            "row (the writer stopped), not working")
+        self.interrupted_label.setToolTip(
+            "Check these in the broker's order book: " +
+            ", ".join(p.parent_id for p in interrupted[-10:]) + (" …" if n > 10 else ""))
+        self.interrupted_label.setVisible(n > 0)
         total = len(parents)
         paused = sum(1 for p in parents if p.paused)
         mine = [p for p in parents if controllable(p.parent_id)]

@@ -176,3 +176,17 @@ def test_a_reconciled_child_counts_once_its_placed_row_follows() -> None:
     book.add(events(rows))
     (progress,) = book.active()
     assert progress.placed == 1
+
+
+def test_a_parent_left_open_on_an_earlier_day_is_interrupted_not_working() -> None:
+    """DAY orders cannot outlive their day: a parent whose last event is of an earlier IST
+    trading day than the journal's newest is shown apart, never as working."""
+    day = 24 * 3600.0
+    book = ParentBook()
+    yesterday = parent_story("CRASHED", children=2, filled=1, finished=False)
+    book.add(events([r | {"ts": r["ts"] - day} for r in yesterday]))
+    assert [p.parent_id for p in book.active()] == ["CRASHED"]  # nothing newer seen yet
+    book.add(events(parent_story("TODAY", children=1, finished=False)))
+    assert [p.parent_id for p in book.active()] == ["TODAY"]
+    assert [p.parent_id for p in book.interrupted()] == ["CRASHED"]
+    assert len(book) == 2  # still held: a late final row would finish it

@@ -436,3 +436,21 @@ def test_this_sessions_parents_always_show_however_many(
         stack.send(parent_story(f"MINE{i:02d}", children=1, finished=False)[0])
     qtbot.waitUntil(lambda: len(panel.rows) == panel.MAX_ROWS + 5, timeout=5000)
     assert not panel.more_label.isVisible()
+
+
+def test_parents_left_open_on_an_earlier_day_are_one_line_not_working_rows(
+        qtbot: QtBot, tmp_path: Path, qsettings: QSettings, screenshot_dir: Path) -> None:
+    path = tmp_path / "execution_quality_paper.jsonl"
+    day = 24 * 3600.0
+    old = [r | {"ts": r["ts"] - 3 * day}
+           for i in range(3) for r in parent_story(f"OLD{i}", children=1, finished=False)]
+    write_rows(path, old + parent_story("NOW", children=2, filled=1, finished=False))
+    dock = make_dock(qtbot, path, settings=qsettings)
+    panel = dock.parents_panel
+    qtbot.waitUntil(lambda: "NOW" in panel.rows, timeout=3000)
+    dock.refresh_now()
+    assert list(panel.rows) == ["NOW"]
+    assert panel.interrupted_label.isVisible()
+    assert panel.interrupted_label.text().startswith("3 interrupted parents from an earlier day")
+    assert "OLD0" in panel.interrupted_label.toolTip()
+    assert panel.grab().save(str(screenshot_dir / "parents_interrupted.png"))
