@@ -16,11 +16,12 @@ import logging
 
 from .brokers.base import Broker
 from .clock import Clock
+from .events import ChildStatus
 from .gateway import BrokerGateway, NotSent
 from .order_tracker import OrderTracker
 from .rate_budget import RequestKind
 from .retry import cancel_refused_as_ended
-from .state import ChildState, ChildStatus, ParentState
+from .state import ChildState, ParentState
 
 log = logging.getLogger(__name__)
 

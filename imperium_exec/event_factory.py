@@ -24,10 +24,10 @@ class EventFactory:
 
     def parent_event(self, parent: ParentState, event: EventKind, **extra: Any) -> Event:
         """A parent event; ``extra`` sets further fields (a misspelt field raises
-        ``ValueError``)."""
+        ``TypeError``)."""
         now = self.clock.now()
         req = parent.request
-        base = Event(
+        fields: dict[str, Any] = dict(
             timestamp=epoch_to_iso(now), ts=now, event=event, mode=self.mode,
             parent_id=parent.parent_id, tradingsymbol=req.tradingsymbol, exchange=req.exchange,
             side=req.side, order_type=req.order_type, execution_algo=req.execution_algo,
@@ -36,7 +36,8 @@ class EventFactory:
             parent_filled_quantity=parent.filled, status=Status(parent.status),
             route=self.route,
         )
-        return base._replace(**extra) if extra else base
+        fields.update(extra)
+        return Event(**fields)
 
     def child_event(self, parent: ParentState, child: ChildState, event: EventKind,
                   status: Status, **extra: Any) -> Event:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 
 from .event_factory import EventFactory, slippage, slippage_bps
-from .events import ErrorBucket, EventKind, ParentStatus, Status
+from .events import ChildStatus, ErrorBucket, EventKind, ParentStatus, Status
 from .gateway import BrokerGateway
 from .order_tracker import OrderTracker
 from .placement import Emit
-from .state import ChildResult, ChildState, ChildStatus, ExecutionResult, ParentState
+from .state import ChildResult, ChildState, ExecutionResult, ParentState
 from .telemetry import FillQualityTracker
 
 log = logging.getLogger(__name__)

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from .brokers.base import BrokerOrder, OrderStatus
 from .clock import Clock
 from .event_factory import EventFactory, slippage, slippage_bps
-from .events import Event, EventKind, Status
+from .events import ChildStatus, Event, EventKind, Status
 from .gateway import BrokerGateway, NotSent
 from .rate_budget import RequestKind
 from .retry import RetryPolicy
-from .state import ChildState, ChildStatus, LateOrderWatch, ParentState
+from .state import ChildState, LateOrderWatch, ParentState
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from .brokers.base import Broker, BrokerOrder, OrderInstruction
 from .clock import Clock
 from .event_factory import EventFactory
-from .events import ErrorBucket, Event, EventKind, QuoteSource, Status
+from .events import ChildStatus, ErrorBucket, Event, EventKind, QuoteSource, Status
 from .gateway import BrokerGateway, NotSent
 from .market_data import MarketDataService, MarketQuote, instrument_key
 from .order_tracker import OrderTracker
@@ -37,7 +37,7 @@ from .request import ExecutionAlgo, OrderType, Urgency
 from .retry import ErrorClass, RetryPolicy
 from .router import RouteDecision, SmartOrderRouter
 from .slippage import SlippageModel
-from .state import ChildState, ChildStatus, ParentState, child_tag
+from .state import ChildState, ParentState, child_tag
 
 Emit = Callable[[Event], None]
 

@@ -228,7 +228,7 @@ class ExecutionRequest(BaseModel):
                           f"{window:g} s (slices must be at least {MIN_SLICE_INTERVAL_S:g} s "
                           "apart)")
         if errors:
-            raise ValueError("; ".join(errors))
+            raise ValueError(_PROBLEM_SEPARATOR.join(errors))
         return self
 
     # ------------------------------------------------------------------ derived facts
@@ -279,6 +279,10 @@ class ExecutionRequest(BaseModel):
             raise RequestError.from_validation(exc, payload) from None
 
 
+#: How the consistency check joins its "field: reason" problems (RequestError splits them).
+_PROBLEM_SEPARATOR = "; "
+
+
 class RequestError(ValueError):
     """An order payload that cannot be executed: one line per problem, each named by the key
     the desk sent (``price``, not ``limit_price``), with the reason and, where it helps, the fix.
@@ -295,7 +299,7 @@ class RequestError(ValueError):
             field = str(error["loc"][0]) if error["loc"] else ""
             message = str(error["msg"]).removeprefix("Value error, ")
             if not field:  # the consistency checks: "field: reason; field: reason"
-                for part in message.split("; "):
+                for part in message.split(_PROBLEM_SEPARATOR):
                     name, _, reason = part.partition(": ")
                     problems.append((name, reason))
                 continue

@@ -17,12 +17,12 @@ from .brokers.base import Broker
 from .cancelling import ChildCanceller
 from .clock import Clock
 from .event_factory import EventFactory
-from .events import EventKind
+from .events import ChildStatus, EventKind
 from .order_tracker import OrderTracker
 from .placement import Emit, Placer, needs_no_quote
 from .planner import ExecutionAlgoPlanner, split_by_freeze
 from .request import OrderType
-from .state import ChildState, ChildStatus, ParentState
+from .state import ChildState, ParentState
 from .timeutil import epoch_to_iso
 
 

@@ -12,8 +12,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .events import ChildStatus as ChildStatus  # the engine's modules import it from here
-from .events import ParentStatus, QuoteSource
+from .events import ChildStatus, ParentStatus, QuoteSource
 from .gateway import SendPermit
 from .planner import ExecutionPlan
 from .request import ExecutionRequest

@@ -189,8 +189,8 @@ class ExecutionDock(QDockWidget):
             self.tiles.show_figures(self.stats.figures())
             self.charts.update_from(self.stats)
         if versions[1] != self._shown_versions[1]:
-            self.parents_panel.sync(self.parent_book.active(), self.controllable,
-                                    self.parent_book.interrupted())
+            working, interrupted = self.parent_book.split()
+            self.parents_panel.sync(working, self.controllable, interrupted)
         self._shown_versions = versions
 
     def controllable(self, parent_id: str) -> bool:

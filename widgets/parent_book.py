@@ -9,6 +9,7 @@ Qt-free; the parents panel renders it.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -124,20 +125,27 @@ class ParentBook:
             done.message = e.message
             self.finished.append(done)
 
-    def active(self) -> list[ParentProgress]:
-        """Working and paused parents, oldest first: those without a final row whose last
-        event is of the journal's newest trading day (see :meth:`interrupted`)."""
+    def split(self) -> tuple[list[ParentProgress], list[ParentProgress]]:
+        """(working, interrupted), each oldest first, in one pass. Working: parents without a
+        final row whose last event is of the journal's newest trading day (paused included).
+        Interrupted: the rest, whose last event is of an earlier day: their orders were DAY
+        orders, so they cannot still be working; the writer stopped (a crash, a kill) before
+        it could finish them."""
         today = _ist_date_start(self.newest_ts)
-        return sorted((p for p in self._active.values() if p.last_ts >= today),
-                      key=lambda p: (p.started_ts, p.parent_id))
+        working: list[ParentProgress] = []
+        interrupted: list[ParentProgress] = []
+        for p in self._active.values():
+            (working if p.last_ts >= today else interrupted).append(p)
+        order = operator.attrgetter("started_ts", "parent_id")
+        return sorted(working, key=order), sorted(interrupted, key=order)
+
+    def active(self) -> list[ParentProgress]:
+        """Working and paused parents, oldest first (see :meth:`split`)."""
+        return self.split()[0]
 
     def interrupted(self) -> list[ParentProgress]:
-        """Parents with no final row whose last event is of an earlier trading day than the
-        journal's newest: their orders were DAY orders, so they cannot still be working; the
-        writer stopped (a crash, a kill) before it could finish them."""
-        today = _ist_date_start(self.newest_ts)
-        return sorted((p for p in self._active.values() if p.last_ts < today),
-                      key=lambda p: (p.started_ts, p.parent_id))
+        """Parents left open on an earlier day, oldest first (see :meth:`split`)."""
+        return self.split()[1]
 
     def get(self, parent_id: str) -> ParentProgress | None:
         return self._active.get(parent_id)

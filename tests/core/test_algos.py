@@ -16,9 +16,10 @@ from imperium_exec.algos.pov import (
     trim_later,
 )
 from imperium_exec.brokers.base import Quote
+from imperium_exec.events import ChildStatus
 from imperium_exec.planner import ExecutionAlgoPlanner
 from imperium_exec.request import ExecutionAlgo, ExecutionRequest
-from imperium_exec.state import ChildState, ChildStatus, ParentState
+from imperium_exec.state import ChildState, ParentState
 from imperium_exec.timeutil import IST
 from imperium_exec.volume_curve import VolumeCurve
 
