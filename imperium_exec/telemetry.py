@@ -11,7 +11,9 @@ engine calls it when a parent finishes rather than per row (an fsync costs ~150 
 
 Reading: :class:`TelemetryTail` reads only the bytes appended since its last call, keeps a torn
 last line until its newline arrives, and starts over when the file is truncated or replaced
-(rotation). :func:`read_rows` reads a whole file the same way.
+(rotation). :class:`JournalHistory` reads what was there before, backwards in chunks, so a
+viewer shows the newest rows first however long the journal. :func:`read_rows` reads a whole
+file.
 """
 
 from __future__ import annotations
@@ -107,12 +109,15 @@ class TelemetryTail:
     ``max_bytes`` bounds one read so a huge backlog arrives in chunks (the dock stays live).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = 8 << 20) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = 8 << 20,
+                 offset: int = 0, inode: int | None = None) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
-        self.offset = 0
+        #: Where the next read starts; ``offset``/``inode`` start a tail where a
+        #: :class:`JournalHistory` of the same file ends (the file's identity at that moment).
+        self.offset = offset
         self._partial = b""
-        self._inode: int | None = None
+        self._inode = inode
 
     def read(self) -> TailBatch:
         batch = TailBatch()
@@ -142,6 +147,84 @@ class TelemetryTail:
             return self.path.stat().st_size > self.offset
         except FileNotFoundError:
             return False
+
+
+class JournalHistory:
+    """A journal's rows up to a point, read backwards: the newest chunk first.
+
+    ``end`` is where the history stops (just after a newline: see :func:`history_end`); each
+    :meth:`read` returns the complete rows of the next chunk below what was read, in file order,
+    so a reader that puts each chunk *before* the previous one rebuilds the file's order. The
+    file stays open from the start, so a rotation does not mix two files' rows.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], end: int, *,
+                 max_bytes: int = 256 << 10) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.start = end  # rows below this are still to read
+        self.end = end
+        self.bad_lines = 0
+        self._carry = b""  # the head of a line that began below ``start``
+        self._file = open(self.path, "rb") if end > 0 else None  # noqa: SIM115 (closed on done)
+
+    @property
+    def done(self) -> bool:
+        return self._file is None
+
+    @property
+    def bytes_read(self) -> int:
+        return self.end - self.start
+
+    def read(self) -> list[dict[str, Any]]:
+        """The complete rows of the next chunk towards the start of the file (file order)."""
+        f = self._file
+        if f is None:
+            return []
+        low = max(0, self.start - self.max_bytes)
+        f.seek(low)
+        data = f.read(self.start - low) + self._carry
+        self.start = low
+        if low > 0:
+            head, newline, complete = data.partition(b"\n")
+            if not newline:  # one line longer than a chunk: keep gathering it
+                self._carry = head
+                return []
+            self._carry = head
+        else:
+            complete, self._carry = data, b""
+            self.close()
+        rows, bad = parse_lines(complete)
+        self.bad_lines += bad
+        return rows
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def history_end(path: str | os.PathLike[str]) -> tuple[int, int | None]:
+    """(offset just after the file's last complete line, inode), or (0, None) with no file.
+
+    The split between a journal's history (read backwards) and its live tail (read forwards
+    from here): a torn last line belongs to the tail, which completes it.
+    """
+    try:
+        with open(path, "rb") as f:
+            stat = os.fstat(f.fileno())
+            size = stat.st_size
+            position = size
+            while position > 0:
+                low = max(0, position - (64 << 10))
+                f.seek(low)
+                newline = f.read(position - low).rfind(b"\n")
+                if newline >= 0:
+                    return low + newline + 1, stat.st_ino
+                position = low
+            return 0, stat.st_ino
+    except FileNotFoundError:
+        return 0, None
 
 
 def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:

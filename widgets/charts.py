@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QTabWidget, QWidget
 
-from .stats import BUCKETS, LATENCY_EDGES_MS, ExecutionStats
+from .stats import BUCKETS, LATENCY_EDGES_MS, ROLLING_POINTS, ExecutionStats
 from .theme import LIGHT, Theme
 
 #: Offset for pyqtgraph's DateAxisItem (seconds *west* of UTC): axis times in IST.
@@ -98,8 +98,8 @@ class ExecutionCharts(QTabWidget):
         self._legend = self.slippage.addLegend(offset=(8, 4), labelTextSize="7pt")
         self._expected_points = pg.ScatterPlotItem(size=4, name="expected (per child)")
         self._realized_points = pg.ScatterPlotItem(size=5, name="realized (per fill)")
-        self._expected_mean = pg.PlotDataItem(name="expected, running mean")
-        self._realized_mean = pg.PlotDataItem(name="realized, running mean")
+        self._expected_mean = pg.PlotDataItem(name=f"expected, mean of last {ROLLING_POINTS}")
+        self._realized_mean = pg.PlotDataItem(name=f"realized, mean of last {ROLLING_POINTS}")
         for item in (self._expected_points, self._realized_points, self._expected_mean,
                      self._realized_mean):
             self.slippage.addItem(item)
@@ -121,7 +121,7 @@ class ExecutionCharts(QTabWidget):
         self.addTab(self.errors, "Errors by bucket")
         self.setTabToolTip(0, "Distribution of placement round trips (log scale), p50 and p95")
         self.setTabToolTip(1, "Expected cost of each child and realized slippage of each fill, "
-                              "in bps of the arrival price, with running means")
+                              "in bps of the arrival price, with rolling quantity-weighted means")
         self.setTabToolTip(2, "Terminal errors and retries per error bucket")
         self._stats: ExecutionStats | None = None
         self.currentChanged.connect(self._tab_changed)

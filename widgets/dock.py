@@ -155,6 +155,7 @@ class ExecutionDock(QDockWidget):
             self.parents_panel.set_stack_attached(True)
         self.feed = TelemetryFeed(self.path, stack, interval_ms=interval_ms, parent=self)
         self.feed.events_ready.connect(self._on_events)
+        self.feed.history_ready.connect(self._on_history)
         self.feed.restarted.connect(self._on_restarted)
         self.feed.backlog_progress.connect(self._on_progress)
         self.feed.backlog_loaded.connect(self._on_backlog_loaded)
@@ -209,9 +210,21 @@ class ExecutionDock(QDockWidget):
     def _on_events(self, events: list[Event]) -> None:
         batch = self.store.encode(events)
         if batch.size:
-            # While a backlog loads, rows reach the view at each refresh (a few times a
-            # second) rather than with every chunk: fewer, bigger view updates and repaints.
+            # While history loads, rows reach the view at each refresh (a few times a
+            # second) rather than with every batch: fewer, bigger view updates and repaints.
             self.model.append_batch(batch, show=not self.feed.loading)
+            self.stats.add(batch)
+        self.parent_book.add(events)
+        self._note_session_state(events)
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_history(self, events: list[Event]) -> None:
+        """A chunk of the journal's history, older than every row held: it goes below them
+        (shown at the next refresh; figures add up whatever the order)."""
+        batch = self.store.encode(events)
+        if batch.size:
+            self.model.prepend_batch(batch, show=False)
             self.stats.add(batch)
         self.parent_book.add(events)
         self._note_session_state(events)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -296,8 +296,27 @@ class ExportSnapshot:
     size: int = 0
 
 
+_Column = TypeVar("_Column", FloatArray, CodeArray)
+
+
+def _moved(buffer: _Column, old: slice, new: slice, capacity: int | None) -> _Column:
+    """The rows at ``old`` moved to ``new``: in place, or into a new buffer of ``capacity``
+    (np.empty: only the rows held are ever read)."""
+    if capacity is None:
+        buffer[new] = buffer[old]  # numpy copies overlapping ranges correctly
+        return buffer
+    grown = np.empty(capacity, buffer.dtype)
+    grown[new] = buffer[old]
+    return grown
+
+
 class ChildEventStore:
-    """Columns of child events, oldest first. Not thread-safe: the GUI thread owns it."""
+    """Columns of child events, oldest first. Not thread-safe: the GUI thread owns it.
+
+    Rows go in at either end: :meth:`append` for new events, :meth:`prepend` for history read
+    backwards (older than every row held). The columns live in buffers with room on both
+    sides, so neither end shifts the rows on every batch; position 0 is always the oldest row.
+    """
 
     def __init__(self, max_rows: int = 1_000_000) -> None:
         if max_rows < 1:
@@ -305,11 +324,16 @@ class ChildEventStore:
         self.max_rows = max_rows
         self.tables = {name: LabelTable() for name in LABEL_FIELDS}
         self._size = 0
+        self._head = 0  # buffer index of position 0
         self._capacity = 0
+        self._number_buffers = {name: np.empty(0, np.float64) for name in NUMBER_FIELDS}
+        self._code_buffers = {name: np.empty(0, np.int32) for name in LABEL_FIELDS}
+        # Views of the buffers' [head, head + size): what every reader indexes by position.
         self._numbers: dict[str, FloatArray] = {}
         self._codes: dict[str, CodeArray] = {}
-        self.dropped_total = 0
-        self._allocate(min(4096, max_rows))
+        self._refresh_views()
+        self.dropped_total = 0  # oldest rows dropped to make room for new ones
+        self.history_skipped = 0  # history rows not kept: the store was full
 
     def __len__(self) -> int:
         return self._size
@@ -327,51 +351,87 @@ class ChildEventStore:
                            size=len(children))
 
     def append(self, batch: ColumnBatch) -> Appended:
-        """Append an encoded batch; drops the oldest rows beyond ``max_rows`` (10% at a time,
-        so a full store does not shift its arrays on every batch)."""
+        """Append an encoded batch of new rows; drops the oldest rows beyond ``max_rows`` (10%
+        at a time, so a full store does not drop on every batch)."""
         take = min(batch.size, self.max_rows)
         skip = batch.size - take
         excess = self._size + take - self.max_rows
         dropped = 0
         if excess > 0:
             dropped = min(self._size, excess + self.max_rows // 10)
-            keep = self._size - dropped
-            for arrays in (self._numbers, self._codes):
-                for arr in arrays.values():
-                    arr[:keep] = arr[dropped:self._size]
-            self._size = keep
+            self._head += dropped
+            self._size -= dropped
             self.dropped_total += dropped
-        need = self._size + take
-        if need > self._capacity:
-            self._allocate(min(self.max_rows, max(need, 2 * self._capacity)))
+        self._make_room(front=0, back=take)
         start = self._size
+        at = self._head + start
         for name, values in batch.numbers.items():
-            self._numbers[name][start:need] = values[skip:]
+            self._number_buffers[name][at:at + take] = values[skip:]
         for name, codes in batch.codes.items():
-            self._codes[name][start:need] = codes[skip:]
-        self._size = need
-        return Appended(start, need, dropped)
+            self._code_buffers[name][at:at + take] = codes[skip:]
+        self._size += take
+        self._refresh_views()
+        return Appended(start, self._size, dropped)
+
+    def prepend(self, batch: ColumnBatch) -> int:
+        """Put a batch of history rows (older than every row held, in file order) before the
+        rows held; returns how many went in (positions of the rows held grew by that much).
+
+        History never pushes newer rows out: when the store is full, the batch's oldest rows
+        are not kept (counted in :attr:`history_skipped`).
+        """
+        take = min(batch.size, self.max_rows - self._size)
+        skip = batch.size - take
+        self.history_skipped += skip
+        if take == 0:
+            return 0
+        self._make_room(front=take, back=0)
+        at = self._head - take
+        for name, values in batch.numbers.items():
+            self._number_buffers[name][at:self._head] = values[skip:]
+        for name, codes in batch.codes.items():
+            self._code_buffers[name][at:self._head] = codes[skip:]
+        self._head = at
+        self._size += take
+        self._refresh_views()
+        return take
 
     def extend(self, events: Sequence[Event]) -> Appended:
         return self.append(self.encode(events))
 
     def clear(self) -> None:
         self._size = 0
+        self._head = self._capacity // 2
+        self._refresh_views()
 
-    def _allocate(self, capacity: int) -> None:
-        # np.empty: only [:size] is ever read, so the tail needs no filling (growing a
-        # million-row store then costs one copy, not a fill and a copy).
-        for name in NUMBER_FIELDS:
-            new = np.empty(capacity, np.float64)
-            if name in self._numbers:
-                new[:self._size] = self._numbers[name][:self._size]
-            self._numbers[name] = new
-        for name in LABEL_FIELDS:
-            codes = np.empty(capacity, np.int32)
-            if name in self._codes:
-                codes[:self._size] = self._codes[name][:self._size]
-            self._codes[name] = codes
+    def _make_room(self, *, front: int, back: int) -> None:
+        """At least ``front`` free slots before position 0 and ``back`` after the last row.
+
+        Buffers grow by doubling up to a quarter beyond ``max_rows``; when they cannot grow,
+        the rows move within them. Spare room goes mostly to the end that asked (history
+        loads prepend chunk after chunk; live rows append), so moves are rare.
+        """
+        if self._head >= front and self._capacity - self._head - self._size >= back:
+            return
+        need = self._size + front + back
+        limit = self.max_rows + self.max_rows // 4
+        capacity = max(self._capacity, min(limit, max(4096, 2 * need)))
+        spare = capacity - need
+        head = front + (spare * 3 // 4 if front else spare // 4)
+        old = slice(self._head, self._head + self._size)
+        new = slice(head, head + self._size)
+        grow = capacity != self._capacity
+        for name, numbers in self._number_buffers.items():
+            self._number_buffers[name] = _moved(numbers, old, new, capacity if grow else None)
+        for name, codes in self._code_buffers.items():
+            self._code_buffers[name] = _moved(codes, old, new, capacity if grow else None)
         self._capacity = capacity
+        self._head = head
+
+    def _refresh_views(self) -> None:
+        window = slice(self._head, self._head + self._size)
+        self._numbers = {name: b[window] for name, b in self._number_buffers.items()}
+        self._codes = {name: b[window] for name, b in self._code_buffers.items()}
 
     # ---- reading one cell or row
     def number(self, name: str, position: int) -> float:

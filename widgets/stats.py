@@ -31,6 +31,8 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Retry buckets in display order (RetryPolicy's classification).
 BUCKETS: tuple[str, ...] = tuple(ErrorBucket)
+#: Latency percentiles are exact up to this many placements (see latency_percentiles).
+EXACT_PERCENTILES = 50_000
 #: Latency histogram: log-spaced bins from 0.1 ms to 100 s, ten per decade.
 LATENCY_EDGES_MS: FloatArray = np.logspace(-1, 5, 61)
 
@@ -74,37 +76,37 @@ class _Growable:
         return self._data[:self.size]
 
 
-class _Ring:
-    """The last ``capacity`` points of a time series (for the slippage chart)."""
+class _Newest:
+    """The newest ``capacity`` points of a series by time, whatever order they arrive in
+    (a journal's history is read newest first while live points keep coming)."""
 
     def __init__(self, capacity: int, width: int) -> None:
-        self._data = np.empty((capacity, width), np.float64)
         self._capacity = capacity
-        self._next = 0
-        self._full = False
+        self._points = np.empty((0, width), np.float64)  # column 0 is the time
 
     def extend(self, points: FloatArray) -> None:
-        for start in range(0, len(points), self._capacity):
-            chunk = points[start:start + self._capacity]
-            end = self._next + len(chunk)
-            if end <= self._capacity:
-                self._data[self._next:end] = chunk
-            else:
-                first = self._capacity - self._next
-                self._data[self._next:] = chunk[:first]
-                self._data[:end - self._capacity] = chunk[first:]
-            self._full = self._full or end >= self._capacity
-            self._next = end % self._capacity
+        self._points = np.concatenate([self._points, points])
+        if len(self._points) >= 2 * self._capacity:
+            self._trim()
+
+    def _trim(self) -> None:
+        order = np.argsort(self._points[:, 0], kind="stable")[-self._capacity:]
+        self._points = self._points[order]
 
     def array(self) -> FloatArray:
-        if not self._full:
-            return self._data[:self._next].copy()
-        return np.concatenate([self._data[self._next:], self._data[:self._next]])
+        """The kept points, oldest first."""
+        self._trim()
+        return self._points.copy()
+
+
+#: The slippage chart's mean line: quantity-weighted over this many of the latest points.
+ROLLING_POINTS = 50
 
 
 @dataclass
 class SlippageSeries:
-    """Points for the slippage-over-time chart: (ts, bps, running quantity-weighted mean)."""
+    """Points for the slippage-over-time chart, oldest first: (ts, bps, quantity-weighted
+    mean of the last :data:`ROLLING_POINTS` points up to this one)."""
 
     expected: FloatArray = field(default_factory=lambda: np.empty((0, 3)))
     realized: FloatArray = field(default_factory=lambda: np.empty((0, 3)))
@@ -126,12 +128,13 @@ class ExecutionStats:
         self.latency_counts = np.zeros(len(LATENCY_EDGES_MS) - 1, np.int64)
         self._latencies = _Growable()
         self._percentiles: tuple[float | None, float | None] | None = None
+        self._percentiles_of = 0  # how many latencies the percentiles were computed from
         self._expected_sum = 0.0
         self._expected_weight = 0.0
         self._realized_sum = 0.0
         self._realized_weight = 0.0
-        self._expected = _Ring(self._series_points, 3)
-        self._realized = _Ring(self._series_points, 3)
+        self._expected = _Newest(self._series_points, 3)
+        self._realized = _Newest(self._series_points, 3)
         self.version = 0  # bumped by every add() that changed something
 
     # ---- input
@@ -153,7 +156,6 @@ class ExecutionStats:
             self._latencies.extend(latency)
             clipped = np.clip(latency, LATENCY_EDGES_MS[0], LATENCY_EDGES_MS[-1] * 0.999)
             self.latency_counts += np.histogram(clipped, LATENCY_EDGES_MS)[0]
-            self._percentiles = None
 
         self._bucket_counts(batch, (EventKind.ERROR, EventKind.REJECTED), self.errors_by_bucket)
         self._bucket_counts(batch, (EventKind.RETRY,), self.retries_by_bucket)
@@ -161,9 +163,10 @@ class ExecutionStats:
         expected = nums["expected_cost_bps"]
         have = placed & ~np.isnan(expected)
         if have.any():
-            self._expected_sum, self._expected_weight = self._series(
-                self._expected, nums["ts"][have], expected[have], qty[have],
-                self._expected_sum, self._expected_weight)
+            weight = qty[have]
+            self._expected_sum += float((expected[have] * weight).sum())
+            self._expected_weight += float(weight.sum())
+            self._expected.extend(np.column_stack([nums["ts"][have], expected[have], weight]))
 
         filled = batch.where("event", EventKind.FILLED)
         fill_qty = np.nan_to_num(nums["filled_quantity"])
@@ -171,9 +174,10 @@ class ExecutionStats:
         realized = nums["realized_slippage_bps"]
         have = filled & ~np.isnan(realized) & (fill_qty > 0)
         if have.any():
-            self._realized_sum, self._realized_weight = self._series(
-                self._realized, nums["ts"][have], realized[have], fill_qty[have],
-                self._realized_sum, self._realized_weight)
+            weight = fill_qty[have]
+            self._realized_sum += float((realized[have] * weight).sum())
+            self._realized_weight += float(weight.sum())
+            self._realized.extend(np.column_stack([nums["ts"][have], realized[have], weight]))
 
     @staticmethod
     def _bucket_counts(batch: ColumnBatch, events: tuple[str, ...],
@@ -188,21 +192,19 @@ class ExecutionStats:
             name = table.labels[code] or "unclassified"
             counts[name] = counts.get(name, 0) + n
 
-    @staticmethod
-    def _series(ring: _Ring, ts: FloatArray, bps: FloatArray, weight: FloatArray,
-                total: float, total_weight: float) -> tuple[float, float]:
-        running = total + np.cumsum(bps * weight)
-        running_weight = total_weight + np.cumsum(weight)
-        mean = np.divide(running, running_weight, out=np.full_like(running, np.nan),
-                         where=running_weight > 0)
-        ring.extend(np.column_stack([ts, bps, mean]))
-        return float(running[-1]), float(running_weight[-1])
-
     # ---- output
     def latency_percentiles(self) -> tuple[float | None, float | None]:
-        if self._percentiles is None:
-            values = self._latencies.values
-            if len(values) == 0:
+        """p50 and p95 of every placement's latency: exact up to :data:`EXACT_PERCENTILES`
+        placements; beyond, recomputed once the count has grown by 1 % (the figures lag at
+        most that many placements, and a million-row journal does not cost a full pass at
+        every refresh while it loads)."""
+        values = self._latencies.values
+        n = len(values)
+        stale = n != self._percentiles_of and (
+            n <= EXACT_PERCENTILES or n >= self._percentiles_of * 1.01)
+        if self._percentiles is None or stale:
+            self._percentiles_of = n
+            if n == 0:
                 self._percentiles = (None, None)
             else:
                 p50, p95 = np.percentile(values, [50.0, 95.0])
@@ -227,4 +229,20 @@ class ExecutionStats:
         )
 
     def slippage_series(self) -> SlippageSeries:
-        return SlippageSeries(expected=self._expected.array(), realized=self._realized.array())
+        return SlippageSeries(expected=_with_rolling_mean(self._expected.array()),
+                              realized=_with_rolling_mean(self._realized.array()))
+
+
+def _with_rolling_mean(points: FloatArray) -> FloatArray:
+    """(ts, bps, weight) rows, oldest first -> (ts, bps, weighted mean of the last
+    :data:`ROLLING_POINTS` points up to each)."""
+    if len(points) == 0:
+        return np.empty((0, 3))
+    weighted = np.concatenate([[0.0], np.cumsum(points[:, 1] * points[:, 2])])
+    weights = np.concatenate([[0.0], np.cumsum(points[:, 2])])
+    upto = np.arange(1, len(points) + 1)
+    since = np.maximum(0, upto - ROLLING_POINTS)
+    total = weights[upto] - weights[since]
+    mean = np.divide(weighted[upto] - weighted[since], total,
+                     out=np.full(len(points), np.nan), where=total > 0)
+    return np.column_stack([points[:, 0], points[:, 1], mean])

@@ -75,7 +75,10 @@ class ChildEventTableModel(QAbstractTableModel):
         self._view: IntArray = np.empty(0, np.int64)
         self._keys = np.empty(0, np.float64)
         self._keys_labels = -1  # label count of the sort column when _keys were computed
-        self._shown_upto = 0  # store positions below this have been through the filter
+        # Store positions in [_shown_from, _shown_upto) have been through the filter; rows
+        # prepended (history) or appended (live) since are pending until show_pending().
+        self._shown_from = 0
+        self._shown_upto = 0
         self._label_counts = self._count_labels()
 
     # ------------------------------------------------------------------ Qt model API
@@ -146,29 +149,48 @@ class ChildEventTableModel(QAbstractTableModel):
         appended = self.store.append(batch)
         if appended.dropped:
             self._drop_oldest(appended.dropped)
+            self._shown_from = max(0, self._shown_from - appended.dropped)
             self._shown_upto = max(0, self._shown_upto - appended.dropped)
         if show:
             self.show_pending()
-        if self._label_counts != (counts := self._count_labels()):
-            self._label_counts = counts
-            self.labels_changed.emit()
+        self._note_labels()
         return appended
+
+    def prepend_batch(self, batch: ColumnBatch, *, show: bool = True) -> int:
+        """Put encoded history rows (older than every row held) before the others; returns
+        how many the store kept. Shown like :meth:`append_batch`."""
+        added = self.store.prepend(batch)
+        if added:
+            self._view += added  # every position held moved up; the rows keep their places
+            self._shown_from += added
+            self._shown_upto += added
+        if show:
+            self.show_pending()
+        self._note_labels()
+        return added
 
     def show_pending(self) -> int:
         """Merge stored rows not yet in the view; returns how many became visible."""
+        shown = 0
         stop = len(self.store)
-        if self._shown_upto >= stop:
-            return 0
-        new = self.store.positions(self._filter, self._shown_upto, stop)
-        self._shown_upto = stop
-        if len(new):
-            self._merge(new)
-        return len(new)
+        if self._shown_upto < stop:
+            new = self.store.positions(self._filter, self._shown_upto, stop)
+            self._shown_upto = stop
+            if len(new):
+                self._merge(new, newer=True)
+            shown += len(new)
+        if self._shown_from > 0:
+            old = self.store.positions(self._filter, 0, self._shown_from)
+            self._shown_from = 0
+            if len(old):
+                self._merge(old, newer=False)
+            shown += len(old)
+        return shown
 
     @property
     def pending_rows(self) -> int:
         """Rows stored but not yet in the view."""
-        return len(self.store) - self._shown_upto
+        return len(self.store) - self._shown_upto + self._shown_from
 
     def append_events(self, events: Sequence[Event]) -> Appended:
         """Convenience for tests and small feeds: encode and append events."""
@@ -183,7 +205,7 @@ class ChildEventTableModel(QAbstractTableModel):
         self.store.clear()
         self._view = np.empty(0, np.int64)
         self._keys = np.empty(0, np.float64)
-        self._shown_upto = 0
+        self._shown_from = self._shown_upto = 0
         self.endResetModel()
 
     # ------------------------------------------------------------------ filter and sort state
@@ -196,7 +218,7 @@ class ChildEventTableModel(QAbstractTableModel):
             return
         self.beginResetModel()
         self._filter = flt
-        self._shown_upto = len(self.store)
+        self._shown_from, self._shown_upto = 0, len(self.store)
         view = self.store.order(self.sort_column, self.store.positions(flt), self._descending)
         self._view = view
         self._keys = self.store.sort_key(self.sort_column, view, self._descending)
@@ -239,7 +261,14 @@ class ChildEventTableModel(QAbstractTableModel):
         return tuple(len(tables[name].labels) for name in
                      ("tradingsymbol", "execution_algo", "status", "mode"))
 
-    def _merge(self, new: IntArray) -> None:
+    def _note_labels(self) -> None:
+        if self._label_counts != (counts := self._count_labels()):
+            self._label_counts = counts
+            self.labels_changed.emit()
+
+    def _merge(self, new: IntArray, *, newer: bool) -> None:
+        """Insert store positions into the view at their sorted places. ``newer``: the
+        positions are newer than every row in the view (else older: history)."""
         col, desc = self.sort_column, self._descending
         if self._keys_labels != (labels := self._sort_labels()):
             # A new label shifted the alphabetical ranks: the visible rows keep their order
@@ -248,9 +277,10 @@ class ChildEventTableModel(QAbstractTableModel):
             self._keys_labels = labels
         new = self.store.order(col, new, desc)
         new_keys = self.store.sort_key(col, new, desc)
-        # New positions are newer than every visible one, so among equal keys they go after
-        # (ascending: arrival order) or before (descending: newest first) the old rows.
-        at = np.searchsorted(self._keys, new_keys, side="left" if desc else "right")
+        # Among equal keys, rows keep arrival order (ascending) or its reverse (descending):
+        # newer rows go after the old ones ascending, before them descending; history the
+        # other way round.
+        at = np.searchsorted(self._keys, new_keys, side="left" if desc == newer else "right")
         # One insertion per run of rows landing at the same place, bottom up so the places
         # above stay valid: Qt moves persistent indexes (the selection) itself, in C++.
         places, starts = np.unique(at, return_index=True)

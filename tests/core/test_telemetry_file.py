@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import threading
@@ -9,12 +10,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imperium_exec.events import ROW_FIELDS, Event, EventKind, Status
 from imperium_exec.request import ExecutionAlgo
 from imperium_exec.telemetry import (
     FillQualityTracker,
+    JournalHistory,
     TelemetryTail,
+    history_end,
     read_rows,
     telemetry_path,
 )
@@ -135,3 +140,64 @@ def test_tail_reads_a_backlog_in_bounded_chunks_and_counts_bad_lines(tmp_path: P
         reads += 1
     assert seen == list(range(100)) and bad == 1 and reads > 5
 
+
+
+def read_back(path: Path, chunk: int) -> list[list[dict[str, object]]]:
+    """Every chunk a JournalHistory of the whole file returns, newest first."""
+    end, _ = history_end(path)
+    history = JournalHistory(path, end, max_bytes=chunk)
+    chunks = []
+    while not history.done:
+        chunks.append(history.read())
+    return chunks
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(0, 400), max_size=40), chunk=st.integers(1, 900),
+       torn=st.booleans())
+def test_history_read_backwards_rebuilds_the_file_in_order(
+        tmp_path_factory: pytest.TempPathFactory, lengths: list[int], chunk: int,
+        torn: bool) -> None:
+    path = tmp_path_factory.mktemp("history") / "journal.jsonl"
+    rows = [{"n": i, "pad": "x" * length} for i, length in enumerate(lengths)]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows)
+                     + (b'{"n": "torn' if torn else b""))
+    chunks = read_back(path, chunk)
+    assert [r for c in reversed(chunks) for r in c] == rows  # the torn line is the tail's
+    assert all(r["n"] > s["n"] for newer, older in itertools.pairwise(chunks)
+               for r in newer for s in older)  # each chunk is older than the one before
+
+
+def test_history_ends_at_the_last_complete_line_and_the_tail_takes_the_rest(
+        tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(orjson.dumps(row(1)) + b"\n" + b'{"event": "pla')
+    end, inode = history_end(path)
+    assert end == len(orjson.dumps(row(1))) + 1
+    tail = TelemetryTail(path, offset=end, inode=inode)
+    with open(path, "ab") as f:
+        f.write(b'ced"}\n')
+    assert tail.read().rows == [{"event": "placed"}]
+    # read again from the start, the completed line is the newest row of the history
+    assert [r.get("child_index") for c in reversed(read_back(path, 64)) for r in c] == [1, None]
+
+
+def test_history_keeps_reading_the_file_it_opened_after_a_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(row(n)) + b"\n" for n in range(1, 41)))
+    end, _ = history_end(path)
+    history = JournalHistory(path, end, max_bytes=256)
+    first = history.read()
+    os.replace(path, tmp_path / "journal.jsonl.1")
+    path.write_bytes(orjson.dumps(row(99)) + b"\n")
+    rest = []
+    while not history.done:
+        rest = history.read() + rest
+    assert [r["child_index"] for r in rest + first] == list(range(1, 41))
+
+
+def test_history_of_a_missing_or_empty_file_is_done_at_once(tmp_path: Path) -> None:
+    assert history_end(tmp_path / "none.jsonl") == (0, None)
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    end, _ = history_end(tmp_path / "empty.jsonl")
+    assert end == 0 and JournalHistory(tmp_path / "empty.jsonl", end).done

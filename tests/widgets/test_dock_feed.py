@@ -16,19 +16,37 @@ from imperium_exec.widgets.feed import TelemetryFeed
 
 
 class Collected:
+    """What a consumer holds: history chunks go before everything held, live rows after."""
+
     def __init__(self, feed: TelemetryFeed) -> None:
-        self.batches: list[list[dict[str, Any]]] = []
+        self.batches: list[list[dict[str, Any]]] = []  # in delivery order
+        self.history: list[list[dict[str, Any]]] = []  # newest chunk first
+        self.live: list[dict[str, Any]] = []
         self.events: list[str] = []
         feed.events_ready.connect(self._rows)
-        feed.restarted.connect(lambda: self.events.append("restarted"))
+        feed.history_ready.connect(self._history)
+        feed.restarted.connect(self._restarted)
 
     def _rows(self, events: list[Event]) -> None:
-        self.batches.append([e.to_row() for e in events])
+        rows = [e.to_row() for e in events]
+        self.batches.append(rows)
+        self.live.extend(rows)
         self.events.append(f"rows:{len(events)}")
+
+    def _history(self, events: list[Event]) -> None:
+        rows = [e.to_row() for e in events]
+        self.batches.append(rows)
+        self.history.append(rows)
+        self.events.append(f"history:{len(events)}")
+
+    def _restarted(self) -> None:
+        self.history, self.live = [], []
+        self.events.append("restarted")
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        return [r for batch in self.batches for r in batch]
+        """Everything held, in the journal's order."""
+        return [r for chunk in reversed(self.history) for r in chunk] + self.live
 
 
 def journal(tmp_path: Path) -> Path:
@@ -163,9 +181,10 @@ def test_stop_disconnects_from_the_stack(qtbot: QtBot, tmp_path: Path) -> None:
 def test_rotation_between_two_reads_of_one_tick_drops_the_old_rows(
         qtbot: QtBot, tmp_path: Path) -> None:
     path = journal(tmp_path)
-    write_rows(path, [r for i in range(20) for r in parent_story(f"OLD{i}")])
+    write_rows(path, [])
     feed = TelemetryFeed(path, interval_ms=10_000, chunk_bytes=8 << 10, budget_ms=60_000)
     got = Collected(feed)
+    write_rows(path, [r for i in range(20) for r in parent_story(f"OLD{i}")])  # live rows
     tail = feed._tail
     assert tail is not None
     read, reads = tail.read, [0]
@@ -183,3 +202,36 @@ def test_rotation_between_two_reads_of_one_tick_drops_the_old_rows(
     after = got.events.index("restarted")
     delivered_after = [r for batch in got.batches[len(got.events[:after]):] for r in batch]
     assert delivered_after and {r["parent_id"] for r in delivered_after} == {"NEW"}
+
+
+def test_history_comes_newest_first_and_new_rows_never_wait_behind_it(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    path = journal(tmp_path)
+    history = [r for i in range(200) for r in parent_story(f"H{i}", children=4)]  # 2,000 rows
+    write_rows(path, history)
+    feed = TelemetryFeed(path, interval_ms=10_000, chunk_bytes=16 << 10, budget_ms=0.0)
+    got = Collected(feed)
+    feed.poll_now()  # one chunk of history: the newest rows of the journal
+    assert got.history and got.history[0][-1] == history[-1]
+    write_rows(path, [row("placed", parent_id="LIVE")])
+    feed.poll_now()
+    assert feed.loading and got.live[-1]["parent_id"] == "LIVE"  # before the history is done
+    while feed.loading:
+        feed.poll_now()
+    assert got.rows == history + got.live
+    assert got.events.index("rows:1") < len(got.events) - 1  # more history came after it
+
+
+def test_an_event_both_in_the_history_and_signalled_late_is_kept_once(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    tracker = FillQualityTracker("paper", tmp_path)
+    stack = StackDouble(tracker)
+    in_flight = row("placed", parent_id="NOW", ts=1.0)
+    tracker.append(in_flight)
+    feed = TelemetryFeed(tracker.path, stack, interval_ms=10_000, clock=lambda: 2.0)
+    got = Collected(feed)
+    feed.poll_now()  # the history brings it first...
+    stack.telemetry_event.emit(read_event(in_flight))  # ...then its queued signal arrives
+    feed.poll_now()
+    assert [r["parent_id"] for r in got.rows] == ["NOW"]
+    tracker.close()

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from dock_support import events, parent_story, row
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
@@ -294,3 +296,64 @@ def test_a_new_label_keeps_a_label_sort_right(qtbot: QtBot) -> None:
     model.append_rows([row("placed", tradingsymbol="NIFTY_C")])
     assert cells(model, "symbol") == ["NIFTY C", "NIFTY C", "NIFTY B", "NIFTY B", "NIFTY A",
                                       "NIFTY 0"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps=st.lists(st.tuples(st.booleans(), st.integers(0, 30)), max_size=25),
+       max_rows=st.integers(1, 60))
+def test_history_before_and_live_rows_after_keep_the_store_in_time_order(
+        steps: list[tuple[bool, int]], max_rows: int) -> None:
+    """Live rows append (newer than all held), history prepends (older than all held): the
+    store holds them oldest first, never more than max_rows, history never pushing live rows
+    out (the oldest rows of a history chunk that does not fit are left out)."""
+    store = ChildEventStore(max_rows=max_rows)
+    held: list[int] = []
+    newest, oldest = 0, 0  # ids: live rows count up from 1, history down from 0
+    for is_history, size in steps:
+        if is_history:
+            chunk = list(range(oldest - size + 1, oldest + 1))
+            oldest -= size
+            fits = chunk[len(chunk) - min(size, max_rows - len(held)):] if size else []
+            assert store.prepend(store.encode(events(
+                [row("placed", quantity=n) for n in chunk]))) == len(fits)
+            held = fits + held
+        else:
+            chunk = list(range(newest + 1, newest + size + 1))
+            newest += size
+            store.append(store.encode(events([row("placed", quantity=n) for n in chunk])))
+            take = min(size, max_rows)
+            if len(held) + take > max_rows:  # the oldest go, a tenth more than needed
+                held = held[min(len(held), len(held) + take - max_rows + max_rows // 10):]
+            held += chunk[size - take:]
+        assert len(store) <= max_rows
+        assert [int(store.number("quantity", p)) for p in range(len(store))] == held
+
+
+def test_history_goes_below_a_newest_first_view_in_one_insert(
+        qtmodeltester: ModelTester) -> None:
+    older = [row("placed", child_index=i) for i in (1, 2)]
+    newer = [row("placed", child_index=i) for i in (3, 4)]
+    live = [row("placed", child_index=5)]
+    model = ChildEventTableModel()
+    model.prepend_batch(model.store.encode(events(newer)))  # history, newest chunk first
+    selected = QPersistentModelIndex(model.index(0, col("child")))
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _p, first, last: inserted.append((first, last)))
+    model.prepend_batch(model.store.encode(events(older)))
+    model.append_rows(live)
+    assert inserted == [(2, 3), (0, 0)]  # history at the bottom, the live row on top
+    assert cells(model, "child") == ["5/4", "4/4", "3/4", "2/4", "1/4"]
+    assert selected.row() == 1 and selected.data() == "4/4"
+    assert [int(model.store.number("child_index", p)) for p in range(5)] == [1, 2, 3, 4, 5]
+    qtmodeltester.check(model)
+
+
+def test_history_loaded_while_hidden_shows_in_one_merge_with_live_rows() -> None:
+    first, third, fourth = (row("placed", child_index=i) for i in (1, 3, 4))
+    model = ChildEventTableModel()
+    model.append_rows([third])
+    model.prepend_batch(model.store.encode(events([first])), show=False)
+    model.append_batch(model.store.encode(events([fourth])), show=False)
+    assert model.pending_rows == 2 and model.rowCount() == 1
+    assert model.show_pending() == 2
+    assert cells(model, "child") == ["4/4", "3/4", "1/4"]
