@@ -21,6 +21,7 @@ the same run, not runs):
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import statistics
@@ -50,8 +51,9 @@ SYMBOLS = [f"NIFTY26D01{25000 + 50 * i}{kind}" for i in range(40) for kind in ("
 ALGOS = ["IMMEDIATE", "TWAP", "VWAP", "POV", "IS"]
 
 
-def story(n: int, start_ts: float) -> list[dict[str, Any]]:
-    """Rows of parent ``n``: accepted, 4 x (placed, filled), finished (10 rows)."""
+def story(n: int, start_ts: float, *, finished: bool = True) -> list[dict[str, Any]]:
+    """Rows of parent ``n``: accepted, 4 x (placed, filled), finished (10 rows; 9 when the
+    parent was left open by a crash)."""
     base = dict.fromkeys(ROW_FIELDS)
     symbol = SYMBOLS[n % len(SYMBOLS)]
     algo = ALGOS[n % len(ALGOS)]
@@ -77,10 +79,28 @@ def story(n: int, start_ts: float) -> list[dict[str, Any]]:
                          filled_quantity=65, fill_price=100.1, realized_slippage=0.05,
                          realized_slippage_bps=float((n + i) % 11 - 3),
                          parent_filled_quantity=filled))
-    rows.append(dict(common, event="finished", status="filled", ts=start_ts + 0.06,
-                     timestamp="2026-11-24T09:30:00+05:30", parent_filled_quantity=filled,
-                     filled_quantity=filled, average_price=100.1))
+    if finished:
+        rows.append(dict(common, event="finished", status="filled", ts=start_ts + 0.06,
+                         timestamp="2026-11-24T09:30:00+05:30", parent_filled_quantity=filled,
+                         filled_quantity=filled, average_price=100.1))
     return rows
+
+
+def write_days_journal(path: Path, rows: int, *, open_every: int, days: float = 5.0,
+                       end_ts: float) -> tuple[float, int]:
+    """A journal of about ``rows`` rows over the ``days`` before ``end_ts``, every
+    ``open_every``-th parent left open (no final row, as after a crash); returns (MB,
+    parents left open)."""
+    parents = (rows + 9) // 10
+    step = days * 86400 / parents
+    left_open = 0
+    with open(path, "wb") as f:
+        for n in range(parents):
+            is_open = n % open_every == open_every - 1
+            left_open += is_open
+            f.write(b"".join(orjson.dumps(r) + b"\n" for r in story(
+                n, end_ts - (parents - n) * step, finished=not is_open)))
+    return path.stat().st_size / 1e6, left_open
 
 
 def write_journal(path: Path, rows: int) -> float:
@@ -223,6 +243,7 @@ class Emitter(QObject):
         self.tracker = tracker
         self.mode = tracker.mode
         self.telemetry_row.connect(self._relay)  # queued: this object lives on the GUI thread
+        self.started_ts = time.time()
 
     def _relay(self, row: dict[str, Any]) -> None:
         self.telemetry_event.emit(read_event(row))
@@ -240,8 +261,10 @@ class ObjectEmitter(Emitter):
     telemetry_row = Signal(object)
 
 
-def paced(rate: int, seconds: float, send: Callable[[list[dict[str, Any]]], None]) -> None:
-    """Send ``rate`` rows/s for ``seconds`` in 10 ms slices (stamped with their send time)."""
+def paced(rate: int, seconds: float, send: Callable[[list[dict[str, Any]]], None],
+          prefix: str = "P") -> None:
+    """Send ``rate`` rows/s for ``seconds`` in 10 ms slices (stamped with their send time;
+    parent ids ``<prefix><number>``)."""
     per_slice = max(1, rate // 100)
     n = 0
     started = time.perf_counter()
@@ -250,7 +273,7 @@ def paced(rate: int, seconds: float, send: Callable[[list[dict[str, Any]]], None
         if due > n:
             batch = []
             for _ in range(min(due - n, per_slice * 4)):
-                r = _child(n)
+                r = _child(n, prefix)
                 r["ts"] = time.time()
                 batch.append(r)
                 n += 1
@@ -261,9 +284,9 @@ def paced(rate: int, seconds: float, send: Callable[[list[dict[str, Any]]], None
 _TEMPLATE = story(0, T0)
 
 
-def _child(n: int) -> dict[str, Any]:
+def _child(n: int, prefix: str = "P") -> dict[str, Any]:
     r = dict(_TEMPLATE[n % 10])
-    r["parent_id"] = f"P{n // 10:09d}"
+    r["parent_id"] = f"{prefix}{n // 10:09d}"
     return r
 
 
@@ -370,10 +393,84 @@ def _stream_figures(sent: int, delivered: int, wall: float, lags: list[float],
     }
 
 
+def bench_open_while_appending(app: QApplication, tmp: Path, rows: int, rate: int,
+                               open_every: int, label: str, *, ends_today: bool) -> Result:
+    """Open a long journal while another process appends ``rate`` rows/s to it: how soon the
+    first rows show, how far behind the writer the newest row on screen is while the history
+    loads, and how long the GUI stalls."""
+    path = tmp / f"execution_quality_live_{open_every}.jsonl"
+    # The journal ends a minute ago (its open parents of today are working, the earlier ones
+    # interrupted), or yesterday evening (all of them interrupted); the writer carries on now.
+    end_ts = time.time() - 60 if ends_today else _ist_midnight(time.time()) - 3 * 3600
+    size_mb, left_open = write_days_journal(path, rows, open_every=open_every, end_ts=end_ts)
+    seconds = 60.0  # the writer outlasts the load; stopped once the history is in
+    writer = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from bench_dock import paced
+        from imperium_exec.telemetry import FillQualityTracker
+        tracker = FillQualityTracker("live", path={str(path)!r})
+        paced({rate}, {seconds}, lambda batch: [tracker.append(r) for r in batch], "LIVE")
+    """)
+    process = subprocess.Popen([sys.executable, "-c", writer])
+    time.sleep(1.0)  # the writer is up and appending
+    started = time.perf_counter()
+    dock = ExecutionDock(path, settings=QSettings(str(tmp / "s.ini"),
+                                                  QSettings.Format.IniFormat))
+    window = host_window(dock)
+    constructed_ms = (time.perf_counter() - started) * 1000
+    app.processEvents()  # the first paint
+    shown_ms = (time.perf_counter() - started) * 1000
+    beat = Heartbeat()
+    beat.start()
+    first_rows: list[float] = []
+    lags: list[float] = []
+    while dock.feed.loading and time.perf_counter() - started < 600:
+        app.processEvents()
+        if dock.model.rowCount():
+            if not first_rows:
+                first_rows.append(time.perf_counter() - started)
+            lags.append((time.time() - dock.model.row_dict(0)["ts"]) * 1000)
+        time.sleep(0.001)
+    load_s = time.perf_counter() - started
+    spin(app, lambda: False, 1.0)  # live rows keep coming after the history is in
+    beat.stop()
+    process.terminate()
+    process.wait()
+    working = len(dock.parent_book.active())
+    interrupted = len(dock.parent_book.interrupted())
+    window.close()
+    steady = sorted(lags[len(lags) // 20:]) or [0.0]
+    gaps = sorted(beat.gaps_ms()) or [0.0]
+    return Result(f"open a {rows:,}-row journal ({size_mb:,.0f} MB, {left_open:,} parents left "
+                  f"open, {label}) while another process appends {rate:,} rows/s", {
+        "dock constructed / first painted after": f"{constructed_ms:.0f} ms / {shown_ms:.0f} ms",
+        "first rows visible after": f"{first_rows[0] * 1000:.0f} ms" if first_rows else "-",
+        "history loaded after": f"{load_s:.1f} s ({rows / load_s:,.0f} rows/s)",
+        "newest appended row on screen, behind the writer, while the history loads":
+            f"median {statistics.median(steady):.0f} ms, "
+            f"p99 {steady[min(len(steady) - 1, int(len(steady) * 0.99))]:.0f} ms, "
+            f"max {steady[-1]:.0f} ms",
+        "GUI stalls (heartbeat gaps) from the first paint to 1 s after loading":
+            f"p99 {gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))]:.1f} ms, "
+            f"max {gaps[-1]:.1f} ms",
+        "parents panel": f"{working:,} working, {interrupted:,} interrupted",
+        "blotter rows": f"{dock.model.rowCount():,}",
+        "peak RSS": f"{rss_mb():,.0f} MB",
+    })
+
+
+def _ist_midnight(ts: float) -> float:
+    """00:00 IST of the day of ``ts``."""
+    ist = 19800
+    return (ts + ist) // 86400 * 86400 - ist
+
+
 def render(results: list[Result], args: argparse.Namespace) -> str:
     lines = ["# ExecutionDock benchmark", "",
              f"`python bench/bench_dock.py --rows {args.rows} --rate {args.rate} "
-             f"--seconds {args.seconds}` on {os.cpu_count()} CPUs, "
+             f"--seconds {args.seconds}{' --no-gc-freeze' if args.no_gc_freeze else ''}` "
+             f"on {os.cpu_count()} CPUs, "
              f"{time.strftime('%Y-%m-%d %H:%M')}, offscreen Qt. One run, side by side.", ""]
     for result in results:
         lines += [f"## {result.label}", "", "| figure | value |", "|---|---|"]
@@ -388,15 +485,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--no-gc-freeze", action="store_true",
+                        help="leave start-up objects in the garbage collector's full passes")
+    parser.add_argument("--only-open-while-appending", action="store_true",
+                        help="run only the two scenarios of a journal opened while appended")
     args = parser.parse_args(argv)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
+    if not args.no_gc_freeze:
+        gc.freeze()  # as the desk app does once its window is up (see widgets/desk/app.py)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        results = [bench_idle(app, tmp), bench_open(app, tmp, args.rows)]
-        results.append(bench_signals(app, tmp, args.rate, args.seconds))
-        results.append(bench_signals(app, tmp, args.rate, args.seconds, ObjectEmitter))
-        results.append(bench_tail(app, tmp, args.rate, args.seconds))
+        results = [bench_idle(app, tmp)]
+        parents = (args.rows + 9) // 10
+        results.append(bench_open_while_appending(
+            app, tmp, args.rows, args.rate, 100, "1 % of parents, over the 5 days to now",
+            ends_today=True))
+        results.append(bench_open_while_appending(
+            app, tmp, args.rows, args.rate, max(1, parents // 5000),
+            "5,000 parents, over the 5 days to yesterday: all interrupted", ends_today=False))
+        if not args.only_open_while_appending:
+            results.append(bench_open(app, tmp, args.rows))
+            results.append(bench_signals(app, tmp, args.rate, args.seconds))
+            results.append(bench_signals(app, tmp, args.rate, args.seconds, ObjectEmitter))
+            results.append(bench_tail(app, tmp, args.rate, args.seconds))
     report = render(results, args)
     print(report)
     if args.out is not None:

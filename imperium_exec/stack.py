@@ -115,6 +115,9 @@ class ExecutionStack(QObject):
         self._row_from_engine.connect(self._dispatch)
         self.engine.add_listener(self._row_from_engine.emit)
         self._closed = False
+        #: When this stack started, by its clock: parents of its journal with nothing
+        #: written since are an earlier session's (a crash, a kill), not working.
+        self.started_ts = self.now()
 
     # --- Commands (GUI thread; none of them waits on the broker)
     def execute(self, request: ExecutionRequest) -> ExecutionHandle:

@@ -111,6 +111,9 @@ class StackDouble(QObject):
             if name is not None:
                 getattr(self, name).emit(r)
 
+    #: Before every row the builders stamp (T0 onwards): all rows sent are this session's.
+    started_ts = T0 - 1.0
+
     def now(self) -> float:
         return time.time()
 

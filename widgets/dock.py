@@ -160,6 +160,11 @@ class ExecutionDock(QDockWidget):
         self.feed.backlog_progress.connect(self._on_progress)
         self.feed.backlog_loaded.connect(self._on_backlog_loaded)
         self.feed.read_failed.connect(self._on_read_failed)
+        if self.feed.session_start is not None:
+            self.parent_book.set_session_start(self.feed.session_start)
+        # Room in front for the history (rows of ~850 bytes, most of them child events;
+        # over-estimating costs nothing: buffer memory is committed only where written).
+        self.store.expect_history(self.feed.backlog_bytes // 500)
         self.loading_bar.setVisible(self.feed.loading)
         self._describe_source()
         self._apply_theme()
@@ -190,8 +195,10 @@ class ExecutionDock(QDockWidget):
             self.tiles.show_figures(self.stats.figures())
             self.charts.update_from(self.stats)
         if versions[1] != self._shown_versions[1]:
-            working, interrupted = self.parent_book.split()
-            self.parents_panel.sync(working, self.controllable, interrupted)
+            view = self.parent_book.panel_view(
+                self.parents_panel.MAX_ROWS,
+                self.controllable if self.stack is not None else None)
+            self.parents_panel.sync(view, self.controllable)
         self._shown_versions = versions
 
     def controllable(self, parent_id: str) -> bool:
@@ -235,6 +242,8 @@ class ExecutionDock(QDockWidget):
         self.model.clear()
         self.stats.reset()
         self.parent_book.reset()
+        if self.feed.session_start is not None:
+            self.parent_book.set_session_start(self.feed.session_start)
         self._shown_versions = (-1, -1)
         self.refresh_now()
         self.loading_bar.setVisible(self.feed.loading)

@@ -60,6 +60,12 @@ class StackRows(Protocol):
     @property
     def mode(self) -> str: ...
 
+    @property
+    def started_ts(self) -> float:
+        """When the stack started, by its clock: rows of its journal from before are an
+        earlier session's."""
+        ...
+
     def now(self) -> float:
         """The engine's clock (virtual in tests and benchmarks)."""
         ...
@@ -95,7 +101,7 @@ class TelemetryFeed(QObject):
 
     def __init__(self, path: str | os.PathLike[str] | None = None,
                  stack: StackRows | None = None, *,
-                 interval_ms: int = 75, chunk_bytes: int = 256 << 10, budget_ms: float = 8.0,
+                 interval_ms: int = 75, chunk_bytes: int = 128 << 10, budget_ms: float = 5.0,
                  clock: Callable[[], float] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -138,12 +144,14 @@ class TelemetryFeed(QObject):
         # history may hold them too. Each is kept once (an event is its own identity),
         # whichever of the two brings it first.
         self._attach_ts = float("-inf")
+        self._session_start: float | None = None
         self._early_signals: set[Event] = set()
         self._recent_history: set[Event] = set()
         if stack is not None:
             stack.telemetry_event.connect(self._on_stack_event)
             if own_journal:
                 self._attach_ts = (clock or stack.now)()
+                self._session_start = stack.started_ts
 
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
@@ -156,6 +164,12 @@ class TelemetryFeed(QObject):
     def loading(self) -> bool:
         """True while the journal's history is still being read."""
         return self._history is not None
+
+    @property
+    def session_start(self) -> float | None:
+        """When the stack whose own journal this is started (by its clock): parents of the
+        journal not heard of since belong to a writer that is gone. None otherwise."""
+        return self._session_start
 
     @property
     def backlog_bytes(self) -> int:

@@ -8,10 +8,10 @@ Qt-free; the parents panel renders it.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import operator
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..events import Event, EventKind, ParentStatus
@@ -49,12 +49,51 @@ class ParentProgress:
         return f"{self.side} {self.quantity:,} {self.tradingsymbol} {self.execution_algo}"
 
 
+@dataclass(frozen=True, slots=True)
+class PanelView:
+    """What the working-parents panel shows: a bounded list and the counts behind it."""
+
+    shown: list[ParentProgress]  # oldest first, at most the panel's limit
+    working: int  # working and paused parents in all
+    paused: int
+    interrupted: int
+    interrupted_sample: list[str]  # ids of the newest interrupted parents (up to 10)
+
+
+_Key = tuple[float, str]  # (started_ts, parent_id): the panel's order
+
+
+class _SortedKeys:
+    """Parent keys kept in order as they come and go (bisect over a list: a few thousand
+    entries move in microseconds)."""
+
+    def __init__(self) -> None:
+        self.keys: list[_Key] = []
+
+    def add(self, key: _Key) -> None:
+        bisect.insort(self.keys, key)
+
+    def remove(self, key: _Key) -> None:
+        i = bisect.bisect_left(self.keys, key)
+        if i < len(self.keys) and self.keys[i] == key:
+            del self.keys[i]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 class ParentBook:
     """Active parents (working or paused) and a short history of finished ones.
 
-    Events may arrive out of order (a journal backlog read while the stack's signals already
-    bring newer ones), so the book never goes backwards: fills only grow, a parent's status
-    follows its latest status event by time, and events of a finished parent are ignored.
+    Events may arrive out of order (a journal's history is read newest first while the
+    stack's signals bring newer ones), so the book never goes backwards: fills only grow, a
+    parent's status follows its latest status event by time, and events of a finished parent
+    are ignored.
+
+    Active parents are kept in two ordered sets, updated only for the parents a batch touches:
+    *working* (the last event is of the journal's newest trading day, and not from before the
+    session start when one is set) and *interrupted* (the rest: their writer stopped before
+    it could finish them). A refresh of the panel costs what it shows, not the book's size.
     """
 
     def __init__(self, keep_finished: int = 50) -> None:
@@ -69,18 +108,38 @@ class ParentBook:
         self.finished_by_status: Counter[str] = Counter()
         self.newest_ts = 0.0  # the newest event seen: the journal's "today"
         self.version = 0
+        self._session_start = float("-inf")
+        self._since = float("-inf")  # working: last event at or after this
+        # parent_id -> (its key, whether it is counted as working)
+        self._placed_in: dict[str, tuple[_Key, bool]] = {}
+        self._working = _SortedKeys()
+        self._interrupted = _SortedKeys()
+        self._paused = 0
+        self._paused_of: dict[str, bool] = {}
+
+    def set_session_start(self, ts: float) -> None:
+        """Parents of this journal not heard of since ``ts`` (when this process's stack
+        attached to its own journal) belong to a writer that is gone: interrupted, even on
+        the same day."""
+        self._session_start = ts
+        self._rebucket()
 
     def add(self, events: Iterable[Event]) -> bool:
         """Apply events; returns True when an active parent changed."""
         changed = False
         active, finished_ids, status_ts = self._active, self._finished_ids, self._status_ts
+        touched: set[str] = set()
+        newest_ts = self.newest_ts
         for e in events:
+            if e.ts > newest_ts:
+                newest_ts = e.ts  # any row: the journal's "today" is its newest event's day
             parent_id = e.parent_id
             if not parent_id or parent_id in finished_ids:
                 continue
             kind = e.event
             if kind is EventKind.FINISHED:
                 self._finish(e)
+                touched.discard(parent_id)
                 changed = True
                 continue
             progress = active.get(parent_id)
@@ -89,6 +148,7 @@ class ParentBook:
                     parent_id=parent_id, tradingsymbol=e.tradingsymbol, side=e.side or "",
                     execution_algo=e.execution_algo or "", mode=e.mode,
                     quantity=e.parent_quantity or 0, started_ts=e.ts)
+            touched.add(parent_id)
             if e.parent_filled_quantity is not None \
                     and e.parent_filled_quantity > progress.filled:
                 progress.filled = e.parent_filled_quantity
@@ -96,21 +156,27 @@ class ParentBook:
                 progress.children = e.children
             if e.ts > progress.last_ts:
                 progress.last_ts = e.ts
-            if e.ts > self.newest_ts:
-                self.newest_ts = e.ts
+            if e.ts < progress.started_ts:
+                progress.started_ts = e.ts
             if kind in _PARENT_STATUS_EVENTS:
                 if e.ts >= status_ts.get(parent_id, -1.0):
                     status_ts[parent_id] = e.ts
                     progress.status = e.status or progress.status
-                if kind is EventKind.ACCEPTED and e.ts < progress.started_ts:
-                    progress.started_ts = e.ts
             elif e.counts_as_placement:
                 progress.placed += 1
             elif kind is EventKind.WARNING:
                 progress.message = e.message
             changed = True
+        if newest_ts > self.newest_ts:
+            self.newest_ts = newest_ts
+            changed = changed or self._working_since() != self._since
         if changed:
             self.version += 1
+            if self._working_since() != self._since:
+                self._rebucket()  # a new trading day: yesterday's open parents are interrupted
+            else:
+                for parent_id in touched:
+                    self._place(active[parent_id])
         return changed
 
     def _finish(self, e: Event) -> None:
@@ -120,24 +186,93 @@ class ParentBook:
         self.finished_by_status[status] += 1
         done = self._active.pop(e.parent_id, None)
         if done is not None:
+            self._unplace(done.parent_id)
             done.status = status
             done.filled = max(done.filled, e.parent_filled_quantity or 0)
             done.message = e.message
             self.finished.append(done)
 
-    def split(self) -> tuple[list[ParentProgress], list[ParentProgress]]:
-        """(working, interrupted), each oldest first, in one pass. Working: parents without a
-        final row whose last event is of the journal's newest trading day (paused included).
-        Interrupted: the rest, whose last event is of an earlier day: their orders were DAY
-        orders, so they cannot still be working; the writer stopped (a crash, a kill) before
-        it could finish them."""
-        today = _ist_date_start(self.newest_ts)
-        working: list[ParentProgress] = []
-        interrupted: list[ParentProgress] = []
+    # ---- the two ordered sets
+    def _place(self, p: ParentProgress) -> None:
+        key = (p.started_ts, p.parent_id)
+        working = p.last_ts >= self._since
+        placed = self._placed_in.get(p.parent_id)
+        if placed is not None:
+            old_key, was_working = placed
+            if old_key == key and was_working == working:
+                self._count_paused(placed, p)
+                return
+            self._unplace(p.parent_id)
+        (self._working if working else self._interrupted).add(key)
+        self._placed_in[p.parent_id] = (key, working)
+        self._paused_of[p.parent_id] = working and p.paused
+        self._paused += working and p.paused
+
+    def _count_paused(self, placed: tuple[_Key, bool], p: ParentProgress) -> None:
+        now = placed[1] and p.paused
+        if self._paused_of.get(p.parent_id, False) != now:
+            self._paused += 1 if now else -1
+            self._paused_of[p.parent_id] = now
+
+    def _unplace(self, parent_id: str) -> None:
+        placed = self._placed_in.pop(parent_id, None)
+        if placed is None:
+            return
+        key, working = placed
+        (self._working if working else self._interrupted).remove(key)
+        self._paused -= self._paused_of.pop(parent_id, False)
+
+    def _working_since(self) -> float:
+        return max(_ist_date_start(self.newest_ts), self._session_start)
+
+    def _rebucket(self) -> None:
+        self._since = self._working_since()
+        self._placed_in.clear()
+        self._paused_of = {}
+        self._working = _SortedKeys()
+        self._interrupted = _SortedKeys()
+        self._paused = 0
         for p in self._active.values():
-            (working if p.last_ts >= today else interrupted).append(p)
-        order = operator.attrgetter("started_ts", "parent_id")
-        return sorted(working, key=order), sorted(interrupted, key=order)
+            self._place(p)
+        self.version += 1
+
+    # ---- reading
+    def panel_view(self, limit: int, controllable: Callable[[str], bool] | None = None
+                   ) -> PanelView:
+        """Up to ``limit`` working parents for the panel, oldest first: every parent that
+        ``controllable`` accepts (this session's: they can be paused and cancelled; the
+        working set is scanned for them, so pass it only when a stack is attached), then the
+        newest of the others."""
+        keys = self._working.keys
+        active = self._active
+        mine: list[_Key] = []
+        if controllable is not None:
+            mine = [k for k in keys if controllable(k[1])]
+        room = max(0, limit - len(mine))
+        if len(keys) <= limit:
+            chosen = keys
+        else:
+            chosen_mine = set(mine)
+            others: list[_Key] = []
+            for k in reversed(keys):
+                if len(others) >= room:
+                    break
+                if k not in chosen_mine:
+                    others.append(k)
+            chosen = sorted(mine + others)
+        newest_interrupted = self._interrupted.keys[-10:]
+        return PanelView(shown=[active[k[1]] for k in chosen], working=len(keys),
+                         paused=self._paused, interrupted=len(self._interrupted),
+                         interrupted_sample=[k[1] for k in newest_interrupted])
+
+    def split(self) -> tuple[list[ParentProgress], list[ParentProgress]]:
+        """(working, interrupted), each oldest first (every one: see :meth:`panel_view` for
+        the bounded read). Working: parents without a final row whose last event is of the
+        journal's newest trading day (paused included). Interrupted: the rest, whose last
+        event is of an earlier day: their orders were DAY orders, so they cannot still be
+        working; the writer stopped (a crash, a kill) before it could finish them."""
+        return ([self._active[k[1]] for k in self._working.keys],
+                [self._active[k[1]] for k in self._interrupted.keys])
 
     def active(self) -> list[ParentProgress]:
         """Working and paused parents, oldest first (see :meth:`split`)."""

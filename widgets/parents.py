@@ -7,7 +7,7 @@ unfinished in the journal by an earlier run) are shown without controls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QPainter, QPaintEvent, QPalette, QShortcut
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..events import ParentStatus
-from .parent_book import ParentProgress
+from .parent_book import PanelView, ParentProgress
 from .theme import LIGHT, Theme
 
 #: Kill switch shortcut, active in every window of the application (the host window, and the
@@ -214,28 +214,23 @@ class ActiveParentsPanel(QWidget):
         self._controllable_count = 0
         self._stack_attached = False
         self.set_stack_attached(False)
-        self.sync([], lambda _: False)
+        self.sync(PanelView(shown=[], working=0, paused=0, interrupted=0,
+                            interrupted_sample=[]), lambda _: False)
 
-    def sync(self, parents: list[ParentProgress], controllable: Callable[[str], bool],
-             interrupted: Sequence[ParentProgress] = ()) -> None:
-        """Show ``parents`` (oldest first), at most :attr:`MAX_ROWS` of them, updating rows in
-        place; ``interrupted`` parents (no final row, from an earlier day) get one line."""
-        n = len(interrupted)
+    def sync(self, view: PanelView, controllable: Callable[[str], bool]) -> None:
+        """Show the view's parents (oldest first, at most :attr:`MAX_ROWS`: the book chose
+        them), updating rows in place; interrupted parents (no final row, the writer gone)
+        get one line."""
+        n = view.interrupted
         self.interrupted_label.setText(
-            f"{n:,} interrupted parent{'s' if n != 1 else ''} from an earlier day: no final "
-            "row (the writer stopped), not working")
+            f"{n:,} interrupted parent{'s' if n != 1 else ''}: no final row (the writer "
+            "stopped), not working")
         self.interrupted_label.setToolTip(
-            "Check these in the broker's order book: " +
-            ", ".join(p.parent_id for p in interrupted[-10:]) + (" …" if n > 10 else ""))
+            "Check these in the broker's order book: " + ", ".join(view.interrupted_sample)
+            + (" …" if n > len(view.interrupted_sample) else ""))
         self.interrupted_label.setVisible(n > 0)
-        total = len(parents)
-        paused = sum(1 for p in parents if p.paused)
-        mine = [p for p in parents if controllable(p.parent_id)]
-        if total > self.MAX_ROWS:  # this session's parents always show: they can be controlled
-            room = max(0, self.MAX_ROWS - len(mine))
-            others = [p for p in parents if not controllable(p.parent_id)][-room:] if room else []
-            keep = {p.parent_id for p in mine} | {p.parent_id for p in others}
-            parents = [p for p in parents if p.parent_id in keep]
+        parents = view.shown
+        total = view.working
         hidden = total - len(parents)
         self.more_label.setText(f"+{hidden:,} more working parent{'s' if hidden != 1 else ''}"
                                 " not shown (the oldest of other sessions)")
@@ -256,10 +251,10 @@ class ActiveParentsPanel(QWidget):
             if self._list.indexOf(row) != i:
                 self._list.insertWidget(i, row)
             row.show_progress(p, controllable(p.parent_id), self.theme)
-        self._controllable_count = len(mine)
+        self._controllable_count = sum(1 for p in parents if controllable(p.parent_id))
         self.placeholder.setVisible(not parents)
         self.heading.setText(f"Working parents ({total:,})" +
-                             (f", {paused} paused" if paused else ""))
+                             (f", {view.paused} paused" if view.paused else ""))
         palette = QPalette()  # only ButtonText set: every other role follows the parent
         palette.setColor(QPalette.ColorGroup.Active, QPalette.ColorRole.ButtonText,
                          self.theme.bad)

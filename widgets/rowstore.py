@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import mmap
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -300,14 +301,27 @@ _Column = TypeVar("_Column", FloatArray, CodeArray)
 
 
 def _moved(buffer: _Column, old: slice, new: slice, capacity: int | None) -> _Column:
-    """The rows at ``old`` moved to ``new``: in place, or into a new buffer of ``capacity``
-    (np.empty: only the rows held are ever read)."""
+    """The rows at ``old`` moved to ``new``: in place, or into a new buffer of ``capacity``."""
     if capacity is None:
         buffer[new] = buffer[old]  # numpy copies overlapping ranges correctly
         return buffer
-    grown = np.empty(capacity, buffer.dtype)
+    grown: _Column = _lazy_buffer(capacity, buffer.dtype)
     grown[new] = buffer[old]
     return grown
+
+
+def _lazy_buffer(capacity: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """An uninitialised array whose memory is committed page by page as rows are written.
+
+    Anonymous memory with transparent huge pages turned off: with them (numpy's default for
+    big arrays), the first write into each 2 MB stretch of each column zeroes a huge page,
+    and a batch reaching a new stretch stalled the GUI for ~90 ms; 4 KB pages spread that
+    cost evenly over the rows."""
+    size = max(1, capacity * dtype.itemsize)
+    memory = mmap.mmap(-1, size)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):  # Linux
+        memory.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(memory, dtype=dtype, count=capacity)
 
 
 class ChildEventStore:
@@ -332,6 +346,7 @@ class ChildEventStore:
         self._numbers: dict[str, FloatArray] = {}
         self._codes: dict[str, CodeArray] = {}
         self._refresh_views()
+        self._expected_history = 0
         self.dropped_total = 0  # oldest rows dropped to make room for new ones
         self.history_skipped = 0  # history rows not kept: the store was full
 
@@ -404,20 +419,30 @@ class ChildEventStore:
         self._head = self._capacity // 2
         self._refresh_views()
 
+    def expect_history(self, rows: int) -> None:
+        """About ``rows`` history rows will be prepended (an estimate; call it before any row
+        arrives): the first buffers leave that much room in front, so a long history loads
+        without moving what is held."""
+        self._expected_history = min(max(0, rows), self.max_rows)
+
     def _make_room(self, *, front: int, back: int) -> None:
         """At least ``front`` free slots before position 0 and ``back`` after the last row.
 
-        Buffers grow by doubling up to a quarter beyond ``max_rows``; when they cannot grow,
-        the rows move within them. Spare room goes mostly to the end that asked (history
-        loads prepend chunk after chunk; live rows append), so moves are rare.
+        The buffers are allocated once, at half again ``max_rows`` (``np.empty``: memory is
+        only committed for the rows written, so room costs nothing until used), with the
+        expected history's room in front. When an end runs out, the rows move within the
+        buffers, the spare room going mostly to the end that asked: a long session of live
+        rows moves them about once per ``max_rows / 2`` rows.
         """
         if self._head >= front and self._capacity - self._head - self._size >= back:
             return
+        capacity = self.max_rows + max(self.max_rows // 2, 1)
         need = self._size + front + back
-        limit = self.max_rows + self.max_rows // 4
-        capacity = max(self._capacity, min(limit, max(4096, 2 * need)))
         spare = capacity - need
-        head = front + (spare * 3 // 4 if front else spare // 4)
+        if self._capacity == 0:
+            head = front + min(spare, max(0, self._expected_history - front))
+        else:
+            head = front + (spare * 3 // 4 if front else spare // 4)
         old = slice(self._head, self._head + self._size)
         new = slice(head, head + self._size)
         grow = capacity != self._capacity

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dock_support import events, parent_story, row
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from imperium_exec.widgets.parent_book import ParentBook
+from imperium_exec.widgets.parent_book import ParentBook, _ist_date_start
 from imperium_exec.widgets.rowstore import ChildEventStore
 from imperium_exec.widgets.stats import ExecutionStats, TileFigures
 from imperium_exec.widgets.tiles import Tone, tile_texts
@@ -190,3 +192,62 @@ def test_a_parent_left_open_on_an_earlier_day_is_interrupted_not_working() -> No
     assert [p.parent_id for p in book.active()] == ["TODAY"]
     assert [p.parent_id for p in book.interrupted()] == ["CRASHED"]
     assert len(book) == 2  # still held: a late final row would finish it
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_the_books_working_and_interrupted_sets_match_a_full_recount_in_any_order(
+        data: st.DataObject) -> None:
+    """Batches of events in any order and any cut: the incrementally kept sets are those a
+    recount of the final parents gives (working: last event today; the rest interrupted)."""
+    day = 24 * 3600.0
+    stories = []
+    for i in range(data.draw(st.integers(1, 12))):
+        days_ago = data.draw(st.sampled_from([0, 0, 1, 3]))
+        finished = data.draw(st.booleans())
+        stories += [r | {"ts": r["ts"] - days_ago * day}
+                    for r in parent_story(f"P{i}", children=2, filled=1, finished=finished)]
+    shuffled = data.draw(st.permutations(stories))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(shuffled)), max_size=5)))
+    book = ParentBook()
+    for start, stop in zip([0, *cuts], [*cuts, len(shuffled)], strict=True):
+        book.add(events(shuffled[start:stop]))
+    finished_ids = {r["parent_id"] for r in stories if r["event"] == "finished"}
+    last: dict[str, float] = {}
+    first: dict[str, float] = {}
+    for r in stories:
+        if r["parent_id"] not in finished_ids:
+            last[r["parent_id"]] = max(last.get(r["parent_id"], 0.0), r["ts"])
+            first[r["parent_id"]] = min(first.get(r["parent_id"], r["ts"]), r["ts"])
+    today = _ist_date_start(max(r["ts"] for r in stories))
+    by_start = sorted(last, key=lambda k: (first[k], k))
+    working, interrupted = book.split()
+    assert [p.parent_id for p in working] == [k for k in by_start if last[k] >= today]
+    assert [p.parent_id for p in interrupted] == [k for k in by_start if last[k] < today]
+    view = book.panel_view(3)
+    assert view.working == len(working) and view.interrupted == len(interrupted)
+    assert [p.parent_id for p in view.shown] == [p.parent_id for p in working[-3:]]
+
+
+def test_the_panel_view_shows_this_sessions_parents_then_the_newest_others() -> None:
+    book = ParentBook()
+    book.add(events([r for i in range(10) for r in
+                     parent_story(f"P{i}", children=1, finished=False)]))
+    book.add(events([row("paused", parent_id="P9", parent_quantity=65)]))
+    view = book.panel_view(4, lambda parent_id: parent_id in {"P0", "P2"})
+    assert [p.parent_id for p in view.shown] == ["P0", "P2", "P8", "P9"]
+    assert (view.working, view.paused, view.interrupted) == (10, 1, 0)
+    book.add(events([row("resumed", parent_id="P9", parent_quantity=65)]))
+    assert book.panel_view(4).paused == 0
+
+
+def test_a_session_start_makes_older_open_parents_interrupted() -> None:
+    book = ParentBook()
+    story = parent_story("EARLIER", children=1, finished=False)
+    book.add(events(story))
+    start = max(r["ts"] for r in story) + 1.0
+    book.set_session_start(start)
+    assert book.active() == [] and [p.parent_id for p in book.interrupted()] == ["EARLIER"]
+    book.add(events([row("placed", parent_id="EARLIER", child_index=2,
+                         ts=start + 1.0)]))  # it carries on in this session
+    assert [p.parent_id for p in book.active()] == ["EARLIER"]

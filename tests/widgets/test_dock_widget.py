@@ -451,6 +451,25 @@ def test_parents_left_open_on_an_earlier_day_are_one_line_not_working_rows(
     dock.refresh_now()
     assert list(panel.rows) == ["NOW"]
     assert panel.interrupted_label.isVisible()
-    assert panel.interrupted_label.text().startswith("3 interrupted parents from an earlier day")
+    assert panel.interrupted_label.text().startswith("3 interrupted parents: no final row")
     assert "OLD0" in panel.interrupted_label.toolTip()
     assert panel.grab().save(str(screenshot_dir / "parents_interrupted.png"))
+
+
+def test_parents_a_crashed_session_left_open_earlier_today_are_interrupted(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    """The stack's own journal: a parent with nothing written since this stack started was
+    an earlier session's (the process died), however recent: not working, not controllable."""
+    crashed = [r | {"ts": stack.started_ts - 600.0}
+               for r in parent_story("CRASHED", children=2, filled=1, finished=False)]
+    for r in crashed:
+        tracker.append(r)
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    panel = dock.parents_panel
+    stack.send(*parent_story("MINE", children=2, filled=1, finished=False))
+    qtbot.waitUntil(lambda: "MINE" in panel.rows, timeout=3000)
+    dock.refresh_now()
+    assert list(panel.rows) == ["MINE"]
+    assert panel.interrupted_label.text().startswith("1 interrupted parent: no final row")
+    assert "CRASHED" in panel.interrupted_label.toolTip()
