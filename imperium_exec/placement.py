@@ -274,6 +274,12 @@ class Placer:
         req = parent.request
         window = max(0.0, parent.plan.end_at - parent.plan.start_at)
         horizon = window / max(1, parent.plan.slice_count) if window else None
+        # An unscheduled child keeps the request's participation as the power law's hint. Its
+        # size against the market is costed where it matters, by walking the displayed depth
+        # (``displayed_depth``): a child sent all at once pays the levels it takes, not a share
+        # of the day's volume. (Deriving a participation from depth or volume instead made no
+        # difference on the paper exchange, whose impact is not volatility-scaled: see
+        # ``imperium_exec.sim.costs``.)
         participation = req.participation_rate
         forecast = parent.plan.expected_market_volume
         if forecast and window:
