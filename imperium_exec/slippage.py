@@ -24,10 +24,11 @@ Per child, relative to the arrival mid and with positive meaning cost:
 The defaults (eta 0.142, beta 0.6, gamma 0.314, no linear terms) are the published equity fits
 and are what the live path uses; option premia are far more volatile than stocks, hence a daily
 premium volatility of 50%. They are uncalibrated for NSE options (calibration from real fills is
-to come). The paper exchange knows its own true costs: :func:`imperium_exec.sim.costs.
-paper_slippage_params` turns them into these parameters, and :class:`~imperium_exec.brokers.
-paper.PaperBroker` hands them to the engine. All of it lives in :class:`SlippageParams` so TCA
-can refit it from telemetry without touching the engine.
+to come). The paper exchange knows its own true costs:
+:func:`imperium_exec.sim.costs.paper_slippage_params` turns them into these parameters, and
+``PaperBroker.slippage_params`` hands them to the engine (:meth:`SlippageModel.for_broker`).
+All of it lives in :class:`SlippageParams` so TCA can refit it from telemetry without touching
+the engine.
 """
 
 from __future__ import annotations
