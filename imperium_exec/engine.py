@@ -152,7 +152,8 @@ class ExecutionEngine:
             config=MarketDataConfig(max_age_s=cfg.max_quote_age_s))
         self.placer = Placer(
             broker=broker, gateway=self.gateway, market_data=self.market_data,
-            tracker=self.orders, router=self.router, slippage=slippage or SlippageModel(),
+            tracker=self.orders, router=self.router,
+            slippage=slippage or SlippageModel.for_broker(broker),
             retry_policy=self.retry_policy, events=self.events, emit=self._emit, clock=self.clock,
             config=PlacementConfig(quote_wait_s=cfg.quote_wait_s))
 

@@ -25,18 +25,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .brokers.base import Broker, BrokerOrder, OrderInstruction
+from .brokers.base import Broker, BrokerOrder, OrderInstruction, Quote
 from .clock import Clock
 from .event_factory import EventFactory
-from .events import ChildStatus, ErrorBucket, Event, EventKind, QuoteSource, Status
+from .events import (
+    ChildStatus,
+    ErrorBucket,
+    Event,
+    EventKind,
+    QueuePriority,
+    QuoteSource,
+    Status,
+)
 from .gateway import BrokerGateway, NotSent
 from .market_data import MarketDataService, MarketQuote, instrument_key
 from .order_tracker import OrderTracker
 from .rate_budget import OrderLimitReached, RequestKind
-from .request import ExecutionAlgo, OrderType, Urgency
+from .request import ExecutionAlgo, OrderType, Side, Urgency
 from .retry import ErrorClass, RetryPolicy
 from .router import RouteDecision, SmartOrderRouter
-from .slippage import SlippageModel
+from .slippage import PriorFill, SlippageModel
 from .state import ChildState, ParentState, child_tag
 
 Emit = Callable[[Event], None]
@@ -266,15 +274,24 @@ class Placer:
         req = parent.request
         window = max(0.0, parent.plan.end_at - parent.plan.start_at)
         horizon = window / max(1, parent.plan.slice_count) if window else None
+        # An unscheduled child keeps the request's participation as the power law's hint. Its
+        # size against the market is costed where it matters, by walking the displayed depth
+        # (``displayed_depth``): a child sent all at once pays the levels it takes, not a share
+        # of the day's volume. (Deriving a participation from depth or volume instead made no
+        # difference on the paper exchange, whose impact is not volatility-scaled: see
+        # ``imperium_exec.sim.costs``.)
         participation = req.participation_rate
         forecast = parent.plan.expected_market_volume
         if forecast and window:
             participation = min(1.0, child.quantity / max(forecast * (horizon or window) / window,
                                                            1.0))
+        quote = market.quote if market is not None else None
+        prior_fills, ahead = self._prior_fills(parent, child)
         estimate = self.slippage.estimate(
             reference_price=parent.arrival_price, bid=decision.bid, ask=decision.ask,
             queue_priority=decision.queue_priority, participation=participation,
-            horizon_s=horizon)
+            horizon_s=horizon, quantity=child.quantity, depth=displayed_depth(quote, req.side),
+            taken_ahead=ahead, prior_fills=prior_fills)
         child.decision = decision
         child.mid_at_send = decision.mid
         child.expected_slippage = estimate.expected_slippage
@@ -287,6 +304,40 @@ class Placer:
             has_ticket = req.bid is not None and req.ask is not None
             child.quote_source = QuoteSource.TICKET if has_ticket else None
             child.quote_age_ms = None
+
+
+    def _prior_fills(self, parent: ParentState, child: ChildState) -> tuple[list[PriorFill], int]:
+        """The parent's fills before ``child`` (aged from when their orders were accepted: a
+        taking child fills then, a resting one later, so its impact is taken as older than it
+        is), and the units of its taking children on their way to the book right now (sent
+        together, e.g. an order split at the freeze quantity): they fill first, against the
+        same book this child was priced from, so they count as fills of age 0 and as depth
+        already taken."""
+        now = self.clock.now()
+        fills: list[PriorFill] = []
+        ahead = 0
+        for other in parent.children:
+            if other is child:
+                continue
+            if other.filled and other.placed_at is not None:
+                fills.append(PriorFill(age_s=now - other.placed_at, units=other.filled))
+            taking = other.decision is not None \
+                and other.decision.queue_priority is QueuePriority.TAKE
+            if taking and other.leaves > 0 and (
+                    other.in_flight or other.status is ChildStatus.WORKING):
+                ahead += other.leaves
+        if ahead:
+            fills.append(PriorFill(age_s=0.0, units=ahead))
+        return fills, ahead
+
+
+def displayed_depth(quote: Quote | None, side: Side) -> tuple[tuple[float, int], ...]:
+    """The levels a taking ``side`` order fills against, best first, as (price, units), when
+    the quote shows depth (the paper exchange's quotes and Kite's full-mode ticks do); empty
+    when it shows only the touch."""
+    levels = getattr(quote, "depth_sell" if side is Side.BUY else "depth_buy", None) or ()
+    return tuple((float(level.price), int(level.quantity)) for level in levels
+                 if level.price and level.quantity)
 
 
 class _Requeue(Exception):

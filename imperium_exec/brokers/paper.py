@@ -28,6 +28,7 @@ from ..sim.config import (
     MarketConfig,
     PaperConfig,
 )
+from ..sim.costs import paper_slippage_params
 from ..sim.exchange import PaperExchange, Trade
 from ..sim.market import PaperQuote
 from ..sim.pricing import FloatArray
@@ -71,6 +72,10 @@ class PaperBroker:
             writes_per_second=rules.orders_per_second,
             writes_per_minute=rules.orders_per_minute, writes_per_day=rules.orders_per_day,
             quotes_per_second=None, reads_per_second=None)
+        #: This exchange's true costs as the slippage model's parameters: the engine estimates
+        #: its children with them (instead of the live defaults), so the dock's expected cost
+        #: is what the paper exchange really charges.
+        self.slippage_params = paper_slippage_params(cfg)
 
     # ---------------------------------------------------------------- Broker protocol
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import pytest
 
 from imperium_exec.brokers.base import Quote
+from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.events import QueuePriority
 from imperium_exec.request import ExecutionRequest, OrderType
 from imperium_exec.router import SmartOrderRouter
-from imperium_exec.slippage import SlippageModel, SlippageParams
+from imperium_exec.sim.config import ImpactConfig
+from imperium_exec.sim.costs import paper_slippage_params
+from imperium_exec.slippage import (
+    PriorFill,
+    SlippageModel,
+    SlippageParams,
+    book_walk_cost,
+)
 
 ROUTER = SmartOrderRouter(primary_route="paper")
 
@@ -95,3 +104,51 @@ def test_final_slice_of_a_schedule_takes_but_respects_a_limit() -> None:
     assert limited.queue_priority is QueuePriority.TAKE and limited.limit_price == 100.3
     immediate = ROUTER.decide(request(order_type="LIMIT", limit_price=99.0), final_slice=True)
     assert immediate.queue_priority is QueuePriority.NEUTRAL and immediate.limit_price == 99.0
+
+
+def test_a_taking_child_pays_for_the_levels_it_walks() -> None:
+    asks = [(100.0, 65), (100.1, 65), (100.2, 130)]
+    assert book_walk_cost(asks, 65) == 0.0  # fits the touch
+    assert book_walk_cost(asks, 130) == pytest.approx(0.05)  # half of it one level up
+    assert book_walk_cost(asks, 65, taken_ahead=65) == pytest.approx(0.1)  # behind a sibling
+    # Beyond the levels shown the book goes on like the last one: 130 more at 100.3.
+    assert book_walk_cost(asks, 390) == pytest.approx((65 * 0.1 + 130 * 0.2 + 130 * 0.3) / 390)
+    bids = [(99.9, 65), (99.8, 65)]  # a sell walks down: still a cost
+    assert book_walk_cost(bids, 130) == pytest.approx(0.05)
+    model = SlippageModel(SlippageParams(eta=0.0, gamma=0.0))
+    walked = model.estimate(reference_price=100.0, bid=99.9, ask=100.0,
+                            queue_priority=QueuePriority.TAKE, participation=0.15,
+                            quantity=130, depth=asks)
+    assert walked.impact_estimate == pytest.approx(0.05)
+    resting = model.estimate(reference_price=100.0, bid=99.9, ask=100.0,
+                             queue_priority=QueuePriority.JOIN, participation=0.15,
+                             quantity=130, depth=asks)
+    assert resting.impact_estimate == 0.0  # a resting child walks nothing
+
+
+def test_linear_impact_of_the_parents_earlier_fills_decays_to_the_permanent_part() -> None:
+    model = SlippageModel(SlippageParams(eta=0.0, gamma=0.0, permanent_per_unit=1e-4,
+                                         temporary_per_unit=4e-4, temporary_half_life_s=30.0))
+    assert model.linear_impact([]) == 0.0
+    now = model.linear_impact([PriorFill(age_s=0.0, units=100)])
+    half = model.linear_impact([PriorFill(age_s=30.0, units=100)])
+    old = model.linear_impact([PriorFill(age_s=3000.0, units=100)])
+    assert now == pytest.approx(100 * (1e-4 + 4e-4))
+    assert half == pytest.approx(100 * (1e-4 + 2e-4))
+    assert old == pytest.approx(100 * 1e-4)
+    assert SlippageModel().linear_impact([PriorFill(0.0, 100)]) == 0.0  # live: not modelled
+
+
+def test_the_paper_exchange_hands_the_engine_its_own_true_costs() -> None:
+    impact = ImpactConfig(permanent_per_unit=3e-5, temporary_per_unit=1e-4,
+                          temporary_half_life_s=20.0)
+    paper = PaperBroker(impact=impact)
+    model = SlippageModel.for_broker(paper)
+    assert model.params == paper_slippage_params(paper.config)
+    p = model.params
+    assert (p.permanent_per_unit, p.temporary_per_unit, p.temporary_half_life_s) == \
+        (3e-5, 1e-4, 20.0)
+    assert p.eta == p.gamma == p.fees_bps == 0.0  # no volatility-scaled impact, no fees
+    off = SlippageModel.for_broker(PaperBroker(impact=False)).params
+    assert off.permanent_per_unit == off.temporary_per_unit == 0.0
+    assert SlippageModel.for_broker(InMemoryBroker()).params == SlippageParams()  # live defaults

@@ -1,0 +1,140 @@
+"""On the paper exchange, the dock's expected cost is what the exchange really charges.
+
+Many parents of every algorithm and several sizes run on the paper exchange in virtual time;
+the dock's own figures (:class:`ExecutionStats`: quantity-weighted bps of the arrival price,
+expected from the placed rows, realized from the fill rows) are computed from the rows the
+engine wrote, and must agree.
+
+Two things about the market keep the comparison about costs, not luck: the index stands still
+(its random walk would move a premium by ~70 bps a second, against costs of a few bps), and
+every parent runs twice on the same seeded market, once bought and once sold, so what is left
+of the price path (the options' time decay, which makes buys look cheap and sells dear) cancels
+in the pooled mean, as in the reference's mirrored-path test. What remains is spread, walking
+the book, and the exchange's own permanent and temporary impact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.clock import VirtualClock
+from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.events import read_event
+from imperium_exec.request import ExecutionRequest
+from imperium_exec.sim.config import MarketConfig, UnderlyingMarket
+from imperium_exec.slippage import SlippageModel
+from imperium_exec.widgets.rowstore import ChildEventStore
+from imperium_exec.widgets.stats import ExecutionStats
+
+SEED = 11
+
+
+@dataclass(frozen=True)
+class Parent:
+    algo: str
+    lots: int
+    strike_offset: int  # strikes from the money
+    option_type: str
+    urgency: str = "normal"
+    slices: int = 1
+    horizon_s: float | None = None
+
+
+PARENTS = (
+    Parent("IMMEDIATE", 1, 0, "CE"),
+    Parent("IMMEDIATE", 4, 1, "PE"),
+    Parent("IMMEDIATE", 20, -1, "CE", urgency="high"),
+    Parent("IMMEDIATE", 60, 0, "PE"),  # over the freeze quantity: three children at once
+    Parent("TWAP", 6, 1, "PE", slices=6, horizon_s=120.0),
+    Parent("TWAP", 24, 0, "CE", slices=8, horizon_s=240.0),
+    Parent("VWAP", 8, -1, "CE", slices=4, horizon_s=90.0),
+    Parent("VWAP", 30, 2, "PE", slices=6, horizon_s=300.0),
+    Parent("POV", 8, 2, "CE", slices=8, horizon_s=180.0),
+    Parent("POV", 40, 0, "PE", slices=10, horizon_s=300.0),
+    Parent("IS", 6, -1, "PE", urgency="high", slices=3, horizon_s=30.0),
+    Parent("IS", 24, 0, "CE", slices=6, horizon_s=240.0),
+)
+
+
+def still_market() -> MarketConfig:
+    """The default market, but the index does not move (options are still priced at 13 %)."""
+    nifty = UnderlyingMarket(spot=26_000.0, annual_vol=1e-6, implied_vol=0.13)
+    return MarketConfig(underlyings={"NIFTY": nifty})
+
+
+def run_parents(side: str, slippage: SlippageModel | None = None) -> list[dict[str, Any]]:
+    """Every parent of :data:`PARENTS`, one after the other, on a fresh paper exchange."""
+    clock = VirtualClock()
+    # Margin for every sell to go through: the mirrored sells must trade what the buys do.
+    broker = PaperBroker(clock=clock, seed=SEED, market=still_market(), margin=1e10)
+    chain = broker.option_chain("NIFTY", strikes_each_side=5)
+    atm = [row.strike for row in chain.rows].index(chain.atm_strike)
+    rows: list[dict[str, Any]] = []
+    engine = ExecutionEngine(broker, mode="paper", clock=clock, slippage=slippage,
+                             config=EngineConfig(id_seed=3))
+    engine.add_listener(rows.append)
+    try:
+        for p in PARENTS:
+            strike = chain.rows[atm + p.strike_offset]
+            symbol = (strike.call if p.option_type == "CE" else strike.put).tradingsymbol
+            quote = broker.quote(symbol)
+            assert quote is not None
+            fields: dict[str, object] = dict(
+                tradingsymbol=symbol, exchange="NFO", side=side,
+                quantity=p.lots * chain.lot_size, order_type="MARKET", bid=quote.bid,
+                ask=quote.ask, ltp=quote.ltp, execution_algo=p.algo,
+                execution_urgency=p.urgency, seed=SEED)
+            if p.horizon_s is not None:
+                fields.update(horizon_s=p.horizon_s, max_child_orders=p.slices)
+            _, future = engine.submit(ExecutionRequest.model_validate(fields))
+            future.result(timeout=60.0)
+    finally:
+        engine.shutdown(10.0)
+    return rows
+
+
+def dock_figures(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """The dock's expected and realized slippage tiles (bps of arrival) for ``rows``."""
+    stats = ExecutionStats()
+    stats.add(ChildEventStore().encode([read_event(r) for r in rows]))
+    figures = stats.figures()
+    assert figures.expected_bps is not None and figures.realized_bps is not None
+    return figures.expected_bps, figures.realized_bps
+
+
+@pytest.fixture(scope="module")
+def paper_rows() -> list[dict[str, Any]]:
+    return run_parents("BUY") + run_parents("SELL")
+
+
+def test_expected_cost_agrees_with_realized_slippage_on_the_paper_exchange(
+        paper_rows: list[dict[str, Any]]) -> None:
+    fills = [r for r in paper_rows if r["event"] == "filled" and r["filled_quantity"]]
+    assert len(fills) >= 60  # many children, of every algorithm
+    assert {r["execution_algo"] for r in fills} == {"IMMEDIATE", "TWAP", "VWAP", "POV", "IS"}
+    assert {r["queue_priority"] for r in fills} >= {"take", "neutral"}
+    expected, realized = dock_figures(paper_rows)
+    assert realized > 10.0  # impact and the book walk matter here, not only the spread
+    assert expected == pytest.approx(realized, rel=0.25)
+
+
+def test_the_paper_estimate_is_more_than_the_spread(paper_rows: list[dict[str, Any]]) -> None:
+    """Children after the first pay the parent's own impact, and the estimate says so."""
+    placed = [r for r in paper_rows if r["event"] == "placed"]
+    later = [r for r in placed if r["child_index"] > 1]
+    assert later and all(r["impact_estimate"] > 0 for r in later)
+    assert all(r["impact_estimate"] == 0 for r in placed
+               if r["execution_algo"] == "IMMEDIATE" and r["children"] == 1
+               and r["quantity"] <= 4 * 65)  # small enough for the touch, nothing before it
+
+
+def test_the_live_defaults_do_not_describe_the_paper_exchange() -> None:
+    """The same run estimated with the generic (live) parameters is far off: the paper
+    exchange's costs come from its own configuration, not from the live defaults."""
+    rows = run_parents("BUY", SlippageModel()) + run_parents("SELL", SlippageModel())
+    expected, realized = dock_figures(rows)
+    assert abs(expected - realized) > 0.25 * realized
