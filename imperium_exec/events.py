@@ -383,7 +383,8 @@ def read_event(row: Mapping[str, Any]) -> Event:
 
 def _read_current(row: Mapping[str, Any]) -> Event | None:
     """A whole row of this version (or of version 1: the same fields), as the engine writes
-    it (the dock reads a million of these); None sends anything unusual to the checking reader, which says what is wrong."""
+    it (the dock reads a million of these); None sends anything unusual to the checking
+    reader, which says what is wrong."""
     try:
         values = _ALL_FIELDS(row)
     except KeyError:

@@ -201,3 +201,15 @@ def test_a_stack_opening_a_world_readable_journal_makes_it_private(tmp_path: Pat
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     finally:
         stack.shutdown()
+
+
+def test_the_readme_lists_every_signal_of_the_stack() -> None:
+    from PySide6.QtCore import Signal
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("The stack's signals, each carrying the row")
+    listed = readme[start:readme.index("\n\n", start)]
+    declared = {name for name, value in vars(ExecutionStack).items()
+                if isinstance(value, Signal) and not name.startswith("_")}
+    assert "child_reconciling" in declared
+    assert {name for name in declared if f"`{name}`" not in listed} == set()
