@@ -9,6 +9,9 @@ re-spelling field names and status strings.
 Every row carries every field (``None`` where it does not apply) in :data:`ROW_FIELDS` order.
 The v1 field names are kept as they were; rows written before ``v`` existed (the v1 desk's
 telemetry) still read: their event is inferred from their status.
+
+Versions: 2 added the ``reconciling`` event (and its status); its rows have the same fields as
+version 1, so a v1 row is a v2 row that never says ``reconciling``, and both read alike.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from typing import Annotated, Any, NamedTuple
 from .request import ExecutionAlgo, OrderType, Side, Urgency
 from .timeutil import IST
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
+#: kind. (Rows without ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
+READABLE_VERSIONS: tuple[int, ...] = (1, SCHEMA_VERSION)
 
 
 class EventKind(StrEnum):
@@ -40,6 +46,10 @@ class EventKind(StrEnum):
     # child events
     PLACED = "placed"  # broker accepted the order (status placed)
     RETRY = "retry"  # an attempt failed and another will follow after backoff
+    #: An ambiguous attempt (it may have reached the broker): the engine looks its tag up in the
+    #: order book before anything is re-sent. Not terminal; the child's next row (reconciled,
+    #: retry or error, same tag) ends the wait. Since schema version 2.
+    RECONCILING = "reconciling"
     RECONCILED = "reconciled"  # an ambiguous outcome was resolved against the order book
     ERROR = "error"  # terminal: the child could not be placed (or its outcome is unknown)
     FILLED = "filled"  # a fill increment (status partially_filled or filled)
@@ -62,8 +72,8 @@ class EventKind(StrEnum):
 
 
 _CHILD_EVENTS = frozenset({
-    EventKind.PLACED, EventKind.RETRY, EventKind.RECONCILED, EventKind.ERROR, EventKind.FILLED,
-    EventKind.CANCELLED, EventKind.REJECTED, EventKind.GHOST,
+    EventKind.PLACED, EventKind.RETRY, EventKind.RECONCILING, EventKind.RECONCILED,
+    EventKind.ERROR, EventKind.FILLED, EventKind.CANCELLED, EventKind.REJECTED, EventKind.GHOST,
 })
 
 
@@ -105,6 +115,7 @@ class Status(StrEnum):
     # child rows (filled and cancelled also end parents)
     PLACED = "placed"  # resting at the broker (also on a reconciled row: the order was found)
     RETRY = "retry"  # waiting out a backoff before the next attempt
+    RECONCILING = "reconciling"  # its order may exist: looking its tag up in the order book
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
     CANCELLED = "cancelled"
@@ -176,7 +187,8 @@ class Event(NamedTuple):
     error: Annotated[str | None, "The broker's error text"] = None
     attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    v: Annotated[int, "Schema version (0: a row from before versions)"] = SCHEMA_VERSION
+    v: Annotated[int, "Schema version: 2 (1: written before the reconciling event; 0: a "
+                 "row from before versions)"] = SCHEMA_VERSION
     event: Annotated[EventKind, "What happened"] = EventKind.WARNING
     ts: Annotated[float, "When it happened, seconds since the epoch"] = 0.0
     mode: Annotated[str, "live or paper"] = "paper"
@@ -362,7 +374,7 @@ def read_event(row: Mapping[str, Any]) -> Event:
     :class:`SchemaError` naming the field and the reason. Rows from before ``v`` existed get
     their ``event`` from their status, their ``ts`` from their ``timestamp``, and ``v`` 0.
     """
-    if row.get("v") == SCHEMA_VERSION:
+    if row.get("v") in READABLE_VERSIONS:
         event = _read_current(row)
         if event is not None:
             return event
@@ -370,8 +382,9 @@ def read_event(row: Mapping[str, Any]) -> Event:
 
 
 def _read_current(row: Mapping[str, Any]) -> Event | None:
-    """A whole row of this version, as the engine writes it (the dock reads a million of
-    these); None sends anything unusual to the checking reader, which says what is wrong."""
+    """A whole row of this version (or of version 1: the same fields), as the engine writes
+    it (the dock reads a million of these); None sends anything unusual to the checking
+    reader, which says what is wrong."""
     try:
         values = _ALL_FIELDS(row)
     except KeyError:
@@ -437,7 +450,8 @@ def schema_table() -> str:
 
 
 __all__ = [
-    "FIELD_TYPES", "ROW_FIELDS", "SCHEMA_VERSION", "ChildStatus", "ErrorBucket",
+    "FIELD_TYPES", "READABLE_VERSIONS", "ROW_FIELDS", "SCHEMA_VERSION", "ChildStatus",
+    "ErrorBucket",
     "Event",
     "EventKind", "ParentStatus", "QueuePriority", "QuoteSource", "SchemaError", "Status",
     "read_event", "schema_table",

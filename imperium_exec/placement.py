@@ -14,8 +14,9 @@ The order of things is what makes it safe under Kite's limits:
 3. **The last-moment brake**: the parent's permit is checked in the worker thread right before
    the HTTP call, so a kill switch stops everything still queued.
 4. **Ambiguous failures** (timeout after sending, 5xx, Kite's "timed out") are reconciled by
-   the attempt's tag (stream updates and shared book reads) before anything is re-sent; a
-   re-sent attempt's tag stays watched for a late order.
+   the attempt's tag (stream updates and shared book reads) before anything is re-sent: a
+   ``reconciling`` row says the wait has begun, the child's next row ends it; a re-sent
+   attempt's tag stays watched for a late order.
 """
 
 from __future__ import annotations
@@ -258,6 +259,12 @@ class Placer:
                     and order.quantity == instruction.quantity)
 
         policy = self.retry_policy
+        # The wait can last the whole window: the trader sees it start, and its end is the
+        # child's next row (reconciled, retry or error, under the same tag).
+        self.emit(self.events.error_event(
+            parent, child, EventKind.RECONCILING, Status.RECONCILING, error, exc,
+            f"checking the order book for tag {instruction.tag} (up to "
+            f"{policy.reconcile_window_s:g} s) before re-sending"))
         found = await self.tracker.find_by_tag(
             instruction.tag, matches, window_s=policy.reconcile_window_s,
             interval_s=policy.reconcile_interval_s, stop=lambda: parent.stopping)

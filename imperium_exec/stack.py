@@ -66,6 +66,7 @@ _SIGNAL_FOR_EVENT = {
     EventKind.ERROR: "child_error",
     EventKind.REJECTED: "child_error",
     EventKind.RETRY: "child_retry",
+    EventKind.RECONCILING: "child_reconciling",
     EventKind.FILLED: "child_filled",
     EventKind.CANCELLED: "child_cancelled",
     EventKind.FINISHED: "parent_finished",
@@ -88,6 +89,11 @@ class ExecutionStack(QObject):
     child_placed = Signal(object)  # placed (also when found by tag after an ambiguous error)
     child_error = Signal(object)  # terminal: could not be placed, or rejected after placing
     child_retry = Signal(object)
+    #: An ambiguous attempt (timeout after sending, 5xx): the engine is looking its tag up in
+    #: the order book for up to ``RetryPolicy.reconcile_window_s`` before anything is re-sent.
+    #: Not a retry and not terminal: ``child_placed`` (found), ``child_retry`` (absent, sent
+    #: again) or ``child_error`` follows for the same child.
+    child_reconciling = Signal(object)
     child_filled = Signal(object)
     child_cancelled = Signal(object)
     parent_finished = Signal(object)

@@ -26,12 +26,14 @@ def row(event: str, *, parent_id: str = "P1", **fields: Any) -> dict[str, Any]:
         tradingsymbol=SYMBOL, execution_algo="TWAP", side="BUY", exchange="NFO",
         parent_quantity=260, parent_filled_quantity=0, children=4, route="paper",
         arrival_price=100.0)
-    if event in ("placed", "retry", "error", "filled", "cancelled", "rejected", "reconciled"):
+    if event in ("placed", "retry", "error", "filled", "cancelled", "rejected", "reconciling",
+                 "reconciled"):
         base.update(child_index=1, quantity=65, attempt=1, limit_price=100.05,
                     queue_priority="take", expected_slippage=0.025, impact_estimate=0.01,
                     expected_cost_bps=3.5)
     base.update(event=event, parent_id=parent_id)
     base.setdefault("status", {"accepted": "working", "placed": "placed", "retry": "retry",
+                               "reconciling": "reconciling",
                                "error": "error", "filled": "filled", "cancelled": "cancelled",
                                "rejected": "rejected", "finished": "filled",
                                "paused": "paused", "resumed": "working"}.get(event))
@@ -86,12 +88,14 @@ class StackDouble(QObject):
     child_placed = Signal(dict)
     child_error = Signal(dict)
     child_retry = Signal(dict)
+    child_reconciling = Signal(dict)
     child_filled = Signal(dict)
     child_cancelled = Signal(dict)
     parent_finished = Signal(dict)
 
     _SIGNALS: ClassVar[dict[str, str]] = {"accepted": "parent_accepted", "placed": "child_placed",
                 "error": "child_error", "rejected": "child_error", "retry": "child_retry",
+                "reconciling": "child_reconciling",
                 "filled": "child_filled", "cancelled": "child_cancelled",
                 "finished": "parent_finished"}
 
@@ -100,6 +104,8 @@ class StackDouble(QObject):
         self.tracker = tracker
         self.mode = tracker.mode
         self.calls: list[tuple[str, str | None]] = []
+        #: The stack's clock as the test sets it (None: the wall clock).
+        self.clock_ts: float | None = None
 
     def send(self, *rows: dict[str, Any]) -> None:
         """Journal and emit rows, as the stack does (file first, then signals)."""
@@ -115,7 +121,7 @@ class StackDouble(QObject):
     started_ts = T0 - 1.0
 
     def now(self) -> float:
-        return time.time()
+        return time.time() if self.clock_ts is None else self.clock_ts
 
     def pause(self, parent_id: str) -> None:
         self.calls.append(("pause", parent_id))

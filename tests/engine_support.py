@@ -95,6 +95,11 @@ def assert_books_balance(rows: list[dict[str, Any]], quantity: int, *,
         filled_completely = any(r["child_id"] == child_id and read_event(r).completes_child
                                 for r in rows)
         assert len(terminal) + int(filled_completely) == 1, (child_id, events)
+    for i, r in enumerate(rows):  # every wait on the order book ends, under its tag
+        if r["event"] == "reconciling":
+            after = [n for n in rows[i + 1:] if n["child_id"] == r["child_id"]]
+            assert after and after[0]["tag"] == r["tag"], (r["child_id"], r["tag"])
+            assert after[0]["event"] in ("reconciled", "retry", "error", "ghost"), after[0]
     for r in rows:
         assert tuple(r) == ROW_FIELDS
         assert read_event(r).to_row() == r  # every row fits the schema, value by value

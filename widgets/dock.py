@@ -146,6 +146,11 @@ class ExecutionDock(QDockWidget):
         self._refresh_timer.timeout.connect(self.refresh_now)
         self._shown_versions = (-1, -1)
         self._shown_rejected = 0
+        # While a child waits on the order book, its "N s" moves on by the stack's clock: the
+        # waiting rows' line is redrawn once a second (rows from a file move only with rows).
+        self._checking_timer = QTimer(self)
+        self._checking_timer.setInterval(1000)
+        self._checking_timer.timeout.connect(self._show_checking)
         self._loading_permille = -1
         if stack is not None:
             self.parents_panel.pause_requested.connect(stack.pause)
@@ -190,6 +195,7 @@ class ExecutionDock(QDockWidget):
             self._describe_source()
         versions = (self.stats.version, self.parent_book.version)
         if versions == self._shown_versions:
+            self._show_checking()
             return
         if versions[0] != self._shown_versions[0]:
             self.tiles.show_figures(self.stats.figures())
@@ -200,6 +206,27 @@ class ExecutionDock(QDockWidget):
                 self.controllable if self.stack is not None else None)
             self.parents_panel.sync(view, self.controllable)
         self._shown_versions = versions
+        self._show_checking()
+
+    def checking_texts(self) -> dict[str, str]:
+        """Parent id -> "checking the order book for tag …, N s" for each parent with a child
+        waiting on a reconcile; N by the stack's clock, or without a stack by the newest
+        row's time."""
+        waits = self.parent_book.reconcile_waits()
+        if not waits:
+            return {}
+        now = self.stack.now() if self.stack is not None else self.parent_book.newest_ts
+        return {parent_id: wait.describe(now) for parent_id, wait in waits.items()}
+
+    def _show_checking(self) -> None:
+        texts = self.checking_texts()
+        if texts != self.parents_panel.checking:
+            self.parents_panel.show_checking(texts)
+        if texts and self.stack is not None:
+            if not self._checking_timer.isActive():
+                self._checking_timer.start()
+        else:
+            self._checking_timer.stop()
 
     def controllable(self, parent_id: str) -> bool:
         """True when this dock's stack runs the parent (so its buttons can act)."""

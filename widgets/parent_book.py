@@ -4,12 +4,17 @@ Every event of a parent carries its ``parent_quantity``, cumulative ``parent_fil
 ``children`` and (on parent events) the parent ``status``, so the book needs no access to the
 engine: it works the same for this session's stack and for a journal another process writes.
 Qt-free; the parents panel renders it.
+
+Beside the progress, the book keeps the children waiting on the order book (a ``reconciling``
+row not yet followed by that attempt's next row) in :attr:`ParentBook.reconciling`, so the
+panel can say "checking the order book for tag …, 3 s" while the engine looks.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +24,24 @@ from ..timeutil import IST
 
 #: Parent events whose status is the parent's current state.
 _PARENT_STATUS_EVENTS = frozenset({EventKind.ACCEPTED, EventKind.PAUSED, EventKind.RESUMED})
+#: The rows that end a child's wait on the order book, under the waiting attempt's tag (they
+#: say ``ambiguous``): found (reconciled), not found (retry), or given up (error).
+_WAIT_ENDS = frozenset({EventKind.RECONCILED, EventKind.RETRY, EventKind.ERROR})
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileWait:
+    """A child whose ambiguous attempt the engine is looking up in the order book by its tag."""
+
+    child_id: str
+    tag: str
+    since_ts: float  # when the wait started (the reconciling row's ts)
+
+    def describe(self, now: float) -> str:
+        """What the panel says, ``now`` by the clock of the rows (the stack's, or the newest
+        row's when there is no stack)."""
+        return (f"checking the order book for tag {self.tag}, "
+                f"{max(0.0, now - self.since_ts):.0f} s")
 
 
 @dataclass
@@ -116,6 +139,11 @@ class ParentBook:
         self._interrupted = _SortedKeys()
         self._paused = 0
         self._paused_of: dict[str, bool] = {}
+        #: parent id -> tag -> its child waiting on the order book (see :meth:`_reconcile`).
+        self.reconciling: dict[str, dict[str, ReconcileWait]] = {}
+        #: parent id -> tags whose wait ended before its reconciling row arrived (a backlog
+        #: read while the stack's signals bring newer rows): that row then starts nothing.
+        self._ended_early: dict[str, set[str]] = {}
 
     def set_session_start(self, ts: float) -> None:
         """Parents of this journal not heard of since ``ts`` (when this process's stack
@@ -166,6 +194,8 @@ class ParentBook:
                 progress.placed += 1
             elif kind is EventKind.WARNING:
                 progress.message = e.message
+            if kind is EventKind.RECONCILING or e.ambiguous or parent_id in self.reconciling:
+                self._reconcile(e)
             changed = True
         if newest_ts > self.newest_ts:
             self.newest_ts = newest_ts
@@ -179,9 +209,39 @@ class ParentBook:
                     self._place(active[parent_id])
         return changed
 
+    def _reconcile(self, e: Event) -> None:
+        """Start or end a child's wait on the order book. A wait is keyed by its attempt's tag
+        (unique per attempt), and every other row under that tag comes after the reconciling
+        row, so any of them ends it; if one arrives first, the reconciling row starts nothing."""
+        parent_id, tag = e.parent_id, e.tag
+        if tag is None or e.child_id is None:
+            return
+        if e.event is EventKind.RECONCILING:
+            early = self._ended_early.get(parent_id)
+            if early is not None and tag in early:
+                early.discard(tag)
+                if not early:
+                    del self._ended_early[parent_id]
+                return
+            self.reconciling.setdefault(parent_id, {})[tag] = ReconcileWait(e.child_id, tag, e.ts)
+            return
+        waits = self.reconciling.get(parent_id)
+        if waits is not None and waits.pop(tag, None) is not None:
+            if not waits:
+                del self.reconciling[parent_id]
+        elif e.ambiguous and e.event in _WAIT_ENDS:
+            self._ended_early.setdefault(parent_id, set()).add(tag)
+
+    def reconcile_waits(self) -> dict[str, ReconcileWait]:
+        """Each parent with a child waiting on the order book: its longest-waiting child."""
+        return {parent_id: min(waits.values(), key=operator.attrgetter("since_ts"))
+                for parent_id, waits in self.reconciling.items()}
+
     def _finish(self, e: Event) -> None:
         self._finished_ids.add(e.parent_id)
         self._status_ts.pop(e.parent_id, None)
+        self.reconciling.pop(e.parent_id, None)
+        self._ended_early.pop(e.parent_id, None)
         status = e.status or ""
         self.finished_by_status[status] += 1
         done = self._active.pop(e.parent_id, None)

@@ -7,7 +7,7 @@ unfinished in the journal by an earlier run) are shown without controls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QPainter, QPaintEvent, QPalette, QShortcut
@@ -78,9 +78,19 @@ class ParentRow(QFrame):
         self.setObjectName(f"parent_{parent_id}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 3, 6, 3)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 3, 6, 3)
+        outer.setSpacing(1)
+        layout = QHBoxLayout()
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
+        outer.addLayout(layout)
+        #: "checking the order book for tag …, 3 s" while a child waits on a reconcile: a line
+        #: of its own across the row, shown only then.
+        self.checking = ElidedLabel(self)
+        self.checking.setObjectName("checking")
+        self.checking.setVisible(False)
+        outer.addWidget(self.checking)
         text = QVBoxLayout()
         text.setSpacing(1)
         self.title = ElidedLabel(self)
@@ -135,6 +145,23 @@ class ParentRow(QFrame):
         else:
             self.setToolTip("")
 
+    def show_checking(self, text: str | None, theme: Theme) -> None:
+        """Say that a child of this parent waits on the order book (None: none does)."""
+        if text is None:
+            if not self.checking.isHidden():
+                self.checking.setVisible(False)
+            return
+        if text != self.checking.text():
+            self.checking.setText(text)
+            self.checking.setToolTip(
+                f"{text}: an attempt's outcome is unknown (a timeout after sending, a 5xx); "
+                "the engine looks its tag up before anything is re-sent")
+        style = f"color: {theme.warn.name()};"
+        if style != self.checking.styleSheet():  # a style sheet costs: set it once per theme
+            self.checking.setStyleSheet(style)
+        if self.checking.isHidden():
+            self.checking.setVisible(True)
+
     def _toggle(self) -> None:
         (self.resume_clicked if self._paused else self.pause_clicked).emit(self.parent_id)
 
@@ -160,6 +187,8 @@ class ActiveParentsPanel(QWidget):
         self.theme: Theme = LIGHT
         self.confirm = confirm
         self.rows: dict[str, ParentRow] = {}
+        #: parent id -> "checking the order book for tag …, N s" (see :meth:`show_checking`).
+        self.checking: dict[str, str] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(3)
@@ -251,6 +280,7 @@ class ActiveParentsPanel(QWidget):
             if self._list.indexOf(row) != i:
                 self._list.insertWidget(i, row)
             row.show_progress(p, controllable(p.parent_id), self.theme)
+            row.show_checking(self.checking.get(p.parent_id), self.theme)
         self._controllable_count = sum(1 for p in parents if controllable(p.parent_id))
         self.placeholder.setVisible(not parents)
         self.heading.setText(f"Working parents ({total:,})" +
@@ -261,6 +291,17 @@ class ActiveParentsPanel(QWidget):
         palette.setColor(QPalette.ColorGroup.Inactive, QPalette.ColorRole.ButtonText,
                          self.theme.bad)
         self.cancel_all_button.setPalette(palette)
+
+    def show_checking(self, texts: Mapping[str, str]) -> None:
+        """Show, on each parent's row, that one of its children waits on the order book
+        (``texts``: parent id -> "checking the order book for tag …, N s"); rows of parents
+        no longer in ``texts`` drop their line. Touches only the rows whose line changes."""
+        for parent_id in texts.keys() | self.checking.keys():
+            text = texts.get(parent_id)
+            row = self.rows.get(parent_id)
+            if row is not None and text != self.checking.get(parent_id):
+                row.show_checking(text, self.theme)
+        self.checking = dict(texts)
 
     def set_stack_attached(self, attached: bool) -> None:
         """Arm the kill switch (button and shortcut) when a stack can act on it.

@@ -107,7 +107,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("bucket", "Bucket", "error_bucket", Kind.LABEL, "transient",
            "Error bucket: transient, throttle, risk, fatal"),
     Column("attempt", "Att", "attempt", Kind.INTEGER, "3", "Placement attempt (1 = first try)"),
-    Column("event", "Event", "event", Kind.LABEL, "reconciled", "Telemetry event"),
+    Column("event", "Event", "event", Kind.LABEL, "reconciling", "Telemetry event"),
     Column("filled", "Filled", "filled_quantity", Kind.INTEGER, "1,755",
            "Quantity filled by the event"),
     Column("fill_price", "Fill px", "fill_price", Kind.PRICE, "1,234.55", "Fill price"),

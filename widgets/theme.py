@@ -19,7 +19,7 @@ class Theme:
     dark: bool
     good: QColor  # fills, price improvement
     bad: QColor  # errors, rejections, slippage cost
-    warn: QColor  # retries, pauses
+    warn: QColor  # retries, reconciles, pauses
     info: QColor  # placed, working
     muted: QColor  # cancelled, blanks
     buy: QColor
@@ -71,12 +71,14 @@ _STATUS_TONES: dict[str, str] = {
     Status.OPEN: "info", Status.PENDING: "info",
     Status.ERROR: "bad", Status.REJECTED: "bad", Status.FAILED: "bad",
     Status.RELOGIN_NEEDED: "bad", Status.UNKNOWN: "bad",
-    Status.RETRY: "warn", Status.PAUSED: "warn", Status.PARTIAL: "warn",
+    Status.RETRY: "warn", Status.RECONCILING: "warn", Status.PAUSED: "warn",
+    Status.PARTIAL: "warn",
     Status.CANCELLED: "muted", Status.NOT_PLACED: "muted",
 }
 _EVENT_TINTS: dict[str, str] = {
     EventKind.ERROR: "row_bad", EventKind.REJECTED: "row_bad",
-    EventKind.RETRY: "row_warn", EventKind.GHOST: "row_warn",
+    EventKind.RETRY: "row_warn", EventKind.RECONCILING: "row_warn",
+    EventKind.GHOST: "row_warn",
     EventKind.FILLED: "row_good",
 }
 

@@ -387,9 +387,11 @@ def test_ghost_order_after_a_read_timeout_is_adopted_by_tag_never_placed_twice(
     _, future = desk.submit()
     result = result_of(future)
     assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
-    assert desk.events() == ["accepted", "reconciled", "placed", "filled", "finished"]
-    reconciled = desk.rows[1]
+    assert desk.events() == ["accepted", "reconciling", "reconciled", "placed", "filled",
+                             "finished"]
+    reconciling, reconciled = desk.rows[1], desk.rows[2]
     assert reconciled["error"].startswith("ReadTimeout") and reconciled["ambiguous"] is True
+    assert (reconciling["tag"], reconciling["error"]) == (reconciled["tag"], reconciled["error"])
     (order,) = desk.server.recorded_orders()
     assert len(desk.server.requests_to("place")) == 1
     assert result.order_ids == (order["order_id"],) and order["tag"] == reconciled["tag"]
@@ -400,8 +402,9 @@ def test_order_request_timed_out_whose_order_lands_later_is_reconciled(desk: Des
     _, future = desk.submit()
     result = result_of(future)
     assert result.status is ParentStatus.FILLED
-    assert desk.events() == ["accepted", "reconciled", "placed", "filled", "finished"]
-    assert "Order request timed out" in desk.rows[1]["error"]
+    assert desk.events() == ["accepted", "reconciling", "reconciled", "placed", "filled",
+                             "finished"]
+    assert "Order request timed out" in desk.rows[2]["error"]
     assert len(desk.server.recorded_orders()) == 1
     assert len(desk.server.requests_to("place")) == 1
     assert len(desk.server.requests_to("orders")) >= 3  # looked until it appeared
@@ -415,7 +418,8 @@ def test_a_late_order_after_the_reconcile_window_is_cancelled_as_a_ghost(desk: D
     desk.engine.cancel(parent_id)
     result = result_of(future)
     assert result.status is ParentStatus.CANCELLED and result.filled_quantity == 0
-    assert desk.events() == ["accepted", "retry", "placed", "ghost", "cancelled", "finished"]
+    assert desk.events() == ["accepted", "reconciling", "retry", "placed", "ghost", "cancelled",
+                             "finished"]
     late, resent = desk.server.recorded_orders()
     assert late["tag"] != resent["tag"]
     assert late["status"] == resent["status"] == "CANCELLED"

@@ -20,6 +20,7 @@ from imperium_exec.events import (
     ParentStatus,
     SchemaError,
     Status,
+    _read_current,
     read_event,
     schema_table,
 )
@@ -35,15 +36,37 @@ def journal(name: str) -> list[dict[str, Any]]:
 
 def test_every_row_written_before_the_typed_schema_reads_back_as_it_was() -> None:
     rows = journal("journal_before_typed_schema.jsonl")
-    assert {r["event"] for r in rows} == {e.value for e in EventKind}  # every kind is there
+    assert {r["v"] for r in rows} == {1}
+    # Every kind of version 1 is there (version 2 added only ``reconciling``).
+    assert {r["event"] for r in rows} == {e.value for e in EventKind} - {"reconciling"}
     for row in rows:
         event = read_event(row)
+        assert event.v == 1  # read as the version it was written in, by the fast reader
+        assert _read_current(row) == event or event.event is EventKind.SESSION
         again = event.to_row()
         if event.event is EventKind.SESSION:
             # The one change: a session row's execution_algo was "" and is now null.
             assert row["execution_algo"] == "" and again["execution_algo"] is None
             again["execution_algo"] = ""
         assert again == row
+
+
+def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None:
+    """Version 2 added the ``reconciling`` event: a child waiting on the order book."""
+    assert SCHEMA_VERSION == 2
+    rows = journal("journal_before_typed_schema.jsonl")
+    retried = next(r for r in rows if r["event"] == "retry" and r["ambiguous"])
+    row = retried | {"v": 2, "event": "reconciling", "status": "reconciling",
+                     "message": f"checking the order book for tag {retried['tag']} (up to "
+                                "10 s) before re-sending"}
+    event = read_event(row)
+    assert (event.v, event.event, event.status) == (2, EventKind.RECONCILING,
+                                                     Status.RECONCILING)
+    assert event.is_child_event and not event.event.ends_child
+    assert not event.counts_as_placement and not event.completes_child
+    assert _read_current(row) == event  # the fast path takes v2 rows as it takes v1 rows
+    assert event.to_row() == row
+    assert read_event(orjson.loads(orjson.dumps(event.to_row()))) == event
 
 
 def test_rows_of_the_v1_desk_read_with_their_event_taken_from_their_status() -> None:

@@ -54,9 +54,12 @@ def test_transient_error_reconciles_first_and_resends_only_when_the_order_is_abs
     events = [r["event"] for r in rows]
     # The first attempt's tag stays watched after the re-send; its ghost row closes the
     # question: it never turned up (the watch ran out) or the engine stopped still watching.
-    assert events == ["accepted", "retry", "placed", "filled", "finished", "ghost"]
-    assert rows[1]["error_bucket"] == "transient" and rows[1]["ambiguous"] is True
-    assert rows[-1]["tag"] == rows[1]["tag"] and rows[-1]["status"] in ("not_placed", "unknown")
+    assert events == ["accepted", "reconciling", "retry", "placed", "filled", "finished",
+                      "ghost"]
+    reconciling, retry = rows[1], rows[2]
+    assert reconciling["tag"] == retry["tag"] and reconciling["attempt"] == retry["attempt"] == 1
+    assert retry["error_bucket"] == "transient" and retry["ambiguous"] is True
+    assert rows[-1]["tag"] == retry["tag"] and rows[-1]["status"] in ("not_placed", "unknown")
     assert rig.broker.place_calls == 2 and len(rig.broker.orders()) == 1
 
 
@@ -65,10 +68,10 @@ def test_timeout_after_sending_adopts_the_ghost_order_instead_of_placing_twice(
     rig, result, rows = run_one(tmp_path, BrokerTimeout("read timed out", sent=True),
                                 record=True)
     assert result.status is ParentStatus.FILLED and result.filled_quantity == 130
-    assert [r["event"] for r in rows] == ["accepted", "reconciled", "placed", "filled",
-                                         "finished"]
+    assert [r["event"] for r in rows] == ["accepted", "reconciling", "reconciled", "placed",
+                                         "filled", "finished"]
     assert rig.broker.place_calls == 1 and len(rig.broker.orders()) == 1  # never double-placed
-    assert rows[2]["order_id"] == rig.broker.orders()[0].order_id
+    assert rows[3]["order_id"] == rig.broker.orders()[0].order_id
     assert_books_balance(rows, 130)
 
 

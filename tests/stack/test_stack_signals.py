@@ -174,10 +174,18 @@ def test_a_reconciled_child_is_announced_placed_once(qtbot: QtBot,
     assert isinstance(stack.broker, InMemoryBroker)
     stack.broker.fail_next(BrokerTimeout("read timed out", sent=True), record=True)
     placed: list[dict[str, Any]] = []
+    reconciling: list[tuple[dict[str, Any], bool]] = []
+    retried: list[dict[str, Any]] = []
     stack.child_placed.connect(placed.append)
+    stack.child_reconciling.connect(on_gui_thread(reconciling))
+    stack.child_retry.connect(retried.append)
     with qtbot.waitSignal(stack.parent_finished, timeout=5000):
         stack.execute(make_request())
     assert [r["event"] for r in placed] == ["placed"] and stack.broker.place_calls == 1
+    # The wait on the order book is announced once, on its own signal (it is not a retry).
+    [(row, gui)] = reconciling
+    assert gui and row["event"] == "reconciling" and row["tag"] == placed[0]["tag"]
+    assert retried == []
 
 
 def test_a_stack_opening_a_world_readable_journal_makes_it_private(tmp_path: Path) -> None:
@@ -193,3 +201,15 @@ def test_a_stack_opening_a_world_readable_journal_makes_it_private(tmp_path: Pat
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     finally:
         stack.shutdown()
+
+
+def test_the_readme_lists_every_signal_of_the_stack() -> None:
+    from PySide6.QtCore import Signal
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("The stack's signals, each carrying the row")
+    listed = readme[start:readme.index("\n\n", start)]
+    declared = {name for name, value in vars(ExecutionStack).items()
+                if isinstance(value, Signal) and not name.startswith("_")}
+    assert "child_reconciling" in declared
+    assert {name for name in declared if f"`{name}`" not in listed} == set()

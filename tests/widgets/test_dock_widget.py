@@ -353,7 +353,19 @@ def test_dock_screenshot(qtbot: QtBot, tracker: FillQualityTracker, stack: Stack
                    parent_filled_quantity=130, child_index=3),
                row("error", parent_id="P4", error_bucket="risk", parent_filled_quantity=195,
                    error="Insufficient funds. Required margin is 95,000", child_index=4))
+    # P3's fourth child waits on the order book, 3 s by the stack's clock.
+    waiting = row("reconciling", parent_id="P3", child_index=4, child_id="P3-4", tag="P300401",
+                  tradingsymbol="NIFTY26D0126100CE", execution_algo="POV",
+                  error_bucket="transient", ambiguous=True, parent_filled_quantity=130,
+                  error="NetworkException: Request failed (kitetrade-oms)",
+                  message="checking the order book for tag P300401 (up to 10 s) before "
+                          "re-sending")
+    stack.clock_ts = waiting["ts"] + 3.0
+    stack.send(waiting)
     qtbot.waitUntil(lambda: len(dock.parents_panel.rows) == 2, timeout=3000)
+    qtbot.waitUntil(lambda: dock.parents_panel.rows["P3"].checking.isVisible(), timeout=3000)
+    assert dock.parents_panel.rows["P3"].checking.text() == \
+        "checking the order book for tag P300401, 3 s"
     dock.refresh_now()
     qtbot.wait(50)
     path = screenshot_dir / f"dock_{theme}.png"

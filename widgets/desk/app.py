@@ -46,9 +46,9 @@ def paper_broker(seed: int, faults: bool) -> Any:
     if not faults:
         return PaperBroker(seed=seed)
     # So the dock shows both within seconds: the second placement times out before it is sent
-    # (a retry row, then the order), the third times out after (found by its tag: a reconciled
-    # row, never placed twice). Then a few percent of placements hit a 503 or a gateway page,
-    # about 20 ms to the exchange.
+    # (a retry row, then the order), the third times out after (a reconciling row while its
+    # tag is looked up, then found: a reconciled row, never placed twice). Then a few percent
+    # of placements hit a 503 or a gateway page, about 20 ms to the exchange.
     return PaperBroker(seed=seed, latency_ms=18.0, faults=FaultConfig(
         server_error_rate=0.04, gateway_error_rate=0.01,
         script=(FaultKind.NONE, FaultKind.TIMEOUT_BEFORE_SEND, FaultKind.GHOST)))

@@ -73,6 +73,9 @@ def describe(e: Event) -> Confirmation | None:
             slip_text = f" · {'cost' if slip > 0 else 'saving'} {abs(slip):.1f} bps"
         return line(level, f"Filled {_qty(e.filled_quantity)} {symbol} @ "
                            f"{_price(e.fill_price)} ({child}){slip_text}")
+    if kind is EventKind.RECONCILING:  # reconciled (then placed), retry or error follows
+        return line(Level.WARN, f"Checking the order book for {child} {symbol} (tag {e.tag}) "
+                                f"after a {e.error_bucket} error: {e.error}")
     if kind is EventKind.RETRY:
         return line(Level.WARN, f"Retrying {child} {symbol} after a {e.error_bucket} "
                                 f"error: {e.error}")

@@ -66,6 +66,11 @@ def test_headless_demo_trades_through_both_panels_and_saves_a_picture(
     assert {"IMMEDIATE", "TWAP", "VWAP"} <= algos  # the quick order and the basket both ran
     events = [r["event"] for r in rows]
     assert "retry" in events and "reconciled" in events  # what the demo says it shows
+    # The wait on the order book is written when it starts: the reconciled child's row before.
+    found = next(r for r in rows if r["event"] == "reconciled")
+    waited = [r for r in rows[:rows.index(found)]
+              if r["event"] == "reconciling" and r["child_id"] == found["child_id"]]
+    assert [r["tag"] for r in waited] == [found["tag"]]
 
 
 def test_a_window_without_a_display_is_refused_with_advice_not_a_crash(

@@ -103,6 +103,10 @@ def test_a_strike_outside_the_chain_is_refused(snapshot: ChainSnapshot) -> None:
      "NIFTY26D0126000CE: the engine stopped while tag P1AAA01 was watched"),
     ("error", dict(status="unknown", error_bucket="transient", error="outcome unknown"),
      Level.BAD, "Child 1/4 NIFTY26D0126000CE outcome unknown (transient): outcome unknown"),
+    ("reconciling", dict(tag="P1AAA01", error_bucket="transient", ambiguous=True,
+                         error="BrokerTimeout: read timed out"), Level.WARN,
+     "Checking the order book for child 1/4 NIFTY26D0126000CE (tag P1AAA01) after a transient "
+     "error: BrokerTimeout: read timed out"),
 ])
 def test_confirmations_say_what_happened(event: str, fields: dict[str, Any],
                                          level: Level, text: str) -> None:
