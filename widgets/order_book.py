@@ -10,9 +10,10 @@ many placement attempts it took.
 Events may arrive in any order (the dock reads a journal's history newest first while live
 rows arrive), so every figure is one that does not depend on the order:
 
-- the state is the event that is latest by ``(ts, terminal, attempt, status)``: the latest
-  timestamp wins, a terminal state wins over a non-terminal one at the same timestamp, then a
-  later attempt, then the state further along (placed before partially filled before filled);
+- the state is the event that is latest by ``(ts, terminal, attempt, status, event)``: the
+  latest timestamp wins, a terminal state wins over a non-terminal one at the same timestamp,
+  then a later attempt, then the state further along (placed before partially filled before
+  filled), then the event (reconciled before its placed row);
 - fills are summed once each: an event is a hashable ``NamedTuple``, so a fill is identified by
   its content, and the same row delivered twice (history and live overlap) counts once. Only
   fingerprints (ints) are kept, not the events;
@@ -65,6 +66,16 @@ CHILD_STATE: dict[Status, ChildStatus] = {
 #: How far along a state is: at one timestamp and attempt, the state further along is the
 #: later one (a fill's placed row and the fill can share a timestamp under a virtual clock).
 _PROGRESS: dict[Status, int] = {status: i for i, status in enumerate(CHILD_STATE)}
+#: Then the event (a reconciled row comes before its placed row, both status placed), so
+#: that which row is shown never depends on which arrived first.
+_EVENT_ORDER: dict[EventKind, int] = {kind: i for i, kind in enumerate((
+    EventKind.RETRY, EventKind.RECONCILED, EventKind.PLACED, EventKind.FILLED,
+    EventKind.CANCELLED, EventKind.REJECTED, EventKind.ERROR))}
+#: The precedence of a (status, event) state, less its attempt (bits 8-39): terminal first,
+#: then (after the attempt) progress, then the event. Ghost rows are not states of the child.
+_RANK_BASE: dict[tuple[Status | None, EventKind], int] = {
+    (status, kind): (int(CHILD_STATE[status].is_terminal) << 40) + (_PROGRESS[status] << 4)
+    + order for status in CHILD_STATE for kind, order in _EVENT_ORDER.items()}
 
 #: Fields kept as float64 (NaN = none). ``fill_value`` etc. are the sums behind the averages.
 NUMBER_FIELDS: tuple[str, ...] = (
@@ -205,8 +216,8 @@ class OrderBook:
         # Precedence of the shown state: (ts, terminal, attempt, progress); and of the
         # latest attempt's pricing (limit and expected cost): (attempt, ts).
         self._state_ts = np.empty(0, np.float64)
-        self._state_rank = np.empty(0, np.int64)  # terminal * 1e6 + attempt * 16 + progress
-        self._priced_rank = np.empty(0, np.float64)
+        self._state_rank = np.empty(0, np.int64)  # terminal, attempt, progress, event: bits
+        self._priced_rank = np.empty(0, np.int64)
         self._priced_ts = np.empty(0, np.float64)
         self._has_send_at = np.empty(0, np.bool_)
         self._counted: set[int] = set()  # fingerprints of the fills counted
@@ -253,47 +264,53 @@ class OrderBook:
         return row
 
     def _apply_one(self, row: int, e: Event) -> bool:
-        """Fold one event into ``row``; True when a shown figure changed."""
+        """Fold one event into ``row``; True when a shown figure changed. (The hot path of
+        a journal's load: plain comparisons, few array accesses.)"""
         n = self._numbers
+        kind = e.event
         changed = False
         if e.send_at is not None:
-            if not self._has_send_at[row] or n["sent"][row] != e.send_at:
+            if not self._has_send_at[row]:
                 self._has_send_at[row] = True
                 n["sent"][row] = e.send_at
                 changed = True
-        elif not self._has_send_at[row] and e.ts < n["sent"][row]:
+        elif e.ts < n["sent"][row] and not self._has_send_at[row]:
             n["sent"][row] = e.ts
             changed = True
-        if e.children is not None and not e.children <= n["children"][row]:
+        if e.children is not None and not e.children <= n["children"][row]:  # NaN: none yet
             n["children"][row] = e.children
             changed = True
-        if e.attempt is not None and not e.attempt <= n["attempts"][row]:
-            n["attempts"][row] = e.attempt
-            changed = True
-        if e.filled_quantity and e.event in (EventKind.FILLED, EventKind.GHOST):
-            changed = self._count_fill(row, e) or changed
-        if e.event is EventKind.GHOST or e.status not in _PROGRESS:
-            return changed
-        status = e.status
         attempt = e.attempt or 0
-        terminal = CHILD_STATE[status].is_terminal
-        rank = int(terminal) * 1_000_000 + attempt * 16 + _PROGRESS[status]
-        priced = e.limit_price is not None or e.expected_cost_bps is not None
-        if priced and (attempt, e.ts) >= (self._priced_rank[row], self._priced_ts[row]):
-            self._priced_rank[row], self._priced_ts[row] = attempt, e.ts
-            n["limit_price"][row] = np.nan if e.limit_price is None else e.limit_price
-            n["expected_cost_bps"][row] = (np.nan if e.expected_cost_bps is None
-                                           else e.expected_cost_bps)
+        if e.attempt is not None and not attempt <= n["attempts"][row]:
+            n["attempts"][row] = attempt
             changed = True
-        if (e.ts, rank) <= (self._state_ts[row], self._state_rank[row]):
+        if e.filled_quantity and (kind is EventKind.FILLED or kind is EventKind.GHOST):
+            changed = self._count_fill(row, e) or changed
+        base = _RANK_BASE.get((e.status, kind))  # None: a ghost row, or no state of its own
+        if base is None:
+            return changed
+        if e.limit_price is not None or e.expected_cost_bps is not None:
+            priced_attempt = self._priced_rank[row]
+            if attempt > priced_attempt or (attempt == priced_attempt
+                                            and e.ts >= self._priced_ts[row]):
+                self._priced_rank[row], self._priced_ts[row] = attempt, e.ts
+                limit = np.nan if e.limit_price is None else e.limit_price
+                cost = np.nan if e.expected_cost_bps is None else e.expected_cost_bps
+                if not (_same(n["limit_price"][row], limit)
+                        and _same(n["expected_cost_bps"][row], cost)):
+                    n["limit_price"][row], n["expected_cost_bps"][row] = limit, cost
+                    changed = True
+        rank = base + (attempt << 8)
+        shown_ts = self._state_ts[row]
+        if e.ts < shown_ts or (e.ts == shown_ts and rank <= self._state_rank[row]):
             return changed
         self._state_ts[row], self._state_rank[row] = e.ts, rank
         n["updated"][row] = e.ts
-        codes = self._codes
-        codes["status"][row] = self._code("status", status)
-        codes["event"][row] = self._code("event", e.event)
-        codes["error_bucket"][row] = self._code("error_bucket", e.error_bucket)
-        codes["error"][row] = self._code("error", e.error)
+        codes, code = self._codes, self._code
+        codes["status"][row] = code("status", e.status)
+        codes["event"][row] = code("event", kind)
+        codes["error_bucket"][row] = code("error_bucket", e.error_bucket)
+        codes["error"][row] = code("error", e.error)
         return True
 
     def _count_fill(self, row: int, e: Event) -> bool:
@@ -316,11 +333,8 @@ class OrderBook:
         return True
 
     def _code(self, name: str, value: str | None) -> int:
-        codes = self._codes_of[name]
-        code = codes.get(value)
-        if code is None:
-            code = int(self.tables[name].encode([value])[0])
-        return code
+        code = self._codes_of[name].get(value)
+        return int(self.tables[name].encode([value])[0]) if code is None else code
 
     def _grow(self, capacity: int) -> None:
         def grown(old: npt.NDArray[Any], fill: Any, dtype: Any) -> npt.NDArray[Any]:
@@ -338,7 +352,7 @@ class OrderBook:
                                       np.int32)
         self._state_ts = grown(self._state_ts, -np.inf, np.float64)
         self._state_rank = grown(self._state_rank, -1, np.int64)
-        self._priced_rank = grown(self._priced_rank, -1.0, np.float64)
+        self._priced_rank = grown(self._priced_rank, -1, np.int64)
         self._priced_ts = grown(self._priced_ts, -np.inf, np.float64)
         self._has_send_at = grown(self._has_send_at, False, np.bool_)
         self._capacity = capacity
@@ -461,6 +475,10 @@ class OrderBook:
         key = self.sort_key(col, rows, descending)
         tiebreak = -rows if descending else rows
         return rows[np.lexsort((tiebreak, key))]
+
+
+def _same(a: float, b: float) -> bool:
+    return bool(a == b or (a != a and b != b))  # NaN is none: none is the same as none
 
 
 def _ratio(total: FloatArray, weight: FloatArray) -> FloatArray:
