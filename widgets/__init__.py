@@ -1,10 +1,13 @@
 """Qt widgets shipped as ``imperium_exec.widgets``: the execution dock and the desk demo.
 
-``ExecutionDock(tracker_or_path, stack=None)`` is the public entry point; the table model, the
-row store and the stats are importable for hosts that want their own views of the telemetry.
+``ExecutionDock(tracker_or_path, stack=None)`` is the public entry point; the table models, the
+row store, the order book and the stats are importable for hosts that want their own views of
+the telemetry.
 """
 
 from .dock import ExecutionDock
+from .order_book import OrderBook
+from .orders_view import ChildOrderTableModel
 from .rowstore import COLUMNS, ChildEventStore, RowFilter
 from .stats import ExecutionStats, TileFigures
 from .table_model import RAW_ROLE, ROW_ROLE, ChildEventTableModel
@@ -15,8 +18,10 @@ __all__ = [
     "ROW_ROLE",
     "ChildEventStore",
     "ChildEventTableModel",
+    "ChildOrderTableModel",
     "ExecutionDock",
     "ExecutionStats",
+    "OrderBook",
     "RowFilter",
     "TileFigures",
 ]

@@ -1,5 +1,9 @@
 """ChildEventBlotter: the filter bar, the child-event table and CSV export.
 
+The table sits in a tab ("Events") of :attr:`ChildEventBlotter.tabs`, so a host can put other
+views of the same rows beside it under the one filter bar (the dock puts its orders view first);
+:attr:`ChildEventBlotter.filter_changed` tells them when the filter changes.
+
 The column layout (order, widths, hidden columns, sort) is kept in QSettings; the header's
 context menu hides and shows columns. Export writes the visible rows, in view order, on a
 worker thread (a day of rows takes seconds to format) and reports with :attr:`export_finished`.
@@ -20,6 +24,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +44,7 @@ class ChildEventBlotter(QWidget):
     export_finished = Signal(str, int)  # path, rows written
     export_failed = Signal(str, str)  # path, reason
     _export_ended = Signal()  # worker thread -> GUI thread
+    filter_changed = Signal(object)  # the RowFilter now applied
 
     def __init__(self, model: ChildEventTableModel, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -68,12 +74,21 @@ class ChildEventBlotter(QWidget):
         self.export_button = QPushButton("E&xport CSV…", self)
         self.export_button.setObjectName("export_csv")
         self.export_button.setAutoDefault(False)
-        self.export_button.setToolTip("Write the visible rows to a CSV file (Ctrl+Shift+E)")
+        self.export_button.setToolTip("Write the child events the filter shows to a CSV file "
+                                      "(Ctrl+Shift+E)")
         self.export_button.clicked.connect(self.choose_export_path)
         bar.addWidget(self.export_button)
         layout.addLayout(bar)
 
-        self.table = QTableView(self)
+        #: The views under the filter bar: the child-event table is the "Events" tab.
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("blotter_tabs")
+        self.tabs.setDocumentMode(True)
+        events_page = QWidget(self.tabs)
+        events_layout = QVBoxLayout(events_page)
+        events_layout.setContentsMargins(0, 0, 0, 0)
+        events_layout.setSpacing(3)
+        self.table = QTableView(events_page)
         self.table.setObjectName("child_events")
         self.table.setModel(model)
         self.table.setSortingEnabled(True)
@@ -94,11 +109,15 @@ class ChildEventBlotter(QWidget):
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
         self._apply_default_layout()
-        layout.addWidget(self.table, 1)
+        events_layout.addWidget(self.table, 1)
 
-        self.count_label = QLabel(self)
+        self.count_label = QLabel(events_page)
         self.count_label.setObjectName("row_count")
-        layout.addWidget(self.count_label)
+        events_layout.addWidget(self.count_label)
+        self.tabs.addTab(events_page, "Events")
+        self.tabs.setTabToolTip(0, "Every child event as it happened (placed, filled, "
+                                   "retry, ...), newest first")
+        layout.addWidget(self.tabs, 1)
 
         self.setTabOrder(self.symbol_filter, self.algo_filter)
         self.setTabOrder(self.algo_filter, self.status_filter)
@@ -190,11 +209,13 @@ class ChildEventBlotter(QWidget):
             combo.blockSignals(False)
         self.model.set_filter(flt)
         self._update_count()
+        self.filter_changed.emit(self.model.row_filter)
 
     def _apply_filter(self) -> None:
         self._debounce.stop()
         self.model.set_filter(self.current_filter())
         self._update_count()
+        self.filter_changed.emit(self.model.row_filter)
 
     def _focus_symbol(self) -> None:
         self.symbol_filter.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -38,6 +38,7 @@ from .blotter import ChildEventBlotter
 from .charts import ExecutionCharts
 from .feed import StackRows, TelemetryFeed
 from .fonts import ensure_fonts
+from .orders_view import ChildOrdersView, ChildOrderTableModel
 from .parent_book import ParentBook
 from .parents import ActiveParentsPanel, Confirm, confirm_with_dialog
 from .rowstore import ChildEventStore, RowFilter
@@ -127,12 +128,20 @@ class ExecutionDock(QDockWidget):
         self.parents_panel = ActiveParentsPanel(self.splitter, confirm=confirm)
         self.parents_panel.setMinimumHeight(90)
         self.blotter = ChildEventBlotter(self.model, self.settings, self.splitter)
+        # One row per child order, first; the raw events stay a tab away (same filter bar).
+        self.orders = ChildOrdersView(ChildOrderTableModel(parent=self), self.settings)
+        self.blotter.tabs.insertTab(0, self.orders, "Orders")
+        self.blotter.tabs.setTabToolTip(0, "One row per child order with its latest state")
+        self.blotter.tabs.setCurrentIndex(0)
+        self.blotter.filter_changed.connect(self.orders.model.set_filter)
         self.charts = ExecutionCharts(self.splitter)
-        for i, (part, share) in enumerate(((self.parents_panel, 2), (self.blotter, 5),
+        for i, (part, share) in enumerate(((self.parents_panel, 3), (self.blotter, 4),
                                             (self.charts, 3))):
             self.splitter.addWidget(part)
             self.splitter.setStretchFactor(i, share)
-        self.splitter.setSizes([150, 520, 300])  # proportions; the splitter scales them
+        # Proportions (the splitter scales them): in the desk's default window, five working
+        # parents show without scrolling (tests/widgets/test_orders_view.py measures it).
+        self.splitter.setSizes([300, 420, 280])
         layout.addWidget(self.splitter, 1)
         self.setWidget(body)
         self._restore_splitter()
@@ -234,6 +243,7 @@ class ExecutionDock(QDockWidget):
 
     def save_layout(self) -> None:
         self.blotter.save_layout()
+        self.orders.save_layout()
         self._save_splitter()
 
     def close_feed(self) -> None:
@@ -249,6 +259,7 @@ class ExecutionDock(QDockWidget):
             self.model.append_batch(batch, show=not self.feed.loading)
             self.stats.add(batch)
         self.parent_book.add(events)
+        self.orders.model.apply(events)
         self._note_session_state(events)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
@@ -260,6 +271,7 @@ class ExecutionDock(QDockWidget):
         if batch.size:
             self.model.prepend_batch(batch, show=False)
             self.stats.add(batch)
+        self.orders.model.apply(events)
         self.parent_book.add(events)
         self._note_session_state(events)
         if not self._refresh_timer.isActive():
@@ -267,6 +279,7 @@ class ExecutionDock(QDockWidget):
 
     def _on_restarted(self) -> None:
         self.model.clear()
+        self.orders.model.clear()
         self.stats.reset()
         self.parent_book.reset()
         if self.feed.session_start is not None:
@@ -324,12 +337,14 @@ class ExecutionDock(QDockWidget):
     def _apply_theme(self) -> None:
         theme = Theme.for_palette(self.palette())
         self.model.theme = theme
+        self.orders.model.theme = theme
         self.tiles.theme = theme
         self.parents_panel.theme = theme
         self.charts.apply_theme(theme)
         self._shown_versions = (-1, -1)
         self.refresh_now()
         self.blotter.table.viewport().update()
+        self.orders.table.viewport().update()
 
     def _restore_splitter(self) -> None:
         state = self.settings.value(SPLITTER_KEY)

@@ -1,0 +1,488 @@
+"""The orders view: one row per child order (an :class:`~.order_book.OrderBook`), in a table.
+
+:class:`ChildOrderTableModel` is a thin Qt adapter over the book, built like the blotter's
+model: ``_view`` holds the book rows shown, in display order, and ``_keys`` their sort keys. A
+batch of events updates the book in place; the model then
+
+- inserts new orders at their sorted place (newest first by default: one ``beginInsertRows``
+  at the top), with one insertion per run of rows landing together;
+- moves rows whose sort key changed (sorted by status, say) and removes rows that no longer
+  pass the filter, then reinserts those that still do;
+- announces ``dataChanged`` for the changed rows that stayed where they were.
+
+Its cost is the batch, plus numpy passes over the shown rows' index (a copy of 400,000 ints is
+a fraction of a millisecond); a batch touching rows all over a sorted view falls back to one
+layout change instead of hundreds of insertions.
+
+:class:`ChildOrdersView` is the table with its header menu (show, hide, reset columns), the
+column layout kept in QSettings, and a count of orders and open orders.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractTableModel,
+    QByteArray,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..events import Event, Status
+from .order_book import (
+    ORDER_COLUMN_INDEX,
+    ORDER_COLUMNS,
+    IntArray,
+    OrderBook,
+    OrderChanges,
+    OrderColumn,
+)
+from .rowstore import RowFilter
+from .table_model import RAW_ROLE, ROW_ROLE
+from .theme import LIGHT, Theme
+
+HEADER_KEY = "orders/header_state"
+LAYOUT_KEY = "orders/layout_version"
+#: Bumped when ORDER_COLUMNS changes in a way an old saved header would misplace.
+LAYOUT_VERSION = 1
+
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_SIGNED = {"slip", "exp_bps"}
+_ROW_TINTS = {Status.ERROR: "row_bad", Status.REJECTED: "row_bad", Status.UNKNOWN: "row_bad",
+              Status.RETRY: "row_warn"}
+AnyIndex = QModelIndex | QPersistentModelIndex
+_LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
+_EMPTY = np.empty(0, np.int64)
+
+
+def _runs(positions: IntArray) -> list[tuple[int, int]]:
+    """Sorted positions as (first, last) runs of consecutive positions."""
+    if not len(positions):
+        return []
+    breaks = np.flatnonzero(np.diff(positions) != 1)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(positions) - 1]])
+    return list(zip(positions[starts].tolist(), positions[ends].tolist(), strict=True))
+
+
+class ChildOrderTableModel(QAbstractTableModel):
+    """Child orders, newest first by default, filterable and sortable by any column."""
+
+    #: Above this many separate places touched by a batch, one layout change is cheaper.
+    MAX_RUNS = 32
+
+    def __init__(self, book: OrderBook | None = None, *, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.book = book if book is not None else OrderBook()
+        self.theme: Theme = LIGHT
+        self._filter = RowFilter()
+        self._sort_column = ORDER_COLUMN_INDEX["sent"]
+        self._descending = True
+        self._view: IntArray = _EMPTY
+        self._keys = np.empty(0, np.float64)
+        self._keys_labels = -1
+
+    # ------------------------------------------------------------------ Qt model API
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._view)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(ORDER_COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(ORDER_COLUMNS):
+            return None
+        col = ORDER_COLUMNS[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return col.title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return col.tooltip
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if col.numeric else _LEFT
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        position, section = index.row(), index.column()
+        if not (0 <= position < len(self._view) and 0 <= section < len(ORDER_COLUMNS)):
+            return None
+        row = int(self._view[position])
+        col = ORDER_COLUMNS[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.book.text(col, row)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if col.numeric else _LEFT
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(col, row)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            tint = _ROW_TINTS.get(self.book.label("status", row))  # type: ignore[call-overload]
+            return None if tint is None else getattr(self.theme, tint)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row)
+        if role == RAW_ROLE:
+            return self.book.value(col, row)
+        if role == ROW_ROLE:
+            return self.book.row(row)
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(ORDER_COLUMNS):
+            return
+        self._sort_column = column
+        self._descending = order == Qt.SortOrder.DescendingOrder
+        self._relayout(self.book.order(self.sort_column, self._view, self._descending))
+
+    # ------------------------------------------------------------------ feeding
+    def apply(self, events: Sequence[Event]) -> OrderChanges:
+        """Fold a batch of events into the book and show what changed."""
+        changes = self.book.apply(events)
+        if not changes.empty:
+            self._show(changes)
+        return changes
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.book.clear()
+        self._view = _EMPTY
+        self._keys = np.empty(0, np.float64)
+        self.endResetModel()
+
+    @property
+    def row_filter(self) -> RowFilter:
+        return self._filter
+
+    def set_filter(self, flt: RowFilter) -> None:
+        if flt == self._filter:
+            return
+        self.beginResetModel()
+        self._filter = flt
+        rows = np.flatnonzero(self.book.matches(flt)).astype(np.int64)
+        self._view = self.book.order(self.sort_column, rows, self._descending)
+        self._keys = self.book.sort_key(self.sort_column, self._view, self._descending)
+        self._keys_labels = self._sort_labels()
+        self.endResetModel()
+
+    @property
+    def sort_column(self) -> OrderColumn:
+        return ORDER_COLUMNS[self._sort_column]
+
+    @property
+    def sort_section(self) -> int:
+        return self._sort_column
+
+    @property
+    def sort_order(self) -> Qt.SortOrder:
+        return Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
+
+    # ------------------------------------------------------------------ queries
+    def book_row(self, position: int) -> int:
+        return int(self._view[position])
+
+    def row_dict(self, position: int) -> dict[str, Any]:
+        return self.book.row(self.book_row(position))
+
+    def visible_rows(self) -> list[dict[str, Any]]:
+        """Every shown order as a dict, in display order (tests, small exports)."""
+        return [self.book.row(int(r)) for r in self._view]
+
+    def visible_book_rows(self) -> IntArray:
+        return self._view.copy()
+
+    # ------------------------------------------------------------------ internals
+    def _show(self, changes: OrderChanges) -> None:
+        book, col, desc = self.book, self.sort_column, self._descending
+        if self._keys_labels != (labels := self._sort_labels()):
+            # A new label shifted the alphabetical ranks: the order stands, the keys are stale.
+            self._keys = book.sort_key(col, self._view, desc)
+            self._keys_labels = labels
+        changed = changes.changed
+        leaving, coming = _EMPTY, changes.added[book.matches(self._filter, changes.added)]
+        if len(changed):
+            mark = np.zeros(len(book), np.bool_)
+            mark[changed] = True
+            at = np.flatnonzero(mark[self._view])  # where the changed rows are shown
+            shown = self._view[at]
+            matching = book.matches(self._filter, shown)
+            in_place = matching & (book.sort_key(col, shown, desc) == self._keys[at])
+            leaving = at[~in_place]
+            mark[shown] = False  # changed rows not shown: they may pass the filter now
+            hidden = np.flatnonzero(mark).astype(np.int64)
+            coming = np.concatenate([coming, shown[matching & ~in_place],
+                                     hidden[book.matches(self._filter, hidden)]])
+        self._remove(leaving)
+        self._insert(coming)
+        if len(changed):
+            self._announce(changed)
+
+    def _remove(self, positions: IntArray) -> None:
+        """Take the rows at ``positions`` (sorted) out of the view."""
+        runs = _runs(positions)
+        if len(runs) > self.MAX_RUNS:  # one move to the bottom, one removal
+            keep = np.ones(len(self._view), np.bool_)
+            keep[positions] = False
+            self._relayout(np.concatenate([self._view[keep], self._view[~keep]]))
+            runs = [(len(self._view) - len(positions), len(self._view) - 1)]
+        for first, last in reversed(runs):  # bottom up: the places above stay valid
+            self.beginRemoveRows(QModelIndex(), first, last)
+            self._view = np.concatenate([self._view[:first], self._view[last + 1:]])
+            self._keys = np.concatenate([self._keys[:first], self._keys[last + 1:]])
+            self.endRemoveRows()
+
+    def _insert(self, rows: IntArray) -> None:
+        """Put ``rows`` (not shown) at their sorted places."""
+        if not len(rows):
+            return
+        col, desc = self.sort_column, self._descending
+        rows = self.book.order(col, rows, desc)
+        keys = self.book.sort_key(col, rows, desc)
+        # Among equal keys, newer rows go first when descending (newest first), last otherwise.
+        at = np.searchsorted(self._keys, keys, side="left" if desc else "right")
+        places, starts = np.unique(at, return_index=True)
+        if len(places) > self.MAX_RUNS:  # one insertion at the bottom, one move into place
+            end = len(self._view)
+            self.beginInsertRows(QModelIndex(), end, end + len(rows) - 1)
+            merged = np.insert(self._view, at, rows)
+            self._view = np.concatenate([self._view, rows])
+            self._keys = np.concatenate([self._keys, keys])
+            self.endInsertRows()
+            self._relayout(merged)
+            return
+        ends = np.append(starts[1:], len(rows))
+        for place, start, stop in zip(places[::-1].tolist(), starts[::-1].tolist(),
+                                      ends[::-1].tolist(), strict=True):
+            self.beginInsertRows(QModelIndex(), place, place + stop - start - 1)
+            self._view = np.concatenate([self._view[:place], rows[start:stop],
+                                         self._view[place:]])
+            self._keys = np.concatenate([self._keys[:place], keys[start:stop],
+                                         self._keys[place:]])
+            self.endInsertRows()
+
+    def _announce(self, rows: IntArray) -> None:
+        """dataChanged for ``rows`` where they are shown, one signal per run of rows."""
+        mark = np.zeros(len(self.book), np.bool_)
+        mark[rows] = True
+        runs = _runs(np.flatnonzero(mark[self._view]))
+        if len(runs) > self.MAX_RUNS:  # the view repaints only what it shows of the span
+            runs = [(runs[0][0], runs[-1][1])]
+        last_column = len(ORDER_COLUMNS) - 1
+        for first, last in runs:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, last_column))
+
+    def _sort_labels(self) -> int:
+        col = self.sort_column
+        return len(self.book.tables[col.field].labels) if col.field in self.book.tables else -1
+
+    def _relayout(self, view: IntArray) -> None:
+        """Replace the view with a reordering of it, keeping selections."""
+        hint = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
+        about: Any = self.layoutAboutToBeChanged  # the stubs do not type overload indexing
+        changed: Any = self.layoutChanged
+        about[_LAYOUT_SIGNATURE].emit([], hint)
+        old_view = self._view
+        persistent = self.persistentIndexList()
+        self._view = view
+        self._keys = self.book.sort_key(self.sort_column, view, self._descending)
+        self._keys_labels = self._sort_labels()
+        if persistent:
+            where = np.full(len(self.book), -1, np.int64)
+            where[view] = np.arange(len(view))
+            new_list = []
+            for idx in persistent:
+                position = int(where[old_view[idx.row()]]) if idx.row() < len(old_view) else -1
+                new_list.append(self.index(position, idx.column()) if position >= 0
+                                else QModelIndex())
+            self.changePersistentIndexList(persistent, new_list)
+        changed[_LAYOUT_SIGNATURE].emit([], hint)
+
+    def _foreground(self, col: OrderColumn, row: int) -> Any:
+        book, theme = self.book, self.theme
+        if col.key == "status":
+            return theme.status(book.label("status", row))
+        if col.key == "side":
+            return theme.side(book.label("side", row))
+        if col.key == "bucket":
+            return theme.bucket(book.label("error_bucket", row))
+        if col.key in _SIGNED:
+            value = book.number(col.field, row)
+            return None if math.isnan(value) else theme.cost(value)
+        return None
+
+    def _tooltip(self, row: int) -> str:
+        r = self.book.row(row)
+        child = int(r["child_index"])
+        of = f" of {int(r['children'])}" if r["children"] is not None else ""
+        parts = [f"parent {r['parent_id']}, child {child}{of}"]
+        if r["attempts"] is not None and r["attempts"] > 1:
+            parts.append(f"{int(r['attempts'])} placement attempts")
+        if r["late_filled"]:
+            parts.append(f"{int(r['late_filled']):,} filled by a late order of an earlier "
+                         "attempt (a ghost row)")
+        if r["error"]:
+            parts.append(f"{r['error_bucket'] or 'error'}: {r['error']}")
+        if r["expected_cost_bps"] is not None:
+            parts.append(f"expected cost {r['expected_cost_bps']:+.1f} bps")
+        if r["slippage_bps"] is not None:
+            parts.append(f"realized {r['slippage_bps']:+.1f} bps")
+        return "\n".join(parts)
+
+
+class ChildOrdersView(QWidget):
+    """The child-orders table, its column layout (kept in QSettings) and a count line."""
+
+    def __init__(self, model: ChildOrderTableModel, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.settings = settings
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+        self.table = QTableView(self)
+        self.table.setObjectName("child_orders")
+        self.table.setModel(model)
+        self.table.setSortingEnabled(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        vertical = self.table.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row size hints
+        vertical.setDefaultSectionSize(self.fontMetrics().height() + 6)
+        header = self.table.horizontalHeader()
+        header.setSectionsMovable(True)
+        header.setHighlightSections(False)
+        header.setStretchLastSection(False)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
+        self._apply_default_layout()
+        layout.addWidget(self.table, 1)
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("order_count")
+        layout.addWidget(self.count_label)
+
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(300)
+        self._save_timer.timeout.connect(self.save_layout)
+        for sig in (header.sectionMoved, header.sectionResized, header.sortIndicatorChanged):
+            sig.connect(self._save_timer.start)
+        # The count needs a pass over the orders' states: at most a few times a second.
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(250)
+        self._count_timer.timeout.connect(self.update_count)
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset,
+                       model.dataChanged):
+            signal.connect(self._count_later)
+        self.restore_layout()
+        self.update_count()
+
+    def _count_later(self, *_: object) -> None:
+        if not self._count_timer.isActive():
+            self._count_timer.start()
+
+    def update_count(self) -> None:
+        self._count_timer.stop()
+        book = self.model.book
+        shown, total, working = self.model.rowCount(), len(book), book.open_count()
+        text = f"{shown:,} of {total:,} child orders" if shown != total else \
+            f"{total:,} child order{'s' if total != 1 else ''}"
+        self.count_label.setText(f"{text} · {working:,} open")
+
+    # ------------------------------------------------------------------ layout (QSettings)
+    def _apply_default_layout(self) -> None:
+        header = self.table.horizontalHeader()
+        cells, titles = self.table.fontMetrics(), header.fontMetrics()
+        for i, col in enumerate(ORDER_COLUMNS):
+            # As the blotter's, with a narrower allowance for the sort arrow: the default
+            # columns must fit a 600-px dock (the arrow shows on one column at a time).
+            width = max(cells.horizontalAdvance(col.sample) + 14,
+                        titles.horizontalAdvance(col.title) + 20)
+            header.resizeSection(i, width)
+            header.setSectionHidden(i, col.hidden)
+        header.setSortIndicator(self.model.sort_section, self.model.sort_order)
+
+    def save_layout(self) -> None:
+        if self.settings is None:
+            return
+        self.settings.setValue(HEADER_KEY, self.table.horizontalHeader().saveState())
+        self.settings.setValue(LAYOUT_KEY, LAYOUT_VERSION)
+        self.settings.sync()
+
+    def restore_layout(self) -> bool:
+        if self.settings is None or \
+                self.settings.value(LAYOUT_KEY) not in (LAYOUT_VERSION, str(LAYOUT_VERSION)):
+            return False
+        state = self.settings.value(HEADER_KEY)
+        if not isinstance(state, QByteArray | bytes):
+            return False
+        header = self.table.horizontalHeader()
+        ok = header.restoreState(QByteArray(state))
+        if ok:
+            self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        return bool(ok)
+
+    def _header_menu(self, point: QPoint) -> None:
+        header = self.table.horizontalHeader()
+        menu = QMenu(self)
+        for i, col in enumerate(ORDER_COLUMNS):
+            action = menu.addAction(col.title)
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(i))
+            action.toggled.connect(lambda shown, i=i: self.set_column_visible(i, shown))
+        menu.addSeparator()
+        menu.addAction("Reset columns", self.reset_layout)
+        menu.popup(header.mapToGlobal(point))
+
+    def set_column_visible(self, section: int, visible: bool) -> None:
+        self.table.horizontalHeader().setSectionHidden(section, not visible)
+        self._save_timer.start()
+
+    def reset_layout(self) -> None:
+        header = self.table.horizontalHeader()
+        for visual in range(len(ORDER_COLUMNS)):
+            logical = header.logicalIndex(visual)
+            if logical != visual:
+                header.moveSection(header.visualIndex(visual), visual)
+        self._apply_default_layout()
+        self.model.sort(self.model.sort_section, self.model.sort_order)
+        self.save_layout()
+
+    def shown_width(self) -> int:
+        """Width of the shown columns, pixels (what the default layout must fit)."""
+        header = self.table.horizontalHeader()
+        return sum(header.sectionSize(i) for i in range(len(ORDER_COLUMNS))
+                   if not header.isSectionHidden(i))
+
+
+__all__ = ["ChildOrderTableModel", "ChildOrdersView"]
