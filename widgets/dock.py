@@ -199,6 +199,7 @@ class ExecutionDock(QDockWidget):
             self.loading_bar.setVisible(True)
             self.loading_bar.setValue(self._loading_permille)
         self.model.show_pending()
+        self.orders.model.show_pending()
         if self.feed.rows_rejected != self._shown_rejected:
             self._shown_rejected = self.feed.rows_rejected
             self._describe_source()
@@ -259,7 +260,7 @@ class ExecutionDock(QDockWidget):
             self.model.append_batch(batch, show=not self.feed.loading)
             self.stats.add(batch)
         self.parent_book.add(events)
-        self.orders.model.apply(events)
+        self.orders.model.apply(events, show=not self.feed.loading)
         self._note_session_state(events)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
@@ -271,7 +272,7 @@ class ExecutionDock(QDockWidget):
         if batch.size:
             self.model.prepend_batch(batch, show=False)
             self.stats.add(batch)
-        self.orders.model.apply(events)
+        self.orders.model.apply(events, show=False)
         self.parent_book.add(events)
         self._note_session_state(events)
         if not self._refresh_timer.isActive():

@@ -226,8 +226,8 @@ class TelemetryFeed(QObject):
         reading, parsing and ingesting; the view repaints once after the tick.
         """
         started = time.perf_counter()
-        self._read_live(started)
-        history = self._history
+        caught_up = self._read_live(started)
+        history = self._history if caught_up else None  # live rows first, always
         while history is not None:
             self._read_history_chunk(history)
             history = self._history
@@ -241,8 +241,11 @@ class TelemetryFeed(QObject):
         else:
             self._timer.setInterval(0 if self.loading else self.interval_ms)
 
-    def _read_live(self, started: float) -> None:
+    def _read_live(self, started: float) -> bool:
+        """Deliver the tail's new rows and the stack's, within the budget; returns True when
+        nothing more is waiting in the file."""
         collected: list[Event] = []
+        caught_up = True
         tail = self._tail
         while tail is not None:
             try:
@@ -259,13 +262,17 @@ class TelemetryFeed(QObject):
             if len(collected) >= self.max_batch_rows:
                 self._deliver(collected)
                 collected = []
-            if not tail.pending or time.perf_counter() - started > self.budget_s:
+            if not tail.pending:
+                break
+            if time.perf_counter() - started > self.budget_s:
+                caught_up = False
                 break
         if self._pending:
             collected.extend(self._pending)
             self._pending = []
         if collected:
             self._deliver(collected)
+        return caught_up
 
     def _read_history_chunk(self, history: JournalHistory) -> None:
         try:

@@ -101,6 +101,7 @@ class ChildOrderTableModel(QAbstractTableModel):
         self._view: IntArray = _EMPTY
         self._keys = np.empty(0, np.float64)
         self._keys_labels = -1
+        self._pending: list[OrderChanges] = []  # folded into the book, not yet shown
 
     # ------------------------------------------------------------------ Qt model API
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -160,15 +161,36 @@ class ChildOrderTableModel(QAbstractTableModel):
         self._relayout(self.book.order(self.sort_column, self._view, self._descending))
 
     # ------------------------------------------------------------------ feeding
-    def apply(self, events: Sequence[Event]) -> OrderChanges:
-        """Fold a batch of events into the book and show what changed."""
+    def apply(self, events: Sequence[Event], *, show: bool = True) -> OrderChanges:
+        """Fold a batch of events into the book and show what changed.
+
+        ``show=False`` only folds them (a journal's history loading): :meth:`show_pending`
+        brings every change since into the view at once, one view update for many batches.
+        """
         changes = self.book.apply(events)
         if not changes.empty:
-            self._show(changes)
+            self._pending.append(changes)
+        if show:
+            self.show_pending()
         return changes
+
+    def show_pending(self) -> int:
+        """Show the changes folded since the last call; returns how many orders they were."""
+        if not self._pending:
+            return 0
+        pending, self._pending = self._pending, []
+        if len(pending) == 1:
+            changes = pending[0]
+        else:  # a row added, then changed, in the same span is just added
+            added = np.concatenate([c.added for c in pending])
+            changed = np.setdiff1d(np.concatenate([c.changed for c in pending]), added)
+            changes = OrderChanges(added, changed)
+        self._show(changes)
+        return len(changes.added) + len(changes.changed)
 
     def clear(self) -> None:
         self.beginResetModel()
+        self._pending = []
         self.book.clear()
         self._view = _EMPTY
         self._keys = np.empty(0, np.float64)
@@ -183,6 +205,7 @@ class ChildOrderTableModel(QAbstractTableModel):
             return
         self.beginResetModel()
         self._filter = flt
+        self._pending = []  # the view is rebuilt from the whole book
         rows = np.flatnonzero(self.book.matches(flt)).astype(np.int64)
         self._view = self.book.order(self.sort_column, rows, self._descending)
         self._keys = self.book.sort_key(self.sort_column, self._view, self._descending)
