@@ -179,6 +179,7 @@ class ExecutionDock(QDockWidget):
         # Room in front for the history (rows of ~850 bytes, most of them child events;
         # over-estimating costs nothing: buffer memory is committed only where written).
         self.store.expect_history(self.feed.backlog_bytes // 500)
+        self.orders.model.book.reserve(self.feed.backlog_bytes // 1500)  # ~2.5 rows an order
         self.loading_bar.setVisible(self.feed.loading)
         self._describe_source()
         self._apply_theme()

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..events import ChildStatus, Event, EventKind, Status
-from .rowstore import LabelTable, RowFilter, format_label, format_time
+from .rowstore import LabelTable, RowFilter, format_label, format_time, lazy_buffer
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -211,6 +211,7 @@ class OrderBook:
         self.rows: dict[OrderKey, int] = {}
         self._size = 0
         self._capacity = 0
+        self._filled = 0  # rows below this hold starting values (or are in use)
         self._numbers: dict[str, FloatArray] = {}
         self._codes: dict[str, CodeArray] = {}
         # Precedence of the shown state: (ts, terminal, attempt, progress); and of the
@@ -220,7 +221,10 @@ class OrderBook:
         self._priced_rank = np.empty(0, np.int64)
         self._priced_ts = np.empty(0, np.float64)
         self._has_send_at = np.empty(0, np.bool_)
-        self._counted: set[int] = set()  # fingerprints of the fills counted
+        # Fingerprints of the fills counted. A dict of ints, not a set: a container of atomic
+        # values only is left out of the garbage collector's passes (a set never is), and
+        # this one holds an entry per fill of the journal.
+        self._counted: dict[int, None] = {}
         self.fill_events = 0
         self.version += 1
         self._grow(4096)
@@ -248,7 +252,9 @@ class OrderBook:
 
     def _add(self, key: OrderKey, e: Event) -> int:
         if self._size == self._capacity:
-            self._grow(self._capacity * 2)
+            self._grow(max(4096, self._capacity * 2))
+        if self._size == self._filled:
+            self._fill_block()
         row = self._size
         self._size += 1
         self.rows[key] = row
@@ -317,7 +323,7 @@ class OrderBook:
         fingerprint = hash(e)
         if fingerprint in self._counted:
             return False
-        self._counted.add(fingerprint)
+        self._counted[fingerprint] = None
         self.fill_events += 1
         n = self._numbers
         quantity = float(e.filled_quantity or 0)
@@ -336,26 +342,52 @@ class OrderBook:
         code = self._codes_of[name].get(value)
         return int(self.tables[name].encode([value])[0]) if code is None else code
 
-    def _grow(self, capacity: int) -> None:
-        def grown(old: npt.NDArray[Any], fill: Any, dtype: Any) -> npt.NDArray[Any]:
-            new = np.full(capacity, fill, dtype)
-            new[:len(old)] = old
-            return new
+    def reserve(self, orders: int) -> None:
+        """Room for ``orders`` rows (an estimate, e.g. from a journal's size), so a long load
+        does not copy the columns as it grows. Free until used: buffer memory is committed
+        only where rows are written."""
+        if orders > self._capacity:
+            self._grow(orders)
 
+    def _columns(self) -> list[tuple[npt.NDArray[Any], Any]]:
+        """Every per-row array with the value a new row starts from."""
         zero_fields = {"filled", "fill_value", "priced_quantity", "slippage_value",
                        "slippage_quantity", "late_filled"}
+        return [*((self._numbers[name], 0.0 if name in zero_fields else np.nan)
+                  for name in NUMBER_FIELDS),
+                *((self._codes[name], 0) for name in LABEL_FIELDS),
+                (self._state_ts, -np.inf), (self._state_rank, -1), (self._priced_rank, -1),
+                (self._priced_ts, -np.inf), (self._has_send_at, False)]
+
+    def _grow(self, capacity: int) -> None:
+        """New buffers of ``capacity`` rows holding the rows so far (the rest is filled with
+        starting values a block at a time, as rows are added: see :meth:`_add`)."""
+        size = self._size
+
+        def grown(old: npt.NDArray[Any] | None, dtype: Any) -> npt.NDArray[Any]:
+            new = lazy_buffer(capacity, np.dtype(dtype))
+            if old is not None:
+                new[:size] = old[:size]
+            return new
+
         for name in NUMBER_FIELDS:
-            self._numbers[name] = grown(self._numbers.get(name, np.empty(0)),
-                                        0.0 if name in zero_fields else np.nan, np.float64)
+            self._numbers[name] = grown(self._numbers.get(name), np.float64)
         for name in LABEL_FIELDS:
-            self._codes[name] = grown(self._codes.get(name, np.empty(0, np.int32)), 0,
-                                      np.int32)
-        self._state_ts = grown(self._state_ts, -np.inf, np.float64)
-        self._state_rank = grown(self._state_rank, -1, np.int64)
-        self._priced_rank = grown(self._priced_rank, -1, np.int64)
-        self._priced_ts = grown(self._priced_ts, -np.inf, np.float64)
-        self._has_send_at = grown(self._has_send_at, False, np.bool_)
+            self._codes[name] = grown(self._codes.get(name), np.int32)
+        self._state_ts = grown(self._state_ts, np.float64)
+        self._state_rank = grown(self._state_rank, np.int64)
+        self._priced_rank = grown(self._priced_rank, np.int64)
+        self._priced_ts = grown(self._priced_ts, np.float64)
+        self._has_send_at = grown(self._has_send_at, np.bool_)
         self._capacity = capacity
+        self._filled = size
+
+    def _fill_block(self) -> None:
+        """Starting values for the next block of rows to be added."""
+        start, stop = self._filled, min(self._capacity, self._filled + 4096)
+        for array, value in self._columns():
+            array[start:stop] = value
+        self._filled = stop
 
     # ------------------------------------------------------------------ reading
     def numbers(self, name: str, rows: IntArray | None = None) -> FloatArray:

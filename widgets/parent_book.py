@@ -125,7 +125,9 @@ class ParentBook:
 
     def reset(self) -> None:
         self._active: dict[str, ParentProgress] = {}
-        self._finished_ids: set[str] = set()
+        # Every finished parent of the journal: a dict of strings, not a set, so the garbage
+        # collector's passes skip it (containers of atomic values only are not tracked).
+        self._finished_ids: dict[str, None] = {}
         self._status_ts: dict[str, float] = {}
         self.finished: deque[ParentProgress] = deque(maxlen=self._keep_finished)
         self.finished_by_status: Counter[str] = Counter()
@@ -238,7 +240,7 @@ class ParentBook:
                 for parent_id, waits in self.reconciling.items()}
 
     def _finish(self, e: Event) -> None:
-        self._finished_ids.add(e.parent_id)
+        self._finished_ids[e.parent_id] = None
         self._status_ts.pop(e.parent_id, None)
         self.reconciling.pop(e.parent_id, None)
         self._ended_early.pop(e.parent_id, None)

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -184,34 +185,30 @@ class RowFilter:
 
 # ---------------------------------------------------------------------------- encoding
 
-class _Codes(dict[str | None, int]):
-    """Label -> code; a new label gets the next code (looked up at C speed via ``map``)."""
-
-    def __init__(self, initial: dict[str | None, int]) -> None:
-        super().__init__(initial)
-        self.new: list[str | None] = []  # labels added since the table last looked
-
-    def __missing__(self, label: str | None) -> int:
-        code = self[label] = len(self)
-        self.new.append(label)
-        return code
-
-
 class LabelTable:
-    """Codes for one field's strings; code 0 is None. Codes never change once given."""
+    """Codes for one field's strings; code 0 is None. Codes never change once given.
+
+    The code dict holds plain strings and ints only, so the garbage collector leaves it out
+    of its passes (a table of parent ids has an entry per parent of the journal)."""
 
     def __init__(self) -> None:
-        self._lut = _Codes({None: 0})
-        self.codes: dict[str | None, int] = self._lut
+        self.codes: dict[str | None, int] = {None: 0}
         self.labels: list[str | None] = [None]
         self._rank: npt.NDArray[np.float64] | None = None
 
     def encode(self, values: Sequence[str | None]) -> CodeArray:
-        lut = self._lut
-        out = np.fromiter(map(lut.__getitem__, values), np.int32, len(values))
-        if lut.new:
-            self.labels.extend(None if k is None else str(k) for k in lut.new)
-            lut.new.clear()
+        codes = self.codes
+        out = np.fromiter(map(codes.get, values, repeat(-1)), np.int32, len(values))
+        new = np.flatnonzero(out < 0)
+        if len(new):
+            for i in new.tolist():
+                value = values[i]
+                label = None if value is None else str(value)  # an enum member as its text
+                code = codes.get(label)
+                if code is None:
+                    code = codes[label] = len(self.labels)
+                    self.labels.append(label)
+                out[i] = code
             self._rank = None
         return out
 
@@ -305,12 +302,12 @@ def _moved(buffer: _Column, old: slice, new: slice, capacity: int | None) -> _Co
     if capacity is None:
         buffer[new] = buffer[old]  # numpy copies overlapping ranges correctly
         return buffer
-    grown: _Column = _lazy_buffer(capacity, buffer.dtype)
+    grown: _Column = lazy_buffer(capacity, buffer.dtype)
     grown[new] = buffer[old]
     return grown
 
 
-def _lazy_buffer(capacity: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+def lazy_buffer(capacity: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     """An uninitialised array whose memory is committed page by page as rows are written.
 
     Anonymous memory with transparent huge pages turned off: with them (numpy's default for

@@ -243,3 +243,19 @@ def test_in_order_the_row_is_the_stories_last_state() -> None:
             assert order["attempts"] >= (e.attempt or 0)
             if order["filled"]:
                 assert not math.isnan(order["average_price"] or math.nan)
+
+
+@pytest.mark.parametrize("reserved", [0, 20_000])
+def test_orders_past_a_growth_or_a_reservation_start_from_blank_figures(reserved: int) -> None:
+    """Columns grow (or are reserved) without being filled up front: each block of new rows
+    gets its starting values as it is reached, so an order far down is as blank as the first."""
+    book = OrderBook()
+    book.reserve(reserved)
+    n = 9_000  # past two 4,096-row blocks and a doubling
+    book.apply([child("placed", i * 0.01, parent_id=f"P{i}") for i in range(n)])
+    book.apply([fill(n * 0.01 + 1.0, 65, 100.2, parent_id=f"P{n - 1}")])
+    assert len(book) == n
+    first, far, last = book.row(0), book.row(n - 2), book.row(n - 1)
+    assert first["filled"] == far["filled"] == 0 and last["filled"] == 65
+    assert first["status"] == far["status"] == "placed"
+    assert far["average_price"] is None and last["average_price"] == pytest.approx(100.2)
