@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
@@ -58,6 +59,41 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 _LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
 
 
+class _Ends:
+    """A 1-D array with room at both ends: inserting at the top or the bottom costs what is
+    inserted (a newest-first view takes live rows on top and history below), elsewhere a
+    copy of the whole."""
+
+    def __init__(self, values: npt.NDArray[Any]) -> None:
+        self.reset(values)
+
+    def reset(self, values: npt.NDArray[Any]) -> None:
+        self._buffer, self._low, self._high = values, 0, len(values)
+
+    @property
+    def array(self) -> npt.NDArray[Any]:
+        return self._buffer[self._low:self._high]
+
+    def insert(self, place: int, values: npt.NDArray[Any]) -> None:
+        size, count = self._high - self._low, len(values)
+        if place == 0 and self._low >= count:
+            self._low -= count
+            self._buffer[self._low:self._low + count] = values
+            return
+        if place == size and len(self._buffer) - self._high >= count:
+            self._buffer[self._high:self._high + count] = values
+            self._high += count
+            return
+        new_size = size + count
+        room = max(1024, new_size // 2)  # on each side: amortised, inserts at the ends are O(1)
+        grown = np.empty(new_size + 2 * room, self._buffer.dtype)
+        old = self.array
+        grown[room:room + place] = old[:place]
+        grown[room + place:room + place + count] = values
+        grown[room + place + count:room + new_size] = old[place:]
+        self._buffer, self._low, self._high = grown, room, room + new_size
+
+
 class ChildEventTableModel(QAbstractTableModel):
     """Child events, newest first by default, filterable and sortable by any column."""
 
@@ -72,8 +108,12 @@ class ChildEventTableModel(QAbstractTableModel):
         self._filter = RowFilter()
         self._sort_column = COLUMN_INDEX["time"]
         self._descending = True
-        self._view: IntArray = np.empty(0, np.int64)
-        self._keys = np.empty(0, np.float64)
+        # The visible rows' store positions in display order, and their sort keys: views of
+        # two double-ended buffers (see _Ends), replaced as a whole only by _set_view.
+        self._view_ends = _Ends(np.empty(0, np.int64))
+        self._keys_ends = _Ends(np.empty(0, np.float64))
+        self._view: IntArray = self._view_ends.array
+        self._keys: npt.NDArray[np.float64] = self._keys_ends.array
         self._keys_labels = -1  # label count of the sort column when _keys were computed
         # Store positions in [_shown_from, _shown_upto) have been through the filter; rows
         # prepended (history) or appended (live) since are pending until show_pending().
@@ -203,8 +243,7 @@ class ChildEventTableModel(QAbstractTableModel):
     def clear(self) -> None:
         self.beginResetModel()
         self.store.clear()
-        self._view = np.empty(0, np.int64)
-        self._keys = np.empty(0, np.float64)
+        self._set_view(np.empty(0, np.int64), np.empty(0, np.float64))
         self._shown_from = self._shown_upto = 0
         self.endResetModel()
 
@@ -220,8 +259,7 @@ class ChildEventTableModel(QAbstractTableModel):
         self._filter = flt
         self._shown_from, self._shown_upto = 0, len(self.store)
         view = self.store.order(self.sort_column, self.store.positions(flt), self._descending)
-        self._view = view
-        self._keys = self.store.sort_key(self.sort_column, view, self._descending)
+        self._set_view(view, self.store.sort_key(self.sort_column, view, self._descending))
         self._keys_labels = self._sort_labels()
         self.endResetModel()
 
@@ -273,7 +311,7 @@ class ChildEventTableModel(QAbstractTableModel):
         if self._keys_labels != (labels := self._sort_labels()):
             # A new label shifted the alphabetical ranks: the visible rows keep their order
             # (ranks of the old labels stay in the same order), only their keys are stale.
-            self._keys = self.store.sort_key(col, self._view, desc)
+            self._set_view(self._view, self.store.sort_key(col, self._view, desc))
             self._keys_labels = labels
         new = self.store.order(col, new, desc)
         new_keys = self.store.sort_key(col, new, desc)
@@ -288,10 +326,9 @@ class ChildEventTableModel(QAbstractTableModel):
         for place, start, end in zip(places[::-1].tolist(), starts[::-1].tolist(),
                                      ends[::-1].tolist(), strict=True):
             self.beginInsertRows(QModelIndex(), place, place + end - start - 1)
-            self._view = np.concatenate([self._view[:place], new[start:end],
-                                         self._view[place:]])
-            self._keys = np.concatenate([self._keys[:place], new_keys[start:end],
-                                         self._keys[place:]])
+            self._view_ends.insert(place, new[start:end])
+            self._keys_ends.insert(place, new_keys[start:end])
+            self._view, self._keys = self._view_ends.array, self._keys_ends.array
             self.endInsertRows()
 
     def _sort_labels(self) -> int:
@@ -307,7 +344,7 @@ class ChildEventTableModel(QAbstractTableModel):
         about[_LAYOUT_SIGNATURE].emit([], hint)
         old_view = self._view
         persistent = self.persistentIndexList()
-        self._view, self._keys = view, keys
+        self._set_view(view, keys)
         self._keys_labels = self._sort_labels()
         if persistent:
             where = np.full(int(view.max()) + 1 if len(view) else 0, -1, np.int64)
@@ -319,6 +356,11 @@ class ChildEventTableModel(QAbstractTableModel):
             self.changePersistentIndexList(persistent, new_list)
         changed[_LAYOUT_SIGNATURE].emit([], hint)
 
+    def _set_view(self, view: IntArray, keys: npt.NDArray[np.float64]) -> None:
+        self._view_ends.reset(view)
+        self._keys_ends.reset(keys)
+        self._view, self._keys = self._view_ends.array, self._keys_ends.array
+
     def _drop_oldest(self, dropped: int) -> None:
         """The store shifted its positions down by ``dropped``: remove those rows."""
         keep = self._view >= dropped
@@ -329,13 +371,11 @@ class ChildEventTableModel(QAbstractTableModel):
         first, last = int(gone[0]), int(gone[-1])
         if last - first + 1 == len(gone):  # one contiguous block: the usual time-sorted case
             self.beginRemoveRows(QModelIndex(), first, last)
-            self._view = self._view[keep] - dropped
-            self._keys = self._keys[keep]
+            self._set_view(self._view[keep] - dropped, self._keys[keep])
             self.endRemoveRows()
         else:
             self.beginResetModel()
-            self._view = self._view[keep] - dropped
-            self._keys = self._keys[keep]
+            self._set_view(self._view[keep] - dropped, self._keys[keep])
             self.endResetModel()
 
     def _foreground(self, col: Column, position: int) -> Any:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from dock_support import events, parent_story, row
 from hypothesis import given, settings
@@ -27,6 +28,7 @@ from imperium_exec.widgets.rowstore import (
     column,
     write_csv,
 )
+from imperium_exec.widgets.table_model import _Ends
 from imperium_exec.widgets.theme import DARK, LIGHT
 
 REQUIRED_TITLES = ["Time", "Symbol", "Algo", "Child", "Qty", "Arrival", "Limit", "Exp slip",
@@ -357,3 +359,22 @@ def test_history_loaded_while_hidden_shows_in_one_merge_with_live_rows() -> None
     assert model.pending_rows == 2 and model.rowCount() == 1
     assert model.show_pending() == 2
     assert cells(model, "child") == ["4/4", "3/4", "1/4"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(inserts=st.lists(st.tuples(st.sampled_from(["top", "bottom", "middle"]),
+                                  st.integers(1, 1500)), max_size=12))
+def test_the_views_double_ended_buffer_inserts_anywhere_like_a_list(
+        inserts: list[tuple[str, int]]) -> None:
+    """Live rows land on top, history at the bottom (no copy while there is room), any other
+    sort in the middle (a copy): the array is always what list insertion gives."""
+    ends = _Ends(np.empty(0, np.int64))
+    expected: list[int] = []
+    counter = 0
+    for where, count in inserts:
+        values = list(range(counter, counter + count))
+        counter += count
+        place = {"top": 0, "bottom": len(expected), "middle": len(expected) // 2}[where]
+        ends.insert(place, np.array(values, np.int64))
+        expected[place:place] = values
+        assert ends.array.tolist() == expected
