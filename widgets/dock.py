@@ -152,7 +152,11 @@ class ExecutionDock(QDockWidget):
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(refresh_ms)
-        self._refresh_timer.timeout.connect(self.refresh_now)
+        self._refresh_timer.timeout.connect(self._refresh_in_two_turns)
+        self._figures_timer = QTimer(self)
+        self._figures_timer.setSingleShot(True)
+        self._figures_timer.setInterval(0)
+        self._figures_timer.timeout.connect(self._refresh_figures)
         self._shown_versions = (-1, -1)
         self._shown_rejected = 0
         # While a child waits on the order book, its "N s" moves on by the stack's clock: the
@@ -194,8 +198,19 @@ class ExecutionDock(QDockWidget):
         self.blotter.export_csv(os.fspath(path))
 
     def refresh_now(self) -> None:
-        """Redraw tiles, charts and parents from the current figures."""
+        """Bring the views, tiles, charts and parents up to date, now."""
         self._refresh_timer.stop()
+        self._figures_timer.stop()
+        self._refresh_views()
+        self._refresh_figures()
+
+    def _refresh_in_two_turns(self) -> None:
+        """The timed refresh: the views in this event-loop turn, the figures in the next, so
+        input and painting get a turn in between (each half is a shorter stall)."""
+        self._refresh_views()
+        self._figures_timer.start()
+
+    def _refresh_views(self) -> None:
         if self.feed.loading and self._loading_permille >= 0:
             self.loading_bar.setVisible(True)
             self.loading_bar.setValue(self._loading_permille)
@@ -204,6 +219,8 @@ class ExecutionDock(QDockWidget):
         if self.feed.rows_rejected != self._shown_rejected:
             self._shown_rejected = self.feed.rows_rejected
             self._describe_source()
+
+    def _refresh_figures(self) -> None:
         versions = (self.stats.version, self.parent_book.version)
         if versions == self._shown_versions:
             self._show_checking()

@@ -226,13 +226,16 @@ class TelemetryFeed(QObject):
         reading, parsing and ingesting; the view repaints once after the tick.
         """
         started = time.perf_counter()
+        delivered = self.rows_delivered
         caught_up = self._read_live(started)
         history = self._history if caught_up else None  # live rows first, always
-        while history is not None:
+        # History in what is left of the budget (at least one chunk when no live row came).
+        chunk_anyway = self.rows_delivered == delivered
+        while history is not None and (chunk_anyway
+                                       or time.perf_counter() - started < self.budget_s):
+            chunk_anyway = False
             self._read_history_chunk(history)
             history = self._history
-            if time.perf_counter() - started > self.budget_s:
-                break
         if self._announce_history:
             self._announce_history = False
             self.backlog_loaded.emit(self._history_rows)
