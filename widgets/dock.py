@@ -17,6 +17,7 @@ coalesced batches (see :mod:`.feed`) and the tiles, charts and parents redraw at
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ from .tiles import SummaryTiles
 SETTINGS_ORGANIZATION = "imperium"
 SETTINGS_APPLICATION = "imperium-exec"
 SPLITTER_KEY = "dock/splitter_state"
+#: While a journal's history loads, the charts are redrawn at most this often (seconds).
+CHARTS_WHILE_LOADING_S = 2.0
 
 
 def default_settings() -> QSettings:
@@ -152,7 +155,9 @@ class ExecutionDock(QDockWidget):
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(refresh_ms)
+        self._refresh_ms = refresh_ms
         self._refresh_timer.timeout.connect(self._refresh_in_two_turns)
+        self._charts_drawn_at = float("-inf")
         self._figures_timer = QTimer(self)
         self._figures_timer.setSingleShot(True)
         self._figures_timer.setInterval(0)
@@ -206,9 +211,11 @@ class ExecutionDock(QDockWidget):
 
     def _refresh_in_two_turns(self) -> None:
         """The timed refresh: the views in this event-loop turn, the figures in the next, so
-        input and painting get a turn in between (each half is a shorter stall)."""
+        input and painting get a turn in between (each half is a shorter stall). While a
+        history loads, half as often (each refresh repaints what it moved)."""
         self._refresh_views()
         self._figures_timer.start()
+        self._refresh_timer.setInterval(self._refresh_ms * (2 if self.feed.loading else 1))
 
     def _refresh_views(self) -> None:
         if self.feed.loading and self._loading_permille >= 0:
@@ -227,7 +234,11 @@ class ExecutionDock(QDockWidget):
             return
         if versions[0] != self._shown_versions[0]:
             self.tiles.show_figures(self.stats.figures())
-            self.charts.update_from(self.stats)
+            # A chart repaint costs 5-10 ms: while a history loads, one every few seconds.
+            now = time.monotonic()
+            if not self.feed.loading or now - self._charts_drawn_at >= CHARTS_WHILE_LOADING_S:
+                self._charts_drawn_at = now
+                self.charts.update_from(self.stats)
         if versions[1] != self._shown_versions[1]:
             view = self.parent_book.panel_view(
                 self.parents_panel.MAX_ROWS,
@@ -317,6 +328,7 @@ class ExecutionDock(QDockWidget):
         self.loading_bar.setVisible(False)
         self.backlog_loaded.emit(rows)
         self.refresh_now()
+        self.charts.update_from(self.stats)  # the charts held back while it loaded
 
     def _on_read_failed(self, reason: str) -> None:
         self.source_label.setText(f"cannot read {reason}")
