@@ -185,10 +185,9 @@ class ExecutionDock(QDockWidget):
         self.feed.read_failed.connect(self._on_read_failed)
         if self.feed.session_start is not None:
             self.parent_book.set_session_start(self.feed.session_start)
-        # Room in front for the history (rows of ~850 bytes, most of them child events;
-        # over-estimating costs nothing: buffer memory is committed only where written).
-        self.store.expect_history(self.feed.backlog_bytes // 500)
-        self.orders.model.book.reserve(self.feed.backlog_bytes // 1500)  # ~2.5 rows an order
+        # Room for the history's orders (~2.5 rows each of ~850 bytes; over-estimating costs
+        # nothing: buffer memory is committed only where rows are written).
+        self.orders.model.book.reserve(self.feed.backlog_bytes // 1500)
         self.loading_bar.setVisible(self.feed.loading)
         self._describe_source()
         self._apply_theme()

@@ -242,7 +242,9 @@ class TelemetryFeed(QObject):
         if self._tail is None and self._history is None:
             self._timer.stop()  # nothing to poll: the timer only flushes signal rows
         else:
-            self._timer.setInterval(0 if self.loading else self.interval_ms)
+            # Back at the next event-loop turn while there is more to read: behind the
+            # writer, or a history loading.
+            self._timer.setInterval(0 if self.loading or not caught_up else self.interval_ms)
 
     def _read_live(self, started: float) -> bool:
         """Deliver the tail's new rows and the stack's, within the budget; returns True when

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,7 @@ NUMBER_FIELDS: tuple[str, ...] = (
     "filled_quantity", "fill_price", "expected_cost_bps", "realized_slippage_bps",
     "quote_age_ms",
 )
+NUMBER_FIELD_SET = frozenset(NUMBER_FIELDS)
 #: Row fields kept as codes into a label table (None is code 0).
 LABEL_FIELDS: tuple[str, ...] = (
     "tradingsymbol", "execution_algo", "route", "queue_priority", "status", "error_bucket",
@@ -294,19 +295,6 @@ class ExportSnapshot:
     size: int = 0
 
 
-_Column = TypeVar("_Column", FloatArray, CodeArray)
-
-
-def _moved(buffer: _Column, old: slice, new: slice, capacity: int | None) -> _Column:
-    """The rows at ``old`` moved to ``new``: in place, or into a new buffer of ``capacity``."""
-    if capacity is None:
-        buffer[new] = buffer[old]  # numpy copies overlapping ranges correctly
-        return buffer
-    grown: _Column = lazy_buffer(capacity, buffer.dtype)
-    grown[new] = buffer[old]
-    return grown
-
-
 def lazy_buffer(capacity: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     """An uninitialised array whose memory is committed page by page as rows are written.
 
@@ -325,8 +313,10 @@ class ChildEventStore:
     """Columns of child events, oldest first. Not thread-safe: the GUI thread owns it.
 
     Rows go in at either end: :meth:`append` for new events, :meth:`prepend` for history read
-    backwards (older than every row held). The columns live in buffers with room on both
-    sides, so neither end shifts the rows on every batch; position 0 is always the oldest row.
+    backwards (older than every row held). The columns are rings of ``max_rows`` slots
+    (memory committed as rows are written): position 0, the oldest row, sits at slot
+    ``head``; neither end ever moves the rows held, and dropping the oldest only moves
+    ``head``.
     """
 
     def __init__(self, max_rows: int = 1_000_000) -> None:
@@ -335,15 +325,11 @@ class ChildEventStore:
         self.max_rows = max_rows
         self.tables = {name: LabelTable() for name in LABEL_FIELDS}
         self._size = 0
-        self._head = 0  # buffer index of position 0
-        self._capacity = 0
-        self._number_buffers = {name: np.empty(0, np.float64) for name in NUMBER_FIELDS}
-        self._code_buffers = {name: np.empty(0, np.int32) for name in LABEL_FIELDS}
-        # Views of the buffers' [head, head + size): what every reader indexes by position.
-        self._numbers: dict[str, FloatArray] = {}
-        self._codes: dict[str, CodeArray] = {}
-        self._refresh_views()
-        self._expected_history = 0
+        self._head = 0  # the slot of position 0
+        self._numbers: dict[str, FloatArray] = {
+            name: lazy_buffer(max_rows, np.dtype(np.float64)) for name in NUMBER_FIELDS}
+        self._codes: dict[str, CodeArray] = {
+            name: lazy_buffer(max_rows, np.dtype(np.int32)) for name in LABEL_FIELDS}
         self.dropped_total = 0  # oldest rows dropped to make room for new ones
         self.history_skipped = 0  # history rows not kept: the store was full
 
@@ -371,18 +357,12 @@ class ChildEventStore:
         dropped = 0
         if excess > 0:
             dropped = min(self._size, excess + self.max_rows // 10)
-            self._head += dropped
+            self._head = (self._head + dropped) % self.max_rows
             self._size -= dropped
             self.dropped_total += dropped
-        self._make_room(front=0, back=take)
         start = self._size
-        at = self._head + start
-        for name, values in batch.numbers.items():
-            self._number_buffers[name][at:at + take] = values[skip:]
-        for name, codes in batch.codes.items():
-            self._code_buffers[name][at:at + take] = codes[skip:]
+        self._write(self._head + start, batch, skip)
         self._size += take
-        self._refresh_views()
         return Appended(start, self._size, dropped)
 
     def prepend(self, batch: ColumnBatch) -> int:
@@ -397,15 +377,9 @@ class ChildEventStore:
         self.history_skipped += skip
         if take == 0:
             return 0
-        self._make_room(front=take, back=0)
-        at = self._head - take
-        for name, values in batch.numbers.items():
-            self._number_buffers[name][at:self._head] = values[skip:]
-        for name, codes in batch.codes.items():
-            self._code_buffers[name][at:self._head] = codes[skip:]
-        self._head = at
+        self._head = (self._head - take) % self.max_rows
+        self._write(self._head, batch, skip)
         self._size += take
-        self._refresh_views()
         return take
 
     def extend(self, events: Sequence[Event]) -> Appended:
@@ -413,58 +387,41 @@ class ChildEventStore:
 
     def clear(self) -> None:
         self._size = 0
-        self._head = self._capacity // 2
-        self._refresh_views()
 
-    def expect_history(self, rows: int) -> None:
-        """About ``rows`` history rows will be prepended (an estimate; call it before any row
-        arrives): the first buffers leave that much room in front, so a long history loads
-        without moving what is held."""
-        self._expected_history = min(max(0, rows), self.max_rows)
+    def _write(self, slot: int, batch: ColumnBatch, skip: int) -> None:
+        """The batch's rows from ``skip`` on, into the rings from ``slot`` (wrapping)."""
+        count = batch.size - skip
+        slot %= self.max_rows
+        first = min(count, self.max_rows - slot)  # up to the end of the ring, then from 0
+        for rings, values in ((self._numbers, batch.numbers), (self._codes, batch.codes)):
+            for name, column in values.items():
+                ring = rings[name]
+                ring[slot:slot + first] = column[skip:skip + first]
+                ring[:count - first] = column[skip + first:]
 
-    def _make_room(self, *, front: int, back: int) -> None:
-        """At least ``front`` free slots before position 0 and ``back`` after the last row.
+    def _slots(self, positions: IntArray) -> IntArray:
+        slots: IntArray = (positions + self._head) % self.max_rows
+        return slots
 
-        The buffers are allocated once, at half again ``max_rows`` (``np.empty``: memory is
-        only committed for the rows written, so room costs nothing until used), with the
-        expected history's room in front. When an end runs out, the rows move within the
-        buffers, the spare room going mostly to the end that asked: a long session of live
-        rows moves them about once per ``max_rows / 2`` rows.
-        """
-        if self._head >= front and self._capacity - self._head - self._size >= back:
-            return
-        capacity = self.max_rows + max(self.max_rows // 2, 1)
-        need = self._size + front + back
-        spare = capacity - need
-        if self._capacity == 0:
-            head = front + min(spare, max(0, self._expected_history - front))
-        else:
-            head = front + (spare * 3 // 4 if front else spare // 4)
-        old = slice(self._head, self._head + self._size)
-        new = slice(head, head + self._size)
-        grow = capacity != self._capacity
-        for name, numbers in self._number_buffers.items():
-            self._number_buffers[name] = _moved(numbers, old, new, capacity if grow else None)
-        for name, codes in self._code_buffers.items():
-            self._code_buffers[name] = _moved(codes, old, new, capacity if grow else None)
-        self._capacity = capacity
-        self._head = head
-
-    def _refresh_views(self) -> None:
-        window = slice(self._head, self._head + self._size)
-        self._numbers = {name: b[window] for name, b in self._number_buffers.items()}
-        self._codes = {name: b[window] for name, b in self._code_buffers.items()}
+    def _range(self, ring: npt.NDArray[Any], start: int, stop: int) -> npt.NDArray[Any]:
+        """Positions [start, stop) of a ring: a view, or a copy where they wrap."""
+        low = (self._head + start) % self.max_rows
+        high = low + (stop - start)
+        if high <= self.max_rows:
+            return ring[low:high]
+        return np.concatenate([ring[low:], ring[:high - self.max_rows]])
 
     # ---- reading one cell or row
     def number(self, name: str, position: int) -> float:
-        return float(self._numbers[name][position])
+        return float(self._numbers[name][(self._head + position) % self.max_rows])
 
     def label(self, name: str, position: int) -> str | None:
-        return self.tables[name].labels[int(self._codes[name][position])]
+        slot = (self._head + position) % self.max_rows
+        return self.tables[name].labels[int(self._codes[name][slot])]
 
     def value(self, col: Column, position: int) -> float | str | None:
         """The raw value of a cell: a float (NaN = none) or a label."""
-        if col.field in self._numbers:
+        if col.field in NUMBER_FIELD_SET:
             return self.number(col.field, position)
         return self.label(col.field, position)
 
@@ -502,13 +459,13 @@ class ChildEventStore:
             code = self.tables[name].code(wanted)
             if code is None:
                 return np.zeros(stop - start, np.bool_)
-            keep &= self._codes[name][start:stop] == code
+            keep &= self._range(self._codes[name], start, stop) == code
         if flt.symbol:
             needle = flt.symbol.strip().upper()
             table = self.tables["tradingsymbol"]
             matching = [c for label, c in table.codes.items()
                         if label is not None and needle in label.upper()]
-            keep &= np.isin(self._codes["tradingsymbol"][start:stop], matching)
+            keep &= np.isin(self._range(self._codes["tradingsymbol"], start, stop), matching)
         return keep
 
     def positions(self, flt: RowFilter, start: int = 0, stop: int | None = None) -> IntArray:
@@ -524,10 +481,10 @@ class ChildEventStore:
         Ties keep arrival order (ascending) or its reverse (descending): see :meth:`order`.
         """
         if col.kind is Kind.LABEL:
-            key = self.tables[col.field].rank()[self._codes[col.field][positions]]
+            key = self.tables[col.field].rank()[self._codes[col.field][self._slots(positions)]]
             blank = np.isinf(key)
         else:
-            key = self._numbers[col.field][positions].copy()
+            key = self._numbers[col.field][self._slots(positions)]
             blank = np.isnan(key)
         if descending:
             key = -key
@@ -543,14 +500,15 @@ class ChildEventStore:
     # ---- export
     def snapshot(self, positions: IntArray, columns: Sequence[Column]) -> ExportSnapshot:
         snap = ExportSnapshot(columns=tuple(columns), size=len(positions))
+        slots = self._slots(positions)
         for col in columns:
-            if col.field in self._numbers:
-                snap.numbers[col.field] = self._numbers[col.field][positions]
+            if col.field in NUMBER_FIELD_SET:
+                snap.numbers[col.field] = self._numbers[col.field][slots]
             else:
-                snap.codes[col.field] = self._codes[col.field][positions]
+                snap.codes[col.field] = self._codes[col.field][slots]
                 snap.labels[col.field] = list(self.tables[col.field].labels)
         if any(c.kind is Kind.CHILD for c in columns):
-            snap.numbers["children"] = self._numbers["children"][positions]
+            snap.numbers["children"] = self._numbers["children"][slots]
         return snap
 
 

@@ -235,3 +235,18 @@ def test_an_event_both_in_the_history_and_signalled_late_is_kept_once(
     feed.poll_now()
     assert [r["parent_id"] for r in got.rows] == ["NOW"]
     tracker.close()
+
+
+def test_a_tail_behind_the_writer_is_read_again_at_the_next_turn(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    """More than a tick's budget waiting: the feed comes back at once, not a poll interval
+    later, so a fast writer is never left seconds ahead of the screen."""
+    path = journal(tmp_path)
+    write_rows(path, [])
+    feed = TelemetryFeed(path, interval_ms=10_000, chunk_bytes=4 << 10, budget_ms=0.0)
+    got = Collected(feed)
+    write_rows(path, [r for i in range(100) for r in parent_story(f"L{i}")])  # ~120 KB
+    feed.poll_now()
+    assert 0 < len(got.live) < 1000 and feed._timer.interval() == 0
+    qtbot.waitUntil(lambda: len(got.live) == 1000, timeout=5000)  # not 10 s a poll
+    assert feed._timer.interval() == 10_000
