@@ -226,7 +226,9 @@ def test_in_order_the_row_is_the_stories_last_state() -> None:
             if e.event is not EventKind.GHOST:
                 last[(e.parent_id, e.child_index or 0)] = e
         for key, e in last.items():
-            order = book.row(book.rows[key])
+            row = book.row_of(*key)
+            assert row is not None
+            order = book.row(row)
             assert order["status"] == e.status, (seed, key)
             assert order["attempts"] >= (e.attempt or 0)
             if order["filled"]:
@@ -234,9 +236,11 @@ def test_in_order_the_row_is_the_stories_last_state() -> None:
 
 
 @pytest.mark.parametrize("reserved", [0, 20_000])
-def test_orders_past_a_growth_or_a_reservation_start_from_blank_figures(reserved: int) -> None:
+def test_orders_past_a_growth_or_a_reservation_start_from_blank_figures(
+        reserved: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Columns grow (or are reserved) without being filled up front: each block of new rows
     gets its starting values as it is reached, so an order far down is as blank as the first."""
+    monkeypatch.setattr(OrderBook, "INITIAL_ROWS", 5_000)
     book = OrderBook()
     book.reserve(reserved)
     n = 9_000  # past two 4,096-row blocks and a doubling
