@@ -225,9 +225,9 @@ class ChildEventBlotter(QWidget):
         shown, total = self.model.rowCount(), len(self.model.store)
         text = f"{shown:,} of {total:,} child events" if shown != total else \
             f"{total:,} child events"
-        dropped = self.model.store.dropped_total
-        if dropped:
-            text += f" (oldest {dropped:,} no longer kept)"
+        store = self.model.store
+        if store.dropped_total or store.history_skipped:
+            text += f" (the oldest {store.dropped_total + store.history_skipped:,} not kept)"
         self.count_label.setText(text)
 
     # ------------------------------------------------------------------ layout (QSettings)

@@ -122,7 +122,9 @@ class ExecutionDock(QDockWidget):
                                           "font-weight: bold; padding: 4px 6px; }")
         self.session_banner.setVisible(False)
         layout.addWidget(self.session_banner)
-        self._session_ts = float("-inf")
+        self._session_ts = float("-inf")  # the newest session row
+        self._accepted_ts = float("-inf")  # the newest accepted parent
+        self._session_text = ("", "")
 
         self.tiles = SummaryTiles(body)
         layout.addWidget(self.tiles)
@@ -307,6 +309,8 @@ class ExecutionDock(QDockWidget):
             self._refresh_timer.start()
 
     def _on_restarted(self) -> None:
+        self._session_ts = self._accepted_ts = float("-inf")
+        self.session_banner.setVisible(False)
         self.model.clear()
         self.orders.model.clear()
         self.stats.reset()
@@ -333,18 +337,24 @@ class ExecutionDock(QDockWidget):
         self.source_label.setText(f"cannot read {reason}")
 
     def _note_session_state(self, events: list[Event]) -> None:
-        """Show the banner on a session event; hide it once a later order is accepted."""
+        """The banner shows while the newest session row is newer than the newest accepted
+        parent (whatever order rows arrive in: a journal's history comes newest first)."""
+        changed = False
         for e in events:
             if e.event is EventKind.SESSION and e.ts >= self._session_ts:
                 self._session_ts = e.ts
-                self.session_banner.setText(
-                    f"Broker session lost: re-login needed. Nothing more is sent. "
-                    f"{e.message or ''}")
-                self.session_banner.setToolTip(e.error or "")
-                self.session_banner.setVisible(True)
-            elif e.event is EventKind.ACCEPTED and not self.session_banner.isHidden() \
-                    and e.ts > self._session_ts:
-                self.session_banner.setVisible(False)
+                self._session_text = (f"Broker session lost: re-login needed. Nothing more is "
+                                      f"sent. {e.message or ''}", e.error or "")
+                changed = True
+            elif e.event is EventKind.ACCEPTED and e.ts > self._accepted_ts:
+                self._accepted_ts = e.ts
+                changed = True
+        if changed:
+            lost = self._session_ts > self._accepted_ts
+            if lost:
+                self.session_banner.setText(self._session_text[0])
+                self.session_banner.setToolTip(self._session_text[1])
+            self.session_banner.setVisible(lost)
 
     # ------------------------------------------------------------------ look and layout
     def _describe_source(self) -> None:

@@ -95,9 +95,9 @@ class TelemetryFeed(QObject):
     backlog_loaded = Signal(int)  # rows in the history, once it is read
     read_failed = Signal(str)  # the file could not be read (the feed keeps trying)
 
-    #: How far back a history event may be from the moment the feed attached and still have
-    #: its stack signal arrive after (those queued in the event loop at that moment).
-    EARLY_WINDOW_S = 30.0
+    #: How many of the history's newest events are remembered, for stack signals still
+    #: queued when the feed attached (the engine's queue at that moment: a few hundred rows).
+    EARLY_ROWS = 5_000
 
     def __init__(self, path: str | os.PathLike[str] | None = None,
                  stack: StackRows | None = None, *,
@@ -147,6 +147,7 @@ class TelemetryFeed(QObject):
         self._session_start: float | None = None
         self._early_signals: set[Event] = set()
         self._recent_history: set[Event] = set()
+        self._history_remembered = 0
         if stack is not None:
             stack.telemetry_event.connect(self._on_stack_event)
             if own_journal:
@@ -301,17 +302,20 @@ class TelemetryFeed(QObject):
             self._announce_history = True
 
     def _dedupe_early(self, events: list[Event]) -> list[Event]:
-        """History events of the last moments before attaching, minus those the stack's
-        signals brought already (and remembered, for signals still to come)."""
-        horizon = self._attach_ts - self.EARLY_WINDOW_S
+        """History events, minus those the stack's signals brought already; the first
+        :attr:`EARLY_ROWS` (the newest of the journal) are remembered for signals still to
+        come. Bounded by count, not by time: on a virtual clock, queued rows can be minutes
+        of clock time old."""
         early = self._early_signals
+        recent = self._recent_history
         kept = []
         for e in events:
-            if e.ts >= horizon:
-                if e in early:
-                    early.discard(e)
-                    continue
-                self._recent_history.add(e)
+            if e in early:
+                early.discard(e)
+                continue
+            if self._history_remembered < self.EARLY_ROWS:
+                self._history_remembered += 1
+                recent.add(e)
             kept.append(e)
         return kept
 
@@ -323,15 +327,17 @@ class TelemetryFeed(QObject):
     def _restart(self) -> None:
         """The file was truncated or replaced: consumers reset; its new rows are all live
         (the old history is no longer the file's)."""
+        loading = self._history is not None
         if self._history is not None:
             self._history.close()
             self._history = None
             self._announce_history = False
-            self.backlog_loaded.emit(self._history_rows)
         self._early_signals.clear()
         self._recent_history.clear()
         self._history_end = 0
         self.restarted.emit()
+        if loading:
+            self.backlog_loaded.emit(self._history_rows)
 
 def _same_file(a: Path, b: Path) -> bool:
     try:

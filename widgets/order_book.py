@@ -426,7 +426,7 @@ class OrderBook:
         return out
 
     def row_of(self, parent_id: str, child_index: int) -> int | None:
-        return self.rows.get(f"{parent_id}/{child_index}")
+        return self.rows.get(f"{parent_id}/{int(child_index)}")
 
     def is_open(self, row: int) -> bool:
         """Not in a terminal state (placed, partially filled, or waiting to re-send)."""

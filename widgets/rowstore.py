@@ -370,9 +370,11 @@ class ChildEventStore:
         rows held; returns how many went in (positions of the rows held grew by that much).
 
         History never pushes newer rows out: when the store is full, the batch's oldest rows
-        are not kept (counted in :attr:`history_skipped`).
+        are not kept (counted in :attr:`history_skipped`), and once any row was dropped or
+        skipped no older row is taken (it would leave a gap in time behind it).
         """
-        take = min(batch.size, self.max_rows - self._size)
+        take = 0 if self.dropped_total or self.history_skipped else \
+            min(batch.size, self.max_rows - self._size)
         skip = batch.size - take
         self.history_skipped += skip
         if take == 0:

@@ -250,3 +250,20 @@ def test_a_tail_behind_the_writer_is_read_again_at_the_next_turn(
     assert 0 < len(got.live) < 1000 and feed._timer.interval() == 0
     qtbot.waitUntil(lambda: len(got.live) == 1000, timeout=5000)  # not 10 s a poll
     assert feed._timer.interval() == 10_000
+
+
+def test_a_queued_signal_minutes_of_virtual_clock_old_is_still_kept_once(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    """On a virtual clock a row queued at attach can be long before the attach time by that
+    clock: the history remembers its newest rows by count, not by time."""
+    tracker = FillQualityTracker("paper", tmp_path)
+    stack = StackDouble(tracker)
+    fill = row("filled", parent_id="NOW", ts=1.0, filled_quantity=65, fill_price=100.0)
+    tracker.append(fill)
+    feed = TelemetryFeed(tracker.path, stack, interval_ms=10_000, clock=lambda: 600.0)
+    got = Collected(feed)
+    feed.poll_now()  # the history brings it...
+    stack.telemetry_event.emit(read_event(fill))  # ...and then its queued signal, 10 min on
+    feed.poll_now()
+    assert [r["event"] for r in got.rows] == ["filled"]
+    tracker.close()

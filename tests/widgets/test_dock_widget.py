@@ -399,6 +399,29 @@ def test_a_lost_session_shows_a_banner_until_orders_flow_again(
     qtbot.waitUntil(lambda: dock.session_banner.isHidden(), timeout=3000)
 
 
+@pytest.mark.parametrize("accepted_after", [True, False])
+def test_the_banner_follows_the_newest_of_session_and_accepted_rows_in_a_long_history(
+        qtbot: QtBot, tmp_path: Path, qsettings: QSettings, accepted_after: bool) -> None:
+    """A history comes newest chunk first: an accepted parent read before an older session
+    row still means orders flowed again after it (and the other way round, the session is
+    lost)."""
+    path = tmp_path / "execution_quality_paper.jsonl"
+    session = row("session", parent_id="", tradingsymbol="", execution_algo="",
+                  status="relogin_needed", error_bucket="fatal", error="re-login needed")
+    filler = [row("cancelled", parent_id=f"X{i}") for i in range(150)]  # > a 64 KB chunk
+    accepted = row("accepted", parent_id="AFTER")
+    if accepted_after:
+        accepted["ts"] = session["ts"] + 100.0
+    else:
+        session["ts"] = accepted["ts"] + 100.0
+    write_rows(path, [session, *filler, accepted] if accepted_after
+               else [accepted, *filler, session])
+    dock = make_dock(qtbot, path, settings=qsettings)
+    with qtbot.waitSignal(dock.feed.backlog_loaded, timeout=10_000):
+        pass
+    assert dock.session_banner.isHidden() is accepted_after
+
+
 def test_a_journal_from_before_the_typed_schema_and_v1_desk_rows_load(
         qtbot: QtBot, tmp_path: Path, qsettings: QSettings, screenshot_dir: Path) -> None:
     data = Path(__file__).parents[1] / "data"

@@ -307,15 +307,19 @@ def test_history_before_and_live_rows_after_keep_the_store_in_time_order(
         steps: list[tuple[bool, int]], max_rows: int) -> None:
     """Live rows append (newer than all held), history prepends (older than all held): the
     store holds them oldest first, never more than max_rows, history never pushing live rows
-    out (the oldest rows of a history chunk that does not fit are left out)."""
+    out (the oldest rows of a history chunk that does not fit are left out) and never taken
+    once a row was dropped or left out (no gap in time)."""
     store = ChildEventStore(max_rows=max_rows)
     held: list[int] = []
     newest, oldest = 0, 0  # ids: live rows count up from 1, history down from 0
+    lost = False  # a row was dropped or skipped: older history would leave a gap behind it
     for is_history, size in steps:
         if is_history:
             chunk = list(range(oldest - size + 1, oldest + 1))
             oldest -= size
-            fits = chunk[len(chunk) - min(size, max_rows - len(held)):] if size else []
+            room = 0 if lost else max_rows - len(held)
+            fits = chunk[len(chunk) - min(size, room):] if size and room else []
+            lost = lost or len(fits) < size
             assert store.prepend(store.encode(events(
                 [row("placed", quantity=n) for n in chunk]))) == len(fits)
             held = fits + held
@@ -326,6 +330,8 @@ def test_history_before_and_live_rows_after_keep_the_store_in_time_order(
             take = min(size, max_rows)
             if len(held) + take > max_rows:  # the oldest go, a tenth more than needed
                 held = held[min(len(held), len(held) + take - max_rows + max_rows // 10):]
+                lost = True
+            lost = lost or take < size
             held += chunk[size - take:]
         assert len(store) <= max_rows
         assert [int(store.number("quantity", p)) for p in range(len(store))] == held
@@ -378,3 +384,14 @@ def test_the_views_double_ended_buffer_inserts_anywhere_like_a_list(
         ends.insert(place, np.array(values, np.int64))
         expected[place:place] = values
         assert ends.array.tolist() == expected
+
+
+def test_history_older_than_a_dropped_row_is_not_taken() -> None:
+    """Live rows pushed the oldest history out: older history would sit behind a gap."""
+    store = ChildEventStore(max_rows=10)
+    store.prepend(store.encode(events([row("placed", quantity=n) for n in range(91, 101)])))
+    store.append(store.encode(events([row("placed", quantity=101)])))  # drops 91 and 92
+    assert store.prepend(store.encode(events([row("placed", quantity=n)
+                                              for n in range(81, 91)]))) == 0
+    assert [int(store.number("quantity", p)) for p in range(len(store))] == list(range(93, 102))
+    assert store.history_skipped == 10
