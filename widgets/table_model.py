@@ -74,6 +74,13 @@ class _Ends:
     def array(self) -> npt.NDArray[Any]:
         return self._buffer[self._low:self._high]
 
+    def remove_end(self, top: bool, count: int) -> None:
+        """Drop ``count`` values from the top (or the bottom) end."""
+        if top:
+            self._low += count
+        else:
+            self._high -= count
+
     def insert(self, place: int, values: npt.NDArray[Any]) -> None:
         size, count = self._high - self._low, len(values)
         if place == 0 and self._low >= count:
@@ -369,7 +376,15 @@ class ChildEventTableModel(QAbstractTableModel):
             self._view -= dropped
             return
         first, last = int(gone[0]), int(gone[-1])
-        if last - first + 1 == len(gone):  # one contiguous block: the usual time-sorted case
+        if last - first + 1 == len(gone) and (first == 0 or last == len(self._view) - 1):
+            # One block at an end: the usual time-sorted case. The ends move; nothing copied.
+            self.beginRemoveRows(QModelIndex(), first, last)
+            self._view_ends.remove_end(first == 0, len(gone))
+            self._keys_ends.remove_end(first == 0, len(gone))
+            self._view, self._keys = self._view_ends.array, self._keys_ends.array
+            self._view -= dropped
+            self.endRemoveRows()
+        elif last - first + 1 == len(gone):
             self.beginRemoveRows(QModelIndex(), first, last)
             self._set_view(self._view[keep] - dropped, self._keys[keep])
             self.endRemoveRows()
