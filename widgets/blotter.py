@@ -11,17 +11,14 @@ worker thread (a day of rows takes seconds to format) and reports with :attr:`ex
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QMenu,
     QPushButton,
     QTableView,
     QTabWidget,
@@ -29,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .column_layout import ColumnLayout, set_up_table
 from .rowstore import COLUMNS, ExportSnapshot, RowFilter, write_csv
 from .table_model import ChildEventTableModel
 
 ALL = "All"
-HEADER_KEY = "blotter/header_state"
 #: Bumped when COLUMNS changes in a way an old saved header would misplace.
 LAYOUT_VERSION = 1
 
@@ -90,25 +87,9 @@ class ChildEventBlotter(QWidget):
         events_layout.setSpacing(3)
         self.table = QTableView(events_page)
         self.table.setObjectName("child_events")
-        self.table.setModel(model)
-        self.table.setSortingEnabled(True)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.setWordWrap(False)
-        self.table.setShowGrid(False)
-        vertical = self.table.verticalHeader()
-        vertical.setVisible(False)
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row size hints
-        vertical.setDefaultSectionSize(self.fontMetrics().height() + 6)
-        header = self.table.horizontalHeader()
-        header.setSectionsMovable(True)
-        header.setHighlightSections(False)
-        header.setStretchLastSection(False)
-        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        header.customContextMenuRequested.connect(self._header_menu)
-        self._apply_default_layout()
+        set_up_table(self.table, model)
+        self.columns = ColumnLayout(self.table, model, COLUMNS, settings, prefix="blotter",
+                                    version=LAYOUT_VERSION)
         events_layout.addWidget(self.table, 1)
 
         self.count_label = QLabel(events_page)
@@ -142,13 +123,6 @@ class ChildEventBlotter(QWidget):
         self.symbol_filter.textChanged.connect(self._debounce.start)
         for combo in (self.algo_filter, self.status_filter, self.mode_filter):
             combo.currentIndexChanged.connect(self._apply_filter)
-        self._save_timer = QTimer(self)
-        self._save_timer.setSingleShot(True)
-        self._save_timer.setInterval(300)
-        self._save_timer.timeout.connect(self.save_layout)
-        for sig in (header.sectionMoved, header.sectionResized, header.sortIndicatorChanged):
-            sig.connect(self._save_timer.start)
-
         model.labels_changed.connect(self.refresh_choices)
         model.rowsInserted.connect(self._update_count)
         model.rowsRemoved.connect(self._update_count)
@@ -231,65 +205,17 @@ class ChildEventBlotter(QWidget):
         self.count_label.setText(text)
 
     # ------------------------------------------------------------------ layout (QSettings)
-    def _apply_default_layout(self) -> None:
-        header = self.table.horizontalHeader()
-        cells, titles = self.table.fontMetrics(), header.fontMetrics()
-        for i, col in enumerate(COLUMNS):
-            # Wide enough for the column's typical widest text and its title plus the sort
-            # arrow, in whatever font the host uses (never resizeColumnsToContents: it
-            # measures every row).
-            width = max(cells.horizontalAdvance(col.sample) + 14,
-                        titles.horizontalAdvance(col.title) + 26)
-            header.resizeSection(i, width)
-            header.setSectionHidden(i, col.hidden)
-        header.setSortIndicator(self.model.sort_section, self.model.sort_order)
-
     def save_layout(self) -> None:
-        if self.settings is None:
-            return
-        self.settings.setValue(HEADER_KEY, self.table.horizontalHeader().saveState())
-        self.settings.setValue("blotter/layout_version", LAYOUT_VERSION)
-        self.settings.sync()
+        self.columns.save()
 
     def restore_layout(self) -> bool:
-        if self.settings is None:
-            return False
-        if self.settings.value("blotter/layout_version") not in (LAYOUT_VERSION,
-                                                                 str(LAYOUT_VERSION)):
-            return False
-        state = self.settings.value(HEADER_KEY)
-        if not isinstance(state, QByteArray | bytes):
-            return False
-        header = self.table.horizontalHeader()
-        ok = header.restoreState(QByteArray(state))
-        if ok:
-            self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
-        return bool(ok)
-
-    def _header_menu(self, point: QPoint) -> None:
-        header = self.table.horizontalHeader()
-        menu = QMenu(self)
-        for i, col in enumerate(COLUMNS):
-            action = menu.addAction(col.title)
-            action.setCheckable(True)
-            action.setChecked(not header.isSectionHidden(i))
-            action.toggled.connect(lambda shown, i=i: self.set_column_visible(i, shown))
-        menu.addSeparator()
-        menu.addAction("Reset columns", self.reset_layout)
-        menu.popup(header.mapToGlobal(point))
+        return self.columns.restore()
 
     def set_column_visible(self, section: int, visible: bool) -> None:
-        self.table.horizontalHeader().setSectionHidden(section, not visible)
-        self._save_timer.start()
+        self.columns.set_column_visible(section, visible)
 
     def reset_layout(self) -> None:
-        header = self.table.horizontalHeader()
-        for visual in range(len(COLUMNS)):
-            logical = header.logicalIndex(visual)
-            if logical != visual:
-                header.moveSection(header.visualIndex(visual), visual)
-        self._apply_default_layout()
-        self.save_layout()
+        self.columns.reset()
 
     # ------------------------------------------------------------------ export
     def choose_export_path(self) -> None:

@@ -28,26 +28,22 @@ import numpy as np
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
-    QByteArray,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QPoint,
     QSettings,
     Qt,
     QTimer,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
     QLabel,
-    QMenu,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from ..events import Event, Status
+from .column_layout import ColumnLayout, set_up_table
 from .order_book import (
     ORDER_COLUMN_INDEX,
     ORDER_COLUMNS,
@@ -60,8 +56,6 @@ from .rowstore import RowFilter
 from .table_model import RAW_ROLE, ROW_ROLE
 from .theme import LIGHT, Theme
 
-HEADER_KEY = "orders/header_state"
-LAYOUT_KEY = "orders/layout_version"
 #: Bumped when ORDER_COLUMNS changes in a way an old saved header would misplace.
 LAYOUT_VERSION = 1
 
@@ -389,36 +383,16 @@ class ChildOrdersView(QWidget):
         layout.setSpacing(3)
         self.table = QTableView(self)
         self.table.setObjectName("child_orders")
-        self.table.setModel(model)
-        self.table.setSortingEnabled(True)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.setWordWrap(False)
-        self.table.setShowGrid(False)
-        vertical = self.table.verticalHeader()
-        vertical.setVisible(False)
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row size hints
-        vertical.setDefaultSectionSize(self.fontMetrics().height() + 6)
-        header = self.table.horizontalHeader()
-        header.setSectionsMovable(True)
-        header.setHighlightSections(False)
-        header.setStretchLastSection(False)
-        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        header.customContextMenuRequested.connect(self._header_menu)
-        self._apply_default_layout()
+        set_up_table(self.table, model)
+        # As the blotter's, with a narrower allowance for the sort arrow: the default columns
+        # must fit a 600-px dock (the arrow shows on one column at a time).
+        self.columns = ColumnLayout(self.table, model, ORDER_COLUMNS, settings,
+                                    prefix="orders", version=LAYOUT_VERSION, arrow_room=20)
         layout.addWidget(self.table, 1)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("order_count")
         layout.addWidget(self.count_label)
 
-        self._save_timer = QTimer(self)
-        self._save_timer.setSingleShot(True)
-        self._save_timer.setInterval(300)
-        self._save_timer.timeout.connect(self.save_layout)
-        for sig in (header.sectionMoved, header.sectionResized, header.sortIndicatorChanged):
-            sig.connect(self._save_timer.start)
         # The count needs a pass over the orders' states: at most a few times a second.
         self._count_timer = QTimer(self)
         self._count_timer.setSingleShot(True)
@@ -443,63 +417,17 @@ class ChildOrdersView(QWidget):
         self.count_label.setText(f"{text} · {working:,} open")
 
     # ------------------------------------------------------------------ layout (QSettings)
-    def _apply_default_layout(self) -> None:
-        header = self.table.horizontalHeader()
-        cells, titles = self.table.fontMetrics(), header.fontMetrics()
-        for i, col in enumerate(ORDER_COLUMNS):
-            # As the blotter's, with a narrower allowance for the sort arrow: the default
-            # columns must fit a 600-px dock (the arrow shows on one column at a time).
-            width = max(cells.horizontalAdvance(col.sample) + 14,
-                        titles.horizontalAdvance(col.title) + 20)
-            header.resizeSection(i, width)
-            header.setSectionHidden(i, col.hidden)
-        header.setSortIndicator(self.model.sort_section, self.model.sort_order)
-
     def save_layout(self) -> None:
-        if self.settings is None:
-            return
-        self.settings.setValue(HEADER_KEY, self.table.horizontalHeader().saveState())
-        self.settings.setValue(LAYOUT_KEY, LAYOUT_VERSION)
-        self.settings.sync()
+        self.columns.save()
 
     def restore_layout(self) -> bool:
-        if self.settings is None or \
-                self.settings.value(LAYOUT_KEY) not in (LAYOUT_VERSION, str(LAYOUT_VERSION)):
-            return False
-        state = self.settings.value(HEADER_KEY)
-        if not isinstance(state, QByteArray | bytes):
-            return False
-        header = self.table.horizontalHeader()
-        ok = header.restoreState(QByteArray(state))
-        if ok:
-            self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
-        return bool(ok)
-
-    def _header_menu(self, point: QPoint) -> None:
-        header = self.table.horizontalHeader()
-        menu = QMenu(self)
-        for i, col in enumerate(ORDER_COLUMNS):
-            action = menu.addAction(col.title)
-            action.setCheckable(True)
-            action.setChecked(not header.isSectionHidden(i))
-            action.toggled.connect(lambda shown, i=i: self.set_column_visible(i, shown))
-        menu.addSeparator()
-        menu.addAction("Reset columns", self.reset_layout)
-        menu.popup(header.mapToGlobal(point))
+        return self.columns.restore()
 
     def set_column_visible(self, section: int, visible: bool) -> None:
-        self.table.horizontalHeader().setSectionHidden(section, not visible)
-        self._save_timer.start()
+        self.columns.set_column_visible(section, visible)
 
     def reset_layout(self) -> None:
-        header = self.table.horizontalHeader()
-        for visual in range(len(ORDER_COLUMNS)):
-            logical = header.logicalIndex(visual)
-            if logical != visual:
-                header.moveSection(header.visualIndex(visual), visual)
-        self._apply_default_layout()
-        self.model.sort(self.model.sort_section, self.model.sort_order)
-        self.save_layout()
+        self.columns.reset()
 
     def shown_width(self) -> int:
         """Width of the shown columns, pixels (what the default layout must fit)."""
