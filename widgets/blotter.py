@@ -129,7 +129,7 @@ class ChildEventBlotter(QWidget):
         model.modelReset.connect(self._update_count)
         model.layoutChanged.connect(self._update_count)
         self.refresh_choices()
-        self.restore_layout()
+        self.columns.restore()
         self._update_count()
         self._exporting = False
         self._export_ended.connect(self._export_done)
@@ -207,15 +207,6 @@ class ChildEventBlotter(QWidget):
     # ------------------------------------------------------------------ layout (QSettings)
     def save_layout(self) -> None:
         self.columns.save()
-
-    def restore_layout(self) -> bool:
-        return self.columns.restore()
-
-    def set_column_visible(self, section: int, visible: bool) -> None:
-        self.columns.set_column_visible(section, visible)
-
-    def reset_layout(self) -> None:
-        self.columns.reset()
 
     # ------------------------------------------------------------------ export
     def choose_export_path(self) -> None:

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractItemModel,
     QAbstractTableModel,
     QModelIndex,
     QObject,
@@ -53,7 +52,7 @@ from .order_book import (
     OrderColumn,
 )
 from .rowstore import RowFilter
-from .table_model import RAW_ROLE, ROW_ROLE
+from .table_model import RAW_ROLE, ROW_ROLE, column_header, reorder_keeping_selection
 from .theme import LIGHT, Theme
 
 #: Bumped when ORDER_COLUMNS changes in a way an old saved header would misplace.
@@ -65,7 +64,6 @@ _SIGNED = {"slip", "exp_bps"}
 _ROW_TINTS = {Status.ERROR: "row_bad", Status.REJECTED: "row_bad", Status.UNKNOWN: "row_bad",
               Status.RETRY: "row_warn"}
 AnyIndex = QModelIndex | QPersistentModelIndex
-_LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
 _EMPTY = np.empty(0, np.int64)
 
 
@@ -106,16 +104,7 @@ class ChildOrderTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(ORDER_COLUMNS):
-            return None
-        col = ORDER_COLUMNS[section]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return col.title
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return col.tooltip
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if col.numeric else _LEFT
-        return None
+        return column_header(ORDER_COLUMNS, section, orientation, role)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -318,25 +307,12 @@ class ChildOrderTableModel(QAbstractTableModel):
 
     def _relayout(self, view: IntArray) -> None:
         """Replace the view with a reordering of it, keeping selections."""
-        hint = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
-        about: Any = self.layoutAboutToBeChanged  # the stubs do not type overload indexing
-        changed: Any = self.layoutChanged
-        about[_LAYOUT_SIGNATURE].emit([], hint)
-        old_view = self._view
-        persistent = self.persistentIndexList()
-        self._view = view
-        self._keys = self.book.sort_key(self.sort_column, view, self._descending)
-        self._keys_labels = self._sort_labels()
-        if persistent:
-            where = np.full(len(self.book), -1, np.int64)
-            where[view] = np.arange(len(view))
-            new_list = []
-            for idx in persistent:
-                position = int(where[old_view[idx.row()]]) if idx.row() < len(old_view) else -1
-                new_list.append(self.index(position, idx.column()) if position >= 0
-                                else QModelIndex())
-            self.changePersistentIndexList(persistent, new_list)
-        changed[_LAYOUT_SIGNATURE].emit([], hint)
+        def install() -> None:
+            self._view = view
+            self._keys = self.book.sort_key(self.sort_column, view, self._descending)
+            self._keys_labels = self._sort_labels()
+
+        reorder_keeping_selection(self, self._view, view, install)
 
     def _foreground(self, col: OrderColumn, row: int) -> Any:
         book, theme = self.book, self.theme
@@ -401,7 +377,7 @@ class ChildOrdersView(QWidget):
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset,
                        model.dataChanged):
             signal.connect(self._count_later)
-        self.restore_layout()
+        self.columns.restore()
         self.update_count()
 
     def _count_later(self, *_: object) -> None:
@@ -419,15 +395,6 @@ class ChildOrdersView(QWidget):
     # ------------------------------------------------------------------ layout (QSettings)
     def save_layout(self) -> None:
         self.columns.save()
-
-    def restore_layout(self) -> bool:
-        return self.columns.restore()
-
-    def set_column_visible(self, section: int, visible: bool) -> None:
-        self.columns.set_column_visible(section, visible)
-
-    def reset_layout(self) -> None:
-        self.columns.reset()
 
     def shown_width(self) -> int:
         """Width of the shown columns, pixels (what the default layout must fit)."""

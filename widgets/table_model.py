@@ -16,8 +16,8 @@ tint by event), tooltips, plus :data:`RAW_ROLE` (the raw value: float or label) 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,55 @@ _SIGNED = {"real_slip"}
 AnyIndex = QModelIndex | QPersistentModelIndex
 #: The layout signals' overload that carries a hint (PySide6 emits the bare one otherwise).
 _LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
+
+
+class DescribedColumn(Protocol):
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def tooltip(self) -> str: ...
+
+    @property
+    def numeric(self) -> bool: ...
+
+
+def column_header(columns: Sequence[DescribedColumn], section: int,
+                  orientation: Qt.Orientation, role: int) -> Any:
+    """``headerData`` for a table whose columns describe themselves."""
+    if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(columns):
+        return None
+    col = columns[section]
+    if role == Qt.ItemDataRole.DisplayRole:
+        return col.title
+    if role == Qt.ItemDataRole.ToolTipRole:
+        return col.tooltip
+    if role == Qt.ItemDataRole.TextAlignmentRole:
+        return _RIGHT if col.numeric else _LEFT
+    return None
+
+
+def reorder_keeping_selection(model: QAbstractItemModel, old_view: IntArray,
+                              new_view: IntArray, install: Callable[[], None]) -> None:
+    """A re-sort of a numpy-index view: ``install`` puts ``new_view`` (a reordering of
+    ``old_view``) in place between the layout signals, and the selection and current index
+    move with their rows."""
+    hint = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
+    about: Any = model.layoutAboutToBeChanged  # the stubs do not type overload indexing
+    changed: Any = model.layoutChanged
+    about[_LAYOUT_SIGNATURE].emit([], hint)
+    persistent = model.persistentIndexList()
+    install()
+    if persistent:
+        where = np.full(int(new_view.max()) + 1 if len(new_view) else 0, -1, np.int64)
+        where[new_view] = np.arange(len(new_view))
+        moved = []
+        for idx in persistent:
+            old = int(old_view[idx.row()]) if idx.row() < len(old_view) else -1
+            row = int(where[old]) if 0 <= old < len(where) else -1
+            moved.append(model.index(row, idx.column()) if row >= 0 else QModelIndex())
+        model.changePersistentIndexList(persistent, moved)
+    changed[_LAYOUT_SIGNATURE].emit([], hint)
 
 
 class _Ends:
@@ -137,16 +186,7 @@ class ChildEventTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
-            return None
-        col = COLUMNS[section]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return col.title
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return col.tooltip
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if col.numeric else _LEFT
-        return None
+        return column_header(COLUMNS, section, orientation, role)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -345,23 +385,11 @@ class ChildEventTableModel(QAbstractTableModel):
 
     def _relayout(self, view: IntArray, keys: np.ndarray[Any, Any]) -> None:
         """Replace the view with a reordering of it (a sort), keeping selections."""
-        hint = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
-        about: Any = self.layoutAboutToBeChanged  # the stubs do not type overload indexing
-        changed: Any = self.layoutChanged
-        about[_LAYOUT_SIGNATURE].emit([], hint)
-        old_view = self._view
-        persistent = self.persistentIndexList()
-        self._set_view(view, keys)
-        self._keys_labels = self._sort_labels()
-        if persistent:
-            where = np.full(int(view.max()) + 1 if len(view) else 0, -1, np.int64)
-            where[view] = np.arange(len(view))
-            new_list = []
-            for idx in persistent:
-                row = int(where[old_view[idx.row()]]) if idx.row() < len(old_view) else -1
-                new_list.append(self.index(row, idx.column()) if row >= 0 else QModelIndex())
-            self.changePersistentIndexList(persistent, new_list)
-        changed[_LAYOUT_SIGNATURE].emit([], hint)
+        def install() -> None:
+            self._set_view(view, keys)
+            self._keys_labels = self._sort_labels()
+
+        reorder_keeping_selection(self, self._view, view, install)
 
     def _set_view(self, view: IntArray, keys: npt.NDArray[np.float64]) -> None:
         self._view_ends.reset(view)

@@ -264,7 +264,7 @@ def test_column_layout_is_kept_in_qsettings(qtbot: QtBot, tracker: FillQualityTr
     assert again.sectionSize(latency) == 140
     assert second.model.sort_section == latency
     assert second.model.sort_order == Qt.SortOrder.AscendingOrder
-    second.blotter.reset_layout()
+    second.blotter.columns.reset()
     assert not again.isSectionHidden(symbol) and again.visualIndex(latency) == latency
 
 

@@ -162,7 +162,7 @@ def test_the_orders_column_layout_is_kept_in_qsettings(
         qsettings: QSettings) -> None:
     _, first = make_dock(qtbot, tracker, stack, qsettings)
     header = first.orders.table.horizontalHeader()
-    first.orders.set_column_visible(col("attempts"), True)
+    first.orders.columns.set_column_visible(col("attempts"), True)
     header.moveSection(header.visualIndex(col("status")), 0)
     first.orders.table.sortByColumn(col("slip"), Qt.SortOrder.AscendingOrder)
     first.save_layout()
@@ -170,7 +170,7 @@ def test_the_orders_column_layout_is_kept_in_qsettings(
     again = second.orders.table.horizontalHeader()
     assert not again.isSectionHidden(col("attempts")) and again.visualIndex(col("status")) == 0
     assert second.orders.model.sort_section == col("slip")
-    second.orders.reset_layout()
+    second.orders.columns.reset()
     assert again.isSectionHidden(col("attempts")) and again.visualIndex(col("status")) == \
         col("status")
 
