@@ -17,14 +17,24 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView
 
 
 class DescribedColumn(Protocol):
+    """What a dock table knows of each of its columns."""
+
     @property
     def title(self) -> str: ...
 
     @property
-    def sample(self) -> str: ...
+    def tooltip(self) -> str: ...
+
+    @property
+    def sample(self) -> str:
+        """The widest typical text: sets the default width in any font."""
+        ...
 
     @property
     def hidden(self) -> bool: ...
+
+    @property
+    def numeric(self) -> bool: ...
 
 
 class SortableModel(Protocol):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,7 @@ from PySide6.QtCore import (
 )
 
 from ..events import Event, read_event
+from .column_layout import DescribedColumn
 from .rowstore import (
     COLUMN_INDEX,
     COLUMNS,
@@ -57,17 +58,6 @@ _SIGNED = {"real_slip"}
 AnyIndex = QModelIndex | QPersistentModelIndex
 #: The layout signals' overload that carries a hint (PySide6 emits the bare one otherwise).
 _LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
-
-
-class DescribedColumn(Protocol):
-    @property
-    def title(self) -> str: ...
-
-    @property
-    def tooltip(self) -> str: ...
-
-    @property
-    def numeric(self) -> bool: ...
 
 
 def column_header(columns: Sequence[DescribedColumn], section: int,
