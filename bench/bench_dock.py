@@ -403,7 +403,7 @@ def bench_open_while_appending(app: QApplication, tmp: Path, rows: int, rate: in
     # interrupted), or yesterday evening (all of them interrupted); the writer carries on now.
     end_ts = time.time() - 60 if ends_today else _ist_midnight(time.time()) - 3 * 3600
     size_mb, left_open = write_days_journal(path, rows, open_every=open_every, end_ts=end_ts)
-    seconds = 60.0  # the writer outlasts the load; stopped once the history is in
+    seconds = 600.0  # the writer outlasts the load (it is stopped once the history is in)
     writer = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})

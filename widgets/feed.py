@@ -101,7 +101,7 @@ class TelemetryFeed(QObject):
 
     def __init__(self, path: str | os.PathLike[str] | None = None,
                  stack: StackRows | None = None, *,
-                 interval_ms: int = 75, chunk_bytes: int = 64 << 10, budget_ms: float = 3.0,
+                 interval_ms: int = 75, chunk_bytes: int = 32 << 10, budget_ms: float = 2.0,
                  clock: Callable[[], float] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
