@@ -44,6 +44,7 @@ from .rowstore import (
     IntArray,
     Kind,
     RowFilter,
+    lazy_buffer,
 )
 from .theme import LIGHT, Theme
 
@@ -132,7 +133,7 @@ class _Ends:
             return
         new_size = size + count
         room = max(1024, new_size // 2)  # on each side: amortised, inserts at the ends are O(1)
-        grown = np.empty(new_size + 2 * room, self._buffer.dtype)
+        grown = lazy_buffer(new_size + 2 * room, self._buffer.dtype)  # 4 KB pages: see there
         old = self.array
         grown[room:room + place] = old[:place]
         grown[room + place:room + place + count] = values
