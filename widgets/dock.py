@@ -39,6 +39,7 @@ from .blotter import ChildEventBlotter
 from .charts import ExecutionCharts
 from .feed import StackRows, TelemetryFeed
 from .fonts import ensure_fonts
+from .order_book import OrderBook
 from .orders_view import ChildOrdersView, ChildOrderTableModel
 from .parent_book import ParentBook
 from .parents import ActiveParentsPanel, Confirm, confirm_with_dialog
@@ -134,7 +135,8 @@ class ExecutionDock(QDockWidget):
         self.parents_panel.setMinimumHeight(90)
         self.blotter = ChildEventBlotter(self.model, self.settings, self.splitter)
         # One row per child order, first; the raw events stay a tab away (same filter bar).
-        self.orders = ChildOrdersView(ChildOrderTableModel(parent=self), self.settings)
+        self.orders = ChildOrdersView(
+            ChildOrderTableModel(OrderBook(self.store.tables), parent=self), self.settings)
         self.blotter.tabs.insertTab(0, self.orders, "Orders")
         self.blotter.tabs.setTabToolTip(0, "One row per child order with its latest state")
         self.blotter.tabs.setCurrentIndex(0)

@@ -35,7 +35,7 @@ changed, so a view's cost is what changed. No Qt here: :mod:`.orders_view` shows
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -209,8 +209,11 @@ class OrderBook:
     #: 600,000 rows). Free until used: memory is committed only where rows are written.
     INITIAL_ROWS = 1_000_000
 
-    def __init__(self) -> None:
-        self.tables = {name: LabelTable() for name in LABEL_FIELDS}
+    def __init__(self, tables: Mapping[str, LabelTable] | None = None) -> None:
+        """``tables``: label tables to share (the dock passes its event store's: one dict of
+        parent ids, not two growing in step; codes never change, so sharing is safe)."""
+        shared = tables or {}
+        self.tables = {name: shared.get(name) or LabelTable() for name in LABEL_FIELDS}
         self._codes_of = {name: table.codes for name, table in self.tables.items()}
         self.version = 0
         self.clear()
