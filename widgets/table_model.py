@@ -131,6 +131,15 @@ class _Ends:
             self._buffer[self._high:self._high + count] = values
             self._high += count
             return
+        spare = len(self._buffer) - size
+        if place in (0, size) and spare >= count + max(1024, size // 8):
+            # Room at the other end: move the values within the buffer (a memmove over pages
+            # already in memory) rather than into a new one (fresh pages: ~15 ms at 1M).
+            low = count + (spare - count) // 2 if place == 0 else (spare - count) // 2
+            self._buffer[low:low + size] = self._buffer[self._low:self._high]
+            self._low, self._high = low, low + size
+            self.insert(place, values)
+            return
         new_size = size + count
         room = max(1024, new_size // 2)  # on each side: amortised, inserts at the ends are O(1)
         grown = lazy_buffer(new_size + 2 * room, self._buffer.dtype)  # 4 KB pages: see there
