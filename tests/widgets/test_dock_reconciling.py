@@ -4,7 +4,6 @@ the reconciling row as it tints a retry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +83,6 @@ def test_a_parent_shows_its_longest_waiting_child_and_its_finish_ends_every_wait
 
 
 # ---------------------------------------------------------------------------- the dock
-
-@pytest.fixture
-def tracker(tmp_path: Path) -> Iterator[FillQualityTracker]:
-    with FillQualityTracker("paper", tmp_path) as t:
-        yield t
-
 
 def make_dock(qtbot: QtBot, source: FillQualityTracker | Path, stack: object,
               settings: QSettings) -> ExecutionDock:

@@ -7,7 +7,6 @@ import csv
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -23,17 +22,6 @@ from imperium_exec.widgets import ExecutionDock, RowFilter
 from imperium_exec.widgets.fonts import desk_font
 from imperium_exec.widgets.rowstore import COLUMN_INDEX
 from imperium_exec.widgets.theme import dark_palette
-
-
-@pytest.fixture
-def tracker(tmp_path: Path) -> Iterator[FillQualityTracker]:
-    with FillQualityTracker("paper", tmp_path) as t:
-        yield t
-
-
-@pytest.fixture
-def stack(tracker: FillQualityTracker) -> StackDouble:
-    return StackDouble(tracker)
 
 
 def make_dock(qtbot: QtBot, source: FillQualityTracker | Path, stack: object = None, *,

@@ -3,7 +3,6 @@ its default columns show Status in the desk's dock, five working parents show, s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,6 @@ from imperium_exec.widgets.fonts import desk_font
 from imperium_exec.widgets.order_book import ORDER_COLUMN_INDEX, ORDER_COLUMNS, STATUS_TEXT
 from imperium_exec.widgets.orders_view import ChildOrderTableModel
 from imperium_exec.widgets.theme import LIGHT, dark_palette
-
-
-@pytest.fixture
-def tracker(tmp_path: Path) -> Iterator[FillQualityTracker]:
-    with FillQualityTracker("paper", tmp_path) as t:
-        yield t
-
-
-@pytest.fixture
-def stack(tracker: FillQualityTracker) -> StackDouble:
-    return StackDouble(tracker)
 
 
 class Spy:
