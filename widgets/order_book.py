@@ -44,7 +44,15 @@ import numpy as np
 import numpy.typing as npt
 
 from ..events import ChildStatus, Event, EventKind, Status
-from .rowstore import LabelTable, RowFilter, format_label, format_time, lazy_buffer
+from .rowstore import (
+    LabelTable,
+    RowFilter,
+    display_key,
+    format_label,
+    format_time,
+    in_display_order,
+    lazy_buffer,
+)
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -506,16 +514,11 @@ class OrderBook:
         else:
             key = np.array(self.numbers(col.field, rows), np.float64)
             blank = np.isnan(key)
-        if descending:
-            key = -key
-        key[blank] = np.inf
-        return key
+        return display_key(key, blank, descending)
 
     def order(self, col: OrderColumn, rows: IntArray, descending: bool) -> IntArray:
         """``rows`` in display order; ties newest row first (descending) or oldest first."""
-        key = self.sort_key(col, rows, descending)
-        tiebreak = -rows if descending else rows
-        return rows[np.lexsort((tiebreak, key))]
+        return in_display_order(rows, self.sort_key(col, rows, descending), descending)
 
 
 def _same(a: float, b: float) -> bool:

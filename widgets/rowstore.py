@@ -273,6 +273,24 @@ def _floats(values: tuple[float | int | None, ...]) -> FloatArray:
     return objects.astype(np.float64)
 
 
+# ---------------------------------------------------------------------------- sorting
+
+def display_key(key: FloatArray, blank: BoolArray, descending: bool) -> FloatArray:
+    """A column's values as a key whose ascending order is the display order, blanks last
+    both ways."""
+    if descending:
+        key = -key
+    key[blank] = np.inf
+    return key
+
+
+def in_display_order(rows: IntArray, key: FloatArray, descending: bool) -> IntArray:
+    """``rows`` sorted by ``key``; ties keep arrival order, or its reverse descending."""
+    tiebreak = -rows if descending else rows
+    ordered: IntArray = rows[np.lexsort((tiebreak, key))]
+    return ordered
+
+
 # ---------------------------------------------------------------------------- store
 
 @dataclass(frozen=True, slots=True)
@@ -488,16 +506,12 @@ class ChildEventStore:
         else:
             key = self._numbers[col.field][self._slots(positions)]
             blank = np.isnan(key)
-        if descending:
-            key = -key
-        key[blank] = np.inf
-        return key
+        return display_key(key, blank, descending)
 
     def order(self, col: Column, positions: IntArray, descending: bool) -> IntArray:
         """``positions`` in display order for a sort on ``col``."""
-        key = self.sort_key(col, positions, descending)
-        tiebreak = -positions if descending else positions
-        return positions[np.lexsort((tiebreak, key))]
+        return in_display_order(positions, self.sort_key(col, positions, descending),
+                                descending)
 
     # ---- export
     def snapshot(self, positions: IntArray, columns: Sequence[Column]) -> ExportSnapshot:
