@@ -51,6 +51,7 @@ class EventFactory:
             queue_priority=decision.queue_priority if decision else None,
             route=decision.route if decision else self.route,
             expected_slippage=child.expected_slippage, impact_estimate=child.impact_estimate,
+            prior_impact=child.prior_impact,
             expected_cost_bps=child.expected_cost_bps, latency_ms=child.latency_ms,
             quote_source=child.quote_source, quote_age_ms=child.quote_age_ms,
             status=status,

@@ -28,10 +28,13 @@ from typing import Annotated, Any, NamedTuple
 from .request import ExecutionAlgo, OrderType, Side, Urgency
 from .timeutil import IST
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
-#: kind. (Rows without ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
-READABLE_VERSIONS: tuple[int, ...] = (1, SCHEMA_VERSION)
+#: kind, version 3 a field at the end (``prior_impact``), None in older rows. (Rows without
+#: ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
+READABLE_VERSIONS: tuple[int, ...] = (1, 2, SCHEMA_VERSION)
+#: Fields that rows of a version before the one named do not have (always the last fields).
+FIELDS_SINCE: dict[str, int] = {"prior_impact": 3}
 
 
 class EventKind(StrEnum):
@@ -187,8 +190,8 @@ class Event(NamedTuple):
     error: Annotated[str | None, "The broker's error text"] = None
     attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    v: Annotated[int, "Schema version: 2 (1: written before the reconciling event; 0: a "
-                 "row from before versions)"] = SCHEMA_VERSION
+    v: Annotated[int, "Schema version: 3 (2: written before prior_impact; 1: before the "
+                 "reconciling event; 0: a row from before versions)"] = SCHEMA_VERSION
     event: Annotated[EventKind, "What happened"] = EventKind.WARNING
     ts: Annotated[float, "When it happened, seconds since the epoch"] = 0.0
     mode: Annotated[str, "live or paper"] = "paper"
@@ -226,6 +229,10 @@ class Event(NamedTuple):
                             "child that did not wait for one)"] = None
     quote_age_ms: Annotated[float | None, "How old it was when the child was priced, "
                             "milliseconds"] = None
+    prior_impact: Annotated[float | None, "The part of impact_estimate that is the parent's "
+                            "earlier fills still moving the price, per unit: already in the "
+                            "mid the child is priced from, so not a cost against that mid"
+                            ] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""
@@ -338,6 +345,10 @@ _SEED_EVENTS = {"placed": EventKind.PLACED, "error": EventKind.ERROR}
 
 # The fast path's tables: what types each field may hold, and enum members by value.
 _ALL_FIELDS = itemgetter(*ROW_FIELDS)
+_OLDER_FIELDS = itemgetter(*(n for n in ROW_FIELDS if n not in FIELDS_SINCE))
+_NEWER_NONE = (None,) * len(FIELDS_SINCE)
+assert ROW_FIELDS[len(ROW_FIELDS) - len(FIELDS_SINCE):] == tuple(FIELDS_SINCE), \
+    "fields added in a later version go at the end"
 _ENUM_POSITIONS = tuple((ROW_FIELDS.index(n), _members(FIELD_TYPES[n])) for n in _ENUM_FIELDS)
 
 
@@ -374,32 +385,45 @@ def read_event(row: Mapping[str, Any]) -> Event:
     :class:`SchemaError` naming the field and the reason. Rows from before ``v`` existed get
     their ``event`` from their status, their ``ts`` from their ``timestamp``, and ``v`` 0.
     """
-    if row.get("v") in READABLE_VERSIONS:
-        event = _read_current(row)
+    version = row.get("v")
+    if version in READABLE_VERSIONS:
+        event = _read_current(row) if version == SCHEMA_VERSION else _read_older(row)
         if event is not None:
             return event
     return _read_checked(row)
 
 
 def _read_current(row: Mapping[str, Any]) -> Event | None:
-    """A whole row of this version (or of version 1: the same fields), as the engine writes
-    it (the dock reads a million of these); None sends anything unusual to the checking
-    reader, which says what is wrong."""
+    """A whole row of this version, as the engine writes it (the dock reads a million of
+    these); None sends anything unusual to the checking reader, which says what is wrong."""
     try:
         values = _ALL_FIELDS(row)
     except KeyError:
         return None
+    return _typed(values)
+
+
+def _read_older(row: Mapping[str, Any]) -> Event | None:
+    """A whole row of an earlier readable version: the fields added since are None."""
+    try:
+        values = _OLDER_FIELDS(row) + _NEWER_NONE
+    except KeyError:
+        return None
+    return _typed(values)
+
+
+def _typed(values: tuple[Any, ...]) -> Event | None:
     if not _fits(tuple(map(type, values))):
         return None
-    values = list(values)
+    fields = list(values)
     for position, members in _ENUM_POSITIONS:
-        value = values[position]
+        value = fields[position]
         if value is not None:
             member = members.get(value)
             if member is None:
                 return None
-            values[position] = member
-    return Event._make(values)
+            fields[position] = member
+    return Event._make(fields)
 
 
 def _read_checked(row: Mapping[str, Any]) -> Event:

@@ -303,6 +303,10 @@ class Placer:
         child.mid_at_send = decision.mid
         child.expected_slippage = estimate.expected_slippage
         child.impact_estimate = estimate.impact_estimate
+        # Fills that already happened are in the mid the child was priced from (the market
+        # moved); the orders on their way to the book (the last entry) are still ahead of it.
+        filled_before = prior_fills[:-1] if ahead else prior_fills
+        child.prior_impact = self.slippage.linear_impact(filled_before)
         child.expected_cost_bps = estimate.expected_cost_bps
         if market is not None:
             child.quote_source = market.source

@@ -34,6 +34,7 @@ class ChildState:
     decision: RouteDecision | None = None
     expected_slippage: float | None = None
     impact_estimate: float | None = None
+    prior_impact: float | None = None
     expected_cost_bps: float | None = None
     mid_at_send: float | None = None
     latency_ms: float | None = None

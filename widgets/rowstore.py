@@ -40,7 +40,7 @@ NUMBER_FIELDS: tuple[str, ...] = (
     "ts", "child_index", "children", "quantity", "arrival_price", "limit_price",
     "expected_slippage", "impact_estimate", "realized_slippage", "latency_ms", "attempt",
     "filled_quantity", "fill_price", "expected_cost_bps", "realized_slippage_bps",
-    "quote_age_ms",
+    "quote_age_ms", "mid_at_send", "prior_impact",
 )
 NUMBER_FIELD_SET = frozenset(NUMBER_FIELDS)
 #: Row fields kept as codes into a label table (None is code 0).

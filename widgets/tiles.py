@@ -51,6 +51,30 @@ def _cost_tone(bps: float | None) -> Tone:
     return Tone.BAD if bps > 0 else Tone.GOOD
 
 
+def _slippage_details(f: TileFigures) -> tuple[str, str]:
+    """The detail lines of the realized and expected tiles: the like-for-like comparison (at
+    send) and the mid's move since arrival that the whole figures differ by."""
+    expected = "mean, qty-weighted"
+    if f.expected_at_send_bps is not None and f.expected_bps is not None:
+        expected = f"at send {f.expected_at_send_bps:+.1f}\n" \
+                   f"earlier fills' impact {f.expected_bps - f.expected_at_send_bps:+.1f}"
+    if f.realized_bps is None:
+        return "–", expected
+    if f.realized_at_send_bps is None or f.expected_at_send_bps is None \
+            or f.mid_move_bps is None:
+        if f.expected_bps is None:
+            return "–", expected
+        gap = f.realized_bps - f.expected_bps
+        return (f"expected {f.expected_bps:+.1f}: as expected" if abs(gap) < 0.05
+                else f"expected {f.expected_bps:+.1f}: {abs(gap):.1f} bps "
+                     f"{'worse' if gap > 0 else 'better'}"), expected
+    gap = f.realized_at_send_bps - f.expected_at_send_bps
+    verdict = "as expected" if abs(gap) < 0.05 else \
+        f"{abs(gap):.1f} {'worse' if gap > 0 else 'better'}"
+    return (f"at send {f.realized_at_send_bps:+.1f}: {verdict}\n"
+            f"mid moved {f.mid_move_bps:+.1f} since arrival"), expected
+
+
 def tile_texts(f: TileFigures) -> list[TileText]:
     """The eight tiles, in display order."""
     errors = f.errors
@@ -60,12 +84,7 @@ def tile_texts(f: TileFigures) -> list[TileText]:
     others = {k: v for k, v in by_bucket.items() if k not in BUCKETS and v}
     if others:
         bucket_lines += " · " + " · ".join(f"{k} {v}" for k, v in others.items())
-    realized_detail = "–"
-    if f.expected_bps is not None and f.realized_bps is not None:
-        gap = f.realized_bps - f.expected_bps
-        realized_detail = (f"expected {f.expected_bps:+.1f}: as expected" if abs(gap) < 0.05
-                           else f"expected {f.expected_bps:+.1f}: {abs(gap):.1f} bps "
-                                f"{'worse' if gap > 0 else 'better'}")
+    realized_detail, expected_detail = _slippage_details(f)
     fill_rate = "–" if f.fill_rate is None else f"{f.fill_rate:.1%}"
     return [
         TileText("placed", "Children placed", f"{f.children_placed:,}",
@@ -84,13 +103,18 @@ def tile_texts(f: TileFigures) -> list[TileText]:
                  "Median broker round trip of placements"),
         TileText("latency_p95", "Latency p95", _ms(f.latency_p95_ms), "placement round trip",
                  "95th percentile broker round trip of placements"),
-        TileText("expected_bps", "Expected slippage", _bps(f.expected_bps),
-                 "mean, qty-weighted",
+        TileText("expected_bps", "Expected slippage", _bps(f.expected_bps), expected_detail,
                  "Pre-trade cost estimate of placed children, basis points of the arrival "
-                 "price (positive = cost: red; a saving is green)", _cost_tone(f.expected_bps)),
+                 "price, quantity-weighted (positive = cost: red; a saving is green). At send: "
+                 "without the impact of the parent's earlier fills, which is already in the "
+                 "mid each child is priced from", _cost_tone(f.expected_bps)),
         TileText("realized_bps", "Realized slippage", _bps(f.realized_bps), realized_detail,
                  "Fills against the arrival price, quantity-weighted, basis points "
-                 "(positive = cost: red; a saving is green)", _cost_tone(f.realized_bps)),
+                 "(positive = cost: red; a saving is green). It is the cost at send (each fill "
+                 "against the mid its child was priced from: what the estimate predicts) plus "
+                 "how far the mid moved from the parent's arrival to the send (the market "
+                 "and our own earlier fills; timing risk the estimate leaves out, tens of bps "
+                 "a second on an option premium)", _cost_tone(f.realized_bps)),
     ]
 
 

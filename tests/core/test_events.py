@@ -21,6 +21,7 @@ from imperium_exec.events import (
     SchemaError,
     Status,
     _read_current,
+    _read_older,
     read_event,
     schema_table,
 )
@@ -42,18 +43,34 @@ def test_every_row_written_before_the_typed_schema_reads_back_as_it_was() -> Non
     for row in rows:
         event = read_event(row)
         assert event.v == 1  # read as the version it was written in, by the fast reader
-        assert _read_current(row) == event or event.event is EventKind.SESSION
+        assert _read_older(row) == event or event.event is EventKind.SESSION
         again = event.to_row()
         if event.event is EventKind.SESSION:
             # The one change: a session row's execution_algo was "" and is now null.
             assert row["execution_algo"] == "" and again["execution_algo"] is None
             again["execution_algo"] = ""
+        assert again.pop("prior_impact") is None  # added in version 3
         assert again == row
+
+
+def test_a_v3_row_carries_prior_impact_and_reads_back_by_the_fast_reader() -> None:
+    """Version 3 added ``prior_impact`` at the end; v2 rows read it as None."""
+    rows = journal("journal_before_typed_schema.jsonl")
+    placed = next(r for r in rows if r["event"] == "placed")
+    row = placed | {"v": 3, "prior_impact": 0.0125}
+    event = read_event(row)
+    assert (event.v, event.prior_impact) == (3, 0.0125)
+    assert _read_current(row) == event
+    assert event.to_row() == row
+    older = read_event(placed | {"v": 2})
+    assert older.prior_impact is None and older.v == 2
+    with pytest.raises(SchemaError, match="prior_impact"):
+        read_event(row | {"prior_impact": "a lot"})
 
 
 def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None:
     """Version 2 added the ``reconciling`` event: a child waiting on the order book."""
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     rows = journal("journal_before_typed_schema.jsonl")
     retried = next(r for r in rows if r["event"] == "retry" and r["ambiguous"])
     row = retried | {"v": 2, "event": "reconciling", "status": "reconciling",
@@ -64,8 +81,8 @@ def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None
                                                      Status.RECONCILING)
     assert event.is_child_event and not event.event.ends_child
     assert not event.counts_as_placement and not event.completes_child
-    assert _read_current(row) == event  # the fast path takes v2 rows as it takes v1 rows
-    assert event.to_row() == row
+    assert _read_older(row) == event  # the fast path takes v2 rows as it takes v1 rows
+    assert event.to_row() == row | {"prior_impact": None}
     assert read_event(orjson.loads(orjson.dumps(event.to_row()))) == event
 
 

@@ -66,11 +66,13 @@ def still_market() -> MarketConfig:
     return MarketConfig(underlyings={"NIFTY": nifty})
 
 
-def run_parents(side: str, slippage: SlippageModel | None = None) -> list[dict[str, Any]]:
-    """Every parent of :data:`PARENTS`, one after the other, on a fresh paper exchange."""
+def run_parents(side: str, slippage: SlippageModel | None = None,
+                market: MarketConfig | None = None) -> list[dict[str, Any]]:
+    """Every parent of :data:`PARENTS`, one after the other, on a fresh paper exchange (the
+    still market unless ``market`` is given)."""
     clock = VirtualClock()
     # Margin for every sell to go through: the mirrored sells must trade what the buys do.
-    broker = PaperBroker(clock=clock, seed=SEED, market=still_market(), margin=1e10)
+    broker = PaperBroker(clock=clock, seed=SEED, market=market or still_market(), margin=1e10)
     chain = broker.option_chain("NIFTY", strikes_each_side=5)
     atm = [row.strike for row in chain.rows].index(chain.atm_strike)
     rows: list[dict[str, Any]] = []
@@ -120,6 +122,25 @@ def test_expected_cost_agrees_with_realized_slippage_on_the_paper_exchange(
     expected, realized = dock_figures(paper_rows)
     assert realized > 10.0  # impact and the book walk matter here, not only the spread
     assert expected == pytest.approx(realized, rel=0.25)
+
+
+def test_on_a_moving_market_the_estimate_agrees_with_the_fills_at_send() -> None:
+    """With the index moving (its default 13 % a year: tens of bps a second on a premium) and
+    buys only, the fills against arrival carry the market's move; against the mid each child
+    was priced from they cost what the estimate at send said (the dock's like-for-like
+    comparison), and the two parts add up to the whole."""
+    rows = run_parents("BUY", market=MarketConfig())
+    stats = ExecutionStats()
+    stats.add(ChildEventStore().encode([read_event(r) for r in rows]))
+    f = stats.figures()
+    assert f.realized_at_send_bps is not None and f.expected_at_send_bps is not None
+    assert f.mid_move_bps is not None and f.realized_bps is not None
+    assert abs(f.mid_move_bps) > 2.0  # the market moved enough to matter against arrival
+    assert f.realized_at_send_bps + f.mid_move_bps == pytest.approx(f.realized_bps)
+    assert f.expected_at_send_bps == pytest.approx(f.realized_at_send_bps, rel=0.25)
+    placed = [r for r in rows if r["event"] == "placed"]
+    assert any(r["prior_impact"] for r in placed)  # later children: earlier fills' impact
+    assert all(r["prior_impact"] <= r["impact_estimate"] + 1e-12 for r in placed)
 
 
 def test_the_paper_estimate_is_more_than_the_spread(paper_rows: list[dict[str, Any]]) -> None:

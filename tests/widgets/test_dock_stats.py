@@ -59,6 +59,36 @@ def test_slippage_means_are_quantity_weighted_in_bps() -> None:
     assert series.realized[-1, 2] == pytest.approx(f.realized_bps)
 
 
+def test_slippage_at_send_leaves_out_the_mid_move_since_arrival() -> None:
+    """Realized against arrival = against the mid the child was priced from + the mid's move
+    from arrival to the send; the estimate at send leaves out earlier fills' impact (already
+    in that mid). A buy priced from a mid 1.00 above arrival that pays the 0.05 half-spread,
+    and a sell priced at arrival that gets 0.10 below the mid."""
+    arrival = 100.0
+    rows = [row("placed", side="BUY", quantity=65, arrival_price=arrival, mid_at_send=101.0,
+                expected_cost_bps=9.0, prior_impact=0.04),
+            row("placed", side="SELL", quantity=130, arrival_price=arrival, mid_at_send=100.0,
+                expected_cost_bps=10.0, prior_impact=None),
+            row("filled", side="BUY", filled_quantity=65, arrival_price=arrival,
+                mid_at_send=101.0, fill_price=101.05, realized_slippage_bps=105.0),
+            row("filled", side="SELL", filled_quantity=130, arrival_price=arrival,
+                mid_at_send=100.0, fill_price=99.90, realized_slippage_bps=10.0)]
+    f = stats_of(rows).figures()
+    assert f.expected_bps == pytest.approx((9 * 65 + 10 * 130) / 195)
+    assert f.expected_at_send_bps == pytest.approx(((9 - 4) * 65 + 10 * 130) / 195)
+    assert f.realized_bps == pytest.approx((105 * 65 + 10 * 130) / 195)
+    assert f.realized_at_send_bps == pytest.approx((5 * 65 + 10 * 130) / 195)
+    assert f.mid_move_bps == pytest.approx(100 * 65 / 195)
+    assert f.realized_at_send_bps + f.mid_move_bps == pytest.approx(f.realized_bps)
+    texts = {t.key: t for t in tile_texts(f)}
+    assert texts["realized_bps"].detail == \
+        f"at send {f.realized_at_send_bps:+.1f}: as expected\n" \
+        f"mid moved {f.mid_move_bps:+.1f} since arrival"
+    assert texts["expected_bps"].detail == \
+        f"at send {f.expected_at_send_bps:+.1f}\nearlier fills' impact " \
+        f"{f.expected_bps - f.expected_at_send_bps:+.1f}"
+
+
 def test_adding_in_batches_gives_the_same_figures_as_one_batch() -> None:
     rows = parent_story("P1", children=6, filled=5) + parent_story("P2", children=3, filled=1)
     whole = stats_of(rows)
