@@ -48,6 +48,34 @@ class OrderInstruction:
 
 
 @dataclass(frozen=True, slots=True)
+class MarginLeg:
+    """One leg of a basket whose margin is asked for before anything is sent."""
+
+    tradingsymbol: str
+    exchange: str
+    side: Side
+    quantity: int  # units
+    order_type: OrderType = OrderType.MARKET
+    price: float | None = None  # the limit price, or None (the broker prices at the market)
+    product: str = "NRML"
+
+
+@dataclass(frozen=True, slots=True)
+class MarginCheck:
+    """What a basket needs against what the account has, in rupees (Kite's basket margins
+    with ``consider_positions``: the account's open positions count towards the hedge)."""
+
+    required: float  # margin the whole basket blocks once all of it has filled
+    available: float  # the account's margin available now
+    #: Margin the legs would need one by one, without the hedge benefit (for the message).
+    required_without_hedge: float | None = None
+
+    @property
+    def shortfall(self) -> float:
+        return max(0.0, self.required - self.available)
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerOrder:
     """A snapshot of one order from the broker's order book."""
 
@@ -179,5 +207,9 @@ class Broker(Protocol):
 # ``lists(tradingsymbol, exchange) -> bool | None``: whether the broker's instrument list has the
 #     symbol, without a request (None: cannot tell yet). A parent for a symbol not listed is
 #     refused before anything is sent.
+# ``basket_margin(legs: list[MarginLeg]) -> MarginCheck``: the margin a basket needs with the
+#     hedge benefit and the account's positions considered, and what is available (Kite's
+#     ``POST /margins/basket?consider_positions=true`` and ``GET /user/margins``; the paper
+#     exchange computes it itself). Absent: baskets are not margin-checked up front.
 # ``open_stream(handlers, loop) -> BrokerStream | None``: a push stream of quotes and order
 #     updates on the engine's loop (Kite's ticker WebSocket).
