@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -154,6 +155,40 @@ class InstrumentMaster:
             tick_size=tick,
             freeze_quantity=cfg.freeze_quantity_on(day),
         )
+
+
+#: What follows the underlying's name in an F&O tradingsymbol: the expiry (``26D01`` weekly:
+#: year, month 1-9/O/N/D, day; ``26DEC`` monthly), then ``FUT``, or a strike and CE/PE.
+_CONTRACT = re.compile(r"^(?P<expiry>\d\d(?:[1-9OND]\d\d|[A-Z]{3}))"
+                       r"(?:(?P<future>FUT)|(?P<strike>\d+(?:\.\d+)?)(?P<kind>CE|PE))$")
+
+
+@dataclass(frozen=True, slots=True)
+class ContractSymbol:
+    """What an F&O tradingsymbol says: ``NIFTY26D0126000CE`` is NIFTY, expiry ``26D01``,
+    strike 26000, a call."""
+
+    underlying: str
+    expiry: str  # the symbol's expiry code: equal codes, same expiry
+    kind: str  # "CE", "PE" or "FUT"
+    strike: float | None  # None for a future
+
+
+def parse_contract(tradingsymbol: str, master: InstrumentMaster | None = None) -> ContractSymbol:
+    """Read an option or future symbol; raises ``UnknownInstrumentError`` naming what does not
+    fit (an unknown underlying, or no expiry/strike/type after it)."""
+    master = master or default_instrument_master()
+    symbol = tradingsymbol.upper()
+    underlying = master.underlying_of(symbol)
+    match = _CONTRACT.match(symbol[len(underlying):])
+    if match is None:
+        raise UnknownInstrumentError(
+            f"tradingsymbol {tradingsymbol!r} is not an option or future of {underlying} "
+            f"(expected e.g. {underlying}26D0126000CE or {underlying}26DECFUT)")
+    strike = match["strike"]
+    return ContractSymbol(underlying=underlying, expiry=match["expiry"],
+                          kind="FUT" if match["future"] else match["kind"],
+                          strike=float(strike) if strike is not None else None)
 
 
 @lru_cache(maxsize=1)
