@@ -30,11 +30,12 @@ from .timeutil import IST
 
 SCHEMA_VERSION = 3
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
-#: kind, version 3 a field at the end (``prior_impact``), None in older rows. (Rows without
-#: ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
+#: kind; version 3 added the basket events and three fields at the end (``prior_impact``,
+#: ``basket_id``, ``leg_role``), None in older rows. (Rows without ``v``, the v1 desk's, are
+#: upgraded: see :func:`_upgrade_seed_row`.)
 READABLE_VERSIONS: tuple[int, ...] = (1, 2, SCHEMA_VERSION)
 #: Fields that rows of a version before the one named do not have (always the last fields).
-FIELDS_SINCE: dict[str, int] = {"prior_impact": 3}
+FIELDS_SINCE: dict[str, int] = {"prior_impact": 3, "basket_id": 3, "leg_role": 3}
 
 
 class EventKind(StrEnum):
@@ -59,6 +60,10 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"  # terminal: unfilled quantity returned to the parent
     REJECTED = "rejected"  # terminal: the exchange/RMS rejected a placed order
     GHOST = "ghost"  # a late order from an earlier attempt's tag turned up and was handled
+    # basket events (parent_id is "", basket_id names the basket; its legs are parents whose
+    # rows carry the same basket_id). Since schema version 3.
+    BASKET_ACCEPTED = "basket_accepted"  # the legs, their roles and the order they go in
+    BASKET_FINISHED = "basket_finished"  # terminal: filled / partial (stopped) / cancelled / failed
     # account events (no parent: parent_id is "")
     SESSION = "session"  # the broker session is gone: re-login needed, nothing more is sent
 
@@ -190,8 +195,9 @@ class Event(NamedTuple):
     error: Annotated[str | None, "The broker's error text"] = None
     attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    v: Annotated[int, "Schema version: 3 (2: written before prior_impact; 1: before the "
-                 "reconciling event; 0: a row from before versions)"] = SCHEMA_VERSION
+    v: Annotated[int, "Schema version: 3 (2: written before baskets and prior_impact; 1: "
+                 "before the reconciling event; 0: a row from before versions)"
+                 ] = SCHEMA_VERSION
     event: Annotated[EventKind, "What happened"] = EventKind.WARNING
     ts: Annotated[float, "When it happened, seconds since the epoch"] = 0.0
     mode: Annotated[str, "live or paper"] = "paper"
@@ -233,6 +239,12 @@ class Event(NamedTuple):
                             "earlier fills still moving the price, per unit: already in the "
                             "mid the child is priced from, so not a cost against that mid"
                             ] = None
+    # baskets
+    basket_id: Annotated[str | None, "The basket a leg parent belongs to (and the basket "
+                         "rows' own id)"] = None
+    leg_role: Annotated[str | None, "The leg's role in its basket: hedge (a buy that covers "
+                        "the group's sells: goes first), covered (a sell out only as far as "
+                        "its hedge has filled), outright"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""

@@ -179,7 +179,8 @@ class Placer:
             child.attempt += 1
             child.tag = child_tag(parent.parent_id, child.index, child.attempt)
             decision = self.router.decide(req, market.quote if market else None,
-                                          final_slice=final_slice)
+                                          final_slice=final_slice,
+                                          pay_up_ticks=parent.pay_up_ticks)
             self._estimate(parent, child, decision, market)
             instruction = OrderInstruction(
                 tradingsymbol=req.tradingsymbol, exchange=req.exchange, side=req.side,

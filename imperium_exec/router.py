@@ -52,16 +52,31 @@ class SmartOrderRouter:
     join_spread_ticks: int = 4
 
     def decide(self, request: ExecutionRequest, quote: Quote | None = None,
-               route: str | None = None, *, final_slice: bool = False) -> RouteDecision:
+               route: str | None = None, *, final_slice: bool = False,
+               pay_up_ticks: int = 0) -> RouteDecision:
         """Route one child, using the live ``quote`` when there is one, else the request's book.
 
         ``final_slice``: the last slice of a scheduled algorithm takes liquidity, so the parent
         completes inside its window (a LIMIT parent still never goes past its limit).
+        ``pay_up_ticks``: a basket's hedge child takes liquidity with a limit this many ticks
+        through the touch (it must fill for the legs it covers to go), never past the leg's own
+        limit.
         """
         # A quote is the whole truth: a side it lacks is empty, never the ticket's (older) one.
         bid = quote.bid if quote is not None else request.bid
         ask = quote.ask if quote is not None else request.ask
         name = route or self.primary_route
+        if pay_up_ticks > 0 and bid is not None and ask is not None:
+            buy = request.side is Side.BUY
+            through = pay_up_ticks * request.tick_size
+            price = ask + through if buy else bid - through
+            if request.limit_price is not None:
+                price = min(price, request.limit_price) if buy else max(price,
+                                                                        request.limit_price)
+            if price > 0:
+                return RouteDecision(name, QueuePriority.TAKE, OrderType.LIMIT,
+                                     round_to_tick(price, request.tick_size,
+                                                   "down" if buy else "up"), None, bid, ask)
         posture = self._posture(request, bid, ask)
         if final_slice and request.execution_algo.is_scheduled and bid is not None \
                 and ask is not None:

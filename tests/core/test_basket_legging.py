@@ -19,14 +19,13 @@ BUY, SELL = Side.BUY, Side.SELL
 def leg(side: Side, strike: int, kind: str, lots: int, slices: int = 10) -> LegFacts:
     quantity = lots * LOT
     per_slice = -(-lots // slices) * LOT
-    return LegFacts(f"{side.value} {strike}{kind}", side, quantity, ("NIFTY", "26D01", kind),
+    return LegFacts(f"{strike}{kind}", side, quantity, ("NIFTY", "26D01", kind),
                     slice_quantity=per_slice, strike=float(strike))
 
 
 def reverse(legs: list[LegFacts]) -> list[LegFacts]:
     """The exit of a structure: every leg the other way."""
-    return [LegFacts(f.name.replace("BUY", "X").replace("SELL", "BUY").replace("X", "SELL"),
-                     SELL if f.side is BUY else BUY, f.quantity, f.group, f.slice_quantity,
+    return [LegFacts(f.name, SELL if f.side is BUY else BUY, f.quantity, f.group, f.slice_quantity,
                      f.strike) for f in legs]
 
 
@@ -56,7 +55,7 @@ def test_a_short_waits_for_its_hedge_to_fill_not_to_be_acknowledged() -> None:
     nothing = [LegProgress(), LegProgress()]
     hold = rules.hold(1, child, nothing)
     assert hold is not None and hold.kind == "hedge"
-    assert "BUY 26000CE" in hold.reason
+    assert "26000CE" in hold.reason
     acknowledged = [LegProgress(open=child), LegProgress()]
     assert rules.hold(1, child, acknowledged) is not None  # working is not filled
     filled = [LegProgress(filled=child), LegProgress()]
@@ -84,7 +83,7 @@ def test_hedge_first_off_sends_shorts_at_once() -> None:
 
 def test_the_confirmation_says_which_leg_goes_first_and_why() -> None:
     lines = LeggingRules(STRUCTURES["1x2 ratio spread"]).sequence_text()
-    assert lines == ["NIFTY 26D01 CE: BUY BUY 26000CE first; SELL SELL 26200CE only as far as "
+    assert lines == ["NIFTY 26D01 CE: BUY 26000CE first; SELL 26200CE only as far as "
                      "it has filled (the short is never uncovered); the 650 units sold beyond "
                      "the hedge go last, once it has filled in full"]
 
@@ -167,6 +166,8 @@ def check_balance(rules: LeggingRules, leg: int, units: int,
     only as far as the covered legs of its group need."""
     facts = rules.legs[leg]
     assert rules.balance_slices is not None
+    if len(rules.legs) == 1:
+        return  # nothing to keep in step with
     after = (progress[leg].committed + units) / facts.quantity
     slack = rules.balance_slices * facts.slice_quantity / facts.quantity
     pace = rules.pace(progress)

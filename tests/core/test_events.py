@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from imperium_exec.events import (
+    FIELDS_SINCE,
     ROW_FIELDS,
     SCHEMA_VERSION,
     ChildStatus,
@@ -38,8 +39,10 @@ def journal(name: str) -> list[dict[str, Any]]:
 def test_every_row_written_before_the_typed_schema_reads_back_as_it_was() -> None:
     rows = journal("journal_before_typed_schema.jsonl")
     assert {r["v"] for r in rows} == {1}
-    # Every kind of version 1 is there (version 2 added only ``reconciling``).
-    assert {r["event"] for r in rows} == {e.value for e in EventKind} - {"reconciling"}
+    # Every kind of version 1 is there (version 2 added only ``reconciling``, version 3 the
+    # basket events).
+    assert {r["event"] for r in rows} == {e.value for e in EventKind} - {
+        "reconciling", "basket_accepted", "basket_finished"}
     for row in rows:
         event = read_event(row)
         assert event.v == 1  # read as the version it was written in, by the fast reader
@@ -49,7 +52,8 @@ def test_every_row_written_before_the_typed_schema_reads_back_as_it_was() -> Non
             # The one change: a session row's execution_algo was "" and is now null.
             assert row["execution_algo"] == "" and again["execution_algo"] is None
             again["execution_algo"] = ""
-        assert again.pop("prior_impact") is None  # added in version 3
+        for added in FIELDS_SINCE:  # version 3's fields: None in older rows
+            assert again.pop(added) is None
         assert again == row
 
 
@@ -57,7 +61,7 @@ def test_a_v3_row_carries_prior_impact_and_reads_back_by_the_fast_reader() -> No
     """Version 3 added ``prior_impact`` at the end; v2 rows read it as None."""
     rows = journal("journal_before_typed_schema.jsonl")
     placed = next(r for r in rows if r["event"] == "placed")
-    row = placed | {"v": 3, "prior_impact": 0.0125}
+    row = placed | {"v": 3, "prior_impact": 0.0125, "basket_id": None, "leg_role": None}
     event = read_event(row)
     assert (event.v, event.prior_impact) == (3, 0.0125)
     assert _read_current(row) == event
@@ -82,7 +86,7 @@ def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None
     assert event.is_child_event and not event.event.ends_child
     assert not event.counts_as_placement and not event.completes_child
     assert _read_older(row) == event  # the fast path takes v2 rows as it takes v1 rows
-    assert event.to_row() == row | {"prior_impact": None}
+    assert event.to_row() == row | dict.fromkeys(FIELDS_SINCE)
     assert read_event(orjson.loads(orjson.dumps(event.to_row()))) == event
 
 
