@@ -38,11 +38,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .baskets.legging import LegRole
+from .baskets.request import BasketRequest
+from .baskets.runner import BasketResult, BasketRun, check_margin, roles_text
 from .brokers.base import Broker
 from .cancelling import ChildCanceller
 from .clock import Clock, RealClock
 from .event_factory import EventFactory
-from .events import Event, EventKind, ParentStatus
+from .events import Event, EventKind, ParentStatus, Status
 from .finishing import ParentFinisher
 from .gateway import BrokerGateway, SendPermit
 from .market_data import (
@@ -64,7 +67,7 @@ from .router import SmartOrderRouter
 from .runtime import EngineServices, EngineThread
 from .schedule import ScheduleRunner
 from .slippage import SlippageModel
-from .state import ChildResult, ChildState, ExecutionResult, ParentState
+from .state import BasketLeg, ChildResult, ChildState, ExecutionResult, ParentState
 from .telemetry import FillQualityTracker
 
 log = logging.getLogger(__name__)
@@ -124,6 +127,7 @@ class ExecutionEngine:
         self._listeners: list[RowListener] = []
         self._ids = random.Random(cfg.id_seed) if cfg.id_seed is not None else None
         self._parents: dict[str, ParentState] = {}
+        self._baskets: dict[str, BasketRun] = {}
         self._permits: dict[str, SendPermit] = {}
         self._permits_lock = threading.Lock()
         self._closed = False
@@ -211,6 +215,48 @@ class ExecutionEngine:
         self._loop.call_soon_threadsafe(self._start_parent, parent_id, request, plan, seed,
                                         permit, future)
         return parent_id, future
+
+    def submit_basket(
+        self, basket: BasketRequest,
+    ) -> tuple[str, list[str], concurrent.futures.Future[BasketResult]]:
+        """Plan every leg now (raising ``ValueError`` naming ``legs[i]`` for a leg that cannot
+        be planned) and hand the basket to the engine. Returns at once with the basket's id,
+        its legs' parent ids (in the basket's order) and a future of its result."""
+        if self.session_lost is not None:
+            raise SessionExpired(self.session_lost)
+        if self._closed:
+            raise RuntimeError("the execution engine is shut down")
+        problems: list[tuple[str, str]] = []
+        for i, leg in enumerate(basket.legs):
+            try:
+                self._check_listed(leg)
+            except RequestError as exc:
+                problems += [(f"legs[{i}].{key}", reason) for key, reason in exc.problems]
+        if problems:
+            raise RequestError(problems)
+        basket_id = self._new_parent_id()
+        planned_at = self.clock.now()
+        legs: list[tuple[str, ExecutionRequest, ExecutionPlan, int]] = []
+        for i, leg in enumerate(basket.legs):
+            parent_id = self._new_parent_id()
+            seed = leg.seed if leg.seed is not None else zlib.crc32(parent_id.encode())
+            try:
+                plan = self.planner.plan(leg, now=planned_at, seed=seed,
+                                         session_seconds=self.broker.session_seconds)
+            except ValueError as exc:
+                raise RequestError([(f"legs[{i}]", str(exc))]) from None
+            legs.append((parent_id, leg, plan, seed))
+        future: concurrent.futures.Future[BasketResult] = concurrent.futures.Future()
+        permits = {parent_id: SendPermit() for parent_id, *_ in legs}
+        with self._permits_lock:
+            self._permits.update(permits)
+        self._loop.call_soon_threadsafe(self._start_basket, basket_id, basket, legs, permits,
+                                        future)
+        return basket_id, [parent_id for parent_id, *_ in legs], future
+
+    def cancel_basket(self, basket_id: str) -> None:
+        """Stop a basket hedge-safe: the sells' working orders are cancelled before the buys'."""
+        self._loop.call_soon_threadsafe(self._stop_basket, basket_id, "cancelled by the trader")
 
     def _check_listed(self, request: ExecutionRequest) -> None:
         """Refuse a symbol the broker's instrument list does not have, before anything is
@@ -352,21 +398,23 @@ class ExecutionEngine:
         for parent in self._parents.values():
             parent.failure = parent.failure or reason
             parent.permit.revoke(reason)
-            parent.changed.set()
+            parent.notify()
         self._services_stopping = self._loop.create_task(self.services.stop())
 
     # ------------------------------------------------------------------ parent lifecycle
 
     def _start_parent(self, parent_id: str, request: ExecutionRequest, plan: ExecutionPlan,
                       seed: int, permit: SendPermit,
-                      future: concurrent.futures.Future[ExecutionResult]) -> None:
+                      future: concurrent.futures.Future[ExecutionResult], *,
+                      basket: BasketLeg | None = None) -> ParentState | None:
         if self._closed or self.session_lost is not None:  # never start it
             self._drop_permit(parent_id)
             future.set_exception(SessionExpired(self.session_lost) if self.session_lost
                                  else RuntimeError("the execution engine is shut down"))
-            return
+            return None
         parent = ParentState(parent_id=parent_id, request=request, plan=plan,
-                             arrival_price=request.mid, future=future, permit=permit)
+                             arrival_price=request.mid, future=future, permit=permit,
+                             basket=basket)
         parent.children = [ChildState(c.index, c.slice_index, c.quantity, c.send_at)
                            for c in plan.children]
         parent.child_numbers = len(parent.children)
@@ -375,6 +423,7 @@ class ExecutionEngine:
         self._parents[parent_id] = parent
         parent.task = self._loop.create_task(self._run_parent(parent, seed),
                                              name=f"parent-{parent_id}")
+        return parent
 
     async def _run_parent(self, parent: ParentState, seed: int) -> None:
         req = parent.request
@@ -402,6 +451,64 @@ class ExecutionEngine:
         self._drop_permit(parent.parent_id)
         if not parent.future.done():
             parent.future.set_result(result)
+        if parent.basket is not None:
+            basket = self._baskets.get(parent.basket.gate.basket_id)
+            if basket is not None:
+                basket.leg_finished(parent, result)
+                if basket.future.done():
+                    del self._baskets[basket.basket_id]
+
+    # ------------------------------------------------------------------ baskets (loop thread)
+
+    def _start_basket(self, basket_id: str, request: BasketRequest,
+                      legs: list[tuple[str, ExecutionRequest, ExecutionPlan, int]],
+                      permits: dict[str, SendPermit],
+                      future: concurrent.futures.Future[BasketResult]) -> None:
+        plans = [plan for _, _, plan, _ in legs]
+        rules = request.legging_rules(plans)
+        run = BasketRun(basket_id, request, rules, future, self.clock, self.events, self._emit)
+        self._baskets[basket_id] = run
+        self._emit(self.events.basket_event(
+            basket_id, EventKind.BASKET_ACCEPTED, Status.WORKING,
+            quantity=sum(leg.quantity for leg in request.legs), filled=0,
+            message=roles_text(rules)))
+        self._loop.create_task(self._run_basket(run, legs, permits), name=f"basket-{basket_id}")
+
+    async def _run_basket(self, run: BasketRun,
+                          legs: list[tuple[str, ExecutionRequest, ExecutionPlan, int]],
+                          permits: dict[str, SendPermit]) -> None:
+        request = run.request
+        basket_margin = getattr(self.broker, "basket_margin", None)
+        refusal: str | None = None
+        if self._closed or self.session_lost is not None:
+            refusal = self.session_lost or "the execution engine is shut down"
+        elif request.policy.check_margin and basket_margin is not None and len(legs) > 1:
+            try:
+                refusal = await check_margin(self.gateway, basket_margin, request)
+            except Exception as exc:  # the check itself failed: do not send blind
+                refusal = f"margin check failed ({type(exc).__name__}: {exc}); nothing was sent"
+        if refusal is not None or run.stop_reason is not None:
+            for parent_id in permits:
+                self._drop_permit(parent_id)
+            message = refusal or f"stopped before it started: {run.stop_reason}"
+            run.refuse(message, [_not_started(parent_id, leg, message)
+                                 for parent_id, leg, _, _ in legs])
+            del self._baskets[run.basket_id]
+            return
+        for index, (parent_id, leg, plan, seed) in enumerate(legs):
+            future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
+            role = run.rules.roles[index]
+            link = BasketLeg(run, index, role.value,
+                             request.policy.pay_up_ticks if role is LegRole.HEDGE else 0)
+            parent = self._start_parent(parent_id, leg, plan, seed, permits[parent_id], future,
+                                        basket=link)
+            if parent is not None:
+                run.legs.append(parent)
+
+    def _stop_basket(self, basket_id: str, reason: str) -> None:
+        run = self._baskets.get(basket_id)
+        if run is not None:
+            run.stop(reason)
 
     def _drop_permit(self, parent_id: str) -> None:
         with self._permits_lock:
@@ -414,7 +521,7 @@ class ExecutionEngine:
         if parent is not None and not parent.cancel_requested:
             parent.cancel_requested = True
             parent.permit.revoke("parent cancelled")
-            parent.changed.set()
+            parent.notify()
 
     def _cancel_all(self) -> None:
         for parent_id in list(self._parents):
@@ -427,7 +534,7 @@ class ExecutionEngine:
         parent.paused_at = self.clock.now()
         parent.status = ParentStatus.PAUSED
         self._emit(self.events.parent_event(parent, EventKind.PAUSED))
-        parent.changed.set()
+        parent.notify()
 
     def _resume_parent(self, parent_id: str) -> None:
         parent = self._parents.get(parent_id)
@@ -439,7 +546,16 @@ class ExecutionEngine:
         parent.status = ParentStatus.WORKING
         self._emit(self.events.parent_event(parent, EventKind.RESUMED,
                                         message=f"schedule shifted by {paused_for:.1f} s"))
-        parent.changed.set()
+        parent.notify()
 
 
-__all__ = ["ChildResult", "EngineConfig", "ExecutionEngine", "ExecutionResult", "SessionExpired"]
+def _not_started(parent_id: str, request: ExecutionRequest, message: str) -> ExecutionResult:
+    """The result of a basket leg that never started (nothing was sent for it)."""
+    return ExecutionResult(parent_id=parent_id, status=ParentStatus.FAILED,
+                           quantity=request.quantity, filled_quantity=0,
+                           unfilled_quantity=request.quantity, average_price=0.0, order_ids=(),
+                           children=(), message=message)
+
+
+__all__ = ["BasketResult", "ChildResult", "EngineConfig", "ExecutionEngine", "ExecutionResult",
+           "SessionExpired"]

@@ -36,8 +36,19 @@ class EventFactory:
             parent_filled_quantity=parent.filled, status=Status(parent.status),
             route=self.route,
         )
+        if parent.basket is not None:
+            fields.update(basket_id=parent.basket.gate.basket_id, leg_role=parent.basket.role)
         fields.update(extra)
         return Event(**fields)
+
+    def basket_event(self, basket_id: str, event: EventKind, status: Status, *,
+                     quantity: int, filled: int, message: str, **extra: Any) -> Event:
+        """A basket's own row: its units in all and filled, and what happened in words."""
+        now = self.clock.now()
+        return Event(timestamp=epoch_to_iso(now), ts=now, event=event, mode=self.mode,
+                     route=self.route, basket_id=basket_id, status=status,
+                     parent_quantity=quantity, parent_filled_quantity=filled,
+                     message=message, **extra)
 
     def child_event(self, parent: ParentState, child: ChildState, event: EventKind,
                   status: Status, **extra: Any) -> Event:

@@ -333,7 +333,7 @@ class OrderTracker:
         if entry is not None:
             parent, child = entry
             if self.apply_order(parent, child, order):
-                parent.changed.set()
+                parent.notify()
             if child.status is not ChildStatus.WORKING:
                 del self._working[order.order_id]
         if order.tag:
@@ -414,7 +414,7 @@ class OrderTracker:
             if active:
                 parent.filled += increment
                 parent.filled_value += price * increment
-                parent.changed.set()
+                parent.notify()
                 notes.append(f"{increment} filled and counted")
             else:
                 notes.append(f"{increment} filled after the parent finished: the position is "

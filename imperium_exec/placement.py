@@ -214,7 +214,7 @@ class Placer:
         self.emit(self.events.error_event(parent, child, EventKind.ERROR, Status.ERROR, error,
                                           exc, None))
         parent.failure = parent.failure or f"child {child.index + 1}: {error.bucket} error: {exc}"
-        parent.changed.set()
+        parent.notify()
 
     def mark_placed(self, parent: ParentState, child: ChildState, order_id: str,
                     seen: BrokerOrder | None = None) -> None:
@@ -248,7 +248,7 @@ class Placer:
                     "to the parent"))
         if not req.execution_algo.is_scheduled:
             parent.failure = parent.failure or f"no fresh quote of {key}: nothing sent"
-        parent.changed.set()
+        parent.notify()
 
     async def _reconcile(self, parent: ParentState, child: ChildState,
                          instruction: OrderInstruction, error: ErrorClass,

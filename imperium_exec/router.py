@@ -69,13 +69,13 @@ class SmartOrderRouter:
         if pay_up_ticks > 0 and bid is not None and ask is not None:
             buy = request.side is Side.BUY
             through = pay_up_ticks * request.tick_size
-            price = ask + through if buy else bid - through
+            paid = ask + through if buy else bid - through
             if request.limit_price is not None:
-                price = min(price, request.limit_price) if buy else max(price,
-                                                                        request.limit_price)
-            if price > 0:
+                paid = min(paid, request.limit_price) if buy else max(paid,
+                                                                      request.limit_price)
+            if paid > 0:
                 return RouteDecision(name, QueuePriority.TAKE, OrderType.LIMIT,
-                                     round_to_tick(price, request.tick_size,
+                                     round_to_tick(paid, request.tick_size,
                                                    "down" if buy else "up"), None, bid, ask)
         posture = self._posture(request, bid, ask)
         if final_slice and request.execution_algo.is_scheduled and bid is not None \

@@ -95,6 +95,9 @@ class ScheduleRunner:
                 await parent.hold_while_paused()
                 if parent.stopping:
                     break
+                if parent.basket is not None and not await parent.basket.gate.wait_turn(
+                        parent, child):
+                    break  # the basket stopped: it cancels this leg
                 await self.placer.send(parent, child, final_slice=final_slice)
 
         await self._await_completion(parent)

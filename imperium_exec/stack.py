@@ -20,6 +20,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from .baskets.request import BasketRequest
+from .baskets.runner import BasketResult
 from .brokers.base import Broker
 from .clock import Clock
 from .engine import EngineConfig, ExecutionEngine, ExecutionResult
@@ -60,6 +62,31 @@ class ExecutionHandle:
         return f"ExecutionHandle({self.parent_id!r}, {state})"
 
 
+class BasketHandle:
+    """The caller's view of one basket: its id, its legs' parent ids, and its result."""
+
+    def __init__(self, basket_id: str, parent_ids: list[str],
+                 future: concurrent.futures.Future[BasketResult]) -> None:
+        self.basket_id = basket_id
+        self.parent_ids = tuple(parent_ids)
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> BasketResult:
+        """Block until every leg has ended (on the GUI thread only with a short timeout;
+        connect to ``basket_finished`` or ``await`` the handle instead)."""
+        return self._future.result(timeout)
+
+    def __await__(self) -> Generator[Any, None, BasketResult]:
+        return asyncio.wrap_future(self._future).__await__()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"BasketHandle({self.basket_id!r}, {len(self.parent_ids)} legs, {state})"
+
+
 _SIGNAL_FOR_EVENT = {
     EventKind.ACCEPTED: "parent_accepted",
     EventKind.PLACED: "child_placed",  # also after a reconcile (the engine emits both rows)
@@ -71,6 +98,8 @@ _SIGNAL_FOR_EVENT = {
     EventKind.CANCELLED: "child_cancelled",
     EventKind.FINISHED: "parent_finished",
     EventKind.SESSION: "session_expired",
+    EventKind.BASKET_ACCEPTED: "basket_accepted",
+    EventKind.BASKET_FINISHED: "basket_finished",
 }
 
 
@@ -100,6 +129,13 @@ class ExecutionStack(QObject):
     #: The broker refused the session (token expired): nothing more is sent until the trader
     #: logs in again; the row's message lists the orders that may still be live. Once.
     session_expired = Signal(object)
+    #: A basket was accepted: its row's message says the order its legs go in, and why. Its
+    #: legs are parents (``parent_accepted`` ... ``parent_finished``) whose rows carry its
+    #: ``basket_id`` and their ``leg_role``.
+    basket_accepted = Signal(object)
+    #: A basket ended: filled, partial (stopped: the message lists per leg what filled and
+    #: what is left), cancelled, or failed (refused up front, e.g. margin: risk bucket).
+    basket_finished = Signal(object)
 
     _row_from_engine = Signal(object)  # engine thread -> GUI thread hop
 
@@ -135,6 +171,19 @@ class ExecutionStack(QObject):
     def execute_payload(self, payload: dict[str, Any]) -> ExecutionHandle:
         """Convenience for the desk's existing Kite-style order dicts."""
         return self.execute(ExecutionRequest.from_payload(payload))
+
+    def execute_basket(self, basket: BasketRequest) -> BasketHandle:
+        """Start executing ``basket``: its legs as parents, shorts only as far as their hedges
+        have filled, legs in step. Raises ``RequestError`` (naming ``legs[i]``) for a leg that
+        cannot be executed; nothing reaches the broker then. The margin check (where the broker
+        offers one) runs on the engine; a shortfall ends the basket with ``basket_finished``."""
+        basket_id, parent_ids, future = self.engine.submit_basket(basket)
+        return BasketHandle(basket_id, parent_ids, future)
+
+    def cancel_basket(self, basket_id: str) -> None:
+        """Stop a basket hedge-safe: the sells' working orders are cancelled (and confirmed)
+        before the buys'."""
+        self.engine.cancel_basket(basket_id)
 
     def cancel(self, parent_id: str) -> None:
         self.engine.cancel(parent_id)

@@ -11,6 +11,7 @@ import contextlib
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .events import ChildStatus, ParentStatus, QuoteSource
 from .gateway import SendPermit
@@ -42,6 +43,7 @@ class ChildState:
     quote_age_ms: float | None = None  # how old that quote was when the child was priced
     placed_at: float | None = None  # clock time the broker accepted it
     in_flight: bool = False  # a placement request is on its way (outcome not yet known)
+    released: bool = False  # its basket let it go out (it counts as out until it ends)
     cancel_requested: bool = False  # the broker accepted our cancel request
     cancel_abandoned: bool = False  # the cancel was never confirmed: stop waiting on it
 
@@ -79,6 +81,28 @@ class ExecutionResult:
     message: str | None = None
 
 
+class LegGate(Protocol):
+    """The basket a leg belongs to, as its parent sees it (see ``baskets.runner``)."""
+
+    basket_id: str
+    changed: asyncio.Event
+
+    async def wait_turn(self, parent: ParentState, child: ChildState) -> bool:
+        """Wait until ``child`` may go out under the basket's rules; False: the basket
+        stopped, send nothing more."""
+        ...
+
+
+@dataclass
+class BasketLeg:
+    """A parent's place in a basket."""
+
+    gate: LegGate
+    index: int  # the leg's position in the basket
+    role: str  # LegRole value
+    pay_up_ticks: int = 0  # hedge children take liquidity this many ticks through the touch
+
+
 @dataclass
 class ParentState:
     parent_id: str
@@ -104,6 +128,7 @@ class ParentState:
     #: Child numbers used so far: the rows' ``children``. The plan's count, raised only when a
     #: re-cut slice needs more children than it replaced; a child's number is never above it.
     child_numbers: int = 0
+    basket: BasketLeg | None = None  # the basket this parent is a leg of
 
     @property
     def quantity(self) -> int:
@@ -125,6 +150,19 @@ class ParentState:
     @property
     def average_price(self) -> float:
         return self.filled_value / self.filled if self.filled else 0.0
+
+    @property
+    def pay_up_ticks(self) -> int:
+        """Ticks through the touch for this parent's children (a basket's hedge legs)."""
+        return self.basket.pay_up_ticks if self.basket is not None \
+            and self.basket.role == "hedge" else 0
+
+    def notify(self) -> None:
+        """Something about this parent changed (a fill, a control): wake its waiters, and its
+        basket's."""
+        self.changed.set()
+        if self.basket is not None:
+            self.basket.gate.changed.set()
 
     @property
     def stopping(self) -> bool:

@@ -63,10 +63,12 @@ class LegFacts:
 
 @dataclass(frozen=True, slots=True)
 class LegProgress:
-    """One leg's units now: filled, and open (sent and possibly still filling)."""
+    """One leg's units now: filled, open (sent and possibly still filling), and those of
+    the child it holds back (waiting for its turn; 0: none)."""
 
     filled: int = 0
     open: int = 0
+    waiting: int = 0
 
     @property
     def committed(self) -> int:
@@ -152,8 +154,8 @@ class LeggingRules:
 
     def hedge_wanted(self, key: GroupKey, progress: Sequence[LegProgress]) -> int:
         """Units the group's hedges must still put out (beyond those open) so that the next
-        child of each covered leg may go: as many as it would have out, or every hedge unit
-        when it reaches into the extra short."""
+        child of each covered leg (the one it holds back, else a slice) may go: as many as it
+        would have out, or every hedge unit when it reaches into the extra short."""
         group = self.groups[key]
         bought = sum(progress[i].filled for i in group.buys)
         out = sum(progress[i].committed for i in group.sells)
@@ -161,7 +163,7 @@ class LeggingRules:
         for i in group.sells:
             left = self.legs[i].quantity - progress[i].committed
             if left > 0:
-                units = min(left, self.legs[i].slice_quantity)
+                units = progress[i].waiting or min(left, self.legs[i].slice_quantity)
                 need = max(need, min(out + units, group.bought) - bought)
         return max(0, need - sum(progress[i].open for i in group.buys))
 

@@ -94,9 +94,10 @@ class ToyLeg:
 
     filled: int = 0
     open: list[int] = field(default_factory=list)  # units of each child out
+    waiting: int = 0  # units of the child held back
 
     def progress(self) -> LegProgress:
-        return LegProgress(self.filled, sum(self.open))
+        return LegProgress(self.filled, sum(self.open), self.waiting)
 
 
 def run(rules: LeggingRules, actions: list[tuple[int, int, int]]) -> list[ToyLeg]:
@@ -112,8 +113,12 @@ def run(rules: LeggingRules, actions: list[tuple[int, int, int]]) -> list[ToyLeg
         facts, toy = rules.legs[i], legs[i]
         left = facts.quantity - toy.filled - sum(toy.open)
         units = min(left, facts.slice_quantity)
-        if units <= 0 or rules.hold(i, units, progress()) is not None:
+        if units <= 0:
             return False
+        if rules.hold(i, units, progress()) is not None:
+            toy.waiting = units
+            return False
+        toy.waiting = 0
         check_balance(rules, i, units, progress())
         toy.open.append(units)
         return True

@@ -1,0 +1,254 @@
+"""A basket on the engine's loop: its legs are parents, held to the basket's legging rules.
+
+The engine starts one parent per leg. Before any leg puts out a child, it asks the basket
+(:meth:`BasketRun.wait_turn`); the rules (:mod:`.legging`) answer from every leg's filled and
+open units, and a held child waits for a fill or a control. Then:
+
+- a leg that ends short of its quantity (a rejection, a failure, a cancel), or a child held
+  longer than ``stall_timeout_s``, **stops** the basket: the working orders of the sells are
+  cancelled (and confirmed) before those of the buys, so a short is never left without its
+  hedge; the report says per leg what filled, what is left and what may still be live;
+- the trader's cancel does the same;
+- when every leg has ended, the ``basket_finished`` row is written and the handle resolves
+  with a :class:`BasketResult` (per-leg results, and the requests that complete or unwind it).
+
+Margin is checked before any leg starts, where the broker offers it (``basket_margin``): a
+shortfall refuses the basket in the risk bucket, with required and available margin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..brokers.base import MarginLeg
+from ..clock import Clock
+from ..event_factory import EventFactory
+from ..events import ChildStatus, ErrorBucket, Event, EventKind, ParentStatus, Status
+from ..gateway import BrokerGateway
+from ..rate_budget import RequestKind
+from ..request import ExecutionAlgo, OrderType, Side
+from ..state import ChildState, ExecutionResult, ParentState
+from .legging import LeggingRules, LegProgress, LegRole
+from .request import BasketRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BasketResult:
+    """How a basket ended: per-leg results in the basket's order, and what to do next."""
+
+    basket_id: str
+    status: ParentStatus  # filled; partial (stopped with fills); cancelled; failed (refused)
+    request: BasketRequest
+    legs: tuple[ExecutionResult, ...]
+    message: str
+
+    @property
+    def filled(self) -> tuple[int, ...]:
+        return tuple(r.filled_quantity for r in self.legs)
+
+    def completion(self) -> BasketRequest | None:
+        """The rest of every leg, as a basket with the same policy (None: nothing left)."""
+        legs = [leg.model_copy(update={"quantity": leg.quantity - result.filled_quantity})
+                for leg, result in zip(self.request.legs, self.legs, strict=True)
+                if leg.quantity > result.filled_quantity]
+        return BasketRequest(legs=tuple(legs), policy=self.request.policy) if legs else None
+
+    def unwind(self) -> BasketRequest | None:
+        """Every filled unit traded back at once (immediate, at the market), hedge-first:
+        the shorts are bought back before the longs are sold (None: nothing filled)."""
+        legs = [leg.model_copy(update={
+                    "side": Side.SELL if leg.side is Side.BUY else Side.BUY,
+                    "quantity": result.filled_quantity, "order_type": OrderType.MARKET,
+                    "limit_price": None, "execution_algo": ExecutionAlgo.IMMEDIATE,
+                    "max_child_orders": 1, "horizon_s": None, "start_at": None,
+                    "end_at": None})
+                for leg, result in zip(self.request.legs, self.legs, strict=True)
+                if result.filled_quantity > 0]
+        policy = self.request.policy.model_copy(update={"check_margin": False})
+        return BasketRequest(legs=tuple(legs), policy=policy) if legs else None
+
+
+@dataclass
+class BasketRun:
+    """One basket on the engine's loop (everything here runs on that thread)."""
+
+    basket_id: str
+    request: BasketRequest
+    rules: LeggingRules
+    future: concurrent.futures.Future[BasketResult]
+    clock: Clock
+    events: EventFactory
+    emit: Callable[[Event], None]
+    legs: list[ParentState] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_reason: str | None = None
+    held: dict[int, tuple[float, str]] = field(default_factory=dict)  # leg -> since, kind
+    waiting: dict[int, int] = field(default_factory=dict)  # leg -> units of its held child
+    stopping_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ the gate (LegGate)
+
+    async def wait_turn(self, parent: ParentState, child: ChildState) -> bool:
+        """Hold ``child`` until the rules let it go; False when the basket stopped."""
+        assert parent.basket is not None
+        leg = parent.basket.index
+        try:
+            return await self._wait_turn(parent, child, leg)
+        finally:
+            self.waiting.pop(leg, None)
+            self.changed.set()  # the others see this leg's child out, or no longer waiting
+
+    async def _wait_turn(self, parent: ParentState, child: ChildState, leg: int) -> bool:
+        timeout_s = self.request.policy.stall_timeout_s
+        self.waiting[leg] = child.quantity
+        asked_at = self.clock.now()
+        while True:
+            if self.stop_reason is not None or parent.stopping:
+                return False
+            hold = self.rules.hold(leg, child.quantity, self.progress())
+            if hold is None:
+                child.released = True
+                self.held.pop(leg, None)
+                # Time held shifts the rest of the leg's schedule, as a pause does: its later
+                # slices and its end move with it (a short that trails its hedge is not cut
+                # off by its window).
+                parent.shift_s += self.clock.now() - asked_at
+                return True
+            now = self.clock.now()
+            since, kind = self.held.get(leg, (now, ""))
+            if kind != hold.kind:  # a new hold: say why, once
+                self.held[leg] = (since, hold.kind)
+                self.emit(self.events.parent_event(parent, EventKind.WARNING,
+                                                   message=f"held: {hold.reason}"))
+            left = since + timeout_s - now
+            if left <= 0:
+                self.stop(f"{parent.request.tradingsymbol} held for {timeout_s:g} s "
+                          f"({hold.reason})")
+                return False
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+
+    def progress(self) -> list[LegProgress]:
+        """Every leg's filled units and units out (sent and possibly still filling)."""
+        return [LegProgress(parent.filled, sum(_units_out(c) for c in parent.children),
+                            self.waiting.get(i, 0))
+                for i, parent in enumerate(self.legs)]
+
+    # ------------------------------------------------------------------ stopping
+
+    def stop(self, reason: str) -> None:
+        """Stop the basket (once): cancel the sells' working orders, then the buys'."""
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        self.changed.set()
+        self.stopping_task = asyncio.get_running_loop().create_task(
+            self._cancel_hedge_safe(), name=f"basket-{self.basket_id}-stop")
+
+    async def _cancel_hedge_safe(self) -> None:
+        sells = [p for p in self.legs if p.request.side is Side.SELL]
+        buys = [p for p in self.legs if p.request.side is Side.BUY]
+        for group in (sells, buys):
+            for parent in group:
+                if not parent.stopping:
+                    parent.cancel_requested = True
+                    parent.note = parent.note or f"basket stopped: {self.stop_reason}"
+                    parent.permit.revoke("basket stopped")
+                    parent.notify()
+            tasks = [p.task for p in group if p.task is not None and not p.task.done()]
+            if tasks:
+                await asyncio.wait(tasks)
+
+    # ------------------------------------------------------------------ the end
+
+    def leg_finished(self, parent: ParentState, result: ExecutionResult) -> None:
+        """A leg ended: stop the basket if it ended short; finish when all have."""
+        if result.filled_quantity < result.quantity and self.stop_reason is None:
+            self.stop(f"{parent.request.side.value} {parent.request.tradingsymbol} ended "
+                      f"{result.status.value}: {result.filled_quantity} of {result.quantity} "
+                      f"filled" + (f" ({result.message})" if result.message else ""))
+        self.changed.set()
+        if all(p.future.done() for p in self.legs):
+            self._finish([p.future.result() for p in self.legs])
+
+    def _finish(self, results: list[ExecutionResult]) -> None:
+        if self.future.done():
+            return
+        filled = sum(r.filled_quantity for r in results)
+        quantity = sum(r.quantity for r in results)
+        if filled == quantity:
+            status, message = ParentStatus.FILLED, "every leg filled"
+        else:
+            status = ParentStatus.PARTIAL if filled else ParentStatus.CANCELLED
+            message = f"stopped: {self.stop_reason}\n" + self.report(results)
+        self.emit(self.events.basket_event(self.basket_id, EventKind.BASKET_FINISHED,
+                                           Status(status), quantity=quantity, filled=filled,
+                                           message=message))
+        self.future.set_result(BasketResult(self.basket_id, status, self.request,
+                                            tuple(results), message))
+
+    def report(self, results: list[ExecutionResult]) -> str:
+        """Per leg: filled, left, and any order that may still be live."""
+        lines = []
+        for leg, result in zip(self.request.legs, results, strict=True):
+            line = (f"{leg.side.value} {leg.tradingsymbol}: filled {result.filled_quantity} "
+                    f"of {result.quantity}, {result.quantity - result.filled_quantity} left")
+            if result.message and "may still be live" in result.message:
+                line += f" ({result.message})"
+            lines.append(line)
+        uncovered = self.rules.uncovered([r.filled_quantity for r in results])
+        naked = {k: v for k, v in uncovered.items() if v}
+        lines.append("short uncovered: " + (", ".join(f"{' '.join(k)} {v}"
+                                                       for k, v in naked.items()) or "none"))
+        return "\n".join(lines)
+
+    def refuse(self, message: str, results: list[ExecutionResult]) -> None:
+        """The basket never started (margin): one row in the risk bucket."""
+        self.emit(self.events.basket_event(
+            self.basket_id, EventKind.BASKET_FINISHED, Status.FAILED,
+            quantity=sum(leg.quantity for leg in self.request.legs), filled=0,
+            message=message, error_bucket=ErrorBucket.RISK, error=message))
+        self.future.set_result(BasketResult(self.basket_id, ParentStatus.FAILED, self.request,
+                                            tuple(results), message))
+
+
+def _units_out(child: ChildState) -> int:
+    """Units of ``child`` that may still fill: working, on their way, released by the gate
+    and not yet sent, or of unknown outcome."""
+    if child.status is ChildStatus.WORKING or child.status is ChildStatus.UNKNOWN:
+        return child.leaves
+    if child.status is ChildStatus.SCHEDULED and (child.in_flight or child.released):
+        return child.leaves
+    return 0
+
+
+async def check_margin(gateway: BrokerGateway, basket_margin: Callable[..., object],
+                       request: BasketRequest) -> str | None:
+    """Ask the broker what the basket needs; the refusal message, or None: it fits."""
+    legs = [MarginLeg(leg.tradingsymbol, leg.exchange, leg.side, leg.quantity,
+                      leg.order_type, leg.limit_price, leg.product) for leg in request.legs]
+    check = await gateway.call(RequestKind.BOOK_READ, basket_margin, legs)
+    shortfall = getattr(check, "shortfall", 0.0)
+    if shortfall <= 0:
+        return None
+    required, available = getattr(check, "required", 0.0), getattr(check, "available", 0.0)
+    without = getattr(check, "required_without_hedge", None)
+    hedge = f" (without the hedge benefit: {without:,.2f})" if without else ""
+    return (f"margin: the basket needs {required:,.2f}{hedge} but {available:,.2f} is "
+            f"available, short by {shortfall:,.2f}; nothing was sent")
+
+
+def roles_text(rules: LeggingRules) -> str:
+    """The accepted row's message: the order the legs go in and why."""
+    return "\n".join(rules.sequence_text())
+
+
+__all__ = ["BasketResult", "BasketRun", "LegRole", "check_margin", "roles_text"]
