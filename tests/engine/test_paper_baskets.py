@@ -51,7 +51,7 @@ def reversed_basket(entry: BasketRequest) -> BasketRequest:
 
 
 def payloads(broker: PaperBroker, legs: list[tuple[str, int, str, int]], *,
-             flip: bool = False, **policy: Any) -> list[dict[str, Any]]:
+             flip: bool = False) -> list[dict[str, Any]]:
     # The week after the nearest expiry: the virtual day is an expiry day, when the wings'
     # premia are paise and their books too thin for the exit's market orders.
     nearest = broker.option_chain("NIFTY", strikes_each_side=1).expiry
@@ -66,7 +66,7 @@ def payloads(broker: PaperBroker, legs: list[tuple[str, int, str, int]], *,
         out.append(dict(tradingsymbol=symbol, exchange="NFO", transaction_type=side,
                         quantity=lots * chain.lot_size, order_type="MARKET",
                         execution_algo="TWAP", max_child_orders=10, execution_horizon_s=60.0,
-                        execution_seed=SEED, **policy))
+                        execution_seed=SEED))
     return out
 
 
@@ -134,3 +134,71 @@ def test_a_structure_enters_hedge_first_and_exits_shorts_first(
         flat[t.tradingsymbol] = flat.get(t.tradingsymbol, 0) + (t.quantity if t.side == "BUY"
                                                                 else -t.quantity)
     assert set(flat.values()) == {0}
+
+
+def net_positions(trades: list[Trade]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in trades:
+        out[t.tradingsymbol] = out.get(t.tradingsymbol, 0) + (t.quantity if t.side == "BUY"
+                                                              else -t.quantity)
+    return out
+
+
+def test_a_stalled_leg_stops_the_basket_and_unwind_leaves_the_account_flat(
+        paper: tuple[PaperBroker, ExecutionEngine, list[dict[str, Any]]]) -> None:
+    """The put wing bids far below the market and never fills: the put short waits for it,
+    the call side may run one slice ahead and then waits too; after the stall timeout the
+    basket stops, the report says exactly what filled and what is left, and unwinding trades
+    back every filled unit without ever leaving a short uncovered."""
+    broker, engine, rows = paper
+    legs = payloads(broker, STRUCTURES["iron condor"])
+    legs[0] |= {"order_type": "LIMIT", "price": 0.05, "execution_algo": "IMMEDIATE",
+                "max_child_orders": 1}  # the PE wing: a bid nobody sells to
+    entry = BasketRequest.from_payloads(legs, stall_timeout_s=5.0)
+    _, _, future = engine.submit_basket(entry)
+    result = future.result(timeout=120)
+    assert result.status is ParentStatus.PARTIAL
+    assert result.message.startswith("stopped: ")
+    assert "held for 5 s" in result.message
+    filled = result.filled
+    assert filled[0] == 0 and filled[1] == 0  # the put side never started
+    assert 0 < filled[3] and filled[2] <= filled[3]  # the call side: hedge, then its short
+    for leg, got in zip(entry.legs, filled, strict=True):
+        assert f"{leg.side.value} {leg.tradingsymbol}: filled {got} of {leg.quantity}, " \
+               f"{leg.quantity - got} left" in result.message
+    assert "short uncovered: none" in result.message
+    check_trades(broker.trades(), entry.legging_rules())
+    assert all(r.status is ParentStatus.CANCELLED or r.filled_quantity == r.quantity
+               or r.status is ParentStatus.PARTIAL for r in result.legs)
+
+    unwind = result.unwind()
+    assert unwind is not None
+    _, _, unwind_future = engine.submit_basket(unwind)
+    assert unwind_future.result(timeout=120).status is ParentStatus.FILLED
+    check_trades(broker.trades(), entry.legging_rules())
+    assert set(net_positions(broker.trades()).values()) == {0}
+
+
+def test_a_rejected_short_stops_the_basket_with_the_rms_reason(
+        paper: tuple[PaperBroker, ExecutionEngine, list[dict[str, Any]]]) -> None:
+    """A small account: the hedge's premium fits, the short's margin does not. The exchange
+    rejects the short; the basket stops at once and says why."""
+    broker, engine, rows = paper
+    small = PaperBroker(clock=broker.clock, seed=SEED, margin=60_000.0)
+    small_engine = ExecutionEngine(small, mode="paper", clock=broker.clock,
+                                   config=EngineConfig(id_seed=9))
+    seen: list[dict[str, Any]] = []
+    small_engine.add_listener(seen.append)
+    try:
+        entry = BasketRequest.from_payloads(
+            payloads(small, STRUCTURES["bull call spread"]), check_margin=False)
+        _, _, future = small_engine.submit_basket(entry)
+        result = future.result(timeout=120)
+    finally:
+        small_engine.shutdown(10.0)
+    assert result.status in (ParentStatus.PARTIAL, ParentStatus.CANCELLED)
+    assert "SELL" in result.message.splitlines()[0] and "ended failed" in result.message
+    rejected = [r for r in seen if r["event"] in ("rejected", "error")]
+    assert rejected and rejected[0]["error_bucket"] == "risk"
+    assert "short uncovered: none" in result.message
+    check_trades(small.trades(), entry.legging_rules())
