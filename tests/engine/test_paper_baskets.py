@@ -150,7 +150,7 @@ def test_a_stalled_leg_stops_the_basket_and_unwind_leaves_the_account_flat(
     the call side may run one slice ahead and then waits too; after the stall timeout the
     basket stops, the report says exactly what filled and what is left, and unwinding trades
     back every filled unit without ever leaving a short uncovered."""
-    broker, engine, rows = paper
+    broker, engine, _ = paper
     legs = payloads(broker, STRUCTURES["iron condor"])
     legs[0] |= {"order_type": "LIMIT", "price": 0.05, "execution_algo": "IMMEDIATE",
                 "max_child_orders": 1}  # the PE wing: a bid nobody sells to
@@ -162,7 +162,7 @@ def test_a_stalled_leg_stops_the_basket_and_unwind_leaves_the_account_flat(
     assert "held for 5 s" in result.message
     filled = result.filled
     assert filled[0] == 0 and filled[1] == 0  # the put side never started
-    assert 0 < filled[3] and filled[2] <= filled[3]  # the call side: hedge, then its short
+    assert filled[3] > 0 and filled[2] <= filled[3]  # the call side: hedge, then its short
     for leg, got in zip(entry.legs, filled, strict=True):
         assert f"{leg.side.value} {leg.tradingsymbol}: filled {got} of {leg.quantity}, " \
                f"{leg.quantity - got} left" in result.message
@@ -183,7 +183,7 @@ def test_a_rejected_short_stops_the_basket_with_the_rms_reason(
         paper: tuple[PaperBroker, ExecutionEngine, list[dict[str, Any]]]) -> None:
     """A small account: the hedge's premium fits, the short's margin does not. The exchange
     rejects the short; the basket stops at once and says why."""
-    broker, engine, rows = paper
+    broker = paper[0]
     small = PaperBroker(clock=broker.clock, seed=SEED, margin=60_000.0)
     small_engine = ExecutionEngine(small, mode="paper", clock=broker.clock,
                                    config=EngineConfig(id_seed=9))
