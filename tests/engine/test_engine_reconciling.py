@@ -13,7 +13,7 @@ from engine_support import assert_books_balance
 from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine
-from imperium_exec.events import ErrorBucket, EventKind, Status, read_event
+from imperium_exec.events import SCHEMA_VERSION, ErrorBucket, EventKind, Status, read_event
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.sim.config import FaultConfig, FaultKind
@@ -64,7 +64,8 @@ def test_a_reconciling_row_starts_the_wait_and_the_childs_next_row_ends_it(
     assert all(e.to_row() == r for e, r in zip(events, rows, strict=True))
     [i] = [n for n, e in enumerate(events) if e.event is EventKind.RECONCILING]
     waiting, ended = events[i], read_event(next_row_of_child(rows, i))
-    assert (waiting.v, waiting.status, waiting.child_index) == (2, Status.RECONCILING, 2)
+    assert (waiting.v, waiting.status, waiting.child_index) == (SCHEMA_VERSION, Status.RECONCILING,
+                                                                2)
     assert waiting.tag == child_tag(waiting.parent_id, 1, 1)  # the second child, attempt 1
     assert waiting.message == (f"checking the order book for tag {waiting.tag} (up to 10 s) "
                                "before re-sending")
