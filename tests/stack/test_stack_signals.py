@@ -14,6 +14,7 @@ from PySide6.QtCore import QCoreApplication, QElapsedTimer, QThread, QTimer
 from pytestqt.qtbot import QtBot
 
 from imperium_exec import ExecutionStack
+from imperium_exec.baskets.request import BasketRequest
 from imperium_exec.brokers.errors import GeneralException, NetworkException, TokenException
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import RealClock, VirtualClock
@@ -213,3 +214,23 @@ def test_the_readme_lists_every_signal_of_the_stack() -> None:
                 if isinstance(value, Signal) and not name.startswith("_")}
     assert "child_reconciling" in declared
     assert {name for name in declared if f"`{name}`" not in listed} == set()
+
+
+def test_a_one_leg_basket_executes_like_its_request_and_signals_its_start_and_end(
+        qtbot: QtBot, stack: ExecutionStack) -> None:
+    seen: list[tuple[dict[str, Any], bool]] = []
+    for signal in (stack.basket_accepted, stack.child_placed, stack.child_filled,
+                   stack.parent_finished, stack.basket_finished):
+        signal.connect(on_gui_thread(seen))
+    with qtbot.waitSignal(stack.basket_finished, timeout=5000) as finished:
+        handle = stack.execute_basket(BasketRequest(legs=(make_request(),)))
+    assert finished.args[0]["basket_id"] == handle.basket_id
+    assert [row["event"] for row, _ in seen] == [
+        "basket_accepted", "placed", "filled", "finished", "basket_finished"]
+    assert all(gui for _, gui in seen)
+    leg_rows = [row for row, _ in seen if row["parent_id"]]
+    assert {row["parent_id"] for row in leg_rows} == set(handle.parent_ids)
+    assert {row["leg_role"] for row in leg_rows} == {"outright"}
+    result = handle.result(1)
+    assert result.filled == (130,) and result.message == "every leg filled"
+    assert result.completion() is None  # nothing left to complete
