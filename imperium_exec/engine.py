@@ -480,13 +480,14 @@ class ExecutionEngine:
         request = run.request
         basket_margin = getattr(self.broker, "basket_margin", None)
         refusal: str | None = None
-        if self._closed or self.session_lost is not None:
-            refusal = self.session_lost or "the execution engine is shut down"
-        elif request.policy.check_margin and basket_margin is not None and len(legs) > 1:
+        if request.policy.check_margin and basket_margin is not None and len(legs) > 1 \
+                and not self._closed and self.session_lost is None:
             try:
                 refusal = await check_margin(self.gateway, basket_margin, request)
             except Exception as exc:  # the check itself failed: do not send blind
                 refusal = f"margin check failed ({type(exc).__name__}: {exc}); nothing was sent"
+        if self._closed or self.session_lost is not None:  # also while the check ran
+            refusal = self.session_lost or "the execution engine is shut down"
         if refusal is not None or run.stop_reason is not None:
             for parent_id in permits:
                 self._drop_permit(parent_id)
