@@ -102,7 +102,7 @@ def naked_short_margin(units: int, spot: float, short_fraction: float) -> float:
 def premium_paid(legs: Iterable[OptionLeg]) -> float:
     """Premium the long legs pay (sales receive premium, but it is not counted towards
     margin)."""
-    return sum(leg.quantity * leg.premium for leg in legs if leg.quantity > 0)
+    return float(sum(leg.quantity * leg.premium for leg in legs if leg.quantity > 0))
 
 
 def short_margin(legs: Iterable[OptionLeg], spots: Mapping[str, float],
