@@ -165,8 +165,9 @@ class Account:
     def available(self) -> float:
         return self._cfg.margin - self.utilised
 
-    def position(self, key: str) -> int:
-        pos = self._positions.get(key)
+    def position(self, tradingsymbol: str) -> int:
+        """Signed units held of one instrument."""
+        pos = self._positions.get(tradingsymbol)
         return pos.quantity if pos else 0
 
     def legs(self) -> list[OptionLeg]:
@@ -190,11 +191,11 @@ class Account:
     def basket(self, legs: Sequence[tuple[Instrument, Side, int, float]]) -> BasketMargin:
         """What ``(instrument, side, units, price)`` legs would add to the positions held once
         all of them filled, and what each needs alone."""
-        basket = [option_leg(inst, side.sign * quantity,
-                             price if side is Side.BUY else 0.0)
+        basket = [option_leg(inst, side.sign * quantity, price if side is Side.BUY else 0.0)
                   for inst, side, quantity, price in legs]
-        spots = {leg.underlying: self._spot(leg.underlying) for leg in [*self.legs(), *basket]}
-        return basket_margin(basket, spots, self._cfg.short_margin_fraction, held=self.legs())
+        held = self.legs()
+        spots = {leg.underlying: self._spot(leg.underlying) for leg in [*held, *basket]}
+        return basket_margin(basket, spots, self._cfg.short_margin_fraction, held=held)
 
     def check(self, required: float) -> str | None:
         """Kite's RMS message when ``required`` exceeds what is available, else None."""
