@@ -4,8 +4,8 @@ Kite counts requests per account, per calendar second of its own clock: order wr
 modify, cancel) 10/s, 400/min and 5,000/day; quotes 1/s; every other GET 10/s. A request over a
 limit is refused with HTTP 429 and still counts. So the stack never asks for more than the
 budget allows, and when many parents want the same lane at once, the most urgent request goes
-first: cancels, then placements, then order-book reads, then the engine's quotes, then the
-desk's reads.
+first: cancels, then placements, then order-book reads, then the engine's quotes and margin
+pre-checks, then the desk's reads.
 
 How a slot is granted:
 
@@ -22,6 +22,7 @@ How a slot is granted:
   that runs the blocking calls: a granted request therefore always finds a free worker and goes
   out at once, so the time a request is counted is the time it is sent.
 - A grant that ends up not sending anything (the parent was cancelled meanwhile) is refunded.
+- A call that sends several requests (:attr:`RequestKind.MARGIN_READ`) counts each of them.
 - A 429 that Kite sends anyway (another app on the same account) closes the lane for a second.
 
 Time is the loop's ``time()``: virtual under :class:`~imperium_exec.clock.VirtualClock`, so a
@@ -31,7 +32,6 @@ benchmark of a six-hour schedule respects the same limits in milliseconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import math
@@ -55,14 +55,18 @@ class Lane(StrEnum):
 
 
 class RequestKind(Enum):
-    """What a request is for: its lane and its priority (lower goes first)."""
+    """What a request is for: its lane, its priority (lower goes first) and how many requests
+    to the broker one call of it sends."""
 
-    CANCEL = (Lane.WRITE, 0)
-    PLACE = (Lane.WRITE, 1)
-    BOOK_READ = (Lane.READ, 2)
-    QUOTE = (Lane.QUOTE, 3)
-    DESK_READ = (Lane.READ, 4)
-    DESK_QUOTE = (Lane.QUOTE, 4)
+    CANCEL = (Lane.WRITE, 0, 1)
+    PLACE = (Lane.WRITE, 1, 1)
+    BOOK_READ = (Lane.READ, 2, 1)
+    QUOTE = (Lane.QUOTE, 3, 1)
+    #: A basket's margin pre-check: Kite's basket margins and the account's margins (two
+    #: requests of the read lane, after the order book's reads).
+    MARGIN_READ = (Lane.READ, 3, 2)
+    DESK_READ = (Lane.READ, 4, 1)
+    DESK_QUOTE = (Lane.QUOTE, 4, 1)
 
     @property
     def lane(self) -> Lane:
@@ -71,6 +75,11 @@ class RequestKind(Enum):
     @property
     def priority(self) -> int:
         return self.value[1]
+
+    @property
+    def requests(self) -> int:
+        """Requests one call sends: each counts against the lane's limits."""
+        return self.value[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +164,15 @@ class _Window:
         if self.grants and min(g.end for g in self.grants) <= cutoff:
             self.grants = [g for g in self.grants if g.end > cutoff]
         limit = self.limit if kind is RequestKind.CANCEL else self.limit - self.cancel_reserve
-        excess = len(self.grants) - limit
+        need = min(kind.requests, limit)  # a call of more requests than the limit waits for all
+        excess = len(self.grants) + need - 1 - limit
         if excess < 0:
             return now
         return sorted(g.end for g in self.grants)[excess] + self.span_s
 
     def refund(self, grant: _Grant) -> None:
-        with contextlib.suppress(ValueError):  # already aged out
-            self.grants.remove(grant)
+        """Forget a grant (every request it counted; nothing when it already aged out)."""
+        self.grants = [g for g in self.grants if g is not grant]
 
 
 @dataclass(order=True)
@@ -354,7 +364,7 @@ class RateBudget:
                 heapq.heappop(lane.waiters)
                 grant = _Grant(now)
                 for window in lane.windows:
-                    window.grants.append(grant)
+                    window.grants.extend([grant] * head.kind.requests)
                 self._in_flight += 1
                 head.future.set_result(grant)
         self._arm(loop, wake)

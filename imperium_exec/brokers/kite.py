@@ -20,6 +20,10 @@ What the adapter does, and what it deliberately does not:
   service coalesces everyone's needs into one call a second.
 - ``algo_id`` (SEBI's 2026 retail-algo framework: the exchange's strategy id) goes out on every
   order when set.
+- ``basket_margin(legs)`` asks Kite's basket margins with ``consider_positions`` (``POST
+  /margins/basket``) and the equity segment's margins (``GET /user/margins/equity``): two
+  requests of the read lane, which the engine budgets as one
+  :attr:`~imperium_exec.rate_budget.RequestKind.MARGIN_READ`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,15 @@ from ..rate_budget import AccountRateLimits
 from ..request import OrderType, Side
 from ..timeutil import IST, is_on_tick, round_to_tick
 from ..volume_curve import nse_session_seconds
-from .base import BrokerOrder, OrderInstruction, OrderStatus, Quote, StreamHandlers
+from .base import (
+    BrokerOrder,
+    MarginCheck,
+    MarginLeg,
+    OrderInstruction,
+    OrderStatus,
+    Quote,
+    StreamHandlers,
+)
 
 if TYPE_CHECKING:
     from ..gateway import BrokerGateway
@@ -177,6 +189,30 @@ class KiteBroker:
             if isinstance(raw, dict):
                 out[key] = self.to_quote(key.partition(":")[2], raw)
         return out
+
+    def basket_margin(self, legs: list[MarginLeg]) -> MarginCheck:
+        """The margin the basket needs with the hedge benefit and the positions held
+        (``final.total`` of ``POST /margins/basket?consider_positions=true``) against the equity
+        segment's ``net`` (``GET /user/margins/equity``); ``required_without_hedge``: the sum of
+        the per-order totals, when Kite sends them. Two requests; errors pass through
+        unchanged."""
+        orders = [self.margin_order(leg) for leg in legs]
+        basket = self.kite.basket_order_margins(orders, consider_positions=True)
+        equity = self.kite.margins("equity")
+        per_order = basket.get("orders") or []
+        without_hedge = sum(float(o.get("total") or 0.0) for o in per_order) \
+            if per_order else None
+        return MarginCheck(required=float(basket["final"]["total"]),
+                           available=float(equity["net"]),
+                           required_without_hedge=without_hedge)
+
+    def margin_order(self, leg: MarginLeg) -> dict[str, Any]:
+        """One basket leg as Kite's margin calculator takes it (price 0 for MARKET)."""
+        price = self.format_price(leg.price) if leg.order_type is OrderType.LIMIT else None
+        return dict(exchange=leg.exchange, tradingsymbol=leg.tradingsymbol,
+                    transaction_type=str(leg.side), variety="regular", product=leg.product,
+                    order_type=str(leg.order_type), quantity=int(leg.quantity),
+                    price=price or 0, trigger_price=0)
 
     def lists(self, tradingsymbol: str, exchange: str) -> bool | None:
         """Whether ``exchange``'s instruments dump lists the symbol; None until that dump was

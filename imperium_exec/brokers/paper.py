@@ -33,7 +33,7 @@ from ..sim.exchange import PaperExchange, Trade
 from ..sim.market import PaperQuote
 from ..sim.pricing import FloatArray
 from ..timeutil import IST
-from .base import BrokerOrder, OptionChain, OrderInstruction
+from .base import BrokerOrder, MarginCheck, MarginLeg, OptionChain, OrderInstruction
 from .errors import BrokerTimeout, InputException
 
 
@@ -125,6 +125,13 @@ class PaperBroker:
 
     def session_seconds(self, epoch: float) -> float:
         return self.exchange.timeline.session_seconds(epoch)
+
+    def basket_margin(self, legs: list[MarginLeg]) -> MarginCheck:
+        """The margin ``legs`` need once all of them filled, on top of the positions held and
+        with the hedge benefit (SPAN-like, :mod:`imperium_exec.margin`), against the margin
+        available now; ``required_without_hedge``: the legs margined one by one."""
+        with self._lock:
+            return self.exchange.basket_margin(list(legs), self.clock.now())
 
     # ---------------------------------------------------------------- desk and benchmarks
 

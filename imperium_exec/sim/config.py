@@ -179,7 +179,9 @@ class AccountConfig(_Frozen):
     #: "async": accepted, then REJECTED with Kite's RMS message (Kite's usual behaviour);
     #: "sync": refused at once with GeneralException 400 (Kite's MarginException).
     margin_rejection: Literal["async", "sync"] = "async"
-    #: Margin blocked for a short option, as a fraction of the underlying notional.
+    #: Margin blocked for a naked short option unit, as a fraction of the underlying notional
+    #: (a short that a filled long of the same underlying, expiry and type covers needs only
+    #: the spread's maximum loss: :mod:`imperium_exec.margin`).
     short_margin_fraction: NonNegative = 0.12
 
 

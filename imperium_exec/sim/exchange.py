@@ -17,10 +17,17 @@ from enum import IntEnum
 
 import numpy as np
 
-from ..brokers.base import BrokerOrder, ChainRow, OptionChain, OrderInstruction
+from ..brokers.base import (
+    BrokerOrder,
+    ChainRow,
+    MarginCheck,
+    MarginLeg,
+    OptionChain,
+    OrderInstruction,
+)
 from ..brokers.errors import InputException, OrderException
 from ..instruments import UnderlyingConfig, default_instrument_master
-from ..request import OrderType
+from ..request import OrderType, Side
 from ..timeutil import IST
 from ..volume_curve import VolumeCurve
 from .chain import Chain, Instrument, build_chain
@@ -87,7 +94,7 @@ class PaperExchange:
         self.market = Market(cfg, self.chain, self.timeline, shares)
         self.matcher = Matcher(cfg.rules, self._on_fill)
         self.throttle = Throttle(cfg.rules)
-        self.account = Account(cfg.account)
+        self.account = Account(cfg.account, self._spot_now)
         self.faults = FaultInjector(cfg.faults, cfg.seed)
         self.trades: list[Trade] = []
         self._orders: dict[str, SimOrder] = {}
@@ -151,10 +158,12 @@ class PaperExchange:
     def _on_fill(self, o: SimOrder, price: float, qty: int, m: float) -> None:
         epoch = max(self.timeline.epoch_at(m), o.arrive_epoch)
         o.exchange_epoch = epoch
-        spot = self.market.spot(o.inst.name, m)
-        self.account.on_fill(o.inst.tradingsymbol, o.order.side, qty, price, spot)
+        self.account.on_fill(o.inst, o.order.side, qty, price)
         if o.order.side.sign > 0:
             self.account.block(o.order_id, o.remaining * price)
+        else:  # the filled units' margin is now the position's: hold only the rest's share
+            held = self.account.blocked(o.order_id)
+            self.account.block(o.order_id, held * o.remaining / (o.remaining + qty))
         self.trades.append(Trade(
             trade_id=str(self._id_base + next(self._trade_ids)), order_id=o.order_id,
             tag=o.order.tag, tradingsymbol=o.inst.tradingsymbol, exchange=o.inst.exchange,
@@ -281,6 +290,29 @@ class PaperExchange:
         book = self.market.book(inst, m, self.matcher.step)
         return book.fair(self.market.step_of(m), m)
 
+    def basket_margin(self, legs: list[MarginLeg], epoch: float) -> MarginCheck:
+        """What ``legs`` would add to the account's margin once all of them filled, with the
+        hedge benefit and the positions held (Kite's basket margins with
+        ``consider_positions``), against the margin available now. Buys are priced at their
+        limit or the ask, sells at theirs or the bid."""
+        epoch = self.advance(epoch)
+        m = self.timeline.market_seconds(epoch)
+        k = self.market.step_of(m)
+        priced: list[tuple[Instrument, Side, int, float]] = []
+        for leg in legs:
+            inst = self.chain.get(leg.tradingsymbol, leg.exchange)
+            if inst is None or not inst.is_option:
+                raise InputException(f"Invalid instrument: {leg.exchange}:{leg.tradingsymbol} "
+                                     "is not an option listed on the paper exchange.")
+            if leg.quantity <= 0:
+                raise InputException(f"Invalid `quantity` {leg.quantity}: must be positive.")
+            book = self.market.book(inst, m, self.matcher.step)
+            price = self._order_price(leg.side, leg.order_type, leg.price, book, k, m)
+            priced.append((inst, leg.side, leg.quantity, price))
+        basket = self.account.basket(priced)
+        return MarginCheck(required=basket.required, available=self.account.available,
+                           required_without_hedge=basket.without_hedge)
+
     def spot(self, underlying: str, epoch: float) -> float:
         epoch = self.advance(epoch)
         return self.market.spot(underlying, self.timeline.market_seconds(epoch))
@@ -289,10 +321,17 @@ class PaperExchange:
 
     def _margin_required(self, order: OrderInstruction, inst: Instrument, book: OptionBook,
                          k: int, m: float) -> float:
-        if order.order_type is OrderType.LIMIT and order.limit_price is not None:
-            price = order.limit_price
-        else:
-            touch = book.touch(k, m)
-            price = book.price(touch.ask_t if order.side.sign == BUY else max(touch.bid_t, 1))
-        spot = self.market.spot(inst.name, m)
-        return self.account.required(inst.tradingsymbol, order.side, order.quantity, price, spot)
+        price = self._order_price(order.side, order.order_type, order.limit_price, book, k, m)
+        return self.account.required(inst, order.side, order.quantity, price)
+
+    @staticmethod
+    def _order_price(side: Side, order_type: OrderType, limit_price: float | None,
+                     book: OptionBook, k: int, m: float) -> float:
+        """What an order is margined at: its limit, or the touch it would take."""
+        if order_type is OrderType.LIMIT and limit_price is not None:
+            return limit_price
+        touch = book.touch(k, m)
+        return book.price(touch.ask_t if side.sign == BUY else max(touch.bid_t, 1))
+
+    def _spot_now(self, underlying: str) -> float:
+        return self.market.spot(underlying, self.timeline.market_seconds(self._now))

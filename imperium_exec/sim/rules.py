@@ -4,19 +4,23 @@
   price protection band) -> ``InputException`` 400, the order never reaches the book.
 - Order request rate (10 per second, 400 per minute, 5,000 per day, counted per calendar
   second and minute, rejected requests included) -> ``NetworkException`` 429 "Too many requests".
-- Margin (a simple account: premium for buys, a fraction of the underlying notional for
-  shorts, funds blocked by open orders) -> ``GeneralException`` 400 at once, or an accepted
-  order that turns REJECTED with the RMS message, as Kite usually does.
+- Margin (a simple SPAN-like account: premium for buys, a fraction of the underlying notional
+  for naked shorts, only the spread's maximum loss for shorts that filled longs of the same
+  underlying, expiry and type cover, funds blocked by open orders) -> ``GeneralException`` 400
+  at once, or an accepted order that turns REJECTED with the RMS message, as Kite usually
+  does.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..brokers.base import OrderInstruction
 from ..brokers.errors import GeneralException, InputException, NetworkException
+from ..margin import BasketMargin, OptionLeg, basket_margin, short_margin
 from ..request import OrderType, Side
 from ..timeutil import is_on_tick, round_to_tick
 from .chain import Instrument
@@ -131,38 +135,67 @@ class Throttle:
 
 @dataclass
 class _Position:
-    quantity: int = 0
-    short_margin: float = 0.0
+    inst: Instrument
+    quantity: int = 0  # signed units
 
 
 class Account:
-    """Available margin, what an order needs, and what fills and open orders use up."""
+    """Available margin, what an order needs, and what fills and open orders use up.
 
-    def __init__(self, cfg: AccountConfig) -> None:
+    Margin is SPAN-like with the hedge benefit (:mod:`imperium_exec.margin`): buys need their
+    premium; the short units of a hedge group (underlying, expiry, CE/PE) that filled longs of
+    the group cover need only the spread's maximum loss, the others ``short_margin_fraction``
+    of the underlying's notional at the spot of the moment (``spot(underlying)``). Premium
+    paid and not yet offset by premium received is used up too, as are the funds open orders
+    hold.
+    """
+
+    def __init__(self, cfg: AccountConfig, spot: Callable[[str], float]) -> None:
         self._cfg = cfg
+        self._spot = spot
         self.cash = 0.0  # premium received minus premium paid
         self._positions: dict[str, _Position] = {}
         self._blocked: dict[str, float] = {}  # order id -> funds held for its open quantity
 
     @property
     def utilised(self) -> float:
-        shorts = sum(p.short_margin for p in self._positions.values())
-        return max(0.0, -self.cash) + shorts + sum(self._blocked.values())
+        return max(0.0, -self.cash) + self.short_margin() + sum(self._blocked.values())
 
     @property
     def available(self) -> float:
         return self._cfg.margin - self.utilised
 
-    def position(self, key: str) -> int:
-        pos = self._positions.get(key)
+    def position(self, tradingsymbol: str) -> int:
+        """Signed units held of one instrument."""
+        pos = self._positions.get(tradingsymbol)
         return pos.quantity if pos else 0
 
-    def required(self, key: str, side: Side, quantity: int, price: float, spot: float) -> float:
-        """Funds an order needs: premium for a buy, short margin for what a sell opens."""
+    def legs(self) -> list[OptionLeg]:
+        """The positions held, as margin legs (their premium was paid already)."""
+        return [option_leg(p.inst, p.quantity) for p in self._positions.values() if p.quantity]
+
+    def short_margin(self, extra: Sequence[OptionLeg] = ()) -> float:
+        """The hedged short margin of the positions held (plus ``extra`` legs)."""
+        legs = [*self.legs(), *extra]
+        spots = {leg.underlying: self._spot(leg.underlying) for leg in legs if leg.quantity < 0}
+        return short_margin(legs, spots, self._cfg.short_margin_fraction)
+
+    def required(self, inst: Instrument, side: Side, quantity: int, price: float) -> float:
+        """Funds an order needs: premium for a buy; for a sell, what the short units it opens
+        add to the margin of the positions filled so far (a long not yet filled hedges
+        nothing: the exchange gives the benefit once the long leg exists)."""
         if side is Side.BUY:
             return quantity * price
-        opening = max(0, quantity - max(0, self.position(key)))
-        return opening * spot * self._cfg.short_margin_fraction
+        return max(0.0, self.short_margin([option_leg(inst, -quantity)]) - self.short_margin())
+
+    def basket(self, legs: Sequence[tuple[Instrument, Side, int, float]]) -> BasketMargin:
+        """What ``(instrument, side, units, price)`` legs would add to the positions held once
+        all of them filled, and what each needs alone."""
+        basket = [option_leg(inst, side.sign * quantity, price if side is Side.BUY else 0.0)
+                  for inst, side, quantity, price in legs]
+        held = self.legs()
+        spots = {leg.underlying: self._spot(leg.underlying) for leg in [*held, *basket]}
+        return basket_margin(basket, spots, self._cfg.short_margin_fraction, held=held)
 
     def check(self, required: float) -> str | None:
         """Kite's RMS message when ``required`` exceeds what is available, else None."""
@@ -184,17 +217,21 @@ class Account:
     def block(self, order_id: str, amount: float) -> None:
         self._blocked[order_id] = max(0.0, amount)
 
+    def blocked(self, order_id: str) -> float:
+        return self._blocked.get(order_id, 0.0)
+
     def release(self, order_id: str) -> None:
         self._blocked.pop(order_id, None)
 
-    def on_fill(self, key: str, side: Side, quantity: int, price: float, spot: float) -> None:
-        pos = self._positions.setdefault(key, _Position())
+    def on_fill(self, inst: Instrument, side: Side, quantity: int, price: float) -> None:
+        pos = self._positions.setdefault(inst.tradingsymbol, _Position(inst))
         self.cash -= side.sign * quantity * price
-        before = pos.quantity
         pos.quantity += side.sign * quantity
-        short_before, short_after = max(0, -before), max(0, -pos.quantity)
-        if short_after > short_before:
-            opened = short_after - short_before
-            pos.short_margin += opened * spot * self._cfg.short_margin_fraction
-        elif short_after < short_before and short_before:
-            pos.short_margin *= short_after / short_before
+
+
+def option_leg(inst: Instrument, quantity: int, premium: float = 0.0) -> OptionLeg:
+    """A listed option as a margin leg of ``quantity`` signed units."""
+    if inst.expiry is None or not inst.is_option:
+        raise ValueError(f"{inst.tradingsymbol} is not an option")
+    return OptionLeg(underlying=inst.name, expiry=inst.expiry, kind=inst.instrument_type,
+                     strike=inst.strike, quantity=quantity, premium=premium)

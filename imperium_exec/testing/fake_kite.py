@@ -13,8 +13,9 @@ quotes, instruments, the ticker) and as measured on the live path:
   ``text/csv`` for instruments. IDs are strings, timestamps naive IST ``YYYY-MM-DD HH:MM:SS``.
 - Routes: ``POST /orders/{variety}``, ``DELETE /orders/{variety}/{id}``, ``GET /orders``,
   ``GET /orders/{id}`` (history), ``GET /orders/{id}/trades``, ``GET /trades``, ``GET /quote``
-  (+ ``/ltp``, ``/ohlc``), ``GET /instruments[/{exchange}]``, ``GET /user/margins[/{segment}]``.
-  The extra form fields the client sends (``variety``, ``order_id``) are ignored.
+  (+ ``/ltp``, ``/ohlc``), ``GET /instruments[/{exchange}]``, ``GET /user/margins[/{segment}]``,
+  ``POST /margins/basket`` (JSON body). The extra form fields the client sends (``variety``,
+  ``order_id``) are ignored.
 - Validation as 400 ``InputException``: lot multiple, freeze quantity, tick, market protection
   (required for MARKET, 0 refused), tag of at most 20 characters. The freeze and tick texts are
   Kite's; the others are ours (Kite's exact wording is not documented).
@@ -28,9 +29,19 @@ quotes, instruments, the ticker) and as measured on the live path:
 Simplified: one price level per side (marketable orders fill at the touch, up to the touch
 quantity, which they use up; the rest rests at its limit, a MARKET order at its protection price;
 IOC remainders are cancelled); resting orders fill when the test calls :meth:`fill` or moves the
-quote through them with :meth:`set_quote`; margin is premium only (buys block ``quantity x
-price``, sells need none); regular variety, MARKET and LIMIT, DAY and IOC only; no modify, no
-autoslice, no LPP band. Fault injection is scripted per route with :class:`Fault`.
+quote through them with :meth:`set_quote`; regular variety, MARKET and LIMIT, DAY and IOC only;
+no modify, no autoslice, no LPP band. Fault injection is scripted per route with :class:`Fault`.
+
+Margin: the paper exchange's SPAN-like rule (:mod:`imperium_exec.margin`): buys need their
+premium, shorts the naked ``short_margin_fraction x spot`` unless longs of the same underlying,
+expiry and type cover them (then the spread's maximum loss); the spots are set per underlying
+(``spots``, :meth:`set_spot`). ``GET /user/margins`` reports it: ``net`` is the margin less the
+premium paid net of premium received, less the funds open buys hold, less the short margin of
+the positions (``utilised.span``). ``POST /margins/basket`` answers in Kite's shape: ``orders``
+each leg alone, ``initial`` their sum, ``final`` what the basket adds once all of it filled,
+with the hedge benefit and, with ``consider_positions=true``, on top of the positions held.
+Simplified: at the exchange, a buy is refused when its premium exceeds ``net``, but a sell is
+not margin-checked; ``mode=compact`` is answered in full; charges are zeros.
 
 Ticker (``ticker_root``, :mod:`.fake_ticker`): Kite's WebSocket on 127.0.0.1, an ephemeral port,
 in its own thread and asyncio loop, started on first use and ended by :meth:`stop`. It does:
@@ -70,13 +81,14 @@ import socketserver
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..brokers.kite_codec import SEGMENT_INDICES, DepthLevel, Tick, segment_of
+from ..margin import BookMargin, OptionLeg, basket_margin, short_margin
 from ..sim.config import RulesConfig
 from ..sim.rules import auto_protection_pct
 from ..timeutil import IST, is_on_tick, round_to_tick
@@ -104,6 +116,10 @@ _ORDER_FIELDS = ("exchange", "tradingsymbol", "transaction_type", "quantity", "p
 _TERMINAL = ("COMPLETE", "CANCELLED", "REJECTED")
 _RULES = RulesConfig()
 _IST_OFFSET_S = 19_800.0
+#: Where the default instruments' underlyings stand (their strikes are at the money).
+DEFAULT_SPOTS: dict[str, float] = {"NIFTY": 25_000.0, "BANKNIFTY": 56_000.0, "SENSEX": 85_000.0}
+#: The fields of a basket-margin order the fake reads (the client sends these and more).
+_MARGIN_FIELDS = ("exchange", "tradingsymbol", "transaction_type", "quantity")
 
 
 def ist(epoch: float | None) -> str | None:
@@ -296,6 +312,7 @@ class RecordedRequest:
     route: str | None
     form: dict[str, str]
     query: dict[str, list[str]]
+    body: Any = None  # a JSON body, parsed (margins)
 
 
 # ---------------------------------------------------------------------------- state
@@ -427,6 +444,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^/quote(?:/(?P<mode>ltp|ohlc))?$"), "quote"),
     ("GET", re.compile(r"^/instruments(?:/(?P<exchange>[A-Z]+))?$"), "instruments"),
     ("GET", re.compile(r"^/user/margins(?:/(?P<segment>[a-z]+))?$"), "margins"),
+    ("POST", re.compile(r"^/margins/basket$"), "basket_margins"),
 )
 _BUCKETS = {"place": "write", "cancel": "write", "modify": "write", "quote": "quote"}
 
@@ -449,6 +467,7 @@ class FakeKiteServer:
                  api_key: str = "k", access_token: str = "t",
                  clock: Callable[[], float] = time.time,
                  rate_limits: RateLimits | None = None, margin: float = 5e7,
+                 spots: Mapping[str, float] | None = None, short_margin_fraction: float = 0.12,
                  cancel_pending_s: float = 0.0, user_id: str = "AB1234",
                  request_log_size: int = 10_000, ticker_heartbeat_s: float = 1.0) -> None:
         self._instruments = {i.key: i for i in instruments}
@@ -457,6 +476,10 @@ class FakeKiteServer:
         self._clock = clock
         self._rates = _RateCounter(rate_limits or RateLimits())
         self.margin = margin
+        #: Underlying -> its price, for the naked short margin (``short_margin_fraction x
+        #: spot``); an underlying missing here is taken at the highest strike of its legs.
+        self.spots: dict[str, float] = dict(DEFAULT_SPOTS if spots is None else spots)
+        self.short_margin_fraction = short_margin_fraction
         self.cancel_pending_s = cancel_pending_s
         self.user_id = user_id
         self._lock = threading.RLock()
@@ -464,6 +487,7 @@ class FakeKiteServer:
         self._orders: dict[str, _Order] = {}
         self._trades: list[dict[str, Any]] = []
         self._cash = 0.0  # premium received minus premium paid
+        self._positions: dict[str, int] = {}  # instrument key -> signed units filled
         self._faults: dict[str, deque[Fault]] = {}
         self._session_valid = True
         self._order_ids = itertools.count(261_124_000_000_001)
@@ -551,6 +575,11 @@ class FakeKiteServer:
         with self._lock:
             self._instruments[instrument.key] = instrument
 
+    def set_spot(self, underlying: str, spot: float) -> None:
+        """Move an underlying's price (the naked short margin follows it)."""
+        with self._lock:
+            self.spots[underlying] = float(spot)
+
     def set_quote(self, tradingsymbol: str, *, bid: float, ask: float,
                   bid_quantity: int | None = None, ask_quantity: int | None = None,
                   ltp: float | None = None, volume: int | None = None,
@@ -607,7 +636,7 @@ class FakeKiteServer:
 
     def fail_next(self, route: str, *faults: Fault) -> None:
         """Script faults for the next requests on ``route``: place, cancel, orders,
-        order_history, trades, quote, instruments, margins."""
+        order_history, trades, quote, instruments, margins, basket_margins."""
         with self._lock:
             self._faults.setdefault(route, deque()).extend(faults)
 
@@ -678,20 +707,22 @@ class FakeKiteServer:
             return self.replies[429]
 
     def handle(self, method: str, path: str, query: dict[str, list[str]],
-               form: dict[str, str], authorization: str | None) -> _Reply:
-        """Answer one request (called by the HTTP handler; any thread)."""
-        reply = self._answer(method, path, query, form, authorization)
+               form: dict[str, str], authorization: str | None, body: Any = None) -> _Reply:
+        """Answer one request (called by the HTTP handler; any thread). ``body``: a JSON
+        request body, parsed."""
+        reply = self._answer(method, path, query, form, authorization, body)
         with self._lock:
             self.replies[reply.status] += 1
         return reply
 
     def _answer(self, method: str, path: str, query: dict[str, list[str]],
-                form: dict[str, str], authorization: str | None) -> _Reply:
+                form: dict[str, str], authorization: str | None, body: Any) -> _Reply:
         with self._lock:
             now = self._clock()
             route, args = _match_route(method, path)
             self.requests.append(RecordedRequest(now, method, path, route, dict(form),
-                                                 {k: list(v) for k, v in query.items()}))
+                                                 {k: list(v) for k, v in query.items()},
+                                                 body))
             if route is None:
                 return _error(404, "GeneralException", "Route not found")
             if not self._session_valid or authorization != self._auth:
@@ -705,7 +736,7 @@ class FakeKiteServer:
             if fault is not None and fault.status != 200 and not fault.record:
                 return _fault_reply(fault)
             try:
-                reply = self._dispatch(route, args, query, form, now, fault)
+                reply = self._dispatch(route, args, query, form, now, fault, body)
             except _KiteError as exc:
                 return _error(exc.status, exc.error_type, exc.message)
             if fault is not None:
@@ -715,7 +746,8 @@ class FakeKiteServer:
             return reply
 
     def _dispatch(self, route: str, args: dict[str, str], query: dict[str, list[str]],
-                  form: dict[str, str], now: float, fault: Fault | None) -> _Reply:
+                  form: dict[str, str], now: float, fault: Fault | None,
+                  body: Any = None) -> _Reply:
         if route == "place":
             return _ok(self._place(args["variety"], form, now, fault))
         if route == "cancel":
@@ -737,6 +769,9 @@ class FakeKiteServer:
             return _Reply(200, self._instruments_csv(args.get("exchange")).encode(), "text/csv")
         if route == "margins":
             return _ok(self._margins(args.get("segment")))
+        if route == "basket_margins":
+            considered = (query.get("consider_positions") or ["false"])[-1].lower() == "true"
+            return _ok(self._basket_margins(body, consider_positions=considered))
         raise _KiteError(404, "GeneralException", "Route not found")
 
     # ---------------------------------------------------------------- orders
@@ -929,8 +964,10 @@ class FakeKiteServer:
     def _execute(self, order: _Order, quantity: int, price: float, now: float) -> None:
         order.filled += quantity
         order.filled_value += quantity * price
-        sign = 1.0 if order.side == "BUY" else -1.0
+        sign = 1 if order.side == "BUY" else -1
         self._cash -= sign * quantity * price
+        key = order.inst.key
+        self._positions[key] = self._positions.get(key, 0) + sign * quantity
         book = self._books.setdefault(order.inst.key, _Book())
         book.ltp, book.last_quantity, book.last_trade_at = price, quantity, now
         book.volume += quantity
@@ -949,10 +986,90 @@ class FakeKiteServer:
         })
         self._set_status(order, "COMPLETE" if order.leaves == 0 else order.status, now)
 
+    def _blocked(self) -> float:
+        """Funds the open buys hold: their premium at their working price."""
+        return sum(o.leaves * o.limit for o in self._orders.values()
+                   if o.side == "BUY" and o.working and math.isfinite(o.limit))
+
     def _available(self) -> float:
-        blocked = sum(o.leaves * o.limit for o in self._orders.values()
-                      if o.side == "BUY" and o.working and math.isfinite(o.limit))
-        return self.margin + self._cash - blocked
+        return self.margin + self._cash - self._blocked() - self._short_margin()
+
+    # ---------------------------------------------------------------- margin
+
+    def _held_legs(self) -> list[OptionLeg]:
+        """The positions filled so far, as margin legs."""
+        legs = []
+        for key, units in self._positions.items():
+            leg = _option_leg(self._instruments.get(key), units)
+            if leg is not None:
+                legs.append(leg)
+        return legs
+
+    def _spots_for(self, legs: list[OptionLeg]) -> dict[str, float]:
+        spots = {}
+        for leg in legs:
+            if leg.underlying in self.spots:
+                spots[leg.underlying] = self.spots[leg.underlying]
+            else:
+                spots[leg.underlying] = max(spots.get(leg.underlying, 0.0), leg.strike)
+        return spots
+
+    def _short_margin(self) -> float:
+        legs = self._held_legs()
+        return short_margin(legs, self._spots_for(legs), self.short_margin_fraction)
+
+    def _basket_margins(self, body: Any, *, consider_positions: bool) -> dict[str, Any]:
+        """``POST /margins/basket``: Kite's initial / final / orders answer."""
+        if not isinstance(body, list) or not body:
+            raise _input_error("Invalid or empty list of orders.")
+        legs: list[OptionLeg] = []
+        keys: list[FakeInstrument] = []
+        for raw in body:
+            inst, leg = self._margin_leg(raw)
+            keys.append(inst)
+            legs.append(leg)
+        held = self._held_legs() if consider_positions else []
+        margin = basket_margin(legs, self._spots_for([*held, *legs]), self.short_margin_fraction,
+                               held=held)
+        orders = [_margin_dict(alone, inst, leverage=1)
+                  for alone, inst in zip(margin.legs_alone, keys, strict=True)]
+        final = BookMargin(premium=margin.premium, span=margin.required - margin.premium)
+        return {"initial": _margin_dict(BookMargin(
+                    premium=sum(m.premium for m in margin.legs_alone),
+                    span=sum(m.span for m in margin.legs_alone))),
+                "final": _margin_dict(final),
+                "orders": orders,
+                "charges": _charges()}
+
+    def _margin_leg(self, raw: Any) -> tuple[FakeInstrument, OptionLeg]:
+        """One order of a basket-margin request as a margin leg, priced at its limit, else
+        at the touch it would take."""
+        if not isinstance(raw, dict) or any(raw.get(name) in (None, "") for name in
+                                            _MARGIN_FIELDS):
+            raise _input_error("Invalid order: exchange, tradingsymbol, transaction_type and "
+                               "quantity are required.")
+        inst = self._instruments.get(f"{raw['exchange']}:{raw['tradingsymbol']}")
+        if inst is None:
+            raise _input_error(UNKNOWN_INSTRUMENT)
+        side = str(raw["transaction_type"]).upper()
+        if side not in ("BUY", "SELL"):
+            raise _input_error("Invalid `transaction_type`.")
+        try:
+            quantity = int(raw["quantity"])
+            price = float(raw.get("price") or 0.0)
+        except (TypeError, ValueError):
+            raise _input_error("Invalid `quantity` or `price`.") from None
+        if quantity <= 0:
+            raise _input_error("Invalid `quantity`.")
+        if price <= 0 or str(raw.get("order_type") or "MARKET").upper() != "LIMIT":
+            book = self._books.get(inst.key, _Book())
+            price = (book.ask if side == "BUY" else book.bid) or book.ltp
+        leg = _option_leg(inst, quantity if side == "BUY" else -quantity,
+                          price if side == "BUY" else 0.0)
+        if leg is None:
+            raise _input_error(f"{inst.key} is not an option: the fake Kite server margins "
+                               "options only.")
+        return inst, leg
 
     def _set_status(self, order: _Order, status: str, now: float, message: str | None = None,
                     raw: str | None = None) -> None:
@@ -1077,13 +1194,14 @@ class FakeKiteServer:
         return buffer.getvalue()
 
     def _margins(self, segment: str | None) -> dict[str, Any]:
-        net = self._available()
-        blocked = self.margin + self._cash - net
+        span, blocked = self._short_margin(), self._blocked()
+        net = self.margin + self._cash - blocked - span
         available = {"adhoc_margin": 0.0, "cash": self.margin, "opening_balance": self.margin,
                      "live_balance": round(net, 2), "collateral": 0.0, "intraday_payin": 0.0}
-        utilised = {"debits": round(max(0.0, -self._cash) + blocked, 2), "exposure": 0.0,
+        utilised = {"debits": round(max(0.0, -self._cash) + blocked + span, 2), "exposure": 0.0,
                     "m2m_realised": 0.0, "m2m_unrealised": 0.0,
-                    "option_premium": round(-self._cash, 2), "payout": 0.0, "span": 0.0,
+                    "option_premium": round(-self._cash, 2), "payout": 0.0,
+                    "span": round(span, 2),
                     "holding_sales": 0.0, "turnover": 0.0, "liquid_collateral": 0.0,
                     "stock_collateral": 0.0, "delivery": 0.0}
         equity = {"enabled": True, "net": round(net, 2), "available": available,
@@ -1124,6 +1242,35 @@ def _depth(price: float, quantity: int, lot: int) -> list[dict[str, Any]]:
     if price > 0 and quantity > 0:
         levels[0] = {"price": price, "quantity": quantity, "orders": max(1, quantity // lot)}
     return levels
+
+
+def _option_leg(inst: FakeInstrument | None, units: int,
+                premium: float = 0.0) -> OptionLeg | None:
+    """An option as a margin leg of ``units`` signed units; None for anything else."""
+    if inst is None or inst.instrument_type not in ("CE", "PE") or not inst.expiry or not units:
+        return None
+    return OptionLeg(underlying=inst.name, expiry=dt.date.fromisoformat(inst.expiry),
+                     kind=inst.instrument_type, strike=inst.strike, quantity=units,
+                     premium=premium)
+
+
+def _charges() -> dict[str, Any]:
+    """Kite's charges block; the fake charges nothing."""
+    return {"transaction_tax": 0.0, "transaction_tax_type": "", "exchange_turnover_charge": 0.0,
+            "sebi_turnover_charge": 0.0, "brokerage": 0.0, "stamp_duty": 0.0,
+            "gst": {"igst": 0.0, "cgst": 0.0, "sgst": 0.0, "total": 0.0}, "total": 0.0}
+
+
+def _margin_dict(margin: BookMargin, inst: FakeInstrument | None = None, *,
+                 leverage: int = 0) -> dict[str, Any]:
+    """One margin block in Kite's shape: a basket total (no instrument) or one order's."""
+    return {"type": "equity" if inst is not None else "",
+            "tradingsymbol": inst.tradingsymbol if inst is not None else "",
+            "exchange": inst.exchange if inst is not None else "",
+            "span": round(margin.span, 2), "exposure": 0.0,
+            "option_premium": round(margin.premium, 2), "additional": 0.0, "bo": 0.0,
+            "cash": 0.0, "var": 0.0, "pnl": {"realised": 0.0, "unrealised": 0.0},
+            "leverage": leverage, "charges": _charges(), "total": round(margin.total, 2)}
 
 
 def _match_route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
@@ -1196,12 +1343,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         form: dict[str, str] = {}
-        if raw and "json" not in (self.headers.get("Content-Type") or ""):
+        body: Any = None
+        if raw and "json" in (self.headers.get("Content-Type") or ""):
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None  # answered as an invalid request by the route
+        elif raw:
             parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
             form = {key: values[-1] for key, values in parsed.items()}
         query = parse_qs(split.query, keep_blank_values=True)
         fake = self.server.fake
-        reply = fake.handle(method, split.path, query, form, self.headers.get("Authorization"))
+        reply = fake.handle(method, split.path, query, form, self.headers.get("Authorization"),
+                            body)
         if reply.delay_s > 0 and fake._stopping.wait(reply.delay_s):
             self.close_connection = True
             return
@@ -1222,6 +1376,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 __all__ = [
     "DEFAULT_INSTRUMENTS",
+    "DEFAULT_SPOTS",
     "HOST",
     "ORDER_TIMED_OUT",
     "FakeInstrument",

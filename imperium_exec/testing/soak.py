@@ -109,7 +109,7 @@ class _FaultyServer(FakeKiteServer):
         self.injected_throttles = 0
 
     def handle(self, method: str, path: str, query: dict[str, list[str]],
-               form: dict[str, str], authorization: str | None) -> Any:
+               form: dict[str, str], authorization: str | None, body: Any = None) -> Any:
         fault = self._draw(method, path)
         if fault is not None:
             name, chosen = fault
@@ -119,7 +119,7 @@ class _FaultyServer(FakeKiteServer):
             self.fault_counts[name] += 1
             if name == "throttled":
                 self.injected_throttles += 1
-        return super().handle(method, path, query, form, authorization)
+        return super().handle(method, path, query, form, authorization, body)
 
     def _draw(self, method: str, path: str) -> tuple[str, Fault] | None:
         rng, plan = self.rng, self.plan

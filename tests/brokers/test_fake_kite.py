@@ -18,7 +18,7 @@ from kiteconnect import exceptions as kex
 
 from imperium_exec.clock import DEFAULT_VIRTUAL_START
 from imperium_exec.testing import ORDER_TIMED_OUT, FakeKiteServer, Fault
-from imperium_exec.testing.fake_kite import HOST
+from imperium_exec.testing.fake_kite import HOST, nifty_strip
 
 SYMBOL = "NIFTY26D0125000CE"
 KITE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -353,3 +353,106 @@ def test_unknown_route_and_a_stopped_server(server: FakeKiteServer, kite: KiteCo
     server.stop()
     with pytest.raises(requests.exceptions.ConnectionError):
         kite.orders()
+
+
+# ------------------------------------------------------------------ margins
+
+
+MARGIN_BLOCK = {"type", "tradingsymbol", "exchange", "span", "exposure", "option_premium",
+                "additional", "bo", "cash", "var", "pnl", "leverage", "charges", "total"}
+NAKED_LOT = 0.12 * 25_000.0 * 65  # the fake's NIFTY stands at 25,000
+
+
+@pytest.fixture
+def chain_server(clock: ManualClock) -> Iterator[FakeKiteServer]:
+    """NIFTY 24,500-25,450 calls and puts, each quoted 10.00 / 10.50."""
+    with FakeKiteServer(clock=clock, instruments=nifty_strip(40, first_strike=24_500)) as srv:
+        for inst in nifty_strip(40, first_strike=24_500):
+            srv.set_quote(inst.tradingsymbol, bid=10.0, ask=10.5)
+        yield srv
+
+
+def margin_order(symbol: str, side: str, quantity: int = 65, *, order_type: str = "MARKET",
+                 price: float = 0.0) -> dict[str, Any]:
+    """One order as kiteconnect's basket_order_margins sends it."""
+    return dict(exchange="NFO", tradingsymbol=symbol, transaction_type=side, variety="regular",
+                product="NRML", order_type=order_type, quantity=quantity, price=price,
+                trigger_price=0)
+
+
+CONDOR = [margin_order("NIFTY26D0125400CE", "BUY"), margin_order("NIFTY26D0124600PE", "BUY"),
+          margin_order("NIFTY26D0125200CE", "SELL"), margin_order("NIFTY26D0124800PE", "SELL")]
+
+
+def test_basket_margins_take_the_clients_json_orders_and_answer_in_kites_shape(
+        chain_server: FakeKiteServer) -> None:
+    kite = KiteConnect(api_key="k", access_token="t", root=chain_server.root, timeout=0.3)
+    answer = kite.basket_order_margins(CONDOR, consider_positions=True)
+    (sent,) = chain_server.requests_to("basket_margins")
+    assert (sent.method, sent.path) == ("POST", "/margins/basket")
+    assert sent.query == {"consider_positions": ["True"]}  # the client sends Python's bool
+    assert sent.body == CONDOR and sent.form == {}
+    assert set(answer) == {"initial", "final", "orders", "charges"}
+    assert all(set(block) == MARGIN_BLOCK for block in (answer["initial"], answer["final"],
+                                                         *answer["orders"]))
+    assert [(o["tradingsymbol"], o["type"], o["total"]) for o in answer["orders"]] == [
+        ("NIFTY26D0125400CE", "equity", 10.5 * 65), ("NIFTY26D0124600PE", "equity", 10.5 * 65),
+        ("NIFTY26D0125200CE", "equity", NAKED_LOT), ("NIFTY26D0124800PE", "equity", NAKED_LOT)]
+    # initial: the legs one by one; final: the condor's two 200-point spreads and the wings.
+    assert answer["initial"]["total"] == pytest.approx(sum(o["total"] for o in answer["orders"]))
+    final = answer["final"]
+    assert (final["span"], final["option_premium"]) == (2 * 200 * 65, 2 * 10.5 * 65)
+    assert final["total"] == pytest.approx(2 * 200 * 65 + 2 * 10.5 * 65)
+    limit = margin_order("NIFTY26D0125400CE", "BUY", order_type="LIMIT", price=7.25)
+    assert kite.basket_order_margins([limit])["final"]["total"] == pytest.approx(7.25 * 65)
+
+
+def test_user_margins_count_the_short_margin_of_positions_and_baskets_net_against_them(
+        chain_server: FakeKiteServer) -> None:
+    kite = KiteConnect(api_key="k", access_token="t", root=chain_server.root, timeout=0.3)
+    before = kite.margins("equity")["net"]
+    place(kite, tradingsymbol="NIFTY26D0125200CE", transaction_type="SELL", order_type="MARKET",
+          price=None, market_protection=-1)
+    equity = kite.margins("equity")
+    assert equity["utilised"]["span"] == pytest.approx(NAKED_LOT)
+    assert equity["net"] == pytest.approx(before + 10.0 * 65 - NAKED_LOT)  # the sale's credit
+    wing = [CONDOR[0]]
+    with_positions = kite.basket_order_margins(wing, consider_positions=True)["final"]
+    alone = kite.basket_order_margins(wing, consider_positions=False)["final"]
+    assert with_positions["total"] == 0.0  # the wing frees more than its premium
+    assert alone["total"] == pytest.approx(10.5 * 65)
+    another_short = [margin_order("NIFTY26D0125250CE", "SELL")]
+    assert kite.basket_order_margins(another_short)["final"]["total"] == pytest.approx(NAKED_LOT)
+    chain_server.set_spot("NIFTY", 26_000.0)  # naked margin follows the spot
+    assert kite.margins("equity")["utilised"]["span"] == pytest.approx(0.12 * 26_000.0 * 65)
+
+
+def test_a_buy_the_short_margin_leaves_no_room_for_is_rejected_at_the_exchange(
+        clock: ManualClock) -> None:
+    strip = nifty_strip(40, first_strike=24_500)
+    with FakeKiteServer(clock=clock, instruments=strip, margin=NAKED_LOT + 1_000.0) as srv:
+        for inst in strip:
+            srv.set_quote(inst.tradingsymbol, bid=10.0, ask=10.5)
+        kite = KiteConnect(api_key="k", access_token="t", root=srv.root, timeout=0.3)
+        place(kite, tradingsymbol="NIFTY26D0125200CE", transaction_type="SELL",
+              order_type="MARKET", price=None, market_protection=-1, tag="S")
+        place(kite, tradingsymbol="NIFTY26D0124600PE", quantity=650, price=10.5, tag="B")
+        orders = {o["tag"]: o for o in kite.orders()}
+    assert orders["S"]["status"] == "COMPLETE"  # sells are not margin-checked by the fake
+    assert orders["B"]["status"] == "REJECTED"
+    assert orders["B"]["status_message"].startswith("Insufficient funds. Required margin is "
+                                                    "6825.00 but available margin is 1650.00")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ([margin_order("NIFTY26D0199999CE", "SELL")], "expired or does not exist"),
+    ([margin_order("NIFTY26D0125200CE", "SELL", quantity=0)], "quantity"),
+    ([margin_order("NIFTY26D0125200CE", "SHORT")], "transaction_type"),
+    ([], "empty list"),
+])
+def test_bad_basket_margin_orders_are_input_exceptions(
+        chain_server: FakeKiteServer, body: list[dict[str, Any]], message: str) -> None:
+    kite = KiteConnect(api_key="k", access_token="t", root=chain_server.root, timeout=0.3)
+    with pytest.raises(kex.InputException, match=message) as caught:
+        kite.basket_order_margins(body)
+    assert caught.value.code == 400

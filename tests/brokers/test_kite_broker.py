@@ -21,7 +21,13 @@ from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
 from imperium_exec.brokers import KiteBroker
-from imperium_exec.brokers.base import Broker, OrderInstruction, OrderStatus
+from imperium_exec.brokers.base import (
+    Broker,
+    MarginCheck,
+    MarginLeg,
+    OrderInstruction,
+    OrderStatus,
+)
 from imperium_exec.brokers.kite import kite_time_to_epoch, order_status
 from imperium_exec.clock import RealClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine, ExecutionResult
@@ -29,6 +35,7 @@ from imperium_exec.events import ErrorBucket, ParentStatus
 from imperium_exec.request import ExecutionRequest, OrderType, Side
 from imperium_exec.retry import BucketPolicy, RetryPolicy
 from imperium_exec.testing import FakeKiteServer, Fault, RateLimits
+from imperium_exec.testing.fake_kite import nifty_strip
 from imperium_exec.timeutil import IST
 
 SYMBOL = "NIFTY26D0125000CE"
@@ -517,3 +524,105 @@ def test_the_instrument_list_is_consulted_only_once_it_is_loaded(
     assert broker.lists(SYMBOL, "NFO") is True
     assert broker.lists("NIFTY99Z9999999CE", "NFO") is False
     assert broker.lists(SYMBOL, "BFO") is None
+
+
+# ------------------------------------------------------------------ basket margin
+
+
+NAKED_LOT = 0.12 * 25_000.0 * 65  # the fake's NIFTY stands at 25,000
+STRANGLE = [MarginLeg("NIFTY26D0125200CE", "NFO", Side.SELL, 65),
+            MarginLeg("NIFTY26D0124800PE", "NFO", Side.SELL, 65)]
+WINGS = [MarginLeg("NIFTY26D0125400CE", "NFO", Side.BUY, 65),
+         MarginLeg("NIFTY26D0124600PE", "NFO", Side.BUY, 65, OrderType.LIMIT, 11.0)]
+
+
+@pytest.fixture
+def chain_server() -> Iterator[FakeKiteServer]:
+    """NIFTY 24,500-25,450 calls and puts quoted 10.00 / 10.50, and 100,000 rupees of margin:
+    an iron condor 200 points wide fits, the strangle inside it naked does not."""
+    strip = nifty_strip(40, first_strike=24_500)
+    with FakeKiteServer(instruments=strip, margin=100_000.0) as srv:
+        for inst in strip:
+            srv.set_quote(inst.tradingsymbol, bid=10.0, ask=10.5)
+        yield srv
+
+
+def test_basket_margin_asks_kite_with_positions_considered_and_reads_final_and_net(
+        chain_server: FakeKiteServer) -> None:
+    broker = KiteBroker(client(chain_server))
+    check = broker.basket_margin([*WINGS, *STRANGLE])
+    (basket,) = chain_server.requests_to("basket_margins")
+    assert basket.query == {"consider_positions": ["True"]}
+    assert basket.body == [
+        dict(exchange="NFO", tradingsymbol="NIFTY26D0125400CE", transaction_type="BUY",
+             variety="regular", product="NRML", order_type="MARKET", quantity=65, price=0,
+             trigger_price=0),
+        dict(exchange="NFO", tradingsymbol="NIFTY26D0124600PE", transaction_type="BUY",
+             variety="regular", product="NRML", order_type="LIMIT", quantity=65, price=11.0,
+             trigger_price=0),
+        dict(exchange="NFO", tradingsymbol="NIFTY26D0125200CE", transaction_type="SELL",
+             variety="regular", product="NRML", order_type="MARKET", quantity=65, price=0,
+             trigger_price=0),
+        dict(exchange="NFO", tradingsymbol="NIFTY26D0124800PE", transaction_type="SELL",
+             variety="regular", product="NRML", order_type="MARKET", quantity=65, price=0,
+             trigger_price=0)]
+    (margins,) = chain_server.requests_to("margins")
+    assert (margins.method, margins.path) == ("GET", "/user/margins/equity")
+    wings = (10.5 + 11.0) * 65
+    assert check == MarginCheck(required=2 * 200 * 65 + wings, available=100_000.0,
+                                required_without_hedge=2 * NAKED_LOT + wings)
+
+
+def test_the_margin_precheck_refuses_a_naked_short_strangle_and_accepts_it_with_its_wings(
+        chain_server: FakeKiteServer) -> None:
+    broker = KiteBroker(client(chain_server))
+    naked = broker.basket_margin(STRANGLE)
+    assert naked.required == pytest.approx(2 * NAKED_LOT)
+    assert naked.shortfall == pytest.approx(2 * NAKED_LOT - 100_000.0)  # refused
+    condor = broker.basket_margin([*WINGS, *STRANGLE])
+    assert condor.shortfall == 0.0  # accepted
+    assert condor.required < naked.required
+
+
+def test_basket_margin_counts_the_positions_held_and_the_net_they_leave(
+        chain_server: FakeKiteServer) -> None:
+    chain_server.margin = 5e6
+    broker = KiteBroker(client(chain_server))
+    broker.place_order(OrderInstruction("NIFTY26D0125200CE", "NFO", Side.SELL, 65,
+                                        OrderType.MARKET, None, "NRML", "DAY", "S1",
+                                        market_protection=-1))
+    hedge = broker.basket_margin(WINGS[:1])
+    assert hedge.required == 0.0  # buying the wing of the short held frees margin
+    assert hedge.available == pytest.approx(5e6 + 10.0 * 65 - NAKED_LOT)
+    assert hedge.required_without_hedge == pytest.approx(10.5 * 65)
+
+
+def test_without_per_order_totals_nothing_is_said_about_the_margin_without_hedge() -> None:
+    class CompactKite:
+        def basket_order_margins(self, orders: list[dict[str, Any]], *,
+                                 consider_positions: bool) -> dict[str, Any]:
+            assert consider_positions is True and len(orders) == 1
+            return {"initial": {"total": 9.0}, "final": {"total": 4.5}}
+
+        def margins(self, segment: str) -> dict[str, Any]:
+            assert segment == "equity"
+            return {"net": 100.0}
+
+    check = KiteBroker(CompactKite()).basket_margin(STRANGLE[:1])
+    assert check == MarginCheck(required=4.5, available=100.0, required_without_hedge=None)
+
+
+@pytest.mark.parametrize("route", ["basket_margins", "margins"])
+@pytest.mark.parametrize(("fault", "exc_name", "code"), [
+    (Fault.throttled(), "NetworkException", 429),
+    (Fault.oms_down(), "NetworkException", 503),
+    (Fault.gateway_html(502), "DataException", 502),
+    (Fault.session_expired(), "TokenException", 403),
+    (Fault.error(400, "InputException", "Invalid order."), "InputException", 400),
+])
+def test_basket_margin_errors_arrive_unchanged(chain_server: FakeKiteServer, route: str,
+                                              fault: Fault, exc_name: str, code: int) -> None:
+    chain_server.fail_next(route, fault)
+    with pytest.raises(kex.KiteException) as caught:
+        KiteBroker(client(chain_server)).basket_margin(STRANGLE)
+    assert type(caught.value) is getattr(kex, exc_name) and caught.value.code == code

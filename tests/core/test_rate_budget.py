@@ -103,6 +103,26 @@ def test_a_burst_of_1000_placements_keeps_every_padded_second_and_minute_within_
     assert grants[-1] > 120.0
 
 
+def test_a_margin_read_counts_as_the_two_read_requests_it_sends() -> None:
+    limits = AccountRateLimits.kite()  # 10 reads a second
+
+    async def main() -> list[tuple[RequestKind, float]]:
+        budget = RateBudget(limits, wall_time=lambda: MORNING)
+        log: list[tuple[RequestKind, float]] = []
+        async with budget.slot(RequestKind.MARGIN_READ) as refunded:
+            refunded.refund()  # never sent: both of its requests are given back
+        await asyncio.gather(*(enter_and_leave(budget, kind, log) for kind in
+                               [RequestKind.MARGIN_READ] * 5 + [RequestKind.BOOK_READ]))
+        return log
+
+    log = run_virtual(main)
+    assert RequestKind.MARGIN_READ.lane is Lane.READ and RequestKind.MARGIN_READ.requests == 2
+    assert log[:5] == [(RequestKind.MARGIN_READ, 0.0)] * 5  # ten requests: the second is full
+    assert log[5] == (RequestKind.BOOK_READ, pytest.approx(1.05))
+    assert_windows_respected(sorted(at for kind, at in log for _ in range(kind.requests)),
+                             limits.windows(Lane.READ))
+
+
 # ---------------------------------------------------------------------------- the property
 
 #: Tight limits so that every window binds within a few virtual seconds.
@@ -202,7 +222,8 @@ def test_random_mixes_respect_every_window_come_out_in_priority_order_and_all_fi
     assert sorted(grants) == list(range(len(reqs)))
     assert most_held <= max_in_flight
     for lane in Lane:
-        sent = [g for i, g in grants.items() if reqs[i].kind.lane is lane and i not in refunded]
+        sent = [g for i, g in grants.items() if reqs[i].kind.lane is lane and i not in refunded
+                for _ in range(reqs[i].kind.requests)]  # a margin read is two requests
         assert_windows_respected(sent, limits.windows(lane))
         every = [g for i, g in grants.items() if reqs[i].kind.lane is lane]
         for at, shut_lane in shut:
