@@ -235,7 +235,7 @@ async def check_margin(gateway: BrokerGateway, basket_margin: Callable[..., obje
     """Ask the broker what the basket needs; the refusal message, or None: it fits."""
     legs = [MarginLeg(leg.tradingsymbol, leg.exchange, leg.side, leg.quantity,
                       leg.order_type, leg.limit_price, leg.product) for leg in request.legs]
-    check = await gateway.call(RequestKind.BOOK_READ, basket_margin, legs)
+    check = await gateway.call(RequestKind.MARGIN_READ, basket_margin, legs)
     shortfall = getattr(check, "shortfall", 0.0)
     if shortfall <= 0:
         return None
