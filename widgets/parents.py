@@ -180,6 +180,11 @@ class ActiveParentsPanel(QWidget):
     resume_requested = Signal(str)
     cancel_requested = Signal(str)
     cancel_all_requested = Signal()  # after the trader confirmed
+    cancel_basket_requested = Signal(str)  # basket_id
+    #: A stopped basket's follow-ups (basket_id): the host sends the rest of every leg, or
+    #: trades every filled unit back (it holds the basket's result).
+    complete_requested = Signal(str)
+    unwind_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *,
                  confirm: Confirm = confirm_with_dialog) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from .basket_confirm import BasketChoice
 from .tickets import ChainSnapshot, ExecutionPolicy
 from .window import DeskWindow
 
@@ -30,6 +31,8 @@ class DemoScript(QObject):
         self._started = False
         self._twap_parent: str | None = None
         window.order_submitted.connect(self._remember_twap)
+        # The scripted trader reads the basket confirmation and sends (hedge-first kept).
+        window.confirm_basket = lambda _parent, _text: BasketChoice()
 
     def start(self) -> None:
         """Run the steps once the chain is there (now, if it already is)."""

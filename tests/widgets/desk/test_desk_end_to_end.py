@@ -27,6 +27,7 @@ from imperium_exec.clock import VirtualClock
 from imperium_exec.engine import EngineConfig
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.telemetry import read_rows
+from imperium_exec.widgets.desk.basket_confirm import BasketChoice
 from imperium_exec.widgets.desk.window import DeskWindow
 from imperium_exec.widgets.fonts import desk_font
 from imperium_exec.widgets.theme import dark_palette
@@ -39,6 +40,9 @@ class Desk:
     clock: VirtualClock
     rows: list[dict[str, Any]]
     asked: list[str]
+    #: The basket confirmations shown, and the choice each got (send with hedge-first on).
+    baskets_asked: list[str]
+    basket_choice: list[BasketChoice | None]
 
     def events(self, parent_id: str) -> list[str]:
         return [r["event"] for r in self.rows if r["parent_id"] == parent_id]
@@ -59,8 +63,15 @@ def desk(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Desk]:
         asked.append(text)
         return True
 
+    baskets_asked: list[str] = []
+    basket_choice: list[BasketChoice | None] = [BasketChoice()]
+
+    def confirm_basket(_parent: QWidget, text: str) -> BasketChoice | None:
+        baskets_asked.append(text)
+        return basket_choice[0]
+
     window = DeskWindow(stack, settings=qsettings, poll_ms=100, dock_interval_ms=20,
-                        confirm=confirm)
+                        confirm=confirm, confirm_basket=confirm_basket)
     qtbot.addWidget(window)
     window.resize(1700, 1000)
     window.show()
@@ -68,7 +79,7 @@ def desk(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Desk]:
     qtbot.waitUntil(lambda: window.snapshot is not None, timeout=5000)
     rows: list[dict[str, Any]] = []
     stack.telemetry_row.connect(rows.append)
-    yield Desk(window, stack, clock, rows, asked)
+    yield Desk(window, stack, clock, rows, asked, baskets_asked, basket_choice)
     window.close()
     clock.run_freely()  # cancels at shutdown need time to reach the exchange
     stack.shutdown()
