@@ -203,7 +203,10 @@ class DeskWindow(QMainWindow):
         if basket is None:
             self.statusBar().showMessage(f"Basket {basket_id}: nothing to {what}", 8000)
             return None
-        return self.send_basket(basket, f"{what.capitalize()} basket {basket_id}")
+        sent = self.send_basket(basket, f"{what.capitalize()} basket {basket_id}")
+        if sent is not None:
+            self.dock.dismiss_basket(basket_id)
+        return sent
 
     def send_basket(self, basket: BasketRequest, title: str,
                     payloads: list[dict[str, Any]] | None = None) -> BasketHandle | None:

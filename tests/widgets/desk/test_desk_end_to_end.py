@@ -476,7 +476,8 @@ def test_desk_screenshot(qtbot: QtBot, desk: Desk, screenshot_dir: Path) -> None
     desk.clock.advance(320.0)
     qtbot.waitUntil(lambda: sum(r["event"] == "filled" for r in desk.rows) >= 6,
                     timeout=10_000)
-    qtbot.waitUntil(lambda: len(w.dock.parents_panel.rows) == 4, timeout=5000)
+    panel = w.dock.parents_panel  # the TWAP, and the basket's three legs under one line
+    qtbot.waitUntil(lambda: (len(panel.rows), len(panel.basket_rows)) == (1, 1), timeout=5000)
     twap = next(r["parent_id"] for r in accepted if r["execution_algo"] == "TWAP")
     qtbot.mouseClick(w.dock.parents_panel.rows[twap].pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.dock.parents_panel.rows[twap].pause_button.text() == "Resume",
