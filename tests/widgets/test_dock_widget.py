@@ -3,13 +3,12 @@ filters by keyboard, CSV export, layout in QSettings, coalesced repaints, screen
 
 from __future__ import annotations
 
-from typing import Any
-
 import csv
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
