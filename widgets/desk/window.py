@@ -185,13 +185,14 @@ class DeskWindow(QMainWindow):
 
     def complete_basket(self, basket_id: str) -> BasketHandle | None:
         """The rest of every leg of a stopped basket, as a new basket (asks first)."""
-        return self._follow_up(basket_id, "complete")
+        return self._follow_up(basket_id, complete=True)
 
     def unwind_basket(self, basket_id: str) -> BasketHandle | None:
         """Every filled unit of a stopped basket traded back, hedge-safe (asks first)."""
-        return self._follow_up(basket_id, "unwind")
+        return self._follow_up(basket_id, complete=False)
 
-    def _follow_up(self, basket_id: str, what: str) -> BasketHandle | None:
+    def _follow_up(self, basket_id: str, *, complete: bool) -> BasketHandle | None:
+        what = "complete" if complete else "unwind"
         handle = self.baskets.get(basket_id)
         if handle is None or not handle.done():
             self._refuse_basket(f"basket {basket_id}: "
@@ -199,7 +200,7 @@ class DeskWindow(QMainWindow):
                                    else "still working"), [])
             return None
         result = handle.result(0)
-        basket = result.completion() if what == "complete" else result.unwind()
+        basket = result.completion() if complete else result.unwind()
         if basket is None:
             self.statusBar().showMessage(f"Basket {basket_id}: nothing to {what}", 8000)
             return None
