@@ -92,12 +92,15 @@ class StackDouble(QObject):
     child_filled = Signal(dict)
     child_cancelled = Signal(dict)
     parent_finished = Signal(dict)
+    basket_accepted = Signal(dict)
+    basket_finished = Signal(dict)
 
     _SIGNALS: ClassVar[dict[str, str]] = {"accepted": "parent_accepted", "placed": "child_placed",
                 "error": "child_error", "rejected": "child_error", "retry": "child_retry",
                 "reconciling": "child_reconciling",
                 "filled": "child_filled", "cancelled": "child_cancelled",
-                "finished": "parent_finished"}
+                "finished": "parent_finished", "basket_accepted": "basket_accepted",
+                "basket_finished": "basket_finished"}
 
     def __init__(self, tracker: FillQualityTracker) -> None:
         super().__init__()
@@ -134,6 +137,9 @@ class StackDouble(QObject):
 
     def cancel_all(self) -> None:
         self.calls.append(("cancel_all", None))
+
+    def cancel_basket(self, basket_id: str) -> None:
+        self.calls.append(("cancel_basket", basket_id))
 
 
 def chain_snapshot(seed: int = 3, strikes_each_side: int = 4) -> ChainSnapshot:

@@ -179,6 +179,7 @@ class ExecutionDock(QDockWidget):
             self.parents_panel.resume_requested.connect(stack.resume)
             self.parents_panel.cancel_requested.connect(stack.cancel)
             self.parents_panel.cancel_all_requested.connect(stack.cancel_all)
+            self.parents_panel.cancel_basket_requested.connect(stack.cancel_basket)
             self.parents_panel.set_stack_attached(True)
         self.feed = TelemetryFeed(self.path, stack, interval_ms=interval_ms, parent=self)
         self.feed.events_ready.connect(self._on_events)
@@ -269,6 +270,11 @@ class ExecutionDock(QDockWidget):
                 self._checking_timer.start()
         else:
             self._checking_timer.stop()
+
+    def dismiss_basket(self, basket_id: str) -> None:
+        """Drop a stopped basket's line (the host completed or unwound it)."""
+        self.parent_book.dismiss_basket(basket_id)
+        self._refresh_figures()
 
     def controllable(self, parent_id: str) -> bool:
         """True when this dock's stack runs the parent (so its buttons can act)."""

@@ -78,6 +78,8 @@ class StackRows(Protocol):
 
     def cancel_all(self) -> None: ...
 
+    def cancel_basket(self, basket_id: str) -> None: ...
+
 
 class TelemetryFeed(QObject):
     """Coalesced telemetry rows from a file (live tail and history) and/or a stack."""

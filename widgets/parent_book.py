@@ -17,7 +17,7 @@ import datetime as dt
 import operator
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..events import Event, EventKind, ParentStatus
 from ..timeutil import IST
@@ -27,6 +27,7 @@ _PARENT_STATUS_EVENTS = frozenset({EventKind.ACCEPTED, EventKind.PAUSED, EventKi
 #: The rows that end a child's wait on the order book, under the waiting attempt's tag (they
 #: say ``ambiguous``): found (reconciled), not found (retry), or given up (error).
 _WAIT_ENDS = frozenset({EventKind.RECONCILED, EventKind.RETRY, EventKind.ERROR})
+_BASKET_EVENTS = frozenset({EventKind.BASKET_ACCEPTED, EventKind.BASKET_FINISHED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,13 @@ class ParentProgress:
     started_ts: float = 0.0
     last_ts: float = 0.0
     message: str | None = None  # the last warning or finish message
+    basket_id: str | None = None  # a basket's leg: its basket, and its role in it
+    leg_role: str | None = None
+
+    @property
+    def net_filled(self) -> int:
+        """Units filled, negative for a sell (a basket leg's position)."""
+        return -self.filled if self.side == "SELL" else self.filled
 
     @property
     def fraction(self) -> float:
@@ -72,6 +80,38 @@ class ParentProgress:
         return f"{self.side} {self.quantity:,} {self.tradingsymbol} {self.execution_algo}"
 
 
+@dataclass
+class BasketProgress:
+    """A basket: its legs (the very progress objects of the book, in the order first seen),
+    and once it ended its status and report (the ``basket_finished`` row)."""
+
+    basket_id: str
+    legs: dict[str, ParentProgress]
+    status: str = ParentStatus.WORKING
+    quantity: int = 0  # units in all (the basket rows'), 0 until one arrives
+    final_filled: int | None = None
+    message: str | None = None  # accepted: the order the legs go in; finished: the report
+
+    @property
+    def filled(self) -> int:
+        legs = sum(p.filled for p in self.legs.values())
+        return max(legs, self.final_filled or 0)
+
+    @property
+    def total(self) -> int:
+        return max(self.quantity, sum(p.quantity for p in self.legs.values()))
+
+    @property
+    def stopped(self) -> bool:
+        """Ended short with fills (``partial``): it may be completed or unwound."""
+        return self.status == ParentStatus.PARTIAL
+
+    def describe(self) -> str:
+        n = len(self.legs)
+        return (f"Basket {self.basket_id}: {n} leg{'s' if n != 1 else ''}, "
+                f"filled {self.filled:,} of {self.total:,}")
+
+
 @dataclass(frozen=True, slots=True)
 class PanelView:
     """What the working-parents panel shows: a bounded list and the counts behind it."""
@@ -81,6 +121,10 @@ class PanelView:
     paused: int
     interrupted: int
     interrupted_sample: list[str]  # ids of the newest interrupted parents (up to 10)
+    #: basket id -> the basket of shown legs (legs of one basket show under one line)
+    baskets: dict[str, BasketProgress] = field(default_factory=dict)
+    #: baskets that stopped short (partial), newest last: their report, Complete / Unwind
+    stopped: list[BasketProgress] = field(default_factory=list)
 
 
 _Key = tuple[float, str]  # (started_ts, parent_id): the panel's order
@@ -146,6 +190,10 @@ class ParentBook:
         #: parent id -> tags whose wait ended before its reconciling row arrived (a backlog
         #: read while the stack's signals bring newer rows): that row then starts nothing.
         self._ended_early: dict[str, set[str]] = {}
+        #: Baskets with a leg still active, and the last few that stopped short (partial).
+        self.baskets: dict[str, BasketProgress] = {}
+        self.stopped_baskets: deque[BasketProgress] = deque(maxlen=5)
+        self._finished_baskets: dict[str, None] = {}
 
     def set_session_start(self, ts: float) -> None:
         """Parents of this journal not heard of since ``ts`` (when this process's stack
@@ -164,9 +212,12 @@ class ParentBook:
             if e.ts > newest_ts:
                 newest_ts = e.ts  # any row: the journal's "today" is its newest event's day
             parent_id = e.parent_id
+            kind = e.event
+            if kind in _BASKET_EVENTS:
+                changed = self._basket_row(e) or changed
+                continue
             if not parent_id or parent_id in finished_ids:
                 continue
-            kind = e.event
             if kind is EventKind.FINISHED:
                 self._finish(e)
                 touched.discard(parent_id)
@@ -178,6 +229,9 @@ class ParentBook:
                     parent_id=parent_id, tradingsymbol=e.tradingsymbol, side=e.side or "",
                     execution_algo=e.execution_algo or "", mode=e.mode,
                     quantity=e.parent_quantity or 0, started_ts=e.ts)
+            if e.basket_id and progress.basket_id is None:
+                progress.basket_id, progress.leg_role = e.basket_id, e.leg_role
+                self._basket_leg(progress)
             touched.add(parent_id)
             if e.parent_filled_quantity is not None \
                     and e.parent_filled_quantity > progress.filled:
@@ -210,6 +264,45 @@ class ParentBook:
                 for parent_id in touched:
                     self._place(active[parent_id])
         return changed
+
+    def _basket_leg(self, p: ParentProgress) -> None:
+        basket_id = p.basket_id
+        if basket_id is None or basket_id in self._finished_baskets:
+            return
+        basket = self.baskets.get(basket_id)
+        if basket is None:
+            basket = self.baskets[basket_id] = BasketProgress(basket_id, {})
+        basket.legs[p.parent_id] = p
+
+    def _basket_row(self, e: Event) -> bool:
+        basket_id = e.basket_id
+        if not basket_id or basket_id in self._finished_baskets:
+            return False
+        basket = self.baskets.get(basket_id)
+        if e.event is EventKind.BASKET_FINISHED:
+            self._finished_baskets[basket_id] = None
+            self.baskets.pop(basket_id, None)
+            if basket is None:  # a journal's basket whose legs were not read: no line
+                return False
+            basket.status = e.status or ParentStatus.PARTIAL
+            basket.final_filled = e.parent_filled_quantity
+            basket.message = e.message
+            if basket.stopped:
+                self.stopped_baskets.append(basket)
+            self.version += 1
+            return True
+        if basket is None:
+            basket = self.baskets[basket_id] = BasketProgress(basket_id, {})
+        basket.quantity = e.parent_quantity or basket.quantity
+        basket.message = e.message
+        return True
+
+    def dismiss_basket(self, basket_id: str) -> None:
+        """Drop a stopped basket's line (it was completed or unwound)."""
+        kept = [b for b in self.stopped_baskets if b.basket_id != basket_id]
+        if len(kept) != len(self.stopped_baskets):
+            self.stopped_baskets = deque(kept, maxlen=self.stopped_baskets.maxlen)
+            self.version += 1
 
     def _reconcile(self, e: Event) -> None:
         """Start or end a child's wait on the order book. A wait is keyed by its attempt's tag
@@ -323,9 +416,13 @@ class ParentBook:
                     others.append(k)
             chosen = sorted(mine + others)
         newest_interrupted = self._interrupted.keys[-10:]
-        return PanelView(shown=[active[k[1]] for k in chosen], working=len(keys),
+        shown = [active[k[1]] for k in chosen]
+        baskets = {p.basket_id: self.baskets[p.basket_id] for p in shown
+                   if p.basket_id is not None and p.basket_id in self.baskets}
+        return PanelView(shown=shown, working=len(keys),
                          paused=self._paused, interrupted=len(self._interrupted),
-                         interrupted_sample=[k[1] for k in newest_interrupted])
+                         interrupted_sample=[k[1] for k in newest_interrupted],
+                         baskets=baskets, stopped=list(self.stopped_baskets))
 
     def split(self) -> tuple[list[ParentProgress], list[ParentProgress]]:
         """(working, interrupted), each oldest first (every one: see :meth:`panel_view` for

@@ -20,12 +20,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from ..events import ParentStatus
-from .parent_book import PanelView, ParentProgress
+from .parent_book import BasketProgress, PanelView, ParentProgress
 from .theme import LIGHT, Theme
 
 #: Kill switch shortcut, active in every window of the application (the host window, and the
@@ -166,6 +167,102 @@ class ParentRow(QFrame):
         (self.resume_clicked if self._paused else self.pause_clicked).emit(self.parent_id)
 
 
+class BasketRow(QFrame):
+    """One basket under one line: "Basket <id>: N legs, filled X of Y" and Cancel basket; its
+    legs (role, side, net filled) below while expanded; once it stopped short, its report and
+    Complete / Unwind."""
+
+    cancel_clicked = Signal(str)
+    complete_clicked = Signal(str)
+    unwind_clicked = Signal(str)
+
+    def __init__(self, basket_id: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.basket_id = basket_id
+        self.setObjectName(f"basket_{basket_id}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 3, 6, 3)
+        outer.setSpacing(1)
+        line = QHBoxLayout()
+        line.setSpacing(6)
+        self.toggle = QToolButton(self)
+        self.toggle.setObjectName("basket_toggle")
+        self.toggle.setCheckable(True)
+        self.toggle.setChecked(True)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow)
+        self.toggle.setToolTip("Show or hide the basket's legs")
+        self.toggle.toggled.connect(self.set_expanded)
+        line.addWidget(self.toggle)
+        self.title = ElidedLabel(self)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        self.title.setFont(bold)
+        line.addWidget(self.title, 1)
+        self.cancel_button = QPushButton("Cancel basket", self)
+        self.complete_button = QPushButton("Complete", self)
+        self.unwind_button = QPushButton("Unwind", self)
+        for button in (self.cancel_button, self.complete_button, self.unwind_button):
+            button.setAutoDefault(False)
+            button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            line.addWidget(button)
+        self.cancel_button.setToolTip("Cancel every leg hedge-safe: the sells' working orders "
+                                      "before the buys'")
+        self.complete_button.setToolTip("Send the rest of every leg as a new basket "
+                                        "(asks first)")
+        self.unwind_button.setToolTip("Trade every filled unit back at the market, shorts "
+                                      "bought back first (asks first)")
+        self.cancel_button.clicked.connect(lambda: self.cancel_clicked.emit(self.basket_id))
+        self.complete_button.clicked.connect(lambda: self.complete_clicked.emit(self.basket_id))
+        self.unwind_button.clicked.connect(lambda: self.unwind_clicked.emit(self.basket_id))
+        outer.addLayout(line)
+        self.legs = QLabel(self)
+        self.legs.setObjectName("basket_legs")
+        self.legs.setTextFormat(Qt.TextFormat.PlainText)
+        self.legs.setIndent(self.toggle.sizeHint().width())
+        outer.addWidget(self.legs)
+        self._expanded = True
+        self._stopped = False
+
+    def show_basket(self, b: BasketProgress, controllable: bool, theme: Theme) -> None:
+        self._stopped = b.stopped
+        self.title.setText(b.describe() + (f" · {b.status}" if b.stopped else ""))
+        if b.stopped:
+            text = b.message or ""
+            colour = theme.warn
+        else:
+            text = "\n".join(
+                f"{p.leg_role or 'leg'}: {p.side} {p.tradingsymbol}  net {p.net_filled:+,}"
+                f" of {p.quantity:,}" + ("" if p.status in (ParentStatus.WORKING,
+                                                              ParentStatus.PAUSED)
+                                         else f" ({p.status})")
+                for p in b.legs.values())
+            colour = None
+        if text != self.legs.text():
+            self.legs.setText(text)
+        style = f"color: {colour.name()};" if colour is not None else ""
+        if style != self.legs.styleSheet():
+            self.legs.setStyleSheet(style)
+        self.cancel_button.setVisible(not b.stopped)
+        self.complete_button.setVisible(b.stopped)
+        self.unwind_button.setVisible(b.stopped)
+        for button in (self.cancel_button, self.complete_button, self.unwind_button):
+            button.setEnabled(controllable)
+        self.legs.setVisible(self._expanded)
+
+    def set_expanded(self, expanded: bool) -> None:
+        """A collapsed basket shows only its line."""
+        self._expanded = expanded
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded
+                                 else Qt.ArrowType.RightArrow)
+        self.legs.setVisible(expanded)
+
+    def expanded(self) -> bool:
+        return self._expanded
+
+
 class ActiveParentsPanel(QWidget):
     """Working parents, newest last, and the cancel-all kill switch.
 
@@ -180,6 +277,11 @@ class ActiveParentsPanel(QWidget):
     resume_requested = Signal(str)
     cancel_requested = Signal(str)
     cancel_all_requested = Signal()  # after the trader confirmed
+    cancel_basket_requested = Signal(str)  # basket_id
+    #: A stopped basket's follow-ups (basket_id): the host sends the rest of every leg, or
+    #: trades every filled unit back (it holds the basket's result).
+    complete_requested = Signal(str)
+    unwind_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *,
                  confirm: Confirm = confirm_with_dialog) -> None:
@@ -187,6 +289,8 @@ class ActiveParentsPanel(QWidget):
         self.theme: Theme = LIGHT
         self.confirm = confirm
         self.rows: dict[str, ParentRow] = {}
+        #: basket id -> its line (a basket's legs show there, not as rows of their own)
+        self.basket_rows: dict[str, BasketRow] = {}
         #: parent id -> "checking the order book for tag …, N s" (see :meth:`show_checking`).
         self.checking: dict[str, str] = {}
         layout = QVBoxLayout(self)
@@ -264,25 +368,45 @@ class ActiveParentsPanel(QWidget):
         self.more_label.setText(f"+{hidden:,} more working parent{'s' if hidden != 1 else ''}"
                                 " not shown (the oldest of other sessions)")
         self.more_label.setVisible(hidden > 0)
-        wanted = {p.parent_id for p in parents}
+        # A basket's legs show under its one line (at its first leg's place); stopped baskets
+        # (their report, Complete / Unwind) after the working parents.
+        singles = [p for p in parents if p.basket_id not in view.baskets]
+        order: list[ParentProgress | BasketProgress] = []
+        placed: set[str] = set()
+        for p in parents:
+            if p.basket_id in view.baskets and p.basket_id is not None:
+                if p.basket_id not in placed:
+                    placed.add(p.basket_id)
+                    order.append(view.baskets[p.basket_id])
+            else:
+                order.append(p)
+        order += [b for b in view.stopped if b.basket_id not in placed]
+        wanted = {p.parent_id for p in singles}
         for parent_id in [k for k in self.rows if k not in wanted]:
             gone = self.rows.pop(parent_id)
             self._list.removeWidget(gone)
             gone.deleteLater()
-        for i, p in enumerate(parents):
-            row = self.rows.get(p.parent_id)
-            if row is None:
-                row = ParentRow(p.parent_id, self._list.parentWidget())
-                row.pause_clicked.connect(self.pause_requested)
-                row.resume_clicked.connect(self.resume_requested)
-                row.cancel_clicked.connect(self.cancel_requested)
-                self.rows[p.parent_id] = row
-            if self._list.indexOf(row) != i:
-                self._list.insertWidget(i, row)
-            row.show_progress(p, controllable(p.parent_id), self.theme)
-            row.show_checking(self.checking.get(p.parent_id), self.theme)
+        wanted_baskets = {b.basket_id for b in order if isinstance(b, BasketProgress)}
+        for basket_id in [k for k in self.basket_rows if k not in wanted_baskets]:
+            gone_basket = self.basket_rows.pop(basket_id)
+            self._list.removeWidget(gone_basket)
+            gone_basket.deleteLater()
+        for i, item in enumerate(order):
+            widget: QWidget
+            if isinstance(item, BasketProgress):
+                basket_row = self._basket_row(item.basket_id)
+                basket_row.show_basket(item, any(controllable(leg) for leg in item.legs),
+                                       self.theme)
+                widget = basket_row
+            else:
+                row = self._row(item.parent_id)
+                row.show_progress(item, controllable(item.parent_id), self.theme)
+                row.show_checking(self.checking.get(item.parent_id), self.theme)
+                widget = row
+            if self._list.indexOf(widget) != i:
+                self._list.insertWidget(i, widget)
         self._controllable_count = sum(1 for p in parents if controllable(p.parent_id))
-        self.placeholder.setVisible(not parents)
+        self.placeholder.setVisible(not order)
         self.heading.setText(f"Working parents ({total:,})" +
                              (f", {view.paused} paused" if view.paused else ""))
         palette = QPalette()  # only ButtonText set: every other role follows the parent
@@ -291,6 +415,26 @@ class ActiveParentsPanel(QWidget):
         palette.setColor(QPalette.ColorGroup.Inactive, QPalette.ColorRole.ButtonText,
                          self.theme.bad)
         self.cancel_all_button.setPalette(palette)
+
+    def _row(self, parent_id: str) -> ParentRow:
+        row = self.rows.get(parent_id)
+        if row is None:
+            row = ParentRow(parent_id, self._list.parentWidget())
+            row.pause_clicked.connect(self.pause_requested)
+            row.resume_clicked.connect(self.resume_requested)
+            row.cancel_clicked.connect(self.cancel_requested)
+            self.rows[parent_id] = row
+        return row
+
+    def _basket_row(self, basket_id: str) -> BasketRow:
+        row = self.basket_rows.get(basket_id)
+        if row is None:
+            row = BasketRow(basket_id, self._list.parentWidget())
+            row.cancel_clicked.connect(self.cancel_basket_requested)
+            row.complete_clicked.connect(self.complete_requested)
+            row.unwind_clicked.connect(self.unwind_requested)
+            self.basket_rows[basket_id] = row
+        return row
 
     def show_checking(self, texts: Mapping[str, str]) -> None:
         """Show, on each parent's row, that one of its children waits on the order book

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -91,6 +92,81 @@ def test_pause_resume_and_cancel_buttons_drive_the_stack(
                    parent_filled_quantity=65))
     qtbot.waitUntil(lambda: not dock.parents_panel.rows, timeout=3000)
     assert dock.parents_panel.placeholder.isVisibleTo(dock.parents_panel)
+
+
+def basket_legs(basket_id: str) -> list[dict[str, Any]]:
+    """A hedged call spread's two legs, working: the hedge half filled, the short a lot."""
+    common: dict[str, Any] = dict(basket_id=basket_id, execution_algo="TWAP", children=2)
+    return [
+        row("basket_accepted", parent_id="", basket_id=basket_id, status="working",
+            tradingsymbol="", side=None, execution_algo=None, parent_quantity=260,
+            parent_filled_quantity=0, children=None,
+            message="NIFTY 26D01 CE: BUY NIFTY26D0126300CE first; SELL ..."),
+        row("accepted", parent_id="L1", tradingsymbol="NIFTY26D0126300CE", side="BUY",
+            parent_quantity=130, leg_role="hedge", **common),
+        row("accepted", parent_id="L2", tradingsymbol="NIFTY26D0126100CE", side="SELL",
+            parent_quantity=130, leg_role="covered", **common),
+        row("filled", parent_id="L1", tradingsymbol="NIFTY26D0126300CE", side="BUY",
+            parent_quantity=130, parent_filled_quantity=65, filled_quantity=65,
+            fill_price=10.0, leg_role="hedge", **common),
+        row("filled", parent_id="L2", tradingsymbol="NIFTY26D0126100CE", side="SELL",
+            parent_quantity=130, parent_filled_quantity=65, filled_quantity=65,
+            fill_price=30.0, leg_role="covered", **common),
+    ]
+
+
+def test_a_baskets_legs_show_under_one_line_and_cancel_basket_cancels_it(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    stack.send(*parent_story("TWAP1", children=4, filled=1, finished=False))
+    stack.send(*basket_legs("B1"))
+    panel = dock.parents_panel
+    qtbot.waitUntil(lambda: "B1" in panel.basket_rows, timeout=3000)
+    qtbot.waitUntil(lambda: "filled 130 of 260" in panel.basket_rows["B1"].title.text(),
+                    timeout=3000)
+    line = panel.basket_rows["B1"]
+    assert set(panel.rows) == {"TWAP1"}  # the legs have no rows of their own
+    assert line.title.text() == "Basket B1: 2 legs, filled 130 of 260"
+    assert line.legs.text().splitlines() == [
+        "hedge: BUY NIFTY26D0126300CE  net +65 of 130",
+        "covered: SELL NIFTY26D0126100CE  net -65 of 130"]
+    assert "Working parents (3)" in panel.heading.text()
+    assert line.cancel_button.isEnabled() and not line.complete_button.isVisibleTo(line)
+    line.toggle.click()  # collapsed: only its line
+    assert not line.legs.isVisibleTo(line) and not line.expanded()
+    line.toggle.click()
+    assert line.legs.isVisibleTo(line)
+    qtbot.mouseClick(line.cancel_button, Qt.MouseButton.LeftButton)
+    assert stack.calls == [("cancel_basket", "B1")]
+
+
+def test_a_stopped_basket_shows_its_report_with_complete_and_unwind(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    stack.send(*basket_legs("B2"))
+    for leg, side in (("L1", "BUY"), ("L2", "SELL")):
+        stack.send(row("finished", parent_id=leg, basket_id="B2", side=side, status="partial",
+                       parent_quantity=130, parent_filled_quantity=65, filled_quantity=65))
+    report = "stopped: SELL NIFTY26D0126100CE rejected\n  BUY ...: 65 of 130 filled"
+    stack.send(row("basket_finished", parent_id="", basket_id="B2", status="partial",
+                   tradingsymbol="", side=None, execution_algo=None, children=None,
+                   parent_quantity=260, parent_filled_quantity=130, message=report))
+    panel = dock.parents_panel
+    qtbot.waitUntil(lambda: "B2" in panel.basket_rows
+                    and panel.basket_rows["B2"].complete_button.isVisibleTo(panel), timeout=3000)
+    line = panel.basket_rows["B2"]
+    assert line.legs.text() == report and line.title.text().endswith("· partial")
+    assert not line.cancel_button.isVisibleTo(line)
+    asked: list[tuple[str, str]] = []
+    panel.complete_requested.connect(lambda b: asked.append(("complete", b)))
+    panel.unwind_requested.connect(lambda b: asked.append(("unwind", b)))
+    qtbot.mouseClick(line.complete_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(line.unwind_button, Qt.MouseButton.LeftButton)
+    assert asked == [("complete", "B2"), ("unwind", "B2")]
+    dock.dismiss_basket("B2")
+    assert "B2" not in panel.basket_rows
 
 
 def test_cancel_all_asks_for_confirmation_first(

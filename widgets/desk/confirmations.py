@@ -102,6 +102,18 @@ def describe(e: Event) -> Confirmation | None:
         return line(level, text)
     if kind is EventKind.GHOST and e.status is Status.UNKNOWN:
         return line(Level.WARN, f"{symbol}: {e.message}")
+    if kind is EventKind.BASKET_ACCEPTED:
+        order = " · ".join(line for line in (e.message or "").splitlines() if line.strip())
+        return Confirmation(Level.INFO, f"Basket {e.basket_id} accepted, "
+                                        f"{_qty(e.parent_quantity)} units: {order}")
+    if kind is EventKind.BASKET_FINISHED:
+        level = {Status.FILLED: Level.GOOD, Status.FAILED: Level.BAD}.get(
+            e.status or Status.PARTIAL, Level.WARN)
+        report = " · ".join(line.strip() for line in (e.message or "").splitlines()
+                            if line.strip())
+        return Confirmation(level, f"Basket {e.basket_id} {e.status}, "
+                                   f"{_qty(e.parent_filled_quantity)}/"
+                                   f"{_qty(e.parent_quantity)} filled · {report}")
     if kind is EventKind.SESSION:
         return line(Level.BAD, f"Broker session lost: re-login needed. {e.message or ''}")
     return None  # reconciled (its placed row follows), cancelled children, settled ghosts

@@ -12,13 +12,14 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QKeySequence, QPalette, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -271,14 +272,17 @@ class QuickOrderPanel(QGroupBox):
 
 
 class BasketModel(QAbstractTableModel):
-    """Legs of the multi-strike panel; the Lots column is editable."""
+    """Legs of the multi-strike panel: each with its own side (B/S, toggled by :meth:`toggle_side`)
+    and lots (editable)."""
 
-    HEADERS = ("Strike", "Type", "Lots", "Symbol", "LTP")
+    HEADERS = ("B/S", "Strike", "Type", "Lots", "Symbol", "LTP")
+    SIDE, STRIKE, TYPE, LOTS, SYMBOL, LTP = range(6)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.legs: list[BasketLeg] = []
         self.snapshot: ChainSnapshot | None = None
+        self.theme: Theme = LIGHT
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.legs)
@@ -290,6 +294,9 @@ class BasketModel(QAbstractTableModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole \
+                and section == self.SIDE:
+            return "The leg's side: Space toggles it, B buys, S sells (or double-click)"
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -298,18 +305,27 @@ class BasketModel(QAbstractTableModel):
         leg = self.legs[index.row()]
         column = index.column()
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            if column == 0:
+            if column == self.SIDE:
+                return "B" if leg.side == "BUY" else "S"
+            if column == self.STRIKE:
                 return f"{leg.strike:,.0f}"
-            if column == 1:
+            if column == self.TYPE:
                 return leg.option_type
-            if column == 2:
+            if column == self.LOTS:
                 return leg.lots
             quote = self._quote(leg)
-            if column == 3:
+            if column == self.SYMBOL:
                 return quote.tradingsymbol if quote else ""
             return f"{quote.ltp:,.2f}" if quote and quote.ltp else "–"
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 2, 4):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.SIDE:
+            return self.theme.buy if leg.side == "BUY" else self.theme.sell
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.SIDE:
+            return f"{leg.side}: Space toggles, B buys, S sells"
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column == self.SIDE:
+                return int(Qt.AlignmentFlag.AlignCenter)
+            if column in (self.STRIKE, self.LOTS, self.LTP):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def _quote(self, leg: BasketLeg) -> Any:
@@ -322,11 +338,22 @@ class BasketModel(QAbstractTableModel):
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
         base = super().flags(index)
-        return base | Qt.ItemFlag.ItemIsEditable if index.column() == 2 else base
+        return base | Qt.ItemFlag.ItemIsEditable if index.column() == self.LOTS else base
 
     def setData(self, index: AnyIndex, value: Any,
                 role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if index.column() != 2 or role != Qt.ItemDataRole.EditRole:
+        if role != Qt.ItemDataRole.EditRole or not index.isValid():
+            return False
+        leg = self.legs[index.row()]
+        if index.column() == self.SIDE:
+            side = str(value).strip().upper()[:1]
+            if side not in ("B", "S"):
+                return False
+            self.legs[index.row()] = BasketLeg(leg.strike, leg.option_type, leg.lots,
+                                               "BUY" if side == "B" else "SELL")
+            self.dataChanged.emit(index, index)
+            return True
+        if index.column() != self.LOTS:
             return False
         try:
             lots = int(value)
@@ -334,16 +361,22 @@ class BasketModel(QAbstractTableModel):
             return False
         if lots < 1:
             return False
-        leg = self.legs[index.row()]
-        self.legs[index.row()] = BasketLeg(leg.strike, leg.option_type, lots)
+        self.legs[index.row()] = BasketLeg(leg.strike, leg.option_type, lots, leg.side)
         self.dataChanged.emit(index, index)
         return True
 
+    def toggle_side(self, row: int) -> None:
+        if 0 <= row < len(self.legs):
+            self.setData(self.index(row, self.SIDE),
+                         "S" if self.legs[row].side == "BUY" else "B")
+
     def add(self, leg: BasketLeg) -> None:
-        """Add a leg; the same strike and type again adds to its lots."""
+        """Add a leg; the same strike, type and side again adds to its lots."""
         for i, have in enumerate(self.legs):
-            if have.strike == leg.strike and have.option_type == leg.option_type:
-                self.legs[i] = BasketLeg(leg.strike, leg.option_type, have.lots + leg.lots)
+            if (have.strike, have.option_type, have.side) == (leg.strike, leg.option_type,
+                                                              leg.side):
+                self.legs[i] = BasketLeg(leg.strike, leg.option_type, have.lots + leg.lots,
+                                         leg.side)
                 self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.HEADERS) - 1))
                 return
         self.beginInsertRows(QModelIndex(), len(self.legs), len(self.legs))
@@ -364,13 +397,16 @@ class BasketModel(QAbstractTableModel):
     def set_snapshot(self, snapshot: ChainSnapshot) -> None:
         self.snapshot = snapshot
         if self.legs:
-            self.dataChanged.emit(self.index(0, 3), self.index(len(self.legs) - 1, 4))
+            self.dataChanged.emit(self.index(0, self.SYMBOL),
+                                  self.index(len(self.legs) - 1, self.LTP))
 
 
 class BasketPanel(QGroupBox):
-    """Multi-strike Buy/Exit: pick strikes, lots each, execute all with one policy."""
+    """Multi-strike Buy/Exit: pick strikes, a side and lots each, execute them as one basket
+    with one policy: Buy sends the legs as entered, Exit sends every leg reversed."""
 
-    basket_requested = Signal(list, str, object)  # legs, "BUY" or "SELL", ExecutionPolicy
+    #: legs (as entered), "BUY" (as entered) or "EXIT" (every side flipped), ExecutionPolicy
+    basket_requested = Signal(list, str, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Buy/Exit panel — multi-strike", parent)
@@ -384,6 +420,10 @@ class BasketPanel(QGroupBox):
         self.option_type = QComboBox(self)
         self.option_type.addItems(["CE", "PE"])
         self.option_type.setToolTip("Call or put")
+        self.side = QComboBox(self)
+        self.side.setObjectName("basket_side")
+        self.side.addItems(["BUY", "SELL"])
+        self.side.setToolTip("Side of the leg to add (toggle it in the table with Space)")
         self.lots = QSpinBox(self)
         self.lots.setRange(1, 500)
         self.lots.setPrefix("lots ")
@@ -391,9 +431,9 @@ class BasketPanel(QGroupBox):
         self.add_button = QPushButton("Add le&g", self)
         self.add_button.setObjectName("basket_add")
         self.add_button.setAutoDefault(False)
-        for widget in (self.strike, self.option_type, self.lots, self.add_button):
+        for widget in (self.side, self.strike, self.option_type, self.lots, self.add_button):
             pick.addWidget(widget)
-        pick.setStretch(0, 2)
+        pick.setStretch(1, 2)
         layout.addLayout(pick)
         self.model = BasketModel(self)
         self.table = QTableView(self)
@@ -408,7 +448,7 @@ class BasketPanel(QGroupBox):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         metrics = self.table.fontMetrics()
-        for i, sample in enumerate(("26,000", "PE", "Lots", "NIFTY26D0126000CE")):
+        for i, sample in enumerate(("B/S", "26,000", "PE", "Lots", "NIFTY26D0126000CE")):
             header.resizeSection(i, metrics.horizontalAdvance(sample) + 18)
         self.table.verticalHeader().setDefaultSectionSize(metrics.height() + 8)
         layout.addWidget(self.table, 1)
@@ -417,12 +457,14 @@ class BasketPanel(QGroupBox):
         actions = QHBoxLayout()
         self.remove_button = QPushButton("Remo&ve leg", self)
         self.remove_button.setObjectName("basket_remove")
-        self.buy_all_button = QPushButton("Bu&y all", self)
+        self.buy_all_button = QPushButton("Bu&y", self)
         self.buy_all_button.setObjectName("basket_buy_all")
-        self.exit_all_button = QPushButton("&Exit all", self)
+        self.exit_all_button = QPushButton("&Exit", self)
         self.exit_all_button.setObjectName("basket_exit_all")
-        self.buy_all_button.setToolTip("Buy every leg, each as its own parent, with this policy")
-        self.exit_all_button.setToolTip("Sell every leg (exit), each as its own parent")
+        self.buy_all_button.setToolTip("Execute the legs as entered, as one basket (hedges "
+                                       "first); asks first, showing the order")
+        self.exit_all_button.setToolTip("Execute every leg reversed (B and S flipped), as one "
+                                        "basket (shorts bought back first); asks first")
         for button in (self.remove_button, self.buy_all_button, self.exit_all_button):
             button.setAutoDefault(False)
             actions.addWidget(button)
@@ -430,13 +472,16 @@ class BasketPanel(QGroupBox):
         self.add_button.clicked.connect(self.add_leg)
         self.remove_button.clicked.connect(self.remove_selected)
         self.buy_all_button.clicked.connect(lambda: self.submit("BUY"))
-        self.exit_all_button.clicked.connect(lambda: self.submit("SELL"))
+        self.exit_all_button.clicked.connect(lambda: self.submit("EXIT"))
+        self.table.installEventFilter(self)
+        self.table.doubleClicked.connect(self._double_clicked)
         delete = QShortcut(QKeySequence.StandardKey.Delete, self.table)
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self.remove_selected)
         self.model.rowsInserted.connect(self._enable)
         self.model.rowsRemoved.connect(self._enable)
         self.model.modelReset.connect(self._enable)
+        self.setTabOrder(self.side, self.strike)
         self.setTabOrder(self.strike, self.option_type)
         self.setTabOrder(self.option_type, self.lots)
         self.setTabOrder(self.lots, self.add_button)
@@ -449,6 +494,7 @@ class BasketPanel(QGroupBox):
         self._enable()
 
     def apply_theme(self, theme: Theme) -> None:
+        self.model.theme = theme
         # Palette, not a style sheet: a style sheet would drop the host style's button look.
         for button, colour in ((self.buy_all_button, theme.buy),
                                (self.exit_all_button, theme.sell)):
@@ -460,6 +506,28 @@ class BasketPanel(QGroupBox):
             font.setBold(True)
             button.setFont(font)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Space toggles the current leg's side, B buys, S sells, while the B/S cell is
+        current (an edit of another cell is left alone)."""
+        if watched is self.table and event.type() == QEvent.Type.KeyPress \
+                and self.table.state() != QAbstractItemView.State.EditingState:
+            assert isinstance(event, QKeyEvent)
+            index = self.table.currentIndex()
+            if index.isValid() and index.column() == BasketModel.SIDE \
+                    and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+                key = event.key()
+                if key == Qt.Key.Key_Space:
+                    self.model.toggle_side(index.row())
+                    return True
+                if key in (Qt.Key.Key_B, Qt.Key.Key_S):
+                    self.model.setData(index, "B" if key == Qt.Key.Key_B else "S")
+                    return True
+        return super().eventFilter(watched, event)
+
+    def _double_clicked(self, index: QModelIndex) -> None:
+        if index.column() == BasketModel.SIDE:
+            self.model.toggle_side(index.row())
+
     def set_snapshot(self, snapshot: ChainSnapshot) -> None:
         self.strike.set_snapshot(snapshot)
         self.model.set_snapshot(snapshot)
@@ -470,10 +538,12 @@ class BasketPanel(QGroupBox):
         if strike is None:
             return
         kind: OptionType = "CE" if self.option_type.currentText() == "CE" else "PE"
-        self.model.add(BasketLeg(strike, kind, self.lots.value()))
+        side: Side = "SELL" if self.side.currentText() == "SELL" else "BUY"
+        self.model.add(BasketLeg(strike, kind, self.lots.value(), side))
 
-    def add(self, strike: float, option_type: OptionType, lots: int = 1) -> None:
-        self.model.add(BasketLeg(strike, option_type, lots))
+    def add(self, strike: float, option_type: OptionType, lots: int = 1,
+            side: Side = "BUY") -> None:
+        self.model.add(BasketLeg(strike, option_type, lots, side))
 
     def remove_selected(self) -> None:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()},
@@ -483,9 +553,11 @@ class BasketPanel(QGroupBox):
         for row in rows:
             self.model.remove(row)
 
-    def submit(self, side: str) -> None:
+    def submit(self, action: str) -> None:
+        """``"BUY"``: the legs as entered; ``"EXIT"``: every leg reversed."""
         if self.model.legs:
-            self.basket_requested.emit(list(self.model.legs), side,
+            self.basket_requested.emit(list(self.model.legs),
+                                       "EXIT" if action == "EXIT" else "BUY",
                                        self.policy_form.policy())
 
     def _enable(self, *_: Any) -> None:

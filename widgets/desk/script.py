@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from .basket_confirm import BasketChoice
 from .tickets import ChainSnapshot, ExecutionPolicy
 from .window import DeskWindow
 
@@ -30,6 +31,8 @@ class DemoScript(QObject):
         self._started = False
         self._twap_parent: str | None = None
         window.order_submitted.connect(self._remember_twap)
+        # The scripted trader reads the basket confirmation and sends (hedge-first kept).
+        window.confirm_basket = lambda _parent, _text: BasketChoice()
 
     def start(self) -> None:
         """Run the steps once the chain is there (now, if it already is)."""
@@ -72,18 +75,29 @@ class DemoScript(QObject):
                 (quick.buy_button if side == "BUY" else quick.sell_button).click()
             return act
 
-        def basket_order(legs: list[tuple[int, str, int]], policy: ExecutionPolicy,
-                         side: str) -> Callable[[], None]:
+        def basket_order(legs: list[tuple[int, str, int, str]], policy: ExecutionPolicy,
+                         action: str) -> Callable[[], None]:
+            """Legs (strike offset from ATM, CE/PE, lots, BUY/SELL), then Buy (as entered)
+            or Exit (every leg reversed): one basket."""
             def act() -> None:
                 basket.model.clear()
-                for offset, kind, lots in legs:
+                for offset, kind, lots, side in legs:
+                    basket.side.setCurrentText(side)
                     basket.strike.set_strike(strike(offset))
                     basket.option_type.setCurrentText(kind)
                     basket.lots.setValue(lots)
                     basket.add_button.click()
+                basket.side.setCurrentText("BUY")
                 basket.policy_form.set_policy(policy)
-                (basket.buy_all_button if side == "BUY" else basket.exit_all_button).click()
+                (basket.buy_all_button if action == "BUY" else basket.exit_all_button).click()
             return act
+
+        # A short strangle with its hedges (wings bought first, the shorts only as far as
+        # they have filled), worked over minutes; an iron condor in and out at once.
+        hedged_strangle = [(2, "CE", 2, "SELL"), (-2, "PE", 2, "SELL"),
+                           (4, "CE", 2, "BUY"), (-4, "PE", 2, "BUY")]
+        iron_condor = [(5, "CE", 1, "BUY"), (3, "CE", 1, "SELL"),
+                       (-3, "PE", 1, "SELL"), (-5, "PE", 1, "BUY")]
 
         def pause_twap() -> None:
             row = w.dock.parents_panel.rows.get(self._twap_parent or "")
@@ -94,16 +108,16 @@ class DemoScript(QObject):
             ("quick IMMEDIATE buy", quick_order(0, "CE", 2, ExecutionPolicy(), "BUY")),
             ("quick TWAP buy", quick_order(1, "PE", 6, ExecutionPolicy(
                 algo="TWAP", slices=6, horizon_s=120), "BUY")),
-            ("basket VWAP buy all", basket_order(
-                [(-1, "CE", 2), (2, "CE", 3), (0, "PE", 1)],
-                ExecutionPolicy(algo="VWAP", slices=4, horizon_s=90), "BUY")),
+            ("basket hedged strangle (TWAP)", basket_order(
+                hedged_strangle, ExecutionPolicy(algo="TWAP", slices=4, horizon_s=240),
+                "BUY")),
+            ("basket iron condor in", basket_order(iron_condor, ExecutionPolicy(), "BUY")),
             ("quick POV buy", quick_order(3, "CE", 8, ExecutionPolicy(
                 algo="POV", slices=8, horizon_s=180, participation=0.10), "BUY")),
             ("quick IS sell", quick_order(-2, "PE", 3, ExecutionPolicy(
                 algo="IS", urgency="high", slices=3, horizon_s=30), "SELL")),
             ("pause the TWAP", pause_twap),
-            ("basket IMMEDIATE exit all", basket_order(
-                [(-1, "CE", 1), (0, "PE", 1)], ExecutionPolicy(), "SELL")),
+            ("basket iron condor out", basket_order(iron_condor, ExecutionPolicy(), "EXIT")),
         ]
 
     def _remember_twap(self, parent_id: str, payload: dict[str, object]) -> None:

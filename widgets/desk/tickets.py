@@ -1,8 +1,8 @@
 """Order tickets and the chain snapshot they are priced from: plain data, no Qt.
 
 The desk's two order flows both end here: a single-strike :class:`OrderTicket` or a basket of
-:class:`BasketLeg` with one side and one :class:`ExecutionPolicy` become the desk's Kite-style
-order payloads (plus the optional ``execution_*`` keys), which
+:class:`BasketLeg` (each with its own side) and one :class:`ExecutionPolicy` become the desk's
+Kite-style order payloads (plus the optional ``execution_*`` keys), which
 ``ExecutionRequest.from_payload`` validates. This is the same payload ImperiumMainWindow builds
 in ``_execute_single_strike_order`` and ``_execute_orders``.
 """
@@ -52,6 +52,12 @@ class BasketLeg:
     strike: float
     option_type: OptionType
     lots: int
+    side: Side = "BUY"  # the basket leg's own side (a single-strike ticket has its own)
+
+    def reversed(self) -> BasketLeg:
+        """The leg traded back: its side flipped (the Exit button)."""
+        return BasketLeg(self.strike, self.option_type, self.lots,
+                         "SELL" if self.side == "BUY" else "BUY")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +119,14 @@ class ChainSnapshot:
     def ticket_payload(self, ticket: OrderTicket) -> dict[str, Any]:
         return self.payload(ticket.leg, ticket.side, ticket.policy)
 
-    def basket_payloads(self, legs: list[BasketLeg], side: Side,
-                        policy: ExecutionPolicy) -> list[dict[str, Any]]:
-        """One payload per leg (the Buy/Exit panel executes them all with one policy)."""
+    def basket_payloads(self, legs: list[BasketLeg], policy: ExecutionPolicy, *,
+                        reverse: bool = False) -> list[dict[str, Any]]:
+        """One payload per leg, each with its own side (flipped with ``reverse``: the Exit
+        button); the Buy/Exit panel executes them as one basket with one policy."""
         if not legs:
             raise ValueError("legs: the basket is empty")
-        return [self.payload(leg, side, policy) for leg in legs]
+        sent = [leg.reversed() for leg in legs] if reverse else legs
+        return [self.payload(leg, leg.side, policy) for leg in sent]
 
 
 def fetch_snapshot(source: OptionChainSource, underlying: str,

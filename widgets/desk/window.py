@@ -1,9 +1,11 @@
 """DeskWindow: the demo desk, wired the way ImperiumMainWindow wires the execution stack.
 
 Option chain with live quotes on top, the two order panels below it, order confirmations at the
-bottom, the ExecutionDock on the right. Both panels go through the one ExecutionStack:
-``ExecutionRequest.from_payload(payload)`` then ``stack.execute(request)``, which returns at once;
-confirmations come back from the stack's signals. Live mode shows a red LIVE banner.
+bottom, the ExecutionDock on the right. Both panels go through the one ExecutionStack: the quick
+order as ``stack.execute(ExecutionRequest.from_payload(payload))``, the Buy/Exit panel as one
+``stack.execute_basket(BasketRequest.from_payloads(payloads))`` after the trader confirmed the
+order its legs go in; both return at once and confirmations come back from the stack's signals.
+Live mode shows a red LIVE banner.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import ValidationError
 from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -25,13 +28,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...baskets.request import BasketPolicy, BasketRequest
 from ...brokers.base import OptionChainSource
 from ...events import Event, EventKind
 from ...request import ExecutionRequest
-from ...stack import ExecutionHandle, ExecutionStack
+from ...stack import BasketHandle, ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
 from ..parents import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
 from ..theme import Theme
+from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
 from .chain import STRIKE_COLUMN, ChainPoller, OptionChainModel
 from .confirmations import ConfirmationLog
 from .panels import BasketPanel, QuickOrderPanel
@@ -43,16 +48,22 @@ class DeskWindow(QMainWindow):
 
     #: A parent was handed to the stack: (parent_id, payload).
     order_submitted = Signal(str, dict)
-    #: The stack refused an order before sending anything: (reason, payload).
+    #: The stack refused an order before sending anything: (reason, payload; for a basket
+    #: ``{"legs": payloads}``).
     order_refused = Signal(str, dict)
+    #: A basket was handed to the stack: (basket_id, its legs' parent ids in leg order).
+    basket_submitted = Signal(str, list)
 
     def __init__(self, stack: ExecutionStack, *, chain_broker: OptionChainSource | None = None,
                  underlying: str = "NIFTY",
                  strikes_each_side: int = 8, poll_ms: int = 1000,
                  settings: QSettings | None = None, confirm: Confirm = confirm_with_dialog,
+                 confirm_basket: ConfirmBasket = confirm_basket_with_dialog,
                  dock_interval_ms: int = 75, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.stack = stack
+        #: Asked before every basket (Buy, Exit, Complete, Unwind) with the order it goes in.
+        self.confirm_basket = confirm_basket
         self.mode = stack.mode
         chain = chain_broker if chain_broker is not None else stack.broker
         if not isinstance(chain, OptionChainSource):
@@ -63,6 +74,8 @@ class DeskWindow(QMainWindow):
                             f"{'LIVE' if self.mode == 'live' else 'paper exchange'}")
         self.snapshot: ChainSnapshot | None = None
         self.handles: dict[str, ExecutionHandle] = {}
+        #: This session's baskets (kept after they end: Complete / Unwind read their result).
+        self.baskets: dict[str, BasketHandle] = {}
 
         central = QWidget(self)
         outer = QVBoxLayout(central)
@@ -128,6 +141,8 @@ class DeskWindow(QMainWindow):
         # --- wiring: panels -> stack, stack -> confirmations, chain -> panels
         self.quick.order_requested.connect(self.submit_ticket)
         self.basket.basket_requested.connect(self.submit_basket)
+        self.dock.parents_panel.complete_requested.connect(self.complete_basket)
+        self.dock.parents_panel.unwind_requested.connect(self.unwind_basket)
         stack.telemetry_event.connect(self._on_event)
         self.chain_view.clicked.connect(self._chain_clicked)
         self.chain_view.doubleClicked.connect(self._chain_double_clicked)
@@ -151,23 +166,87 @@ class DeskWindow(QMainWindow):
             return None
         return self._execute(payload)
 
-    def submit_basket(self, legs: list[BasketLeg], side: str,
-                      policy: ExecutionPolicy) -> list[str]:
-        """Multi-strike flow (``_execute_orders``): one parent per leg, same policy."""
+    def submit_basket(self, legs: list[BasketLeg], action: str,
+                      policy: ExecutionPolicy) -> BasketHandle | None:
+        """Multi-strike flow: the legs as one basket, as entered (``"BUY"``) or every leg
+        reversed (``"EXIT"``), after the trader confirmed the order they go in."""
         if self.snapshot is None:
             self.confirmations.refuse("the option chain has not loaded yet")
-            return []
-        ids = []
-        for leg in legs:
+            return None
+        payloads: list[dict[str, Any]] = []
+        try:
+            payloads = self.snapshot.basket_payloads(legs, policy, reverse=action == "EXIT")
+            basket = BasketRequest.from_payloads(payloads)
+        except ValueError as exc:  # RequestError names legs[i].key
+            self._refuse_basket(_refusal(exc), payloads)
+            return None
+        title = "Exit (every leg reversed)" if action == "EXIT" else "Buy (legs as entered)"
+        return self.send_basket(basket, title, payloads)
+
+    def complete_basket(self, basket_id: str) -> BasketHandle | None:
+        """The rest of every leg of a stopped basket, as a new basket (asks first)."""
+        return self._follow_up(basket_id, complete=True)
+
+    def unwind_basket(self, basket_id: str) -> BasketHandle | None:
+        """Every filled unit of a stopped basket traded back, hedge-safe (asks first)."""
+        return self._follow_up(basket_id, complete=False)
+
+    def _follow_up(self, basket_id: str, *, complete: bool) -> BasketHandle | None:
+        what = "complete" if complete else "unwind"
+        handle = self.baskets.get(basket_id)
+        if handle is None or not handle.done():
+            self._refuse_basket(f"basket {basket_id}: "
+                                + ("not sent from this desk" if handle is None
+                                   else "still working"), [])
+            return None
+        result = handle.result(0)
+        basket = result.completion() if complete else result.unwind()
+        if basket is None:
+            self.statusBar().showMessage(f"Basket {basket_id}: nothing to {what}", 8000)
+            return None
+        sent = self.send_basket(basket, f"{what.capitalize()} basket {basket_id}")
+        if sent is not None:
+            self.dock.dismiss_basket(basket_id)
+        return sent
+
+    def send_basket(self, basket: BasketRequest, title: str,
+                    payloads: list[dict[str, Any]] | None = None) -> BasketHandle | None:
+        """Confirm (the legs, the order they go in and why; hedge-first may be turned off
+        only with legging risk acknowledged), then ``stack.execute_basket``."""
+        lines = [f"{title}: {len(basket.legs)} leg{'s' if len(basket.legs) != 1 else ''}"]
+        lines += [f"  {leg.side} {leg.quantity:,} {leg.tradingsymbol}" for leg in basket.legs]
+        lines += ["", "Order:"] + [f"  {line}" for line in basket.legging_rules().sequence_text()]
+        choice = self.confirm_basket(self, "\n".join(lines))
+        if choice is None:
+            self.statusBar().showMessage("Basket not sent", 8000)
+            return None
+        if not choice.hedge_first:
             try:
-                payload = self.snapshot.payload(leg, "BUY" if side == "BUY" else "SELL", policy)
-            except ValueError as exc:
-                self.confirmations.refuse(str(exc))
-                continue
-            parent_id = self._execute(payload)
-            if parent_id is not None:
-                ids.append(parent_id)
-        return ids
+                policy = BasketPolicy.model_validate({
+                    **basket.policy.model_dump(), "hedge_first": False,
+                    "acknowledge_legging_risk": choice.acknowledge_legging_risk})
+            except ValidationError as exc:
+                self._refuse_basket("; ".join(str(e["msg"]).removeprefix("Value error, ")
+                                              for e in exc.errors()), payloads or [])
+                return None
+            basket = basket.model_copy(update={"policy": policy})
+        try:
+            handle = self.stack.execute_basket(basket)
+        except ValueError as exc:
+            self._refuse_basket(_refusal(exc), payloads or [])
+            return None
+        self.baskets[handle.basket_id] = handle
+        self.statusBar().showMessage(
+            f"Sent basket {handle.basket_id}: {len(handle.parent_ids)} legs", 8000)
+        for parent_id, payload in zip(handle.parent_ids, payloads or [], strict=False):
+            self.order_submitted.emit(parent_id, payload)
+        self.basket_submitted.emit(handle.basket_id, list(handle.parent_ids))
+        return handle
+
+    def _refuse_basket(self, reason: str, payloads: list[dict[str, Any]]) -> None:
+        self.confirmations.refuse(f"basket: {reason}")
+        self.statusBar().showMessage(f"Refused: {reason}", 8000)
+        self.order_refused.emit(reason, {"legs": payloads})
 
     def _execute(self, payload: dict[str, Any]) -> str | None:
         try:

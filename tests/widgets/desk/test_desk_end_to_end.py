@@ -27,6 +27,7 @@ from imperium_exec.clock import VirtualClock
 from imperium_exec.engine import EngineConfig
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.telemetry import read_rows
+from imperium_exec.widgets.desk.basket_confirm import BasketChoice, BasketConfirmDialog
 from imperium_exec.widgets.desk.window import DeskWindow
 from imperium_exec.widgets.fonts import desk_font
 from imperium_exec.widgets.theme import dark_palette
@@ -39,6 +40,9 @@ class Desk:
     clock: VirtualClock
     rows: list[dict[str, Any]]
     asked: list[str]
+    #: The basket confirmations shown, and the choice each got (send with hedge-first on).
+    baskets_asked: list[str]
+    basket_choice: list[BasketChoice | None]
 
     def events(self, parent_id: str) -> list[str]:
         return [r["event"] for r in self.rows if r["parent_id"] == parent_id]
@@ -59,8 +63,15 @@ def desk(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Desk]:
         asked.append(text)
         return True
 
+    baskets_asked: list[str] = []
+    basket_choice: list[BasketChoice | None] = [BasketChoice()]
+
+    def confirm_basket(_parent: QWidget, text: str) -> BasketChoice | None:
+        baskets_asked.append(text)
+        return basket_choice[0]
+
     window = DeskWindow(stack, settings=qsettings, poll_ms=100, dock_interval_ms=20,
-                        confirm=confirm)
+                        confirm=confirm, confirm_basket=confirm_basket)
     qtbot.addWidget(window)
     window.resize(1700, 1000)
     window.show()
@@ -68,7 +79,7 @@ def desk(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Desk]:
     qtbot.waitUntil(lambda: window.snapshot is not None, timeout=5000)
     rows: list[dict[str, Any]] = []
     stack.telemetry_row.connect(rows.append)
-    yield Desk(window, stack, clock, rows, asked)
+    yield Desk(window, stack, clock, rows, asked, baskets_asked, basket_choice)
     window.close()
     clock.run_freely()  # cancels at shutdown need time to reach the exchange
     stack.shutdown()
@@ -153,6 +164,96 @@ def test_multi_strike_buy_all_sends_one_parent_per_leg(qtbot: QtBot, desk: Desk)
     qtbot.waitUntil(lambda: all(desk.dock_rows(p) for p in ids), timeout=3000)
     symbols = {r["tradingsymbol"] for p in ids for r in desk.dock_rows(p)}
     assert len(symbols) == 2
+
+
+def add_legs(w: DeskWindow, legs: list[tuple[int, str, str]]) -> None:
+    """Legs (strike index, CE/PE, BUY/SELL) through the panel's picker, one lot each."""
+    w.basket.model.clear()
+    for i, kind, side in legs:
+        w.basket.strike.set_strike(w.snapshot.strikes[i])  # type: ignore[union-attr]
+        w.basket.option_type.setCurrentText(kind)
+        w.basket.side.setCurrentText(side)
+        w.basket.add_button.click()
+
+
+def test_buy_sends_mixed_sides_as_one_basket_and_exit_reverses_them(
+        qtbot: QtBot, desk: Desk) -> None:
+    w, stack = desk.window, desk.stack
+    add_legs(w, [(10, "CE", "BUY"), (8, "CE", "SELL")])  # a bear call spread: hedge + short
+    symbols = [w.basket.model.index(r, w.basket.model.SYMBOL).data() for r in range(2)]
+    accepted: list[dict[str, Any]] = []
+    baskets: list[dict[str, Any]] = []
+    stack.parent_accepted.connect(accepted.append)
+    stack.basket_finished.connect(baskets.append)
+    sent: list[tuple[str, list[str]]] = []
+    w.basket_submitted.connect(lambda basket_id, ids: sent.append((basket_id, ids)))
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    assert len(sent) == 1 and len(sent[0][1]) == 2  # one basket, a parent per leg
+    text = desk.baskets_asked[0]
+    assert text.startswith("Buy (legs as entered): 2 legs")
+    order = w.baskets[sent[0][0]]
+    assert f"BUY {symbols[0]} first; SELL {symbols[1]} only as far as it has filled" in text
+    qtbot.waitUntil(lambda: len(accepted) == 2, timeout=5000)
+    assert [(r["tradingsymbol"], r["side"], r["leg_role"], r["basket_id"]) for r in accepted] \
+        == [(symbols[0], "BUY", "hedge", order.basket_id),
+            (symbols[1], "SELL", "covered", order.basket_id)]
+    desk.clock.advance(10.0)
+    qtbot.waitUntil(lambda: len(baskets) == 1, timeout=10_000)
+    assert baskets[0]["status"] == "filled"
+
+    accepted.clear()
+    qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
+    text = desk.baskets_asked[1]
+    assert text.startswith("Exit (every leg reversed): 2 legs")
+    assert f"BUY {symbols[1]} first; SELL {symbols[0]} only as far as it has filled" in text
+    qtbot.waitUntil(lambda: len(accepted) == 2, timeout=5000)
+    assert [(r["tradingsymbol"], r["side"], r["leg_role"]) for r in accepted] == [
+        (symbols[0], "SELL", "covered"), (symbols[1], "BUY", "hedge")]
+    desk.clock.advance(10.0)
+    qtbot.waitUntil(lambda: len(baskets) == 2, timeout=10_000)
+    positions: dict[str, int] = {}
+    for o in stack.broker.orders():  # the exchange's view: everything traded back
+        positions[o.tradingsymbol] = positions.get(o.tradingsymbol, 0) + (
+            o.filled_quantity if o.side == "BUY" else -o.filled_quantity)
+    assert positions == {symbols[0]: 0, symbols[1]: 0}
+
+
+def test_overriding_hedge_first_needs_the_legging_risk_acknowledgement(
+        qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    add_legs(w, [(10, "PE", "BUY"), (8, "PE", "SELL")])
+    refused: list[str] = []
+    w.order_refused.connect(lambda reason, _payload: refused.append(reason))
+    desk.basket_choice[0] = BasketChoice(hedge_first=False, acknowledge_legging_risk=False)
+    assert w.basket.buy_all_button.isEnabled()
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    assert w.baskets == {} and "acknowledge_legging_risk" in refused[0]
+    assert any("Refused: basket: " in line for line in w.confirmations.lines())
+    desk.basket_choice[0] = BasketChoice(hedge_first=False, acknowledge_legging_risk=True)
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    (handle,) = w.baskets.values()
+    qtbot.waitUntil(lambda: any(r["event"] == "basket_accepted" for r in desk.rows),
+                    timeout=5000)
+    accepted = next(r for r in desk.rows if r["event"] == "basket_accepted")
+    assert accepted["basket_id"] == handle.basket_id and "legging risk" in accepted["message"]
+    desk.basket_choice[0] = None  # the trader cancels the confirmation: nothing is sent
+    qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
+    assert len(w.baskets) == 1
+
+
+def test_the_basket_dialog_sends_without_hedge_first_only_once_acknowledged(
+        qtbot: QtBot) -> None:
+    dialog = BasketConfirmDialog("Buy (legs as entered): 2 legs")
+    qtbot.addWidget(dialog)
+    assert dialog.send_button.isEnabled() and dialog.choice() == BasketChoice()
+    assert not dialog.acknowledge.isEnabled()
+    dialog.override.setChecked(True)
+    assert not dialog.send_button.isEnabled() and dialog.acknowledge.isEnabled()
+    dialog.acknowledge.setChecked(True)
+    assert dialog.send_button.isEnabled()
+    assert dialog.choice() == BasketChoice(hedge_first=False, acknowledge_legging_risk=True)
+    dialog.override.setChecked(False)
+    assert not dialog.acknowledge.isChecked() and dialog.choice() == BasketChoice()
 
 
 def test_pause_then_cancel_a_running_twap_from_the_dock(qtbot: QtBot, desk: Desk) -> None:
@@ -299,6 +400,13 @@ def test_order_keys_send_only_from_the_quick_order_panel(qtbot: QtBot, desk: Des
     qtbot.keyClick(table, Qt.Key.Key_F2)  # edits the leg's lots...
     assert table.state() == table.State.EditingState
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+    table.setCurrentIndex(w.basket.model.index(0, w.basket.model.HEADERS.index("B/S")))
+    qtbot.keyClick(table, Qt.Key.Key_Space)  # toggles the leg's side...
+    assert w.basket.model.legs[0].side == "SELL"
+    qtbot.keyClick(table, Qt.Key.Key_B)
+    qtbot.keyClick(table, Qt.Key.Key_S)
+    qtbot.keyClick(table, Qt.Key.Key_F2)
+    assert w.basket.model.legs[0].side == "SELL" and desk.baskets_asked == []
     for target in (w.chain_view, w.dock.blotter.table, table):  # ...and sends nothing
         target.setFocus()
         qtbot.keyClick(target, Qt.Key.Key_F1)
@@ -368,7 +476,8 @@ def test_desk_screenshot(qtbot: QtBot, desk: Desk, screenshot_dir: Path) -> None
     desk.clock.advance(320.0)
     qtbot.waitUntil(lambda: sum(r["event"] == "filled" for r in desk.rows) >= 6,
                     timeout=10_000)
-    qtbot.waitUntil(lambda: len(w.dock.parents_panel.rows) == 4, timeout=5000)
+    panel = w.dock.parents_panel  # the TWAP, and the basket's three legs under one line
+    qtbot.waitUntil(lambda: (len(panel.rows), len(panel.basket_rows)) == (1, 1), timeout=5000)
     twap = next(r["parent_id"] for r in accepted if r["execution_algo"] == "TWAP")
     qtbot.mouseClick(w.dock.parents_panel.rows[twap].pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.dock.parents_panel.rows[twap].pause_button.text() == "Resume",

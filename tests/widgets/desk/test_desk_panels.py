@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QSpinBox
 from pytestqt.qtbot import QtBot
 
-from imperium_exec.widgets.desk.panels import BasketPanel, QuickOrderPanel
+from imperium_exec.widgets.desk.panels import BasketModel, BasketPanel, QuickOrderPanel
 from imperium_exec.widgets.desk.tickets import BasketLeg, ChainSnapshot, ExecutionPolicy
 
 
@@ -89,7 +89,7 @@ def test_basket_legs_by_mouse_and_keyboard(qtbot: QtBot, snapshot: ChainSnapshot
     # edit the first leg's lots in place: select the cell, F2, type, Enter
     table = panel.table
     table.setFocus()
-    table.setCurrentIndex(panel.model.index(0, 2))
+    table.setCurrentIndex(panel.model.index(0, BasketModel.LOTS))
     qtbot.keyClick(table, Qt.Key.Key_F2)
     assert table.state() == QAbstractItemView.State.EditingState
     editor = table.viewport().findChild(QSpinBox)
@@ -105,12 +105,12 @@ def test_basket_legs_by_mouse_and_keyboard(qtbot: QtBot, snapshot: ChainSnapshot
     panel.policy_form.algo.setCurrentText("VWAP")
     with qtbot.waitSignal(panel.basket_requested, timeout=1000) as sent:
         qtbot.mouseClick(panel.exit_all_button, Qt.MouseButton.LeftButton)
-    legs, side, policy = sent.args
-    assert side == "SELL" and policy.algo == "VWAP"
+    legs, action, policy = sent.args
+    assert action == "EXIT" and policy.algo == "VWAP"
     assert legs == [BasketLeg(snapshot.view.atm_strike, "CE", 3),
                     BasketLeg(snapshot.strikes[0], "PE", 2)]
-    assert panel.model.index(0, 3).data() == snapshot.quote(snapshot.view.atm_strike,
-                                                            "CE").tradingsymbol
+    assert panel.model.index(0, BasketModel.SYMBOL).data() == snapshot.quote(
+        snapshot.view.atm_strike, "CE").tradingsymbol
 
 
 def test_adding_the_same_leg_twice_adds_lots(qtbot: QtBot, snapshot: ChainSnapshot) -> None:
@@ -120,4 +120,36 @@ def test_adding_the_same_leg_twice_adds_lots(qtbot: QtBot, snapshot: ChainSnapsh
     panel.add(snapshot.strikes[2], "CE", 1)
     panel.add(snapshot.strikes[2], "CE", 2)
     assert panel.model.legs == [BasketLeg(snapshot.strikes[2], "CE", 3)]
-    assert not panel.model.setData(panel.model.index(0, 2), 0)  # at least one lot
+    assert not panel.model.setData(panel.model.index(0, BasketModel.LOTS), 0)  # >= one lot
+    panel.add(snapshot.strikes[2], "CE", 1, "SELL")  # the other side: a leg of its own
+    assert panel.model.legs == [BasketLeg(snapshot.strikes[2], "CE", 3),
+                                BasketLeg(snapshot.strikes[2], "CE", 1, "SELL")]
+
+
+def test_a_leg_side_is_toggled_by_keyboard_and_buy_and_exit_send_it(
+        qtbot: QtBot, snapshot: ChainSnapshot) -> None:
+    panel = BasketPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_snapshot(snapshot)
+    panel.add(snapshot.strikes[6], "CE", 1)  # from the chain: BUY
+    panel.side.setCurrentText("SELL")
+    panel.strike.setCurrentIndex(4)
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)  # the picker's side
+    assert [leg.side for leg in panel.model.legs] == ["BUY", "SELL"]
+    table = panel.table
+    table.setFocus()
+    table.setCurrentIndex(panel.model.index(0, BasketModel.SIDE))
+    qtbot.keyClick(table, Qt.Key.Key_Space)  # toggles
+    assert panel.model.legs[0].side == "SELL"
+    assert panel.model.index(0, BasketModel.SIDE).data() == "S"
+    qtbot.keyClick(table, Qt.Key.Key_B)  # B buys, S sells
+    assert panel.model.legs[0].side == "BUY"
+    assert table.state() != QAbstractItemView.State.EditingState
+    with qtbot.waitSignal(panel.basket_requested, timeout=1000) as sent:
+        qtbot.mouseClick(panel.buy_all_button, Qt.MouseButton.LeftButton)
+    legs, action, _policy = sent.args
+    assert action == "BUY" and [leg.side for leg in legs] == ["BUY", "SELL"]
+    payloads = snapshot.basket_payloads(legs, _policy, reverse=True)  # what Exit sends
+    assert [p["transaction_type"] for p in payloads] == ["SELL", "BUY"]

@@ -62,14 +62,18 @@ def test_a_scheduled_ticket_carries_the_policy(snapshot: ChainSnapshot) -> None:
     assert request.horizon_s == 120 and request.max_child_orders == 6
 
 
-def test_a_basket_is_one_payload_per_leg_with_one_side(snapshot: ChainSnapshot) -> None:
-    legs = [BasketLeg(snapshot.strikes[1], "CE", 1), BasketLeg(snapshot.strikes[5], "PE", 2)]
-    payloads = snapshot.basket_payloads(legs, "SELL", ExecutionPolicy(algo="VWAP", slices=3))
+def test_a_basket_is_one_payload_per_leg_each_with_its_own_side(
+        snapshot: ChainSnapshot) -> None:
+    legs = [BasketLeg(snapshot.strikes[1], "CE", 1),
+            BasketLeg(snapshot.strikes[5], "PE", 2, "SELL")]
+    payloads = snapshot.basket_payloads(legs, ExecutionPolicy(algo="VWAP", slices=3))
     assert [p["quantity"] for p in payloads] == [65, 130]
-    assert {p["transaction_type"] for p in payloads} == {"SELL"}
+    assert [p["transaction_type"] for p in payloads] == ["BUY", "SELL"]
     assert payloads[1]["tradingsymbol"].endswith("PE")
+    exits = snapshot.basket_payloads(legs, ExecutionPolicy(), reverse=True)
+    assert [p["transaction_type"] for p in exits] == ["SELL", "BUY"]
     with pytest.raises(ValueError, match="legs: the basket is empty"):
-        snapshot.basket_payloads([], "BUY", ExecutionPolicy())
+        snapshot.basket_payloads([], ExecutionPolicy())
 
 
 def test_a_strike_outside_the_chain_is_refused(snapshot: ChainSnapshot) -> None:
