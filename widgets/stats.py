@@ -18,8 +18,10 @@ Definitions (the tiles' tooltips repeat them):
   parent's arrival and each child's send (the market, and our own earlier fills), which the
   estimate leaves out as timing risk (zero on average, but ±50 bps a second on an option
   premium). So both are also shown *at send*: each fill against the mid its child was priced
-  from, and the estimate without the earlier fills' impact (already in that mid). Those two
-  measure the same thing and should agree on any run; the whole figures only over many fills.
+  from, and the estimate without the earlier fills' impact (already in that mid); the
+  realized tile compares each filled unit with its own child's estimate (children that never
+  filled count in the expected tile only). Those measure the same thing and should agree on
+  any run; the whole figures only over many fills.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class TileFigures:
     expected_at_send_bps: float | None = None
     realized_at_send_bps: float | None = None
     mid_move_bps: float | None = None  # the realized fills' mid move, arrival to send
+    #: The estimate at send of the filled units (their children's, weighted by fill): what
+    #: realized_at_send_bps is compared with.
+    fills_expected_at_send_bps: float | None = None
 
     @property
     def errors(self) -> int:
@@ -157,6 +162,7 @@ class ExecutionStats:
         self._expected_at_send = _WeightedMean()
         self._realized_at_send = _WeightedMean()
         self._mid_move = _WeightedMean()
+        self._fills_expected_at_send = _WeightedMean()
         self._expected = _Newest(self._series_points, 3)
         self._realized = _Newest(self._series_points, 3)
         self.version = 0  # bumped by every add() that changed something
@@ -190,11 +196,7 @@ class ExecutionStats:
             weight = qty[have]
             self._expected_mean.add(expected[have], weight)
             self._expected.extend(np.column_stack([nums["ts"][have], expected[have], weight]))
-            prior = np.nan_to_num(nums["prior_impact"][have])
-            arrival = nums["arrival_price"][have]
-            at_send = expected[have] - np.divide(prior, arrival, out=np.zeros_like(prior),
-                                                 where=arrival > 0) * 1e4
-            self._expected_at_send.add(at_send, weight)
+            self._expected_at_send.add(_estimate_at_send(nums, have), weight)
 
         filled = batch.where("event", EventKind.FILLED)
         fill_qty = np.nan_to_num(nums["filled_quantity"])
@@ -220,6 +222,11 @@ class ExecutionStats:
         at_send = sign * (nums["fill_price"][fills] - mid) / arrival * 1e4
         self._realized_at_send.add(at_send[known], weight[known])
         self._mid_move.add((realized - at_send)[known], weight[known])
+        # The same fills' own estimates (a fill row carries its child's): children that never
+        # filled are in the expected tile, not in this comparison.
+        estimated = known & ~np.isnan(nums["expected_cost_bps"][fills])
+        self._fills_expected_at_send.add(_estimate_at_send(nums, fills)[estimated],
+                                         weight[estimated])
 
     @staticmethod
     def _bucket_counts(batch: ColumnBatch, events: tuple[str, ...],
@@ -269,11 +276,21 @@ class ExecutionStats:
             expected_at_send_bps=self._expected_at_send.mean(),
             realized_at_send_bps=self._realized_at_send.mean(),
             mid_move_bps=self._mid_move.mean(),
+            fills_expected_at_send_bps=self._fills_expected_at_send.mean(),
         )
 
     def slippage_series(self) -> SlippageSeries:
         return SlippageSeries(expected=_with_rolling_mean(self._expected.array()),
                               realized=_with_rolling_mean(self._realized.array()))
+
+
+def _estimate_at_send(nums: dict[str, FloatArray], rows: npt.NDArray[np.bool_]) -> FloatArray:
+    """The rows' cost estimates without the earlier fills' impact (already in the mid each
+    child was priced from), bps of arrival."""
+    prior = np.nan_to_num(nums["prior_impact"][rows])
+    arrival = nums["arrival_price"][rows]
+    return nums["expected_cost_bps"][rows] - np.divide(
+        prior, arrival, out=np.zeros_like(prior), where=arrival > 0) * 1e4
 
 
 def _with_rolling_mean(points: FloatArray) -> FloatArray:

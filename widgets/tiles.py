@@ -60,7 +60,7 @@ def _slippage_details(f: TileFigures) -> tuple[str, str]:
                    f"earlier fills' impact {f.expected_bps - f.expected_at_send_bps:+.1f}"
     if f.realized_bps is None:
         return "–", expected
-    if f.realized_at_send_bps is None or f.expected_at_send_bps is None \
+    if f.realized_at_send_bps is None or f.fills_expected_at_send_bps is None \
             or f.mid_move_bps is None:
         if f.expected_bps is None:
             return "–", expected
@@ -68,10 +68,7 @@ def _slippage_details(f: TileFigures) -> tuple[str, str]:
         return (f"expected {f.expected_bps:+.1f}: as expected" if abs(gap) < 0.05
                 else f"expected {f.expected_bps:+.1f}: {abs(gap):.1f} bps "
                      f"{'worse' if gap > 0 else 'better'}"), expected
-    gap = f.realized_at_send_bps - f.expected_at_send_bps
-    verdict = "as expected" if abs(gap) < 0.05 else \
-        f"{abs(gap):.1f} {'worse' if gap > 0 else 'better'}"
-    return (f"at send {f.realized_at_send_bps:+.1f}: {verdict}\n"
+    return (f"at send {f.realized_at_send_bps:+.1f}, est. {f.fills_expected_at_send_bps:+.1f}\n"
             f"mid moved {f.mid_move_bps:+.1f} since arrival"), expected
 
 

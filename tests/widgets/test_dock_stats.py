@@ -70,19 +70,25 @@ def test_slippage_at_send_leaves_out_the_mid_move_since_arrival() -> None:
             row("placed", side="SELL", quantity=130, arrival_price=arrival, mid_at_send=100.0,
                 expected_cost_bps=10.0, prior_impact=None),
             row("filled", side="BUY", filled_quantity=65, arrival_price=arrival,
-                mid_at_send=101.0, fill_price=101.05, realized_slippage_bps=105.0),
+                mid_at_send=101.0, fill_price=101.05, realized_slippage_bps=105.0,
+                expected_cost_bps=9.0, prior_impact=0.04),  # a fill row carries its child's
             row("filled", side="SELL", filled_quantity=130, arrival_price=arrival,
-                mid_at_send=100.0, fill_price=99.90, realized_slippage_bps=10.0)]
+                mid_at_send=100.0, fill_price=99.90, realized_slippage_bps=10.0,
+                expected_cost_bps=10.0, prior_impact=None),
+            row("placed", side="BUY", quantity=650, arrival_price=arrival, mid_at_send=100.0,
+                expected_cost_bps=30.0)]  # never filled: in the expected tile only
     f = stats_of(rows).figures()
-    assert f.expected_bps == pytest.approx((9 * 65 + 10 * 130) / 195)
-    assert f.expected_at_send_bps == pytest.approx(((9 - 4) * 65 + 10 * 130) / 195)
+    assert f.expected_bps == pytest.approx((9 * 65 + 10 * 130 + 30 * 650) / 845)
+    assert f.expected_at_send_bps == pytest.approx(((9 - 4) * 65 + 10 * 130 + 30 * 650) / 845)
+    assert f.fills_expected_at_send_bps == pytest.approx(((9 - 4) * 65 + 10 * 130) / 195)
     assert f.realized_bps == pytest.approx((105 * 65 + 10 * 130) / 195)
     assert f.realized_at_send_bps == pytest.approx((5 * 65 + 10 * 130) / 195)
     assert f.mid_move_bps == pytest.approx(100 * 65 / 195)
     assert f.realized_at_send_bps + f.mid_move_bps == pytest.approx(f.realized_bps)
     texts = {t.key: t for t in tile_texts(f)}
+    assert f.realized_at_send_bps == pytest.approx(f.fills_expected_at_send_bps)
     assert texts["realized_bps"].detail == \
-        f"at send {f.realized_at_send_bps:+.1f}: as expected\n" \
+        f"at send {f.realized_at_send_bps:+.1f}, est. {f.fills_expected_at_send_bps:+.1f}\n" \
         f"mid moved {f.mid_move_bps:+.1f} since arrival"
     assert texts["expected_bps"].detail == \
         f"at send {f.expected_at_send_bps:+.1f}\nearlier fills' impact " \
