@@ -102,13 +102,25 @@ def reorder_keeping_selection(model: QAbstractItemModel, old_view: IntArray,
 class _Ends:
     """A 1-D array with room at both ends: inserting at the top or the bottom costs what is
     inserted (a newest-first view takes live rows on top and history below), elsewhere a
-    copy of the whole."""
+    copy of the whole.
 
-    def __init__(self, values: npt.NDArray[Any]) -> None:
+    ``room`` values of room are kept on each side of what :meth:`reset` puts in: a view of a
+    store of ``max_rows`` rows given ``max_rows`` of room never needs a bigger buffer, only
+    (when rows dropped at one end let the values drift to the other) a move within it. The
+    room is address space, committed page by page as values are written (``lazy_buffer``):
+    a fresh buffer cost ~15 ms per array at a million rows, paid inside one refresh."""
+
+    def __init__(self, values: npt.NDArray[Any], room: int = 0) -> None:
+        self._room = room
         self.reset(values)
 
     def reset(self, values: npt.NDArray[Any]) -> None:
-        self._buffer, self._low, self._high = values, 0, len(values)
+        if self._room <= 0:
+            self._buffer, self._low, self._high = values, 0, len(values)
+            return
+        self._buffer = lazy_buffer(len(values) + 2 * self._room, values.dtype)
+        self._low, self._high = self._room, self._room + len(values)
+        self._buffer[self._low:self._high] = values
 
     @property
     def array(self) -> npt.NDArray[Any]:
@@ -166,8 +178,9 @@ class ChildEventTableModel(QAbstractTableModel):
         self._descending = True
         # The visible rows' store positions in display order, and their sort keys: views of
         # two double-ended buffers (see _Ends), replaced as a whole only by _set_view.
-        self._view_ends = _Ends(np.empty(0, np.int64))
-        self._keys_ends = _Ends(np.empty(0, np.float64))
+        room = self.store.max_rows
+        self._view_ends = _Ends(np.empty(0, np.int64), room)
+        self._keys_ends = _Ends(np.empty(0, np.float64), room)
         self._view: IntArray = self._view_ends.array
         self._keys: npt.NDArray[np.float64] = self._keys_ends.array
         self._keys_labels = -1  # label count of the sort column when _keys were computed

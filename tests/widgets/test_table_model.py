@@ -369,13 +369,14 @@ def test_history_loaded_while_hidden_shows_in_one_merge_with_live_rows() -> None
 
 @settings(max_examples=60, deadline=None)
 @given(inserts=st.lists(st.tuples(st.sampled_from(["top", "bottom", "middle"]),
-                                  st.integers(1, 1500)), max_size=12))
+                                  st.integers(1, 1500)), max_size=12),
+       room=st.sampled_from([0, 100, 5000]))
 def test_the_views_double_ended_buffer_inserts_anywhere_like_a_list(
-        inserts: list[tuple[str, int]]) -> None:
+        inserts: list[tuple[str, int]], room: int) -> None:
     """Live rows land on top, history at the bottom (no copy while there is room), any other
     sort in the middle (a copy), the oldest leave from an end: the array is always what list
     insertion and slicing give."""
-    ends = _Ends(np.empty(0, np.int64))
+    ends = _Ends(np.empty(0, np.int64), room)
     expected: list[int] = []
     counter = 0
     for where, count in inserts:
@@ -391,6 +392,29 @@ def test_the_views_double_ended_buffer_inserts_anywhere_like_a_list(
         ends.insert(place, np.array(values, np.int64))
         expected[place:place] = values
         assert ends.array.tolist() == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(inserts=st.lists(st.tuples(st.booleans(), st.integers(1, 400)), max_size=40))
+def test_a_view_with_room_for_the_whole_store_never_takes_a_new_buffer(
+        inserts: list[tuple[bool, int]]) -> None:
+    """Given room for the store's max_rows on each side, live rows on top and history below
+    never outgrow the buffer while the view stays within max_rows (the oldest dropped as the
+    store drops them): no allocation, and no copy of the whole, inside a refresh."""
+    max_rows = 2000
+    ends = _Ends(np.empty(0, np.int64), max_rows)
+    buffer = ends._buffer
+    expected: list[int] = []
+    for n, (top, count) in enumerate(inserts):
+        values = [n] * count
+        ends.insert(0 if top else len(expected), np.array(values, np.int64))
+        expected[0 if top else len(expected):0 if top else len(expected)] = values
+        if len(expected) > max_rows:  # the store dropped its oldest (the bottom)
+            gone = len(expected) - max_rows
+            ends.remove_end(False, gone)
+            expected = expected[:max_rows]
+        assert ends.array.tolist() == expected
+    assert ends._buffer is buffer
 
 
 def test_history_older_than_a_dropped_row_is_not_taken() -> None:
