@@ -209,3 +209,27 @@ def test_a_twap_spread_with_the_desks_own_seeds_is_not_stopped_as_stalled() -> N
     finally:
         engine.shutdown(10.0)
     assert result.status is ParentStatus.FILLED, result.message
+
+
+def test_a_basket_cancelled_by_the_trader_during_its_margin_check_is_not_a_risk_refusal(
+        tmp_path: Path) -> None:
+    """``cancel_basket`` while the margin check runs: ``_run_basket`` sends it down the refusal
+    path (``BasketRun.refuse``), which writes ``basket_finished`` as *failed* in the *risk*
+    bucket with the trader's cancel as the "error": the desk and the risk tiles count a
+    margin refusal that never happened. A cancel before anything was sent is ``cancelled``."""
+    rig = make_rig(tmp_path, broker_type=SlowMarginBroker)
+    broker = rig.broker
+    assert isinstance(broker, SlowMarginBroker)
+    try:
+        basket_id, _, future = rig.engine.submit_basket(spread())
+        assert broker.asked.wait(10)
+        rig.engine.cancel_basket(basket_id)
+        time.sleep(0.1)
+        broker.answer.set()
+        result = future.result(10)
+    finally:
+        broker.answer.set()
+        rig.close()
+    finished = next(r for r in rig.file_rows() if r["event"] == "basket_finished")
+    assert finished["error_bucket"] != "risk", finished["message"]
+    assert result.status is ParentStatus.CANCELLED, result.message
