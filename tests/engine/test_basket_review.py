@@ -14,7 +14,7 @@ from typing import Any
 from engine_support import make_request, make_rig
 
 from imperium_exec.baskets.request import BasketRequest
-from imperium_exec.brokers.base import MarginLeg, OrderInstruction, OrderStatus
+from imperium_exec.brokers.base import MarginLeg, OrderInstruction
 from imperium_exec.brokers.errors import BrokerTimeout
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.events import ParentStatus
@@ -136,7 +136,7 @@ def test_a_held_and_paused_leg_shifts_its_schedule_once(tmp_path: Path) -> None:
                          execution_algo="TWAP", max_child_orders=3, horizon_s=300,
                          randomize_slices=False))
     basket = BasketRequest(legs=legs, policy={"stall_timeout_s": 3600, "balance_slices": None})
-    _, (hedge_id, short_id), future = rig.engine.submit_basket(basket)
+    basket_id, (hedge_id, short_id), _ = rig.engine.submit_basket(basket)
     try:
         wait_for(lambda: any(r["event"] == "warning" and "held" in (r["message"] or "")
                              for r in rig.snapshot(short_id)))
@@ -158,7 +158,7 @@ def test_a_held_and_paused_leg_shifts_its_schedule_once(tmp_path: Path) -> None:
         wait_for(lambda: "resumed" in rig.events(short_id))
         time.sleep(0.1)
         shifted = rig.engine._parents[short_id].shift_s - shift_before
-        rig.engine.cancel_basket(rig.snapshot()[0]["basket_id"])
+        rig.engine.cancel_basket(basket_id)
         rig.clock.advance(60.0)
     finally:
         rig.close()
