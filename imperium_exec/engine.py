@@ -237,9 +237,12 @@ class ExecutionEngine:
         basket_id = self._new_parent_id()
         planned_at = self.clock.now()
         legs: list[tuple[str, ExecutionRequest, ExecutionPlan, int]] = []
+        # One seed for every leg that names none: their slices are randomised alike, so the
+        # legs' schedules stay in step.
+        basket_seed = zlib.crc32(basket_id.encode())
         for i, leg in enumerate(basket.legs):
             parent_id = self._new_parent_id()
-            seed = leg.seed if leg.seed is not None else zlib.crc32(parent_id.encode())
+            seed = leg.seed if leg.seed is not None else basket_seed
             try:
                 plan = self.planner.plan(leg, now=planned_at, seed=seed,
                                          session_seconds=self.broker.session_seconds)
@@ -340,7 +343,11 @@ class ExecutionEngine:
 
     async def _drain(self) -> None:
         self._cancel_all()
-        futures = [p.future for p in self._parents.values()]
+        futures: list[concurrent.futures.Future[Any]] = [
+            p.future for p in self._parents.values()]
+        # Baskets too: one still in its margin check has no parents yet; it is refused
+        # once the check returns (the engine is closed by then).
+        futures += [b.future for b in self._baskets.values()]
         if futures:
             await asyncio.wait([asyncio.wrap_future(f) for f in futures])
         with contextlib.suppress(Exception):
@@ -367,6 +374,11 @@ class ExecutionEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         for parent in list(self._parents.values()):  # a parent whose task never ran
             self._finish(parent)
+        for run in list(self._baskets.values()):  # one whose margin check never returned
+            if not run.legs and not run.future.done():
+                message = "the execution engine shut down before the basket started"
+                run.refuse(message, [])
+            self._baskets.pop(run.basket_id, None)
         self._report_unresolved_watches()
 
     # ------------------------------------------------------------------ rows
@@ -456,7 +468,7 @@ class ExecutionEngine:
             if basket is not None:
                 basket.leg_finished(parent, result)
                 if basket.future.done():
-                    del self._baskets[basket.basket_id]
+                    self._baskets.pop(basket.basket_id, None)
 
     # ------------------------------------------------------------------ baskets (loop thread)
 
@@ -466,7 +478,8 @@ class ExecutionEngine:
                       future: concurrent.futures.Future[BasketResult]) -> None:
         plans = [plan for _, _, plan, _ in legs]
         rules = request.legging_rules(plans)
-        run = BasketRun(basket_id, request, rules, future, self.clock, self.events, self._emit)
+        run = BasketRun(basket_id, request, rules, future, self.clock, self.events, self._emit,
+                        late_units=self.orders.late_units)
         self._baskets[basket_id] = run
         self._emit(self.events.basket_event(
             basket_id, EventKind.BASKET_ACCEPTED, Status.WORKING,
@@ -493,8 +506,9 @@ class ExecutionEngine:
                 self._drop_permit(parent_id)
             message = refusal or f"stopped before it started: {run.stop_reason}"
             run.refuse(message, [_not_started(parent_id, leg, message)
-                                 for parent_id, leg, _, _ in legs])
-            del self._baskets[run.basket_id]
+                                 for parent_id, leg, _, _ in legs],
+                       cancelled=refusal is None)
+            self._baskets.pop(run.basket_id, None)
             return
         for index, (parent_id, leg, plan, seed) in enumerate(legs):
             future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()

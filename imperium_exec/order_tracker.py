@@ -162,6 +162,12 @@ class OrderTracker:
     def is_watched(self, child: ChildState) -> bool:
         return any(w.child is child for w in self._late.values())
 
+    def late_units(self, parent: ParentState) -> int:
+        """Units of ``parent`` whose ambiguous attempts are still watched for a late order:
+        they may yet turn up and fill (what has filled of them is counted already)."""
+        return sum(max(0, w.child.quantity - w.counted) for w in self._late.values()
+                   if w.parent is parent)
+
     def working_order_ids(self) -> list[str]:
         return sorted(self._working)
 

@@ -153,6 +153,9 @@ class Placer:
                     f"retrying in {delay:.2f} s"))
                 retries += 1
                 await parent.sleep(self.clock.now, delay)
+                if error.ambiguous and parent.basket is not None and \
+                        not await parent.basket.gate.wait_turn(parent, child):
+                    return  # the basket stopped while the first attempt may still be live
                 continue
             self._fail(parent, child, error_raised, error)
             return

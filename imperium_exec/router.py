@@ -53,28 +53,34 @@ class SmartOrderRouter:
 
     def decide(self, request: ExecutionRequest, quote: Quote | None = None,
                route: str | None = None, *, final_slice: bool = False,
-               pay_up_ticks: int = 0) -> RouteDecision:
+               pay_up_ticks: int | None = None) -> RouteDecision:
         """Route one child, using the live ``quote`` when there is one, else the request's book.
 
         ``final_slice``: the last slice of a scheduled algorithm takes liquidity, so the parent
         completes inside its window (a LIMIT parent still never goes past its limit).
-        ``pay_up_ticks``: a basket's hedge child takes liquidity with a limit this many ticks
-        through the touch (it must fill for the legs it covers to go), never past the leg's own
-        limit.
+        ``pay_up_ticks`` (a basket's hedge child, whose fill is what lets the legs it covers
+        go): the child takes liquidity whatever the algorithm's posture; at 0 as the order
+        type says (a MARKET child at the market, a LIMIT one at the touch), above 0 with a
+        limit that many ticks through the touch; never past the leg's own limit.
         """
         # A quote is the whole truth: a side it lacks is empty, never the ticket's (older) one.
         bid = quote.bid if quote is not None else request.bid
         ask = quote.ask if quote is not None else request.ask
         name = route or self.primary_route
-        if pay_up_ticks > 0 and bid is not None and ask is not None:
+        if pay_up_ticks is not None and bid is not None and ask is not None:
             buy = request.side is Side.BUY
+            if pay_up_ticks == 0 and request.order_type is OrderType.MARKET:
+                return RouteDecision(name, QueuePriority.TAKE, OrderType.MARKET, None,
+                                     request.market_protection, bid, ask)
             through = pay_up_ticks * request.tick_size
             paid = ask + through if buy else bid - through
             if request.limit_price is not None:
                 paid = min(paid, request.limit_price) if buy else max(paid,
                                                                       request.limit_price)
             if paid > 0:
-                return RouteDecision(name, QueuePriority.TAKE, OrderType.LIMIT,
+                crosses = paid >= ask if buy else paid <= bid
+                return RouteDecision(name, QueuePriority.TAKE if crosses
+                                     else QueuePriority.NEUTRAL, OrderType.LIMIT,
                                      round_to_tick(paid, request.tick_size,
                                                    "down" if buy else "up"), None, bid, ask)
         posture = self._posture(request, bid, ask)

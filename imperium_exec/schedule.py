@@ -178,12 +178,15 @@ class ScheduleRunner:
         await self.canceller.cancel_working(parent)
 
     async def _wait_until(self, parent: ParentState, send_at: float) -> None:
-        """Sleep until this slice's send time (shifted by pauses); wake early on cancel."""
+        """Sleep until this slice's send time (shifted by pauses); wake early on cancel, or
+        when another leg of the parent's basket waits for this one."""
         while not parent.stopping:
             if parent.paused_at is not None:
                 await parent.wait_changed(None)
                 continue
             delay = send_at + parent.shift_s - self.clock.now()
             if delay <= 0:
+                return
+            if parent.basket is not None and parent.basket.gate.pulls_forward(parent):
                 return
             await parent.wait_changed(delay)

@@ -92,6 +92,10 @@ class LegGate(Protocol):
         stopped, send nothing more."""
         ...
 
+    def pulls_forward(self, parent: ParentState) -> bool:
+        """Whether ``parent``'s next slice should go now (another leg waits for it)."""
+        ...
+
 
 @dataclass
 class BasketLeg:
@@ -152,10 +156,11 @@ class ParentState:
         return self.filled_value / self.filled if self.filled else 0.0
 
     @property
-    def pay_up_ticks(self) -> int:
-        """Ticks through the touch for this parent's children (a basket's hedge legs)."""
+    def pay_up_ticks(self) -> int | None:
+        """A basket's hedge leg: its children take liquidity, this many ticks through the
+        touch (see ``SmartOrderRouter.decide``); None for any other parent."""
         return self.basket.pay_up_ticks if self.basket is not None \
-            and self.basket.role == "hedge" else 0
+            and self.basket.role == "hedge" else None
 
     def notify(self) -> None:
         """Something about this parent changed (a fill, a control): wake its waiters, and its

@@ -261,12 +261,13 @@ def iter_files(directory: str | os.PathLike[str] | None = None) -> Iterator[Path
 
 def unfinished_parents(rows: list[dict[str, Any]]) -> list[str]:
     """Parents with rows but no ``finished`` row: what was still working when the writer
-    stopped (after a crash, these need a look in the broker's order book)."""
+    stopped (after a crash, these need a look in the broker's order book). Rows of no parent
+    (session and basket rows: ``parent_id`` "") are not a parent."""
     seen: dict[str, None] = {}
     finished: set[str] = set()
     for row in rows:
         parent_id = row.get("parent_id")
-        if not isinstance(parent_id, str):
+        if not isinstance(parent_id, str) or not parent_id:
             continue
         seen.setdefault(parent_id)
         if row.get("event") == EventKind.FINISHED:

@@ -37,7 +37,9 @@ class BasketPolicy(BaseModel):
     balance_slices: Annotated[float, Field(gt=0, le=100)] | None = 1.0
     #: A child held (by its hedge or by balance) this long stops the basket with a report.
     stall_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    #: Hedge children take liquidity with a limit this many ticks through the touch.
+    #: Hedge children always take liquidity (their fills are what let the shorts go; a hedge
+    #: resting at the mid holds the whole basket): at the touch (a MARKET leg at the market),
+    #: or with a limit this many ticks through it.
     pay_up_ticks: Annotated[int, Field(ge=0, le=50)] = 0
     #: Ask the broker for the basket's margin (hedge benefit included) before sending.
     check_margin: bool = True

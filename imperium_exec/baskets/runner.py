@@ -92,6 +92,8 @@ class BasketRun:
     held: dict[int, tuple[float, str]] = field(default_factory=dict)  # leg -> since, kind
     waiting: dict[int, int] = field(default_factory=dict)  # leg -> units of its held child
     stopping_task: asyncio.Task[None] | None = None
+    #: Units of a leg's ambiguous attempts still watched for a late order (they may fill).
+    late_units: Callable[[ParentState], int] = lambda parent: 0
 
     # ------------------------------------------------------------------ the gate (LegGate)
 
@@ -107,26 +109,37 @@ class BasketRun:
 
     async def _wait_turn(self, parent: ParentState, child: ChildState, leg: int) -> bool:
         timeout_s = self.request.policy.stall_timeout_s
+        child.released = False  # waiting here, it is not out (a retry asks again)
         self.waiting[leg] = child.quantity
-        asked_at = self.clock.now()
+        held_s = 0.0  # time held, pauses of this leg left out (resume shifts by those)
+        mark = self.clock.now()
         while True:
             if self.stop_reason is not None or parent.stopping:
                 return False
+            if parent.paused_at is not None:  # paused at the gate: nothing goes out
+                held_s += max(0.0, parent.paused_at - mark)
+                await parent.hold_while_paused()
+                mark = self.clock.now()
+                self.held.pop(leg, None)  # the stall clock starts again
+                continue
             hold = self.rules.hold(leg, child.quantity, self.progress())
+            now = self.clock.now()
             if hold is None:
                 child.released = True
                 self.held.pop(leg, None)
                 # Time held shifts the rest of the leg's schedule, as a pause does: its later
                 # slices and its end move with it (a short that trails its hedge is not cut
                 # off by its window).
-                parent.shift_s += self.clock.now() - asked_at
+                parent.shift_s += held_s + (now - mark)
                 return True
-            now = self.clock.now()
             since, kind = self.held.get(leg, (now, ""))
-            if kind != hold.kind:  # a new hold: say why, once
-                self.held[leg] = (since, hold.kind)
+            if self._any_paused():
+                since = now  # a paused leg holds the others: that is no stall
+            if kind != hold.kind:  # a new hold: say why, once; the others may send early
                 self.emit(self.events.parent_event(parent, EventKind.WARNING,
                                                    message=f"held: {hold.reason}"))
+                self._wake_others(parent)
+            self.held[leg] = (since, hold.kind)
             left = since + timeout_s - now
             if left <= 0:
                 self.stop(f"{parent.request.tradingsymbol} held for {timeout_s:g} s "
@@ -136,10 +149,39 @@ class BasketRun:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), left)
 
+    def pulls_forward(self, parent: ParentState) -> bool:
+        """Whether ``parent`` should send its next slice now rather than at its time, because
+        another leg is held waiting for it: for this hedge's fills (beyond what it has out),
+        or for this leg, the slowest, with nothing out, to catch up. Waiting for the schedule
+        would stall the basket; so the legs move at the pace of the first one due."""
+        assert parent.basket is not None
+        me = parent.basket.index
+        progress = self.progress()
+        group = self.rules.legs[me].group
+        for leg, (_, kind) in self.held.items():
+            if leg == me:
+                continue
+            if kind == "hedge":
+                if self.rules.roles[me] is LegRole.HEDGE and self.rules.legs[leg].group == group \
+                        and self.rules.hedge_wanted(group, progress) > 0:
+                    return True
+            elif progress[me].open == 0 and progress[me].filled / \
+                    self.rules.legs[me].quantity <= self.rules.pace(progress) + 1e-9:
+                return True
+        return False
+
+    def _wake_others(self, parent: ParentState) -> None:
+        for other in self.legs:
+            if other is not parent:
+                other.changed.set()
+
+    def _any_paused(self) -> bool:
+        return any(p.paused_at is not None for p in self.legs)
+
     def progress(self) -> list[LegProgress]:
         """Every leg's filled units and units out (sent and possibly still filling)."""
-        return [LegProgress(parent.filled, sum(_units_out(c) for c in parent.children),
-                            self.waiting.get(i, 0))
+        return [LegProgress(parent.filled, sum(_units_out(c) for c in parent.children)
+                            + self.late_units(parent), self.waiting.get(i, 0))
                 for i, parent in enumerate(self.legs)]
 
     # ------------------------------------------------------------------ stopping
@@ -184,16 +226,27 @@ class BasketRun:
             return
         filled = sum(r.filled_quantity for r in results)
         quantity = sum(r.quantity for r in results)
-        if filled == quantity:
+        every_leg = all(r.filled_quantity >= r.quantity for r in results)
+        if every_leg and self.stop_reason is None:
             status, message = ParentStatus.FILLED, "every leg filled"
+            over = self._overfills(results)
+            if over:
+                message += f"; {over}"
         else:
             status = ParentStatus.PARTIAL if filled else ParentStatus.CANCELLED
-            message = f"stopped: {self.stop_reason}\n" + self.report(results)
+            message = f"stopped: {self.stop_reason or 'a leg ended short'}\n" + \
+                self.report(results)
         self.emit(self.events.basket_event(self.basket_id, EventKind.BASKET_FINISHED,
                                            Status(status), quantity=quantity, filled=filled,
                                            message=message))
         self.future.set_result(BasketResult(self.basket_id, status, self.request,
                                             tuple(results), message))
+
+    def _overfills(self, results: list[ExecutionResult]) -> str:
+        """Legs that filled more than asked (a late order of a timed-out attempt)."""
+        return ", ".join(f"{leg.tradingsymbol} overfilled by {r.filled_quantity - r.quantity}"
+                         for leg, r in zip(self.request.legs, results, strict=True)
+                         if r.filled_quantity > r.quantity)
 
     def report(self, results: list[ExecutionResult]) -> str:
         """Per leg: filled, left, and any order that may still be live."""
@@ -203,6 +256,8 @@ class BasketRun:
                     f"of {result.quantity}, {result.quantity - result.filled_quantity} left")
             if result.message and "may still be live" in result.message:
                 line += f" ({result.message})"
+            if result.filled_quantity > result.quantity:
+                line += f" (overfilled by {result.filled_quantity - result.quantity})"
             lines.append(line)
         uncovered = self.rules.uncovered([r.filled_quantity for r in results])
         naked = {k: v for k, v in uncovered.items() if v}
@@ -210,19 +265,26 @@ class BasketRun:
                                                        for k, v in naked.items()) or "none"))
         return "\n".join(lines)
 
-    def refuse(self, message: str, results: list[ExecutionResult]) -> None:
-        """The basket never started (margin): one row in the risk bucket."""
+    def refuse(self, message: str, results: list[ExecutionResult], *,
+               cancelled: bool = False) -> None:
+        """The basket never started: refused (margin, a lost session: one row in the risk
+        bucket), or ``cancelled`` by the trader before its legs started (no error)."""
+        if self.future.done():
+            return
+        status = ParentStatus.CANCELLED if cancelled else ParentStatus.FAILED
+        errors = {} if cancelled else {"error_bucket": ErrorBucket.RISK, "error": message}
         self.emit(self.events.basket_event(
-            self.basket_id, EventKind.BASKET_FINISHED, Status.FAILED,
+            self.basket_id, EventKind.BASKET_FINISHED, Status(status),
             quantity=sum(leg.quantity for leg in self.request.legs), filled=0,
-            message=message, error_bucket=ErrorBucket.RISK, error=message))
-        self.future.set_result(BasketResult(self.basket_id, ParentStatus.FAILED, self.request,
+            message=message, **errors))
+        self.future.set_result(BasketResult(self.basket_id, status, self.request,
                                             tuple(results), message))
 
 
 def _units_out(child: ChildState) -> int:
     """Units of ``child`` that may still fill: working, on their way, released by the gate
-    and not yet sent, or of unknown outcome."""
+    and not yet sent, or of unknown outcome. (An earlier ambiguous attempt of it, watched for
+    a late order, is counted apart: ``BasketRun.late_units``.)"""
     if child.status is ChildStatus.WORKING or child.status is ChildStatus.UNKNOWN:
         return child.leaves
     if child.status is ChildStatus.SCHEDULED and (child.in_flight or child.released):

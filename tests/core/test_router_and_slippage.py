@@ -55,6 +55,23 @@ def test_tight_book_or_high_urgency_takes() -> None:
     assert urgent.queue_priority is QueuePriority.TAKE
 
 
+def test_a_basket_hedge_child_takes_whatever_its_algorithm_would_do() -> None:
+    """A hedge's fill is what lets its shorts go: it never rests at the mid or joins."""
+    twap = dict(execution_algo="TWAP", bid=100.0, ask=100.5)  # a wide book: TWAP would join
+    market = ROUTER.decide(request(**twap), pay_up_ticks=0)
+    assert (market.queue_priority, market.order_type) == (QueuePriority.TAKE, OrderType.MARKET)
+    limit = ROUTER.decide(request(**twap, order_type="LIMIT", limit_price=101.0),
+                          pay_up_ticks=0)
+    assert (limit.queue_priority, limit.order_type, limit.limit_price) == (
+        QueuePriority.TAKE, OrderType.LIMIT, 100.5)  # at the touch
+    paid = ROUTER.decide(request(**twap), pay_up_ticks=3)
+    assert (paid.order_type, paid.limit_price) == (OrderType.LIMIT, 100.65)  # 3 ticks through
+    capped = ROUTER.decide(request(**twap, order_type="LIMIT", limit_price=100.3),
+                           pay_up_ticks=3)  # the leg's own limit is below the ask
+    assert (capped.queue_priority, capped.limit_price) == (QueuePriority.NEUTRAL, 100.3)
+    assert ROUTER.decide(request(**twap)).queue_priority is QueuePriority.JOIN  # not a hedge
+
+
 def test_a_buy_never_rounds_up_past_its_limit_and_a_sell_never_below() -> None:
     buy = ROUTER.decide(request(order_type="LIMIT", limit_price=100.2, execution_algo="TWAP",
                                 execution_urgency="high"))
