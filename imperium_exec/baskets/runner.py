@@ -31,7 +31,7 @@ from ..event_factory import EventFactory
 from ..events import ChildStatus, ErrorBucket, Event, EventKind, ParentStatus, Status
 from ..gateway import BrokerGateway
 from ..rate_budget import RequestKind
-from ..request import ExecutionAlgo, OrderType, Side
+from ..request import ExecutionAlgo, ExecutionRequest, OrderType, Side
 from ..state import ChildState, ExecutionResult, ParentState
 from .legging import LeggingRules, LegProgress, LegRole
 from .request import BasketRequest
@@ -55,7 +55,8 @@ class BasketResult:
 
     def completion(self) -> BasketRequest | None:
         """The rest of every leg, as a basket with the same policy (None: nothing left)."""
-        legs = [leg.model_copy(update={"quantity": leg.quantity - result.filled_quantity})
+        legs = [_revalidated(leg, quantity=leg.quantity - result.filled_quantity,
+                             start_at=None, end_at=None)
                 for leg, result in zip(self.request.legs, self.legs, strict=True)
                 if leg.quantity > result.filled_quantity]
         return BasketRequest(legs=tuple(legs), policy=self.request.policy) if legs else None
@@ -63,12 +64,11 @@ class BasketResult:
     def unwind(self) -> BasketRequest | None:
         """Every filled unit traded back at once (immediate, at the market), hedge-first:
         the shorts are bought back before the longs are sold (None: nothing filled)."""
-        legs = [leg.model_copy(update={
-                    "side": Side.SELL if leg.side is Side.BUY else Side.BUY,
-                    "quantity": result.filled_quantity, "order_type": OrderType.MARKET,
-                    "limit_price": None, "execution_algo": ExecutionAlgo.IMMEDIATE,
-                    "max_child_orders": 1, "horizon_s": None, "start_at": None,
-                    "end_at": None})
+        legs = [_revalidated(leg, side=Side.SELL if leg.side is Side.BUY else Side.BUY,
+                             quantity=result.filled_quantity, order_type=OrderType.MARKET,
+                             limit_price=None, execution_algo=ExecutionAlgo.IMMEDIATE,
+                             max_child_orders=1, horizon_s=None, start_at=None, end_at=None,
+                             min_child_quantity=None, max_child_quantity=None)
                 for leg, result in zip(self.request.legs, self.legs, strict=True)
                 if result.filled_quantity > 0]
         policy = self.request.policy.model_copy(update={"check_margin": False})
@@ -279,6 +279,16 @@ class BasketRun:
             message=message, **errors))
         self.future.set_result(BasketResult(self.basket_id, status, self.request,
                                             tuple(results), message))
+
+
+def _revalidated(leg: ExecutionRequest, **changes: object) -> ExecutionRequest:
+    """``leg`` with ``changes``, checked again (a copy alone would skip validation): the rest
+    of a leg, or its unwind, is a new request. Slices are capped at what the new quantity
+    allows; an absolute window is dropped (the horizon, if any, starts again)."""
+    fields = leg.model_dump() | changes
+    lots = max(1, int(fields["quantity"]) // leg.lot_size)
+    fields["max_child_orders"] = min(int(fields["max_child_orders"]), lots)
+    return ExecutionRequest.model_validate(fields)
 
 
 def _units_out(child: ChildState) -> int:

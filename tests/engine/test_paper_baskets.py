@@ -205,3 +205,26 @@ def test_a_rejected_short_stops_the_basket_with_the_rms_reason(
     assert rejected and rejected[0]["error_bucket"] == "risk"
     assert result.filled[1] == 0 and result.legs[0].status is not ParentStatus.FILLED
     check_trades(small.trades(), entry.legging_rules())
+
+
+def test_complete_sends_the_rest_of_a_stopped_basket_as_a_fresh_request(
+        paper: tuple[PaperBroker, ExecutionEngine, list[dict[str, Any]]]) -> None:
+    """After a stop, Complete is the rest of every leg, validated again: an absolute window
+    that has passed is dropped, slices are capped at what is left."""
+    broker, engine, _ = paper
+    legs = payloads(broker, STRUCTURES["bull call spread"])
+    now = dt.datetime.fromtimestamp(broker.clock.now(), dt.UTC)
+    for leg in legs:
+        leg.pop("execution_horizon_s")
+        leg |= {"execution_start_at": now, "execution_end_at": now + dt.timedelta(seconds=60)}
+    legs[0] |= {"order_type": "LIMIT", "price": 0.05}  # the hedge never fills: a stall
+    entry = BasketRequest.from_payloads(legs, stall_timeout_s=5.0)
+    _, _, future = engine.submit_basket(entry)
+    stopped = future.result(timeout=120)
+    assert stopped.status is ParentStatus.CANCELLED and stopped.filled == (0, 0)
+    rest = stopped.completion()
+    assert rest is not None
+    assert [leg.quantity for leg in rest.legs] == [leg.quantity for leg in entry.legs]
+    assert all(leg.start_at is None and leg.end_at is None for leg in rest.legs)
+    unwind = stopped.unwind()
+    assert unwind is None  # nothing filled, nothing to trade back
