@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -43,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from ..events import Event, Status
 from .column_layout import ColumnLayout, set_up_table
+from .ends import DoubleEnded
 from .order_book import (
     ORDER_COLUMN_INDEX,
     ORDER_COLUMNS,
@@ -90,8 +92,14 @@ class ChildOrderTableModel(QAbstractTableModel):
         self._filter = RowFilter()
         self._sort_column = ORDER_COLUMN_INDEX["sent"]
         self._descending = True
-        self._view: IntArray = _EMPTY
-        self._keys = np.empty(0, np.float64)
+        # The shown book rows in display order and their sort keys: views of two double-ended
+        # buffers with room for the book's first million orders on either side (new orders go
+        # on top and history below without a copy of the whole; see DoubleEnded).
+        room = OrderBook.INITIAL_ROWS
+        self._view_ends = DoubleEnded(_EMPTY, room)
+        self._keys_ends = DoubleEnded(np.empty(0, np.float64), room)
+        self._view: IntArray = self._view_ends.array
+        self._keys: npt.NDArray[np.float64] = self._keys_ends.array
         self._keys_labels = -1
         self._pending: list[OrderChanges] = []  # folded into the book, not yet shown
 
@@ -175,8 +183,7 @@ class ChildOrderTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._pending = []
         self.book.clear()
-        self._view = _EMPTY
-        self._keys = np.empty(0, np.float64)
+        self._set_view(_EMPTY, np.empty(0, np.float64))
         self.endResetModel()
 
     @property
@@ -190,8 +197,8 @@ class ChildOrderTableModel(QAbstractTableModel):
         self._filter = flt
         self._pending = []  # the view is rebuilt from the whole book
         rows = np.flatnonzero(self.book.matches(flt)).astype(np.int64)
-        self._view = self.book.order(self.sort_column, rows, self._descending)
-        self._keys = self.book.sort_key(self.sort_column, self._view, self._descending)
+        view = self.book.order(self.sort_column, rows, self._descending)
+        self._set_view(view, self.book.sort_key(self.sort_column, view, self._descending))
         self._keys_labels = self._sort_labels()
         self.endResetModel()
 
@@ -226,7 +233,7 @@ class ChildOrderTableModel(QAbstractTableModel):
         book, col, desc = self.book, self.sort_column, self._descending
         if self._keys_labels != (labels := self._sort_labels()):
             # A new label shifted the alphabetical ranks: the order stands, the keys are stale.
-            self._keys = book.sort_key(col, self._view, desc)
+            self._keys[:] = book.sort_key(col, self._view, desc)
             self._keys_labels = labels
         changed = changes.changed
         leaving, coming = _EMPTY, changes.added[book.matches(self._filter, changes.added)]
@@ -257,8 +264,9 @@ class ChildOrderTableModel(QAbstractTableModel):
             runs = [(len(self._view) - len(positions), len(self._view) - 1)]
         for first, last in reversed(runs):  # bottom up: the places above stay valid
             self.beginRemoveRows(QModelIndex(), first, last)
-            self._view = np.concatenate([self._view[:first], self._view[last + 1:]])
-            self._keys = np.concatenate([self._keys[:first], self._keys[last + 1:]])
+            self._view_ends.remove(first, last)
+            self._keys_ends.remove(first, last)
+            self._view, self._keys = self._view_ends.array, self._keys_ends.array
             self.endRemoveRows()
 
     def _insert(self, rows: IntArray) -> None:
@@ -275,8 +283,9 @@ class ChildOrderTableModel(QAbstractTableModel):
             end = len(self._view)
             self.beginInsertRows(QModelIndex(), end, end + len(rows) - 1)
             merged = np.insert(self._view, at, rows)
-            self._view = np.concatenate([self._view, rows])
-            self._keys = np.concatenate([self._keys, keys])
+            self._view_ends.insert(end, rows)
+            self._keys_ends.insert(end, keys)
+            self._view, self._keys = self._view_ends.array, self._keys_ends.array
             self.endInsertRows()
             self._relayout(merged)
             return
@@ -284,10 +293,9 @@ class ChildOrderTableModel(QAbstractTableModel):
         for place, start, stop in zip(places[::-1].tolist(), starts[::-1].tolist(),
                                       ends[::-1].tolist(), strict=True):
             self.beginInsertRows(QModelIndex(), place, place + stop - start - 1)
-            self._view = np.concatenate([self._view[:place], rows[start:stop],
-                                         self._view[place:]])
-            self._keys = np.concatenate([self._keys[:place], keys[start:stop],
-                                         self._keys[place:]])
+            self._view_ends.insert(place, rows[start:stop])
+            self._keys_ends.insert(place, keys[start:stop])
+            self._view, self._keys = self._view_ends.array, self._keys_ends.array
             self.endInsertRows()
 
     def _announce(self, rows: IntArray) -> None:
@@ -305,11 +313,15 @@ class ChildOrderTableModel(QAbstractTableModel):
         col = self.sort_column
         return len(self.book.tables[col.field].labels) if col.field in self.book.tables else -1
 
+    def _set_view(self, view: IntArray, keys: npt.NDArray[np.float64]) -> None:
+        self._view_ends.reset(view)
+        self._keys_ends.reset(keys)
+        self._view, self._keys = self._view_ends.array, self._keys_ends.array
+
     def _relayout(self, view: IntArray) -> None:
         """Replace the view with a reordering of it, keeping selections."""
         def install() -> None:
-            self._view = view
-            self._keys = self.book.sort_key(self.sort_column, view, self._descending)
+            self._set_view(view, self.book.sort_key(self.sort_column, view, self._descending))
             self._keys_labels = self._sort_labels()
 
         reorder_keeping_selection(self, self._view, view, install)

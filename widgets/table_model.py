@@ -33,6 +33,7 @@ from PySide6.QtCore import (
 
 from ..events import Event, read_event
 from .column_layout import DescribedColumn
+from .ends import DoubleEnded
 from .rowstore import (
     COLUMN_INDEX,
     COLUMNS,
@@ -44,7 +45,6 @@ from .rowstore import (
     IntArray,
     Kind,
     RowFilter,
-    lazy_buffer,
 )
 from .theme import LIGHT, Theme
 
@@ -99,69 +99,6 @@ def reorder_keeping_selection(model: QAbstractItemModel, old_view: IntArray,
     changed[_LAYOUT_SIGNATURE].emit([], hint)
 
 
-class _Ends:
-    """A 1-D array with room at both ends: inserting at the top or the bottom costs what is
-    inserted (a newest-first view takes live rows on top and history below), elsewhere a
-    copy of the whole.
-
-    ``room`` values of room are kept on each side of what :meth:`reset` puts in: a view of a
-    store of ``max_rows`` rows given ``max_rows`` of room never needs a bigger buffer, only
-    (when rows dropped at one end let the values drift to the other) a move within it. The
-    room is address space, committed page by page as values are written (``lazy_buffer``):
-    a fresh buffer cost ~15 ms per array at a million rows, paid inside one refresh."""
-
-    def __init__(self, values: npt.NDArray[Any], room: int = 0) -> None:
-        self._room = room
-        self.reset(values)
-
-    def reset(self, values: npt.NDArray[Any]) -> None:
-        if self._room <= 0:
-            self._buffer, self._low, self._high = values, 0, len(values)
-            return
-        self._buffer = lazy_buffer(len(values) + 2 * self._room, values.dtype)
-        self._low, self._high = self._room, self._room + len(values)
-        self._buffer[self._low:self._high] = values
-
-    @property
-    def array(self) -> npt.NDArray[Any]:
-        return self._buffer[self._low:self._high]
-
-    def remove_end(self, top: bool, count: int) -> None:
-        """Drop ``count`` values from the top (or the bottom) end."""
-        if top:
-            self._low += count
-        else:
-            self._high -= count
-
-    def insert(self, place: int, values: npt.NDArray[Any]) -> None:
-        size, count = self._high - self._low, len(values)
-        if place == 0 and self._low >= count:
-            self._low -= count
-            self._buffer[self._low:self._low + count] = values
-            return
-        if place == size and len(self._buffer) - self._high >= count:
-            self._buffer[self._high:self._high + count] = values
-            self._high += count
-            return
-        spare = len(self._buffer) - size
-        if place in (0, size) and spare >= count + max(1024, size // 8):
-            # Room at the other end: move the values within the buffer (a memmove over pages
-            # already in memory) rather than into a new one (fresh pages: ~15 ms at 1M).
-            low = count + (spare - count) // 2 if place == 0 else (spare - count) // 2
-            self._buffer[low:low + size] = self._buffer[self._low:self._high]
-            self._low, self._high = low, low + size
-            self.insert(place, values)
-            return
-        new_size = size + count
-        room = max(1024, new_size // 2)  # on each side: amortised, inserts at the ends are O(1)
-        grown = lazy_buffer(new_size + 2 * room, self._buffer.dtype)  # 4 KB pages: see there
-        old = self.array
-        grown[room:room + place] = old[:place]
-        grown[room + place:room + place + count] = values
-        grown[room + place + count:room + new_size] = old[place:]
-        self._buffer, self._low, self._high = grown, room, room + new_size
-
-
 class ChildEventTableModel(QAbstractTableModel):
     """Child events, newest first by default, filterable and sortable by any column."""
 
@@ -177,10 +114,10 @@ class ChildEventTableModel(QAbstractTableModel):
         self._sort_column = COLUMN_INDEX["time"]
         self._descending = True
         # The visible rows' store positions in display order, and their sort keys: views of
-        # two double-ended buffers (see _Ends), replaced as a whole only by _set_view.
+        # two double-ended buffers (see DoubleEnded), replaced as a whole only by _set_view.
         room = self.store.max_rows
-        self._view_ends = _Ends(np.empty(0, np.int64), room)
-        self._keys_ends = _Ends(np.empty(0, np.float64), room)
+        self._view_ends = DoubleEnded(np.empty(0, np.int64), room)
+        self._keys_ends = DoubleEnded(np.empty(0, np.float64), room)
         self._view: IntArray = self._view_ends.array
         self._keys: npt.NDArray[np.float64] = self._keys_ends.array
         self._keys_labels = -1  # label count of the sort column when _keys were computed

@@ -19,6 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from imperium_exec.events import FIELD_TYPES, ROW_FIELDS
 from imperium_exec.widgets import RAW_ROLE, ROW_ROLE, ChildEventStore, ChildEventTableModel
+from imperium_exec.widgets.ends import DoubleEnded
 from imperium_exec.widgets.rowstore import (
     COLUMN_INDEX,
     COLUMNS,
@@ -28,7 +29,6 @@ from imperium_exec.widgets.rowstore import (
     column,
     write_csv,
 )
-from imperium_exec.widgets.table_model import _Ends
 from imperium_exec.widgets.theme import DARK, LIGHT
 
 REQUIRED_TITLES = ["Time", "Symbol", "Algo", "Child", "Qty", "Arrival", "Limit", "Exp slip",
@@ -367,30 +367,32 @@ def test_history_loaded_while_hidden_shows_in_one_merge_with_live_rows() -> None
     assert cells(model, "child") == ["4/4", "3/4", "1/4"]
 
 
-@settings(max_examples=60, deadline=None)
-@given(inserts=st.lists(st.tuples(st.sampled_from(["top", "bottom", "middle"]),
-                                  st.integers(1, 1500)), max_size=12),
+@settings(max_examples=80, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from(["top", "bottom", "middle", "remove"]),
+                                st.integers(1, 1500), st.floats(0, 1)), max_size=14),
        room=st.sampled_from([0, 100, 5000]))
-def test_the_views_double_ended_buffer_inserts_anywhere_like_a_list(
-        inserts: list[tuple[str, int]], room: int) -> None:
-    """Live rows land on top, history at the bottom (no copy while there is room), any other
-    sort in the middle (a copy), the oldest leave from an end: the array is always what list
-    insertion and slicing give."""
-    ends = _Ends(np.empty(0, np.int64), room)
+def test_the_views_double_ended_buffer_inserts_and_removes_anywhere_like_a_list(
+        steps: list[tuple[str, int, float]], room: int) -> None:
+    """Live rows land on top, history at the bottom, any other sort anywhere; rows leave
+    from anywhere: the array is always what list insertion and deletion give."""
+    ends = DoubleEnded(np.empty(0, np.int64), room)
     expected: list[int] = []
     counter = 0
-    for where, count in inserts:
-        if count % 7 == 0 and expected:  # now and then, drop from an end instead
-            gone = min(len(expected), count // 7)
-            ends.remove_end(where == "top", gone)
-            expected = expected[gone:] if where == "top" else expected[:len(expected) - gone]
-            assert ends.array.tolist() == expected
-            continue
-        values = list(range(counter, counter + count))
-        counter += count
-        place = {"top": 0, "bottom": len(expected), "middle": len(expected) // 2}[where]
-        ends.insert(place, np.array(values, np.int64))
-        expected[place:place] = values
+    for what, count, where in steps:
+        if what == "remove":
+            if not expected:
+                continue
+            first = int(where * (len(expected) - 1))
+            last = min(len(expected) - 1, first + count // 10)
+            ends.remove(first, last)
+            del expected[first:last + 1]
+        else:
+            values = list(range(counter, counter + count))
+            counter += count
+            place = {"top": 0, "bottom": len(expected),
+                     "middle": int(where * len(expected))}[what]
+            ends.insert(place, np.array(values, np.int64))
+            expected[place:place] = values
         assert ends.array.tolist() == expected
 
 
@@ -402,7 +404,7 @@ def test_a_view_with_room_for_the_whole_store_never_takes_a_new_buffer(
     never outgrow the buffer while the view stays within max_rows (the oldest dropped as the
     store drops them): no allocation, and no copy of the whole, inside a refresh."""
     max_rows = 2000
-    ends = _Ends(np.empty(0, np.int64), max_rows)
+    ends = DoubleEnded(np.empty(0, np.int64), max_rows)
     buffer = ends._buffer
     expected: list[int] = []
     for n, (top, count) in enumerate(inserts):
