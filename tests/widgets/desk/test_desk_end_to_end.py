@@ -218,6 +218,56 @@ def test_buy_sends_mixed_sides_as_one_basket_and_exit_reverses_them(
     assert positions == {symbols[0]: 0, symbols[1]: 0}
 
 
+def test_a_basket_cancelled_half_way_is_unwound_from_the_dock_to_a_flat_account(
+        qtbot: QtBot, desk: Desk) -> None:
+    """A bull call spread as two-slice TWAP legs: after the first slices fill, the trader
+    cancels the basket from its dock line; the stopped basket shows its report with Complete
+    and Unwind; Unwind (confirmed) trades back every filled unit, hedge first, and the
+    exchange's positions end flat."""
+    w, stack = desk.window, desk.stack
+    w.basket.lots.setValue(2)
+    add_legs(w, [(8, "CE", "BUY"), (10, "CE", "SELL")])
+    form = w.basket.policy_form
+    form.algo.setCurrentText("TWAP")
+    form.slices.setValue(2)
+    form.horizon.setValue(120)
+    finished: list[dict[str, Any]] = []
+    stack.basket_finished.connect(finished.append)
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    (handle,) = w.baskets.values()
+    panel = w.dock.parents_panel
+    # The first slice of each leg fills (the hedge first, then its short).
+    def first_slices_filled() -> bool:
+        desk.clock.advance(0.25)
+        return sum(1 for r in desk.rows if r["event"] == "filled"
+                   and r["basket_id"] == handle.basket_id) >= 2
+
+    qtbot.waitUntil(first_slices_filled, timeout=10_000)
+    assert [r["leg_role"] for r in desk.rows if r["event"] == "filled"] == ["hedge", "covered"]
+    qtbot.waitUntil(lambda: (r := panel.basket_rows.get(handle.basket_id)) is not None
+                    and r.cancel_button.isVisible(), timeout=5000)
+    row = panel.basket_rows[handle.basket_id]
+    qtbot.mouseClick(row.cancel_button, Qt.MouseButton.LeftButton)
+    desk.clock.advance(1.0)
+    qtbot.waitUntil(lambda: len(finished) == 1, timeout=10_000)
+    assert finished[0]["status"] == "partial"
+    assert "cancelled by the trader" in finished[0]["message"]
+    qtbot.waitUntil(lambda: (r := panel.basket_rows.get(handle.basket_id)) is not None
+                    and r.unwind_button.isVisible(), timeout=5000)
+    stopped = panel.basket_rows.get(handle.basket_id)
+    assert stopped is not None and stopped.complete_button.isVisible()
+    qtbot.mouseClick(stopped.unwind_button, Qt.MouseButton.LeftButton)
+    assert desk.baskets_asked[-1].startswith(f"Unwind basket {handle.basket_id}")
+    desk.clock.advance(10.0)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    assert finished[1]["status"] == "filled"
+    positions: dict[str, int] = {}
+    for o in stack.broker.orders():
+        positions[o.tradingsymbol] = positions.get(o.tradingsymbol, 0) + (
+            o.filled_quantity if o.side == "BUY" else -o.filled_quantity)
+    assert set(positions.values()) == {0}
+
+
 def test_overriding_hedge_first_needs_the_legging_risk_acknowledgement(
         qtbot: QtBot, desk: Desk) -> None:
     w = desk.window
