@@ -62,6 +62,20 @@ class ParentProgress:
     message: str | None = None  # the last warning or finish message
     basket_id: str | None = None  # a basket's leg: its basket, and its role in it
     leg_role: str | None = None
+    #: A basket leg's last "held: ..." warning (a child waiting for its turn), and when; a
+    #: placement after it means the child went out.
+    held: str | None = None
+    held_ts: float = -1.0
+    placed_ts: float = -1.0
+
+    @property
+    def waiting(self) -> str | None:
+        """What a basket leg's child waits for now, in a few words (None: not held)."""
+        if self.held is None or self.held_ts <= self.placed_ts \
+                or self.status not in (ParentStatus.WORKING, ParentStatus.PAUSED):
+            return None
+        return "its hedge to fill" if "waits for its hedge" in self.held \
+            else "the other legs to catch up"
 
     @property
     def net_filled(self) -> int:
@@ -248,8 +262,11 @@ class ParentBook:
                     progress.status = e.status or progress.status
             elif e.counts_as_placement:
                 progress.placed += 1
+                progress.placed_ts = max(progress.placed_ts, e.ts)
             elif kind is EventKind.WARNING:
                 progress.message = e.message
+                if e.message and e.message.startswith("held: ") and e.ts >= progress.held_ts:
+                    progress.held, progress.held_ts = e.message, e.ts
             if kind is EventKind.RECONCILING or e.ambiguous or parent_id in self.reconciling:
                 self._reconcile(e)
             changed = True

@@ -238,6 +238,7 @@ class BasketRow(QFrame):
                 f" of {p.quantity:,}" + ("" if p.status in (ParentStatus.WORKING,
                                                               ParentStatus.PAUSED)
                                          else f" ({p.status})")
+                + (f"  · waiting for {p.waiting}" if p.waiting else "")
                 for p in b.legs.values())
             colour = None
         if text != self.legs.text():

@@ -287,3 +287,27 @@ def test_a_session_start_makes_older_open_parents_interrupted() -> None:
     book.add(events([row("placed", parent_id="EARLIER", child_index=2,
                          ts=start + 1.0)]))  # it carries on in this session
     assert [p.parent_id for p in book.active()] == ["EARLIER"]
+
+
+def test_a_basket_leg_shows_what_its_held_child_waits_for_until_it_goes_out() -> None:
+    """A "held: ..." warning marks the leg as waiting; a placement after it ends the wait
+    (whatever order the rows arrive in: history comes newest first)."""
+    leg = dict(parent_id="L1", side="SELL", basket_id="B1", leg_role="covered")
+    accepted = row("accepted", **leg)
+    held = row("warning", message="held: waits for its hedge (NIFTY26D0126000CE) to fill: "
+                                  "0 of 65 bought, 0 sold or out", **leg)
+    placed = row("placed", **leg)  # the newest: the child went out
+    book = ParentBook()
+    book.add(events([accepted, held]))
+    assert book.active()[0].waiting == "its hedge to fill"
+    book.add(events([placed]))
+    assert book.active()[0].waiting is None
+
+    backwards = ParentBook()  # the same rows read newest first
+    backwards.add(events([placed]))
+    backwards.add(events([accepted, held]))
+    assert backwards.active()[0].waiting is None
+    balance = ParentBook()
+    balance.add(events([accepted, row("warning", message="held: 130 of 650 would run more "
+                                                           "than 1 slice(s) ahead", **leg)]))
+    assert balance.active()[0].waiting == "the other legs to catch up"
