@@ -228,3 +228,33 @@ def test_complete_sends_the_rest_of_a_stopped_basket_as_a_fresh_request(
     assert all(leg.start_at is None and leg.end_at is None for leg in rest.legs)
     unwind = stopped.unwind()
     assert unwind is None  # nothing filled, nothing to trade back
+
+
+def test_the_engine_refuses_a_naked_strangle_up_front_and_sends_it_with_its_wings() -> None:
+    """On a 100,000 account the naked short strangle's margin does not fit: the basket is
+    refused before anything is sent, in the risk bucket, with required and available margin;
+    the same strangle with its wings (an iron condor) fits and fills, wings first."""
+    clock = VirtualClock()
+    broker = PaperBroker(clock=clock, seed=SEED, margin=100_000.0)
+    engine = ExecutionEngine(broker, mode="paper", clock=clock, config=EngineConfig(id_seed=3))
+    rows: list[dict[str, Any]] = []
+    engine.add_listener(rows.append)
+    strangle = [("SELL", -2, "PE", 1), ("SELL", 2, "CE", 1)]
+    wings = [("BUY", -4, "PE", 1), ("BUY", 4, "CE", 1)]
+    try:
+        naked = BasketRequest.from_payloads(payloads(broker, strangle))
+        _, _, future = engine.submit_basket(naked)
+        refused = future.result(timeout=60)
+        assert refused.status is ParentStatus.FAILED and refused.filled == (0, 0)
+        assert "margin: the basket needs" in refused.message and "available" in refused.message
+        (row,) = [r for r in rows if r["event"] == "basket_finished"]
+        assert (row["status"], row["error_bucket"]) == ("failed", "risk")
+        assert broker.orders() == []  # nothing reached the exchange
+
+        condor = BasketRequest.from_payloads(payloads(broker, wings + strangle))
+        _, _, future = engine.submit_basket(condor)
+        result = future.result(timeout=120)
+    finally:
+        engine.shutdown(10.0)
+    assert result.status is ParentStatus.FILLED, result.message
+    check_trades(broker.trades(), condor.legging_rules())
