@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from imperium_exec.baskets.legging import LeggingRules
+from imperium_exec.baskets.legging import LeggingRules, LegRole
 from imperium_exec.baskets.request import BasketRequest
 from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
@@ -87,6 +87,26 @@ def check_trades(trades: list[Trade], rules: LeggingRules, *, exit_of: LeggingRu
             assert uncovered <= allowed, (trade, position)
 
 
+def check_balance(trades: list[Trade], basket: BasketRequest, rows: list[dict[str, Any]],
+                  parent_ids: list[str]) -> None:
+    """After every trade, no leg but a hedge (which may lead its shorts) has filled more than
+    one of its own children ahead of the slowest leg (the basket's balance_slices is 1)."""
+    roles = basket.legging_rules().roles
+    biggest = [max(r["quantity"] for r in rows if r["event"] == "placed"
+                   and r["parent_id"] == parent_id) for parent_id in parent_ids]
+    leg_of = {leg.tradingsymbol: i for i, leg in enumerate(basket.legs)}
+    filled = [0] * len(basket.legs)
+    for trade in sorted(trades, key=lambda t: (t.epoch, t.trade_id)):
+        if trade.tradingsymbol not in leg_of:
+            continue
+        filled[leg_of[trade.tradingsymbol]] += trade.quantity
+        pace = min(f / leg.quantity for f, leg in zip(filled, basket.legs, strict=True))
+        for i, leg in enumerate(basket.legs):
+            if roles[i] is not LegRole.HEDGE:
+                assert filled[i] / leg.quantity <= pace + biggest[i] / leg.quantity + 1e-9, \
+                    (leg.tradingsymbol, filled, pace)
+
+
 def uncovered_by_group(position: dict[str, int]) -> dict[tuple[str, str, str], int]:
     longs: dict[tuple[str, str, str], int] = {}
     shorts: dict[tuple[str, str, str], int] = {}
@@ -116,6 +136,7 @@ def test_a_structure_enters_hedge_first_and_exits_shorts_first(
     trades = broker.trades()
     rules = entry.legging_rules()
     check_trades(trades, rules)
+    check_balance(trades, entry, rows, parent_ids)
     assert filled_per_child(rows) >= 10 * len(entry.legs) // 2  # sliced (held slices merge)
     # Every leg row carries the basket and its role.
     leg_rows = [r for r in rows if r["parent_id"] in parent_ids]
@@ -125,10 +146,11 @@ def test_a_structure_enters_hedge_first_and_exits_shorts_first(
     assert events == ["basket_accepted", "basket_finished"]
 
     exit_basket = reversed_basket(entry)
-    _, _, exit_future = engine.submit_basket(exit_basket)
+    _, exit_ids, exit_future = engine.submit_basket(exit_basket)
     exit_result = exit_future.result(timeout=120)
     assert exit_result.status is ParentStatus.FILLED, exit_result.message
     check_trades(broker.trades(), exit_basket.legging_rules(), exit_of=rules)
+    check_balance(broker.trades()[len(trades):], exit_basket, rows, exit_ids)
     flat = {}
     for t in broker.trades():
         flat[t.tradingsymbol] = flat.get(t.tradingsymbol, 0) + (t.quantity if t.side == "BUY"
