@@ -1,4 +1,4 @@
-"""Review of issue 10 (option baskets): failing tests, one per bug found.
+"""Option baskets held to the rules a review found broken (each test failed before its fix).
 
 Each test states the rule it holds the engine to. They use the in-memory broker (exact control
 of fills, ghosts and timing) in virtual time, like the other engine tests."""
@@ -81,7 +81,7 @@ def test_a_late_ghost_of_a_covered_child_is_counted_against_its_hedge(tmp_path: 
         rig.close()
     sold, bought = sold_and_bought(rig.broker)
     assert bought == 65
-    # Fails: 130 sold against 65 bought (65 units short uncovered) ...
+    # (Before the fix: 130 sold against 65 bought, 65 units short uncovered ...)
     assert sold <= bought, f"{sold} sold against {bought} bought"
     # ... while the basket says all is well.
     assert "short uncovered: none" in result.message or result.status is not ParentStatus.FILLED
