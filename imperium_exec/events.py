@@ -30,12 +30,13 @@ from .timeutil import IST
 
 SCHEMA_VERSION = 3
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
-#: kind; version 3 added the basket events and three fields at the end (``prior_impact``,
-#: ``basket_id``, ``leg_role``), None in older rows. (Rows without ``v``, the v1 desk's, are
-#: upgraded: see :func:`_upgrade_seed_row`.)
+#: kind; version 3 added the basket events and four fields at the end (``prior_impact``,
+#: ``basket_id``, ``leg_role``, ``fees``), None in older rows. (Rows without ``v``, the v1
+#: desk's, are upgraded: see :func:`_upgrade_seed_row`.)
 READABLE_VERSIONS: tuple[int, ...] = (1, 2, SCHEMA_VERSION)
 #: Fields that rows of a version before the one named do not have (always the last fields).
-FIELDS_SINCE: dict[str, int] = {"prior_impact": 3, "basket_id": 3, "leg_role": 3}
+FIELDS_SINCE: dict[str, int] = {"prior_impact": 3, "basket_id": 3, "leg_role": 3,
+                                 "fees": 3}
 
 
 class EventKind(StrEnum):
@@ -245,6 +246,10 @@ class Event(NamedTuple):
     leg_role: Annotated[str | None, "The leg's role in its basket: hedge (a buy that covers "
                         "the group's sells: goes first), covered (a sell out only as far as "
                         "its hedge has filled), outright"] = None
+    # charges
+    fees: Annotated[float | None, "What this fill cost besides its price, rupees: brokerage "
+                    "(with an order's first fill), STT, exchange charges, SEBI fee, stamp "
+                    "duty and GST at the dated rates of resources/charges.json"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .brokers.base import BrokerOrder, OrderStatus
+from .charges import ChargeSchedule, default_charges
 from .clock import Clock
 from .event_factory import EventFactory, slippage, slippage_bps
 from .events import ChildStatus, Event, EventKind, Status
@@ -38,6 +40,7 @@ from .gateway import BrokerGateway, NotSent
 from .rate_budget import RequestKind
 from .retry import RetryPolicy
 from .state import ChildState, LateOrderWatch, ParentState
+from .timeutil import IST
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +81,11 @@ class OrderTracker:
                  read_book: Callable[[], list[BrokerOrder]],
                  cancel_order: Callable[[str], None], events: EventFactory, emit: Emit,
                  retry_policy: RetryPolicy, is_active: Callable[[ParentState], bool],
-                 config: TrackerConfig | None = None) -> None:
+                 config: TrackerConfig | None = None,
+                 charges: ChargeSchedule | None = None) -> None:
         self.clock = clock
         self.config = config or TrackerConfig()
+        self.charges = charges or default_charges()
         self._gateway = gateway
         self._read_book = read_book
         self._cancel_order = cancel_order
@@ -351,6 +356,19 @@ class OrderTracker:
             if watch is not None:
                 self._check_late(watch, order)
 
+    def _fees(self, parent: ParentState, units: int, price: float, *,
+              first: bool) -> float | None:
+        """This fill's charges at the dated rates of its IST day (brokerage with the
+        order's first fill)."""
+        req = parent.request
+        day = dt.datetime.fromtimestamp(self.clock.now(), IST).date()
+        try:
+            return self.charges.fill(day=day, exchange=req.exchange, side=req.side,
+                                     units=units, price=price,
+                                     first_fill_of_order=first).total
+        except ValueError:  # an exchange the schedule has no rates for: not known
+            return None
+
     def apply_order(self, parent: ParentState, child: ChildState, order: BrokerOrder) -> bool:
         """Bring ``child`` up to ``order``: fill increments, then a terminal state."""
         events = self._events
@@ -370,7 +388,9 @@ class OrderTracker:
                 filled_quantity=increment, fill_price=price,
                 realized_slippage=slippage(parent, price),
                 realized_slippage_bps=slippage_bps(parent, price),
-                average_price=child.average_price))
+                average_price=child.average_price,
+                fees=self._fees(parent, increment, price,
+                                first=order.filled_quantity == increment)))
             changed = True
         if order.status.is_terminal and child.status is ChildStatus.WORKING:
             if order.status is OrderStatus.REJECTED:

@@ -280,3 +280,32 @@ def test_the_engine_refuses_a_naked_strangle_up_front_and_sends_it_with_its_wing
         engine.shutdown(10.0)
     assert result.status is ParentStatus.FILLED, result.message
     check_trades(broker.trades(), condor.legging_rules())
+
+
+def test_every_fill_row_carries_its_charges_at_the_dated_rates(
+        paper: tuple[PaperBroker, ExecutionEngine, list[dict[str, Any]]]) -> None:
+    """A fill row's ``fees`` is the schedule's charges for that fill on its IST day:
+    brokerage with each order's first fill, STT on sales, stamp duty on buys, and the rest."""
+    from imperium_exec.charges import default_charges
+
+    broker, engine, rows = paper
+    entry = BasketRequest.from_payloads(payloads(broker, STRUCTURES["bull call spread"]))
+    _, _, future = engine.submit_basket(entry)
+    assert future.result(timeout=120).status is ParentStatus.FILLED
+    fills = [r for r in rows if r["event"] == "filled"]
+    assert fills and all(r["fees"] is not None and r["fees"] > 0 for r in fills)
+    schedule = default_charges()
+    seen_orders: set[str] = set()
+    for r in fills:
+        day = dt.datetime.fromisoformat(r["timestamp"]).date()
+        expected = schedule.fill(day=day, exchange=r["exchange"], side=Side(r["side"]),
+                                 units=r["filled_quantity"], price=r["fill_price"],
+                                 first_fill_of_order=r["order_id"] not in seen_orders)
+        seen_orders.add(r["order_id"])
+        assert r["fees"] == pytest.approx(expected.total)
+    sells = [r for r in fills if r["side"] == "SELL"]
+    buys = [r for r in fills if r["side"] == "BUY"]
+    # Per rupee of premium a sale (STT) costs more than a purchase (stamp duty).
+    assert sum(r["fees"] for r in sells) / sum(r["filled_quantity"] * r["fill_price"]
+                                               for r in sells) > \
+        sum(r["fees"] for r in buys) / sum(r["filled_quantity"] * r["fill_price"] for r in buys)
