@@ -166,7 +166,7 @@ class ExecutionEngine:
             cancel_timeout_s=cfg.cancel_timeout_s, poll_interval_s=cfg.poll_interval_s)
         self.finisher = ParentFinisher(
             events=self.events, emit=self._emit, orders=self.orders, gateway=self.gateway,
-            tracker=tracker, cancel_timeout_s=cfg.cancel_timeout_s)
+            tracker=tracker, cancel_timeout_s=cfg.cancel_timeout_s, end_mid=self._mid_now)
         self.schedule = ScheduleRunner(
             broker=broker, planner=self.planner, placer=self.placer, orders=self.orders,
             canceller=self.canceller, events=self.events, emit=self._emit, clock=self.clock,
@@ -524,6 +524,12 @@ class ExecutionEngine:
         run = self._baskets.get(basket_id)
         if run is not None:
             run.stop(reason)
+
+    def _mid_now(self, parent: ParentState) -> float | None:
+        """The newest mid held for ``parent``'s instrument (whatever its age)."""
+        req = parent.request
+        held = self.market_data.latest(instrument_key(req.exchange, req.tradingsymbol))
+        return held.quote.mid if held is not None else None
 
     def _drop_permit(self, parent_id: str) -> None:
         with self._permits_lock:

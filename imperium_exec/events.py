@@ -30,13 +30,14 @@ from .timeutil import IST
 
 SCHEMA_VERSION = 3
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
-#: kind; version 3 added the basket events and four fields at the end (``prior_impact``,
-#: ``basket_id``, ``leg_role``, ``fees``), None in older rows. (Rows without ``v``, the v1
+#: kind; version 3 added the basket events and the fields from ``prior_impact`` on (the
+#: last ones of a row), None in older rows. (Rows without ``v``, the v1
 #: desk's, are upgraded: see :func:`_upgrade_seed_row`.)
 READABLE_VERSIONS: tuple[int, ...] = (1, 2, SCHEMA_VERSION)
 #: Fields that rows of a version before the one named do not have (always the last fields).
-FIELDS_SINCE: dict[str, int] = {"prior_impact": 3, "basket_id": 3, "leg_role": 3,
-                                 "fees": 3}
+FIELDS_SINCE: dict[str, int] = dict.fromkeys(
+    ("prior_impact", "basket_id", "leg_role", "fees", "decision_price", "end_price",
+     "is_delay", "is_spread", "is_drift", "is_opportunity"), 3)
 
 
 class EventKind(StrEnum):
@@ -249,7 +250,20 @@ class Event(NamedTuple):
     # charges
     fees: Annotated[float | None, "What this fill cost besides its price, rupees: brokerage "
                     "(with an order's first fill), STT, exchange charges, SEBI fee, stamp "
-                    "duty and GST at the dated rates of resources/charges.json"] = None
+                    "duty and GST at the dated rates of resources/charges.json (finished "
+                    "rows: the parent's in all)"] = None
+    # implementation shortfall, on finished rows (rupees, positive = cost; see shortfall.py)
+    decision_price: Annotated[float | None, "The ticket's mid when the order was decided "
+                              "(the arrival price when the ticket had no book)"] = None
+    end_price: Annotated[float | None, "The mid when the parent ended"] = None
+    is_delay: Annotated[float | None, "Shortfall from the decision to the arrival, on the "
+                        "filled quantity"] = None
+    is_spread: Annotated[float | None, "Fills against the mids their children were priced "
+                         "from: spread and book walked"] = None
+    is_drift: Annotated[float | None, "Those mids against the arrival price: the market and "
+                        "our own earlier fills"] = None
+    is_opportunity: Annotated[float | None, "The unfilled quantity against the mid at the "
+                              "end"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""

@@ -10,12 +10,14 @@ partial, in that order; its finished row says what may still be live at the brok
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from .event_factory import EventFactory, slippage, slippage_bps
 from .events import ChildStatus, ErrorBucket, EventKind, ParentStatus, Status
 from .gateway import BrokerGateway
 from .order_tracker import OrderTracker
 from .placement import Emit
+from .shortfall import Fill, implementation_shortfall
 from .state import ChildResult, ChildState, ExecutionResult, ParentState
 from .telemetry import FillQualityTracker
 
@@ -27,7 +29,10 @@ class ParentFinisher:
 
     def __init__(self, *, events: EventFactory, emit: Emit, orders: OrderTracker,
                  gateway: BrokerGateway, tracker: FillQualityTracker | None,
-                 cancel_timeout_s: float) -> None:
+                 cancel_timeout_s: float,
+                 end_mid: Callable[[ParentState], float | None] = lambda parent: None,
+                 ) -> None:
+        self.end_mid = end_mid  # the parent's mid now (for the shortfall's opportunity)
         self.events = events
         self._emit = emit
         self.orders = orders
@@ -63,7 +68,8 @@ class ParentFinisher:
             parent, EventKind.FINISHED, quantity=req.quantity, filled_quantity=parent.filled,
             average_price=parent.average_price or None, message=message,
             realized_slippage=slippage(parent, parent.average_price),
-            realized_slippage_bps=slippage_bps(parent, parent.average_price)))
+            realized_slippage_bps=slippage_bps(parent, parent.average_price),
+            **self._shortfall(parent)))
         if self.tracker is not None:
             try:
                 self.tracker.sync()
@@ -78,6 +84,25 @@ class ParentFinisher:
                                        str(c.status), c.order_id, c.attempt, c.tag)
                            for c in parent.children),
             message=message)
+
+    def _shortfall(self, parent: ParentState) -> dict[str, float | None]:
+        """The finished row's shortfall fields (none without an arrival price)."""
+        req = parent.request
+        try:
+            end = self.end_mid(parent)
+        except Exception:  # the end mid is a nicety: never let it stop a finish
+            log.exception("no end mid for parent %s", parent.parent_id)
+            end = None
+        sf = implementation_shortfall(
+            side=req.side, ordered=req.quantity, decision_price=req.mid,
+            arrival_price=parent.arrival_price, end_price=end,
+            fills=[Fill(c.filled, c.average_price, c.mid_at_send)
+                   for c in parent.children if c.filled], fees=parent.fees)
+        if sf is None:
+            return {"fees": parent.fees or None}
+        return {"fees": sf.fees, "decision_price": sf.decision_price, "end_price": end,
+                "is_delay": sf.delay, "is_spread": sf.spread, "is_drift": sf.drift,
+                "is_opportunity": sf.opportunity}
 
     def _finish_child(self, parent: ParentState, child: ChildState, *,
                       shutting_down: bool) -> None:

@@ -382,15 +382,16 @@ class OrderTracker:
             complete = child.filled >= child.quantity
             if complete:
                 child.status = ChildStatus.FILLED
+            fees = self._fees(parent, increment, price,
+                              first=order.filled_quantity == increment)
+            parent.fees += fees or 0.0
             self._emit(events.child_event(
                 parent, child, EventKind.FILLED,
                 Status.FILLED if complete else Status.PARTIALLY_FILLED,
                 filled_quantity=increment, fill_price=price,
                 realized_slippage=slippage(parent, price),
                 realized_slippage_bps=slippage_bps(parent, price),
-                average_price=child.average_price,
-                fees=self._fees(parent, increment, price,
-                                first=order.filled_quantity == increment)))
+                average_price=child.average_price, fees=fees))
             changed = True
         if order.status.is_terminal and child.status is ChildStatus.WORKING:
             if order.status is OrderStatus.REJECTED:

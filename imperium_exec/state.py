@@ -133,6 +133,7 @@ class ParentState:
     #: re-cut slice needs more children than it replaced; a child's number is never above it.
     child_numbers: int = 0
     basket: BasketLeg | None = None  # the basket this parent is a leg of
+    fees: float = 0.0  # the fills' charges so far, rupees
 
     @property
     def quantity(self) -> int:

@@ -61,8 +61,7 @@ def test_a_v3_row_carries_prior_impact_and_reads_back_by_the_fast_reader() -> No
     """Version 3 added ``prior_impact`` at the end; v2 rows read it as None."""
     rows = journal("journal_before_typed_schema.jsonl")
     placed = next(r for r in rows if r["event"] == "placed")
-    row = placed | {"v": 3, "prior_impact": 0.0125, "basket_id": None, "leg_role": None,
-                    "fees": None}
+    row = placed | dict.fromkeys(FIELDS_SINCE) | {"v": 3, "prior_impact": 0.0125}
     event = read_event(row)
     assert (event.v, event.prior_impact) == (3, 0.0125)
     assert _read_current(row) == event
