@@ -57,6 +57,7 @@ from .market_data import (
     instrument_key,
     quotes_one_by_one,
 )
+from .markouts import MarkoutTracker
 from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer
 from .planner import ExecutionAlgoPlanner, ExecutionPlan
@@ -103,6 +104,10 @@ class EngineConfig:
     rate_limits: AccountRateLimits | None = None
     #: Seed for parent ids (tests and benchmarks); None draws them from the OS.
     id_seed: int | None = None
+    #: Seconds after each fill at which its markout row is written, e.g. ``HORIZONS_S``
+    #: (1, 5, 60). Off by default for now: with them on, children were priced from older
+    #: quotes (see the markouts module).
+    markout_horizons_s: tuple[float, ...] = ()
 
 
 class ExecutionEngine:
@@ -154,6 +159,10 @@ class ExecutionEngine:
         self.market_data = MarketDataService(
             self.clock, gateway=self.gateway, rest_quotes=rest, stream=quote_stream,
             config=MarketDataConfig(max_age_s=cfg.max_quote_age_s))
+        self.markouts = MarkoutTracker(clock=self.clock, market_data=self.market_data,
+                                       events=self.events, emit=self._emit,
+                                       horizons_s=cfg.markout_horizons_s)
+        self.orders.on_fill = self.markouts.on_fill
         self.placer = Placer(
             broker=broker, gateway=self.gateway, market_data=self.market_data,
             tracker=self.orders, router=self.router,

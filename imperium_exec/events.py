@@ -37,7 +37,8 @@ READABLE_VERSIONS: tuple[int, ...] = (1, 2, SCHEMA_VERSION)
 #: Fields that rows of a version before the one named do not have (always the last fields).
 FIELDS_SINCE: dict[str, int] = dict.fromkeys(
     ("prior_impact", "basket_id", "leg_role", "fees", "decision_price", "end_price",
-     "is_delay", "is_spread", "is_drift", "is_opportunity"), 3)
+     "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
+     "markout_bps"), 3)
 
 
 class EventKind(StrEnum):
@@ -62,6 +63,10 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"  # terminal: unfilled quantity returned to the parent
     REJECTED = "rejected"  # terminal: the exchange/RMS rejected a placed order
     GHOST = "ghost"  # a late order from an earlier attempt's tag turned up and was handled
+    #: The mid some seconds after a fill (markout_s), against the fill: adverse selection.
+    #: One row per fill and horizon, written when due; the fill's row is never rewritten.
+    #: Since schema version 3.
+    MARKOUT = "markout"
     # basket events (parent_id is "", basket_id names the basket; its legs are parents whose
     # rows carry the same basket_id). Since schema version 3.
     BASKET_ACCEPTED = "basket_accepted"  # the legs, their roles and the order they go in
@@ -264,6 +269,11 @@ class Event(NamedTuple):
                         "our own earlier fills"] = None
     is_opportunity: Annotated[float | None, "The unfilled quantity against the mid at the "
                               "end"] = None
+    # markouts (markout rows: fill_price and filled_quantity are the fill's)
+    markout_s: Annotated[float | None, "Seconds after the fill (1, 5, 60)"] = None
+    markout_mid: Annotated[float | None, "The mid then"] = None
+    markout_bps: Annotated[float | None, "The fill against that mid, bps of the fill price "
+                           "(positive = cost: the market moved against the fill)"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""

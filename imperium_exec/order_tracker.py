@@ -86,6 +86,8 @@ class OrderTracker:
         self.clock = clock
         self.config = config or TrackerConfig()
         self.charges = charges or default_charges()
+        #: Told of every fill (parent, child, units, price), after its row: the markouts.
+        self.on_fill: Callable[[ParentState, ChildState, int, float], None] | None = None
         self._gateway = gateway
         self._read_book = read_book
         self._cancel_order = cancel_order
@@ -392,6 +394,8 @@ class OrderTracker:
                 realized_slippage=slippage(parent, price),
                 realized_slippage_bps=slippage_bps(parent, price),
                 average_price=child.average_price, fees=fees))
+            if self.on_fill is not None:
+                self.on_fill(parent, child, increment, price)
             changed = True
         if order.status.is_terminal and child.status is ChildStatus.WORKING:
             if order.status is OrderStatus.REJECTED:

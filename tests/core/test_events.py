@@ -40,9 +40,9 @@ def test_every_row_written_before_the_typed_schema_reads_back_as_it_was() -> Non
     rows = journal("journal_before_typed_schema.jsonl")
     assert {r["v"] for r in rows} == {1}
     # Every kind of version 1 is there (version 2 added only ``reconciling``, version 3 the
-    # basket events).
+    # basket events and markouts).
     assert {r["event"] for r in rows} == {e.value for e in EventKind} - {
-        "reconciling", "basket_accepted", "basket_finished"}
+        "reconciling", "basket_accepted", "basket_finished", "markout"}
     for row in rows:
         event = read_event(row)
         assert event.v == 1  # read as the version it was written in, by the fast reader

@@ -1,0 +1,42 @@
+"""Markout rows: the mid 1 and 5 seconds after each fill, against the fill, written when due."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_support import make_request, make_rig
+
+from imperium_exec.engine import EngineConfig
+from imperium_exec.events import EventKind, read_event
+
+
+def test_each_fill_gets_a_markout_row_per_horizon_with_the_mid_then(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, config=EngineConfig(id_seed=7, markout_horizons_s=(1.0, 5.0)))
+    try:
+        _, future = rig.engine.submit(make_request(quantity=130))
+        future.result(5)
+        deadline = time.monotonic() + 10
+        while sum(r["event"] == "markout" for r in rig.snapshot()) < 2:
+            assert time.monotonic() < deadline, "markouts not written"
+            time.sleep(0.01)
+    finally:
+        rig.close()
+    rows: list[dict[str, Any]] = rig.file_rows()
+    fill = next(r for r in rows if r["event"] == "filled")
+    markouts = [r for r in rows if r["event"] == "markout"]
+    assert [m["markout_s"] for m in markouts] == [1.0, 5.0]
+    for m in markouts:
+        assert (m["child_id"], m["fill_price"], m["filled_quantity"]) == (
+            fill["child_id"], fill["fill_price"], fill["filled_quantity"])
+        assert m["markout_bps"] == pytest.approx(
+            (m["fill_price"] - m["markout_mid"]) / m["fill_price"] * 1e4)
+        assert m["ts"] >= fill["ts"] + m["markout_s"]
+        assert not read_event(m).is_child_event  # not an order event: not in the blotter
+    # Bought at the ask (100.5) with the book still 100.0 / 100.5: the half-spread is a cost.
+    assert markouts[-1]["markout_mid"] == 100.25
+    assert markouts[-1]["markout_bps"] == pytest.approx(0.25 / 100.5 * 1e4)
+    assert EventKind.MARKOUT.value == "markout"
+    assert rig.engine.markouts.pending == 0
