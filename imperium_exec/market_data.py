@@ -51,6 +51,9 @@ class MarketQuote:
     quote: Quote
     source: QuoteSource
     received_at: float  # clock time (epoch seconds)
+    #: The service's count of quotes received when this one arrived: orders acknowledged
+    #: before it (a lower ``MarketDataService.seq``) may already show in it.
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,8 @@ class MarketDataService:
         self._rest_task: asyncio.Task[None] | None = None
         self._rest_timer: asyncio.TimerHandle | None = None
         self.last_error: str | None = None
+        #: Quotes received so far (see ``MarketQuote.seq``).
+        self.seq = 0
         #: REST quote calls made and instruments asked for, for tests and benchmarks.
         self.rest_calls = 0
         self.rest_instruments = 0
@@ -296,7 +301,8 @@ class MarketDataService:
 
     def on_quote(self, key: str, quote: Quote, source: QuoteSource) -> None:
         """A new quote arrived (loop thread)."""
-        self._quotes[key] = MarketQuote(key, quote, source, self.clock.now())
+        self.seq += 1
+        self._quotes[key] = MarketQuote(key, quote, source, self.clock.now(), self.seq)
         self._missing.pop(key, None)
         self._quiet_on_stream.discard(key)
         self._notify(key)

@@ -226,6 +226,7 @@ class Placer:
         child.status = ChildStatus.WORKING
         child.in_flight = False
         child.placed_at = self.clock.now()
+        child.placed_seq = self.market_data.seq
         self.emit(self.events.child_event(parent, child, EventKind.PLACED, Status.PLACED))
         self.tracker.track(parent, child, seen)
 
@@ -297,7 +298,8 @@ class Placer:
             participation = min(1.0, child.quantity / max(forecast * (horizon or window) / window,
                                                            1.0))
         quote = market.quote if market is not None else None
-        prior_fills, ahead = self._prior_fills(parent, child)
+        prior_fills, ahead = self._prior_fills(parent, child,
+                                               market.seq if market is not None else None)
         estimate = self.slippage.estimate(
             reference_price=parent.arrival_price, bid=decision.bid, ask=decision.ask,
             queue_priority=decision.queue_priority, participation=participation,
@@ -321,13 +323,16 @@ class Placer:
             child.quote_age_ms = None
 
 
-    def _prior_fills(self, parent: ParentState, child: ChildState) -> tuple[list[PriorFill], int]:
+    def _prior_fills(self, parent: ParentState, child: ChildState,
+                     quote_seq: int | None = None) -> tuple[list[PriorFill], int]:
         """The parent's fills before ``child`` (aged from when their orders were accepted: a
         taking child fills then, a resting one later, so its impact is taken as older than it
         is), and the units of its taking children on their way to the book right now (sent
         together, e.g. an order split at the freeze quantity): they fill first, against the
         same book this child was priced from, so they count as fills of age 0 and as depth
-        already taken."""
+        already taken. A taking child the broker accepted before the quote (number
+        ``quote_seq``) arrived is already in that quote (its take, its impact): it counts as
+        filled then, not as ahead."""
         now = self.clock.now()
         fills: list[PriorFill] = []
         ahead = 0
@@ -338,8 +343,16 @@ class Placer:
                 fills.append(PriorFill(age_s=now - other.placed_at, units=other.filled))
             taking = other.decision is not None \
                 and other.decision.queue_priority is QueuePriority.TAKE
-            if taking and other.leaves > 0 and (
-                    other.in_flight or other.status is ChildStatus.WORKING):
+            if not (taking and other.leaves > 0 and (
+                    other.in_flight or other.status is ChildStatus.WORKING)):
+                continue
+            in_quote = quote_seq is not None and not other.in_flight \
+                and other.placed_seq is not None and other.placed_seq < quote_seq \
+                and other.placed_at is not None
+            if in_quote:
+                assert other.placed_at is not None
+                fills.append(PriorFill(age_s=now - other.placed_at, units=other.leaves))
+            else:
                 ahead += other.leaves
         if ahead:
             fills.append(PriorFill(age_s=0.0, units=ahead))

@@ -42,6 +42,9 @@ class ChildState:
     quote_source: QuoteSource | None = None  # where the price came from
     quote_age_ms: float | None = None  # how old that quote was when the child was priced
     placed_at: float | None = None  # clock time the broker accepted it
+    #: The market data's quote count when the broker accepted it: a quote received later
+    #: may already show what it took from the book.
+    placed_seq: int | None = None
     in_flight: bool = False  # a placement request is on its way (outcome not yet known)
     released: bool = False  # its basket let it go out (it counts as out until it ends)
     cancel_requested: bool = False  # the broker accepted our cancel request
