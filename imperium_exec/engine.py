@@ -105,8 +105,7 @@ class EngineConfig:
     #: Seed for parent ids (tests and benchmarks); None draws them from the OS.
     id_seed: int | None = None
     #: Seconds after each fill at which its markout row is written, e.g. ``HORIZONS_S``
-    #: (1, 5, 60). Off by default for now: with them on, children were priced from older
-    #: quotes (see the markouts module).
+    #: (1, 5, 60). Off by default for now (see the markouts module).
     markout_horizons_s: tuple[float, ...] = ()
 
 

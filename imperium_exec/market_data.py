@@ -273,6 +273,12 @@ class MarketDataService:
         deadline = loop.time() + max(0.0, timeout)
         asked_at = self.clock.now()
         started = loop.time()
+        if isinstance(self.stream, LocalQuoteStream):
+            # An in-process book (the paper exchange) costs nothing to read: price from the
+            # book as it is now, not as it was at the last refresh (up to half of max_age_s
+            # ago: a taking child then filled against a book that had moved since). A read
+            # that fails leaves the quote held, if young enough.
+            self.stream.request([key])
         while True:
             held = self._quotes.get(key)
             if held is not None and self.age(held) <= limit:

@@ -399,11 +399,13 @@ def test_the_local_stream_pushes_the_book_when_asked() -> None:
         assert now() == 0.0
         assert asked == [("NIFTY26D0125000CE", "NFO")]
 
-        assert await service.fresh(k, timeout=5.0) is held  # young enough: no new ask
+        # The in-process book is free to read: every child is priced from it as it is now.
+        now_again = await service.fresh(k, timeout=5.0)
+        assert now_again is not None and now_again is not held and len(asked) == 2
         await asyncio.sleep(3.0)
-        again = await service.fresh(k, timeout=5.0)  # 3 s old: asked again
-        assert again is not None and again is not held
-        assert len(asked) == 2
+        again = await service.fresh(k, timeout=5.0)
+        assert again is not None and again.received_at == held.received_at + 3.0
+        assert len(asked) == 3
 
         assert await service.fresh("NFO:GHOST", timeout=5.0) is None  # no data: at once
         assert now() == pytest.approx(3.0)
@@ -428,15 +430,16 @@ def test_a_failing_local_quote_leaves_the_waiter_waiting_rather_than_saying_no_d
     async def main(service: MarketDataService, clock: VirtualClock) -> None:
         held = await service.fresh(k, timeout=5.0)
         assert held is not None
-        assert now() == pytest.approx(2.0)  # asked at 0, 1 and 2: the third answered
+        # Read up front and asked at once (both failed), asked again a second later: answered.
+        assert now() == pytest.approx(1.0)
 
         failures.extend([RuntimeError("book locked")] * 10)
         await asyncio.sleep(5.0)
         assert await service.fresh(k, timeout=3.0) is None  # timed out, not "no data"
-        assert now() == pytest.approx(10.0)
+        assert now() == pytest.approx(9.0)
 
     run_service(main, stream=stream)
-    assert asked[:3] == pytest.approx([0.0, 1.0, 2.0])
+    assert asked[:3] == pytest.approx([0.0, 0.0, 1.0])
 
 
 # ---------------------------------------------------------------------------- the desk's chain

@@ -245,7 +245,15 @@ def test_a_child_is_never_priced_from_a_quote_older_than_the_limit(tmp_path: Pat
 
 def test_slices_that_fell_overdue_go_out_merged_not_back_to_back(tmp_path: Path) -> None:
     rig = make_rig(tmp_path, bid=100.0, ask=100.05)
-    stall_quotes(rig, range(2, 5))  # market data stalls ~3 s after the first slice
+    # Market data stalls from 0.5 s to 5.5 s (after the first slices): every read fails.
+    real_quote = rig.broker.quote
+
+    def stalling_quote(symbol: str, exchange: str):  # type: ignore[no-untyped-def]
+        if 0.5 <= rig.clock.elapsed < 5.5:
+            raise NetworkException("Too many requests", code=429)
+        return real_quote(symbol, exchange)
+
+    rig.broker.quote = stalling_quote  # type: ignore[method-assign]
     try:
         _, future = rig.engine.submit(make_request(
             quantity=65 * 6, execution_algo="TWAP", max_child_orders=6, horizon_s=6,
