@@ -522,7 +522,7 @@ class ExecutionEngine:
             future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
             role = run.rules.roles[index]
             link = BasketLeg(run, index, role.value,
-                             request.policy.pay_up_ticks if role is LegRole.HEDGE else 0)
+                             request.policy.pay_up_ticks if role is LegRole.HEDGE else None)
             parent = self._start_parent(parent_id, leg, plan, seed, permits[parent_id], future,
                                         basket=link)
             if parent is not None:

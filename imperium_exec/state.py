@@ -107,7 +107,9 @@ class BasketLeg:
     gate: LegGate
     index: int  # the leg's position in the basket
     role: str  # LegRole value
-    pay_up_ticks: int = 0  # hedge children take liquidity this many ticks through the touch
+    #: A hedge leg's children take liquidity this many ticks through the touch (see
+    #: ``SmartOrderRouter.decide``); None for the other legs.
+    pay_up_ticks: int | None = None
 
 
 @dataclass
@@ -163,8 +165,7 @@ class ParentState:
     def pay_up_ticks(self) -> int | None:
         """A basket's hedge leg: its children take liquidity, this many ticks through the
         touch (see ``SmartOrderRouter.decide``); None for any other parent."""
-        return self.basket.pay_up_ticks if self.basket is not None \
-            and self.basket.role == "hedge" else None
+        return self.basket.pay_up_ticks if self.basket is not None else None
 
     def notify(self) -> None:
         """Something about this parent changed (a fill, a control): wake its waiters, and its

@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..baskets.legging import HELD_PREFIX, WAITS_FOR_HEDGE
 from ..events import Event, EventKind, ParentStatus
 from ..timeutil import IST
 
@@ -74,7 +75,7 @@ class ParentProgress:
         if self.held is None or self.held_ts <= self.placed_ts \
                 or self.status not in (ParentStatus.WORKING, ParentStatus.PAUSED):
             return None
-        return "its hedge to fill" if "waits for its hedge" in self.held \
+        return "its hedge to fill" if WAITS_FOR_HEDGE in self.held \
             else "the other legs to catch up"
 
     @property
@@ -265,7 +266,8 @@ class ParentBook:
                 progress.placed_ts = max(progress.placed_ts, e.ts)
             elif kind is EventKind.WARNING:
                 progress.message = e.message
-                if e.message and e.message.startswith("held: ") and e.ts >= progress.held_ts:
+                if e.message and e.message.startswith(HELD_PREFIX) \
+                        and e.ts >= progress.held_ts:
                     progress.held, progress.held_ts = e.message, e.ts
             if kind is EventKind.RECONCILING or e.ambiguous or parent_id in self.reconciling:
                 self._reconcile(e)

@@ -75,12 +75,23 @@ class LegProgress:
         return self.filled + self.open
 
 
+#: How a held child's row begins (the basket's warning row), and how a hold for the hedge's
+#: fills reads: the dock tells a leg's wait from them.
+HELD_PREFIX = "held: "
+WAITS_FOR_HEDGE = "waits for its hedge"
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     """Why a leg's child may not go out yet."""
 
     kind: str  # "hedge" or "balance"
     reason: str
+
+    @property
+    def message(self) -> str:
+        """The held child's warning row."""
+        return HELD_PREFIX + self.reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +152,7 @@ class LeggingRules:
             return None
         bought = sum(progress[i].filled for i in group.buys)
         hedges = ", ".join(self.legs[i].name for i in group.buys)
-        return Hold("hedge", f"waits for its hedge ({hedges}) to fill: {bought} of "
+        return Hold("hedge", f"{WAITS_FOR_HEDGE} ({hedges}) to fill: {bought} of "
                              f"{group.bought} bought, {out} sold or out; {units} more need "
                              f"{out + units - allowed} more bought")
 
@@ -227,4 +238,5 @@ class LeggingRules:
         return lines
 
 
-__all__ = ["GroupKey", "Hold", "LegFacts", "LegProgress", "LegRole", "LeggingRules"]
+__all__ = ["HELD_PREFIX", "WAITS_FOR_HEDGE", "GroupKey", "Hold", "LegFacts", "LegProgress",
+           "LegRole", "LeggingRules"]

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..brokers.base import MarginLeg
+from ..brokers.base import MarginCheck, MarginLeg
 from ..clock import Clock
 from ..event_factory import EventFactory
 from ..events import ChildStatus, ErrorBucket, Event, EventKind, ParentStatus, Status
@@ -137,7 +137,7 @@ class BasketRun:
                 since = now  # a paused leg holds the others: that is no stall
             if kind != hold.kind:  # a new hold: say why, once; the others may send early
                 self.emit(self.events.parent_event(parent, EventKind.WARNING,
-                                                   message=f"held: {hold.reason}"))
+                                                   message=hold.message))
                 self._wake_others(parent)
             self.held[leg] = (since, hold.kind)
             left = since + timeout_s - now
@@ -302,20 +302,20 @@ def _units_out(child: ChildState) -> int:
     return 0
 
 
-async def check_margin(gateway: BrokerGateway, basket_margin: Callable[..., object],
+async def check_margin(gateway: BrokerGateway,
+                       basket_margin: Callable[[list[MarginLeg]], MarginCheck],
                        request: BasketRequest) -> str | None:
     """Ask the broker what the basket needs; the refusal message, or None: it fits."""
     legs = [MarginLeg(leg.tradingsymbol, leg.exchange, leg.side, leg.quantity,
                       leg.order_type, leg.limit_price, leg.product) for leg in request.legs]
     check = await gateway.call(RequestKind.MARGIN_READ, basket_margin, legs)
-    shortfall = getattr(check, "shortfall", 0.0)
-    if shortfall <= 0:
+    if check.shortfall <= 0:
         return None
-    required, available = getattr(check, "required", 0.0), getattr(check, "available", 0.0)
-    without = getattr(check, "required_without_hedge", None)
+    without = check.required_without_hedge
     hedge = f" (without the hedge benefit: {without:,.2f})" if without else ""
-    return (f"margin: the basket needs {required:,.2f}{hedge} but {available:,.2f} is "
-            f"available, short by {shortfall:,.2f}; nothing was sent")
+    return (f"margin: the basket needs {check.required:,.2f}{hedge} but "
+            f"{check.available:,.2f} is available, short by {check.shortfall:,.2f}; "
+            "nothing was sent")
 
 
 def roles_text(rules: LeggingRules) -> str:
