@@ -57,7 +57,7 @@ from .market_data import (
     instrument_key,
     quotes_one_by_one,
 )
-from .markouts import MarkoutTracker
+from .markouts import HORIZONS_S, MarkoutTracker
 from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer
 from .planner import ExecutionAlgoPlanner, ExecutionPlan
@@ -104,9 +104,8 @@ class EngineConfig:
     rate_limits: AccountRateLimits | None = None
     #: Seed for parent ids (tests and benchmarks); None draws them from the OS.
     id_seed: int | None = None
-    #: Seconds after each fill at which its markout row is written, e.g. ``HORIZONS_S``
-    #: (1, 5, 60). Off by default for now (see the markouts module).
-    markout_horizons_s: tuple[float, ...] = ()
+    #: Seconds after each fill at which its markout row is written (1, 5, 60); () for none.
+    markout_horizons_s: tuple[float, ...] = HORIZONS_S
 
 
 class ExecutionEngine:

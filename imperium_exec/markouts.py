@@ -9,12 +9,10 @@ The instrument's quotes are kept subscribed until its last markout is due, so th
 from the market-data service like any other (the stream, or the coalesced REST call); a
 horizon with no quote fresher than ``max_age_s`` within ``wait_s`` writes no mid, and says so.
 
-Off by default (``EngineConfig.markout_horizons_s``) for now. With paper children priced from
-cached quotes, markouts (which keep the instrument subscribed) left later children priced
-from older quotes; since paper children read the book right before sending, a run with
-markouts agrees at send as one without (+8.3 vs +8.1 bps against +6.4 vs +6.2 on the
-moving-market test), but the extra quote reads still change which fills happen when (42
-fills against 43), and many engine tests pin exact row sequences: turning them on is next.
+On by default (``EngineConfig.markout_horizons_s``). Markouts still due when the engine
+shuts down are not written (the desk closing does not wait a minute for them): a fill's
+markout rows may be fewer than its horizons, never wrong. The rows come after the parent's
+final row; readers of parent progress skip them.
 """
 
 from __future__ import annotations

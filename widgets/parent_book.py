@@ -19,7 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..baskets.legging import HELD_PREFIX, WAITS_FOR_HEDGE
+from ..baskets.legging import HELD_PREFIX, WAITS_FOR_HEDGE, WAITS_FOR_OPEN_SELLS
 from ..events import Event, EventKind, ParentStatus
 from ..timeutil import IST
 
@@ -75,8 +75,11 @@ class ParentProgress:
         if self.held is None or self.held_ts <= self.placed_ts \
                 or self.status not in (ParentStatus.WORKING, ParentStatus.PAUSED):
             return None
-        return "its hedge to fill" if WAITS_FOR_HEDGE in self.held \
-            else "the other legs to catch up"
+        if WAITS_FOR_HEDGE in self.held:
+            return "its hedge to fill"
+        if WAITS_FOR_OPEN_SELLS in self.held:
+            return "open sells to end"
+        return "the other legs to catch up"
 
     @property
     def net_filled(self) -> int:
@@ -231,8 +234,8 @@ class ParentBook:
             if kind in _BASKET_EVENTS:
                 changed = self._basket_row(e) or changed
                 continue
-            if not parent_id or parent_id in finished_ids:
-                continue
+            if not parent_id or parent_id in finished_ids or kind is EventKind.MARKOUT:
+                continue  # a markout is about a fill already counted, often after the end
             if kind is EventKind.FINISHED:
                 self._finish(e)
                 touched.discard(parent_id)

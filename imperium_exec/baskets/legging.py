@@ -79,6 +79,9 @@ class LegProgress:
 #: fills reads: the dock tells a leg's wait from them.
 HELD_PREFIX = "held: "
 WAITS_FOR_HEDGE = "waits for its hedge"
+#: ... and how a hold reads when every hedge is bought but the sells already out (working, or
+#: of unknown outcome) leave no room: it waits for one of them to end.
+WAITS_FOR_OPEN_SELLS = "waits for open sells to end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +155,16 @@ class LeggingRules:
             return None
         bought = sum(progress[i].filled for i in group.buys)
         hedges = ", ".join(self.legs[i].name for i in group.buys)
-        return Hold("hedge", f"{WAITS_FOR_HEDGE} ({hedges}) to fill: {bought} of "
-                             f"{group.bought} bought, {out} sold or out; {units} more need "
-                             f"{out + units - allowed} more bought")
+        short = out + units - allowed
+        if bought < group.bought:
+            return Hold("hedge", f"{WAITS_FOR_HEDGE} ({hedges}) to fill: {bought} of "
+                                 f"{group.bought} bought, {out} sold or out; selling {units} "
+                                 f"more needs {short} more bought")
+        # Every hedge is bought: what is out includes sells not yet ended (working, or an
+        # attempt whose outcome is unknown and is still being looked for).
+        return Hold("hedge", f"{WAITS_FOR_OPEN_SELLS}: {bought} bought ({hedges}), {out} sold "
+                             f"or out, counting orders whose outcome is not known yet; "
+                             f"selling {units} more now could leave {short} uncovered")
 
     def short_allowance(self, key: GroupKey, progress: Sequence[LegProgress]) -> int:
         """Short units the group may have sold or out now."""
@@ -238,5 +248,5 @@ class LeggingRules:
         return lines
 
 
-__all__ = ["HELD_PREFIX", "WAITS_FOR_HEDGE", "GroupKey", "Hold", "LegFacts", "LegProgress",
-           "LegRole", "LeggingRules"]
+__all__ = ["HELD_PREFIX", "WAITS_FOR_HEDGE", "WAITS_FOR_OPEN_SELLS", "GroupKey", "Hold",
+           "LegFacts", "LegProgress", "LegRole", "LeggingRules"]

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imperium_exec.baskets.legging import LegFacts, LeggingRules, LegProgress, LegRole
+from imperium_exec.baskets.legging import (
+    WAITS_FOR_HEDGE,
+    WAITS_FOR_OPEN_SELLS,
+    LegFacts,
+    LeggingRules,
+    LegProgress,
+    LegRole,
+)
 from imperium_exec.request import Side
 
 LOT = 65
@@ -61,6 +68,23 @@ def test_a_short_waits_for_its_hedge_to_fill_not_to_be_acknowledged() -> None:
     filled = [LegProgress(filled=child), LegProgress()]
     assert rules.hold(1, child, filled) is None
     assert rules.hold(1, 2 * child, filled) is not None  # one lot covers one lot
+
+
+def test_a_short_held_with_its_hedge_bought_says_it_waits_for_open_sells_not_the_hedge(
+        ) -> None:
+    """The spread's hedge is all bought, one short lot filled and one of unknown outcome
+    (it may be live): a retry of that lot waits for the open sell to end, and says so."""
+    rules = LeggingRules([leg(BUY, 26000, "CE", 2), leg(SELL, 26200, "CE", 2)])
+    hedge = rules.legs[0]
+    progress = [LegProgress(filled=hedge.quantity), LegProgress(filled=LOT, open=LOT)]
+    hold = rules.hold(1, LOT, progress)
+    assert hold is not None and hold.kind == "hedge"
+    assert WAITS_FOR_OPEN_SELLS in hold.reason and WAITS_FOR_HEDGE not in hold.reason
+    assert f"{hedge.quantity} bought" in hold.reason
+    assert f"could leave {LOT} uncovered" in hold.reason
+    waiting = rules.hold(1, LOT, [LegProgress(filled=LOT), LegProgress(filled=LOT)])
+    assert waiting is not None and WAITS_FOR_HEDGE in waiting.reason
+    assert f"selling {LOT} more needs {LOT} more bought" in waiting.reason
 
 
 def test_the_ratio_spreads_extra_short_goes_only_after_the_whole_hedge() -> None:

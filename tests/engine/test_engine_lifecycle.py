@@ -34,7 +34,15 @@ def test_immediate_market_order_fills_at_the_touch_and_writes_every_v1_field(
     assert result.status is ParentStatus.FILLED
     assert (result.filled_quantity, result.average_price) == (130, 100.5)
     rows = rig.file_rows()
-    assert [r["event"] for r in rows] == ["accepted", "placed", "filled", "finished"]
+    # The fill's markouts come after the parent's end, one row per horizon as each falls due.
+    assert [r["event"] for r in rows] == ["accepted", "placed", "filled", "finished",
+                                          "markout", "markout", "markout"]
+    markouts = rows[4:]
+    assert [r["markout_s"] for r in markouts] == [1.0, 5.0, 60.0]
+    for markout in markouts:  # the book never moved: the mid is the arrival mid
+        assert markout["markout_mid"] == 100.25 and markout["fill_price"] == 100.5
+        assert markout["markout_bps"] == pytest.approx((100.5 - 100.25) / 100.5 * 1e4)
+        assert markout["ts"] - rows[2]["ts"] >= markout["markout_s"]
     placed = rows[1]
     for name in V1_FIELDS:
         assert name in placed

@@ -31,7 +31,8 @@ def run_one(tmp_path: Path, *failures: BaseException, record: bool = False,
         result = future.result(10)
     finally:
         rig.close()
-    return rig, result, rig.file_rows()
+    # These tests are about the child's attempts: the fill's markout rows are left out.
+    return rig, result, [r for r in rig.file_rows() if r["event"] != "markout"]
 
 
 def test_throttle_is_retried_after_a_second_and_then_placed(tmp_path: Path) -> None:

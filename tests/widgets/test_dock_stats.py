@@ -198,6 +198,22 @@ def test_parent_book_never_goes_backwards_on_rows_out_of_order() -> None:
     assert p.paused and p.filled == 130 and p.placed == 4
 
 
+def test_markouts_after_a_parents_end_never_show_it_as_working() -> None:
+    """A history read newest first meets a fill's markout rows before the parent's final
+    row: the parent must not flicker into the working panel (nor stay there if the final row
+    is beyond the rows read)."""
+    story = parent_story("P1", children=2, filled=2)
+    markouts = [row("markout", parent_id="P1", status="filled", child_index=1,
+                    filled_quantity=65, fill_price=100.05, markout_s=h, markout_mid=100.0,
+                    markout_bps=5.0, parent_quantity=130, parent_filled_quantity=130)
+                for h in (1.0, 5.0, 60.0)]
+    book = ParentBook()
+    book.add(events(markouts[::-1]))
+    assert book.active() == [] and book.get("P1") is None
+    book.add(events(story[::-1]))
+    assert book.active() == [] and book.finished_by_status["filled"] == 1
+
+
 def test_a_reconciled_child_counts_once_its_placed_row_follows() -> None:
     rows = [row("accepted", parent_id="R1", parent_quantity=130, children=1),
             row("reconciled", parent_id="R1", quantity=130, latency_ms=25.0,
@@ -311,3 +327,8 @@ def test_a_basket_leg_shows_what_its_held_child_waits_for_until_it_goes_out() ->
     balance.add(events([accepted, row("warning", message="held: 130 of 650 would run more "
                                                            "than 1 slice(s) ahead", **leg)]))
     assert balance.active()[0].waiting == "the other legs to catch up"
+    open_sells = ParentBook()
+    open_sells.add(events([accepted, row("warning", message="held: waits for open sells to end: "
+                                                             "130 bought (...), 130 sold or out",
+                                         **leg)]))
+    assert open_sells.active()[0].waiting == "open sells to end"
