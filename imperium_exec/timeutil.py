@@ -46,3 +46,10 @@ def round_to_tick(price: float, tick_size: float, direction: str = "nearest") ->
 def epoch_to_iso(epoch_s: float) -> str:
     """ISO-8601 timestamp in IST with milliseconds, the telemetry's ``timestamp`` field."""
     return dt.datetime.fromtimestamp(epoch_s, IST).isoformat(timespec="milliseconds")
+
+
+def ist_day_start(epoch_s: float) -> float:
+    """Epoch seconds of 00:00 IST on the day of ``epoch_s`` (a trading day's start)."""
+    day = dt.datetime.fromtimestamp(epoch_s, IST).replace(hour=0, minute=0, second=0,
+                                                          microsecond=0)
+    return day.timestamp()

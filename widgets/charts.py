@@ -45,7 +45,9 @@ def _count_step(top: int) -> float:
     return float(step)
 
 
-class _Plot(pg.PlotWidget):  # type: ignore[misc]
+class Plot(pg.PlotWidget):  # type: ignore[misc]
+    """A static (no mouse zoom) plot in the dock's theme."""
+
     def __init__(self, parent: QWidget | None, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self.setMenuEnabled(False)
@@ -69,7 +71,7 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
 
 
 class ExecutionCharts(QTabWidget):
-    """Three tabs of charts, fed from ExecutionStats."""
+    """Three tabs of charts, fed from ExecutionStats (the dock adds its TCA tab after them)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,7 +79,7 @@ class ExecutionCharts(QTabWidget):
         self.setDocumentMode(True)
         self._versions: dict[int, int] = {}  # tab -> stats version drawn
 
-        self.latency = _Plot(self)
+        self.latency = Plot(self)
         self.latency.setLabel("bottom", "placement latency, ms (log scale)")
         self.latency.setLabel("left", "children")
         self.latency.getAxis("bottom").setTicks(_latency_ticks())
@@ -92,7 +94,7 @@ class ExecutionCharts(QTabWidget):
             self.latency.addItem(line)
 
         axis = pg.DateAxisItem(orientation="bottom", utcOffset=IST_AXIS_OFFSET)
-        self.slippage = _Plot(self, axisItems={"bottom": axis})
+        self.slippage = Plot(self, axisItems={"bottom": axis})
         self.slippage.setLabel("left", "slippage, bps (+ = cost)")
         self.slippage.setLabel("bottom", "time (IST)")
         self._legend = self.slippage.addLegend(offset=(8, 4), labelTextSize="7pt")
@@ -107,7 +109,7 @@ class ExecutionCharts(QTabWidget):
                                               pen=pg.mkPen((128, 128, 128),
                                                              style=Qt.PenStyle.DashLine)))
 
-        self.errors = _Plot(self)
+        self.errors = Plot(self)
         self.errors.setLabel("left", "events")
         self._bucket_names = list(BUCKETS)
         self._error_bars = pg.BarGraphItem(x=[], height=[], width=0.36)
@@ -161,7 +163,7 @@ class ExecutionCharts(QTabWidget):
         self._stats = stats
         draw = (self._draw_latency, self._draw_slippage, self._draw_errors)
         index = max(0, self.currentIndex())
-        if self._versions.get(index) != stats.version:
+        if index < len(draw) and self._versions.get(index) != stats.version:
             self._versions[index] = stats.version
             draw[index](stats)
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -45,7 +45,9 @@ from .parent_book import ParentBook
 from .parents import ActiveParentsPanel, Confirm, confirm_with_dialog
 from .rowstore import ChildEventStore, RowFilter
 from .stats import ExecutionStats
-from .table_model import ChildEventTableModel
+from .table_model import ROW_ROLE, ChildEventTableModel
+from .tca_book import TcaBook
+from .tca_view import TcaPanel
 from .theme import Theme
 from .tiles import SummaryTiles
 
@@ -89,6 +91,7 @@ class ExecutionDock(QDockWidget):
         self.model = ChildEventTableModel(self.store, parent=self)
         self.stats = ExecutionStats()
         self.parent_book = ParentBook()
+        self.tca_book = TcaBook()
 
         # --- widgets
         body = QWidget(self)
@@ -142,6 +145,13 @@ class ExecutionDock(QDockWidget):
         self.blotter.tabs.setCurrentIndex(0)
         self.blotter.filter_changed.connect(self.orders.model.set_filter)
         self.charts = ExecutionCharts(self.splitter)
+        self.tca = TcaPanel(self.tca_book, self.charts)
+        self.charts.addTab(self.tca, "TCA")
+        self.charts.setTabToolTip(self.charts.indexOf(self.tca),
+                                  "Implementation shortfall of a finished parent (or today's) "
+                                  "in parts, and the markout curve of the fills")
+        # Picking an order in the Orders view shows its parent's shortfall in the TCA tab.
+        self.orders.table.selectionModel().currentRowChanged.connect(self._order_picked)
         for i, (part, share) in enumerate(((self.parents_panel, 3), (self.blotter, 4),
                                             (self.charts, 3))):
             self.splitter.addWidget(part)
@@ -232,6 +242,7 @@ class ExecutionDock(QDockWidget):
             self._describe_source()
 
     def _refresh_figures(self) -> None:
+        self.tca.refresh()  # draws only when visible and changed
         versions = (self.stats.version, self.parent_book.version)
         if versions == self._shown_versions:
             self._show_checking()
@@ -271,6 +282,11 @@ class ExecutionDock(QDockWidget):
         else:
             self._checking_timer.stop()
 
+    def _order_picked(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        row = current.data(ROW_ROLE) if current.isValid() else None
+        if isinstance(row, dict) and row.get("parent_id"):
+            self.tca.pick(str(row["parent_id"]))
+
     def dismiss_basket(self, basket_id: str) -> None:
         """Drop a stopped basket's line (the host completed or unwound it)."""
         self.parent_book.dismiss_basket(basket_id)
@@ -298,6 +314,7 @@ class ExecutionDock(QDockWidget):
             self.model.append_batch(batch, show=not self.feed.loading)
             self.stats.add(batch)
         self.parent_book.add(events)
+        self.tca_book.add(events)
         self.orders.model.apply(events, show=not self.feed.loading)
         self._note_session_state(events)
         if not self._refresh_timer.isActive():
@@ -312,6 +329,7 @@ class ExecutionDock(QDockWidget):
             self.stats.add(batch)
         self.orders.model.apply(events, show=False)
         self.parent_book.add(events)
+        self.tca_book.add(events)
         self._note_session_state(events)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
@@ -323,6 +341,7 @@ class ExecutionDock(QDockWidget):
         self.orders.model.clear()
         self.stats.reset()
         self.parent_book.reset()
+        self.tca_book.reset()
         if self.feed.session_start is not None:
             self.parent_book.set_session_start(self.feed.session_start)
         self._shown_versions = (-1, -1)
@@ -389,6 +408,7 @@ class ExecutionDock(QDockWidget):
         self.tiles.theme = theme
         self.parents_panel.theme = theme
         self.charts.apply_theme(theme)
+        self.tca.apply_theme(theme)
         self._shown_versions = (-1, -1)
         self.refresh_now()
         self.blotter.table.viewport().update()

@@ -13,7 +13,6 @@ panel can say "checking the order book for tag …, 3 s" while the engine looks.
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import operator
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..baskets.legging import HELD_PREFIX, WAITS_FOR_HEDGE, WAITS_FOR_OPEN_SELLS
 from ..events import Event, EventKind, ParentStatus
-from ..timeutil import IST
+from ..timeutil import ist_day_start
 
 #: Parent events whose status is the parent's current state.
 _PARENT_STATUS_EVENTS = frozenset({EventKind.ACCEPTED, EventKind.PAUSED, EventKind.RESUMED})
@@ -400,7 +399,7 @@ class ParentBook:
         self._paused -= self._paused_of.pop(parent_id, False)
 
     def _working_since(self) -> float:
-        return max(_ist_date_start(self.newest_ts), self._session_start)
+        return max(ist_day_start(self.newest_ts), self._session_start)
 
     def _rebucket(self) -> None:
         self._since = self._working_since()
@@ -468,9 +467,3 @@ class ParentBook:
 
     def __len__(self) -> int:
         return len(self._active)
-
-
-def _ist_date_start(ts: float) -> float:
-    """Epoch seconds of 00:00 IST on the day of ``ts``."""
-    day = dt.datetime.fromtimestamp(ts, IST).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day.timestamp()

@@ -8,7 +8,8 @@ from dock_support import events, parent_story, row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imperium_exec.widgets.parent_book import ParentBook, _ist_date_start
+from imperium_exec.timeutil import ist_day_start
+from imperium_exec.widgets.parent_book import ParentBook
 from imperium_exec.widgets.rowstore import ChildEventStore
 from imperium_exec.widgets.stats import ExecutionStats, TileFigures
 from imperium_exec.widgets.tiles import Tone, tile_texts
@@ -271,7 +272,7 @@ def test_the_books_working_and_interrupted_sets_match_a_full_recount_in_any_orde
         if r["parent_id"] not in finished_ids:
             last[r["parent_id"]] = max(last.get(r["parent_id"], 0.0), r["ts"])
             first[r["parent_id"]] = min(first.get(r["parent_id"], r["ts"]), r["ts"])
-    today = _ist_date_start(max(r["ts"] for r in stories))
+    today = ist_day_start(max(r["ts"] for r in stories))
     by_start = sorted(last, key=lambda k: (first[k], k))
     working, interrupted = book.split()
     assert [p.parent_id for p in working] == [k for k in by_start if last[k] >= today]
