@@ -108,7 +108,8 @@ class TcaBook:
         self._order: list[tuple[float, str]] = []  # (ts, parent id) of the kept, oldest first
         self._days: dict[float, _Day] = {}  # IST day start -> that day's figures
         self._parent_markouts: dict[str, Markouts] = {}
-        self.version = 0
+        self.version = 0  # any figure changed
+        self.parents_version = 0  # the finished parents changed (the picker's list)
 
     def add(self, events: list[Event]) -> bool:
         """Fold a batch in; True when a figure changed."""
@@ -147,6 +148,7 @@ class TcaBook:
         if e.parent_id in day.parents:
             return False
         day.add(cost)
+        self.parents_version += 1
         key = (cost.ts, cost.parent_id)
         if len(self._order) >= self._keep and key < self._order[0]:
             self._parent_markouts.pop(cost.parent_id, None)  # older than every kept one

@@ -120,15 +120,19 @@ class TcaPanel(QWidget):
 
     def pick(self, parent_id: str) -> bool:
         """Show ``parent_id``'s waterfall (if it is listed); True when it is."""
-        self.refresh()
+        if self._listed != self.book.parents_version:
+            self._list_parents()
         index = self.picker.findData(parent_id)
         if index >= 0:
             self.picker.setCurrentIndex(index)
         return index >= 0
 
     def refresh(self) -> None:
-        """Bring the picker and the charts up to the book (cheap when nothing changed)."""
-        if self._listed != self.book.version:
+        """Bring the picker and the charts up to the book: nothing while hidden (showing
+        the tab refreshes), the picker only when the finished parents changed."""
+        if not self.isVisible():
+            return
+        if self._listed != self.book.parents_version:
             self._list_parents()
         self.redraw()
 
@@ -167,7 +171,7 @@ class TcaPanel(QWidget):
             self.picker.setCurrentIndex(max(0, index))
         finally:
             self.picker.blockSignals(False)
-        self._listed = self.book.version
+        self._listed = self.book.parents_version
 
     def redraw(self) -> None:
         key = (self.book.version, self.picked)

@@ -200,6 +200,19 @@ def test_the_tca_tab_draws_each_parents_finished_row_and_today(
     assert curve[5.0] == pytest.approx(mean)
 
 
+def test_the_hidden_tab_costs_nothing_and_catches_up_when_shown(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings, run_rows: list[dict[str, Any]]) -> None:
+    _, dock = make_dock(qtbot, tracker, stack, qsettings)
+    assert dock.charts.currentIndex() == 0  # Latency
+    stack.send(*run_rows)
+    qtbot.waitUntil(lambda: dock.tca_book.parents_version == 3, timeout=3000)
+    dock.refresh_now()
+    assert dock.tca.picker.count() == 0 and dock.tca.values == []  # not listed, not drawn
+    dock.charts.setCurrentWidget(dock.tca)
+    assert dock.tca.picker.count() == 4 and len(dock.tca.values) == len(PARTS) + 1
+
+
 def test_picking_an_order_shows_its_parent_in_the_tca_tab(
         qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
         qsettings: QSettings, run_rows: list[dict[str, Any]]) -> None:
