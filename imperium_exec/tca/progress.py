@@ -26,7 +26,7 @@ class ProgressBar:
         if fraction < 1.0 and fraction - self.last < 0.005:
             return
         self.last = fraction
-        filled = int(round(fraction * self.width))
+        filled = round(fraction * self.width)
         elapsed = time.monotonic() - self.started
         self.stream.write(f"\r{self.label} {self.total_bytes / 1e9:.2f} GB "
                           f"[{'#' * filled}{'.' * (self.width - filled)}] "

@@ -17,6 +17,7 @@ Only small results (aggregates, a few dozen parents) come back to Python, as
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -524,7 +525,7 @@ class TcaQuery:
         found = dict(self.con.execute(
             f"SELECT CASE {cases} ELSE {len(edges) - 1} END AS b, count(*) FROM journal "
             "WHERE event = 'placed' AND latency_ms IS NOT NULL GROUP BY b").fetchall())
-        labels = [f"{_ms(lo)}–{_ms(hi)}" for lo, hi in zip(edges, edges[1:], strict=False)]
+        labels = [f"{_ms(lo)}–{_ms(hi)}" for lo, hi in itertools.pairwise(edges)]
         labels.append(f"≥ {_ms(edges[-1])}")
         return Latency(placements=count, p50_ms=quantiles[0], p95_ms=quantiles[1],
                        p99_ms=quantiles[2], max_ms=_float(row[2]),

@@ -75,7 +75,8 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, text_columns: 
 
 
 def _tile(label: str, value: str) -> str:
-    return f'<div class="tile"><div class="v">{value}</div><div class="k">{escape(label)}</div></div>'
+    return (f'<div class="tile"><div class="v">{value}</div>'
+            f'<div class="k">{escape(label)}</div></div>')
 
 
 def _waterfall_steps(parts: ShortfallParts, *, bps: bool) -> list[tuple[str, float]]:
@@ -139,7 +140,7 @@ def _tiles(f: TcaFigures) -> str:
 def _shortfall_section(f: TcaFigures) -> list[str]:
     out = ["<h2>Implementation shortfall</h2>"]
     if f.total is None:
-        return out + ['<p class="note">No parent in these journals carries the shortfall '
+        return [*out, '<p class="note">No parent in these journals carries the shortfall '
                       "parts (finished rows of schema v3).</p>"]
     total = f.total
     out.append(
@@ -151,7 +152,7 @@ def _shortfall_section(f: TcaFigures) -> list[str]:
         "stamp duty, GST.</p>")
     out.append('<div class="charts">'
                + svg.waterfall(_waterfall_steps(total, bps=False),
-                               title="All parents: shortfall by part", unit="₹")
+                               title="All parents: shortfall by part", unit="₹ (rupees)")
                + svg.waterfall(_waterfall_steps(total, bps=True),
                                title="All parents: shortfall by part", unit="bps")
                + "</div>")
@@ -171,7 +172,7 @@ def _slippage_section(f: TcaFigures) -> list[str]:
     out = ["<h2>Arrival slippage per parent</h2>"]
     h = f.slippage
     if h is None:
-        return out + ['<p class="note">No parent with fills and an arrival price.</p>']
+        return [*out, '<p class="note">No parent with fills and an arrival price.</p>']
     out.append(f'<p class="note">s × (average fill − arrival mid) / arrival mid, in bps, one '
                f"value per parent with fills ({h.count:,}); mean {_num(h.mean, 2)}, median "
                f"{_num(h.median, 2)} bps. Bins cover the 1st to 99th percentile: "
@@ -179,14 +180,14 @@ def _slippage_section(f: TcaFigures) -> list[str]:
     out.append('<div class="charts">' + svg.histogram(
         h.edges, h.counts, title="Arrival slippage per parent",
         x_label="arrival slippage, bps (positive = cost)", mark=h.median,
-        mark_label="median") + "</div>")
+        mark_label=f"median {h.median:+.1f}" if h.median is not None else "") + "</div>")
     return out
 
 
 def _markout_section(points: Sequence[MarkoutPoint]) -> list[str]:
     out = ["<h2>Markouts</h2>"]
     if not points:
-        return out + ['<p class="note">No markout rows in these journals.</p>']
+        return [*out, '<p class="note">No markout rows in these journals.</p>']
     horizons = sorted({p.horizon_s for p in points})
     by = {(p.horizon_s, p.liquidity): p for p in points}
     series: list[tuple[str, list[float | None]]] = []
@@ -218,7 +219,7 @@ def _expected_section(f: TcaFigures) -> list[str]:
     e = f.expected
     out = ["<h2>Expected against realized</h2>"]
     if not e.fills:
-        return out + ['<p class="note">No fill carries a pre-trade estimate.</p>']
+        return [*out, '<p class="note">No fill carries a pre-trade estimate.</p>']
     out.append(f'<p class="note">On the same {e.fills:,} fills (quantity-weighted, bps of '
                "arrival): the estimate each fill's child was sent with, and what the fill "
                "cost. At send: the estimate less the earlier fills' impact already in the mid "
@@ -254,7 +255,8 @@ def _breakdown_section(breakdowns: Sequence[Breakdown]) -> list[str]:
     for b in breakdowns:
         if not b.rows:
             continue
-        out.append(f"<h3>By {escape(b.dimension.lower())}</h3>")
+        name = b.dimension[0].lower() + b.dimension[1:]
+        out.append(f"<h3>By {escape(name)}</h3>")
         if b.note:
             out.append(f'<p class="note">{escape(b.note)}</p>')
         rows = [[escape(r.key), f"{r.parents:,}", f"{r.decision_value:,.0f}", _pct(r.fill_rate),
@@ -263,8 +265,8 @@ def _breakdown_section(breakdowns: Sequence[Breakdown]) -> list[str]:
         use_is = any(r.shortfall_bps is not None for r in b.rows)
         chart = svg.bar_rows(
             [(r.key, r.shortfall_bps if use_is else r.arrival_bps) for r in b.rows],
-            title=f"{'Shortfall' if use_is else 'Arrival slippage'} by "
-                  f"{b.dimension.lower()}", unit="bps (positive = cost)")
+            title=f"{'Shortfall' if use_is else 'Arrival slippage'} by {name}",
+            unit="bps (positive = cost)")
         out.append('<div class="charts">' + _table(
             [b.dimension, "parents", "notional ₹", "filled", "IS bps", "spread bps",
              "arrival bps", "expected bps"], rows) + chart + "</div>")
@@ -320,7 +322,7 @@ def _parent_rows(parents: Sequence[ParentCost]) -> list[list[str]]:
 def _outlier_section(f: TcaFigures, waterfalls: int) -> list[str]:
     out = ["<h2>Outliers</h2>"]
     if not f.worst:
-        return out + ['<p class="note">No parent with a cost to rank.</p>']
+        return [*out, '<p class="note">No parent with a cost to rank.</p>']
     head = ["parent", "symbol", "side", "algo", "status", "started (IST)", "filled",
             "arrival bps", "expected bps", *(f"{IS_PART_TITLES[n]} bps" for n in IS_PARTS),
             "IS bps", "IS ₹"]

@@ -53,11 +53,12 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
     if lat.placements:
         lines.append(f"placement latency: p50 {lat.p50_ms:.1f} ms, p95 {lat.p95_ms:.1f} ms, "
                      f"p99 {lat.p99_ms:.1f} ms")
-    for p in f.worst[:worst]:
-        cost = p.shortfall.total_bps if p.shortfall is not None else p.arrival_slippage_bps
-        what = "IS" if p.shortfall is not None else "arrival"
-        lines.append(f"  costliest: {p.parent_id} {p.tradingsymbol} {p.side} "
-                     f"{p.algo or ''} {what} {_bps(cost)}")
+    for parent in f.worst[:worst]:
+        sf = parent.shortfall
+        cost = sf.total_bps if sf is not None else parent.arrival_slippage_bps
+        what = "IS" if sf is not None else "arrival"
+        lines.append(f"  costliest: {parent.parent_id} {parent.tradingsymbol} {parent.side} "
+                     f"{parent.algo or ''} {what} {_bps(cost)}")
     return "\n".join(lines)
 
 

@@ -21,7 +21,8 @@ TOTAL_COST = "#7b241c"
 TOTAL_SAVING = "#145a32"
 GRID = "#e3e6ea"
 AXIS = "#4a4f55"
-SERIES = ("#c0392b", "#2e86c1", "#7d3c98", "#d68910")
+#: Line colours: none red or green, which mean cost and saving here.
+SERIES = ("#34495e", "#2e86c1", "#8e44ad", "#d68910")
 
 _FONT = "font-family=\"DejaVu Sans, Arial, sans-serif\""
 
@@ -137,6 +138,15 @@ class _Frame:
                 + "".join(self.parts) + "</svg>")
 
 
+def _bar_label(frame: _Frame, x: float, start: float, end: float, text: str, *,
+               weight: str = "normal") -> None:
+    """A bar's value just past its far end: above a cost, below a saving."""
+    if end >= start:
+        frame.text(x, frame.y(max(start, end)) - 4, text, size=10, weight=weight)
+    else:
+        frame.text(x, frame.y(min(start, end)) + 12, text, size=10, weight=weight)
+
+
 def waterfall(steps: Sequence[tuple[str, float]], *, title: str, unit: str,
               total_label: str = "Total", width: int = 560, height: int = 300) -> str:
     """Floating bars from 0, one per part, then the total from 0: a cost goes up (red), a
@@ -147,7 +157,8 @@ def waterfall(steps: Sequence[tuple[str, float]], *, title: str, unit: str,
         running += value
     total = running
     values = [v for span in spans for v in span] + [0.0, total]
-    frame = _Frame(width, height, min(values), max(values))
+    pad = (max(values) - min(values)) * 0.08
+    frame = _Frame(width, height, min(values) - pad, max(values) + pad)
     frame.title(title)
     frame.y_axis(unit)
     labels = [label for label, _ in steps] + [total_label]
@@ -158,14 +169,13 @@ def waterfall(steps: Sequence[tuple[str, float]], *, title: str, unit: str,
         start, end = spans[i]
         frame.rect(x, frame.y(start), bar, frame.y(end), sign_colour(value),
                    f"{label}: {fmt(value)} {unit}")
-        frame.text(x + bar / 2, min(frame.y(start), frame.y(end)) - 4, fmt(value), size=10)
+        _bar_label(frame, x + bar / 2, start, end, fmt(value))
         if i + 1 < len(labels):  # the connector to the next bar
             frame.line(x + bar, frame.y(end), x + slot, frame.y(end), "#9aa3ab", dash="3 2")
     x = frame.left + len(steps) * slot + (slot - bar) / 2
     frame.rect(x, frame.y(0), bar, frame.y(total), sign_colour(total, total=True),
                f"{total_label}: {fmt(total)} {unit}")
-    frame.text(x + bar / 2, min(frame.y(0), frame.y(total)) - 4, fmt(total), size=10,
-               weight="bold")
+    _bar_label(frame, x + bar / 2, 0.0, total, fmt(total), weight="bold")
     for i, label in enumerate(labels):
         frame.text(frame.left + i * slot + slot / 2, frame.height - frame.bottom + 16, label)
     frame.x_title("red: a cost, green: a saving")
@@ -201,7 +211,7 @@ def histogram(edges: Sequence[float], counts: Sequence[int], *, title: str, x_la
     if mark is not None and low <= mark <= high:
         frame.line(x_of(mark), frame.top, x_of(mark), base, TOTAL_COST if mark > 0 else
                    TOTAL_SAVING, width=1.5)
-        frame.text(x_of(mark) + 4, frame.top + 10, mark_label, anchor="start", size=10)
+        frame.text(x_of(mark) + 4, frame.top - 4, mark_label, anchor="start", size=10)
     frame.x_title(x_label)
     return frame.svg(f"{title}: histogram of {x_label}")
 
@@ -227,9 +237,10 @@ def line_chart(categories: Sequence[str], series: Sequence[tuple[str, Sequence[f
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             frame.parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
                                'stroke-width="2"/>')
-        for (x, y), v in zip(points, [v for v in ys if v is not None], strict=True):
+        known = [v for v in ys if v is not None]
+        for (x, y), value in zip(points, known, strict=True):
             frame.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}">'
-                               f"<title>{escape(name)}: {fmt(v)} {escape(y_label)}</title>"
+                               f"<title>{escape(name)}: {fmt(value)} {escape(y_label)}</title>"
                                "</circle>")
         legend_x = frame.left + 10 + n * 150
         frame.rect(legend_x, base + 30, 12, base + 40, colour)
@@ -248,6 +259,8 @@ def bar_rows(rows: Sequence[tuple[str, float | None]], *, title: str, unit: str,
     lo, hi = min(values), max(values)
     if hi <= lo:
         hi = lo + 1.0
+    pad = (hi - lo) * 0.12  # room for the value labels
+    lo, hi = (lo - pad if lo < 0 else lo), (hi + pad if hi > 0 else hi)
     tick_values = ticks(lo, hi, 5)
     lo, hi = min(lo, tick_values[0]), max(hi, tick_values[-1])
 
@@ -256,9 +269,9 @@ def bar_rows(rows: Sequence[tuple[str, float | None]], *, title: str, unit: str,
 
     frame.title(title)
     base = frame.height - frame.bottom
-    for value in tick_values:
-        frame.line(x_of(value), frame.top, x_of(value), base, GRID)
-        frame.text(x_of(value), base + 16, fmt(value))
+    for tick in tick_values:
+        frame.line(x_of(tick), frame.top, x_of(tick), base, GRID)
+        frame.text(x_of(tick), base + 16, fmt(tick))
     for i, (label, value) in enumerate(rows):
         y = frame.top + i * (bar_height + 6) + 3
         shown = label if len(label) <= 24 else label[:23] + "…"
