@@ -358,7 +358,8 @@ class TcaQuery:
             "sum(is_opportunity), sum(coalesce(fees, 0.0)), sum(decision_value) "
             "FROM parent_costs WHERE is_total IS NOT NULL GROUP BY ALL ORDER BY key"
         ).fetchall()
-        return {str(r[0]): ShortfallParts(*(float(x) for x in r[1:])) for r in rows}
+        return {str(r[0]): ShortfallParts(*(float(x) for x in r[1:])) for r in rows
+                if r[1] is not None}
 
     def parent_costs(self, *, order: str = "DESC", limit: int | None = 10,
                      parent_ids: Sequence[str] | None = None) -> tuple[ParentCost, ...]:

@@ -344,5 +344,5 @@ def scatter(points: Sequence[tuple[float, float]], *, title: str, x_label: str, 
     return frame.svg(f"{title}: {y_label} against {x_label}")
 
 
-__all__ = ["COST", "SAVING", "bar_rows", "columns", "fmt", "histogram", "line_chart",
-           "scatter", "sign_colour", "standalone", "ticks", "waterfall"]
+__all__ = ["COST", "SAVING", "TOTAL_COST", "TOTAL_SAVING", "bar_rows", "columns", "fmt",
+           "histogram", "line_chart", "scatter", "sign_colour", "standalone", "ticks", "waterfall"]

@@ -29,8 +29,9 @@ def paper_journal(path: Path, *, parents: int = 8, seed: int = 4, markouts: bool
     broker = PaperBroker(clock=clock, seed=seed, margin=1e12,
                          faults=FaultConfig(server_error_rate=server_error_rate))
     tracker = FillQualityTracker("paper", path=path)
-    engine = ExecutionEngine(broker, mode="paper", clock=clock, tracker=tracker, config=EngineConfig(
-        id_seed=seed, markout_horizons_s=(1.0, 5.0, 60.0) if markouts else ()))
+    config = EngineConfig(id_seed=seed,
+                          markout_horizons_s=(1.0, 5.0, 60.0) if markouts else ())
+    engine = ExecutionEngine(broker, mode="paper", clock=clock, tracker=tracker, config=config)
     try:
         futures = []
         for i in range(parents):
