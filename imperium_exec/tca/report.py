@@ -79,8 +79,15 @@ def _tile(label: str, value: str) -> str:
             f'<div class="k">{escape(label)}</div></div>')
 
 
-def _waterfall_steps(parts: ShortfallParts, *, bps: bool) -> list[tuple[str, float]]:
-    return [(IS_PART_TITLES[name], (parts.bps(parts.part(name)) or 0.0) if bps
+#: The parts' names where a chart is narrow.
+_SHORT_TITLES = {"delay": "Delay", "spread": "Spread", "drift": "Drift",
+                 "opportunity": "Opport.", "fees": "Fees"}
+
+
+def _waterfall_steps(parts: ShortfallParts, *, bps: bool,
+                     short: bool = False) -> list[tuple[str, float]]:
+    titles = _SHORT_TITLES if short else IS_PART_TITLES
+    return [(titles[name], (parts.bps(parts.part(name)) or 0.0) if bps
              else parts.part(name)) for name in IS_PARTS]
 
 
@@ -330,7 +337,7 @@ def _outlier_section(f: TcaFigures, waterfalls: int) -> list[str]:
                "shortfall in bps of decision notional (arrival slippage where a parent has "
                "no shortfall parts).</p>")
     out.append(_table(head, _parent_rows(f.worst), text_columns=6))
-    charts = [svg.waterfall(_waterfall_steps(p.shortfall, bps=True),
+    charts = [svg.waterfall(_waterfall_steps(p.shortfall, bps=True, short=True),
                             title=f"{p.parent_id} {p.tradingsymbol} {p.side}", unit="bps",
                             width=380, height=250)
               for p in f.worst[:waterfalls] if p.shortfall is not None]
