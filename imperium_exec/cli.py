@@ -74,8 +74,15 @@ def run_demo_command(args: argparse.Namespace) -> int:
         return 2
 
 
+def add_tca_command(subparsers: Subparsers) -> None:
+    """``tca``: registered from its own package (which imports DuckDB only when it runs)."""
+    from .tca.command import add_tca_command as add
+
+    add(subparsers)
+
+
 #: Functions that each register one subcommand (see the module docstring).
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_demo_command]
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_demo_command, add_tca_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,81 @@
+"""``imperium-exec tca FILES...``: the report from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+Subparsers = Any  # argparse._SubParsersAction (private type)
+
+
+def add_tca_command(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "tca", help="transaction-cost analysis of journals: an HTML report and a summary",
+        description="Reads one or many execution journals (JSONL; paths, globs such as "
+                    "'~/.imperium_desk/*.jsonl' or 'logs/**/*.jsonl', or folders) with "
+                    "DuckDB and writes a self-contained HTML report: implementation "
+                    "shortfall per parent and in all (delay, spread, drift/impact, "
+                    "opportunity, fees), arrival slippage, markouts, breakdowns, expected "
+                    "against realized, errors, retries, latency and outliers. Positive = "
+                    "a cost, for buys and sells alike.")
+    parser.add_argument("files", nargs="+", metavar="FILES",
+                        help="journal files, globs (quote them) or folders")
+    parser.add_argument("-o", "--output", type=Path, default=Path("tca_report.html"),
+                        metavar="HTML", help="the report (default tca_report.html)")
+    parser.add_argument("--parquet", type=Path, metavar="DIR",
+                        help="also write parents.parquet and fills.parquet here")
+    parser.add_argument("--outliers", type=int, default=10, metavar="N",
+                        help="how many costliest and cheapest parents to list (default 10)")
+    parser.add_argument("--memory-limit", default="2GB", metavar="SIZE",
+                        help="DuckDB's memory limit; beyond it, it spills to disk "
+                             "(default 2GB)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="DuckDB threads (default: the machine's cores)")
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="draw the progress bar even when stderr is not a terminal")
+    progress.add_argument("--no-progress", dest="progress", action="store_false",
+                          help="no progress bar")
+    parser.set_defaults(run=run_tca_command)
+
+
+def run_tca_command(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from .progress import ProgressBar
+    from .query import TcaQuery
+    from .report import render_report
+    from .sources import JournalSourceError, resolve_journals
+    from .summary import render_summary
+
+    try:
+        files = resolve_journals(args.files)
+    except JournalSourceError as exc:
+        print(f"imperium-exec tca: {exc}", file=sys.stderr)
+        return 2
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    bar = ProgressBar(files.total_bytes) if show else None
+    try:
+        with TcaQuery(memory_limit=args.memory_limit, threads=args.threads) as query:
+            try:
+                query.load(files, progress=bar)
+            finally:
+                if bar is not None:
+                    bar.finish()
+            figures = query.figures(outliers=args.outliers)
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(render_report(figures), encoding="utf-8")
+            written = [str(args.output)]
+            if args.parquet is not None:
+                written.extend(str(p) for p in query.write_parquet(args.parquet))
+    except duckdb.Error as exc:
+        print(f"imperium-exec tca: {exc}", file=sys.stderr)
+        return 1
+    print(render_summary(figures))
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+__all__ = ["add_tca_command", "run_tca_command"]
