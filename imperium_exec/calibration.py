@@ -49,6 +49,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from .events import EventKind
+from .request import Side
 from .slippage import PriorFill, SlippageModel, SlippageParams
 from .timeutil import SESSION_SECONDS
 
@@ -149,7 +151,7 @@ def read_observations(paths: Iterable[str | os.PathLike[str]]) -> JournalReading
         if event is None:
             reading.unreadable_lines += 1
             continue
-        if event != "filled" or not row.get("filled_quantity") or not row.get("fill_price"):
+        if event != EventKind.FILLED or not row.get("filled_quantity") or not row.get("fill_price"):
             continue
         child_id, parent_id = row.get("child_id"), row.get("parent_id")
         if not isinstance(child_id, str) or not isinstance(parent_id, str):
@@ -159,7 +161,7 @@ def read_observations(paths: Iterable[str | os.PathLike[str]]) -> JournalReading
         units, price = int(row["filled_quantity"]), float(row["fill_price"])
         child = children.get(child_id)
         if child is None:
-            sign = 1 if row.get("side") == "BUY" else -1
+            sign = 1 if row.get("side") == Side.BUY else -1
             child = children[child_id] = _Child(
                 parent_id, str(row.get("tradingsymbol")), sign,
                 {k: row.get(k) for k in _ESTIMATE_FIELDS}, n, float(row.get("ts") or 0.0))
