@@ -81,8 +81,66 @@ def add_tca_command(subparsers: Subparsers) -> None:
     add(subparsers)
 
 
+def add_calibrate_command(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "calibrate", help="fit the slippage model's impact parameters to a journal's fills",
+        description="Fit the slippage model to realized fills: one observation per filled "
+                    "child (cost against the arrival mid), least squares for the impact the "
+                    "quote cannot show (the parent's own earlier fills, permanent and "
+                    "temporary, and the participation power law). Prints predicted against "
+                    "realized cost before (the journal's own estimates) and after, and writes "
+                    "the result dated where the stack reads it.")
+    parser.add_argument("journals", nargs="+", type=Path, metavar="JOURNAL",
+                        help="JSONL journals (schema version 4 or later)")
+    parser.add_argument("--mode", choices=("paper", "live"),
+                        help="the calibration's mode (default: the journals' own)")
+    parser.add_argument("--calibration-dir", type=Path, metavar="DIR",
+                        help="where to write it (default: calibration/ in the telemetry "
+                             "directory, ~/.imperium_desk or $IMPERIUM_DESK_HOME)")
+    parser.add_argument("--dry-run", action="store_true", help="fit and print, write nothing")
+    parser.set_defaults(run=run_calibrate_command)
+
+
+def run_calibrate_command(args: argparse.Namespace) -> int:
+    from .calibration import calibrate, read_observations, write_calibration
+
+    missing = [str(p) for p in args.journals if not p.is_file()]
+    if missing:
+        print(f"imperium-exec calibrate: no such journal: {', '.join(missing)}",
+              file=sys.stderr)
+        return 2
+    reading = read_observations(args.journals)
+    modes = sorted(reading.modes)
+    mode = args.mode or (modes[0] if len(modes) == 1 else None)
+    if mode is None:
+        print(f"imperium-exec calibrate: the journals mix modes ({', '.join(modes) or 'none'})"
+              "; say which with --mode", file=sys.stderr)
+        return 2
+    print(f"{reading.rows} rows, {len(reading.observations)} filled children"
+          + (f" ({reading.without_inputs} more without the estimate's inputs: written before "
+             "schema version 4)" if reading.without_inputs else ""))
+    try:
+        result = calibrate(reading.observations)
+    except ValueError as exc:
+        print(f"imperium-exec calibrate: {exc}", file=sys.stderr)
+        return 1
+    for name, (value, error) in result.estimates.items():
+        print(f"  {name:22} {value:.6g}" + (f" ± {error:.2g}" if error is not None else ""))
+    print("predicted vs realized, per child, bps of arrival (realized regressed on predicted):")
+    print(f"  before (the journal's estimates): {result.before.line()}")
+    print(f"  after  (fitted parameters):       {result.after.line()}")
+    if result.spread_check is not None:
+        print(f"  spread check (taking fills):      {result.spread_check.line()}")
+    if not args.dry_run:
+        path = write_calibration(result, mode=mode, journals=[str(p) for p in args.journals],
+                                 directory=args.calibration_dir)
+        print(f"written: {path}")
+    return 0
+
+
 #: Functions that each register one subcommand (see the module docstring).
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_demo_command, add_tca_command]
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_demo_command, add_tca_command,
+                                                   add_calibrate_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

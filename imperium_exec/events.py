@@ -11,7 +11,10 @@ The v1 field names are kept as they were; rows written before ``v`` existed (the
 telemetry) still read: their event is inferred from their status.
 
 Versions: 2 added the ``reconciling`` event (and its status); its rows have the same fields as
-version 1, so a v1 row is a v2 row that never says ``reconciling``, and both read alike.
+version 1, so a v1 row is a v2 row that never says ``reconciling``, and both read alike. 3 added
+the basket and markout events and the fields from ``prior_impact`` to ``markout_bps``; 4 the
+estimate's inputs (``participation``, ``horizon_s``, ``book_walk``), so the slippage model can
+be refitted from the journal (:mod:`imperium_exec.calibration`).
 """
 
 from __future__ import annotations
@@ -28,17 +31,18 @@ from typing import Annotated, Any, NamedTuple
 from .request import ExecutionAlgo, OrderType, Side, Urgency
 from .timeutil import IST
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
-#: kind; version 3 added the basket events and the fields from ``prior_impact`` on (the
-#: last ones of a row), None in older rows. (Rows without ``v``, the v1
-#: desk's, are upgraded: see :func:`_upgrade_seed_row`.)
-READABLE_VERSIONS: tuple[int, ...] = (1, 2, SCHEMA_VERSION)
-#: Fields that rows of a version before the one named do not have (always the last fields).
+#: kind; version 3 added the basket events and the fields from ``prior_impact`` on, version 4
+#: those from ``participation`` on (the last ones of a row), None in older rows. (Rows without
+#: ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
+READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, SCHEMA_VERSION)
+#: Fields that rows of a version before the one named do not have (always the last fields,
+#: in version order).
 FIELDS_SINCE: dict[str, int] = dict.fromkeys(
     ("prior_impact", "basket_id", "leg_role", "fees", "decision_price", "end_price",
      "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
-     "markout_bps"), 3)
+     "markout_bps"), 3) | dict.fromkeys(("participation", "horizon_s", "book_walk"), 4)
 
 
 class EventKind(StrEnum):
@@ -202,7 +206,8 @@ class Event(NamedTuple):
     error: Annotated[str | None, "The broker's error text"] = None
     attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    v: Annotated[int, "Schema version: 3 (2: written before baskets and prior_impact; 1: "
+    v: Annotated[int, "Schema version: 4 (3: written before the estimate's inputs; 2: before "
+                 "baskets and prior_impact; 1: "
                  "before the reconciling event; 0: a row from before versions)"
                  ] = SCHEMA_VERSION
     event: Annotated[EventKind, "What happened"] = EventKind.WARNING
@@ -274,6 +279,13 @@ class Event(NamedTuple):
     markout_mid: Annotated[float | None, "The mid then"] = None
     markout_bps: Annotated[float | None, "The fill against that mid, bps of the fill price "
                            "(positive = cost: the market moved against the fill)"] = None
+    # the estimate's inputs (child rows), so the slippage model can be refitted from the journal
+    participation: Annotated[float | None, "The participation rate the estimate's power law "
+                             "used for the child"] = None
+    horizon_s: Annotated[float | None, "The child's horizon the estimate used, seconds (none: "
+                         "the model's nominal horizon)"] = None
+    book_walk: Annotated[float | None, "The part of impact_estimate that is walking the "
+                         "displayed book beyond the touch, per unit"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""
@@ -386,10 +398,14 @@ _SEED_EVENTS = {"placed": EventKind.PLACED, "error": EventKind.ERROR}
 
 # The fast path's tables: what types each field may hold, and enum members by value.
 _ALL_FIELDS = itemgetter(*ROW_FIELDS)
-_OLDER_FIELDS = itemgetter(*(n for n in ROW_FIELDS if n not in FIELDS_SINCE))
-_NEWER_NONE = (None,) * len(FIELDS_SINCE)
+#: Per older readable version: the fields its rows have, and Nones for those added since.
+_OLDER: dict[int, tuple[itemgetter[Any], tuple[None, ...]]] = {
+    version: (itemgetter(*(n for n in ROW_FIELDS if FIELDS_SINCE.get(n, 0) <= version)),
+              (None,) * sum(since > version for since in FIELDS_SINCE.values()))
+    for version in READABLE_VERSIONS if version != SCHEMA_VERSION}
 assert ROW_FIELDS[len(ROW_FIELDS) - len(FIELDS_SINCE):] == tuple(FIELDS_SINCE), \
     "fields added in a later version go at the end"
+assert list(FIELDS_SINCE.values()) == sorted(FIELDS_SINCE.values()), "in version order"
 _ENUM_POSITIONS = tuple((ROW_FIELDS.index(n), _members(FIELD_TYPES[n])) for n in _ENUM_FIELDS)
 
 
@@ -446,8 +462,12 @@ def _read_current(row: Mapping[str, Any]) -> Event | None:
 
 def _read_older(row: Mapping[str, Any]) -> Event | None:
     """A whole row of an earlier readable version: the fields added since are None."""
+    older = _OLDER.get(row.get("v"))  # type: ignore[arg-type]
+    if older is None:
+        return None
+    present, newer_none = older
     try:
-        values = _OLDER_FIELDS(row) + _NEWER_NONE
+        values = present(row) + newer_none
     except KeyError:
         return None
     return _typed(values)

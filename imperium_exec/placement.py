@@ -314,6 +314,9 @@ class Placer:
         filled_before = prior_fills[:-1] if ahead else prior_fills
         child.prior_impact = self.slippage.linear_impact(filled_before)
         child.expected_cost_bps = estimate.expected_cost_bps
+        child.participation = participation
+        child.horizon_s = horizon
+        child.book_walk = estimate.book_walk
         if market is not None:
             child.quote_source = market.source
             child.quote_age_ms = self.market_data.age(market) * 1e3

@@ -62,6 +62,7 @@ class SlippageEstimate:
     expected_slippage: float
     impact_estimate: float
     expected_cost_bps: float
+    book_walk: float = 0.0  # the part of impact_estimate that is walking the book
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ class SlippageModel:
         linear = self.linear_impact(prior_fills)
         impact = walk + power_law + linear
         cost_bps = (spread_part + impact) / reference_price * 1e4 + p.fees_bps
-        return SlippageEstimate(spread_part, impact, cost_bps)
+        return SlippageEstimate(spread_part, impact, cost_bps, walk)
 
     def linear_impact(self, prior_fills: Sequence[PriorFill]) -> float:
         """What remains of the parent's earlier fills' linear impact, rupees per unit."""

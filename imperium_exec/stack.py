@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from .baskets.request import BasketRequest
 from .baskets.runner import BasketResult
 from .brokers.base import Broker
+from .calibration import slippage_model_for
 from .clock import Clock
 from .engine import EngineConfig, ExecutionEngine, ExecutionResult
 from .events import EventKind, read_event
@@ -143,6 +144,8 @@ class ExecutionStack(QObject):
                  tracker: FillQualityTracker | None = None, clock: Clock | None = None,
                  retry_policy: RetryPolicy | None = None, config: EngineConfig | None = None,
                  telemetry_dir: str | os.PathLike[str] | None = None,
+                 calibration: str | os.PathLike[str] | None = None,
+                 calibration_dir: str | os.PathLike[str] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         if broker is None:
@@ -152,8 +155,14 @@ class ExecutionStack(QObject):
         self.broker = broker
         self.mode: Mode = mode
         self.tracker = tracker or FillQualityTracker(mode=mode, directory=telemetry_dir)
+        # The slippage model: a calibration file when told to, else the broker's own true
+        # costs (the paper exchange), else the newest calibration for the mode in
+        # calibration_dir, else the live defaults (imperium_exec.calibration).
+        slippage = slippage_model_for(broker, mode, calibration=calibration,
+                                      calibration_dir=calibration_dir)
         self.engine = ExecutionEngine(broker, mode=mode, clock=clock, tracker=self.tracker,
-                                      retry_policy=retry_policy, config=config)
+                                      retry_policy=retry_policy, config=config,
+                                      slippage=slippage)
         self._row_from_engine.connect(self._dispatch)
         self.engine.add_listener(self._row_from_engine.emit)
         self._closed = False

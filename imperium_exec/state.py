@@ -38,6 +38,10 @@ class ChildState:
     prior_impact: float | None = None
     expected_cost_bps: float | None = None
     mid_at_send: float | None = None
+    #: The estimate's inputs, written with the child's rows (for refitting the model).
+    participation: float | None = None
+    horizon_s: float | None = None
+    book_walk: float | None = None
     latency_ms: float | None = None
     quote_source: QuoteSource | None = None  # where the price came from
     quote_age_ms: float | None = None  # how old that quote was when the child was priced

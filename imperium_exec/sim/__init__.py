@@ -10,6 +10,7 @@ The broker front is :class:`imperium_exec.brokers.paper.PaperBroker`.
 
 from .config import (
     AccountConfig,
+    AdverseSelectionConfig,
     FaultConfig,
     FaultKind,
     ImpactConfig,
@@ -23,6 +24,7 @@ from .config import (
 
 __all__ = [
     "AccountConfig",
+    "AdverseSelectionConfig",
     "FaultConfig",
     "FaultKind",
     "ImpactConfig",

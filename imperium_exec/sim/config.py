@@ -109,6 +109,20 @@ class ImpactConfig(_Frozen):
         return self.temporary_per_unit if self.enabled else 0.0
 
 
+class AdverseSelectionConfig(_Frozen):
+    """The market moves against each of our fills after it happens (adverse selection).
+
+    After every fill of ours (each price level an order fills at is one fill), the fair price
+    moves ``post_fill_drift_bps`` of the fill price against the filled side (down after a buy,
+    up after a sale), linearly over ``post_fill_drift_s`` and for good after that. It costs the
+    fill nothing at the time; the fill's markouts show it (at +5 s all of it, with the default
+    two-second ramp). Off by default: for known-answer tests of the markouts.
+    """
+
+    post_fill_drift_bps: NonNegative = 0.0
+    post_fill_drift_s: Positive = 2.0
+
+
 class FaultKind(StrEnum):
     """What can go wrong with one order request."""
 
@@ -222,6 +236,7 @@ class PaperConfig(_Frozen):
     seed: int = 20_261_124
     market: MarketConfig = Field(default_factory=MarketConfig)
     impact: ImpactConfig = Field(default_factory=ImpactConfig)
+    adverse_selection: AdverseSelectionConfig = Field(default_factory=AdverseSelectionConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)
     account: AccountConfig = Field(default_factory=AccountConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)

@@ -18,7 +18,9 @@ What a child really pays on this exchange, against the arrival mid (see :mod:`.m
 - **volatility** (the index's random walk, ``annual_vol``) moves the price both ways: it is
   timing risk, zero in expectation, so it adds nothing to the expected cost. The exchange has no
   volatility-scaled impact, so the power-law terms (``eta``, ``gamma``) are zero here;
-- **fees**: the exchange charges none.
+- **fees**: the exchange charges none (the engine adds the dated Indian F&O charges itself);
+- **adverse selection** (:class:`.config.AdverseSelectionConfig`, off by default): the price
+  drifting against each fill afterwards costs the fill nothing; its markouts show it.
 
 Option decay (theta) is a drift the model leaves out: over a schedule of minutes it makes
 buys look cheaper and sells dearer than this estimate, by the same amount.

@@ -5,6 +5,8 @@ trades did to it:
 
 - impact: every unit we trade moves the fair price by ``gamma`` for good and by ``eta`` more,
   decaying with a half-life (AC/propagator style, parameters in :class:`ImpactConfig`);
+- adverse selection (off by default, :class:`.config.AdverseSelectionConfig`): after each of
+  our fills the fair price drifts against the filled side, over a few seconds and for good;
 - depleted depth: liquidity we took is missing from the top of that side of the book and
   comes back with the book's resilience half-life, so sweeping a thin book twice costs more.
 
@@ -84,6 +86,11 @@ class OptionBook:
         self.permanent = 0.0
         self._temporary = 0.0
         self._temporary_m = 0.0
+        adverse = cfg.adverse_selection
+        self._drift_fraction = adverse.post_fill_drift_bps / 1e4
+        self._drift_s = adverse.post_fill_drift_s
+        self._drift_settled = 0.0  # drift whose ramp is over
+        self._drifts: list[tuple[float, float]] = []  # (start second, amount) still ramping
         self._taken = {BUY: 0.0, SELL: 0.0}  # lots missing from the asks (BUY) or bids (SELL)
         self._taken_m = {BUY: 0.0, SELL: 0.0}
         #: Orders resting on this book, in time priority (owned by the matcher).
@@ -114,17 +121,27 @@ class OptionBook:
             return 0.0
         return self._temporary * math.exp(-self._temp_rate * max(0.0, m - self._temporary_m))
 
+    def drift_at(self, m: float) -> float:
+        """The post-fill drift (adverse selection) in the fair price at market second ``m``."""
+        if not self._drifts:
+            return self._drift_settled
+        ramp = self._drift_s
+        return self._drift_settled + sum(
+            amount * min(1.0, max(0.0, (m - start) / ramp)) for start, amount in self._drifts)
+
     def fair(self, k: int, m: float) -> float:
         """Fair price: Black-76 value of step ``k`` plus our impact at market second ``m``."""
         b, i = divmod(k, BLOCK)
-        return self.series.block(b).fair_list[i] + self.permanent + self.temporary_at(m)
+        return (self.series.block(b).fair_list[i] + self.permanent + self.temporary_at(m)
+                + self.drift_at(m))
 
     def touch(self, k: int, m: float) -> Touch:
         """The market's own best bid/ask (before depletion by our orders)."""
         b, i = divmod(k, BLOCK)
         blk = self.series.block(b)
         half = blk.half_spread[i]
-        f = (blk.fair_list[i] + self.permanent + self.temporary_at(m)) / self.tick
+        f = (blk.fair_list[i] + self.permanent + self.temporary_at(m)
+             + self.drift_at(m)) / self.tick
         # Each side rounds to the nearest tick, so the bid only moves when the fair price does.
         bid_t = math.floor(f - half + 0.5)
         ask_t = max(math.floor(f + half + 0.5), bid_t + 1, 1)
@@ -210,6 +227,12 @@ class OptionBook:
         if self.eta:
             self._temporary = self.temporary_at(m) + side * self.eta * units
             self._temporary_m = m
+        if self._drift_fraction:
+            over = [(start, amount) for start, amount in self._drifts
+                    if m - start >= self._drift_s]
+            self._drift_settled += sum(amount for _, amount in over)
+            self._drifts = [d for d in self._drifts if m - d[0] < self._drift_s]
+            self._drifts.append((m, -side * price * self._drift_fraction))
         self.ltp, self.ltp_m, self.last_quantity = price, m, units
         if counts:
             self.own_volume += units

@@ -1,0 +1,111 @@
+"""Many seeded parents on the paper exchange, written to a journal (for calibrating the
+slippage model and checking the calibration: ``bench/bench_calibrate.py`` and its test).
+
+Each parent is drawn from a seeded mix of algorithms, urgencies, sizes, strikes and horizons,
+and runs twice on the same fresh market, once bought and once sold (the reference's mirrored
+paths: the options' time decay, which makes buys look cheap and sells dear, cancels in the
+pooled figures). The index stands still: its random walk would move a premium by tens of bps a
+second, against costs of a few bps, and the point here is the costs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..brokers.paper import PaperBroker
+from ..clock import VirtualClock
+from ..engine import EngineConfig, ExecutionEngine
+from ..request import ExecutionRequest
+from ..sim.config import MarketConfig, UnderlyingMarket
+from ..slippage import SlippageModel
+from ..telemetry import FillQualityTracker
+
+ALGOS = ("IMMEDIATE", "TWAP", "VWAP", "POV", "IS")
+
+
+@dataclass(frozen=True)
+class ParentSpec:
+    algo: str
+    lots: int
+    strike_offset: int  # strikes from the money
+    option_type: str  # CE or PE
+    urgency: str
+    slices: int
+    horizon_s: float
+
+
+def draw_parents(n: int, seed: int) -> list[ParentSpec]:
+    """``n`` parent specs drawn from a seeded mix."""
+    rng = np.random.default_rng(seed)
+    specs = []
+    for _ in range(n):
+        algo = str(rng.choice(ALGOS))
+        specs.append(ParentSpec(
+            algo=algo, lots=int(rng.integers(1, 41)), strike_offset=int(rng.integers(-3, 4)),
+            option_type=str(rng.choice(("CE", "PE"))),
+            urgency=str(rng.choice(("normal", "high"), p=(0.7, 0.3))),
+            slices=int(rng.integers(2, 11)), horizon_s=float(rng.integers(30, 301))))
+    return specs
+
+
+def still_market() -> MarketConfig:
+    """The default market with the index standing still (options still priced at 13 %)."""
+    nifty = UnderlyingMarket(spot=26_000.0, annual_vol=1e-6, implied_vol=0.13)
+    return MarketConfig(underlyings={"NIFTY": nifty})
+
+
+def run_parents(specs: list[ParentSpec], *, side: str, seed: int, journal: Path,
+                slippage: SlippageModel | None = None) -> None:
+    """Run ``specs`` one after the other on a fresh paper exchange seeded ``seed``, estimated
+    with ``slippage`` (the exchange's own true costs when None), appending rows to
+    ``journal``."""
+    clock = VirtualClock()
+    broker = PaperBroker(clock=clock, seed=seed, market=still_market(), margin=1e12)
+    # The next week's contracts: the virtual session starts on an expiry day (a Tuesday), when
+    # premia away from the money are a few ticks and a tick is hundreds of bps.
+    expiries = sorted({i.expiry for i in broker.instruments("NIFTY") if i.expiry is not None})
+    chain = broker.option_chain("NIFTY", expiry=expiries[1], strikes_each_side=5)
+    atm = [row.strike for row in chain.rows].index(chain.atm_strike)
+    tracker = FillQualityTracker("paper", path=journal)
+    ids = EngineConfig(id_seed=seed * 2 + (side == "SELL"))  # parent ids unique per journal
+    engine = ExecutionEngine(broker, mode="paper", clock=clock, slippage=slippage,
+                             tracker=tracker, config=ids)
+    try:
+        for p in specs:
+            strike = chain.rows[atm + p.strike_offset]
+            symbol = (strike.call if p.option_type == "CE" else strike.put).tradingsymbol
+            quote = broker.quote(symbol)
+            assert quote is not None
+            fields: dict[str, object] = dict(
+                tradingsymbol=symbol, exchange="NFO", side=side,
+                quantity=p.lots * chain.lot_size, order_type="MARKET", bid=quote.bid,
+                ask=quote.ask, ltp=quote.ltp, execution_algo=p.algo,
+                execution_urgency=p.urgency, seed=seed)
+            if p.algo != "IMMEDIATE":
+                fields.update(horizon_s=p.horizon_s, max_child_orders=p.slices)
+            _, future = engine.submit(ExecutionRequest.model_validate(fields))
+            future.result(timeout=120.0)
+    finally:
+        engine.shutdown(10.0)
+        tracker.close()
+
+
+def simulate_journal(parents: int, *, seed: int, journal: str | os.PathLike[str],
+                     slippage: SlippageModel | None = None, batch: int = 50) -> Path:
+    """``parents`` parents (half bought, half sold on the same markets), in batches of
+    ``batch`` specs per fresh market, written to ``journal``; returns its path."""
+    path = Path(journal)
+    specs = draw_parents(parents // 2, seed)
+    for start in range(0, len(specs), batch):
+        market_seed = seed * 1000 + start // batch
+        for side in ("BUY", "SELL"):
+            run_parents(specs[start:start + batch], side=side, seed=market_seed, journal=path,
+                        slippage=slippage)
+    return path
+
+
+__all__ = ["ParentSpec", "draw_parents", "run_parents", "simulate_journal", "still_market"]
