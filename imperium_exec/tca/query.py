@@ -221,6 +221,8 @@ class TcaQuery:
             "preserve_insertion_order": False,
         })
         self.files: JournalFiles | None = None
+        #: Lines of the journals that were not JSON rows (skipped).
+        self.unreadable_lines = 0
 
     def close(self) -> None:
         self.con.close()
@@ -237,15 +239,23 @@ class TcaQuery:
     def load(self, files: JournalFiles, progress: Progress | None = None,
              master: InstrumentMaster | None = None) -> int:
         """Read the journals into ``journal`` and build the derived tables; returns the
-        number of rows read. A line that is not JSON raises ``duckdb.InvalidInputException``
-        naming the file and line."""
+        number of rows read. A line that is not JSON (a torn last line of a journal being
+        written, or of a writer that was killed) is skipped and counted
+        (:attr:`unreadable_lines`), as the dock and ``calibrate`` do."""
         self.files = files
         paths = "[" + ", ".join(_quote(p) for p in files.paths) + "]"
+        # ignore_errors: a line that does not parse reads as a row of NULLs (counted, dropped).
         sql = (f"CREATE TABLE journal AS SELECT {_STAGED} FROM read_json({paths}, "
-               f"format = 'newline_delimited', columns = {_struct(journal_columns())}) "
+               f"format = 'newline_delimited', columns = {_struct(journal_columns())}, "
+               "ignore_errors = true) "
                "WHERE event IS NULL OR event NOT IN "
                "('session', 'basket_accepted', 'basket_finished')")
         self._run_with_progress(sql, progress)
+        unreadable = "event IS NULL AND status IS NULL AND ts IS NULL"
+        self.unreadable_lines = self._scalar_int(
+            f"SELECT count(*) FROM journal WHERE {unreadable}")
+        if self.unreadable_lines:
+            self.con.execute(f"DELETE FROM journal WHERE {unreadable}")
         self._load_contracts(master)
         self.con.execute(_PARENTS)
         self.con.execute(_PARENT_COSTS)
@@ -536,6 +546,9 @@ class TcaQuery:
     def _notes(self, parents: int, with_shortfall: int,
                markouts: tuple[MarkoutPoint, ...]) -> list[str]:
         notes = ["Moneyness is not broken down: the rows carry no underlying price."]
+        if self.unreadable_lines:
+            notes.append(f"{self.unreadable_lines:,} unreadable line(s) skipped (not JSON: "
+                         "a torn last line of a journal being written, or a damaged one).")
         notes.append("Expected against realized is a plain difference, not a z-score: the "
                      "rows carry no pre-trade risk figure to divide by.")
         unfinished = self._scalar_int("SELECT count(*) FROM parents WHERE final_status IS NULL")
@@ -548,8 +561,8 @@ class TcaQuery:
                          "before schema v3, or no price was ever seen): arrival slippage "
                          "only.")
         if not markouts:
-            notes.append("No markout rows: markouts are written only when "
-                         "EngineConfig.markout_horizons_s asks for them (off by default).")
+            notes.append("No markout rows: journals from before markouts were on by default, "
+                         "or EngineConfig.markout_horizons_s set to ().")
         return notes
 
 

@@ -23,6 +23,7 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
              f"{_day(j.first_ts)} to {_day(j.last_ts)} IST",
              f"parents: {f.parents:,} ({f.parents_with_fills:,} with fills, "
              f"{f.parents_with_shortfall:,} with shortfall parts); positive = cost"]
+    lines.extend(n for n in f.notes if "unreadable line" in n)
     t = f.total
     if t is not None:
         lines.append(f"implementation shortfall: ₹{t.total:,.0f} = {_bps(t.total_bps)} of "
