@@ -139,9 +139,11 @@ _ESTIMATE_FIELDS = ("arrival_price", "mid_at_send", "expected_slippage", "impact
                     "participation", "horizon_s", "book_walk")
 
 
-def read_observations(paths: Iterable[str | os.PathLike[str]]) -> JournalReading:
+def read_observations(paths: Iterable[str | os.PathLike[str]],
+                      mode: str | None = None) -> JournalReading:
     """One :class:`ChildObservation` per filled child of the journals (streamed; only the
-    filled children's few numbers are kept)."""
+    filled children's few numbers are kept); with ``mode``, only that mode's fills (the
+    modes seen are all listed in :attr:`JournalReading.modes`)."""
     reading = JournalReading()
     children: dict[str, _Child] = {}
     fills_by_parent: dict[str, list[tuple[int, float, int, str]]] = {}
@@ -158,6 +160,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]]) -> JournalReading
             continue
         if isinstance(row.get("mode"), str):
             reading.modes.add(row["mode"])
+        if mode is not None and row.get("mode") != mode:
+            continue
         units, price = int(row["filled_quantity"]), float(row["fill_price"])
         child = children.get(child_id)
         if child is None:
@@ -392,11 +396,15 @@ def write_calibration(calibration: Calibration, *, mode: str, journals: Sequence
     return path
 
 
-def load_calibration(path: str | os.PathLike[str]) -> SlippageParams:
-    """The slippage parameters of a calibration file (unknown keys are refused)."""
+def load_calibration(path: str | os.PathLike[str], mode: str | None = None) -> SlippageParams:
+    """The slippage parameters of a calibration file (unknown keys are refused); with
+    ``mode``, a calibration fitted on another mode's fills is refused."""
     document = json.loads(Path(path).read_text())
     if not isinstance(document, dict) or document.get("kind") != FILE_KIND:
         raise ValueError(f"{path}: not a slippage calibration")
+    if mode is not None and document.get("mode") != mode:
+        raise ValueError(f"{path}: a calibration of {document.get('mode')!r} fills, "
+                         f"not {mode!r}")
     raw = document.get("params")
     known = {f.name for f in fields(SlippageParams)}
     if not isinstance(raw, dict) or set(raw) - known:
@@ -422,14 +430,16 @@ def slippage_model_for(broker: object, mode: str, *,
                        calibration_dir: str | os.PathLike[str] | None = None) -> SlippageModel:
     """The slippage model the stack uses, first match wins:
 
-    1. ``calibration``: this calibration file, whatever the broker (told to);
+    1. ``calibration``: this calibration file, whatever the broker (told to); a live
+       stack refuses one fitted on paper fills;
     2. the broker's own true costs, when it knows them (the paper exchange): a calibration
        can only approximate what the simulator already knows exactly;
     3. the newest calibration for ``mode`` in ``calibration_dir``, when a directory is given;
     4. the live defaults (:class:`SlippageParams`).
     """
     if calibration is not None:
-        return SlippageModel(load_calibration(calibration))
+        # A live stack never runs on a fit of simulated fills (paper may try live's).
+        return SlippageModel(load_calibration(calibration, "live" if mode == "live" else None))
     params = getattr(broker, "slippage_params", None)
     if isinstance(params, SlippageParams):
         return SlippageModel(params)

@@ -93,7 +93,8 @@ def add_calibrate_command(subparsers: Subparsers) -> None:
     parser.add_argument("journals", nargs="+", type=Path, metavar="JOURNAL",
                         help="JSONL journals (schema version 4 or later)")
     parser.add_argument("--mode", choices=("paper", "live"),
-                        help="the calibration's mode (default: the journals' own)")
+                        help="use only this mode's fills, and write the calibration for it "
+                             "(default: the journals' own mode)")
     parser.add_argument("--calibration-dir", type=Path, metavar="DIR",
                         help="where to write it (default: calibration/ in the telemetry "
                              "directory, ~/.imperium_desk or $IMPERIUM_DESK_HOME)")
@@ -109,12 +110,15 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
         print(f"imperium-exec calibrate: no such journal: {', '.join(missing)}",
               file=sys.stderr)
         return 2
-    reading = read_observations(args.journals)
+    reading = read_observations(args.journals, mode=args.mode)
     modes = sorted(reading.modes)
+    if not modes:
+        print("imperium-exec calibrate: no fills in these journals", file=sys.stderr)
+        return 1
     mode = args.mode or (modes[0] if len(modes) == 1 else None)
     if mode is None:
-        print(f"imperium-exec calibrate: the journals mix modes ({', '.join(modes) or 'none'})"
-              "; say which with --mode", file=sys.stderr)
+        print(f"imperium-exec calibrate: the journals mix modes ({', '.join(modes)}); say "
+              "which with --mode (only its fills are used)", file=sys.stderr)
         return 2
     print(f"{reading.rows} rows, {len(reading.observations)} filled children"
           + (f" ({reading.without_inputs} more without the estimate's inputs: written before "
