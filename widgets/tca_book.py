@@ -108,6 +108,10 @@ class TcaBook:
         self._order: list[tuple[float, str]] = []  # (ts, parent id) of the kept, oldest first
         self._days: dict[float, _Day] = {}  # IST day start -> that day's figures
         self._parent_markouts: dict[str, Markouts] = {}
+        #: Finished parents not kept (older than every kept one, or pushed out): their
+        #: markouts, which may come after the finished row (a history chunk is in file
+        #: order), count in the day's curves only.
+        self._dropped: set[str] = set()
         self.version = 0  # any figure changed
         self.parents_version = 0  # the finished parents changed (the picker's list)
 
@@ -152,6 +156,7 @@ class TcaBook:
         key = (cost.ts, cost.parent_id)
         if len(self._order) >= self._keep and key < self._order[0]:
             self._parent_markouts.pop(cost.parent_id, None)  # older than every kept one
+            self._dropped.add(cost.parent_id)
             return True
         bisect.insort(self._order, key)
         self._costs[cost.parent_id] = cost
@@ -159,6 +164,7 @@ class TcaBook:
             _, dropped = self._order.pop(0)
             del self._costs[dropped]
             self._parent_markouts.pop(dropped, None)
+            self._dropped.add(dropped)
         return True
 
     def _markout(self, e: Event) -> None:
@@ -168,8 +174,10 @@ class TcaBook:
         day.markouts["all"].add(horizon, bps, units)
         resting = e.queue_priority is not None and e.queue_priority is not QueuePriority.TAKE
         day.markouts["resting" if resting else "taking"].add(horizon, bps, units)
+        if e.parent_id in self._dropped:
+            return  # a parent not kept: its own curve is never shown
         self._parent_markouts.setdefault(e.parent_id, Markouts()).add(horizon, bps, units)
-        if len(self._parent_markouts) > 4 * self._keep:  # parents dropped before their rows
+        if len(self._parent_markouts) > 4 * self._keep:  # parents that never finished
             self._parent_markouts = {k: v for k, v in self._parent_markouts.items()
                                      if k in self._costs}
 
