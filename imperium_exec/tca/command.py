@@ -26,6 +26,9 @@ def add_tca_command(subparsers: Subparsers) -> None:
                         metavar="HTML", help="the report (default tca_report.html)")
     parser.add_argument("--parquet", type=Path, metavar="DIR",
                         help="also write parents.parquet and fills.parquet here")
+    parser.add_argument("--mode", choices=("paper", "live"),
+                        help="read only this mode's rows (default: every row; journals of "
+                             "both modes mix simulated and real fills, and the report says so)")
     parser.add_argument("--outliers", type=int, default=10, metavar="N",
                         help="how many costliest and cheapest parents to list (default 10)")
     parser.add_argument("--memory-limit", default="2GB", metavar="SIZE",
@@ -60,7 +63,7 @@ def run_tca_command(args: argparse.Namespace) -> int:
     try:
         with TcaQuery(memory_limit=args.memory_limit, threads=args.threads) as query:
             try:
-                query.load(files, progress=bar)
+                query.load(files, progress=bar, mode=args.mode)
             finally:
                 if bar is not None:
                     bar.finish()
@@ -74,6 +77,9 @@ def run_tca_command(args: argparse.Namespace) -> int:
         print(f"imperium-exec tca: {exc}", file=sys.stderr)
         return 1
     print(render_summary(figures))
+    for note in figures.notes:
+        if note.startswith("These journals mix modes"):
+            print(f"imperium-exec tca: {note}", file=sys.stderr)
     print("wrote " + ", ".join(written))
     return 0
 

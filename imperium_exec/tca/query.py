@@ -168,6 +168,7 @@ _DTE_KEY = """CASE WHEN days_to_expiry IS NULL THEN 'unknown'
     WHEN days_to_expiry <= 7 THEN '5–7' WHEN days_to_expiry <= 14 THEN '8–14'
     WHEN days_to_expiry <= 30 THEN '15–30' ELSE '> 30' END"""
 _BREAKDOWNS: tuple[tuple[str, str, str, str], ...] = (
+    ("Mode", "coalesce(mode, 'unknown')", "key", "paper fills are simulated"),
     ("Algorithm", "coalesce(algo, 'unknown')", "sum(decision_value) DESC NULLS LAST", ""),
     ("Urgency", "coalesce(urgency, 'unknown')", "key", ""),
     ("Side", "coalesce(side, 'unknown')", "key", ""),
@@ -191,6 +192,10 @@ LATENCY_EDGES_MS: tuple[float, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 10
 
 def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _struct(columns: dict[str, str]) -> str:
@@ -237,19 +242,23 @@ class TcaQuery:
     # ---------------------------------------------------------------- loading
 
     def load(self, files: JournalFiles, progress: Progress | None = None,
-             master: InstrumentMaster | None = None) -> int:
+             master: InstrumentMaster | None = None, mode: str | None = None) -> int:
         """Read the journals into ``journal`` and build the derived tables; returns the
         number of rows read. A line that is not JSON (a torn last line of a journal being
         written, or of a writer that was killed) is skipped and counted
-        (:attr:`unreadable_lines`), as the dock and ``calibrate`` do."""
+        (:attr:`unreadable_lines`), as the dock and ``calibrate`` do. With ``mode``, only
+        that mode's rows are read (paper fills are simulated: they do not belong in a live
+        desk's costs)."""
         self.files = files
         paths = "[" + ", ".join(_quote(p) for p in files.paths) + "]"
         # ignore_errors: a line that does not parse reads as a row of NULLs (counted, dropped).
         sql = (f"CREATE TABLE journal AS SELECT {_STAGED} FROM read_json({paths}, "
                f"format = 'newline_delimited', columns = {_struct(journal_columns())}, "
                "ignore_errors = true) "
-               "WHERE event IS NULL OR event NOT IN "
-               "('session', 'basket_accepted', 'basket_finished')")
+               "WHERE (event IS NULL OR event NOT IN "
+               "('session', 'basket_accepted', 'basket_finished'))"
+               + (f" AND (mode = {_literal(mode)} OR (event IS NULL AND status IS NULL "
+                  "AND ts IS NULL))" if mode is not None else ""))
         self._run_with_progress(sql, progress)
         unreadable = "event IS NULL AND status IS NULL AND ts IS NULL"
         self.unreadable_lines = self._scalar_int(
@@ -549,6 +558,12 @@ class TcaQuery:
         if self.unreadable_lines:
             notes.append(f"{self.unreadable_lines:,} unreadable line(s) skipped (not JSON: "
                          "a torn last line of a journal being written, or a damaged one).")
+        modes = self.con.execute(
+            "SELECT list(DISTINCT mode ORDER BY mode) FROM journal WHERE mode IS NOT NULL"
+        ).fetchone()
+        if modes is not None and modes[0] and len(modes[0]) > 1:
+            notes.append(f"These journals mix modes ({', '.join(modes[0])}): every figure "
+                         "adds simulated paper fills to real ones; --mode reads one.")
         notes.append("Expected against realized is a plain difference, not a z-score: the "
                      "rows carry no pre-trade risk figure to divide by.")
         unfinished = self._scalar_int("SELECT count(*) FROM parents WHERE final_status IS NULL")
