@@ -71,7 +71,10 @@ class MarkoutTracker:
     async def _write(self, parent: ParentState, child: ChildState, key: str, units: int,
                      price: float, horizon: float) -> None:
         try:
-            held = await self.market_data.fresh(key, timeout=self.wait_s)
+            # No older than half the horizon: a +1 s markout must not read the quote the
+            # child was priced from (the service's usual limit is 2 s).
+            max_age = min(self.market_data.config.max_age_s, horizon / 2.0)
+            held = await self.market_data.fresh(key, timeout=self.wait_s, max_age=max_age)
             mid = held.quote.mid if held is not None else None
             side = parent.request.side
             bps = side.sign * (price - mid) / price * 1e4 if mid is not None else None

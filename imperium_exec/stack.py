@@ -157,7 +157,10 @@ class ExecutionStack(QObject):
         self.tracker = tracker or FillQualityTracker(mode=mode, directory=telemetry_dir)
         # The slippage model: a calibration file when told to, else the broker's own true
         # costs (the paper exchange), else the newest calibration for the mode in
-        # calibration_dir, else the live defaults (imperium_exec.calibration).
+        # calibration_dir (by default "calibration" beside the journal: where
+        # `imperium-exec calibrate` writes), else the live defaults (imperium_exec.calibration).
+        if calibration_dir is None:
+            calibration_dir = self.tracker.path.parent / "calibration"
         slippage = slippage_model_for(broker, mode, calibration=calibration,
                                       calibration_dir=calibration_dir)
         self.engine = ExecutionEngine(broker, mode=mode, clock=clock, tracker=self.tracker,

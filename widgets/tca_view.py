@@ -1,8 +1,8 @@
 """TcaPanel: the dock's TCA tab: a parent's implementation shortfall as a waterfall, and the
 markout curve, both from :class:`~.tca_book.TcaBook` (the journal's rows).
 
-The picker lists today's finished parents newest first (type to search, arrows to move),
-after "Today: all N parents" (their parts added up). Bars are costs in red and savings in
+The picker lists the newest finished parents newest first (type to search, arrows to move),
+after "Today: N finished parents added up" (today's parts added up). Bars are costs in red and savings in
 green, in bps of the ordered value at the decision price, each labelled with its value; the
 total is its own bar. The markout curve shows today's fills (taking and resting apart) and
 the picked parent's, in bps of the fill price, positive = the market moved against the fill.
@@ -64,7 +64,8 @@ class TcaPanel(QWidget):
         self.picker.setMinimumContentsLength(30)
         self.picker.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.picker.setToolTip("Today's finished parents, newest first (type to search)")
+        self.picker.setToolTip("The newest finished parents, newest first (type to search); "
+                               "the first line adds up today's")
         picker_label.setBuddy(self.picker)
         top.addWidget(picker_label)
         top.addWidget(self.picker, 1)
@@ -163,7 +164,7 @@ class TcaPanel(QWidget):
         self.picker.blockSignals(True)
         try:
             self.picker.clear()
-            self.picker.addItem(f"Today: all {len(today.parents):,} finished parents",
+            self.picker.addItem(f"Today: {len(today.parents):,} finished parents added up",
                                 TODAY)
             for cost in self.book.newest(PICKER_ROWS):
                 self.picker.addItem(cost.label, cost.parent_id)

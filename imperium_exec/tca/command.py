@@ -29,12 +29,12 @@ def add_tca_command(subparsers: Subparsers) -> None:
     parser.add_argument("--mode", choices=("paper", "live"),
                         help="read only this mode's rows (default: every row; journals of "
                              "both modes mix simulated and real fills, and the report says so)")
-    parser.add_argument("--outliers", type=int, default=10, metavar="N",
+    parser.add_argument("--outliers", type=_count, default=10, metavar="N",
                         help="how many costliest and cheapest parents to list (default 10)")
     parser.add_argument("--memory-limit", default="2GB", metavar="SIZE",
                         help="DuckDB's memory limit; beyond it, it spills to disk "
                              "(default 2GB)")
-    parser.add_argument("--threads", type=int, metavar="N",
+    parser.add_argument("--threads", type=_positive, metavar="N",
                         help="DuckDB threads (default: the machine's cores)")
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -42,6 +42,21 @@ def add_tca_command(subparsers: Subparsers) -> None:
     progress.add_argument("--no-progress", dest="progress", action="store_false",
                           help="no progress bar")
     parser.set_defaults(run=run_tca_command)
+
+
+def _count(text: str) -> int:
+    """A whole number, 0 or more (argparse names the option when this raises)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: give 1 or more")
+    return value
 
 
 def run_tca_command(args: argparse.Namespace) -> int:
@@ -58,6 +73,10 @@ def run_tca_command(args: argparse.Namespace) -> int:
     except JournalSourceError as exc:
         print(f"imperium-exec tca: {exc}", file=sys.stderr)
         return 2
+    if args.output.is_dir():
+        print(f"imperium-exec tca: -o {args.output}: is a folder; give the report's file name, "
+              f"e.g. {args.output / 'tca_report.html'}", file=sys.stderr)
+        return 2
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar(files.total_bytes) if show else None
     try:
@@ -68,11 +87,19 @@ def run_tca_command(args: argparse.Namespace) -> int:
                 if bar is not None:
                     bar.finish()
             figures = query.figures(outliers=args.outliers)
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(render_report(figures), encoding="utf-8")
-            written = [str(args.output)]
-            if args.parquet is not None:
-                written.extend(str(p) for p in query.write_parquet(args.parquet))
+            written: list[str] = []
+            try:
+                args.output.parent.mkdir(parents=True, exist_ok=True)
+                args.output.write_text(render_report(figures), encoding="utf-8")
+                written.append(str(args.output))
+                if args.parquet is not None:
+                    written.extend(str(p) for p in query.write_parquet(args.parquet))
+            except (OSError, duckdb.IOException) as exc:
+                print(render_summary(figures))
+                if written:
+                    print("wrote " + ", ".join(written))
+                print(f"imperium-exec tca: could not write: {exc}", file=sys.stderr)
+                return 1
     except duckdb.Error as exc:
         print(f"imperium-exec tca: {exc}", file=sys.stderr)
         return 1

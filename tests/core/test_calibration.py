@@ -190,3 +190,30 @@ def test_the_calibrate_command_prints_before_and_after_and_writes_the_file(
     assert json.loads(written.read_text())["observations"] == 32
     assert main(["calibrate", str(tmp_path / "missing.jsonl")]) == 2
     assert math.isfinite(load_calibration(written).temporary_per_unit)
+
+
+def test_a_live_stack_reads_the_newest_live_calibration_beside_its_journal(
+        tmp_path: Path) -> None:
+    """Where `imperium-exec calibrate` writes by default (calibration/ in the telemetry
+    directory) is where a stack on that directory reads, with no option given."""
+    from imperium_exec import ExecutionStack
+    from imperium_exec.brokers.memory import InMemoryBroker
+    from imperium_exec.clock import VirtualClock
+
+    truth = SlippageParams(eta=0.0, gamma=0.0, permanent_per_unit=5e-5, temporary_per_unit=2e-4)
+    result = calibrate(synthetic(100, truth))
+    write_calibration(result, mode="live", journals=["a.jsonl"],
+                      directory=tmp_path / "calibration", on=dt.date(2026, 11, 20))
+    clock = VirtualClock()
+    stack = ExecutionStack(InMemoryBroker(clock=clock), "live", clock=clock,
+                           telemetry_dir=tmp_path)
+    try:
+        assert stack.engine.placer.slippage.params == result.params
+    finally:
+        stack.shutdown()
+    elsewhere = ExecutionStack(InMemoryBroker(clock=clock), "live", clock=clock,
+                               telemetry_dir=tmp_path / "other")
+    try:
+        assert elsewhere.engine.placer.slippage.params == SlippageParams()  # none there: defaults
+    finally:
+        elsewhere.shutdown()

@@ -40,3 +40,26 @@ def test_each_fill_gets_a_markout_row_per_horizon_with_the_mid_then(tmp_path: Pa
     assert markouts[-1]["markout_bps"] == pytest.approx(0.25 / 100.5 * 1e4)
     assert EventKind.MARKOUT.value == "markout"
     assert rig.engine.markouts.pending == 0
+
+
+def test_a_markout_never_reads_a_quote_from_before_its_horizon(tmp_path: Path) -> None:
+    """The book moves the moment the child fills: the +1 s markout must see the new mid, not
+    the quote the child was priced from (younger than the service's usual 2 s age limit)."""
+    rig = make_rig(tmp_path, config=EngineConfig(id_seed=7, markout_horizons_s=(1.0,)))
+
+    def move_the_book(row: dict[str, Any]) -> None:
+        if row["event"] == "filled":
+            rig.broker.set_book(row["tradingsymbol"], 101.0, 101.5)
+
+    rig.engine.add_listener(move_the_book)
+    try:
+        _, future = rig.engine.submit(make_request(quantity=130))
+        future.result(5)
+        deadline = time.monotonic() + 10
+        while not any(r["event"] == "markout" for r in rig.snapshot()):
+            assert time.monotonic() < deadline, "markout not written"
+            time.sleep(0.01)
+    finally:
+        rig.close()
+    (markout,) = [r for r in rig.file_rows() if r["event"] == "markout"]
+    assert markout["markout_mid"] == 101.25

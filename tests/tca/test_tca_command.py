@@ -70,6 +70,23 @@ def test_a_line_that_is_not_json_is_skipped_and_counted(
     assert "1 unreadable line" in capsys.readouterr().out
 
 
+def test_outputs_that_cannot_be_written_are_said_without_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = write_rows(tmp_path / "j.jsonl",
+                         hand_parent("GOOD000001", Side.BUY, [(65, 100.5, 100.25)]))
+    assert main(["tca", str(journal), "-o", str(tmp_path)]) == 2  # a folder, not a file
+    assert "is a folder" in capsys.readouterr().err
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the Parquet folder should go")
+    report = tmp_path / "r.html"
+    assert main(["tca", str(journal), "-o", str(report), "--parquet", str(blocker)]) == 1
+    out, err = capsys.readouterr()
+    assert "could not write" in err and f"wrote {report}" in out and report.exists()
+    with pytest.raises(SystemExit):
+        main(["tca", str(journal), "--outliers", "-1"])
+    assert "--outliers: -1 is negative" in capsys.readouterr().err
+
+
 def test_the_report_is_one_offline_file_with_parquet_and_a_summary(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     journal = paper_journal(tmp_path / "execution_quality_paper.jsonl", parents=10)

@@ -170,7 +170,7 @@ def test_the_tca_tab_draws_each_parents_finished_row_and_today(
     assert len(finals) == 3 and sum(r["event"] == "markout" for r in run_rows) > 0
     dock.charts.setCurrentWidget(dock.tca)
     qtbot.waitUntil(lambda: dock.tca.picker.count() == 4, timeout=3000)
-    assert dock.tca.picker.itemText(0) == "Today: all 3 finished parents"
+    assert dock.tca.picker.itemText(0) == "Today: 3 finished parents added up"
     for final in finals:
         assert dock.tca.pick(final["parent_id"])
         value = final["parent_quantity"] * final["decision_price"]
