@@ -123,6 +123,13 @@ class ExpectedVsRealized:
     difference_sd_bps: float | None
     #: (expected, realized) per parent, at most a few thousand (a sample when more)
     points: tuple[tuple[float, float], ...] = ()
+    #: z = (realized - expected) / timing risk per parent (see TcaQuery.z_scores): how many,
+    #: their mean and standard deviation (about 0 and 1 when the estimate is honest), and the
+    #: share beyond 2 (about 5 %).
+    z_parents: int = 0
+    z_mean: float | None = None
+    z_sd: float | None = None
+    z_beyond_2: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,34 @@ FROM journal
 WHERE {_IS_FILL}
 """
 
+#: Below this many mid moves an underlying's volatility is not estimated (no z-scores).
+MIN_MOVES_FOR_VOLATILITY = 20
+
+#: Per parent, realized against expected in units of its timing risk (Kissell's validation:
+#: z should be about N(0, 1)). The risk is the premium's volatility over the parent's life
+#: for a linear schedule, sqrt(sigma^2 * T / 3) bps, T from its first row to its final row (at
+#: least 1 s). sigma^2 (bps^2 a second) is estimated per underlying from the journal itself:
+#: each fill's mid at send against its parent's arrival price, over the seconds between them
+#: (a random walk's variance grows with time; our own earlier fills' impact is in those mids
+#: too, which makes the risk a little larger and z a little smaller).
+_Z_SCORES = f"""
+WITH moves AS (
+    SELECT coalesce(pc.underlying, 'unknown') AS underlying,
+        f.ts - pc.started_ts AS seconds,
+        (f.mid_at_send - f.arrival_price) / f.arrival_price * 1e4 AS move_bps
+    FROM fills f JOIN parent_costs pc USING (parent_id)
+    WHERE f.mid_at_send IS NOT NULL AND f.arrival_price > 0 AND f.ts - pc.started_ts > 0.5
+), volatility AS (
+    SELECT underlying, sum(move_bps * move_bps) / sum(seconds) AS variance_per_s
+    FROM moves GROUP BY underlying HAVING count(*) >= {MIN_MOVES_FOR_VOLATILITY}
+)
+SELECT (pc.arrival_slippage_bps - pc.expected_bps)
+    / sqrt(v.variance_per_s * greatest(pc.finished_ts - pc.started_ts, 1.0) / 3.0) AS z
+FROM parent_costs pc JOIN volatility v ON coalesce(pc.underlying, 'unknown') = v.underlying
+WHERE pc.expected_bps IS NOT NULL AND pc.arrival_slippage_bps IS NOT NULL
+    AND pc.finished_ts IS NOT NULL AND v.variance_per_s > 0
+"""
+
 #: Buckets of the breakdowns: (title, SQL key, SQL sort, note). Sizes in decision notional.
 _SIZE_KEY = """CASE WHEN decision_value < 50000 THEN '< ₹50k'
     WHEN decision_value < 200000 THEN '₹50k–2L' WHEN decision_value < 1000000 THEN '₹2L–10L'
@@ -502,12 +530,18 @@ class TcaQuery:
             "SELECT expected_bps, arrival_slippage_bps FROM (SELECT * FROM parent_costs "
             "WHERE expected_bps IS NOT NULL AND arrival_slippage_bps IS NOT NULL) "
             f"{sample}").fetchall()
+        z = self.con.execute(
+            f"SELECT count(*), avg(z), stddev_samp(z), avg(CAST(abs(z) > 2 AS DOUBLE)) "
+            f"FROM ({_Z_SCORES})").fetchone()
+        assert z is not None
         return ExpectedVsRealized(
             fills=int(row[0]), expected_bps=_float(row[1]), realized_bps=_float(row[2]),
             expected_at_send_bps=_float(row[3]), realized_at_send_bps=_float(row[4]),
             mid_move_bps=_float(row[5]), parents=n, difference_mean_bps=_float(per_parent[1]),
             difference_sd_bps=_float(per_parent[2]),
-            points=tuple((float(e), float(r)) for e, r in points))
+            points=tuple((float(e), float(r)) for e, r in points),
+            z_parents=int(z[0]), z_mean=_float(z[1]), z_sd=_float(z[2]),
+            z_beyond_2=_float(z[3]))
 
     def operations(self) -> Operations:
         row = self.con.execute(

@@ -18,6 +18,7 @@ from .figures import (
     ShortfallParts,
     TcaFigures,
 )
+from .query import MIN_MOVES_FOR_VOLATILITY
 
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px auto; max-width: 1180px;
@@ -241,10 +242,19 @@ def _expected_section(f: TcaFigures) -> list[str]:
                   else e.realized_at_send_bps - e.expected_at_send_bps, 2)],
             ["mid's move from arrival", "", _num(e.mid_move_bps, 2), ""]]
     out.append(_table(["", "expected bps", "realized bps", "realized − expected"], rows))
+    if e.z_parents:
+        z_text = (f" In units of each parent's timing risk (the premium's volatility over its "
+                  f"life, estimated per underlying from the journal's own mids, for a linear "
+                  f"schedule), z on {e.z_parents:,} parents has mean {_plain(e.z_mean, 2)} "
+                  f"and standard deviation {_plain(e.z_sd, 2)}, "
+                  f"{_plain(None if e.z_beyond_2 is None else 100 * e.z_beyond_2, 1)} % "
+                  "beyond ±2: an honest estimate gives about 0, 1 and 5 %.")
+    else:
+        z_text = (" No z-scores: too few mid moves to estimate the premium's volatility "
+                  f"(at least {MIN_MOVES_FOR_VOLATILITY} fills per underlying).")
     out.append(f'<p class="note">Per parent ({e.parents:,}): realized − expected mean '
                f"{_num(e.difference_mean_bps, 2)} bps, standard deviation "
-               f"{_plain(e.difference_sd_bps, 2)} bps. No z-score: the rows carry no "
-               "pre-trade risk figure.</p>")
+               f"{_plain(e.difference_sd_bps, 2)} bps.{z_text}</p>")
     if e.points:
         sample = f" (a sample of {len(e.points):,})" if len(e.points) < e.parents else ""
         out.append('<div class="charts">' + svg.scatter(

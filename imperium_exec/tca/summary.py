@@ -38,6 +38,11 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
         lines.append(f"expected vs realized on {e.fills:,} fills: {_bps(e.expected_bps)} vs "
                      f"{_bps(e.realized_bps)} (at send {_bps(e.expected_at_send_bps)} vs "
                      f"{_bps(e.realized_at_send_bps)})")
+        if e.z_parents and e.z_mean is not None:
+            sd = f"{e.z_sd:.2f}" if e.z_sd is not None else "-"
+            share = f"{100 * e.z_beyond_2:.1f} %" if e.z_beyond_2 is not None else "-"
+            lines.append(f"  z (realized - expected over timing risk) on {e.z_parents:,} "
+                         f"parents: mean {e.z_mean:+.2f}, sd {sd}, beyond ±2: {share}")
     if f.markouts:
         by_horizon: dict[float, tuple[float, int]] = {}
         for p in f.markouts:

@@ -215,3 +215,45 @@ def test_v1_and_v2_rows_read_without_the_newer_fields(tmp_path: Path,
     # The seed's rows have no parent: their placements still count (event from status).
     assert figures.operations.placements >= 2
 
+
+
+def test_z_scores_are_realized_less_expected_over_each_parents_timing_risk(
+        tmp_path: Path, query: TcaQuery) -> None:
+    """Recomputed here in Python from the rows: the premium's variance per second from each
+    fill's mid at send against its parent's arrival, then per parent (arrival slippage -
+    expected) / sqrt(variance * life / 3)."""
+    rows: list[dict[str, Any]] = []
+    for i in range(6):  # 6 parents x 5 fills: 30 mid moves of one underlying
+        side = Side.BUY if i % 2 == 0 else Side.SELL
+        fills = [(39, 100.0 + 0.3 * k * (-1) ** (i + k) + 0.05, 100.0 + 0.3 * k * (-1) ** (i + k))
+                 for k in range(1, 6)]
+        rows += hand_parent(f"Z{i:09d}", side, fills, ts=1_795_491_900.0 + 100 * i,
+                            expected_bps=4.0)
+    query.load(resolve_journals([write_rows(tmp_path / "z.jsonl", rows)]))
+    z = query.figures().expected
+
+    moves, parents = [], []
+    for i in range(6):
+        mine = [r for r in rows if r["parent_id"] == f"Z{i:09d}"]
+        start = min(r["ts"] for r in mine)
+        end = next(r["ts"] for r in mine if r["event"] == "finished")
+        fills = [r for r in mine if r["event"] == "filled"]
+        moves += [((r["mid_at_send"] - 100.0) / 100.0 * 1e4, r["ts"] - start) for r in fills]
+        s = 1.0 if mine[0]["side"] == "BUY" else -1.0
+        units = sum(r["filled_quantity"] for r in fills)
+        average = sum(r["filled_quantity"] * r["fill_price"] for r in fills) / units
+        parents.append((s * (average - 100.0) / 100.0 * 1e4 - 4.0, end - start))
+    variance = sum(m * m for m, _ in moves) / sum(t for _, t in moves)
+    expected = [d / (variance * life / 3.0) ** 0.5 for d, life in parents]
+    mean = sum(expected) / len(expected)
+    sd = (sum((x - mean) ** 2 for x in expected) / (len(expected) - 1)) ** 0.5
+    assert z.z_parents == 6
+    assert z.z_mean == pytest.approx(mean) and z.z_sd == pytest.approx(sd)
+    assert z.z_beyond_2 == pytest.approx(sum(abs(x) > 2 for x in expected) / 6)
+
+
+def test_too_few_mid_moves_give_no_z_scores(tmp_path: Path, query: TcaQuery) -> None:
+    rows = hand_parent("FEW0000001", Side.BUY, [(65, 100.5, 100.25)])
+    query.load(resolve_journals([write_rows(tmp_path / "few.jsonl", rows)]))
+    e = query.figures().expected
+    assert e.z_parents == 0 and e.z_mean is None
