@@ -4,9 +4,9 @@ markout curve, both from :class:`~.tca_book.TcaBook` (the journal's rows).
 The picker lists the newest finished parents newest first (type to search, arrows to move),
 after "Today: N finished parents added up" (today's parts added up). Bars are costs in red
 and savings in green, in bps of the ordered value at the decision price, each labelled with
-its value; the total is its own bar. The markout curve shows today's fills (taking and resting apart) and
-the picked parent's, in bps of the fill price, positive = the market moved against the fill.
-Both redraw only when their figures changed and the tab is visible.
+its value; the total is its own bar. The markout curve shows today's fills (taking and
+resting apart) and the picked parent's, in bps of the fill price, positive = the market moved
+against the fill. Both redraw only when their figures changed and the tab is visible.
 """
 
 from __future__ import annotations
