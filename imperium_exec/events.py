@@ -44,7 +44,8 @@ READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, SCHEMA_VERSION)
 FIELDS_SINCE: dict[str, int] = dict.fromkeys(
     ("prior_impact", "basket_id", "leg_role", "fees", "decision_price", "end_price",
      "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
-     "markout_bps"), 3) | dict.fromkeys(("participation", "horizon_s", "book_walk", "day_volume", "session_s"), 4)
+     "markout_bps"), 3) | dict.fromkeys(
+    ("participation", "horizon_s", "book_walk", "day_volume", "session_s"), 4)
 
 
 class EventKind(StrEnum):
