@@ -36,9 +36,10 @@ on many instrument-days is the data's.
 instrument-days and :data:`MIN_OBSERVATIONS` observations; with fewer it is refused with a
 message saying so, and the packaged profile stays.
 
-**Goodness.** Instrument-days are split into :data:`FOLDS` folds; each fold is predicted by a
-curve fitted on the others, and by the packaged profile. The figure is the mean absolute error
-of the share of the day's observed volume traded by each observation
+**Goodness.** Sessions are split into :data:`FOLDS` folds (at most one per session; a session's
+instrument-days are held out together, since they share that day's market); each fold is
+predicted by a curve fitted on the others, and by the packaged profile. The figure is the
+mean absolute error of the share of the day's observed volume traded by each observation
 (``V_j / V_last`` against ``C(t_j) / C(t_last)``, the curve's cumulative share), in percentage
 points: "before" (packaged) against "after" (fitted).
 
@@ -310,26 +311,34 @@ def fit_volume_curves(days: Sequence[InstrumentDay], *,
                 f"'{kind}' profile stays")))
             continue
         fit = fit_shares(group, prior, prior_instrument_days=prior_instrument_days)
-        ordered = sorted(group, key=lambda d: (d.day, d.tradingsymbol))
+        # Folds by session: instruments of one day share that day's market, so a day is held
+        # out whole.
+        dates = sorted({d.day for d in group})
+        n_folds = min(folds, len(dates))
+        fold_of = {day: i % n_folds for i, day in enumerate(dates)}
+        errors: list[float] = []
         held_out: list[InstrumentDay] = []
-        predicted_fitted: list[float] = []
-        if len(ordered) >= 2 * folds:
-            for k in range(folds):
-                test = ordered[k::folds]
-                train = [d for i, d in enumerate(ordered) if i % folds != k]
-                curve = VolumeCurve(fit_shares(train, prior, prior_instrument_days=(
-                    prior_instrument_days)).shares)
-                predicted_fitted.append(cumulative_share_error(curve, test) * len(test))
+        for k in range(n_folds):
+            test = [d for d in group if fold_of[d.day] == k]
+            train = [d for d in group if fold_of[d.day] != k]
+            curve = VolumeCurve(fit_shares(train, prior, prior_instrument_days=(
+                prior_instrument_days)).shares)
+            error = cumulative_share_error(curve, test)
+            if not math.isnan(error):
+                errors.append(error * _points(test))
                 held_out.extend(test)
-            error_fitted = sum(predicted_fitted) / len(held_out)
-        else:  # too few to hold any out: in-sample
-            held_out = ordered
-            error_fitted = cumulative_share_error(VolumeCurve(fit.shares), ordered)
+        error_fitted = sum(errors) / _points(held_out) if held_out else math.nan
         out.append(FittedVolumeCurve(
             **facts, shares=fit.shares, exposure=fit.exposure,  # type: ignore[arg-type]
             error_packaged_pp=cumulative_share_error(prior, held_out),
             error_fitted_pp=error_fitted))
     return out
+
+
+def _points(days: Sequence[InstrumentDay]) -> int:
+    """How many observations :func:`cumulative_share_error` scores in ``days``."""
+    return sum(d.session_s.size - 1 for d in days
+               if d.session_s.size >= 2 and d.day_volume[-1] > 0)
 
 
 # ------------------------------------------------------------------------ report
