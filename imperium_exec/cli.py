@@ -83,13 +83,17 @@ def add_tca_command(subparsers: Subparsers) -> None:
 
 def add_calibrate_command(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "calibrate", help="fit the slippage model's impact parameters to a journal's fills",
+        "calibrate", help="fit the slippage model's impact parameters and the intraday volume "
+                          "curves to a journal",
         description="Fit the slippage model to realized fills: one observation per filled "
                     "child (cost against the arrival mid), least squares for the impact the "
                     "quote cannot show (the parent's own earlier fills, permanent and "
                     "temporary, and the participation power law). Prints predicted against "
-                    "realized cost before (the journal's own estimates) and after, and writes "
-                    "the result dated where the stack reads it.")
+                    "realized cost before (the journal's own estimates) and after. Then the "
+                    "intraday volume curve per underlying and day kind (expiry day or not) "
+                    "from the market's traded volume in the child rows' quotes, with the "
+                    "held-out error of the packaged and the fitted curve. Writes both dated "
+                    "where the stack reads them.")
     parser.add_argument("journals", nargs="+", type=Path, metavar="JOURNAL",
                         help="JSONL journals (schema version 4 or later)")
     parser.add_argument("--mode", choices=("paper", "live"),
@@ -104,6 +108,7 @@ def add_calibrate_command(subparsers: Subparsers) -> None:
 
 def run_calibrate_command(args: argparse.Namespace) -> int:
     from .calibration import calibrate, read_observations, write_calibration
+    from .volume_fit import fit_volume_curves, read_volume_days, report_lines, write_volume_curves
 
     missing = [str(p) for p in args.journals if not p.is_file()]
     if missing:
@@ -111,35 +116,62 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     reading = read_observations(args.journals, mode=args.mode)
-    modes = sorted(reading.modes)
+    volumes = read_volume_days(args.journals, mode=args.mode)
+    modes = sorted(reading.modes | volumes.modes)
     if not modes:
-        print("imperium-exec calibrate: no fills in these journals", file=sys.stderr)
+        print("imperium-exec calibrate: no fills and no traded volume in these journals",
+              file=sys.stderr)
         return 1
     mode = args.mode or (modes[0] if len(modes) == 1 else None)
     if mode is None:
         print(f"imperium-exec calibrate: the journals mix modes ({', '.join(modes)}); say "
               "which with --mode (only its fills are used)", file=sys.stderr)
         return 2
+    journals = [str(p) for p in args.journals]
     print(f"{reading.rows} rows, {len(reading.observations)} filled children"
           + (f" ({reading.without_inputs} more without the estimate's inputs: written before "
              "schema version 4)" if reading.without_inputs else ""))
+    fitted_any = False
     try:
         result = calibrate(reading.observations)
     except ValueError as exc:
-        print(f"imperium-exec calibrate: {exc}", file=sys.stderr)
-        return 1
-    for name, (value, error) in result.estimates.items():
-        print(f"  {name:22} {value:.6g}" + (f" ± {error:.2g}" if error is not None else ""))
-    print("predicted vs realized, per child, bps of arrival (realized regressed on predicted):")
-    print(f"  before (the journal's estimates): {result.before.line()}")
-    print(f"  after  (fitted parameters):       {result.after.line()}")
-    if result.spread_check is not None:
-        print(f"  spread check (taking fills):      {result.spread_check.line()}")
-    if not args.dry_run:
-        path = write_calibration(result, mode=mode, journals=[str(p) for p in args.journals],
-                                 directory=args.calibration_dir)
-        print(f"written: {path}")
-    return 0
+        print(f"imperium-exec calibrate: slippage: {exc}", file=sys.stderr)
+    else:
+        fitted_any = True
+        for name, (value, error) in result.estimates.items():
+            print(f"  {name:22} {value:.6g}" + (f" ± {error:.2g}" if error is not None else ""))
+        print("predicted vs realized, per child, bps of arrival (realized regressed on "
+              "predicted):")
+        print(f"  before (the journal's estimates): {result.before.line()}")
+        print(f"  after  (fitted parameters):       {result.after.line()}")
+        if result.spread_check is not None:
+            print(f"  spread check (taking fills):      {result.spread_check.line()}")
+        if not args.dry_run:
+            path = write_calibration(result, mode=mode, journals=journals,
+                                     directory=args.calibration_dir)
+            print(f"written: {path}")
+
+    observed = sum(d.session_s.size for d in volumes.days)
+    print(f"volume: {observed} observations of the market's traded volume in "
+          f"{len(volumes.days)} instrument-days"
+          + (f" ({volumes.without_volume} child rows without it: written before it was "
+             "recorded, or priced without a quote)" if volumes.without_volume else ""))
+    curves = fit_volume_curves(volumes.days)
+    for line in report_lines(curves):
+        print(line)
+    for curve in curves:
+        if curve.refused is not None:
+            print(f"imperium-exec calibrate: {curve.refused}", file=sys.stderr)
+    if not curves:
+        print("imperium-exec calibrate: volume: no child rows carry the traded volume; the "
+              "packaged profiles stay", file=sys.stderr)
+    if any(c.fitted for c in curves):
+        fitted_any = True
+        if not args.dry_run:
+            written = write_volume_curves(curves, mode=mode, journals=journals,
+                                          directory=args.calibration_dir)
+            print(f"written: {written}")
+    return 0 if fitted_any else 1
 
 
 #: Functions that each register one subcommand (see the module docstring).

@@ -64,6 +64,7 @@ class EventFactory:
             expected_slippage=child.expected_slippage, impact_estimate=child.impact_estimate,
             prior_impact=child.prior_impact, participation=child.participation,
             horizon_s=child.horizon_s, book_walk=child.book_walk,
+            day_volume=child.day_volume, session_s=child.session_s,
             expected_cost_bps=child.expected_cost_bps, latency_ms=child.latency_ms,
             quote_source=child.quote_source, quote_age_ms=child.quote_age_ms,
             status=status,

@@ -14,7 +14,9 @@ Versions: 2 added the ``reconciling`` event (and its status); its rows have the 
 version 1, so a v1 row is a v2 row that never says ``reconciling``, and both read alike. 3 added
 the basket and markout events and the fields from ``prior_impact`` to ``markout_bps``; 4 the
 estimate's inputs (``participation``, ``horizon_s``, ``book_walk``), so the slippage model can
-be refitted from the journal (:mod:`imperium_exec.calibration`).
+be refitted from the journal (:mod:`imperium_exec.calibration`), and the market's traded volume
+in the child's quote (``day_volume``, ``session_s``), so the volume curve can be
+(:mod:`imperium_exec.volume_fit`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, SCHEMA_VERSION)
 FIELDS_SINCE: dict[str, int] = dict.fromkeys(
     ("prior_impact", "basket_id", "leg_role", "fees", "decision_price", "end_price",
      "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
-     "markout_bps"), 3) | dict.fromkeys(("participation", "horizon_s", "book_walk"), 4)
+     "markout_bps"), 3) | dict.fromkeys(
+    ("participation", "horizon_s", "book_walk", "day_volume", "session_s"), 4)
 
 
 class EventKind(StrEnum):
@@ -286,6 +289,13 @@ class Event(NamedTuple):
                          "the model's nominal horizon)"] = None
     book_walk: Annotated[float | None, "The part of impact_estimate that is walking the "
                          "displayed book beyond the touch, per unit"] = None
+    # the market's traded volume as the child's quote showed it (child rows), so the intraday
+    # volume curve can be fitted from the journal (imperium_exec.volume_fit)
+    day_volume: Annotated[int | None, "The instrument's cumulative traded volume of the "
+                          "session, units, in the quote the child was priced from (none: no "
+                          "quote)"] = None
+    session_s: Annotated[float | None, "When that quote was taken, seconds since the broker's "
+                         "session open (the volume curve's time)"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""

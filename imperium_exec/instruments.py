@@ -66,6 +66,15 @@ class UnderlyingConfig:
     def freeze_quantity_on(self, day: dt.date) -> int:
         return _value_on(self.freeze_quantities, day, f"{self.name} freeze_quantity")
 
+    def is_scheduled_expiry(self, day: dt.date) -> bool:
+        """Whether ``day`` is one of the underlying's scheduled expiries: its expiry weekday
+        (weekly), or the last such weekday of the month (monthly). Holiday shifts are not
+        known here (a contract's own symbol says where its expiry moved:
+        :func:`contract_expiry`)."""
+        if day.weekday() != self.expiry_weekday:
+            return False
+        return self.weekly_expiry or (day + dt.timedelta(days=7)).month != day.month
+
 
 _WEEKDAYS = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4}
 
@@ -195,3 +204,42 @@ def parse_contract(tradingsymbol: str, master: InstrumentMaster | None = None) -
 def default_instrument_master() -> InstrumentMaster:
     """The packaged configuration, loaded once per process."""
     return InstrumentMaster()
+
+
+#: The month character of a weekly expiry code (``26D01``: December).
+_WEEKLY_MONTHS = {**{str(m): m for m in range(1, 10)}, "O": 10, "N": 11, "D": 12}
+_MONTHS = {name: m for m, name in enumerate(
+    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
+
+
+def contract_expiry(contract: ContractSymbol, master: InstrumentMaster | None = None
+                    ) -> dt.date | None:
+    """The date a contract expires, from its symbol's expiry code: ``26D01`` is 1 Dec 2026; a
+    monthly ``26DEC`` is the last expiry weekday of December 2026 in the underlying's dated
+    configuration. None when the code does not read as a date."""
+    code = contract.expiry
+    year = 2000 + int(code[:2])
+    try:
+        if code[2:] in _MONTHS:
+            cfg = (master or default_instrument_master()).underlyings[contract.underlying]
+            last = dt.date(year + (_MONTHS[code[2:]] == 12), _MONTHS[code[2:]] % 12 + 1, 1) \
+                - dt.timedelta(days=1)
+            return last - dt.timedelta(days=(last.weekday() - cfg.expiry_weekday) % 7)
+        return dt.date(year, _WEEKLY_MONTHS[code[2]], int(code[3:5]))
+    except (KeyError, ValueError):
+        return None
+
+
+def is_expiry_day(tradingsymbol: str, day: dt.date, master: InstrumentMaster | None = None
+                  ) -> bool:
+    """Whether ``day`` is an expiry day for the underlying of ``tradingsymbol``: one of the
+    underlying's scheduled expiries, or the day this contract itself expires. False for a
+    symbol that does not read as a contract."""
+    master = master or default_instrument_master()
+    try:
+        contract = parse_contract(tradingsymbol, master)
+    except UnknownInstrumentError:
+        return False
+    if master.underlyings[contract.underlying].is_scheduled_expiry(day):
+        return True
+    return contract_expiry(contract, master) == day

@@ -320,10 +320,12 @@ class Placer:
         if market is not None:
             child.quote_source = market.source
             child.quote_age_ms = self.market_data.age(market) * 1e3
+            child.day_volume, child.session_s = traded_volume(market.quote, self.broker)
         else:
             has_ticket = req.bid is not None and req.ask is not None
             child.quote_source = QuoteSource.TICKET if has_ticket else None
             child.quote_age_ms = None
+            child.day_volume = child.session_s = None
 
 
     def _prior_fills(self, parent: ParentState, child: ChildState,
@@ -360,6 +362,15 @@ class Placer:
         if ahead:
             fills.append(PriorFill(age_s=0.0, units=ahead))
         return fills, ahead
+
+
+def traded_volume(quote: Quote, broker: Broker) -> tuple[int | None, float | None]:
+    """The session's traded volume a quote shows, and when, in the broker's session seconds
+    (the volume curve's time): what a child row records so the curve can be fitted. None for
+    both when the quote carries no volume (an index, or a feed without it)."""
+    if quote.volume <= 0:
+        return None, None
+    return int(quote.volume), float(broker.session_seconds(quote.timestamp))
 
 
 def displayed_depth(quote: Quote | None, side: Side) -> tuple[tuple[float, int], ...]:

@@ -38,7 +38,7 @@ from .request import (
     Urgency,
 )
 from .timeutil import IST
-from .volume_curve import VolumeCurve, nse_session_seconds
+from .volume_curve import VolumeCurve, VolumeCurveBook, nse_session_seconds
 
 #: Float slack when comparing times and slice spacings computed from epoch floats.
 _TIME_EPS = 1e-6
@@ -78,6 +78,9 @@ class ExecutionPlan:
     dynamic_sizing: bool
     expected_market_volume: float | None  #: forecast market volume over the window, units
     warnings: tuple[str, ...]       #: pre-trade warnings, human-readable
+    #: The volume curve the plan was made with (VWAP weights, POV forecast), None when the
+    #: algorithm does not use one.
+    volume_curve: VolumeCurve | None = None
 
     @property
     def quantity(self) -> int:
@@ -209,14 +212,29 @@ class ExecutionAlgoPlanner:
     """Turns a parent :class:`ExecutionRequest` into an :class:`ExecutionPlan`.
 
     Stateless between calls and deterministic: the same request, ``now``, ``seed`` and inputs
-    always give the same plan. The volume curve (default: the packaged NSE "normal" profile)
-    drives VWAP weights and the POV forecast; pass the "expiry" profile on expiry days.
+    always give the same plan. The volume curve drives VWAP weights and the POV forecast: a
+    ``volume_curve`` given here is used for every parent; otherwise ``volume_curves`` (default:
+    the packaged profiles only) chooses per parent, by the contract's underlying and whether
+    the day (IST, of ``now``) is an expiry day of it: the fitted curve when calibrated, else
+    the packaged "expiry" or "normal" profile.
     """
 
     def __init__(self, volume_curve: VolumeCurve | None = None,
-                 params: PlannerParams | None = None) -> None:
-        self.volume_curve = volume_curve if volume_curve is not None else VolumeCurve.load()
+                 params: PlannerParams | None = None, *,
+                 volume_curves: VolumeCurveBook | None = None) -> None:
+        self._fixed_curve = volume_curve
+        self.volume_curves = volume_curves if volume_curves is not None else VolumeCurveBook()
+        #: The curve of an ordinary day (the fixed one when given).
+        self.volume_curve = volume_curve if volume_curve is not None \
+            else self.volume_curves.packaged("normal")
         self.params = params if params is not None else PlannerParams()
+
+    def curve_for(self, request: ExecutionRequest, now: float) -> VolumeCurve:
+        """The volume curve ``request`` is planned with at epoch ``now``."""
+        if self._fixed_curve is not None:
+            return self._fixed_curve
+        day = dt.datetime.fromtimestamp(now, IST).date()
+        return self.volume_curves.curve_for(request.tradingsymbol, day)
 
     def plan(self, request: ExecutionRequest, *, now: float, seed: int,
              session_seconds: SessionSeconds | None = None,
@@ -235,8 +253,9 @@ class ExecutionAlgoPlanner:
                                 f"{expected_market_volume} must be finite and non-negative")
         algorithm = algorithm_for(request.execution_algo)
         window = self._window(request, now)
+        curve = self.curve_for(request, now)
         inputs = PlanInputs(
-            request=request, params=self.params, volume_curve=self.volume_curve,
+            request=request, params=self.params, volume_curve=curve,
             session_seconds=session_seconds if session_seconds is not None
             else nse_session_seconds,
             expected_market_volume=expected_market_volume, warnings=list(window.warnings))
@@ -265,7 +284,8 @@ class ExecutionAlgoPlanner:
         return self._build(request, start, end, [int(x) for x in slice_lots],
                            [float(t) for t in send_times],
                            dynamic=algorithm.sizes_at_run_time,
-                           expected_market_volume=expected_market_volume, warnings=warnings)
+                           expected_market_volume=expected_market_volume, warnings=warnings,
+                           volume_curve=curve if algorithm.uses_volume_curve else None)
 
     # ------------------------------------------------------------------ steps
 
@@ -299,7 +319,8 @@ class ExecutionAlgoPlanner:
     @staticmethod
     def _build(request: ExecutionRequest, start: float, end: float, slice_lots: list[int],
                send_times: list[float], *, dynamic: bool,
-               expected_market_volume: float | None, warnings: list[str]) -> ExecutionPlan:
+               expected_market_volume: float | None, warnings: list[str],
+               volume_curve: VolumeCurve | None = None) -> ExecutionPlan:
         """Drop empty slices, split each slice at the freeze limit, number the children."""
         lot = request.lot_size
         max_order = request.max_order_quantity
@@ -328,7 +349,7 @@ class ExecutionAlgoPlanner:
                              start_at=start, end_at=end,
                              participation_rate=request.participation_rate,
                              dynamic_sizing=dynamic, expected_market_volume=expected_market_volume,
-                             warnings=tuple(warnings))
+                             warnings=tuple(warnings), volume_curve=volume_curve)
 
 
 # ---------------------------------------------------------------------- randomisation

@@ -56,11 +56,13 @@ class ScheduleRunner:
         # The schedule starts when the parent could first act (a price in hand), not when it
         # was planned: the time spent waiting shifts every slice and the end.
         parent.shift_s = max(0.0, self.clock.now() - parent.plan.start_at)
+        curve = parent.plan.volume_curve
         self._emit(self.events.parent_event(
             parent, EventKind.ACCEPTED, quantity=req.quantity,
             message=f"{parent.plan.slice_count} slice(s) from "
                     f"{epoch_to_iso(parent.plan.start_at + parent.shift_s)} to "
-                    f"{epoch_to_iso(parent.end_at)}"))
+                    f"{epoch_to_iso(parent.end_at)}"
+                    + (f"; volume curve: {curve.name}" if curve is not None else "")))
         for warning in parent.plan.warnings:
             self._emit(self.events.parent_event(parent, EventKind.WARNING, message=warning))
 

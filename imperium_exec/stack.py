@@ -28,9 +28,11 @@ from .clock import Clock
 from .engine import EngineConfig, ExecutionEngine, ExecutionResult
 from .events import EventKind, read_event
 from .market_data import MarketQuote
+from .planner import ExecutionAlgoPlanner
 from .request import ExecutionRequest
 from .retry import RetryPolicy
 from .telemetry import FillQualityTracker, Mode
+from .volume_fit import volume_curves_for
 
 
 class ExecutionHandle:
@@ -146,6 +148,7 @@ class ExecutionStack(QObject):
                  telemetry_dir: str | os.PathLike[str] | None = None,
                  calibration: str | os.PathLike[str] | None = None,
                  calibration_dir: str | os.PathLike[str] | None = None,
+                 volume_curves: str | os.PathLike[str] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         if broker is None:
@@ -163,9 +166,14 @@ class ExecutionStack(QObject):
             calibration_dir = self.tracker.path.parent / "calibration"
         slippage = slippage_model_for(broker, mode, calibration=calibration,
                                       calibration_dir=calibration_dir)
+        # The volume curves the planner chooses from: a volume-curve file when told to, else
+        # the newest for the mode in calibration_dir, else the packaged profiles; per parent,
+        # the one of its underlying and day kind (imperium_exec.volume_fit).
+        planner = ExecutionAlgoPlanner(volume_curves=volume_curves_for(
+            mode, volume_curves=volume_curves, calibration_dir=calibration_dir))
         self.engine = ExecutionEngine(broker, mode=mode, clock=clock, tracker=self.tracker,
                                       retry_policy=retry_policy, config=config,
-                                      slippage=slippage)
+                                      slippage=slippage, planner=planner)
         self._row_from_engine.connect(self._dispatch)
         self.engine.add_listener(self._row_from_engine.emit)
         self._closed = False

@@ -42,6 +42,10 @@ class ChildState:
     participation: float | None = None
     horizon_s: float | None = None
     book_walk: float | None = None
+    #: The market's traded volume in the quote the child was priced from, and when that quote
+    #: was taken in the broker's session seconds (for fitting the volume curve).
+    day_volume: int | None = None
+    session_s: float | None = None
     latency_ms: float | None = None
     quote_source: QuoteSource | None = None  # where the price came from
     quote_age_ms: float | None = None  # how old that quote was when the child was priced

@@ -5,6 +5,11 @@ curve is a list of bin shares (25 bins of 15 minutes over 09:15-15:30 for the pa
 profiles) with cumulative volume linear inside each bin. Positions are *session seconds*: seconds
 since the session open, so the curve knows nothing about dates or time zones;
 :func:`nse_session_seconds` maps an epoch timestamp onto that axis using IST wall-clock time.
+
+Which curve a parent is planned with is :class:`VolumeCurveBook`'s choice: the curve fitted to
+the desk's own journals for the contract's underlying and the kind of day (an expiry day of
+that underlying or not), when ``imperium-exec calibrate`` wrote one, else the packaged profile
+of that kind of day.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .instruments import UnknownInstrumentError, default_instrument_master, is_expiry_day
 from .timeutil import IST, SESSION_OPEN, SESSION_SECONDS
 
 #: Packaged curve file inside ``imperium_exec.resources``.
@@ -157,3 +163,57 @@ class VolumeCurve:
         first_rate = float(self._shares[0]) / self._bin_seconds
         last_rate = float(self._shares[-1]) / self._bin_seconds
         return inside + before * first_rate + after * last_rate
+
+
+# ---------------------------------------------------------------------- which curve for a day
+
+#: The kinds of day a curve is kept for: an ordinary session, and an expiry day of the
+#: contract's underlying (the packaged profiles of the same names).
+DAY_KINDS: tuple[str, ...] = ("normal", "expiry")
+
+
+def day_kind(tradingsymbol: str, day: dt.date) -> str:
+    """``"expiry"`` when ``day`` is an expiry day of the symbol's underlying (its scheduled
+    expiry, or the contract's own), else ``"normal"``."""
+    return "expiry" if is_expiry_day(tradingsymbol, day) else "normal"
+
+
+def underlying_of(tradingsymbol: str) -> str | None:
+    """The underlying a symbol trades, None when it names no configured one."""
+    try:
+        return default_instrument_master().underlying_of(tradingsymbol)
+    except UnknownInstrumentError:
+        return None
+
+
+class VolumeCurveBook:
+    """The curves the planner chooses from: fitted ones per underlying and day kind (from
+    ``imperium-exec calibrate``, :func:`imperium_exec.volume_fit.load_volume_curves`), else
+    the packaged profile of the day kind.
+
+    A fitted curve is named for where it came from (``"fitted NIFTY expiry 2026-11-29"``: the
+    date of its calibration), a packaged one ``"packaged normal"``, so a plan can say which it
+    used.
+    """
+
+    def __init__(self, fitted: dict[tuple[str, str], VolumeCurve] | None = None) -> None:
+        self.fitted: dict[tuple[str, str], VolumeCurve] = dict(fitted or {})
+        for (_, kind) in self.fitted:
+            if kind not in DAY_KINDS:
+                raise ValueError(f"day kind: {kind!r} is not one of {', '.join(DAY_KINDS)}")
+        self._packaged = {kind: VolumeCurve(VolumeCurve.load(kind).bin_shares,
+                                            name=f"packaged {kind}") for kind in DAY_KINDS}
+
+    def packaged(self, kind: str) -> VolumeCurve:
+        return self._packaged[kind]
+
+    def curve_for(self, tradingsymbol: str, day: dt.date) -> VolumeCurve:
+        """The fitted curve of the symbol's underlying for the kind of ``day``, else the
+        packaged profile of that kind."""
+        kind = day_kind(tradingsymbol, day)
+        underlying = underlying_of(tradingsymbol)
+        if underlying is not None:
+            fitted = self.fitted.get((underlying, kind))
+            if fitted is not None:
+                return fitted
+        return self._packaged[kind]

@@ -101,6 +101,8 @@ class Algorithm(ABC):
     #: falls due (the plan's ``dynamic_sizing``; the engine then hands :meth:`size_slice` a
     #: fresh quote).
     sizes_at_run_time: ClassVar[bool] = False
+    #: The plan follows the intraday volume curve (the plan names the curve it used).
+    uses_volume_curve: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ planning
 

@@ -105,6 +105,7 @@ class Pov(Algorithm):
     """Volume-curve plan, sized at run time from the market's observed volume."""
 
     algo = ExecutionAlgo.POV
+    uses_volume_curve = True
     sizes_at_run_time = True
 
     def slice_count(self, inputs: PlanInputs, length_s: float) -> int:
@@ -137,8 +138,8 @@ class Pov(Algorithm):
                            replanner: Replanner) -> ExecutionPlan:
         """Plan again with the window's volume forecast from the first quote; without a
         forecast the plan as made stands (it already warns that it has none)."""
-        forecast = forecast_volume(parent.plan, quote, replanner.volume_curve,
-                                   replanner.session_seconds)
+        curve = parent.plan.volume_curve or replanner.volume_curve
+        forecast = forecast_volume(parent.plan, quote, curve, replanner.session_seconds)
         if forecast is None and parent.plan.warnings:
             return parent.plan
         return replanner.plan_again(parent, expected_market_volume=forecast)

@@ -38,6 +38,7 @@ class Vwap(Algorithm):
     """Each slice weighs the market volume the curve expects in it."""
 
     algo = ExecutionAlgo.VWAP
+    uses_volume_curve = True
 
     def weights(self, inputs: PlanInputs, bounds: Weights) -> Weights:
         return volume_curve_weights(inputs, bounds)

@@ -273,7 +273,7 @@ def test_slice_above_the_freeze_is_split_sharing_slice_and_time() -> None:
 
 
 def test_vwap_full_session_follows_the_curve() -> None:
-    curve = VolumeCurve.load("normal")
+    curve = VolumeCurve.load("expiry")  # 10 Mar 2026 is a Tuesday: NIFTY's weekly expiry
     lots = 10_000
     req = make(lots, "VWAP", start_at=dt.datetime.fromtimestamp(OPEN, IST), horizon_s=22_500,
                max_child_orders=25, freeze_quantity=10**6)
@@ -327,7 +327,7 @@ def test_vwap_slice_across_midnight_keeps_its_duration_and_is_never_skipped() ->
     # ends at midnight, where session seconds wrap from after the close to before the open.
     # It still weighs its five minutes at the closing rate; the two after midnight trade at the
     # opening rate.
-    curve = VolumeCurve.load("normal")
+    curve = VolumeCurve.load("expiry")  # 10 Mar 2026 is a Tuesday: NIFTY's weekly expiry
     midnight = dt.datetime(2026, 3, 11, 0, 0, tzinfo=IST).timestamp()
     req = make(400, "VWAP", horizon_s=1200, max_child_orders=4, freeze_quantity=10**6)
     plan = planner.plan(req, now=midnight - 600, seed=1)
@@ -398,7 +398,7 @@ def test_is_with_zero_urgency_is_twap_and_extreme_urgency_drops_empty_slices() -
 
 
 def test_pov_slices_from_the_interval_and_sizes_by_forecast() -> None:
-    curve = VolumeCurve.load("normal")
+    curve = VolumeCurve.load("expiry")  # 10 Mar 2026 is a Tuesday: NIFTY's weekly expiry
     req = make(100, "POV", start_at=dt.datetime.fromtimestamp(OPEN, IST), horizon_s=3600,
                participation_rate=0.1)
     plan = planner.plan(req, now=OPEN, seed=1, expected_market_volume=1e6)
