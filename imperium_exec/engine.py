@@ -334,7 +334,7 @@ class ExecutionEngine:
         for permit in permits:
             permit.revoke("engine shut down")
         self._thread.wind_down(drain=self._drain, force_finish=self._force_finish,
-                               stop_services=self.services.stop, timeout=timeout)
+                               stop_services=self._stop_services, timeout=timeout)
         self.gateway.close()
         if self.tracker is not None:
             self.tracker.sync()
@@ -347,6 +347,10 @@ class ExecutionEngine:
         return "".join(alphabet[b % len(alphabet)] for b in raw)
 
     # ------------------------------------------------------------------ shutdown (loop thread)
+
+    async def _stop_services(self) -> None:
+        await self.markouts.close()
+        await self.services.stop()
 
     async def _drain(self) -> None:
         self._cancel_all()

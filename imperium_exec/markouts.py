@@ -46,11 +46,13 @@ class MarkoutTracker:
         self.horizons_s = horizons_s
         self.wait_s = wait_s
         self._pending: Counter[str] = Counter()  # instrument key -> markouts not yet written
+        self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def on_fill(self, parent: ParentState, child: ChildState, units: int, price: float) -> None:
         """A fill just happened: its markouts fall due at each horizon from now."""
-        if not self.horizons_s or price <= 0:
+        if not self.horizons_s or price <= 0 or self._closed:
             return
         req = parent.request
         key = instrument_key(req.exchange, req.tradingsymbol)
@@ -59,14 +61,32 @@ class MarkoutTracker:
         self._pending[key] += len(self.horizons_s)
         loop = asyncio.get_running_loop()
         for horizon in self.horizons_s:
-            loop.call_later(horizon, self._due, parent, child, key, units, price, horizon)
+            timer: list[asyncio.TimerHandle] = []
+            timer.append(loop.call_later(horizon, self._due, parent, child, key, units, price,
+                                         horizon, timer))
+            self._timers.add(timer[0])
 
     def _due(self, parent: ParentState, child: ChildState, key: str, units: int, price: float,
-             horizon: float) -> None:
+             horizon: float, timer: list[asyncio.TimerHandle]) -> None:
+        self._timers.discard(timer[0])
         task = asyncio.get_running_loop().create_task(
             self._write(parent, child, key, units, price, horizon))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """At shutdown (on the loop): markouts not yet due are dropped, those being written
+        are cancelled and awaited; none is scheduled after this."""
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._pending.clear()
 
     async def _write(self, parent: ParentState, child: ChildState, key: str, units: int,
                      price: float, horizon: float) -> None:

@@ -63,3 +63,53 @@ def test_a_markout_never_reads_a_quote_from_before_its_horizon(tmp_path: Path) -
         rig.close()
     (markout,) = [r for r in rig.file_rows() if r["event"] == "markout"]
     assert markout["markout_mid"] == 101.25
+
+
+def test_closing_drops_markouts_not_yet_due_and_cancels_those_being_written() -> None:
+    """At shutdown the engine closes the tracker: no markout is written after it, none is
+    left pending, and no coroutine is left unawaited (a task cut off by the loop's stop)."""
+    import asyncio
+    import gc
+    import warnings
+    from types import SimpleNamespace
+
+    from imperium_exec.clock import RealClock
+    from imperium_exec.markouts import MarkoutTracker
+
+    emitted: list[object] = []
+    slow_read = asyncio.Event()
+
+    class MarketData:
+        def subscribe(self, keys: list[str]) -> None:
+            pass
+
+        def unsubscribe(self, keys: list[str]) -> None:
+            pass
+
+        async def fresh(self, key: str, *, timeout: float, max_age: float) -> None:
+            await slow_read.wait()  # a quote that never comes before the close
+
+        config = SimpleNamespace(max_age_s=2.0)
+
+    request = SimpleNamespace(exchange="NFO", tradingsymbol="NIFTY26D0126000CE",
+                              side=SimpleNamespace(sign=1))
+    parent = SimpleNamespace(request=request)
+
+    async def scenario() -> MarkoutTracker:
+        tracker = MarkoutTracker(clock=RealClock(), market_data=MarketData(),  # type: ignore[arg-type]
+                                 events=None, emit=emitted.append,  # type: ignore[arg-type]
+                                 horizons_s=(0.01, 60.0))
+        tracker.on_fill(parent, SimpleNamespace(), 65, 100.0)  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)  # the 0.01 s markout is being written, the 60 s one is not due
+        assert tracker.pending == 2
+        await tracker.close()
+        tracker.on_fill(parent, SimpleNamespace(), 65, 100.0)  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        return tracker
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tracker = asyncio.run(scenario())
+        gc.collect()
+    assert tracker.pending == 0 and emitted == []
+    assert not [w for w in caught if "never awaited" in str(w.message)]
