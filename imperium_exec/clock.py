@@ -8,6 +8,12 @@ in milliseconds and always sees the same sequence of events for a seed.
 
 ``VirtualClock(auto_advance=False)`` holds time still until a test calls :meth:`advance`, for
 tests that must act in the middle of a schedule (pause, cancel).
+
+What comes from outside the loop is not in that sequence: a test thread that waits for one
+parent to finish and then submits the next lets the idle loop jump to any timer still set in
+between (markouts fall due 60 s after a fill), so the next parent meets the market however
+far the clock ran meanwhile. Tests that need the same market on every run submit everything
+at once, or turn markouts off (``EngineConfig(markout_horizons_s=())``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..brokers.base import OptionChain
 from ..brokers.paper import PaperBroker
 from ..clock import VirtualClock
 from ..engine import EngineConfig, ExecutionEngine
@@ -33,9 +34,28 @@ class ParentSpec:
     lots: int
     strike_offset: int  # strikes from the money
     option_type: str  # CE or PE
-    urgency: str
-    slices: int
-    horizon_s: float
+    urgency: str = "normal"
+    slices: int = 1
+    horizon_s: float = 0.0  # not sent for IMMEDIATE
+
+
+def parent_request(broker: PaperBroker, chain: OptionChain, spec: ParentSpec, *, side: str,
+                   seed: int) -> ExecutionRequest:
+    """``spec`` as the desk would send it: the contract ``spec.strike_offset`` strikes from
+    the money in ``chain``, priced from the exchange's quote now, a market order."""
+    atm = [row.strike for row in chain.rows].index(chain.atm_strike)
+    strike = chain.rows[atm + spec.strike_offset]
+    symbol = (strike.call if spec.option_type == "CE" else strike.put).tradingsymbol
+    quote = broker.quote(symbol)
+    assert quote is not None
+    fields: dict[str, object] = dict(
+        tradingsymbol=symbol, exchange="NFO", side=side,
+        quantity=spec.lots * chain.lot_size, order_type="MARKET", bid=quote.bid,
+        ask=quote.ask, ltp=quote.ltp, execution_algo=spec.algo,
+        execution_urgency=spec.urgency, seed=seed)
+    if spec.algo != "IMMEDIATE":
+        fields.update(horizon_s=spec.horizon_s, max_child_orders=spec.slices)
+    return ExecutionRequest.model_validate(fields)
 
 
 def draw_parents(n: int, seed: int) -> list[ParentSpec]:
@@ -69,25 +89,17 @@ def run_parents(specs: list[ParentSpec], *, side: str, seed: int, journal: Path,
     # premia away from the money are a few ticks and a tick is hundreds of bps.
     expiries = sorted({i.expiry for i in broker.instruments("NIFTY") if i.expiry is not None})
     chain = broker.option_chain("NIFTY", expiry=expiries[1], strikes_each_side=5)
-    atm = [row.strike for row in chain.rows].index(chain.atm_strike)
     tracker = FillQualityTracker("paper", path=journal)
-    ids = EngineConfig(id_seed=seed * 2 + (side == "SELL"))  # parent ids unique per journal
+    # Parent ids unique per journal. No markouts: their timers let the idle virtual clock jump
+    # ahead between one parent's end and the next one's submission by however long this
+    # thread takes to submit it, so the market each parent meets (and every figure) would
+    # vary from run to run.
+    ids = EngineConfig(id_seed=seed * 2 + (side == "SELL"), markout_horizons_s=())
     engine = ExecutionEngine(broker, mode="paper", clock=clock, slippage=slippage,
                              tracker=tracker, config=ids)
     try:
         for p in specs:
-            strike = chain.rows[atm + p.strike_offset]
-            symbol = (strike.call if p.option_type == "CE" else strike.put).tradingsymbol
-            quote = broker.quote(symbol)
-            assert quote is not None
-            fields: dict[str, object] = dict(
-                tradingsymbol=symbol, exchange="NFO", side=side,
-                quantity=p.lots * chain.lot_size, order_type="MARKET", bid=quote.bid,
-                ask=quote.ask, ltp=quote.ltp, execution_algo=p.algo,
-                execution_urgency=p.urgency, seed=seed)
-            if p.algo != "IMMEDIATE":
-                fields.update(horizon_s=p.horizon_s, max_child_orders=p.slices)
-            _, future = engine.submit(ExecutionRequest.model_validate(fields))
+            _, future = engine.submit(parent_request(broker, chain, p, side=side, seed=seed))
             future.result(timeout=120.0)
     finally:
         engine.shutdown(10.0)
@@ -108,4 +120,5 @@ def simulate_journal(parents: int, *, seed: int, journal: str | os.PathLike[str]
     return path
 
 
-__all__ = ["ParentSpec", "draw_parents", "run_parents", "simulate_journal", "still_market"]
+__all__ = ["ParentSpec", "draw_parents", "parent_request", "run_parents", "simulate_journal",
+           "still_market"]

@@ -15,7 +15,6 @@ the book, and the exchange's own permanent and temporary impact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,46 +23,29 @@ from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import read_event
-from imperium_exec.request import ExecutionRequest
-from imperium_exec.sim.config import MarketConfig, UnderlyingMarket
+from imperium_exec.sim.config import MarketConfig
 from imperium_exec.slippage import SlippageModel
+from imperium_exec.testing.paper_parents import ParentSpec, parent_request, still_market
 from imperium_exec.widgets.rowstore import ChildEventStore
 from imperium_exec.widgets.stats import ExecutionStats
 
 SEED = 11
 
 
-@dataclass(frozen=True)
-class Parent:
-    algo: str
-    lots: int
-    strike_offset: int  # strikes from the money
-    option_type: str
-    urgency: str = "normal"
-    slices: int = 1
-    horizon_s: float | None = None
-
-
 PARENTS = (
-    Parent("IMMEDIATE", 1, 0, "CE"),
-    Parent("IMMEDIATE", 4, 1, "PE"),
-    Parent("IMMEDIATE", 20, -1, "CE", urgency="high"),
-    Parent("IMMEDIATE", 60, 0, "PE"),  # over the freeze quantity: three children at once
-    Parent("TWAP", 6, 1, "PE", slices=6, horizon_s=120.0),
-    Parent("TWAP", 24, 0, "CE", slices=8, horizon_s=240.0),
-    Parent("VWAP", 8, -1, "CE", slices=4, horizon_s=90.0),
-    Parent("VWAP", 30, 2, "PE", slices=6, horizon_s=300.0),
-    Parent("POV", 8, 2, "CE", slices=8, horizon_s=180.0),
-    Parent("POV", 40, 0, "PE", slices=10, horizon_s=300.0),
-    Parent("IS", 6, -1, "PE", urgency="high", slices=3, horizon_s=30.0),
-    Parent("IS", 24, 0, "CE", slices=6, horizon_s=240.0),
+    ParentSpec("IMMEDIATE", 1, 0, "CE"),
+    ParentSpec("IMMEDIATE", 4, 1, "PE"),
+    ParentSpec("IMMEDIATE", 20, -1, "CE", urgency="high"),
+    ParentSpec("IMMEDIATE", 60, 0, "PE"),  # over the freeze quantity: three children at once
+    ParentSpec("TWAP", 6, 1, "PE", slices=6, horizon_s=120.0),
+    ParentSpec("TWAP", 24, 0, "CE", slices=8, horizon_s=240.0),
+    ParentSpec("VWAP", 8, -1, "CE", slices=4, horizon_s=90.0),
+    ParentSpec("VWAP", 30, 2, "PE", slices=6, horizon_s=300.0),
+    ParentSpec("POV", 8, 2, "CE", slices=8, horizon_s=180.0),
+    ParentSpec("POV", 40, 0, "PE", slices=10, horizon_s=300.0),
+    ParentSpec("IS", 6, -1, "PE", urgency="high", slices=3, horizon_s=30.0),
+    ParentSpec("IS", 24, 0, "CE", slices=6, horizon_s=240.0),
 )
-
-
-def still_market() -> MarketConfig:
-    """The default market, but the index does not move (options are still priced at 13 %)."""
-    nifty = UnderlyingMarket(spot=26_000.0, annual_vol=1e-6, implied_vol=0.13)
-    return MarketConfig(underlyings={"NIFTY": nifty})
 
 
 def run_parents(side: str, slippage: SlippageModel | None = None,
@@ -74,25 +56,16 @@ def run_parents(side: str, slippage: SlippageModel | None = None,
     # Margin for every sell to go through: the mirrored sells must trade what the buys do.
     broker = PaperBroker(clock=clock, seed=SEED, market=market or still_market(), margin=1e10)
     chain = broker.option_chain("NIFTY", strikes_each_side=5)
-    atm = [row.strike for row in chain.rows].index(chain.atm_strike)
     rows: list[dict[str, Any]] = []
     engine = ExecutionEngine(broker, mode="paper", clock=clock, slippage=slippage,
-                             config=EngineConfig(id_seed=3))
+                             # No markouts: their timers let the idle virtual clock run on
+                             # between parents by however long this thread takes to submit
+                             # the next one (the market each parent meets would vary).
+                             config=EngineConfig(id_seed=3, markout_horizons_s=()))
     engine.add_listener(rows.append)
     try:
         for p in PARENTS:
-            strike = chain.rows[atm + p.strike_offset]
-            symbol = (strike.call if p.option_type == "CE" else strike.put).tradingsymbol
-            quote = broker.quote(symbol)
-            assert quote is not None
-            fields: dict[str, object] = dict(
-                tradingsymbol=symbol, exchange="NFO", side=side,
-                quantity=p.lots * chain.lot_size, order_type="MARKET", bid=quote.bid,
-                ask=quote.ask, ltp=quote.ltp, execution_algo=p.algo,
-                execution_urgency=p.urgency, seed=SEED)
-            if p.horizon_s is not None:
-                fields.update(horizon_s=p.horizon_s, max_child_orders=p.slices)
-            _, future = engine.submit(ExecutionRequest.model_validate(fields))
+            _, future = engine.submit(parent_request(broker, chain, p, side=side, seed=SEED))
             future.result(timeout=60.0)
     finally:
         engine.shutdown(10.0)
