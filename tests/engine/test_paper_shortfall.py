@@ -16,7 +16,9 @@ from imperium_exec.request import ExecutionRequest, Side
 def run(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     clock = VirtualClock()
     broker = PaperBroker(clock=clock, seed=4, margin=1e10)
-    engine = ExecutionEngine(broker, mode="paper", clock=clock, config=EngineConfig(id_seed=2))
+    # No markouts: one parent after another, the same market every run (see clock.py).
+    engine = ExecutionEngine(broker, mode="paper", clock=clock,
+                             config=EngineConfig(id_seed=2, markout_horizons_s=()))
     rows: list[dict[str, Any]] = []
     engine.add_listener(rows.append)
     chain = broker.option_chain("NIFTY", strikes_each_side=3)
