@@ -48,6 +48,7 @@ from .event_factory import EventFactory
 from .events import Event, EventKind, ParentStatus, Status
 from .finishing import ParentFinisher
 from .gateway import BrokerGateway, SendPermit
+from .instruments import underlying_index_key
 from .market_data import (
     LocalQuoteStream,
     MarketDataConfig,
@@ -437,7 +438,8 @@ class ExecutionEngine:
             return None
         parent = ParentState(parent_id=parent_id, request=request, plan=plan,
                              arrival_price=request.mid, future=future, permit=permit,
-                             basket=basket)
+                             basket=basket,
+                             underlying_key=underlying_index_key(request.tradingsymbol))
         parent.children = [ChildState(c.index, c.slice_index, c.quantity, c.send_at)
                            for c in plan.children]
         parent.child_numbers = len(parent.children)
@@ -450,8 +452,12 @@ class ExecutionEngine:
 
     async def _run_parent(self, parent: ParentState, seed: int) -> None:
         req = parent.request
-        key = instrument_key(req.exchange, req.tradingsymbol)
-        self.market_data.subscribe([key])
+        # The index rides along: in the same quote calls as the option (REST), or on the
+        # stream; the accepted row takes its price if one is at hand, never waiting for it.
+        keys = [instrument_key(req.exchange, req.tradingsymbol)]
+        if parent.underlying_key is not None:
+            keys.append(parent.underlying_key)
+        self.market_data.subscribe(keys)
         try:
             await self.schedule.run(parent, seed)
         except Exception as exc:  # a bug must still end the parent with a row, never hang it
@@ -462,7 +468,7 @@ class ExecutionEngine:
             except Exception:
                 log.exception("parent %s: cancelling after the crash failed", parent.parent_id)
         finally:
-            self.market_data.unsubscribe([key])
+            self.market_data.unsubscribe(keys)
             self._finish(parent)
 
     def _finish(self, parent: ParentState) -> None:

@@ -16,7 +16,8 @@ the basket and markout events and the fields from ``prior_impact`` to ``markout_
 estimate's inputs (``participation``, ``horizon_s``, ``book_walk``), so the slippage model can
 be refitted from the journal (:mod:`imperium_exec.calibration`), and the market's traded volume
 in the child's quote (``day_volume``, ``session_s``), so the volume curve can be
-(:mod:`imperium_exec.volume_fit`).
+(:mod:`imperium_exec.volume_fit`), and the underlying index's price when a parent was accepted
+(``underlying_price``), for the moneyness breakdown of :mod:`imperium_exec.tca`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ FIELDS_SINCE: dict[str, int] = dict.fromkeys(
     ("prior_impact", "basket_id", "leg_role", "fees", "decision_price", "end_price",
      "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
      "markout_bps"), 3) | dict.fromkeys(
-    ("participation", "horizon_s", "book_walk", "day_volume", "session_s"), 4)
+    ("participation", "horizon_s", "book_walk", "day_volume", "session_s",
+     "underlying_price"), 4)
 
 
 class EventKind(StrEnum):
@@ -296,6 +298,12 @@ class Event(NamedTuple):
                           "quote)"] = None
     session_s: Annotated[float | None, "When that quote was taken, seconds since the broker's "
                          "session open (the volume curve's time)"] = None
+    # the underlying's level (accepted and finished rows of option parents), so costs can be
+    # broken down by moneyness (imperium_exec.tca)
+    underlying_price: Annotated[float | None, "The option's underlying index's price (its "
+                                "last value) when the parent was accepted, from a quote "
+                                "already at hand, on the accepted and finished rows (none: "
+                                "no index quote young enough then, or not an option)"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""

@@ -200,6 +200,31 @@ def parse_contract(tradingsymbol: str, master: InstrumentMaster | None = None) -
                           strike=float(strike) if strike is not None else None)
 
 
+#: Underlying -> Kite's quote key of its index (the underlying price of its options).
+INDEX_QUOTE_KEYS: dict[str, str] = {
+    "NIFTY": "NSE:NIFTY 50",
+    "BANKNIFTY": "NSE:NIFTY BANK",
+    "FINNIFTY": "NSE:NIFTY FIN SERVICE",
+    "MIDCPNIFTY": "NSE:NIFTY MID SELECT",
+    "SENSEX": "BSE:SENSEX",
+    "BANKEX": "BSE:BANKEX",
+}
+
+
+def underlying_index_key(tradingsymbol: str, master: InstrumentMaster | None = None
+                         ) -> str | None:
+    """The quote key of the index under an option (``NIFTY26D0126000CE`` ->
+    ``"NSE:NIFTY 50"``); None for a future, or a symbol that is no option of a configured
+    underlying with a known index."""
+    try:
+        contract = parse_contract(tradingsymbol, master)
+    except UnknownInstrumentError:
+        return None
+    if contract.kind not in ("CE", "PE"):
+        return None
+    return INDEX_QUOTE_KEYS.get(contract.underlying)
+
+
 @lru_cache(maxsize=1)
 def default_instrument_master() -> InstrumentMaster:
     """The packaged configuration, loaded once per process."""

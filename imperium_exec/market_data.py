@@ -263,6 +263,18 @@ class MarketDataService:
                 return max(0.0, now - max(alive, held.received_at))
         return max(0.0, now - held.received_at)
 
+    def price_at_hand(self, key: str) -> float | None:
+        """The last traded price of ``key`` from a quote already held and no older than
+        ``config.max_age_s``, never waiting and never asking REST (an index that rides along
+        with the quote calls of its options' subscriptions, say); None when there is none.
+        An in-process book (the paper exchange) is read now: that costs nothing."""
+        if isinstance(self.stream, LocalQuoteStream):
+            self.stream.request([key])
+        held = self._quotes.get(key)
+        if held is None or self.age(held) > self.config.max_age_s:
+            return None
+        return held.quote.ltp
+
     async def fresh(self, key: str, *, timeout: float,
                     max_age: float | None = None) -> MarketQuote | None:
         """A quote of ``key`` no older than ``max_age`` (default ``config.max_age_s``), waiting

@@ -49,6 +49,9 @@ class ScheduleRunner:
         first = await self.placer.price(parent) if not parent.stopping else None
         if first is not None and first.quote.mid is not None:
             parent.arrival_price = first.quote.mid
+        if parent.underlying_key is not None:
+            parent.underlying_price = self.placer.market_data.price_at_hand(
+                parent.underlying_key)
         algorithm = algorithm_for(req.execution_algo)
         parent.plan = algorithm.before_first_slice(
             parent, first.quote if first else None,
@@ -59,6 +62,7 @@ class ScheduleRunner:
         curve = parent.plan.volume_curve
         self._emit(self.events.parent_event(
             parent, EventKind.ACCEPTED, quantity=req.quantity,
+            underlying_price=parent.underlying_price,
             message=f"{parent.plan.slice_count} slice(s) from "
                     f"{epoch_to_iso(parent.plan.start_at + parent.shift_s)} to "
                     f"{epoch_to_iso(parent.end_at)}"

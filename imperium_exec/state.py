@@ -147,6 +147,10 @@ class ParentState:
     child_numbers: int = 0
     basket: BasketLeg | None = None  # the basket this parent is a leg of
     fees: float = 0.0  # the fills' charges so far, rupees
+    #: The quote key of the index under an option ("NSE:NIFTY 50"); None for anything else.
+    underlying_key: str | None = None
+    #: That index's price when the parent was accepted, if a quote was at hand then.
+    underlying_price: float | None = None
 
     @property
     def quantity(self) -> int:

@@ -20,6 +20,9 @@ from ..timeutil import SESSION_SECONDS
 from .base import BrokerOrder, OrderInstruction, OrderStatus, Quote
 from .errors import BrokerError
 
+#: The index segments' exchanges: only options and futures (NFO, BFO) have a default book.
+_INDEX_EXCHANGES = frozenset({"NSE", "BSE"})
+
 
 class InMemoryBroker:
     """Fills marketable orders at the touch at once; rests the rest until :meth:`fill`."""
@@ -122,7 +125,12 @@ class InMemoryBroker:
             return [o for i, o in self._orders.items() if self._hidden_until.get(i, now) <= now]
 
     def quote(self, tradingsymbol: str, exchange: str) -> Quote | None:
-        bid, ask = self._book.get(tradingsymbol, self._default_book)
+        """The instrument's book (the default book unless :meth:`set_book` gave it one); an
+        index (an ``NSE``/``BSE`` key) has no quote until given a book."""
+        book = self._book.get(tradingsymbol)
+        if book is None and exchange in _INDEX_EXCHANGES:
+            return None
+        bid, ask = book or self._default_book
         now = self.clock.now()
         volume = int((now - self._started) * self._volume_per_second)
         return Quote(tradingsymbol=tradingsymbol, timestamp=now, bid=bid, ask=ask,

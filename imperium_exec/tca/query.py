@@ -71,7 +71,7 @@ _STAGED = """
     quantity, parent_quantity, arrival_price, filled_quantity, fill_price, mid_at_send,
     queue_priority, expected_cost_bps, prior_impact, latency_ms, error_bucket, fees,
     decision_price, end_price, is_delay, is_spread, is_drift, is_opportunity,
-    markout_s, markout_bps, coalesce(v, 0) AS v
+    markout_s, markout_bps, underlying_price, coalesce(v, 0) AS v
 """
 
 #: A row that is a fill: a child's fill increment, or a late order's (ghost) fill.
@@ -95,6 +95,8 @@ SELECT parent_id,
              max(quantity) FILTER (event IN ('accepted', 'finished'))) AS ordered,
     coalesce(max(arrival_price) FILTER (event = 'finished'), max(arrival_price))
         AS arrival_price,
+    coalesce(max(underlying_price) FILTER (event = 'accepted'),
+             max(underlying_price) FILTER (event = 'finished')) AS underlying_price,
     coalesce(sum(filled_quantity) FILTER ({_IS_FILL}), 0) AS filled,
     coalesce(sum(filled_quantity * fill_price) FILTER ({_IS_FILL}), 0.0) AS filled_value,
     sum(filled_quantity) FILTER ({_IS_FILL} AND expected_cost_bps IS NOT NULL)
@@ -140,8 +142,12 @@ SELECT p.*,
         (is_delay + is_spread + is_drift + is_opportunity + coalesce(fees, 0.0))
         / decision_value * 1e4 END AS is_total_bps,
     printf('%02d:%02d', half_hour // 2, (half_hour % 2) * 30) AS time_of_day,
-    c.underlying, c.kind AS option_type,
-    c.expiry - (DATE '1970-01-01' + ist_day) AS days_to_expiry
+    c.underlying, c.kind AS option_type, c.strike,
+    c.expiry - (DATE '1970-01-01' + ist_day) AS days_to_expiry,
+    CASE WHEN underlying_price > 0 THEN CASE c.kind
+        WHEN 'CE' THEN (c.strike - underlying_price) / underlying_price * 100
+        WHEN 'PE' THEN (underlying_price - c.strike) / underlying_price * 100 END
+        END AS moneyness_pct
 FROM p LEFT JOIN contracts c USING (tradingsymbol)
 """
 
@@ -195,6 +201,16 @@ _DTE_KEY = """CASE WHEN days_to_expiry IS NULL THEN 'unknown'
     WHEN days_to_expiry = 2 THEN '2' WHEN days_to_expiry <= 4 THEN '3–4'
     WHEN days_to_expiry <= 7 THEN '5–7' WHEN days_to_expiry <= 14 THEN '8–14'
     WHEN days_to_expiry <= 30 THEN '15–30' ELSE '> 30' END"""
+#: Moneyness: the strike's signed distance from the index level, % of that level, positive =
+#: out of the money (calls and puts alike). ATM takes both of its edges.
+MONEYNESS_BUCKETS: tuple[str, ...] = ("ITM > 2 %", "ITM 0.5–2 %", "ATM ±0.5 %", "OTM 0.5–2 %",
+                                      "OTM 2–5 %", "OTM > 5 %", "unknown")
+_MONEYNESS_KEY = f"""CASE WHEN moneyness_pct IS NULL THEN '{MONEYNESS_BUCKETS[6]}'
+    WHEN moneyness_pct < -2 THEN '{MONEYNESS_BUCKETS[0]}'
+    WHEN moneyness_pct < -0.5 THEN '{MONEYNESS_BUCKETS[1]}'
+    WHEN moneyness_pct <= 0.5 THEN '{MONEYNESS_BUCKETS[2]}'
+    WHEN moneyness_pct <= 2 THEN '{MONEYNESS_BUCKETS[3]}'
+    WHEN moneyness_pct <= 5 THEN '{MONEYNESS_BUCKETS[4]}' ELSE '{MONEYNESS_BUCKETS[5]}' END"""
 _BREAKDOWNS: tuple[tuple[str, str, str, str], ...] = (
     ("Mode", "coalesce(mode, 'unknown')", "key", "paper fills are simulated"),
     ("Algorithm", "coalesce(algo, 'unknown')", "sum(decision_value) DESC NULLS LAST", ""),
@@ -203,6 +219,8 @@ _BREAKDOWNS: tuple[tuple[str, str, str, str], ...] = (
     ("Underlying", "coalesce(underlying, 'unknown')", "sum(decision_value) DESC NULLS LAST",
      ""),
     ("Option type", "coalesce(option_type, 'unknown')", "key", ""),
+    ("Moneyness", _MONEYNESS_KEY, "min(coalesce(moneyness_pct, 1e9))",
+     "strike against the index level at acceptance, % of it; positive = out of the money"),
     ("Days to expiry", _DTE_KEY, "min(coalesce(days_to_expiry, 9999))",
      "days from the trade's date (IST) to the contract's expiry"),
     ("Time of day (IST)", "time_of_day", "key", "the parent's first row, by half hour"),
@@ -588,7 +606,7 @@ class TcaQuery:
 
     def _notes(self, parents: int, with_shortfall: int,
                markouts: tuple[MarkoutPoint, ...]) -> list[str]:
-        notes = ["Moneyness is not broken down: the rows carry no underlying price."]
+        notes: list[str] = []
         if self.unreadable_lines:
             notes.append(f"{self.unreadable_lines:,} unreadable line(s) skipped (not JSON: "
                          "a torn last line of a journal being written, or a damaged one).")
@@ -640,5 +658,5 @@ def _ms(value: float) -> str:
     return f"{value / 1000:g} s" if value >= 1000 else f"{value:g} ms"
 
 
-__all__ = ["LATENCY_EDGES_MS", "Progress", "TcaQuery", "journal_columns", "nice_range",
-           "nice_step"]
+__all__ = ["LATENCY_EDGES_MS", "MONEYNESS_BUCKETS", "Progress", "TcaQuery", "journal_columns",
+           "nice_range", "nice_step"]

@@ -13,7 +13,9 @@ quotes, instruments, the ticker) and as measured on the live path:
   ``text/csv`` for instruments. IDs are strings, timestamps naive IST ``YYYY-MM-DD HH:MM:SS``.
 - Routes: ``POST /orders/{variety}``, ``DELETE /orders/{variety}/{id}``, ``GET /orders``,
   ``GET /orders/{id}`` (history), ``GET /orders/{id}/trades``, ``GET /trades``, ``GET /quote``
-  (+ ``/ltp``, ``/ohlc``), ``GET /instruments[/{exchange}]``, ``GET /user/margins[/{segment}]``,
+  (+ ``/ltp``, ``/ohlc``; an index key such as ``NSE:NIFTY 50`` that is not listed as an
+  instrument is quoted at its underlying's spot, as Kite quotes an index: a last price, no
+  depth), ``GET /instruments[/{exchange}]``, ``GET /user/margins[/{segment}]``,
   ``POST /margins/basket`` (JSON body). The extra form fields the client sends (``variety``,
   ``order_id``) are ignored.
 - Validation as 400 ``InputException``: lot multiple, freeze quantity, tick, market protection
@@ -88,7 +90,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..brokers.kite_codec import SEGMENT_INDICES, DepthLevel, Tick, segment_of
+from ..instruments import INDEX_QUOTE_KEYS
 from ..margin import BookMargin, OptionLeg, basket_margin, short_margin
+from ..sim.chain import INDEX_SYMBOLS
 from ..sim.config import RulesConfig
 from ..sim.rules import auto_protection_pct
 from ..timeutil import IST, is_on_tick, round_to_tick
@@ -118,6 +122,11 @@ _RULES = RulesConfig()
 _IST_OFFSET_S = 19_800.0
 #: Where the default instruments' underlyings stand (their strikes are at the money).
 DEFAULT_SPOTS: dict[str, float] = {"NIFTY": 25_000.0, "BANKNIFTY": 56_000.0, "SENSEX": 85_000.0}
+#: An index's quote key -> its underlying and Kite's instrument token (0: not known here):
+#: the fake quotes an index at the underlying's spot.
+_INDEX_UNDERLYINGS: dict[str, tuple[str, int]] = {
+    key: (name, INDEX_SYMBOLS[name][2] if name in INDEX_SYMBOLS else 0)
+    for name, key in INDEX_QUOTE_KEYS.items()}
 #: The fields of a basket-margin order the fake reads (the client sends these and more).
 _MARGIN_FIELDS = ("exchange", "tradingsymbol", "transaction_type", "quantity")
 
@@ -1151,6 +1160,9 @@ class FakeKiteServer:
         for key in keys:
             inst = self._instruments.get(key)
             if inst is None:
+                index = self._index_quote(key, mode, now)
+                if index is not None:
+                    out[key] = index
                 continue  # Kite leaves unknown instruments out of the response
             book = self._books.get(key, _Book())
             ohlc = {"open": book.open, "high": book.high, "low": book.low, "close": book.close}
@@ -1176,6 +1188,21 @@ class FakeKiteServer:
                 "depth": {"buy": _depth(book.bid, book.bid_quantity, inst.lot_size),
                           "sell": _depth(book.ask, book.ask_quantity, inst.lot_size)},
             }
+        return out
+
+    def _index_quote(self, key: str, mode: str | None, now: float) -> dict[str, Any] | None:
+        """An index not listed as an instrument, quoted at its underlying's spot (``spots``,
+        :meth:`set_spot`) as Kite quotes an index: a last price, no depth, no volume."""
+        underlying, token = _INDEX_UNDERLYINGS.get(key, ("", 0))
+        spot = self.spots.get(underlying)
+        if spot is None:
+            return None
+        ohlc = {"open": spot, "high": spot, "low": spot, "close": spot}
+        if mode == "ltp":
+            return {"instrument_token": token, "last_price": spot}
+        out: dict[str, Any] = {"instrument_token": token, "last_price": spot, "ohlc": ohlc}
+        if mode != "ohlc":
+            out.update(timestamp=ist(now), net_change=0.0)
         return out
 
     def _instruments_csv(self, exchange: str | None) -> str:

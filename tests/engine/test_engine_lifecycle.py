@@ -215,11 +215,15 @@ def test_pov_without_a_volume_history_warns_before_it_starts(tmp_path: Path) -> 
 
 
 def stall_quotes(rig: Rig, calls: range, on_stall: Callable[[], None] | None = None) -> None:
-    """The broker's quotes fail (throttled) for the calls numbered in ``calls`` (from 1)."""
+    """The broker's quotes of the traded instrument fail (throttled) for the calls numbered in
+    ``calls`` (from 1); the index's quote (read once as the parent is accepted, for its
+    ``underlying_price``) is not counted."""
     real_quote = rig.broker.quote
     count = {"n": 0}
 
     def stalling_quote(symbol: str, exchange: str):  # type: ignore[no-untyped-def]
+        if exchange in ("NSE", "BSE"):
+            return real_quote(symbol, exchange)
         count["n"] += 1
         if count["n"] in calls:
             if on_stall is not None:

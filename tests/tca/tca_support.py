@@ -90,25 +90,32 @@ def _base(parent_id: str, side: Side, ts: float, **extra: Any) -> dict[str, Any]
 
 def hand_parent(parent_id: str, side: Side, fills: list[tuple[int, float, float]], *,
                 arrival: float = 100.0, ts: float = 1_795_491_900.0,
-                expected_bps: float = 10.0) -> list[dict[str, Any]]:
+                expected_bps: float = 10.0, tradingsymbol: str = "NIFTY26D0126000CE",
+                underlying_price: float | None = None) -> list[dict[str, Any]]:
     """Rows of one parent: accepted, then per (units, price, mid at send) a placed and a
     filled row (each its own child, a taking child), and finished (no shortfall parts, so
-    only the fills say what it cost)."""
-    rows = [Event(**_base(parent_id, side, ts, arrival_price=arrival, event=EventKind.ACCEPTED,
-                          status=Status.WORKING, quantity=195)).to_row()]
+    only the fills say what it cost). ``underlying_price``: the index level on the accepted
+    and finished rows, as the engine writes it."""
+    def base(ts: float, **extra: Any) -> dict[str, Any]:
+        return _base(parent_id, side, ts, tradingsymbol=tradingsymbol, **extra)
+
+    rows = [Event(**base(ts, arrival_price=arrival, event=EventKind.ACCEPTED,
+                         status=Status.WORKING, quantity=195,
+                         underlying_price=underlying_price)).to_row()]
     for n, (units, price, mid) in enumerate(fills, start=1):
         child = dict(child_id=f"{parent_id}-{n}", child_index=n, quantity=units,
                      tag=f"{parent_id}{n:05d}", attempt=1, mid_at_send=mid,
                      expected_cost_bps=expected_bps, queue_priority=QueuePriority.TAKE)
-        rows.append(Event(**_base(parent_id, side, ts + n, arrival_price=arrival,
-                                  event=EventKind.PLACED, status=Status.PLACED,
-                                  latency_ms=10.0 * n, **child)).to_row())
-        rows.append(Event(**_base(parent_id, side, ts + n + 0.5, arrival_price=arrival,
-                                  event=EventKind.FILLED, status=Status.FILLED,
-                                  filled_quantity=units, fill_price=price, **child)).to_row())
-    rows.append(Event(**_base(parent_id, side, ts + 10, arrival_price=arrival,
-                              event=EventKind.FINISHED, status=Status.FILLED, quantity=195,
-                              filled_quantity=sum(u for u, _, _ in fills))).to_row())
+        rows.append(Event(**base(ts + n, arrival_price=arrival, event=EventKind.PLACED,
+                                 status=Status.PLACED, latency_ms=10.0 * n,
+                                 **child)).to_row())
+        rows.append(Event(**base(ts + n + 0.5, arrival_price=arrival, event=EventKind.FILLED,
+                                 status=Status.FILLED, filled_quantity=units,
+                                 fill_price=price, **child)).to_row())
+    rows.append(Event(**base(ts + 10, arrival_price=arrival, event=EventKind.FINISHED,
+                             status=Status.FILLED, quantity=195,
+                             filled_quantity=sum(u for u, _, _ in fills),
+                             underlying_price=underlying_price)).to_row())
     return rows
 
 
