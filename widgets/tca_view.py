@@ -74,7 +74,63 @@ class TcaPanel(QWidget):
         self.summary.setObjectName("tca_summary")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
-        plots = QHBoxLayout()
+        # The plots are built when the tab is first shown (two pyqtgraph plots cost ~25 ms:
+        # not part of opening the dock).
+        self._plots = QHBoxLayout()
+        layout.addLayout(self._plots, 1)
+        self._built = False
+        self.picker.currentIndexChanged.connect(lambda _i: self.redraw())
+
+    # ------------------------------------------------------------------ public
+    @property
+    def picked(self) -> str:
+        """The picked parent's id, or "" for today's aggregate."""
+        data = self.picker.currentData()
+        return data if isinstance(data, str) else TODAY
+
+    def pick(self, parent_id: str) -> bool:
+        """Show ``parent_id``'s waterfall (if it is listed); True when it is."""
+        if self._listed != self.book.parents_version:
+            self._list_parents()
+        index = self.picker.findData(parent_id)
+        if index >= 0:
+            self.picker.setCurrentIndex(index)
+        return index >= 0
+
+    def refresh(self) -> None:
+        """Bring the picker and the charts up to the book: nothing while hidden (showing
+        the tab refreshes), the picker only when the finished parents changed."""
+        if not self.isVisible():
+            return
+        if self._listed != self.book.parents_version:
+            self._list_parents()
+        self.redraw()
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        if not self._built:
+            return  # applied when the plots are built
+        font = self.font()
+        for plot in (self.shortfall, self.markout):
+            plot.apply_theme(theme, font)
+        for key, colour in (("taking", theme.warn), ("resting", theme.info),
+                            ("parent", theme.plot_foreground)):
+            self._curves[key].setPen(pg.mkPen(colour, width=2))
+            self._curves[key].setSymbolBrush(pg.mkBrush(colour))
+            self._curves[key].setSymbolPen(None)
+        self._legend.setLabelTextColor(theme.plot_foreground)
+        for _sample, label in self._legend.items:
+            label.setText(label.text)
+        self._drawn = (-1, "\0")
+        self.redraw()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._built:
+            self._build_plots()
+        self.refresh()
+
+    def _build_plots(self) -> None:
         self.shortfall = Plot(self)
         self.shortfall.setLabel("left", "bps (+ = cost)")
         self.shortfall.setMinimumHeight(120)
@@ -106,56 +162,10 @@ class TcaPanel(QWidget):
         self.markout.addItem(pg.InfiniteLine(pos=0, angle=0, movable=False,
                                              pen=pg.mkPen((128, 128, 128),
                                                           style=Qt.PenStyle.DashLine)))
-        plots.addWidget(self.shortfall, 3)
-        plots.addWidget(self.markout, 2)
-        layout.addLayout(plots, 1)
-        self.picker.currentIndexChanged.connect(lambda _i: self.redraw())
-        self.apply_theme(LIGHT)
-
-    # ------------------------------------------------------------------ public
-    @property
-    def picked(self) -> str:
-        """The picked parent's id, or "" for today's aggregate."""
-        data = self.picker.currentData()
-        return data if isinstance(data, str) else TODAY
-
-    def pick(self, parent_id: str) -> bool:
-        """Show ``parent_id``'s waterfall (if it is listed); True when it is."""
-        if self._listed != self.book.parents_version:
-            self._list_parents()
-        index = self.picker.findData(parent_id)
-        if index >= 0:
-            self.picker.setCurrentIndex(index)
-        return index >= 0
-
-    def refresh(self) -> None:
-        """Bring the picker and the charts up to the book: nothing while hidden (showing
-        the tab refreshes), the picker only when the finished parents changed."""
-        if not self.isVisible():
-            return
-        if self._listed != self.book.parents_version:
-            self._list_parents()
-        self.redraw()
-
-    def apply_theme(self, theme: Theme) -> None:
-        self.theme = theme
-        font = self.font()
-        for plot in (self.shortfall, self.markout):
-            plot.apply_theme(theme, font)
-        for key, colour in (("taking", theme.warn), ("resting", theme.info),
-                            ("parent", theme.plot_foreground)):
-            self._curves[key].setPen(pg.mkPen(colour, width=2))
-            self._curves[key].setSymbolBrush(pg.mkBrush(colour))
-            self._curves[key].setSymbolPen(None)
-        self._legend.setLabelTextColor(theme.plot_foreground)
-        for _sample, label in self._legend.items:
-            label.setText(label.text)
-        self._drawn = (-1, "\0")
-        self.redraw()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self.refresh()
+        self._plots.addWidget(self.shortfall, 3)
+        self._plots.addWidget(self.markout, 2)
+        self._built = True
+        self.apply_theme(self.theme)
 
     # ------------------------------------------------------------------ drawing
     def _list_parents(self) -> None:
@@ -176,7 +186,7 @@ class TcaPanel(QWidget):
 
     def redraw(self) -> None:
         key = (self.book.version, self.picked)
-        if key == self._drawn or not self.isVisible():
+        if key == self._drawn or not self.isVisible() or not self._built:
             return
         self._drawn = key
         cost = self.book.get(self.picked) if self.picked else None
