@@ -71,6 +71,7 @@ from .schedule import ScheduleRunner
 from .slippage import SlippageModel
 from .state import BasketLeg, ChildResult, ChildState, ExecutionResult, ParentState
 from .telemetry import FillQualityTracker
+from .volume_curve import VolumeCurve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -123,7 +124,11 @@ class ExecutionEngine:
         self.mode = mode
         self.clock: Clock = clock or getattr(broker, "clock", None) or RealClock()
         self.tracker = tracker
-        self.planner = planner or ExecutionAlgoPlanner()
+        # A broker that knows the volume curve its market trades (the paper exchange) is
+        # planned with it, every day: its sessions have no expiry-day shape.
+        own_curve = getattr(broker, "volume_curve", None)
+        self.planner = planner or ExecutionAlgoPlanner(
+            volume_curve=own_curve if isinstance(own_curve, VolumeCurve) else None)
         self.router = router or SmartOrderRouter(primary_route=getattr(broker, "name", "primary"))
         self.retry_policy = retry_policy or RetryPolicy()
         self.config = cfg = config or EngineConfig()

@@ -32,6 +32,7 @@ from .planner import ExecutionAlgoPlanner
 from .request import ExecutionRequest
 from .retry import RetryPolicy
 from .telemetry import FillQualityTracker, Mode
+from .volume_curve import VolumeCurve
 from .volume_fit import volume_curves_for
 
 
@@ -169,8 +170,14 @@ class ExecutionStack(QObject):
         # The volume curves the planner chooses from: a volume-curve file when told to, else
         # the newest for the mode in calibration_dir, else the packaged profiles; per parent,
         # the one of its underlying and day kind (imperium_exec.volume_fit).
-        planner = ExecutionAlgoPlanner(volume_curves=volume_curves_for(
-            mode, volume_curves=volume_curves, calibration_dir=calibration_dir))
+        # A broker that knows the curve its market trades (the paper exchange) is planned
+        # with that one unless a file is named (as its true costs win over a calibration).
+        own = getattr(broker, "volume_curve", None)
+        if volume_curves is None and isinstance(own, VolumeCurve):
+            planner = ExecutionAlgoPlanner(volume_curve=own)
+        else:
+            planner = ExecutionAlgoPlanner(volume_curves=volume_curves_for(
+                mode, volume_curves=volume_curves, calibration_dir=calibration_dir))
         self.engine = ExecutionEngine(broker, mode=mode, clock=clock, tracker=self.tracker,
                                       retry_policy=retry_policy, config=config,
                                       slippage=slippage, planner=planner)

@@ -32,7 +32,8 @@ from ..sim.costs import paper_slippage_params
 from ..sim.exchange import PaperExchange, Trade
 from ..sim.market import PaperQuote
 from ..sim.pricing import FloatArray
-from ..timeutil import IST
+from ..timeutil import IST, SESSION_SECONDS
+from ..volume_curve import VolumeCurve
 from .base import BrokerOrder, MarginCheck, MarginLeg, OptionChain, OrderInstruction
 from .errors import BrokerTimeout, InputException
 
@@ -76,6 +77,11 @@ class PaperBroker:
         #: its children with them (instead of the live defaults), so the dock's expected cost
         #: is what the paper exchange really charges.
         self.slippage_params = paper_slippage_params(cfg)
+        shares = self.exchange.market.bin_shares
+        #: The intraday volume curve this exchange trades every session (expiry day or not):
+        #: the planner plans with it, as the slippage model takes the true costs above.
+        self.volume_curve = VolumeCurve(
+            shares, bin_seconds=SESSION_SECONDS / len(shares), name="paper exchange")
 
     # ---------------------------------------------------------------- Broker protocol
 

@@ -283,6 +283,7 @@ class Market:
         self.timeline = timeline
         self.step_s = cfg.market.step_s
         self._shares = bin_shares
+        self.bin_shares = bin_shares  # the intraday volume profile it trades
         self._indices: dict[str, IndexPath] = {}
         self.books: dict[tuple[str, str], OptionBook] = {}
 
