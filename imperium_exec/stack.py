@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 from collections.abc import Callable, Generator
 from typing import Any
@@ -32,8 +33,10 @@ from .planner import ExecutionAlgoPlanner
 from .request import ExecutionRequest
 from .retry import RetryPolicy
 from .telemetry import FillQualityTracker, Mode
-from .volume_curve import VolumeCurve
+from .volume_curve import VolumeCurve, VolumeCurveBook
 from .volume_fit import volume_curves_for
+
+log = logging.getLogger(__name__)
 
 
 class ExecutionHandle:
@@ -163,10 +166,21 @@ class ExecutionStack(QObject):
         # costs (the paper exchange), else the newest calibration for the mode in
         # calibration_dir (by default "calibration" beside the journal: where
         # `imperium-exec calibrate` writes), else the live defaults (imperium_exec.calibration).
-        if calibration_dir is None:
+        # A file merely found there (no directory was given) is used when it reads, and said
+        # in the log; one that does not read is skipped with a warning: it never keeps the
+        # desk from starting (a file or directory the caller named still raises).
+        found = calibration_dir is None
+        if found:
             calibration_dir = self.tracker.path.parent / "calibration"
-        slippage = slippage_model_for(broker, mode, calibration=calibration,
-                                      calibration_dir=calibration_dir)
+        try:
+            slippage = slippage_model_for(broker, mode, calibration=calibration,
+                                          calibration_dir=calibration_dir)
+        except (ValueError, OSError) as exc:
+            if not found or calibration is not None:
+                raise
+            log.warning("slippage calibration in %s skipped (live defaults used): %s",
+                        calibration_dir, exc)
+            slippage = slippage_model_for(broker, mode)
         # The volume curves the planner chooses from: a volume-curve file when told to, else
         # the newest for the mode in calibration_dir, else the packaged profiles; per parent,
         # the one of its underlying and day kind (imperium_exec.volume_fit).
@@ -176,8 +190,19 @@ class ExecutionStack(QObject):
         if volume_curves is None and isinstance(own, VolumeCurve):
             planner = ExecutionAlgoPlanner(volume_curve=own)
         else:
-            planner = ExecutionAlgoPlanner(volume_curves=volume_curves_for(
-                mode, volume_curves=volume_curves, calibration_dir=calibration_dir))
+            try:
+                book = volume_curves_for(mode, volume_curves=volume_curves,
+                                         calibration_dir=calibration_dir)
+            except (ValueError, OSError) as exc:
+                if not found or volume_curves is not None:
+                    raise
+                log.warning("volume curves in %s skipped (packaged profiles used): %s",
+                            calibration_dir, exc)
+                book = VolumeCurveBook()
+            if book.fitted:
+                log.info("volume curves fitted for %s", ", ".join(
+                    sorted(c.name for c in book.fitted.values())))
+            planner = ExecutionAlgoPlanner(volume_curves=book)
         self.engine = ExecutionEngine(broker, mode=mode, clock=clock, tracker=self.tracker,
                                       retry_policy=retry_policy, config=config,
                                       slippage=slippage, planner=planner)
