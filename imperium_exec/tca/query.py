@@ -171,16 +171,21 @@ MIN_MOVES_FOR_VOLATILITY = 20
 #: z should be about N(0, 1)). The risk is the premium's volatility over the parent's life
 #: for a linear schedule, sqrt(sigma^2 * T / 3) bps, T from its first row to its final row (at
 #: least 1 s). sigma^2 (bps^2 a second) is estimated per underlying from the journal itself:
-#: each fill's mid at send against its parent's arrival price, over the seconds between them
+#: each fill's mid at send against its parent's arrival price, over the seconds from arrival
+#: to that send (its child's last placement: a resting child's fill comes later)
 #: (a random walk's variance grows with time; our own earlier fills' impact is in those mids
 #: too, which makes the risk a little larger and z a little smaller).
 _Z_SCORES = f"""
-WITH moves AS (
+WITH sends AS (
+    SELECT child_id, max(ts) AS sent_ts FROM journal
+    WHERE event = 'placed' AND child_id IS NOT NULL GROUP BY child_id
+), moves AS (
     SELECT coalesce(pc.underlying, 'unknown') AS underlying,
-        f.ts - pc.started_ts AS seconds,
+        coalesce(least(s.sent_ts, f.ts), f.ts) - pc.started_ts AS seconds,
         (f.mid_at_send - f.arrival_price) / f.arrival_price * 1e4 AS move_bps
-    FROM fills f JOIN parent_costs pc USING (parent_id)
-    WHERE f.mid_at_send IS NOT NULL AND f.arrival_price > 0 AND f.ts - pc.started_ts > 0.5
+    FROM fills f JOIN parent_costs pc USING (parent_id) LEFT JOIN sends s USING (child_id)
+    WHERE f.mid_at_send IS NOT NULL AND f.arrival_price > 0
+        AND coalesce(least(s.sent_ts, f.ts), f.ts) - pc.started_ts > 0.5
 ), volatility AS (
     SELECT underlying, sum(move_bps * move_bps) / sum(seconds) AS variance_per_s
     FROM moves GROUP BY underlying HAVING count(*) >= {MIN_MOVES_FOR_VOLATILITY}

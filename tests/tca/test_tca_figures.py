@@ -220,8 +220,8 @@ def test_v1_and_v2_rows_read_without_the_newer_fields(tmp_path: Path,
 def test_z_scores_are_realized_less_expected_over_each_parents_timing_risk(
         tmp_path: Path, query: TcaQuery) -> None:
     """Recomputed here in Python from the rows: the premium's variance per second from each
-    fill's mid at send against its parent's arrival, then per parent (arrival slippage -
-    expected) / sqrt(variance * life / 3)."""
+    fill's mid at send against its parent's arrival (over the seconds to that send), then per
+    parent (arrival slippage - expected) / sqrt(variance * life / 3)."""
     rows: list[dict[str, Any]] = []
     for i in range(6):  # 6 parents x 5 fills: 30 mid moves of one underlying
         side = Side.BUY if i % 2 == 0 else Side.SELL
@@ -237,8 +237,10 @@ def test_z_scores_are_realized_less_expected_over_each_parents_timing_risk(
         mine = [r for r in rows if r["parent_id"] == f"Z{i:09d}"]
         start = min(r["ts"] for r in mine)
         end = next(r["ts"] for r in mine if r["event"] == "finished")
+        sent = {r["child_id"]: r["ts"] for r in mine if r["event"] == "placed"}
         fills = [r for r in mine if r["event"] == "filled"]
-        moves += [((r["mid_at_send"] - 100.0) / 100.0 * 1e4, r["ts"] - start) for r in fills]
+        moves += [((r["mid_at_send"] - 100.0) / 100.0 * 1e4, sent[r["child_id"]] - start)
+                  for r in fills]
         s = 1.0 if mine[0]["side"] == "BUY" else -1.0
         units = sum(r["filled_quantity"] for r in fills)
         average = sum(r["filled_quantity"] * r["fill_price"] for r in fills) / units
@@ -257,3 +259,45 @@ def test_too_few_mid_moves_give_no_z_scores(tmp_path: Path, query: TcaQuery) -> 
     query.load(resolve_journals([write_rows(tmp_path / "few.jsonl", rows)]))
     e = query.figures().expected
     assert e.z_parents == 0 and e.z_mean is None
+
+
+def test_review_z_score_volatility_times_each_mid_move_by_when_it_was_seen(
+        tmp_path: Path, query: TcaQuery) -> None:
+    """Review: the mid at send is the market when the child was sent; the seconds it moved
+    over run from arrival to that send, not to the fill. Children that rest for a minute
+    before filling must not spread the same mid moves over a minute longer (which lowers the
+    estimated volatility and inflates every z)."""
+    rows: list[dict[str, Any]] = []
+    for i in range(6):
+        side = Side.BUY if i % 2 == 0 else Side.SELL
+        fills = [(39, 100.0 + 0.3 * k * (-1) ** (i + k) + 0.05, 100.0 + 0.3 * k * (-1) ** (i + k))
+                 for k in range(1, 6)]
+        parent = hand_parent(f"R{i:09d}", side, fills, ts=1_795_491_900.0 + 1000 * i,
+                             expected_bps=4.0)
+        for r in parent:  # each child rests 60 s before it fills; the parent ends later
+            if r["event"] == "filled":
+                r["ts"] += 60.0
+            elif r["event"] == "finished":
+                r["ts"] += 70.0
+        rows += parent
+    query.load(resolve_journals([write_rows(tmp_path / "rest.jsonl", rows)]))
+    z = query.figures().expected
+
+    moves, parents = [], []
+    for i in range(6):
+        mine = [r for r in rows if r["parent_id"] == f"R{i:09d}"]
+        start = min(r["ts"] for r in mine)
+        end = next(r["ts"] for r in mine if r["event"] == "finished")
+        sent = {r["child_id"]: r["ts"] for r in mine if r["event"] == "placed"}
+        fills = [r for r in mine if r["event"] == "filled"]
+        moves += [((r["mid_at_send"] - 100.0) / 100.0 * 1e4, sent[r["child_id"]] - start)
+                  for r in fills]
+        s = 1.0 if mine[0]["side"] == "BUY" else -1.0
+        units = sum(r["filled_quantity"] for r in fills)
+        average = sum(r["filled_quantity"] * r["fill_price"] for r in fills) / units
+        parents.append((s * (average - 100.0) / 100.0 * 1e4 - 4.0, end - start))
+    variance = sum(m * m for m, _ in moves) / sum(t for _, t in moves)
+    expected = [d / (variance * life / 3.0) ** 0.5 for d, life in parents]
+    mean = sum(expected) / len(expected)
+    assert z.z_parents == 6
+    assert z.z_mean == pytest.approx(mean)
