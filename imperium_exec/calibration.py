@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -62,6 +63,8 @@ HALF_LIVES_S: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0
 FILE_KIND = "imperium-exec slippage calibration"
 FILE_VERSION = 1
 FITTED = ("permanent_per_unit", "temporary_per_unit", "eta")
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------ observations
@@ -439,14 +442,18 @@ def slippage_model_for(broker: object, mode: str, *,
     """
     if calibration is not None:
         # A live stack never runs on a fit of simulated fills (paper may try live's).
-        return SlippageModel(load_calibration(calibration, "live" if mode == "live" else None))
+        model = SlippageModel(load_calibration(calibration, "live" if mode == "live" else None))
+        log.info("slippage model: calibration %s", calibration)
+        return model
     params = getattr(broker, "slippage_params", None)
     if isinstance(params, SlippageParams):
         return SlippageModel(params)
     if calibration_dir is not None:
         newest = newest_calibration(mode, calibration_dir)
         if newest is not None:
-            return SlippageModel(load_calibration(newest))
+            model = SlippageModel(load_calibration(newest))
+            log.info("slippage model: calibration %s (the newest for %s)", newest, mode)
+            return model
     return SlippageModel()
 
 
