@@ -191,7 +191,10 @@ def test_kill_switch_stops_everything_queued_and_cancels_every_resting_child(
     cancel_times = {r.path.rsplit("/", 1)[-1]: r.at for r in live.server.requests
                     if r.route == "cancel"}
     assert all(live.server.order(i)["status"] == "CANCELLED" for i in resting_ids)
-    assert max(cancel_times[i] for i in resting_ids) - returned <= 3.0
+    # The 20 cancels share the write budget (10 a second) with the placements already past
+    # their permit (at most 10, above): at worst 30 writes, 3 s, plus the wire. (Usually the
+    # last cancel lands 2.1 s after the kill; 3.14 s was seen, with and without markouts.)
+    assert max(cancel_times[i] for i in resting_ids) - returned <= (20 + 10) / 10 + 0.5
     sent = sum(1 for res in results[20:] if res.order_ids)
     assert sent < 30 and all(r.status is ParentStatus.CANCELLED
                              for r in results if not r.filled_quantity)
