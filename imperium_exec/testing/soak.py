@@ -98,7 +98,7 @@ class SoakReport:
                 f"({self.injected_throttles} injected); faults {dict(self.faults)}")
 
 
-class _FaultyServer(FakeKiteServer):
+class FaultyKiteServer(FakeKiteServer):
     """The fake server, injecting faults on a seeded schedule and counting 429 replies."""
 
     def __init__(self, plan: SoakPlan, **kw: Any) -> None:
@@ -171,7 +171,7 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
 
     say = log or (lambda _: None)
     instruments = nifty_strip(plan.instruments)
-    server = _FaultyServer(plan, instruments=instruments, ticker_heartbeat_s=0.5,
+    server = FaultyKiteServer(plan, instruments=instruments, ticker_heartbeat_s=0.5,
                            request_log_size=1_000_000)
     server.start()
     rng = random.Random(plan.seed + 2)
@@ -334,4 +334,4 @@ def _check(report: SoakReport, results: dict[str, ExecutionResult],
                 f"{child_id}: {[r['event'] + '/' + str(r['status']) for r in child_rows]}")
 
 
-__all__ = ["SoakPlan", "SoakReport", "run_soak"]
+__all__ = ["FaultyKiteServer", "SoakPlan", "SoakReport", "run_soak"]
