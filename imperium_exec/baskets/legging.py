@@ -63,15 +63,26 @@ class LegFacts:
 
 @dataclass(frozen=True, slots=True)
 class LegProgress:
-    """One leg's units now: filled, open (sent and possibly still filling), and those of
-    the child it holds back (waiting for its turn; 0: none)."""
+    """One leg's units now: filled, open (sent and possibly still filling), those of the
+    child it holds back (waiting for its turn; 0: none), and those of attempts whose outcome
+    is unknown (not found in the order book, still watched for a late order: most likely
+    never placed, but they may yet fill)."""
 
     filled: int = 0
     open: int = 0
     waiting: int = 0
+    unknown: int = 0
 
     @property
     def committed(self) -> int:
+        """Units that are or may be traded: what a short's cover must allow for."""
+        return self.filled + self.open + self.unknown
+
+    @property
+    def paced(self) -> int:
+        """Units that count for the legs' pace: filled and open, not the unknown (a leg whose
+        attempt's outcome is unknown re-sends it; held for its own unknown units it would wait
+        on itself, and a basket waiting for it would stall)."""
         return self.filled + self.open
 
 
@@ -195,7 +206,7 @@ class LeggingRules:
         facts, mine = self.legs[leg], progress[leg]
         pace = self.pace(progress)
         slack = self.balance_slices * facts.slice_quantity / facts.quantity
-        if (mine.committed + units) / facts.quantity <= pace + slack + 1e-9:
+        if (mine.paced + units) / facts.quantity <= pace + slack + 1e-9:
             return None
         if mine.open == 0 and mine.filled / facts.quantity <= pace + 1e-9:
             return None  # the slowest leg catching up
@@ -203,7 +214,7 @@ class LeggingRules:
             return None  # a covered leg of its group waits for this hedge
         slowest = min(range(len(self.legs)),
                       key=lambda i: progress[i].filled / self.legs[i].quantity)
-        return Hold("balance", f"{mine.committed + units} of {facts.quantity} would run more "
+        return Hold("balance", f"{mine.paced + units} of {facts.quantity} would run more "
                                f"than {self.balance_slices:g} slice(s) ahead of "
                                f"{self.legs[slowest].name} ({pace:.0%} filled)")
 

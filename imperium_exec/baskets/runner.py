@@ -5,7 +5,8 @@ The engine starts one parent per leg. Before any leg puts out a child, it asks t
 open units, and a held child waits for a fill or a control. Then:
 
 - a leg that ends short of its quantity (a rejection, a failure, a cancel), or a child held
-  longer than ``stall_timeout_s``, **stops** the basket: the working orders of the sells are
+  for ``stall_timeout_s`` with nothing moving in the basket (no order out, filled or ended),
+  **stops** the basket: the working orders of the sells are
   cancelled (and confirmed) before those of the buys, so a short is never left without its
   hedge; the report says per leg what filled, what is left and what may still be live;
 - the trader's cancel does the same;
@@ -90,6 +91,8 @@ class BasketRun:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     stop_reason: str | None = None
     held: dict[int, tuple[float, str]] = field(default_factory=dict)  # leg -> since, kind
+    #: leg -> every leg's (filled, out) when its stall clock last started.
+    _moved: dict[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     waiting: dict[int, int] = field(default_factory=dict)  # leg -> units of its held child
     stopping_task: asyncio.Task[None] | None = None
     #: Units of a leg's ambiguous attempts still watched for a late order (they may fill).
@@ -122,7 +125,8 @@ class BasketRun:
                 mark = self.clock.now()
                 self.held.pop(leg, None)  # the stall clock starts again
                 continue
-            hold = self.rules.hold(leg, child.quantity, self.progress())
+            progress = self.progress()
+            hold = self.rules.hold(leg, child.quantity, progress)
             now = self.clock.now()
             if hold is None:
                 child.released = True
@@ -135,6 +139,15 @@ class BasketRun:
             since, kind = self.held.get(leg, (now, ""))
             if self._any_paused():
                 since = now  # a paused leg holds the others: that is no stall
+            moved = tuple((p.filled, p.open + p.unknown) for p in progress)
+            if moved != self._moved.get(leg):
+                # Something moved in the basket (an order went out, filled or ended): the
+                # stall clock starts again. A stall is a hold with nothing moving for the
+                # timeout, not a long hold: under the write budget (10 orders a second for
+                # every leg of every basket) and retries, a hedge's child may wait its turn
+                # for longer than the timeout while the basket still moves.
+                self._moved[leg] = moved
+                since = now
             if kind != hold.kind:  # a new hold: say why, once; the others may send early
                 self.emit(self.events.parent_event(parent, EventKind.WARNING,
                                                    message=hold.message))
@@ -180,8 +193,8 @@ class BasketRun:
 
     def progress(self) -> list[LegProgress]:
         """Every leg's filled units and units out (sent and possibly still filling)."""
-        return [LegProgress(parent.filled, sum(_units_out(c) for c in parent.children)
-                            + self.late_units(parent), self.waiting.get(i, 0))
+        return [LegProgress(parent.filled, sum(_units_out(c) for c in parent.children),
+                            self.waiting.get(i, 0), self.late_units(parent))
                 for i, parent in enumerate(self.legs)]
 
     # ------------------------------------------------------------------ stopping

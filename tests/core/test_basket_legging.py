@@ -87,6 +87,34 @@ def test_a_short_held_with_its_hedge_bought_says_it_waits_for_open_sells_not_the
     assert f"selling {LOT} more needs {LOT} more bought" in waiting.reason
 
 
+def test_a_hedge_re_sending_an_attempt_of_unknown_outcome_is_not_held_by_its_own_units(
+        ) -> None:
+    """Seen on the live path with faults: the put hedge's first child timed out, was not
+    found in the order book and is re-sent while its tag is still watched. Those unknown
+    units used to count for the hedge's pace, so its retry was held as running "ahead of"
+    itself (the slowest leg), its short waited for it, and the basket stalled. The unknown
+    units still count against a short's cover."""
+    rules = LeggingRules([leg(BUY, 24200, "PE", 4, slices=4), leg(SELL, 24250, "PE", 4,
+                                                                   slices=4),
+                          leg(SELL, 24300, "CE", 4, slices=4), leg(BUY, 24350, "CE", 4,
+                                                                   slices=4)])
+    progress = [LegProgress(unknown=LOT, waiting=LOT),  # the hedge: its retry waits here
+                LegProgress(waiting=LOT),  # its short: waits for the hedge's fills
+                LegProgress(filled=LOT), LegProgress(filled=2 * LOT)]
+    assert rules.hold(0, LOT, progress) is None  # the retry goes
+    held = rules.hold(1, LOT, progress)
+    assert held is not None and held.kind == "hedge"
+    # Cover still allows for unknown units: a sell of unknown outcome counts as out...
+    puts = [LegProgress(filled=2 * LOT), LegProgress(filled=2 * LOT)]
+    unknown_sell = rules.hold(2, LOT, [*puts, LegProgress(filled=LOT, unknown=LOT),
+                                       LegProgress(filled=2 * LOT)])
+    assert unknown_sell is not None and f"{2 * LOT} sold or out" in unknown_sell.reason
+    # ...and a hedge's unknown units are no cover.
+    unknown_hedge = rules.hold(2, LOT, [*puts, LegProgress(filled=LOT),
+                                        LegProgress(filled=LOT, unknown=LOT)])
+    assert unknown_hedge is not None and WAITS_FOR_HEDGE in unknown_hedge.reason
+
+
 def test_the_ratio_spreads_extra_short_goes_only_after_the_whole_hedge() -> None:
     rules = LeggingRules(STRUCTURES["1x2 ratio spread"])
     hedge, short = rules.legs
