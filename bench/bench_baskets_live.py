@@ -33,18 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiteconnect import KiteConnect
-
 from imperium_exec.baskets.legging import HELD_PREFIX
 from imperium_exec.baskets.request import BasketRequest
-from imperium_exec.brokers.kite import KiteBroker
 from imperium_exec.clock import RealClock
 from imperium_exec.engine import EngineConfig, ExecutionEngine
-from imperium_exec.events import ErrorBucket
 from imperium_exec.request import ExecutionRequest
-from imperium_exec.retry import BucketPolicy, RetryPolicy
 from imperium_exec.testing.fake_kite import nifty_strip
-from imperium_exec.testing.soak import FaultyKiteServer, SoakPlan
+from imperium_exec.testing.soak import SoakPlan, fast_retries, open_faulty_kite
 
 BID, ASK = 100.0, 100.05  # one tick: scheduled children take liquidity
 
@@ -99,20 +94,8 @@ def run(condors: int, *, lots: int, slices: int, horizon_s: float, seed: int,
         timeout_s: float) -> Outcome:
     instruments = list(nifty_strip(8 * condors))
     plan = SoakPlan(seed=seed, instruments=len(instruments))
-    server = FaultyKiteServer(plan, instruments=instruments, ticker_heartbeat_s=0.5,
-                              request_log_size=1_000_000, margin=1e12)
-    server.start()
-    for inst in instruments:
-        server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
-    kite = KiteConnect(api_key="k", access_token="t", root=server.root, timeout=1.0)
-    broker = KiteBroker(kite, ticker_root=server.ticker_root, ticker_silence_s=2.0)
-    retry = RetryPolicy(policies={
-        ErrorBucket.TRANSIENT: BucketPolicy(max_retries=4, base_delay_s=0.2, max_delay_s=1.0),
-        ErrorBucket.THROTTLE: BucketPolicy(max_retries=5, base_delay_s=1.0, max_delay_s=2.0),
-        ErrorBucket.RISK: BucketPolicy(0, 0.0, 0.0),
-        ErrorBucket.FATAL: BucketPolicy(0, 0.0, 0.0)},
-        reconcile_window_s=4.0, reconcile_interval_s=0.5)
-    engine = ExecutionEngine(broker, mode="live", clock=RealClock(), retry_policy=retry,
+    server, broker = open_faulty_kite(plan, instruments, bid=BID, ask=ASK, margin=1e12)
+    engine = ExecutionEngine(broker, mode="live", clock=RealClock(), retry_policy=fast_retries(),
                              config=EngineConfig(markout_horizons_s=()))
     rows: list[dict[str, Any]] = []
     lock = threading.Lock()

@@ -17,15 +17,18 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine import EngineConfig, ExecutionEngine, ExecutionResult
 from ..events import ErrorBucket
 from ..request import ExecutionRequest
 from ..retry import BucketPolicy, RetryPolicy
 from .fake_kite import FakeInstrument, FakeKiteServer, Fault, nifty_strip
+
+if TYPE_CHECKING:
+    from ..brokers.kite import KiteBroker
 
 
 @dataclass(frozen=True)
@@ -162,31 +165,44 @@ def _requests(plan: SoakPlan, instruments: tuple[FakeInstrument, ...]) -> list[d
     return out
 
 
-def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> SoakReport:
-    """Run ``plan`` against a fresh fake server and check the invariants."""
-    from kiteconnect import KiteConnect
-
-    from ..brokers.kite import KiteBroker
-    from ..clock import RealClock
-
-    say = log or (lambda _: None)
-    instruments = nifty_strip(plan.instruments)
-    server = FaultyKiteServer(plan, instruments=instruments, ticker_heartbeat_s=0.5,
-                           request_log_size=1_000_000)
-    server.start()
-    rng = random.Random(plan.seed + 2)
-    mids = {i.tradingsymbol: 100.25 for i in instruments}
-    for inst in instruments:
-        server.set_quote(inst.tradingsymbol, bid=100.0, ask=100.5)
-    kite = KiteConnect(api_key="k", access_token="t", root=server.root, timeout=1.0)
-    broker = KiteBroker(kite, ticker_root=server.ticker_root, ticker_silence_s=2.0)
-    fast = RetryPolicy(policies={
+def fast_retries() -> RetryPolicy:
+    """The retry policy of runs against the faulty server: quick transient retries and
+    reconciles (seconds, not the desk's defaults), throttles retried after a second."""
+    return RetryPolicy(policies={
         ErrorBucket.TRANSIENT: BucketPolicy(max_retries=4, base_delay_s=0.2, max_delay_s=1.0),
         ErrorBucket.THROTTLE: BucketPolicy(max_retries=5, base_delay_s=1.0, max_delay_s=2.0),
         ErrorBucket.RISK: BucketPolicy(0, 0.0, 0.0),
         ErrorBucket.FATAL: BucketPolicy(0, 0.0, 0.0)},
         reconcile_window_s=4.0, reconcile_interval_s=0.5)
-    engine = ExecutionEngine(broker, mode="live", clock=RealClock(), retry_policy=fast,
+
+
+def open_faulty_kite(plan: SoakPlan, instruments: Sequence[FakeInstrument], *, bid: float,
+                     ask: float, **server_kw: Any) -> tuple[FaultyKiteServer, KiteBroker]:
+    """A started faulty fake Kite server quoting every instrument at ``bid`` / ``ask``, and a
+    KiteBroker on the real client (REST and ticker) talking to it."""
+    from kiteconnect import KiteConnect
+
+    from ..brokers.kite import KiteBroker
+
+    server = FaultyKiteServer(plan, instruments=instruments, ticker_heartbeat_s=0.5,
+                              request_log_size=1_000_000, **server_kw)
+    server.start()
+    for inst in instruments:
+        server.set_quote(inst.tradingsymbol, bid=bid, ask=ask)
+    kite = KiteConnect(api_key="k", access_token="t", root=server.root, timeout=1.0)
+    return server, KiteBroker(kite, ticker_root=server.ticker_root, ticker_silence_s=2.0)
+
+
+def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> SoakReport:
+    """Run ``plan`` against a fresh fake server and check the invariants."""
+    from ..clock import RealClock
+
+    say = log or (lambda _: None)
+    instruments = nifty_strip(plan.instruments)
+    server, broker = open_faulty_kite(plan, instruments, bid=100.0, ask=100.5)
+    rng = random.Random(plan.seed + 2)
+    mids = {i.tradingsymbol: 100.25 for i in instruments}
+    engine = ExecutionEngine(broker, mode="live", clock=RealClock(), retry_policy=fast_retries(),
                              config=EngineConfig(late_order_watch_s=120.0))
     rows: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -334,4 +350,5 @@ def _check(report: SoakReport, results: dict[str, ExecutionResult],
                 f"{child_id}: {[r['event'] + '/' + str(r['status']) for r in child_rows]}")
 
 
-__all__ = ["FaultyKiteServer", "SoakPlan", "SoakReport", "run_soak"]
+__all__ = ["FaultyKiteServer", "SoakPlan", "SoakReport", "fast_retries", "open_faulty_kite",
+           "run_soak"]

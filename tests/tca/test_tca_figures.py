@@ -217,24 +217,34 @@ def test_v1_and_v2_rows_read_without_the_newer_fields(tmp_path: Path,
 
 
 
-def test_z_scores_are_realized_less_expected_over_each_parents_timing_risk(
-        tmp_path: Path, query: TcaQuery) -> None:
-    """Recomputed here in Python from the rows: the premium's variance per second from each
-    fill's mid at send against its parent's arrival (over the seconds to that send), then per
-    parent (arrival slippage - expected) / sqrt(variance * life / 3)."""
+def z_parents(prefix: str, *, spacing_s: float, rest_s: float = 0.0) -> list[dict[str, Any]]:
+    """6 parents x 5 fills of one underlying (30 mid moves), buys and sells, estimated at
+    4 bps; with ``rest_s``, each child rests that long before it fills (the parent ends 10 s
+    after its last fill)."""
     rows: list[dict[str, Any]] = []
-    for i in range(6):  # 6 parents x 5 fills: 30 mid moves of one underlying
+    for i in range(6):
         side = Side.BUY if i % 2 == 0 else Side.SELL
         fills = [(39, 100.0 + 0.3 * k * (-1) ** (i + k) + 0.05, 100.0 + 0.3 * k * (-1) ** (i + k))
                  for k in range(1, 6)]
-        rows += hand_parent(f"Z{i:09d}", side, fills, ts=1_795_491_900.0 + 100 * i,
-                            expected_bps=4.0)
-    query.load(resolve_journals([write_rows(tmp_path / "z.jsonl", rows)]))
-    z = query.figures().expected
+        parent = hand_parent(f"{prefix}{i:09d}", side, fills, ts=1_795_491_900.0 + spacing_s * i,
+                             expected_bps=4.0)
+        for r in parent:
+            if r["event"] == "filled":
+                r["ts"] += rest_s
+            elif r["event"] == "finished" and rest_s:
+                r["ts"] += rest_s + 10.0
+        rows += parent
+    return rows
 
+
+def z_by_hand(rows: list[dict[str, Any]], prefix: str) -> list[float]:
+    """The z-scores recomputed here from the rows: the premium's variance a second from each
+    fill's mid at send against its parent's arrival (100), over the seconds from the parent's
+    start to that send; then per parent (arrival slippage - expected) / sqrt(variance *
+    life / 3)."""
     moves, parents = [], []
     for i in range(6):
-        mine = [r for r in rows if r["parent_id"] == f"Z{i:09d}"]
+        mine = [r for r in rows if r["parent_id"] == f"{prefix}{i:09d}"]
         start = min(r["ts"] for r in mine)
         end = next(r["ts"] for r in mine if r["event"] == "finished")
         sent = {r["child_id"]: r["ts"] for r in mine if r["event"] == "placed"}
@@ -246,7 +256,15 @@ def test_z_scores_are_realized_less_expected_over_each_parents_timing_risk(
         average = sum(r["filled_quantity"] * r["fill_price"] for r in fills) / units
         parents.append((s * (average - 100.0) / 100.0 * 1e4 - 4.0, end - start))
     variance = sum(m * m for m, _ in moves) / sum(t for _, t in moves)
-    expected = [d / (variance * life / 3.0) ** 0.5 for d, life in parents]
+    return [d / (variance * life / 3.0) ** 0.5 for d, life in parents]
+
+
+def test_z_scores_are_realized_less_expected_over_each_parents_timing_risk(
+        tmp_path: Path, query: TcaQuery) -> None:
+    rows = z_parents("Z", spacing_s=100.0)
+    query.load(resolve_journals([write_rows(tmp_path / "z.jsonl", rows)]))
+    z = query.figures().expected
+    expected = z_by_hand(rows, "Z")
     mean = sum(expected) / len(expected)
     sd = (sum((x - mean) ** 2 for x in expected) / (len(expected) - 1)) ** 0.5
     assert z.z_parents == 6
@@ -267,37 +285,9 @@ def test_review_z_score_volatility_times_each_mid_move_by_when_it_was_seen(
     over run from arrival to that send, not to the fill. Children that rest for a minute
     before filling must not spread the same mid moves over a minute longer (which lowers the
     estimated volatility and inflates every z)."""
-    rows: list[dict[str, Any]] = []
-    for i in range(6):
-        side = Side.BUY if i % 2 == 0 else Side.SELL
-        fills = [(39, 100.0 + 0.3 * k * (-1) ** (i + k) + 0.05, 100.0 + 0.3 * k * (-1) ** (i + k))
-                 for k in range(1, 6)]
-        parent = hand_parent(f"R{i:09d}", side, fills, ts=1_795_491_900.0 + 1000 * i,
-                             expected_bps=4.0)
-        for r in parent:  # each child rests 60 s before it fills; the parent ends later
-            if r["event"] == "filled":
-                r["ts"] += 60.0
-            elif r["event"] == "finished":
-                r["ts"] += 70.0
-        rows += parent
+    rows = z_parents("R", spacing_s=1000.0, rest_s=60.0)
     query.load(resolve_journals([write_rows(tmp_path / "rest.jsonl", rows)]))
     z = query.figures().expected
-
-    moves, parents = [], []
-    for i in range(6):
-        mine = [r for r in rows if r["parent_id"] == f"R{i:09d}"]
-        start = min(r["ts"] for r in mine)
-        end = next(r["ts"] for r in mine if r["event"] == "finished")
-        sent = {r["child_id"]: r["ts"] for r in mine if r["event"] == "placed"}
-        fills = [r for r in mine if r["event"] == "filled"]
-        moves += [((r["mid_at_send"] - 100.0) / 100.0 * 1e4, sent[r["child_id"]] - start)
-                  for r in fills]
-        s = 1.0 if mine[0]["side"] == "BUY" else -1.0
-        units = sum(r["filled_quantity"] for r in fills)
-        average = sum(r["filled_quantity"] * r["fill_price"] for r in fills) / units
-        parents.append((s * (average - 100.0) / 100.0 * 1e4 - 4.0, end - start))
-    variance = sum(m * m for m, _ in moves) / sum(t for _, t in moves)
-    expected = [d / (variance * life / 3.0) ** 0.5 for d, life in parents]
-    mean = sum(expected) / len(expected)
+    expected = z_by_hand(rows, "R")
     assert z.z_parents == 6
-    assert z.z_mean == pytest.approx(mean)
+    assert z.z_mean == pytest.approx(sum(expected) / len(expected))
