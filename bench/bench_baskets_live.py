@@ -36,7 +36,7 @@ from typing import Any
 from imperium_exec.baskets.legging import HELD_PREFIX
 from imperium_exec.baskets.request import BasketRequest
 from imperium_exec.clock import RealClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.testing.fake_kite import nifty_strip
 from imperium_exec.testing.soak import SoakPlan, fast_retries, open_faulty_kite

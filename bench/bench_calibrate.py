@@ -5,7 +5,7 @@ Run: ``.venv/bin/python bench/bench_calibrate.py [PARENTS]`` (default 2000; prin
 1. ``PARENTS`` seeded parents (half bought, half sold on the same still markets: see
    :mod:`imperium_exec.testing.paper_parents`) are estimated with the live equity defaults
    (``SlippageModel()``), as a desk without a calibration would, and journalled;
-2. ``imperium_exec.calibration`` fits the journal: realized cost per child regressed on
+2. ``imperium_exec.calibration.slippage_fit`` fits the journal: realized cost per child regressed on
    predicted cost, before (the journal's own estimates) and after (the fitted parameters, in
    sample);
 3. out of sample: a fresh fifth as many parents on other seeds, estimated by the engine with
@@ -20,16 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from imperium_exec.calibration import (
+from imperium_exec.calibration.slippage_fit import (
     Agreement,
     agreement,
     calibrate,
     read_observations,
     write_calibration,
 )
+from imperium_exec.costs.slippage import SlippageModel
 from imperium_exec.sim.config import PaperConfig
 from imperium_exec.sim.costs import paper_slippage_params
-from imperium_exec.slippage import SlippageModel
 from imperium_exec.testing.paper_parents import simulate_journal
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.telemetry import FillQualityTracker
 
@@ -55,7 +55,7 @@ def paper_session_s() -> float:
     import asyncio
 
     from imperium_exec.brokers.base import OrderInstruction
-    from imperium_exec.brokers.paper import PaperBroker
+    from imperium_exec.brokers.paper.broker import PaperBroker
     from imperium_exec.request import OrderType, Side
     from imperium_exec.timeutil import SESSION_SECONDS
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 from imperium_exec import ExecutionRequest, ExecutionStack
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import RealClock
-from imperium_exec.engine import EngineConfig
+from imperium_exec.engine.execution_engine import EngineConfig
 
 
 def heartbeat_gaps(app: QApplication, seconds: float, work: object = None) -> list[int]:

@@ -73,7 +73,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from imperium_exec.engine import ExecutionEngine, ExecutionResult
+    from imperium_exec.engine.execution_engine import ExecutionEngine, ExecutionResult
     from imperium_exec.request import ExecutionRequest
     from imperium_exec.testing import FakeKiteServer
 
@@ -150,8 +150,8 @@ def load_tree(tree: Path) -> str:
     sys.path.insert(0, str(tree))
     sys.meta_path.insert(0, _TreeFinder(package_dirs(tree)))
     package = importlib.import_module("imperium_exec")
-    for name in ("imperium_exec.engine", "imperium_exec.brokers.kite", "imperium_exec.testing",
-                 "imperium_exec.telemetry", "imperium_exec.resources"):
+    for name in ("imperium_exec.engine.execution_engine", "imperium_exec.brokers.kite.broker",
+                 "imperium_exec.testing", "imperium_exec.telemetry", "imperium_exec.resources"):
         with contextlib.suppress(ModuleNotFoundError):
             importlib.import_module(name)
     outside = [f"{name}: {module.__file__}" for name, module in list(sys.modules.items())
@@ -265,7 +265,7 @@ def open_desk(client_timeout: float, telemetry_dir: Path, count: int = INSTRUMEN
 
     from imperium_exec.brokers import KiteBroker
     from imperium_exec.clock import RealClock
-    from imperium_exec.engine import EngineConfig, ExecutionEngine
+    from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
     from imperium_exec.telemetry import FillQualityTracker
     from imperium_exec.testing import FakeInstrument, FakeKiteServer
 

@@ -7,7 +7,7 @@ Run: ``.venv/bin/python bench/bench_tca.py [--rows 1000000 10000000] [--dir /tmp
 The journals are generated first (and kept in ``--dir`` for the next run: delete them after):
 parents accepted -> children placed (a few retried, a few failing) -> filled (one or two
 fills each, with fees) -> a markout row per fill and horizon (1, 5, 60 s) -> finished with the
-implementation shortfall in parts (computed by ``imperium_exec.shortfall``), every row with
+implementation shortfall in parts (computed by ``imperium_exec.costs.shortfall``), every row with
 every field in the stack's order, over NIFTY and BANKNIFTY weekly and monthly contracts and
 several trading days, written with orjson by two processes into two files per size (so the
 report also reads many files).
@@ -40,9 +40,9 @@ from typing import Any
 
 import orjson
 
+from imperium_exec.costs.shortfall import Fill, implementation_shortfall
 from imperium_exec.events import Event
 from imperium_exec.request import Side
-from imperium_exec.shortfall import Fill, implementation_shortfall
 
 _NIFTY_WEEKLY = ("26D01", "26D08", "26D15", "26D22")
 _MONTHLY = ("26DEC",)

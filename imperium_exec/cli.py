@@ -107,8 +107,13 @@ def add_calibrate_command(subparsers: Subparsers) -> None:
 
 
 def run_calibrate_command(args: argparse.Namespace) -> int:
-    from .calibration import calibrate, read_observations, write_calibration
-    from .volume_fit import fit_volume_curves, read_volume_days, report_lines, write_volume_curves
+    from .calibration.slippage_fit import calibrate, read_observations, write_calibration
+    from .calibration.volume_fit import (
+        fit_volume_curves,
+        read_volume_days,
+        report_lines,
+        write_volume_curves,
+    )
 
     missing = [str(p) for p in args.journals if not p.is_file()]
     if missing:

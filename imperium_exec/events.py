@@ -14,9 +14,9 @@ Versions: 2 added the ``reconciling`` event (and its status); its rows have the 
 version 1, so a v1 row is a v2 row that never says ``reconciling``, and both read alike. 3 added
 the basket and markout events and the fields from ``prior_impact`` to ``markout_bps``; 4 the
 estimate's inputs (``participation``, ``horizon_s``, ``book_walk``), so the slippage model can
-be refitted from the journal (:mod:`imperium_exec.calibration`), and the market's traded volume
+be refitted from the journal (:mod:`~.calibration.slippage_fit`), and the market's traded volume
 in the child's quote (``day_volume``, ``session_s``), so the volume curve can be
-(:mod:`imperium_exec.volume_fit`), and the underlying index's price when a parent was accepted
+(:mod:`~.calibration.volume_fit`), and the underlying index's price when a parent was accepted
 (``underlying_price``), for the moneyness breakdown of :mod:`imperium_exec.tca`.
 """
 
@@ -292,7 +292,7 @@ class Event(NamedTuple):
     book_walk: Annotated[float | None, "The part of impact_estimate that is walking the "
                          "displayed book beyond the touch, per unit"] = None
     # the market's traded volume as the child's quote showed it (child rows), so the intraday
-    # volume curve can be fitted from the journal (imperium_exec.volume_fit)
+    # volume curve can be fitted from the journal (imperium_exec.calibration.volume_fit)
     day_volume: Annotated[int | None, "The instrument's cumulative traded volume of the "
                           "session, units, in the quote the child was priced from (none: no "
                           "quote)"] = None

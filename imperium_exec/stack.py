@@ -1,6 +1,6 @@
 """ExecutionStack: the QObject facade the desk embeds. The only core module that imports Qt.
 
-It owns an :class:`~imperium_exec.engine.ExecutionEngine` (its own thread and asyncio loop) and
+It owns an :class:`~.engine.execution_engine.ExecutionEngine` (its own thread and asyncio loop) and
 re-emits every telemetry row as Qt signals **on the GUI thread**: the engine thread emits an
 internal signal whose receiver lives on the GUI thread, so Qt queues it across. A slot connected
 to ``child_placed`` therefore runs on the GUI thread whether it is a method, a lambda or a plain
@@ -21,20 +21,20 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from .algos.planner import ExecutionAlgoPlanner
 from .baskets.request import BasketRequest
 from .baskets.runner import BasketResult
 from .brokers.base import Broker
-from .calibration import slippage_model_for
+from .calibration.slippage_fit import slippage_model_for
+from .calibration.volume_fit import volume_curves_for
 from .clock import Clock
-from .engine import EngineConfig, ExecutionEngine, ExecutionResult
+from .engine.execution_engine import EngineConfig, ExecutionEngine, ExecutionResult
+from .engine.market_data import MarketQuote
 from .events import EventKind, read_event
-from .market_data import MarketQuote
-from .planner import ExecutionAlgoPlanner
 from .request import ExecutionRequest
 from .retry import RetryPolicy
 from .telemetry import FillQualityTracker, Mode
 from .volume_curve import VolumeCurve, VolumeCurveBook
-from .volume_fit import volume_curves_for
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class ExecutionStack(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         if broker is None:
-            from .brokers.paper import PaperBroker
+            from .brokers.paper.broker import PaperBroker
 
             broker = PaperBroker(clock=clock) if clock is not None else PaperBroker()
         self.broker = broker
@@ -165,7 +165,7 @@ class ExecutionStack(QObject):
         # The slippage model: a calibration file when told to, else the broker's own true
         # costs (the paper exchange), else the newest calibration for the mode in
         # calibration_dir (by default "calibration" beside the journal: where
-        # `imperium-exec calibrate` writes), else the live defaults (imperium_exec.calibration).
+        # `imperium-exec calibrate` writes), else the live defaults (calibration/slippage_fit.py).
         # A file merely found there (no directory was given) is used when it reads, and said
         # in the log; one that does not read is skipped with a warning: it never keeps the
         # desk from starting (a file or directory the caller named still raises).
@@ -183,7 +183,7 @@ class ExecutionStack(QObject):
             slippage = slippage_model_for(broker, mode)
         # The volume curves the planner chooses from: a volume-curve file when told to, else
         # the newest for the mode in calibration_dir, else the packaged profiles; per parent,
-        # the one of its underlying and day kind (imperium_exec.volume_fit).
+        # the one of its underlying and day kind (imperium_exec.calibration.volume_fit).
         # A broker that knows the curve its market trades (the paper exchange) is planned
         # with that one unless a file is named (as its true costs win over a calibration).
         own = getattr(broker, "volume_curve", None)

@@ -188,7 +188,7 @@ def underlying_of(tradingsymbol: str) -> str | None:
 
 class VolumeCurveBook:
     """The curves the planner chooses from: fitted ones per underlying and day kind (from
-    ``imperium-exec calibrate``, :func:`imperium_exec.volume_fit.load_volume_curves`), else
+    ``imperium-exec calibrate``, :func:`~.calibration.volume_fit.load_volume_curves`), else
     the packaged profile of the day kind.
 
     A fitted curve is named for where it came from (``"fitted NIFTY expiry 2026-11-29"``: the

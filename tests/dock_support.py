@@ -144,7 +144,7 @@ class StackDouble(QObject):
 
 def chain_snapshot(seed: int = 3, strikes_each_side: int = 4) -> ChainSnapshot:
     """A real option-chain snapshot from the paper exchange, frozen in virtual time."""
-    from imperium_exec.brokers.paper import PaperBroker
+    from imperium_exec.brokers.paper.broker import PaperBroker
     from imperium_exec.clock import VirtualClock
     from imperium_exec.widgets.desk.tickets import fetch_snapshot
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ROW_FIELDS, EventKind, read_event
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.retry import RetryPolicy

@@ -2,7 +2,7 @@
 
 - Each finished parent's implementation shortfall in parts (the ``finished`` row's
   ``is_delay``, ``is_spread``, ``is_drift``, ``is_opportunity`` and ``fees``, in rupees;
-  see :mod:`imperium_exec.shortfall`), also in bps of the ordered value at the decision price.
+  see :mod:`imperium_exec.costs.shortfall`), also in bps of the ordered value at the decision price.
   The newest :data:`KEEP_PARENTS` are kept; the aggregate covers every one seen.
 - Markouts: the quantity-weighted mean ``markout_bps`` per horizon over every fill, split by
   where the child sat in the book (taking vs resting: resting fills that keep costing were

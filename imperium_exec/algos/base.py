@@ -25,9 +25,9 @@ from ..request import ExecutionAlgo, ExecutionRequest
 
 if TYPE_CHECKING:
     from ..brokers.base import Quote
-    from ..planner import ExecutionAlgoPlanner, ExecutionPlan, PlannerParams
-    from ..state import ChildState, ParentState
+    from ..engine.state import ChildState, ParentState
     from ..volume_curve import VolumeCurve
+    from .planner import ExecutionAlgoPlanner, ExecutionPlan, PlannerParams
 
 #: Maps epoch seconds to seconds since the session open (the volume curve's time).
 SessionSeconds = Callable[[float], float]

@@ -10,7 +10,7 @@ from ..request import ExecutionAlgo
 from .base import Algorithm, DueSlice, PlanInputs, Weights
 
 if TYPE_CHECKING:
-    from ..state import ParentState
+    from ..engine.state import ParentState
 
 
 class Immediate(Algorithm):

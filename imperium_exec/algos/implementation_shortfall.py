@@ -6,7 +6,7 @@ The urgency ``kappa * T`` per :class:`~imperium_exec.request.Urgency` is a plann
 
 from __future__ import annotations
 
-from ..almgren_chriss import optimal_trades
+from ..costs.almgren_chriss import optimal_trades
 from ..request import ExecutionAlgo
 from .base import Algorithm, PlanInputs, Weights
 

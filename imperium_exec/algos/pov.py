@@ -24,9 +24,9 @@ from .vwap import volume_curve_weights
 
 if TYPE_CHECKING:
     from ..brokers.base import Quote
-    from ..planner import ExecutionPlan
-    from ..state import ChildState, ParentState
+    from ..engine.state import ChildState, ParentState
     from ..volume_curve import VolumeCurve
+    from .planner import ExecutionPlan
 
 
 def pov_child_quantity(request: ExecutionRequest, observed_volume: float, remaining: int) -> int:

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..algos.planner import ExecutionPlan
 from ..instruments import (
     ContractSymbol,
     InstrumentMaster,
     UnknownInstrumentError,
     parse_contract,
 )
-from ..planner import ExecutionPlan
 from ..request import ExecutionRequest, RequestError
 from .legging import LegFacts, LeggingRules
 

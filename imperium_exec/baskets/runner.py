@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 from ..brokers.base import MarginCheck, MarginLeg
 from ..clock import Clock
-from ..event_factory import EventFactory
+from ..engine.event_factory import EventFactory
+from ..engine.gateway import BrokerGateway
+from ..engine.rate_budget import RequestKind
+from ..engine.state import ChildState, ExecutionResult, ParentState
 from ..events import ChildStatus, ErrorBucket, Event, EventKind, ParentStatus, Status
-from ..gateway import BrokerGateway
-from ..rate_budget import RequestKind
 from ..request import ExecutionAlgo, ExecutionRequest, OrderType, Side
-from ..state import ChildState, ExecutionResult, ParentState
 from .legging import LeggingRules, LegProgress, LegRole
 from .request import BasketRequest
 

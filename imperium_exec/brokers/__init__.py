@@ -10,8 +10,8 @@ from .base import Broker, BrokerOrder, OrderInstruction, OrderStatus, Quote
 from .memory import InMemoryBroker
 
 if TYPE_CHECKING:
-    from .kite import KiteBroker
-    from .paper import PaperBroker
+    from .kite.broker import KiteBroker
+    from .paper.broker import PaperBroker
 
 __all__ = [
     "Broker",
@@ -27,11 +27,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "PaperBroker":
-        from .paper import PaperBroker
+        from .paper.broker import PaperBroker
 
         return PaperBroker
     if name == "KiteBroker":
-        from .kite import KiteBroker
+        from .kite.broker import KiteBroker
 
         return KiteBroker
     raise AttributeError(f"module 'imperium_exec.brokers' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """A minimal in-memory broker for unit tests: a fixed book, instant fills, scripted failures.
 
 It is deliberately simple (no queue, no impact, no rate limits): the realistic market is
-:class:`imperium_exec.brokers.paper.PaperBroker`. What it does offer is exact control: a queue
+:class:`~imperium_exec.brokers.paper.PaperBroker`. What it does offer is exact control: a queue
 of exceptions the next ``place_order`` calls raise, ghost orders (recorded although the call
 timed out), a blocking latency, and manual fills of resting orders.
 """

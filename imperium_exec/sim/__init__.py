@@ -5,7 +5,7 @@ tradingsymbols, Kite CSV), :mod:`.pricing` (Black-76), :mod:`.session` (market t
 :mod:`.paths` (seeded index walk and option series), :mod:`.market` (live books, impact,
 quotes), :mod:`.matching` (fills, queue, IOC/DAY, cancels), :mod:`.rules` (validation, throttle,
 margin), :mod:`.faults` (latency and failures), :mod:`.exchange` (ties them together).
-The broker front is :class:`imperium_exec.brokers.paper.PaperBroker`.
+The broker front is :class:`imperium_exec.brokers.paper.broker.PaperBroker`.
 """
 
 from .config import (

@@ -195,7 +195,7 @@ class AccountConfig(_Frozen):
     margin_rejection: Literal["async", "sync"] = "async"
     #: Margin blocked for a naked short option unit, as a fraction of the underlying notional
     #: (a short that a filled long of the same underlying, expiry and type covers needs only
-    #: the spread's maximum loss: :mod:`imperium_exec.margin`).
+    #: the spread's maximum loss: :mod:`imperium_exec.costs.margin`).
     short_margin_fraction: NonNegative = 0.12
 
 

@@ -13,7 +13,7 @@ What a child really pays on this exchange, against the arrival mid (see :mod:`.m
 - **our impact** (:class:`.config.ImpactConfig`): every unit filled moves the fair price by
   ``permanent_per_unit`` for good and ``temporary_per_unit`` more, decaying with
   ``temporary_half_life_s``. A fill never pays its own impact; later children of the parent do.
-  These are the Almgren-Chriss linear terms of :class:`~imperium_exec.slippage.SlippageParams`,
+  These are the Almgren-Chriss linear terms of :class:`~..costs.slippage.SlippageParams`,
   with the same units and meaning;
 - **volatility** (the index's random walk, ``annual_vol``) moves the price both ways: it is
   timing risk, zero in expectation, so it adds nothing to the expected cost. The exchange has no
@@ -28,7 +28,7 @@ buys look cheaper and sells dearer than this estimate, by the same amount.
 
 from __future__ import annotations
 
-from ..slippage import SlippageParams
+from ..costs.slippage import SlippageParams
 from .config import PaperConfig
 
 

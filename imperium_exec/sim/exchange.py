@@ -2,7 +2,7 @@
 
 Not thread-safe and clock-free: every call passes the epoch it happens at, and the exchange
 first brings itself forward to it (orders that arrive in between are matched at their own
-instant, books with resting orders are stepped). :class:`imperium_exec.brokers.paper.PaperBroker`
+instant, books with resting orders are stepped). :class:`~..brokers.paper.PaperBroker`
 adds the lock, the clock and any real sleeping. Latency is modelled by an order arriving at the
 matching engine later than the request was made, so virtual time needs no sleep.
 """

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..brokers.base import OrderInstruction
 from ..brokers.errors import GeneralException, InputException, NetworkException
-from ..margin import BasketMargin, OptionLeg, basket_margin, short_margin
+from ..costs.margin import BasketMargin, OptionLeg, basket_margin, short_margin
 from ..request import OrderType, Side
 from ..timeutil import is_on_tick, round_to_tick
 from .chain import Instrument
@@ -142,7 +142,7 @@ class _Position:
 class Account:
     """Available margin, what an order needs, and what fills and open orders use up.
 
-    Margin is SPAN-like with the hedge benefit (:mod:`imperium_exec.margin`): buys need their
+    Margin is SPAN-like with the hedge benefit (:mod:`imperium_exec.costs.margin`): buys need their
     premium; the short units of a hedge group (underlying, expiry, CE/PE) that filled longs of
     the group cover need only the spread's maximum loss, the others ``short_margin_fraction``
     of the underlying's notional at the spot of the moment (``spot(underlying)``). Premium

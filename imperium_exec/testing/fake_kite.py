@@ -34,7 +34,7 @@ IOC remainders are cancelled); resting orders fill when the test calls :meth:`fi
 quote through them with :meth:`set_quote`; regular variety, MARKET and LIMIT, DAY and IOC only;
 no modify, no autoslice, no LPP band. Fault injection is scripted per route with :class:`Fault`.
 
-Margin: the paper exchange's SPAN-like rule (:mod:`imperium_exec.margin`): buys need their
+Margin: the paper exchange's SPAN-like rule (:mod:`imperium_exec.costs.margin`): buys need their
 premium, shorts the naked ``short_margin_fraction x spot`` unless longs of the same underlying,
 expiry and type cover them (then the spread's maximum loss); the spots are set per underlying
 (``spots``, :meth:`set_spot`). ``GET /user/margins`` reports it: ``net`` is the margin less the
@@ -89,9 +89,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..brokers.kite_codec import SEGMENT_INDICES, DepthLevel, Tick, segment_of
+from ..brokers.kite.codec import SEGMENT_INDICES, DepthLevel, Tick, segment_of
+from ..costs.margin import BookMargin, OptionLeg, basket_margin, short_margin
 from ..instruments import INDEX_QUOTE_KEYS
-from ..margin import BookMargin, OptionLeg, basket_margin, short_margin
 from ..sim.chain import INDEX_SYMBOLS
 from ..sim.config import RulesConfig
 from ..sim.rules import auto_protection_pct

@@ -1,7 +1,7 @@
 """FakeTicker: Kite's WebSocket ticker for :class:`~imperium_exec.testing.FakeKiteServer`, and
 the binary encoder that speaks Kite's tick format.
 
-Why: the ticker client (:mod:`imperium_exec.brokers.kite_ticker`) must be tested on a real
+Why: the ticker client (:mod:`imperium_exec.brokers.kite.ticker`) must be tested on a real
 socket against Kite's protocol (auth in the query string, JSON subscribe / unsubscribe / mode
 messages, binary tick frames, 1-byte heartbeats, order updates as text frames), including the
 failures that matter: abrupt drops, a socket that goes silent without closing, an expired
@@ -32,7 +32,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ..brokers.kite_codec import (
+from ..brokers.kite.codec import (
     DEPTH_LEVEL_LAYOUT,
     DEPTH_LEVELS,
     FRAME_COUNT,

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from ..brokers.base import OptionChain
-from ..brokers.paper import PaperBroker
+from ..brokers.paper.broker import PaperBroker
 from ..clock import VirtualClock
-from ..engine import EngineConfig, ExecutionEngine
+from ..costs.slippage import SlippageModel
+from ..engine.execution_engine import EngineConfig, ExecutionEngine
 from ..request import ExecutionRequest
 from ..sim.config import MarketConfig, UnderlyingMarket
-from ..slippage import SlippageModel
 from ..telemetry import FillQualityTracker
 
 ALGOS = ("IMMEDIATE", "TWAP", "VWAP", "POV", "IS")

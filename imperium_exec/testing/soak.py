@@ -21,14 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..engine import EngineConfig, ExecutionEngine, ExecutionResult
+from ..engine.execution_engine import EngineConfig, ExecutionEngine, ExecutionResult
 from ..events import ErrorBucket
 from ..request import ExecutionRequest
 from ..retry import BucketPolicy, RetryPolicy
 from .fake_kite import FakeInstrument, FakeKiteServer, Fault, nifty_strip
 
 if TYPE_CHECKING:
-    from ..brokers.kite import KiteBroker
+    from ..brokers.kite.broker import KiteBroker
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def open_faulty_kite(plan: SoakPlan, instruments: Sequence[FakeInstrument], *, b
     KiteBroker on the real client (REST and ticker) talking to it."""
     from kiteconnect import KiteConnect
 
-    from ..brokers.kite import KiteBroker
+    from ..brokers.kite.broker import KiteBroker
 
     server = FaultyKiteServer(plan, instruments=instruments, ticker_heartbeat_s=0.5,
                               request_log_size=1_000_000, **server_kw)

@@ -28,9 +28,9 @@ from imperium_exec.brokers.base import (
     OrderInstruction,
     OrderStatus,
 )
-from imperium_exec.brokers.kite import kite_time_to_epoch, order_status
+from imperium_exec.brokers.kite.broker import kite_time_to_epoch, order_status
 from imperium_exec.clock import RealClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine, ExecutionResult
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine, ExecutionResult
 from imperium_exec.events import ErrorBucket, ParentStatus
 from imperium_exec.request import ExecutionRequest, OrderType, Side
 from imperium_exec.retry import BucketPolicy, RetryPolicy
@@ -508,7 +508,7 @@ def test_one_unreadable_order_book_row_does_not_hide_the_others() -> None:
             odd = dict(good, order_id="2", transaction_type="SHORT")  # a side we do not model
             return [odd, good]
 
-    from imperium_exec.brokers.kite import KiteBroker
+    from imperium_exec.brokers.kite.broker import KiteBroker
 
     (order,) = KiteBroker(StubKite()).orders()
     assert (order.order_id, order.filled_quantity) == ("1", 65)

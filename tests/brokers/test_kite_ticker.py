@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kiteconnect import KiteConnect, KiteTicker
 
-from imperium_exec.brokers.kite_ticker import (
+from imperium_exec.brokers.kite.ticker import (
     MAX_TOKENS_PER_CONNECTION,
     DepthLevel,
     KiteTickerClient,
@@ -605,7 +605,7 @@ def test_a_raising_callback_is_logged_and_the_feed_goes_on(
 
     run(scenario)
     assert any("consumer bug" in (r.exc_text or "") or r.exc_info for r in caplog.records
-               if r.name == "imperium_exec.brokers.kite_ticker")
+               if r.name == "imperium_exec.brokers.kite.ticker")
 
 
 def test_more_than_3000_tokens_on_a_connection_are_refused_with_an_error_frame(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from imperium_exec.brokers.base import Broker, OrderInstruction, OrderStatus
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import RealClock, VirtualClock
 from imperium_exec.request import OrderType, Side
 from imperium_exec.sim.config import PaperConfig, RulesConfig

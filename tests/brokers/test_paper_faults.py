@@ -16,7 +16,7 @@ from imperium_exec.brokers.errors import (
     GeneralException,
     NetworkException,
 )
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import RealClock, VirtualClock
 from imperium_exec.events import ErrorBucket
 from imperium_exec.request import OrderType, Side

@@ -10,7 +10,7 @@ import pytest
 
 from imperium_exec.brokers.base import MarginLeg, OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import GeneralException, InputException
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.request import OrderType, Side
 from imperium_exec.sim.config import AccountConfig, PaperConfig

@@ -8,7 +8,7 @@ import pytest
 
 from imperium_exec.brokers.base import OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import GeneralException, InputException, NetworkException
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.events import ErrorBucket
 from imperium_exec.request import OrderType, Side

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from imperium_exec.algos import ALGORITHMS, Algorithm, DueSlice, Replanner, algorithm_for
+from imperium_exec.algos.planner import ExecutionAlgoPlanner
 from imperium_exec.algos.pov import (
     forecast_volume,
     observed_volume,
@@ -16,10 +17,9 @@ from imperium_exec.algos.pov import (
     trim_later,
 )
 from imperium_exec.brokers.base import Quote
+from imperium_exec.engine.state import ChildState, ParentState
 from imperium_exec.events import ChildStatus
-from imperium_exec.planner import ExecutionAlgoPlanner
 from imperium_exec.request import ExecutionAlgo, ExecutionRequest
-from imperium_exec.state import ChildState, ParentState
 from imperium_exec.timeutil import IST
 from imperium_exec.volume_curve import VolumeCurve
 

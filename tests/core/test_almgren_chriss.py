@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imperium_exec import almgren_chriss as ac
+from imperium_exec.costs import almgren_chriss as ac
 
 # The paper's example (execution-quality.md §1): X shares over T = 5 days in N = 5 intervals.
 X, T, N = 1e6, 5.0, 5

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 from imperium_exec.baskets.request import BasketRequest
 from imperium_exec.baskets.runner import BasketRun
 from imperium_exec.clock import VirtualClock
-from imperium_exec.event_factory import EventFactory
+from imperium_exec.engine.event_factory import EventFactory
+from imperium_exec.engine.state import ExecutionResult
 from imperium_exec.events import Event, ParentStatus
 from imperium_exec.request import ExecutionRequest
-from imperium_exec.state import ExecutionResult
 
 
 def request(symbol: str, side: str, quantity: int) -> ExecutionRequest:

@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 import pytest
 
-from imperium_exec.calibration import (
+from imperium_exec.calibration.slippage_fit import (
     ChildObservation,
     agreement,
     calibrate,
@@ -26,8 +26,8 @@ from imperium_exec.calibration import (
     write_calibration,
 )
 from imperium_exec.cli import main
+from imperium_exec.costs.slippage import PriorFill, SlippageModel, SlippageParams
 from imperium_exec.events import Event, EventKind, Side, Status
-from imperium_exec.slippage import PriorFill, SlippageModel, SlippageParams
 
 
 def synthetic(n: int, truth: SlippageParams, seed: int = 3,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imperium_exec.charges import ChargeSchedule, default_charges
+from imperium_exec.costs.charges import ChargeSchedule, default_charges
 from imperium_exec.request import Side
 
 SCHEDULE = default_charges()

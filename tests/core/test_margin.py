@@ -1,4 +1,4 @@
-"""The SPAN-like margin with the hedge benefit (imperium_exec.margin), shared by the paper
+"""The SPAN-like margin with the hedge benefit (imperium_exec.costs.margin), shared by the paper
 exchange and the fake Kite server: the figures of the classic option structures, and the rules
 that must hold for every book (checked with hypothesis, the pairing against an exhaustive
 search of all pairings)."""
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imperium_exec.margin import (
+from imperium_exec.costs.margin import (
     CALL,
     PUT,
     OptionLeg,

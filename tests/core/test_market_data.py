@@ -16,15 +16,15 @@ import pytest
 
 from imperium_exec.brokers.base import Quote
 from imperium_exec.clock import VirtualClock
-from imperium_exec.events import QuoteSource
-from imperium_exec.gateway import BrokerGateway
-from imperium_exec.market_data import (
+from imperium_exec.engine.gateway import BrokerGateway
+from imperium_exec.engine.market_data import (
     LocalQuoteStream,
     MarketDataConfig,
     MarketDataService,
     instrument_key,
 )
-from imperium_exec.rate_budget import AccountRateLimits, Lane, RateBudget
+from imperium_exec.engine.rate_budget import AccountRateLimits, Lane, RateBudget
+from imperium_exec.events import QuoteSource
 
 T = TypeVar("T")
 

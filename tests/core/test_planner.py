@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from imperium_exec.almgren_chriss import optimal_trades
-from imperium_exec.planner import (
+from imperium_exec.algos.planner import (
     ExecutionAlgoPlanner,
     ExecutionPlan,
     PlannedChild,
@@ -20,6 +19,7 @@ from imperium_exec.planner import (
     allocate_lots,
     split_by_freeze,
 )
+from imperium_exec.costs.almgren_chriss import optimal_trades
 from imperium_exec.request import (
     DEFAULT_HORIZON_S,
     MIN_SLICE_INTERVAL_S,

@@ -18,8 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imperium_exec.algos.pov import pov_child_quantity
-from imperium_exec.planner import (
+from imperium_exec.algos.planner import (
     ExecutionAlgoPlanner,
     ExecutionPlan,
     PlannerParams,
@@ -27,6 +26,7 @@ from imperium_exec.planner import (
     allocate_lots,
     split_by_freeze,
 )
+from imperium_exec.algos.pov import pov_child_quantity
 from imperium_exec.request import (
     DEFAULT_HORIZON_S,
     MIN_SLICE_INTERVAL_S,

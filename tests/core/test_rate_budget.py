@@ -20,15 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imperium_exec.clock import DEFAULT_VIRTUAL_START, VirtualClock
-from imperium_exec.events import ErrorBucket
-from imperium_exec.gateway import BrokerGateway, NotSent, SendPermit, SessionLost
-from imperium_exec.rate_budget import (
+from imperium_exec.engine.gateway import BrokerGateway, NotSent, SendPermit, SessionLost
+from imperium_exec.engine.rate_budget import (
     AccountRateLimits,
     Lane,
     OrderLimitReached,
     RateBudget,
     RequestKind,
 )
+from imperium_exec.events import ErrorBucket
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.timeutil import IST
 

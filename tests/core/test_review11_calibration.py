@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from imperium_exec.calibration import (
+from imperium_exec.calibration.slippage_fit import (
     calibrate,
     read_observations,
     slippage_model_for,

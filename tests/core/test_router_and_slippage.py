@@ -6,18 +6,18 @@ import pytest
 
 from imperium_exec.brokers.base import Quote
 from imperium_exec.brokers.memory import InMemoryBroker
-from imperium_exec.brokers.paper import PaperBroker
-from imperium_exec.events import QueuePriority
-from imperium_exec.request import ExecutionRequest, OrderType
-from imperium_exec.router import SmartOrderRouter
-from imperium_exec.sim.config import ImpactConfig
-from imperium_exec.sim.costs import paper_slippage_params
-from imperium_exec.slippage import (
+from imperium_exec.brokers.paper.broker import PaperBroker
+from imperium_exec.costs.slippage import (
     PriorFill,
     SlippageModel,
     SlippageParams,
     book_walk_cost,
 )
+from imperium_exec.events import QueuePriority
+from imperium_exec.request import ExecutionRequest, OrderType
+from imperium_exec.router import SmartOrderRouter
+from imperium_exec.sim.config import ImpactConfig
+from imperium_exec.sim.costs import paper_slippage_params
 
 ROUTER = SmartOrderRouter(primary_route="paper")
 

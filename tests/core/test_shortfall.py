@@ -6,8 +6,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from imperium_exec.costs.shortfall import Fill, implementation_shortfall
 from imperium_exec.request import Side
-from imperium_exec.shortfall import Fill, implementation_shortfall
 
 
 def test_a_known_buy_splits_into_delay_spread_drift_opportunity_and_fees() -> None:

@@ -1,4 +1,4 @@
-"""The volume curve fitted from the journal's traded volume (imperium_exec.volume_fit)."""
+"""The volume curve fitted from the journal's traded volume (calibration/volume_fit.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ import numpy as np
 import orjson
 import pytest
 
-from imperium_exec.cli import main
-from imperium_exec.events import Event, EventKind, Status
-from imperium_exec.planner import ExecutionAlgoPlanner
-from imperium_exec.request import ExecutionRequest
-from imperium_exec.sim.config import PaperConfig
-from imperium_exec.sim.exchange import PaperExchange
-from imperium_exec.timeutil import IST, epoch_to_iso
-from imperium_exec.volume_curve import VolumeCurve
-from imperium_exec.volume_fit import (
+from imperium_exec.algos.planner import ExecutionAlgoPlanner
+from imperium_exec.calibration.volume_fit import (
     fit_shares,
     fit_volume_curves,
     load_volume_curves,
@@ -26,6 +19,13 @@ from imperium_exec.volume_fit import (
     volume_curves_for,
     write_volume_curves,
 )
+from imperium_exec.cli import main
+from imperium_exec.events import Event, EventKind, Status
+from imperium_exec.request import ExecutionRequest
+from imperium_exec.sim.config import PaperConfig
+from imperium_exec.sim.exchange import PaperExchange
+from imperium_exec.timeutil import IST, epoch_to_iso
+from imperium_exec.volume_curve import VolumeCurve
 
 #: A curve unlike both packaged profiles: volume rising through the day, 2 % to 6 % a bin.
 RISING = np.linspace(1.0, 3.0, 25) / np.linspace(1.0, 3.0, 25).sum()

@@ -191,9 +191,9 @@ def test_a_twap_spread_with_the_desks_own_seeds_is_not_stopped_as_stalled() -> N
     stopped as stalled although every leg is on schedule and filling at once (MARKET)."""
     from test_paper_baskets import STRUCTURES, payloads
 
-    from imperium_exec.brokers.paper import PaperBroker
+    from imperium_exec.brokers.paper.broker import PaperBroker
     from imperium_exec.clock import VirtualClock
-    from imperium_exec.engine import EngineConfig, ExecutionEngine
+    from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 
     clock = VirtualClock()
     broker = PaperBroker(clock=clock, seed=5, margin=1e10)

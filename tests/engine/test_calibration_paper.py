@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from imperium_exec.calibration import calibrate, read_observations
+from imperium_exec.calibration.slippage_fit import calibrate, read_observations
+from imperium_exec.costs.slippage import SlippageModel
 from imperium_exec.sim.config import ImpactConfig
-from imperium_exec.slippage import SlippageModel
 from imperium_exec.testing.paper_parents import simulate_journal
 
 

@@ -11,7 +11,7 @@ from engine_support import assert_books_balance, make_request, make_rig
 
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import RealClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ParentStatus
 from imperium_exec.telemetry import FillQualityTracker, read_rows, unfinished_parents
 

@@ -14,7 +14,7 @@ from engine_support import SYMBOL, Rig, assert_books_balance, make_request, make
 from imperium_exec.brokers.base import OrderInstruction, OrderStatus
 from imperium_exec.brokers.errors import BrokerTimeout, NetworkException
 from imperium_exec.brokers.memory import InMemoryBroker
-from imperium_exec.engine import EngineConfig
+from imperium_exec.engine.execution_engine import EngineConfig
 from imperium_exec.events import ParentStatus
 
 

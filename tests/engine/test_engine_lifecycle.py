@@ -11,9 +11,9 @@ from engine_support import SYMBOL, Rig, assert_books_balance, make_request, make
 
 from imperium_exec.brokers.errors import NetworkException
 from imperium_exec.brokers.memory import InMemoryBroker
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ParentStatus
 from imperium_exec.request import OrderType, RequestError
 

@@ -17,7 +17,7 @@ from imperium_exec.brokers.errors import (
     TokenException,
 )
 from imperium_exec.brokers.memory import InMemoryBroker
-from imperium_exec.engine import SessionExpired
+from imperium_exec.engine.execution_engine import SessionExpired
 from imperium_exec.events import ErrorBucket, ParentStatus
 from imperium_exec.retry import BucketPolicy, RetryPolicy
 

@@ -13,9 +13,9 @@ from imperium_exec.brokers.base import Quote
 from imperium_exec.brokers.errors import BrokerTimeout, OrderException, TokenException
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import RealClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.rate_budget import AccountRateLimits
 from imperium_exec.events import ParentStatus
-from imperium_exec.rate_budget import AccountRateLimits
 from imperium_exec.router import SmartOrderRouter
 
 

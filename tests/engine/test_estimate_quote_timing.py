@@ -9,9 +9,9 @@ from pathlib import Path
 
 from engine_support import make_request, make_rig
 
+from imperium_exec.engine.state import ChildState, ParentState
 from imperium_exec.events import ChildStatus, QueuePriority
 from imperium_exec.router import RouteDecision
-from imperium_exec.state import ChildState, ParentState
 
 
 def taking() -> RouteDecision:

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
-from imperium_exec.markouts import HORIZONS_S
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.markouts import HORIZONS_S
 from imperium_exec.request import ExecutionRequest, Side
 from imperium_exec.sim.config import (
     AdverseSelectionConfig,

@@ -23,7 +23,12 @@ from kiteconnect import KiteConnect
 
 from imperium_exec.brokers import KiteBroker
 from imperium_exec.clock import RealClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine, ExecutionResult, SessionExpired
+from imperium_exec.engine.execution_engine import (
+    EngineConfig,
+    ExecutionEngine,
+    ExecutionResult,
+    SessionExpired,
+)
 from imperium_exec.events import ParentStatus
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.testing import FakeInstrument, FakeKiteServer, nifty_strip

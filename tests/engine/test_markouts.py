@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from engine_support import make_request, make_rig
 
-from imperium_exec.engine import EngineConfig
+from imperium_exec.engine.execution_engine import EngineConfig
 from imperium_exec.events import EventKind, read_event
 
 
@@ -74,7 +74,7 @@ def test_closing_drops_markouts_not_yet_due_and_cancels_those_being_written() ->
     from types import SimpleNamespace
 
     from imperium_exec.clock import RealClock
-    from imperium_exec.markouts import MarkoutTracker
+    from imperium_exec.engine.markouts import MarkoutTracker
 
     emitted: list[object] = []
     slow_read = asyncio.Event()

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from imperium_exec.brokers.base import OrderStatus
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine, ExecutionResult
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine, ExecutionResult
 from imperium_exec.events import ParentStatus
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.sim.config import FaultConfig, FaultKind, MarketConfig, UnderlyingMarket

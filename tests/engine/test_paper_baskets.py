@@ -11,9 +11,9 @@ import pytest
 
 from imperium_exec.baskets.legging import LeggingRules, LegRole
 from imperium_exec.baskets.request import BasketRequest
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ParentStatus
 from imperium_exec.instruments import parse_contract
 from imperium_exec.request import Side
@@ -286,7 +286,7 @@ def test_every_fill_row_carries_its_charges_at_the_dated_rates(
         paper: tuple[PaperBroker, ExecutionEngine, list[dict[str, Any]]]) -> None:
     """A fill row's ``fees`` is the schedule's charges for that fill on its IST day:
     brokerage with each order's first fill, STT on sales, stamp duty on buys, and the rest."""
-    from imperium_exec.charges import default_charges
+    from imperium_exec.costs.charges import default_charges
 
     broker, engine, rows = paper
     entry = BasketRequest.from_payloads(payloads(broker, STRUCTURES["bull call spread"]))

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.costs.slippage import SlippageModel
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import read_event
 from imperium_exec.sim.config import MarketConfig
-from imperium_exec.slippage import SlippageModel
 from imperium_exec.testing.paper_parents import ParentSpec, parent_request, still_market
 from imperium_exec.widgets.rowstore import ChildEventStore
 from imperium_exec.widgets.stats import ExecutionStats

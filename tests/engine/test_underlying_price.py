@@ -12,9 +12,9 @@ from engine_support import make_request, make_rig
 from kiteconnect import KiteConnect
 
 from imperium_exec.brokers import KiteBroker
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import RealClock, VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ParentStatus
 from imperium_exec.instruments import parse_contract, underlying_index_key
 from imperium_exec.request import ExecutionRequest

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from imperium_exec.brokers.base import OrderInstruction
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.request import OrderType, Side
 from imperium_exec.sim.config import MarketConfig, UnderlyingMarket

@@ -10,7 +10,7 @@ import numpy as np
 from engine_support import make_request
 from pytestqt.qtbot import QtBot
 
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.timeutil import IST

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from imperium_exec import ExecutionStack
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import ExecutionResult
+from imperium_exec.engine.execution_engine import ExecutionResult
 
 
 def test_await_handle_under_qasync_while_signals_keep_flowing(qapp: QApplication,

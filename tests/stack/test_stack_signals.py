@@ -18,7 +18,7 @@ from imperium_exec.baskets.request import BasketRequest
 from imperium_exec.brokers.errors import GeneralException, NetworkException, TokenException
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import RealClock, VirtualClock
-from imperium_exec.engine import EngineConfig
+from imperium_exec.engine.execution_engine import EngineConfig
 from imperium_exec.events import read_event
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.telemetry import read_rows

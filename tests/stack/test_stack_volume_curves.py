@@ -9,11 +9,11 @@ from engine_support import make_request
 from pytestqt.qtbot import QtBot
 
 from imperium_exec.brokers.memory import InMemoryBroker
+from imperium_exec.calibration.volume_fit import FittedVolumeCurve, write_volume_curves
 from imperium_exec.clock import VirtualClock
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.timeutil import IST
 from imperium_exec.volume_curve import VolumeCurve
-from imperium_exec.volume_fit import FittedVolumeCurve, write_volume_curves
 
 
 def test_the_stack_plans_with_the_newest_fitted_curve_in_its_calibration_dir(

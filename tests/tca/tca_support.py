@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ErrorBucket, Event, EventKind, QueuePriority, Status
 from imperium_exec.request import ExecutionAlgo, ExecutionRequest, OrderType, Side, Urgency
 from imperium_exec.sim.config import FaultConfig

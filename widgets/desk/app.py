@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...brokers.kite import KiteBroker
+    from ...brokers.kite.broker import KiteBroker
     from ...stack import ExecutionStack
     from .live import KiteChain
 
@@ -40,7 +40,7 @@ class DemoError(RuntimeError):
 
 
 def paper_broker(seed: int, faults: bool) -> Any:
-    from ...brokers.paper import PaperBroker
+    from ...brokers.paper.broker import PaperBroker
     from ...sim.config import FaultConfig, FaultKind
 
     if not faults:
@@ -63,7 +63,7 @@ def live_broker(options: DemoOptions) -> KiteBroker:
                         "--access-token (or KITE_API_KEY and KITE_ACCESS_TOKEN)")
     from kiteconnect import KiteConnect
 
-    from ...brokers.kite import KiteBroker
+    from ...brokers.kite.broker import KiteBroker
 
     kite = KiteConnect(api_key=api_key)
     kite.set_access_token(token)

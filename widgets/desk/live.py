@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ...brokers.base import ChainRow, OptionChain, Quote
-from ...market_data import MarketQuote, instrument_key
+from ...engine.market_data import MarketQuote, instrument_key
 from ...timeutil import IST
 
 #: Underlying -> (Kite quote key of the index, options exchange).

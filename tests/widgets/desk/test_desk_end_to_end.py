@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from imperium_exec.brokers.memory import InMemoryBroker
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
-from imperium_exec.engine import EngineConfig
+from imperium_exec.engine.execution_engine import EngineConfig
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.telemetry import read_rows
 from imperium_exec.widgets.desk.basket_confirm import BasketChoice, BasketConfirmDialog

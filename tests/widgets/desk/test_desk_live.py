@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from imperium_exec.brokers.base import Quote
+from imperium_exec.engine.market_data import MarketQuote
 from imperium_exec.events import QuoteSource
-from imperium_exec.market_data import MarketQuote
 from imperium_exec.timeutil import IST
 from imperium_exec.widgets.desk.live import KiteChain
 from imperium_exec.widgets.desk.tickets import BasketLeg, ExecutionPolicy, fetch_snapshot

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from dock_support import row
 
-from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.events import read_event
 from imperium_exec.request import ExecutionAlgo, ExecutionRequest

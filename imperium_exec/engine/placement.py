@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .brokers.base import Broker, BrokerOrder, OrderInstruction, Quote
-from .clock import Clock
-from .event_factory import EventFactory
-from .events import (
+from ..brokers.base import Broker, BrokerOrder, OrderInstruction, Quote
+from ..clock import Clock
+from ..costs.slippage import PriorFill, SlippageModel
+from ..events import (
     ChildStatus,
     ErrorBucket,
     Event,
@@ -38,14 +38,14 @@ from .events import (
     QuoteSource,
     Status,
 )
+from ..request import ExecutionAlgo, OrderType, Side, Urgency
+from ..retry import ErrorClass, RetryPolicy
+from ..router import RouteDecision, SmartOrderRouter
+from .event_factory import EventFactory
 from .gateway import BrokerGateway, NotSent
 from .market_data import MarketDataService, MarketQuote, instrument_key
 from .order_tracker import OrderTracker
 from .rate_budget import OrderLimitReached, RequestKind
-from .request import ExecutionAlgo, OrderType, Side, Urgency
-from .retry import ErrorClass, RetryPolicy
-from .router import RouteDecision, SmartOrderRouter
-from .slippage import PriorFill, SlippageModel
 from .state import ChildState, ParentState, child_tag
 
 Emit = Callable[[Event], None]

@@ -31,16 +31,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .brokers.base import BrokerOrder, OrderStatus
-from .charges import ChargeSchedule, default_charges
-from .clock import Clock
+from ..brokers.base import BrokerOrder, OrderStatus
+from ..clock import Clock
+from ..costs.charges import ChargeSchedule, default_charges
+from ..events import ChildStatus, Event, EventKind, Status
+from ..retry import RetryPolicy
+from ..timeutil import IST
 from .event_factory import EventFactory, slippage, slippage_bps
-from .events import ChildStatus, Event, EventKind, Status
 from .gateway import BrokerGateway, NotSent
 from .rate_budget import RequestKind
-from .retry import RetryPolicy
 from .state import ChildState, LateOrderWatch, ParentState
-from .timeutil import IST
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from ..costs.shortfall import Fill, implementation_shortfall
+from ..events import ChildStatus, ErrorBucket, EventKind, ParentStatus, Status
+from ..telemetry import FillQualityTracker
 from .event_factory import EventFactory, slippage, slippage_bps
-from .events import ChildStatus, ErrorBucket, EventKind, ParentStatus, Status
 from .gateway import BrokerGateway
 from .order_tracker import OrderTracker
 from .placement import Emit
-from .shortfall import Fill, implementation_shortfall
 from .state import ChildResult, ChildState, ExecutionResult, ParentState
-from .telemetry import FillQualityTracker
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ What the adapter does, and what it deliberately does not:
   RECEIVED``, ``VALIDATION PENDING``, ``OPEN PENDING``, ``TRIGGER PENDING``, ``MODIFY
   PENDING``, ``CANCEL PENDING``...) and any state we do not know is PENDING, never terminal.
 - No pacing here: every request the engine makes goes through its one account-wide rate budget
-  (:mod:`imperium_exec.rate_budget`), awaited on the engine's loop by priority, and only then
+  (:mod:`imperium_exec.engine.rate_budget`), awaited on the engine's loop by priority, and only then
   runs in a worker thread. ``rate_limits`` tells that budget Kite's limits.
 - ``quotes(keys)`` asks for up to 500 instruments in one ``GET /quote``: the market-data
   service coalesces everyone's needs into one call a second.
@@ -23,7 +23,7 @@ What the adapter does, and what it deliberately does not:
 - ``basket_margin(legs)`` asks Kite's basket margins with ``consider_positions`` (``POST
   /margins/basket``) and the equity segment's margins (``GET /user/margins/equity``): two
   requests of the read lane, which the engine budgets as one
-  :attr:`~imperium_exec.rate_budget.RequestKind.MARGIN_READ`.
+  :attr:`~imperium_exec.engine.rate_budget.RequestKind.MARGIN_READ`.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..clock import RealClock
-from ..rate_budget import AccountRateLimits
-from ..request import OrderType, Side
-from ..timeutil import IST, is_on_tick, round_to_tick
-from ..volume_curve import nse_session_seconds
-from .base import (
+from ...clock import RealClock
+from ...engine.rate_budget import AccountRateLimits
+from ...request import OrderType, Side
+from ...timeutil import IST, is_on_tick, round_to_tick
+from ...volume_curve import nse_session_seconds
+from ..base import (
     BrokerOrder,
     MarginCheck,
     MarginLeg,
@@ -51,8 +51,8 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..gateway import BrokerGateway
-    from .kite_stream import KiteStream
+    from ...engine.gateway import BrokerGateway
+    from .stream import KiteStream
 
 #: Kite statuses that end an order; everything else is still moving.
 _TERMINAL = {
@@ -240,7 +240,7 @@ class KiteBroker:
         """The ticker WebSocket as the engine's stream (None without a ``ticker_root``)."""
         if self.ticker_root is None:
             return None
-        from .kite_stream import KiteStream
+        from .stream import KiteStream
 
         return KiteStream(self, handlers, gateway, url=self.ticker_root, clock=self.clock,
                           silence_s=self.ticker_silence_s)

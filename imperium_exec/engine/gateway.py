@@ -1,7 +1,7 @@
 """BrokerGateway: the one door between the engine and the broker.
 
 Every broker request goes through :meth:`BrokerGateway.call`: it waits on the engine's loop for
-a slot of the account's :class:`~imperium_exec.rate_budget.RateBudget` (by priority), then runs
+a slot of the account's :class:`~.rate_budget.RateBudget` (by priority), then runs
 the blocking client call in a worker thread that is free by construction (the pool is as large
 as the budget's ``max_in_flight``). So waiting for budget never holds a thread, and a request is
 counted against the limits when it is really sent.
@@ -24,8 +24,8 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..retry import is_session_expired, is_throttle
 from .rate_budget import Lane, RateBudget, RequestKind, Slot
-from .retry import is_session_expired, is_throttle
 
 T = TypeVar("T")
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .events import ChildStatus, ParentStatus, QuoteSource
+from ..algos.planner import ExecutionPlan
+from ..events import ChildStatus, ParentStatus, QuoteSource
+from ..request import ExecutionRequest
+from ..router import RouteDecision
 from .gateway import SendPermit
-from .planner import ExecutionPlan
-from .request import ExecutionRequest
-from .router import RouteDecision
 
 
 @dataclass

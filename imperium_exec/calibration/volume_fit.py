@@ -62,9 +62,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from .calibration import calibration_dir, iter_journal_rows
-from .timeutil import IST, SESSION_SECONDS
-from .volume_curve import (
+from ..timeutil import IST, SESSION_SECONDS
+from ..volume_curve import (
     DAY_KINDS,
     NSE_BIN_SECONDS,
     VolumeCurve,
@@ -72,6 +71,7 @@ from .volume_curve import (
     day_kind,
     underlying_of,
 )
+from .slippage_fit import calibration_dir, iter_journal_rows
 
 FloatArray = npt.NDArray[np.float64]
 

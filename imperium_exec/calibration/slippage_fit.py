@@ -50,10 +50,10 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from .events import EventKind
-from .request import Side
-from .slippage import PriorFill, SlippageModel, SlippageParams
-from .timeutil import SESSION_SECONDS
+from ..costs.slippage import PriorFill, SlippageModel, SlippageParams
+from ..events import EventKind
+from ..request import Side
+from ..timeutil import SESSION_SECONDS
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -364,7 +364,7 @@ def calibrate(observations: Sequence[ChildObservation],
 def calibration_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     """Where calibrations are written and read: ``directory``, else ``calibration`` in the
     telemetry directory (``~/.imperium_desk`` or ``$IMPERIUM_DESK_HOME``)."""
-    from .telemetry import telemetry_dir
+    from ..telemetry import telemetry_dir
 
     return Path(directory) if directory is not None else telemetry_dir() / "calibration"
 

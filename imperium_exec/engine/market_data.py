@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .brokers.base import Quote
-from .clock import Clock
-from .events import QuoteSource
+from ..brokers.base import Quote
+from ..clock import Clock
+from ..events import QuoteSource
 from .gateway import BrokerGateway, NotSent
 from .rate_budget import RequestKind
 

@@ -27,8 +27,7 @@ from types import MappingProxyType
 import numpy as np
 import numpy.typing as npt
 
-from .algos import PlanInputs, SessionSeconds, algorithm_for
-from .request import (
+from ..request import (
     DEFAULT_HORIZON_S,
     MAX_CHILD_ORDERS,
     MAX_ORDERS_PER_PARENT,
@@ -37,8 +36,9 @@ from .request import (
     ExecutionRequest,
     Urgency,
 )
-from .timeutil import IST
-from .volume_curve import VolumeCurve, VolumeCurveBook, nse_session_seconds
+from ..timeutil import IST
+from ..volume_curve import VolumeCurve, VolumeCurveBook, nse_session_seconds
+from . import PlanInputs, SessionSeconds, algorithm_for
 
 #: Float slack when comparing times and slice spacings computed from epoch floats.
 _TIME_EPS = 1e-6

@@ -12,18 +12,18 @@ ends (a MARKET child resting at the market-protection price is cancelled after
 
 from __future__ import annotations
 
-from .algos import Algorithm, DueSlice, Replanner, algorithm_for
-from .brokers.base import Broker
+from ..algos import Algorithm, DueSlice, Replanner, algorithm_for
+from ..algos.planner import ExecutionAlgoPlanner, split_by_freeze
+from ..brokers.base import Broker
+from ..clock import Clock
+from ..events import ChildStatus, EventKind
+from ..request import OrderType
+from ..timeutil import epoch_to_iso
 from .cancelling import ChildCanceller
-from .clock import Clock
 from .event_factory import EventFactory
-from .events import ChildStatus, EventKind
 from .order_tracker import OrderTracker
 from .placement import Emit, Placer, needs_no_quote
-from .planner import ExecutionAlgoPlanner, split_by_freeze
-from .request import OrderType
 from .state import ChildState, ParentState
-from .timeutil import epoch_to_iso
 
 
 class ScheduleRunner:

@@ -37,8 +37,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .events import QueuePriority
-from .timeutil import SESSION_SECONDS
+from ..events import QueuePriority
+from ..timeutil import SESSION_SECONDS
 
 
 @dataclass(frozen=True)

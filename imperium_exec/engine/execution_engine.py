@@ -38,17 +38,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .baskets.legging import LegRole
-from .baskets.request import BasketRequest
-from .baskets.runner import BasketResult, BasketRun, check_margin, roles_text
-from .brokers.base import Broker
+from ..algos.planner import ExecutionAlgoPlanner, ExecutionPlan
+from ..baskets.legging import LegRole
+from ..baskets.request import BasketRequest
+from ..baskets.runner import BasketResult, BasketRun, check_margin, roles_text
+from ..brokers.base import Broker
+from ..clock import Clock, RealClock
+from ..costs.slippage import SlippageModel
+from ..events import Event, EventKind, ParentStatus, Status
+from ..instruments import underlying_index_key
+from ..request import ExecutionRequest, RequestError
+from ..retry import RetryPolicy
+from ..router import SmartOrderRouter
+from ..telemetry import FillQualityTracker
+from ..volume_curve import VolumeCurve
 from .cancelling import ChildCanceller
-from .clock import Clock, RealClock
 from .event_factory import EventFactory
-from .events import Event, EventKind, ParentStatus, Status
 from .finishing import ParentFinisher
 from .gateway import BrokerGateway, SendPermit
-from .instruments import underlying_index_key
 from .market_data import (
     LocalQuoteStream,
     MarketDataConfig,
@@ -61,17 +68,10 @@ from .market_data import (
 from .markouts import HORIZONS_S, MarkoutTracker
 from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer
-from .planner import ExecutionAlgoPlanner, ExecutionPlan
 from .rate_budget import AccountRateLimits, RateBudget, RequestKind
-from .request import ExecutionRequest, RequestError
-from .retry import RetryPolicy
-from .router import SmartOrderRouter
 from .runtime import EngineServices, EngineThread
 from .schedule import ScheduleRunner
-from .slippage import SlippageModel
 from .state import BasketLeg, ChildResult, ChildState, ExecutionResult, ParentState
-from .telemetry import FillQualityTracker
-from .volume_curve import VolumeCurve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

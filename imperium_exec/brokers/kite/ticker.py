@@ -7,7 +7,7 @@ without a close (pykiteconnect issue #229). This client runs on the caller's run
 ``websockets`` and does its own timing through ``loop.time()`` (so a virtual-time loop stays
 deterministic):
 
-- **Codec.** :mod:`~imperium_exec.brokers.kite_codec` reads Kite's binary frames and text
+- **Codec.** :mod:`~imperium_exec.brokers.kite.codec` reads Kite's binary frames and text
   messages into :class:`Tick` and ``(type, data)``; its names are re-exported here.
 - **Client.** :class:`KiteTickerClient` remembers subscriptions and re-sends them after every
   reconnect; reconnects with exponential backoff and seeded jitter; treats ``silence_s`` without
@@ -37,7 +37,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from .kite_codec import (
+from .codec import (
     MAX_CONNECTIONS_PER_API_KEY,
     MAX_TOKENS_PER_CONNECTION,
     MODES,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .clock import Clock
-from .events import ErrorBucket, Event, EventKind, Status
-from .retry import ErrorClass
+from ..clock import Clock
+from ..events import ErrorBucket, Event, EventKind, Status
+from ..retry import ErrorClass
+from ..timeutil import epoch_to_iso
 from .state import ChildState, ParentState
-from .timeutil import epoch_to_iso
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """KiteStream: Kite's ticker WebSocket as the engine's stream of quotes and order updates.
 
-It wraps :class:`~imperium_exec.brokers.kite_ticker.KiteTickerClient` (our asyncio client: no
+It wraps :class:`~imperium_exec.brokers.kite.ticker.KiteTickerClient` (our asyncio client: no
 Twisted reactor in a Qt host) on the engine's loop, and speaks the engine's language:
 
 - instruments by Kite key (``"NFO:NIFTY26D0125000CE"``), mapped to instrument tokens through
@@ -25,16 +25,16 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..clock import Clock
-from ..events import QuoteSource
-from ..gateway import BrokerGateway
-from ..rate_budget import RequestKind
-from .base import Quote, StreamHandlers
-from .kite_codec import Tick
-from .kite_ticker import KiteTickerClient
+from ...clock import Clock
+from ...engine.gateway import BrokerGateway
+from ...engine.rate_budget import RequestKind
+from ...events import QuoteSource
+from ..base import Quote, StreamHandlers
+from .codec import Tick
+from .ticker import KiteTickerClient
 
 if TYPE_CHECKING:
-    from .kite import KiteBroker
+    from .broker import KiteBroker
 
 log = logging.getLogger(__name__)
 

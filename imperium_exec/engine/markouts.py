@@ -22,9 +22,9 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-from .clock import Clock
+from ..clock import Clock
+from ..events import Event, EventKind, Status
 from .event_factory import EventFactory
-from .events import Event, EventKind, Status
 from .market_data import MarketDataService, instrument_key
 from .state import ChildState, ParentState
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .request import Side
+from ..request import Side
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,9 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .brokers.base import Broker, Quote, StreamHandlers
-from .clock import Clock
-from .events import QuoteSource
+from ..brokers.base import Broker, Quote, StreamHandlers
+from ..clock import Clock
+from ..events import QuoteSource
 from .gateway import BrokerGateway
 from .market_data import MarketDataService
 from .order_tracker import OrderTracker

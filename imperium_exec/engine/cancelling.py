@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import logging
 
-from .brokers.base import Broker
-from .clock import Clock
-from .events import ChildStatus
+from ..brokers.base import Broker
+from ..clock import Clock
+from ..events import ChildStatus
+from ..retry import cancel_refused_as_ended
 from .gateway import BrokerGateway, NotSent
 from .order_tracker import OrderTracker
 from .rate_budget import RequestKind
-from .retry import cancel_refused_as_ended
 from .state import ChildState, ParentState
 
 log = logging.getLogger(__name__)

@@ -18,24 +18,24 @@ import time
 from dataclasses import replace
 from typing import Literal
 
-from ..clock import Clock, RealClock
-from ..instruments import default_instrument_master
-from ..rate_budget import AccountRateLimits
-from ..sim.chain import Chain, Instrument
-from ..sim.config import (
+from ...clock import Clock, RealClock
+from ...engine.rate_budget import AccountRateLimits
+from ...instruments import default_instrument_master
+from ...sim.chain import Chain, Instrument
+from ...sim.config import (
     FaultConfig,
     ImpactConfig,
     MarketConfig,
     PaperConfig,
 )
-from ..sim.costs import paper_slippage_params
-from ..sim.exchange import PaperExchange, Trade
-from ..sim.market import PaperQuote
-from ..sim.pricing import FloatArray
-from ..timeutil import IST, SESSION_SECONDS
-from ..volume_curve import VolumeCurve
-from .base import BrokerOrder, MarginCheck, MarginLeg, OptionChain, OrderInstruction
-from .errors import BrokerTimeout, InputException
+from ...sim.costs import paper_slippage_params
+from ...sim.exchange import PaperExchange, Trade
+from ...sim.market import PaperQuote
+from ...sim.pricing import FloatArray
+from ...timeutil import IST, SESSION_SECONDS
+from ...volume_curve import VolumeCurve
+from ..base import BrokerOrder, MarginCheck, MarginLeg, OptionChain, OrderInstruction
+from ..errors import BrokerTimeout, InputException
 
 
 class PaperBroker:
@@ -134,7 +134,7 @@ class PaperBroker:
 
     def basket_margin(self, legs: list[MarginLeg]) -> MarginCheck:
         """The margin ``legs`` need once all of them filled, on top of the positions held and
-        with the hedge benefit (SPAN-like, :mod:`imperium_exec.margin`), against the margin
+        with the hedge benefit (SPAN-like, :mod:`imperium_exec.costs.margin`), against the margin
         available now; ``required_without_hedge``: the legs margined one by one."""
         with self._lock:
             return self.exchange.basket_margin(list(legs), self.clock.now())

@@ -29,7 +29,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .request import Side
+from ..request import Side
 
 NonNegative = Annotated[float, Field(ge=0)]
 CRORE = 1e7
