@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .request import ExecutionAlgo, ExecutionRequest, OrderType, Side, Urgency
+from .algos.names import ExecutionAlgo
+from .request import ExecutionRequest, OrderType, Side, Urgency
 
 if TYPE_CHECKING:
     from .stack import ExecutionHandle, ExecutionStack

@@ -31,7 +31,8 @@ from enum import StrEnum
 from operator import itemgetter
 from typing import Annotated, Any, NamedTuple
 
-from .request import ExecutionAlgo, OrderType, Side, Urgency
+from .algos.names import ExecutionAlgo
+from .request import OrderType, Side, Urgency
 from .timeutil import IST
 
 SCHEMA_VERSION = 4
@@ -188,7 +189,8 @@ class Event(NamedTuple):
     # v1 fields
     timestamp: Annotated[str, "When it happened, ISO 8601 in IST"] = ""
     tradingsymbol: Annotated[str, "The instrument (empty on session rows)"] = ""
-    execution_algo: Annotated[ExecutionAlgo | None, "The parent's algorithm"] = None
+    execution_algo: Annotated[str | None, "The parent's algorithm: IMMEDIATE, IS, TWAP, VWAP, "
+                              "POV, or the name of one registered from outside"] = None
     child_index: Annotated[int | None, "Child number within the parent, from 1"] = None
     children: Annotated[int | None, "The parent's count of child orders: the plan's, raised "
                         "only when a re-cut slice (quantity rolled in from a cancelled child) "
@@ -351,6 +353,8 @@ _SCHEMA = _field_types()
 #: Each field's value type (``int`` for ``int | None``).
 FIELD_TYPES: dict[str, type] = {name: kind for name, (kind, _, _) in _SCHEMA.items()}
 _ENUM_FIELDS = tuple(n for n, t in FIELD_TYPES.items() if issubclass(t, StrEnum))
+#: Fields an older writer wrote as "" when they had no value.
+_NONE_AS_EMPTY = frozenset((*_ENUM_FIELDS, "execution_algo"))
 _ENUM_INDEXES = tuple(ROW_FIELDS.index(n) for n in _ENUM_FIELDS)
 
 
@@ -425,6 +429,10 @@ assert ROW_FIELDS[len(ROW_FIELDS) - len(FIELDS_SINCE):] == tuple(FIELDS_SINCE), 
     "fields added in a later version go at the end"
 assert list(FIELDS_SINCE.values()) == sorted(FIELDS_SINCE.values()), "in version order"
 _ENUM_POSITIONS = tuple((ROW_FIELDS.index(n), _members(FIELD_TYPES[n])) for n in _ENUM_FIELDS)
+#: ``execution_algo`` is text (an algorithm registered from outside has a name of its own); a
+#: built-in's name reads as its :class:`ExecutionAlgo` member.
+_ALGO_POSITION = ROW_FIELDS.index("execution_algo")
+_BUILT_IN_ALGOS: dict[str, ExecutionAlgo] = {m.value: m for m in ExecutionAlgo}
 
 
 def _allowed_types(kind: type, optional: bool) -> frozenset[type]:
@@ -502,6 +510,11 @@ def _typed(values: tuple[Any, ...]) -> Event | None:
             if member is None:
                 return None
             fields[position] = member
+    algo = fields[_ALGO_POSITION]
+    if algo is not None:
+        if algo == "":
+            return None  # an old writer's "" for none: the checking reader reads it
+        fields[_ALGO_POSITION] = _BUILT_IN_ALGOS.get(algo, algo)
     return Event._make(fields)
 
 
@@ -509,12 +522,15 @@ def _read_checked(row: Mapping[str, Any]) -> Event:
     values: dict[str, Any] = {}
     for name, read in _READERS.items():
         value = row.get(name)
-        if value is None or (value == "" and name in _ENUM_FIELDS):  # "" was written for none
+        if value is None or (value == "" and name in _NONE_AS_EMPTY):  # "" was written for none
             continue
         try:
             values[name] = read(value)
         except (TypeError, ValueError, OverflowError) as exc:
             raise SchemaError(name, f"{value!r} is {exc}") from None
+    if "execution_algo" in values:
+        values["execution_algo"] = _BUILT_IN_ALGOS.get(values["execution_algo"],
+                                                       values["execution_algo"])
     if "v" not in row:
         _upgrade_seed_row(row, values)
     elif row["v"] is None:

@@ -24,6 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+# ExecutionAlgo is re-exported: ``from imperium_exec.request import ExecutionAlgo`` is public.
+from .algos.names import AlgoName, algorithm_name, runs_a_schedule
+from .algos.names import ExecutionAlgo as ExecutionAlgo
 from .instruments import InstrumentMaster, UnknownInstrumentError, default_instrument_master
 from .timeutil import IST, is_on_tick
 
@@ -41,18 +44,6 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
-
-
-class ExecutionAlgo(StrEnum):
-    IMMEDIATE = "IMMEDIATE"
-    IS = "IS"
-    TWAP = "TWAP"
-    VWAP = "VWAP"
-    POV = "POV"
-
-    @property
-    def is_scheduled(self) -> bool:
-        return self is not ExecutionAlgo.IMMEDIATE
 
 
 class Urgency(StrEnum):
@@ -104,7 +95,7 @@ class ExecutionRequest(BaseModel):
     freeze_quantity: Annotated[int, Field(gt=0)]
 
     # policy (v1 names and defaults)
-    execution_algo: ExecutionAlgo = ExecutionAlgo.IMMEDIATE
+    execution_algo: AlgoName = ExecutionAlgo.IMMEDIATE
     execution_urgency: Urgency = Urgency.NORMAL
     max_child_orders: Annotated[int, Field(ge=1, le=MAX_CHILD_ORDERS)] = 1
     participation_rate: Annotated[float, Field(gt=0, le=1)] = 0.15
@@ -154,10 +145,16 @@ class ExecutionRequest(BaseModel):
             raise ValueError("must be a whole number, not a boolean")
         return value
 
-    @field_validator("side", "order_type", "execution_algo", mode="before")
+    @field_validator("side", "order_type", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("execution_algo", mode="before")
+    @classmethod
+    def _known_algorithm(cls, value: Any) -> Any:
+        """A built-in name becomes its :class:`ExecutionAlgo`; a registered one stays a str."""
+        return algorithm_name(value) if isinstance(value, str) else value
 
     @field_validator("execution_urgency", mode="before")
     @classmethod
@@ -221,8 +218,9 @@ class ExecutionRequest(BaseModel):
                           f"limit {self.max_order_quantity}, more than the "
                           f"{MAX_ORDERS_PER_PARENT} a parent may send")
         window = self.window_seconds
-        if (self.execution_algo.is_scheduled and window is not None and self.max_child_orders > 1
+        if (window is not None and self.max_child_orders > 1
                 and self.lots > 0  # (below one lot is refused above)
+                and runs_a_schedule(self.execution_algo)
                 and window / min(self.max_child_orders, self.lots) < MIN_SLICE_INTERVAL_S):
             errors.append(f"max_child_orders: {self.max_child_orders} slices cannot fit in "
                           f"{window:g} s (slices must be at least {MIN_SLICE_INTERVAL_S:g} s "

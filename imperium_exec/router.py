@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .algos.registry import algorithm_for
 from .brokers.base import Quote
 from .events import QueuePriority
-from .request import ExecutionAlgo, ExecutionRequest, OrderType, Side, Urgency
+from .request import ExecutionRequest, OrderType, Side, Urgency
 from .timeutil import round_to_tick
 
 
@@ -83,9 +84,9 @@ class SmartOrderRouter:
                                      else QueuePriority.NEUTRAL, OrderType.LIMIT,
                                      round_to_tick(paid, request.tick_size,
                                                    "down" if buy else "up"), None, bid, ask)
+        algorithm = algorithm_for(request.execution_algo)
         posture = self._posture(request, bid, ask)
-        if final_slice and request.execution_algo.is_scheduled and bid is not None \
-                and ask is not None:
+        if final_slice and algorithm.scheduled and bid is not None and ask is not None:
             posture = QueuePriority.TAKE
 
         if posture is QueuePriority.TAKE and request.order_type is OrderType.MARKET:
@@ -104,7 +105,7 @@ class SmartOrderRouter:
         if bid is None or ask is None:
             return QueuePriority.NEUTRAL if request.order_type is OrderType.LIMIT \
                 else QueuePriority.TAKE
-        if request.execution_algo is ExecutionAlgo.IMMEDIATE:
+        if algorithm_for(request.execution_algo).sends_as_ticketed:
             return QueuePriority.TAKE if request.order_type is OrderType.MARKET \
                 else QueuePriority.NEUTRAL
         spread_ticks = round((ask - bid) / request.tick_size)
@@ -126,8 +127,9 @@ class SmartOrderRouter:
             price = ask if buy else bid
         elif posture is QueuePriority.JOIN:
             price = bid if buy else ask
-        elif request.execution_algo is ExecutionAlgo.IMMEDIATE and request.limit_price is not None:
-            price = request.limit_price  # an immediate limit order goes out as the trader priced it
+        elif (request.limit_price is not None
+              and algorithm_for(request.execution_algo).sends_as_ticketed):
+            price = request.limit_price  # as the trader priced it
         else:
             price = (bid + ask) / 2.0
         if price is None:

@@ -1,29 +1,16 @@
-"""The execution algorithms, one module each, behind one interface (:class:`Algorithm`).
+"""The execution algorithms, one module each, behind one interface.
 
-:func:`algorithm_for` gives the algorithm a request names: the planner asks it for slice counts,
-weights and warnings; the engine asks it for the plan to run and each slice's size.
+- ``base``: :class:`~.base.Algorithm`, what every algorithm implements (slices and weights
+  before the parent starts; each slice's size, and what to send next on a fill or a timer,
+  while it runs);
+- ``immediate``, ``twap``, ``vwap``, ``pov``, ``implementation_shortfall``: the built-ins;
+- ``registry``: :func:`~.registry.algorithm_for` (the algorithm a request names) and
+  :func:`~.registry.register_algorithm` (add one from outside the package);
+- ``names``: the algorithms' names (:class:`~.names.ExecutionAlgo`), importable by the request
+  without loading the algorithms;
+- ``plan``: what a plan is (:class:`~.plan.ExecutionPlan`); ``planner``: the planner that makes
+  one (:class:`~.planner.ExecutionAlgoPlanner`).
+
+This file imports nothing: the request model imports ``names`` while it loads, and the
+algorithms read requests.
 """
-
-from __future__ import annotations
-
-from types import MappingProxyType
-
-from ..request import ExecutionAlgo
-from .base import Algorithm, DueSlice, PlanInputs, Replanner, SessionSeconds
-from .immediate import Immediate
-from .implementation_shortfall import ImplementationShortfall
-from .pov import Pov
-from .twap import Twap
-from .vwap import Vwap
-
-ALGORITHMS = MappingProxyType({algorithm.algo: algorithm for algorithm in (
-    Immediate(), Twap(), Vwap(), Pov(), ImplementationShortfall())})
-
-
-def algorithm_for(algo: ExecutionAlgo) -> Algorithm:
-    """The algorithm ``algo`` names."""
-    return ALGORITHMS[algo]
-
-
-__all__ = ["ALGORITHMS", "Algorithm", "DueSlice", "PlanInputs", "Replanner", "SessionSeconds",
-           "algorithm_for"]

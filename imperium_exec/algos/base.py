@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ..request import ExecutionAlgo, ExecutionRequest
-
 if TYPE_CHECKING:
     from ..brokers.base import Quote
     from ..engine.state import ChildState, ParentState
+    from ..request import ExecutionRequest
     from ..volume_curve import VolumeCurve
-    from .planner import ExecutionAlgoPlanner, ExecutionPlan, PlannerParams
+    from .names import AlgoName
+    from .plan import ExecutionPlan, PlannerParams, PlansParents
 
 #: Maps epoch seconds to seconds since the session open (the volume curve's time).
 SessionSeconds = Callable[[float], float]
@@ -77,7 +77,7 @@ class Replanner:
     """The planner as a running parent sees it: plan the parent again from what the market
     showed, from the same start and with the same seed."""
 
-    planner: ExecutionAlgoPlanner
+    planner: PlansParents
     session_seconds: SessionSeconds
     seed: int
 
@@ -92,11 +92,37 @@ class Replanner:
                                  expected_market_volume=expected_market_volume)
 
 
-class Algorithm(ABC):
-    """One execution algorithm: its slices before the parent starts, its sizes while it runs."""
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """What an algorithm wants done now that its parent changed or its timer came due."""
 
-    #: The algorithm a request names.
-    algo: ClassVar[ExecutionAlgo]
+    #: Units to send at once as one more slice (a lot multiple; 0: nothing). The engine splits
+    #: them at the freeze quantity and sends them like any slice.
+    send: int = 0
+    #: When to ask again although nothing changed (epoch seconds); None: on the next change.
+    wake_at: float | None = None
+
+
+#: Nothing to do, no timer: what a schedule-driven algorithm answers.
+NO_REACTION = Reaction()
+
+
+class Algorithm(ABC):
+    """One execution algorithm: its slices before the parent starts, its sizes while it runs,
+    and what it sends in reaction to fills and time once its slices are out."""
+
+    #: The name a request gives in ``execution_algo`` (an :class:`~.names.ExecutionAlgo`
+    #: member for the built-ins, an upper-case string for one registered from outside).
+    algo: ClassVar[AlgoName]
+    #: Spreads its children over a window: a slice replaces what earlier slices left resting,
+    #: the last slice takes what is left, the parent ends at the window's end, and a slice
+    #: that finds no fresh quote is given up without failing the parent. False (IMMEDIATE):
+    #: one slice at the start, which waits for its children however long they rest.
+    scheduled: ClassVar[bool] = True
+    #: Sends the ticket as the trader priced it: a MARKET order takes liquidity (and at high
+    #: urgency goes out without waiting for a quote), a LIMIT order rests at its own limit.
+    #: False: the router chooses the posture from the spread.
+    sends_as_ticketed: ClassVar[bool] = False
     #: The plan's slice sizes are provisional: each slice is sized from the market when it
     #: falls due (the plan's ``dynamic_sizing``; the engine then hands :meth:`size_slice` a
     #: fresh quote).
@@ -139,3 +165,10 @@ class Algorithm(ABC):
         """The quantity this slice sends (0: nothing), a lot multiple: by default, everything
         not planned for later slices, so quantity given back rolls into this slice."""
         return max(0, due.free)
+
+    def react(self, parent: ParentState, now: float) -> Reaction:
+        """Asked after the plan's last slice went out, each time one of the parent's children
+        changes (a fill, an end) and at the ``wake_at`` it last asked for: what to send now.
+        ``parent.remaining`` is what is neither filled nor working. By default nothing: the
+        parent waits for its working children (until its window ends, for a scheduled one)."""
+        return NO_REACTION

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..request import ExecutionAlgo
 from .base import Algorithm, DueSlice, PlanInputs, Weights
+from .names import ExecutionAlgo
 
 if TYPE_CHECKING:
     from ..engine.state import ParentState
@@ -17,6 +17,8 @@ class Immediate(Algorithm):
     """One slice at the start; a child given back is not sent again."""
 
     algo = ExecutionAlgo.IMMEDIATE
+    scheduled = False
+    sends_as_ticketed = True
 
     def slice_count(self, inputs: PlanInputs, length_s: float) -> int:
         return 1

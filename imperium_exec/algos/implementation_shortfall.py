@@ -7,8 +7,8 @@ The urgency ``kappa * T`` per :class:`~imperium_exec.request.Urgency` is a plann
 from __future__ import annotations
 
 from ..costs.almgren_chriss import optimal_trades
-from ..request import ExecutionAlgo
 from .base import Algorithm, PlanInputs, Weights
+from .names import ExecutionAlgo
 
 
 class ImplementationShortfall(Algorithm):

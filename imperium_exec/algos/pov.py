@@ -18,15 +18,16 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..request import ExecutionAlgo, ExecutionRequest
 from .base import Algorithm, DueSlice, PlanInputs, Replanner, Weights
+from .names import ExecutionAlgo
 from .vwap import volume_curve_weights
 
 if TYPE_CHECKING:
     from ..brokers.base import Quote
     from ..engine.state import ChildState, ParentState
+    from ..request import ExecutionRequest
     from ..volume_curve import VolumeCurve
-    from .planner import ExecutionPlan
+    from .plan import ExecutionPlan
 
 
 def pov_child_quantity(request: ExecutionRequest, observed_volume: float, remaining: int) -> int:

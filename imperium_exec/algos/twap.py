@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..request import ExecutionAlgo
 from .base import Algorithm, PlanInputs, Weights
+from .names import ExecutionAlgo
 
 
 class Twap(Algorithm):

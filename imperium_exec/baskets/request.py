@@ -9,7 +9,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..algos.planner import ExecutionPlan
+from ..algos.plan import ExecutionPlan
 from ..instruments import (
     ContractSymbol,
     InstrumentMaster,

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..algos.names import ExecutionAlgo
 from ..brokers.base import MarginCheck, MarginLeg
 from ..clock import Clock
 from ..engine.event_factory import EventFactory
@@ -33,7 +34,7 @@ from ..engine.gateway import BrokerGateway
 from ..engine.rate_budget import RequestKind
 from ..engine.state import ChildState, ExecutionResult, ParentState
 from ..events import ChildStatus, ErrorBucket, Event, EventKind, ParentStatus, Status
-from ..request import ExecutionAlgo, ExecutionRequest, OrderType, Side
+from ..request import ExecutionRequest, OrderType, Side
 from .legging import LeggingRules, LegProgress, LegRole
 from .request import BasketRequest
 

@@ -38,7 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..algos.planner import ExecutionAlgoPlanner, ExecutionPlan
+from ..algos.plan import ExecutionPlan
+from ..algos.planner import ExecutionAlgoPlanner
 from ..baskets.legging import LegRole
 from ..baskets.request import BasketRequest
 from ..baskets.runner import BasketResult, BasketRun, check_margin, roles_text

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..algos.registry import algorithm_for
 from ..brokers.base import Broker, BrokerOrder, OrderInstruction, Quote
 from ..clock import Clock
 from ..costs.slippage import PriorFill, SlippageModel
@@ -38,7 +39,7 @@ from ..events import (
     QuoteSource,
     Status,
 )
-from ..request import ExecutionAlgo, OrderType, Side, Urgency
+from ..request import OrderType, Side, Urgency
 from ..retry import ErrorClass, RetryPolicy
 from ..router import RouteDecision, SmartOrderRouter
 from .event_factory import EventFactory
@@ -58,10 +59,11 @@ class PlacementConfig:
 
 
 def needs_no_quote(parent: ParentState) -> bool:
-    """An IMMEDIATE MARKET order at high urgency goes out without waiting for a price."""
+    """A MARKET order sent as ticketed (IMMEDIATE) at high urgency goes out without waiting
+    for a price."""
     req = parent.request
-    return (req.execution_algo is ExecutionAlgo.IMMEDIATE and req.order_type is OrderType.MARKET
-            and req.execution_urgency is Urgency.HIGH)
+    return (req.order_type is OrderType.MARKET and req.execution_urgency is Urgency.HIGH
+            and algorithm_for(req.execution_algo).sends_as_ticketed)
 
 
 class Placer:
@@ -250,7 +252,7 @@ class Placer:
                   f"{self.config.quote_wait_s:g} s: {last}{cause}",
             message=f"not sent (never priced from stale data); {child.quantity} returned "
                     "to the parent"))
-        if not req.execution_algo.is_scheduled:
+        if not algorithm_for(req.execution_algo).scheduled:
             parent.failure = parent.failure or f"no fresh quote of {key}: nothing sent"
         parent.notify()
 

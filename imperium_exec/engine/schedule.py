@@ -12,8 +12,10 @@ ends (a MARKET child resting at the market-protection price is cancelled after
 
 from __future__ import annotations
 
-from ..algos import Algorithm, DueSlice, Replanner, algorithm_for
-from ..algos.planner import ExecutionAlgoPlanner, split_by_freeze
+from ..algos.base import Algorithm, DueSlice, Replanner
+from ..algos.plan import split_by_freeze
+from ..algos.planner import ExecutionAlgoPlanner
+from ..algos.registry import algorithm_for
 from ..brokers.base import Broker
 from ..clock import Clock
 from ..events import ChildStatus, EventKind
@@ -96,17 +98,21 @@ class ScheduleRunner:
                             and c.status is ChildStatus.SCHEDULED]
                 position += 1
             batch = await self._prepare_slice(parent, algorithm, planned)
-            final_slice = position == len(slices)
-            for child in batch:
-                await parent.hold_while_paused()
-                if parent.stopping:
-                    break
-                if parent.basket is not None and not await parent.basket.gate.wait_turn(
-                        parent, child):
-                    break  # the basket stopped: it cancels this leg
-                await self.placer.send(parent, child, final_slice=final_slice)
+            await self._send(parent, batch, final_slice=position == len(slices))
 
-        await self._await_completion(parent)
+        await self._await_completion(parent, algorithm)
+
+    async def _send(self, parent: ParentState, batch: list[ChildState], *,
+                    final_slice: bool) -> None:
+        """Send a slice's children one after another, each after the basket's gate."""
+        for child in batch:
+            await parent.hold_while_paused()
+            if parent.stopping:
+                return
+            if parent.basket is not None and not await parent.basket.gate.wait_turn(
+                    parent, child):
+                return  # the basket stopped: it cancels this leg
+            await self.placer.send(parent, child, final_slice=final_slice)
 
     def _due(self, parent: ParentState, slice_index: int) -> bool:
         """Whether the slice's send time (shifted by pauses) has come."""
@@ -119,7 +125,7 @@ class ScheduleRunner:
         """Fix this slice's children: the algorithm sizes it (rolling in returned quantity,
         or from the market for an algorithm that sizes at run time), the freeze splits it."""
         req = parent.request
-        if req.execution_algo.is_scheduled and parent.working > 0:
+        if algorithm.scheduled and parent.working > 0:
             # A slice replaces what earlier slices left resting: cancel what the broker still
             # shows open (from the stream, or a fresh shared read without one), then send it
             # again with this slice at the current price (TWAP/VWAP/IS/POV catch-up).
@@ -157,15 +163,28 @@ class ScheduleRunner:
         parent.children.sort(key=lambda c: (c.slice_index, c.index))
         return fresh
 
-    async def _await_completion(self, parent: ParentState) -> None:
-        """After the last slice: wait for working children until filled or the window ends.
-        A MARKET child resting at the protection price is cancelled after ``market_rest_s``."""
-        scheduled = parent.request.execution_algo.is_scheduled
-        while not parent.stopping and parent.working > 0:
+    async def _await_completion(self, parent: ParentState, algorithm: Algorithm) -> None:
+        """After the last slice: send what the algorithm asks for as fills and time go by,
+        and wait for working children until filled or the window ends. A MARKET child resting
+        at the protection price is cancelled after ``market_rest_s``."""
+        scheduled = algorithm.scheduled
+        while not parent.stopping:
             now = self.clock.now()
             if scheduled and now >= parent.end_at:
                 break
+            reaction = algorithm.react(parent, now)
+            if reaction.send > 0:
+                await parent.hold_while_paused()
+                if parent.stopping:
+                    break
+                await self._send(parent, self._new_slice(parent, reaction.send),
+                                 final_slice=False)
+                continue
+            if parent.working <= 0 and reaction.wake_at is None:
+                break
             deadlines = [parent.end_at] if scheduled else []
+            if reaction.wake_at is not None:
+                deadlines.append(reaction.wake_at)
             resting_market = [c for c in parent.children if c.status is ChildStatus.WORKING
                               and c.decision is not None and c.placed_at is not None
                               and c.decision.order_type is OrderType.MARKET]
@@ -182,6 +201,22 @@ class ScheduleRunner:
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             await parent.wait_changed(timeout)
         await self.canceller.cancel_working(parent)
+
+    def _new_slice(self, parent: ParentState, quantity: int) -> list[ChildState]:
+        """Children for ``quantity`` more units that an algorithm's reaction asks for (never
+        more than the parent has left), split at the freeze quantity, numbered after the
+        parent's last child and due now."""
+        req = parent.request
+        units = min(quantity, max(0, parent.remaining)) // req.lot_size * req.lot_size
+        sizes = split_by_freeze(units, req.lot_size, req.max_order_quantity)
+        slice_index = max((c.slice_index for c in parent.children), default=-1) + 1
+        now = self.clock.now() - parent.shift_s
+        fresh = []
+        for size in sizes:
+            fresh.append(ChildState(parent.child_numbers, slice_index, size, now))
+            parent.child_numbers += 1
+        parent.children.extend(fresh)
+        return fresh
 
     async def _wait_until(self, parent: ParentState, send_at: float) -> None:
         """Sleep until this slice's send time (shifted by pauses); wake early on cancel, or

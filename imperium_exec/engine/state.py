@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..algos.planner import ExecutionPlan
+from ..algos.plan import ExecutionPlan
 from ..events import ChildStatus, ParentStatus, QuoteSource
 from ..request import ExecutionRequest
 from ..router import RouteDecision

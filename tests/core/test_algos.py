@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from imperium_exec.algos import ALGORITHMS, Algorithm, DueSlice, Replanner, algorithm_for
+from imperium_exec.algos.base import Algorithm, DueSlice, Replanner
 from imperium_exec.algos.planner import ExecutionAlgoPlanner
 from imperium_exec.algos.pov import (
     forecast_volume,
@@ -16,6 +16,7 @@ from imperium_exec.algos.pov import (
     pov_child_quantity,
     trim_later,
 )
+from imperium_exec.algos.registry import ALGORITHMS, algorithm_for
 from imperium_exec.brokers.base import Quote
 from imperium_exec.engine.state import ChildState, ParentState
 from imperium_exec.events import ChildStatus

@@ -10,15 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from imperium_exec.algos.planner import (
-    ExecutionAlgoPlanner,
+from imperium_exec.algos.plan import (
     ExecutionPlan,
     PlannedChild,
     PlannerParams,
     ScheduleError,
-    allocate_lots,
     split_by_freeze,
 )
+from imperium_exec.algos.planner import ExecutionAlgoPlanner, allocate_lots
 from imperium_exec.costs.almgren_chriss import optimal_trades
 from imperium_exec.request import (
     DEFAULT_HORIZON_S,

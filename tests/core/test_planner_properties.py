@@ -18,14 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imperium_exec.algos.planner import (
-    ExecutionAlgoPlanner,
+from imperium_exec.algos.plan import (
     ExecutionPlan,
     PlannerParams,
     ScheduleError,
-    allocate_lots,
     split_by_freeze,
 )
+from imperium_exec.algos.planner import ExecutionAlgoPlanner, allocate_lots
 from imperium_exec.algos.pov import pov_child_quantity
 from imperium_exec.request import (
     DEFAULT_HORIZON_S,

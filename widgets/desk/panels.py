@@ -39,7 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...request import MAX_CHILD_ORDERS, ExecutionAlgo, Urgency
+from ...algos.names import ExecutionAlgo
+from ...request import MAX_CHILD_ORDERS, Urgency
 from ..theme import LIGHT, Theme
 from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OptionType, OrderTicket, Side
 

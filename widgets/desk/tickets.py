@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ...algos.names import ExecutionAlgo
 from ...brokers.base import OptionChain, OptionChainSource, Quote
-from ...request import ExecutionAlgo
 
 OptionType = Literal["CE", "PE"]
 Side = Literal["BUY", "SELL"]
