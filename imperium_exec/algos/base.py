@@ -14,24 +14,61 @@ of the moment the slice falls due.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from .plan import SessionSeconds
+
 if TYPE_CHECKING:
     from ..brokers.base import Quote
-    from ..engine.state import ChildState, ParentState
     from ..request import ExecutionRequest
     from ..volume_curve import VolumeCurve
     from .names import AlgoName
     from .plan import ExecutionPlan, PlannerParams, PlansParents
 
-#: Maps epoch seconds to seconds since the session open (the volume curve's time).
-SessionSeconds = Callable[[float], float]
 Weights = npt.NDArray[np.float64]
+
+
+class SliceChild(Protocol):
+    """One child of a slice, as an algorithm sees it (the engine's ``ChildState``)."""
+
+    quantity: int  # units; an algorithm may cut a later slice's child
+
+
+class RunningParent(Protocol):
+    """A working parent, as an algorithm sees it (the engine's ``RunningParent``, owned by the
+    engine's thread: an algorithm reads it, and changes only what is documented here)."""
+
+    @property
+    def request(self) -> ExecutionRequest: ...
+
+    @property
+    def plan(self) -> ExecutionPlan: ...
+
+    @property
+    def filled(self) -> int: ...
+
+    @property
+    def working(self) -> int:
+        """Units resting at the broker."""
+        ...
+
+    @property
+    def remaining(self) -> int:
+        """Units neither filled nor working: not yet sent, or given back by ended children."""
+        ...
+
+    @property
+    def children(self) -> list[Any]:
+        """Every child, in order; an algorithm may remove a later slice's child it cut to 0."""
+        ...
+
+    #: Cumulative market volume at the previous slice (POV's measure), kept by the algorithm.
+    last_volume: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +90,9 @@ class DueSlice:
     """A slice that fell due, as the engine hands it to the algorithm to size."""
 
     #: Its planned children, with those of later slices that fell due while it waited.
-    planned: list[ChildState]
+    planned: Sequence[SliceChild]
     #: Children of later slices, still scheduled.
-    later: list[ChildState]
+    later: Sequence[SliceChild]
     #: The parent's remaining quantity not planned for later slices: this slice's plan plus
     #: the quantity earlier children gave back.
     free: int
@@ -85,7 +122,7 @@ class Replanner:
     def volume_curve(self) -> VolumeCurve:
         return self.planner.volume_curve
 
-    def plan_again(self, parent: ParentState, *,
+    def plan_again(self, parent: RunningParent, *,
                    expected_market_volume: float | None) -> ExecutionPlan:
         return self.planner.plan(parent.request, now=parent.plan.start_at, seed=self.seed,
                                  session_seconds=self.session_seconds,
@@ -155,18 +192,18 @@ class Algorithm(ABC):
 
     # ------------------------------------------------------------------ running
 
-    def before_first_slice(self, parent: ParentState, quote: Quote | None,
+    def before_first_slice(self, parent: RunningParent, quote: Quote | None,
                            replanner: Replanner) -> ExecutionPlan:
         """The plan to run, once the parent holds its first price (``quote``, None when none
         came): by default, the plan as made."""
         return parent.plan
 
-    def size_slice(self, parent: ParentState, due: DueSlice) -> int:
+    def size_slice(self, parent: RunningParent, due: DueSlice) -> int:
         """The quantity this slice sends (0: nothing), a lot multiple: by default, everything
         not planned for later slices, so quantity given back rolls into this slice."""
         return max(0, due.free)
 
-    def react(self, parent: ParentState, now: float) -> Reaction:
+    def react(self, parent: RunningParent, now: float) -> Reaction:
         """Asked after the plan's last slice went out, each time one of the parent's children
         changes (a fill, an end) and at the ``wake_at`` it last asked for: what to send now.
         ``parent.remaining`` is what is neither filled nor working. By default nothing: the

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from .base import Algorithm, DueSlice, PlanInputs, Weights
+from .base import Algorithm, DueSlice, PlanInputs, RunningParent, Weights
 from .names import ExecutionAlgo
-
-if TYPE_CHECKING:
-    from ..engine.state import ParentState
 
 
 class Immediate(Algorithm):
@@ -26,5 +21,5 @@ class Immediate(Algorithm):
     def weights(self, inputs: PlanInputs, bounds: Weights) -> Weights:
         return np.ones(1, dtype=np.float64)
 
-    def size_slice(self, parent: ParentState, due: DueSlice) -> int:
+    def size_slice(self, parent: RunningParent, due: DueSlice) -> int:
         return due.planned_quantity

@@ -50,7 +50,7 @@ def algorithm_name(value: str) -> AlgoName:
         return ExecutionAlgo(name)
     if name in known:
         return name
-    raise ValueError(f"{value!r} is not an execution algorithm (known: {', '.join(known)})")
+    raise ValueError(f"not an execution algorithm (known: {', '.join(known)})")
 
 
 def runs_a_schedule(name: AlgoName) -> bool:

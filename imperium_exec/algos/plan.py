@@ -8,7 +8,7 @@ engine's state can name these types without importing the planner.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
@@ -19,7 +19,9 @@ from .names import AlgoName
 if TYPE_CHECKING:
     from ..request import ExecutionRequest
     from ..volume_curve import VolumeCurve
-    from .base import SessionSeconds
+
+#: Maps epoch seconds to seconds since the session open (the volume curve's time).
+SessionSeconds = Callable[[float], float]
 
 
 class ScheduleError(ValueError):

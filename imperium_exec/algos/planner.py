@@ -34,8 +34,15 @@ from ..request import (
 )
 from ..timeutil import IST
 from ..volume_curve import VolumeCurve, VolumeCurveBook, nse_session_seconds
-from .base import PlanInputs, SessionSeconds
-from .plan import ExecutionPlan, PlannedChild, PlannerParams, ScheduleError, split_by_freeze
+from .base import PlanInputs
+from .plan import (
+    ExecutionPlan,
+    PlannedChild,
+    PlannerParams,
+    ScheduleError,
+    SessionSeconds,
+    split_by_freeze,
+)
 from .registry import algorithm_for
 
 #: Float slack when comparing times and slice spacings computed from epoch floats.

@@ -15,16 +15,15 @@ no volume can be measured yet the slice keeps its plan.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .base import Algorithm, DueSlice, PlanInputs, Replanner, Weights
+from .base import Algorithm, DueSlice, PlanInputs, Replanner, RunningParent, SliceChild, Weights
 from .names import ExecutionAlgo
 from .vwap import volume_curve_weights
 
 if TYPE_CHECKING:
     from ..brokers.base import Quote
-    from ..engine.state import ChildState, ParentState
     from ..request import ExecutionRequest
     from ..volume_curve import VolumeCurve
     from .plan import ExecutionPlan
@@ -59,7 +58,7 @@ def pov_child_quantity(request: ExecutionRequest, observed_volume: float, remain
     return quantity
 
 
-def observed_volume(parent: ParentState, quote: Quote | None) -> float | None:
+def observed_volume(parent: RunningParent, quote: Quote | None) -> float | None:
     """Market volume traded since the previous slice's quote, and remember this one's.
 
     None when there is no quote, or on the first (nothing to measure from yet)."""
@@ -89,7 +88,7 @@ def forecast_volume(plan: ExecutionPlan, quote: Quote | None, curve: VolumeCurve
     return quote.volume / share_so_far * curve.fraction(start, end)
 
 
-def trim_later(parent: ParentState, later: list[ChildState], excess: int) -> None:
+def trim_later(parent: RunningParent, later: Sequence[SliceChild], excess: int) -> None:
     """This slice sends more than planned: take the excess off the last planned slices
     (a child cut to nothing is dropped from the parent)."""
     for child in reversed(later):
@@ -135,7 +134,7 @@ class Pov(Algorithm):
                     f"{allowed:,.0f}"]
         return []
 
-    def before_first_slice(self, parent: ParentState, quote: Quote | None,
+    def before_first_slice(self, parent: RunningParent, quote: Quote | None,
                            replanner: Replanner) -> ExecutionPlan:
         """Plan again with the window's volume forecast from the first quote; without a
         forecast the plan as made stands (it already warns that it has none)."""
@@ -145,7 +144,7 @@ class Pov(Algorithm):
             return parent.plan
         return replanner.plan_again(parent, expected_market_volume=forecast)
 
-    def size_slice(self, parent: ParentState, due: DueSlice) -> int:
+    def size_slice(self, parent: RunningParent, due: DueSlice) -> int:
         """The participation target on the volume since the previous slice; the slice's plan
         (with quantity given back) when no volume can be measured yet."""
         observed = observed_volume(parent, due.quote)

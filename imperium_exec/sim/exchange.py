@@ -33,8 +33,9 @@ from ..volume_curve import VolumeCurve
 from .chain import Chain, Instrument, build_chain
 from .config import FaultKind, PaperConfig
 from .faults import FaultInjector, RequestPlan, fault_error
-from .market import BUY, Market, OptionBook, PaperQuote
-from .matching import KiteStatus, Matcher, SimOrder
+from .market import Market, OptionBook, PaperQuote
+from .matching import Matcher
+from .orders import BUY, KiteStatus, SimOrder
 from .pricing import FloatArray
 from .rules import (
     MARKETS_CLOSED,

@@ -19,24 +19,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from ..brokers.base import Quote
 from ..timeutil import SESSION_SECONDS, round_to_tick
 from .chain import Chain, Instrument
 from .config import PaperConfig
+from .orders import BUY, SELL, SimOrder
 from .paths import BLOCK, LEVELS, IndexPath, OptionSeries
 from .pricing import FloatArray
 from .rules import lpp_band
 from .session import MarketTimeline
 
-if TYPE_CHECKING:
-    from .matching import SimOrder
-
 #: How far a market order may walk: levels beyond the five shown repeat the fifth's size.
 MAX_WALK_LEVELS = 200
 _LN2 = math.log(2.0)
-BUY, SELL = 1, -1
 
 
 class DepthLevel(NamedTuple):

@@ -23,18 +23,29 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ...clock import Clock
 from ...engine.gateway import BrokerGateway
 from ...engine.rate_budget import RequestKind
 from ...events import QuoteSource
-from ..base import Quote, StreamHandlers
+from ..base import BrokerOrder, Quote, StreamHandlers
 from .codec import Tick
 from .ticker import KiteTickerClient
 
-if TYPE_CHECKING:
-    from .broker import KiteBroker
+
+class KiteSession(Protocol):
+    """What the stream needs of the Kite adapter (:class:`~.broker.KiteBroker`): the client's
+    credentials, the instrument dump and the order parser."""
+
+    @property
+    def kite(self) -> Any:
+        """The ``kiteconnect.KiteConnect`` client (its ``api_key`` and ``access_token``)."""
+        ...
+
+    def instrument_dump(self, exchange: str) -> list[dict[str, Any]]: ...
+
+    def to_broker_order(self, raw: dict[str, Any]) -> BrokerOrder: ...
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +55,7 @@ class KiteStream:
 
     source = QuoteSource.STREAM
 
-    def __init__(self, broker: KiteBroker, handlers: StreamHandlers, gateway: BrokerGateway,
+    def __init__(self, broker: KiteSession, handlers: StreamHandlers, gateway: BrokerGateway,
                  *, url: str, clock: Clock, silence_s: float = 10.0,
                  preload: tuple[str, ...] = ("NFO", "BFO")) -> None:
         self._broker = broker
