@@ -33,6 +33,11 @@ def note_algorithm(name: str, *, scheduled: bool) -> None:
     _SCHEDULED[name] = scheduled
 
 
+def forget_algorithm(name: str) -> None:
+    """Forget a registered name (the registry calls this)."""
+    _SCHEDULED.pop(name, None)
+
+
 def _registered() -> dict[str, bool]:
     """The registered names, the built-ins registered on first use (the registry imports the
     algorithms, which read requests: it cannot be imported while ``request`` loads)."""

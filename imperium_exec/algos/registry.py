@@ -15,7 +15,7 @@ from types import MappingProxyType
 from .base import Algorithm
 from .immediate import Immediate
 from .implementation_shortfall import ImplementationShortfall
-from .names import AlgoName, note_algorithm
+from .names import AlgoName, ExecutionAlgo, forget_algorithm, note_algorithm
 from .pov import Pov
 from .twap import Twap
 from .vwap import Vwap
@@ -33,6 +33,14 @@ def register_algorithm(algorithm: Algorithm) -> None:
         raise ValueError(f"algo: {name!r} must be a non-empty upper-case name")
     _ALGORITHMS[name] = algorithm
     note_algorithm(name, scheduled=algorithm.scheduled)
+
+
+def unregister_algorithm(name: str) -> None:
+    """Remove an algorithm registered from outside (a built-in stays)."""
+    if name in ExecutionAlgo.__members__:
+        raise ValueError(f"algo: {name} is built in and cannot be removed")
+    _ALGORITHMS.pop(name, None)
+    forget_algorithm(name)
 
 
 def algorithm_for(algo: AlgoName) -> Algorithm:

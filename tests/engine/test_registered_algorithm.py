@@ -3,6 +3,7 @@ the engine: ``algos/`` (its interface and registry) is the only room an algorith
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,7 +19,7 @@ from imperium_exec.algos.base import (
     RunningParent,
     Weights,
 )
-from imperium_exec.algos.registry import algorithm_for, register_algorithm
+from imperium_exec.algos.registry import algorithm_for, register_algorithm, unregister_algorithm
 from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
@@ -50,7 +51,11 @@ class OneLotShown(Algorithm):
         return NO_REACTION
 
 
-register_algorithm(OneLotShown())
+@pytest.fixture(autouse=True)
+def registered_toy() -> Iterator[None]:
+    register_algorithm(OneLotShown())
+    yield
+    unregister_algorithm("TOY_ICEBERG")
 
 
 def run_toy(lots: int) -> tuple[Any, PaperBroker, list[dict[str, Any]]]:
@@ -104,3 +109,11 @@ def test_a_registered_name_is_accepted_and_an_unknown_one_names_the_known() -> N
         ExecutionRequest.from_payload(payload)
     assert "execution_algo: 'SNIPER' is not allowed: not an execution algorithm" in str(info.value)
     assert "TOY_ICEBERG" in str(info.value) and "TWAP" in str(info.value)
+
+
+def test_an_unregistered_algorithm_is_refused_again() -> None:
+    unregister_algorithm("TOY_ICEBERG")
+    with pytest.raises(RequestError, match="execution_algo: 'TOY_ICEBERG' is not allowed"):
+        ExecutionRequest.from_payload({
+            "tradingsymbol": SYMBOL, "exchange": "NFO", "transaction_type": "BUY",
+            "quantity": LOT, "order_type": "MARKET", "execution_algo": "TOY_ICEBERG"})
