@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -211,18 +212,18 @@ INDEX_QUOTE_KEYS: dict[str, str] = {
 }
 
 
-def underlying_index_key(tradingsymbol: str, master: InstrumentMaster | None = None
-                         ) -> str | None:
+def underlying_index_key(tradingsymbol: str, master: InstrumentMaster | None = None, *,
+                         index_keys: Mapping[str, str] = INDEX_QUOTE_KEYS) -> str | None:
     """The quote key of the index under an option (``NIFTY26D0126000CE`` ->
-    ``"NSE:NIFTY 50"``); None for a future, or a symbol that is no option of a configured
-    underlying with a known index."""
+    ``"NSE:NIFTY 50"``, from ``index_keys``: a broker's own, Kite's by default); None for a
+    future, or a symbol that is no option of a configured underlying with a known index."""
     try:
         contract = parse_contract(tradingsymbol, master)
     except UnknownInstrumentError:
         return None
     if contract.kind not in ("CE", "PE"):
         return None
-    return INDEX_QUOTE_KEYS.get(contract.underlying)
+    return index_keys.get(contract.underlying)
 
 
 @lru_cache(maxsize=1)

@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from .algos.planner import ExecutionAlgoPlanner
 from .baskets.request import BasketRequest
 from .baskets.runner import BasketResult
-from .brokers.base import Broker
+from .brokers.base import Broker, checked_capabilities
 from .calibration.slippage_fit import slippage_model_for
 from .calibration.volume_fit import volume_curves_for
 from .clock import Clock
@@ -34,7 +34,7 @@ from .events import EventKind, read_event
 from .request import ExecutionRequest
 from .retry import RetryPolicy
 from .telemetry import FillQualityTracker, Mode
-from .volume_curve import VolumeCurve, VolumeCurveBook
+from .volume_curve import VolumeCurveBook
 
 log = logging.getLogger(__name__)
 
@@ -169,26 +169,26 @@ class ExecutionStack(QObject):
         # A file merely found there (no directory was given) is used when it reads, and said
         # in the log; one that does not read is skipped with a warning: it never keeps the
         # desk from starting (a file or directory the caller named still raises).
+        offers = checked_capabilities(broker)
         found = calibration_dir is None
         if found:
             calibration_dir = self.tracker.path.parent / "calibration"
         try:
-            slippage = slippage_model_for(broker, mode, calibration=calibration,
+            slippage = slippage_model_for(offers.slippage_params, mode, calibration=calibration,
                                           calibration_dir=calibration_dir)
         except (ValueError, OSError) as exc:
             if not found or calibration is not None:
                 raise
             log.warning("slippage calibration in %s skipped (live defaults used): %s",
                         calibration_dir, exc)
-            slippage = slippage_model_for(broker, mode)
+            slippage = slippage_model_for(offers.slippage_params, mode)
         # The volume curves the planner chooses from: a volume-curve file when told to, else
         # the newest for the mode in calibration_dir, else the packaged profiles; per parent,
         # the one of its underlying and day kind (imperium_exec.calibration.volume_fit).
         # A broker that knows the curve its market trades (the paper exchange) is planned
         # with that one unless a file is named (as its true costs win over a calibration).
-        own = getattr(broker, "volume_curve", None)
-        if volume_curves is None and isinstance(own, VolumeCurve):
-            planner = ExecutionAlgoPlanner(volume_curve=own)
+        if volume_curves is None and offers.volume_curve is not None:
+            planner = ExecutionAlgoPlanner(volume_curve=offers.volume_curve)
         else:
             try:
                 book = volume_curves_for(mode, volume_curves=volume_curves,
@@ -264,7 +264,7 @@ class ExecutionStack(QObject):
         """The broker's instruments dump of ``exchange`` (Kite only), loaded once and shared
         with the engine's ticker, under the account's rate budget. Blocks: call it from a
         worker thread (the desk's chain poller does)."""
-        dump = getattr(self.broker, "instrument_dump", None)
+        dump = self.broker.capabilities.instrument_dump
         if dump is None:
             raise TypeError(f"{type(self.broker).__name__} has no instruments dump")
         result: list[dict[str, Any]] = self.engine.desk_request(dump, exchange)

@@ -1,18 +1,35 @@
-"""The broker protocol the engine drives, and the value types that cross it.
+"""The broker protocol the engine drives, what a broker declares it offers beyond it, and the
+value types that cross it.
 
 Broker methods are plain blocking calls (kiteconnect is synchronous ``requests``); the engine runs
 them in a bounded thread pool and never on the GUI thread. Implementations must be thread-safe.
+Everything a broker offers beyond the protocol (a push stream, batched quotes, margin checks,
+its rate limits, its error dialect, ...) it declares once in :class:`BrokerCapabilities`; the
+engine reads that declaration and never probes the broker for methods.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
+from ..events import QuoteSource
+from ..instruments import INDEX_QUOTE_KEYS
 from ..request import OrderType, Side
+from .errors import BrokerErrors
+from .kite.errors import KITE_ERRORS
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..costs.slippage import SlippageParams
+    from ..engine.gateway import BrokerGateway
+    from ..engine.rate_budget import AccountRateLimits
+    from ..volume_curve import VolumeCurve
 
 
 class OrderStatus(StrEnum):
@@ -98,9 +115,18 @@ class BrokerOrder:
         return self.average_price * self.filled_quantity
 
 
+class DepthLevel(NamedTuple):
+    """One price level of the book (Kite shows five a side)."""
+
+    price: float
+    quantity: int
+    orders: int
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """Top of book and traded volume for one instrument at one moment."""
+    """Top of book and traded volume for one instrument at one moment; the levels behind the
+    touch when the source shows them (the paper exchange does), else empty."""
 
     tradingsymbol: str
     timestamp: float  # epoch seconds
@@ -110,6 +136,8 @@ class Quote:
     volume: int  # cumulative traded volume for the session, in units
     bid_quantity: int = 0
     ask_quantity: int = 0
+    depth_buy: tuple[DepthLevel, ...] = ()
+    depth_sell: tuple[DepthLevel, ...] = ()
 
     @property
     def mid(self) -> float | None:
@@ -166,6 +194,114 @@ class StreamHandlers:
     on_session_lost: Callable[[str], None]
 
 
+class QuoteStream(Protocol):
+    """A push feed of quotes (the engine's ``LocalQuoteStream`` over an in-process book, Kite's
+    ticker)."""
+
+    source: QuoteSource
+
+    def subscribe(self, keys: Iterable[str]) -> None: ...
+
+    def unsubscribe(self, keys: Iterable[str]) -> None: ...
+
+    def is_live(self, key: str) -> bool:
+        """Whether ticks for ``key`` are flowing now (connected and subscribed)."""
+        ...
+
+    def alive_at(self) -> float | None:
+        """Clock time of the last frame on a connection that has stayed up since; None when
+        disconnected."""
+        ...
+
+    def connected_since(self) -> float | None: ...
+
+    def request(self, keys: Iterable[str]) -> None:
+        """Someone needs the current book of ``keys`` now (a local feed pushes it at once)."""
+        ...
+
+
+class BrokerStream(QuoteStream, Protocol):
+    """A broker's push stream of quotes and order updates, run on the engine's loop."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+#: Opens a broker's stream on the engine's loop: updates go to the handlers; requests the
+#: stream makes (an instruments load) go through the account's gateway. None: no stream now.
+StreamOpener = Callable[[StreamHandlers, "BrokerGateway"], BrokerStream | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TagFormat:
+    """The order tag a broker accepts: at most ``length`` characters of ``alphabet``."""
+
+    length: int = 20  # Kite: 20 alphanumerics
+    alphabet: str = "A-Za-z0-9"
+
+    def __post_init__(self) -> None:
+        if self.length < 15:  # parent id (10) + child (3) + attempt (2)
+            raise ValueError(f"tag length: {self.length} is too short for the engine's tags "
+                             "(15 characters)")
+
+    def accepts(self, tag: str) -> bool:
+        return len(tag) <= self.length and re.fullmatch(f"[{self.alphabet}]*", tag) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerCapabilities:
+    """What a broker offers beyond :class:`Broker`, declared once when it is built.
+
+    Each optional service is the broker's own callable, or None when it has none; the engine
+    reads this declaration and nothing else. Checked when made (a service must be callable).
+    """
+
+    # the account
+    #: Its request limits (the engine's one budget keeps to them); None: no limits (in-process).
+    rate_limits: AccountRateLimits | None = None
+    #: How its failures read (transient / throttle / risk / fatal, may the order exist).
+    errors: BrokerErrors = KITE_ERRORS
+    tags: TagFormat = field(default_factory=TagFormat)
+    # market data
+    #: Quotes are its own in-process book, free and instant (the paper exchange): the engine
+    #: reads them as a pushed stream, never over REST.
+    local_market_data: bool = False
+    #: Many instruments in one request (Kite: up to 500 keys), by ``"EXCHANGE:SYMBOL"``.
+    quotes: Callable[[list[str]], Mapping[str, Quote]] | None = None
+    #: A push stream of quotes and order updates (Kite's ticker WebSocket).
+    open_stream: StreamOpener | None = None
+    #: The quote key of each underlying's index (the option's underlying price).
+    index_quote_keys: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(dict(INDEX_QUOTE_KEYS)))
+    # instruments
+    #: Whether its instrument list has ``(tradingsymbol, exchange)`` without a request (None:
+    #: cannot tell yet): a parent for a symbol not listed is refused before anything is sent.
+    lists: Callable[[str, str], bool | None] | None = None
+    #: Its instruments dump of an exchange (Kite's CSV as rows). Blocks.
+    instrument_dump: Callable[[str], list[dict[str, Any]]] | None = None
+    # margin
+    #: The margin a basket needs with the hedge benefit and the account's positions, and what
+    #: is available (Kite's basket margins and user margins). None: baskets go unchecked.
+    basket_margin: Callable[[list[MarginLeg]], MarginCheck] | None = None
+    # a simulated market's own truth
+    #: The clock its market runs on (the paper exchange's, virtual in tests).
+    clock: Clock | None = None
+    #: The intraday volume curve its market trades (the engine plans with it).
+    volume_curve: VolumeCurve | None = None
+    #: Its market's true cost parameters (the engine's slippage model uses them).
+    slippage_params: SlippageParams | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("quotes", "open_stream", "lists", "instrument_dump", "basket_margin"):
+            service = getattr(self, name)
+            if service is not None and not callable(service):
+                raise TypeError(f"capabilities.{name}: {service!r} is not callable")
+        if self.local_market_data and self.open_stream is not None:
+            raise ValueError("capabilities: a broker whose quotes are its own in-process book "
+                             "(local_market_data) has no stream to open")
+
+
 @runtime_checkable
 class Broker(Protocol):
     """What the engine needs from a broker. All calls but ``session_seconds`` may block; all
@@ -173,6 +309,8 @@ class Broker(Protocol):
 
     #: Route name written to telemetry ("paper", "kite", ...).
     name: str
+    #: What it offers beyond this protocol.
+    capabilities: BrokerCapabilities
 
     def place_order(self, order: OrderInstruction) -> str:
         """Send one order; return the broker's order id. Raise a broker error on refusal."""
@@ -197,19 +335,15 @@ class Broker(Protocol):
         ...
 
 
-# Optional capabilities, looked up with getattr by the engine:
-#
-# ``rate_limits: AccountRateLimits``: the account's request limits (the engine's one budget
-#     keeps to them). Absent: no limits (an in-process broker).
-# ``local_market_data: bool``: quotes are the broker's own in-process book, free and instant
-#     (the paper exchange): the engine reads them as a pushed stream, not over REST.
-# ``quotes(keys) -> dict[str, Quote]``: one request for many instruments (Kite: at most 500).
-# ``lists(tradingsymbol, exchange) -> bool | None``: whether the broker's instrument list has the
-#     symbol, without a request (None: cannot tell yet). A parent for a symbol not listed is
-#     refused before anything is sent.
-# ``basket_margin(legs: list[MarginLeg]) -> MarginCheck``: the margin a basket needs with the
-#     hedge benefit and the account's positions considered, and what is available (Kite's
-#     ``POST /margins/basket?consider_positions=true`` and ``GET /user/margins``; the paper
-#     exchange computes it itself). Absent: baskets are not margin-checked up front.
-# ``open_stream(handlers, loop) -> BrokerStream | None``: a push stream of quotes and order
-#     updates on the engine's loop (Kite's ticker WebSocket).
+def checked_capabilities(broker: Broker) -> BrokerCapabilities:
+    """``broker``'s declared capabilities, or a TypeError saying what it must declare."""
+    try:
+        offers = broker.capabilities
+    except AttributeError:
+        raise TypeError(f"{type(broker).__name__} declares no capabilities: give it a "
+                        "`capabilities = BrokerCapabilities(...)` (empty when it offers "
+                        "nothing beyond the Broker protocol)") from None
+    if not isinstance(offers, BrokerCapabilities):
+        raise TypeError(f"{type(broker).__name__}.capabilities: {offers!r} is not a "
+                        "BrokerCapabilities")
+    return offers

@@ -1,11 +1,56 @@
-"""Broker exceptions, named after Kite Connect's so one classifier serves every broker.
+"""What a broker's failures mean to the engine, and the exceptions of the simulated brokers.
 
-The paper exchange and the in-memory broker raise these; the Kite adapter lets kiteconnect's own
-exceptions (same class names, same ``code`` attribute) and requests' transport errors through.
-:mod:`imperium_exec.retry` classifies all of them by class name, ``code`` and message text.
+- :class:`ErrorClass`: a failure in the broker-neutral terms the :class:`~..retry.RetryPolicy`
+  acts on: its bucket (transient, throttle, risk, fatal), whether the order may exist at the
+  broker (ambiguous: reconcile by tag before sending again) and a short reason.
+- :class:`BrokerErrors`: how one broker's failures are read (its dialect). Each broker declares
+  its own in its capabilities; Kite's is :class:`~.kite.errors.KiteErrors`.
+- The exceptions below are raised by the paper exchange and the in-memory broker. Both play a
+  Kite account (the desk trades through Kite), so they are named after Kite Connect's and
+  carry Kite's ``code`` and texts: Kite's dialect reads them as it reads kiteconnect's own.
+  :class:`BrokerTimeout` is broker-neutral: any adapter may raise it for a call that timed
+  out, saying whether the request may have been sent.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..events import ErrorBucket
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorClass:
+    bucket: ErrorBucket
+    ambiguous: bool  # the order may exist at the broker: reconcile by tag before retrying
+    reason: str  # short, for telemetry and the trader
+
+
+class BrokerErrors(Protocol):
+    """One broker's dialect: how its exceptions and rejection texts map to the engine's terms.
+
+    ``classify`` returns None for an exception it does not know (the retry policy then applies
+    the transport rules every broker shares)."""
+
+    def classify(self, exc: BaseException) -> ErrorClass | None: ...
+
+    def classify_rejection(self, status_message: str | None) -> ErrorClass:
+        """An order the broker accepted and then rejected, by its status message."""
+        ...
+
+    def is_throttle(self, exc: BaseException) -> bool:
+        """The broker refused the request for its rate (retry after a pause), not for a
+        limit of the day."""
+        ...
+
+    def is_session_expired(self, exc: BaseException) -> bool:
+        """The session is gone: every request fails until the trader logs in again."""
+        ...
+
+    def cancel_refused_as_ended(self, exc: BaseException) -> bool:
+        """A cancel was refused because the order already ended (not "try later")."""
+        ...
 
 
 class BrokerError(Exception):

@@ -17,8 +17,9 @@ from dataclasses import replace
 from ..clock import Clock, RealClock
 from ..request import OrderType, Side
 from ..timeutil import SESSION_SECONDS
-from .base import BrokerOrder, OrderInstruction, OrderStatus, Quote
+from .base import BrokerCapabilities, BrokerOrder, OrderInstruction, OrderStatus, Quote
 from .errors import BrokerError
+from .kite.errors import KITE_ERRORS
 
 #: The index segments' exchanges: only options and futures (NFO, BFO) have a default book.
 _INDEX_EXCHANGES = frozenset({"NSE", "BSE"})
@@ -26,9 +27,6 @@ _INDEX_EXCHANGES = frozenset({"NSE", "BSE"})
 
 class InMemoryBroker:
     """Fills marketable orders at the touch at once; rests the rest until :meth:`fill`."""
-
-    #: Quotes are this object's own book: read as a pushed stream, no REST and no limits.
-    local_market_data = True
 
     def __init__(self, *, clock: Clock | None = None, bid: float = 100.0, ask: float = 100.5,
                  volume_per_second: float = 100.0, latency_s: float = 0.0,
@@ -52,6 +50,10 @@ class InMemoryBroker:
         self.place_calls = 0
         self.cancel_calls = 0
         self.placed: list[OrderInstruction] = []
+        #: Quotes are this object's own book: read as a pushed stream, no REST and no limits;
+        #: its errors are the Kite-named ones of :mod:`.errors`.
+        self.capabilities = BrokerCapabilities(errors=KITE_ERRORS, local_market_data=True,
+                                               clock=self.clock)
 
     # ---------------------------------------------------------------- test controls
 

@@ -428,15 +428,16 @@ def newest_calibration(mode: str, directory: str | os.PathLike[str] | None = Non
     return found[-1] if found else None
 
 
-def slippage_model_for(broker: object, mode: str, *,
+def slippage_model_for(market_costs: SlippageParams | None, mode: str, *,
                        calibration: str | os.PathLike[str] | None = None,
                        calibration_dir: str | os.PathLike[str] | None = None) -> SlippageModel:
     """The slippage model the stack uses, first match wins:
 
     1. ``calibration``: this calibration file, whatever the broker (told to); a live
        stack refuses one fitted on paper fills;
-    2. the broker's own true costs, when it knows them (the paper exchange): a calibration
-       can only approximate what the simulator already knows exactly;
+    2. ``market_costs``, the broker's own true costs when it knows them (the paper exchange's
+       ``capabilities.slippage_params``): a calibration can only approximate what the
+       simulator already knows exactly;
     3. the newest calibration for ``mode`` in ``calibration_dir``, when a directory is given;
     4. the live defaults (:class:`SlippageParams`).
     """
@@ -445,9 +446,8 @@ def slippage_model_for(broker: object, mode: str, *,
         model = SlippageModel(load_calibration(calibration, "live" if mode == "live" else None))
         log.info("slippage model: calibration %s", calibration)
         return model
-    params = getattr(broker, "slippage_params", None)
-    if isinstance(params, SlippageParams):
-        return SlippageModel(params)
+    if market_costs is not None:
+        return SlippageModel(market_costs)
     if calibration_dir is not None:
         newest = newest_calibration(mode, calibration_dir)
         if newest is not None:

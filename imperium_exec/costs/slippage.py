@@ -25,8 +25,8 @@ The defaults (eta 0.142, beta 0.6, gamma 0.314, no linear terms) are the publish
 and are what the live path uses; option premia are far more volatile than stocks, hence a daily
 premium volatility of 50%. They are uncalibrated for NSE options (calibration from real fills is
 to come). The paper exchange knows its own true costs:
-:func:`imperium_exec.sim.costs.paper_slippage_params` turns them into these parameters, and
-``PaperBroker.slippage_params`` hands them to the engine (:meth:`SlippageModel.for_broker`).
+:func:`imperium_exec.sim.costs.paper_slippage_params` turns them into these parameters, which
+the paper broker declares (``capabilities.slippage_params``) and the engine then uses.
 All of it lives in :class:`SlippageParams` so TCA can refit it from telemetry without touching
 the engine.
 """
@@ -76,13 +76,6 @@ class PriorFill:
 class SlippageModel:
     def __init__(self, params: SlippageParams | None = None) -> None:
         self.params = params or SlippageParams()
-
-    @classmethod
-    def for_broker(cls, broker: object) -> SlippageModel:
-        """The model for ``broker``: its own true cost parameters when it knows them (the paper
-        exchange's ``slippage_params``), else the live defaults."""
-        params = getattr(broker, "slippage_params", None)
-        return cls(params if isinstance(params, SlippageParams) else None)
 
     def estimate(self, *, reference_price: float | None, bid: float | None, ask: float | None,
                  queue_priority: QueuePriority, participation: float,

@@ -17,7 +17,6 @@ import logging
 from ..brokers.base import Broker
 from ..clock import Clock
 from ..events import ChildStatus
-from ..retry import cancel_refused_as_ended
 from .gateway import BrokerGateway, NotSent
 from .order_tracker import OrderTracker
 from .rate_budget import RequestKind
@@ -84,6 +83,6 @@ class ChildCanceller:
             # child. Anything else (a throttle, a 5xx, "being processed. Try later.") is sent
             # again on the next pass.
             log.info("cancel of %s failed: %r", child.order_id, exc)
-            if cancel_refused_as_ended(exc):
+            if self.gateway.errors.cancel_refused_as_ended(exc):
                 child.cancel_requested = True
             self.orders.request_refresh()

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..brokers.errors import ErrorClass
 from ..clock import Clock
 from ..events import ErrorBucket, Event, EventKind, Status
-from ..retry import ErrorClass
 from ..timeutil import epoch_to_iso
 from .state import ChildState, ParentState
 

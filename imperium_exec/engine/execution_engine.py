@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -43,7 +44,7 @@ from ..algos.planner import ExecutionAlgoPlanner
 from ..baskets.legging import LegRole
 from ..baskets.request import BasketRequest
 from ..baskets.runner import BasketResult, BasketRun, check_margin, roles_text
-from ..brokers.base import Broker
+from ..brokers.base import Broker, checked_capabilities
 from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
 from ..events import Event, EventKind, ParentStatus, Status
@@ -52,7 +53,6 @@ from ..request import ExecutionRequest, RequestError
 from ..retry import RetryPolicy
 from ..router import SmartOrderRouter
 from ..telemetry import FillQualityTracker
-from ..volume_curve import VolumeCurve
 from .cancelling import ChildCanceller
 from .event_factory import EventFactory
 from .finishing import ParentFinisher
@@ -122,16 +122,17 @@ class ExecutionEngine:
                  retry_policy: RetryPolicy | None = None,
                  config: EngineConfig | None = None) -> None:
         self.broker = broker
+        self.capabilities = offers = checked_capabilities(broker)
         self.mode = mode
-        self.clock: Clock = clock or getattr(broker, "clock", None) or RealClock()
+        self.clock: Clock = clock or offers.clock or RealClock()
         self.tracker = tracker
         # A broker that knows the volume curve its market trades (the paper exchange) is
         # planned with it, every day: its sessions have no expiry-day shape.
-        own_curve = getattr(broker, "volume_curve", None)
-        self.planner = planner or ExecutionAlgoPlanner(
-            volume_curve=own_curve if isinstance(own_curve, VolumeCurve) else None)
-        self.router = router or SmartOrderRouter(primary_route=getattr(broker, "name", "primary"))
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.planner = planner or ExecutionAlgoPlanner(volume_curve=offers.volume_curve)
+        self.router = router or SmartOrderRouter(primary_route=broker.name)
+        # Failures read in the broker's own dialect.
+        self.retry_policy = dataclasses.replace(retry_policy or RetryPolicy(),
+                                                errors=offers.errors)
         self.config = cfg = config or EngineConfig()
         self.events = EventFactory(self.clock, mode, self.router.primary_route)
         self._listeners: list[RowListener] = []
@@ -143,10 +144,11 @@ class ExecutionEngine:
         self._closed = False
         self._services_stopping: asyncio.Task[None] | None = None
 
-        limits = cfg.rate_limits or getattr(broker, "rate_limits", None)
+        limits = cfg.rate_limits or offers.rate_limits
         self.budget = RateBudget(limits, max_in_flight=cfg.broker_threads,
                                  wall_time=self.clock.now)
-        self.gateway = BrokerGateway(self.budget, on_session_lost=self._on_session_lost)
+        self.gateway = BrokerGateway(self.budget, on_session_lost=self._on_session_lost,
+                                     errors=offers.errors)
         self.orders = OrderTracker(
             clock=self.clock, gateway=self.gateway, read_book=broker.orders,
             cancel_order=broker.cancel_order, events=self.events, emit=self._emit,
@@ -156,10 +158,10 @@ class ExecutionEngine:
                                  stream_poll_interval_s=cfg.stream_poll_interval_s,
                                  late_order_watch_s=cfg.late_order_watch_s))
         quote_stream: QuoteStream | None = None
-        if getattr(broker, "local_market_data", False):
+        if offers.local_market_data:
             quote_stream = LocalQuoteStream(lambda symbol, exchange:
                                             broker.quote(symbol, exchange), self.clock)
-        rest = (getattr(broker, "quotes", None) or quotes_one_by_one(broker.quote)) \
+        rest = (offers.quotes or quotes_one_by_one(broker.quote)) \
             if quote_stream is None else None
         self.market_data = MarketDataService(
             self.clock, gateway=self.gateway, rest_quotes=rest, stream=quote_stream,
@@ -171,7 +173,7 @@ class ExecutionEngine:
         self.placer = Placer(
             broker=broker, gateway=self.gateway, market_data=self.market_data,
             tracker=self.orders, router=self.router,
-            slippage=slippage or SlippageModel.for_broker(broker),
+            slippage=slippage or SlippageModel(offers.slippage_params),
             retry_policy=self.retry_policy, events=self.events, emit=self._emit, clock=self.clock,
             config=PlacementConfig(quote_wait_s=cfg.quote_wait_s))
 
@@ -278,7 +280,7 @@ class ExecutionEngine:
     def _check_listed(self, request: ExecutionRequest) -> None:
         """Refuse a symbol the broker's instrument list does not have, before anything is
         sent (brokers that cannot tell without a request are not asked)."""
-        lists = getattr(self.broker, "lists", None)
+        lists = self.capabilities.lists
         if lists is not None and lists(request.tradingsymbol, request.exchange) is False:
             raise RequestError([("tradingsymbol", f"{request.tradingsymbol} is not listed on "
                                                   f"{request.exchange} ({self.broker.name})")])
@@ -445,7 +447,9 @@ class ExecutionEngine:
         parent = ParentState(parent_id=parent_id, request=request, plan=plan,
                              arrival_price=request.mid, future=future, permit=permit,
                              basket=basket,
-                             underlying_key=underlying_index_key(request.tradingsymbol))
+                             underlying_key=underlying_index_key(
+                                 request.tradingsymbol,
+                                 index_keys=self.capabilities.index_quote_keys))
         parent.children = [ChildState(c.index, c.slice_index, c.quantity, c.send_at)
                            for c in plan.children]
         parent.child_numbers = len(parent.children)
@@ -514,7 +518,7 @@ class ExecutionEngine:
                           legs: list[tuple[str, ExecutionRequest, ExecutionPlan, int]],
                           permits: dict[str, SendPermit]) -> None:
         request = run.request
-        basket_margin = getattr(self.broker, "basket_margin", None)
+        basket_margin = self.capabilities.basket_margin
         refusal: str | None = None
         if request.policy.check_margin and basket_margin is not None and len(legs) > 1 \
                 and not self._closed and self.session_lost is None:

@@ -24,7 +24,8 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..retry import is_session_expired, is_throttle
+from ..brokers.errors import BrokerErrors
+from ..brokers.kite.errors import KITE_ERRORS
 from .rate_budget import Lane, RateBudget, RequestKind, Slot
 
 T = TypeVar("T")
@@ -60,8 +61,11 @@ class BrokerGateway:
     """Budgeted, brake-checked broker calls for one account. Use on the engine's loop."""
 
     def __init__(self, budget: RateBudget, *,
-                 on_session_lost: Callable[[str], None] | None = None) -> None:
+                 on_session_lost: Callable[[str], None] | None = None,
+                 errors: BrokerErrors = KITE_ERRORS) -> None:
         self.budget = budget
+        #: The broker's dialect: which failures are a throttle, which a lost session.
+        self.errors = errors
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=budget.max_in_flight, thread_name_prefix="imperium-broker")
         self._on_session_lost = on_session_lost
@@ -108,10 +112,10 @@ class BrokerGateway:
             slot.refund()
             raise
         except Exception as exc:
-            if is_throttle(exc):
+            if self.errors.is_throttle(exc):
                 self.throttled[slot.kind.lane] += 1
                 self.budget.note_throttled(slot.kind.lane)
-            elif is_session_expired(exc):
+            elif self.errors.is_session_expired(exc):
                 self.lose_session(f"re-login needed: {exc}")
             raise
 

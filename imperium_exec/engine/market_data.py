@@ -27,9 +27,8 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
-from ..brokers.base import Quote
+from ..brokers.base import Quote, QuoteStream
 from ..clock import Clock
 from ..events import QuoteSource
 from .gateway import BrokerGateway, NotSent
@@ -69,31 +68,6 @@ class MarketDataConfig:
     #: A stream tick older than this is not vouched for by the connection's heartbeats any
     #: more (an instrument's feed can stop while the socket lives): it ages for real.
     stream_tick_trust_s: float = 30.0
-
-
-class QuoteStream(Protocol):
-    """A push feed of quotes (see :class:`LocalQuoteStream`, ``KiteStream``)."""
-
-    source: QuoteSource
-
-    def subscribe(self, keys: Iterable[str]) -> None: ...
-
-    def unsubscribe(self, keys: Iterable[str]) -> None: ...
-
-    def is_live(self, key: str) -> bool:
-        """Whether ticks for ``key`` are flowing now (connected and subscribed)."""
-        ...
-
-    def alive_at(self) -> float | None:
-        """Clock time of the last frame on a connection that has stayed up since; None when
-        disconnected."""
-        ...
-
-    def connected_since(self) -> float | None: ...
-
-    def request(self, keys: Iterable[str]) -> None:
-        """Someone needs the current book of ``keys`` now (a local feed pushes it at once)."""
-        ...
 
 
 class LocalQuoteStream:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ..algos.registry import algorithm_for
 from ..brokers.base import Broker, BrokerOrder, OrderInstruction, Quote
+from ..brokers.errors import ErrorClass
 from ..clock import Clock
 from ..costs.slippage import PriorFill, SlippageModel
 from ..events import (
@@ -40,7 +41,7 @@ from ..events import (
     Status,
 )
 from ..request import OrderType, Side, Urgency
-from ..retry import ErrorClass, RetryPolicy
+from ..retry import RetryPolicy
 from ..router import RouteDecision, SmartOrderRouter
 from .event_factory import EventFactory
 from .gateway import BrokerGateway, NotSent
@@ -379,7 +380,9 @@ def displayed_depth(quote: Quote | None, side: Side) -> tuple[tuple[float, int],
     """The levels a taking ``side`` order fills against, best first, as (price, units), when
     the quote shows depth (the paper exchange's quotes and Kite's full-mode ticks do); empty
     when it shows only the touch."""
-    levels = getattr(quote, "depth_sell" if side is Side.BUY else "depth_buy", None) or ()
+    if quote is None:
+        return ()
+    levels = quote.depth_sell if side is Side.BUY else quote.depth_buy
     return tuple((float(level.price), int(level.quantity)) for level in levels
                  if level.price and level.quantity)
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..brokers.base import Broker, Quote, StreamHandlers
+from ..brokers.base import Broker, BrokerStream, Quote, StreamHandlers
 from ..clock import Clock
 from ..events import QuoteSource
 from .gateway import BrokerGateway
@@ -76,12 +76,12 @@ class EngineServices:
         self.gateway = gateway
         self.market_data = market_data
         self.orders = orders
-        self.stream: Any = None
+        self.stream: BrokerStream | None = None
 
     def start(self) -> None:
         """On the loop: open the broker's stream (quotes and order updates) when it has one,
         then start the market data service and the order tracker."""
-        opener = getattr(self.broker, "open_stream", None)
+        opener = self.broker.capabilities.open_stream
         if opener is not None:
             handlers = StreamHandlers(on_quote=self._on_stream_quote,
                                       on_order=self.orders.on_update,

@@ -19,9 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from ..brokers.base import Quote
+from ..brokers.base import DepthLevel, Quote
 from ..timeutil import SESSION_SECONDS, round_to_tick
 from .chain import Chain, Instrument
 from .config import PaperConfig
@@ -36,20 +35,11 @@ MAX_WALK_LEVELS = 200
 _LN2 = math.log(2.0)
 
 
-class DepthLevel(NamedTuple):
-    """One price level of Kite's five-level depth."""
-
-    price: float
-    quantity: int
-    orders: int
-
-
 @dataclass(frozen=True, slots=True)
 class PaperQuote(Quote):
-    """A Kite-like quote: the engine's :class:`Quote` plus five levels of depth and limits."""
+    """A Kite-like quote: the engine's :class:`Quote` (five levels of depth filled in) plus the
+    last trade's size, the index level and the price band."""
 
-    depth_buy: tuple[DepthLevel, ...] = ()
-    depth_sell: tuple[DepthLevel, ...] = ()
     last_quantity: int = 0
     underlying_price: float | None = None
     #: Limit price protection band: buys above the upper or sells below the lower are refused.

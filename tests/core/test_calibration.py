@@ -152,20 +152,17 @@ def test_a_calibration_file_is_dated_and_read_back_as_the_stack_uses_it(
     assert newest_calibration("live", tmp_path) == newer
     assert load_calibration(newer) == result.params
 
-    class LiveBroker:  # knows nothing of its costs
-        pass
+    live_costs = None  # a live broker knows nothing of its costs
+    paper_costs = SlippageParams(permanent_per_unit=1e-3)  # the paper exchange's own
 
-    class Paper:
-        slippage_params = SlippageParams(permanent_per_unit=1e-3)
-
-    assert slippage_model_for(LiveBroker(), "live").params == SlippageParams()
-    assert slippage_model_for(LiveBroker(), "live", calibration_dir=tmp_path).params == \
+    assert slippage_model_for(live_costs, "live").params == SlippageParams()
+    assert slippage_model_for(live_costs, "live", calibration_dir=tmp_path).params == \
         result.params
     # The paper exchange's own true costs win over a calibration found in the directory...
-    assert slippage_model_for(Paper(), "paper", calibration_dir=tmp_path).params == \
-        Paper.slippage_params
+    assert slippage_model_for(paper_costs, "paper", calibration_dir=tmp_path).params == \
+        paper_costs
     # ...unless a calibration file is named.
-    assert slippage_model_for(Paper(), "paper", calibration=older).params == result.params
+    assert slippage_model_for(paper_costs, "paper", calibration=older).params == result.params
     with pytest.raises(ValueError, match="not a slippage calibration"):
         bad = tmp_path / "bad.json"
         bad.write_text("{}")

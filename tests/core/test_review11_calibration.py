@@ -61,10 +61,7 @@ def test_a_calibration_of_the_other_mode_is_refused_by_the_stack(tmp_path: Path)
     paper_file = write_calibration(calibrate(reading.observations), mode="paper",
                                    journals=["p.jsonl"], directory=tmp_path)
 
-    class KiteLike:  # knows nothing of its costs
-        pass
-
-    with pytest.raises(ValueError, match="paper"):
-        slippage_model_for(KiteLike(), "live", calibration=paper_file)
+    with pytest.raises(ValueError, match="paper"):  # (Kite knows nothing of its costs)
+        slippage_model_for(None, "live", calibration=paper_file)
 
 

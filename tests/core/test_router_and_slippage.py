@@ -160,12 +160,13 @@ def test_the_paper_exchange_hands_the_engine_its_own_true_costs() -> None:
     impact = ImpactConfig(permanent_per_unit=3e-5, temporary_per_unit=1e-4,
                           temporary_half_life_s=20.0)
     paper = PaperBroker(impact=impact)
-    model = SlippageModel.for_broker(paper)
+    model = SlippageModel(paper.capabilities.slippage_params)
     assert model.params == paper_slippage_params(paper.config)
     p = model.params
     assert (p.permanent_per_unit, p.temporary_per_unit, p.temporary_half_life_s) == \
         (3e-5, 1e-4, 20.0)
     assert p.eta == p.gamma == p.fees_bps == 0.0  # no volatility-scaled impact, no fees
-    off = SlippageModel.for_broker(PaperBroker(impact=False)).params
+    off = SlippageModel(PaperBroker(impact=False).capabilities.slippage_params).params
     assert off.permanent_per_unit == off.temporary_per_unit == 0.0
-    assert SlippageModel.for_broker(InMemoryBroker()).params == SlippageParams()  # live defaults
+    assert InMemoryBroker().capabilities.slippage_params is None  # live defaults
+    assert SlippageModel(None).params == SlippageParams()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ class SlowMarginBroker(InMemoryBroker):
         super().__init__(**kw)
         self.asked = threading.Event()
         self.answer = threading.Event()
+        self.capabilities = replace(self.capabilities, basket_margin=self.basket_margin)
 
     def basket_margin(self, legs: list[MarginLeg]) -> object:
         self.asked.set()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from engine_support import SYMBOL, Rig, assert_books_balance, make_request, make_rig
 
+from imperium_exec.brokers.base import BrokerCapabilities
 from imperium_exec.brokers.errors import NetworkException
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.brokers.paper.broker import PaperBroker
@@ -287,6 +288,7 @@ class ProtocolOnlyBroker:
     """A broker with nothing but the Broker protocol (no batched quotes, no stream)."""
 
     name = "minimal"
+    capabilities = BrokerCapabilities()  # nothing beyond the protocol
 
     def __init__(self, inner: InMemoryBroker) -> None:
         self._inner = inner

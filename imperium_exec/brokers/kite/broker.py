@@ -41,6 +41,7 @@ from ...request import OrderType, Side
 from ...timeutil import IST, is_on_tick, round_to_tick
 from ...volume_curve import nse_session_seconds
 from ..base import (
+    BrokerCapabilities,
     BrokerOrder,
     MarginCheck,
     MarginLeg,
@@ -49,6 +50,7 @@ from ..base import (
     Quote,
     StreamHandlers,
 )
+from .errors import KITE_ERRORS
 
 if TYPE_CHECKING:
     from ...engine.gateway import BrokerGateway
@@ -132,6 +134,10 @@ class KiteBroker:
         self._dumps: dict[str, list[dict[str, Any]]] = {}
         self._listed: dict[str, frozenset[str]] = {}
         self._dump_lock = threading.Lock()
+        self.capabilities = BrokerCapabilities(
+            rate_limits=self.rate_limits, errors=KITE_ERRORS, quotes=self.quotes,
+            open_stream=self.open_stream, lists=self.lists, instrument_dump=self.instrument_dump,
+            basket_margin=self.basket_margin, clock=self.clock)
 
     # ---------------------------------------------------------------- Broker protocol
 

@@ -34,16 +34,22 @@ from ...sim.market import PaperQuote
 from ...sim.pricing import FloatArray
 from ...timeutil import IST, SESSION_SECONDS
 from ...volume_curve import VolumeCurve
-from ..base import BrokerOrder, MarginCheck, MarginLeg, OptionChain, OrderInstruction
+from ..base import (
+    BrokerCapabilities,
+    BrokerOrder,
+    MarginCheck,
+    MarginLeg,
+    OptionChain,
+    OrderInstruction,
+)
 from ..errors import BrokerTimeout, InputException
+from ..kite.errors import KITE_ERRORS
 
 
 class PaperBroker:
     """A simulated exchange and broker account that the engine drives like Kite."""
 
     name = "paper"
-    #: The book is in this process: the engine reads it as a pushed stream, never over REST.
-    local_market_data = True
 
     def __init__(self, config: PaperConfig | None = None, *, clock: Clock | None = None,
                  seed: int | None = None, margin: float | None = None,
@@ -82,6 +88,13 @@ class PaperBroker:
         #: the planner plans with it, as the slippage model takes the true costs above.
         self.volume_curve = VolumeCurve(
             shares, bin_seconds=SESSION_SECONDS / len(shares), name="paper exchange")
+        #: The book is in this process: the engine reads it as a pushed stream, never over
+        #: REST. The exchange plays a Kite account: its errors read in Kite's dialect.
+        self.capabilities = BrokerCapabilities(
+            rate_limits=self.rate_limits, errors=KITE_ERRORS, local_market_data=True,
+            quotes=self.quotes, lists=self.lists, basket_margin=self.basket_margin,
+            clock=self.clock, volume_curve=self.volume_curve,
+            slippage_params=self.slippage_params)
 
     # ---------------------------------------------------------------- Broker protocol
 
