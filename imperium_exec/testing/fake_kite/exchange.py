@@ -6,11 +6,11 @@ all of it under its one lock, and passes in ``now`` (the server's clock).
 
 Order states: ``PUT ORDER REQ RECEIVED`` -> ``VALIDATION PENDING`` -> ``OPEN PENDING`` ->
 ``OPEN`` / ``COMPLETE`` / ``CANCELLED`` / ``REJECTED``; every change is kept in the order's
-history and reported through ``on_order``. Simplified: one price level per side (marketable
-orders fill at the touch, up to the touch quantity, which they use up; the rest rests at its
-limit, a MARKET order at its protection price; IOC remainders are cancelled). Funds: a buy is
-refused (asynchronous ``REJECTED`` with Kite's RMS text) when its premium exceeds what is
-available; a sell is not margin-checked.
+history and, once the order is visible, reported through ``on_order``. Simplified: one price
+level per side (marketable orders fill at the touch, up to the touch quantity, which they use
+up; the rest rests at its limit, a MARKET order at its protection price; IOC remainders are
+cancelled). Funds: a buy is refused (asynchronous ``REJECTED`` with Kite's RMS text) when its
+premium exceeds what is available; a sell is not margin-checked.
 """
 
 from __future__ import annotations
