@@ -9,6 +9,7 @@ from html import escape
 
 from ..timeutil import IST
 from . import svg
+from .expected import MIN_MOVES_FOR_VOLATILITY
 from .figures import (
     IS_PART_TITLES,
     IS_PARTS,
@@ -18,7 +19,6 @@ from .figures import (
     ShortfallParts,
     TcaFigures,
 )
-from .query import MIN_MOVES_FOR_VOLATILITY
 
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px auto; max-width: 1180px;

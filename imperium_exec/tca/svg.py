@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from .query import nice_step
+from .scales import nice_step
 
 COST = "#c0392b"
 SAVING = "#1e8449"

@@ -13,7 +13,8 @@ from tca_support import hand_parent, write_rows
 
 from imperium_exec.events import FIELDS_SINCE
 from imperium_exec.request import Side
-from imperium_exec.tca.query import _MONEYNESS_KEY, MONEYNESS_BUCKETS, TcaQuery
+from imperium_exec.tca.breakdowns import MONEYNESS_BUCKETS, MONEYNESS_KEY
+from imperium_exec.tca.query import TcaQuery
 from imperium_exec.tca.sources import resolve_journals
 
 SPOT = 26_000.0
@@ -33,7 +34,7 @@ def parent(parent_id: str, symbol: str, spot: float | None = SPOT) -> list[dict[
 def moneyness(query: TcaQuery) -> dict[str, tuple[float | None, str]]:
     """Per parent: its moneyness in % and its bucket, straight from the SQL."""
     rows = query.con.execute(
-        f"SELECT parent_id, moneyness_pct, {_MONEYNESS_KEY} FROM parent_costs").fetchall()
+        f"SELECT parent_id, moneyness_pct, {MONEYNESS_KEY} FROM parent_costs").fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 

@@ -1,0 +1,219 @@
+"""The journals in DuckDB: read once into ``journal``, then the tables every figure reads.
+
+The journals are read once (``read_json`` with every field's type given, so old rows that
+lack the newer fields read as NULL) into one narrow table, ``journal``, in the session's DuckDB
+database file (:class:`~.query.TcaQuery`). Everything else is SQL over that table:
+
+- ``contracts``: the traded contracts' facts (underlying, CE/PE, strike, expiry);
+- ``parents``: one row per parent, its fills added up (``filled`` and ``ghost`` rows with a
+  fill) and its finished row's implementation shortfall (see ``imperium_exec/costs/shortfall.py``);
+- ``parent_costs``: ``parents`` with the costs worked out (bps, arrival slippage, buckets);
+- ``fills``: one row per fill with its cost against arrival and against the mid its child was
+  priced from.
+
+Sign convention: positive = cost, s = +1 buy / -1 sell.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from pathlib import Path
+
+import duckdb
+
+from ..events import FIELD_TYPES, ROW_FIELDS
+from ..instruments import InstrumentMaster
+from .contracts import contract_facts
+from .sql import literal, quote_path, scalar_int, struct
+
+#: A callback told the fraction of the journal read so far (0..1).
+Progress = Callable[[float], None]
+
+_SQL_TYPES: dict[type, str] = {int: "BIGINT", float: "DOUBLE", bool: "BOOLEAN", str: "VARCHAR"}
+
+
+def journal_columns() -> dict[str, str]:
+    """Every row field with its DuckDB type, from the event schema (enums are text)."""
+    return {name: "VARCHAR" if issubclass(FIELD_TYPES[name], StrEnum)
+            else _SQL_TYPES[FIELD_TYPES[name]] for name in ROW_FIELDS}
+
+
+#: The columns the report reads, as staged (renamed where the schema's name is long). Rows
+#: from before ``v`` say what happened only through their status, and have no ``ts``.
+_STAGED = """
+    coalesce(event, CASE status WHEN 'placed' THEN 'placed' WHEN 'error' THEN 'error' END)
+        AS event,
+    status,
+    coalesce(ts, epoch(try_cast("timestamp" AS TIMESTAMPTZ))) AS ts,
+    coalesce(parent_id, '') AS parent_id, child_id, tag, tradingsymbol,
+    execution_algo AS algo, execution_urgency AS urgency, side, mode,
+    quantity, parent_quantity, arrival_price, filled_quantity, fill_price, mid_at_send,
+    queue_priority, expected_cost_bps, prior_impact, latency_ms, error_bucket, fees,
+    decision_price, end_price, is_delay, is_spread, is_drift, is_opportunity,
+    markout_s, markout_bps, underlying_price, coalesce(v, 0) AS v
+"""
+
+#: A row that is a fill: a child's fill increment, or a late order's (ghost) fill.
+_IS_FILL = ("event IN ('filled', 'ghost') AND filled_quantity > 0 AND fill_price IS NOT NULL")
+_SIGN = "CASE side WHEN 'SELL' THEN -1.0 ELSE 1.0 END"
+#: IST is UTC+05:30 all year.
+_IST_OFFSET_S = 19800
+
+_PARENTS = f"""
+CREATE TABLE parents AS
+SELECT parent_id,
+    any_value(tradingsymbol) AS tradingsymbol,
+    any_value(side) AS side,
+    any_value(algo) AS algo,
+    any_value(urgency) AS urgency,
+    any_value(mode) AS mode,
+    min(ts) AS started_ts,
+    max(ts) FILTER (event = 'finished') AS finished_ts,
+    any_value(status) FILTER (event = 'finished') AS final_status,
+    coalesce(max(parent_quantity),
+             max(quantity) FILTER (event IN ('accepted', 'finished'))) AS ordered,
+    coalesce(max(arrival_price) FILTER (event = 'finished'), max(arrival_price))
+        AS arrival_price,
+    coalesce(max(underlying_price) FILTER (event = 'accepted'),
+             max(underlying_price) FILTER (event = 'finished')) AS underlying_price,
+    coalesce(sum(filled_quantity) FILTER ({_IS_FILL}), 0) AS filled,
+    coalesce(sum(filled_quantity * fill_price) FILTER ({_IS_FILL}), 0.0) AS filled_value,
+    sum(filled_quantity) FILTER ({_IS_FILL} AND expected_cost_bps IS NOT NULL)
+        AS estimated_units,
+    sum(filled_quantity * expected_cost_bps)
+        FILTER ({_IS_FILL} AND expected_cost_bps IS NOT NULL) AS estimated_bps_units,
+    max(fees) FILTER (event = 'finished') AS fees,
+    max(decision_price) FILTER (event = 'finished') AS decision_price,
+    max(end_price) FILTER (event = 'finished') AS end_price,
+    max(is_delay) FILTER (event = 'finished') AS is_delay,
+    max(is_spread) FILTER (event = 'finished') AS is_spread,
+    max(is_drift) FILTER (event = 'finished') AS is_drift,
+    max(is_opportunity) FILTER (event = 'finished') AS is_opportunity,
+    count(*) FILTER (event = 'placed') AS placements,
+    count(*) FILTER (event = 'retry') AS retries,
+    count(*) FILTER (event IN ('error', 'rejected')) AS errors
+FROM journal
+WHERE parent_id <> ''
+GROUP BY parent_id
+"""
+
+_PARENT_COSTS = f"""
+CREATE VIEW parent_costs AS
+WITH p AS (
+    SELECT *, {_SIGN} AS s,
+        ordered * coalesce(decision_price, arrival_price) AS decision_value,
+        CASE WHEN filled > 0 THEN filled_value / filled END AS average_price,
+        CAST(floor((started_ts + {_IST_OFFSET_S}) / 86400) AS INTEGER) AS ist_day,
+        CAST(floor(((started_ts + {_IST_OFFSET_S}) % 86400) / 1800) AS INTEGER) AS half_hour
+    FROM parents
+)
+SELECT p.*,
+    DATE '1970-01-01' + ist_day AS trade_date,
+    CASE WHEN filled > 0 AND arrival_price > 0
+         THEN s * (filled_value - filled * arrival_price) END AS arrival_cost,
+    CASE WHEN filled > 0 AND arrival_price > 0
+         THEN s * (average_price - arrival_price) / arrival_price * 1e4
+         END AS arrival_slippage_bps,
+    CASE WHEN estimated_units > 0 THEN estimated_bps_units / estimated_units
+         END AS expected_bps,
+    is_delay + is_spread + is_drift + is_opportunity + coalesce(fees, 0.0) AS is_total,
+    CASE WHEN decision_value > 0 AND is_delay IS NOT NULL THEN
+        (is_delay + is_spread + is_drift + is_opportunity + coalesce(fees, 0.0))
+        / decision_value * 1e4 END AS is_total_bps,
+    printf('%02d:%02d', half_hour // 2, (half_hour % 2) * 30) AS time_of_day,
+    c.underlying, c.kind AS option_type, c.strike,
+    c.expiry - (DATE '1970-01-01' + ist_day) AS days_to_expiry,
+    CASE WHEN underlying_price > 0 THEN CASE c.kind
+        WHEN 'CE' THEN (c.strike - underlying_price) / underlying_price * 100
+        WHEN 'PE' THEN (underlying_price - c.strike) / underlying_price * 100 END
+        END AS moneyness_pct
+FROM p LEFT JOIN contracts c USING (tradingsymbol)
+"""
+
+_FILLS = f"""
+CREATE VIEW fills AS
+SELECT parent_id, child_id, ts, tradingsymbol, side, algo, urgency, queue_priority,
+    event = 'ghost' AS late_order, filled_quantity AS units, fill_price, arrival_price,
+    mid_at_send, expected_cost_bps, prior_impact, fees,
+    CASE WHEN arrival_price > 0
+         THEN {_SIGN} * (fill_price - arrival_price) / arrival_price * 1e4 END AS slippage_bps,
+    CASE WHEN arrival_price > 0 AND mid_at_send IS NOT NULL
+         THEN {_SIGN} * (fill_price - mid_at_send) / arrival_price * 1e4 END AS at_send_bps
+FROM journal
+WHERE {_IS_FILL}
+"""
+
+
+#: A row the reader could not parse (not JSON): no event, no status, no time.
+_UNREADABLE = "event IS NULL AND status IS NULL AND ts IS NULL"
+
+
+def load_journal(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], *,
+                 progress: Progress | None = None, master: InstrumentMaster | None = None,
+                 mode: str | None = None) -> int:
+    """Read the journals into ``journal`` and build ``contracts``, ``parents``,
+    ``parent_costs`` and ``fills``; returns how many unreadable lines were skipped. With
+    ``mode``, only that mode's rows are read."""
+    files = "[" + ", ".join(quote_path(p) for p in paths) + "]"
+    # ignore_errors: a line that does not parse reads as a row of NULLs (counted, dropped).
+    sql = (f"CREATE TABLE journal AS SELECT {_STAGED} FROM read_json({files}, "
+           f"format = 'newline_delimited', columns = {struct(journal_columns())}, "
+           "ignore_errors = true) "
+           "WHERE (event IS NULL OR event NOT IN "
+           "('session', 'basket_accepted', 'basket_finished'))"
+           + (f" AND (mode = {literal(mode)} OR (event IS NULL AND status IS NULL "
+              "AND ts IS NULL))" if mode is not None else ""))
+    _run_with_progress(con, sql, progress)
+    unreadable = scalar_int(con, f"SELECT count(*) FROM journal WHERE {_UNREADABLE}")
+    if unreadable:
+        con.execute(f"DELETE FROM journal WHERE {_UNREADABLE}")
+    _load_contracts(con, master)
+    con.execute(_PARENTS)
+    con.execute(_PARENT_COSTS)
+    con.execute(_FILLS)
+    return unreadable
+
+
+def _run_with_progress(con: duckdb.DuckDBPyConnection, sql: str,
+                       progress: Progress | None) -> None:
+    """Run ``sql``, telling ``progress`` DuckDB's own progress of it from a watcher thread."""
+    if progress is None:
+        con.execute(sql)
+        return
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.2):
+            try:
+                fraction = con.query_progress()
+            except duckdb.Error:
+                continue
+            if fraction >= 0:
+                progress(min(1.0, fraction / 100.0))
+
+    watcher = threading.Thread(target=poll, name="tca-progress", daemon=True)
+    watcher.start()
+    try:
+        con.execute(sql)
+    finally:
+        done.set()
+        watcher.join()
+    progress(1.0)
+
+
+def _load_contracts(con: duckdb.DuckDBPyConnection, master: InstrumentMaster | None) -> None:
+    """A small table of the traded contracts' facts (a few hundred symbols at most)."""
+    con.execute("CREATE TABLE contracts (tradingsymbol VARCHAR, underlying VARCHAR, "
+                "kind VARCHAR, strike DOUBLE, expiry DATE)")
+    symbols = [r[0] for r in con.execute(
+        "SELECT DISTINCT tradingsymbol FROM journal "
+        "WHERE parent_id <> '' AND tradingsymbol IS NOT NULL").fetchall()]
+    facts = [f for f in (contract_facts(s, master) for s in symbols) if f is not None]
+    if facts:
+        con.executemany("INSERT INTO contracts VALUES (?, ?, ?, ?, ?)",
+                        [(f.tradingsymbol, f.underlying, f.kind, f.strike, f.expiry)
+                         for f in facts])

@@ -1,0 +1,292 @@
+"""The exchange behind the fake: its books and orders, matching, fills and the account's funds.
+
+:class:`Exchange` holds the state the routes read and change (:mod:`.orders`,
+:mod:`.market_data`, :mod:`.margins`). It does not lock: :class:`~.server.FakeKiteServer` calls
+all of it under its one lock, and passes in ``now`` (the server's clock).
+
+Order states: ``PUT ORDER REQ RECEIVED`` -> ``VALIDATION PENDING`` -> ``OPEN PENDING`` ->
+``OPEN`` / ``COMPLETE`` / ``CANCELLED`` / ``REJECTED``; every change is kept in the order's
+history and, once the order is visible, reported through ``on_order``. Simplified: one price
+level per side (marketable orders fill at the touch, up to the touch quantity, which they use
+up; the rest rests at its limit, a MARKET order at its protection price; IOC remainders are
+cancelled). Funds: a buy is refused (asynchronous ``REJECTED`` with Kite's RMS text) when its
+premium exceeds what is available; a sell is not margin-checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ...costs.margin import OptionLeg, short_margin
+from ...sim.config import RulesConfig
+from ...sim.rules import auto_protection_pct
+from ...timeutil import IST, round_to_tick
+from .errors import UNKNOWN_ORDER, input_error, margin_message, margin_raw
+from .instruments import FakeInstrument
+from .records import Book, Order, ist, order_dict
+
+_RULES = RulesConfig()
+
+
+class Exchange:
+    """Every instrument, book, order and trade, and the account's cash and positions.
+
+    ``on_order`` hears every status change of a visible order, ``on_book`` every change of a
+    book (a new touch, a fill); the server hands both to the ticker.
+    """
+
+    def __init__(self, instruments: Iterable[FakeInstrument], *, margin: float,
+                 spots: Mapping[str, float], short_margin_fraction: float,
+                 cancel_pending_s: float, user_id: str,
+                 on_order: Callable[[Order], None],
+                 on_book: Callable[[FakeInstrument, Book, float], None]) -> None:
+        self.instruments = {i.key: i for i in instruments}
+        self.margin = margin
+        #: Underlying -> its price, for the naked short margin (``short_margin_fraction x
+        #: spot``); an underlying missing here is taken at the highest strike of its legs.
+        self.spots: dict[str, float] = dict(spots)
+        self.short_margin_fraction = short_margin_fraction
+        self.cancel_pending_s = cancel_pending_s
+        self.user_id = user_id
+        self.books: dict[str, Book] = {}
+        self.orders: dict[str, Order] = {}
+        self.trades: list[dict[str, Any]] = []
+        self.cash = 0.0  # premium received minus premium paid
+        self.positions: dict[str, int] = {}  # instrument key -> signed units filled
+        self._order_ids = itertools.count(261_124_000_000_001)
+        self._exchange_ids = itertools.count(1_600_000_000_000_001)
+        self._trade_ids = itertools.count(50_000_001)
+        self._on_order = on_order
+        self._on_book = on_book
+
+    # ---------------------------------------------------------------- lookups
+
+    def instrument(self, exchange: str, tradingsymbol: str) -> FakeInstrument:
+        inst = self.instruments.get(f"{exchange}:{tradingsymbol}")
+        if inst is None:
+            raise KeyError(f"{exchange}:{tradingsymbol} is not listed on the fake server")
+        return inst
+
+    def next_order_id(self) -> str:
+        return str(next(self._order_ids))
+
+    def visible(self, now: float) -> list[Order]:
+        """The order book as Kite shows it at ``now`` (orders a fault hides are left out)."""
+        return [o for o in self.orders.values() if o.visible_at <= now]
+
+    def visible_order(self, order_id: str, now: float) -> Order:
+        order = self.orders.get(order_id)
+        if order is None or order.visible_at > now:
+            raise input_error(UNKNOWN_ORDER)
+        return order
+
+    def order_dict(self, order: Order) -> dict[str, Any]:
+        return order_dict(order, self.user_id)
+
+    # ---------------------------------------------------------------- test controls
+
+    def set_quote(self, inst: FakeInstrument, *, bid: float, ask: float,
+                  bid_quantity: int | None, ask_quantity: int | None, ltp: float | None,
+                  volume: int | None, now: float) -> None:
+        """Set an instrument's touch (quantities default to 50 lots); resting orders that the
+        new touch crosses fill against it."""
+        book = self.books.setdefault(inst.key, Book())
+        self.advance(now)
+        book.bid, book.ask = float(bid), float(ask)
+        book.bid_quantity = bid_quantity if bid_quantity is not None else 50 * inst.lot_size
+        book.ask_quantity = ask_quantity if ask_quantity is not None else 50 * inst.lot_size
+        if ltp is not None or book.ltp <= 0:
+            book.ltp = float(ltp) if ltp is not None else (book.bid + book.ask) / 2.0
+        if volume is not None:
+            book.volume = int(volume)
+        if book.close <= 0:
+            book.open = book.high = book.low = book.close = book.ltp
+        for order in list(self.orders.values()):
+            if order.inst.key == inst.key and order.working:
+                self.match(order, now)
+        self._on_book(inst, book, now)
+
+    def fill(self, order_id: str, quantity: int | None, price: float | None,
+             now: float) -> None:
+        """Fill a working order (all that is left by default) at ``price`` (its limit by
+        default): the market traded through it."""
+        self.advance(now)
+        order = self.orders[order_id]
+        if not order.working:
+            raise ValueError(f"order {order_id} is {order.status}, not working")
+        qty = order.leaves if quantity is None else quantity
+        if not 0 < qty <= order.leaves:
+            raise ValueError(f"cannot fill {qty} of {order.leaves} left")
+        fill_price = price if price is not None else (order.price or order.limit)
+        self.execute(order, qty, fill_price, now)
+
+    def reject(self, order_id: str, message: str | None, raw: str | None, now: float) -> None:
+        """Reject an order asynchronously, as Kite's RMS does (margin text by default)."""
+        self.advance(now)
+        order = self.orders[order_id]
+        if order.terminal:
+            raise ValueError(f"order {order_id} is already {order.status}")
+        if message is None:
+            message, raw = margin_message(95417.84, 74251.80), margin_raw(95417.84, 74251.80)
+        order.arrived = True
+        self.set_status(order, "REJECTED", now, message, raw or message)
+
+    # ---------------------------------------------------------------- order lifecycle
+
+    def advance(self, now: float) -> None:
+        """Carry out everything due by ``now``: arrivals at the exchange, pending cancels."""
+        for order in self.orders.values():
+            if not order.arrived and not order.terminal and order.arrive_at <= now \
+                    and order.visible_at <= now:
+                self._arrive(order, now)
+            if order.cancel_at is not None and order.cancel_at <= now and not order.terminal:
+                self.finish_cancel(order, now)
+
+    def _arrive(self, order: Order, now: float) -> None:
+        order.arrived = True
+        if order.reject_with is not None:
+            message, raw = order.reject_with
+            self.set_status(order, "REJECTED", now, message, raw)
+            return
+        book = self.books.get(order.inst.key, Book())
+        order.limit = order.price if order.order_type == "LIMIT" else \
+            self._protection_price(order, book)
+        if order.side == "BUY":
+            reference = order.limit if math.isfinite(order.limit) else book.ask
+            required = order.quantity * reference
+            available = self.available()
+            if required > available + 1e-6:
+                self.set_status(order, "REJECTED", now, margin_message(required, available),
+                                margin_raw(required, available))
+                return
+        order.exchange_order_id = str(next(self._exchange_ids))
+        order.exchange_at = now
+        self.set_status(order, "OPEN", now)
+        self.match(order, now)
+
+    def _protection_price(self, order: Order, book: Book) -> float:
+        """Where a MARKET order stops: the touch moved by its market protection percent."""
+        buy = order.side == "BUY"
+        reference = (book.ask if buy else book.bid) or book.ltp
+        if reference <= 0:
+            return math.inf if buy else 0.0
+        pct = order.market_protection if order.market_protection > 0 else \
+            auto_protection_pct(book.ltp or reference, _RULES)
+        tick = order.inst.tick_size
+        if buy:
+            return round_to_tick(reference * (1.0 + pct / 100.0), tick, "down")
+        return max(tick, round_to_tick(reference * (1.0 - pct / 100.0), tick, "up"))
+
+    def match(self, order: Order, now: float) -> None:
+        """Fill against the opposite touch as far as price and its quantity allow."""
+        book = self.books.get(order.inst.key)
+        if book is not None and order.working:
+            if order.side == "BUY":
+                price, available = book.ask, book.ask_quantity
+                crosses = price > 0 and price <= order.limit + 1e-9
+            else:
+                price, available = book.bid, book.bid_quantity
+                crosses = price > 0 and price >= order.limit - 1e-9
+            if crosses and available > 0:
+                qty = min(order.leaves, available)
+                if order.side == "BUY":
+                    book.ask_quantity -= qty
+                else:
+                    book.bid_quantity -= qty
+                self.execute(order, qty, price, now)
+        if order.validity == "IOC" and order.working:
+            self.finish_cancel(order, now)
+
+    def execute(self, order: Order, quantity: int, price: float, now: float) -> None:
+        """One fill: the order, the book's last trade, the account, the trade book."""
+        order.filled += quantity
+        order.filled_value += quantity * price
+        sign = 1 if order.side == "BUY" else -1
+        self.cash -= sign * quantity * price
+        key = order.inst.key
+        self.positions[key] = self.positions.get(key, 0) + sign * quantity
+        book = self.books.setdefault(order.inst.key, Book())
+        book.ltp, book.last_quantity, book.last_trade_at = price, quantity, now
+        book.volume += quantity
+        book.high = max(book.high, price)
+        book.low = min(book.low, price) if book.low > 0 else price
+        self._on_book(order.inst, book, now)
+        self.trades.append({
+            "trade_id": str(next(self._trade_ids)), "order_id": order.order_id,
+            "exchange": order.inst.exchange, "tradingsymbol": order.inst.tradingsymbol,
+            "instrument_token": order.inst.instrument_token, "product": order.product,
+            "average_price": price, "quantity": quantity,
+            "exchange_order_id": order.exchange_order_id,
+            "transaction_type": order.side, "fill_timestamp": ist(now),
+            "order_timestamp": dt.datetime.fromtimestamp(now, IST).strftime("%H:%M:%S"),
+            "exchange_timestamp": ist(now),
+        })
+        self.set_status(order, "COMPLETE" if order.leaves == 0 else order.status, now)
+
+    def finish_cancel(self, order: Order, now: float) -> None:
+        order.arrived = True  # a cancelled pending order never reaches the exchange
+        order.cancelled = order.leaves
+        order.cancel_at = None
+        self.set_status(order, "CANCELLED", now)
+
+    def set_status(self, order: Order, status: str, now: float, message: str | None = None,
+                   raw: str | None = None) -> None:
+        order.status = status
+        if message is not None:
+            order.status_message, order.status_message_raw = message, raw
+        if order.arrived and order.exchange_order_id is not None:
+            order.updated_at = now
+        self.snapshot(order)
+        if order.visible_at <= now:
+            self._on_order(order)
+
+    def snapshot(self, order: Order) -> None:
+        """Add the order as it stands to its history (``GET /orders/{id}``)."""
+        order.history.append(self.order_dict(order))
+
+    # ---------------------------------------------------------------- funds
+
+    def blocked(self) -> float:
+        """Funds the open buys hold: their premium at their working price."""
+        return sum(o.leaves * o.limit for o in self.orders.values()
+                   if o.side == "BUY" and o.working and math.isfinite(o.limit))
+
+    def available(self) -> float:
+        return self.margin + self.cash - self.blocked() - self.short_margin()
+
+    def held_legs(self) -> list[OptionLeg]:
+        """The positions filled so far, as margin legs."""
+        legs = []
+        for key, units in self.positions.items():
+            leg = option_leg(self.instruments.get(key), units)
+            if leg is not None:
+                legs.append(leg)
+        return legs
+
+    def spots_for(self, legs: list[OptionLeg]) -> dict[str, float]:
+        spots = {}
+        for leg in legs:
+            if leg.underlying in self.spots:
+                spots[leg.underlying] = self.spots[leg.underlying]
+            else:
+                spots[leg.underlying] = max(spots.get(leg.underlying, 0.0), leg.strike)
+        return spots
+
+    def short_margin(self) -> float:
+        """The margin the positions' shorts hold (``utilised.span``)."""
+        legs = self.held_legs()
+        return short_margin(legs, self.spots_for(legs), self.short_margin_fraction)
+
+
+def option_leg(inst: FakeInstrument | None, units: int,
+               premium: float = 0.0) -> OptionLeg | None:
+    """An option as a margin leg of ``units`` signed units; None for anything else."""
+    if inst is None or inst.instrument_type not in ("CE", "PE") or not inst.expiry or not units:
+        return None
+    return OptionLeg(underlying=inst.name, expiry=dt.date.fromisoformat(inst.expiry),
+                     kind=inst.instrument_type, strike=inst.strike, quantity=units,
+                     premium=premium)
