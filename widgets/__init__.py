@@ -6,11 +6,11 @@ the telemetry.
 """
 
 from .dock import ExecutionDock
-from .order_book import OrderBook
+from .events_model import COLUMNS, ChildEventStore, RowFilter
+from .events_view import RAW_ROLE, ROW_ROLE, ChildEventTableModel
+from .orders_model import OrderBook
 from .orders_view import ChildOrderTableModel
-from .rowstore import COLUMNS, ChildEventStore, RowFilter
 from .stats import ExecutionStats, TileFigures
-from .table_model import RAW_ROLE, ROW_ROLE, ChildEventTableModel
 
 __all__ = [
     "COLUMNS",

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from .column_layout import ColumnLayout, set_up_table
-from .rowstore import COLUMNS, ExportSnapshot, RowFilter, write_csv
-from .table_model import ChildEventTableModel
+from .events_model import COLUMNS, ExportSnapshot, RowFilter, write_csv
+from .events_view import ChildEventTableModel
 
 ALL = "All"
 #: Bumped when COLUMNS changes in a way an old saved header would misplace.

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from .rowstore import lazy_buffer
+from .events_model import lazy_buffer
 
 
 class DoubleEnded:

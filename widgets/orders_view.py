@@ -1,4 +1,4 @@
-"""The orders view: one row per child order (an :class:`~.order_book.OrderBook`), in a table.
+"""The orders view: one row per child order (an :class:`~.orders_model.OrderBook`), in a table.
 
 :class:`ChildOrderTableModel` is a thin Qt adapter over the book, built like the blotter's
 model: ``_view`` holds the book rows shown, in display order, and ``_keys`` their sort keys. A
@@ -45,7 +45,9 @@ from PySide6.QtWidgets import (
 from ..events import Event, Status
 from .column_layout import ColumnLayout, set_up_table
 from .ends import DoubleEnded
-from .order_book import (
+from .events_model import RowFilter
+from .events_view import RAW_ROLE, ROW_ROLE, column_header, reorder_keeping_selection
+from .orders_model import (
     ORDER_COLUMN_INDEX,
     ORDER_COLUMNS,
     IntArray,
@@ -53,8 +55,6 @@ from .order_book import (
     OrderChanges,
     OrderColumn,
 )
-from .rowstore import RowFilter
-from .table_model import RAW_ROLE, ROW_ROLE, column_header, reorder_keeping_selection
 from .theme import LIGHT, Theme
 
 #: Bumped when ORDER_COLUMNS changes in a way an old saved header would misplace.

@@ -34,7 +34,7 @@ from ...events import Event, EventKind
 from ...request import ExecutionRequest
 from ...stack import BasketHandle, ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
-from ..parents import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
+from ..parents_view import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
 from ..theme import Theme
 from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
 from .chain import STRIKE_COLUMN, ChainPoller, OptionChainModel

@@ -34,7 +34,7 @@ from PySide6.QtCore import (
 from ..events import Event, read_event
 from .column_layout import DescribedColumn
 from .ends import DoubleEnded
-from .rowstore import (
+from .events_model import (
     COLUMN_INDEX,
     COLUMNS,
     Appended,

@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..events import ChildStatus, Event, EventKind, Status
-from .rowstore import (
+from .events_model import (
     LabelTable,
     RowFilter,
     display_key,

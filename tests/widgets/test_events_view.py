@@ -20,7 +20,7 @@ from pytestqt.qtbot import QtBot
 from imperium_exec.events import FIELD_TYPES, ROW_FIELDS
 from imperium_exec.widgets import RAW_ROLE, ROW_ROLE, ChildEventStore, ChildEventTableModel
 from imperium_exec.widgets.ends import DoubleEnded
-from imperium_exec.widgets.rowstore import (
+from imperium_exec.widgets.events_model import (
     COLUMN_INDEX,
     COLUMNS,
     LABEL_FIELDS,

@@ -7,7 +7,7 @@ bucket...) as int32 codes into a per-field label table, about 170 bytes a row. F
 are numpy operations over those arrays: a filter change over a million rows costs milliseconds,
 where a Python ``QSortFilterProxyModel`` would call back into Python a million times.
 
-No Qt here: the table model (:mod:`.table_model`) is a thin adapter over this class.
+No Qt here: the table model (:mod:`.events_view`) is a thin adapter over this class.
 """
 
 from __future__ import annotations
