@@ -35,10 +35,9 @@ from PySide6.QtWidgets import (
 
 from ..events import Event, EventKind
 from ..telemetry import FillQualityTracker
-from .blotter import ChildEventBlotter
 from .charts import ExecutionCharts
-from .events_model import ChildEventStore, RowFilter
-from .events_view import ROW_ROLE, ChildEventTableModel
+from .events_model import ChildEventStore
+from .events_view import ChildEventBlotter, ChildEventTableModel
 from .feed import StackRows, TelemetryFeed
 from .fonts import ensure_fonts
 from .orders_model import OrderBook
@@ -46,6 +45,8 @@ from .orders_view import ChildOrdersView, ChildOrderTableModel
 from .parents_model import ParentBook
 from .parents_view import ActiveParentsPanel, Confirm, confirm_with_dialog
 from .stats import ExecutionStats
+from .table_model import RowFilter
+from .table_view import ROW_ROLE
 from .tca_model import TcaBook
 from .tca_view import TcaPanel
 from .theme import Theme

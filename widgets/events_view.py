@@ -1,180 +1,81 @@
-"""ChildEventTableModel: the blotter's Qt model, a thin adapter over :class:`ChildEventStore`.
+"""The Events table: its Qt model over :class:`~.events_model.ChildEventStore`, and the blotter
+(the filter bar, the Events tab, CSV export).
 
-Filtering and sorting happen here on numpy index arrays (the store explains why there is no
-``QSortFilterProxyModel``): ``_view`` holds the store positions of the visible rows in display
-order and ``_keys`` their sort keys, so a new batch is merged with one ``searchsorted``. In the
-usual case (sorted by time, newest first) a batch lands at the top and is announced with a single
-``beginInsertRows``; any other placement is one ``beginInsertRows`` per run of rows landing at the
-same place (never a layout change, which would make Qt save the selection cell by cell). Either
-way a batch costs one repaint, which is what keeps a burst of rows cheap.
+:class:`ChildEventTableModel` is built on :class:`~.table_view.NumpyTableModel` (filter and sort
+on numpy index arrays). In the usual case (sorted by time, newest first) a batch lands at the top
+and is announced with a single ``beginInsertRows``; any other placement is one
+``beginInsertRows`` per run of rows landing at the same place (never a layout change, which would
+make Qt save the selection cell by cell). Either way a batch costs one repaint, which is what
+keeps a burst of rows cheap. History read backwards goes below the rows held, and the oldest
+rows the store drops leave the view. Rows are tinted by event; status, side, bucket and the sign
+of realized slippage are coloured.
 
-Roles: Display, alignment, foreground (status, side, bucket, slippage sign), background (row
-tint by event), tooltips, plus :data:`RAW_ROLE` (the raw value: float or label) and
-:data:`ROW_ROLE` (the row's stored fields as a dict).
+:class:`ChildEventBlotter` puts the table in a tab ("Events") of
+:attr:`ChildEventBlotter.tabs`, so a host can put other views of the same rows beside it under
+the one filter bar (the dock puts its orders view first); :attr:`ChildEventBlotter.filter_changed`
+tells them when the filter changes. The column layout (order, widths, hidden columns, sort) is
+kept in QSettings; the header's context menu hides and shows columns. Export writes the visible
+rows, in view order, on a worker thread (a day of rows takes seconds to format) and reports with
+:attr:`ChildEventBlotter.export_finished`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from PySide6.QtCore import (
-    QAbstractItemModel,
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
+from PySide6.QtCore import QModelIndex, QObject, QSettings, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..events import Event, read_event
-from .column_layout import DescribedColumn
-from .ends import DoubleEnded
 from .events_model import (
-    COLUMN_INDEX,
     COLUMNS,
     Appended,
     ChildEventStore,
-    Column,
     ColumnBatch,
     ExportSnapshot,
-    IntArray,
-    Kind,
-    RowFilter,
+    write_csv,
 )
-from .theme import LIGHT, Theme
+from .table_model import Column, IntArray, RowFilter
+from .table_view import ColumnLayout, NumpyTableModel, set_up_table
 
-RAW_ROLE = int(Qt.ItemDataRole.UserRole) + 1
-ROW_ROLE = int(Qt.ItemDataRole.UserRole) + 2
-
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-_COLOURED_LABELS = {"status", "side", "bucket"}
-_SIGNED = {"real_slip"}
-
-AnyIndex = QModelIndex | QPersistentModelIndex
-#: The layout signals' overload that carries a hint (PySide6 emits the bare one otherwise).
-_LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
+ALL = "All"
+#: Bumped when COLUMNS changes in a way an old saved header would misplace.
+LAYOUT_VERSION = 1
 
 
-def column_header(columns: Sequence[DescribedColumn], section: int,
-                  orientation: Qt.Orientation, role: int) -> Any:
-    """``headerData`` for a table whose columns describe themselves."""
-    if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(columns):
-        return None
-    col = columns[section]
-    if role == Qt.ItemDataRole.DisplayRole:
-        return col.title
-    if role == Qt.ItemDataRole.ToolTipRole:
-        return col.tooltip
-    if role == Qt.ItemDataRole.TextAlignmentRole:
-        return _RIGHT if col.numeric else _LEFT
-    return None
-
-
-def reorder_keeping_selection(model: QAbstractItemModel, old_view: IntArray,
-                              new_view: IntArray, install: Callable[[], None]) -> None:
-    """A re-sort of a numpy-index view: ``install`` puts ``new_view`` (a reordering of
-    ``old_view``) in place between the layout signals, and the selection and current index
-    move with their rows."""
-    hint = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
-    about: Any = model.layoutAboutToBeChanged  # the stubs do not type overload indexing
-    changed: Any = model.layoutChanged
-    about[_LAYOUT_SIGNATURE].emit([], hint)
-    persistent = model.persistentIndexList()
-    install()
-    if persistent:
-        where = np.full(int(new_view.max()) + 1 if len(new_view) else 0, -1, np.int64)
-        where[new_view] = np.arange(len(new_view))
-        moved = []
-        for idx in persistent:
-            old = int(old_view[idx.row()]) if idx.row() < len(old_view) else -1
-            row = int(where[old]) if 0 <= old < len(where) else -1
-            moved.append(model.index(row, idx.column()) if row >= 0 else QModelIndex())
-        model.changePersistentIndexList(persistent, moved)
-    changed[_LAYOUT_SIGNATURE].emit([], hint)
-
-
-class ChildEventTableModel(QAbstractTableModel):
+class ChildEventTableModel(NumpyTableModel):
     """Child events, newest first by default, filterable and sortable by any column."""
 
     #: The set of labels seen in a filterable field grew (symbol/algo/status/mode choices).
     labels_changed = Signal()
 
+    SIGNED = frozenset({"real_slip"})  # realized slippage: a cost red, a saving green
+
     def __init__(self, store: ChildEventStore | None = None, *,
                  parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.store = store if store is not None else ChildEventStore()
-        self.theme: Theme = LIGHT
-        self._filter = RowFilter()
-        self._sort_column = COLUMN_INDEX["time"]
-        self._descending = True
-        # The visible rows' store positions in display order, and their sort keys: views of
-        # two double-ended buffers (see DoubleEnded), replaced as a whole only by _set_view.
-        room = self.store.max_rows
-        self._view_ends = DoubleEnded(np.empty(0, np.int64), room)
-        self._keys_ends = DoubleEnded(np.empty(0, np.float64), room)
-        self._view: IntArray = self._view_ends.array
-        self._keys: npt.NDArray[np.float64] = self._keys_ends.array
-        self._keys_labels = -1  # label count of the sort column when _keys were computed
+        store = store if store is not None else ChildEventStore()
+        # Room for the whole store on either side of the view: it never needs a bigger buffer.
+        super().__init__(store, COLUMNS, sort_key="time", room=store.max_rows, parent=parent)
+        self.store = store
         # Store positions in [_shown_from, _shown_upto) have been through the filter; rows
         # prepended (history) or appended (live) since are pending until show_pending().
         self._shown_from = 0
         self._shown_upto = 0
         self._label_counts = self._count_labels()
-
-    # ------------------------------------------------------------------ Qt model API
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._view)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        return column_header(COLUMNS, section, orientation, role)
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row, section = index.row(), index.column()
-        if not (0 <= row < len(self._view) and 0 <= section < len(COLUMNS)):
-            return None
-        position = int(self._view[row])
-        col = COLUMNS[section]
-        store = self.store
-        if role == Qt.ItemDataRole.DisplayRole:
-            return store.text(col, position)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if col.numeric else _LEFT
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(col, position)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return self.theme.row_tint(store.label("event", position))
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(position)
-        if role == RAW_ROLE:
-            return store.value(col, position)
-        if role == ROW_ROLE:
-            return store.row(position)
-        return None
-
-    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(COLUMNS):
-            return
-        self._sort_column = column
-        self._descending = order == Qt.SortOrder.DescendingOrder
-        view = self.store.order(self.sort_column, self._view, self._descending)
-        self._relayout(view, self.store.sort_key(self.sort_column, view, self._descending))
 
     # ------------------------------------------------------------------ feeding
     def append_batch(self, batch: ColumnBatch, *, show: bool = True) -> Appended:
@@ -244,45 +145,10 @@ class ChildEventTableModel(QAbstractTableModel):
         self._shown_from = self._shown_upto = 0
         self.endResetModel()
 
-    # ------------------------------------------------------------------ filter and sort state
-    @property
-    def row_filter(self) -> RowFilter:
-        return self._filter
-
-    def set_filter(self, flt: RowFilter) -> None:
-        if flt == self._filter:
-            return
-        self.beginResetModel()
-        self._filter = flt
-        self._shown_from, self._shown_upto = 0, len(self.store)
-        view = self.store.order(self.sort_column, self.store.positions(flt), self._descending)
-        self._set_view(view, self.store.sort_key(self.sort_column, view, self._descending))
-        self._keys_labels = self._sort_labels()
-        self.endResetModel()
-
-    @property
-    def sort_column(self) -> Column:
-        return COLUMNS[self._sort_column]
-
-    @property
-    def sort_order(self) -> Qt.SortOrder:
-        return Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
-
-    @property
-    def sort_section(self) -> int:
-        return self._sort_column
-
     # ------------------------------------------------------------------ queries
     def position(self, row: int) -> int:
         """Store position of a view row."""
         return int(self._view[row])
-
-    def row_dict(self, row: int) -> dict[str, Any]:
-        return self.store.row(self.position(row))
-
-    def visible_rows(self) -> list[dict[str, Any]]:
-        """Every visible row as a dict, in display order (tests, small exports)."""
-        return [self.store.row(int(p)) for p in self._view]
 
     def visible_positions(self) -> IntArray:
         return self._view.copy()
@@ -291,6 +157,10 @@ class ChildEventTableModel(QAbstractTableModel):
         return self.store.snapshot(self._view, columns if columns is not None else COLUMNS)
 
     # ------------------------------------------------------------------ internals
+    def _refilter(self, flt: RowFilter) -> IntArray:
+        self._shown_from, self._shown_upto = 0, len(self.store)
+        return self.store.positions(flt)
+
     def _count_labels(self) -> tuple[int, ...]:
         tables = self.store.tables
         return tuple(len(tables[name].labels) for name in
@@ -305,46 +175,14 @@ class ChildEventTableModel(QAbstractTableModel):
         """Insert store positions into the view at their sorted places. ``newer``: the
         positions are newer than every row in the view (else older: history)."""
         col, desc = self.sort_column, self._descending
-        if self._keys_labels != (labels := self._sort_labels()):
-            # A new label shifted the alphabetical ranks: the visible rows keep their order
-            # (ranks of the old labels stay in the same order), only their keys are stale.
-            self._set_view(self._view, self.store.sort_key(col, self._view, desc))
-            self._keys_labels = labels
+        self._refresh_stale_keys()
         new = self.store.order(col, new, desc)
         new_keys = self.store.sort_key(col, new, desc)
         # Among equal keys, rows keep arrival order (ascending) or its reverse (descending):
         # newer rows go after the old ones ascending, before them descending; history the
         # other way round.
         at = np.searchsorted(self._keys, new_keys, side="left" if desc == newer else "right")
-        # One insertion per run of rows landing at the same place, bottom up so the places
-        # above stay valid: Qt moves persistent indexes (the selection) itself, in C++.
-        places, starts = np.unique(at, return_index=True)
-        ends = np.append(starts[1:], len(new))
-        for place, start, end in zip(places[::-1].tolist(), starts[::-1].tolist(),
-                                     ends[::-1].tolist(), strict=True):
-            self.beginInsertRows(QModelIndex(), place, place + end - start - 1)
-            self._view_ends.insert(place, new[start:end])
-            self._keys_ends.insert(place, new_keys[start:end])
-            self._view, self._keys = self._view_ends.array, self._keys_ends.array
-            self.endInsertRows()
-
-    def _sort_labels(self) -> int:
-        """How many labels the sort column's table holds (-1 for a numeric sort)."""
-        col = self.sort_column
-        return len(self.store.tables[col.field].labels) if col.kind is Kind.LABEL else -1
-
-    def _relayout(self, view: IntArray, keys: np.ndarray[Any, Any]) -> None:
-        """Replace the view with a reordering of it (a sort), keeping selections."""
-        def install() -> None:
-            self._set_view(view, keys)
-            self._keys_labels = self._sort_labels()
-
-        reorder_keeping_selection(self, self._view, view, install)
-
-    def _set_view(self, view: IntArray, keys: npt.NDArray[np.float64]) -> None:
-        self._view_ends.reset(view)
-        self._keys_ends.reset(keys)
-        self._view, self._keys = self._view_ends.array, self._keys_ends.array
+        self._insert_runs(at, new, new_keys)
 
     def _drop_oldest(self, dropped: int) -> None:
         """The store shifted its positions down by ``dropped``: remove those rows."""
@@ -371,19 +209,8 @@ class ChildEventTableModel(QAbstractTableModel):
             self._set_view(self._view[keep] - dropped, self._keys[keep])
             self.endResetModel()
 
-    def _foreground(self, col: Column, position: int) -> Any:
-        store, theme = self.store, self.theme
-        if col.key in _COLOURED_LABELS:
-            label = store.label(col.field, position)
-            if col.key == "status":
-                return theme.status(label)
-            if col.key == "side":
-                return theme.side(label)
-            return theme.bucket(label)
-        if col.key in _SIGNED:
-            value = store.number(col.field, position)
-            return None if math.isnan(value) else theme.cost(value)
-        return None
+    def _background(self, position: int) -> Any:
+        return self.theme.row_tint(self.store.label("event", position))
 
     def _tooltip(self, position: int) -> str:
         row = self.store.row(position)
@@ -397,3 +224,215 @@ class ChildEventTableModel(QAbstractTableModel):
         if row["realized_slippage_bps"] is not None:
             parts.append(f"realized {row['realized_slippage_bps']:+.1f} bps")
         return "\n".join(parts)
+
+
+class ChildEventBlotter(QWidget):
+    """Filter bar + table of child events + export."""
+
+    export_finished = Signal(str, int)  # path, rows written
+    export_failed = Signal(str, str)  # path, reason
+    _export_ended = Signal()  # worker thread -> GUI thread
+    filter_changed = Signal(object)  # the RowFilter now applied
+
+    def __init__(self, model: ChildEventTableModel, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.settings = settings
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(4)
+        self.symbol_filter = QLineEdit(self)
+        self.symbol_filter.setObjectName("symbol_filter")
+        self.symbol_filter.setPlaceholderText("symbol contains…")
+        self.symbol_filter.setClearButtonEnabled(True)
+        self.symbol_filter.setToolTip("Filter by tradingsymbol (Ctrl+F)")
+        self.algo_filter = self._combo("algo_filter", "Filter by execution algorithm")
+        self.status_filter = self._combo("status_filter", "Filter by child status")
+        self.mode_filter = self._combo("mode_filter", "Filter by paper or live")
+        for text, widget in (("Sy&mbol", self.symbol_filter), ("Alg&o", self.algo_filter),
+                             ("Stat&us", self.status_filter), ("Mo&de", self.mode_filter)):
+            label = QLabel(text, self)
+            label.setBuddy(widget)
+            bar.addWidget(label)
+            bar.addWidget(widget, 2 if widget is self.symbol_filter else 1)
+        self.export_button = QPushButton("E&xport CSV…", self)
+        self.export_button.setObjectName("export_csv")
+        self.export_button.setAutoDefault(False)
+        self.export_button.setToolTip("Write the child events the filter shows to a CSV file "
+                                      "(Ctrl+Shift+E)")
+        self.export_button.clicked.connect(self.choose_export_path)
+        bar.addWidget(self.export_button)
+        layout.addLayout(bar)
+
+        #: The views under the filter bar: the child-event table is the "Events" tab.
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("blotter_tabs")
+        self.tabs.setDocumentMode(True)
+        events_page = QWidget(self.tabs)
+        events_layout = QVBoxLayout(events_page)
+        events_layout.setContentsMargins(0, 0, 0, 0)
+        events_layout.setSpacing(3)
+        self.table = QTableView(events_page)
+        self.table.setObjectName("child_events")
+        set_up_table(self.table, model)
+        self.columns = ColumnLayout(self.table, model, COLUMNS, settings, prefix="blotter",
+                                    version=LAYOUT_VERSION)
+        events_layout.addWidget(self.table, 1)
+
+        self.count_label = QLabel(events_page)
+        self.count_label.setObjectName("row_count")
+        events_layout.addWidget(self.count_label)
+        self.tabs.addTab(events_page, "Events")
+        self.tabs.setTabToolTip(0, "Every child event as it happened (placed, filled, "
+                                   "retry, ...), newest first")
+        layout.addWidget(self.tabs, 1)
+
+        self.setTabOrder(self.symbol_filter, self.algo_filter)
+        self.setTabOrder(self.algo_filter, self.status_filter)
+        self.setTabOrder(self.status_filter, self.mode_filter)
+        self.setTabOrder(self.mode_filter, self.export_button)
+        self.setTabOrder(self.export_button, self.table)
+
+        find = QAction("Find symbol", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.triggered.connect(self._focus_symbol)
+        export = QAction("Export CSV", self)
+        export.setShortcut(QKeySequence("Ctrl+Shift+E"))
+        export.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        export.triggered.connect(self.choose_export_path)
+        self.addActions([find, export])
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(200)
+        self._debounce.timeout.connect(self._apply_filter)
+        self.symbol_filter.textChanged.connect(self._debounce.start)
+        for combo in (self.algo_filter, self.status_filter, self.mode_filter):
+            combo.currentIndexChanged.connect(self._apply_filter)
+        model.labels_changed.connect(self.refresh_choices)
+        model.rowsInserted.connect(self._update_count)
+        model.rowsRemoved.connect(self._update_count)
+        model.modelReset.connect(self._update_count)
+        model.layoutChanged.connect(self._update_count)
+        self.refresh_choices()
+        self.columns.restore()
+        self._update_count()
+        self._exporting = False
+        self._export_ended.connect(self._export_done)
+
+    # ------------------------------------------------------------------ filters
+    def _combo(self, name: str, tooltip: str) -> QComboBox:
+        combo = QComboBox(self)
+        combo.setObjectName(name)
+        combo.setToolTip(tooltip)
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        combo.addItem(ALL)
+        return combo
+
+    def refresh_choices(self) -> None:
+        """Offer every algo, status and mode seen so far."""
+        store = self.model.store
+        for combo, name in ((self.algo_filter, "execution_algo"),
+                            (self.status_filter, "status"), (self.mode_filter, "mode")):
+            wanted = [ALL, *store.labels_seen(name)]
+            have = [combo.itemText(i) for i in range(combo.count())]
+            if have == wanted:
+                continue
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(wanted)
+            combo.setCurrentIndex(max(0, combo.findText(current)))
+            combo.blockSignals(False)
+
+    def current_filter(self) -> RowFilter:
+        def chosen(combo: QComboBox) -> str | None:
+            text = combo.currentText()
+            return None if text in ("", ALL) else text
+
+        return RowFilter(symbol=self.symbol_filter.text().strip(),
+                         algo=chosen(self.algo_filter), status=chosen(self.status_filter),
+                         mode=chosen(self.mode_filter),
+                         parent_id=self.model.row_filter.parent_id)
+
+    def set_filter(self, flt: RowFilter) -> None:
+        """Set the filter widgets (and the model) to ``flt``."""
+        self.symbol_filter.blockSignals(True)
+        self.symbol_filter.setText(flt.symbol)
+        self.symbol_filter.blockSignals(False)
+        for combo, value in ((self.algo_filter, flt.algo), (self.status_filter, flt.status),
+                             (self.mode_filter, flt.mode)):
+            combo.blockSignals(True)
+            if value is not None and combo.findText(value) < 0:
+                combo.addItem(value)
+            combo.setCurrentIndex(max(0, combo.findText(value or ALL)))
+            combo.blockSignals(False)
+        self.model.set_filter(flt)
+        self._update_count()
+        self.filter_changed.emit(self.model.row_filter)
+
+    def _apply_filter(self) -> None:
+        self._debounce.stop()
+        self.model.set_filter(self.current_filter())
+        self._update_count()
+        self.filter_changed.emit(self.model.row_filter)
+
+    def _focus_symbol(self) -> None:
+        self.symbol_filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.symbol_filter.selectAll()
+
+    def _update_count(self) -> None:
+        shown, total = self.model.rowCount(), len(self.model.store)
+        text = f"{shown:,} of {total:,} child events" if shown != total else \
+            f"{total:,} child events"
+        store = self.model.store
+        if store.dropped_total or store.history_skipped:
+            text += f" (the oldest {store.dropped_total + store.history_skipped:,} not kept)"
+        self.count_label.setText(text)
+
+    # ------------------------------------------------------------------ layout (QSettings)
+    def save_layout(self) -> None:
+        self.columns.save()
+
+    # ------------------------------------------------------------------ export
+    def choose_export_path(self) -> None:
+        if self._exporting:  # the shortcut works while the button is disabled
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export visible child events",
+                                              "child_events.csv", "CSV files (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def export_csv(self, path: str) -> None:
+        """Write the visible rows and visible columns, in view order, on a worker thread.
+
+        One export at a time: while one is being written, another fails (export_failed)."""
+        if self._exporting:
+            self.export_failed.emit(path, "another export is still being written")
+            return
+        header = self.table.horizontalHeader()
+        columns = [COLUMNS[header.logicalIndex(v)] for v in range(len(COLUMNS))
+                   if not header.isSectionHidden(header.logicalIndex(v))]
+        snapshot = self.model.export_snapshot(columns)
+        self.export_button.setEnabled(False)
+        self._exporting = True
+        QThreadPool.globalInstance().start(lambda: self._write(path, snapshot))
+
+    def _write(self, path: str, snapshot: ExportSnapshot) -> None:  # worker thread
+        try:
+            rows = write_csv(path, snapshot)
+        except OSError as exc:
+            self.export_failed.emit(path, exc.strerror or str(exc))
+        else:
+            self.export_finished.emit(path, rows)
+        finally:
+            self._export_ended.emit()
+
+    def _export_done(self) -> None:
+        self._exporting = False
+        self.export_button.setEnabled(True)
