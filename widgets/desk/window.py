@@ -37,9 +37,10 @@ from ..dock import ExecutionDock, default_settings
 from ..parents_view import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
 from ..theme import Theme
 from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
+from .basket_panel import BasketPanel
 from .chain import STRIKE_COLUMN, ChainPoller, OptionChainModel
 from .confirmations import ConfirmationLog
-from .panels import BasketPanel, QuickOrderPanel
+from .quick_order_panel import QuickOrderPanel
 from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket
 
 
