@@ -25,7 +25,7 @@ def _telemetry_home(tmp_path_factory: pytest.TempPathFactory,
 
 
 # ---------------------------------------------------------------------------- dock and desk
-# Fixtures for the widget tests (tests/test_dock_*.py, test_table_model.py, test_desk_*.py).
+# Fixtures for the widget tests (tests/test_dock_*.py, test_events_view.py, test_desk_*.py).
 
 @pytest.fixture(autouse=True, scope="session")
 def _qsettings_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

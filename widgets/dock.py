@@ -35,18 +35,19 @@ from PySide6.QtWidgets import (
 
 from ..events import Event, EventKind
 from ..telemetry import FillQualityTracker
-from .blotter import ChildEventBlotter
 from .charts import ExecutionCharts
+from .events_model import ChildEventStore
+from .events_view import ChildEventBlotter, ChildEventTableModel
 from .feed import StackRows, TelemetryFeed
 from .fonts import ensure_fonts
-from .order_book import OrderBook
+from .orders_model import OrderBook
 from .orders_view import ChildOrdersView, ChildOrderTableModel
-from .parent_book import ParentBook
-from .parents import ActiveParentsPanel, Confirm, confirm_with_dialog
-from .rowstore import ChildEventStore, RowFilter
+from .parents_model import ParentBook
+from .parents_view import ActiveParentsPanel, Confirm, confirm_with_dialog
 from .stats import ExecutionStats
-from .table_model import ROW_ROLE, ChildEventTableModel
-from .tca_book import TcaBook
+from .table_model import RowFilter
+from .table_view import ROW_ROLE
+from .tca_model import TcaBook
 from .tca_view import TcaPanel
 from .theme import Theme
 from .tiles import SummaryTiles

@@ -1,8 +1,8 @@
-"""The orders view: one row per child order (an :class:`~.order_book.OrderBook`), in a table.
+"""The orders view: one row per child order (an :class:`~.orders_model.OrderBook`), in a table.
 
-:class:`ChildOrderTableModel` is a thin Qt adapter over the book, built like the blotter's
-model: ``_view`` holds the book rows shown, in display order, and ``_keys`` their sort keys. A
-batch of events updates the book in place; the model then
+:class:`ChildOrderTableModel` is a thin Qt adapter over the book, built on
+:class:`~.table_view.NumpyTableModel`: ``_view`` holds the book rows shown, in display order, and
+``_keys`` their sort keys. A batch of events updates the book in place; the model then
 
 - inserts new orders at their sorted place (newest first by default: one ``beginInsertRows``
   at the top), with one insertion per run of rows landing together;
@@ -20,21 +20,11 @@ column layout kept in QSettings, and a count of orders and open orders.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSettings,
-    Qt,
-    QTimer,
-)
+from PySide6.QtCore import QModelIndex, QObject, QSettings, QTimer
 from PySide6.QtWidgets import (
     QLabel,
     QTableView,
@@ -43,29 +33,19 @@ from PySide6.QtWidgets import (
 )
 
 from ..events import Event, Status
-from .column_layout import ColumnLayout, set_up_table
-from .ends import DoubleEnded
-from .order_book import (
-    ORDER_COLUMN_INDEX,
+from .orders_model import (
     ORDER_COLUMNS,
-    IntArray,
     OrderBook,
     OrderChanges,
-    OrderColumn,
 )
-from .rowstore import RowFilter
-from .table_model import RAW_ROLE, ROW_ROLE, column_header, reorder_keeping_selection
-from .theme import LIGHT, Theme
+from .table_model import IntArray, RowFilter
+from .table_view import ColumnLayout, NumpyTableModel, set_up_table
 
 #: Bumped when ORDER_COLUMNS changes in a way an old saved header would misplace.
 LAYOUT_VERSION = 1
 
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-_SIGNED = {"slip", "exp_bps"}
 _ROW_TINTS = {Status.ERROR: "row_bad", Status.REJECTED: "row_bad", Status.UNKNOWN: "row_bad",
               Status.RETRY: "row_warn"}
-AnyIndex = QModelIndex | QPersistentModelIndex
 _EMPTY = np.empty(0, np.int64)
 
 
@@ -79,77 +59,22 @@ def _runs(positions: IntArray) -> list[tuple[int, int]]:
     return list(zip(positions[starts].tolist(), positions[ends].tolist(), strict=True))
 
 
-class ChildOrderTableModel(QAbstractTableModel):
+class ChildOrderTableModel(NumpyTableModel):
     """Child orders, newest first by default, filterable and sortable by any column."""
 
     #: Above this many separate places touched by a batch, one layout change is cheaper.
     MAX_RUNS = 32
 
+    SIGNED = frozenset({"slip", "exp_bps"})  # slippage and expected cost: a cost red
+
     def __init__(self, book: OrderBook | None = None, *, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.book = book if book is not None else OrderBook()
-        self.theme: Theme = LIGHT
-        self._filter = RowFilter()
-        self._sort_column = ORDER_COLUMN_INDEX["sent"]
-        self._descending = True
-        # The shown book rows in display order and their sort keys: views of two double-ended
-        # buffers with room for the book's first million orders on either side (new orders go
-        # on top and history below without a copy of the whole; see DoubleEnded).
-        room = OrderBook.INITIAL_ROWS
-        self._view_ends = DoubleEnded(_EMPTY, room)
-        self._keys_ends = DoubleEnded(np.empty(0, np.float64), room)
-        self._view: IntArray = self._view_ends.array
-        self._keys: npt.NDArray[np.float64] = self._keys_ends.array
-        self._keys_labels = -1
+        book = book if book is not None else OrderBook()
+        # Room for the book's first million orders on either side of the view: new orders go
+        # on top and history below without a copy of the whole.
+        super().__init__(book, ORDER_COLUMNS, sort_key="sent", room=OrderBook.INITIAL_ROWS,
+                         parent=parent)
+        self.book = book
         self._pending: list[OrderChanges] = []  # folded into the book, not yet shown
-
-    # ------------------------------------------------------------------ Qt model API
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._view)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(ORDER_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        return column_header(ORDER_COLUMNS, section, orientation, role)
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        position, section = index.row(), index.column()
-        if not (0 <= position < len(self._view) and 0 <= section < len(ORDER_COLUMNS)):
-            return None
-        row = int(self._view[position])
-        col = ORDER_COLUMNS[section]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.book.text(col, row)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if col.numeric else _LEFT
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(col, row)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            tint = _ROW_TINTS.get(self.book.label("status", row))  # type: ignore[call-overload]
-            return None if tint is None else getattr(self.theme, tint)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row)
-        if role == RAW_ROLE:
-            return self.book.value(col, row)
-        if role == ROW_ROLE:
-            return self.book.row(row)
-        return None
-
-    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(ORDER_COLUMNS):
-            return
-        self._sort_column = column
-        self._descending = order == Qt.SortOrder.DescendingOrder
-        self._relayout(self.book.order(self.sort_column, self._view, self._descending))
 
     # ------------------------------------------------------------------ feeding
     def apply(self, events: Sequence[Event], *, show: bool = True) -> OrderChanges:
@@ -186,55 +111,21 @@ class ChildOrderTableModel(QAbstractTableModel):
         self._set_view(_EMPTY, np.empty(0, np.float64))
         self.endResetModel()
 
-    @property
-    def row_filter(self) -> RowFilter:
-        return self._filter
-
-    def set_filter(self, flt: RowFilter) -> None:
-        if flt == self._filter:
-            return
-        self.beginResetModel()
-        self._filter = flt
-        self._pending = []  # the view is rebuilt from the whole book
-        rows = np.flatnonzero(self.book.matches(flt)).astype(np.int64)
-        view = self.book.order(self.sort_column, rows, self._descending)
-        self._set_view(view, self.book.sort_key(self.sort_column, view, self._descending))
-        self._keys_labels = self._sort_labels()
-        self.endResetModel()
-
-    @property
-    def sort_column(self) -> OrderColumn:
-        return ORDER_COLUMNS[self._sort_column]
-
-    @property
-    def sort_section(self) -> int:
-        return self._sort_column
-
-    @property
-    def sort_order(self) -> Qt.SortOrder:
-        return Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
-
     # ------------------------------------------------------------------ queries
     def book_row(self, position: int) -> int:
         return int(self._view[position])
-
-    def row_dict(self, position: int) -> dict[str, Any]:
-        return self.book.row(self.book_row(position))
-
-    def visible_rows(self) -> list[dict[str, Any]]:
-        """Every shown order as a dict, in display order (tests, small exports)."""
-        return [self.book.row(int(r)) for r in self._view]
 
     def visible_book_rows(self) -> IntArray:
         return self._view.copy()
 
     # ------------------------------------------------------------------ internals
+    def _refilter(self, flt: RowFilter) -> IntArray:
+        self._pending = []  # the view is rebuilt from the whole book
+        return np.flatnonzero(self.book.matches(flt)).astype(np.int64)
+
     def _show(self, changes: OrderChanges) -> None:
         book, col, desc = self.book, self.sort_column, self._descending
-        if self._keys_labels != (labels := self._sort_labels()):
-            # A new label shifted the alphabetical ranks: the order stands, the keys are stale.
-            self._keys[:] = book.sort_key(col, self._view, desc)
-            self._keys_labels = labels
+        self._refresh_stale_keys()
         changed = changes.changed
         leaving, coming = _EMPTY, changes.added[book.matches(self._filter, changes.added)]
         if len(changed):
@@ -278,8 +169,7 @@ class ChildOrderTableModel(QAbstractTableModel):
         keys = self.book.sort_key(col, rows, desc)
         # Among equal keys, newer rows go first when descending (newest first), last otherwise.
         at = np.searchsorted(self._keys, keys, side="left" if desc else "right")
-        places, starts = np.unique(at, return_index=True)
-        if len(places) > self.MAX_RUNS:  # one insertion at the bottom, one move into place
+        if len(np.unique(at)) > self.MAX_RUNS:  # one insertion at the bottom, one move into place
             end = len(self._view)
             self.beginInsertRows(QModelIndex(), end, end + len(rows) - 1)
             merged = np.insert(self._view, at, rows)
@@ -289,14 +179,7 @@ class ChildOrderTableModel(QAbstractTableModel):
             self.endInsertRows()
             self._relayout(merged)
             return
-        ends = np.append(starts[1:], len(rows))
-        for place, start, stop in zip(places[::-1].tolist(), starts[::-1].tolist(),
-                                      ends[::-1].tolist(), strict=True):
-            self.beginInsertRows(QModelIndex(), place, place + stop - start - 1)
-            self._view_ends.insert(place, rows[start:stop])
-            self._keys_ends.insert(place, keys[start:stop])
-            self._view, self._keys = self._view_ends.array, self._keys_ends.array
-            self.endInsertRows()
+        self._insert_runs(at, rows, keys)
 
     def _announce(self, rows: IntArray) -> None:
         """dataChanged for ``rows`` where they are shown, one signal per run of rows."""
@@ -309,35 +192,9 @@ class ChildOrderTableModel(QAbstractTableModel):
         for first, last in runs:
             self.dataChanged.emit(self.index(first, 0), self.index(last, last_column))
 
-    def _sort_labels(self) -> int:
-        col = self.sort_column
-        return len(self.book.tables[col.field].labels) if col.field in self.book.tables else -1
-
-    def _set_view(self, view: IntArray, keys: npt.NDArray[np.float64]) -> None:
-        self._view_ends.reset(view)
-        self._keys_ends.reset(keys)
-        self._view, self._keys = self._view_ends.array, self._keys_ends.array
-
-    def _relayout(self, view: IntArray) -> None:
-        """Replace the view with a reordering of it, keeping selections."""
-        def install() -> None:
-            self._set_view(view, self.book.sort_key(self.sort_column, view, self._descending))
-            self._keys_labels = self._sort_labels()
-
-        reorder_keeping_selection(self, self._view, view, install)
-
-    def _foreground(self, col: OrderColumn, row: int) -> Any:
-        book, theme = self.book, self.theme
-        if col.key == "status":
-            return theme.status(book.label("status", row))
-        if col.key == "side":
-            return theme.side(book.label("side", row))
-        if col.key == "bucket":
-            return theme.bucket(book.label("error_bucket", row))
-        if col.key in _SIGNED:
-            value = book.number(col.field, row)
-            return None if math.isnan(value) else theme.cost(value)
-        return None
+    def _background(self, row: int) -> Any:
+        tint = _ROW_TINTS.get(self.book.label("status", row))  # type: ignore[call-overload]
+        return None if tint is None else getattr(self.theme, tint)
 
     def _tooltip(self, row: int) -> str:
         r = self.book.row(row)

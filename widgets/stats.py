@@ -1,6 +1,6 @@
 """ExecutionStats: the figures behind the dock's tiles and charts, updated batch by batch.
 
-Qt-free and vectorised over :class:`~.rowstore.ColumnBatch`, so a million-row journal adds up in
+Qt-free and vectorised over :class:`~.events_model.ColumnBatch`, so a million-row journal adds up in
 milliseconds per chunk. Every figure covers every row seen since the last reset (the blotter
 may keep fewer rows than that).
 
@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..events import ErrorBucket, EventKind
-from .rowstore import ColumnBatch
+from .events_model import ColumnBatch
 
 FloatArray = npt.NDArray[np.float64]
 

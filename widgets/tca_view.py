@@ -1,5 +1,5 @@
 """TcaPanel: the dock's TCA tab: a parent's implementation shortfall as a waterfall, and the
-markout curve, both from :class:`~.tca_book.TcaBook` (the journal's rows).
+markout curve, both from :class:`~.tca_model.TcaBook` (the journal's rows).
 
 The picker lists the newest finished parents newest first (type to search, arrows to move),
 after "Today: N finished parents added up" (today's parts added up). Bars are costs in red
@@ -20,7 +20,7 @@ from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .charts import Plot
-from .tca_book import PARTS, Markouts, ParentCost, TcaBook
+from .tca_model import PARTS, Markouts, ParentCost, TcaBook
 from .theme import LIGHT, Theme
 
 #: Parents listed in the picker (the newest finished ones).

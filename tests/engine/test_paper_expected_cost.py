@@ -26,7 +26,7 @@ from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import read_event
 from imperium_exec.sim.config import MarketConfig
 from imperium_exec.testing.paper_parents import ParentSpec, parent_request, still_market
-from imperium_exec.widgets.rowstore import ChildEventStore
+from imperium_exec.widgets.events_model import ChildEventStore
 from imperium_exec.widgets.stats import ExecutionStats
 
 SEED = 11

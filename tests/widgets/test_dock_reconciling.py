@@ -14,8 +14,8 @@ from pytestqt.qtbot import QtBot
 
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets import ChildEventTableModel, ExecutionDock
-from imperium_exec.widgets.parent_book import ParentBook
-from imperium_exec.widgets.rowstore import COLUMN_INDEX
+from imperium_exec.widgets.events_model import COLUMN_INDEX
+from imperium_exec.widgets.parents_model import ParentBook
 from imperium_exec.widgets.theme import DARK, LIGHT
 
 TAG = "TWAP1000201"  # child 2, attempt 1

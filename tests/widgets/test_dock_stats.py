@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imperium_exec.timeutil import ist_day_start
-from imperium_exec.widgets.parent_book import ParentBook
-from imperium_exec.widgets.rowstore import ChildEventStore
+from imperium_exec.widgets.events_model import ChildEventStore
+from imperium_exec.widgets.parents_model import ParentBook
 from imperium_exec.widgets.stats import ExecutionStats, TileFigures
 from imperium_exec.widgets.tiles import Tone, tile_texts
 

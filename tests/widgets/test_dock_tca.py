@@ -20,7 +20,7 @@ from imperium_exec.request import ExecutionRequest
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets import ExecutionDock
 from imperium_exec.widgets.fonts import desk_font
-from imperium_exec.widgets.tca_book import PARTS, TcaBook
+from imperium_exec.widgets.tca_model import PARTS, TcaBook
 from imperium_exec.widgets.tca_view import waterfall
 from imperium_exec.widgets.theme import dark_palette
 

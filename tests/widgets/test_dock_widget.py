@@ -20,8 +20,8 @@ from pytestqt.qtbot import QtBot
 from imperium_exec.events import read_event
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets import ExecutionDock, RowFilter
+from imperium_exec.widgets.events_model import COLUMN_INDEX
 from imperium_exec.widgets.fonts import desk_font
-from imperium_exec.widgets.rowstore import COLUMN_INDEX
 from imperium_exec.widgets.theme import dark_palette
 
 

@@ -12,12 +12,12 @@ from dock_support import T0, StackDouble, events, parent_story, row
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMainWindow, QWidget
 from pytestqt.qtbot import QtBot
-from test_order_book import child, fill, realistic_events
+from test_orders_model import child, fill, realistic_events
 
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets import ExecutionDock, RowFilter
 from imperium_exec.widgets.fonts import desk_font
-from imperium_exec.widgets.order_book import ORDER_COLUMN_INDEX, ORDER_COLUMNS, STATUS_TEXT
+from imperium_exec.widgets.orders_model import ORDER_COLUMN_INDEX, ORDER_COLUMNS, STATUS_TEXT
 from imperium_exec.widgets.orders_view import ChildOrderTableModel
 from imperium_exec.widgets.theme import LIGHT, dark_palette
 

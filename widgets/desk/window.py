@@ -34,12 +34,13 @@ from ...events import Event, EventKind
 from ...request import ExecutionRequest
 from ...stack import BasketHandle, ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
-from ..parents import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
+from ..parents_view import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
 from ..theme import Theme
 from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
+from .basket_panel import BasketPanel
 from .chain import STRIKE_COLUMN, ChainPoller, OptionChainModel
 from .confirmations import ConfirmationLog
-from .panels import BasketPanel, QuickOrderPanel
+from .quick_order_panel import QuickOrderPanel
 from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket
 
 

@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QSpinBox
 from pytestqt.qtbot import QtBot
 
-from imperium_exec.widgets.desk.panels import BasketModel, BasketPanel, QuickOrderPanel
+from imperium_exec.widgets.desk.basket_panel import BasketModel, BasketPanel
+from imperium_exec.widgets.desk.quick_order_panel import QuickOrderPanel
 from imperium_exec.widgets.desk.tickets import BasketLeg, ChainSnapshot, ExecutionPolicy
 
 

@@ -1,6 +1,6 @@
 """ActiveParentsPanel: working parents with progress, pause/resume/cancel, and the kill switch.
 
-The panel only shows a :class:`~.parent_book.ParentBook` and emits requests; the dock connects
+The panel only shows a :class:`~.parents_model.ParentBook` and emits requests; the dock connects
 them to the stack. Parents this session's stack does not run (rows from another process, or left
 unfinished in the journal by an earlier run) are shown without controls.
 """
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..events import ParentStatus
-from .parent_book import BasketProgress, PanelView, ParentProgress
+from .parents_model import BasketProgress, PanelView, ParentProgress
 from .theme import LIGHT, Theme
 
 #: Kill switch shortcut, active in every window of the application (the host window, and the

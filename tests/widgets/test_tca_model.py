@@ -6,7 +6,7 @@ from typing import Any
 
 from dock_support import T0, events, row
 
-from imperium_exec.widgets.tca_book import TcaBook
+from imperium_exec.widgets.tca_model import TcaBook
 
 
 def _finished(parent_id: str, ts: float, spread: float = 1.0) -> dict[str, Any]:

@@ -7,7 +7,8 @@ bucket...) as int32 codes into a per-field label table, about 170 bytes a row. F
 are numpy operations over those arrays: a filter change over a million rows costs milliseconds,
 where a Python ``QSortFilterProxyModel`` would call back into Python a million times.
 
-No Qt here: the table model (:mod:`.table_model`) is a thin adapter over this class.
+Its columns are :class:`~.table_model.Column` (the shared column description). No Qt here: the
+Events table's Qt model (:mod:`.events_view`) is a thin adapter over this class.
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-import mmap
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -29,11 +27,22 @@ import numpy.typing as npt
 
 from ..events import ROW_FIELDS, Event
 from ..timeutil import IST
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-CodeArray = npt.NDArray[np.int32]
-BoolArray = npt.NDArray[np.bool_]
+from .table_model import (
+    BoolArray,
+    CodeArray,
+    Column,
+    FloatArray,
+    IntArray,
+    Kind,
+    LabelTable,
+    RowFilter,
+    display_key,
+    filter_mask,
+    format_label,
+    format_number,
+    in_display_order,
+    lazy_buffer,
+)
 
 #: Event fields kept as float64 (NaN = none).
 NUMBER_FIELDS: tuple[str, ...] = (
@@ -48,33 +57,6 @@ LABEL_FIELDS: tuple[str, ...] = (
     "tradingsymbol", "execution_algo", "route", "queue_priority", "status", "error_bucket",
     "side", "event", "mode", "parent_id", "error", "quote_source",
 )
-
-
-class Kind(Enum):
-    """How a column formats and sorts its field."""
-
-    TIME = "time"  # ts, shown as IST wall-clock time
-    LABEL = "label"
-    CHILD = "child"  # child_index of children: "3/10"
-    INTEGER = "integer"
-    PRICE = "price"  # rupees, two decimals
-    RUPEES_PER_UNIT = "rupees_per_unit"  # slippage and impact, signed, three decimals
-    MILLISECONDS = "milliseconds"
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    key: str  # stable name (QSettings, CSV header)
-    title: str  # header text
-    field: str  # the row field it shows
-    kind: Kind
-    sample: str  # the widest typical text: sets the default width in any font
-    tooltip: str
-    hidden: bool = False  # hidden by default (the header's context menu shows it)
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind not in (Kind.LABEL, Kind.TIME)
 
 
 #: The blotter's columns: the v1 telemetry fields in their order, side after the symbol (a
@@ -132,104 +114,6 @@ def column(key: str) -> Column:
     return COLUMNS[COLUMN_INDEX[key]]
 
 
-# ---------------------------------------------------------------------------- formatting
-
-def format_time(ts: float) -> str:
-    """``14:03:07.125`` in IST (the exchange's clock)."""
-    stamp = dt.datetime.fromtimestamp(ts, IST)
-    return stamp.strftime("%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}"
-
-
-def format_label(label: str | None) -> str:
-    return "" if label is None else label.replace("_", " ")
-
-
-def format_number(kind: Kind, value: float) -> str:
-    if math.isnan(value):
-        return ""
-    if kind is Kind.INTEGER:
-        return f"{int(value):,}"
-    if kind is Kind.PRICE:
-        return f"{value:,.2f}"
-    if kind is Kind.RUPEES_PER_UNIT:
-        return f"{value:+.3f}"
-    if kind is Kind.MILLISECONDS:
-        return f"{value:,.1f}"
-    if kind is Kind.TIME:
-        return format_time(value)
-    return f"{value:g}"
-
-
-# ---------------------------------------------------------------------------- filter
-
-@dataclass(frozen=True, slots=True)
-class RowFilter:
-    """What the blotter shows. Empty/None parts match everything."""
-
-    symbol: str = ""  # case-insensitive substring of the tradingsymbol
-    algo: str | None = None
-    status: str | None = None
-    mode: str | None = None  # "live" or "paper"
-    parent_id: str | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.symbol and all(
-            v is None for v in (self.algo, self.status, self.mode, self.parent_id))
-
-    def exact(self) -> Iterable[tuple[str, str]]:
-        for name, value in (("execution_algo", self.algo), ("status", self.status),
-                            ("mode", self.mode), ("parent_id", self.parent_id)):
-            if value is not None:
-                yield name, value
-
-
-# ---------------------------------------------------------------------------- encoding
-
-class LabelTable:
-    """Codes for one field's strings; code 0 is None. Codes never change once given.
-
-    The code dict holds plain strings and ints only, so the garbage collector leaves it out
-    of its passes (a table of parent ids has an entry per parent of the journal)."""
-
-    def __init__(self) -> None:
-        self.codes: dict[str | None, int] = {None: 0}
-        self.labels: list[str | None] = [None]
-        self._rank: npt.NDArray[np.float64] | None = None
-
-    def encode(self, values: Sequence[str | None]) -> CodeArray:
-        codes = self.codes
-        out = np.fromiter(map(codes.get, values, repeat(-1)), np.int32, len(values))
-        new = np.flatnonzero(out < 0)
-        if len(new):
-            for i in new.tolist():
-                value = values[i]
-                label = None if value is None else str(value)  # an enum member as its text
-                code = codes.get(label)
-                if code is None:
-                    code = codes[label] = len(self.labels)
-                    self.labels.append(label)
-                out[i] = code
-            self._rank = None
-        return out
-
-    def code(self, label: str | None) -> int | None:
-        return self.codes.get(label)
-
-    def label(self, code: int) -> str | None:
-        return self.labels[code]
-
-    def rank(self) -> npt.NDArray[np.float64]:
-        """Sort key per code: alphabetical rank, None (blank) after every label."""
-        if self._rank is None or len(self._rank) != len(self.labels):
-            order = sorted(range(1, len(self.labels)), key=lambda c: str(self.labels[c]))
-            rank = np.empty(len(self.labels), np.float64)
-            rank[0] = np.inf
-            rank[order] = np.arange(len(order), dtype=np.float64)
-            self._rank = rank
-        return self._rank
-
-
 @dataclass
 class ColumnBatch:
     """Child events encoded against a store's label tables (not yet appended)."""
@@ -273,24 +157,6 @@ def _floats(values: tuple[float | int | None, ...]) -> FloatArray:
     return objects.astype(np.float64)
 
 
-# ---------------------------------------------------------------------------- sorting
-
-def display_key(key: FloatArray, blank: BoolArray, descending: bool) -> FloatArray:
-    """A column's values as a key whose ascending order is the display order, blanks last
-    both ways."""
-    if descending:
-        key = -key
-    key[blank] = np.inf
-    return key
-
-
-def in_display_order(rows: IntArray, key: FloatArray, descending: bool) -> IntArray:
-    """``rows`` sorted by ``key``; ties keep arrival order, or its reverse descending."""
-    tiebreak = -rows if descending else rows
-    ordered: IntArray = rows[np.lexsort((tiebreak, key))]
-    return ordered
-
-
 # ---------------------------------------------------------------------------- store
 
 @dataclass(frozen=True, slots=True)
@@ -311,20 +177,6 @@ class ExportSnapshot:
     labels: dict[str, list[str | None]] = field(default_factory=dict)
     codes: dict[str, CodeArray] = field(default_factory=dict)
     size: int = 0
-
-
-def lazy_buffer(capacity: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-    """An uninitialised array whose memory is committed page by page as rows are written.
-
-    Anonymous memory with transparent huge pages turned off: with them (numpy's default for
-    big arrays), the first write into each 2 MB stretch of each column zeroes a huge page,
-    and a batch reaching a new stretch stalled the GUI for ~90 ms; 4 KB pages spread that
-    cost evenly over the rows."""
-    size = max(1, capacity * dtype.itemsize)
-    memory = mmap.mmap(-1, size)
-    if hasattr(mmap, "MADV_NOHUGEPAGE"):  # Linux
-        memory.madvise(mmap.MADV_NOHUGEPAGE)
-    return np.frombuffer(memory, dtype=dtype, count=capacity)
 
 
 class ChildEventStore:
@@ -474,19 +326,9 @@ class ChildEventStore:
     # ---- filter and sort
     def mask(self, flt: RowFilter, start: int = 0, stop: int | None = None) -> BoolArray:
         stop = self._size if stop is None else stop
-        keep = np.ones(stop - start, np.bool_)
-        for name, wanted in flt.exact():
-            code = self.tables[name].code(wanted)
-            if code is None:
-                return np.zeros(stop - start, np.bool_)
-            keep &= self._range(self._codes[name], start, stop) == code
-        if flt.symbol:
-            needle = flt.symbol.strip().upper()
-            table = self.tables["tradingsymbol"]
-            matching = [c for label, c in table.codes.items()
-                        if label is not None and needle in label.upper()]
-            keep &= np.isin(self._range(self._codes["tradingsymbol"], start, stop), matching)
-        return keep
+        return filter_mask(flt, self.tables,
+                           lambda name: self._range(self._codes[name], start, stop),
+                           stop - start)
 
     def positions(self, flt: RowFilter, start: int = 0, stop: int | None = None) -> IntArray:
         """Positions in ``[start, stop)`` that pass the filter, oldest first."""

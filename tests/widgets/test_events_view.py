@@ -19,16 +19,15 @@ from pytestqt.qtbot import QtBot
 
 from imperium_exec.events import FIELD_TYPES, ROW_FIELDS
 from imperium_exec.widgets import RAW_ROLE, ROW_ROLE, ChildEventStore, ChildEventTableModel
-from imperium_exec.widgets.ends import DoubleEnded
-from imperium_exec.widgets.rowstore import (
+from imperium_exec.widgets.events_model import (
     COLUMN_INDEX,
     COLUMNS,
     LABEL_FIELDS,
     NUMBER_FIELDS,
-    RowFilter,
     column,
     write_csv,
 )
+from imperium_exec.widgets.table_model import DoubleEnded, RowFilter
 from imperium_exec.widgets.theme import DARK, LIGHT
 
 REQUIRED_TITLES = ["Time", "Symbol", "Algo", "Child", "Qty", "Arrival", "Limit", "Exp slip",

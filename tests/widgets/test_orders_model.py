@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imperium_exec.events import Event, EventKind, read_event
-from imperium_exec.widgets.order_book import ORDER_COLUMNS, OrderBook
+from imperium_exec.widgets.orders_model import ORDER_COLUMNS, OrderBook
 
 
 def child(event: str, ts: float, *, parent_id: str = "P1", child_index: int = 1,

@@ -1,9 +1,8 @@
-"""The desk's two order panels: the single-strike quick order and the multi-strike Buy/Exit panel.
-
-Both are forms that emit a ticket (plain data from :mod:`.tickets`); the window turns tickets
-into payloads and hands them to the one ExecutionStack. Keyboard: every field has a mnemonic
-(quick order) or sits in tab order right after one (basket); F1/F2 buy/sell the quick order
-while a field of the quick-order panel has the focus (nowhere else).
+"""The desk's multi-strike Buy/Exit panel: legs in a table, each with its own side and lots,
+executed as one basket with one policy. A form that emits the legs (plain data from
+:mod:`.tickets`); the window turns them into payloads and hands them to the one ExecutionStack.
+Keyboard: every field sits in tab order right after one with a mnemonic; in the legs table,
+Space toggles the current leg's side, B buys, S sells.
 """
 
 from __future__ import annotations
@@ -22,254 +21,22 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QKeyEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QButtonGroup,
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
-    QRadioButton,
     QSpinBox,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from ...algos.names import ExecutionAlgo
-from ...request import MAX_CHILD_ORDERS, Urgency
 from ..theme import LIGHT, Theme
-from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OptionType, OrderTicket, Side
+from .order_fields import PolicyForm, StrikePicker
+from .tickets import BasketLeg, ChainSnapshot, OptionType, Side
 
 AnyIndex = QModelIndex | QPersistentModelIndex
-ALGOS = [a.value for a in ExecutionAlgo]
-URGENCIES = [u.value for u in Urgency]
-
-
-class PolicyForm(QWidget):
-    """Algorithm, urgency, slices, horizon, participation, randomisation."""
-
-    def __init__(self, parent: QWidget | None = None, *, mnemonics: bool = True) -> None:
-        super().__init__(parent)
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.setHorizontalSpacing(8)
-        form.setVerticalSpacing(4)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        self.algo = QComboBox(self)
-        self.algo.addItems(ALGOS)
-        self.algo.setToolTip("IMMEDIATE: now (split only above the freeze quantity) · TWAP: "
-                             "equal slices · VWAP: volume-curve slices · POV: a share of market "
-                             "volume · IS: front-loaded (Almgren–Chriss)")
-        self.urgency = QComboBox(self)
-        self.urgency.addItems(URGENCIES)
-        self.urgency.setToolTip("high takes liquidity and front-loads IS")
-        self.slices = QSpinBox(self)
-        self.slices.setRange(1, MAX_CHILD_ORDERS)
-        self.slices.setValue(5)
-        self.slices.setToolTip("max_child_orders: the most time slices the schedule may use")
-        self.horizon = QSpinBox(self)
-        self.horizon.setRange(5, 7 * 3600)
-        self.horizon.setSingleStep(30)
-        self.horizon.setValue(300)
-        self.horizon.setSuffix(" s")
-        self.horizon.setToolTip("How long a scheduled algorithm works the order")
-        self.participation = QDoubleSpinBox(self)
-        self.participation.setRange(1.0, 100.0)
-        self.participation.setDecimals(0)
-        self.participation.setValue(15.0)
-        self.participation.setSuffix(" %")
-        self.participation.setToolTip("POV target share of market volume (also the impact hint)")
-        self.randomize = QCheckBox("&Randomize slices" if mnemonics else "Randomize slices", self)
-        self.randomize.setChecked(True)
-        self.randomize.setToolTip("Seeded jitter of slice sizes (whole lots) and send times")
-        labels = ("&Algorithm", "Urge&ncy", "Sl&ices", "&Horizon", "Par&ticipation") \
-            if mnemonics else ("Algorithm", "Urgency", "Slices", "Horizon", "Participation")
-        for text, field in zip(labels, (self.algo, self.urgency, self.slices, self.horizon,
-                                        self.participation), strict=True):
-            label = QLabel(text, self)
-            label.setBuddy(field)
-            form.addRow(label, field)
-        form.addRow("", self.randomize)
-        self.algo.currentTextChanged.connect(self._enable_fields)
-        self._enable_fields(self.algo.currentText())
-
-    def _enable_fields(self, algo: str) -> None:
-        scheduled = algo != ExecutionAlgo.IMMEDIATE.value
-        self.slices.setEnabled(scheduled)
-        self.horizon.setEnabled(scheduled)
-        self.participation.setEnabled(algo == ExecutionAlgo.POV.value)
-
-    def policy(self) -> ExecutionPolicy:
-        return ExecutionPolicy(algo=self.algo.currentText(), urgency=self.urgency.currentText(),
-                               slices=self.slices.value(), horizon_s=float(self.horizon.value()),
-                               participation=self.participation.value() / 100.0,
-                               randomize=self.randomize.isChecked())
-
-    def set_policy(self, policy: ExecutionPolicy) -> None:
-        self.algo.setCurrentText(policy.algo)
-        self.urgency.setCurrentText(policy.urgency)
-        self.slices.setValue(policy.slices)
-        self.horizon.setValue(round(policy.horizon_s))
-        self.participation.setValue(policy.participation * 100.0)
-        self.randomize.setChecked(policy.randomize)
-
-
-class StrikePicker(QComboBox):
-    """The chain's strikes, ATM marked; keeps the chosen strike across chain refreshes."""
-
-    def set_snapshot(self, snapshot: ChainSnapshot) -> None:
-        strikes = snapshot.strikes
-        if [self.itemData(i) for i in range(self.count())] == strikes:
-            return
-        current = self.currentData()
-        self.blockSignals(True)
-        self.clear()
-        for strike in strikes:
-            atm = abs(strike - snapshot.view.atm_strike) < 1e-6
-            self.addItem(f"{strike:,.0f}" + ("  ATM" if atm else ""), strike)
-        wanted = current if current is not None else snapshot.view.atm_strike
-        self.setCurrentIndex(max(0, self.findData(wanted)))
-        self.blockSignals(False)
-        self.currentIndexChanged.emit(self.currentIndex())
-
-    def strike(self) -> float | None:
-        value = self.currentData()
-        return float(value) if value is not None else None
-
-    def set_strike(self, strike: float) -> bool:
-        i = self.findData(strike)
-        if i >= 0:
-            self.setCurrentIndex(i)
-        return i >= 0
-
-
-class QuickOrderPanel(QGroupBox):
-    """Single-strike quick order: strike, CE/PE, lots, policy, Buy / Sell."""
-
-    order_requested = Signal(object)  # OrderTicket
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Quick order — single strike", parent)
-        self.setObjectName("quick_order")
-        self.snapshot: ChainSnapshot | None = None
-        self.theme: Theme = LIGHT
-        layout = QVBoxLayout(self)
-        layout.setSpacing(5)
-        top = QFormLayout()
-        top.setHorizontalSpacing(8)
-        top.setVerticalSpacing(4)
-        self.strike = StrikePicker(self)
-        self.strike.setObjectName("quick_strike")
-        strike_label = QLabel("Stri&ke", self)
-        strike_label.setBuddy(self.strike)
-        top.addRow(strike_label, self.strike)
-        kind = QHBoxLayout()
-        self.call = QRadioButton("&CE", self)
-        self.put = QRadioButton("&PE", self)
-        self.call.setChecked(True)
-        self.option_type_group = QButtonGroup(self)
-        self.option_type_group.addButton(self.call)
-        self.option_type_group.addButton(self.put)
-        kind.addWidget(self.call)
-        kind.addWidget(self.put)
-        kind.addStretch(1)
-        top.addRow("Type", kind)
-        self.lots = QSpinBox(self)
-        self.lots.setObjectName("quick_lots")
-        self.lots.setRange(1, 500)
-        self.lots.setValue(1)
-        lots_label = QLabel("&Lots", self)
-        lots_label.setBuddy(self.lots)
-        top.addRow(lots_label, self.lots)
-        layout.addLayout(top)
-        self.quote_label = QLabel("waiting for the option chain…", self)
-        self.quote_label.setObjectName("quick_quote")
-        layout.addWidget(self.quote_label)
-        self.policy_form = PolicyForm(self)
-        layout.addWidget(self.policy_form)
-        buttons = QHBoxLayout()
-        self.buy_button = QPushButton("&Buy", self)
-        self.buy_button.setObjectName("quick_buy")
-        self.sell_button = QPushButton("&Sell", self)
-        self.sell_button.setObjectName("quick_sell")
-        for button, side, key in ((self.buy_button, "BUY", "F1"),
-                                  (self.sell_button, "SELL", "F2")):
-            button.setAutoDefault(False)
-            button.setMinimumHeight(button.sizeHint().height() + 6)
-            button.setToolTip(f"{side.capitalize()} the selected strike ({key} while a field "
-                              "of this panel has the focus)")
-            button.clicked.connect(lambda _=False, side=side: self.submit(side))
-            buttons.addWidget(button)
-            # Only while the quick-order panel has the focus: elsewhere the key is someone
-            # else's (F2 edits a basket cell), and a key must never send an order by surprise.
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(button.click)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
-        for widget in (self.strike, self.lots):
-            signal = widget.currentIndexChanged if isinstance(widget, QComboBox) \
-                else widget.valueChanged
-            signal.connect(self._show_quote)
-        self.option_type_group.buttonToggled.connect(self._show_quote)
-        self.setTabOrder(self.strike, self.call)
-        self.setTabOrder(self.call, self.put)
-        self.setTabOrder(self.put, self.lots)
-        self.setTabOrder(self.lots, self.policy_form.algo)
-        self.setTabOrder(self.policy_form.randomize, self.buy_button)
-        self.setTabOrder(self.buy_button, self.sell_button)
-        self._enable(False)
-
-    def apply_theme(self, theme: Theme) -> None:
-        self.theme = theme
-        self.buy_button.setStyleSheet(
-            f"QPushButton:enabled {{ background: {theme.buy.darker(140).name()}; color: white; "
-            "font-weight: bold; }")
-        self.sell_button.setStyleSheet(
-            f"QPushButton:enabled {{ background: {theme.sell.darker(150).name()}; "
-            "color: white; font-weight: bold; }")
-
-    def _enable(self, enabled: bool) -> None:
-        self.buy_button.setEnabled(enabled)
-        self.sell_button.setEnabled(enabled)
-
-    def set_snapshot(self, snapshot: ChainSnapshot) -> None:
-        self.snapshot = snapshot
-        self.strike.set_snapshot(snapshot)
-        self._enable(True)
-        self._show_quote()
-
-    def option_type(self) -> OptionType:
-        return "CE" if self.call.isChecked() else "PE"
-
-    def select(self, strike: float, option_type: OptionType) -> None:
-        self.strike.set_strike(strike)
-        (self.call if option_type == "CE" else self.put).setChecked(True)
-
-    def ticket(self, side: Side) -> OrderTicket:
-        strike = self.strike.strike()
-        if strike is None:
-            raise ValueError("strike: the option chain has not loaded yet")
-        return OrderTicket(BasketLeg(strike, self.option_type(), self.lots.value()), side,
-                           self.policy_form.policy())
-
-    def submit(self, side: str) -> None:
-        self.order_requested.emit(self.ticket("BUY" if side == "BUY" else "SELL"))
-
-    def _show_quote(self, *_: Any) -> None:
-        strike = self.strike.strike()
-        if self.snapshot is None or strike is None:
-            return
-        quote = self.snapshot.quote(strike, self.option_type())
-        units = self.lots.value() * self.snapshot.lot_size
-        bid = f"{quote.bid:,.2f}" if quote.bid else "–"
-        ask = f"{quote.ask:,.2f}" if quote.ask else "–"
-        self.quote_label.setText(f"{quote.tradingsymbol}   bid {bid} · ask {ask}\n"
-                                 f"lot {self.snapshot.lot_size} → {units:,} units")
 
 
 class BasketModel(QAbstractTableModel):

@@ -29,7 +29,8 @@ are this child's fills and are counted (the engine counts them into the parent t
 
 Rows live in numpy columns (a journal of a million events holds ~400,000 child orders) with a
 dict from key to row; a batch updates rows in place and says which rows are new and which
-changed, so a view's cost is what changed. No Qt here: :mod:`.orders_view` shows it.
+changed, so a view's cost is what changed. Its columns are :class:`~.table_model.Column` (the
+shared column description). No Qt here: :mod:`.orders_view` shows it.
 """
 
 from __future__ import annotations
@@ -37,28 +38,28 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..events import ChildStatus, Event, EventKind, Status
-from .rowstore import (
+from .table_model import (
+    BoolArray,
+    CodeArray,
+    Column,
+    FloatArray,
+    IntArray,
+    Kind,
     LabelTable,
     RowFilter,
     display_key,
+    filter_mask,
     format_label,
-    format_time,
+    format_number,
     in_display_order,
     lazy_buffer,
 )
-
-BoolArray = npt.NDArray[np.bool_]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-CodeArray = npt.NDArray[np.int32]
 
 _SHARDS = 64
 _SHARD_MASK = _SHARDS - 1
@@ -107,77 +108,49 @@ LABEL_FIELDS: tuple[str, ...] = (
 DERIVED_FIELDS: tuple[str, ...] = ("average_price", "slippage_bps")
 
 
-class Format(Enum):
-    """How an orders column formats its field."""
-
-    CLOCK = "clock"  # IST wall-clock time to the second
-    TIME = "time"  # to the millisecond
-    LABEL = "label"
-    CHILD = "child"  # "3/10"
-    INTEGER = "integer"
-    FILLED = "filled"  # filled of the quantity: "65/130"
-    PRICE = "price"
-    BPS = "bps"  # signed basis points
-
-
-@dataclass(frozen=True, slots=True)
-class OrderColumn:
-    key: str  # stable name (QSettings)
-    title: str
-    field: str
-    format: Format
-    sample: str  # the widest typical text: sets the default width in any font
-    tooltip: str
-    hidden: bool = False
-
-    @property
-    def numeric(self) -> bool:
-        return self.format not in (Format.LABEL, Format.TIME, Format.CLOCK)
-
-
 #: The orders view's columns. Shown by default: what fits a 600-px dock with Status in it and
 #: room for a scroll bar (tests/widgets/test_orders_view.py measures it in the desk's dock);
 #: the rest (child i/n, quantity, algo, attempts, ...) are a right-click on the header away,
 #: and a row's tooltip names its parent and child.
-ORDER_COLUMNS: tuple[OrderColumn, ...] = (
-    OrderColumn("sent", "Time", "sent", Format.CLOCK, "00:00:00",
-                "When the child's slice was due to go out (IST)"),
-    OrderColumn("symbol", "Symbol", "tradingsymbol", Format.LABEL, "NIFTY26D0126500CE",
-                "Tradingsymbol"),
-    OrderColumn("side", "Side", "side", Format.LABEL, "SELL", "BUY or SELL"),
-    OrderColumn("child", "Child", "child_index", Format.CHILD, "10/10",
-                "Child i of n (n so far)", hidden=True),
-    OrderColumn("status", "Status", "status", Format.LABEL, "part filled",
-                "The child order's latest state"),
-    OrderColumn("filled", "Filled", "filled", Format.FILLED, "1,755/1,755",
-                "Quantity filled so far of the child's quantity (units)"),
-    OrderColumn("avg", "Avg px", "average_price", Format.PRICE, "1,234.55",
-                "Average fill price, quantity-weighted over the child's fills"),
-    OrderColumn("slip", "Slip bps", "slippage_bps", Format.BPS, "+12.5",
-                "Realized slippage in bps of the arrival price, quantity-weighted over the "
-                "fills (positive = cost)"),
-    OrderColumn("qty", "Qty", "quantity", Format.INTEGER, "1,755", "Child quantity (units)",
-                hidden=True),
-    OrderColumn("algo", "Algo", "execution_algo", Format.LABEL, "IMMEDIATE",
-                "Execution algorithm of the parent", hidden=True),
-    OrderColumn("attempts", "Att", "attempts", Format.INTEGER, "3",
-                "Placement attempts (1 = placed at the first try)", hidden=True),
-    OrderColumn("updated", "Updated", "updated", Format.TIME, "00:00:00.000",
-                "When the latest state was reached (IST)", hidden=True),
-    OrderColumn("limit", "Limit", "limit_price", Format.PRICE, "1,234.55",
-                "Limit price of the latest attempt (blank: market)", hidden=True),
-    OrderColumn("arrival", "Arrival", "arrival_price", Format.PRICE, "1,234.55",
-                "Arrival price: the parent's mid when it first had a price", hidden=True),
-    OrderColumn("exp_bps", "Exp bps", "expected_cost_bps", Format.BPS, "+12.5",
-                "Expected cost in bps of the arrival price, before sending", hidden=True),
-    OrderColumn("bucket", "Bucket", "error_bucket", Format.LABEL, "transient",
-                "Error bucket of the latest state: transient, throttle, risk, fatal",
-                hidden=True),
-    OrderColumn("error", "Error", "error", Format.LABEL, "Insufficient funds. Required margin",
-                "Broker error of the latest state", hidden=True),
-    OrderColumn("parent", "Parent", "parent_id", Format.LABEL, "Q7XK2M9PLA",
-                "Parent order id", hidden=True),
-    OrderColumn("mode", "Mode", "mode", Format.LABEL, "paper", "paper or live", hidden=True),
+ORDER_COLUMNS: tuple[Column, ...] = (
+    Column("sent", "Time", "sent", Kind.CLOCK, "00:00:00",
+           "When the child's slice was due to go out (IST)"),
+    Column("symbol", "Symbol", "tradingsymbol", Kind.LABEL, "NIFTY26D0126500CE",
+           "Tradingsymbol"),
+    Column("side", "Side", "side", Kind.LABEL, "SELL", "BUY or SELL"),
+    Column("child", "Child", "child_index", Kind.CHILD, "10/10",
+           "Child i of n (n so far)", hidden=True),
+    Column("status", "Status", "status", Kind.LABEL, "part filled",
+           "The child order's latest state"),
+    Column("filled", "Filled", "filled", Kind.FILLED, "1,755/1,755",
+           "Quantity filled so far of the child's quantity (units)"),
+    Column("avg", "Avg px", "average_price", Kind.PRICE, "1,234.55",
+           "Average fill price, quantity-weighted over the child's fills"),
+    Column("slip", "Slip bps", "slippage_bps", Kind.BPS, "+12.5",
+           "Realized slippage in bps of the arrival price, quantity-weighted over the "
+           "fills (positive = cost)"),
+    Column("qty", "Qty", "quantity", Kind.INTEGER, "1,755", "Child quantity (units)",
+          hidden=True),
+    Column("algo", "Algo", "execution_algo", Kind.LABEL, "IMMEDIATE",
+           "Execution algorithm of the parent", hidden=True),
+    Column("attempts", "Att", "attempts", Kind.INTEGER, "3",
+           "Placement attempts (1 = placed at the first try)", hidden=True),
+    Column("updated", "Updated", "updated", Kind.TIME, "00:00:00.000",
+           "When the latest state was reached (IST)", hidden=True),
+    Column("limit", "Limit", "limit_price", Kind.PRICE, "1,234.55",
+           "Limit price of the latest attempt (blank: market)", hidden=True),
+    Column("arrival", "Arrival", "arrival_price", Kind.PRICE, "1,234.55",
+           "Arrival price: the parent's mid when it first had a price", hidden=True),
+    Column("exp_bps", "Exp bps", "expected_cost_bps", Kind.BPS, "+12.5",
+           "Expected cost in bps of the arrival price, before sending", hidden=True),
+    Column("bucket", "Bucket", "error_bucket", Kind.LABEL, "transient",
+           "Error bucket of the latest state: transient, throttle, risk, fatal",
+          hidden=True),
+    Column("error", "Error", "error", Kind.LABEL, "Insufficient funds. Required margin",
+           "Broker error of the latest state", hidden=True),
+    Column("parent", "Parent", "parent_id", Kind.LABEL, "Q7XK2M9PLA",
+           "Parent order id", hidden=True),
+    Column("mode", "Mode", "mode", Kind.LABEL, "paper", "paper or live", hidden=True),
 )
 ORDER_COLUMN_INDEX = {c.key: i for i, c in enumerate(ORDER_COLUMNS)}
 
@@ -187,10 +160,6 @@ STATUS_TEXT: dict[str | None, str] = {
     None: "", **{status.value: format_label(status.value) for status in CHILD_STATE},
     Status.PARTIALLY_FILLED.value: "part filled",
 }
-
-
-def format_bps(value: float) -> str:
-    return "" if math.isnan(value) else f"{value:+.1f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,9 +425,9 @@ class OrderBook:
                       if (c := table.code(s)) is not None]
         return int(np.isin(self.codes("status"), open_codes).sum())
 
-    def text(self, col: OrderColumn, row: int) -> str:
+    def text(self, col: Column, row: int) -> str:
         """The cell as the orders view shows it."""
-        if col.format is Format.LABEL:
+        if col.kind is Kind.LABEL:
             label = self.label(col.field, row)
             if col.field == "status":
                 return STATUS_TEXT.get(label) or format_label(label)
@@ -466,26 +435,18 @@ class OrderBook:
         value = self.number(col.field, row)
         if math.isnan(value):
             return ""
-        if col.format is Format.TIME:
-            return format_time(value)
-        if col.format is Format.CLOCK:
-            return format_time(value)[:8]
-        if col.format is Format.CHILD:
+        if col.kind is Kind.CHILD:
             children = self.number("children", row)
             return f"{int(value)}/{int(children)}" if not math.isnan(children) \
                 else str(int(value))
-        if col.format is Format.INTEGER:
-            return f"{int(value):,}"
-        if col.format is Format.FILLED:
+        if col.kind is Kind.FILLED:
             quantity = self.number("quantity", row)
             return f"{int(value):,}/{int(quantity):,}" if not math.isnan(quantity) \
                 else f"{int(value):,}"
-        if col.format is Format.PRICE:
-            return f"{value:,.2f}"
-        return format_bps(value)
+        return format_number(col.kind, value)
 
-    def value(self, col: OrderColumn, row: int) -> float | str | None:
-        if col.format is Format.LABEL:
+    def value(self, col: Column, row: int) -> float | str | None:
+        if col.kind is Kind.LABEL:
             return self.label(col.field, row)
         return self.number(col.field, row)
 
@@ -493,22 +454,11 @@ class OrderBook:
         """Which of ``rows`` (all when None) pass the blotter's filter (symbol, algo,
         status, mode, parent)."""
         size = self._size if rows is None else len(rows)
-        keep = np.ones(size, np.bool_)
-        for name, wanted in flt.exact():
-            code = self.tables[name].code(wanted)
-            if code is None:
-                return np.zeros(size, np.bool_)
-            keep &= self.codes(name, rows) == code
-        if flt.symbol:
-            needle = flt.symbol.strip().upper()
-            matching = [c for label, c in self.tables["tradingsymbol"].codes.items()
-                        if label is not None and needle in label.upper()]
-            keep &= np.isin(self.codes("tradingsymbol", rows), matching)
-        return keep
+        return filter_mask(flt, self.tables, lambda name: self.codes(name, rows), size)
 
-    def sort_key(self, col: OrderColumn, rows: IntArray, descending: bool) -> FloatArray:
+    def sort_key(self, col: Column, rows: IntArray, descending: bool) -> FloatArray:
         """Key whose ascending order is the display order (blanks always last)."""
-        if col.format is Format.LABEL:
+        if col.kind is Kind.LABEL:
             key = self.tables[col.field].rank()[self._codes[col.field][rows]]
             blank = np.isinf(key)
         else:
@@ -516,7 +466,7 @@ class OrderBook:
             blank = np.isnan(key)
         return display_key(key, blank, descending)
 
-    def order(self, col: OrderColumn, rows: IntArray, descending: bool) -> IntArray:
+    def order(self, col: Column, rows: IntArray, descending: bool) -> IntArray:
         """``rows`` in display order; ties newest row first (descending) or oldest first."""
         return in_display_order(rows, self.sort_key(col, rows, descending), descending)
 
@@ -536,6 +486,6 @@ def _one_ratio(total: float, weight: float) -> float:
 
 
 __all__ = [
-    "CHILD_STATE", "ORDER_COLUMNS", "ORDER_COLUMN_INDEX", "STATUS_TEXT", "Format", "OrderBook",
-    "OrderChanges", "OrderColumn", "OrderKey",
+    "CHILD_STATE", "ORDER_COLUMNS", "ORDER_COLUMN_INDEX", "STATUS_TEXT", "OrderBook",
+    "OrderChanges", "OrderKey",
 ]
