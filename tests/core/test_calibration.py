@@ -27,7 +27,8 @@ from imperium_exec.calibration.slippage_fit import (
 )
 from imperium_exec.cli import main
 from imperium_exec.costs.slippage import PriorFill, SlippageModel, SlippageParams
-from imperium_exec.events import Event, EventKind, Side, Status
+from imperium_exec.events import Event, EventKind, Status
+from imperium_exec.request import Side
 
 
 def synthetic(n: int, truth: SlippageParams, seed: int = 3,

@@ -21,11 +21,10 @@ from imperium_exec.events import (
     ParentStatus,
     SchemaError,
     Status,
-    _read_current,
-    _read_older,
     read_event,
     schema_table,
 )
+from imperium_exec.events.reading import _read_current, _read_older
 from imperium_exec.request import ExecutionAlgo, Side
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,8 @@ from imperium_exec.calibration.slippage_fit import (
     write_calibration,
 )
 from imperium_exec.cli import main
-from imperium_exec.events import Event, EventKind, Side, Status
+from imperium_exec.events import Event, EventKind, Status
+from imperium_exec.request import Side
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -1,0 +1,47 @@
+"""The event schema: every state change is one :class:`Event`, and its row is the only record.
+
+The engine builds an :class:`Event` for each thing that happens; :meth:`Event.to_row` turns it
+into the row that is appended to the JSONL journal and emitted as the Qt signal payload, so the
+journal, the signal and the caller's handle tell one story. :func:`read_event` turns a row back
+into a typed event: the dock, the desk and restart recovery read rows through it, never by
+re-spelling field names and status strings.
+
+Every row carries every field (``None`` where it does not apply) in :data:`ROW_FIELDS` order.
+The v1 field names are kept as they were; rows written before ``v`` existed (the v1 desk's
+telemetry) still read: their event is inferred from their status.
+
+Versions: 2 added the ``reconciling`` event (and its status); its rows have the same fields as
+version 1, so a v1 row is a v2 row that never says ``reconciling``, and both read alike. 3 added
+the basket and markout events and the fields from ``prior_impact`` to ``markout_bps``; 4 the
+estimate's inputs (``participation``, ``horizon_s``, ``book_walk``), so the slippage model can
+be refitted from the journal (:mod:`~.calibration.slippage_fit`), and the market's traded volume
+in the child's quote (``day_volume``, ``session_s``), so the volume curve can be
+(:mod:`~.calibration.volume_fit`), and the underlying index's price when a parent was accepted
+(``underlying_price``), for the moneyness breakdown of :mod:`imperium_exec.tca`.
+"""
+
+from .kinds import (
+    ChildStatus,
+    ErrorBucket,
+    EventKind,
+    ParentStatus,
+    QueuePriority,
+    QuoteSource,
+    Status,
+)
+from .reading import SchemaError, read_event
+from .schema import (
+    FIELD_TYPES,
+    FIELDS_SINCE,
+    READABLE_VERSIONS,
+    ROW_FIELDS,
+    SCHEMA_VERSION,
+    Event,
+    schema_table,
+)
+
+__all__ = [
+    "FIELDS_SINCE", "FIELD_TYPES", "READABLE_VERSIONS", "ROW_FIELDS", "SCHEMA_VERSION",
+    "ChildStatus", "ErrorBucket", "Event", "EventKind", "ParentStatus", "QueuePriority",
+    "QuoteSource", "SchemaError", "Status", "read_event", "schema_table",
+]
