@@ -5,16 +5,9 @@ only. Other threads talk to the engine through :meth:`submit`, :meth:`cancel`, :
 :meth:`resume` and :meth:`shutdown`, which hop onto the loop with ``call_soon_threadsafe``
 (the kill switch also revokes send permits at once, on the caller's thread).
 
-The parts, each in its own module: the account's :class:`~.rate_budget.RateBudget` behind a
-:class:`~.gateway.BrokerGateway` (every broker request, by priority, never a thread waiting),
-the :class:`~.market_data.MarketDataService` (one source of quotes, with source and age), the
-:class:`~.order_tracker.OrderTracker` (stream updates and one shared order book), the
-:class:`~.placement.Placer` (one child: fresh price, slot, brake, reconcile, retry), the
-:class:`~.schedule.ScheduleRunner` (one parent's slices, each sized by the parent's algorithm
-from :mod:`~.algos`), the :class:`~.cancelling.ChildCanceller` (working children cancelled and
-confirmed), the :class:`~.finishing.ParentFinisher` (final rows and the result) and the
-:mod:`~.runtime` (the engine's thread and loop, and the services on it). This module is the
-parents' lifecycle: submit, start, controls, the session, shutdown.
+This module is the parents' lifecycle: submit, start, controls, the session, shutdown. The
+parts it wires together each have a module of this package (see its docstring); a basket's
+life is :mod:`~imperium_exec.baskets.lifecycle`.
 
 Accounting: a parent's quantity is always ``filled + working + remaining``. A child that ends
 cancelled or rejected gives its unfilled quantity back to ``remaining``; scheduled algorithms
@@ -30,30 +23,28 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
-import os
 import random
-import string
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..algos.plan import ExecutionPlan
 from ..algos.planner import ExecutionAlgoPlanner
-from ..baskets.legging import LegRole
+from ..baskets.lifecycle import BasketBook, PlannedLeg
 from ..baskets.request import BasketRequest
-from ..baskets.runner import BasketResult, BasketRun, check_margin, roles_text
+from ..baskets.runner import BasketResult
 from ..brokers.base import Broker, checked_capabilities
 from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
-from ..events import Event, EventKind, ParentStatus, Status
+from ..events import Event, EventKind, ParentStatus
 from ..instruments import underlying_index_key
 from ..request import ExecutionRequest, RequestError
 from ..retry import RetryPolicy
 from ..router import SmartOrderRouter
 from ..telemetry import FillQualityTracker
 from .cancelling import ChildCanceller
+from .config import EngineConfig, SessionExpired
 from .event_factory import EventFactory
 from .finishing import ParentFinisher
 from .gateway import BrokerGateway, SendPermit
@@ -66,49 +57,17 @@ from .market_data import (
     instrument_key,
     quotes_one_by_one,
 )
-from .markouts import HORIZONS_S, MarkoutTracker
+from .markouts import MarkoutTracker
 from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer
-from .rate_budget import AccountRateLimits, RateBudget, RequestKind
+from .rate_budget import RateBudget, RequestKind
 from .runtime import EngineServices, EngineThread
 from .schedule import ScheduleRunner
-from .state import BasketLeg, ChildResult, ChildState, ExecutionResult, ParentState
+from .state import BasketLeg, ChildResult, ChildState, ExecutionResult, ParentState, new_parent_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RowListener = Callable[[dict[str, Any]], None]
-
-
-class SessionExpired(RuntimeError):
-    """The broker session is gone: nothing can be sent until the trader logs in again."""
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    #: Broker requests in flight at once (the worker pool's size; a request only takes a
-    #: worker once the rate budget granted it, so this bounds concurrency, not throughput).
-    broker_threads: int = 16
-    #: Order-book read interval while orders work and no stream carries order updates.
-    poll_interval_s: float = 0.5
-    #: Safety-net order-book read interval while the stream is up.
-    stream_poll_interval_s: float = 5.0
-    #: How long to wait for a cancel to show as terminal before giving up on that child.
-    cancel_timeout_s: float = 5.0
-    #: How long an ambiguous attempt's tag is watched for a late order after it was re-sent.
-    late_order_watch_s: float = 900.0
-    #: The oldest quote a child may be priced from.
-    max_quote_age_s: float = 2.0
-    #: How long a child waits for a fresh quote before it is given up (not sent).
-    quote_wait_s: float = 10.0
-    #: A MARKET child still resting this long (Kite's market protection turns it into a limit
-    #: at the band) is cancelled; the rest goes back to the parent.
-    market_rest_s: float = 5.0
-    #: Override the broker's own rate limits (``broker.rate_limits``), e.g. in benchmarks.
-    rate_limits: AccountRateLimits | None = None
-    #: Seed for parent ids (tests and benchmarks); None draws them from the OS.
-    id_seed: int | None = None
-    #: Seconds after each fill at which its markout row is written (1, 5, 60); () for none.
-    markout_horizons_s: tuple[float, ...] = HORIZONS_S
 
 
 class ExecutionEngine:
@@ -138,7 +97,6 @@ class ExecutionEngine:
         self._listeners: list[RowListener] = []
         self._ids = random.Random(cfg.id_seed) if cfg.id_seed is not None else None
         self._parents: dict[str, ParentState] = {}
-        self._baskets: dict[str, BasketRun] = {}
         self._permits: dict[str, SendPermit] = {}
         self._permits_lock = threading.Lock()
         self._closed = False
@@ -187,6 +145,11 @@ class ExecutionEngine:
             broker=broker, planner=self.planner, placer=self.placer, orders=self.orders,
             canceller=self.canceller, events=self.events, emit=self._emit, clock=self.clock,
             market_rest_s=cfg.market_rest_s)
+        self.baskets = BasketBook(
+            clock=self.clock, events=self.events, emit=self._emit, gateway=self.gateway,
+            late_units=self.orders.late_units, basket_margin=offers.basket_margin,
+            start_leg=self._start_leg, drop_permit=self._drop_permit,
+            closed_reason=self._closed_reason)
         self.services = EngineServices(broker=broker, gateway=self.gateway,
                                        market_data=self.market_data, orders=self.orders)
 
@@ -214,10 +177,7 @@ class ExecutionEngine:
     ) -> tuple[str, concurrent.futures.Future[ExecutionResult]]:
         """Plan ``request`` now (raising ``ValueError`` for a plan that cannot be made) and hand
         it to the engine. Returns at once with the parent id and a future of the result."""
-        if self.session_lost is not None:
-            raise SessionExpired(self.session_lost)
-        if self._closed:
-            raise RuntimeError("the execution engine is shut down")
+        self._check_open()
         self._check_listed(request)
         parent_id = self._new_parent_id()
         seed = request.seed if request.seed is not None else zlib.crc32(parent_id.encode())
@@ -238,10 +198,7 @@ class ExecutionEngine:
         """Plan every leg now (raising ``ValueError`` naming ``legs[i]`` for a leg that cannot
         be planned) and hand the basket to the engine. Returns at once with the basket's id,
         its legs' parent ids (in the basket's order) and a future of its result."""
-        if self.session_lost is not None:
-            raise SessionExpired(self.session_lost)
-        if self._closed:
-            raise RuntimeError("the execution engine is shut down")
+        self._check_open()
         problems: list[tuple[str, str]] = []
         for i, leg in enumerate(basket.legs):
             try:
@@ -252,7 +209,7 @@ class ExecutionEngine:
             raise RequestError(problems)
         basket_id = self._new_parent_id()
         planned_at = self.clock.now()
-        legs: list[tuple[str, ExecutionRequest, ExecutionPlan, int]] = []
+        legs: list[PlannedLeg] = []
         # One seed for every leg that names none: their slices are randomised alike, so the
         # legs' schedules stay in step.
         basket_seed = zlib.crc32(basket_id.encode())
@@ -264,18 +221,24 @@ class ExecutionEngine:
                                          session_seconds=self.broker.session_seconds)
             except ValueError as exc:
                 raise RequestError([(f"legs[{i}]", str(exc))]) from None
-            legs.append((parent_id, leg, plan, seed))
+            legs.append(PlannedLeg(parent_id, leg, plan, seed))
         future: concurrent.futures.Future[BasketResult] = concurrent.futures.Future()
-        permits = {parent_id: SendPermit() for parent_id, *_ in legs}
+        permits = {leg.parent_id: SendPermit() for leg in legs}
         with self._permits_lock:
             self._permits.update(permits)
-        self._loop.call_soon_threadsafe(self._start_basket, basket_id, basket, legs, permits,
+        self._loop.call_soon_threadsafe(self.baskets.start, basket_id, basket, legs, permits,
                                         future)
-        return basket_id, [parent_id for parent_id, *_ in legs], future
+        return basket_id, [leg.parent_id for leg in legs], future
 
     def cancel_basket(self, basket_id: str) -> None:
         """Stop a basket hedge-safe: the sells' working orders are cancelled before the buys'."""
-        self._loop.call_soon_threadsafe(self._stop_basket, basket_id, "cancelled by the trader")
+        self._loop.call_soon_threadsafe(self.baskets.stop, basket_id, "cancelled by the trader")
+
+    def _check_open(self) -> None:
+        if self.session_lost is not None:
+            raise SessionExpired(self.session_lost)
+        if self._closed:
+            raise RuntimeError("the execution engine is shut down")
 
     def _check_listed(self, request: ExecutionRequest) -> None:
         """Refuse a symbol the broker's instrument list does not have, before anything is
@@ -349,11 +312,7 @@ class ExecutionEngine:
             self.tracker.sync()
 
     def _new_parent_id(self) -> str:
-        alphabet = string.ascii_uppercase + string.digits
-        if self._ids is not None:
-            return "".join(self._ids.choice(alphabet) for _ in range(10))
-        raw = os.urandom(10)
-        return "".join(alphabet[b % len(alphabet)] for b in raw)
+        return new_parent_id(self._ids)
 
     # ------------------------------------------------------------------ shutdown (loop thread)
 
@@ -367,7 +326,7 @@ class ExecutionEngine:
             p.future for p in self._parents.values()]
         # Baskets too: one still in its margin check has no parents yet; it is refused
         # once the check returns (the engine is closed by then).
-        futures += [b.future for b in self._baskets.values()]
+        futures += [run.future for run in self.baskets]
         if futures:
             await asyncio.wait([asyncio.wrap_future(f) for f in futures])
         with contextlib.suppress(Exception):
@@ -394,11 +353,8 @@ class ExecutionEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         for parent in list(self._parents.values()):  # a parent whose task never ran
             self._finish(parent)
-        for run in list(self._baskets.values()):  # one whose margin check never returned
-            if not run.legs and not run.future.done():
-                message = "the execution engine shut down before the basket started"
-                run.refuse(message, [])
-            self._baskets.pop(run.basket_id, None)
+        self.baskets.refuse_unstarted("the execution engine shut down before the basket "
+                                      "started")
         self._report_unresolved_watches()
 
     # ------------------------------------------------------------------ rows
@@ -481,6 +437,18 @@ class ExecutionEngine:
             self.market_data.unsubscribe(keys)
             self._finish(parent)
 
+    def _start_leg(self, leg: PlannedLeg, permit: SendPermit,
+                   future: concurrent.futures.Future[ExecutionResult],
+                   basket: BasketLeg) -> ParentState | None:
+        return self._start_parent(leg.parent_id, leg.request, leg.plan, leg.seed, permit,
+                                  future, basket=basket)
+
+    def _closed_reason(self) -> str | None:
+        """Why nothing may start now (the session is lost, the engine shut down); None."""
+        if self.session_lost is not None:
+            return self.session_lost
+        return "the execution engine is shut down" if self._closed else None
+
     def _finish(self, parent: ParentState) -> None:
         """End ``parent`` once: its final rows, then its handle resolves."""
         if self._parents.get(parent.parent_id) is not parent:
@@ -491,66 +459,7 @@ class ExecutionEngine:
         if not parent.future.done():
             parent.future.set_result(result)
         if parent.basket is not None:
-            basket = self._baskets.get(parent.basket.gate.basket_id)
-            if basket is not None:
-                basket.leg_finished(parent, result)
-                if basket.future.done():
-                    self._baskets.pop(basket.basket_id, None)
-
-    # ------------------------------------------------------------------ baskets (loop thread)
-
-    def _start_basket(self, basket_id: str, request: BasketRequest,
-                      legs: list[tuple[str, ExecutionRequest, ExecutionPlan, int]],
-                      permits: dict[str, SendPermit],
-                      future: concurrent.futures.Future[BasketResult]) -> None:
-        plans = [plan for _, _, plan, _ in legs]
-        rules = request.legging_rules(plans)
-        run = BasketRun(basket_id, request, rules, future, self.clock, self.events, self._emit,
-                        late_units=self.orders.late_units)
-        self._baskets[basket_id] = run
-        self._emit(self.events.basket_event(
-            basket_id, EventKind.BASKET_ACCEPTED, Status.WORKING,
-            quantity=sum(leg.quantity for leg in request.legs), filled=0,
-            message=roles_text(rules)))
-        self._loop.create_task(self._run_basket(run, legs, permits), name=f"basket-{basket_id}")
-
-    async def _run_basket(self, run: BasketRun,
-                          legs: list[tuple[str, ExecutionRequest, ExecutionPlan, int]],
-                          permits: dict[str, SendPermit]) -> None:
-        request = run.request
-        basket_margin = self.capabilities.basket_margin
-        refusal: str | None = None
-        if request.policy.check_margin and basket_margin is not None and len(legs) > 1 \
-                and not self._closed and self.session_lost is None:
-            try:
-                refusal = await check_margin(self.gateway, basket_margin, request)
-            except Exception as exc:  # the check itself failed: do not send blind
-                refusal = f"margin check failed ({type(exc).__name__}: {exc}); nothing was sent"
-        if self._closed or self.session_lost is not None:  # also while the check ran
-            refusal = self.session_lost or "the execution engine is shut down"
-        if refusal is not None or run.stop_reason is not None:
-            for parent_id in permits:
-                self._drop_permit(parent_id)
-            message = refusal or f"stopped before it started: {run.stop_reason}"
-            run.refuse(message, [_not_started(parent_id, leg, message)
-                                 for parent_id, leg, _, _ in legs],
-                       cancelled=refusal is None)
-            self._baskets.pop(run.basket_id, None)
-            return
-        for index, (parent_id, leg, plan, seed) in enumerate(legs):
-            future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
-            role = run.rules.roles[index]
-            link = BasketLeg(run, index, role.value,
-                             request.policy.pay_up_ticks if role is LegRole.HEDGE else None)
-            parent = self._start_parent(parent_id, leg, plan, seed, permits[parent_id], future,
-                                        basket=link)
-            if parent is not None:
-                run.legs.append(parent)
-
-    def _stop_basket(self, basket_id: str, reason: str) -> None:
-        run = self._baskets.get(basket_id)
-        if run is not None:
-            run.stop(reason)
+            self.baskets.leg_finished(parent, result)
 
     def _mid_now(self, parent: ParentState) -> float | None:
         """The newest mid held for ``parent``'s instrument (whatever its age)."""
@@ -595,14 +504,6 @@ class ExecutionEngine:
         self._emit(self.events.parent_event(parent, EventKind.RESUMED,
                                         message=f"schedule shifted by {paused_for:.1f} s"))
         parent.notify()
-
-
-def _not_started(parent_id: str, request: ExecutionRequest, message: str) -> ExecutionResult:
-    """The result of a basket leg that never started (nothing was sent for it)."""
-    return ExecutionResult(parent_id=parent_id, status=ParentStatus.FAILED,
-                           quantity=request.quantity, filled_quantity=0,
-                           unfilled_quantity=request.quantity, average_price=0.0, order_ids=(),
-                           children=(), message=message)
 
 
 __all__ = ["BasketResult", "ChildResult", "EngineConfig", "ExecutionEngine", "ExecutionResult",

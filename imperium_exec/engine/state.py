@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
+import random
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -206,6 +208,15 @@ class ParentState:
     async def hold_while_paused(self) -> None:
         while self.paused_at is not None and not self.stopping:
             await self.wait_changed(None)
+
+
+def new_parent_id(rng: random.Random | None = None) -> str:
+    """Ten characters of A-Z and 0-9: from ``rng`` when given (tests and benchmarks seed it),
+    else from the OS."""
+    alphabet = string.ascii_uppercase + string.digits
+    if rng is not None:
+        return "".join(rng.choice(alphabet) for _ in range(10))
+    return "".join(alphabet[b % len(alphabet)] for b in os.urandom(10))
 
 
 def child_tag(parent_id: str, child_index: int, attempt: int) -> str:

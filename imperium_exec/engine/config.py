@@ -1,0 +1,40 @@
+"""The engine's tunables (:class:`EngineConfig`) and its one exception of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .markouts import HORIZONS_S
+from .rate_budget import AccountRateLimits
+
+
+class SessionExpired(RuntimeError):
+    """The broker session is gone: nothing can be sent until the trader logs in again."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    #: Broker requests in flight at once (the worker pool's size; a request only takes a
+    #: worker once the rate budget granted it, so this bounds concurrency, not throughput).
+    broker_threads: int = 16
+    #: Order-book read interval while orders work and no stream carries order updates.
+    poll_interval_s: float = 0.5
+    #: Safety-net order-book read interval while the stream is up.
+    stream_poll_interval_s: float = 5.0
+    #: How long to wait for a cancel to show as terminal before giving up on that child.
+    cancel_timeout_s: float = 5.0
+    #: How long an ambiguous attempt's tag is watched for a late order after it was re-sent.
+    late_order_watch_s: float = 900.0
+    #: The oldest quote a child may be priced from.
+    max_quote_age_s: float = 2.0
+    #: How long a child waits for a fresh quote before it is given up (not sent).
+    quote_wait_s: float = 10.0
+    #: A MARKET child still resting this long (Kite's market protection turns it into a limit
+    #: at the band) is cancelled; the rest goes back to the parent.
+    market_rest_s: float = 5.0
+    #: Override the broker's own rate limits (``broker.rate_limits``), e.g. in benchmarks.
+    rate_limits: AccountRateLimits | None = None
+    #: Seed for parent ids (tests and benchmarks); None draws them from the OS.
+    id_seed: int | None = None
+    #: Seconds after each fill at which its markout row is written (1, 5, 60); () for none.
+    markout_horizons_s: tuple[float, ...] = HORIZONS_S
