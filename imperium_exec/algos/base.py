@@ -160,6 +160,9 @@ class Algorithm(ABC):
     #: urgency goes out without waiting for a quote), a LIMIT order rests at its own limit.
     #: False: the router chooses the posture from the spread.
     sends_as_ticketed: ClassVar[bool] = False
+    #: Trades a share of the market's volume: the request's ``participation_rate`` is its
+    #: target (POV), not only the impact estimate's hint.
+    targets_participation: ClassVar[bool] = False
     #: The plan's slice sizes are provisional: each slice is sized from the market when it
     #: falls due (the plan's ``dynamic_sizing``; the engine then hands :meth:`size_slice` a
     #: fresh quote).

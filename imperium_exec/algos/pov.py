@@ -105,6 +105,7 @@ class Pov(Algorithm):
     """Volume-curve plan, sized at run time from the market's observed volume."""
 
     algo = ExecutionAlgo.POV
+    targets_participation = True
     uses_volume_curve = True
     sizes_at_run_time = True
 

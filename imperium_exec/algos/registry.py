@@ -51,5 +51,5 @@ def algorithm_for(algo: AlgoName) -> Algorithm:
         raise ValueError(f"execution_algo: no algorithm is registered as {algo!r}") from None
 
 
-for _builtin in (Immediate(), Twap(), Vwap(), Pov(), ImplementationShortfall()):
+for _builtin in (Immediate(), ImplementationShortfall(), Twap(), Vwap(), Pov()):  # enum order
     register_algorithm(_builtin)

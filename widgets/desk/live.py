@@ -24,11 +24,15 @@ from typing import Any, Protocol
 
 from ...brokers.base import ChainRow, OptionChain, Quote
 from ...engine.market_data import MarketQuote, instrument_key
+from ...instruments import INDEX_QUOTE_KEYS, default_instrument_master
 from ...timeutil import IST
 
-#: Underlying -> (Kite quote key of the index, options exchange).
-INDEX_QUOTE_KEYS = {"NIFTY": ("NSE:NIFTY 50", "NFO"), "BANKNIFTY": ("NSE:NIFTY BANK", "NFO"),
-                    "SENSEX": ("BSE:SENSEX", "BFO")}
+
+def index_and_exchange(underlying: str) -> tuple[str, str]:
+    """The index's quote key (Kite's) and the exchange its options trade on (``NFO``, ``BFO``),
+    from the one table of index keys and the dated exchange configuration."""
+    config = default_instrument_master().underlyings[underlying]
+    return INDEX_QUOTE_KEYS[underlying], config.exchange
 
 
 class DeskQuotes(Protocol):
@@ -72,7 +76,7 @@ class KiteChain:
 
     def _load(self, underlying: str) -> list[dict[str, Any]]:
         if underlying not in self._options:
-            exchange = INDEX_QUOTE_KEYS[underlying][1]
+            exchange = index_and_exchange(underlying)[1]
             today = dt.datetime.now(IST).date()
             self._options[underlying] = [
                 i for i in self.market.instrument_dump(exchange)
@@ -100,7 +104,7 @@ class KiteChain:
         strikes = sorted(s for s, pair in by_strike.items() if len(pair) == 2)
         if not strikes:
             raise ValueError(f"no {underlying} {expiry:%d %b %Y} strike has both a call and a put")
-        index_key, exchange = INDEX_QUOTE_KEYS[underlying]
+        index_key, exchange = index_and_exchange(underlying)
         spot = self._spot(index_key)
         if math.isnan(spot):  # no spot yet: the middle of the strikes, until it comes
             atm = strikes[len(strikes) // 2]
@@ -152,4 +156,4 @@ class KiteChain:
                 self._watched = self._watched - frozenset(gone)
 
 
-__all__ = ["INDEX_QUOTE_KEYS", "DeskQuotes", "KiteChain", "empty_quote"]
+__all__ = ["DeskQuotes", "KiteChain", "empty_quote", "index_and_exchange"]

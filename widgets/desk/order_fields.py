@@ -13,11 +13,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...algos.names import ExecutionAlgo
+from ...algos.registry import ALGORITHMS, algorithm_for
 from ...request import MAX_CHILD_ORDERS, Urgency
 from .tickets import ChainSnapshot, ExecutionPolicy
 
-ALGOS = [a.value for a in ExecutionAlgo]
 URGENCIES = [u.value for u in Urgency]
 
 
@@ -32,7 +31,7 @@ class PolicyForm(QWidget):
         form.setVerticalSpacing(4)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         self.algo = QComboBox(self)
-        self.algo.addItems(ALGOS)
+        self.algo.addItems(list(ALGORITHMS))  # the built-ins, and any registered
         self.algo.setToolTip("IMMEDIATE: now (split only above the freeze quantity) · TWAP: "
                              "equal slices · VWAP: volume-curve slices · POV: a share of market "
                              "volume · IS: front-loaded (Almgren–Chriss)")
@@ -70,10 +69,10 @@ class PolicyForm(QWidget):
         self._enable_fields(self.algo.currentText())
 
     def _enable_fields(self, algo: str) -> None:
-        scheduled = algo != ExecutionAlgo.IMMEDIATE.value
-        self.slices.setEnabled(scheduled)
-        self.horizon.setEnabled(scheduled)
-        self.participation.setEnabled(algo == ExecutionAlgo.POV.value)
+        algorithm = algorithm_for(algo)
+        self.slices.setEnabled(algorithm.scheduled)
+        self.horizon.setEnabled(algorithm.scheduled)
+        self.participation.setEnabled(algorithm.targets_participation)
 
     def policy(self) -> ExecutionPolicy:
         return ExecutionPolicy(algo=self.algo.currentText(), urgency=self.urgency.currentText(),

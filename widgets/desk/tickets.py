@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ...algos.names import ExecutionAlgo
+from ...algos.names import ExecutionAlgo, runs_a_schedule
 from ...brokers.base import OptionChain, OptionChainSource, Quote
 
 OptionType = Literal["CE", "PE"]
@@ -32,7 +32,7 @@ class ExecutionPolicy:
 
     @property
     def scheduled(self) -> bool:
-        return self.algo != ExecutionAlgo.IMMEDIATE.value
+        return runs_a_schedule(self.algo)
 
     def payload_keys(self) -> dict[str, Any]:
         keys: dict[str, Any] = {
