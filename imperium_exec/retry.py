@@ -26,6 +26,10 @@ from .brokers.kite.errors import KITE_ERRORS
 from .engine.rate_budget import OrderLimitReached
 from .events import ErrorBucket
 
+#: The dialect used where none is declared (a policy or gateway built on its own): Kite's,
+#: the broker the desk trades through.
+DEFAULT_BROKER_ERRORS: BrokerErrors = KITE_ERRORS
+
 
 @dataclass(frozen=True, slots=True)
 class BucketPolicy:
@@ -55,7 +59,7 @@ class RetryPolicy:
     reconcile_interval_s: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0x5EED))
     #: How the broker's failures read (its declared dialect; the engine sets it).
-    errors: BrokerErrors = KITE_ERRORS
+    errors: BrokerErrors = DEFAULT_BROKER_ERRORS
 
     def classify(self, exc: BaseException) -> ErrorClass:
         if isinstance(exc, OrderLimitReached):  # our own budget: the day's writes are used up

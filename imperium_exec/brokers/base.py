@@ -22,7 +22,6 @@ from ..events import QuoteSource
 from ..instruments import INDEX_QUOTE_KEYS
 from ..request import OrderType, Side
 from .errors import BrokerErrors
-from .kite.errors import KITE_ERRORS
 
 if TYPE_CHECKING:
     from ..clock import Clock
@@ -249,7 +248,7 @@ class TagFormat:
         return len(tag) <= self.length and re.fullmatch(f"[{self.alphabet}]*", tag) is not None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BrokerCapabilities:
     """What a broker offers beyond :class:`Broker`, declared once when it is built.
 
@@ -260,8 +259,9 @@ class BrokerCapabilities:
     # the account
     #: Its request limits (the engine's one budget keeps to them); None: no limits (in-process).
     rate_limits: AccountRateLimits | None = None
-    #: How its failures read (transient / throttle / risk / fatal, may the order exist).
-    errors: BrokerErrors = KITE_ERRORS
+    #: How its failures read (transient / throttle / risk / fatal, may the order exist):
+    #: every broker names its dialect (Kite's is ``brokers.kite.errors.KITE_ERRORS``).
+    errors: BrokerErrors
     tags: TagFormat = field(default_factory=TagFormat)
     # market data
     #: Quotes are its own in-process book, free and instant (the paper exchange): the engine

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..brokers.errors import BrokerErrors
-from ..brokers.kite.errors import KITE_ERRORS
+from ..retry import DEFAULT_BROKER_ERRORS
 from .rate_budget import Lane, RateBudget, RequestKind, Slot
 
 T = TypeVar("T")
@@ -62,7 +62,7 @@ class BrokerGateway:
 
     def __init__(self, budget: RateBudget, *,
                  on_session_lost: Callable[[str], None] | None = None,
-                 errors: BrokerErrors = KITE_ERRORS) -> None:
+                 errors: BrokerErrors = DEFAULT_BROKER_ERRORS) -> None:
         self.budget = budget
         #: The broker's dialect: which failures are a throttle, which a lost session.
         self.errors = errors

@@ -94,3 +94,60 @@ def test_no_module_of_the_package_imports_itself_back() -> None:
 def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
+
+
+def room_of(module: str) -> str:
+    """The room a module lives in: ``top`` for the package's top level, else its package
+    (a broker's own folder, ``widgets/desk`` and ``algos.names`` on their own)."""
+    parts = module.split(".")[1:]
+    if not parts or (len(parts) == 1 and parts[0] not in ROOMS):
+        return "top"
+    if parts[0] == "brokers" and len(parts) > 1 and parts[1] in ("kite", "paper"):
+        return f"brokers/{parts[1]}"
+    if parts[:2] == ["widgets", "desk"]:
+        return "widgets/desk"
+    if parts[:2] == ["algos", "names"]:
+        return "algos.names"
+    return parts[0]
+
+
+#: What each room may import besides itself: the README's "what each may import".
+ROOMS: dict[str, set[str]] = {
+    "algos.names": set(),
+    "events": {"top", "algos.names"},
+    "costs": {"top", "events", "algos.names"},
+    "algos": {"top", "algos.names", "costs", "brokers", "events"},
+    "brokers": {"top", "algos.names", "events", "costs", "engine", "brokers/kite",
+                "brokers/paper"},
+    "brokers/kite": {"top", "algos.names", "events", "brokers", "engine"},
+    "brokers/paper": {"top", "algos.names", "events", "brokers", "brokers/kite", "sim", "engine",
+                      "costs"},
+    "engine": {"top", "algos.names", "events", "algos", "costs", "baskets", "brokers"},
+    "sim": {"top", "algos.names", "events", "costs", "brokers"},
+    "baskets": {"top", "algos.names", "events", "algos", "costs", "brokers", "engine"},
+    "calibration": {"top", "algos.names", "events", "algos", "costs", "brokers"},
+    "tca": {"top", "algos.names", "events"},
+}
+
+
+def test_each_room_imports_only_what_the_layout_allows() -> None:
+    graph = package_graph()
+    broken = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items() for target in targets
+        if (room := room_of(module)) in ROOMS and room_of(target) != room
+        and room_of(target) not in ROOMS[room])
+    assert broken == []
+
+
+def test_the_engine_never_imports_a_brokers_own_folder_nor_probes_the_broker() -> None:
+    modules = module_files()
+    engine = {name: path for name, path in modules.items()
+              if name.startswith("imperium_exec.engine.")}
+    graph = {name: imports_of(name, path, modules) for name, path in engine.items()}
+    assert not [f"{m} imports {t}" for m, ts in graph.items() for t in ts
+                if room_of(t) in ("brokers/kite", "brokers/paper", "sim")]
+    probes = [f"{path.name}:{number}" for path in engine.values()
+              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+              if "getattr(" in line or "hasattr(" in line]
+    assert probes == []

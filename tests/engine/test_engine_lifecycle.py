@@ -11,6 +11,7 @@ from engine_support import SYMBOL, Rig, assert_books_balance, make_request, make
 
 from imperium_exec.brokers.base import BrokerCapabilities
 from imperium_exec.brokers.errors import NetworkException
+from imperium_exec.brokers.kite.errors import KITE_ERRORS
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
@@ -291,7 +292,7 @@ class ProtocolOnlyBroker:
     """A broker with nothing but the Broker protocol (no batched quotes, no stream)."""
 
     name = "minimal"
-    capabilities = BrokerCapabilities()  # nothing beyond the protocol
+    capabilities = BrokerCapabilities(errors=KITE_ERRORS)  # nothing beyond the protocol
 
     def __init__(self, inner: InMemoryBroker) -> None:
         self._inner = inner
