@@ -19,6 +19,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..base import DepthLevel
+
 log = logging.getLogger(__name__)
 
 #: Streaming modes, least to most data.
@@ -78,13 +80,8 @@ def price_divisor(instrument_token: int) -> float:
 # ---------------------------------------------------------------------------- ticks
 
 
-@dataclass(frozen=True, slots=True)
-class DepthLevel:
-    """One market-depth level; an empty level is all zeros, as Kite sends it."""
-
-    price: float
-    quantity: int
-    orders: int
+# A depth level is the engine's own (brokers.base.DepthLevel); an empty level is all zeros,
+# as Kite sends it.
 
 
 @dataclass(frozen=True, slots=True)
