@@ -239,11 +239,6 @@ class TagFormat:
     length: int = 20  # Kite: 20 alphanumerics
     alphabet: str = "A-Za-z0-9"
 
-    def __post_init__(self) -> None:
-        if self.length < 15:  # parent id (10) + child (3) + attempt (2)
-            raise ValueError(f"tag length: {self.length} is too short for the engine's tags "
-                             "(15 characters)")
-
     def accepts(self, tag: str) -> bool:
         return len(tag) <= self.length and re.fullmatch(f"[{self.alphabet}]*", tag) is not None
 

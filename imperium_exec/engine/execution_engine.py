@@ -63,7 +63,15 @@ from .placement import PlacementConfig, Placer
 from .rate_budget import RateBudget, RequestKind
 from .runtime import EngineServices, EngineThread
 from .schedule import ScheduleRunner
-from .state import BasketLeg, ChildResult, ChildState, ExecutionResult, ParentState, new_parent_id
+from .state import (
+    TAG_LENGTH,
+    BasketLeg,
+    ChildResult,
+    ChildState,
+    ExecutionResult,
+    ParentState,
+    new_parent_id,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,6 +90,9 @@ class ExecutionEngine:
                  config: EngineConfig | None = None) -> None:
         self.broker = broker
         self.capabilities = offers = checked_capabilities(broker)
+        if not offers.tags.accepts("Z9" * (TAG_LENGTH // 2) + "Z"):
+            raise ValueError(f"{broker.name}: its order tags ({offers.tags}) cannot carry the "
+                             f"engine's tags ({TAG_LENGTH} letters and digits)")
         self.mode = mode
         self.clock: Clock = clock or offers.clock or RealClock()
         self.tracker = tracker

@@ -210,6 +210,11 @@ class ParentState:
             await self.wait_changed(None)
 
 
+#: Every tag the engine sends: a parent id (10), the child's number (3) and its attempt (2),
+#: upper-case letters and digits.
+TAG_LENGTH = 15
+
+
 def new_parent_id(rng: random.Random | None = None) -> str:
     """Ten characters of A-Z and 0-9: from ``rng`` when given (tests and benchmarks seed it),
     else from the OS."""
