@@ -330,8 +330,9 @@ class Broker(Protocol):
         ...
 
 
-def checked_capabilities(broker: Broker) -> BrokerCapabilities:
-    """``broker``'s declared capabilities, or a TypeError saying what it must declare."""
+def checked_capabilities(broker: Broker, *, tag_length: int = 0) -> BrokerCapabilities:
+    """``broker``'s declared capabilities, or a TypeError saying what it must declare; a
+    ValueError when its tags cannot carry ``tag_length`` letters and digits."""
     try:
         offers = broker.capabilities
     except AttributeError:
@@ -341,4 +342,7 @@ def checked_capabilities(broker: Broker) -> BrokerCapabilities:
     if not isinstance(offers, BrokerCapabilities):
         raise TypeError(f"{type(broker).__name__}.capabilities: {offers!r} is not a "
                         "BrokerCapabilities")
+    if not offers.tags.accepts("Z9" * (tag_length // 2) + "Z" * (tag_length % 2)):
+        raise ValueError(f"{broker.name}: its order tags ({offers.tags}) cannot carry the "
+                         f"engine's tags ({tag_length} letters and digits)")
     return offers

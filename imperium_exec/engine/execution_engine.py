@@ -89,10 +89,7 @@ class ExecutionEngine:
                  retry_policy: RetryPolicy | None = None,
                  config: EngineConfig | None = None) -> None:
         self.broker = broker
-        self.capabilities = offers = checked_capabilities(broker)
-        if not offers.tags.accepts("Z9" * (TAG_LENGTH // 2) + "Z"):
-            raise ValueError(f"{broker.name}: its order tags ({offers.tags}) cannot carry the "
-                             f"engine's tags ({TAG_LENGTH} letters and digits)")
+        self.capabilities = offers = checked_capabilities(broker, tag_length=TAG_LENGTH)
         self.mode = mode
         self.clock: Clock = clock or offers.clock or RealClock()
         self.tracker = tracker
