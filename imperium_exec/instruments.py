@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .timeutil import IST
+from .timeutil import IST, round_to_tick
 
 
 class UnknownInstrumentError(LookupError):
@@ -269,3 +269,15 @@ def is_expiry_day(tradingsymbol: str, day: dt.date, master: InstrumentMaster | N
     if master.underlyings[contract.underlying].is_scheduled_expiry(day):
         return True
     return contract_expiry(contract, master) == day
+
+
+def price_band(reference: float, tick: float, *, threshold: float = 50.0,
+               absolute: float = 20.0, fraction: float = 0.40) -> tuple[float, float]:
+    """NSE's limit price protection for index options around a reference price, as (lowest
+    sell, highest buy) on the tick grid: at most ``threshold`` rupees, +/- ``absolute``;
+    above, +/- ``fraction`` of the reference (BSE: 40 %, at least ₹20)."""
+    if reference > threshold:
+        low, high = reference * (1.0 - fraction), reference * (1.0 + fraction)
+    else:
+        low, high = reference - absolute, reference + absolute
+    return max(tick, round_to_tick(low, tick, "up")), round_to_tick(high, tick, "down")

@@ -214,22 +214,28 @@ class ExecutionStack(QObject):
         self.started_ts = self.now()
 
     # --- Commands (GUI thread; none of them waits on the broker)
-    def execute(self, request: ExecutionRequest) -> ExecutionHandle:
+    def execute(self, request: ExecutionRequest, *,
+                override_limits: bool = False) -> ExecutionHandle:
         """Start executing ``request``. Raises ``ValueError`` (naming the field) for a request
-        or schedule that cannot be executed; nothing reaches the broker then."""
-        parent_id, future = self.engine.submit(request)
+        or schedule that cannot be executed, and :class:`~imperium_exec.risk.RiskRefusal` (a
+        ``ValueError`` in the ``risk`` bucket, naming each limit) for one a pre-trade limit
+        refuses; nothing reaches the broker then. ``override_limits``: the trader confirmed
+        going past the size limits (the hard ones still hold)."""
+        parent_id, future = self.engine.submit(request, override_limits=override_limits)
         return ExecutionHandle(parent_id, future)
 
     def execute_payload(self, payload: dict[str, Any]) -> ExecutionHandle:
         """Convenience for the desk's existing Kite-style order dicts."""
         return self.execute(ExecutionRequest.from_payload(payload))
 
-    def execute_basket(self, basket: BasketRequest) -> BasketHandle:
+    def execute_basket(self, basket: BasketRequest, *,
+                       override_limits: bool = False) -> BasketHandle:
         """Start executing ``basket``: its legs as parents, shorts only as far as their hedges
         have filled, legs in step. Raises ``RequestError`` (naming ``legs[i]``) for a leg that
         cannot be executed; nothing reaches the broker then. The margin check (where the broker
         offers one) runs on the engine; a shortfall ends the basket with ``basket_finished``."""
-        basket_id, parent_ids, future = self.engine.submit_basket(basket)
+        basket_id, parent_ids, future = self.engine.submit_basket(
+            basket, override_limits=override_limits)
         return BasketHandle(basket_id, parent_ids, future)
 
     def cancel_basket(self, basket_id: str) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..risk import RiskLimits
 from .markouts import HORIZONS_S
 from .rate_budget import AccountRateLimits
 
@@ -38,3 +39,5 @@ class EngineConfig:
     id_seed: int | None = None
     #: Seconds after each fill at which its markout row is written (1, 5, 60); () for none.
     markout_horizons_s: tuple[float, ...] = HORIZONS_S
+    #: The pre-trade limits every parent is checked against before anything is sent.
+    risk_limits: RiskLimits = field(default_factory=RiskLimits)

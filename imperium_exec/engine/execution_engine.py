@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import logging
 import random
-import threading
 import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -37,12 +36,13 @@ from ..baskets.runner import BasketResult
 from ..brokers.base import Broker, checked_capabilities
 from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
-from ..events import Event, EventKind, ParentStatus
+from ..events import ErrorBucket, Event, EventKind, ParentStatus
 from ..instruments import underlying_index_key
 from ..request import ExecutionRequest, RequestError
 from ..retry import RetryPolicy
 from ..router import SmartOrderRouter
 from ..telemetry import FillQualityTracker
+from .admission import Admission
 from .cancelling import ChildCanceller
 from .config import EngineConfig, SessionExpired
 from .event_factory import EventFactory
@@ -105,8 +105,6 @@ class ExecutionEngine:
         self._listeners: list[RowListener] = []
         self._ids = random.Random(cfg.id_seed) if cfg.id_seed is not None else None
         self._parents: dict[str, ParentState] = {}
-        self._permits: dict[str, SendPermit] = {}
-        self._permits_lock = threading.Lock()
         self._closed = False
         self._services_stopping: asyncio.Task[None] | None = None
 
@@ -115,6 +113,9 @@ class ExecutionEngine:
                                  wall_time=self.clock.now)
         self.gateway = BrokerGateway(self.budget, on_session_lost=self._on_session_lost,
                                      errors=offers.errors)
+        self.admission = Admission(limits=cfg.risk_limits, budget=self.budget,
+                                   gateway=self.gateway, clock=self.clock,
+                                   check_margin=offers.basket_margin)
         self.orders = OrderTracker(
             clock=self.clock, gateway=self.gateway, read_book=broker.orders,
             cancel_order=broker.cancel_order, events=self.events, emit=self._emit,
@@ -181,10 +182,12 @@ class ExecutionEngine:
         self._listeners.append(listener)
 
     def submit(
-        self, request: ExecutionRequest,
+        self, request: ExecutionRequest, *, override_limits: bool = False,
     ) -> tuple[str, concurrent.futures.Future[ExecutionResult]]:
-        """Plan ``request`` now (raising ``ValueError`` for a plan that cannot be made) and hand
-        it to the engine. Returns at once with the parent id and a future of the result."""
+        """Plan ``request`` now and hand it to the engine. Returns at once with the parent id
+        and a future of the result. Raises ``ValueError`` for a plan that cannot be made and
+        :class:`~imperium_exec.risk.RiskRefusal` for a pre-trade limit it breaks (size limits
+        are lifted by ``override_limits``: the trader confirmed); nothing is sent then."""
         self._check_open()
         self._check_listed(request)
         parent_id = self._new_parent_id()
@@ -193,15 +196,14 @@ class ExecutionEngine:
         plan = self.planner.plan(request, now=planned_at, seed=seed,
                                  session_seconds=self.broker.session_seconds)
         future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
-        permit = SendPermit()
-        with self._permits_lock:
-            self._permits[parent_id] = permit
+        permit = self.admission.admit([PlannedLeg(parent_id, request, plan, seed)],
+                                      override_limits=override_limits, basket=False)[parent_id]
         self._loop.call_soon_threadsafe(self._start_parent, parent_id, request, plan, seed,
                                         permit, future)
         return parent_id, future
 
     def submit_basket(
-        self, basket: BasketRequest,
+        self, basket: BasketRequest, *, override_limits: bool = False,
     ) -> tuple[str, list[str], concurrent.futures.Future[BasketResult]]:
         """Plan every leg now (raising ``ValueError`` naming ``legs[i]`` for a leg that cannot
         be planned) and hand the basket to the engine. Returns at once with the basket's id,
@@ -231,9 +233,7 @@ class ExecutionEngine:
                 raise RequestError([(f"legs[{i}]", str(exc))]) from None
             legs.append(PlannedLeg(parent_id, leg, plan, seed))
         future: concurrent.futures.Future[BasketResult] = concurrent.futures.Future()
-        permits = {leg.parent_id: SendPermit() for leg in legs}
-        with self._permits_lock:
-            self._permits.update(permits)
+        permits = self.admission.admit(legs, override_limits=override_limits, basket=True)
         self._loop.call_soon_threadsafe(self.baskets.start, basket_id, basket, legs, permits,
                                         future)
         return basket_id, [leg.parent_id for leg in legs], future
@@ -258,8 +258,7 @@ class ExecutionEngine:
 
     def cancel(self, parent_id: str) -> None:
         """Cancel one parent: from this moment it sends no new order."""
-        with self._permits_lock:
-            permit = self._permits.get(parent_id)
+        permit = self.admission.permit(parent_id)
         if permit is not None:
             permit.revoke("parent cancelled")
         self._loop.call_soon_threadsafe(self._cancel_parent, parent_id)
@@ -267,8 +266,7 @@ class ExecutionEngine:
     def cancel_all(self) -> None:
         """Kill switch: from the moment this returns no new order is sent; resting children
         are cancelled at the front of the write queue."""
-        with self._permits_lock:
-            permits = list(self._permits.values())
+        permits = self.admission.permits()
         for permit in permits:
             permit.revoke("kill switch")
         self._loop.call_soon_threadsafe(self._cancel_all)
@@ -309,8 +307,7 @@ class ExecutionEngine:
             return
         self._closed = True
         self.gateway.halt_placements("engine shut down")
-        with self._permits_lock:
-            permits = list(self._permits.values())
+        permits = self.admission.permits()
         for permit in permits:
             permit.revoke("engine shut down")
         self._thread.wind_down(drain=self._drain, force_finish=self._force_finish,
@@ -433,6 +430,10 @@ class ExecutionEngine:
             keys.append(parent.underlying_key)
         self.market_data.subscribe(keys)
         try:
+            refusal = await self.admission.margin_refusal(parent)
+            if refusal is not None:
+                parent.failure, parent.failure_bucket = refusal, ErrorBucket.RISK
+                return
             await self.schedule.run(parent, seed)
         except Exception as exc:  # a bug must still end the parent with a row, never hang it
             log.exception("parent %s crashed", parent.parent_id)
@@ -476,8 +477,7 @@ class ExecutionEngine:
         return held.quote.mid if held is not None else None
 
     def _drop_permit(self, parent_id: str) -> None:
-        with self._permits_lock:
-            self._permits.pop(parent_id, None)
+        self.admission.drop(parent_id)
 
     # ------------------------------------------------------------------ controls (loop thread)
 

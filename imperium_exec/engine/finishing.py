@@ -67,6 +67,7 @@ class ParentFinisher:
         self._emit(self.events.parent_event(
             parent, EventKind.FINISHED, quantity=req.quantity, filled_quantity=parent.filled,
             average_price=parent.average_price or None, message=message,
+            error_bucket=parent.failure_bucket,
             underlying_price=parent.underlying_price,
             realized_slippage=slippage(parent, parent.average_price),
             realized_slippage_bps=slippage_bps(parent, parent.average_price),

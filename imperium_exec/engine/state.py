@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..algos.plan import ExecutionPlan
-from ..events import ChildStatus, ParentStatus, QuoteSource
+from ..events import ChildStatus, ErrorBucket, ParentStatus, QuoteSource
 from ..request import ExecutionRequest
 from ..router import RouteDecision
 from .gateway import SendPermit
@@ -144,6 +144,8 @@ class ParentState:
     #: every placement request goes out.
     permit: SendPermit = field(default_factory=SendPermit)
     note: str | None = None  # why it ended short, for the finished row (not a failure)
+    #: The bucket of ``failure`` when it has one (``risk``: refused by the margin check).
+    failure_bucket: ErrorBucket | None = None
     #: Child numbers used so far: the rows' ``children``. The plan's count, raised only when a
     #: re-cut slice needs more children than it replaced; a child's number is never above it.
     child_numbers: int = 0

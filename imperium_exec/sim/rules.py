@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from ..brokers.base import OrderInstruction
 from ..brokers.errors import GeneralException, InputException, NetworkException
 from ..costs.margin import BasketMargin, OptionLeg, basket_margin, short_margin
+from ..instruments import price_band
 from ..request import OrderType, Side
-from ..timeutil import is_on_tick, round_to_tick
+from ..timeutil import is_on_tick
 from .chain import Instrument
 from .config import AccountConfig, RulesConfig
 
@@ -35,11 +36,8 @@ PRODUCTS = ("NRML", "MIS")
 
 def lpp_band(reference: float, rules: RulesConfig, tick: float) -> tuple[float, float]:
     """NSE limit price protection around a reference price: (lowest sell, highest buy)."""
-    if reference > rules.lpp_threshold:
-        low, high = reference * (1.0 - rules.lpp_fraction), reference * (1.0 + rules.lpp_fraction)
-    else:
-        low, high = reference - rules.lpp_absolute, reference + rules.lpp_absolute
-    return (max(tick, round_to_tick(low, tick, "up")), round_to_tick(high, tick, "down"))
+    return price_band(reference, tick, threshold=rules.lpp_threshold,
+                      absolute=rules.lpp_absolute, fraction=rules.lpp_fraction)
 
 
 def auto_protection_pct(ltp: float, rules: RulesConfig) -> float:

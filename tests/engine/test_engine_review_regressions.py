@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from engine_support import make_request, make_rig
 
 from imperium_exec.brokers.base import Quote
@@ -16,6 +17,7 @@ from imperium_exec.clock import RealClock
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.engine.rate_budget import AccountRateLimits
 from imperium_exec.events import ParentStatus
+from imperium_exec.risk import RiskRefusal
 from imperium_exec.router import SmartOrderRouter
 
 
@@ -105,12 +107,17 @@ def test_the_days_write_limit_fails_the_parent_clearly_not_as_an_internal_error(
                              config=EngineConfig(id_seed=1, rate_limits=limits))
     rows: list[dict[str, Any]] = []
     engine.add_listener(rows.append)
-    results = []
-    for _ in range(2):
-        _, future = engine.submit(make_request(order_type="MARKET", execution_urgency="high"))
-        results.append(future.result(5))
-    engine.shutdown(2)
-    last = results[-1]
-    assert last.status is ParentStatus.FAILED and "internal error" not in (last.message or "")
+    # Both are admitted (each sees the one placement left, none sent yet); the one that comes
+    # second to the budget finds the day used up. (Submitted one after the other, the second
+    # is refused up front: the pre-trade check counts what is left; see the last lines.)
+    futures = [engine.submit(make_request(order_type="MARKET", execution_urgency="high"))[1]
+               for _ in range(2)]
+    results = [future.result(5) for future in futures]
+    (last,) = [r for r in results if r.status is ParentStatus.FAILED]
+    assert "internal error" not in (last.message or "")
     (error,) = [r for r in rows if r["parent_id"] == last.parent_id and r["event"] == "error"]
     assert error["error_bucket"] == "fatal" and "limit" in error["error"]
+    with pytest.raises(RiskRefusal, match="orders today: 1 child orders planned but the "
+                                          "broker allows 0 more placements today"):
+        engine.submit(make_request(order_type="MARKET", execution_urgency="high"))
+    engine.shutdown(2)

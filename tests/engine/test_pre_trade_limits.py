@@ -1,0 +1,175 @@
+"""Pre-trade limits through the engine's API on the paper exchange: each breach is a ``risk``
+refusal naming the limit, its value and the order's figure, and nothing reaches the broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.clock import VirtualClock
+from imperium_exec.engine.config import EngineConfig
+from imperium_exec.engine.execution_engine import ExecutionEngine
+from imperium_exec.engine.rate_budget import AccountRateLimits
+from imperium_exec.events import ErrorBucket, ParentStatus
+from imperium_exec.request import ExecutionRequest
+from imperium_exec.risk import RiskLimits, RiskRefusal
+
+LOT = 65
+
+
+@pytest.fixture
+def paper() -> PaperBroker:
+    return PaperBroker(clock=VirtualClock(), seed=11)
+
+
+def nifty_option(paper: PaperBroker, strike_from_atm: int = 0, kind: str = "CE") -> str:
+    chain = paper.option_chain("NIFTY", strikes_each_side=3)
+    row = chain.rows[3 + strike_from_atm]
+    return (row.call if kind == "CE" else row.put).tradingsymbol
+
+
+def request(paper: PaperBroker, symbol: str, **fields: Any) -> ExecutionRequest:
+    quote = paper.quote(symbol)
+    assert quote is not None
+    base: dict[str, Any] = dict(tradingsymbol=symbol, exchange="NFO", side="BUY",
+                                quantity=LOT, bid=quote.bid, ask=quote.ask, ltp=quote.ltp)
+    base.update(fields)
+    return ExecutionRequest.model_validate(base)
+
+
+def engine_on(paper: PaperBroker, **limits: Any) -> ExecutionEngine:
+    config = EngineConfig(id_seed=3, markout_horizons_s=(),
+                          risk_limits=replace(RiskLimits(), **limits))
+    return ExecutionEngine(paper, mode="paper", config=config)
+
+
+@pytest.fixture
+def engine(paper: PaperBroker) -> Iterator[ExecutionEngine]:
+    engine = engine_on(paper)
+    yield engine
+    engine.shutdown(5.0)
+
+
+def refusal(engine: ExecutionEngine, req: ExecutionRequest, **kw: Any) -> RiskRefusal:
+    with pytest.raises(RiskRefusal) as info:
+        engine.submit(req, **kw)
+    assert info.value.bucket is ErrorBucket.RISK
+    return info.value
+
+
+def test_eight_thousand_lots_of_nifty_is_refused_naming_the_lots_limit(
+        paper: PaperBroker, engine: ExecutionEngine) -> None:
+    symbol = nifty_option(paper)
+    refused = refusal(engine, request(paper, symbol, quantity=8_000 * LOT,
+                                      execution_algo="TWAP", max_child_orders=10,
+                                      horizon_s=600))
+    assert "lots: 8,000 lots is over the NIFTY limit of 270 lots for one order" in \
+        str(refused).splitlines()
+    assert paper.orders() == []
+
+
+def test_five_crore_of_premium_is_refused_naming_the_premium_limit(
+        paper: PaperBroker, engine: ExecutionEngine) -> None:
+    symbol = nifty_option(paper, -3)  # deep in the money: a dear premium
+    quote = paper.quote(symbol)
+    assert quote is not None and quote.ask is not None
+    lots = 250  # under the lots limit: the premium alone refuses it
+    limit = round(5e7 / (lots * LOT) / 0.05) * 0.05
+    refused = refusal(engine, request(paper, symbol, quantity=lots * LOT,
+                                      order_type="LIMIT", limit_price=limit,
+                                      ltp=limit, bid=limit - 0.05, ask=limit))
+    (line,) = [line for line in str(refused).splitlines() if line.startswith("premium: ")]
+    assert "₹5.00 crore of premium" in line and "over the limit of ₹25.00 lakh" in line
+    assert paper.orders() == []
+
+
+def test_a_limit_twenty_percent_outside_the_band_is_refused_even_when_confirmed(
+        paper: PaperBroker, engine: ExecutionEngine) -> None:
+    symbol = nifty_option(paper)
+    req = request(paper, symbol)
+    assert req.ltp is not None
+    _, band_top = RiskLimits().price_band_of(req.ltp, req.tick_size)  # NSE: ±₹20 or ±40 %
+    limit = round(band_top * 1.2 / 0.05) * 0.05
+    priced = replace_fields(req, order_type="LIMIT", limit_price=limit)
+    refused = refusal(engine, priced, override_limits=True)  # a confirmation cannot lift it
+    assert any(line.startswith("price band: buy limit ") and "outside the exchange's band" in line
+               for line in str(refused).splitlines())
+    assert not refused.confirmable
+    assert paper.orders() == []
+
+
+def test_a_parent_that_would_overrun_the_days_orders_is_refused_saying_how_many_are_left(
+        paper: PaperBroker) -> None:
+    paper_limits = replace(paper.capabilities.rate_limits or AccountRateLimits(),
+                           writes_per_day=110, cancel_reserve_per_day=100)
+    engine = ExecutionEngine(paper, mode="paper", config=EngineConfig(
+        id_seed=3, markout_horizons_s=(), rate_limits=paper_limits))
+    try:
+        symbol = nifty_option(paper)
+        refused = refusal(engine, request(paper, symbol, quantity=20 * LOT,
+                                          execution_algo="TWAP", max_child_orders=20,
+                                          horizon_s=600))
+        assert "orders today: 20 child orders planned but the broker allows 10 more " \
+               "placements today" in str(refused)
+        assert paper.orders() == []
+    finally:
+        engine.shutdown(5.0)
+
+
+def test_a_sell_of_several_orders_the_margin_does_not_cover_fails_in_the_risk_bucket_unsent(
+        ) -> None:
+    paper = PaperBroker(clock=VirtualClock(), seed=11, margin=10_000.0)
+    engine = engine_on(paper)
+    rows: list[dict[str, Any]] = []
+    engine.add_listener(rows.append)
+    try:
+        symbol = nifty_option(paper)
+        _, future = engine.submit(request(paper, symbol, side="SELL", quantity=10 * LOT,
+                                          execution_algo="TWAP", max_child_orders=5,
+                                          horizon_s=300))
+        result = future.result(10)
+    finally:
+        engine.shutdown(5.0)
+    assert result.status is ParentStatus.FAILED and result.filled_quantity == 0
+    assert result.message is not None and result.message.startswith("margin: the order needs ")
+    finished = [r for r in rows if r["event"] == "finished"]
+    assert [r["error_bucket"] for r in finished] == ["risk"]
+    assert paper.orders() == []
+
+
+def test_a_confirmed_order_goes_past_the_size_limits_only(paper: PaperBroker,
+                                                          engine: ExecutionEngine) -> None:
+    symbol = nifty_option(paper)
+    big = request(paper, symbol, quantity=300 * LOT, execution_algo="TWAP",
+                  max_child_orders=12, horizon_s=600)
+    assert refusal(engine, big).confirmable
+    parent_id, future = engine.submit(big, override_limits=True)
+    engine.cancel(parent_id)
+    assert future.result(10).status in (ParentStatus.CANCELLED, ParentStatus.PARTIAL,
+                                        ParentStatus.FILLED)
+
+
+def test_working_parents_are_capped_and_a_finished_one_frees_its_slot(
+        paper: PaperBroker) -> None:
+    engine = engine_on(paper, max_working_parents=2)
+    try:
+        symbol = nifty_option(paper)
+        slow = request(paper, symbol, execution_algo="TWAP", quantity=2 * LOT,
+                       max_child_orders=2, horizon_s=600)
+        first, f1 = engine.submit(slow)
+        engine.submit(slow)
+        refused = refusal(engine, slow, override_limits=True)
+        assert "working parents: 2 parents are working, the limit is 2" in str(refused)
+        engine.cancel(first)
+        f1.result(10)
+        engine.submit(slow)  # the slot is free again
+    finally:
+        engine.shutdown(5.0)
+
+
+def replace_fields(req: ExecutionRequest, **fields: Any) -> ExecutionRequest:
+    return ExecutionRequest.model_validate(req.model_dump() | fields)
