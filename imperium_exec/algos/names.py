@@ -40,9 +40,10 @@ def forget_algorithm(name: str) -> None:
 
 def _registered() -> dict[str, bool]:
     """The registered names, the built-ins registered on first use (the registry imports the
-    algorithms, which read requests: it cannot be imported while ``request`` loads)."""
-    if not _SCHEDULED:
-        import_module(f"{__package__}.registry")
+    algorithms, which read requests: it cannot be imported while ``request`` loads). Asked of
+    the import system every time (a dictionary lookup once loaded): a thread that asks while
+    another is still importing the registry waits for it, never sees half the built-ins."""
+    import_module(f"{__package__}.registry")
     return _SCHEDULED
 
 
@@ -60,5 +61,8 @@ def algorithm_name(value: str) -> AlgoName:
 
 def runs_a_schedule(name: AlgoName) -> bool:
     """Whether the algorithm ``name`` spreads its children over a window (its
-    ``Algorithm.scheduled``)."""
-    return _registered()[name]
+    ``Algorithm.scheduled``). Raises ValueError for a name not registered."""
+    known = _registered()
+    if name not in known:
+        raise ValueError(f"{name!r}: not an execution algorithm (known: {', '.join(known)})")
+    return known[name]

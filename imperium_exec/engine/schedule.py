@@ -19,7 +19,7 @@ from ..algos.registry import algorithm_for
 from ..brokers.base import Broker
 from ..clock import Clock
 from ..events import ChildStatus, EventKind
-from ..request import OrderType
+from ..request import MAX_ORDERS_PER_PARENT, OrderType
 from ..timeutil import epoch_to_iso
 from .cancelling import ChildCanceller
 from .event_factory import EventFactory
@@ -103,16 +103,18 @@ class ScheduleRunner:
         await self._await_completion(parent, algorithm)
 
     async def _send(self, parent: ParentState, batch: list[ChildState], *,
-                    final_slice: bool) -> None:
-        """Send a slice's children one after another, each after the basket's gate."""
+                    final_slice: bool) -> bool:
+        """Send a slice's children one after another, each after the basket's gate. False:
+        it stopped before the last (the parent stops, or its basket stopped this leg)."""
         for child in batch:
             await parent.hold_while_paused()
             if parent.stopping:
-                return
+                return False
             if parent.basket is not None and not await parent.basket.gate.wait_turn(
                     parent, child):
-                return  # the basket stopped: it cancels this leg
+                return False  # the basket stopped: it cancels this leg
             await self.placer.send(parent, child, final_slice=final_slice)
+        return True
 
     def _due(self, parent: ParentState, slice_index: int) -> bool:
         """Whether the slice's send time (shifted by pauses) has come."""
@@ -173,12 +175,10 @@ class ScheduleRunner:
             if scheduled and now >= parent.end_at:
                 break
             reaction = algorithm.react(parent, now)
-            if reaction.send > 0:
-                await parent.hold_while_paused()
-                if parent.stopping:
-                    break
-                await self._send(parent, self._new_slice(parent, reaction.send),
-                                 final_slice=False)
+            batch = self._new_slice(parent, reaction.send) if reaction.send > 0 else []
+            if batch:
+                if not await self._send(parent, batch, final_slice=False):
+                    break  # stopped (or its basket stopped it): nothing more goes out
                 continue
             if parent.working <= 0 and reaction.wake_at is None:
                 break
@@ -204,11 +204,16 @@ class ScheduleRunner:
 
     def _new_slice(self, parent: ParentState, quantity: int) -> list[ChildState]:
         """Children for ``quantity`` more units that an algorithm's reaction asks for (never
-        more than the parent has left), split at the freeze quantity, numbered after the
-        parent's last child and due now."""
+        more than the parent has left, nor past the orders one parent may send), split at
+        the freeze quantity, numbered after the parent's last child and due now. None when
+        there is nothing to send."""
         req = parent.request
         units = min(quantity, max(0, parent.remaining)) // req.lot_size * req.lot_size
         sizes = split_by_freeze(units, req.lot_size, req.max_order_quantity)
+        if parent.child_numbers + len(sizes) > MAX_ORDERS_PER_PARENT:
+            parent.note = (f"its algorithm asked for more than the {MAX_ORDERS_PER_PARENT} "
+                           "orders one parent may send")
+            return []
         slice_index = max((c.slice_index for c in parent.children), default=-1) + 1
         now = self.clock.now() - parent.shift_s
         fresh = []

@@ -167,6 +167,9 @@ class Event(NamedTuple):
             value = values[position]
             if value is not None:
                 values[position] = value.value
+        algo = values[_ALGO_INDEX]
+        if algo is not None:  # a built-in's ExecutionAlgo member: its plain name
+            values[_ALGO_INDEX] = str(algo)
         return dict(zip(ROW_FIELDS, values, strict=True))
 
     @property
@@ -209,6 +212,7 @@ ENUM_FIELDS = tuple(n for n, t in FIELD_TYPES.items() if issubclass(t, StrEnum))
 #: Fields an older writer wrote as "" when they had no value.
 NONE_AS_EMPTY = frozenset((*ENUM_FIELDS, "execution_algo"))
 _ENUM_INDEXES = tuple(ROW_FIELDS.index(n) for n in ENUM_FIELDS)
+_ALGO_INDEX = ROW_FIELDS.index("execution_algo")
 
 
 def enum_members(kind: type) -> dict[str, StrEnum]:

@@ -117,3 +117,46 @@ def test_an_unregistered_algorithm_is_refused_again() -> None:
         ExecutionRequest.from_payload({
             "tradingsymbol": SYMBOL, "exchange": "NFO", "transaction_type": "BUY",
             "quantity": LOT, "order_type": "MARKET", "execution_algo": "TOY_ICEBERG"})
+
+
+class AlwaysOneMore(Algorithm):
+    """Asks for one more lot at every change, even when nothing is left to send."""
+
+    algo: ClassVar[str] = "TOY_GREEDY"
+
+    def slice_count(self, inputs: PlanInputs, length_s: float) -> int:
+        return 1
+
+    def weights(self, inputs: PlanInputs, bounds: Weights) -> Weights:
+        return np.ones(1, dtype=np.float64)
+
+    def react(self, parent: RunningParent, now: float) -> Reaction:
+        return Reaction(send=parent.request.lot_size)
+
+
+def test_an_algorithm_asking_for_more_than_is_left_never_freezes_the_engine() -> None:
+    register_algorithm(AlwaysOneMore())
+    try:
+        clock = VirtualClock()
+        broker = PaperBroker(clock=clock, seed=3)
+        quote = broker.quote(SYMBOL)
+        assert quote is not None
+        request = ExecutionRequest.from_payload({
+            "tradingsymbol": SYMBOL, "exchange": "NFO", "transaction_type": "BUY",
+            "quantity": 2 * LOT, "order_type": "MARKET", "execution_algo": "TOY_GREEDY",
+            "execution_urgency": "high", "execution_horizon_s": 60,
+            "bid": quote.bid, "ask": quote.ask, "ltp": quote.ltp})
+        engine = ExecutionEngine(broker, mode="paper", clock=clock,
+                                 config=EngineConfig(id_seed=9, markout_horizons_s=()))
+        rows: list[dict[str, Any]] = []
+        engine.add_listener(rows.append)
+        try:
+            _, future = engine.submit(request)
+            result = future.result(timeout=20.0)  # (spun forever on the loop before)
+        finally:
+            engine.shutdown(10.0)
+    finally:
+        unregister_algorithm("TOY_GREEDY")
+    assert result.status is ParentStatus.FILLED and result.filled_quantity == 2 * LOT
+    assert sum(o.filled_quantity for o in broker.orders()) == 2 * LOT
+    assert {type(r["execution_algo"]) for r in rows if r["execution_algo"]} == {str}
