@@ -33,6 +33,7 @@ from .engine.market_data import MarketQuote
 from .events import EventKind, read_event
 from .request import ExecutionRequest
 from .retry import RetryPolicy
+from .risk import Breach
 from .telemetry import FillQualityTracker, Mode
 from .volume_curve import VolumeCurveBook
 
@@ -223,6 +224,11 @@ class ExecutionStack(QObject):
         going past the size limits (the hard ones still hold)."""
         parent_id, future = self.engine.submit(request, override_limits=override_limits)
         return ExecutionHandle(parent_id, future)
+
+    def check_limits(self, request: ExecutionRequest) -> list[Breach]:
+        """The pre-trade limits ``request`` would break now (see ``RiskLimits``): the desk
+        shows them in its confirmation; a hard one cannot be confirmed past."""
+        return self.engine.check_limits(request)
 
     def execute_payload(self, payload: dict[str, Any]) -> ExecutionHandle:
         """Convenience for the desk's existing Kite-style order dicts."""

@@ -37,10 +37,12 @@ Confirm = Callable[[QWidget, str], bool]
 
 
 def confirm_with_dialog(parent: QWidget, text: str) -> bool:
-    """Ask before the kill switch fires (No is the default button)."""
+    """Ask before the kill switch fires: Enter kills (Yes is the default: Ctrl+Shift+K, Enter
+    is the whole gesture), Esc or No dismisses."""
     box = QMessageBox(QMessageBox.Icon.Warning, "Cancel all working orders", text,
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
-    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.setDefaultButton(QMessageBox.StandardButton.Yes)
+    box.setEscapeButton(QMessageBox.StandardButton.No)
     box.setObjectName("cancel_all_confirmation")
     return box.exec() == QMessageBox.StandardButton.Yes
 

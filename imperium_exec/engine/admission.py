@@ -40,6 +40,16 @@ class Admission:
 
     # ------------------------------------------------------------------ any thread
 
+    def preview(self, leg: PlannedLeg) -> list[Breach]:
+        """The limits ``leg`` would break if submitted now (nothing is registered)."""
+        with self._lock:
+            premium = self._premium_today if self._premium_day == ist_day_start(
+                self.clock.now()) else {Side.BUY: 0.0, Side.SELL: 0.0}
+            account = AccountNow(len(self._permits), self._placements_left_today(),
+                                 premium[Side.BUY], premium[Side.SELL])
+        return breaches(leg.request, planned_orders=len(leg.plan.children), account=account,
+                        limits=self.limits)
+
     def admit(self, legs: list[PlannedLeg], *, override_limits: bool,
               basket: bool) -> dict[str, SendPermit]:
         """Check each parent against the limits and, when every one passes, register their

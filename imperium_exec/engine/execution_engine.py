@@ -40,6 +40,7 @@ from ..events import ErrorBucket, Event, EventKind, ParentStatus
 from ..instruments import underlying_index_key
 from ..request import ExecutionRequest, RequestError
 from ..retry import RetryPolicy
+from ..risk import Breach
 from ..router import SmartOrderRouter
 from ..telemetry import FillQualityTracker
 from .admission import Admission
@@ -201,6 +202,16 @@ class ExecutionEngine:
         self._loop.call_soon_threadsafe(self._start_parent, parent_id, request, plan, seed,
                                         permit, future)
         return parent_id, future
+
+    def check_limits(self, request: ExecutionRequest) -> list[Breach]:
+        """The pre-trade limits ``request`` would break if submitted now, for a desk to show
+        before it asks the trader (nothing is sent or registered). Raises ``ValueError`` for a
+        plan that cannot be made."""
+        self._check_listed(request)
+        seed = request.seed if request.seed is not None else 0
+        plan = self.planner.plan(request, now=self.clock.now(), seed=seed,
+                                 session_seconds=self.broker.session_seconds)
+        return self.admission.preview(PlannedLeg("preview", request, plan, seed))
 
     def submit_basket(
         self, basket: BasketRequest, *, override_limits: bool = False,

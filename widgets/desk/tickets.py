@@ -67,6 +67,7 @@ class OrderTicket:
     leg: BasketLeg
     side: Side
     policy: ExecutionPolicy = field(default_factory=ExecutionPolicy)
+    limit_price: float | None = None  # None: MARKET
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,10 @@ class ChainSnapshot:
         return payload
 
     def ticket_payload(self, ticket: OrderTicket) -> dict[str, Any]:
-        return self.payload(ticket.leg, ticket.side, ticket.policy)
+        payload = self.payload(ticket.leg, ticket.side, ticket.policy)
+        if ticket.limit_price is not None:
+            payload.update(order_type="LIMIT", price=ticket.limit_price)
+        return payload
 
     def basket_payloads(self, legs: list[BasketLeg], policy: ExecutionPolicy, *,
                         reverse: bool = False) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from ...baskets.request import BasketPolicy, BasketRequest
 from ...brokers.base import OptionChainSource
 from ...events import Event, EventKind
 from ...request import ExecutionRequest
+from ...risk import RiskRefusal
 from ...stack import BasketHandle, ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
 from ..parents_view import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
@@ -40,6 +41,12 @@ from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
 from .basket_panel import BasketPanel
 from .chain import STRIKE_COLUMN, ChainPoller, OptionChainModel
 from .confirmations import ConfirmationLog
+from .order_confirm import (
+    ConfirmAbove,
+    ConfirmOrder,
+    confirm_order_with_dialog,
+    confirmation_text,
+)
 from .quick_order_panel import QuickOrderPanel
 from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket
 
@@ -60,11 +67,16 @@ class DeskWindow(QMainWindow):
                  strikes_each_side: int = 8, poll_ms: int = 1000,
                  settings: QSettings | None = None, confirm: Confirm = confirm_with_dialog,
                  confirm_basket: ConfirmBasket = confirm_basket_with_dialog,
+                 confirm_order: ConfirmOrder = confirm_order_with_dialog,
+                 confirm_above: ConfirmAbove | None = None,
                  dock_interval_ms: int = 75, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.stack = stack
         #: Asked before every basket (Buy, Exit, Complete, Unwind) with the order it goes in.
         self.confirm_basket = confirm_basket
+        #: Asked before a single-strike order above ``confirm_above`` or past a size limit.
+        self.confirm_order = confirm_order
+        self.confirm_above = confirm_above or ConfirmAbove()
         self.mode = stack.mode
         chain = chain_broker if chain_broker is not None else stack.broker
         if not isinstance(chain, OptionChainSource):
@@ -141,6 +153,7 @@ class DeskWindow(QMainWindow):
 
         # --- wiring: panels -> stack, stack -> confirmations, chain -> panels
         self.quick.order_requested.connect(self.submit_ticket)
+        self.quick.entry_refused.connect(self._refuse_entry)
         self.basket.basket_requested.connect(self.submit_basket)
         self.dock.parents_panel.complete_requested.connect(self.complete_basket)
         self.dock.parents_panel.unwind_requested.connect(self.unwind_basket)
@@ -165,7 +178,11 @@ class DeskWindow(QMainWindow):
         except ValueError as exc:
             self.confirmations.refuse(str(exc))
             return None
-        return self._execute(payload)
+        return self._execute(payload, ask_above=self.confirm_above)
+
+    def _refuse_entry(self, reason: str) -> None:
+        self.confirmations.refuse(f"{reason}: nothing sent")
+        self.statusBar().showMessage(f"Not sent: {reason}", 8000)
 
     def submit_basket(self, legs: list[BasketLeg], action: str,
                       policy: ExecutionPolicy) -> BasketHandle | None:
@@ -249,10 +266,27 @@ class DeskWindow(QMainWindow):
         self.statusBar().showMessage(f"Refused: {reason}", 8000)
         self.order_refused.emit(reason, {"legs": payloads})
 
-    def _execute(self, payload: dict[str, Any]) -> str | None:
+    def _execute(self, payload: dict[str, Any], *,
+                 ask_above: ConfirmAbove | None = None) -> str | None:
+        """Send one order; with ``ask_above``, confirm it first when it is that large or goes
+        past a size limit of the stack (a hard limit refuses it without asking)."""
         try:
-            handle = self.stack.execute(ExecutionRequest.from_payload(payload))
-        except ValueError as exc:  # RequestError, or the planner's ScheduleError
+            request = ExecutionRequest.from_payload(payload)
+            override = False
+            if ask_above is not None:
+                over = self.stack.check_limits(request)
+                hard = [b for b in over if not b.soft]
+                if hard:
+                    raise RiskRefusal(hard)
+                if over or ask_above.asks(request):
+                    if not self.confirm_order(self, confirmation_text(request, over)):
+                        self.confirmations.refuse(f"{request.tradingsymbol}: declined at the "
+                                                  "confirmation: nothing sent")
+                        self.statusBar().showMessage("Not sent: declined", 8000)
+                        return None
+                    override = bool(over)
+            handle = self.stack.execute(request, override_limits=override)
+        except ValueError as exc:  # RequestError, RiskRefusal or the planner's ScheduleError
             reason = _refusal(exc)
             self.confirmations.refuse(f"{payload.get('tradingsymbol')}: {reason}")
             self.statusBar().showMessage(f"Refused: {reason}", 8000)

@@ -1,0 +1,137 @@
+"""Order entry as a trader types it, in the assembled desk window with its real dialogs: what
+is sent is what the boxes show, a large order is confirmed (Enter sends, Esc declines), a size
+limit is only passed by that confirmation, and Ctrl+Shift+K then Enter kills."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from imperium_exec.brokers.paper import PaperBroker
+from imperium_exec.clock import VirtualClock
+from imperium_exec.engine.config import EngineConfig
+from imperium_exec.stack import ExecutionStack
+from imperium_exec.widgets.desk.order_confirm import OrderConfirmDialog
+from imperium_exec.widgets.desk.window import DeskWindow
+
+LOT = 65
+
+
+@dataclass
+class Desk:
+    window: DeskWindow
+    stack: ExecutionStack
+    broker: PaperBroker
+    accepted: list[dict[str, Any]]
+    dialogs: list[str]  # the text of every dialog answered, in order
+
+
+@pytest.fixture
+def desk(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Desk]:
+    clock = VirtualClock(auto_advance=False)
+    broker = PaperBroker(clock=clock, seed=11)
+    stack = ExecutionStack(broker, "paper", clock=clock, telemetry_dir=tmp_path,
+                           config=EngineConfig(id_seed=5, markout_horizons_s=()))
+    window = DeskWindow(stack, settings=qsettings, poll_ms=100, dock_interval_ms=20)
+    qtbot.addWidget(window)
+    window.resize(1700, 1000)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: window.snapshot is not None, timeout=5000)
+    accepted: list[dict[str, Any]] = []
+    stack.parent_accepted.connect(accepted.append)
+    yield Desk(window, stack, broker, accepted, [])
+    window.close()
+    clock.run_freely()
+    stack.shutdown()
+
+
+def answer_next_dialog(qtbot: QtBot, desk: Desk, key: Qt.Key) -> None:
+    """When the next modal dialog shows, note its text and press ``key`` in it."""
+    def press() -> None:
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(10, press)
+            return
+        if isinstance(dialog, QMessageBox):
+            desk.dialogs.append(dialog.text())
+        elif isinstance(dialog, OrderConfirmDialog):
+            desk.dialogs.append(dialog.text.text())
+        qtbot.keyClick(dialog, key)
+    QTimer.singleShot(0, press)
+
+
+def enter_lots_and_press(qtbot: QtBot, desk: Desk, text: str, key: Qt.Key) -> None:
+    desk.window.activateWindow()  # (back from a dialog: keys go to the active window)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is desk.window, timeout=3000)
+    lots = desk.window.quick.lots.lineEdit()
+    lots.setFocus()
+    qtbot.keyClick(lots, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(lots, text)
+    qtbot.keyClick(lots, key)
+
+
+def test_lots_zero_then_f1_sends_nothing_and_says_why(qtbot: QtBot, desk: Desk) -> None:
+    enter_lots_and_press(qtbot, desk, "60", Qt.Key.Key_Tab)  # a valid value first
+    enter_lots_and_press(qtbot, desk, "0", Qt.Key.Key_F1)
+    qtbot.wait(50)
+    assert desk.window.quick.lots.lineEdit().text() == "0"
+    assert "Lots: 0 is not a number of lots from 1 to 99,999: nothing sent" in \
+        desk.window.quick.quote_label.text()
+    assert desk.window.statusBar().currentMessage().startswith("Not sent: Lots: 0 ")
+    assert desk.accepted == [] and desk.broker.orders() == []
+
+
+def test_six_hundred_lots_asks_showing_600_esc_sends_nothing_and_enter_sends_it(
+        qtbot: QtBot, desk: Desk) -> None:
+    answer_next_dialog(qtbot, desk, Qt.Key.Key_Escape)
+    enter_lots_and_press(qtbot, desk, "600", Qt.Key.Key_F1)
+    qtbot.waitUntil(lambda: len(desk.dialogs) == 1, timeout=3000)
+    assert "600 lots (39,000 units)" in desk.dialogs[0]
+    assert "lots: 600 lots is over the NIFTY limit of 270 lots for one order" in desk.dialogs[0]
+    qtbot.wait(50)
+    assert desk.accepted == [] and desk.broker.orders() == []
+
+    answer_next_dialog(qtbot, desk, Qt.Key.Key_Return)
+    enter_lots_and_press(qtbot, desk, "600", Qt.Key.Key_F1)
+    qtbot.waitUntil(lambda: len(desk.accepted) == 1, timeout=5000)
+    assert desk.accepted[0]["quantity"] == 600 * LOT
+
+
+def test_an_order_above_one_freeze_is_sent_by_its_confirmation_and_a_small_one_at_once(
+        qtbot: QtBot, desk: Desk) -> None:
+    answer_next_dialog(qtbot, desk, Qt.Key.Key_Return)
+    enter_lots_and_press(qtbot, desk, "30", Qt.Key.Key_F1)  # 1,950 units: over the 1,800
+    qtbot.waitUntil(lambda: len(desk.accepted) == 1, timeout=5000)
+    assert "30 lots (1,950 units)" in desk.dialogs[0]
+    assert "Past the stack's size limits" not in desk.dialogs[0]
+    enter_lots_and_press(qtbot, desk, "2", Qt.Key.Key_F2)  # below: one keypress sells
+    qtbot.waitUntil(lambda: len(desk.accepted) == 2, timeout=5000)
+    assert len(desk.dialogs) == 1
+    assert [(a["side"], a["quantity"]) for a in desk.accepted] == [("BUY", 30 * LOT),
+                                                                   ("SELL", 2 * LOT)]
+
+
+def test_ctrl_shift_k_then_enter_cancels_every_working_parent(qtbot: QtBot, desk: Desk) -> None:
+    quick = desk.window.quick
+    quick.policy_form.algo.setCurrentText("TWAP")
+    enter_lots_and_press(qtbot, desk, "2", Qt.Key.Key_F1)
+    enter_lots_and_press(qtbot, desk, "3", Qt.Key.Key_F2)
+    qtbot.waitUntil(lambda: len(desk.accepted) == 2, timeout=5000)
+    finished: list[dict[str, Any]] = []
+    desk.stack.parent_finished.connect(finished.append)
+    answer_next_dialog(qtbot, desk, Qt.Key.Key_Return)
+    desk.window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is desk.window, timeout=3000)
+    qtbot.keyClick(desk.window, Qt.Key.Key_K,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    assert desk.dialogs and "Cancel" in desk.dialogs[-1]
+    assert {row["status"] for row in finished} <= {"cancelled", "partial"}
