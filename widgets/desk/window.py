@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,6 +36,7 @@ from ...risk import RiskRefusal
 from ...stack import BasketHandle, ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
 from ..parents_view import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
+from ..positions_model import PositionBook
 from ..theme import Theme
 from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
 from .basket_panel import BasketPanel
@@ -89,6 +90,10 @@ class DeskWindow(QMainWindow):
         self.handles: dict[str, ExecutionHandle] = {}
         #: This session's baskets (kept after they end: Complete / Unwind read their result).
         self.baskets: dict[str, BasketHandle] = {}
+        #: What this session's orders hold, from the stack's rows.
+        self.positions = PositionBook()
+        #: The baskets sent for each set of legs (its entries and exits), by structure_key.
+        self.structures: dict[tuple[tuple[str, str], ...], list[str]] = {}
 
         central = QWidget(self)
         outer = QVBoxLayout(central)
@@ -193,13 +198,69 @@ class DeskWindow(QMainWindow):
             return None
         payloads: list[dict[str, Any]] = []
         try:
-            payloads = self.snapshot.basket_payloads(legs, policy, reverse=action == "EXIT")
+            payloads = self.snapshot.basket_payloads(legs, policy)
+            if action == "EXIT":
+                return self.exit_structure(legs, policy)
             basket = BasketRequest.from_payloads(payloads)
         except ValueError as exc:  # RequestError names legs[i].key
             self._refuse_basket(_refusal(exc), payloads)
             return None
-        title = "Exit (every leg reversed)" if action == "EXIT" else "Buy (legs as entered)"
-        return self.send_basket(basket, title, payloads)
+        handle = self.send_basket(basket, "Buy (legs as entered)", payloads)
+        if handle is not None:
+            self.structures.setdefault(structure_key(payloads), []).append(handle.basket_id)
+        return handle
+
+    def exit_structure(self, legs: list[BasketLeg],
+                       policy: ExecutionPolicy) -> BasketHandle | None:
+        """Exit what these legs hold: each leg's net filled units from this desk's baskets of
+        the same legs, reversed (a flat leg is left out), as one hedge-first basket. A basket
+        of them still working is cancelled first; the exit goes once its fills are known."""
+        assert self.snapshot is not None
+        key = structure_key(self.snapshot.basket_payloads(legs, policy))
+        basket_ids = self.structures.get(key, [])
+        if not basket_ids:
+            self._refuse_basket("exit: these legs were not traded from this desk in this "
+                                "session; nothing is held to exit", [])
+            return None
+        working = [b for b in basket_ids if not self.baskets[b].done()]
+        for basket_id in working:
+            self.stack.cancel_basket(basket_id)
+        if working:
+            self.statusBar().showMessage("Exit: cancelling what still works, then exiting "
+                                         "what filled…", 8000)
+        return self._exit_when_settled(legs, policy, key)
+
+    def _exit_when_settled(self, legs: list[BasketLeg], policy: ExecutionPolicy,
+                           key: tuple[tuple[str, str], ...]) -> BasketHandle | None:
+        """Once every basket of ``key`` has ended and its final rows are in, send the exit."""
+        assert self.snapshot is not None
+        basket_ids = self.structures[key]
+        if any(not self.baskets[b].done() for b in basket_ids) \
+                or self.positions.working(self.positions.of_baskets(basket_ids)):
+            QTimer.singleShot(50, lambda: self._exit_when_settled(legs, policy, key))
+            return None
+        held = self.positions.of_baskets(basket_ids)
+        exits: list[BasketLeg] = []
+        for leg, payload in zip(legs, self.snapshot.basket_payloads(legs, policy), strict=True):
+            net = self.positions.net(str(payload["tradingsymbol"]), held)
+            if net:
+                exits.append(BasketLeg(leg.strike, leg.option_type,
+                                       abs(net) // self.snapshot.lot_size,
+                                       "SELL" if net > 0 else "BUY"))
+        if not exits:
+            self.statusBar().showMessage("Exit: every leg is flat; nothing sent", 8000)
+            self.confirmations.refuse("exit: every leg is flat: nothing sent")
+            return None
+        payloads = self.snapshot.basket_payloads(exits, policy)
+        try:
+            basket = BasketRequest.from_payloads(payloads)
+        except ValueError as exc:
+            self._refuse_basket(_refusal(exc), payloads)
+            return None
+        handle = self.send_basket(basket, "Exit (what each leg holds, reversed)", payloads)
+        if handle is not None:
+            self.structures[key].append(handle.basket_id)
+        return handle
 
     def complete_basket(self, basket_id: str) -> BasketHandle | None:
         """The rest of every leg of a stopped basket, as a new basket (asks first)."""
@@ -332,6 +393,7 @@ class DeskWindow(QMainWindow):
                             self.basket.lots.value())
 
     def _on_event(self, event: Event) -> None:
+        self.positions.add(event)
         self.confirmations.add_event(event)
         if event.event is EventKind.FINISHED:
             self.handles.pop(event.parent_id, None)
@@ -377,3 +439,8 @@ class DeskWindow(QMainWindow):
 def _refusal(exc: ValueError) -> str:
     """Why an order was refused, on one line (a RequestError has a line per problem)."""
     return "; ".join(line for line in str(exc).splitlines() if line.strip())
+
+
+def structure_key(payloads: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """A basket's legs as entered (symbol, side): its entries and exits share it."""
+    return tuple(sorted((str(p["tradingsymbol"]), str(p["transaction_type"])) for p in payloads))

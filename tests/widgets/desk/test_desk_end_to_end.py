@@ -205,7 +205,7 @@ def test_buy_sends_mixed_sides_as_one_basket_and_exit_reverses_them(
     accepted.clear()
     qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
     text = desk.baskets_asked[1]
-    assert text.startswith("Exit (every leg reversed): 2 legs")
+    assert text.startswith("Exit (what each leg holds, reversed): 2 legs")
     assert f"BUY {symbols[1]} first; SELL {symbols[0]} only as far as it has filled" in text
     qtbot.waitUntil(lambda: len(accepted) == 2, timeout=5000)
     assert [(r["tradingsymbol"], r["side"], r["leg_role"]) for r in accepted] == [
@@ -538,3 +538,53 @@ def test_desk_screenshot(qtbot: QtBot, desk: Desk, screenshot_dir: Path) -> None
     path = screenshot_dir / "desk.png"
     assert w.grab().save(str(path))
     assert path.stat().st_size > 50_000
+
+
+def test_exit_while_the_basket_works_cancels_it_then_sends_what_each_leg_holds_to_flat(
+        qtbot: QtBot, desk: Desk) -> None:
+    """A bear call spread as two-slice TWAP legs; Exit is pressed once the first slices have
+    filled, with the rest still working: the basket is cancelled first, then each leg's net
+    filled units go back (hedge-first: the short is bought back before its hedge is sold),
+    and the exchange's positions end flat with the short never uncovered."""
+    w, stack = desk.window, desk.stack
+    w.basket.lots.setValue(2)
+    add_legs(w, [(10, "CE", "BUY"), (8, "CE", "SELL")])  # hedge, short
+    hedge, short = [w.basket.model.index(r, w.basket.model.SYMBOL).data() for r in range(2)]
+    form = w.basket.policy_form
+    form.algo.setCurrentText("TWAP")
+    form.slices.setValue(2)
+    form.horizon.setValue(120)
+    finished: list[dict[str, Any]] = []
+    stack.basket_finished.connect(finished.append)
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    (entry,) = w.baskets.values()
+
+    def first_slices_filled() -> bool:
+        desk.clock.advance(0.25)
+        return sum(1 for r in desk.rows if r["event"] == "filled"
+                   and r["basket_id"] == entry.basket_id) >= 2
+
+    qtbot.waitUntil(first_slices_filled, timeout=10_000)
+    assert not entry.done()
+    qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
+
+    def exit_sent() -> bool:
+        desk.clock.advance(0.25)
+        return len(w.baskets) == 2
+
+    qtbot.waitUntil(exit_sent, timeout=10_000)
+    assert finished[0]["basket_id"] == entry.basket_id  # cancelled before the exit went
+    held = {r["tradingsymbol"]: r["parent_filled_quantity"] for r in desk.rows
+            if r["event"] == "finished" and r["basket_id"] == entry.basket_id}
+    text = desk.baskets_asked[-1]
+    assert text.startswith("Exit (what each leg holds, reversed)")
+    assert f"SELL {held[hedge]:,} {hedge}" in text and f"BUY {held[short]:,} {short}" in text
+    desk.clock.advance(10.0)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    net = {hedge: 0, short: 0}
+    worst_uncovered = 0
+    for trade in stack.broker.trades():  # the exchange's fills, in time order
+        net[trade.tradingsymbol] += trade.quantity if trade.side == "BUY" else -trade.quantity
+        worst_uncovered = max(worst_uncovered, -net[short] - net[hedge])
+    assert net == {hedge: 0, short: 0}
+    assert worst_uncovered <= 0
