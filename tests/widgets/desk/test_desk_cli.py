@@ -54,7 +54,7 @@ def test_headless_demo_trades_through_both_panels_and_saves_a_picture(
     assert command is not None
     picture = tmp_path / "desk.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run([command, "demo", "--headless", "--run-for", "4.5", "--screenshot",
+    done = subprocess.run([command, "demo", "--headless", "--run-for", "7", "--screenshot",
                            str(picture), "--telemetry-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
@@ -73,6 +73,19 @@ def test_headless_demo_trades_through_both_panels_and_saves_a_picture(
     waited = [r for r in rows[:rows.index(found)]
               if r["event"] == "reconciling" and r["child_id"] == found["child_id"]]
     assert [r["tag"] for r in waited] == [found["tag"]]
+    # The iron condor went in and out (its last step): every leg it exited ends flat, the
+    # entry's and the exit's fills netting to zero per symbol.
+    legs: dict[str, set[str]] = {}
+    net: dict[str, int] = {}
+    for r in rows:
+        if r["event"] == "finished" and r["basket_id"] is not None:
+            legs.setdefault(r["tradingsymbol"], set()).add(r["basket_id"])
+            sign = 1 if r["side"] == "BUY" else -1
+            net[r["tradingsymbol"]] = net.get(r["tradingsymbol"], 0) \
+                + sign * r["parent_filled_quantity"]
+    exited = [symbol for symbol, baskets in legs.items() if len(baskets) > 1]
+    assert exited, "the demo's exit did not run"
+    assert {symbol: net[symbol] for symbol in exited} == dict.fromkeys(exited, 0)
 
 
 def test_a_window_without_a_display_is_refused_with_advice_not_a_crash(
