@@ -97,6 +97,14 @@ class ChainSnapshot:
         raise ValueError(f"strike: {strike:g} is not in the {self.view.underlying} chain "
                          f"shown ({self.strikes[0]:g}–{self.strikes[-1]:g})")
 
+    def quote_of(self, tradingsymbol: str) -> Quote | None:
+        """The chain's quote of ``tradingsymbol``; None when it is not in the chain shown."""
+        for row in self.view.rows:
+            for quote in (row.call, row.put):
+                if quote.tradingsymbol == tradingsymbol:
+                    return quote
+        return None
+
     def payload(self, leg: BasketLeg, side: Side, policy: ExecutionPolicy) -> dict[str, Any]:
         """The Kite-style order payload for one leg (MARKET, NRML) with the policy keys."""
         if leg.lots < 1:

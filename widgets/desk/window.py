@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +38,7 @@ from ...stack import BasketHandle, ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
 from ..parents_view import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
 from ..positions_model import PositionBook
+from ..positions_view import PositionsView
 from ..theme import Theme
 from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
 from .basket_panel import BasketPanel
@@ -139,9 +141,14 @@ class DeskWindow(QMainWindow):
         row.addWidget(self.quick, 2)
         row.addWidget(self.basket, 3)
         splitter.addWidget(panels)
-        self.confirmations = ConfirmationLog(splitter)
+        bottom = QTabWidget(splitter)
+        bottom.setObjectName("desk_bottom_tabs")
+        self.confirmations = ConfirmationLog(bottom)
         self.confirmations.setMinimumHeight(80)
-        splitter.addWidget(self.confirmations)
+        self.positions_view = PositionsView(self.positions, bottom)
+        bottom.addTab(self.confirmations, "Confirmations")
+        bottom.addTab(self.positions_view, "Positions")
+        splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 5)
         splitter.setStretchFactor(1, 4)
         splitter.setStretchFactor(2, 2)
@@ -159,6 +166,7 @@ class DeskWindow(QMainWindow):
         # --- wiring: panels -> stack, stack -> confirmations, chain -> panels
         self.quick.order_requested.connect(self.submit_ticket)
         self.quick.entry_refused.connect(self._refuse_entry)
+        self.positions_view.exit_requested.connect(self.exit_position)
         self.basket.basket_requested.connect(self.submit_basket)
         self.dock.parents_panel.complete_requested.connect(self.complete_basket)
         self.dock.parents_panel.unwind_requested.connect(self.unwind_basket)
@@ -183,6 +191,21 @@ class DeskWindow(QMainWindow):
         except ValueError as exc:
             self.confirmations.refuse(str(exc))
             return None
+        return self._execute(payload, ask_above=self.confirm_above)
+
+    def exit_position(self, tradingsymbol: str, exchange: str, net: int) -> str | None:
+        """Trade one instrument's net holding back to flat, as one order (confirmed above a
+        size, as any single-strike order)."""
+        payload: dict[str, Any] = {
+            "tradingsymbol": tradingsymbol, "exchange": exchange,
+            "transaction_type": "SELL" if net > 0 else "BUY", "quantity": abs(net),
+            "order_type": "MARKET", "product": "NRML", "variety": "regular"}
+        quote = self.snapshot.quote_of(tradingsymbol) if self.snapshot is not None else None
+        if quote is not None:
+            for key, value in (("bid", quote.bid), ("ask", quote.ask),
+                               ("last_price", quote.ltp)):
+                if value is not None and value > 0:
+                    payload[key] = value
         return self._execute(payload, ask_above=self.confirm_above)
 
     def _refuse_entry(self, reason: str) -> None:
@@ -355,8 +378,8 @@ class DeskWindow(QMainWindow):
             return None
         self.handles[handle.parent_id] = handle
         self.statusBar().showMessage(
-            f"Sent {payload['transaction_type']} {payload['quantity']:,} "
-            f"{payload['tradingsymbol']} ({payload['execution_algo']}) as {handle.parent_id}",
+            f"Sent {request.side} {request.quantity:,} {request.tradingsymbol} "
+            f"({request.execution_algo}) as {handle.parent_id}",
             8000)
         self.order_submitted.emit(handle.parent_id, payload)
         return str(handle.parent_id)
@@ -393,7 +416,7 @@ class DeskWindow(QMainWindow):
                             self.basket.lots.value())
 
     def _on_event(self, event: Event) -> None:
-        self.positions.add(event)
+        self.positions_view.add_event(event)  # (it feeds self.positions)
         self.confirmations.add_event(event)
         if event.event is EventKind.FINISHED:
             self.handles.pop(event.parent_id, None)

@@ -4,7 +4,7 @@ limit is only passed by that confirmation, and Ctrl+Shift+K then Enter kills."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,15 @@ class Desk:
     broker: PaperBroker
     accepted: list[dict[str, Any]]
     dialogs: list[str]  # the text of every dialog answered, in order
+    clock: VirtualClock
+
+    def advanced(self, done: Callable[[], bool]) -> Callable[[], bool]:
+        """``done``, asked after moving virtual time a quarter second (cancels and fills
+        need the exchange's time to pass)."""
+        def check() -> bool:
+            self.clock.advance(0.25)
+            return done()
+        return check
 
 
 @pytest.fixture
@@ -47,7 +56,7 @@ def desk(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Desk]:
     qtbot.waitUntil(lambda: window.snapshot is not None, timeout=5000)
     accepted: list[dict[str, Any]] = []
     stack.parent_accepted.connect(accepted.append)
-    yield Desk(window, stack, broker, accepted, [])
+    yield Desk(window, stack, broker, accepted, [], clock)
     window.close()
     clock.run_freely()
     stack.shutdown()
@@ -132,6 +141,26 @@ def test_ctrl_shift_k_then_enter_cancels_every_working_parent(qtbot: QtBot, desk
     qtbot.waitUntil(lambda: QApplication.activeWindow() is desk.window, timeout=3000)
     qtbot.keyClick(desk.window, Qt.Key.Key_K,
                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    qtbot.waitUntil(desk.advanced(lambda: len(finished) == 2), timeout=10_000)
     assert desk.dialogs and "Cancel" in desk.dialogs[-1]
     assert {row["status"] for row in finished} <= {"cancelled", "partial"}
+
+
+def test_enter_on_a_positions_row_flattens_that_instrument(qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    enter_lots_and_press(qtbot, desk, "3", Qt.Key.Key_F1)
+    view = w.positions_view
+    qtbot.waitUntil(lambda: [p.net for p in view.positions] == [3 * LOT], timeout=5000)
+    assert view.table.item(0, 1).text() == "+195"
+    symbol = view.positions[0].tradingsymbol
+    view.parentWidget().parentWidget().setCurrentWidget(view)  # the Positions tab
+    view.table.setFocus()
+    view.table.setCurrentCell(0, 0)
+    qtbot.keyClick(view.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(desk.advanced(lambda: [p.net for p in view.positions] == [0]),
+                    timeout=5000)
+    assert view.table.item(0, 1).text() == "flat"
+    assert [(a["side"], a["quantity"]) for a in desk.accepted] == [("BUY", 195), ("SELL", 195)]
+    traded = sum(o.filled_quantity if o.side == "BUY" else -o.filled_quantity
+                 for o in desk.broker.orders() if o.tradingsymbol == symbol)
+    assert traded == 0
