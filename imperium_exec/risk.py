@@ -13,8 +13,8 @@ Two kinds of limit:
   must an API caller;
 - **hard limits** no confirmation lifts: a limit price outside the exchange's price band (the
   exchange rejects it anyway), the account's working parents, the broker's day order budget
-  (a parent whose planned orders do not fit in what is left), and the margin (checked with the
-  broker, where it offers a margin check, on the engine's loop before the first child).
+  (a parent whose planned orders do not fit in what is left), and the margin of a sell (checked
+  with the broker, where it offers a margin check, on the engine's loop before the first child).
 
 The defaults protect a retail account; change them in one place, a :class:`RiskLimits` given to
 the stack or the engine.
@@ -62,9 +62,9 @@ class RiskLimits:
     lpp_fraction: float = 0.40
     #: Parents working at once on the account.
     max_working_parents: int | None = 200
-    #: Ask the broker, before the first child, whether the margin covers a sell that plans
-    #: more than one child order (one that did not fit would be left half done; a single
-    #: order is accepted or refused whole, and a buy's premium is bounded above).
+    #: Ask the broker, before the first child, whether the margin covers a sell (writing an
+    #: option blocks far more than its premium; a buy pays its premium, which the premium
+    #: limit bounds). Costs one margin request per sell parent where the broker has one.
     check_margin: bool = True
 
     def lots_limit(self, request: ExecutionRequest) -> tuple[int, str] | None:

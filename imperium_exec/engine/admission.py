@@ -106,12 +106,11 @@ class Admission:
     # ------------------------------------------------------------------ the loop
 
     async def margin_refusal(self, parent: ParentState) -> str | None:
-        """Whether the broker's margin covers this sell of more than one child order (see
-        ``RiskLimits.check_margin``; a basket's legs are checked together, as a basket); the
-        refusal, or None."""
+        """Whether the broker's margin covers this sell (see ``RiskLimits.check_margin``; a
+        basket's legs are checked together, as a basket); the refusal, or None."""
         if not self.limits.check_margin or self._check_margin is None \
                 or parent.basket is not None or parent.stopping \
-                or parent.request.side is not Side.SELL or len(parent.plan.children) < 2:
+                or parent.request.side is not Side.SELL:
             return None
         req = parent.request
         leg = MarginLeg(req.tradingsymbol, req.exchange, req.side, req.quantity,

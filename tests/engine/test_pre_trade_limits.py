@@ -173,3 +173,17 @@ def test_working_parents_are_capped_and_a_finished_one_frees_its_slot(
 
 def replace_fields(req: ExecutionRequest, **fields: Any) -> ExecutionRequest:
     return ExecutionRequest.model_validate(req.model_dump() | fields)
+
+
+def test_a_single_sell_the_margin_does_not_cover_is_refused_before_any_order() -> None:
+    paper = PaperBroker(clock=VirtualClock(), seed=11, margin=10_000.0)
+    engine = engine_on(paper)
+    try:
+        symbol = nifty_option(paper)
+        _, future = engine.submit(request(paper, symbol, side="SELL", quantity=2 * LOT))
+        result = future.result(10)
+    finally:
+        engine.shutdown(5.0)
+    assert result.status is ParentStatus.FAILED and result.filled_quantity == 0
+    assert result.message is not None and "short by" in result.message
+    assert paper.orders() == []
