@@ -6,6 +6,7 @@ scripted session through both panels, saves a picture of the window and exits.
 
 from __future__ import annotations
 
+import ctypes.util
 import gc
 import os
 import sys
@@ -95,6 +96,8 @@ def run_demo(options: DemoOptions) -> int:
         raise DemoError("no display found (DISPLAY and WAYLAND_DISPLAY are unset): run "
                         "'imperium-exec demo --headless --run-for 10 --screenshot desk.png', "
                         "or start it from a desktop session")
+    else:
+        check_window_libraries()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -118,8 +121,13 @@ def run_demo(options: DemoOptions) -> int:
     chain_source = live_chain(stack) if options.mode == "live" else None
     window = DeskWindow(stack, chain_broker=chain_source,
                         poll_ms=3000 if options.mode == "live" else 1000)
-    window.resize(options.width, options.height)
+    screen = app.primaryScreen()
+    room = screen.availableGeometry() if screen is not None and not options.headless else None
+    # A window never larger than the screen it opens on (Cancel all stays in sight).
+    window.resize(min(options.width, room.width()) if room else options.width,
+                  min(options.height, room.height()) if room else options.height)
     window.show()
+    print(f"journal: {stack.tracker.path}", flush=True)
     # Everything built so far lives as long as the window: keep it out of the garbage
     # collector's full passes, which otherwise walk it every time and stall the GUI for
     # 20-40 ms on this machine (CPython's gc.freeze, meant for long-lived processes).
@@ -151,6 +159,19 @@ def run_demo(options: DemoOptions) -> int:
     if options.screenshot is not None:
         print(f"screenshot: {options.screenshot}")
     return code
+
+
+def check_window_libraries() -> None:
+    """On X11, Qt's xcb platform needs libxcb-cursor0, which minimal systems lack (Qt would
+    abort with a cryptic message): say how to get it before any window is tried."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if sys.platform != "linux" or platform not in ("", "xcb") \
+            or os.environ.get("WAYLAND_DISPLAY") or not os.environ.get("DISPLAY"):
+        return
+    if ctypes.util.find_library("xcb-cursor") is None:
+        raise DemoError("the window needs the system library libxcb-cursor0 (Debian/Ubuntu: "
+                        "sudo apt-get install libxcb-cursor0; './dev demo' installs it and "
+                        "the rest of Qt's X11 libraries), or run it --headless")
 
 
 def save_screenshot(window: Any, path: Path) -> bool:

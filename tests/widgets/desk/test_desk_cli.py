@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -59,6 +60,7 @@ def test_headless_demo_trades_through_both_panels_and_saves_a_picture(
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert f"screenshot: {picture}" in done.stdout
+    assert f"journal: {tmp_path / 'execution_quality_paper.jsonl'}" in done.stdout
     assert picture.stat().st_size > 50_000
     shutil.copy(picture, screenshot_dir / "desk_cli.png")
     rows = read_rows(tmp_path / "execution_quality_paper.jsonl")
@@ -95,3 +97,15 @@ def test_a_window_without_a_display_is_refused_with_advice_not_a_crash(
     assert cli.main(["demo", "--no-script"]) == 2
     err = capsys.readouterr().err
     assert "no display found" in err and "--headless" in err
+
+
+def test_a_window_on_x11_without_libxcb_cursor_is_refused_saying_what_to_install(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(ctypes.util, "find_library",
+                        lambda name: None if name == "xcb-cursor" else f"lib{name}.so")
+    assert cli.main(["demo", "--no-script"]) == 2
+    err = capsys.readouterr().err
+    assert "libxcb-cursor0" in err and "./dev demo" in err and "--headless" in err
