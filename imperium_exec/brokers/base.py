@@ -165,6 +165,10 @@ class OptionChain:
     rows: tuple[ChainRow, ...]
     lot_size: int  # units per lot of these options
     taken_at: float  # epoch seconds the quotes were read (the broker's clock)
+    #: Every listed expiry of the underlying, nearest first (the desk offers them).
+    expiries: tuple[dt.date, ...] = ()
+    #: The underlyings the source lists options of (the desk offers them).
+    underlyings: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -173,8 +177,10 @@ class OptionChainSource(Protocol):
     desk's :class:`~imperium_exec.widgets.desk.live.KiteChain` does (from the engine's market
     data). Blocking: call it off the GUI thread."""
 
-    def option_chain(self, underlying: str, *, strikes_each_side: int) -> OptionChain:
-        """The nearest expiry, ``strikes_each_side`` strikes either side of the money."""
+    def option_chain(self, underlying: str, *, strikes_each_side: int,
+                     expiry: dt.date | None = None) -> OptionChain:
+        """``expiry`` (the nearest when None), ``strikes_each_side`` strikes either side of
+        the money."""
         ...
 
 

@@ -280,9 +280,10 @@ class PaperExchange:
             put = self.quote(puts[strike].tradingsymbol, puts[strike].exchange, epoch)
             assert call is not None and put is not None
             rows.append(ChainRow(strike=strike, call=call, put=put))
+        listed = tuple(u for u in self.chain.underlyings() if self.chain.expiries(u))
         return OptionChain(underlying=underlying, expiry=chosen, spot=round(spot, 2),
                            atm_strike=atm, rows=tuple(rows), lot_size=calls[atm].lot_size,
-                           taken_at=epoch)
+                           taken_at=epoch, expiries=tuple(expiries), underlyings=listed)
 
     def fair_price(self, inst: Instrument, epoch: float) -> float:
         """The option's true fair price now: Black-76 plus our impact (for benchmarks)."""

@@ -1,4 +1,5 @@
-"""The option chain: a model of the latest snapshot and a poller that fetches it off the GUI thread.
+"""The option chain: a model of the latest snapshot, a poller that fetches it off the GUI thread,
+and the chooser of its underlying and expiry.
 
 Calls ``broker.option_chain`` on a one-thread pool (a broker call may block: the real Kite
 client does HTTP), never on the GUI thread; snapshots come back as a queued signal. A slow
@@ -7,6 +8,7 @@ broker only makes the chain refresh less often: a fetch still in flight skips th
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -21,8 +23,9 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from ...brokers.base import OptionChainSource
+from ...brokers.base import OptionChain, OptionChainSource
 from ..theme import LIGHT, Theme
 from .tickets import ChainSnapshot, OptionType, fetch_snapshot
 
@@ -161,6 +164,7 @@ class ChainPoller(QObject):
         super().__init__(parent)
         self.broker = broker
         self.underlying = underlying
+        self.expiry: dt.date | None = None
         self.strikes_each_side = strikes_each_side
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -174,6 +178,12 @@ class ChainPoller(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.fetch)
+
+    def select(self, underlying: str, expiry: dt.date | None = None) -> None:
+        """Show ``underlying``'s ``expiry`` (the nearest when None) from the next fetch on;
+        a fetch still in flight for the old choice is dropped when it lands."""
+        self.underlying, self.expiry = underlying, expiry
+        self.fetch()
 
     def start(self) -> None:
         self._stopped = False
@@ -193,11 +203,12 @@ class ChainPoller(QObject):
         self._in_flight = True
         courier = self._courier
         broker, underlying, n = self.broker, self.underlying, self.strikes_each_side
+        expiry = self.expiry
 
         def job() -> None:  # worker thread
             started = time.perf_counter()
             try:
-                snapshot = fetch_snapshot(broker, underlying, n)
+                snapshot = fetch_snapshot(broker, underlying, n, expiry)
             except Exception as exc:  # a broker error must not kill the poller
                 courier.failed.emit(f"option chain: {exc}")
             else:
@@ -209,10 +220,61 @@ class ChainPoller(QObject):
     def _on_done(self, snapshot: ChainSnapshot) -> None:
         self._in_flight = False
         self.fetches += 1
-        if not self._stopped:
-            self.snapshot_ready.emit(snapshot)
+        if self._stopped:
+            return
+        view = snapshot.view
+        if view.underlying != self.underlying or (self.expiry is not None
+                                                  and view.expiry != self.expiry):
+            self.fetch()  # fetched for the choice before select(): fetch the new one
+            return
+        self.snapshot_ready.emit(snapshot)
 
     def _on_failed(self, reason: str) -> None:
         self._in_flight = False
         if not self._stopped:
             self.failed.emit(reason)
+
+
+class ChainChooser(QWidget):
+    """The underlying and the expiry the chain shows, from what the source lists. Only the
+    trader's own choice (``activated``), never a refill, emits :attr:`chosen`."""
+
+    #: (underlying, expiry): the expiry None when the underlying changed (its nearest).
+    chosen = Signal(str, object)
+
+    def __init__(self, underlying: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.underlying = QComboBox(self)
+        self.underlying.setObjectName("desk_underlying")
+        self.underlying.addItem(underlying, underlying)
+        self.underlying.setToolTip("The underlying whose options the chain shows (from the "
+                                   "broker's instruments)")
+        self.expiry = QComboBox(self)
+        self.expiry.setObjectName("desk_expiry")
+        self.expiry.setToolTip("The expiry the chain shows (the nearest at first)")
+        for text, box in (("Underlying", self.underlying), ("Expiry", self.expiry)):
+            label = QLabel(text, self)
+            label.setBuddy(box)
+            layout.addWidget(label)
+            layout.addWidget(box)
+        self.underlying.activated.connect(
+            lambda _: self.chosen.emit(self.underlying.currentText(), None))
+        self.expiry.activated.connect(
+            lambda _: self.chosen.emit(self.underlying.currentText(), self.expiry.currentData()))
+
+    def show_listed(self, view: OptionChain) -> None:
+        """The underlyings and expiries ``view``'s source lists, the shown ones selected."""
+        for box, items, shown in (
+                (self.underlying, [(u, u) for u in view.underlyings], view.underlying),
+                (self.expiry, [(f"{e:%d %b %Y}", e) for e in view.expiries], view.expiry)):
+            if not items:
+                continue
+            box.blockSignals(True)
+            if [box.itemData(i) for i in range(box.count())] != [data for _, data in items]:
+                box.clear()
+                for text, data in items:
+                    box.addItem(text, data)
+            box.setCurrentIndex(box.findData(shown))
+            box.blockSignals(False)

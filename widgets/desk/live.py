@@ -89,14 +89,18 @@ class KiteChain:
         """The instrument keys this chain keeps subscribed now."""
         return self._watched
 
-    def option_chain(self, underlying: str = "NIFTY", *,
-                     strikes_each_side: int = 10) -> OptionChain:
-        """The nearest expiry, ``strikes_each_side`` strikes either side of the money, priced
-        from the quotes the service holds now (never waits for one)."""
+    def option_chain(self, underlying: str = "NIFTY", *, strikes_each_side: int = 10,
+                     expiry: dt.date | None = None) -> OptionChain:
+        """``expiry`` (the nearest when None), ``strikes_each_side`` strikes either side of
+        the money, priced from the quotes the service holds now (never waits for one)."""
         options = self._load(underlying)
         if not options:
             raise ValueError(f"no {underlying} options in the instrument dump")
-        expiry = min(i["expiry"] for i in options)
+        expiries = tuple(sorted({i["expiry"] for i in options}))
+        if expiry is None:
+            expiry = expiries[0]
+        elif expiry not in expiries:
+            raise ValueError(f"no {underlying} options expire on {expiry:%d %b %Y}")
         by_strike: dict[float, dict[str, dict[str, Any]]] = {}
         for i in options:
             if i["expiry"] == expiry:
@@ -127,7 +131,10 @@ class KiteChain:
                 pair.append(got.quote if got is not None else empty_quote(symbol))
             rows.append(ChainRow(s, pair[0], pair[1]))
         lot_size = int(by_strike[atm]["CE"]["lot_size"])
-        return OptionChain(underlying, expiry, spot, atm, tuple(rows), lot_size, taken_at)
+        listed = tuple(u for u in INDEX_QUOTE_KEYS
+                       if u in default_instrument_master().underlyings)
+        return OptionChain(underlying, expiry, spot, atm, tuple(rows), lot_size, taken_at,
+                           expiries=expiries, underlyings=listed)
 
     def close(self) -> None:
         """Unwatch everything this chain watches (before the stack shuts down)."""

@@ -9,6 +9,7 @@ in ``_execute_single_strike_order`` and ``_execute_orders``.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -141,7 +142,8 @@ class ChainSnapshot:
         return [self.payload(leg, leg.side, policy) for leg in sent]
 
 
-def fetch_snapshot(source: OptionChainSource, underlying: str,
-                   strikes_each_side: int) -> ChainSnapshot:
+def fetch_snapshot(source: OptionChainSource, underlying: str, strikes_each_side: int,
+                   expiry: dt.date | None = None) -> ChainSnapshot:
     """Ask the broker for the chain (blocking: call it off the GUI thread)."""
-    return ChainSnapshot(source.option_chain(underlying, strikes_each_side=strikes_each_side))
+    return ChainSnapshot(source.option_chain(underlying, strikes_each_side=strikes_each_side,
+                                             expiry=expiry))

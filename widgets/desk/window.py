@@ -10,6 +10,7 @@ Live mode shows a red LIVE banner.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -42,7 +43,7 @@ from ..positions_view import PositionsView
 from ..theme import Theme
 from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
 from .basket_panel import BasketPanel
-from .chain import STRIKE_COLUMN, ChainPoller, OptionChainModel
+from .chain import STRIKE_COLUMN, ChainChooser, ChainPoller, OptionChainModel
 from .confirmations import ConfirmationLog
 from .order_confirm import (
     ConfirmAbove,
@@ -115,7 +116,13 @@ class DeskWindow(QMainWindow):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         font.setBold(True)
         self.market_label.setFont(font)
-        outer.addWidget(self.market_label)
+        header = QHBoxLayout()
+        self.chooser = ChainChooser(underlying, central)
+        self.chooser.chosen.connect(self.choose_chain)
+        header.addWidget(self.chooser)
+        header.addSpacing(12)
+        header.addWidget(self.market_label, 1)
+        outer.addLayout(header)
 
         splitter = QSplitter(Qt.Orientation.Vertical, central)
         splitter.setChildrenCollapsible(False)
@@ -385,9 +392,27 @@ class DeskWindow(QMainWindow):
         return str(handle.parent_id)
 
     # ------------------------------------------------------------------ chain
+    def choose_chain(self, underlying: str, expiry: dt.date | None) -> None:
+        """Show ``underlying``'s ``expiry`` (its nearest when None). The basket's legs are of
+        the chain they were picked from: they are cleared, never carried to another one."""
+        view = self.snapshot.view if self.snapshot is not None else None
+        if view is not None and view.underlying == underlying and expiry in (None, view.expiry):
+            return
+        self.poller.select(underlying, expiry)
+        if self.basket.model.legs:
+            self.basket.model.clear()
+            self.confirmations.refuse("the basket's legs were cleared: they belonged to the "
+                                      "chain shown before")
+        self.statusBar().showMessage(
+            f"Loading {underlying}" + (f" {expiry:%d %b %Y}" if expiry else "") + "…", 4000)
+
     def set_snapshot(self, snapshot: ChainSnapshot) -> None:
         first = self.snapshot is None
+        changed = not first and self.snapshot is not None and (
+            self.snapshot.view.underlying, self.snapshot.view.expiry) != (
+            snapshot.view.underlying, snapshot.view.expiry)
         self.snapshot = snapshot
+        self.chooser.show_listed(snapshot.view)
         self.chain_model.update_snapshot(snapshot)
         self.quick.set_snapshot(snapshot)
         self.basket.set_snapshot(snapshot)
@@ -397,8 +422,9 @@ class DeskWindow(QMainWindow):
             f"{view.underlying}  {spot}    expiry {view.expiry:%d %b %Y}    "
             f"ATM {view.atm_strike:,.0f}    lot {snapshot.lot_size}    "
             f"{'LIVE' if self.mode == 'live' else 'paper exchange'}")
-        if first:
-            self.statusBar().showMessage("Option chain loaded", 4000)
+        if first or changed:
+            self.statusBar().showMessage(
+                f"Option chain loaded: {view.underlying} {view.expiry:%d %b %Y}", 4000)
             row = self.chain_model.row_of(view.atm_strike)
             if row >= 0:
                 self.chain_view.scrollTo(self.chain_model.index(row, STRIKE_COLUMN),

@@ -164,3 +164,28 @@ def test_enter_on_a_positions_row_flattens_that_instrument(qtbot: QtBot, desk: D
     traded = sum(o.filled_quantity if o.side == "BUY" else -o.filled_quantity
                  for o in desk.broker.orders() if o.tradingsymbol == symbol)
     assert traded == 0
+
+
+def test_the_chain_follows_the_underlying_and_expiry_chosen_with_the_keyboard(
+        qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    chooser = w.chooser
+    listed = [chooser.underlying.itemText(i) for i in range(chooser.underlying.count())]
+    assert listed == ["NIFTY", "BANKNIFTY", "SENSEX"]  # what the paper exchange lists
+    chooser.underlying.setFocus()
+    qtbot.keyClick(chooser.underlying, Qt.Key.Key_Down)  # NIFTY -> BANKNIFTY
+    qtbot.waitUntil(lambda: w.snapshot is not None
+                    and w.snapshot.view.underlying == "BANKNIFTY", timeout=5000)
+    assert w.snapshot is not None
+    first, later = w.snapshot.view.expiries[:2]
+    assert w.snapshot.view.expiry == first
+    chooser.expiry.setFocus()
+    qtbot.keyClick(chooser.expiry, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: w.snapshot is not None and w.snapshot.view.expiry == later,
+                    timeout=5000)
+    assert chooser.expiry.currentData() == later
+    enter_lots_and_press(qtbot, desk, "1", Qt.Key.Key_F1)
+    qtbot.waitUntil(lambda: len(desk.accepted) == 1, timeout=5000)
+    symbol = desk.accepted[0]["tradingsymbol"]
+    assert symbol.startswith("BANKNIFTY") and symbol in {
+        q.tradingsymbol for row in w.snapshot.view.rows for q in (row.call, row.put)}
