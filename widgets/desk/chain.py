@@ -255,6 +255,7 @@ class ChainChooser(QWidget):
         self.expiry.setObjectName("desk_expiry")
         self.expiry.setToolTip("The expiry the chain shows (the nearest at first)")
         for text, box in (("Underlying", self.underlying), ("Expiry", self.expiry)):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             label = QLabel(text, self)
             label.setBuddy(box)
             layout.addWidget(label)
