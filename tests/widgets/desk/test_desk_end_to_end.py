@@ -25,7 +25,7 @@ from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine.execution_engine import EngineConfig
-from imperium_exec.stack import ExecutionStack
+from imperium_exec.stack import BasketHandle, ExecutionStack
 from imperium_exec.telemetry import read_rows
 from imperium_exec.widgets.desk.basket_confirm import BasketChoice, BasketConfirmDialog
 from imperium_exec.widgets.desk.window import DeskWindow
@@ -177,6 +177,32 @@ def add_legs(w: DeskWindow, legs: list[tuple[int, str, str]]) -> None:
         w.basket.add_button.click()
 
 
+def buy_two_slice_spread(qtbot: QtBot, desk: Desk, legs: list[tuple[int, str, str]]
+                         ) -> tuple[BasketHandle, list[dict[str, Any]]]:
+    """Two lots a leg as two-slice TWAP legs over 120 s, bought; returns once the first slice
+    of each leg has filled (the hedge first, then its short), with the basket_finished rows
+    to come."""
+    w = desk.window
+    w.basket.lots.setValue(2)
+    add_legs(w, legs)
+    form = w.basket.policy_form
+    form.algo.setCurrentText("TWAP")
+    form.slices.setValue(2)
+    form.horizon.setValue(120)
+    finished: list[dict[str, Any]] = []
+    desk.stack.basket_finished.connect(finished.append)
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    (handle,) = w.baskets.values()
+
+    def first_slices_filled() -> bool:
+        desk.clock.advance(0.25)
+        return sum(1 for r in desk.rows if r["event"] == "filled"
+                   and r["basket_id"] == handle.basket_id) >= 2
+
+    qtbot.waitUntil(first_slices_filled, timeout=10_000)
+    return handle, finished
+
+
 def test_buy_sends_mixed_sides_as_one_basket_and_exit_reverses_them(
         qtbot: QtBot, desk: Desk) -> None:
     w, stack = desk.window, desk.stack
@@ -226,24 +252,8 @@ def test_a_basket_cancelled_half_way_is_unwound_from_the_dock_to_a_flat_account(
     and Unwind; Unwind (confirmed) trades back every filled unit, hedge first, and the
     exchange's positions end flat."""
     w, stack = desk.window, desk.stack
-    w.basket.lots.setValue(2)
-    add_legs(w, [(8, "CE", "BUY"), (10, "CE", "SELL")])
-    form = w.basket.policy_form
-    form.algo.setCurrentText("TWAP")
-    form.slices.setValue(2)
-    form.horizon.setValue(120)
-    finished: list[dict[str, Any]] = []
-    stack.basket_finished.connect(finished.append)
-    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
-    (handle,) = w.baskets.values()
+    handle, finished = buy_two_slice_spread(qtbot, desk, [(8, "CE", "BUY"), (10, "CE", "SELL")])
     panel = w.dock.parents_panel
-    # The first slice of each leg fills (the hedge first, then its short).
-    def first_slices_filled() -> bool:
-        desk.clock.advance(0.25)
-        return sum(1 for r in desk.rows if r["event"] == "filled"
-                   and r["basket_id"] == handle.basket_id) >= 2
-
-    qtbot.waitUntil(first_slices_filled, timeout=10_000)
     assert [r["leg_role"] for r in desk.rows if r["event"] == "filled"] == ["hedge", "covered"]
     qtbot.waitUntil(lambda: (r := panel.basket_rows.get(handle.basket_id)) is not None
                     and r.cancel_button.isVisible(), timeout=5000)
@@ -547,24 +557,8 @@ def test_exit_while_the_basket_works_cancels_it_then_sends_what_each_leg_holds_t
     filled units go back (hedge-first: the short is bought back before its hedge is sold),
     and the exchange's positions end flat with the short never uncovered."""
     w, stack = desk.window, desk.stack
-    w.basket.lots.setValue(2)
-    add_legs(w, [(10, "CE", "BUY"), (8, "CE", "SELL")])  # hedge, short
+    entry, finished = buy_two_slice_spread(qtbot, desk, [(10, "CE", "BUY"), (8, "CE", "SELL")])
     hedge, short = [w.basket.model.index(r, w.basket.model.SYMBOL).data() for r in range(2)]
-    form = w.basket.policy_form
-    form.algo.setCurrentText("TWAP")
-    form.slices.setValue(2)
-    form.horizon.setValue(120)
-    finished: list[dict[str, Any]] = []
-    stack.basket_finished.connect(finished.append)
-    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
-    (entry,) = w.baskets.values()
-
-    def first_slices_filled() -> bool:
-        desk.clock.advance(0.25)
-        return sum(1 for r in desk.rows if r["event"] == "filled"
-                   and r["basket_id"] == entry.basket_id) >= 2
-
-    qtbot.waitUntil(first_slices_filled, timeout=10_000)
     assert not entry.done()
     qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
 
