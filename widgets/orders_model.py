@@ -20,7 +20,8 @@ rows arrive), so every figure is one that does not depend on the order:
   million rows such a record costs ~60 MB and, as a dict, stalls the GUI ~30 ms whenever it
   grows;
 - the attempts are the highest attempt seen, the send time is the slice's ``send_at`` (the same
-  on every event of the child) or else the earliest timestamp seen.
+  on every event of the child) once a row other than its cancellation carried it, else the
+  earliest timestamp seen (a slice never sent shows when it was given up).
 
 A fill row's ``filled_quantity`` is the increment of that fill; a terminal row's is the child's
 total, which the book does not add (it would count the fills twice). A ``ghost`` row is about
@@ -71,6 +72,8 @@ OrderKey = str
 #: The child's engine state for each status a child row carries (retry: waiting to re-send).
 CHILD_STATE: dict[Status, ChildStatus] = {
     Status.RETRY: ChildStatus.SCHEDULED,
+    # Its order may exist: the engine is looking its tag up in the order book.
+    Status.RECONCILING: ChildStatus.SCHEDULED,
     Status.PLACED: ChildStatus.WORKING,
     Status.PARTIALLY_FILLED: ChildStatus.WORKING,
     Status.FILLED: ChildStatus.FILLED,
@@ -85,7 +88,8 @@ _PROGRESS: dict[Status, int] = {status: i for i, status in enumerate(CHILD_STATE
 #: Then the event (a reconciled row comes before its placed row, both status placed), so
 #: that which row is shown never depends on which arrived first.
 _EVENT_ORDER: dict[EventKind, int] = {kind: i for i, kind in enumerate((
-    EventKind.RETRY, EventKind.RECONCILED, EventKind.PLACED, EventKind.FILLED,
+    EventKind.RETRY, EventKind.RECONCILING, EventKind.RECONCILED, EventKind.PLACED,
+    EventKind.FILLED,
     EventKind.CANCELLED, EventKind.REJECTED, EventKind.ERROR))}
 #: The precedence of a (status, event) state, less its attempt (bits 8-39): terminal first,
 #: then (after the attempt) progress, then the event. Ghost rows are not states of the child.
@@ -120,7 +124,7 @@ ORDER_COLUMNS: tuple[Column, ...] = (
     Column("side", "Side", "side", Kind.LABEL, "SELL", "BUY or SELL"),
     Column("child", "Child", "child_index", Kind.CHILD, "10/10",
            "Child i of n (n so far)", hidden=True),
-    Column("status", "Status", "status", Kind.LABEL, "part filled",
+    Column("status", "Status", "status", Kind.LABEL, "reconciling",
            "The child order's latest state"),
     Column("filled", "Filled", "filled", Kind.FILLED, "1,755/1,755",
            "Quantity filled so far of the child's quantity (units)"),
@@ -264,7 +268,9 @@ class OrderBook:
         n = self._numbers
         kind = e.event
         changed = False
-        if e.send_at is not None:
+        # A slice's time is its send_at, once it went out; one never sent (its only row the
+        # cancellation) shows when it was given up, not a scheduled time still to come.
+        if e.send_at is not None and kind is not EventKind.CANCELLED:
             if not self._has_send_at[row]:
                 self._has_send_at[row] = True
                 n["sent"][row] = e.send_at

@@ -251,3 +251,25 @@ def test_orders_past_a_growth_or_a_reservation_start_from_blank_figures(
     assert first["filled"] == far["filled"] == 0 and last["filled"] == 65
     assert first["status"] == far["status"] == "placed"
     assert far["average_price"] is None and last["average_price"] == pytest.approx(100.2)
+
+
+def test_an_order_being_looked_up_by_its_tag_says_so() -> None:
+    book = OrderBook()
+    book.apply([child("reconciling", 0.5, status="reconciling", error_bucket="transient",
+                      error="read timed out")])
+    order = only_order(book)
+    assert order["status"] == "reconciling" and book.is_open(0)
+    assert {c.key: book.text(c, 0) for c in ORDER_COLUMNS}["status"] == "reconciling"
+    book.apply([child("reconciled", 1.0, status="placed"), child("placed", 1.0)])
+    assert only_order(book)["status"] == "placed"
+
+
+def test_a_slice_never_sent_shows_when_it_was_given_up_not_its_scheduled_time() -> None:
+    book = OrderBook()
+    # A TWAP's last slice was due at +120 s; the parent was cancelled at +30 s.
+    book.apply([child("cancelled", 30.0, status="cancelled", send_at=T0 + 120.0,
+                      message="not sent: parent cancelled")])
+    assert only_order(book)["sent"] == T0 + 30.0
+    # A slice that was sent keeps its slice time.
+    book.apply([child("placed", 10.0, child_index=2, send_at=T0 + 10.0)])
+    assert book.row(1)["sent"] == T0 + 10.0
