@@ -50,13 +50,10 @@ from .event_factory import EventFactory
 from .finishing import ParentFinisher
 from .gateway import BrokerGateway, SendPermit
 from .market_data import (
-    LocalQuoteStream,
     MarketDataConfig,
     MarketDataService,
     MarketQuote,
-    QuoteStream,
     instrument_key,
-    quotes_one_by_one,
 )
 from .markouts import MarkoutTracker
 from .order_tracker import OrderTracker, TrackerConfig
@@ -125,14 +122,8 @@ class ExecutionEngine:
             config=TrackerConfig(poll_interval_s=cfg.poll_interval_s,
                                  stream_poll_interval_s=cfg.stream_poll_interval_s,
                                  late_order_watch_s=cfg.late_order_watch_s))
-        quote_stream: QuoteStream | None = None
-        if offers.local_market_data:
-            quote_stream = LocalQuoteStream(lambda symbol, exchange:
-                                            broker.quote(symbol, exchange), self.clock)
-        rest = (offers.quotes or quotes_one_by_one(broker.quote)) \
-            if quote_stream is None else None
-        self.market_data = MarketDataService(
-            self.clock, gateway=self.gateway, rest_quotes=rest, stream=quote_stream,
+        self.market_data = MarketDataService.for_broker(
+            broker, self.clock, gateway=self.gateway,
             config=MarketDataConfig(max_age_s=cfg.max_quote_age_s))
         self.markouts = MarkoutTracker(clock=self.clock, market_data=self.market_data,
                                        events=self.events, emit=self._emit,

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from ..brokers.base import Quote, QuoteStream
+from ..brokers.base import Broker, Quote, QuoteStream
 from ..clock import Clock
 from ..events import QuoteSource
 from .gateway import BrokerGateway, NotSent
@@ -128,6 +128,20 @@ def quotes_one_by_one(
 
 class MarketDataService:
     """Latest quotes by instrument, their source and age; subscriptions; coalesced REST."""
+
+    @classmethod
+    def for_broker(cls, broker: Broker, clock: Clock, *, gateway: BrokerGateway,
+                   config: MarketDataConfig) -> MarketDataService:
+        """How ``broker``'s quotes are read, from what it declares: its own in-process book
+        as a pushed stream (the paper exchange), else batched quote calls (Kite: up to 500
+        keys a call), else one quote call per instrument. A broker's push stream (Kite's
+        ticker) is attached later, once the loop runs (``runtime.EngineServices``)."""
+        offers = broker.capabilities
+        if offers.local_market_data:
+            return cls(clock, gateway=gateway, config=config, stream=LocalQuoteStream(
+                lambda symbol, exchange: broker.quote(symbol, exchange), clock))
+        return cls(clock, gateway=gateway, config=config,
+                   rest_quotes=offers.quotes or quotes_one_by_one(broker.quote))
 
     def __init__(self, clock: Clock, *, gateway: BrokerGateway | None = None,
                  rest_quotes: Callable[[list[str]], Mapping[str, Quote]] | None = None,
