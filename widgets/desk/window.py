@@ -316,6 +316,9 @@ class DeskWindow(QMainWindow):
         sent = self.send_basket(basket, f"{what.capitalize()} basket {basket_id}")
         if sent is not None:
             self.dock.dismiss_basket(basket_id)
+            for baskets in self.structures.values():  # it trades the same legs' position
+                if basket_id in baskets:
+                    baskets.append(sent.basket_id)
         return sent
 
     def send_basket(self, basket: BasketRequest, title: str,

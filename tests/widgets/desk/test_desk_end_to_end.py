@@ -582,3 +582,23 @@ def test_exit_while_the_basket_works_cancels_it_then_sends_what_each_leg_holds_t
         worst_uncovered = max(worst_uncovered, -net[short] - net[hedge])
     assert net == {hedge: 0, short: 0}
     assert worst_uncovered <= 0
+
+
+def test_exit_after_an_unwind_sends_nothing_more(qtbot: QtBot, desk: Desk) -> None:
+    """The Unwind of a stopped basket is part of what its legs hold: a later Exit of the same
+    legs finds them flat and sends nothing (it would trade the position a second time)."""
+    w = desk.window
+    entry, finished = buy_two_slice_spread(qtbot, desk, [(8, "CE", "BUY"), (10, "CE", "SELL")])
+    w.stack.cancel_basket(entry.basket_id)
+    qtbot.waitUntil(lambda: len(finished) == 1 and entry.done(), timeout=10_000)
+    unwind = w.unwind_basket(entry.basket_id)
+    assert unwind is not None
+    desk.clock.advance(10.0)
+    qtbot.waitUntil(lambda: len(finished) == 2 and unwind.done(), timeout=10_000)
+    qtbot.waitUntil(lambda: not w.positions.working(w.positions.of_baskets(
+        [entry.basket_id, unwind.basket_id])), timeout=5000)
+    baskets_before = len(w.baskets)
+    qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
+    qtbot.wait(200)
+    assert len(w.baskets) == baskets_before
+    assert "every leg is flat" in w.statusBar().currentMessage()
