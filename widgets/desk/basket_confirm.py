@@ -15,6 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...baskets.request import BasketRequest
+from ...risk import Breach
+
 
 @dataclass(frozen=True, slots=True)
 class BasketChoice:
@@ -22,6 +25,19 @@ class BasketChoice:
 
     hedge_first: bool = True
     acknowledge_legging_risk: bool = False
+
+
+def basket_confirmation_text(title: str, basket: BasketRequest,
+                             over: list[tuple[int, Breach]]) -> str:
+    """The legs, the order they go in and why, and the size limits a leg goes past (sending
+    it is the trader's confirmation past them)."""
+    lines = [f"{title}: {len(basket.legs)} leg{'s' if len(basket.legs) != 1 else ''}"]
+    lines += [f"  {leg.side} {leg.quantity:,} {leg.tradingsymbol}" for leg in basket.legs]
+    lines += ["", "Order:"] + [f"  {line}" for line in basket.legging_rules().sequence_text()]
+    if over:
+        lines += ["", "Past the stack's size limits:"] + [
+            f"  legs[{i}].{b.limit}: {b.reason}" for i, b in over]
+    return "\n".join(lines)
 
 
 #: Ask before a basket is sent: (parent widget, text) -> the choice, or None (not sent).

@@ -34,14 +34,14 @@ from ...baskets.request import BasketPolicy, BasketRequest
 from ...brokers.base import OptionChainSource
 from ...events import Event, EventKind
 from ...request import ExecutionRequest
-from ...risk import RiskRefusal
+from ...risk import Breach, RiskRefusal
 from ...stack import BasketHandle, ExecutionHandle, ExecutionStack
 from ..dock import ExecutionDock, default_settings
 from ..parents_view import CANCEL_ALL_SHORTCUT, Confirm, confirm_with_dialog
 from ..positions_model import PositionBook
 from ..positions_view import PositionsView
 from ..theme import Theme
-from .basket_confirm import ConfirmBasket, confirm_basket_with_dialog
+from .basket_confirm import ConfirmBasket, basket_confirmation_text, confirm_basket_with_dialog
 from .basket_panel import BasketPanel
 from .chain import STRIKE_COLUMN, ChainChooser, ChainPoller, OptionChainModel
 from .confirmations import ConfirmationLog
@@ -52,7 +52,7 @@ from .order_confirm import (
     confirmation_text,
 )
 from .quick_order_panel import QuickOrderPanel
-from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket
+from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket, structure_key
 
 
 class DeskWindow(QMainWindow):
@@ -325,10 +325,17 @@ class DeskWindow(QMainWindow):
                     payloads: list[dict[str, Any]] | None = None) -> BasketHandle | None:
         """Confirm (the legs, the order they go in and why; hedge-first may be turned off
         only with legging risk acknowledged), then ``stack.execute_basket``."""
-        lines = [f"{title}: {len(basket.legs)} leg{'s' if len(basket.legs) != 1 else ''}"]
-        lines += [f"  {leg.side} {leg.quantity:,} {leg.tradingsymbol}" for leg in basket.legs]
-        lines += ["", "Order:"] + [f"  {line}" for line in basket.legging_rules().sequence_text()]
-        choice = self.confirm_basket(self, "\n".join(lines))
+        try:  # a leg past a hard limit is refused; past a size limit, the trader is told
+            over = [(i, b) for i, leg in enumerate(basket.legs)
+                    for b in self.stack.check_limits(leg)]
+            hard = [Breach(f"legs[{i}].{b.limit}", b.reason, b.soft) for i, b in over
+                    if not b.soft]
+            if hard:
+                raise RiskRefusal(hard)
+        except ValueError as exc:
+            self._refuse_basket(_refusal(exc), payloads or [])
+            return None
+        choice = self.confirm_basket(self, basket_confirmation_text(title, basket, over))
         if choice is None:
             self.statusBar().showMessage("Basket not sent", 8000)
             return None
@@ -343,7 +350,7 @@ class DeskWindow(QMainWindow):
                 return None
             basket = basket.model_copy(update={"policy": policy})
         try:
-            handle = self.stack.execute_basket(basket)
+            handle = self.stack.execute_basket(basket, override_limits=bool(over))
         except ValueError as exc:
             self._refuse_basket(_refusal(exc), payloads or [])
             return None
@@ -491,8 +498,3 @@ class DeskWindow(QMainWindow):
 def _refusal(exc: ValueError) -> str:
     """Why an order was refused, on one line (a RequestError has a line per problem)."""
     return "; ".join(line for line in str(exc).splitlines() if line.strip())
-
-
-def structure_key(payloads: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    """A basket's legs as entered (symbol, side): its entries and exits share it."""
-    return tuple(sorted((str(p["tradingsymbol"]), str(p["transaction_type"])) for p in payloads))

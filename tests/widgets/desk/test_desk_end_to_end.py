@@ -602,3 +602,15 @@ def test_exit_after_an_unwind_sends_nothing_more(qtbot: QtBot, desk: Desk) -> No
     qtbot.wait(200)
     assert len(w.baskets) == baskets_before
     assert "every leg is flat" in w.statusBar().currentMessage()
+
+
+def test_a_basket_leg_past_a_size_limit_is_confirmed_showing_it_then_sent(
+        qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    w.basket.lots.setValue(300)  # over NIFTY's 270 lots a parent
+    add_legs(w, [(10, "CE", "BUY"), (8, "CE", "SELL")])
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    text = desk.baskets_asked[-1]
+    assert "legs[0].lots: 300 lots is over the NIFTY limit of 270 lots for one order" in text
+    assert "legs[1].lots: 300 lots is over the NIFTY limit" in text
+    assert len(w.baskets) == 1  # confirmed (the desk's fixture sends): past the size limit
