@@ -85,8 +85,8 @@ def confirmation_text(request: ExecutionRequest, breaches: list[Breach]) -> str:
         lines.append(f"cost of crossing the spread about ₹{half * request.quantity:,.0f} "
                      "(half the spread on every unit, before impact)")
     if not buy:
-        lines.append("margin: the broker is asked before the first child of a sell of "
-                     "several orders; one that is short sends nothing")
+        lines.append("margin: the broker is asked before the first child; a sell it does "
+                     "not cover sends nothing")
     if breaches:
         lines += ["", "Past the stack's size limits:"] + [f"  {b.limit}: {b.reason}"
                                                          for b in breaches]

@@ -102,8 +102,12 @@ class StrikePicker(QComboBox):
         for strike in strikes:
             atm = abs(strike - snapshot.view.atm_strike) < 1e-6
             self.addItem(f"{strike:,.0f}" + ("  ATM" if atm else ""), strike)
-        wanted = current if current is not None else snapshot.view.atm_strike
-        self.setCurrentIndex(max(0, self.findData(wanted)))
+        # The strike chosen stays when the new chain has it; otherwise the money (a strike of
+        # another underlying or expiry is never kept, nor the chain's first row taken).
+        index = self.findData(current) if current is not None else -1
+        if index < 0:
+            index = max(0, self.findData(snapshot.view.atm_strike))
+        self.setCurrentIndex(index)
         self.blockSignals(False)
         self.currentIndexChanged.emit(self.currentIndex())
 

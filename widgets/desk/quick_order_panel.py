@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut, QValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
@@ -109,6 +109,7 @@ class QuickOrderPanel(QGroupBox):
             # else's (F2 edits a basket cell), and a key must never send an order by surprise.
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setAutoRepeat(False)  # a key held down sends one order, not one a repeat
             shortcut.activated.connect(button.click)
         layout.addLayout(buttons)
         layout.addStretch(1)
@@ -159,8 +160,20 @@ class QuickOrderPanel(QGroupBox):
         return parse_lots(self.lots.lineEdit().text())
 
     def entered_price(self) -> float | None:
-        """The limit price the box shows (None: MARKET); ValueError for anything else."""
-        return parse_price(self.price.lineEdit().text())
+        """The limit price the box shows (None: MARKET), read as the box reads it (its
+        locale's decimal point); ValueError for anything else, an empty box included."""
+        text = self.price.lineEdit().text().strip()
+        if text == MARKET_TEXT:
+            return None
+        state = self.price.validate(text, len(text))
+        acceptable = (state[0] if isinstance(state, tuple) else state) \
+            is QValidator.State.Acceptable
+        value = self.price.valueFromText(text) if acceptable else 0.0
+        if not acceptable or value <= 0:
+            shown = f"'{text}'" if text else "empty"
+            raise ValueError(f"Price: {shown} is not a price (type one, or {MARKET_TEXT} for "
+                             "a market order)")
+        return value
 
     def ticket(self, side: Side) -> OrderTicket:
         strike = self.strike.strike()
@@ -219,15 +232,3 @@ def parse_lots(text: str) -> int:
     if not 1 <= lots <= MAX_LOTS:
         raise ValueError(f"Lots: {lots:,} is not a number of lots from 1 to {MAX_LOTS:,}")
     return lots
-
-
-def parse_price(text: str) -> float | None:
-    """A price entry as typed: ``MKT`` (or 0, or empty) for MARKET, else a positive price."""
-    cleaned = text.strip().replace(",", "")
-    if cleaned in ("", MARKET_TEXT):
-        return None
-    try:
-        price = float(cleaned)
-    except ValueError:
-        raise ValueError(f"Price: '{text.strip()}' is not a price") from None
-    return price if price > 0 else None

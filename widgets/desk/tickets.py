@@ -147,8 +147,3 @@ def fetch_snapshot(source: OptionChainSource, underlying: str, strikes_each_side
     """Ask the broker for the chain (blocking: call it off the GUI thread)."""
     return ChainSnapshot(source.option_chain(underlying, strikes_each_side=strikes_each_side,
                                              expiry=expiry))
-
-
-def structure_key(payloads: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    """A basket's legs as entered (symbol, side): its entries and exits share it."""
-    return tuple(sorted((str(p["tradingsymbol"]), str(p["transaction_type"])) for p in payloads))

@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,6 +45,7 @@ from .basket_confirm import ConfirmBasket, basket_confirmation_text, confirm_bas
 from .basket_panel import BasketPanel
 from .chain import STRIKE_COLUMN, ChainChooser, ChainPoller, OptionChainModel
 from .confirmations import ConfirmationLog
+from .exits import DeskExits
 from .order_confirm import (
     ConfirmAbove,
     ConfirmOrder,
@@ -52,7 +53,7 @@ from .order_confirm import (
     confirmation_text,
 )
 from .quick_order_panel import QuickOrderPanel
-from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket, structure_key
+from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket
 
 
 class DeskWindow(QMainWindow):
@@ -95,8 +96,8 @@ class DeskWindow(QMainWindow):
         self.baskets: dict[str, BasketHandle] = {}
         #: What this session's orders hold, from the stack's rows.
         self.positions = PositionBook()
-        #: The baskets sent for each set of legs (its entries and exits), by structure_key.
-        self.structures: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        #: Exits that trade what is held back to flat (a basket's legs, an instrument).
+        self.exits = DeskExits(self)
 
         central = QWidget(self)
         outer = QVBoxLayout(central)
@@ -173,7 +174,8 @@ class DeskWindow(QMainWindow):
         # --- wiring: panels -> stack, stack -> confirmations, chain -> panels
         self.quick.order_requested.connect(self.submit_ticket)
         self.quick.entry_refused.connect(self._refuse_entry)
-        self.positions_view.exit_requested.connect(self.exit_position)
+        self.positions_view.exit_requested.connect(
+            lambda symbol, exchange, _net: self.exits.exit_position(symbol, exchange))
         self.basket.basket_requested.connect(self.submit_basket)
         self.dock.parents_panel.complete_requested.connect(self.complete_basket)
         self.dock.parents_panel.unwind_requested.connect(self.unwind_basket)
@@ -183,7 +185,7 @@ class DeskWindow(QMainWindow):
         self.poller = ChainPoller(chain, underlying, strikes_each_side, interval_ms=poll_ms,
                                   parent=self)
         self.poller.snapshot_ready.connect(self.set_snapshot)
-        self.poller.failed.connect(self.statusBar().showMessage)
+        self.poller.failed.connect(self._chain_failed)
         self._apply_theme()
         self.poller.start()
 
@@ -200,19 +202,8 @@ class DeskWindow(QMainWindow):
             return None
         return self._execute(payload, ask_above=self.confirm_above)
 
-    def exit_position(self, tradingsymbol: str, exchange: str, net: int) -> str | None:
-        """Trade one instrument's net holding back to flat, as one order (confirmed above a
-        size, as any single-strike order)."""
-        payload: dict[str, Any] = {
-            "tradingsymbol": tradingsymbol, "exchange": exchange,
-            "transaction_type": "SELL" if net > 0 else "BUY", "quantity": abs(net),
-            "order_type": "MARKET", "product": "NRML", "variety": "regular"}
-        quote = self.snapshot.quote_of(tradingsymbol) if self.snapshot is not None else None
-        if quote is not None:
-            for key, value in (("bid", quote.bid), ("ask", quote.ask),
-                               ("last_price", quote.ltp)):
-                if value is not None and value > 0:
-                    payload[key] = value
+    def execute_payload(self, payload: dict[str, Any]) -> str | None:
+        """One order as a single-strike order is sent (confirmed above a size)."""
         return self._execute(payload, ask_above=self.confirm_above)
 
     def _refuse_entry(self, reason: str) -> None:
@@ -230,66 +221,15 @@ class DeskWindow(QMainWindow):
         try:
             payloads = self.snapshot.basket_payloads(legs, policy)
             if action == "EXIT":
-                return self.exit_structure(legs, policy)
+                self.exits.exit_structure(payloads, policy)
+                return None
             basket = BasketRequest.from_payloads(payloads)
         except ValueError as exc:  # RequestError names legs[i].key
-            self._refuse_basket(_refusal(exc), payloads)
+            self.refuse_basket(_refusal(exc), payloads)
             return None
         handle = self.send_basket(basket, "Buy (legs as entered)", payloads)
         if handle is not None:
-            self.structures.setdefault(structure_key(payloads), []).append(handle.basket_id)
-        return handle
-
-    def exit_structure(self, legs: list[BasketLeg],
-                       policy: ExecutionPolicy) -> BasketHandle | None:
-        """Exit what these legs hold: each leg's net filled units from this desk's baskets of
-        the same legs, reversed (a flat leg is left out), as one hedge-first basket. A basket
-        of them still working is cancelled first; the exit goes once its fills are known."""
-        assert self.snapshot is not None
-        key = structure_key(self.snapshot.basket_payloads(legs, policy))
-        basket_ids = self.structures.get(key, [])
-        if not basket_ids:
-            self._refuse_basket("exit: these legs were not traded from this desk in this "
-                                "session; nothing is held to exit", [])
-            return None
-        working = [b for b in basket_ids if not self.baskets[b].done()]
-        for basket_id in working:
-            self.stack.cancel_basket(basket_id)
-        if working:
-            self.statusBar().showMessage("Exit: cancelling what still works, then exiting "
-                                         "what filled…", 8000)
-        return self._exit_when_settled(legs, policy, key)
-
-    def _exit_when_settled(self, legs: list[BasketLeg], policy: ExecutionPolicy,
-                           key: tuple[tuple[str, str], ...]) -> BasketHandle | None:
-        """Once every basket of ``key`` has ended and its final rows are in, send the exit."""
-        assert self.snapshot is not None
-        basket_ids = self.structures[key]
-        if any(not self.baskets[b].done() for b in basket_ids) \
-                or self.positions.working(self.positions.of_baskets(basket_ids)):
-            QTimer.singleShot(50, lambda: self._exit_when_settled(legs, policy, key))
-            return None
-        held = self.positions.of_baskets(basket_ids)
-        exits: list[BasketLeg] = []
-        for leg, payload in zip(legs, self.snapshot.basket_payloads(legs, policy), strict=True):
-            net = self.positions.net(str(payload["tradingsymbol"]), held)
-            if net:
-                exits.append(BasketLeg(leg.strike, leg.option_type,
-                                       abs(net) // self.snapshot.lot_size,
-                                       "SELL" if net > 0 else "BUY"))
-        if not exits:
-            self.statusBar().showMessage("Exit: every leg is flat; nothing sent", 8000)
-            self.confirmations.refuse("exit: every leg is flat: nothing sent")
-            return None
-        payloads = self.snapshot.basket_payloads(exits, policy)
-        try:
-            basket = BasketRequest.from_payloads(payloads)
-        except ValueError as exc:
-            self._refuse_basket(_refusal(exc), payloads)
-            return None
-        handle = self.send_basket(basket, "Exit (what each leg holds, reversed)", payloads)
-        if handle is not None:
-            self.structures[key].append(handle.basket_id)
+            self.exits.record(payloads, handle.basket_id)
         return handle
 
     def complete_basket(self, basket_id: str) -> BasketHandle | None:
@@ -304,7 +244,7 @@ class DeskWindow(QMainWindow):
         what = "complete" if complete else "unwind"
         handle = self.baskets.get(basket_id)
         if handle is None or not handle.done():
-            self._refuse_basket(f"basket {basket_id}: "
+            self.refuse_basket(f"basket {basket_id}: "
                                 + ("not sent from this desk" if handle is None
                                    else "still working"), [])
             return None
@@ -316,9 +256,7 @@ class DeskWindow(QMainWindow):
         sent = self.send_basket(basket, f"{what.capitalize()} basket {basket_id}")
         if sent is not None:
             self.dock.dismiss_basket(basket_id)
-            for baskets in self.structures.values():  # it trades the same legs' position
-                if basket_id in baskets:
-                    baskets.append(sent.basket_id)
+            self.exits.record_follow_up(basket_id, sent.basket_id)
         return sent
 
     def send_basket(self, basket: BasketRequest, title: str,
@@ -333,7 +271,7 @@ class DeskWindow(QMainWindow):
             if hard:
                 raise RiskRefusal(hard)
         except ValueError as exc:
-            self._refuse_basket(_refusal(exc), payloads or [])
+            self.refuse_basket(_refusal(exc), payloads or [])
             return None
         choice = self.confirm_basket(self, basket_confirmation_text(title, basket, over))
         if choice is None:
@@ -345,14 +283,14 @@ class DeskWindow(QMainWindow):
                     **basket.policy.model_dump(), "hedge_first": False,
                     "acknowledge_legging_risk": choice.acknowledge_legging_risk})
             except ValidationError as exc:
-                self._refuse_basket("; ".join(str(e["msg"]).removeprefix("Value error, ")
+                self.refuse_basket("; ".join(str(e["msg"]).removeprefix("Value error, ")
                                               for e in exc.errors()), payloads or [])
                 return None
             basket = basket.model_copy(update={"policy": policy})
         try:
             handle = self.stack.execute_basket(basket, override_limits=bool(over))
         except ValueError as exc:
-            self._refuse_basket(_refusal(exc), payloads or [])
+            self.refuse_basket(_refusal(exc), payloads or [])
             return None
         self.baskets[handle.basket_id] = handle
         self.statusBar().showMessage(
@@ -362,7 +300,7 @@ class DeskWindow(QMainWindow):
         self.basket_submitted.emit(handle.basket_id, list(handle.parent_ids))
         return handle
 
-    def _refuse_basket(self, reason: str, payloads: list[dict[str, Any]]) -> None:
+    def refuse_basket(self, reason: str, payloads: list[dict[str, Any]]) -> None:
         self.confirmations.refuse(f"basket: {reason}")
         self.statusBar().showMessage(f"Refused: {reason}", 8000)
         self.order_refused.emit(reason, {"legs": payloads})
@@ -405,9 +343,8 @@ class DeskWindow(QMainWindow):
     def choose_chain(self, underlying: str, expiry: dt.date | None) -> None:
         """Show ``underlying``'s ``expiry`` (its nearest when None). The basket's legs are of
         the chain they were picked from: they are cleared, never carried to another one."""
-        view = self.snapshot.view if self.snapshot is not None else None
-        if view is not None and view.underlying == underlying and expiry in (None, view.expiry):
-            return
+        if (self.poller.underlying, self.poller.expiry) == (underlying, expiry):
+            return  # (compared with what was asked last, not with what is shown yet)
         self.poller.select(underlying, expiry)
         if self.basket.model.legs:
             self.basket.model.clear()
@@ -415,6 +352,19 @@ class DeskWindow(QMainWindow):
                                       "chain shown before")
         self.statusBar().showMessage(
             f"Loading {underlying}" + (f" {expiry:%d %b %Y}" if expiry else "") + "…", 4000)
+
+    def _chain_failed(self, reason: str) -> None:
+        """A chain that does not load: said, and a new choice that failed goes back to the
+        chain shown (the chooser never names a chain the desk is not trading on)."""
+        self.statusBar().showMessage(reason)
+        view = self.snapshot.view if self.snapshot is not None else None
+        if (view is not None and self.poller.underlying != view.underlying) or (
+                view is not None and self.poller.expiry not in (None, view.expiry)):
+            assert view is not None
+            self.poller.select(view.underlying, view.expiry)
+            self.chooser.show_listed(view)
+            self.confirmations.refuse(f"{reason}: still showing {view.underlying} "
+                                      f"{view.expiry:%d %b %Y}")
 
     def set_snapshot(self, snapshot: ChainSnapshot) -> None:
         first = self.snapshot is None

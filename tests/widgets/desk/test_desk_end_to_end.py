@@ -614,3 +614,69 @@ def test_a_basket_leg_past_a_size_limit_is_confirmed_showing_it_then_sent(
     assert "legs[0].lots: 300 lots is over the NIFTY limit of 270 lots for one order" in text
     assert "legs[1].lots: 300 lots is over the NIFTY limit" in text
     assert len(w.baskets) == 1  # confirmed (the desk's fixture sends): past the size limit
+
+
+def exchange_nets(stack: ExecutionStack) -> dict[str, int]:
+    nets: dict[str, int] = {}
+    for o in stack.broker.orders():
+        nets[o.tradingsymbol] = nets.get(o.tradingsymbol, 0) + (
+            o.filled_quantity if o.side == "BUY" else -o.filled_quantity)
+    return nets
+
+
+def test_exit_pressed_twice_while_the_basket_works_sends_one_exit(
+        qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    _, finished = buy_two_slice_spread(qtbot, desk, [(10, "CE", "BUY"), (8, "CE", "SELL")])
+    qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
+    assert "an exit of these legs is already on its way" in w.statusBar().currentMessage()
+
+    def exit_sent() -> bool:
+        desk.clock.advance(0.25)
+        return len(w.baskets) == 2
+
+    qtbot.waitUntil(exit_sent, timeout=10_000)
+    desk.clock.advance(10.0)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    qtbot.wait(200)
+    assert len(w.baskets) == 2  # one exit
+    assert set(exchange_nets(desk.stack).values()) == {0}
+
+
+def test_a_leg_flattened_from_positions_is_not_traded_again_by_the_basket_exit(
+        qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    add_legs(w, [(10, "CE", "BUY"), (8, "CE", "SELL")])
+    hedge, short = [w.basket.model.index(r, w.basket.model.SYMBOL).data() for r in range(2)]
+    finished: list[dict[str, Any]] = []
+    desk.stack.basket_finished.connect(finished.append)
+    qtbot.mouseClick(w.basket.buy_all_button, Qt.MouseButton.LeftButton)
+    desk.clock.advance(10.0)
+    qtbot.waitUntil(lambda: len(finished) == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: w.positions.net(short) == -65, timeout=5000)
+    w.exits.exit_position(short, "NFO")  # the short bought back from Positions
+
+    def short_flat() -> bool:
+        desk.clock.advance(0.25)
+        return w.positions.net(short) == 0 and not any(
+            p.working for p in w.positions.parents.values())
+
+    qtbot.waitUntil(short_flat, timeout=10_000)
+    qtbot.mouseClick(w.basket.exit_all_button, Qt.MouseButton.LeftButton)
+    text = desk.baskets_asked[-1]
+    assert text.startswith("Exit (what each leg holds, reversed): 1 leg")
+    assert f"SELL 65 {hedge}" in text and short not in text
+    desk.clock.advance(10.0)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    assert exchange_nets(desk.stack) == {hedge: 0, short: 0}
+
+
+def test_choosing_another_underlying_and_back_before_it_loads_shows_the_last_choice(
+        qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    w.choose_chain("BANKNIFTY", None)
+    w.choose_chain("NIFTY", None)
+    qtbot.wait(400)  # several polls
+    assert w.snapshot is not None and w.snapshot.view.underlying == "NIFTY"
+    assert w.chooser.underlying.currentText() == "NIFTY"

@@ -189,3 +189,37 @@ def test_the_chain_follows_the_underlying_and_expiry_chosen_with_the_keyboard(
     symbol = desk.accepted[0]["tradingsymbol"]
     assert symbol.startswith("BANKNIFTY") and symbol in {
         q.tradingsymbol for row in w.snapshot.view.rows for q in (row.call, row.put)}
+
+
+def test_enter_twice_on_a_position_never_trades_past_flat(qtbot: QtBot, desk: Desk) -> None:
+    w = desk.window
+    enter_lots_and_press(qtbot, desk, "1", Qt.Key.Key_F1)
+    view = w.positions_view
+    qtbot.waitUntil(desk.advanced(lambda: [p.net for p in view.positions] == [LOT]),
+                    timeout=5000)
+    symbol = view.positions[0].tradingsymbol
+    view.parentWidget().parentWidget().setCurrentWidget(view)
+    view.table.setFocus()
+    view.table.setCurrentCell(0, 0)
+    qtbot.keyClick(view.table, Qt.Key.Key_Return)
+    qtbot.keyClick(view.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(desk.advanced(lambda: not any(
+        p.working for p in w.positions.parents.values())), timeout=10_000)
+    qtbot.wait(300)
+    desk.clock.advance(2.0)
+    qtbot.waitUntil(desk.advanced(lambda: not any(
+        p.working for p in w.positions.parents.values())), timeout=10_000)
+    held = sum(o.filled_quantity if o.side == "BUY" else -o.filled_quantity
+               for o in desk.broker.orders() if o.tradingsymbol == symbol)
+    assert held == 0 and w.positions.net(symbol) == 0
+
+
+def test_an_emptied_price_box_sends_nothing(qtbot: QtBot, desk: Desk) -> None:
+    price = desk.window.quick.price.lineEdit()
+    price.setFocus()
+    qtbot.keyClick(price, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(price, Qt.Key.Key_Delete)
+    qtbot.keyClick(price, Qt.Key.Key_F1)
+    qtbot.wait(50)
+    assert "Price: empty is not a price" in desk.window.quick.quote_label.text()
+    assert desk.accepted == [] and desk.broker.orders() == []

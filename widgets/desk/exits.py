@@ -1,0 +1,186 @@
+"""The desk's exits: what a basket's legs hold, or what one instrument holds, traded back to flat.
+
+An exit never trades past flat and never twice: it first cancels what still works (the basket,
+or this desk's parents in the instrument), waits until their final rows are in, then sends what
+is held, by the symbols captured when Exit was pressed (a chain changed meanwhile does not
+matter). Each leg's exit is clipped to what the instrument holds in all (an instrument already
+flattened from Positions is not traded again). One exit per basket structure or instrument is on
+its way at a time; the wait gives up after :data:`WAIT_LIMIT_S`, saying so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QTimer
+
+from ...baskets.request import BasketRequest
+from .tickets import ExecutionPolicy
+
+if TYPE_CHECKING:
+    from .window import DeskWindow
+
+#: How long an exit waits for what it cancelled to end before it gives up (nothing sent).
+WAIT_LIMIT_S = 60.0
+StructureKey = tuple[tuple[str, str], ...]
+
+
+def structure_key(payloads: list[dict[str, Any]]) -> StructureKey:
+    """A basket's legs as entered (symbol, side): its entries and exits share it."""
+    return tuple(sorted((str(p["tradingsymbol"]), str(p["transaction_type"])) for p in payloads))
+
+
+def clipped(own: int, total: int) -> int:
+    """Units to trade back: ``own`` (what these orders hold), never past what the instrument
+    holds in all (``total``, same sign), so an exit never crosses flat."""
+    if own > 0:
+        return min(own, max(0, total))
+    if own < 0:
+        return max(own, min(0, total))
+    return 0
+
+
+class DeskExits(QObject):
+    """Exits of the desk window (its child: no wait outlives it)."""
+
+    def __init__(self, window: DeskWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        #: The baskets sent for each set of legs (entries, exits, completions, unwinds).
+        self.structures: dict[StructureKey, list[str]] = {}
+        self._pending: set[object] = set()  # structure keys and symbols being exited
+        #: The orders an exit sent, by symbol, until their rows show them ended (the rows
+        #: come later than the order: until then the book still shows the old holding).
+        self._sent: dict[str, set[str]] = {}
+
+    def record(self, payloads: list[dict[str, Any]], basket_id: str) -> None:
+        self.structures.setdefault(structure_key(payloads), []).append(basket_id)
+
+    def record_follow_up(self, original: str, basket_id: str) -> None:
+        """A Complete or Unwind of ``original`` trades the same legs' position."""
+        for baskets in self.structures.values():
+            if original in baskets:
+                baskets.append(basket_id)
+
+    # ------------------------------------------------------------------ a basket's legs
+
+    def exit_structure(self, payloads: list[dict[str, Any]], policy: ExecutionPolicy) -> None:
+        """Exit what the legs of ``payloads`` (as entered) hold."""
+        w = self.window
+        key = structure_key(payloads)
+        baskets = self.structures.get(key, [])
+        if not baskets:
+            w.refuse_basket("exit: these legs were not traded from this desk in this "
+                            "session; nothing is held to exit", [])
+            return
+        if key in self._pending:
+            w.refuse_basket("exit: an exit of these legs is already on its way", [])
+            return
+        self._pending.add(key)
+        for basket_id in baskets:
+            if not w.baskets[basket_id].done():
+                w.stack.cancel_basket(basket_id)
+        legs = [(str(p["tradingsymbol"]), str(p["exchange"])) for p in payloads]
+
+        def settled() -> bool:
+            return all(w.baskets[b].done() for b in self.structures[key]) and \
+                not w.positions.working(w.positions.of_baskets(self.structures[key]))
+
+        self._when(settled, key, lambda: self._send_structure(key, legs, policy))
+
+    def _send_structure(self, key: StructureKey, legs: list[tuple[str, str]],
+                        policy: ExecutionPolicy) -> None:
+        w = self.window
+        held = w.positions.of_baskets(self.structures[key])
+        payloads = []
+        for symbol, exchange in legs:
+            units = clipped(w.positions.net(symbol, held), w.positions.net(symbol))
+            if units:
+                payloads.append(self._payload(symbol, exchange, units) | policy.payload_keys())
+        if not payloads:
+            w.statusBar().showMessage("Exit: every leg is flat; nothing sent", 8000)
+            w.confirmations.refuse("exit: every leg is flat: nothing sent")
+            return
+        try:
+            basket = BasketRequest.from_payloads(payloads)
+        except ValueError as exc:
+            w.refuse_basket(str(exc).replace("\n", "; "), payloads)
+            return
+        handle = w.send_basket(basket, "Exit (what each leg holds, reversed)", payloads)
+        if handle is not None:
+            self.structures[key].append(handle.basket_id)
+
+    # ------------------------------------------------------------------ one instrument
+
+    def exit_position(self, tradingsymbol: str, exchange: str) -> None:
+        """Trade what this session holds in ``tradingsymbol`` back to flat, as one order,
+        after this desk's parents still working in it have ended."""
+        w = self.window
+        if tradingsymbol in self._pending:
+            w.refuse_basket(f"exit: an exit of {tradingsymbol} is already on its way", [])
+            return
+        self._pending.add(tradingsymbol)
+
+        def working() -> set[str]:
+            book = w.positions.parents
+            sent = {pid for pid in self._sent.get(tradingsymbol, set())
+                    if pid not in book or book[pid].working}
+            return sent | {p.parent_id for p in book.values()
+                           if p.tradingsymbol == tradingsymbol and p.working}
+
+        for parent_id in working():
+            w.stack.cancel(parent_id)
+
+        def send() -> None:
+            units = w.positions.net(tradingsymbol)
+            if not units:
+                w.statusBar().showMessage(f"Exit: {tradingsymbol} is flat; nothing sent", 8000)
+                return
+            parent_id = w.execute_payload(self._payload(tradingsymbol, exchange, units))
+            if parent_id is not None:
+                self._sent.setdefault(tradingsymbol, set()).add(parent_id)
+
+        self._when(lambda: not working(), tradingsymbol, send)
+
+    # ------------------------------------------------------------------ shared
+
+    def _payload(self, symbol: str, exchange: str, units: int) -> dict[str, Any]:
+        """One MARKET order trading ``units`` (+ held long) back, with the chain's quote of
+        the symbol when it is shown."""
+        payload: dict[str, Any] = {
+            "tradingsymbol": symbol, "exchange": exchange,
+            "transaction_type": "SELL" if units > 0 else "BUY", "quantity": abs(units),
+            "order_type": "MARKET", "product": "NRML", "variety": "regular"}
+        snapshot = self.window.snapshot
+        quote = snapshot.quote_of(symbol) if snapshot is not None else None
+        if quote is not None:
+            for key, value in (("bid", quote.bid), ("ask", quote.ask), ("last_price", quote.ltp)):
+                if value is not None and value > 0:
+                    payload[key] = value
+        return payload
+
+    def _when(self, ready: Callable[[], bool], pending: object,
+              action: Callable[[], None]) -> None:
+        """Run ``action`` once ``ready()``, asked every 50 ms, for at most WAIT_LIMIT_S."""
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        w = self.window
+
+        def poll() -> None:
+            if ready():
+                try:  # (still pending while its confirmation is open: a second Exit waits)
+                    action()
+                finally:
+                    self._pending.discard(pending)
+            elif time.monotonic() > deadline:
+                self._pending.discard(pending)
+                w.refuse_basket(f"exit: what it cancelled did not end within "
+                                f"{WAIT_LIMIT_S:g} s; nothing sent", [])
+            else:
+                QTimer.singleShot(50, self, poll)
+
+        if not ready():
+            w.statusBar().showMessage("Exit: cancelling what still works, then exiting what "
+                                      "filled…", 8000)
+        poll()
