@@ -12,15 +12,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QStatusBar
 
 from ...baskets.request import BasketRequest
-from .tickets import ExecutionPolicy
+from ...stack import BasketHandle, ExecutionStack
+from ..positions_model import PositionBook
+from .confirmations import ConfirmationLog
+from .tickets import ChainSnapshot, ExecutionPolicy
 
-if TYPE_CHECKING:
-    from .window import DeskWindow
+
+class ExitHost(Protocol):
+    """What the exits need of the desk window."""
+
+    stack: ExecutionStack
+    positions: PositionBook
+    baskets: dict[str, BasketHandle]
+    snapshot: ChainSnapshot | None
+    confirmations: ConfirmationLog
+
+    def statusBar(self) -> QStatusBar: ...
+
+    def refuse_basket(self, reason: str, payloads: list[dict[str, Any]]) -> None: ...
+
+    def send_basket(self, basket: BasketRequest, title: str,
+                    payloads: list[dict[str, Any]] | None = None) -> BasketHandle | None: ...
+
+    def execute_payload(self, payload: dict[str, Any]) -> str | None: ...
 
 #: How long an exit waits for what it cancelled to end before it gives up (nothing sent).
 WAIT_LIMIT_S = 60.0
@@ -45,8 +65,8 @@ def clipped(own: int, total: int) -> int:
 class DeskExits(QObject):
     """Exits of the desk window (its child: no wait outlives it)."""
 
-    def __init__(self, window: DeskWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: ExitHost, parent: QObject) -> None:
+        super().__init__(parent)
         self.window = window
         #: The baskets sent for each set of legs (entries, exits, completions, unwinds).
         self.structures: dict[StructureKey, list[str]] = {}

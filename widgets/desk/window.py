@@ -97,7 +97,7 @@ class DeskWindow(QMainWindow):
         #: What this session's orders hold, from the stack's rows.
         self.positions = PositionBook()
         #: Exits that trade what is held back to flat (a basket's legs, an instrument).
-        self.exits = DeskExits(self)
+        self.exits = DeskExits(self, self)
 
         central = QWidget(self)
         outer = QVBoxLayout(central)
