@@ -88,7 +88,8 @@ class AccountNow:
     """What the account holds as a parent is submitted."""
 
     working_parents: int
-    #: Order writes the broker still allows today for placements (None: no day limit).
+    #: Order writes the broker still allows today for placements, less what working parents
+    #: planned and have not sent yet (None: no day limit).
     placements_left_today: int | None
     premium_bought_today: float = 0.0
     premium_sold_today: float = 0.0

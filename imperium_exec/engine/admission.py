@@ -35,6 +35,9 @@ class Admission:
         self._check_margin = check_margin
         self._lock = threading.Lock()
         self._permits: dict[str, SendPermit] = {}
+        #: Placements each working parent planned and has not spent yet: reserved from the
+        #: day's order budget, so a later parent cannot take what an earlier one will need.
+        self._unsent: dict[str, int] = {}
         self._premium_day: float | None = None  # the IST day (its start) of the premium below
         self._premium_today: dict[Side, float] = {Side.BUY: 0.0, Side.SELL: 0.0}
 
@@ -45,7 +48,7 @@ class Admission:
         with self._lock:
             premium = self._premium_today if self._premium_day == ist_day_start(
                 self.clock.now()) else {Side.BUY: 0.0, Side.SELL: 0.0}
-            account = AccountNow(len(self._permits), self._placements_left_today(),
+            account = AccountNow(len(self._permits), self._unreserved_today(),
                                  premium[Side.BUY], premium[Side.SELL])
         return breaches(leg.request, planned_orders=len(leg.plan.children), account=account,
                         limits=self.limits)
@@ -60,7 +63,7 @@ class Admission:
             if self._premium_day != day:
                 self._premium_day, self._premium_today = day, {Side.BUY: 0.0, Side.SELL: 0.0}
             premium = dict(self._premium_today)
-            left = self._placements_left_today()
+            left = self._unreserved_today()
             refused: list[Breach] = []
             for i, leg in enumerate(legs):
                 orders = len(leg.plan.children)
@@ -78,6 +81,7 @@ class Admission:
                 raise RiskRefusal(refused)
             permits = {leg.parent_id: SendPermit() for leg in legs}
             self._permits.update(permits)
+            self._unsent.update({leg.parent_id: len(leg.plan.children) for leg in legs})
             self._premium_today = premium
         return permits
 
@@ -91,17 +95,25 @@ class Admission:
             return list(self._permits.values())
 
     def drop(self, parent_id: str) -> None:
-        """The parent ended: its working slot is free again."""
+        """The parent ended: its working slot and what it reserved are free again."""
         with self._lock:
             self._permits.pop(parent_id, None)
+            self._unsent.pop(parent_id, None)
 
-    def _placements_left_today(self) -> int | None:
+    def placed(self, parent_id: str) -> None:
+        """A placement write of ``parent_id`` was spent (the engine's loop tells)."""
+        with self._lock:
+            if self._unsent.get(parent_id, 0) > 0:
+                self._unsent[parent_id] -= 1
+
+    def _unreserved_today(self) -> int | None:
         """Order writes the broker still allows today for placements (cancels keep their
-        reserve); None without a day limit."""
+        reserve), less what working parents planned and have not sent yet; None without a
+        day limit."""
         left = self.budget.writes_left_today()
         if left is None:
             return None
-        return left - self.budget.limits.cancel_reserve_per_day
+        return left - self.budget.limits.cancel_reserve_per_day - sum(self._unsent.values())
 
     # ------------------------------------------------------------------ the loop
 

@@ -136,6 +136,7 @@ class ExecutionEngine:
             retry_policy=self.retry_policy, events=self.events, emit=self._emit, clock=self.clock,
             config=PlacementConfig(quote_wait_s=cfg.quote_wait_s))
 
+        self.placer.on_write = self.admission.placed
         self.canceller = ChildCanceller(
             broker=broker, gateway=self.gateway, orders=self.orders, clock=self.clock,
             cancel_timeout_s=cfg.cancel_timeout_s, poll_interval_s=cfg.poll_interval_s)

@@ -72,6 +72,8 @@ class Placer:
                  tracker: OrderTracker, router: SmartOrderRouter, slippage: SlippageModel,
                  retry_policy: RetryPolicy, events: EventFactory, emit: Emit, clock: Clock,
                  config: PlacementConfig | None = None) -> None:
+        #: Told the parent id of every placement write spent (the admission's reservations).
+        self.on_write: Callable[[str], None] | None = None
         self.broker = broker
         self.gateway = gateway
         self.market_data = market_data
@@ -182,7 +184,9 @@ class Placer:
                     slot.refund()  # stale while queued: re-price, keep the place in line
                     raise _Requeue
                 market = refreshed
-            child.attempt += 1
+            child.attempt += 1  # the slot's write is spent from here on
+            if self.on_write is not None:
+                self.on_write(parent.parent_id)
             child.tag = child_tag(parent.parent_id, child.index, child.attempt)
             decision = self.router.decide(req, market.quote if market else None,
                                           final_slice=final_slice,

@@ -102,14 +102,15 @@ def test_a_fresh_one_sided_quote_is_never_completed_from_the_ticket() -> None:
 
 
 def test_the_days_write_limit_fails_the_parent_clearly_not_as_an_internal_error() -> None:
-    limits = AccountRateLimits(writes_per_day=101, cancel_reserve_per_day=100)
-    engine = ExecutionEngine(InMemoryBroker(clock=RealClock()),
-                             config=EngineConfig(id_seed=1, rate_limits=limits))
+    limits = AccountRateLimits(writes_per_day=102, cancel_reserve_per_day=100)
+    broker = InMemoryBroker(clock=RealClock())
+    # The first attempt never leaves this machine: its retry spends a write nobody planned.
+    broker.fail_next(BrokerTimeout("connect timed out", sent=False))
+    engine = ExecutionEngine(broker, config=EngineConfig(id_seed=1, rate_limits=limits))
     rows: list[dict[str, Any]] = []
     engine.add_listener(rows.append)
-    # Both are admitted (each sees the one placement left, none sent yet); the one that comes
-    # second to the budget finds the day used up. (Submitted one after the other, the second
-    # is refused up front: the pre-trade check counts what is left; see the last lines.)
+    # Two placements left, one planned by each: both are admitted; the retry takes the other
+    # parent's, so one of them finds the day used up when it places.
     futures = [engine.submit(make_request(order_type="MARKET", execution_urgency="high"))[1]
                for _ in range(2)]
     results = [future.result(5) for future in futures]

@@ -187,3 +187,24 @@ def test_a_single_sell_the_margin_does_not_cover_is_refused_before_any_order() -
     assert result.status is ParentStatus.FAILED and result.filled_quantity == 0
     assert result.message is not None and "short by" in result.message
     assert paper.orders() == []
+
+
+def test_orders_other_parents_still_plan_are_kept_from_a_new_parent(paper: PaperBroker) -> None:
+    """With ten placements left, an eight-slice TWAP reserves eight: a second one is refused
+    up front (it would have failed part way), and the first one's spent slices free nothing
+    they did not reserve."""
+    day = replace(paper.capabilities.rate_limits or AccountRateLimits(), writes_per_day=110,
+                  cancel_reserve_per_day=100)
+    engine = ExecutionEngine(paper, mode="paper", config=EngineConfig(
+        id_seed=3, markout_horizons_s=(), rate_limits=day))
+    try:
+        symbol = nifty_option(paper)
+        twap = request(paper, symbol, quantity=8 * LOT, execution_algo="TWAP",
+                       max_child_orders=8, horizon_s=600, randomize_slices=False)
+        engine.submit(twap)
+        refused = refusal(engine, twap)
+        assert "orders today: 8 child orders planned but the broker allows 2 more " \
+               "placements today" in str(refused)
+        assert len(paper.orders()) <= 1  # only the first TWAP's first slice may be out
+    finally:
+        engine.shutdown(5.0)
