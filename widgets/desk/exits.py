@@ -104,9 +104,10 @@ class DeskExits(QObject):
                 w.stack.cancel_basket(basket_id)
         legs = [(str(p["tradingsymbol"]), str(p["exchange"])) for p in payloads]
 
-        def settled() -> bool:
+        def settled() -> bool:  # (a Positions exit of a leg still on its way counts too)
             return all(w.baskets[b].done() for b in self.structures[key]) and \
-                not w.positions.working(w.positions.of_baskets(self.structures[key]))
+                not w.positions.working(w.positions.of_baskets(self.structures[key])) and \
+                not any(self._unfinished(symbol) for symbol, _ in legs)
 
         self._when(settled, key, lambda: self._send_structure(key, legs, policy))
 
@@ -144,11 +145,9 @@ class DeskExits(QObject):
         self._pending.add(tradingsymbol)
 
         def working() -> set[str]:
-            book = w.positions.parents
-            sent = {pid for pid in self._sent.get(tradingsymbol, set())
-                    if pid not in book or book[pid].working}
-            return sent | {p.parent_id for p in book.values()
-                           if p.tradingsymbol == tradingsymbol and p.working}
+            return self._unfinished(tradingsymbol) | {
+                p.parent_id for p in w.positions.parents.values()
+                if p.tradingsymbol == tradingsymbol and p.working}
 
         for parent_id in working():
             w.stack.cancel(parent_id)
@@ -165,6 +164,12 @@ class DeskExits(QObject):
         self._when(lambda: not working(), tradingsymbol, send)
 
     # ------------------------------------------------------------------ shared
+
+    def _unfinished(self, symbol: str) -> set[str]:
+        """The orders an exit of ``symbol`` sent whose rows do not show them ended yet."""
+        book = self.window.positions.parents
+        return {pid for pid in self._sent.get(symbol, set())
+                if pid not in book or book[pid].working}
 
     def _payload(self, symbol: str, exchange: str, units: int) -> dict[str, Any]:
         """One MARKET order trading ``units`` (+ held long) back, with the chain's quote of
