@@ -83,9 +83,11 @@ class PositionBook:
 
     def positions(self) -> list[Position]:
         """Every instrument traded this session, by symbol (flat ones included: net 0)."""
+        by_symbol: dict[str, list[ParentFills]] = {}
+        for parent in self.parents.values():
+            by_symbol.setdefault(parent.tradingsymbol, []).append(parent)
         out: list[Position] = []
-        for symbol in sorted({p.tradingsymbol for p in self.parents.values()}):
-            mine = [p for p in self.parents.values() if p.tradingsymbol == symbol]
+        for symbol, mine in sorted(by_symbol.items()):
             buys = [p for p in mine if p.side is Side.BUY]
             sells = [p for p in mine if p.side is Side.SELL]
             bought, sold = sum(p.filled for p in buys), sum(p.filled for p in sells)

@@ -46,8 +46,7 @@ class Admission:
     def preview(self, leg: PlannedLeg) -> list[Breach]:
         """The limits ``leg`` would break if submitted now (nothing is registered)."""
         with self._lock:
-            premium = self._premium_today if self._premium_day == ist_day_start(
-                self.clock.now()) else {Side.BUY: 0.0, Side.SELL: 0.0}
+            premium = self._premium_of_today()
             account = AccountNow(len(self._permits), self._unreserved_today(),
                                  premium[Side.BUY], premium[Side.SELL])
         return breaches(leg.request, planned_orders=len(leg.plan.children), account=account,
@@ -59,10 +58,7 @@ class Admission:
         permits and premium. Raises :class:`RiskRefusal` naming each breach (a basket's as
         ``legs[i].<limit>``); size limits are lifted by ``override_limits``."""
         with self._lock:
-            day = ist_day_start(self.clock.now())
-            if self._premium_day != day:
-                self._premium_day, self._premium_today = day, {Side.BUY: 0.0, Side.SELL: 0.0}
-            premium = dict(self._premium_today)
+            premium = dict(self._premium_of_today())
             left = self._unreserved_today()
             refused: list[Breach] = []
             for i, leg in enumerate(legs):
@@ -105,6 +101,13 @@ class Admission:
         with self._lock:
             if self._unsent.get(parent_id, 0) > 0:
                 self._unsent[parent_id] -= 1
+
+    def _premium_of_today(self) -> dict[Side, float]:
+        """Premium bought and sold in the parents admitted this IST day (a new day: none)."""
+        day = ist_day_start(self.clock.now())
+        if self._premium_day != day:
+            self._premium_day, self._premium_today = day, {Side.BUY: 0.0, Side.SELL: 0.0}
+        return self._premium_today
 
     def _unreserved_today(self) -> int | None:
         """Order writes the broker still allows today for placements (cancels keep their

@@ -21,7 +21,7 @@ from ...baskets.request import BasketRequest
 from ...stack import BasketHandle, ExecutionStack
 from ..positions_model import PositionBook
 from .confirmations import ConfirmationLog
-from .tickets import ChainSnapshot, ExecutionPolicy
+from .tickets import ChainSnapshot, ExecutionPolicy, quote_fields
 
 
 class ExitHost(Protocol):
@@ -181,9 +181,7 @@ class DeskExits(QObject):
         snapshot = self.window.snapshot
         quote = snapshot.quote_of(symbol) if snapshot is not None else None
         if quote is not None:
-            for key, value in (("bid", quote.bid), ("ask", quote.ask), ("last_price", quote.ltp)):
-                if value is not None and value > 0:
-                    payload[key] = value
+            payload.update(quote_fields(quote))
         return payload
 
     def _when(self, ready: Callable[[], bool], pending: object,

@@ -120,9 +120,7 @@ class ChainSnapshot:
             "product": "NRML",
             "variety": "regular",
         }
-        for key, value in (("bid", quote.bid), ("ask", quote.ask), ("last_price", quote.ltp)):
-            if value is not None and value > 0:
-                payload[key] = value
+        payload.update(quote_fields(quote))
         payload.update(policy.payload_keys())
         return payload
 
@@ -147,3 +145,10 @@ def fetch_snapshot(source: OptionChainSource, underlying: str, strikes_each_side
     """Ask the broker for the chain (blocking: call it off the GUI thread)."""
     return ChainSnapshot(source.option_chain(underlying, strikes_each_side=strikes_each_side,
                                              expiry=expiry))
+
+
+def quote_fields(quote: Quote) -> dict[str, float]:
+    """A payload's book context from a quote: its bid, ask and last price, where it has them."""
+    return {key: value for key, value in (("bid", quote.bid), ("ask", quote.ask),
+                                          ("last_price", quote.ltp))
+            if value is not None and value > 0}

@@ -308,23 +308,24 @@ class DeskWindow(QMainWindow):
     def _execute(self, payload: dict[str, Any], *,
                  ask_above: ConfirmAbove | None = None) -> str | None:
         """Send one order; with ``ask_above``, confirm it first when it is that large or goes
-        past a size limit of the stack (a hard limit refuses it without asking)."""
+        past a size limit of the stack (a hard limit refuses it without asking). An order
+        below the size is planned and checked once, by the stack, as it is sent."""
         try:
             request = ExecutionRequest.from_payload(payload)
-            override = False
-            if ask_above is not None:
-                over = self.stack.check_limits(request)
-                hard = [b for b in over if not b.soft]
-                if hard:
-                    raise RiskRefusal(hard)
-                if over or ask_above.asks(request):
-                    if not self.confirm_order(self, confirmation_text(request, over)):
-                        self.confirmations.refuse(f"{request.tradingsymbol}: declined at the "
-                                                  "confirmation: nothing sent")
-                        self.statusBar().showMessage("Not sent: declined", 8000)
-                        return None
-                    override = bool(over)
-            handle = self.stack.execute(request, override_limits=override)
+            over: list[Breach] = []
+            if ask_above is not None and ask_above.asks(request):
+                over = self._confirmable(self.stack.check_limits(request))
+                if not self._confirmed(request, over):
+                    return None
+            try:
+                handle = self.stack.execute(request, override_limits=bool(over))
+            except RiskRefusal as refusal:
+                if ask_above is None:
+                    raise
+                over = self._confirmable(refusal.breaches)
+                if not self._confirmed(request, over):
+                    return None
+                handle = self.stack.execute(request, override_limits=True)
         except ValueError as exc:  # RequestError, RiskRefusal or the planner's ScheduleError
             reason = _refusal(exc)
             self.confirmations.refuse(f"{payload.get('tradingsymbol')}: {reason}")
@@ -338,6 +339,23 @@ class DeskWindow(QMainWindow):
             8000)
         self.order_submitted.emit(handle.parent_id, payload)
         return str(handle.parent_id)
+
+    @staticmethod
+    def _confirmable(breaches: list[Breach]) -> list[Breach]:
+        """The size limits a confirmation may lift; RiskRefusal for any hard one."""
+        hard = [b for b in breaches if not b.soft]
+        if hard:
+            raise RiskRefusal(hard)
+        return breaches
+
+    def _confirmed(self, request: ExecutionRequest, over: list[Breach]) -> bool:
+        """Ask; a decline is said, nothing sent."""
+        if self.confirm_order(self, confirmation_text(request, over)):
+            return True
+        self.confirmations.refuse(f"{request.tradingsymbol}: declined at the confirmation: "
+                                  "nothing sent")
+        self.statusBar().showMessage("Not sent: declined", 8000)
+        return False
 
     # ------------------------------------------------------------------ chain
     def choose_chain(self, underlying: str, expiry: dt.date | None) -> None:
@@ -357,10 +375,11 @@ class DeskWindow(QMainWindow):
         """A chain that does not load: said, and a new choice that failed goes back to the
         chain shown (the chooser never names a chain the desk is not trading on)."""
         self.statusBar().showMessage(reason)
-        view = self.snapshot.view if self.snapshot is not None else None
-        if (view is not None and self.poller.underlying != view.underlying) or (
-                view is not None and self.poller.expiry not in (None, view.expiry)):
-            assert view is not None
+        if self.snapshot is None:
+            return
+        view = self.snapshot.view
+        if self.poller.underlying != view.underlying \
+                or self.poller.expiry not in (None, view.expiry):
             self.poller.select(view.underlying, view.expiry)
             self.chooser.show_listed(view)
             self.confirmations.refuse(f"{reason}: still showing {view.underlying} "
