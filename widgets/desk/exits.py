@@ -3,9 +3,11 @@
 An exit never trades past flat and never twice: it first cancels what still works (the basket,
 or this desk's parents in the instrument), waits until their final rows are in, then sends what
 is held, by the symbols captured when Exit was pressed (a chain changed meanwhile does not
-matter). Each leg's exit is clipped to what the instrument holds in all (an instrument already
-flattened from Positions is not traded again). One exit per basket structure or instrument is on
-its way at a time; the wait gives up after :data:`WAIT_LIMIT_S`, saying so.
+matter). What a basket's legs hold counts its own baskets (entries, completions, unwinds, exits)
+and the Positions exits of those instruments (a leg already flattened from Positions is not
+traded again); another order's holding in the same instrument (a separate POV, say) is its
+own. One exit per basket structure or instrument is on its way at a time; the wait gives up
+after :data:`WAIT_LIMIT_S`, saying so.
 """
 
 from __future__ import annotations
@@ -50,16 +52,6 @@ StructureKey = tuple[tuple[str, str], ...]
 def structure_key(payloads: list[dict[str, Any]]) -> StructureKey:
     """A basket's legs as entered (symbol, side): its entries and exits share it."""
     return tuple(sorted((str(p["tradingsymbol"]), str(p["transaction_type"])) for p in payloads))
-
-
-def clipped(own: int, total: int) -> int:
-    """Units to trade back: ``own`` (what these orders hold), never past what the instrument
-    holds in all (``total``, same sign), so an exit never crosses flat."""
-    if own > 0:
-        return min(own, max(0, total))
-    if own < 0:
-        return max(own, min(0, total))
-    return 0
 
 
 class DeskExits(QObject):
@@ -117,7 +109,9 @@ class DeskExits(QObject):
         held = w.positions.of_baskets(self.structures[key])
         payloads = []
         for symbol, exchange in legs:
-            units = clipped(w.positions.net(symbol, held), w.positions.net(symbol))
+            exited = [w.positions.parents[pid] for pid in self._sent.get(symbol, set())
+                      if pid in w.positions.parents]
+            units = w.positions.net(symbol, [*held, *exited])
             if units:
                 payloads.append(self._payload(symbol, exchange, units) | policy.payload_keys())
         if not payloads:
