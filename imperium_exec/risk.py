@@ -13,8 +13,13 @@ Two kinds of limit:
   must an API caller;
 - **hard limits** no confirmation lifts: a limit price outside the exchange's price band (the
   exchange rejects it anyway), the account's working parents, the broker's day order budget
-  (a parent whose planned orders do not fit in what is left), and the margin of a sell (checked
-  with the broker, where it offers a margin check, on the engine's loop before the first child).
+  (a parent whose planned orders do not fit in what is left), and the margin of a sell or of a
+  big buy (checked with the broker, where it offers a margin check, on the engine's loop before
+  the first child).
+
+The limits that need a price (:data:`PRICED_LIMITS`) value the order at its own prices, else at
+the newest quote the engine holds; a parent with neither is checked once its first quote came,
+before its first child (one with no quote at all within the quote wait is refused).
 
 The defaults protect a retail account; change them in one place, a :class:`RiskLimits` given to
 the stack or the engine.
@@ -63,9 +68,12 @@ class RiskLimits:
     #: Parents working at once on the account.
     max_working_parents: int | None = 200
     #: Ask the broker, before the first child, whether the margin covers a sell (writing an
-    #: option blocks far more than its premium; a buy pays its premium, which the premium
-    #: limit bounds). Costs one margin request per sell parent where the broker has one.
+    #: option blocks far more than its premium). Costs one margin request per sell parent
+    #: where the broker has one.
     check_margin: bool = True
+    #: A buy pays its premium: one of more than this many rupees is margin-checked too (a
+    #: small buy is not, to spare the request; the broker's RMS still rejects one not covered).
+    check_margin_of_buys_above: float | None = 100_000.0
 
     def lots_limit(self, request: ExecutionRequest) -> tuple[int, str] | None:
         """The lots one parent of ``request``'s underlying may hold, and the underlying."""
@@ -115,6 +123,21 @@ class RiskRefusal(RequestError):
     def confirmable(self) -> bool:
         """Every breach is a size limit: a confirmation may send it anyway."""
         return all(b.soft for b in self.breaches)
+
+
+#: The limits whose check needs the order's price (see :func:`with_quote`).
+PRICED_LIMITS = frozenset({"premium", "price band", "limit price", "premium bought today",
+                           "premium sold today"})
+
+
+def with_quote(request: ExecutionRequest, *, bid: float | None, ask: float | None,
+               ltp: float | None) -> ExecutionRequest:
+    """``request`` with the touch and last price it lacks taken from a quote (its own prices
+    stay), for the limits to value it; never sent."""
+    quoted = {"bid": bid, "ask": ask, "ltp": ltp}
+    update = {name: value for name, value in quoted.items()
+              if getattr(request, name) is None and value is not None}
+    return request.model_copy(update=update) if update else request
 
 
 def premium_price(request: ExecutionRequest) -> float | None:

@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from .algos.planner import ExecutionAlgoPlanner
 from .baskets.request import BasketRequest
 from .baskets.runner import BasketResult
-from .brokers.base import Broker, checked_capabilities
+from .brokers.base import Broker, MarginCheck, checked_capabilities
 from .calibration.slippage_fit import slippage_model_for
 from .calibration.volume_fit import volume_curves_for
 from .clock import Clock
@@ -229,6 +229,13 @@ class ExecutionStack(QObject):
         """The pre-trade limits ``request`` would break now (see ``RiskLimits``): the desk
         shows them in its confirmation; a hard one cannot be confirmed past."""
         return self.engine.check_limits(request)
+
+    def margin_of(self, request: ExecutionRequest,
+                  ) -> concurrent.futures.Future[MarginCheck] | None:
+        """The margin the broker says ``request`` needs against what the account has, asked
+        in the background under the rate budget (a confirmation shows it when it comes);
+        None where the broker has no margin check."""
+        return self.engine.margin_of(request)
 
     def execute_payload(self, payload: dict[str, Any]) -> ExecutionHandle:
         """Convenience for the desk's existing Kite-style order dicts."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from ..algos.plan import ExecutionPlan
@@ -49,7 +49,8 @@ class BasketBook:
                  gateway: BrokerGateway, late_units: Callable[[ParentState], int],
                  basket_margin: Callable[[list[MarginLeg]], MarginCheck] | None,
                  start_leg: StartLeg, drop_permit: Callable[[str], None],
-                 closed_reason: Callable[[], str | None]) -> None:
+                 closed_reason: Callable[[], str | None],
+                 price_refusal: Callable[[list[PlannedLeg]], Awaitable[str | None]]) -> None:
         self.clock = clock
         self.events = events
         self._emit = emit
@@ -59,6 +60,7 @@ class BasketBook:
         self._start_leg = start_leg
         self._drop_permit = drop_permit
         self._closed_reason = closed_reason
+        self._price_refusal = price_refusal
         self._runs: dict[str, BasketRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -86,9 +88,9 @@ class BasketBook:
     async def _run(self, run: BasketRun, legs: list[PlannedLeg],
                    permits: dict[str, SendPermit]) -> None:
         request = run.request
-        refusal: str | None = None
-        if request.policy.check_margin and self._basket_margin is not None and len(legs) > 1 \
-                and self._closed_reason() is None:
+        refusal = await self._price_refusal(legs) if self._closed_reason() is None else None
+        if refusal is None and request.policy.check_margin and self._basket_margin is not None \
+                and len(legs) > 1 and self._closed_reason() is None:
             try:
                 refusal = await check_margin(self.gateway, self._basket_margin, request)
             except Exception as exc:  # the check itself failed: do not send blind

@@ -320,8 +320,7 @@ async def check_margin(gateway: BrokerGateway,
                        basket_margin: Callable[[list[MarginLeg]], MarginCheck],
                        request: BasketRequest) -> str | None:
     """Ask the broker what the basket needs; the refusal message, or None: it fits."""
-    legs = [MarginLeg(leg.tradingsymbol, leg.exchange, leg.side, leg.quantity,
-                      leg.order_type, leg.limit_price, leg.product) for leg in request.legs]
+    legs = [MarginLeg.of(leg) for leg in request.legs]
     check = await gateway.call(RequestKind.MARGIN_READ, basket_margin, legs)
     if check.shortfall <= 0:
         return None

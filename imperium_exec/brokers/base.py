@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from ..events import QuoteSource
 from ..instruments import INDEX_QUOTE_KEYS
-from ..request import OrderType, Side
+from ..request import ExecutionRequest, OrderType, Side
 from .errors import BrokerErrors
 
 if TYPE_CHECKING:
@@ -74,6 +74,12 @@ class MarginLeg:
     order_type: OrderType = OrderType.MARKET
     price: float | None = None  # the limit price, or None (the broker prices at the market)
     product: str = "NRML"
+
+    @classmethod
+    def of(cls, request: ExecutionRequest) -> MarginLeg:
+        """The margin leg of one parent: all of its quantity, at its limit or the market."""
+        return cls(request.tradingsymbol, request.exchange, request.side, request.quantity,
+                   request.order_type, request.limit_price, request.product)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from ..algos.planner import ExecutionAlgoPlanner
 from ..baskets.lifecycle import BasketBook, PlannedLeg
 from ..baskets.request import BasketRequest
 from ..baskets.runner import BasketResult
-from ..brokers.base import Broker, checked_capabilities
+from ..brokers.base import Broker, MarginCheck, MarginLeg, checked_capabilities
 from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
 from ..events import ErrorBucket, Event, EventKind, ParentStatus
@@ -111,9 +111,6 @@ class ExecutionEngine:
                                  wall_time=self.clock.now)
         self.gateway = BrokerGateway(self.budget, on_session_lost=self._on_session_lost,
                                      errors=offers.errors)
-        self.admission = Admission(limits=cfg.risk_limits, budget=self.budget,
-                                   gateway=self.gateway, clock=self.clock,
-                                   check_margin=offers.basket_margin)
         self.orders = OrderTracker(
             clock=self.clock, gateway=self.gateway, read_book=broker.orders,
             cancel_order=broker.cancel_order, events=self.events, emit=self._emit,
@@ -135,7 +132,10 @@ class ExecutionEngine:
             slippage=slippage or SlippageModel(offers.slippage_params),
             retry_policy=self.retry_policy, events=self.events, emit=self._emit, clock=self.clock,
             config=PlacementConfig(quote_wait_s=cfg.quote_wait_s))
-
+        self.admission = Admission(limits=cfg.risk_limits, budget=self.budget,
+                                   gateway=self.gateway, clock=self.clock,
+                                   check_margin=offers.basket_margin,
+                                   market_data=self.market_data, placer=self.placer)
         self.placer.on_write = self.admission.placed
         self.canceller = ChildCanceller(
             broker=broker, gateway=self.gateway, orders=self.orders, clock=self.clock,
@@ -151,7 +151,7 @@ class ExecutionEngine:
             clock=self.clock, events=self.events, emit=self._emit, gateway=self.gateway,
             late_units=self.orders.late_units, basket_margin=offers.basket_margin,
             start_leg=self._start_leg, drop_permit=self._drop_permit,
-            closed_reason=self._closed_reason)
+            closed_reason=self._closed_reason, price_refusal=self.admission.basket_price_refusal)
         self.services = EngineServices(broker=broker, gateway=self.gateway,
                                        market_data=self.market_data, orders=self.orders)
 
@@ -295,6 +295,18 @@ class ExecutionEngine:
             self.gateway.call(RequestKind.DESK_READ, func, *args), self._loop)
         return future.result(timeout)
 
+    def margin_of(self, request: ExecutionRequest,
+                  ) -> concurrent.futures.Future[MarginCheck] | None:
+        """What the broker says ``request`` needs in margin against what the account has,
+        asked on the engine's loop under the rate budget (the caller never waits: a desk's
+        confirmation shows it when it comes); None where the broker has no margin check."""
+        check = self.capabilities.basket_margin
+        if check is None:
+            return None
+        return asyncio.run_coroutine_threadsafe(
+            self.gateway.call(RequestKind.MARGIN_READ, check, [MarginLeg.of(request)]),
+            self._loop)
+
     def quotes(self, keys: list[str]) -> dict[str, MarketQuote]:
         """The newest quotes held for ``keys``, with source and arrival time; any thread."""
         return self.market_data.snapshot(keys)
@@ -433,7 +445,8 @@ class ExecutionEngine:
             keys.append(parent.underlying_key)
         self.market_data.subscribe(keys)
         try:
-            refusal = await self.admission.margin_refusal(parent)
+            refusal = await self.admission.price_refusal(parent) \
+                or await self.admission.margin_refusal(parent)
             if refusal is not None:
                 parent.failure, parent.failure_bucket = refusal, ErrorBucket.RISK
                 return
@@ -467,7 +480,7 @@ class ExecutionEngine:
             return  # already finished
         result = self.finisher.finish(parent, shutting_down=self._closed)
         del self._parents[parent.parent_id]
-        self._drop_permit(parent.parent_id)
+        self._drop_permit(parent.parent_id, result.filled_quantity * result.average_price)
         if not parent.future.done():
             parent.future.set_result(result)
         if parent.basket is not None:
@@ -479,8 +492,8 @@ class ExecutionEngine:
         held = self.market_data.latest(instrument_key(req.exchange, req.tradingsymbol))
         return held.quote.mid if held is not None else None
 
-    def _drop_permit(self, parent_id: str) -> None:
-        self.admission.drop(parent_id)
+    def _drop_permit(self, parent_id: str, traded_premium: float = 0.0) -> None:
+        self.admission.drop(parent_id, traded_premium)
 
     # ------------------------------------------------------------------ controls (loop thread)
 

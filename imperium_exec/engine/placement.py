@@ -86,12 +86,13 @@ class Placer:
         self.clock = clock
         self.config = config or PlacementConfig()
 
-    async def price(self, parent: ParentState) -> MarketQuote | None:
+    async def price(self, parent: ParentState, *, wait: bool = False) -> MarketQuote | None:
         """The quote to price ``parent``'s next child from: fresh, or None after waiting (or
-        at once when the parent is cancelled meanwhile)."""
+        at once when the parent is cancelled meanwhile). A parent that needs no quote gets
+        the one held, if fresh, unless told to ``wait``."""
         req = parent.request
         key = instrument_key(req.exchange, req.tradingsymbol)
-        if needs_no_quote(parent):
+        if needs_no_quote(parent) and not wait:
             held = self.market_data.latest(key)
             fresh = held is not None and self.market_data.age(held) <= \
                 self.market_data.config.max_age_s

@@ -208,3 +208,119 @@ def test_orders_other_parents_still_plan_are_kept_from_a_new_parent(paper: Paper
         assert len(paper.orders()) <= 1  # only the first TWAP's first slice may be out
     finally:
         engine.shutdown(5.0)
+
+
+@pytest.fixture
+def small_premium(paper: PaperBroker) -> Iterator[ExecutionEngine]:
+    """An engine whose premium limit per parent is ₹3 lakh."""
+    engine = engine_on(paper, max_premium_per_parent=300_000.0)
+    yield engine
+    engine.shutdown(5.0)
+
+
+def unpriced(req: ExecutionRequest, **fields: Any) -> ExecutionRequest:
+    """``req`` as an API caller may send it: no bid, ask or last price of its own."""
+    return replace_fields(req, bid=None, ask=None, ltp=None, **fields)
+
+
+def dear_premium_lots(paper: PaperBroker, symbol: str, rupees: float) -> int:
+    quote = paper.quote(symbol)
+    assert quote is not None and quote.ask is not None
+    return int(rupees / (quote.ask * LOT)) + 1
+
+
+def test_an_order_with_no_price_of_its_own_is_valued_at_its_first_quote_and_refused_unsent(
+        paper: PaperBroker, small_premium: ExecutionEngine) -> None:
+    """No quote held yet: it is accepted, then refused on the loop once its quote came, before
+    any child (a finished row in the risk bucket naming the premium limit)."""
+    symbol = nifty_option(paper, -3)
+    lots = dear_premium_lots(paper, symbol, 400_000.0)
+    rows: list[dict[str, Any]] = []
+    small_premium.add_listener(rows.append)
+    _, future = small_premium.submit(unpriced(request(paper, symbol, quantity=lots * LOT)))
+    result = future.result(10)
+    assert result.status is ParentStatus.FAILED and result.filled_quantity == 0
+    assert result.message is not None and result.message.startswith("premium: ₹")
+    assert "over the limit of ₹3.00 lakh" in result.message
+    assert [r["error_bucket"] for r in rows if r["event"] == "finished"] == ["risk"]
+    assert paper.orders() == []
+
+
+def test_an_order_with_no_price_of_its_own_is_refused_up_front_once_a_quote_is_held(
+        paper: PaperBroker, small_premium: ExecutionEngine) -> None:
+    symbol = nifty_option(paper, -3)
+    _, future = small_premium.submit(request(paper, symbol))
+    future.result(10)  # one lot: its quote is now held
+    lots = dear_premium_lots(paper, symbol, 400_000.0)
+    refused = refusal(small_premium, unpriced(request(paper, symbol, quantity=lots * LOT)))
+    assert any(line.startswith("premium: ") for line in str(refused).splitlines())
+    assert refused.confirmable
+    assert len(paper.orders()) == 1  # the first parent's one order only
+
+
+def test_a_confirmed_order_with_no_price_goes_past_the_premium_limit(
+        paper: PaperBroker, small_premium: ExecutionEngine) -> None:
+    symbol = nifty_option(paper, -3)
+    lots = dear_premium_lots(paper, symbol, 400_000.0)
+    _, future = small_premium.submit(unpriced(request(paper, symbol, quantity=lots * LOT)),
+                              override_limits=True)
+    result = future.result(10)
+    assert result.filled_quantity > 0, result.message
+
+
+def test_a_basket_leg_with_no_price_is_valued_at_its_quote_before_any_leg_starts(
+        paper: PaperBroker, small_premium: ExecutionEngine) -> None:
+    from imperium_exec.baskets.request import BasketRequest
+
+    dear = nifty_option(paper, -3)
+    hedge = nifty_option(paper, 3)
+    lots = dear_premium_lots(paper, dear, 400_000.0)
+    basket = BasketRequest.model_validate({"legs": [
+        request(paper, hedge, quantity=LOT).model_dump(),
+        unpriced(request(paper, dear, quantity=lots * LOT)).model_dump()]})
+    _, _, future = small_premium.submit_basket(basket)
+    result = future.result(15)
+    assert result.message is not None and "legs[1].premium: " in result.message
+    assert sum(leg.filled_quantity for leg in result.legs) == 0
+    assert paper.orders() == []
+
+
+def test_the_days_premium_counts_what_a_parent_traded_not_what_it_was_sent_for(
+        paper: PaperBroker) -> None:
+    """A parent cancelled unfilled gives the premium it was counted for back."""
+    engine = engine_on(paper, max_premium_bought_per_day=200_000.0)
+    try:
+        symbol = nifty_option(paper)
+        quote = paper.quote(symbol)
+        assert quote is not None and quote.ask is not None
+        limit = round(quote.ask * 0.5 / 0.05) * 0.05  # rests: nothing fills
+        lots = int(150_000.0 / (limit * LOT))
+        resting = request(paper, symbol, quantity=lots * LOT, order_type="LIMIT",
+                          limit_price=limit,
+                          execution_algo="TWAP", max_child_orders=2, horizon_s=600)
+        parent_id, future = engine.submit(resting)
+        refused = refusal(engine, resting)  # 150k + 150k is over the day's 200k
+        assert any(line.startswith("premium bought today: ") for line in
+                   str(refused).splitlines())
+        engine.cancel(parent_id)
+        assert future.result(10).filled_quantity == 0
+        engine.submit(resting)  # nothing was bought: the day's premium is back to zero
+    finally:
+        engine.shutdown(5.0)
+
+
+def test_a_buy_above_the_threshold_is_margin_checked_and_a_small_one_is_not() -> None:
+    paper = PaperBroker(clock=VirtualClock(), seed=11, margin=50_000.0)
+    engine = engine_on(paper, check_margin_of_buys_above=40_000.0)
+    try:
+        symbol = nifty_option(paper, -3)
+        lots = dear_premium_lots(paper, symbol, 60_000.0)
+        _, future = engine.submit(request(paper, symbol, quantity=lots * LOT))
+        result = future.result(10)
+        assert result.status is ParentStatus.FAILED and result.filled_quantity == 0
+        assert result.message is not None and result.message.startswith("margin: ")
+        assert paper.orders() == []
+        _, small = engine.submit(request(paper, symbol, quantity=LOT))
+        assert small.result(10).filled_quantity == LOT  # (one lot is well inside the margin)
+    finally:
+        engine.shutdown(5.0)

@@ -2,21 +2,29 @@
 
 Asked above a size (:class:`ConfirmAbove`: one freeze quantity, or a premium value) and whenever
 the order breaks a size limit of the stack (the lines of :class:`~imperium_exec.risk.Breach`);
-below both, one keypress still sends (speed matters). Enter sends, Esc declines.
+below both, one keypress still sends (speed matters). Enter sends, Esc declines. The margin the
+broker says the order needs is asked in the background and shown when it comes: the dialog never
+waits for it.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
+from ...brokers.base import MarginCheck
 from ...request import ExecutionRequest, OrderType, Side
 from ...risk import Breach, premium_price
 
-#: Ask before an order is sent: (parent widget, text) -> True to send.
-ConfirmOrder = Callable[[QWidget, str], bool]
+MarginAnswer = concurrent.futures.Future[MarginCheck]
+
+#: Ask before an order is sent: (parent widget, text, the margin on its way or None) -> True
+#: to send.
+ConfirmOrder = Callable[[QWidget, str, MarginAnswer | None], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +45,8 @@ class ConfirmAbove:
 class OrderConfirmDialog(QDialog):
     """The order in words; Send is the default button (Enter), Cancel the escape (Esc)."""
 
-    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+    def __init__(self, text: str, parent: QWidget | None = None, *,
+                 margin: MarginAnswer | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("order_confirmation")
         self.setWindowTitle("Send order")
@@ -46,6 +55,17 @@ class OrderConfirmDialog(QDialog):
         self.text.setObjectName("order_confirmation_text")
         self.text.setWordWrap(True)
         layout.addWidget(self.text)
+        self.margin = QLabel(margin_text(None) if margin is not None
+                             else "margin: this broker has no margin check", self)
+        self.margin.setObjectName("order_confirmation_margin")
+        self.margin.setWordWrap(True)
+        layout.addWidget(self.margin)
+        self._margin_answer = margin
+        self._margin_timer = QTimer(self)
+        self._margin_timer.setInterval(50)
+        self._margin_timer.timeout.connect(self._show_margin)
+        if margin is not None:
+            self._margin_timer.start()
         buttons = QDialogButtonBox(self)
         self.send_button = buttons.addButton("&Send", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
@@ -54,9 +74,31 @@ class OrderConfirmDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
 
+    def _show_margin(self) -> None:
+        answer = self._margin_answer
+        if answer is None or not answer.done():
+            return
+        self._margin_timer.stop()
+        self.margin.setText(margin_text(answer))
 
-def confirm_order_with_dialog(parent: QWidget, text: str) -> bool:
-    return OrderConfirmDialog(text, parent).exec() == QDialog.DialogCode.Accepted
+
+def confirm_order_with_dialog(parent: QWidget, text: str, margin: MarginAnswer | None) -> bool:
+    dialog = OrderConfirmDialog(text, parent, margin=margin)
+    return dialog.exec() == QDialog.DialogCode.Accepted
+
+
+def margin_text(answer: MarginAnswer | None) -> str:
+    """The broker's margin answer in words (None: still on its way)."""
+    if answer is None:
+        return "margin: asking the broker…"
+    error = answer.exception()
+    if error is not None:
+        return f"margin: the broker's margin check failed ({type(error).__name__}: {error})"
+    check = answer.result()
+    line = f"margin: needs ₹{check.required:,.0f}, ₹{check.available:,.0f} available"
+    if check.shortfall > 0:
+        line += f": short by ₹{check.shortfall:,.0f}, the broker would refuse it"
+    return line
 
 
 def confirmation_text(request: ExecutionRequest, breaches: list[Breach]) -> str:

@@ -350,7 +350,8 @@ class DeskWindow(QMainWindow):
 
     def _confirmed(self, request: ExecutionRequest, over: list[Breach]) -> bool:
         """Ask; a decline is said, nothing sent."""
-        if self.confirm_order(self, confirmation_text(request, over)):
+        if self.confirm_order(self, confirmation_text(request, over),
+                              self.stack.margin_of(request)):
             return True
         self.confirmations.refuse(f"{request.tradingsymbol}: declined at the confirmation: "
                                   "nothing sent")

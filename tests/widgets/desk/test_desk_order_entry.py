@@ -128,6 +128,30 @@ def test_an_order_above_one_freeze_is_sent_by_its_confirmation_and_a_small_one_a
                                                                    ("SELL", 2 * LOT)]
 
 
+def test_the_confirmation_shows_the_margin_the_broker_says_the_order_needs(
+        qtbot: QtBot, desk: Desk) -> None:
+    """Asked in the background (the dialog opens at once) and shown when it comes; Esc then
+    still declines."""
+    shown: list[str] = []
+
+    def read_margin_then_decline() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, OrderConfirmDialog) or "needs" not in dialog.margin.text():
+            QTimer.singleShot(10, read_margin_then_decline)
+            return
+        shown.append(dialog.margin.text())
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+
+    QTimer.singleShot(0, read_margin_then_decline)
+    enter_lots_and_press(qtbot, desk, "30", Qt.Key.Key_F2)  # a sell over one freeze: asked
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
+    available = desk.broker.margins()["net"]
+    assert shown[0].startswith("margin: needs ₹")
+    assert shown[0].endswith(f", ₹{available:,.0f} available")  # (five crore: covered)
+    qtbot.wait(50)
+    assert desk.accepted == [] and desk.broker.orders() == []
+
+
 def test_ctrl_shift_k_then_enter_cancels_every_working_parent(qtbot: QtBot, desk: Desk) -> None:
     quick = desk.window.quick
     quick.policy_form.algo.setCurrentText("TWAP")
