@@ -64,7 +64,7 @@ class ScheduleRunner:
         curve = parent.plan.volume_curve
         self._emit(self.events.parent_event(
             parent, EventKind.ACCEPTED, quantity=req.quantity,
-            underlying_price=parent.underlying_price,
+            underlying_price=parent.underlying_price, request=req.model_dump_json(),
             message=f"{parent.plan.slice_count} slice(s) from "
                     f"{epoch_to_iso(parent.plan.start_at + parent.shift_s)} to "
                     f"{epoch_to_iso(parent.end_at)}"

@@ -19,12 +19,12 @@ from .kinds import (
     Status,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
 #: kind; version 3 added the basket events and the fields from ``prior_impact`` on, version 4
-#: those from ``participation`` on (the last ones of a row), None in older rows. (Rows without
-#: ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
-READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, SCHEMA_VERSION)
+#: those from ``participation`` on, version 5 ``request`` (the last one of a row), None in older
+#: rows. (Rows without ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
+READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, SCHEMA_VERSION)
 #: Fields that rows of a version before the one named do not have (always the last fields,
 #: in version order).
 FIELDS_SINCE: dict[str, int] = dict.fromkeys(
@@ -32,7 +32,7 @@ FIELDS_SINCE: dict[str, int] = dict.fromkeys(
      "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
      "markout_bps"), 3) | dict.fromkeys(
     ("participation", "horizon_s", "book_walk", "day_volume", "session_s",
-     "underlying_price"), 4)
+     "underlying_price"), 4) | {"request": 5}
 
 
 class Event(NamedTuple):
@@ -66,7 +66,8 @@ class Event(NamedTuple):
     error: Annotated[str | None, "The broker's error text"] = None
     attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    v: Annotated[int, "Schema version: 4 (3: written before the estimate's inputs; 2: before "
+    v: Annotated[int, "Schema version: 5 (4: written before the request on accepted rows; 3: "
+                 "before the estimate's inputs; 2: before "
                  "baskets and prior_impact; 1: "
                  "before the reconciling event; 0: a row from before versions)"
                  ] = SCHEMA_VERSION
@@ -159,6 +160,9 @@ class Event(NamedTuple):
                                 "last value) when the parent was accepted, from a quote "
                                 "already at hand, on the accepted and finished rows (none: "
                                 "no index quote young enough then, or not an option)"] = None
+    # what a restart needs to take a parent over (imperium_exec.recovery)
+    request: Annotated[str | None, "The parent's request as submitted, JSON, on its accepted "
+                       "row (a restart adopts the rest of it from here)"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""

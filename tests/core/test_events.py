@@ -25,7 +25,7 @@ from imperium_exec.events import (
     schema_table,
 )
 from imperium_exec.events.reading import _read_current, _read_older
-from imperium_exec.request import ExecutionAlgo, Side
+from imperium_exec.request import ExecutionAlgo, ExecutionRequest, Side
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -73,7 +73,7 @@ def test_a_v3_row_carries_prior_impact_and_reads_back_by_the_fast_reader() -> No
 
 def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None:
     """Version 2 added the ``reconciling`` event: a child waiting on the order book."""
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     rows = journal("journal_before_typed_schema.jsonl")
     retried = next(r for r in rows if r["event"] == "retry" and r["ambiguous"])
     row = retried | {"v": 2, "event": "reconciling", "status": "reconciling",
@@ -87,6 +87,23 @@ def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None
     assert _read_older(row) == event  # the fast path takes v2 rows as it takes v1 rows
     assert event.to_row() == row | dict.fromkeys(FIELDS_SINCE)
     assert read_event(orjson.loads(orjson.dumps(event.to_row()))) == event
+
+
+def test_a_v4_row_reads_with_no_request_and_an_accepted_v5_row_carries_it_back() -> None:
+    """Version 5 added ``request`` (the accepted row's request as JSON) at the end."""
+    rows = journal("journal_before_typed_schema.jsonl")
+    placed = next(r for r in rows if r["event"] == "placed")
+    v4 = placed | {k: None for k, since in FIELDS_SINCE.items() if since <= 4} | {"v": 4}
+    older = read_event(v4)
+    assert older.v == 4 and older.request is None
+    assert _read_older(v4) == older
+    sent = ExecutionRequest(tradingsymbol="NIFTY26D0825800PE", exchange="NFO", side="BUY",
+                            quantity=130, execution_algo="TWAP", horizon_s=300)
+    accepted = older._replace(v=SCHEMA_VERSION, event=EventKind.ACCEPTED,
+                              request=sent.model_dump_json())
+    again = read_event(orjson.loads(orjson.dumps(accepted.to_row())))
+    assert again.request is not None
+    assert ExecutionRequest.model_validate_json(again.request) == sent
 
 
 def test_rows_of_the_v1_desk_read_with_their_event_taken_from_their_status() -> None:
