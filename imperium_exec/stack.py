@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -31,10 +33,12 @@ from .clock import Clock
 from .engine.execution_engine import EngineConfig, ExecutionEngine, ExecutionResult
 from .engine.market_data import MarketQuote
 from .events import EventKind, read_event
+from .recovery.journal import read_today, unfinished_today
+from .recovery.report import RecoveryReport
 from .request import ExecutionRequest
 from .retry import RetryPolicy
 from .risk import Breach
-from .telemetry import FillQualityTracker, Mode
+from .telemetry import FillQualityTracker, Mode, history_end
 from .volume_curve import VolumeCurveBook
 
 log = logging.getLogger(__name__)
@@ -144,6 +148,9 @@ class ExecutionStack(QObject):
     #: A basket ended: filled, partial (stopped: the message lists per leg what filled and
     #: what is left), cancelled, or failed (refused up front, e.g. margin: risk bucket).
     basket_finished = Signal(object)
+    #: The restart check is done: its :class:`~imperium_exec.recovery.report.RecoveryReport`
+    #: (parents an earlier session left working, their open orders; nothing sent). Once.
+    recovery_ready = Signal(object)
 
     _row_from_engine = Signal(object)  # engine thread -> GUI thread hop
 
@@ -154,7 +161,7 @@ class ExecutionStack(QObject):
                  calibration: str | os.PathLike[str] | None = None,
                  calibration_dir: str | os.PathLike[str] | None = None,
                  volume_curves: str | os.PathLike[str] | None = None,
-                 parent: QObject | None = None) -> None:
+                 recover: bool = True, parent: QObject | None = None) -> None:
         super().__init__(parent)
         if broker is None:
             from .brokers.paper.broker import PaperBroker
@@ -213,6 +220,12 @@ class ExecutionStack(QObject):
         #: When this stack started, by its clock: parents of its journal with nothing
         #: written since are an earlier session's (a crash, a kill), not working.
         self.started_ts = self.now()
+        self._recovery: concurrent.futures.Future[RecoveryReport] = concurrent.futures.Future()
+        if recover:
+            self._start_recovery()
+        else:
+            self._recovery.set_result(RecoveryReport((), (), None, self.started_ts,
+                                                     error="not checked (recover=False)"))
 
     # --- Commands (GUI thread; none of them waits on the broker)
     def execute(self, request: ExecutionRequest, *,
@@ -224,6 +237,25 @@ class ExecutionStack(QObject):
         going past the size limits (the hard ones still hold)."""
         parent_id, future = self.engine.submit(request, override_limits=override_limits)
         return ExecutionHandle(parent_id, future)
+
+    def recovery(self) -> concurrent.futures.Future[RecoveryReport]:
+        """The restart check started with the stack: its ``result(timeout)`` is the
+        :class:`~imperium_exec.recovery.report.RecoveryReport` (also sent as
+        ``recovery_ready``). Parents it found are held: nothing is sent until the trader calls
+        :meth:`cancel_orphans` or :meth:`adopt`."""
+        return self._recovery
+
+    def cancel_orphans(self) -> concurrent.futures.Future[list[ExecutionResult]]:
+        """Cancel every open order of the parents the restart found (sells before buys) and
+        write their final rows; a future of their results."""
+        return self.engine.cancel_orphans()
+
+    def adopt(self, parent_id: str, *, window_s: float | None = None) -> ExecutionHandle:
+        """Send the rest of a parent the restart found under its algorithm over what is left of
+        its window, or over ``window_s`` seconds (its open orders are cancelled first): the new
+        parent's handle (its result raises if it could not be adopted)."""
+        new_parent_id, future = self.engine.adopt(parent_id, window_s=window_s)
+        return ExecutionHandle(new_parent_id, future)
 
     def check_limits(self, request: ExecutionRequest) -> list[Breach]:
         """The pre-trade limits ``request`` would break now (see ``RiskLimits``): the desk
@@ -303,10 +335,37 @@ class ExecutionStack(QObject):
         if self._closed:
             return
         self._closed = True
+        # A restart check still running holds what it finds before the engine stops (so the
+        # shutdown cancels those like any parent).
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            self._recovery.result(min(timeout, 10.0))
         self.engine.shutdown(timeout)
         self.tracker.close()
 
     # --- internals
+    def _start_recovery(self) -> None:
+        """Read the journal as it was when the stack started (today's rows: off the GUI
+        thread) and hand the unfinished parents to the engine (one order-book read)."""
+        path = self.tracker.path
+        end, _ = history_end(path)
+        now = self.started_ts
+
+        def check() -> None:
+            try:
+                day = unfinished_today(read_today(path, now, end) if end else [], now)
+                report = self.engine.recover(day, str(path)).result(60.0)
+            except Exception as exc:  # said in the report: the trader must look by hand
+                log.exception("restart check failed")
+                report = RecoveryReport((), (), str(path), now,
+                                        error=f"{type(exc).__name__}: {exc}")
+            if report.orphans or report.unknown_orders or report.error:
+                log.warning("%s", report.summary())
+            self._recovery.set_result(report)
+            with contextlib.suppress(RuntimeError):  # (the stack was deleted meanwhile)
+                self.recovery_ready.emit(report)
+
+        threading.Thread(target=check, name="imperium-restart-check", daemon=True).start()
+
     @Slot(object)
     def _dispatch(self, row: dict[str, Any]) -> None:
         event = read_event(row)

@@ -24,8 +24,9 @@ import contextlib
 import dataclasses
 import logging
 import random
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ..algos.plan import ExecutionPlan
@@ -38,6 +39,8 @@ from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
 from ..events import ErrorBucket, Event, EventKind, ParentStatus
 from ..instruments import underlying_index_key
+from ..recovery.journal import JournalDay
+from ..recovery.report import RecoveryReport
 from ..request import ExecutionRequest, RequestError
 from ..retry import RetryPolicy
 from ..risk import Breach
@@ -59,6 +62,7 @@ from .markouts import MarkoutTracker
 from .order_tracker import OrderTracker, TrackerConfig
 from .placement import PlacementConfig, Placer
 from .rate_budget import RateBudget, RequestKind
+from .recovering import OrphanKeeper
 from .runtime import EngineServices, EngineThread
 from .schedule import ScheduleRunner
 from .state import (
@@ -102,6 +106,8 @@ class ExecutionEngine:
         self.events = EventFactory(self.clock, mode, self.router.primary_route)
         self._listeners: list[RowListener] = []
         self._ids = random.Random(cfg.id_seed) if cfg.id_seed is not None else None
+        self._ids_lock = threading.Lock()
+        self._issued_ids: set[str] = set()
         self._parents: dict[str, ParentState] = {}
         self._closed = False
         self._services_stopping: asyncio.Task[None] | None = None
@@ -152,6 +158,12 @@ class ExecutionEngine:
             late_units=self.orders.late_units, basket_margin=offers.basket_margin,
             start_leg=self._start_leg, drop_permit=self._drop_permit,
             closed_reason=self._closed_reason, price_refusal=self.admission.basket_price_refusal)
+        self.orphans = OrphanKeeper(
+            broker=broker, gateway=self.gateway, orders=self.orders, canceller=self.canceller,
+            events=self.events, emit=self._emit, clock=self.clock, parents=self._parents,
+            finish=self._finish,
+            submit=lambda request, parent_id: self._submit_as(request, parent_id,
+                                                              override_limits=True))
         self.services = EngineServices(broker=broker, gateway=self.gateway,
                                        market_data=self.market_data, orders=self.orders)
 
@@ -184,6 +196,11 @@ class ExecutionEngine:
         self._check_open()
         self._check_listed(request)
         parent_id = self._new_parent_id()
+        return parent_id, self._submit_as(request, parent_id, override_limits=override_limits)
+
+    def _submit_as(self, request: ExecutionRequest, parent_id: str, *,
+                   override_limits: bool) -> concurrent.futures.Future[ExecutionResult]:
+        """Plan, admit and start ``request`` as ``parent_id`` (any thread)."""
         seed = request.seed if request.seed is not None else zlib.crc32(parent_id.encode())
         planned_at = self.clock.now()
         plan = self.planner.plan(request, now=planned_at, seed=seed,
@@ -193,7 +210,32 @@ class ExecutionEngine:
                                       override_limits=override_limits, basket=False)[parent_id]
         self._loop.call_soon_threadsafe(self._start_parent, parent_id, request, plan, seed,
                                         permit, future)
-        return parent_id, future
+        return future
+
+    # ------------------------------------------------------------------ after a crash
+
+    def recover(self, day: JournalDay,
+                journal: str | None) -> concurrent.futures.Future[RecoveryReport]:
+        """Hold the day's unfinished parents as found in the broker's order book (see
+        ``engine.recovering``); their ids are never issued again. Nothing is sent."""
+        self.reserve_ids(day.parent_ids)
+        return asyncio.run_coroutine_threadsafe(self.orphans.recover(day, journal), self._loop)
+
+    def cancel_orphans(self) -> concurrent.futures.Future[list[ExecutionResult]]:
+        """Cancel every parent held from the restart (sells first); their results."""
+        return asyncio.run_coroutine_threadsafe(self.orphans.cancel_orphans(), self._loop)
+
+    def adopt(self, parent_id: str, *, window_s: float | None = None,
+              ) -> tuple[str, concurrent.futures.Future[ExecutionResult]]:
+        """Send the rest of a parent held from the restart as a new parent (once its open
+        orders are cancelled), over ``window_s`` (default: what is left of its window): its id
+        now, and a future of its result (or of why not)."""
+        self._check_open()
+        new_parent_id = self._new_parent_id()
+        future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
+        self._loop.call_soon_threadsafe(self.orphans.adopt, parent_id, new_parent_id, future,
+                                        window_s)
+        return new_parent_id, future
 
     def check_limits(self, request: ExecutionRequest) -> list[Breach]:
         """The pre-trade limits ``request`` would break if submitted now, for a desk to show
@@ -332,7 +374,19 @@ class ExecutionEngine:
             self.tracker.sync()
 
     def _new_parent_id(self) -> str:
-        return new_parent_id(self._ids)
+        """A parent (or basket) id no parent of this engine, nor of the day's journal once
+        recovery read it, has had."""
+        with self._ids_lock:
+            while True:
+                parent_id = new_parent_id(self.clock.now(), self._ids)
+                if parent_id not in self._issued_ids:
+                    self._issued_ids.add(parent_id)
+                    return parent_id
+
+    def reserve_ids(self, ids: Iterable[str]) -> None:
+        """Ids used before (the day's journal): never issued again."""
+        with self._ids_lock:
+            self._issued_ids.update(ids)
 
     # ------------------------------------------------------------------ shutdown (loop thread)
 

@@ -394,7 +394,7 @@ class OrderTracker:
                 realized_slippage=slippage(parent, price),
                 realized_slippage_bps=slippage_bps(parent, price),
                 average_price=child.average_price, fees=fees))
-            if self.on_fill is not None:
+            if self.on_fill is not None and not parent.recovered:
                 self.on_fill(parent, child, increment, price)
             changed = True
         if order.status.is_terminal and child.status is ChildStatus.WORKING:

@@ -19,6 +19,7 @@ from ..algos.plan import ExecutionPlan
 from ..events import ChildStatus, ErrorBucket, ParentStatus, QuoteSource
 from ..request import ExecutionRequest
 from ..router import RouteDecision
+from ..timeutil import ist_day_start
 from .gateway import SendPermit
 
 
@@ -155,6 +156,9 @@ class ParentState:
     underlying_key: str | None = None
     #: That index's price when the parent was accepted, if a quote was at hand then.
     underlying_price: float | None = None
+    #: Re-made at a restart from the journal and the order book (``engine.recovering``):
+    #: held, it sends nothing; its fills found then are long past (no markouts).
+    recovered: bool = False
 
     @property
     def quantity(self) -> int:
@@ -217,13 +221,18 @@ class ParentState:
 TAG_LENGTH = 15
 
 
-def new_parent_id(rng: random.Random | None = None) -> str:
-    """Ten characters of A-Z and 0-9: from ``rng`` when given (tests and benchmarks seed it),
-    else from the OS."""
-    alphabet = string.ascii_uppercase + string.digits
+def new_parent_id(now: float, rng: random.Random | None = None) -> str:
+    """Ten characters of A-Z and 0-9: the time of day (IST, in centiseconds, five characters)
+    then five random ones, from ``rng`` when given (tests and benchmarks seed it), else from
+    the OS. The time keeps ids, and so tags, apart across restarts of the same day even when a
+    restarted stack draws the same random characters (a seeded one does)."""
+    alphabet = string.digits + string.ascii_uppercase
+    centiseconds = int((now - ist_day_start(now)) * 100)
     if rng is not None:
-        return "".join(rng.choice(alphabet) for _ in range(10))
-    return "".join(alphabet[b % len(alphabet)] for b in os.urandom(10))
+        tail = "".join(rng.choice(alphabet) for _ in range(5))
+    else:
+        tail = "".join(alphabet[b % len(alphabet)] for b in os.urandom(5))
+    return _base36(centiseconds, 5) + tail
 
 
 def child_tag(parent_id: str, child_index: int, attempt: int) -> str:

@@ -122,11 +122,13 @@ ROOMS: dict[str, set[str]] = {
     "brokers/kite": {"top", "algos.names", "events", "brokers", "engine"},
     "brokers/paper": {"top", "algos.names", "events", "brokers", "brokers/kite", "sim", "engine",
                       "costs"},
-    "engine": {"top", "algos.names", "events", "algos", "costs", "baskets", "brokers"},
+    "engine": {"top", "algos.names", "events", "algos", "costs", "baskets", "brokers",
+               "recovery"},
     "sim": {"top", "algos.names", "events", "costs", "brokers"},
     "baskets": {"top", "algos.names", "events", "algos", "costs", "brokers", "engine"},
     "calibration": {"top", "algos.names", "events", "algos", "costs", "brokers"},
     "tca": {"top", "algos.names", "events"},
+    "recovery": {"top", "algos.names", "events", "brokers"},
 }
 
 

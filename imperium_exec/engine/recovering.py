@@ -1,0 +1,285 @@
+"""Orphans after a crash: found, written truthfully, held until the trader decides.
+
+:meth:`OrphanKeeper.recover` takes the journal's unfinished parents of the day
+(:mod:`imperium_exec.recovery.journal`) and one read of the broker's order book. Each orphan is
+re-made as a *held* parent of the engine: its orders found by tag are followed like any child's
+(what filled while the desk was down is written once, as their fill rows, against what the journal
+already had), and it sends nothing. It then waits for the trader:
+
+- cancel (:meth:`cancel_orphans`, or the engine's cancel / kill switch): its open orders are
+  cancelled (sells before buys: a basket's shorts before its hedges) and its finished row is
+  written;
+- adopt (:meth:`adopt`): its open orders are cancelled and confirmed, its finished row says
+  what it was adopted as, and a new parent takes the remaining quantity under the same
+  algorithm over what is left of its window (at least ``MIN_ADOPT_WINDOW_S``), or over the
+  window the trader gives. Quantities add
+  up: what the old one filled plus the new one's quantity is what was asked.
+
+A held parent's handle resolves when it finishes; an orphan that filled completely while the
+desk was down finishes at once. Shutting the engine down cancels held parents like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..algos.plan import ExecutionPlan
+from ..algos.registry import algorithm_for
+from ..brokers.base import Broker, BrokerOrder
+from ..clock import Clock
+from ..events import ChildStatus, ErrorBucket, EventKind, Status
+from ..recovery.journal import JournalDay, JournalParent
+from ..recovery.report import Orphan, OrphanOrder, RecoveryReport
+from ..request import MIN_SLICE_INTERVAL_S, ExecutionRequest, Side
+from .cancelling import ChildCanceller
+from .event_factory import EventFactory
+from .gateway import BrokerGateway
+from .order_tracker import OrderTracker
+from .rate_budget import RequestKind
+from .state import TAG_LENGTH, ChildState, ExecutionResult, ParentState
+
+log = logging.getLogger(__name__)
+
+#: An adopted parent's window when what was left of the original one is shorter.
+MIN_ADOPT_WINDOW_S = 60.0
+#: The desk's tags: a ten-character parent id, a three-character child number and a
+#: two-character attempt, base 36.
+DESK_TAG = re.compile(rf"[0-9A-Z]{{{TAG_LENGTH}}}")
+
+Submit = Callable[[ExecutionRequest, str], concurrent.futures.Future[ExecutionResult]]
+
+
+@dataclass
+class Adoption:
+    """The trader adopted a held parent: the new parent's id and its result, once sent."""
+
+    new_parent_id: str
+    future: concurrent.futures.Future[ExecutionResult]
+    window_s: float | None  # the trader's window for the rest; None: what is left of it
+
+
+class OrphanKeeper:
+    def __init__(self, *, broker: Broker, gateway: BrokerGateway, orders: OrderTracker,
+                 canceller: ChildCanceller, events: EventFactory,
+                 emit: Callable[..., None], clock: Clock, parents: dict[str, ParentState],
+                 finish: Callable[[ParentState], None], submit: Submit) -> None:
+        self.broker = broker
+        self.gateway = gateway
+        self.orders = orders
+        self.canceller = canceller
+        self.events = events
+        self._emit = emit
+        self.clock = clock
+        self._parents = parents
+        self._finish = finish
+        self._submit = submit
+        self._held: dict[str, JournalParent] = {}
+        self._adoptions: dict[str, Adoption] = {}
+
+    # ------------------------------------------------------------------ the restart
+
+    async def recover(self, day: JournalDay, journal: str | None) -> RecoveryReport:
+        """Match the day's unfinished parents with the broker's order book, hold each as a
+        parent of the engine, and report (see the module docstring)."""
+        now = self.clock.now()
+        try:
+            book = await self.gateway.call(RequestKind.BOOK_READ, self.broker.orders)
+        except Exception as exc:  # say so: the trader must look in the broker's book
+            return RecoveryReport((), (), journal, now, bad_lines=day.bad_lines,
+                                  error=f"the broker's order book could not be read "
+                                        f"({type(exc).__name__}: {exc})")
+        mine = {o.tag: o for o in book if o.tag and DESK_TAG.fullmatch(o.tag)}
+        orphans = [self._hold(parent, [o for tag, o in mine.items()
+                                       if tag.startswith(parent.parent_id)])
+                   for parent in day.unfinished if parent.parent_id not in self._parents]
+        known = day.parent_ids | frozenset(self._parents)
+        unknown = tuple(OrphanOrder.of(o) for tag, o in mine.items()
+                        if tag[:10] not in known and not o.status.is_terminal)
+        return RecoveryReport(tuple(orphans), unknown, journal, now, bad_lines=day.bad_lines)
+
+    def _hold(self, found: JournalParent, orders: list[BrokerOrder]) -> Orphan:
+        parent = _remade(found, self.clock.now())
+        self._parents[found.parent_id] = parent
+        self._held[found.parent_id] = found
+        journaled = parent.filled
+        for order in orders:
+            seen = found.orders.get(order.tag or "")
+            if seen is not None and seen.ended:
+                continue  # the journal saw it end: nothing more to say
+            child = _child_of(order, seen.filled if seen else 0,
+                              seen.filled_value if seen else 0.0, found.first_ts)
+            parent.children.append(child)
+            self.orders.track(parent, child, seen=order)  # its fills since, written once
+        in_book = {o.tag for o in orders}
+        for tag, seen in found.orders.items():
+            if seen.ended or tag in in_book or seen.order_id is None:
+                continue
+            child = ChildState(seen.child_index - 1, 0, 0, found.first_ts, seen.attempt or 1,
+                               tag, seen.order_id, ChildStatus.UNKNOWN, seen.filled,
+                               seen.filled_value)
+            parent.children.append(child)
+            self._emit(self.events.child_event(
+                parent, child, EventKind.ERROR, Status.UNKNOWN,
+                error_bucket=ErrorBucket.TRANSIENT,
+                error=f"order {seen.order_id} is not in the broker's order book at the restart",
+                message="never reached the exchange, or the book is another day's or "
+                        "account's (a paper exchange does not outlive its process)"))
+        parent.task = asyncio.get_running_loop().create_task(self._wait_for_trader(parent),
+                                                             name=f"held-{parent.parent_id}")
+        open_orders = tuple(OrphanOrder.of(o) for o in orders if not o.status.is_terminal)
+        return Orphan(found.parent_id, found.tradingsymbol, found.exchange, found.side,
+                      found.quantity, parent.filled, open_orders, parent.filled - journaled,
+                      found.execution_algo, found.basket_id, found.leg_role,
+                      _not_adoptable(found, parent))
+
+    async def _wait_for_trader(self, parent: ParentState) -> None:
+        """Held: nothing is sent until the trader cancels or adopts it (or it fills)."""
+        try:
+            while not parent.stopping and parent.parent_id not in self._adoptions \
+                    and parent.filled < parent.quantity:
+                await parent.wait_changed(None)
+            await self.canceller.cancel_working(parent)
+        except Exception as exc:  # never leave a held parent without its final row
+            log.exception("held parent %s", parent.parent_id)
+            parent.failure = f"internal error: {exc!r}"
+        finally:
+            adoption = self._adoptions.pop(parent.parent_id, None)
+            self._held.pop(parent.parent_id, None)
+            if adoption is not None:
+                self._adopt_rest(parent, adoption)
+            else:
+                self._finish(parent)
+
+    # ------------------------------------------------------------------ the trader's choices
+
+    def held(self) -> list[str]:
+        """The parents held, waiting for the trader (loop thread)."""
+        return list(self._held)
+
+    async def cancel_orphans(self) -> list[ExecutionResult]:
+        """Cancel every held parent: sells first, then buys; their results."""
+        results: list[ExecutionResult] = []
+        for side in (Side.SELL, Side.BUY):
+            held = [self._parents[p] for p in self._held
+                    if p in self._parents and self._parents[p].request.side is side]
+            for parent in held:
+                parent.cancel_requested = True
+                parent.permit.revoke("cancelled by the trader at the restart")
+                parent.notify()
+            futures = [asyncio.wrap_future(p.future) for p in held]
+            results += await asyncio.gather(*futures)
+        return results
+
+    def adopt(self, parent_id: str, new_parent_id: str,
+              future: concurrent.futures.Future[ExecutionResult],
+              window_s: float | None = None) -> None:
+        """Adopt a held parent (loop thread): see the module docstring. ``future`` gets the
+        new parent's result, or the reason it could not be adopted."""
+        parent = self._parents.get(parent_id)
+        found = self._held.get(parent_id)
+        reason = None
+        if parent is None or found is None:
+            reason = f"{parent_id} is not a parent held from the restart"
+        else:
+            reason = _not_adoptable(found, parent)
+        if reason is not None or parent is None or parent.stopping:
+            future.set_exception(ValueError(reason or f"{parent_id} is being cancelled"))
+            return
+        self._adoptions[parent_id] = Adoption(new_parent_id, future, window_s)
+        parent.notify()
+
+    def _adopt_rest(self, parent: ParentState, adoption: Adoption) -> None:
+        """The held parent's orders are cancelled: end it, and send the rest as a new one."""
+        still_open = [c.order_id for c in parent.children if c.status is ChildStatus.WORKING]
+        rest = parent.quantity - parent.filled
+        if still_open or rest <= 0:
+            why = (f"the cancel of {', '.join(map(str, still_open))} was not confirmed"
+                   if still_open else "nothing is left to send")
+            parent.note = f"not adopted: {why}"
+            self._finish(parent)
+            adoption.future.set_exception(ValueError(f"{parent.parent_id} not adopted: {why}"))
+            return
+        parent.cancel_requested = True
+        parent.note = (f"adopted as {adoption.new_parent_id}: its remaining {rest:,} units "
+                       "continue there")
+        self._finish(parent)
+        try:
+            window = adoption.window_s if adoption.window_s is not None \
+                else self._window_left(parent)
+            request = _rest_of(parent.request, rest, window)
+            sent = self._submit(request, adoption.new_parent_id)
+        except Exception as exc:  # a limit, a lost session: said on the handle
+            adoption.future.set_exception(exc)
+            return
+        sent.add_done_callback(lambda done: _pass_on(done, adoption.future))
+
+    def _window_left(self, parent: ParentState) -> float:
+        end = parent.plan.end_at
+        return max(MIN_ADOPT_WINDOW_S, end - self.clock.now())
+
+
+def _remade(found: JournalParent, now: float) -> ParentState:
+    """The orphan as a held parent: its request (as submitted, else as its rows tell), what
+    the journal says it filled, no children yet."""
+    request = found.request or ExecutionRequest.model_construct(
+        tradingsymbol=found.tradingsymbol, exchange=found.exchange, side=found.side,
+        quantity=found.quantity, lot_size=1, tick_size=0.05, freeze_quantity=found.quantity)
+    end = found.window_end
+    plan = ExecutionPlan(algo=request.execution_algo, children=(), start_at=found.first_ts,
+                         end_at=end if end is not None else now, participation_rate=0.0,
+                         dynamic_sizing=False, expected_market_volume=None, warnings=())
+    parent = ParentState(parent_id=found.parent_id, request=request, plan=plan,
+                         arrival_price=found.arrival_price,
+                         future=concurrent.futures.Future(), recovered=True)
+    parent.filled, parent.filled_value = found.filled, found.filled_value
+    parent.child_numbers = found.children
+    return parent
+
+
+def _child_of(order: BrokerOrder, filled: int, filled_value: float,
+              since: float) -> ChildState:
+    """A child following ``order``, from what the journal had filled on it."""
+    assert order.tag is not None
+    return ChildState(index=int(order.tag[10:13], 36) - 1, slice_index=0,
+                      quantity=order.quantity, send_at=since, attempt=int(order.tag[13:], 36),
+                      tag=order.tag, order_id=order.order_id, status=ChildStatus.WORKING,
+                      filled=filled, filled_value=filled_value)
+
+
+def _not_adoptable(found: JournalParent, parent: ParentState) -> str | None:
+    if found.request is None:
+        return "its request is not in the journal (written before schema 5): cancel it"
+    if parent.quantity - parent.filled <= 0:
+        return "nothing is left to send"
+    return None
+
+
+def _rest_of(request: ExecutionRequest, rest: int, window_s: float) -> ExecutionRequest:
+    """``request`` for ``rest`` units over ``window_s`` seconds (a scheduled algorithm's)."""
+    changes: dict[str, object] = {"quantity": rest, "start_at": None, "end_at": None,
+                                  "seed": None}
+    if algorithm_for(request.execution_algo).scheduled:
+        lots = max(1, rest // request.lot_size)
+        fit = max(1, math.floor(window_s / MIN_SLICE_INTERVAL_S))
+        changes |= {"horizon_s": min(window_s, 7 * 3600.0),
+                    "max_child_orders": min(request.max_child_orders, lots, fit)}
+    else:
+        changes |= {"horizon_s": None}
+    return ExecutionRequest.model_validate(request.model_dump() | changes)
+
+
+def _pass_on(done: concurrent.futures.Future[ExecutionResult],
+             to: concurrent.futures.Future[ExecutionResult]) -> None:
+    if to.done():
+        return
+    error = done.exception()
+    if error is not None:
+        to.set_exception(error)
+    else:
+        to.set_result(done.result())

@@ -1,0 +1,182 @@
+"""What the journal says was still working: the day's parents with no ``finished`` row.
+
+For each, what a restart needs: the instrument, side and quantity, what was filled, the request
+as submitted (from the accepted row; none in a journal written before schema 5), and every
+order attempt it made, by tag, with the units journaled as filled on it. Read backwards from the
+journal's end and only as far as the day's first rows, so a long journal costs what the day wrote.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..events import Event, EventKind, SchemaError, Status, read_event
+from ..request import ExecutionRequest, Side
+from ..telemetry import JournalHistory, history_end
+from ..timeutil import ist_day_start
+
+
+@dataclass
+class JournalOrder:
+    """One placement attempt of a child, as journaled."""
+
+    tag: str
+    child_index: int  # from 1
+    attempt: int | None
+    order_id: str | None = None
+    filled: int = 0  # units journaled as filled on this order
+    filled_value: float = 0.0  # rupees
+    ended: bool = False  # a row ended it (filled in full, cancelled, rejected, ...)
+
+
+@dataclass
+class JournalParent:
+    """A parent the journal saw working and never saw finish."""
+
+    parent_id: str
+    tradingsymbol: str
+    exchange: str
+    side: Side
+    quantity: int
+    first_ts: float
+    last_ts: float
+    filled: int = 0
+    filled_value: float = 0.0
+    request: ExecutionRequest | None = None  # as submitted (schema 5 accepted rows)
+    arrival_price: float | None = None
+    accepted_ts: float | None = None  # when its schedule started (the accepted row)
+    execution_algo: str | None = None
+    basket_id: str | None = None
+    leg_role: str | None = None
+    children: int = 0  # the highest child number used
+    orders: dict[str, JournalOrder] = field(default_factory=dict)  # by tag
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled
+
+    @property
+    def window_end(self) -> float | None:
+        """When its schedule was to end (epoch seconds), from its request; None unknown."""
+        request = self.request
+        if request is None:
+            return None
+        if request.end_at is not None:
+            return request.end_at.timestamp()
+        if request.horizon_s is None:
+            return None
+        return (self.accepted_ts or self.first_ts) + request.horizon_s
+
+
+@dataclass(frozen=True, slots=True)
+class JournalDay:
+    """What the day's rows say: the unfinished parents, and every parent id the day used."""
+
+    unfinished: tuple[JournalParent, ...]
+    parent_ids: frozenset[str]
+    rows: int
+    bad_lines: int
+
+
+def read_today(path: str | os.PathLike[str], now: float,
+               end: int | None = None) -> list[dict[str, Any]]:
+    """The rows of ``path`` written on ``now``'s IST day, in file order, up to byte ``end``
+    (default: its last complete line). The journal is read backwards until rows older than
+    the day: a chunk of only older rows ends the read."""
+    day_start = ist_day_start(now)
+    if end is None:
+        end, _ = history_end(path)
+    history = JournalHistory(Path(path), end)
+    chunks: list[list[dict[str, Any]]] = []
+    try:
+        while not history.done:
+            chunk = history.read()
+            today = [r for r in chunk if _ts(r) >= day_start]
+            chunks.append(today)
+            if chunk and not today:
+                break
+    finally:
+        history.close()
+    return [row for chunk in reversed(chunks) for row in chunk]
+
+
+def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDay:
+    """The parents of ``now``'s IST day with rows but no ``finished`` row (rows that do not
+    read as events are counted and skipped)."""
+    day_start = ist_day_start(now)
+    parents: dict[str, JournalParent] = {}
+    finished: set[str] = set()
+    count = bad = 0
+    for row in rows:
+        count += 1
+        try:
+            event = read_event(row)
+        except SchemaError:
+            bad += 1
+            continue
+        if not event.parent_id or event.ts < day_start:
+            continue
+        if event.event is EventKind.FINISHED:
+            finished.add(event.parent_id)
+            continue
+        parent = parents.get(event.parent_id)
+        if parent is None:
+            if event.side is None or event.parent_quantity is None or not event.tradingsymbol:
+                continue  # not a parent's row (a basket's own rows carry no instrument)
+            parent = parents[event.parent_id] = JournalParent(
+                event.parent_id, event.tradingsymbol, event.exchange or "NFO", event.side,
+                event.parent_quantity, first_ts=event.ts, last_ts=event.ts)
+        _apply(parent, event)
+    unfinished = tuple(p for p in parents.values() if p.parent_id not in finished)
+    return JournalDay(unfinished, frozenset(parents) | frozenset(finished), count, bad)
+
+
+def _apply(parent: JournalParent, event: Event) -> None:
+    parent.last_ts = max(parent.last_ts, event.ts)
+    if event.parent_filled_quantity is not None:
+        parent.filled = event.parent_filled_quantity
+    if event.children is not None:
+        parent.children = max(parent.children, event.children)
+    parent.basket_id = event.basket_id or parent.basket_id
+    parent.leg_role = event.leg_role or parent.leg_role
+    if event.execution_algo is not None:
+        parent.execution_algo = str(event.execution_algo)
+    if event.event is EventKind.ACCEPTED:
+        parent.arrival_price, parent.accepted_ts = event.arrival_price, event.ts
+        if event.request is not None:
+            try:
+                parent.request = ExecutionRequest.model_validate_json(event.request)
+            except ValidationError:
+                parent.request = None  # (an algorithm no longer registered, say)
+    if event.tag is None or event.child_index is None:
+        return
+    order = parent.orders.get(event.tag)
+    if order is None:
+        order = parent.orders[event.tag] = JournalOrder(event.tag, event.child_index,
+                                                        event.attempt)
+    order.order_id = event.order_id or order.order_id
+    increment = event.filled_quantity
+    if event.event in (EventKind.FILLED, EventKind.GHOST) and increment \
+            and event.fill_price is not None:
+        order.filled += increment
+        order.filled_value += increment * event.fill_price
+        parent.filled_value += increment * event.fill_price
+    if event.event.ends_child or event.completes_child or (
+            event.event is EventKind.GHOST and event.status in _GHOST_ENDED):
+        order.ended = True
+
+
+#: A ghost row's status once the late order is over.
+_GHOST_ENDED = frozenset({Status.COMPLETE, Status.CANCELLED, Status.REJECTED,
+                          Status.NOT_PLACED})
+
+
+def _ts(row: Mapping[str, Any]) -> float:
+    value = row.get("ts")
+    return float(value) if isinstance(value, int | float) else 0.0
