@@ -257,6 +257,21 @@ class ExecutionStack(QObject):
         new_parent_id, future = self.engine.adopt(parent_id, window_s=window_s)
         return ExecutionHandle(new_parent_id, future)
 
+    def resume_session(self, access_token: str) -> concurrent.futures.Future[RecoveryReport]:
+        """After ``session_expired``: log in again with ``access_token`` (no new stack). The
+        halted parents are reconciled by tag (what filled meanwhile is written once) and
+        reported, also as ``recovery_ready``; they stay held until :meth:`cancel_orphans` or
+        :meth:`adopt`. Raises ``ValueError`` for a broker whose session never expires."""
+        future = self.engine.resume_session(access_token)
+
+        def tell(done: concurrent.futures.Future[RecoveryReport]) -> None:
+            if done.exception() is None:
+                with contextlib.suppress(RuntimeError):  # (the stack was deleted meanwhile)
+                    self.recovery_ready.emit(done.result())
+
+        future.add_done_callback(tell)
+        return future
+
     def check_limits(self, request: ExecutionRequest) -> list[Breach]:
         """The pre-trade limits ``request`` would break now (see ``RiskLimits``): the desk
         shows them in its confirmation; a hard one cannot be confirmed past."""

@@ -291,6 +291,10 @@ class BrokerCapabilities:
     #: The margin a basket needs with the hedge benefit and the account's positions, and what
     #: is available (Kite's basket margins and user margins). None: baskets go unchecked.
     basket_margin: Callable[[list[MarginLeg]], MarginCheck] | None = None
+    # the session
+    #: Take a new access token after the session was lost (Kite: the token from a fresh
+    #: login); the engine then reconciles what it halted. None: its session never expires.
+    relogin: Callable[[str], None] | None = None
     # a simulated market's own truth
     #: The clock its market runs on (the paper exchange's, virtual in tests).
     clock: Clock | None = None
@@ -300,7 +304,8 @@ class BrokerCapabilities:
     slippage_params: SlippageParams | None = None
 
     def __post_init__(self) -> None:
-        for name in ("quotes", "open_stream", "lists", "instrument_dump", "basket_margin"):
+        for name in ("quotes", "open_stream", "lists", "instrument_dump", "basket_margin",
+                     "relogin"):
             service = getattr(self, name)
             if service is not None and not callable(service):
                 raise TypeError(f"capabilities.{name}: {service!r} is not callable")

@@ -451,17 +451,51 @@ class ExecutionEngine:
 
     def _on_session_lost(self, reason: str) -> None:
         """The first token error (the gateway tells once): nothing more goes out; tell the
-        desk; end every parent (their rows say which orders may still be live)."""
+        desk; halt every parent, its orders as they were (a basket's legs end: their rows say
+        which orders may still be live). A halted parent waits for ``resume_session`` and the
+        trader's cancel or adopt; shut down before that, it ends failed."""
         live = self.orders.working_order_ids()
         live += [f"tag {c.tag}" for p in self._parents.values() for c in p.children
                  if c.in_flight and c.tag is not None]
         live += [f"tag {tag}" for tag in self.orders.watched_tags()]
         self._emit(self.events.session_event(reason, live))
         for parent in self._parents.values():
-            parent.failure = parent.failure or reason
             parent.permit.revoke(reason)
+            if parent.basket is not None:
+                parent.failure = parent.failure or reason
+            elif not (parent.recovered or parent.stopping):
+                parent.halted = reason
+                parent.status = ParentStatus.PAUSED
+                self._emit(self.events.parent_event(
+                    parent, EventKind.PAUSED,
+                    message=f"halted: {reason}; nothing is sent: log in again, then cancel or "
+                            "adopt it"))
             parent.notify()
         self._services_stopping = self._loop.create_task(self.services.stop())
+
+    def resume_session(self, access_token: str) -> concurrent.futures.Future[RecoveryReport]:
+        """After ``session_expired``: log in with ``access_token``, start the stream and the
+        order tracker again and reconcile the halted parents by tag (what filled meanwhile is
+        written once). A future of the report of what is held: nothing is sent until the
+        trader cancels (``cancel_orphans``) or adopts them."""
+        relogin = self.capabilities.relogin
+        if relogin is None:
+            raise ValueError(f"{self.broker.name}: its session never expires")
+        if self._closed:
+            raise RuntimeError("the execution engine is shut down")
+        return asyncio.run_coroutine_threadsafe(self._resume_session(relogin, access_token),
+                                                self._loop)
+
+    async def _resume_session(self, relogin: Callable[[str], None],
+                              access_token: str) -> RecoveryReport:
+        await asyncio.get_running_loop().run_in_executor(None, relogin, access_token)
+        if self._services_stopping is not None:
+            await self._services_stopping
+            self._services_stopping = None
+        if self.gateway.session_lost is not None:
+            self.gateway.restore_session()
+            self.services.start()
+        return await self.orphans.reconcile()
 
     # ------------------------------------------------------------------ parent lifecycle
 
@@ -505,6 +539,8 @@ class ExecutionEngine:
                 parent.failure, parent.failure_bucket = refusal, ErrorBucket.RISK
                 return
             await self.schedule.run(parent, seed)
+            if parent.halted is not None and not self._closed:
+                await self.orphans.hold(parent)  # until the trader cancels or adopts it
         except Exception as exc:  # a bug must still end the parent with a row, never hang it
             log.exception("parent %s crashed", parent.parent_id)
             parent.failure = f"internal error: {exc!r}"
@@ -532,6 +568,9 @@ class ExecutionEngine:
         """End ``parent`` once: its final rows, then its handle resolves."""
         if self._parents.get(parent.parent_id) is not parent:
             return  # already finished
+        if parent.failure is None and self.gateway.session_lost is not None \
+                and (parent.halted is not None or parent.recovered):
+            parent.failure = parent.halted or self.gateway.session_lost  # ended unreconciled
         result = self.finisher.finish(parent, shutting_down=self._closed)
         del self._parents[parent.parent_id]
         self._drop_permit(parent.parent_id, result.filled_quantity * result.average_price)

@@ -132,6 +132,10 @@ class BrokerGateway:
         if self._on_session_lost is not None:
             self._on_session_lost(reason)
 
+    def restore_session(self) -> None:
+        """The trader logged in again: requests go out again (loop thread)."""
+        self.session_lost = None
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

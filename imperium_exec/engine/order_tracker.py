@@ -115,6 +115,10 @@ class OrderTracker:
     # ------------------------------------------------------------------ lifecycle (loop)
 
     def start(self) -> None:
+        """(Again after a lost session's stop, once the trader logged in again.)"""
+        self._stopped = False
+        if self._read_done.is_set():  # (set by the stop: waiters would spin on it)
+            self._read_done = asyncio.Event()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="orders")
 

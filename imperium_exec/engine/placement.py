@@ -224,7 +224,9 @@ class Placer:
         child.status = ChildStatus.ERROR
         self.emit(self.events.error_event(parent, child, EventKind.ERROR, Status.ERROR, error,
                                           exc, None))
-        parent.failure = parent.failure or f"child {child.index + 1}: {error.bucket} error: {exc}"
+        if parent.halted is None:  # (halted: the lost session refused it; the parent waits)
+            parent.failure = parent.failure or \
+                f"child {child.index + 1}: {error.bucket} error: {exc}"
         parent.notify()
 
     def mark_placed(self, parent: ParentState, child: ChildState, order_id: str,

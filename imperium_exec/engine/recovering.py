@@ -1,4 +1,5 @@
-"""Orphans after a crash: found, written truthfully, held until the trader decides.
+"""Orphans after a crash or a lost session: found, written truthfully, held until the trader
+decides.
 
 :meth:`OrphanKeeper.recover` takes the journal's unfinished parents of the day
 (:mod:`imperium_exec.recovery.journal`) and one read of the broker's order book. Each orphan is
@@ -15,8 +16,15 @@ already had), and it sends nothing. It then waits for the trader:
   window the trader gives. Quantities add
   up: what the old one filled plus the new one's quantity is what was asked.
 
+A parent halted by a lost session is held the same way (:meth:`hold`); once the trader logged in
+again, :meth:`reconcile` reads the order book for it (what filled while the session was down is
+written once) and reports it like a restart's orphan.
+
 A held parent's handle resolves when it finishes; an orphan that filled completely while the
 desk was down finishes at once. Shutting the engine down cancels held parents like any other.
+Open orders with the desk's tag that no held or working parent owns (an unknown parent's, or a
+finished parent's whose cancel was never confirmed) are reported too, and cancelled with the
+orphans.
 """
 
 from __future__ import annotations
@@ -64,6 +72,16 @@ class Adoption:
     window_s: float | None  # the trader's window for the rest; None: what is left of it
 
 
+@dataclass
+class Held:
+    """What the keeper knows of a held parent beyond its state."""
+
+    request_known: bool  # its request as submitted (a restart from an old journal: no)
+    filled_at_hold: int  # units filled when it was held (journaled, or when halted)
+    basket_id: str | None = None  # a restart's orphan that was a basket's leg
+    leg_role: str | None = None
+
+
 class OrphanKeeper:
     def __init__(self, *, broker: Broker, gateway: BrokerGateway, orders: OrderTracker,
                  canceller: ChildCanceller, events: EventFactory,
@@ -79,8 +97,12 @@ class OrphanKeeper:
         self._parents = parents
         self._finish = finish
         self._submit = submit
-        self._held: dict[str, JournalParent] = {}
+        self._held: dict[str, Held] = {}
         self._adoptions: dict[str, Adoption] = {}
+        self._known_ids: set[str] = set()  # the day's parents, from the journal
+        #: Open desk-tagged orders no parent owns, as last reported (cancelled with the
+        #: orphans).
+        self._loose: list[OrphanOrder] = []
 
     # ------------------------------------------------------------------ the restart
 
@@ -94,20 +116,62 @@ class OrphanKeeper:
             return RecoveryReport((), (), journal, now, bad_lines=day.bad_lines,
                                   error=f"the broker's order book could not be read "
                                         f"({type(exc).__name__}: {exc})")
-        mine = {o.tag: o for o in book if o.tag and DESK_TAG.fullmatch(o.tag)}
-        orphans = [self._hold(parent, [o for tag, o in mine.items()
-                                       if tag.startswith(parent.parent_id)])
-                   for parent in day.unfinished if parent.parent_id not in self._parents]
-        known = day.parent_ids | frozenset(self._parents)
-        unknown = tuple(OrphanOrder.of(o) for tag, o in mine.items()
-                        if tag[:10] not in known and not o.status.is_terminal)
-        return RecoveryReport(tuple(orphans), unknown, journal, now, bad_lines=day.bad_lines)
+        self._known_ids |= day.parent_ids
+        mine = _desk_orders(book)
+        for found in day.unfinished:
+            if found.parent_id not in self._parents:
+                self._remake(found, [o for tag, o in mine.items()
+                                     if tag.startswith(found.parent_id)])
+        return self._report(book, journal, now, bad_lines=day.bad_lines)
 
-    def _hold(self, found: JournalParent, orders: list[BrokerOrder]) -> Orphan:
+    async def reconcile(self) -> RecoveryReport:
+        """After a new login: the held parents' orders as the book shows them now (what
+        filled while the session was down is written once), reported."""
+        for parent_id in self._held:
+            parent = self._parents.get(parent_id)
+            for child in parent.children if parent is not None else ():
+                if child.status is ChildStatus.WORKING:  # a cancel may be sent again
+                    child.cancel_abandoned = child.cancel_requested = False
+        now = self.clock.now()
+        try:
+            await self.orders.refresh()
+            book = await self.gateway.call(RequestKind.BOOK_READ, self.broker.orders)
+        except Exception as exc:
+            return RecoveryReport((), (), None, now, error=f"the broker's order book could "
+                                                           f"not be read ({type(exc).__name__}: "
+                                                           f"{exc})")
+        return self._report(book, None, now)
+
+    def _report(self, book: list[BrokerOrder], journal: str | None, now: float, *,
+                bad_lines: int = 0) -> RecoveryReport:
+        mine = _desk_orders(book)
+        orphans = []
+        for parent_id, held in self._held.items():
+            parent = self._parents.get(parent_id)
+            if parent is None:
+                continue
+            open_orders = tuple(OrphanOrder.of(o) for tag, o in mine.items()
+                                if tag.startswith(parent_id) and not o.status.is_terminal)
+            orphans.append(Orphan(
+                parent_id, parent.request.tradingsymbol, parent.request.exchange,
+                parent.request.side, parent.quantity, parent.filled, open_orders,
+                parent.filled - held.filled_at_hold, str(parent.request.execution_algo),
+                held.basket_id, held.leg_role, _not_adoptable(held, parent)))
+        owners = self._known_ids | set(self._parents)
+        loose = [OrphanOrder.of(o) for tag, o in mine.items()
+                 if not o.status.is_terminal and tag[:10] not in self._held
+                 and not (tag[:10] in self._parents and not self._parents[tag[:10]].recovered)]
+        self._loose = loose
+        unknown = tuple(o for o in loose if (o.tag or "")[:10] not in owners)
+        strays = tuple(o for o in loose if (o.tag or "")[:10] in owners)
+        return RecoveryReport(tuple(orphans), unknown, journal, now, bad_lines=bad_lines,
+                              stray_orders=strays)
+
+    def _remake(self, found: JournalParent, orders: list[BrokerOrder]) -> None:
         parent = _remade(found, self.clock.now())
         self._parents[found.parent_id] = parent
-        self._held[found.parent_id] = found
-        journaled = parent.filled
+        self._held[found.parent_id] = Held(found.request is not None, parent.filled,
+                                           found.basket_id, found.leg_role)
         for order in orders:
             seen = found.orders.get(order.tag or "")
             if seen is not None and seen.ended:
@@ -130,18 +194,16 @@ class OrphanKeeper:
                 error=f"order {seen.order_id} is not in the broker's order book at the restart",
                 message="never reached the exchange, or the book is another day's or "
                         "account's (a paper exchange does not outlive its process)"))
-        parent.task = asyncio.get_running_loop().create_task(self._wait_for_trader(parent),
+        parent.task = asyncio.get_running_loop().create_task(self.hold(parent),
                                                              name=f"held-{parent.parent_id}")
-        open_orders = tuple(OrphanOrder.of(o) for o in orders if not o.status.is_terminal)
-        return Orphan(found.parent_id, found.tradingsymbol, found.exchange, found.side,
-                      found.quantity, parent.filled, open_orders, parent.filled - journaled,
-                      found.execution_algo, found.basket_id, found.leg_role,
-                      _not_adoptable(found, parent))
 
-    async def _wait_for_trader(self, parent: ParentState) -> None:
-        """Held: nothing is sent until the trader cancels or adopts it (or it fills)."""
+    async def hold(self, parent: ParentState) -> None:
+        """Hold ``parent`` (a restart's orphan, or halted by a lost session): nothing is sent
+        until the trader cancels or adopts it (or it fills); then end it."""
+        self._held.setdefault(parent.parent_id, Held(True, parent.filled))
         try:
-            while not parent.stopping and parent.parent_id not in self._adoptions \
+            while not parent.cancel_requested and parent.failure is None \
+                    and parent.parent_id not in self._adoptions \
                     and parent.filled < parent.quantity:
                 await parent.wait_changed(None)
             await self.canceller.cancel_working(parent)
@@ -158,23 +220,30 @@ class OrphanKeeper:
 
     # ------------------------------------------------------------------ the trader's choices
 
-    def held(self) -> list[str]:
-        """The parents held, waiting for the trader (loop thread)."""
-        return list(self._held)
-
     async def cancel_orphans(self) -> list[ExecutionResult]:
-        """Cancel every held parent: sells first, then buys; their results."""
+        """Cancel every held parent and every open order no parent owns: sells first, then
+        buys; the held parents' results."""
         results: list[ExecutionResult] = []
         for side in (Side.SELL, Side.BUY):
             held = [self._parents[p] for p in self._held
                     if p in self._parents and self._parents[p].request.side is side]
             for parent in held:
                 parent.cancel_requested = True
-                parent.permit.revoke("cancelled by the trader at the restart")
+                parent.permit.revoke("cancelled by the trader")
                 parent.notify()
-            futures = [asyncio.wrap_future(p.future) for p in held]
-            results += await asyncio.gather(*futures)
+            loose = [o for o in self._loose if o.side is side]
+            await asyncio.gather(*(self._cancel_loose(o) for o in loose))
+            results += await asyncio.gather(*(asyncio.wrap_future(p.future) for p in held))
+        self._loose = []
         return results
+
+    async def _cancel_loose(self, order: OrphanOrder) -> None:
+        try:
+            await self.gateway.call(RequestKind.CANCEL, self.broker.cancel_order,
+                                    order.order_id)
+        except Exception as exc:  # (filled or cancelled meanwhile, say): logged, not raised
+            log.warning("cancel of open order %s (tag %s) failed: %r", order.order_id,
+                        order.tag, exc)
 
     def adopt(self, parent_id: str, new_parent_id: str,
               future: concurrent.futures.Future[ExecutionResult],
@@ -182,13 +251,14 @@ class OrphanKeeper:
         """Adopt a held parent (loop thread): see the module docstring. ``future`` gets the
         new parent's result, or the reason it could not be adopted."""
         parent = self._parents.get(parent_id)
-        found = self._held.get(parent_id)
-        reason = None
-        if parent is None or found is None:
-            reason = f"{parent_id} is not a parent held from the restart"
+        held = self._held.get(parent_id)
+        if parent is None or held is None:
+            reason: str | None = f"{parent_id} is not a held parent (a restart's or a lost " \
+                                 "session's)"
         else:
-            reason = _not_adoptable(found, parent)
-        if reason is not None or parent is None or parent.stopping:
+            reason = _not_adoptable(held, parent)
+        if reason is not None or parent is None or parent.cancel_requested \
+                or parent.failure is not None:
             future.set_exception(ValueError(reason or f"{parent_id} is being cancelled"))
             return
         self._adoptions[parent_id] = Adoption(new_parent_id, future, window_s)
@@ -252,8 +322,13 @@ def _child_of(order: BrokerOrder, filled: int, filled_value: float,
                       filled=filled, filled_value=filled_value)
 
 
-def _not_adoptable(found: JournalParent, parent: ParentState) -> str | None:
-    if found.request is None:
+def _desk_orders(book: list[BrokerOrder]) -> dict[str, BrokerOrder]:
+    """The orders carrying the desk's tags, by tag."""
+    return {o.tag: o for o in book if o.tag and DESK_TAG.fullmatch(o.tag)}
+
+
+def _not_adoptable(held: Held, parent: ParentState) -> str | None:
+    if not held.request_known:
         return "its request is not in the journal (written before schema 5): cancel it"
     if parent.quantity - parent.filled <= 0:
         return "nothing is left to send"

@@ -159,6 +159,9 @@ class ParentState:
     #: Re-made at a restart from the journal and the order book (``engine.recovering``):
     #: held, it sends nothing; its fills found then are long past (no markouts).
     recovered: bool = False
+    #: Why it is halted (the broker session was lost), or None: it sends nothing and waits,
+    #: its orders as they were, for the trader (``resume_session``, then cancel or adopt).
+    halted: str | None = None
 
     @property
     def quantity(self) -> int:
@@ -196,8 +199,8 @@ class ParentState:
 
     @property
     def stopping(self) -> bool:
-        """Cancelled, or failed: send nothing more."""
-        return self.cancel_requested or self.failure is not None
+        """Cancelled, failed or halted: send nothing more."""
+        return self.cancel_requested or self.failure is not None or self.halted is not None
 
     async def wait_changed(self, timeout: float | None) -> None:
         """Sleep until something about this parent changes (a fill, a control) or timeout."""

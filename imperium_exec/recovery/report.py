@@ -1,4 +1,4 @@
-"""What a restart found, for the trader to decide on: :class:`RecoveryReport`.
+"""What a restart (or a new login) found, for the trader to decide on: :class:`RecoveryReport`.
 
 An *orphan* is a parent the journal saw working and never saw finish. The broker's order book,
 read once, says which of its orders are still open (matched by the desk's tags: the parent id
@@ -77,16 +77,20 @@ class RecoveryReport:
     #: The journal or the order book could not be read: the report is incomplete.
     error: str | None = None
     bad_lines: int = 0  # journal lines that did not read as rows
+    #: Open orders of parents the journal saw finish (a cancel never confirmed, a session
+    #: lost before this one): their parents' rows said they may still be live.
+    stray_orders: tuple[OrphanOrder, ...] = ()
 
     @property
     def open_orders(self) -> tuple[OrphanOrder, ...]:
         return tuple(o for orphan in self.orphans for o in orphan.open_orders) \
-            + self.unknown_orders
+            + self.unknown_orders + self.stray_orders
 
     @property
     def clean(self) -> bool:
         """Nothing was left working and everything could be read."""
-        return not self.orphans and not self.unknown_orders and self.error is None
+        return not self.orphans and not self.unknown_orders and not self.stray_orders \
+            and self.error is None
 
     def summary(self) -> str:
         """One line for the trader."""
@@ -104,4 +108,6 @@ class RecoveryReport:
         if self.unknown_orders:
             parts.append(f"{len(self.unknown_orders)} open with a desk tag the journal does "
                          "not know")
+        if self.stray_orders:
+            parts.append(f"{len(self.stray_orders)} open of parents already finished")
         return "; ".join(parts) + ". Nothing is sent until you cancel or adopt them."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -137,15 +138,31 @@ def test_fatal_error_is_not_retried(tmp_path: Path) -> None:
     assert rig.broker.place_calls == 1
 
 
-def test_a_token_error_halts_the_session_once_and_ends_the_parent(tmp_path: Path) -> None:
-    rig, result, rows = run_one(tmp_path, TokenException("Token is invalid or has expired."))
+def test_a_token_error_halts_the_session_once_and_holds_the_parent_until_shutdown(
+        tmp_path: Path) -> None:
+    """The refused attempt is an error row; the parent is halted (a paused row), sends
+    nothing more and waits for a new login; shut down without one, it ends failed."""
+    rig = make_rig(tmp_path)
+    rig.broker.fail_next(TokenException("Token is invalid or has expired."))
+    try:
+        _, future = rig.engine.submit(make_request())
+        deadline = time.monotonic() + 10
+        while not any(r["event"] == "paused" for r in rig.file_rows()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not future.done()  # held, not ended
+        with pytest.raises(SessionExpired, match="re-login needed"):
+            rig.engine.submit(make_request())
+    finally:
+        rig.close()
+    result = future.result(0)
+    rows = [r for r in rig.file_rows() if r["event"] != "markout"]
     assert result.status is ParentStatus.FAILED and "re-login needed" in (result.message or "")
-    session = [r for r in rig.file_rows() if r["event"] == "session"]
+    session = [r for r in rows if r["event"] == "session"]
     assert len(session) == 1 and session[0]["status"] == "relogin_needed"
-    assert rows[-2]["event"] == "error" and rows[-2]["error_bucket"] == "fatal"
+    assert [r["event"] for r in rows] == ["accepted", "session", "paused", "error", "finished"]
+    assert rows[3]["error_bucket"] == "fatal" and rows[2]["message"].startswith("halted: ")
     assert rig.broker.place_calls == 1
-    with pytest.raises(SessionExpired, match="re-login needed"):
-        rig.engine.submit(make_request())
 
 
 def test_transient_retries_stop_at_the_bucket_limit(tmp_path: Path) -> None:

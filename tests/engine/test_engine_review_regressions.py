@@ -64,8 +64,11 @@ def test_a_session_lost_while_reconciling_reports_the_attempt_unknown_never_unse
     rows: list[dict[str, Any]] = []
     engine.add_listener(rows.append)
     _, future = engine.submit(make_request(order_type="MARKET", execution_urgency="high"))
-    result = future.result(15)
+    deadline = time.monotonic() + 15
+    while not any(r["event"] == "paused" for r in list(rows)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # halted by the lost session: held until a new login or shutdown
     engine.shutdown(2)
+    result = future.result(0)
     child_rows = [r for r in rows if r["child_id"]]
     assert not any((r["message"] or "").startswith("not sent") for r in child_rows)
     (unknown,) = [r for r in child_rows if r["status"] == "unknown"]

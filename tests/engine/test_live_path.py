@@ -209,23 +209,33 @@ def test_kill_switch_stops_everything_queued_and_cancels_every_resting_child(
 # ------------------------------------------------------------------ the session
 
 
-def test_a_token_expiry_halts_every_request_tells_once_and_ends_every_parent() -> None:
+def resting_twaps(live: Live, count: int) -> list[tuple[str, Future[ExecutionResult]]]:
+    """``count`` 3-lot TWAPs whose first children rest (a buy at 90 under a 100 bid)."""
+    submitted = [live.submit(inst, quantity=65 * 3, execution_algo="TWAP",
+                             max_child_orders=3, horizon_s=30, order_type="LIMIT",
+                             limit_price=90.0, randomize_slices=False)
+                 for inst in live.instruments[:count]]
+    live.wait_for(lambda: sum(r["event"] == "placed" for r in live.events()) == count)
+    return submitted
+
+
+def test_a_token_expiry_halts_every_request_tells_once_and_holds_every_parent() -> None:
+    """Halted, not ended: the parents wait for a new login; shut down without one, they end
+    failed, naming what may still be live."""
     live = start_live(10)
     try:
-        submitted = [live.submit(inst, quantity=65 * 3, execution_algo="TWAP",
-                                 max_child_orders=3, horizon_s=30, order_type="LIMIT",
-                                 limit_price=90.0, randomize_slices=False)
-                     for inst in live.instruments[:3]]
-        live.wait_for(lambda: sum(r["event"] == "placed" for r in live.events()) == 3)
+        submitted = resting_twaps(live, 3)
         expired_at = time.time()
         live.server.expire_session()
-        results = [future.result(10) for _, future in submitted]
+        live.wait_for(lambda: sum(r["event"] == "paused" for r in live.events()) == 3)
         halted = time.time() - expired_at
         after = [r for r in live.server.requests if r.at > expired_at]
+        assert not any(future.done() for _, future in submitted)
         with pytest.raises(SessionExpired, match="re-login"):
             live.submit(live.instruments[0])
     finally:
         stop_live(live)
+    results = [future.result(0) for _, future in submitted]
     sessions = [r for r in live.events() if r["event"] == "session"]
     assert len(sessions) == 1 and sessions[0]["status"] == "relogin_needed"
     open_ids = [i for res in results for i in res.order_ids]
@@ -233,6 +243,44 @@ def test_a_token_expiry_halts_every_request_tells_once_and_ends_every_parent() -
     assert all(r.status is ParentStatus.FAILED and "re-login" in (r.message or "")
                for r in results)
     assert halted < 5.0 and len(after) <= 3, [(r.route, r.path) for r in after]
+
+
+def test_after_a_new_login_the_halted_parents_complete_with_no_duplicate() -> None:
+    live = start_live(10)
+    try:
+        submitted = resting_twaps(live, 3)
+        first = {o["tradingsymbol"]: o for o in live.server.recorded_orders()}
+        live.server.expire_session()
+        live.wait_for(lambda: sum(r["event"] == "paused" for r in live.events()) == 3)
+        filled_meanwhile = first[live.instruments[0].tradingsymbol]["order_id"]
+        live.server.fill(filled_meanwhile)  # while the desk cannot see
+        live.server.restore_session()
+        report = live.engine.resume_session("t").result(15)
+        assert {o.parent_id for o in report.orphans} == {p for p, _ in submitted}
+        assert sum(o.filled_while_down for o in report.orphans) == 65
+        assert len(report.open_orders) == 2  # the other two first children still rest
+        adopted = [live.engine.adopt(p, window_s=2.0) for p, _ in submitted]
+        live.wait_for(lambda: all(  # the old orders are cancelled before the new ones go
+            any((o["tag"] or "").startswith(p) for o in live.server.recorded_orders())
+            for p, _ in adopted))
+        for inst in live.instruments[:3]:
+            live.server.set_quote(inst.tradingsymbol, bid=89.5, ask=90.0)  # through the bids
+        results = [future.result(20) for _, future in adopted]
+        old = [future.result(10) for _, future in submitted]
+    finally:
+        stop_live(live)
+    assert all(r.status is ParentStatus.FILLED for r in results)
+    assert [r.filled_quantity for r in old] == [65, 0, 0]
+    assert [r.filled_quantity for r in results] == [130, 195, 195]
+    orders = live.server.recorded_orders()
+    tags = [o["tag"] for o in orders]
+    assert len(tags) == len(set(tags))
+    for inst in live.instruments[:3]:  # exactly what was asked, each fill journaled once
+        units = sum(o["filled_quantity"] for o in orders
+                    if o["tradingsymbol"] == inst.tradingsymbol)
+        journaled = sum(r["filled_quantity"] for r in live.events()
+                        if r["event"] == "filled" and r["tradingsymbol"] == inst.tradingsymbol)
+        assert units == journaled == 195
 
 
 # ------------------------------------------------------------------ stream faults

@@ -59,18 +59,21 @@ def test_placed_filled_and_finished_signals_carry_the_rows_on_the_gui_thread(
         row for row, _ in seen]
 
 
-@pytest.mark.parametrize(("failure", "bucket"), [
+@pytest.mark.parametrize(("failure", "bucket", "signals"), [
     (GeneralException("Insufficient funds. Required margin is 1 but available margin is 0.",
-                      code=400), "risk"),
-    (TokenException("Token is invalid or has expired."), "fatal"),
+                      code=400), "risk", ("child_error", "parent_finished")),
+    # a lost session: the desk is told first; the parent is halted, not finished
+    (TokenException("Token is invalid or has expired."), "fatal",
+     ("session_expired", "child_error")),
 ])
 def test_error_signal_names_the_bucket(qtbot: QtBot, stack: ExecutionStack,
-                                       failure: Exception, bucket: str) -> None:
+                                       failure: Exception, bucket: str,
+                                       signals: tuple[str, str]) -> None:
     assert isinstance(stack.broker, InMemoryBroker)
     stack.broker.fail_next(failure)
     seen: list[tuple[dict[str, Any], bool]] = []
     stack.child_error.connect(on_gui_thread(seen))
-    with qtbot.waitSignals([stack.child_error, stack.parent_finished], timeout=5000,
+    with qtbot.waitSignals([getattr(stack, name) for name in signals], timeout=5000,
                            order="strict"):
         stack.execute(make_request())
     (row, gui), = seen

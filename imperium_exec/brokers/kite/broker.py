@@ -137,7 +137,12 @@ class KiteBroker:
         self.capabilities = BrokerCapabilities(
             rate_limits=self.rate_limits, errors=KITE_ERRORS, quotes=self.quotes,
             open_stream=self.open_stream, lists=self.lists, instrument_dump=self.instrument_dump,
-            basket_margin=self.basket_margin, clock=self.clock)
+            basket_margin=self.basket_margin, relogin=self.relogin, clock=self.clock)
+
+    def relogin(self, access_token: str) -> None:
+        """Use ``access_token`` from now on (a new login's); the ticker, reopened by the
+        engine, connects with it too. Makes no request."""
+        self.kite.set_access_token(access_token)
 
     # ---------------------------------------------------------------- Broker protocol
 
