@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from .algos.planner import ExecutionAlgoPlanner
 from .baskets.request import BasketRequest
 from .baskets.runner import BasketResult
-from .brokers.base import Broker, MarginCheck, checked_capabilities
+from .brokers.base import Broker, BrokerPosition, MarginCheck, checked_capabilities
 from .calibration.slippage_fit import slippage_model_for
 from .calibration.volume_fit import volume_curves_for
 from .clock import Clock
@@ -335,6 +335,17 @@ class ExecutionStack(QObject):
             raise TypeError(f"{type(self.broker).__name__} has no instruments dump")
         result: list[dict[str, Any]] = self.engine.desk_request(dump, exchange)
         return result
+
+    def broker_positions(self) -> concurrent.futures.Future[list[BrokerPosition]] | None:
+        """The account's net positions as the broker reports them (per instrument and product,
+        whoever traded them: earlier sessions and other apps included), asked in the
+        background under the account's rate budget at the desk's priority; any thread, never
+        waits. None where the broker reports no positions. One read request each call: a
+        host polls it every few seconds at most (Kite allows 10 reads a second in all)."""
+        read = self.broker.capabilities.positions
+        if read is None:
+            return None
+        return self.engine.desk_read(read)
 
     def now(self) -> float:
         """The engine's clock: wall time live, virtual time in tests and benchmarks."""

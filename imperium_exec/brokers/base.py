@@ -98,6 +98,26 @@ class MarginCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    """One net position as the broker's account holds it (Kite's ``positions()["net"]`` row):
+    an instrument in one product, from every order that built it, this session's and any
+    before it (a carried NRML position, another app's orders)."""
+
+    tradingsymbol: str
+    exchange: str
+    product: str  # "NRML", "MIS", ...: an exit must trade the same product to close it
+    quantity: int  # net units: + long, - short, 0 flat (traded today and closed)
+    average_price: float  # at which the net quantity was acquired; 0.0 when flat
+    last_price: float | None = None  # the instrument's last traded price, when known
+    pnl: float | None = None  # rupees, realised and unrealised together, when known
+
+    @property
+    def key(self) -> str:
+        """Kite's ``"EXCHANGE:SYMBOL"``."""
+        return f"{self.exchange}:{self.tradingsymbol}"
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerOrder:
     """A snapshot of one order from the broker's order book."""
 
@@ -291,6 +311,10 @@ class BrokerCapabilities:
     #: The margin a basket needs with the hedge benefit and the account's positions, and what
     #: is available (Kite's basket margins and user margins). None: baskets go unchecked.
     basket_margin: Callable[[list[MarginLeg]], MarginCheck] | None = None
+    # the account's holdings
+    #: The account's net positions, per instrument and product, whoever traded them (Kite's
+    #: ``GET /portfolio/positions``, its ``net`` list). Blocks. None: the broker has none.
+    positions: Callable[[], list[BrokerPosition]] | None = None
     # the session
     #: Take a new access token after the session was lost (Kite: the token from a fresh
     #: login); the engine then reconciles what it halted. None: its session never expires.
@@ -305,7 +329,7 @@ class BrokerCapabilities:
 
     def __post_init__(self) -> None:
         for name in ("quotes", "open_stream", "lists", "instrument_dump", "basket_margin",
-                     "relogin"):
+                     "positions", "relogin"):
             service = getattr(self, name)
             if service is not None and not callable(service):
                 raise TypeError(f"capabilities.{name}: {service!r} is not callable")

@@ -333,9 +333,13 @@ class ExecutionEngine:
         """Run a broker read for the desk (e.g. an instruments dump) under the account's rate
         budget, at the desk's priority. Blocks the calling thread (never the GUI's: call it from
         a worker) until it is done; the wait for budget happens on the engine's loop."""
-        future = asyncio.run_coroutine_threadsafe(
+        return self.desk_read(func, *args).result(timeout)
+
+    def desk_read(self, func: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        """:meth:`desk_request` without the wait: the answer as a future (any thread; the
+        desk polls it, e.g. the broker's positions)."""
+        return asyncio.run_coroutine_threadsafe(
             self.gateway.call(RequestKind.DESK_READ, func, *args), self._loop)
-        return future.result(timeout)
 
     def margin_of(self, request: ExecutionRequest,
                   ) -> concurrent.futures.Future[MarginCheck] | None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..brokers.base import (
     BrokerOrder,
+    BrokerPosition,
     ChainRow,
     MarginCheck,
     MarginLeg,
@@ -36,6 +37,7 @@ from .faults import FaultInjector, RequestPlan, fault_error
 from .market import Market, OptionBook, PaperQuote
 from .matching import Matcher
 from .orders import BUY, KiteStatus, SimOrder
+from .positions import NetPosition, PositionLedger
 from .pricing import FloatArray
 from .rules import (
     MARKETS_CLOSED,
@@ -96,6 +98,8 @@ class PaperExchange:
         self.matcher = Matcher(cfg.rules, self._on_fill)
         self.throttle = Throttle(cfg.rules)
         self.account = Account(cfg.account, self._spot_now)
+        #: The account's net positions per instrument and product, as a broker reports them.
+        self.ledger = PositionLedger()
         self.faults = FaultInjector(cfg.faults, cfg.seed)
         self.trades: list[Trade] = []
         self._orders: dict[str, SimOrder] = {}
@@ -160,6 +164,8 @@ class PaperExchange:
         epoch = max(self.timeline.epoch_at(m), o.arrive_epoch)
         o.exchange_epoch = epoch
         self.account.on_fill(o.inst, o.order.side, qty, price)
+        self.ledger.fill(o.inst.tradingsymbol, o.inst.exchange, o.order.product,
+                         o.order.side.sign, qty, price)
         if o.order.side.sign > 0:
             self.account.block(o.order_id, o.remaining * price)
         else:  # the filled units' margin is now the position's: hold only the rest's share
@@ -243,6 +249,17 @@ class PaperExchange:
     def orders(self, epoch: float) -> list[BrokerOrder]:
         epoch = self.advance(epoch)
         return [o.snapshot() for o in self._orders.values() if o.visible_epoch <= epoch]
+
+    def positions(self, epoch: float) -> list[BrokerPosition]:
+        """The account's net positions (Kite's ``net`` list): per instrument and product the
+        net units, their average price, the last price and the P&L at it."""
+        epoch = self.advance(epoch)
+
+        def last_price(held: NetPosition) -> float | None:
+            quote = self.quote(held.tradingsymbol, held.exchange, epoch)
+            return quote.ltp if quote is not None else None
+
+        return self.ledger.report(last_price)
 
     def sim_orders(self) -> list[SimOrder]:
         """Every order the exchange holds, visible or not (for tests and diagnostics)."""

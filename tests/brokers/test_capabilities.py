@@ -50,3 +50,10 @@ def test_kites_twenty_alphanumerics_take_the_engines_tags() -> None:
     tags = TagFormat()
     assert tags.accepts("ABCDE1234500101") and not tags.accepts("A" * 21)
     assert not tags.accepts("ABC-123")
+
+
+def test_a_positions_service_that_cannot_be_called_is_refused_and_none_is_allowed() -> None:
+    with pytest.raises(TypeError, match=r"capabilities\.positions"):
+        BrokerCapabilities(errors=KITE_ERRORS, positions=[])  # type: ignore[arg-type]
+    assert BrokerCapabilities(errors=KITE_ERRORS).positions is None
+    assert InMemoryBroker(clock=VirtualClock()).capabilities.positions is None

@@ -348,7 +348,7 @@ def test_cancel_pending_is_shown_before_cancelled(clock: ManualClock) -> None:
 
 def test_unknown_route_and_a_stopped_server(server: FakeKiteServer, kite: KiteConnect) -> None:
     with pytest.raises(kex.GeneralException) as caught:
-        kite.positions()
+        kite.holdings()
     assert caught.value.code == 404
     server.stop()
     with pytest.raises(requests.exceptions.ConnectionError):

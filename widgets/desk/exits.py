@@ -8,18 +8,26 @@ and the Positions exits of those instruments (a leg already flattened from Posit
 traded again); another order's holding in the same instrument (a separate POV, say) is its
 own. One exit per basket structure or instrument is on its way at a time; the wait gives up
 after :data:`WAIT_LIMIT_S`, saying so.
+
+What the broker holds of an instrument this session never traded (an earlier session's
+position, another app's) is exited from the Positions tab in its own product, an order per
+product; the holding is then the session's (:meth:`PositionBook.adopt`), so the instrument's
+next exit counts that order's fills against it and finds it flat instead of trading it again.
+Those orders are not a basket leg's exit: a basket of the instrument traded later is exited
+whole.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QStatusBar
 
 from ...baskets.request import BasketRequest
+from ...brokers.base import BrokerPosition
 from ...stack import BasketHandle, ExecutionStack
 from ..positions_model import PositionBook
 from .confirmations import ConfirmationLog
@@ -66,6 +74,10 @@ class DeskExits(QObject):
         #: The orders an exit sent, by symbol, until their rows show them ended (the rows
         #: come later than the order: until then the book still shows the old holding).
         self._sent: dict[str, set[str]] = {}
+        #: Those of them that exit a holding from outside this session (the broker's).
+        self._outside: set[str] = set()
+        #: The product of such a holding, by symbol (when it was held in one product).
+        self._outside_product: dict[str, str] = {}
 
     def record(self, payloads: list[dict[str, Any]], basket_id: str) -> None:
         self.structures.setdefault(structure_key(payloads), []).append(basket_id)
@@ -110,7 +122,7 @@ class DeskExits(QObject):
         payloads = []
         for symbol, exchange in legs:
             exited = [w.positions.parents[pid] for pid in self._sent.get(symbol, set())
-                      if pid in w.positions.parents]
+                      if pid in w.positions.parents and pid not in self._outside]
             units = w.positions.net(symbol, [*held, *exited])
             if units:
                 payloads.append(self._payload(symbol, exchange, units) | policy.payload_keys())
@@ -131,7 +143,8 @@ class DeskExits(QObject):
 
     def exit_position(self, tradingsymbol: str, exchange: str) -> None:
         """Trade what this session holds in ``tradingsymbol`` back to flat, as one order,
-        after this desk's parents still working in it have ended."""
+        after this desk's parents still working in it have ended (what it holds: its fills
+        and a holding from outside it that an exit took over)."""
         w = self.window
         if tradingsymbol in self._pending:
             w.refuse_basket(f"exit: an exit of {tradingsymbol} is already on its way", [])
@@ -147,17 +160,59 @@ class DeskExits(QObject):
             w.stack.cancel(parent_id)
 
         def send() -> None:
-            units = w.positions.net(tradingsymbol)
+            units = w.positions.held(tradingsymbol)
             if not units:
                 w.statusBar().showMessage(f"Exit: {tradingsymbol} is flat; nothing sent", 8000)
                 return
-            parent_id = w.execute_payload(self._payload(tradingsymbol, exchange, units))
+            parent_id = w.execute_payload(self._payload(
+                tradingsymbol, exchange, units, product=self._product(tradingsymbol)))
             if parent_id is not None:
                 self._sent.setdefault(tradingsymbol, set()).add(parent_id)
 
         self._when(lambda: not working(), tradingsymbol, send)
 
+    def exit_broker_position(self, held: Sequence[BrokerPosition]) -> None:
+        """Trade what the broker holds of an instrument this session never traded back to
+        flat: one order per product held, in that product. Sent once: the holding becomes the
+        session's as each order is sent, and once the session has traded the instrument its
+        own exit (:meth:`exit_position`) acts instead."""
+        held = [p for p in held if p.quantity]
+        if not held:
+            return
+        w = self.window
+        symbol, exchange = held[0].tradingsymbol, held[0].exchange
+        if symbol in self._pending:
+            w.refuse_basket(f"exit: an exit of {symbol} is already on its way", [])
+            return
+        if w.positions.traded(symbol) or self._sent.get(symbol):
+            self.exit_position(symbol, exchange)
+            return
+        self._pending.add(symbol)
+        if len({p.product for p in held}) == 1:
+            self._outside_product[symbol] = held[0].product
+        try:  # (pending while a confirmation is open: a second Exit is refused)
+            for position in held:
+                parent_id = w.execute_payload(self._payload(
+                    symbol, exchange, position.quantity, product=position.product))
+                if parent_id is not None:
+                    w.positions.adopt(symbol, position.quantity)
+                    self._sent.setdefault(symbol, set()).add(parent_id)
+                    self._outside.add(parent_id)
+        finally:
+            self._pending.discard(symbol)
+
     # ------------------------------------------------------------------ shared
+
+    def _product(self, symbol: str) -> str:
+        """What an exit of ``symbol`` trades in: the product of a holding from outside the
+        session when all the session did there is exit it (what is left of it, e.g. after a
+        rejection, closes in its own product), else the desk's NRML."""
+        product = self._outside_product.get(symbol)
+        if product is None or any(p.parent_id not in self._outside
+                                  for p in self.window.positions.parents.values()
+                                  if p.tradingsymbol == symbol):
+            return "NRML"
+        return product
 
     def _unfinished(self, symbol: str) -> set[str]:
         """The orders an exit of ``symbol`` sent whose rows do not show them ended yet."""
@@ -165,13 +220,14 @@ class DeskExits(QObject):
         return {pid for pid in self._sent.get(symbol, set())
                 if pid not in book or book[pid].working}
 
-    def _payload(self, symbol: str, exchange: str, units: int) -> dict[str, Any]:
-        """One MARKET order trading ``units`` (+ held long) back, with the chain's quote of
-        the symbol when it is shown."""
+    def _payload(self, symbol: str, exchange: str, units: int, *,
+                 product: str = "NRML") -> dict[str, Any]:
+        """One MARKET order trading ``units`` (+ held long) back in ``product`` (the desk's
+        orders are NRML), with the chain's quote of the symbol when it is shown."""
         payload: dict[str, Any] = {
             "tradingsymbol": symbol, "exchange": exchange,
             "transaction_type": "SELL" if units > 0 else "BUY", "quantity": abs(units),
-            "order_type": "MARKET", "product": "NRML", "variety": "regular"}
+            "order_type": "MARKET", "product": product, "variety": "regular"}
         snapshot = self.window.snapshot
         quote = snapshot.quote_of(symbol) if snapshot is not None else None
         if quote is not None:

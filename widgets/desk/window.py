@@ -153,7 +153,8 @@ class DeskWindow(QMainWindow):
         bottom.setObjectName("desk_bottom_tabs")
         self.confirmations = ConfirmationLog(bottom)
         self.confirmations.setMinimumHeight(80)
-        self.positions_view = PositionsView(self.positions, bottom)
+        self.positions_view = PositionsView(self.positions, bottom,
+                                            read_broker=stack.broker_positions)
         bottom.addTab(self.confirmations, "Confirmations")
         bottom.addTab(self.positions_view, "Positions")
         splitter.addWidget(bottom)
@@ -175,7 +176,8 @@ class DeskWindow(QMainWindow):
         self.quick.order_requested.connect(self.submit_ticket)
         self.quick.entry_refused.connect(self._refuse_entry)
         self.positions_view.exit_requested.connect(
-            lambda symbol, exchange, _net: self.exits.exit_position(symbol, exchange))
+            lambda symbol, exchange, _held: self.exits.exit_position(symbol, exchange))
+        self.positions_view.exit_broker_requested.connect(self.exits.exit_broker_position)
         self.basket.basket_requested.connect(self.submit_basket)
         self.dock.parents_panel.complete_requested.connect(self.complete_basket)
         self.dock.parents_panel.unwind_requested.connect(self.unwind_basket)

@@ -24,6 +24,9 @@ What the adapter does, and what it deliberately does not:
   /margins/basket``) and the equity segment's margins (``GET /user/margins/equity``): two
   requests of the read lane, which the engine budgets as one
   :attr:`~imperium_exec.engine.rate_budget.RequestKind.MARGIN_READ`.
+- ``positions()`` reads the account's ``net`` positions (``GET /portfolio/positions``; the
+  ``day`` list is the day's activity only, so a carried NRML position is not in it): one
+  request of the read lane, which the desk asks at most every few seconds.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ...volume_curve import nse_session_seconds
 from ..base import (
     BrokerCapabilities,
     BrokerOrder,
+    BrokerPosition,
     MarginCheck,
     MarginLeg,
     OrderInstruction,
@@ -137,7 +141,8 @@ class KiteBroker:
         self.capabilities = BrokerCapabilities(
             rate_limits=self.rate_limits, errors=KITE_ERRORS, quotes=self.quotes,
             open_stream=self.open_stream, lists=self.lists, instrument_dump=self.instrument_dump,
-            basket_margin=self.basket_margin, relogin=self.relogin, clock=self.clock)
+            basket_margin=self.basket_margin, positions=self.positions, relogin=self.relogin,
+            clock=self.clock)
 
     def relogin(self, access_token: str) -> None:
         """Use ``access_token`` from now on (a new login's); the ticker, reopened by the
@@ -216,6 +221,19 @@ class KiteBroker:
         return MarginCheck(required=float(basket["final"]["total"]),
                            available=float(equity["net"]),
                            required_without_hedge=without_hedge)
+
+    def positions(self) -> list[BrokerPosition]:
+        """The account's net positions (``GET /portfolio/positions``, its ``net`` list): per
+        instrument and product, whoever placed the orders. Errors pass through unchanged; a
+        row we cannot read is skipped, never hiding the others."""
+        data = self.kite.positions() or {}
+        mapped: list[BrokerPosition] = []
+        for raw in data.get("net") or []:
+            try:
+                mapped.append(self.to_broker_position(raw))
+            except (KeyError, TypeError, ValueError):
+                log.warning("skipping a positions row we cannot read: %r", raw)
+        return mapped
 
     def margin_order(self, leg: MarginLeg) -> dict[str, Any]:
         """One basket leg as Kite's margin calculator takes it (price 0 for MARKET)."""
@@ -299,6 +317,20 @@ class KiteBroker:
             pending_quantity=pending,
             exchange_timestamp=updated,
         )
+
+    @staticmethod
+    def to_broker_position(raw: dict[str, Any]) -> BrokerPosition:
+        """One row of Kite's ``net`` positions. ``quantity`` is units for index options (Kite
+        counts F&O in units; ``multiplier`` is 1 there and only scales the P&L)."""
+        quantity = int(raw["quantity"])
+        last = raw.get("last_price")
+        pnl = raw.get("pnl")
+        return BrokerPosition(
+            tradingsymbol=str(raw["tradingsymbol"]), exchange=str(raw["exchange"]),
+            product=str(raw.get("product") or ""), quantity=quantity,
+            average_price=float(raw.get("average_price") or 0.0) if quantity else 0.0,
+            last_price=float(last) if last is not None and float(last) > 0 else None,
+            pnl=float(pnl) if pnl is not None else None)
 
     @staticmethod
     def to_quote(tradingsymbol: str, raw: dict[str, Any]) -> Quote:

@@ -37,6 +37,7 @@ from ...volume_curve import VolumeCurve
 from ..base import (
     BrokerCapabilities,
     BrokerOrder,
+    BrokerPosition,
     MarginCheck,
     MarginLeg,
     OptionChain,
@@ -93,7 +94,7 @@ class PaperBroker:
         self.capabilities = BrokerCapabilities(
             rate_limits=self.rate_limits, errors=KITE_ERRORS, local_market_data=True,
             quotes=self.quotes, lists=self.lists, basket_margin=self.basket_margin,
-            clock=self.clock, volume_curve=self.volume_curve,
+            positions=self.positions, clock=self.clock, volume_curve=self.volume_curve,
             slippage_params=self.slippage_params)
 
     # ---------------------------------------------------------------- Broker protocol
@@ -151,6 +152,14 @@ class PaperBroker:
         available now; ``required_without_hedge``: the legs margined one by one."""
         with self._lock:
             return self.exchange.basket_margin(list(legs), self.clock.now())
+
+    def positions(self) -> list[BrokerPosition]:
+        """The account's net positions per instrument and product (Kite's ``net`` list):
+        net units, the average price they were acquired at, the last price and the P&L at it;
+        instruments traded and closed show flat. Whoever placed the orders: a session before
+        this one on the same broker included."""
+        with self._lock:
+            return self.exchange.positions(self.clock.now())
 
     # ---------------------------------------------------------------- desk and benchmarks
 

@@ -13,8 +13,9 @@ quotes, instruments, the ticker) and as measured on the live path:
   ``text/csv`` for instruments. IDs are strings, timestamps naive IST ``YYYY-MM-DD HH:MM:SS``.
 - Routes (:mod:`.routes`): orders (place, cancel, the order book, history, trades), quotes
   (+ ltp, ohlc; an index key such as ``NSE:NIFTY 50`` that is not listed as an instrument is
-  quoted at its underlying's spot, as Kite quotes an index), instruments, user margins and
-  basket margins.
+  quoted at its underlying's spot, as Kite quotes an index), instruments, user margins,
+  basket margins and the account's positions (``GET /portfolio/positions``: net and day, per
+  instrument and product, with the average price of what is held).
 - Validation as 400 ``InputException`` (:mod:`.orders`): lot multiple, freeze quantity, tick,
   market protection, tag of at most 20 characters.
 - Rate limits per calendar second of the server's clock (:mod:`.limits`): 10 order writes (also
@@ -56,7 +57,8 @@ Where things live:
 - :mod:`.server`: :class:`FakeKiteServer` (lock, clock, lifecycle, test controls, auth, the
   request checks); :mod:`.http_server`: HTTP plumbing and the reply envelope;
   :mod:`.routes`: the route table and dispatch.
-- :mod:`.orders`, :mod:`.market_data`, :mod:`.margins`: the routes, by family.
+- :mod:`.orders`, :mod:`.market_data`, :mod:`.margins`, :mod:`.portfolio`: the routes, by
+  family.
 - :mod:`.exchange`: the books, orders, matching, fills and funds; :mod:`.records`: the
   records it keeps and an order in Kite's shape.
 - :mod:`.instruments`: the instruments; :mod:`.faults`: scripted faults; :mod:`.limits`: rate

@@ -23,6 +23,7 @@ from typing import Any
 
 from ...costs.margin import OptionLeg, short_margin
 from ...sim.config import RulesConfig
+from ...sim.positions import PositionLedger
 from ...sim.rules import auto_protection_pct
 from ...timeutil import IST, round_to_tick
 from .errors import UNKNOWN_ORDER, input_error, margin_message, margin_raw
@@ -57,6 +58,9 @@ class Exchange:
         self.trades: list[dict[str, Any]] = []
         self.cash = 0.0  # premium received minus premium paid
         self.positions: dict[str, int] = {}  # instrument key -> signed units filled
+        #: The same fills per instrument and product, with their average price and values
+        #: (``GET /portfolio/positions``).
+        self.ledger = PositionLedger()
         self._order_ids = itertools.count(261_124_000_000_001)
         self._exchange_ids = itertools.count(1_600_000_000_000_001)
         self._trade_ids = itertools.count(50_000_001)
@@ -209,6 +213,8 @@ class Exchange:
         self.cash -= sign * quantity * price
         key = order.inst.key
         self.positions[key] = self.positions.get(key, 0) + sign * quantity
+        self.ledger.fill(order.inst.tradingsymbol, order.inst.exchange, order.product, sign,
+                         quantity, price)
         book = self.books.setdefault(order.inst.key, Book())
         book.ltp, book.last_quantity, book.last_trade_at = price, quantity, now
         book.volume += quantity

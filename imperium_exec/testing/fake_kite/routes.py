@@ -1,10 +1,12 @@
 """Kite's routes: which path goes to which route, how each is rate limited, and the route
-functions that answer them (:mod:`.orders`, :mod:`.market_data`, :mod:`.margins`).
+functions that answer them (:mod:`.orders`, :mod:`.market_data`, :mod:`.margins`,
+:mod:`.portfolio`).
 
 ``POST /orders/{variety}``, ``DELETE /orders/{variety}/{id}``, ``GET /orders``,
 ``GET /orders/{id}`` (history), ``GET /orders/{id}/trades``, ``GET /trades``, ``GET /quote``
 (+ ``/ltp``, ``/ohlc``), ``GET /instruments[/{exchange}]``, ``GET /user/margins[/{segment}]``,
-``POST /margins/basket`` (JSON body). ``PUT`` (modify) is refused.
+``POST /margins/basket`` (JSON body), ``GET /portfolio/positions``. ``PUT`` (modify) is
+refused.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import margins, market_data, orders
+from . import margins, market_data, orders, portfolio
 from .errors import KiteError, input_error
 from .exchange import Exchange
 from .faults import Fault
@@ -31,6 +33,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^/instruments(?:/(?P<exchange>[A-Z]+))?$"), "instruments"),
     ("GET", re.compile(r"^/user/margins(?:/(?P<segment>[a-z]+))?$"), "margins"),
     ("POST", re.compile(r"^/margins/basket$"), "basket_margins"),
+    ("GET", re.compile(r"^/portfolio/positions$"), "positions"),
 )
 #: Route -> its rate-limit bucket (:class:`~.limits.RateCounter`); the rest are "read".
 BUCKETS = {"place": "write", "cancel": "write", "modify": "write", "quote": "quote"}
@@ -74,4 +77,6 @@ def dispatch(ex: Exchange, route: str, args: dict[str, str], query: dict[str, li
     if route == "basket_margins":
         considered = (query.get("consider_positions") or ["false"])[-1].lower() == "true"
         return ok(margins.basket_margins(ex, body, consider_positions=considered))
+    if route == "positions":
+        return ok(portfolio.positions(ex))
     raise KiteError(404, "GeneralException", "Route not found")

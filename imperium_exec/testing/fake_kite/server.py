@@ -265,7 +265,7 @@ class FakeKiteServer:
 
     def fail_next(self, route: str, *faults: Fault) -> None:
         """Script faults for the next requests on ``route``: place, cancel, orders,
-        order_history, trades, quote, instruments, margins, basket_margins."""
+        order_history, trades, quote, instruments, margins, basket_margins, positions."""
         with self._lock:
             self._faults.setdefault(route, deque()).extend(faults)
 
