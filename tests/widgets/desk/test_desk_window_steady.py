@@ -1,6 +1,6 @@
 """What the trader saw in the window (issue 19, part 4), in the assembled desk on the paper
 exchange at the demo's default size: the panels keep their width as rows and log lines
-arrive."""
+arrive, and the dock's expected and realized slippage tiles are over the same units."""
 
 from __future__ import annotations
 
@@ -161,3 +161,54 @@ def test_the_panels_keep_their_width_as_orders_rows_and_log_lines_arrive(
     assert w.dock.tiles.text("placed").value != "0"
     assert not w.basket.table.horizontalScrollBar().isVisible()
 
+
+def weighted(rows: list[dict[str, Any]], field: str) -> float:
+    """``field`` of the fill rows, weighted by the units each filled."""
+    units = sum(r["filled_quantity"] for r in rows)
+    return sum(r[field] * r["filled_quantity"] for r in rows) / units
+
+
+def test_a_refused_sell_and_rejected_children_stay_out_of_the_expected_slippage_tile(
+        qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> None:
+    """On a small paper account: two small orders fill; a 200-lot sell is refused at the
+    margin check (nothing sent); a 200-lot buy runs out of funds part way, its later children
+    placed and then rejected by the RMS. The expected tile used to average every placed
+    child's estimate (those rejected children's hundreds of bps among them) against realized
+    fills: it must be over the units that filled, as the realized tile is."""
+    desk = open_desk(qtbot, tmp_path, qsettings, margin=300_000.0)
+    try:
+        w = desk.window
+        at_once = ExecutionPolicy()
+        quick_order(w, 0, "CE", "BUY", 2, at_once)
+        quick_order(w, -2, "PE", "SELL", 1, at_once)
+        quick_order(w, 1, "PE", "SELL", 200, at_once)
+        quick_order(w, 0, "PE", "BUY", 200, at_once)
+        qtbot.waitUntil(desk.until(lambda: len(desk.finished()) == 4), timeout=20_000)
+        rows = desk.rows
+        refused, big_buy = (next(r for r in desk.finished() if r["side"] == side
+                                 and r["parent_quantity"] == 200 * LOT)
+                            for side in ("SELL", "BUY"))
+        assert (refused["status"], refused["error_bucket"]) == ("failed", "risk")
+        assert "margin" in refused["message"] and "nothing was sent" in refused["message"]
+        assert not [r for r in rows if r["parent_id"] == refused["parent_id"]
+                    and r["event"] == "placed"]
+        rejected = [r for r in rows if r["parent_id"] == big_buy["parent_id"]
+                    and r["event"] == "rejected"]
+        assert rejected and all(r["error_bucket"] == "risk" for r in rejected)
+        assert 0 < big_buy["filled_quantity"] < 200 * LOT
+        fills = [r for r in rows if r["event"] == "filled" and r["filled_quantity"]]
+        estimate, realized = weighted(fills, "expected_cost_bps"), \
+            weighted(fills, "realized_slippage_bps")
+        assert estimate < max(r["expected_cost_bps"] for r in rejected)  # they weighed in
+        tiles = w.dock.tiles
+
+        def shown() -> bool:
+            w.dock.refresh_now()
+            return tiles.text("realized_bps").value == f"{realized:+.1f} bps"
+
+        qtbot.waitUntil(shown, timeout=5000)
+        assert tiles.text("expected_bps").value == f"{estimate:+.1f} bps"
+        at_send = tiles.text("expected_bps").detail.splitlines()[0]  # "at send +x"
+        assert f"est. {at_send.removeprefix('at send ')}" in tiles.text("realized_bps").detail
+    finally:
+        close(desk)
