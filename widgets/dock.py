@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QSizePolicy,
     QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -95,8 +96,8 @@ class ExecutionDock(QDockWidget):
         self.tca_book = TcaBook()
 
         # --- widgets
-        body = QWidget(self)
-        layout = QVBoxLayout(body)
+        body = self.body = _SteadyBody(self)
+        layout = self._body_layout = QVBoxLayout(body)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.setSpacing(5)
         header = QHBoxLayout()
@@ -162,6 +163,7 @@ class ExecutionDock(QDockWidget):
         self.splitter.setSizes([300, 420, 280])
         layout.addWidget(self.splitter, 1)
         self.setWidget(body)
+        body.steady_hint = self._measure_steady_hint()
         self._restore_splitter()
         self.splitter.splitterMoved.connect(self._save_splitter)
         self.blotter.export_finished.connect(self.export_finished)
@@ -385,6 +387,17 @@ class ExecutionDock(QDockWidget):
             self.session_banner.setVisible(lost)
 
     # ------------------------------------------------------------------ look and layout
+    def _measure_steady_hint(self) -> QSize:
+        """What the empty dock needs, and at least room for the Orders view's default
+        columns beside a vertical scroll bar (with the frames and margins around them)."""
+        table = self.orders.table
+        margins = self._body_layout.contentsMargins()
+        orders = (self.orders.shown_width()
+                  + table.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, table)
+                  + 2 * table.frameWidth() + margins.left() + margins.right())
+        hint = self.body.contents_hint()
+        return QSize(max(hint.width(), orders), hint.height())
+
     def _describe_source(self) -> None:
         name = self.path.name if self.path is not None else "no journal"
         source = "live from the stack, journal " if self.stack is not None else "tailing "
@@ -401,6 +414,10 @@ class ExecutionDock(QDockWidget):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
             self._apply_theme()
+        elif event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange) \
+                and hasattr(self, "body"):
+            self.body.steady_hint = self._measure_steady_hint()
+            self.body.updateGeometry()
 
     def _apply_theme(self) -> None:
         theme = Theme.for_palette(self.palette())
@@ -426,6 +443,30 @@ class ExecutionDock(QDockWidget):
     def hideEvent(self, event: Any) -> None:
         self.save_layout()
         super().hideEvent(event)
+
+
+class _SteadyBody(QWidget):
+    """The dock's contents, asking for a size fixed when the dock is built (and when its font
+    or style changes), never for one the rows drive.
+
+    A QMainWindow sizes its dock areas by their docks' contents' size hints until the trader
+    drags the separator, and the contents' hints grow as rows arrive (the filter lists learn
+    algorithms and statuses, the tiles' figures and the charts' labels get longer): the dock
+    widened seconds after start and took that width from the host's own panels (the desk's
+    basket LTP column and confirmation lines were cut). Its minimum still holds."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.steady_hint: QSize | None = None
+
+    def contents_hint(self) -> QSize:
+        """The size hint the contents give now."""
+        return super().sizeHint()
+
+    def sizeHint(self) -> QSize:
+        if self.steady_hint is None:
+            return super().sizeHint()
+        return self.steady_hint.expandedTo(self.minimumSizeHint())
 
 
 def _resolve_path(source: FillQualityTracker | str | os.PathLike[str] | None,

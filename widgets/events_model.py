@@ -122,6 +122,9 @@ class ColumnBatch:
     codes: dict[str, CodeArray]
     tables: dict[str, LabelTable]
     size: int
+    #: Rows of a child whose order the broker held (it has an order id): its terminal row
+    #: ends a placed order, not a slice that never went out. Not stored (the figures use it).
+    has_order: BoolArray
 
     def where(self, field_name: str, *labels: str) -> BoolArray:
         """Mask of the rows whose label field is one of ``labels``."""
@@ -215,8 +218,10 @@ class ChildEventStore:
         offset = len(NUMBER_FIELDS)
         codes = {name: self.tables[name].encode(columns[offset + j])
                  for j, name in enumerate(LABEL_FIELDS)}
+        has_order = np.fromiter((e.order_id is not None for e in children), np.bool_,
+                                len(children))
         return ColumnBatch(numbers=numbers, codes=codes, tables=self.tables,
-                           size=len(children))
+                           size=len(children), has_order=has_order)
 
     def append(self, batch: ColumnBatch) -> Appended:
         """Append an encoded batch of new rows; drops the oldest rows beyond ``max_rows`` (10%

@@ -223,6 +223,9 @@ class BasketRow(QFrame):
         self.legs = QLabel(self)
         self.legs.setObjectName("basket_legs")
         self.legs.setTextFormat(Qt.TextFormat.PlainText)
+        # A long line (a stopped basket's report names a tag still live) wraps: unwrapped it
+        # widened the whole list past the panel and pushed every row's controls out of sight.
+        self.legs.setWordWrap(True)
         self.legs.setIndent(self.toggle.sizeHint().width())
         outer.addWidget(self.legs)
         self._expanded = True

@@ -13,15 +13,18 @@ Definitions (the tiles' tooltips repeat them):
   ``retry`` events;
 - *latency*: the broker round trip of placements, p50 and p95;
 - *expected vs realized slippage*: quantity-weighted means in basis points of the arrival price,
-  expected = the pre-trade cost estimate of each placed child, realized = each fill against the
-  arrival price. Positive is a cost. Realized also counts how far the mid moved between the
-  parent's arrival and each child's send (the market, and our own earlier fills), which the
-  estimate leaves out as timing risk (zero on average, but ±50 bps a second on an option
-  premium). So both are also shown *at send*: each fill against the mid its child was priced
-  from, and the estimate without the earlier fills' impact (already in that mid); the
-  realized tile compares each filled unit with its own child's estimate (children that never
-  filled count in the expected tile only). Those measure the same thing and should agree on
-  any run; the whole figures only over many fills.
+  expected = the pre-trade cost estimate of each placed child, over the units it filled or may
+  still fill (a child rejected or cancelled keeps only what it filled: the units the realized
+  figures are over; a parent refused before sending placed nothing and is in neither),
+  realized = each fill against the arrival price. Positive is a cost. Realized also counts how
+  far the mid moved between the parent's arrival and each child's send (the market, and our
+  own earlier fills), which the estimate leaves out as timing risk (zero on average, but
+  ±50 bps a second on an option premium). So both are also shown *at send*: each fill against
+  the mid its child was priced from, and the estimate without the earlier fills' impact
+  (already in that mid); the realized tile compares each filled unit with its own child's
+  estimate (children still working count in the expected tile only; once every child has
+  ended, the expected tile's figure at send is that estimate). Those measure the same thing
+  and should agree on any run; the whole figures only over many fills.
 """
 
 from __future__ import annotations
@@ -197,6 +200,17 @@ class ExecutionStats:
             self._expected_mean.add(expected[have], weight)
             self._expected.extend(np.column_stack([nums["ts"][have], expected[have], weight]))
             self._expected_at_send.add(_estimate_at_send(nums, have), weight)
+        # A placed child that ended without filling all of it (rejected, cancelled, its
+        # outcome unknown) keeps in the expected figures only the units it filled: those are
+        # the units the realized figures are over. Its terminal row carries the estimate and
+        # the units filled in all; rows of slices never sent (no order id) had no placed row.
+        unfilled = qty - np.nan_to_num(nums["filled_quantity"])
+        ended = (batch.where("event", EventKind.REJECTED, EventKind.CANCELLED, EventKind.ERROR)
+                 & batch.has_order & ~np.isnan(expected) & (unfilled > 0))
+        if ended.any():
+            weight = -unfilled[ended]
+            self._expected_mean.add(expected[ended], weight)
+            self._expected_at_send.add(_estimate_at_send(nums, ended), weight)
 
         filled = batch.where("event", EventKind.FILLED)
         fill_qty = np.nan_to_num(nums["filled_quantity"])

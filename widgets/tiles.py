@@ -102,7 +102,9 @@ def tile_texts(f: TileFigures) -> list[TileText]:
                  "95th percentile broker round trip of placements"),
         TileText("expected_bps", "Expected slippage", _bps(f.expected_bps), expected_detail,
                  "Pre-trade cost estimate of placed children, basis points of the arrival "
-                 "price, quantity-weighted (positive = cost: red; a saving is green). At send: "
+                 "price, quantity-weighted (positive = cost: red; a saving is green), over "
+                 "the units filled or still working: a child rejected or cancelled counts "
+                 "only what it filled, an order refused before sending not at all. At send: "
                  "without the impact of the parent's earlier fills, which is already in the "
                  "mid each child is priced from", _cost_tone(f.expected_bps)),
         TileText("realized_bps", "Realized slippage", _bps(f.realized_bps), realized_detail,

@@ -96,6 +96,46 @@ def test_slippage_at_send_leaves_out_the_mid_move_since_arrival() -> None:
         f"{f.expected_bps - f.expected_at_send_bps:+.1f}"
 
 
+def test_a_child_that_ended_unfilled_keeps_only_what_it_filled_in_the_expected_figures(
+        ) -> None:
+    """The expected figures are over the units the realized ones are: a child rejected after
+    it was placed (a big order past the account's funds: hundreds of bps of impact
+    estimated) or cancelled part filled keeps only its fills; a slice never sent (no order
+    id) was never in them; whatever order the rows arrive in (a history comes newest
+    first)."""
+    def child(index: int, **fields: object) -> dict[str, object]:
+        return {"child_index": index, "arrival_price": 100.0, "mid_at_send": 100.0,
+                "prior_impact": 0.0} | fields
+
+    rows = [row("placed", quantity=130, expected_cost_bps=10.0, order_id="O1", **child(1)),
+            row("filled", quantity=130, filled_quantity=130, fill_price=100.2,
+                realized_slippage_bps=20.0, expected_cost_bps=10.0, order_id="O1",
+                **child(1)),
+            row("placed", quantity=1625, expected_cost_bps=1300.0, order_id="O2",
+                **child(2)),
+            row("rejected", status="rejected", quantity=1625, filled_quantity=0,
+                expected_cost_bps=1300.0, error_bucket="risk", order_id="O2",
+                error="Insufficient funds", **child(2)),
+            row("placed", quantity=130, expected_cost_bps=30.0, order_id="O3",
+                **child(3, prior_impact=0.1)),
+            row("filled", quantity=130, filled_quantity=65, fill_price=100.4,
+                status="partially_filled", realized_slippage_bps=40.0,
+                expected_cost_bps=30.0, order_id="O3", **child(3, prior_impact=0.1)),
+            row("cancelled", quantity=130, filled_quantity=65, expected_cost_bps=30.0,
+                order_id="O3", **child(3, prior_impact=0.1)),
+            row("cancelled", quantity=650, expected_cost_bps=500.0, message="not sent: "
+                "parent cancelled", **child(4))]  # priced, then never sent
+    for order in (rows, rows[::-1]):
+        f = stats_of(order).figures()
+        assert f.expected_bps == pytest.approx((10 * 130 + 30 * 65) / 195)
+        assert f.realized_bps == pytest.approx((20 * 130 + 40 * 65) / 195)
+        assert f.expected_at_send_bps == pytest.approx((10 * 130 + 20 * 65) / 195)
+        assert f.expected_at_send_bps == pytest.approx(f.fills_expected_at_send_bps)
+        assert f.placed_quantity == 130 + 1625 + 130  # the fill rate still counts them
+    working = stats_of(rows[:3]).figures()  # the big child still working: it may fill
+    assert working.expected_bps == pytest.approx((10 * 130 + 1300 * 1625) / 1755)
+
+
 def test_adding_in_batches_gives_the_same_figures_as_one_batch() -> None:
     rows = parent_story("P1", children=6, filled=5) + parent_story("P2", children=3, filled=1)
     whole = stats_of(rows)

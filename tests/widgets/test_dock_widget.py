@@ -169,6 +169,38 @@ def test_a_stopped_basket_shows_its_report_with_complete_and_unwind(
     assert "B2" not in panel.basket_rows
 
 
+def test_a_long_report_line_wraps_and_leaves_every_rows_controls_in_sight(
+        qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
+        qsettings: QSettings) -> None:
+    """A stopped basket's report names a tag that may still be live at the broker: unwrapped,
+    that line widened the list past a 600-px dock and put every row's progress bar, Pause
+    and Cancel out of sight (the list scrolls only up and down)."""
+    dock = make_dock(qtbot, tracker, stack, settings=qsettings)
+    dock.resize(600, 900)
+    stack.send(*parent_story("TWAP1", children=4, filled=1, finished=False))
+    stack.send(*basket_legs("B3"))
+    long_line = ("BUY NIFTY26D0826250CE: filled 0 of 65, 65 left (basket stopped: cancelled "
+                 "by the trader; may still be live at the broker: tag BCH3DOTREL00001)")
+    report = f"stopped: cancelled by the trader\n{long_line}\nshort uncovered: none"
+    stack.send(row("basket_finished", parent_id="", basket_id="B3", status="partial",
+                   tradingsymbol="", side=None, execution_algo=None, children=None,
+                   parent_quantity=260, parent_filled_quantity=130, message=report))
+    panel = dock.parents_panel
+    qtbot.waitUntil(lambda: "B3" in panel.basket_rows and "TWAP1" in panel.rows
+                    and panel.basket_rows["B3"].unwind_button.isVisibleTo(panel),
+                    timeout=3000)
+    qtbot.wait(50)
+    viewport = panel.scroll_area.viewport()
+    line, twap = panel.basket_rows["B3"], panel.rows["TWAP1"]
+    assert line.legs.fontMetrics().horizontalAdvance(long_line) > viewport.width()
+    assert line.legs.text() == report  # all of it, wrapped
+    for control in (twap.progress, twap.pause_button, twap.cancel_button, line.unwind_button,
+                    line.complete_button):
+        right = control.mapTo(viewport, control.rect().topRight()).x()
+        assert 0 <= right < viewport.width(), control.text() if hasattr(control, "text") \
+            else type(control).__name__
+
+
 def test_cancel_all_asks_for_confirmation_first(
         qtbot: QtBot, tracker: FillQualityTracker, stack: StackDouble,
         qsettings: QSettings) -> None:
