@@ -253,16 +253,22 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
                 break
         results: dict[str, ExecutionResult] = {}
         # Like a trader: whatever still works (a limit the market never came back to) after
-        # the run's time is cancelled with the kill switch, which must end it too.
+        # the run's time is cancelled with the kill switch, which must end it too; so is what
+        # a lost session halted (this trader does not log in again).
         deadline = time.monotonic() + plan.run_s
-        for parent_id, future in futures:
+        pending = list(futures)
+        while pending and time.monotonic() < deadline and engine.session_lost is None:
+            parent_id, future = pending[0]
             try:
-                results[parent_id] = future.result(max(0.0, deadline - time.monotonic()))
+                results[parent_id] = future.result(min(0.5, deadline - time.monotonic()))
+                pending.pop(0)
             except concurrent.futures.TimeoutError:
-                break
+                continue
         working = sum(1 for _, future in futures if not future.done())
         if working:
-            say(f"{working} parents still working after {plan.run_s:g} s: kill switch")
+            why = "the session is lost" if engine.session_lost is not None \
+                else f"after {plan.run_s:g} s"
+            say(f"{working} parents still working ({why}): kill switch")
             engine.cancel_all()
         for parent_id, future in futures:
             if parent_id not in results:

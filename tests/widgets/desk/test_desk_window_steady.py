@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 from imperium_exec.brokers.paper import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine.config import EngineConfig
+from imperium_exec.risk import RiskLimits
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.widgets.desk.app import DemoOptions
 from imperium_exec.widgets.desk.basket_confirm import BasketChoice
@@ -46,15 +47,16 @@ class Desk:
 
 
 def open_desk(qtbot: QtBot, tmp_path: Path, settings: QSettings, *,
-              margin: float | None = None) -> Desk:
+              margin: float | None = None, limits: RiskLimits | None = None) -> Desk:
     clock = VirtualClock(auto_advance=False)
     broker = PaperBroker(clock=clock, seed=11, margin=margin)
     stack = ExecutionStack(broker, "paper", clock=clock, telemetry_dir=tmp_path,
-                           config=EngineConfig(id_seed=5, markout_horizons_s=()))
+                           config=EngineConfig(id_seed=5, markout_horizons_s=(),
+                                               risk_limits=limits or RiskLimits()))
     window = DeskWindow(stack, settings=settings, poll_ms=100, dock_interval_ms=20,
                         confirm=lambda _parent, _text: True,
                         confirm_basket=lambda _parent, _text: BasketChoice(),
-                        confirm_order=lambda _parent, _text: True)
+                        confirm_order=lambda _parent, _text, _margin: True)
     qtbot.addWidget(window)
     window.setFont(desk_font(9))
     options = DemoOptions()
@@ -175,7 +177,9 @@ def test_a_refused_sell_and_rejected_children_stay_out_of_the_expected_slippage_
     placed and then rejected by the RMS. The expected tile used to average every placed
     child's estimate (those rejected children's hundreds of bps among them) against realized
     fills: it must be over the units that filled, as the realized tile is."""
-    desk = open_desk(qtbot, tmp_path, qsettings, margin=300_000.0)
+    # (big buys are not margin-checked up front here: the buy must reach the RMS part way)
+    desk = open_desk(qtbot, tmp_path, qsettings, margin=300_000.0,
+                     limits=RiskLimits(check_margin_of_buys_above=None))
     try:
         w = desk.window
         at_once = ExecutionPolicy()
