@@ -9,7 +9,10 @@ Run: ``.venv/bin/python bench/bench_calibrate.py [PARENTS]`` (default 2000; prin
    predicted cost, before (the journal's own estimates) and after (the fitted parameters, in
    sample);
 3. out of sample: a fresh fifth as many parents on other seeds, estimated by the engine with
-   the fitted parameters, and for reference with the exchange's own true parameters.
+   the fitted parameters, and for reference with the exchange's own true parameters;
+4. the checks (``fit_problems``) on that fit, and on the issue's market: the index moving
+   normally and a temporary impact of 4e-4 per unit, the first 16, 20 and 50 fills of a
+   morning, then 200 and ``PARENTS`` parents.
 """
 
 from __future__ import annotations
@@ -20,15 +23,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 from imperium_exec.calibration.slippage_fit import (
     Agreement,
+    Calibration,
     agreement,
     calibrate,
     read_observations,
     write_calibration,
 )
 from imperium_exec.costs.slippage import SlippageModel
-from imperium_exec.sim.config import PaperConfig
+from imperium_exec.sim.config import ImpactConfig, MarketConfig, PaperConfig
 from imperium_exec.sim.costs import paper_slippage_params
 from imperium_exec.testing.paper_parents import simulate_journal
 
@@ -38,6 +44,47 @@ def own_estimates(journal: Path) -> Agreement:
     observations = read_observations([journal]).observations
     return agreement([o.estimated_bps for o in observations],
                      [o.realized_bps for o in observations])
+
+
+def first_fills(source: Path, children: int, path: Path) -> Path:
+    """``source`` up to its ``children``-th filled child (a morning cut short)."""
+    seen: set[str] = set()
+    lines = []
+    for line in source.read_bytes().splitlines():
+        row = orjson.loads(line)
+        if row.get("event") == "filled" and row.get("filled_quantity") \
+                and row["child_id"] not in seen:
+            if len(seen) == children:
+                break
+            seen.add(row["child_id"])
+        lines.append(line + b"\n")
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def verdict(label: str, result: Calibration) -> str:
+    e, h = result.estimates, result.held_out
+
+    def coefficient(name: str) -> str:
+        value, error = e[name]
+        dropped = result.dropped.get(name)
+        if dropped is not None and dropped[1] is not None:
+            return f"0 (dropped: {dropped[0]:.2g} ± {dropped[1]:.2g})"
+        return f"{value:.3g}" + (f" ± {error:.2g}" if error is not None else "")
+
+    held = "not run" if h is None else (
+        "no impact predicted" if h.slope is None else f"{h.slope:.2f} / {h.gain:+.3f}")
+    problems = result.problems
+    return (f"| {label} | {result.observations} | {result.parents} | "
+            f"{coefficient('permanent_per_unit')} | {coefficient('temporary_per_unit')} | "
+            f"{coefficient('eta')} | {held} | "
+            + ("passes" if not problems else "refused: " + "; ".join(
+                p.split(" (")[0] for p in problems)) + " |")
+
+
+def moving(parents: int, seed: int, journal: Path) -> Path:
+    return simulate_journal(parents, seed=seed, journal=journal, slippage=SlippageModel(),
+                            market=MarketConfig(), impact=ImpactConfig(temporary_per_unit=4e-4))
 
 
 def main(parents: int) -> None:
@@ -86,6 +133,25 @@ def main(parents: int) -> None:
         print(f"| {label} | {a.slope:.3f} | {a.intercept:+.2f} | {a.r_squared:.3f} | "
               f"{a.mean_predicted_bps:+.2f} | {a.mean_realized_bps:+.2f} | "
               f"{a.mean_error_bps:+.2f} | {a.n} |")
+
+    print("\nThe checks (`fit_problems`; standard errors clustered by parent; held out: slope "
+          "of realized on predicted impact beyond the quote / gain over predicting none, "
+          "parents in 5 folds):\n")
+    print("| journal | fills | parents | permanent_per_unit | temporary_per_unit | eta | "
+          "held out | verdict |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(verdict(f"still market, {parents} parents (above)", result))
+    started = time.perf_counter()
+    morning = moving(40, 5, work / "moving_40.jsonl")
+    for children in (16, 20, 50):
+        cut = first_fills(morning, children, work / f"moving_first_{children}.jsonl")
+        print(verdict(f"moving, 4e-4: the first {children} fills",
+                      calibrate(read_observations([cut]).observations)))
+    for n in (200, parents):
+        journal = moving(n, 1, work / f"moving_{n}.jsonl")
+        print(verdict(f"moving, 4e-4: {n} parents",
+                      calibrate(read_observations([journal]).observations)))
+    print(f"\n(the moving-market runs took {time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,10 @@ def add_calibrate_command(subparsers: Subparsers) -> None:
                     "intraday volume curve per underlying and day kind (expiry day or not) "
                     "from the market's traded volume in the child rows' quotes, with the "
                     "held-out error of the packaged and the fitted curve. Writes both dated "
-                    "where the stack reads them.")
+                    "where the stack reads them. A slippage fit that fails its checks (too "
+                    "few fills or parents, coefficients it cannot identify, a held-out check "
+                    "that fails) is refused: nothing is written for it and the command exits "
+                    "1; the volume curves have checks of their own.")
     parser.add_argument("journals", nargs="+", type=Path, metavar="JOURNAL",
                         help="JSONL journals (schema version 4 or later)")
     parser.add_argument("--mode", choices=("paper", "live"),
@@ -137,24 +140,41 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
           + (f" ({reading.without_inputs} more without the estimate's inputs: written before "
              "schema version 4)" if reading.without_inputs else ""))
     fitted_any = False
+    refused: list[str] = []
     try:
         result = calibrate(reading.observations)
     except ValueError as exc:
-        print(f"imperium-exec calibrate: slippage: {exc}", file=sys.stderr)
+        refused = [str(exc)]
     else:
-        fitted_any = True
+        print(f"slippage: {result.observations} filled children of {result.parents} parents"
+              + (f", {result.dates[0]} to {result.dates[-1]}" if result.dates else "")
+              + "; standard errors clustered by parent")
         for name, (value, error) in result.estimates.items():
-            print(f"  {name:22} {value:.6g}" + (f" ± {error:.2g}" if error is not None else ""))
+            dropped = result.dropped.get(name)
+            print(f"  {name:22} {value:.6g}" + (f" ± {error:.2g}" if error is not None else "")
+                  + (f" (came out {dropped[0]:.3g} ± {dropped[1]:.2g}: not told apart from 0)"
+                     if dropped is not None and dropped[1] is not None else ""))
         print("predicted vs realized, per child, bps of arrival (realized regressed on "
               "predicted):")
         print(f"  before (the journal's estimates): {result.before.line()}")
         print(f"  after  (fitted parameters):       {result.after.line()}")
         if result.spread_check is not None:
             print(f"  spread check (taking fills):      {result.spread_check.line()}")
-        if not args.dry_run:
-            path = write_calibration(result, mode=mode, journals=journals,
-                                     directory=args.calibration_dir)
-            print(f"written: {path}")
+        print("held out (the cost beyond the quote of parents each fit did not see):")
+        print(f"  {result.held_out.line() if result.held_out is not None else 'not run'}")
+        refused = result.problems
+        if not refused:
+            fitted_any = True
+            print("checks: passed")
+            if not args.dry_run:
+                path = write_calibration(result, mode=mode, journals=journals,
+                                         directory=args.calibration_dir)
+                print(f"written: {path}")
+    if refused:
+        print("imperium-exec calibrate: slippage fit refused, nothing written for it "
+              "(thresholds in imperium_exec.calibration.slippage_fit):", file=sys.stderr)
+        for problem in refused:
+            print(f"  - {problem}", file=sys.stderr)
 
     observed = sum(d.session_s.size for d in volumes.days)
     print(f"volume: {observed} observations of the market's traded volume in "
@@ -176,7 +196,7 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
             written = write_volume_curves(curves, mode=mode, journals=journals,
                                           directory=args.calibration_dir)
             print(f"written: {written}")
-    return 0 if fitted_any else 1
+    return 0 if fitted_any and not refused else 1
 
 
 #: Functions that each register one subcommand (see the module docstring).

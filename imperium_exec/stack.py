@@ -27,7 +27,7 @@ from .algos.planner import ExecutionAlgoPlanner
 from .baskets.request import BasketRequest
 from .baskets.runner import BasketResult
 from .brokers.base import Broker, BrokerPosition, MarginCheck, checked_capabilities
-from .calibration.slippage_fit import slippage_model_for
+from .calibration.slippage_fit import FitInUse, choose_slippage_fit
 from .calibration.volume_fit import volume_curves_for
 from .clock import Clock
 from .engine.execution_engine import EngineConfig, ExecutionEngine, ExecutionResult
@@ -170,26 +170,24 @@ class ExecutionStack(QObject):
         self.broker = broker
         self.mode: Mode = mode
         self.tracker = tracker or FillQualityTracker(mode=mode, directory=telemetry_dir)
-        # The slippage model: a calibration file when told to, else the broker's own true
-        # costs (the paper exchange), else the newest calibration for the mode in
-        # calibration_dir (by default "calibration" beside the journal: where
-        # `imperium-exec calibrate` writes), else the live defaults (calibration/slippage_fit.py).
-        # A file merely found there (no directory was given) is used when it reads, and said
-        # in the log; one that does not read is skipped with a warning: it never keeps the
-        # desk from starting (a file or directory the caller named still raises).
+        # The slippage model (imperium_exec.calibration.slippage_fit.choose_slippage_fit): a
+        # calibration file when told to, else the broker's own true costs (the paper
+        # exchange), else from calibration_dir (by default "calibration" beside the journal:
+        # where `imperium-exec calibrate` writes) the newest fit for paper, the fit the trader
+        # accepted for live (a newer one waits: `slippage_fit.pending`), else the live
+        # defaults. A fit is used only if it passes the checks `calibrate` applies; one that
+        # fails (or does not read) is not used, with a warning and a note in
+        # `slippage_fit.notes`: it never keeps the desk from starting (a file the caller named
+        # that does not read still raises). The accepted rows name the fit in use.
         offers = checked_capabilities(broker)
         found = calibration_dir is None
         if found:
             calibration_dir = self.tracker.path.parent / "calibration"
-        try:
-            slippage = slippage_model_for(offers.slippage_params, mode, calibration=calibration,
-                                          calibration_dir=calibration_dir)
-        except (ValueError, OSError) as exc:
-            if not found or calibration is not None:
-                raise
-            log.warning("slippage calibration in %s skipped (live defaults used): %s",
-                        calibration_dir, exc)
-            slippage = slippage_model_for(offers.slippage_params, mode)
+        #: The slippage fit in use and why (and any fit not used, and why).
+        self.slippage_fit: FitInUse = choose_slippage_fit(
+            offers.slippage_params, mode, calibration=calibration,
+            calibration_dir=calibration_dir)
+        slippage = self.slippage_fit.model()
         # The volume curves the planner chooses from: a volume-curve file when told to, else
         # the newest for the mode in calibration_dir, else the packaged profiles; per parent,
         # the one of its underlying and day kind (imperium_exec.calibration.volume_fit).

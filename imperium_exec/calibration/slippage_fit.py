@@ -23,20 +23,65 @@ The power law's permanent ``gamma`` is not fitted (set to 0): over the participa
 trades at, ``rho**0.6`` and ``rho`` are nearly collinear, so the two cannot be told apart; the
 linear ``permanent_per_unit`` carries the permanent impact the parent's own fills leave. A
 coefficient that comes out negative (no such cost in the data) is set to 0 and the rest
-refitted. The spread needs no parameter (the estimate reads it from the live quote); the fit
-checks it instead: the realized spread part regressed on the quoted one (``spread_check``).
+refitted; so is, the weakest first, one whose standard error is above :data:`MAX_RELATIVE_SE`
+of its value (the data cannot tell it from 0), and it is recorded as ``dropped`` with its value
+and error then (a term that is truly absent comes out slightly above 0 half the time: refusing
+the whole fit for it would refuse good fits). The spread needs no parameter (the estimate reads
+it from the live quote); the fit checks it instead: the realized spread part regressed on the
+quoted one (``spread_check``).
+
+Standard errors are **clustered by parent** (:func:`clustered_standard_errors`, the CR1
+sandwich): a parent's children share its market path and its own earlier fills, so their errors
+are correlated, and treating them as independent understates the uncertainty.
+
+**The checks** (:func:`fit_problems`, the one judge: ``calibrate`` refuses to write a fit that
+fails them, exits 1 and says why; a stack refuses to use one, with a warning and a note in
+``stack.slippage_fit``). The thresholds are the constants at the top of this module:
+
+- at least :data:`MIN_PARENTS` (50) parents and :data:`MIN_FILLS` (150) filled children. The
+  parents are the independent units, and a cluster-robust standard error is biased low with few
+  clusters (a few dozen are the usual minimum): on a morning's 16 fills of 4 parents, a
+  temporary impact 60 times the truth came out with a clustered standard error of 25 % of its
+  value. 50 parents also give each of the :data:`HELD_OUT_FOLDS` held-out folds 10 parents.
+  The linear terms learn only from children with earlier fills of their parent (a parent's first
+  child has none): three children per parent on average leave two per parent to learn from;
+- at least one impact coefficient above 0 (a fit of all zeros, or whose every coefficient was
+  dropped as not told from 0, found nothing to stand behind), and each coefficient above 0 at
+  most :data:`MAX_RELATIVE_SE` (50 %) of its value in clustered standard error: two standard
+  errors from 0, the usual 95 % (``calibrate`` drops such a coefficient, so this refuses a file
+  edited or written otherwise);
+- the **held-out check** (:class:`HeldOut`): the parents are split into
+  :data:`HELD_OUT_FOLDS` folds (seeded, :data:`HELD_OUT_SEED`), each fold's children predicted
+  by a fit made without its parents (half-life chosen again), and the cost beyond the quote
+  realized regressed on the impact predicted, per child in bps of arrival. The slope must lie in
+  :data:`HELD_OUT_SLOPE` (0.5-2: the fit neither overstates nor understates the impact of parents
+  it did not see by more than a factor 2), and the prediction must beat predicting no impact at
+  all (``gain``, the out-of-sample R² against 0, above :data:`HELD_OUT_MIN_GAIN`: a fit that
+  predicts unseen parents worse than leaving impact out would hurt). A fit checked only on its
+  own data is not checked: the in-sample "after" slope is printed, never judged.
+
+Measured on the paper exchange (estimates with the live defaults): on the still market, 50
+parents (191-230 fills) pass with held-out slopes 1.02-1.07 and gains about 0.9; the 2,000-parent
+set passes (held-out slope 1.06, gain 0.86). With the index moving normally and a temporary
+impact of 4e-4 per unit, journals of 16, 20 and 50 fills are refused; 60 to 1,000 parents fit
+nothing they can tell from 0; 2,000 parents, whose temporary impact comes out near the truth
+(4.2e-4 ± 1.7e-4), fail the held-out check (slope 0.43, gain about 0): a premium moving tens of
+bps a second hides an impact of a few bps (``bench/results_calibrate.md``).
 
 The result is written dated (``slippage_<mode>_<date>.json``) in the calibration directory
-(``<telemetry dir>/calibration`` unless told otherwise), with the journals used, the number of
-observations, the fitted values and their standard errors, and predicted against realized cost
-per child (slope, intercept, R², mean error, in bps of arrival) with the journal's own estimates
-("before") and with the fitted parameters ("after"). :func:`slippage_model_for` is how the
-stack picks the newest one up.
+(``<telemetry dir>/calibration`` unless told otherwise), with the journals used and the dates
+of their fills, the number of observations and parents, the fitted values and their clustered
+standard errors, the held-out check, the thresholds it passed, and predicted against realized
+cost per child (slope, intercept, R², mean error, in bps of arrival) with the journal's own
+estimates ("before") and with the fitted parameters ("after"). :func:`choose_slippage_fit` is
+how a stack picks one up: paper, the newest that passes the checks; live, only the one the
+trader accepted (:func:`accept_fit`), so a new fit never replaces yesterday's on its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
@@ -53,7 +98,7 @@ import orjson
 from ..costs.slippage import PriorFill, SlippageModel, SlippageParams
 from ..events import EventKind
 from ..request import Side
-from ..timeutil import SESSION_SECONDS
+from ..timeutil import IST, SESSION_SECONDS
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -61,8 +106,31 @@ FloatArray = npt.NDArray[np.float64]
 HALF_LIVES_S: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0)
 #: What a calibration file says it is.
 FILE_KIND = "imperium-exec slippage calibration"
-FILE_VERSION = 1
+#: Version 2 added the checks' evidence (standard errors clustered by parent, the held-out
+#: check, the fills' dates); a version 1 file has none and fails the checks.
+FILE_VERSION = 2
 FITTED = ("permanent_per_unit", "temporary_per_unit", "eta")
+
+# The checks (see "The checks" in the module's docstring for why these values). One function,
+# :func:`fit_problems`, applies them: ``calibrate`` before it writes a file, the stack before
+# it uses one.
+#: Filled children a fit needs.
+MIN_FILLS = 150
+#: Parents those children belong to (the independent units: see the docstring).
+MIN_PARENTS = 50
+#: A coefficient fitted above 0 may have a standard error (clustered by parent) of at most
+#: this share of its value: two standard errors from 0.
+MAX_RELATIVE_SE = 0.5
+#: Parents are split into this many folds; each fold's children are predicted by a fit made
+#: without the fold's parents (the held-out check).
+HELD_OUT_FOLDS = 5
+#: Seed of the parents' assignment to folds (fixed: the same journals give the same verdict).
+HELD_OUT_SEED = 20
+#: The held-out slope of realized on predicted impact must lie in this band...
+HELD_OUT_SLOPE = (0.5, 2.0)
+#: ...and the fitted impact must predict the held-out cost beyond the quote better than no
+#: impact at all by more than this share of its squared error (out-of-sample R² against 0).
+HELD_OUT_MIN_GAIN = 0.0
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +155,7 @@ class ChildObservation:
     estimated: float  # the journal's own estimate: expected_slippage + impact_estimate
     spread_paid: float  # s * (average fill - mid at send): spread and book walked
     prior_fills: tuple[PriorFill, ...]
+    ts: float = 0.0  # the child's first fill, epoch seconds (0: not known)
 
     @property
     def realized_bps(self) -> float:
@@ -197,7 +266,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
             book_walk=float(e["book_walk"]), participation=float(e["participation"]),
             horizon_s=float(e["horizon_s"]) if e["horizon_s"] is not None else None,
             estimated=float(e["expected_slippage"]) + float(e["impact_estimate"]),
-            spread_paid=s * (average - float(e["mid_at_send"])), prior_fills=prior))
+            spread_paid=s * (average - float(e["mid_at_send"])), prior_fills=prior,
+            ts=child.first_fill_ts))
     return reading
 
 
@@ -226,29 +296,95 @@ def _beyond_the_quote(observations: Sequence[ChildObservation]) -> FloatArray:
 @dataclass(frozen=True)
 class _Fit:
     coefficients: FloatArray  # per column, 0 where not fitted
-    standard_errors: FloatArray  # nan where not fitted
+    active: tuple[int, ...]  # the columns fitted (coefficient above 0)
     sse: float
 
 
-def _least_squares(x: FloatArray, y: FloatArray) -> _Fit:
-    """No-intercept least squares with the coefficients kept non-negative: a column whose
-    coefficient comes out negative is dropped and the rest refitted."""
-    active = [j for j in range(x.shape[1]) if np.any(x[:, j] != 0.0)]
+def _least_squares(x: FloatArray, y: FloatArray,
+                   allowed: Sequence[int] | None = None) -> _Fit:
+    """No-intercept least squares on the ``allowed`` columns (all by default) with the
+    coefficients kept non-negative: a column whose coefficient comes out negative is dropped
+    and the rest refitted."""
+    active = [j for j in (range(x.shape[1]) if allowed is None else allowed)
+              if np.any(x[:, j] != 0.0)]
     coefficients = np.zeros(x.shape[1])
-    errors = np.full(x.shape[1], np.nan)
     while active:
         a = x[:, active]
         beta, *_ = np.linalg.lstsq(a, y, rcond=None)
         if np.all(beta >= 0.0):
             residual = y - a @ beta
-            sse = float(residual @ residual)
-            dof = max(1, len(y) - len(active))
-            covariance = sse / dof * np.linalg.pinv(a.T @ a)
             coefficients[active] = beta
-            errors[active] = np.sqrt(np.maximum(np.diag(covariance), 0.0))
-            return _Fit(coefficients, errors, sse)
+            return _Fit(coefficients, tuple(active), float(residual @ residual))
         active.pop(int(np.argmin(beta)))
-    return _Fit(coefficients, errors, float(y @ y))
+    return _Fit(coefficients, (), float(y @ y))
+
+
+def _best_fit(columns: Sequence[FloatArray], y: FloatArray) -> tuple[_Fit, int]:
+    """The fit of the half-life (one feature matrix each) with the least squared error, and
+    that half-life's index."""
+    best: tuple[_Fit, int] | None = None
+    for k, x in enumerate(columns):
+        fit = _least_squares(x, y)
+        if best is None or fit.sse < best[0].sse - 1e-12:
+            best = (fit, k)
+    assert best is not None
+    return best
+
+
+@dataclass(frozen=True)
+class _Identified:
+    fit: _Fit
+    half_life: int  # index into the half-lives
+    errors: FloatArray  # clustered standard error per column, NaN where not fitted
+    #: column -> (value, standard error: None where it could not be estimated) when dropped
+    dropped: dict[int, tuple[float, float | None]]
+
+
+def _identified_fit(columns: Sequence[FloatArray], y: FloatArray,
+                    clusters: npt.NDArray[np.int64]) -> _Identified:
+    """The best half-life's non-negative fit, then, while a coefficient's standard error
+    (clustered by parent) is above :data:`MAX_RELATIVE_SE` of its value, the worst such
+    coefficient dropped (set to 0: not told apart from 0) and the rest refitted."""
+    fit, k = _best_fit(columns, y)
+    x = columns[k]
+    dropped: dict[int, tuple[float, float | None]] = {}
+    while True:
+        errors = np.full(x.shape[1], np.nan)
+        active = list(fit.active)
+        if not active:
+            return _Identified(fit, k, errors, dropped)
+        a = x[:, active]
+        errors[active] = clustered_standard_errors(a, y - a @ fit.coefficients[active],
+                                                   clusters)
+        relative = {j: float(errors[j] / fit.coefficients[j])
+                    if math.isfinite(errors[j]) else math.inf for j in active}
+        worst = max(active, key=lambda j: relative[j])
+        if relative[worst] <= MAX_RELATIVE_SE:
+            return _Identified(fit, k, errors, dropped)
+        error = float(errors[worst])
+        dropped[worst] = (float(fit.coefficients[worst]),
+                          error if math.isfinite(error) else None)
+        fit = _least_squares(x, y, [j for j in active if j != worst])
+
+
+def clustered_standard_errors(x: FloatArray, residual: FloatArray,
+                              clusters: Sequence[str] | npt.NDArray[Any]) -> FloatArray:
+    """Standard errors of least-squares coefficients on ``x`` with errors correlated within
+    a cluster (a parent's children) and independent across clusters: the sandwich
+    ``(X'X)^-1 (sum_g X_g'u_g u_g'X_g) (X'X)^-1`` with the small-sample factor
+    ``G/(G-1) * (n-1)/(n-k)`` (CR1). NaN where it cannot be estimated (fewer than two
+    clusters, or no more observations than columns)."""
+    n, k = x.shape
+    labels, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    g = len(labels)
+    if k == 0 or g < 2 or n <= k:
+        return np.full(k, np.nan)
+    scores = np.zeros((g, k))
+    np.add.at(scores, inverse, x * residual[:, None])
+    bread = np.linalg.pinv(x.T @ x)
+    covariance = g / (g - 1) * (n - 1) / (n - k) * (bread @ (scores.T @ scores) @ bread)
+    errors: FloatArray = np.sqrt(np.maximum(np.diag(covariance), 0.0))
+    return errors
 
 
 @dataclass(frozen=True)
@@ -302,43 +438,189 @@ def predicted_cost(observation: ChildObservation, model: SlippageModel) -> float
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """The held-out check: the parents split into folds, each fold's children predicted by a
+    fit made without that fold's parents (half-life chosen again too). Per held-out child, in
+    bps of arrival: the cost beyond the quote (what the fit is about) realized against the
+    impact predicted."""
+
+    folds: int
+    parents: int
+    children: int
+    #: Realized regressed on predicted (with an intercept); None when the predictions did not
+    #: vary (the folds' fits found no impact).
+    slope: float | None
+    correlation: float | None
+    #: ``1 - SSE(predicted) / SSE(0)``: how much better than predicting no impact at all the
+    #: fit predicts parents it did not see (an out-of-sample R² against 0; below 0: worse).
+    gain: float
+    mean_predicted_bps: float
+    mean_realized_bps: float
+
+    def line(self) -> str:
+        slope = f"{self.slope:.3f}" if self.slope is not None else "none (no impact predicted)"
+        correlation = f"{self.correlation:.3f}" if self.correlation is not None else "none"
+        return (f"slope {slope}, correlation {correlation}, gain over no impact "
+                f"{self.gain:+.3f}, mean predicted {self.mean_predicted_bps:+.2f} bps, "
+                f"realized {self.mean_realized_bps:+.2f} bps ({self.children} children of "
+                f"{self.parents} parents in {self.folds} folds)")
+
+
+def _held_out(observations: Sequence[ChildObservation], columns: Sequence[FloatArray],
+              y: FloatArray, clusters: npt.NDArray[np.int64]) -> HeldOut | None:
+    """The held-out check (see :class:`HeldOut`); None with fewer parents than folds."""
+    parents = sorted({o.parent_id for o in observations})
+    if len(parents) < HELD_OUT_FOLDS:
+        return None
+    order = np.random.default_rng(HELD_OUT_SEED).permutation(len(parents))
+    fold_of = {parents[int(i)]: position % HELD_OUT_FOLDS for position, i in enumerate(order)}
+    fold = np.array([fold_of[o.parent_id] for o in observations])
+    predicted = np.zeros(len(observations))
+    for f in range(HELD_OUT_FOLDS):
+        test, train = fold == f, fold != f
+        fold_fit = _identified_fit([x[train] for x in columns], y[train], clusters[train])
+        predicted[test] = columns[fold_fit.half_life][test] @ fold_fit.fit.coefficients
+    arrival = np.array([o.arrival_price for o in observations])
+    p, r = predicted / arrival * 1e4, y / arrival * 1e4
+    total = float(r @ r)
+    gain = 1.0 - float((r - p) @ (r - p)) / total if total > 0 else 0.0
+    slope = correlation = None
+    if float(np.var(p)) > 0.0 and float(np.var(r)) > 0.0:
+        slope = float(np.polyfit(p, r, 1)[0])
+        correlation = float(np.corrcoef(p, r)[0, 1])
+    return HeldOut(folds=HELD_OUT_FOLDS, parents=len(parents), children=len(observations),
+                   slope=slope, correlation=correlation, gain=gain,
+                   mean_predicted_bps=float(p.mean()), mean_realized_bps=float(r.mean()))
+
+
+# ------------------------------------------------------------------------ the checks
+
+@dataclass(frozen=True)
+class FitEvidence:
+    """What the checks judge a fit by: what ``calibrate`` computed, or what a file records."""
+
+    observations: int
+    parents: int
+    #: The fitted coefficients (:data:`FITTED`): (value, standard error clustered by parent;
+    #: None where not fitted: the coefficient came out 0).
+    estimates: dict[str, tuple[float, float | None]]
+    held_out: HeldOut | None
+    #: Coefficients dropped as not told apart from 0: name -> (value, standard error).
+    dropped: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+
+
+def fit_problems(evidence: FitEvidence) -> list[str]:
+    """Why a fit cannot be stood behind (empty: it passes). The one judge of a fit: what
+    ``imperium-exec calibrate`` refuses to write is what a stack refuses to use."""
+    problems = []
+    if evidence.observations < MIN_FILLS:
+        problems.append(f"{evidence.observations} filled children (at least {MIN_FILLS} "
+                        "needed)")
+    if evidence.parents < MIN_PARENTS:
+        problems.append(f"{evidence.parents} parents (at least {MIN_PARENTS} needed: children "
+                        "of one parent are not independent)")
+    fitted = {name: evidence.estimates.get(name, (0.0, None)) for name in FITTED}
+    if all(value <= 0.0 for value, _ in fitted.values()):
+        problems.append("every impact coefficient fitted as 0: the fills show no impact the "
+                        "fit can tell apart from noise" + "".join(
+                            f"; {name} {value:.3g} ± "
+                            + (f"{error:.2g}" if error is not None else "?")
+                            + " (clustered by parent) was not told apart from 0"
+                            for name, (value, error) in evidence.dropped.items()))
+    for name, (value, error) in fitted.items():
+        if value <= 0.0:
+            continue
+        if error is None or not math.isfinite(error):
+            problems.append(f"{name} {value:.3g}: no standard error (clustered by parent)")
+        elif error > MAX_RELATIVE_SE * value:
+            problems.append(f"{name} {value:.3g} ± {error:.2g} (clustered by parent): the "
+                            f"standard error is {error / value:.0%} of the value (at most "
+                            f"{MAX_RELATIVE_SE:.0%})")
+    held = evidence.held_out
+    low, high = HELD_OUT_SLOPE
+    if held is None:
+        problems.append(f"no held-out check (it needs at least {HELD_OUT_FOLDS} parents)")
+    else:
+        if held.slope is None:
+            problems.append("held out: the fits without each fold's parents predicted no "
+                            "impact")
+        elif not low <= held.slope <= high:
+            what = ("runs against" if held.slope <= 0.0 else "overstates"
+                    if held.slope < low else "understates")
+            problems.append(f"held out: realized on predicted impact has slope "
+                            f"{held.slope:.3f} (outside {low}-{high}: the fit {what} the "
+                            "impact of parents it was not fitted on)")
+        if held.slope is not None and held.gain <= HELD_OUT_MIN_GAIN:
+            problems.append(f"held out: the fit predicts the cost of parents it was not "
+                            f"fitted on no better than no impact at all (gain "
+                            f"{held.gain:+.3f})")
+    return problems
+
+
+class FitRefused(ValueError):
+    """A fit that fails the checks (its ``problems`` say why)."""
+
+    def __init__(self, what: str, problems: Sequence[str]) -> None:
+        super().__init__(f"{what}: " + "; ".join(problems))
+        self.problems = tuple(problems)
+
+
+# ------------------------------------------------------------------------ calibrating
+
+@dataclass(frozen=True)
 class Calibration:
-    """A fitted set of slippage parameters and how well they (and the journal's own
-    estimates) agree with the fills."""
+    """A fitted set of slippage parameters, how well they (and the journal's own estimates)
+    agree with the fills, and the checks' evidence (:attr:`problems`)."""
 
     params: SlippageParams
     base: SlippageParams
-    estimates: dict[str, tuple[float, float | None]]  # name -> (value, standard error)
+    #: name -> (value, standard error clustered by parent; None where not fitted)
+    estimates: dict[str, tuple[float, float | None]]
     observations: int
     parents: int
     before: Agreement  # the journal's own estimates
-    after: Agreement  # the fitted parameters' estimates, same children
+    after: Agreement  # the fitted parameters' estimates, same children (in sample)
     spread_check: Agreement | None  # realized spread part on the quoted one (taking fills)
     half_lives_tried: tuple[float, ...] = HALF_LIVES_S
+    held_out: HeldOut | None = None
+    #: The IST dates of the fills fitted, oldest first.
+    dates: tuple[str, ...] = ()
+    #: Coefficients set to 0 because their clustered standard error was above
+    #: :data:`MAX_RELATIVE_SE` of their value: name -> (value, standard error) then.
+    dropped: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+
+    def evidence(self) -> FitEvidence:
+        return FitEvidence(observations=self.observations, parents=self.parents,
+                           estimates={n: self.estimates[n] for n in FITTED},
+                           held_out=self.held_out, dropped=self.dropped)
+
+    @property
+    def problems(self) -> list[str]:
+        """Why this fit must not be used (empty: it passes the checks)."""
+        return fit_problems(self.evidence())
 
 
 def calibrate(observations: Sequence[ChildObservation],
               base: SlippageParams | None = None,
               half_lives_s: Sequence[float] = HALF_LIVES_S) -> Calibration:
-    """Fit the impact parameters to ``observations`` (see the module's docstring)."""
+    """Fit the impact parameters to ``observations`` (see the module's docstring). Raises
+    ``ValueError`` only when there is nothing to fit at all; a fit that fails the checks is
+    returned with its :attr:`Calibration.problems`."""
     base = base or SlippageParams()
-    if len(observations) < 10:
-        raise ValueError(f"{len(observations)} filled children: too few to calibrate from")
+    if len(observations) < 3:
+        raise ValueError(f"{len(observations)} filled children: nothing to fit")
     y = _beyond_the_quote(observations)
-    best: tuple[_Fit, float] | None = None
-    for half_life in half_lives_s:
-        fit = _least_squares(_features(observations, base, half_life), y)
-        if best is None or fit.sse < best[0].sse - 1e-12:
-            best = (fit, half_life)
-    assert best is not None
-    fit, half_life = best
+    columns = [_features(observations, base, h) for h in half_lives_s]
+    clusters = np.unique([o.parent_id for o in observations], return_inverse=True)[1]
+    identified = _identified_fit(columns, y, clusters)
+    fit, errors = identified.fit, identified.errors
+    half_life = half_lives_s[identified.half_life]
     permanent, temporary, eta = (float(c) for c in fit.coefficients)
     params = replace(base, permanent_per_unit=permanent, temporary_per_unit=temporary,
                      temporary_half_life_s=half_life if temporary > 0 else
                      base.temporary_half_life_s, eta=eta, gamma=0.0)
-    errors = [None if math.isnan(e) else float(e) for e in fit.standard_errors]
     estimates: dict[str, tuple[float, float | None]] = {
-        name: (float(value), error)
+        name: (float(value), None if math.isnan(error) else float(error))
         for name, value, error in zip(FITTED, fit.coefficients, errors, strict=True)}
     estimates["temporary_half_life_s"] = (params.temporary_half_life_s, None)
     model = SlippageModel(params)
@@ -352,11 +634,16 @@ def calibrate(observations: Sequence[ChildObservation],
         spread_check = agreement([o.spread_part / o.arrival_price * 1e4 for o in takes],
                                  [(o.spread_paid - o.book_walk) / o.arrival_price * 1e4
                                   for o in takes])
+    dates = sorted({dt.datetime.fromtimestamp(o.ts, IST).date().isoformat()
+                    for o in observations if o.ts > 0})
     return Calibration(params=params, base=base, estimates=estimates,
                        observations=len(observations),
                        parents=len({o.parent_id for o in observations}), before=before,
                        after=after, spread_check=spread_check,
-                       half_lives_tried=tuple(half_lives_s))
+                       half_lives_tried=tuple(half_lives_s),
+                       held_out=_held_out(observations, columns, y, clusters),
+                       dates=tuple(dates),
+                       dropped={FITTED[j]: v for j, v in identified.dropped.items()})
 
 
 # ------------------------------------------------------------------------ files
@@ -369,45 +656,69 @@ def calibration_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     return Path(directory) if directory is not None else telemetry_dir() / "calibration"
 
 
+def _thresholds() -> dict[str, Any]:
+    return {"min_fills": MIN_FILLS, "min_parents": MIN_PARENTS,
+            "max_relative_standard_error": MAX_RELATIVE_SE, "held_out_folds": HELD_OUT_FOLDS,
+            "held_out_seed": HELD_OUT_SEED, "held_out_slope": list(HELD_OUT_SLOPE),
+            "held_out_min_gain": HELD_OUT_MIN_GAIN}
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def write_calibration(calibration: Calibration, *, mode: str, journals: Sequence[str],
                       directory: str | os.PathLike[str] | None = None,
                       on: dt.date | None = None) -> Path:
     """Write ``calibration`` as ``slippage_<mode>_<date>.json`` in the calibration directory
-    (a second one the same day replaces the first); returns its path."""
+    (a second one the same day replaces the first); returns its path. A fit that fails the
+    checks is not written: :class:`FitRefused`."""
+    problems = calibration.problems
+    if problems:
+        raise FitRefused("slippage fit refused", problems)
     on = on or dt.date.today()
     folder = calibration_dir(directory)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"slippage_{mode}_{on.isoformat()}.json"
     document = {
         "kind": FILE_KIND, "version": FILE_VERSION, "date": on.isoformat(), "mode": mode,
-        "journals": list(journals), "observations": calibration.observations,
-        "parents": calibration.parents,
+        "journals": list(journals), "journal_dates": list(calibration.dates),
+        "observations": calibration.observations, "parents": calibration.parents,
         "params": asdict(calibration.params),
+        "standard_errors": "clustered by parent (CR1 sandwich)",
         "fitted": {name: {"value": value, "standard_error": error}
                    for name, (value, error) in calibration.estimates.items()},
+        "dropped": {name: {"value": value, "standard_error": error}
+                    for name, (value, error) in calibration.dropped.items()},
         "held": {name: getattr(calibration.base, name)
                  for name in ("beta", "daily_volatility", "nominal_horizon_s", "fees_bps")},
         "predicted_vs_realized_bps": {
             "before": asdict(calibration.before), "after": asdict(calibration.after)},
+        "held_out": asdict(calibration.held_out) if calibration.held_out is not None
+        else None,
         "spread_check": asdict(calibration.spread_check)
         if calibration.spread_check is not None else None,
         "half_lives_tried_s": list(calibration.half_lives_tried),
+        "checks": {"thresholds": _thresholds(), "passed": True},
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(path)
+    _write_json(path, document)
     return path
 
 
-def load_calibration(path: str | os.PathLike[str], mode: str | None = None) -> SlippageParams:
-    """The slippage parameters of a calibration file (unknown keys are refused); with
-    ``mode``, a calibration fitted on another mode's fills is refused."""
-    document = json.loads(Path(path).read_text())
+def _read_document(path: str | os.PathLike[str], mode: str | None,
+                   raw: bytes | None = None) -> dict[str, Any]:
+    document = json.loads(raw if raw is not None else Path(path).read_bytes())
     if not isinstance(document, dict) or document.get("kind") != FILE_KIND:
         raise ValueError(f"{path}: not a slippage calibration")
     if mode is not None and document.get("mode") != mode:
         raise ValueError(f"{path}: a calibration of {document.get('mode')!r} fills, "
                          f"not {mode!r}")
+    return document
+
+
+def _params(path: str | os.PathLike[str], document: dict[str, Any]) -> SlippageParams:
     raw = document.get("params")
     known = {f.name for f in fields(SlippageParams)}
     if not isinstance(raw, dict) or set(raw) - known:
@@ -416,6 +727,81 @@ def load_calibration(path: str | os.PathLike[str], mode: str | None = None) -> S
     if any(not math.isfinite(v) for v in values.values()):
         raise ValueError(f"{path}: params: not finite")
     return SlippageParams(**values)
+
+
+def load_calibration(path: str | os.PathLike[str], mode: str | None = None) -> SlippageParams:
+    """The slippage parameters of a calibration file (unknown keys are refused); with
+    ``mode``, a calibration fitted on another mode's fills is refused. Not checked: a stack
+    reads files through :func:`read_fit` and :func:`fit_problems`."""
+    return _params(path, _read_document(path, mode))
+
+
+@dataclass(frozen=True)
+class LoadedFit:
+    """A calibration file as read: its parameters, what the checks judge it by, and its
+    identity (name and content hash: a second fit the same day replaces the file)."""
+
+    path: Path
+    params: SlippageParams
+    evidence: FitEvidence | None  # None: written before the checks (file version 1)
+    sha256: str
+    date: str | None
+    journal_dates: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """How the accepted rows name it: ``slippage_live_2026-11-20.json@3f2a9c1b``."""
+        return f"{self.path.name}@{self.sha256[:8]}"
+
+    @property
+    def problems(self) -> list[str]:
+        if self.evidence is None:
+            return ["written before the checks (no standard errors clustered by parent, no "
+                    "held-out check): run `imperium-exec calibrate` again"]
+        return fit_problems(self.evidence)
+
+
+def _evidence(path: Path, document: dict[str, Any]) -> FitEvidence | None:
+    if not isinstance(document.get("version"), int) or document["version"] < 2:
+        return None
+    try:
+        fitted = document["fitted"]
+        estimates: dict[str, tuple[float, float | None]] = {}
+        for name in FITTED:
+            entry = fitted[name]
+            error = entry["standard_error"]
+            estimates[name] = (float(entry["value"]),
+                               None if error is None else float(error))
+        raw = document["held_out"]
+        held = None
+        if raw is not None:
+            names = {f.name for f in fields(HeldOut)}
+            if not isinstance(raw, dict) or set(raw) != names:
+                raise ValueError("held_out: expected the fields of HeldOut")
+            held = HeldOut(**raw)
+        dropped: dict[str, tuple[float, float | None]] = {}
+        for name, entry in (document.get("dropped") or {}).items():
+            error = entry["standard_error"]
+            dropped[str(name)] = (float(entry["value"]), None if error is None else float(error))
+        return FitEvidence(observations=int(document["observations"]),
+                           parents=int(document["parents"]), estimates=estimates,
+                           held_out=held, dropped=dropped)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the checks' evidence does not read: {exc}") from None
+
+
+def read_fit(path: str | os.PathLike[str], mode: str | None = None) -> LoadedFit:
+    """A calibration file with the evidence its checks need (``ValueError`` for a file
+    that does not read; with ``mode``, for a fit of another mode's fills)."""
+    path = Path(path)
+    raw = path.read_bytes()  # once: the hash is of the content read
+    document = _read_document(path, mode, raw)
+    dates = document.get("journal_dates") or ()
+    return LoadedFit(path=path, params=_params(path, document),
+                     evidence=_evidence(path, document),
+                     sha256=hashlib.sha256(raw).hexdigest(),
+                     date=document.get("date") if isinstance(document.get("date"), str)
+                     else None, journal_dates=tuple(str(d) for d in dates))
 
 
 def newest_calibration(mode: str, directory: str | os.PathLike[str] | None = None
@@ -428,38 +814,222 @@ def newest_calibration(mode: str, directory: str | os.PathLike[str] | None = Non
     return found[-1] if found else None
 
 
-def slippage_model_for(market_costs: SlippageParams | None, mode: str, *,
-                       calibration: str | os.PathLike[str] | None = None,
-                       calibration_dir: str | os.PathLike[str] | None = None) -> SlippageModel:
-    """The slippage model the stack uses, first match wins:
+# ------------------------------------------------------------------------ accepting (live)
 
-    1. ``calibration``: this calibration file, whatever the broker (told to); a live
-       stack refuses one fitted on paper fills;
+#: What an accepted-fit record says it is.
+ACCEPTED_KIND = "imperium-exec accepted slippage fit"
+
+
+def accepted_record_path(mode: str, directory: str | os.PathLike[str]) -> Path:
+    """``slippage_<mode>_accepted.json`` in ``directory``: the fit the trader accepted."""
+    return Path(directory) / f"slippage_{mode}_accepted.json"
+
+
+@dataclass(frozen=True)
+class AcceptedFit:
+    file: str  # the calibration file's name, in the same directory
+    sha256: str  # its content when it was accepted
+    accepted_at: str  # ISO 8601
+
+
+def read_accepted(mode: str, directory: str | os.PathLike[str]) -> AcceptedFit | None:
+    """The accepted-fit record of ``mode`` in ``directory``, if any (``ValueError`` for one
+    that does not read)."""
+    path = accepted_record_path(mode, directory)
+    if not path.is_file():
+        return None
+    document = json.loads(path.read_text())
+    if not isinstance(document, dict) or document.get("kind") != ACCEPTED_KIND \
+            or not all(isinstance(document.get(k), str)
+                       for k in ("file", "sha256", "accepted_at")):
+        raise ValueError(f"{path}: not an accepted-fit record")
+    return AcceptedFit(document["file"], document["sha256"], document["accepted_at"])
+
+
+def accept_fit(path: str | os.PathLike[str], *, mode: str) -> Path:
+    """Record ``path`` (a calibration file) as the fit ``mode`` stacks on its directory use
+    from their next start: the trader's explicit opt-in a live stack needs before it uses a
+    fit (see :func:`choose_slippage_fit`). A fit that fails the checks is refused
+    (:class:`FitRefused`). Returns the record's path."""
+    fit = read_fit(path, mode if mode == "live" else None)
+    if fit.problems:
+        raise FitRefused(f"{fit.path.name} not accepted", fit.problems)
+    record = accepted_record_path(mode, fit.path.parent)
+    _write_json(record, {
+        "kind": ACCEPTED_KIND, "version": 1, "mode": mode, "file": fit.path.name,
+        "sha256": fit.sha256,
+        "accepted_at": dt.datetime.now(IST).isoformat(timespec="seconds")})
+    log.info("slippage fit %s accepted for %s (used from the next start)", fit.name, mode)
+    return record
+
+
+# ------------------------------------------------------------------------ choosing
+
+@dataclass(frozen=True)
+class FitInUse:
+    """The slippage parameters a stack estimates with, and why (``stack.slippage_fit``)."""
+
+    #: ``calibration`` (a fit that passed its checks), ``broker`` (the broker's own true
+    #: costs: the paper exchange) or ``defaults`` (the published equity defaults).
+    source: str
+    #: What the accepted rows' ``slippage_fit`` says: the file's name and the start of its
+    #: SHA-256 (``slippage_live_2026-11-20.json@3f2a9c1b``), ``broker`` or ``defaults``.
+    name: str
+    params: SlippageParams
+    fit: LoadedFit | None = None  # the calibration in use
+    #: Each fit found and not used, and why (also logged as a warning).
+    notes: tuple[str, ...] = ()
+    #: A newer fit that passes its checks, not used until the trader accepts it
+    #: (:func:`accept_fit`): live only.
+    pending: LoadedFit | None = None
+
+    def model(self) -> SlippageModel:
+        return SlippageModel(self.params, fit=self.name)
+
+    def describe(self) -> str:
+        """One line for the trader."""
+        if self.fit is not None:
+            e = self.fit.evidence
+            held = e.held_out if e is not None else None
+            text = (f"slippage fit {self.fit.path.name}"
+                    + (f" ({e.observations} fills, {e.parents} parents" if e else "")
+                    + (f", held-out slope {held.slope:.2f})" if held and held.slope is not None
+                       else ")" if e else ""))
+        elif self.source == "broker":
+            text = "slippage: the broker's own costs"
+        else:
+            text = "slippage: the equity defaults (no calibration in use)"
+        if self.pending is not None:
+            text += f"; {self.pending.path.name} waits for the trader's confirmation"
+        return text
+
+
+def _note(notes: list[str], text: str) -> None:
+    log.warning("slippage fit: %s", text)
+    notes.append(text)
+
+
+def _checked(path: Path, mode: str | None, notes: list[str], *,
+             sha256: str | None = None) -> LoadedFit | None:
+    """``path`` read and checked: None (and a note) when it does not read, is not the
+    content ``sha256`` says (an accepted fit rewritten since), or fails the checks."""
+    try:
+        fit = read_fit(path, mode)
+    except (ValueError, OSError) as exc:
+        _note(notes, f"{path.name} not used: it does not read ({exc})")
+        return None
+    if sha256 is not None and fit.sha256 != sha256:
+        _note(notes, f"{path.name} was rewritten since the trader accepted it (a later fit "
+                     "the same day): not used until accepted again")
+        return None
+    problems = fit.problems
+    if problems:
+        _note(notes, f"{path.name} not used: " + "; ".join(problems))
+        return None
+    return fit
+
+
+def _rewritten(path: Path, sha256: str) -> bool:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() != sha256
+    except OSError:
+        return False
+
+
+def choose_slippage_fit(market_costs: SlippageParams | None, mode: str, *,
+                        calibration: str | os.PathLike[str] | None = None,
+                        calibration_dir: str | os.PathLike[str] | None = None) -> FitInUse:
+    """The slippage parameters a stack uses, and why. A calibration is used only when it
+    passes :func:`fit_problems` (the checks ``calibrate`` applies before writing it); one that
+    fails is not used, with a warning and a note in :attr:`FitInUse.notes`. First match wins:
+
+    1. ``calibration``: this file, whatever the broker (naming it is the opt-in). One that
+       does not read, or a fit of paper fills for a live stack, raises ``ValueError``; one
+       that fails the checks is not used (the broker's costs or the defaults are);
     2. ``market_costs``, the broker's own true costs when it knows them (the paper exchange's
        ``capabilities.slippage_params``): a calibration can only approximate what the
        simulator already knows exactly;
-    3. the newest calibration for ``mode`` in ``calibration_dir``, when a directory is given;
+    3. in ``calibration_dir``, when one is given: paper, the newest calibration for the mode;
+       live, the fit the trader accepted (:func:`accept_fit`; the record names the file and
+       its content hash, so a same-day refit that replaced the file is not it). A newer live
+       fit that passes its checks is not switched to: it is :attr:`FitInUse.pending`;
     4. the live defaults (:class:`SlippageParams`).
     """
+    notes: list[str] = []
     if calibration is not None:
-        # A live stack never runs on a fit of simulated fills (paper may try live's).
-        model = SlippageModel(load_calibration(calibration, "live" if mode == "live" else None))
-        log.info("slippage model: calibration %s", calibration)
-        return model
+        fit = read_fit(calibration, "live" if mode == "live" else None)
+        problems = fit.problems
+        if not problems:
+            log.info("slippage model: calibration %s (named)", fit.name)
+            return FitInUse("calibration", fit.name, fit.params, fit=fit)
+        _note(notes, f"{fit.path.name} not used: " + "; ".join(problems))
+        return _fallback(market_costs, notes)
     if market_costs is not None:
-        return SlippageModel(market_costs)
-    if calibration_dir is not None:
-        newest = newest_calibration(mode, calibration_dir)
-        if newest is not None:
-            model = SlippageModel(load_calibration(newest))
-            log.info("slippage model: calibration %s (the newest for %s)", newest, mode)
-            return model
-    return SlippageModel()
+        return FitInUse("broker", "broker", market_costs)
+    if calibration_dir is None:
+        return _fallback(None, notes)
+    directory = Path(calibration_dir)
+    newest = newest_calibration(mode, directory)
+    used: LoadedFit | None = None
+    if mode != "live":
+        used = _checked(newest, None, notes) if newest is not None else None
+        if used is None:
+            return _fallback(None, notes)
+        log.info("slippage model: calibration %s (the newest for %s)", used.name, mode)
+        return FitInUse("calibration", used.name, used.params, fit=used)
+    try:
+        record = read_accepted(mode, directory)
+    except (ValueError, OSError) as exc:
+        record = None
+        _note(notes, f"the accepted-fit record does not read ({exc})")
+    judged: set[Path] = set()
+    if record is not None:
+        path = directory / record.file
+        if not path.is_file():
+            _note(notes, f"the accepted fit {record.file} is gone")
+        else:
+            used = _checked(path, mode, notes, sha256=record.sha256)
+            if used is not None or not _rewritten(path, record.sha256):
+                judged.add(path)  # said once (a rewritten file is a new fit: judged below)
+    pending = None
+    if newest is not None and newest not in judged:
+        pending = _checked(newest, mode, notes)
+        if pending is not None:
+            _note(notes, f"{newest.name} passes its checks but a live stack does not "
+                         "switch fits on its own: it is used from the next start once the "
+                         "trader accepts it (the desk's slippage-fit button, or "
+                         "calibration.slippage_fit.accept_fit)")
+    if used is None:
+        return replace(_fallback(None, notes), pending=pending)
+    log.info("slippage model: calibration %s (accepted %s)", used.name,
+             record.accepted_at if record else "")
+    return FitInUse("calibration", used.name, used.params, fit=used, notes=tuple(notes),
+                    pending=pending)
+
+
+def _fallback(market_costs: SlippageParams | None, notes: list[str]) -> FitInUse:
+    if market_costs is not None:
+        return FitInUse("broker", "broker", market_costs, notes=tuple(notes))
+    if notes:
+        log.warning("slippage model: the equity defaults (no calibration in use)")
+    return FitInUse("defaults", "defaults", SlippageParams(), notes=tuple(notes))
+
+
+def slippage_model_for(market_costs: SlippageParams | None, mode: str, *,
+                       calibration: str | os.PathLike[str] | None = None,
+                       calibration_dir: str | os.PathLike[str] | None = None) -> SlippageModel:
+    """The model of :func:`choose_slippage_fit` (named after the fit in use)."""
+    return choose_slippage_fit(market_costs, mode, calibration=calibration,
+                               calibration_dir=calibration_dir).model()
 
 
 __all__ = [
-    "HALF_LIVES_S", "Agreement", "Calibration", "ChildObservation", "JournalReading",
-    "agreement", "calibrate", "calibration_dir", "iter_journal_rows", "load_calibration",
-    "newest_calibration", "predicted_cost", "read_observations", "slippage_model_for",
-    "write_calibration",
+    "ACCEPTED_KIND", "FITTED", "HALF_LIVES_S", "HELD_OUT_FOLDS", "HELD_OUT_MIN_GAIN",
+    "HELD_OUT_SEED", "HELD_OUT_SLOPE", "MAX_RELATIVE_SE", "MIN_FILLS", "MIN_PARENTS",
+    "AcceptedFit", "Agreement", "Calibration", "ChildObservation", "FitEvidence",
+    "FitInUse", "FitRefused", "HeldOut", "JournalReading", "LoadedFit", "accept_fit",
+    "accepted_record_path", "agreement", "calibrate", "calibration_dir", "choose_slippage_fit",
+    "clustered_standard_errors", "fit_problems", "iter_journal_rows", "load_calibration",
+    "newest_calibration", "predicted_cost", "read_accepted", "read_fit", "read_observations",
+    "slippage_model_for", "write_calibration",
 ]

@@ -74,8 +74,12 @@ class PriorFill:
 
 
 class SlippageModel:
-    def __init__(self, params: SlippageParams | None = None) -> None:
+    def __init__(self, params: SlippageParams | None = None, *, fit: str | None = None) -> None:
         self.params = params or SlippageParams()
+        #: Which fit these parameters are, as a parent's accepted row names it
+        #: (``slippage_fit``): a calibration file's name and hash, ``broker`` (the broker's
+        #: own costs), ``defaults``, or ``custom`` (other parameters given in code).
+        self.fit = fit or ("defaults" if self.params == SlippageParams() else "custom")
 
     def estimate(self, *, reference_price: float | None, bid: float | None, ask: float | None,
                  queue_priority: QueuePriority, participation: float,

@@ -135,7 +135,8 @@ class ExecutionEngine:
         self.placer = Placer(
             broker=broker, gateway=self.gateway, market_data=self.market_data,
             tracker=self.orders, router=self.router,
-            slippage=slippage or SlippageModel(offers.slippage_params),
+            slippage=slippage or SlippageModel(
+                offers.slippage_params, fit="broker" if offers.slippage_params else None),
             retry_policy=self.retry_policy, events=self.events, emit=self._emit, clock=self.clock,
             config=PlacementConfig(quote_wait_s=cfg.quote_wait_s))
         self.admission = Admission(limits=cfg.risk_limits, budget=self.budget,

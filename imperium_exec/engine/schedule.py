@@ -65,6 +65,7 @@ class ScheduleRunner:
         self._emit(self.events.parent_event(
             parent, EventKind.ACCEPTED, quantity=req.quantity,
             underlying_price=parent.underlying_price, request=req.model_dump_json(),
+            slippage_fit=self.placer.slippage.fit,
             message=f"{parent.plan.slice_count} slice(s) from "
                     f"{epoch_to_iso(parent.plan.start_at + parent.shift_s)} to "
                     f"{epoch_to_iso(parent.end_at)}"

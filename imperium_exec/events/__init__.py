@@ -17,7 +17,9 @@ estimate's inputs (``participation``, ``horizon_s``, ``book_walk``), so the slip
 be refitted from the journal (:mod:`~.calibration.slippage_fit`), and the market's traded volume
 in the child's quote (``day_volume``, ``session_s``), so the volume curve can be
 (:mod:`~.calibration.volume_fit`), and the underlying index's price when a parent was accepted
-(``underlying_price``), for the moneyness breakdown of :mod:`imperium_exec.tca`.
+(``underlying_price``), for the moneyness breakdown of :mod:`imperium_exec.tca`; 6 the slippage
+fit a parent's estimates use, on its accepted row (``slippage_fit``), so a cost can be traced to
+the fit that estimated it.
 """
 
 from .kinds import (

@@ -19,12 +19,13 @@ from .kinds import (
     Status,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
 #: kind; version 3 added the basket events and the fields from ``prior_impact`` on, version 4
-#: those from ``participation`` on, version 5 ``request`` (the last one of a row), None in older
-#: rows. (Rows without ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
-READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, SCHEMA_VERSION)
+#: those from ``participation`` on, version 5 ``request``, version 6 ``slippage_fit`` (the last
+#: one of a row), None in older rows. (Rows without ``v``, the v1 desk's, are upgraded: see
+#: :func:`_upgrade_seed_row`.)
+READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, SCHEMA_VERSION)
 #: Fields that rows of a version before the one named do not have (always the last fields,
 #: in version order).
 FIELDS_SINCE: dict[str, int] = dict.fromkeys(
@@ -32,7 +33,7 @@ FIELDS_SINCE: dict[str, int] = dict.fromkeys(
      "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
      "markout_bps"), 3) | dict.fromkeys(
     ("participation", "horizon_s", "book_walk", "day_volume", "session_s",
-     "underlying_price"), 4) | {"request": 5}
+     "underlying_price"), 4) | {"request": 5, "slippage_fit": 6}
 
 
 class Event(NamedTuple):
@@ -66,10 +67,10 @@ class Event(NamedTuple):
     error: Annotated[str | None, "The broker's error text"] = None
     attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    v: Annotated[int, "Schema version: 5 (4: written before the request on accepted rows; 3: "
-                 "before the estimate's inputs; 2: before "
-                 "baskets and prior_impact; 1: "
-                 "before the reconciling event; 0: a row from before versions)"
+    v: Annotated[int, "Schema version: 6 (5: written before slippage_fit; 4: before the "
+                 "request on accepted rows; 3: before the estimate's inputs; 2: before "
+                 "baskets and prior_impact; 1: before the reconciling event; 0: a row from "
+                 "before versions)"
                  ] = SCHEMA_VERSION
     event: Annotated[EventKind, "What happened"] = EventKind.WARNING
     ts: Annotated[float, "When it happened, seconds since the epoch"] = 0.0
@@ -163,6 +164,13 @@ class Event(NamedTuple):
     # what a restart needs to take a parent over (imperium_exec.recovery)
     request: Annotated[str | None, "The parent's request as submitted, JSON, on its accepted "
                        "row (a restart adopts the rest of it from here)"] = None
+    # the slippage fit the estimates use (accepted rows), so a cost can be traced to the fit
+    # that estimated it (imperium_exec.calibration.slippage_fit)
+    slippage_fit: Annotated[str | None, "The slippage fit the parent's estimates use, on its "
+                            "accepted row: a calibration file's name and the start of its "
+                            "SHA-256 (slippage_live_2026-11-20.json@3f2a9c1b), broker (the "
+                            "broker's own costs: the paper exchange), defaults (the equity "
+                            "defaults) or custom (parameters given in code)"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row: every field, enums as their plain string values."""

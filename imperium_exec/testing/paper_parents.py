@@ -22,7 +22,7 @@ from ..clock import VirtualClock
 from ..costs.slippage import SlippageModel
 from ..engine.execution_engine import EngineConfig, ExecutionEngine
 from ..request import ExecutionRequest
-from ..sim.config import MarketConfig, UnderlyingMarket
+from ..sim.config import ImpactConfig, MarketConfig, UnderlyingMarket
 from ..telemetry import FillQualityTracker
 
 ALGOS = ("IMMEDIATE", "TWAP", "VWAP", "POV", "IS")
@@ -79,12 +79,15 @@ def still_market() -> MarketConfig:
 
 
 def run_parents(specs: list[ParentSpec], *, side: str, seed: int, journal: Path,
-                slippage: SlippageModel | None = None) -> None:
+                slippage: SlippageModel | None = None, market: MarketConfig | None = None,
+                impact: ImpactConfig | None = None) -> None:
     """Run ``specs`` one after the other on a fresh paper exchange seeded ``seed``, estimated
     with ``slippage`` (the exchange's own true costs when None), appending rows to
-    ``journal``."""
+    ``journal``; on ``market`` (the :func:`still_market` when None) with our trades' ``impact``
+    (the exchange's default when None)."""
     clock = VirtualClock()
-    broker = PaperBroker(clock=clock, seed=seed, market=still_market(), margin=1e12)
+    broker = PaperBroker(clock=clock, seed=seed, market=market or still_market(),
+                         impact=impact, margin=1e12)
     # The next week's contracts: the virtual session starts on an expiry day (a Tuesday), when
     # premia away from the money are a few ticks and a tick is hundreds of bps.
     expiries = sorted({i.expiry for i in broker.instruments("NIFTY") if i.expiry is not None})
@@ -107,16 +110,19 @@ def run_parents(specs: list[ParentSpec], *, side: str, seed: int, journal: Path,
 
 
 def simulate_journal(parents: int, *, seed: int, journal: str | os.PathLike[str],
-                     slippage: SlippageModel | None = None, batch: int = 50) -> Path:
+                     slippage: SlippageModel | None = None, batch: int = 50,
+                     market: MarketConfig | None = None,
+                     impact: ImpactConfig | None = None) -> Path:
     """``parents`` parents (half bought, half sold on the same markets), in batches of
-    ``batch`` specs per fresh market, written to ``journal``; returns its path."""
+    ``batch`` specs per fresh market, written to ``journal``; returns its path. ``market``
+    and ``impact`` as for :func:`run_parents`."""
     path = Path(journal)
     specs = draw_parents(parents // 2, seed)
     for start in range(0, len(specs), batch):
         market_seed = seed * 1000 + start // batch
         for side in ("BUY", "SELL"):
             run_parents(specs[start:start + batch], side=side, seed=market_seed, journal=path,
-                        slippage=slippage)
+                        slippage=slippage, market=market, impact=impact)
     return path
 
 

@@ -73,7 +73,7 @@ def test_a_v3_row_carries_prior_impact_and_reads_back_by_the_fast_reader() -> No
 
 def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None:
     """Version 2 added the ``reconciling`` event: a child waiting on the order book."""
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     rows = journal("journal_before_typed_schema.jsonl")
     retried = next(r for r in rows if r["event"] == "retry" and r["ambiguous"])
     row = retried | {"v": 2, "event": "reconciling", "status": "reconciling",

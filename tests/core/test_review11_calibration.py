@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from calibration_support import impact_rows
 
 from imperium_exec.calibration.slippage_fit import (
     calibrate,
@@ -41,28 +42,23 @@ def test_calibrate_mode_keeps_only_that_modes_fills(tmp_path: Path,
     then fits the paper exchange's fills too and writes them as the live calibration."""
     paper = write_rows(tmp_path / "execution_quality_paper.jsonl", [
         _child("paper", f"PP{p}", i, 100.0 + 0.5 * i) for p in range(8) for i in range(1, 5)])
-    live = write_rows(tmp_path / "execution_quality_live.jsonl", [
-        _child("live", f"LP{p}", i, 100.0 + 0.05 * i + 0.01 * p)
-        for p in range(4) for i in range(1, 5)])
+    live = write_rows(tmp_path / "execution_quality_live.jsonl", impact_rows(60, mode="live"))
     out = tmp_path / "calibration"
     assert main(["calibrate", str(paper), str(live)]) == 2  # mixed: say which
     capsys.readouterr()
     assert main(["calibrate", str(paper), str(live), "--mode", "live",
                  "--calibration-dir", str(out)]) == 0
     (written,) = out.glob("slippage_live_*.json")
-    assert json.loads(written.read_text())["observations"] == 16  # the live children only
+    assert json.loads(written.read_text())["observations"] == 240  # the live children only
 
 
 def test_a_calibration_of_the_other_mode_is_refused_by_the_stack(tmp_path: Path) -> None:
     """`calibration=FILE` is loaded whatever its mode: a live stack runs on a fit of the
     paper exchange's fills without a word."""
-    rows = [_child("paper", f"PP{p}", i, 100.0 + 0.05 * i + 0.01 * p)
-            for p in range(8) for i in range(1, 5)]
+    rows = impact_rows(60, mode="paper")
     reading = read_observations([write_rows(tmp_path / "p.jsonl", rows)])
     paper_file = write_calibration(calibrate(reading.observations), mode="paper",
                                    journals=["p.jsonl"], directory=tmp_path)
 
     with pytest.raises(ValueError, match="paper"):  # (Kite knows nothing of its costs)
         slippage_model_for(None, "live", calibration=paper_file)
-
-

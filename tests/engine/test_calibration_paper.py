@@ -23,6 +23,9 @@ def test_after_calibration_realized_cost_follows_predicted_cost(tmp_path: Path) 
     assert reading.without_inputs == 0 and len(reading.observations) > 400
     result = calibrate(reading.observations)
     assert result.parents == 200
+    assert result.problems == []  # it passes the checks: calibrate writes it, a stack uses it
+    assert result.held_out is not None and result.held_out.slope is not None
+    assert 0.9 <= result.held_out.slope <= 1.1 and result.held_out.gain > 0.5
     assert 0.9 <= result.after.slope <= 1.1
     assert result.after.r_squared > 0.5
     assert abs(result.after.mean_error_bps) < 0.5

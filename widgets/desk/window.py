@@ -53,6 +53,7 @@ from .order_confirm import (
     confirmation_text,
 )
 from .quick_order_panel import QuickOrderPanel
+from .slippage_fit import SlippageFitStatus
 from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket
 
 
@@ -169,6 +170,10 @@ class DeskWindow(QMainWindow):
                                   interval_ms=dock_interval_ms, parent=self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self._build_menus()
+        #: The slippage fit in use; live, asks before a newer fit replaces it (slippage_fit.py).
+        self.slippage_status = SlippageFitStatus(getattr(stack, "slippage_fit", None),
+                                                 self.mode, parent=self)
+        self.statusBar().addPermanentWidget(self.slippage_status)
         self.statusBar().showMessage("Connecting to the " +
                                      ("exchange" if self.mode == "live" else "paper exchange"))
 
