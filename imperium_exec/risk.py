@@ -140,6 +140,17 @@ def with_quote(request: ExecutionRequest, *, bid: float | None, ask: float | Non
     return request.model_copy(update=update) if update else request
 
 
+def needs_quote(request: ExecutionRequest) -> bool:
+    """The limits that need a price cannot all be checked from ``request``'s own prices: a
+    LIMIT order lacks the reference of its price band (last price or mid) or the touch it
+    could go through."""
+    if request.order_type is not OrderType.LIMIT:
+        return False
+    touch = request.ask if request.side is Side.BUY else request.bid
+    reference = request.ltp if request.ltp is not None else request.mid
+    return touch is None or reference is None
+
+
 def premium_price(request: ExecutionRequest) -> float | None:
     """The price a parent's premium is valued at: its limit, else the touch it would take
     (the ask for a buy, the bid for a sell), else the last price; None when none is known."""

@@ -28,6 +28,7 @@ from ..risk import (
     RiskLimits,
     RiskRefusal,
     breaches,
+    needs_quote,
     premium_price,
     with_quote,
 )
@@ -102,7 +103,7 @@ class Admission:
                                    b.soft) for b in found]
                 left = None if left is None else left - orders
                 price = premium_price(request)
-                if price is None:
+                if price is None or needs_quote(request):
                     unpriced[leg.parent_id] = override_limits
                 else:
                     premium[request.side] += request.quantity * price
@@ -149,7 +150,7 @@ class Admission:
 
     def _priced(self, request: ExecutionRequest) -> ExecutionRequest:
         """``request`` with the prices it lacks taken from the newest quote held."""
-        if premium_price(request) is not None and request.ltp is not None:
+        if premium_price(request) is not None and not needs_quote(request):
             return request
         held = self.market_data.latest(instrument_key(request.exchange, request.tradingsymbol))
         if held is None:
@@ -231,9 +232,10 @@ class Admission:
                 request = leg.request if quote is None else with_quote(
                     leg.request, bid=quote.bid, ask=quote.ask, ltp=quote.ltp)
                 price = premium_price(request)
-                if price is None:
-                    refused.append(f"{name}premium: no price of {request.tradingsymbol} came "
-                                   f"within {waited_s:g} s to check the premium limit")
+                if price is None or (quote is None and needs_quote(request)):
+                    refused.append(f"{name}price: no quote of {request.tradingsymbol} came "
+                                   f"within {waited_s:g} s to check its premium and price "
+                                   "limits")
                     continue
                 account = AccountNow(0, None, premium[Side.BUY], premium[Side.SELL])
                 refused += [f"{name}{b.limit}: {b.reason}"

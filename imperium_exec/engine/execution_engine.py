@@ -164,7 +164,8 @@ class ExecutionEngine:
             events=self.events, emit=self._emit, clock=self.clock, parents=self._parents,
             finish=self._finish,
             submit=lambda request, parent_id: self._submit_as(request, parent_id,
-                                                              override_limits=True))
+                                                              override_limits=True),
+            ours=self._issued, closed=self._closed_reason)
         self.services = EngineServices(broker=broker, gateway=self.gateway,
                                        market_data=self.market_data, orders=self.orders)
 
@@ -387,6 +388,10 @@ class ExecutionEngine:
                 if parent_id not in self._issued_ids:
                     self._issued_ids.add(parent_id)
                     return parent_id
+
+    def _issued(self, parent_id: str) -> bool:
+        with self._ids_lock:
+            return parent_id in self._issued_ids
 
     def reserve_ids(self, ids: Iterable[str]) -> None:
         """Ids used before (the day's journal): never issued again."""
@@ -617,8 +622,8 @@ class ExecutionEngine:
 
     def _resume_parent(self, parent_id: str) -> None:
         parent = self._parents.get(parent_id)
-        if parent is None or parent.paused_at is None:
-            return
+        if parent is None or parent.paused_at is None or parent.halted is not None:
+            return  # (halted: held until the trader cancels or adopts it)
         paused_for = self.clock.now() - parent.paused_at
         parent.shift_s += paused_for
         parent.paused_at = None

@@ -410,7 +410,11 @@ class OrderTracker:
                     error=order.status_message or "rejected without a reason",
                     filled_quantity=child.filled,
                     message=f"{child.leaves} returned to the parent"))
-                parent.failure = f"child {child.index + 1} rejected: {order.status_message}"
+                rejected = f"child {child.index + 1} rejected: {order.status_message}"
+                if parent.recovered or parent.halted is not None:
+                    parent.note = rejected  # held: the trader still decides what happens
+                else:
+                    parent.failure = rejected
             elif order.status is OrderStatus.COMPLETE:
                 # COMPLETE with fewer fills than asked: the order book is the truth, and the
                 # unfilled rest goes back to the parent like a cancel's.

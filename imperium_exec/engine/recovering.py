@@ -86,7 +86,8 @@ class OrphanKeeper:
     def __init__(self, *, broker: Broker, gateway: BrokerGateway, orders: OrderTracker,
                  canceller: ChildCanceller, events: EventFactory,
                  emit: Callable[..., None], clock: Clock, parents: dict[str, ParentState],
-                 finish: Callable[[ParentState], None], submit: Submit) -> None:
+                 finish: Callable[[ParentState], None], submit: Submit,
+                 ours: Callable[[str], bool], closed: Callable[[], str | None]) -> None:
         self.broker = broker
         self.gateway = gateway
         self.orders = orders
@@ -97,12 +98,14 @@ class OrphanKeeper:
         self._parents = parents
         self._finish = finish
         self._submit = submit
+        self._ours = ours  # a parent id this engine issued
+        self._closed = closed  # why nothing may start now (shut down), or None
         self._held: dict[str, Held] = {}
         self._adoptions: dict[str, Adoption] = {}
         self._known_ids: set[str] = set()  # the day's parents, from the journal
-        #: Open desk-tagged orders no parent owns, as last reported (cancelled with the
-        #: orphans).
-        self._loose: list[OrphanOrder] = []
+        #: Open orders of parents that already finished, as last reported (cancelled with
+        #: the orphans; an unknown parent's are only listed: another desk's, maybe).
+        self._strays: list[OrphanOrder] = []
 
     # ------------------------------------------------------------------ the restart
 
@@ -116,6 +119,9 @@ class OrphanKeeper:
             return RecoveryReport((), (), journal, now, bad_lines=day.bad_lines,
                                   error=f"the broker's order book could not be read "
                                         f"({type(exc).__name__}: {exc})")
+        closed = self._closed()
+        if closed is not None:  # (shut down while the book was read: hold nothing)
+            return RecoveryReport((), (), journal, now, error=f"not held: {closed}")
         self._known_ids |= day.parent_ids
         mine = _desk_orders(book)
         for found in day.unfinished:
@@ -157,15 +163,17 @@ class OrphanKeeper:
                 parent.request.side, parent.quantity, parent.filled, open_orders,
                 parent.filled - held.filled_at_hold, str(parent.request.execution_algo),
                 held.basket_id, held.leg_role, _not_adoptable(held, parent)))
-        owners = self._known_ids | set(self._parents)
         loose = [OrphanOrder.of(o) for tag, o in mine.items()
-                 if not o.status.is_terminal and tag[:10] not in self._held
-                 and not (tag[:10] in self._parents and not self._parents[tag[:10]].recovered)]
-        self._loose = loose
-        unknown = tuple(o for o in loose if (o.tag or "")[:10] not in owners)
-        strays = tuple(o for o in loose if (o.tag or "")[:10] in owners)
+                 if not o.status.is_terminal and tag[:10] not in self._parents]
+        unknown = tuple(o for o in loose if not self._owns(o))
+        self._strays = [o for o in loose if self._owns(o)]
         return RecoveryReport(tuple(orphans), unknown, journal, now, bad_lines=bad_lines,
-                              stray_orders=strays)
+                              stray_orders=tuple(self._strays))
+
+    def _owns(self, order: OrphanOrder) -> bool:
+        """The order's parent is one of the day's journal or of this engine."""
+        parent_id = (order.tag or "")[:10]
+        return parent_id in self._known_ids or self._ours(parent_id)
 
     def _remake(self, found: JournalParent, orders: list[BrokerOrder]) -> None:
         parent = _remade(found, self.clock.now())
@@ -174,7 +182,7 @@ class OrphanKeeper:
                                            found.basket_id, found.leg_role)
         for order in orders:
             seen = found.orders.get(order.tag or "")
-            if seen is not None and seen.ended:
+            if seen is not None and seen.ended and order.status.is_terminal:
                 continue  # the journal saw it end: nothing more to say
             child = _child_of(order, seen.filled if seen else 0,
                               seen.filled_value if seen else 0.0, found.first_ts)
@@ -182,7 +190,13 @@ class OrphanKeeper:
             self.orders.track(parent, child, seen=order)  # its fills since, written once
         in_book = {o.tag for o in orders}
         for tag, seen in found.orders.items():
-            if seen.ended or tag in in_book or seen.order_id is None:
+            if seen.ended or tag in in_book:
+                continue
+            if seen.order_id is None:  # an attempt of unknown outcome: its order may turn up
+                child = ChildState(seen.child_index - 1, 0, 0, found.first_ts,
+                                   seen.attempt or 1, tag, None, ChildStatus.UNKNOWN)
+                parent.children.append(child)
+                self.orders.watch_late(parent, child, tag)
                 continue
             child = ChildState(seen.child_index - 1, 0, 0, found.first_ts, seen.attempt or 1,
                                tag, seen.order_id, ChildStatus.UNKNOWN, seen.filled,
@@ -201,9 +215,8 @@ class OrphanKeeper:
         """Hold ``parent`` (a restart's orphan, or halted by a lost session): nothing is sent
         until the trader cancels or adopts it (or it fills); then end it."""
         self._held.setdefault(parent.parent_id, Held(True, parent.filled))
-        try:
-            while not parent.cancel_requested and parent.failure is None \
-                    and parent.parent_id not in self._adoptions \
+        try:  # (a rejection while held is a note, not an end: the trader still decides)
+            while not parent.cancel_requested and parent.parent_id not in self._adoptions \
                     and parent.filled < parent.quantity:
                 await parent.wait_changed(None)
             await self.canceller.cancel_working(parent)
@@ -221,7 +234,8 @@ class OrphanKeeper:
     # ------------------------------------------------------------------ the trader's choices
 
     async def cancel_orphans(self) -> list[ExecutionResult]:
-        """Cancel every held parent and every open order no parent owns: sells first, then
+        """Cancel every held parent and the open orders of parents already finished (an
+        unknown parent's are left alone: listed, never cancelled here): sells first, then
         buys; the held parents' results."""
         results: list[ExecutionResult] = []
         for side in (Side.SELL, Side.BUY):
@@ -231,13 +245,13 @@ class OrphanKeeper:
                 parent.cancel_requested = True
                 parent.permit.revoke("cancelled by the trader")
                 parent.notify()
-            loose = [o for o in self._loose if o.side is side]
-            await asyncio.gather(*(self._cancel_loose(o) for o in loose))
+            strays = [o for o in self._strays if o.side is side]
+            await asyncio.gather(*(self._cancel_stray(o) for o in strays))
             results += await asyncio.gather(*(asyncio.wrap_future(p.future) for p in held))
-        self._loose = []
+        self._strays = []
         return results
 
-    async def _cancel_loose(self, order: OrphanOrder) -> None:
+    async def _cancel_stray(self, order: OrphanOrder) -> None:
         try:
             await self.gateway.call(RequestKind.CANCEL, self.broker.cancel_order,
                                     order.order_id)
@@ -257,41 +271,54 @@ class OrphanKeeper:
                                  "session's)"
         else:
             reason = _not_adoptable(held, parent)
-        if reason is not None or parent is None or parent.cancel_requested \
-                or parent.failure is not None:
+        if reason is None and parent_id in self._adoptions:
+            reason = f"{parent_id} is already being adopted as " \
+                     f"{self._adoptions[parent_id].new_parent_id}"
+        if reason is None and parent is not None and self.orders.late_units(parent) > 0:
+            reason = (f"{parent_id} has an attempt whose order may still turn up (its tag is "
+                      "watched): adopt it once that is settled, or cancel it")
+        if reason is not None or parent is None or parent.cancel_requested:
             future.set_exception(ValueError(reason or f"{parent_id} is being cancelled"))
             return
         self._adoptions[parent_id] = Adoption(new_parent_id, future, window_s)
         parent.notify()
 
     def _adopt_rest(self, parent: ParentState, adoption: Adoption) -> None:
-        """The held parent's orders are cancelled: end it, and send the rest as a new one."""
+        """The held parent's orders are cancelled: send the rest as a new parent, then end
+        the old one saying so (or, when the rest cannot go, why not)."""
         still_open = [c.order_id for c in parent.children if c.status is ChildStatus.WORKING]
         rest = parent.quantity - parent.filled
-        if still_open or rest <= 0:
-            why = (f"the cancel of {', '.join(map(str, still_open))} was not confirmed"
-                   if still_open else "nothing is left to send")
+        why: str | None = None
+        if parent.cancel_requested:
+            why = "cancelled by the trader while the adoption waited"
+        elif still_open:
+            why = f"the cancel of {', '.join(map(str, still_open))} was not confirmed"
+        elif self.orders.late_units(parent) > 0:
+            why = "an attempt's order may still turn up (its tag is watched)"
+        elif rest <= 0:
+            why = "nothing is left to send"
+        sent: concurrent.futures.Future[ExecutionResult] | None = None
+        if why is None:
+            try:
+                window = adoption.window_s if adoption.window_s is not None \
+                    else self._window_left(parent)
+                sent = self._submit(_rest_of(parent.request, rest, window),
+                                    adoption.new_parent_id)
+            except Exception as exc:  # a limit, a plan that cannot be made, a lost session
+                why = f"{type(exc).__name__}: {exc}"
+        parent.cancel_requested = True
+        if sent is None:
             parent.note = f"not adopted: {why}"
             self._finish(parent)
             adoption.future.set_exception(ValueError(f"{parent.parent_id} not adopted: {why}"))
             return
-        parent.cancel_requested = True
         parent.note = (f"adopted as {adoption.new_parent_id}: its remaining {rest:,} units "
                        "continue there")
         self._finish(parent)
-        try:
-            window = adoption.window_s if adoption.window_s is not None \
-                else self._window_left(parent)
-            request = _rest_of(parent.request, rest, window)
-            sent = self._submit(request, adoption.new_parent_id)
-        except Exception as exc:  # a limit, a lost session: said on the handle
-            adoption.future.set_exception(exc)
-            return
         sent.add_done_callback(lambda done: _pass_on(done, adoption.future))
 
     def _window_left(self, parent: ParentState) -> float:
-        end = parent.plan.end_at
-        return max(MIN_ADOPT_WINDOW_S, end - self.clock.now())
+        return max(MIN_ADOPT_WINDOW_S, parent.end_at - self.clock.now())
 
 
 def _remade(found: JournalParent, now: float) -> ParentState:
@@ -314,9 +341,10 @@ def _remade(found: JournalParent, now: float) -> ParentState:
 
 def _child_of(order: BrokerOrder, filled: int, filled_value: float,
               since: float) -> ChildState:
-    """A child following ``order``, from what the journal had filled on it."""
+    """A child following ``order``, from what the journal had filled on it (tags carry the
+    child's 0-based index; rows show it from 1)."""
     assert order.tag is not None
-    return ChildState(index=int(order.tag[10:13], 36) - 1, slice_index=0,
+    return ChildState(index=int(order.tag[10:13], 36), slice_index=0,
                       quantity=order.quantity, send_at=since, attempt=int(order.tag[13:], 36),
                       tag=order.tag, order_id=order.order_id, status=ChildStatus.WORKING,
                       filled=filled, filled_value=filled_value)
@@ -337,8 +365,10 @@ def _not_adoptable(held: Held, parent: ParentState) -> str | None:
 
 def _rest_of(request: ExecutionRequest, rest: int, window_s: float) -> ExecutionRequest:
     """``request`` for ``rest`` units over ``window_s`` seconds (a scheduled algorithm's)."""
+    # The ticket's bid, ask and last price are the morning's: the rest is priced afresh (by
+    # the limits from the quote the engine holds, by its first child from a new one).
     changes: dict[str, object] = {"quantity": rest, "start_at": None, "end_at": None,
-                                  "seed": None}
+                                  "seed": None, "bid": None, "ask": None, "ltp": None}
     if algorithm_for(request.execution_algo).scheduled:
         lots = max(1, rest // request.lot_size)
         fit = max(1, math.floor(window_s / MIN_SLICE_INTERVAL_S))

@@ -91,6 +91,10 @@ class EngineServices:
             if self.stream is not None:
                 self.market_data.stream = self.stream
                 self.stream.start()
+                # (again after a new login: what was subscribed rides the new stream too)
+                wanted = self.market_data.subscribed()
+                if wanted:
+                    self.stream.subscribe(sorted(wanted))
         self.market_data.start()
         self.orders.start()
 

@@ -324,3 +324,20 @@ def test_a_buy_above_the_threshold_is_margin_checked_and_a_small_one_is_not() ->
         assert small.result(10).filled_quantity == LOT  # (one lot is well inside the margin)
     finally:
         engine.shutdown(5.0)
+
+
+def test_a_limit_outside_the_band_with_no_price_of_its_own_is_refused_unsent(
+        paper: PaperBroker, engine: ExecutionEngine) -> None:
+    """No quote held and no touch or last price on the ticket: checked against the first
+    quote before any child, and refused (hard: a confirmation cannot lift it)."""
+    symbol = nifty_option(paper)
+    ref = request(paper, symbol)
+    assert ref.ltp is not None
+    _, top = RiskLimits().price_band_of(ref.ltp, ref.tick_size)
+    limit = round(top * 1.5 / 0.05) * 0.05
+    _, future = engine.submit(unpriced(ref, order_type="LIMIT", limit_price=limit),
+                              override_limits=True)
+    result = future.result(10)
+    assert result.status is ParentStatus.FAILED
+    assert result.message is not None and result.message.startswith("price band: buy limit ")
+    assert paper.orders() == []

@@ -206,3 +206,57 @@ def test_adopt_completes_the_remaining_quantity_with_new_tags_and_no_overfill(
     assert filled == 4 * 65  # what was asked, no more
     tags = [o["tag"] for o in crash.server.recorded_orders()]
     assert len(tags) == len(set(tags))  # the restarted stack (same id seed) repeats no tag
+
+
+def test_recovered_fill_rows_carry_the_childs_number(crash: Crash, qapp: Any) -> None:
+    """A fill found at the restart joins its send: same child number and child id."""
+    stack = crash.new_stack()
+    try:
+        stack.recovery().result(20)
+    finally:
+        stack.shutdown()
+    b = crash.parent_ids[1]
+    rows = [r for r in crash.rows() if r["parent_id"] == b and r["tag"]]
+    (placed,) = [r for r in rows if r["event"] == "placed"]
+    filled = [r for r in rows if r["event"] == "filled"]
+    assert filled and {(r["child_index"], r["child_id"]) for r in filled} == {
+        (placed["child_index"], placed["child_id"])}
+
+
+def test_an_orphan_with_a_rejected_order_sends_nothing_before_the_trader_chooses(
+        tmp_path: Path, qapp: Any) -> None:
+    """One slice of two orders; one is rejected while the desk is down: the orphan is held
+    (the rejection is a note), and its other order is not cancelled on its own."""
+    instruments = nifty_strip(1)
+    server = FakeKiteServer(instruments=instruments).start()
+    try:
+        server.set_quote(instruments[0].tradingsymbol, bid=BID, ask=ASK)
+        request = passive(instruments[0], "BUY", 2, 1) | {"freeze_quantity": 65}
+        env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
+        desk = subprocess.Popen([sys.executable, str(HERE / "desk_process.py"), server.root,
+                                 str(tmp_path), orjson.dumps([request]).decode()],
+                                stdout=subprocess.PIPE, text=True, env=env)
+        crash = Crash(server, instruments, tmp_path, [])
+        try:
+            assert desk.stdout is not None
+            crash.parent_ids.append(desk.stdout.readline().strip())
+            assert desk.stdout.readline().strip() == "ready"
+        finally:
+            desk.send_signal(signal.SIGKILL)
+            desk.wait(10)
+            if desk.stdout is not None:
+                desk.stdout.close()
+        first, _ = server.recorded_orders()
+        server.reject(first["order_id"], "RMS: blocked")
+        stack = crash.new_stack()
+        try:
+            report = stack.recovery().result(20)
+            assert [o.parent_id for o in report.orphans] == crash.parent_ids
+            assert len(report.open_orders) == 1
+            time.sleep(1.0)  # (the book is read again meanwhile)
+            assert server.requests_to("cancel") == []
+            assert not any(r["event"] == "finished" for r in crash.rows())
+        finally:
+            stack.shutdown()
+    finally:
+        server.stop()
