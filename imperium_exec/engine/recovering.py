@@ -36,6 +36,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from ..algos.plan import ExecutionPlan
 from ..algos.registry import algorithm_for
@@ -44,7 +45,7 @@ from ..clock import Clock
 from ..events import ChildStatus, ErrorBucket, EventKind, Status
 from ..recovery.journal import JournalDay, JournalParent
 from ..recovery.report import Orphan, OrphanOrder, RecoveryReport
-from ..request import MIN_SLICE_INTERVAL_S, ExecutionRequest, Side
+from ..request import MIN_SLICE_INTERVAL_S, ExecutionAlgo, ExecutionRequest, Side
 from .cancelling import ChildCanceller
 from .event_factory import EventFactory
 from .gateway import BrokerGateway
@@ -146,10 +147,11 @@ class OrphanKeeper:
             return RecoveryReport((), (), None, now, error=f"the broker's order book could "
                                                            f"not be read ({type(exc).__name__}: "
                                                            f"{exc})")
-        return self._report(book, None, now)
+        return self._report(book, None, now, after="login")
 
     def _report(self, book: list[BrokerOrder], journal: str | None, now: float, *,
-                bad_lines: int = 0) -> RecoveryReport:
+                bad_lines: int = 0, after: Literal["restart", "login"] = "restart",
+                ) -> RecoveryReport:
         mine = _desk_orders(book)
         orphans = []
         for parent_id, held in self._held.items():
@@ -168,7 +170,7 @@ class OrphanKeeper:
         unknown = tuple(o for o in loose if not self._owns(o))
         self._strays = [o for o in loose if self._owns(o)]
         return RecoveryReport(tuple(orphans), unknown, journal, now, bad_lines=bad_lines,
-                              stray_orders=tuple(self._strays))
+                              stray_orders=tuple(self._strays), after=after)
 
     def _owns(self, order: OrphanOrder) -> bool:
         """The order's parent is one of the day's journal or of this engine."""
@@ -326,7 +328,8 @@ def _remade(found: JournalParent, now: float) -> ParentState:
     the journal says it filled, no children yet."""
     request = found.request or ExecutionRequest.model_construct(
         tradingsymbol=found.tradingsymbol, exchange=found.exchange, side=found.side,
-        quantity=found.quantity, lot_size=1, tick_size=0.05, freeze_quantity=found.quantity)
+        quantity=found.quantity, lot_size=1, tick_size=0.05, freeze_quantity=found.quantity,
+        execution_algo=found.execution_algo or ExecutionAlgo.IMMEDIATE)
     end = found.window_end
     plan = ExecutionPlan(algo=request.execution_algo, children=(), start_at=found.first_ts,
                          end_at=end if end is not None else now, participation_rate=0.0,

@@ -10,6 +10,7 @@ does not know (the journal was moved or lost) is listed too, as an unknown order
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..brokers.base import BrokerOrder
 from ..request import Side
@@ -80,6 +81,8 @@ class RecoveryReport:
     #: Open orders of parents the journal saw finish (a cancel never confirmed, a session
     #: lost before this one): their parents' rows said they may still be live.
     stray_orders: tuple[OrphanOrder, ...] = ()
+    #: What it follows: a restart of the stack, or a new login after a lost session.
+    after: Literal["restart", "login"] = "restart"
 
     @property
     def open_orders(self) -> tuple[OrphanOrder, ...]:
@@ -97,14 +100,18 @@ class RecoveryReport:
         if self.error is not None:
             return f"Restart check incomplete: {self.error}"
         if self.clean:
-            return "Restart check: nothing was left working."
-        parts = [f"{len(self.orphans)} parent{'s' if len(self.orphans) != 1 else ''} left "
-                 f"working by the last session"]
+            return "Restart check: nothing was left working." if self.after == "restart" \
+                else "Logged in again: nothing was halted."
+        plural = "s" if len(self.orphans) != 1 else ""
+        parts = [f"{len(self.orphans)} parent{plural} halted by the lost session"
+                 if self.after == "login"
+                 else f"{len(self.orphans)} parent{plural} left working by the last session"]
         orders = len(self.open_orders)
         parts.append(f"{orders} order{'s' if orders != 1 else ''} still open at the broker")
         down = sum(o.filled_while_down for o in self.orphans)
         if down:
-            parts.append(f"{down:,} units filled while the desk was down (now journaled)")
+            while_ = "the session was down" if self.after == "login" else "the desk was down"
+            parts.append(f"{down:,} units filled while {while_} (now journaled)")
         if self.unknown_orders:
             parts.append(f"{len(self.unknown_orders)} open with a desk tag the journal does "
                          "not know")
