@@ -137,7 +137,7 @@ def test_the_desk_lists_the_orphans_and_sends_nothing_before_the_trader_chooses(
     assert picture.stat().st_size > 20_000
 
 
-def test_adopt_on_a_row_sends_the_rest_as_a_new_parent_and_the_row_goes(
+def test_adopt_on_a_row_sends_the_rest_as_a_new_parent_and_cancel_ends_the_other(
         qtbot: QtBot, restart: Restart) -> None:
     panel = restart.window.dock.orphans_panel
     qtbot.waitUntil(lambda: restart.adoptable in panel.rows, timeout=10_000)
@@ -164,6 +164,16 @@ def test_adopt_on_a_row_sends_the_rest_as_a_new_parent_and_the_row_goes(
     # the new parent is a working parent of this session; the other orphan is still held
     qtbot.waitUntil(lambda: new_id in restart.window.dock.parents_panel.rows, timeout=5000)
     assert list(panel.rows) == [restart.old_schema]
+    # Delete on the other one's row cancels it: its finished row, and its row goes
+    other = panel.rows[restart.old_schema]
+    other.setFocus()
+    qtbot.waitUntil(other.hasFocus, timeout=2000)
+    qtbot.keyClick(other, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: not panel.rows, timeout=10_000)
+    ended = [r for r in restart.rows() if r["event"] == "finished"
+             and r["parent_id"] == restart.old_schema]
+    assert len(ended) == 1 and ended[0]["filled_quantity"] == 65
+    assert panel.dismiss_button.isVisible()
 
 
 def test_cancel_all_leaves_nothing_open_and_the_rows_go_with_their_finished_rows(
