@@ -8,6 +8,11 @@
 - with only a tracker or a path, the dock is a viewer of a journal another process writes: it
   tails it incrementally and survives truncation and rotation.
 
+With a stack that checks its journal at start (``recovery_ready``: parents an earlier session
+left working, or halted by a lost session and reported after a new login), the orphans panel
+lists them above the tiles with Adopt and Cancel (:meth:`ExecutionDock.show_recovery`); nothing
+is sent for them until the trader chooses.
+
 The dock owns plain objects that hold the state (:class:`ChildEventStore`,
 :class:`ExecutionStats`, :class:`ParentBook`) and thin widgets that show it; updates arrive in
 coalesced batches (see :mod:`.feed`) and the tiles, charts and parents redraw at most every
@@ -19,14 +24,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
     QLabel,
     QProgressBar,
+    QPushButton,
     QSizePolicy,
     QSplitter,
     QStyle,
@@ -35,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..events import Event, EventKind
+from ..recovery.report import RecoveryReport
 from ..telemetry import FillQualityTracker
 from .charts import ExecutionCharts
 from .events_model import ChildEventStore
@@ -43,6 +51,8 @@ from .feed import StackRows, TelemetryFeed
 from .fonts import ensure_fonts
 from .orders_model import OrderBook
 from .orders_view import ChildOrdersView, ChildOrderTableModel
+from .orphans_model import OrphanBook, RecoveryControl
+from .orphans_view import OrphansPanel, confirm_adopt_with_dialog
 from .parents_model import ParentBook
 from .parents_view import ActiveParentsPanel, Confirm, confirm_with_dialog
 from .stats import ExecutionStats
@@ -74,7 +84,9 @@ class ExecutionDock(QDockWidget):
     def __init__(self, tracker_or_path: FillQualityTracker | str | os.PathLike[str] | None = None,
                  stack: StackRows | None = None, *, settings: QSettings | None = None,
                  max_rows: int = 1_000_000, interval_ms: int = 75, refresh_ms: int = 200,
-                 confirm: Confirm = confirm_with_dialog, parent: QWidget | None = None) -> None:
+                 confirm: Confirm = confirm_with_dialog,
+                 confirm_adopt: Confirm = confirm_adopt_with_dialog,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         ensure_fonts()
         self.stack = stack
@@ -94,6 +106,8 @@ class ExecutionDock(QDockWidget):
         self.stats = ExecutionStats()
         self.parent_book = ParentBook()
         self.tca_book = TcaBook()
+        self.orphan_book = OrphanBook()
+        self._orphan_lots: tuple[int | None, ...] = ()
 
         # --- widgets
         body = self.body = _SteadyBody(self)
@@ -127,10 +141,25 @@ class ExecutionDock(QDockWidget):
         self.session_banner.setStyleSheet("QLabel { background: #d32f2f; color: white; "
                                           "font-weight: bold; padding: 4px 6px; }")
         self.session_banner.setVisible(False)
-        layout.addWidget(self.session_banner)
+        session_row = QHBoxLayout()
+        session_row.setSpacing(4)
+        session_row.addWidget(self.session_banner, 1)
+        #: The host's way to log in again (see :meth:`set_session_action`), beside the banner.
+        self.session_button = QPushButton(body)
+        self.session_button.setObjectName("session_action")
+        self.session_button.setAutoDefault(False)
+        self.session_button.setVisible(False)
+        session_row.addWidget(self.session_button)
+        self._session_action: QAction | None = None
+        layout.addLayout(session_row)
         self._session_ts = float("-inf")  # the newest session row
-        self._accepted_ts = float("-inf")  # the newest accepted parent
+        self._accepted_ts = float("-inf")  # the newest accepted parent (or new login)
         self._session_text = ("", "")
+        #: Parents a restart check (or a new login) holds: Adopt / Cancel, until they end.
+        self.orphans_panel = OrphansPanel(
+            self.orphan_book, _recovery_control(stack), confirm_adopt=confirm_adopt,
+            lot_size=self._lot_size, parent=body)
+        layout.addWidget(self.orphans_panel)
 
         self.tiles = SummaryTiles(body)
         layout.addWidget(self.tiles)
@@ -194,6 +223,9 @@ class ExecutionDock(QDockWidget):
             self.parents_panel.cancel_all_requested.connect(stack.cancel_all)
             self.parents_panel.cancel_basket_requested.connect(stack.cancel_basket)
             self.parents_panel.set_stack_attached(True)
+        recovery_ready = getattr(stack, "recovery_ready", None)
+        if recovery_ready is not None:
+            recovery_ready.connect(self.show_recovery)
         self.feed = TelemetryFeed(self.path, stack, interval_ms=interval_ms, parent=self)
         self.feed.events_ready.connect(self._on_events)
         self.feed.history_ready.connect(self._on_history)
@@ -210,8 +242,42 @@ class ExecutionDock(QDockWidget):
         self._describe_source()
         self._apply_theme()
         self.refresh_now()
+        if recovery_ready is not None:
+            self._take_finished_check(stack)
 
     # ------------------------------------------------------------------ public
+    def show_recovery(self, report: RecoveryReport) -> None:
+        """Show a restart check's (or a new login's) report: its held parents in the orphans
+        panel (none: the panel stays hidden), no longer counted as working or interrupted.
+        The stack's ``recovery_ready`` comes here; a report already shown is ignored."""
+        if report is self.orphan_book.report:
+            return
+        self.orphan_book.show_report(report, self.parent_book.is_finished)
+        self.parent_book.set_held(self.orphan_book.held, checked=report.error is None)
+        self.orphans_panel.sync()
+        self._shown_versions = (-1, -1)
+        self.refresh_now()
+
+    def note_session_resumed(self) -> None:
+        """The trader logged in again (``stack.resume_session`` succeeded): the re-login
+        banner goes (a later lost session shows it again)."""
+        self._accepted_ts = max(self._accepted_ts, self._session_ts)
+        self._show_session_banner(False)
+
+    def set_session_action(self, action: QAction | None) -> None:
+        """A host's "Log in again…": a button beside the re-login banner, shown with it, that
+        triggers ``action`` (None: no button)."""
+        self._session_action = action
+        if action is not None:
+            self.session_button.setText(action.text().replace("&", ""))
+            self.session_button.setToolTip(action.toolTip())
+            self.session_button.clicked.connect(action.trigger)
+        self.session_button.setVisible(action is not None and not self.session_banner.isHidden())
+
+    def _show_session_banner(self, visible: bool) -> None:
+        self.session_banner.setVisible(visible)
+        self.session_button.setVisible(visible and self._session_action is not None)
+
     def set_filter(self, flt: RowFilter) -> None:
         self.blotter.set_filter(flt)
 
@@ -258,6 +324,11 @@ class ExecutionDock(QDockWidget):
                 self._charts_drawn_at = now
                 self.charts.update_from(self.stats)
         if versions[1] != self._shown_versions[1]:
+            if self.orphan_book.held:  # lot sizes come with the journal's accepted rows
+                lots = tuple(map(self._lot_size, self.orphan_book.held))
+                if lots != self._orphan_lots:
+                    self._orphan_lots = lots
+                    self.orphans_panel.redraw()
             view = self.parent_book.panel_view(
                 self.parents_panel.MAX_ROWS,
                 self.controllable if self.stack is not None else None)
@@ -319,6 +390,8 @@ class ExecutionDock(QDockWidget):
         self.parent_book.add(events)
         self.tca_book.add(events)
         self.orders.model.apply(events, show=not self.feed.loading)
+        if self.orphan_book.add(events):
+            self.orphans_panel.sync()
         self._note_session_state(events)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
@@ -339,7 +412,7 @@ class ExecutionDock(QDockWidget):
 
     def _on_restarted(self) -> None:
         self._session_ts = self._accepted_ts = float("-inf")
-        self.session_banner.setVisible(False)
+        self._show_session_banner(False)
         self.model.clear()
         self.orders.model.clear()
         self.stats.reset()
@@ -347,6 +420,9 @@ class ExecutionDock(QDockWidget):
         self.tca_book.reset()
         if self.feed.session_start is not None:
             self.parent_book.set_session_start(self.feed.session_start)
+        if self.orphan_book.report is not None:  # still held: not working, not interrupted
+            self.parent_book.set_held(self.orphan_book.held,
+                                      checked=self.orphan_book.report.error is None)
         self._shown_versions = (-1, -1)
         self.refresh_now()
         self.loading_bar.setVisible(self.feed.loading)
@@ -362,6 +438,24 @@ class ExecutionDock(QDockWidget):
         self.backlog_loaded.emit(rows)
         self.refresh_now()
         self.charts.update_from(self.stats)  # the charts held back while it loaded
+
+    def _take_finished_check(self, stack: object) -> None:
+        """The stack's restart check may have ended before this dock connected to
+        ``recovery_ready`` (a signal emitted then reached nobody): take its report from
+        ``stack.recovery()``. A report that read no journal and says why checked nothing
+        (``recover=False``): not shown."""
+        recovery = getattr(stack, "recovery", None)
+        if recovery is None:
+            return
+        future = recovery()
+        if future.done() and future.exception() is None:
+            report = cast(RecoveryReport, future.result())
+            if not (report.journal is None and report.error is not None):
+                self.show_recovery(report)
+
+    def _lot_size(self, parent_id: str) -> int | None:
+        progress = self.parent_book.get(parent_id)
+        return progress.lot_size if progress is not None else None
 
     def _on_read_failed(self, reason: str) -> None:
         self.source_label.setText(f"cannot read {reason}")
@@ -384,7 +478,7 @@ class ExecutionDock(QDockWidget):
             if lost:
                 self.session_banner.setText(self._session_text[0])
                 self.session_banner.setToolTip(self._session_text[1])
-            self.session_banner.setVisible(lost)
+            self._show_session_banner(lost)
 
     # ------------------------------------------------------------------ look and layout
     def _measure_steady_hint(self) -> QSize:
@@ -425,6 +519,7 @@ class ExecutionDock(QDockWidget):
         self.orders.model.theme = theme
         self.tiles.theme = theme
         self.parents_panel.theme = theme
+        self.orphans_panel.set_theme(theme)
         self.charts.apply_theme(theme)
         self.tca.apply_theme(theme)
         self._shown_versions = (-1, -1)
@@ -467,6 +562,15 @@ class _SteadyBody(QWidget):
         if self.steady_hint is None:
             return super().sizeHint()
         return self.steady_hint.expandedTo(self.minimumSizeHint())
+
+
+def _recovery_control(stack: StackRows | None) -> RecoveryControl | None:
+    """The stack as the orphans panel uses it (None: a viewer, or a stack without restart
+    recovery: the panel never shows)."""
+    if stack is None or not all(hasattr(stack, name)
+                                for name in ("cancel_orphans", "adopt", "cancel")):
+        return None
+    return cast(RecoveryControl, stack)
 
 
 def _resolve_path(source: FillQualityTracker | str | os.PathLike[str] | None,

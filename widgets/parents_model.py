@@ -8,12 +8,17 @@ Qt-free; the parents panel renders it.
 Beside the progress, the book keeps the children waiting on the order book (a ``reconciling``
 row not yet followed by that attempt's next row) in :attr:`ParentBook.reconciling`, so the
 panel can say "checking the order book for tag …, 3 s" while the engine looks.
+
+Parents a stack's restart check (or a new login) holds for the trader are neither working nor
+interrupted here (:meth:`ParentBook.set_held`): the orphans panel lists them until their
+finished row.
 """
 
 from __future__ import annotations
 
 import bisect
 import operator
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +33,8 @@ _PARENT_STATUS_EVENTS = frozenset({EventKind.ACCEPTED, EventKind.PAUSED, EventKi
 #: say ``ambiguous``): found (reconciled), not found (retry), or given up (error).
 _WAIT_ENDS = frozenset({EventKind.RECONCILED, EventKind.RETRY, EventKind.ERROR})
 _BASKET_EVENTS = frozenset({EventKind.BASKET_ACCEPTED, EventKind.BASKET_FINISHED})
+#: The lot size in an accepted row's request (JSON): read without parsing the whole request.
+_LOT_SIZE = re.compile(r'"lot_size"\s*:\s*(\d+)')
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,8 @@ class ParentProgress:
     held: str | None = None
     held_ts: float = -1.0
     placed_ts: float = -1.0
+    #: Units per lot, from the accepted row's request (None: a row without one).
+    lot_size: int | None = None
 
     @property
     def waiting(self) -> str | None:
@@ -142,6 +151,9 @@ class PanelView:
     baskets: dict[str, BasketProgress] = field(default_factory=dict)
     #: baskets that stopped short (partial), newest last: their report, Complete / Unwind
     stopped: list[BasketProgress] = field(default_factory=list)
+    #: A restart check read the broker's order book for this journal's parents of the day:
+    #: those still interrupted are of an earlier day (the check holds the day's).
+    checked: bool = False
 
 
 _Key = tuple[float, str]  # (started_ts, parent_id): the panel's order
@@ -202,6 +214,9 @@ class ParentBook:
         self._interrupted = _SortedKeys()
         self._paused = 0
         self._paused_of: dict[str, bool] = {}
+        #: Parents a restart check or a new login holds for the trader (see :meth:`set_held`).
+        self._held: frozenset[str] = frozenset()
+        self.checked = False
         #: parent id -> tag -> its child waiting on the order book (see :meth:`_reconcile`).
         self.reconciling: dict[str, dict[str, ReconcileWait]] = {}
         #: parent id -> tags whose wait ended before its reconciling row arrived (a backlog
@@ -218,6 +233,20 @@ class ParentBook:
         the same day."""
         self._session_start = ts
         self._rebucket()
+
+    def set_held(self, parent_ids: Iterable[str], *, checked: bool = True) -> None:
+        """The parents a stack holds for the trader (a restart's orphans, or parents halted by
+        a lost session and reported after the new login): the orphans panel lists them, so
+        they count neither as working nor as interrupted until their finished row. Replaces
+        the set held before (each report lists every parent still held). ``checked``: the
+        report read the broker's order book (see :attr:`PanelView.checked`)."""
+        self._held = frozenset(parent_ids)
+        self.checked = checked
+        self._rebucket()
+
+    def is_finished(self, parent_id: str) -> bool:
+        """True once the parent's finished row was read."""
+        return parent_id in self._finished_ids
 
     def add(self, events: Iterable[Event]) -> bool:
         """Apply events; returns True when an active parent changed."""
@@ -260,6 +289,10 @@ class ParentBook:
             if e.ts < progress.started_ts:
                 progress.started_ts = e.ts
             if kind in _PARENT_STATUS_EVENTS:
+                if kind is EventKind.ACCEPTED and e.request is not None:
+                    lot = _LOT_SIZE.search(e.request)
+                    if lot is not None:
+                        progress.lot_size = int(lot.group(1))
                 if e.ts >= status_ts.get(parent_id, -1.0):
                     status_ts[parent_id] = e.ts
                     progress.status = e.status or progress.status
@@ -370,6 +403,9 @@ class ParentBook:
 
     # ---- the two ordered sets
     def _place(self, p: ParentProgress) -> None:
+        if p.parent_id in self._held:  # listed by the orphans panel
+            self._unplace(p.parent_id)
+            return
         key = (p.started_ts, p.parent_id)
         working = p.last_ts >= self._since
         placed = self._placed_in.get(p.parent_id)
@@ -443,7 +479,8 @@ class ParentBook:
         return PanelView(shown=shown, working=len(keys),
                          paused=self._paused, interrupted=len(self._interrupted),
                          interrupted_sample=[k[1] for k in newest_interrupted],
-                         baskets=baskets, stopped=list(self.stopped_baskets))
+                         baskets=baskets, stopped=list(self.stopped_baskets),
+                         checked=self.checked)
 
     def split(self) -> tuple[list[ParentProgress], list[ParentProgress]]:
         """(working, interrupted), each oldest first (every one: see :meth:`panel_view` for

@@ -364,9 +364,13 @@ class ActiveParentsPanel(QWidget):
         self.interrupted_label.setText(
             f"{n:,} interrupted parent{'s' if n != 1 else ''}: no final row (the writer "
             "stopped), not working")
+        ids = ", ".join(view.interrupted_sample) + (
+            " …" if n > len(view.interrupted_sample) else "")
+        # After a restart check the day's are held (the orphans panel): these are older.
         self.interrupted_label.setToolTip(
-            "Check these in the broker's order book: " + ", ".join(view.interrupted_sample)
-            + (" …" if n > len(view.interrupted_sample) else ""))
+            ("Left open on an earlier day (the restart check holds only today's): their DAY "
+             "orders have expired; what they filled is in that day's order book: "
+             if view.checked else "Check these in the broker's order book: ") + ids)
         self.interrupted_label.setVisible(n > 0)
         parents = view.shown
         total = view.working

@@ -53,6 +53,7 @@ from .order_confirm import (
     confirmation_text,
 )
 from .quick_order_panel import QuickOrderPanel
+from .recovery import SessionLogin
 from .slippage_fit import SlippageFitStatus
 from .tickets import BasketLeg, ChainSnapshot, ExecutionPolicy, OrderTicket
 
@@ -169,6 +170,8 @@ class DeskWindow(QMainWindow):
                                   default_settings(), confirm=confirm,
                                   interval_ms=dock_interval_ms, parent=self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        #: "Log in again…" after a lost session (None: the broker's session never expires).
+        self.login = SessionLogin.offered(self, stack, self.dock, self.confirmations)
         self._build_menus()
         #: The slippage fit in use; live, asks before a newer fit replaces it (slippage_fit.py).
         self.slippage_status = SlippageFitStatus(getattr(stack, "slippage_fit", None),
@@ -445,6 +448,8 @@ class DeskWindow(QMainWindow):
         cancel_all = QAction(f"Cancel all working orders…\t{CANCEL_ALL_SHORTCUT}", self)
         cancel_all.triggered.connect(self.dock.parents_panel.request_cancel_all)
         file_menu.addAction(cancel_all)
+        if self.login is not None:
+            file_menu.addAction(self.login.action)
         file_menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
