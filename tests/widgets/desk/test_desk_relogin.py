@@ -120,7 +120,7 @@ def test_log_in_again_reports_the_halted_parents_in_the_orphans_panel(
     qtbot.keyClicks(dialog.token, "t")
     qtbot.mouseClick(dialog.login_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.status.text().startswith("Logged in. "), timeout=15_000)
-    assert "1 parent left working" in dialog.status.text()
+    assert "1 parent halted by the lost session" in dialog.status.text()
     assert not login.action.isEnabled()
     qtbot.waitUntil(lambda: not dock.session_banner.isVisible(), timeout=5000)
     assert not dock.session_button.isVisible()
