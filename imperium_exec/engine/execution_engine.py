@@ -221,6 +221,7 @@ class ExecutionEngine:
         """Hold the day's unfinished parents as found in the broker's order book (see
         ``engine.recovering``); their ids are never issued again. Nothing is sent."""
         self.reserve_ids(day.parent_ids)
+        self.admission.count_traded_today(day.bought, day.sold)
         return asyncio.run_coroutine_threadsafe(self.orphans.recover(day, journal), self._loop)
 
     def cancel_orphans(self) -> concurrent.futures.Future[list[ExecutionResult]]:
