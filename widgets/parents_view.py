@@ -138,6 +138,10 @@ class ParentRow(QFrame):
         self.cancel_button.setToolTip(f"Cancel {p.parent_id} and its resting child orders")
         for button in (self.pause_button, self.cancel_button):
             button.setEnabled(controllable)
+        if p.halted:  # (a lost session's halt: no Resume until a new login reports it)
+            self.pause_button.setEnabled(False)
+            self.pause_button.setToolTip(f"{p.parent_id} is halted by the lost session: log "
+                                         "in again, then cancel or adopt it")
         if not controllable:
             self.setToolTip("Not run by this session's stack (from the journal): "
                             "no controls")

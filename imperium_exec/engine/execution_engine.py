@@ -37,7 +37,7 @@ from ..baskets.runner import BasketResult
 from ..brokers.base import Broker, MarginCheck, MarginLeg, checked_capabilities
 from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
-from ..events import ErrorBucket, Event, EventKind, ParentStatus
+from ..events import HALTED_PREFIX, ErrorBucket, Event, EventKind, ParentStatus
 from ..instruments import underlying_index_key
 from ..recovery.journal import JournalDay
 from ..recovery.report import RecoveryReport
@@ -479,8 +479,8 @@ class ExecutionEngine:
                 parent.status = ParentStatus.PAUSED
                 self._emit(self.events.parent_event(
                     parent, EventKind.PAUSED,
-                    message=f"halted: {reason}; nothing is sent: log in again, then cancel or "
-                            "adopt it"))
+                    message=f"{HALTED_PREFIX}{reason}; nothing is sent: log in again, then "
+                            "cancel or adopt it"))
             parent.notify()
         self._services_stopping = self._loop.create_task(self.services.stop())
 
