@@ -238,7 +238,8 @@ class KiteBroker:
     # ---------------------------------------------------------------- Broker protocol
 
     def place_order(self, order: OrderInstruction) -> str:
-        """POST /orders/{variety}; returns Kite's order id. Errors pass through unchanged."""
+        """POST /orders/{variety}; returns Kite's order id. An error answer raises what it
+        means (:meth:`call_kite`)."""
         params: dict[str, Any] = dict(
             variety=order.variety, exchange=order.exchange, tradingsymbol=order.tradingsymbol,
             transaction_type=str(order.side), quantity=int(order.quantity),
