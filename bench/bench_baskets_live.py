@@ -11,19 +11,26 @@ go through the one write budget. The question left by issue 10: does a short hel
 hedge's fills wait out the throttled budget, or does the basket's 30 s stall timeout stop it?
 
 Reported per N: baskets filled / stopped (and why), basket times (submit to final row),
-held warnings, the worst uncovered short seen (per basket and option type, the engine's fill
-rows in time order: units sold beyond units bought; 0 means never uncovered), order writes per
-calendar second at the server (max), 429 replies (all vs injected), faults injected.
+held warnings, the worst uncovered short seen (per basket and option type, units sold beyond
+units bought at any fill, 0 meaning never uncovered: over the engine's fill rows in time order,
+and over the fake's own trade book, in the order it executed), the soak's invariants (orders
+at the fake the engine does not report: duplicates; children without exactly one terminal
+row; legs whose reported fills differ from the fake's ledger), order writes per calendar
+second at the server (max), 429 replies (all vs injected), faults injected.
 
-Run: ``.venv/bin/python bench/bench_baskets_live.py [--condors 10 20 40] [--out FILE]``. One
-run per N, one after the other, each with a fresh server and engine; the machine is shared:
-read the figures of one run together.
+Run: ``.venv/bin/python bench/bench_baskets_live.py [--condors 10 20 40] [--out FILE]
+[--rows DIR]``. One run per N, one after the other, each with a fresh server and engine; the
+machine is shared: read the figures of one run together. ``--rows`` keeps every run's rows
+(JSON lines) to read a basket's story in time order (``basket_id`` is on every leg's rows).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
+import os
+import platform
 import re
 import statistics
 import sys
@@ -33,13 +40,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiteconnect import KiteConnect
+
 from imperium_exec.baskets.legging import HELD_PREFIX
 from imperium_exec.baskets.request import BasketRequest
 from imperium_exec.clock import RealClock
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.testing.fake_kite import nifty_strip
-from imperium_exec.testing.soak import SoakPlan, fast_retries, open_faulty_kite
+from imperium_exec.testing.soak import (
+    SoakPlan,
+    SoakReport,
+    check_invariants,
+    fast_retries,
+    open_faulty_kite,
+)
 
 BID, ASK = 100.0, 100.05  # one tick: scheduled children take liquidity
 
@@ -52,6 +67,8 @@ class Outcome:
     basket_seconds: list[float]
     held_rows: int
     worst_uncovered: int
+    worst_uncovered_at_fake: int
+    invariants: SoakReport
     writes_max_per_s: int
     throttled: int
     injected_throttles: int
@@ -90,8 +107,23 @@ def worst_uncovered(rows: list[dict[str, Any]]) -> int:
     return worst
 
 
+def worst_uncovered_at_fake(trades: list[dict[str, Any]], legs: dict[str, str]) -> int:
+    """The same over the fake's trade book (in the order it executed): ``legs`` maps a parent
+    id (the first ten characters of an order's tag) to its basket."""
+    worst = 0
+    position: dict[tuple[str, str], list[int]] = collections.defaultdict(lambda: [0, 0])
+    for trade in trades:
+        basket = legs.get(str(trade.get("tag") or "")[:10])
+        if basket is None:
+            continue
+        bought_sold = position[(basket, str(trade["tradingsymbol"])[-2:])]
+        bought_sold[0 if trade["transaction_type"] == "BUY" else 1] += int(trade["quantity"])
+        worst = max(worst, bought_sold[1] - bought_sold[0])
+    return worst
+
+
 def run(condors: int, *, lots: int, slices: int, horizon_s: float, seed: int,
-        timeout_s: float) -> Outcome:
+        timeout_s: float, rows_dir: Path | None = None) -> Outcome:
     instruments = list(nifty_strip(8 * condors))
     plan = SoakPlan(seed=seed, instruments=len(instruments))
     server, broker = open_faulty_kite(plan, instruments, bid=BID, ask=ASK, margin=1e12)
@@ -118,10 +150,21 @@ def run(condors: int, *, lots: int, slices: int, horizon_s: float, seed: int,
         results = [f.result(timeout_s) for f in futures]
     finally:
         engine.shutdown(30.0)
+        orders = {o["order_id"]: o for o in server.recorded_orders()}
+        book = KiteConnect(api_key="k", access_token="t", root=server.root).trades()
+        trades = [t | {"tag": orders.get(t["order_id"], {}).get("tag")} for t in book]
         server.stop()
     wall = time.monotonic() - started
     with lock:
         rows = list(rows)
+    if rows_dir is not None:
+        rows_dir.mkdir(parents=True, exist_ok=True)
+        with (rows_dir / f"rows_{condors}.jsonl").open("w") as out:
+            for row in rows:
+                out.write(json.dumps(row, default=str) + "\n")
+        with (rows_dir / f"requests_{condors}.jsonl").open("w") as out:
+            for req in server.requests:
+                out.write(json.dumps({"at": req.at, "route": req.route}, default=str) + "\n")
     finished = {r["basket_id"]: r for r in rows if r["event"] == "basket_finished"}
     statuses = collections.Counter(str(res.status.value) for res in results)
     reasons: collections.Counter[str] = collections.Counter()
@@ -129,6 +172,11 @@ def run(condors: int, *, lots: int, slices: int, horizon_s: float, seed: int,
         if res.status.value != "filled":
             reasons[_reason(res.message)] += 1
     seconds = [finished[b]["ts"] - submitted[b] for b in submitted if b in finished]
+    invariants = SoakReport(parents=4 * condors)
+    check_invariants(invariants, {leg.parent_id: leg for res in results for leg in res.legs},
+                     rows, server)
+    basket_of = {r["parent_id"]: r["basket_id"] for r in rows
+                 if r["event"] == "accepted" and r["basket_id"]}
     places = sorted(r.at for r in server.requests if r.route == "place")
     per_second = collections.Counter(int(at) for at in places)
     return Outcome(
@@ -136,6 +184,8 @@ def run(condors: int, *, lots: int, slices: int, horizon_s: float, seed: int,
         held_rows=sum(1 for r in rows if r["event"] == "warning"
                       and (r["message"] or "").startswith(HELD_PREFIX)),
         worst_uncovered=worst_uncovered(rows),
+        worst_uncovered_at_fake=worst_uncovered_at_fake(trades, basket_of),
+        invariants=invariants,
         writes_max_per_s=max(per_second.values(), default=0),
         throttled=server.throttled, injected_throttles=server.injected_throttles,
         faults=collections.Counter(server.fault_counts), orders=len(places), wall_s=wall)
@@ -155,17 +205,23 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> str:
         "# Option baskets at once on the live path (fake Kite, real client, faults)", "",
         f"`python bench/bench_baskets_live.py --condors {' '.join(map(str, args.condors))} "
         f"--lots {args.lots} --slices {args.slices} --horizon {args.horizon:g}`, "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, one run per row, shared 2-CPU machine.", "",
+        f"{time.strftime('%Y-%m-%d %H:%M')}, one run per row, {machine()}.", "",
         "| condors (legs) | baskets | stopped because | basket time median / max | held "
-        "rows | worst uncovered short | place calls (max per s) | 429 (injected) | wall |",
-        "|---|---|---|---|---|---|---|---|---|"]
+        "rows | worst uncovered short (rows / fake's trades) | duplicates / children without "
+        "one end / fills unlike the fake's | place calls (max per s) | 429 (injected) | wall |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
     for o in outcomes:
         times = (f"{statistics.median(o.basket_seconds):.1f} / {max(o.basket_seconds):.1f} s"
                  if o.basket_seconds else "-")
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(o.statuses.items()))
         reasons = "; ".join(f"{v}x {k}" for k, v in o.stop_reasons.most_common(3)) or "-"
+        inv = o.invariants
+        checks = (f"{len(inv.duplicates)} / {len(inv.children_without_one_terminal_row)} / "
+                  f"{len(inv.fill_mismatches) + len(inv.overfilled)}")
         lines.append(f"| {o.condors} ({4 * o.condors}) | {statuses} | {reasons} | {times} | "
-                     f"{o.held_rows} | {o.worst_uncovered} units | {o.orders} "
+                     f"{o.held_rows} | {o.worst_uncovered} / {o.worst_uncovered_at_fake} units "
+                     f"| {checks} ({inv.children} children, {inv.orders_at_broker} orders) | "
+                     f"{o.orders} "
                      f"({o.writes_max_per_s}) | {o.throttled} ({o.injected_throttles}) | "
                      f"{o.wall_s:.0f} s |")
     faults = collections.Counter[str]()
@@ -174,6 +230,19 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> str:
     lines += ["", "Faults injected over all runs: "
               + ", ".join(f"{k} {v}" for k, v in sorted(faults.items())) + "."]
     return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    """The machine the figures come from: CPUs, processor, OS and Python."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info
+                          if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 def main() -> int:
@@ -185,12 +254,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--rows", type=Path, help="write every run's rows (JSON lines) here")
     args = parser.parse_args()
     outcomes = []
     for n in args.condors:
         print(f"{n} condors...", file=sys.stderr, flush=True)
         outcomes.append(run(n, lots=args.lots, slices=args.slices, horizon_s=args.horizon,
-                            seed=args.seed, timeout_s=args.timeout))
+                            seed=args.seed, timeout_s=args.timeout, rows_dir=args.rows))
     text = report(outcomes, args)
     print(text)
     if args.out is not None:

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..algos.plan import ExecutionPlan
 from ..brokers.base import MarginCheck, MarginLeg
@@ -37,6 +38,13 @@ class PlannedLeg:
     seed: int
 
 
+class LateUnits(Protocol):
+    """Units of a parent's attempts of unknown outcome that may still fill
+    (``OrderTracker.late_units``): those looked for in vain for ``absent_for_s`` left out."""
+
+    def __call__(self, parent: ParentState, *, absent_for_s: float | None = None) -> int: ...
+
+
 #: Starts one leg as a parent on the loop (None: the engine would not start it).
 StartLeg = Callable[[PlannedLeg, SendPermit, "concurrent.futures.Future[ExecutionResult]",
                      BasketLeg], "ParentState | None"]
@@ -46,7 +54,7 @@ class BasketBook:
     """The engine's baskets, on its loop."""
 
     def __init__(self, *, clock: Clock, events: EventFactory, emit: Callable[[Event], None],
-                 gateway: BrokerGateway, late_units: Callable[[ParentState], int],
+                 gateway: BrokerGateway, late_units: LateUnits,
                  basket_margin: Callable[[list[MarginLeg]], MarginCheck] | None,
                  start_leg: StartLeg, drop_permit: Callable[[str], None],
                  closed_reason: Callable[[], str | None],
@@ -73,8 +81,10 @@ class BasketBook:
         """Accept the basket (its row names each leg's role), then check its margin and start
         its legs."""
         rules = request.legging_rules([leg.plan for leg in legs])
+        settle_s = request.policy.unknown_wait_s
         run = BasketRun(basket_id, request, rules, future, self.clock, self.events, self._emit,
-                        late_units=self._late_units)
+                        late_units=lambda parent: self._late_units(parent,
+                                                                   absent_for_s=settle_s))
         self._runs[basket_id] = run
         self._emit(self.events.basket_event(
             basket_id, EventKind.BASKET_ACCEPTED, Status.WORKING,

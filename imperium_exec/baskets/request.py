@@ -35,8 +35,14 @@ class BasketPolicy(BaseModel):
     acknowledge_legging_risk: bool = False
     #: How many of its own slices a leg may run ahead of the slowest leg (None: no balancing).
     balance_slices: Annotated[float, Field(gt=0, le=100)] | None = 1.0
-    #: A child held (by its hedge or by balance) this long stops the basket with a report.
+    #: A child held (by its hedge or by balance) this long, with nothing moving in the basket
+    #: and nothing of it on its way to the market, stops the basket with a report.
     stall_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    #: A short's attempt of unknown outcome (an ambiguous answer, its tag not found by the
+    #: reconcile) counts against its group's cover until the order book, read at least this
+    #: long after, still does not show its tag: then it is taken as never placed and its units
+    #: may go again (the tag stays watched: a late order is cancelled, its fills reported).
+    unknown_wait_s: Annotated[float, Field(gt=0, le=900)] = 60.0
     #: Hedge children always take liquidity (their fills are what let the shorts go; a hedge
     #: resting at the mid holds the whole basket): at the touch (a MARKET leg at the market),
     #: or with a limit this many ticks through it.

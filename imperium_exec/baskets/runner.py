@@ -5,10 +5,13 @@ The engine starts one parent per leg. Before any leg puts out a child, it asks t
 open units, and a held child waits for a fill or a control. Then:
 
 - a leg that ends short of its quantity (a rejection, a failure, a cancel), or a child held
-  for ``stall_timeout_s`` with nothing moving in the basket (no order out, filled or ended),
-  **stops** the basket: the working orders of the sells are
-  cancelled (and confirmed) before those of the buys, so a short is never left without its
-  hedge; the report says per leg what filled, what is left and what may still be live;
+  for ``stall_timeout_s`` with nothing moving in the basket (no order out, filled or ended)
+  while it waits on the market (nothing of the basket on its way: queued for the account's
+  write budget, in flight, reconciling, or of unknown outcome and still looked for),
+  **stops** the basket: the working orders of the sells are cancelled (and confirmed) before
+  those of the buys, so a short is never left without its hedge; the report says why (a
+  stall names the orders that worked without a fill), per leg what filled, what is left and
+  what may still be live;
 - the trader's cancel does the same;
 - when every leg has ended, the ``basket_finished`` row is written and the handle resolves
   with a :class:`BasketResult` (per-leg results, and the requests that complete or unwind it).
@@ -96,13 +99,16 @@ class BasketRun:
     _moved: dict[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     waiting: dict[int, int] = field(default_factory=dict)  # leg -> units of its held child
     stopping_task: asyncio.Task[None] | None = None
-    #: Units of a leg's ambiguous attempts still watched for a late order (they may fill).
+    #: Units of a leg's ambiguous attempts still watched for a late order (they may fill),
+    #: those looked for in vain for the policy's ``unknown_wait_s`` left out.
     late_units: Callable[[ParentState], int] = lambda parent: 0
 
     # ------------------------------------------------------------------ the gate (LegGate)
 
     async def wait_turn(self, parent: ParentState, child: ChildState) -> bool:
-        """Hold ``child`` until the rules let it go; False when the basket stopped."""
+        """Hold ``child`` until the rules let it go; False when the basket stopped, or when
+        the leg no longer needs it (filled, or on its way, in full without it: a re-send
+        whose earlier attempt's order turned up late and filled)."""
         assert parent.basket is not None
         leg = parent.basket.index
         try:
@@ -120,6 +126,8 @@ class BasketRun:
         while True:
             if self.stop_reason is not None or parent.stopping:
                 return False
+            if _surplus(parent, child):
+                return False  # its attempt of unknown outcome turned up late and filled
             if parent.paused_at is not None:  # paused at the gate: nothing goes out
                 held_s += max(0.0, parent.paused_at - mark)
                 await parent.hold_while_paused()
@@ -144,11 +152,18 @@ class BasketRun:
             if moved != self._moved.get(leg):
                 # Something moved in the basket (an order went out, filled or ended): the
                 # stall clock starts again. A stall is a hold with nothing moving for the
-                # timeout, not a long hold: under the write budget (10 orders a second for
-                # every leg of every basket) and retries, a hedge's child may wait its turn
-                # for longer than the timeout while the basket still moves.
+                # timeout, not a long hold.
                 self._moved[leg] = moved
                 since = now
+            if self._engine_side(progress):
+                # Part of the basket waits on the engine, not on the market: a child queued
+                # for the account's write budget (10 orders a second, 400 a minute, for every
+                # leg of every basket: at forty condors a hedge's slice waited 36 s, 20 s of
+                # them with the minute's writes used up), being priced, sent or reconciled, or
+                # an attempt of unknown outcome still looked for (``unknown_wait_s``). Each of
+                # these ends by the engine's own deadlines: the stall clock does not run.
+                since = now
+            since = max(since, self._last_placed())  # an order reached the market
             if kind != hold.kind:  # a new hold: say why, once; the others may send early
                 self.emit(self.events.parent_event(parent, EventKind.WARNING,
                                                    message=hold.message))
@@ -157,7 +172,7 @@ class BasketRun:
             left = since + timeout_s - now
             if left <= 0:
                 self.stop(f"{parent.request.tradingsymbol} held for {timeout_s:g} s "
-                          f"({hold.reason})")
+                          f"({hold.reason}); {self._market_text(timeout_s)}")
                 return False
             self.changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -183,6 +198,38 @@ class BasketRun:
                     self.rules.legs[me].quantity <= self.rules.pace(progress) + 1e-9:
                 return True
         return False
+
+    def _engine_side(self, progress: list[LegProgress]) -> bool:
+        """Whether any leg has a child on its way to the market (released by the gate and not
+        yet placed: queued for a write slot, being priced, in flight, reconciling, or between
+        retries) or units of unknown outcome still looked for in the order book."""
+        return any(p.unknown > 0 for p in progress) or any(
+            child.in_flight or (child.released and child.status is ChildStatus.SCHEDULED)
+            for parent in self.legs for child in parent.children)
+
+    def _last_placed(self) -> float:
+        """When the basket's latest order reached the market (-inf: none yet)."""
+        return max((child.placed_at for parent in self.legs for child in parent.children
+                    if child.placed_at is not None), default=float("-inf"))
+
+    def _market_text(self, timeout_s: float) -> str:
+        """What the market did meanwhile, for a stall's report: the orders working at the
+        exchange without a fill, each with its price and the touch it was sent against."""
+        working = [(p, c) for p in self.legs for c in p.children
+                   if c.status is ChildStatus.WORKING]
+        if not working:
+            return "nothing of the basket was working at the exchange or on its way to it"
+        orders = []
+        for parent, child in working:
+            decision = child.decision
+            price = "at the market" if decision is None or decision.limit_price is None \
+                else f"at {decision.limit_price:g}"
+            touch = f" (bid {decision.bid:g}, ask {decision.ask:g} when sent)" \
+                if decision is not None and decision.bid is not None \
+                and decision.ask is not None else ""
+            orders.append(f"{parent.request.side.value} {child.leaves} "
+                          f"{parent.request.tradingsymbol} {price}{touch}")
+        return f"no fill for {timeout_s:g} s on the orders working: " + ", ".join(orders)
 
     def _wake_others(self, parent: ParentState) -> None:
         for other in self.legs:
@@ -303,6 +350,13 @@ def _revalidated(leg: ExecutionRequest, **changes: object) -> ExecutionRequest:
     lots = max(1, int(fields["quantity"]) // leg.lot_size)
     fields["max_child_orders"] = min(int(fields["max_child_orders"]), lots)
     return ExecutionRequest.model_validate(fields)
+
+
+def _surplus(parent: ParentState, child: ChildState) -> bool:
+    """Whether ``parent`` has its quantity filled or out without ``child``: sent, it could
+    only overfill the leg (a short beyond its hedge)."""
+    others = sum(_units_out(c) for c in parent.children if c is not child)
+    return parent.filled + others >= parent.quantity
 
 
 def _units_out(child: ChildState) -> int:

@@ -173,11 +173,18 @@ class OrderTracker:
     def is_watched(self, child: ChildState) -> bool:
         return any(w.child is child for w in self._late.values())
 
-    def late_units(self, parent: ParentState) -> int:
+    def late_units(self, parent: ParentState, *, absent_for_s: float | None = None) -> int:
         """Units of ``parent`` whose ambiguous attempts are still watched for a late order:
-        they may yet turn up and fill (what has filled of them is counted already)."""
+        they may yet turn up and fill (what has filled of them is counted already).
+
+        ``absent_for_s``: leave out attempts whose tag a complete order-book read begun at
+        least that long after the watch began did not show (nothing of them ever turned up):
+        taken as never placed, though still watched (a basket's short waits that long before
+        it sends their units again)."""
         return sum(max(0, w.child.quantity - w.counted) for w in self._late.values()
-                   if w.parent is parent)
+                   if w.parent is parent and not (
+                       absent_for_s is not None and not w.seen and w.absent_at is not None
+                       and w.absent_at - w.since >= absent_for_s))
 
     def working_order_ids(self) -> list[str]:
         return sorted(self._working)
@@ -300,6 +307,7 @@ class OrderTracker:
         loop = asyncio.get_running_loop()
         self._reads_started += 1
         number = self._reads_started
+        started = self.clock.now()
         try:
             book: list[BrokerOrder] | None = await self._gateway.call(
                 RequestKind.BOOK_READ, self._read_book)
@@ -324,6 +332,12 @@ class OrderTracker:
         now = self.clock.now()
         window = self.config.late_order_watch_s
         for tag, watch in list(self._late.items()):
+            if tag not in in_book and not watch.seen:
+                # Looked for in vain once more: a basket waiting on this attempt's outcome
+                # (its short's cover) checks again how long that has been so.
+                watch.absent_at = started
+                if watch.parent.basket is not None:
+                    watch.parent.basket.gate.changed.set()
             if tag not in in_book and now - watch.since > window:
                 del self._late[tag]
                 if watch.seen:  # its order was in the book once and has left it

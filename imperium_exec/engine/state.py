@@ -102,8 +102,8 @@ class LegGate(Protocol):
     changed: asyncio.Event
 
     async def wait_turn(self, parent: ParentState, child: ChildState) -> bool:
-        """Wait until ``child`` may go out under the basket's rules; False: the basket
-        stopped, send nothing more."""
+        """Wait until ``child`` may go out under the basket's rules; False: send nothing
+        more (the basket stopped, or the leg no longer needs ``child``)."""
         ...
 
     def pulls_forward(self, parent: ParentState) -> bool:
@@ -267,4 +267,7 @@ class LateOrderWatch:
     cancel_sent: bool = False
     counted: int = 0  # fills of the late order already reported
     counted_value: float = 0.0
+    #: When the latest complete order-book read that did not show the tag began (None: no
+    #: such read yet, or the order turned up): how long the tag has been looked for in vain.
+    absent_at: float | None = None
 

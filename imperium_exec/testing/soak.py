@@ -287,7 +287,7 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
     report.unfinished.extend(hung)
     report.hung_rows = {p: [f"{r['event']}/{r['status']}: {r['message'] or r['error'] or ''}"
                             for r in all_rows if r["parent_id"] == p] for p in hung}
-    _check(report, results, all_rows, server)
+    check_invariants(report, results, all_rows, server)
     report.faults = server.fault_counts
     report.throttled_replies = server.throttled
     report.injected_throttles = server.injected_throttles
@@ -297,8 +297,10 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
     return report
 
 
-def _check(report: SoakReport, results: dict[str, ExecutionResult],
-           rows: list[dict[str, Any]], server: FakeKiteServer) -> None:
+def check_invariants(report: SoakReport, results: dict[str, ExecutionResult],
+                     rows: list[dict[str, Any]], server: FakeKiteServer) -> None:
+    """What must hold whatever the faults (see the module's text), written into ``report``:
+    ``results`` by parent id, ``rows`` every row the engine wrote, ``server`` the fake."""
     orders = server.recorded_orders()
     report.orders_at_broker = len(orders)
     report.requests = Counter(r.route or "?" for r in server.requests)
@@ -356,5 +358,5 @@ def _check(report: SoakReport, results: dict[str, ExecutionResult],
                 f"{child_id}: {[r['event'] + '/' + str(r['status']) for r in child_rows]}")
 
 
-__all__ = ["FaultyKiteServer", "SoakPlan", "SoakReport", "fast_retries", "open_faulty_kite",
-           "run_soak"]
+__all__ = ["FaultyKiteServer", "SoakPlan", "SoakReport", "check_invariants", "fast_retries",
+           "open_faulty_kite", "run_soak"]

@@ -84,8 +84,10 @@ def test_a_late_ghost_of_a_covered_child_is_counted_against_its_hedge(tmp_path: 
     assert bought == 65
     # (Before the fix: 130 sold against 65 bought, 65 units short uncovered ...)
     assert sold <= bought, f"{sold} sold against {bought} bought"
-    # ... while the basket says all is well.
-    assert "short uncovered: none" in result.message or result.status is not ParentStatus.FILLED
+    # ... while the basket says all is well. Now it is: the late order is the short's fill
+    # and its re-send is never sent (issue 21: the basket fills instead of stopping).
+    assert result.status is ParentStatus.FILLED and result.filled == (65, 65), result.message
+    assert len(rig.broker.orders()) == 2
 
 
 # ---------------------------------------------------------------------- 2. liveness
