@@ -15,8 +15,11 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
+from imperium_exec.brokers import KiteBroker
+from imperium_exec.brokers.base import ModifyInstruction, OrderInstruction
 from imperium_exec.brokers.kite.ticker import KiteTickerClient
 from imperium_exec.clock import DEFAULT_VIRTUAL_START
+from imperium_exec.request import OrderType, Side
 from imperium_exec.testing import FakeKiteServer, Fault, RateLimits
 from imperium_exec.testing.fake_kite import (
     MODIFICATIONS_EXCEEDED,
@@ -292,3 +295,32 @@ def test_a_scripted_fault_on_modify_answers_instead(server: FakeKiteServer,
     with pytest.raises(kex.GeneralException):
         kite.modify_order(variety="regular", order_id=order_id, price=99.5)
     assert server.order(order_id)["price"] == 99.5  # carried out, then answered 500
+
+
+# ------------------------------------------------------------------ the adapter
+
+
+def test_kite_broker_modifies_through_kiteconnect_with_the_variety_and_a_clean_price(
+        server: FakeKiteServer, kite: KiteConnect) -> None:
+    broker = KiteBroker(kite, ticker_root=None)
+    assert broker.capabilities.modify_order == broker.modify_order
+    assert broker.capabilities.max_modifications == 25
+    order_id = broker.place_order(OrderInstruction(
+        tradingsymbol=SYMBOL, exchange="NFO", side=Side.BUY, quantity=65,
+        order_type=OrderType.LIMIT, limit_price=99.0, product="NRML", validity="DAY",
+        tag="T1"))
+    broker.modify_order(order_id, ModifyInstruction(
+        quantity=130, order_type=OrderType.LIMIT, limit_price=0.1 + 0.2 + 99.0,
+        tick_size=0.05))
+    (sent,) = server.requests_to("modify")
+    assert sent.form == {"variety": "regular", "order_id": order_id, "quantity": "130",
+                         "order_type": "LIMIT", "price": "99.3"}
+    (order,) = broker.orders()
+    assert (order.quantity, order.tag, order.pending_quantity) == (130, "T1", 130)
+    broker.modify_order(order_id, ModifyInstruction(
+        quantity=130, order_type=OrderType.MARKET, limit_price=None, market_protection=-1))
+    assert server.requests_to("modify")[-1].form["market_protection"] == "-1"
+    assert server.order(order_id)["status"] == "COMPLETE"
+    with pytest.raises(kex.InputException, match="being processed"):
+        broker.modify_order(order_id, ModifyInstruction(
+            quantity=195, order_type=OrderType.LIMIT, limit_price=99.0))
