@@ -268,6 +268,17 @@ class Placer:
                 and not child.in_flight and parent.basket is None
                 and (limit is None or child.modifications < limit))
 
+    def not_modified_because(self, parent: ParentState, child: ChildState) -> str | None:
+        """Why a resting ``child`` is re-priced by a new order although the broker offers
+        modify (for its cancelled row), or None."""
+        limit = self.modification_limit
+        if self.modify_order is None or parent.basket is not None or limit is None \
+                or child.modifications < limit:
+            return None
+        cap = self.broker.capabilities.max_modifications
+        return (f"its order was modified {child.modifications} times, the most kept below "
+                f"the broker's {cap}")
+
     async def modify(self, parent: ParentState, child: ChildState, quantity: int, *,
                      final_slice: bool) -> Modified:
         """Re-price the resting ``child`` in place at the current price, to ``quantity`` (its

@@ -158,6 +158,9 @@ class ScheduleRunner:
             working = [c for c in parent.children if c.status is ChildStatus.WORKING]
             resting = [c for c in working if self.placer.can_modify(parent, c)]
             others = [c for c in working if all(c is not r for r in resting)]
+            for child in others:
+                child.replaced_because = child.replaced_because or \
+                    self.placer.not_modified_because(parent, child)
             await self.canceller.cancel_working(parent, others if resting else None)
         quote = None
         if parent.plan.dynamic_sizing:
