@@ -33,6 +33,7 @@ it, never on top of it.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -359,7 +360,7 @@ class Placer:
                 limit_price=decision.limit_price,
                 market_protection=decision.market_protection, tick_size=req.tick_size)
             before = child.quantity
-            priced = {name: getattr(child, name) for name in _PRICED}
+            priced = copy.copy(child)  # its pricing now: put back if the change is refused
             # The order's new total and price from here on: a fill that lands before the
             # reply (the change may fill at once) is counted against it and carries them.
             child.quantity = quantity
@@ -369,8 +370,7 @@ class Placer:
                                        permit=parent.permit)
             except NotSent:
                 child.quantity = before
-                for name, value in priced.items():
-                    setattr(child, name, value)
+                _put_back_pricing(child, priced)
                 return Modified.NOT_SENT
             except Exception as exc:
                 error = self.retry_policy.classify(exc)
@@ -379,8 +379,7 @@ class Placer:
                     child.quantity = max(before, quantity)
                 else:
                     child.quantity = before
-                    for name, value in priced.items():
-                        setattr(child, name, value)
+                    _put_back_pricing(child, priced)
                 what = "modify's outcome unknown" if error.ambiguous else "modify refused"
                 child.replaced_because = f"{what} ({type(exc).__name__}: {exc})"
                 log.info("modify of %s refused: %r", child.order_id, exc)
@@ -562,10 +561,17 @@ class Placer:
         return fills, ahead
 
 
-#: What :meth:`Placer._estimate` sets on a child: put back when a modify is refused.
-_PRICED = ("decision", "mid_at_send", "expected_slippage", "impact_estimate", "prior_impact",
-           "expected_cost_bps", "participation", "horizon_s", "book_walk", "quote_source",
-           "quote_age_ms", "day_volume", "session_s")
+def _put_back_pricing(child: ChildState, before: ChildState) -> None:
+    """What :meth:`Placer._estimate` set on ``child``, as it was in ``before`` (a modify that
+    was refused changed nothing at the broker)."""
+    child.decision, child.mid_at_send = before.decision, before.mid_at_send
+    child.expected_slippage, child.impact_estimate = (before.expected_slippage,
+                                                      before.impact_estimate)
+    child.prior_impact, child.expected_cost_bps = before.prior_impact, before.expected_cost_bps
+    child.participation, child.horizon_s = before.participation, before.horizon_s
+    child.book_walk, child.quote_source = before.book_walk, before.quote_source
+    child.quote_age_ms, child.day_volume = before.quote_age_ms, before.day_volume
+    child.session_s = before.session_s
 
 
 def _price_text(price: float | None) -> str:
