@@ -5,9 +5,10 @@ Buckets (v1): ``transient`` (network, timeouts, 5xx), ``throttle`` (rate limits)
 else: bad session, bad parameters). Risk and fatal never retry.
 
 Orthogonal to the bucket is ``ambiguous``: the request may have reached the broker (read timeout
-after sending, 5xx, gateway HTML, Kite's "Order request timed out" even on a 400). The engine must
-then look the child's tag up in the order book before sending anything again; Kite has no
-idempotency key, so this reconcile step is what prevents a double placement.
+after sending, any 5xx, an answer that is not the broker's own such as a gateway's HTML or an
+empty body, Kite's "Order request timed out" even on a 400). The engine must then look the
+child's tag up in the order book before sending anything again; Kite has no idempotency key, so
+this reconcile step is what prevents a double placement.
 
 What a broker's exceptions mean is the broker's own knowledge: each declares its dialect
 (:class:`~.brokers.errors.BrokerErrors`, in its capabilities) and the engine hands it to the

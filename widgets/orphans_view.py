@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -41,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from .orphans_model import ADOPT_KEY, CANCEL_KEY, OrphanBook, OrphanLine, RecoveryControl
 from .parents_view import ElidedLabel
+from .questions import ask_yes_no
 from .theme import LIGHT, Theme
 
 Confirm = Callable[[QWidget, str], bool]
@@ -52,12 +52,8 @@ ROWS_SHOWN = 4
 
 def confirm_adopt_with_dialog(parent: QWidget, text: str) -> bool:
     """Ask before Adopt sends anything: Enter adopts (Yes is the default), Esc declines."""
-    box = QMessageBox(QMessageBox.Icon.Question, "Adopt a held parent", text,
-                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
-    box.setDefaultButton(QMessageBox.StandardButton.Yes)
-    box.setEscapeButton(QMessageBox.StandardButton.No)
-    box.setObjectName("adopt_confirmation")
-    return box.exec() == QMessageBox.StandardButton.Yes
+    return ask_yes_no(parent, "Adopt a held parent", text, name="adopt_confirmation",
+                      default_yes=True)
 
 
 class OrphanRow(QFrame):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..baskets.legging import HELD_PREFIX, WAITS_FOR_HEDGE, WAITS_FOR_OPEN_SELLS
-from ..events import Event, EventKind, ParentStatus
+from ..events import HALTED_PREFIX, Event, EventKind, ParentStatus
 from ..timeutil import ist_day_start
 
 #: Parent events whose status is the parent's current state.
@@ -101,6 +101,12 @@ class ParentProgress:
     @property
     def paused(self) -> bool:
         return self.status == ParentStatus.PAUSED
+
+    @property
+    def halted(self) -> bool:
+        """Paused by a lost session, not by the trader: no Resume (a new login, then cancel
+        or adopt)."""
+        return self.paused and (self.message or "").startswith(HALTED_PREFIX)
 
     def describe(self) -> str:
         return f"{self.side} {self.quantity:,} {self.tradingsymbol} {self.execution_algo}"
@@ -296,6 +302,8 @@ class ParentBook:
                 if e.ts >= status_ts.get(parent_id, -1.0):
                     status_ts[parent_id] = e.ts
                     progress.status = e.status or progress.status
+                    if kind is EventKind.PAUSED and e.message:
+                        progress.message = e.message
             elif e.counts_as_placement:
                 progress.placed += 1
                 progress.placed_ts = max(progress.placed_ts, e.ts)

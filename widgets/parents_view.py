@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ..events import ParentStatus
 from .parents_model import BasketProgress, PanelView, ParentProgress
+from .questions import ask_yes_no
 from .theme import LIGHT, Theme
 
 #: Kill switch shortcut, active in every window of the application (the host window, and the
@@ -39,12 +39,8 @@ Confirm = Callable[[QWidget, str], bool]
 def confirm_with_dialog(parent: QWidget, text: str) -> bool:
     """Ask before the kill switch fires: Enter kills (Yes is the default: Ctrl+Shift+K, Enter
     is the whole gesture), Esc or No dismisses."""
-    box = QMessageBox(QMessageBox.Icon.Warning, "Cancel all working orders", text,
-                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
-    box.setDefaultButton(QMessageBox.StandardButton.Yes)
-    box.setEscapeButton(QMessageBox.StandardButton.No)
-    box.setObjectName("cancel_all_confirmation")
-    return box.exec() == QMessageBox.StandardButton.Yes
+    return ask_yes_no(parent, "Cancel all working orders", text,
+                      name="cancel_all_confirmation", default_yes=True, warning=True)
 
 
 class ElidedLabel(QLabel):
@@ -142,6 +138,10 @@ class ParentRow(QFrame):
         self.cancel_button.setToolTip(f"Cancel {p.parent_id} and its resting child orders")
         for button in (self.pause_button, self.cancel_button):
             button.setEnabled(controllable)
+        if p.halted:  # (a lost session's halt: no Resume until a new login reports it)
+            self.pause_button.setEnabled(False)
+            self.pause_button.setToolTip(f"{p.parent_id} is halted by the lost session: log "
+                                         "in again, then cancel or adopt it")
         if not controllable:
             self.setToolTip("Not run by this session's stack (from the journal): "
                             "no controls")

@@ -8,6 +8,10 @@
 - The exceptions below are raised by the paper exchange and the in-memory broker. Both play a
   Kite account (the desk trades through Kite), so they are named after Kite Connect's and
   carry Kite's ``code`` and texts: Kite's dialect reads them as it reads kiteconnect's own.
+  The Kite adapter raises them too, for what kiteconnect cannot name: the ``error_type`` Kite
+  documents and the client has no class for (``MarginException``, ``HoldingException``,
+  ``UserException``), a Kite error without an ``error_type``, and an answer that is not Kite's
+  JSON at all (:class:`UnreadableAnswer`).
   :class:`BrokerTimeout` is broker-neutral: any adapter may raise it for a call that timed
   out, saying whether the request may have been sent.
 """
@@ -95,6 +99,47 @@ class NetworkException(BrokerError):
     """Kite sends 429 "Too many requests" and OMS 5xx failures as this class."""
 
     default_code = 503
+
+
+class MarginException(BrokerError):
+    """Kite's ``MarginException``: insufficient funds for the order (kiteconnect has no class
+    for it and raises ``GeneralException``)."""
+
+    default_code = 400
+
+
+class HoldingException(BrokerError):
+    """Kite's ``HoldingException``: insufficient holdings to sell (no class in kiteconnect)."""
+
+    default_code = 400
+
+
+class UserException(BrokerError):
+    """Kite's ``UserException``: the user's account refuses (no class in kiteconnect)."""
+
+    default_code = 400
+
+
+class UnreadableAnswer(BrokerError):
+    """An answer that is not Kite's JSON envelope (a gateway's HTML page, plain text, an empty
+    body, JSON of another shape, a success the client could not read): only its HTTP status
+    (``code``) says anything. ``content_type`` is the answer's, None when it had none."""
+
+    default_code = 502
+
+    def __init__(self, message: str, code: int | None = None, *,
+                 content_type: str | None = None) -> None:
+        super().__init__(message, code)
+        self.content_type = content_type
+
+
+#: Kite's documented ``error_type`` names -> the class raised for them here.
+KITE_ERROR_TYPES: dict[str, type[BrokerError]] = {
+    cls.__name__: cls for cls in (
+        TokenException, UserException, OrderException, InputException, MarginException,
+        HoldingException, NetworkException, DataException, GeneralException,
+        PermissionException)
+}
 
 
 class BrokerTimeout(BrokerError):

@@ -155,6 +155,14 @@ class Admission:
             if parent_id in self._unsent:
                 self._unsent[parent_id] = max(0, self._unsent[parent_id] - count)
 
+    def count_traded_today(self, bought: float, sold: float) -> None:
+        """Premium an earlier session of the day traded (read from the journal at a restart):
+        the day's premium limits count it too."""
+        with self._lock:
+            premium = self._premium_of_today()
+            premium[Side.BUY] += bought
+            premium[Side.SELL] += sold
+
     def _priced(self, request: ExecutionRequest) -> ExecutionRequest:
         """``request`` with the prices it lacks taken from the newest quote held."""
         if premium_price(request) is not None and not needs_quote(request):

@@ -37,7 +37,7 @@ from ..baskets.runner import BasketResult
 from ..brokers.base import Broker, MarginCheck, MarginLeg, checked_capabilities
 from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
-from ..events import ErrorBucket, Event, EventKind, ParentStatus
+from ..events import HALTED_PREFIX, ErrorBucket, Event, EventKind, ParentStatus
 from ..instruments import underlying_index_key
 from ..recovery.journal import JournalDay
 from ..recovery.report import RecoveryReport
@@ -224,6 +224,7 @@ class ExecutionEngine:
         """Hold the day's unfinished parents as found in the broker's order book (see
         ``engine.recovering``); their ids are never issued again. Nothing is sent."""
         self.reserve_ids(day.parent_ids)
+        self.admission.count_traded_today(day.bought, day.sold)
         return asyncio.run_coroutine_threadsafe(self.orphans.recover(day, journal), self._loop)
 
     def cancel_orphans(self) -> concurrent.futures.Future[list[ExecutionResult]]:
@@ -481,8 +482,8 @@ class ExecutionEngine:
                 parent.status = ParentStatus.PAUSED
                 self._emit(self.events.parent_event(
                     parent, EventKind.PAUSED,
-                    message=f"halted: {reason}; nothing is sent: log in again, then cancel or "
-                            "adopt it"))
+                    message=f"{HALTED_PREFIX}{reason}; nothing is sent: log in again, then "
+                            "cancel or adopt it"))
             parent.notify()
         self._services_stopping = self._loop.create_task(self.services.stop())
 

@@ -23,6 +23,7 @@ the fit that estimated it.
 """
 
 from .kinds import (
+    HALTED_PREFIX,
     ChildStatus,
     ErrorBucket,
     EventKind,
@@ -43,7 +44,8 @@ from .schema import (
 )
 
 __all__ = [
-    "FIELDS_SINCE", "FIELD_TYPES", "READABLE_VERSIONS", "ROW_FIELDS", "SCHEMA_VERSION",
+    "FIELDS_SINCE", "FIELD_TYPES", "HALTED_PREFIX", "READABLE_VERSIONS", "ROW_FIELDS",
+    "SCHEMA_VERSION",
     "ChildStatus", "ErrorBucket", "Event", "EventKind", "ParentStatus", "QueuePriority",
     "QuoteSource", "SchemaError", "Status", "read_event", "schema_table",
 ]

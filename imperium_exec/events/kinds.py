@@ -72,6 +72,11 @@ class ParentStatus(StrEnum):
     FAILED = "failed"  # a child hit a risk or fatal error (or exhausted its retries)
 
 
+#: The message of a parent's ``paused`` row when a lost session halted it (not the trader's
+#: pause: it cannot be resumed, only cancelled or adopted after a new login).
+HALTED_PREFIX = "halted: "
+
+
 class ChildStatus(StrEnum):
     """A child's state in the engine (and in the result's children)."""
 

@@ -82,6 +82,10 @@ class JournalDay:
     parent_ids: frozenset[str]
     rows: int
     bad_lines: int
+    #: Premium traded in the day's fills, rupees: bought, and sold (the day's premium limits
+    #: start from these after a restart).
+    bought: float = 0.0
+    sold: float = 0.0
 
 
 def read_today(path: str | os.PathLike[str], now: float,
@@ -113,6 +117,7 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
     parents: dict[str, JournalParent] = {}
     finished: set[str] = set()
     count = bad = 0
+    traded = {Side.BUY: 0.0, Side.SELL: 0.0}
     for row in rows:
         count += 1
         try:
@@ -122,6 +127,9 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
             continue
         if not event.parent_id or event.ts < day_start:
             continue
+        if event.event in (EventKind.FILLED, EventKind.GHOST) and event.side is not None \
+                and event.filled_quantity and event.fill_price is not None:
+            traded[event.side] += event.filled_quantity * event.fill_price
         if event.event is EventKind.FINISHED:
             finished.add(event.parent_id)
             continue
@@ -134,7 +142,8 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
                 event.parent_quantity, first_ts=event.ts, last_ts=event.ts)
         _apply(parent, event)
     unfinished = tuple(p for p in parents.values() if p.parent_id not in finished)
-    return JournalDay(unfinished, frozenset(parents) | frozenset(finished), count, bad)
+    return JournalDay(unfinished, frozenset(parents) | frozenset(finished), count, bad,
+                      traded[Side.BUY], traded[Side.SELL])
 
 
 def _apply(parent: JournalParent, event: Event) -> None:

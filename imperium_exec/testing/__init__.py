@@ -9,6 +9,7 @@ from __future__ import annotations
 from .fake_kite import (
     DEFAULT_INSTRUMENTS,
     ORDER_TIMED_OUT,
+    BodyShape,
     FakeInstrument,
     FakeKiteServer,
     Fault,
@@ -20,6 +21,7 @@ from .fake_kite import (
 __all__ = [
     "DEFAULT_INSTRUMENTS",
     "ORDER_TIMED_OUT",
+    "BodyShape",
     "FakeInstrument",
     "FakeKiteServer",
     "Fault",

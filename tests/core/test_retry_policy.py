@@ -52,8 +52,9 @@ POLICY = RetryPolicy()
     (kex.InputException("Invalid `tag`: must be at most 20 characters", code=400),
      ErrorBucket.FATAL, False),
     (kex.GeneralException("Internal server error", code=500), ErrorBucket.TRANSIENT, True),
+    # Any 5xx may have placed the order, whatever its type.
     (kex.OrderException("Order cannot be modified as it is being processed", code=500),
-     ErrorBucket.FATAL, False),
+     ErrorBucket.TRANSIENT, True),
     (ValueError("bug"), ErrorBucket.FATAL, False),
 ])
 def test_errors_classify_into_buckets(exc: BaseException, bucket: ErrorBucket,

@@ -23,6 +23,8 @@ from imperium_exec.brokers.kite import KiteBroker
 from imperium_exec.engine.config import EngineConfig
 from imperium_exec.events import ParentStatus
 from imperium_exec.recovery.report import Orphan, RecoveryReport
+from imperium_exec.request import ExecutionRequest
+from imperium_exec.risk import RiskLimits, RiskRefusal
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.telemetry import read_rows, telemetry_path
 from imperium_exec.testing import FakeInstrument, FakeKiteServer, nifty_strip
@@ -49,11 +51,12 @@ class Crash:
         return [o for o in self.server.recorded_orders()
                 if (o.get("tag") or "").startswith(parent_id)]
 
-    def new_stack(self) -> ExecutionStack:
+    def new_stack(self, limits: RiskLimits | None = None) -> ExecutionStack:
         kite = KiteConnect(api_key="k", access_token="t", root=self.server.root, timeout=2)
         return ExecutionStack(KiteBroker(kite, ticker_root=None), "live",
                               telemetry_dir=self.journal_dir,
-                              config=EngineConfig(id_seed=7, poll_interval_s=0.2))
+                              config=EngineConfig(id_seed=7, poll_interval_s=0.2,
+                                                  risk_limits=limits or RiskLimits()))
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -260,3 +263,19 @@ def test_an_orphan_with_a_rejected_order_sends_nothing_before_the_trader_chooses
             stack.shutdown()
     finally:
         server.stop()
+
+
+def test_the_days_premium_limit_counts_what_the_crashed_session_bought(
+        crash: Crash, qapp: Any) -> None:
+    """Before the kill, D's child filled 65 at 99 (₹6,435): with a ₹10,000 day limit, one
+    more lot at the ask (₹6,532) is refused by the restarted stack."""
+    stack = crash.new_stack(RiskLimits(max_premium_bought_per_day=10_000.0))
+    try:
+        stack.recovery().result(20)
+        one_lot = ExecutionRequest.model_validate(
+            passive(crash.instruments[0], "BUY", 1, 1) | {"order_type": "MARKET",
+                                                          "limit_price": None})
+        with pytest.raises(RiskRefusal, match="premium bought today"):
+            stack.execute(one_lot)
+    finally:
+        stack.shutdown()

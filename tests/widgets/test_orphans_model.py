@@ -8,6 +8,7 @@ from typing import Any
 from dock_support import T0, events, parent_story, row
 from orphans_support import SYMBOL, Control, order, orphan, report, result
 
+from imperium_exec.events import HALTED_PREFIX
 from imperium_exec.request import Side
 from imperium_exec.widgets.orphans_model import OrphanBook
 from imperium_exec.widgets.parents_model import ParentBook
@@ -159,3 +160,16 @@ def test_held_parents_are_neither_working_nor_interrupted_and_their_lot_size_is_
     assert (view.working, view.interrupted) == (0, 1)
     parents.add(events([row("finished", parent_id="HELD000001", ts=T0 + 200_001.0)]))
     assert parents.is_finished("HELD000001") and len(parents) == 1
+
+
+def test_a_parent_halted_by_a_lost_session_is_not_one_the_trader_can_resume() -> None:
+    parents = ParentBook()
+    parents.add(events([row("accepted", parent_id="HALTED0001"),
+                        row("paused", parent_id="HALTED0001", status="paused",
+                            message=f"{HALTED_PREFIX}re-login needed: TokenException; nothing "
+                                    "is sent"),
+                        row("accepted", parent_id="PAUSED0001"),
+                        row("paused", parent_id="PAUSED0001", status="paused")]))
+    halted, paused = parents.get("HALTED0001"), parents.get("PAUSED0001")
+    assert halted is not None and halted.paused and halted.halted
+    assert paused is not None and paused.paused and not paused.halted

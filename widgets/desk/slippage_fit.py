@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from ...calibration.slippage_fit import FitInUse, LoadedFit, accept_fit
+from ..questions import ask_yes_no
 
 #: Asks the trader (parent, text) whether the newer fit may replace the one in use.
 ConfirmFit = Callable[[QWidget, str], bool]
@@ -25,12 +26,8 @@ ConfirmFit = Callable[[QWidget, str], bool]
 
 def confirm_fit_with_dialog(parent: QWidget, text: str) -> bool:
     """A Yes/No question; No is the default (Enter keeps the fit in use)."""
-    box = QMessageBox(QMessageBox.Icon.Question, "Use a new slippage fit", text,
-                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
-    box.setDefaultButton(QMessageBox.StandardButton.No)
-    box.setEscapeButton(QMessageBox.StandardButton.No)
-    box.setObjectName("slippage_fit_confirmation")
-    return box.exec() == QMessageBox.StandardButton.Yes
+    return ask_yes_no(parent, "Use a new slippage fit", text,
+                      name="slippage_fit_confirmation", default_yes=False)
 
 
 def _fit_facts(fit: LoadedFit) -> str:

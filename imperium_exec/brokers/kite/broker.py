@@ -5,14 +5,23 @@ What the adapter does, and what it deliberately does not:
 - Every client call uses keyword arguments (kiteconnect 5.2.2 put ``algo_id`` before ``tag`` in
   ``place_order``'s positional order). Limit prices go out cleaned onto the tick grid, because
   the client sends ``str(float)`` verbatim; ``market_protection`` goes out for MARKET only.
-- Errors pass through **unchanged**: kiteconnect's exceptions (class chosen by the JSON
+- Errors keep the class Kite named: kiteconnect's exceptions (class chosen by the JSON
   ``error_type``, ``.code`` = HTTP status) and requests' ``ReadTimeout`` / ``ConnectTimeout`` /
-  ``ConnectionError``. :class:`imperium_exec.retry.RetryPolicy` classifies them by class name,
-  code and text, and the engine reconciles ambiguous ones by tag. Wrapping them would hide
-  exactly what that needs.
-- Kite's order states fold into :class:`OrderStatus`; every transient state (``PUT ORDER REQ
-  RECEIVED``, ``VALIDATION PENDING``, ``OPEN PENDING``, ``TRIGGER PENDING``, ``MODIFY
-  PENDING``, ``CANCEL PENDING``...) and any state we do not know is PENDING, never terminal.
+  ``ConnectionError`` pass through unchanged. Where the client cannot name an answer, the
+  adapter reads the answer itself (every call goes through :meth:`KiteBroker.call_kite`,
+  :func:`~.errors.read_error_answer`): a ``MarginException``, ``HoldingException`` or
+  ``UserException`` (no class in kiteconnect 5.2.2) is raised as that type, Kite's envelope
+  without an ``error_type`` as a ``GeneralException``, and an answer that is not Kite's JSON
+  (a gateway's HTML, plain text, an empty body) as an ``UnreadableAnswer`` with the real HTTP
+  status. :class:`imperium_exec.retry.RetryPolicy` classifies them by class name, code and
+  text, and the engine reconciles ambiguous ones by tag.
+- Kite's order states fold into :class:`OrderStatus` by name (:data:`KITE_STATUSES`): what
+  waits at Zerodha before reaching the exchange (``PUT ORDER REQ RECEIVED``, ``VALIDATION
+  PENDING``, ``OPEN PENDING``, ``AMO REQ RECEIVED``) is PENDING; what rests at the exchange,
+  being modified, triggered or cancelled (``MODIFIED``, ``UPDATE``, ``TRIGGER PENDING``,
+  ``CANCEL PENDING``...) is OPEN; a state we do not know is logged once and is PENDING, never
+  terminal. A row's fills are read from it whatever its state (an ``UPDATE`` postback is a
+  partial fill). Its tag is ``tag``, else the first of ``tags``.
 - No pacing here: every request the engine makes goes through its one account-wide rate budget
   (:mod:`imperium_exec.engine.rate_budget`), awaited on the engine's loop by priority, and only then
   runs in a worker thread. ``rate_limits`` tells that budget Kite's limits.
@@ -61,18 +70,12 @@ from ..base import (
     Quote,
     StreamHandlers,
 )
-from .errors import KITE_ERRORS
+from .errors import KITE_ERRORS, read_error_answer
 
 if TYPE_CHECKING:
     from ...engine.gateway import BrokerGateway
     from .stream import KiteStream
 
-#: Kite statuses that end an order; everything else is still moving.
-_TERMINAL = {
-    "COMPLETE": OrderStatus.COMPLETE,
-    "CANCELLED": OrderStatus.CANCELLED,
-    "REJECTED": OrderStatus.REJECTED,
-}
 _KITE_TIME = "%Y-%m-%d %H:%M:%S"
 #: Kite's most instruments per GET /quote.
 QUOTE_BATCH = 500
@@ -86,16 +89,67 @@ KITE_TICKER_ROOT = "wss://ws.kite.trade"
 log = logging.getLogger(__name__)
 
 
+#: Every order state Kite documents, folded for the engine. Kite's order book and order
+#: history (kite.trade/docs/connect/v3/orders), its postbacks and ticker order updates
+#: ("COMPLETE, CANCEL, REJECTED, UPDATE": UPDATE is a partial fill or a modification of an
+#: open order).
+KITE_STATUSES: dict[str, OrderStatus] = {
+    # Held at Zerodha, not at the exchange yet.
+    "PUT ORDER REQ RECEIVED": OrderStatus.PENDING,
+    "VALIDATION PENDING": OrderStatus.PENDING,
+    "OPEN PENDING": OrderStatus.PENDING,
+    "AMO REQ RECEIVED": OrderStatus.PENDING,  # an after-market order waits for the open
+    # At the exchange, working (and able to fill) whatever is being done to it.
+    "OPEN": OrderStatus.OPEN,
+    "TRIGGER PENDING": OrderStatus.OPEN,  # a stop order resting until its trigger
+    "MODIFY VALIDATION PENDING": OrderStatus.OPEN,
+    "MODIFY PENDING": OrderStatus.OPEN,
+    "MODIFIED": OrderStatus.OPEN,
+    "NOT MODIFIED": OrderStatus.OPEN,  # a modification refused: the order rests unchanged
+    "CANCEL PENDING": OrderStatus.OPEN,  # may still fill until the cancel is confirmed
+    "NOT CANCELLED": OrderStatus.OPEN,
+    "UPDATE": OrderStatus.OPEN,  # a postback's partial fill or modification
+    # A postback's word for an ended cancel, per Kite's postback page; not seen in the book,
+    # which says CANCELLED: working until the book says so (never ended on a guess).
+    "CANCEL": OrderStatus.PENDING,
+    # Ended.
+    "COMPLETE": OrderStatus.COMPLETE,
+    "CANCELLED": OrderStatus.CANCELLED,
+    "CANCELLED AMO": OrderStatus.CANCELLED,
+    "REJECTED": OrderStatus.REJECTED,
+}
+_unknown_statuses: set[str] = set()
+_unknown_lock = threading.Lock()
+
+
 def order_status(kite_status: str | None) -> OrderStatus:
-    """Fold one of Kite's order states into the engine's five."""
-    text = (kite_status or "").strip().upper()
-    if text in _TERMINAL:
-        return _TERMINAL[text]
-    if text.startswith("CANCELLED"):  # e.g. "CANCELLED AMO"
-        return OrderStatus.CANCELLED
-    if text == "OPEN":
-        return OrderStatus.OPEN
-    return OrderStatus.PENDING  # transient or unknown: never treat as finished
+    """Fold one of Kite's order states into the engine's five (:data:`KITE_STATUSES`). A state
+    Kite does not document is logged once and is PENDING: still working, never finished."""
+    text = " ".join((kite_status or "").split()).upper()
+    folded = KITE_STATUSES.get(text)
+    if folded is not None:
+        return folded
+    with _unknown_lock:
+        first = text not in _unknown_statuses
+        _unknown_statuses.add(text)
+    if first:
+        log.warning("unknown Kite order status %r: treated as working (not finished)",
+                    kite_status)
+    return OrderStatus.PENDING
+
+
+def order_tag(raw: dict[str, Any]) -> str | None:
+    """An order's tag: ``tag``, else the first of ``tags`` (Kite's list; an order it sliced
+    or protected may carry the tag only there, first, as its mocks show), else None."""
+    tag = raw.get("tag")
+    if isinstance(tag, str) and tag:
+        return tag
+    tags = raw.get("tags")
+    if isinstance(tags, list):
+        for entry in tags:
+            if isinstance(entry, str) and entry:
+                return entry
+    return None
 
 
 def kite_time_to_epoch(value: Any) -> float | None:
@@ -158,6 +212,38 @@ class KiteBroker:
             basket_margin=self.basket_margin, positions=self.positions,
             modify_order=self.modify_order, max_modifications=max_modifications,
             relogin=self.relogin, clock=self.clock)
+        #: The answer to this thread's request in flight (read when the client fails on it).
+        self._answers = threading.local()
+        hooks = getattr(getattr(kite, "reqsession", None), "hooks", None)
+        if isinstance(hooks, dict):  # a real client's requests.Session
+            hooks.setdefault("response", []).append(self._saw_answer)
+
+    def _saw_answer(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        """requests' response hook: remember the answer for :meth:`call_kite`."""
+        self._answers.last = response
+
+    def call_kite(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """The client's method ``name`` called with these arguments; where the client fails on
+        an answer it cannot name, the exception the answer means is raised instead (from the
+        client's; :func:`~.errors.read_error_answer`). Transport errors, and exceptions Kite
+        named right, are raised unchanged."""
+        self._answers.last = None
+        try:
+            return getattr(self.kite, name)(*args, **kwargs)
+        except OSError:  # requests' transport errors: no answer to read
+            raise
+        except Exception as exc:
+            answer = getattr(self._answers, "last", None)
+            if answer is None:  # failed before any answer came
+                raise
+            read = read_error_answer(exc, int(answer.status_code),
+                                     answer.headers.get("content-type"),
+                                     bytes(answer.content or b""))
+            if read is exc:
+                raise
+            raise read from exc
+        finally:
+            self._answers.last = None
 
     def relogin(self, access_token: str) -> None:
         """Use ``access_token`` from now on (a new login's); the ticker, reopened by the
@@ -167,7 +253,8 @@ class KiteBroker:
     # ---------------------------------------------------------------- Broker protocol
 
     def place_order(self, order: OrderInstruction) -> str:
-        """POST /orders/{variety}; returns Kite's order id. Errors pass through unchanged."""
+        """POST /orders/{variety}; returns Kite's order id. An error answer raises what it
+        means (:meth:`call_kite`)."""
         params: dict[str, Any] = dict(
             variety=order.variety, exchange=order.exchange, tradingsymbol=order.tradingsymbol,
             transaction_type=str(order.side), quantity=int(order.quantity),
@@ -180,7 +267,7 @@ class KiteBroker:
             params["market_protection"] = order.market_protection
         else:
             params["price"] = self.format_price(order.limit_price, order.tick_size)
-        order_id = str(self.kite.place_order(**params))
+        order_id = str(self.call_kite("place_order", **params))
         with self._varieties_lock:
             self._varieties[order_id] = order.variety
         return order_id
@@ -189,12 +276,12 @@ class KiteBroker:
         """DELETE /orders/{variety}/{order_id} (the variety the order was placed with)."""
         with self._varieties_lock:
             variety = self._varieties.get(order_id, "regular")
-        self.kite.cancel_order(variety=variety, order_id=order_id)
+        self.call_kite("cancel_order", variety=variety, order_id=order_id)
 
     def modify_order(self, order_id: str, change: ModifyInstruction) -> None:
         """PUT /orders/{variety}/{order_id} (the variety the order was placed with): the new
-        total quantity, and the limit price (LIMIT) or market protection (MARKET). Errors pass
-        through unchanged."""
+        total quantity, and the limit price (LIMIT) or market protection (MARKET). An error
+        answer raises what it means (:meth:`call_kite`)."""
         with self._varieties_lock:
             variety = self._varieties.get(order_id, "regular")
         params: dict[str, Any] = dict(variety=variety, order_id=order_id,
@@ -204,12 +291,12 @@ class KiteBroker:
             params["market_protection"] = change.market_protection
         else:
             params["price"] = self.format_price(change.limit_price, change.tick_size)
-        self.kite.modify_order(**params)
+        self.call_kite("modify_order", **params)
 
     def orders(self) -> list[BrokerOrder]:
         """Today's order book (GET /orders), every state folded for the engine."""
         mapped: list[BrokerOrder] = []
-        for raw in self.kite.orders() or []:
+        for raw in self.call_kite("orders") or []:
             try:
                 mapped.append(self.to_broker_order(raw))
             except (KeyError, TypeError, ValueError):
@@ -228,7 +315,7 @@ class KiteBroker:
         does not know are left out. Failures (a 429 included) raise."""
         if len(keys) > QUOTE_BATCH:
             raise ValueError(f"keys: at most {QUOTE_BATCH} instruments per quote call")
-        data = self.kite.quote(list(keys)) or {}
+        data = self.call_kite("quote", list(keys)) or {}
         out: dict[str, Quote] = {}
         for key in keys:
             raw = data.get(key)
@@ -243,8 +330,8 @@ class KiteBroker:
         the per-order totals, when Kite sends them. Two requests; errors pass through
         unchanged."""
         orders = [self.margin_order(leg) for leg in legs]
-        basket = self.kite.basket_order_margins(orders, consider_positions=True)
-        equity = self.kite.margins("equity")
+        basket = self.call_kite("basket_order_margins", orders, consider_positions=True)
+        equity = self.call_kite("margins", "equity")
         per_order = basket.get("orders") or []
         without_hedge = sum(float(o.get("total") or 0.0) for o in per_order) \
             if per_order else None
@@ -256,7 +343,7 @@ class KiteBroker:
         """The account's net positions (``GET /portfolio/positions``, its ``net`` list): per
         instrument and product, whoever placed the orders. Errors pass through unchanged; a
         row we cannot read is skipped, never hiding the others."""
-        data = self.kite.positions() or {}
+        data = self.call_kite("positions") or {}
         mapped: list[BrokerPosition] = []
         for raw in data.get("net") or []:
             try:
@@ -292,7 +379,7 @@ class KiteBroker:
         with self._dump_lock:
             dump = self._dumps.get(exchange)
             if dump is None:
-                dump = self._dumps[exchange] = list(self.kite.instruments(exchange) or [])
+                dump = self._dumps[exchange] = list(self.call_kite("instruments", exchange) or [])
             return dump
 
     def open_stream(self, handlers: StreamHandlers, gateway: BrokerGateway) -> KiteStream | None:
@@ -335,7 +422,7 @@ class KiteBroker:
                    or kite_time_to_epoch(raw.get("exchange_timestamp")))
         return BrokerOrder(
             order_id=str(raw["order_id"]),
-            tag=raw.get("tag") or None,
+            tag=order_tag(raw),
             tradingsymbol=str(raw.get("tradingsymbol") or ""),
             exchange=str(raw.get("exchange") or ""),
             side=Side(str(raw.get("transaction_type") or "").upper()),
@@ -389,5 +476,5 @@ def _best(levels: Any) -> tuple[float | None, int]:
     return price, quantity
 
 
-__all__ = ["MAX_MODIFICATIONS", "QUOTE_BATCH", "KiteBroker", "kite_time_to_epoch",
-           "order_status"]
+__all__ = ["KITE_STATUSES", "MAX_MODIFICATIONS", "QUOTE_BATCH", "KiteBroker",
+           "kite_time_to_epoch", "order_status", "order_tag"]

@@ -70,8 +70,9 @@ class KiteTickerClient:
     :meth:`unsubscribe` at any time on that thread (remembered, sent at once when connected,
     re-sent after every reconnect). ``await stop()`` closes the socket and ends every task it
     started. Callbacks: ``on_ticks(list[Tick])`` for non-empty binary frames,
-    ``on_order_update(order_dict)`` for ``{"type": "order"}`` text frames, ``on_connect()``
-    after each handshake, ``on_disconnect(reason)`` after each connection ends,
+    ``on_order_update(order_dict)`` for ``{"type": "order"}`` text frames whose data has an
+    ``order_id`` (others are logged and dropped), ``on_connect()`` after each handshake,
+    ``on_disconnect(reason)`` after each connection ends,
     ``on_token_error(reason)`` once when Kite refuses the access token (the client then stops),
     ``on_error(reason)`` for failed attempts and Kite's ``{"type": "error"}`` frames.
 
@@ -310,8 +311,11 @@ class KiteTickerClient:
                 self._fire(self._on_ticks, ticks)
             return
         kind, data = parse_text(message)
-        if kind == "order" and isinstance(data, dict):
-            self._fire(self._on_order_update, data)
+        if kind == "order":
+            if isinstance(data, dict) and data.get("order_id"):
+                self._fire(self._on_order_update, data)
+            else:  # e.g. {"type": "order", "data": {}}: nothing to apply
+                log.info("Kite ticker order message without an order_id ignored: %r", data)
         elif kind == "error":
             log.warning("Kite ticker error: %s", data)
             self._fire(self._on_error, str(data))

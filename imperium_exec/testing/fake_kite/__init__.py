@@ -95,7 +95,7 @@ from .errors import (
     margin_message,
     margin_raw,
 )
-from .faults import Fault
+from .faults import BodyShape, Fault
 from .http_server import HOST
 from .instruments import DEFAULT_INSTRUMENTS, DEFAULT_SPOTS, FakeInstrument, nifty_strip
 from .limits import RateLimits
@@ -116,6 +116,7 @@ __all__ = [
     "TOO_MANY_REQUESTS",
     "UNKNOWN_INSTRUMENT",
     "UNKNOWN_ORDER",
+    "BodyShape",
     "FakeInstrument",
     "FakeKiteServer",
     "Fault",

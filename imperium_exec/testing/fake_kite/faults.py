@@ -5,7 +5,10 @@ Queue them with :meth:`FakeKiteServer.fail_next`; the server pops one per reques
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from enum import StrEnum
+from http import HTTPStatus
 
 from .errors import (
     BAD_SESSION,
@@ -17,13 +20,34 @@ from .errors import (
 )
 
 
+class BodyShape(StrEnum):
+    """The shapes an error answer comes in (:meth:`Fault.answer`)."""
+
+    JSON = "json"  # Kite's envelope: {"status": "error", "message", "error_type", "data": null}
+    JSON_UNTYPED = "json_untyped"  # Kite's envelope without its error_type
+    JSON_GATEWAY = "json_gateway"  # JSON that is not Kite's envelope: {"message": ...}
+    TEXT = "text"  # text/plain
+    HTML = "html"  # a gateway's HTML page
+    EMPTY = "empty"  # no body and no Content-Type
+    EMPTY_JSON = "empty_json"  # no body, Content-Type: application/json
+
+
+#: A gateway's error page (nginx-like; its stylesheet says "margin", which is no RMS refusal).
+_GATEWAY_PAGE = ("<html>\r\n<head><title>{status} {phrase}</title>\r\n"
+                 "<style>body {{ margin: 0 auto; width: 35em; }}</style></head>\r\n"
+                 "<body>\r\n<center><h1>{status} {phrase}</h1></center>\r\n"
+                 "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
     """What happens to the next request on a route, instead of or on top of normal handling.
 
     ``status`` other than 200 replaces the reply with a Kite JSON error (``error_type``,
-    ``message``) or, with ``html``, a gateway HTML page. ``record`` still carries the request out
-    (the order is placed, the cancel applied) before the reply is replaced or delayed.
+    ``message``), with ``html`` a gateway HTML page, or with ``body`` exactly that body under
+    ``content_type`` (None: no Content-Type header at all; :meth:`answer` builds every shape).
+    ``record`` still carries the request out (the order is placed, the cancel applied) before
+    the reply is replaced or delayed.
     ``delay_s`` holds the reply back: longer than the client timeout, the client raises
     ``ReadTimeout``. For orders: ``appear_after_s`` hides the recorded order from the book for
     that long, ``pending_status`` / ``pending_s`` hold it in a transient state before it reaches
@@ -40,6 +64,13 @@ class Fault:
     pending_status: str | None = None
     pending_s: float = 0.0
     reject_with: tuple[str, str] | None = None
+    body: bytes | None = None
+    content_type: str | None = "application/json"
+
+    @property
+    def replaces_reply(self) -> bool:
+        """The reply is the fault's (an error status, or a body of its own), not the route's."""
+        return self.status != 200 or self.body is not None
 
     @classmethod
     def ghost(cls, delay_s: float = 2.0) -> Fault:
@@ -61,6 +92,41 @@ class Fault:
               record: bool = False) -> Fault:
         """Any Kite JSON error (nothing is recorded unless ``record``)."""
         return cls(status=status, error_type=error_type, message=message, record=record)
+
+    @classmethod
+    def answer(cls, status: int, shape: BodyShape | str, *, error_type: str | None = None,
+               message: str = "", record: bool = False, delay_s: float = 0.0) -> Fault:
+        """HTTP ``status`` with a body of ``shape``: Kite's JSON envelope (``error_type`` and
+        ``message``; without ``error_type`` for ``json_untyped``), another JSON, plain text
+        (``message``), a gateway's HTML page, or nothing (with or without a JSON content type).
+        ``record``: the request is carried out first (the order exists at the exchange)."""
+        shape = BodyShape(shape)
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        text = message or f"{status} {phrase}".strip()
+        body: bytes
+        content_type: str | None = "application/json"
+        if shape is BodyShape.JSON:
+            body = json.dumps({"status": "error", "message": message,
+                               "error_type": error_type or "GeneralException",
+                               "data": None}).encode()
+        elif shape is BodyShape.JSON_UNTYPED:
+            body = json.dumps({"status": "error", "message": message, "data": None}).encode()
+        elif shape is BodyShape.JSON_GATEWAY:
+            body = json.dumps({"message": text}).encode()
+        elif shape is BodyShape.TEXT:
+            body, content_type = text.encode(), "text/plain; charset=utf-8"
+        elif shape is BodyShape.HTML:
+            body = _GATEWAY_PAGE.format(status=status, phrase=phrase).encode()
+            content_type = "text/html"
+        elif shape is BodyShape.EMPTY:
+            body, content_type = b"", None
+        else:
+            body = b""
+        return cls(status=status, error_type=error_type, message=message, record=record,
+                   delay_s=delay_s, body=body, content_type=content_type)
 
     @classmethod
     def throttled(cls) -> Fault:

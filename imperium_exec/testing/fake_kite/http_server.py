@@ -29,11 +29,12 @@ HOST = "127.0.0.1"
 
 @dataclass
 class Reply:
-    """One HTTP reply; ``delay_s`` holds it back (a fault)."""
+    """One HTTP reply; ``delay_s`` holds it back (a fault). ``content_type`` None sends no
+    Content-Type header."""
 
     status: int
     body: bytes
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"
     delay_s: float = 0.0
 
 
@@ -53,7 +54,10 @@ def error(status: int, error_type: str, message: str) -> Reply:
 
 
 def fault_reply(fault: Fault) -> Reply:
-    """What a fault answers instead: a Kite JSON error or a gateway's HTML page."""
+    """What a fault answers instead: its own body, a gateway's HTML page or a Kite JSON
+    error."""
+    if fault.body is not None:
+        return Reply(fault.status, fault.body, fault.content_type)
     if fault.html:
         return Reply(fault.status, fault.message.encode(), "text/html")
     return error(fault.status, fault.error_type or "GeneralException", fault.message)
@@ -140,7 +144,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
+            if reply.content_type is not None:
+                self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)

@@ -31,7 +31,7 @@ class FakeKiteServer:
 
     Use as a context manager (or :meth:`start` / :meth:`stop`); ``root`` is the URL to give
     ``KiteConnect(root=...)``, ``ticker_root`` the ticker's. Test controls: :meth:`set_quote`,
-    :meth:`fill`, :meth:`reject`, :meth:`fail_next`, :meth:`expire_session`,
+    :meth:`fill`, :meth:`reject`, :meth:`fail_next`, :meth:`clear_faults`, :meth:`expire_session`,
     :meth:`drop_ticker`, :meth:`silence_ticker`. Inspection: :meth:`recorded_orders`,
     :meth:`order`, :attr:`requests`, :attr:`ticker_connections`, :attr:`ticker_messages`,
     :attr:`ticker_handshakes`.
@@ -292,6 +292,13 @@ class FakeKiteServer:
         with self._lock:
             self._faults.setdefault(route, deque()).extend(faults)
 
+    def clear_faults(self) -> list[tuple[str, Fault]]:
+        """Drop every scripted fault not used yet; returns them as (route, fault)."""
+        with self._lock:
+            left = [(route, fault) for route, queue in self._faults.items() for fault in queue]
+            self._faults.clear()
+            return left
+
     def expire_session(self) -> None:
         """Every request from now on gets 403 TokenException (until :meth:`restore_session`);
         open ticker connections are closed (code 1000) and new handshakes refused with 403."""
@@ -359,14 +366,14 @@ class FakeKiteServer:
             self._exchange.advance(now)
             queue = self._faults.get(route)
             fault = queue.popleft() if queue else None
-            if fault is not None and fault.status != 200 and not fault.record:
+            if fault is not None and fault.replaces_reply and not fault.record:
                 return fault_reply(fault)
             try:
                 reply = dispatch(self._exchange, route, args, query, form, now, fault, body)
             except KiteError as exc:
                 return error(exc.status, exc.error_type, exc.message)
             if fault is not None:
-                if fault.status != 200:
+                if fault.replaces_reply:
                     reply = fault_reply(fault)
                 reply.delay_s = fault.delay_s
             return reply
