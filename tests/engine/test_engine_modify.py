@@ -64,9 +64,9 @@ def test_a_passive_twap_re_prices_its_resting_child_by_one_modify_per_slice(
     assert_books_balance(rows, 260)
 
 
-def test_nothing_is_sent_when_the_re_price_changes_neither_price_nor_quantity(
-        tmp_path: Path) -> None:
-    """A slice that sizes to nothing new leaves the child resting as it is: no write at all."""
+def test_a_limit_parents_re_price_never_passes_its_limit(tmp_path: Path) -> None:
+    """The final slice takes, but a LIMIT parent's modify stops at its limit (as a new order
+    would): the resting child grows by the slice at the same price."""
     rig = make_rig(tmp_path, modify=True)
     try:
         parent_id, future = rig.engine.submit(make_request(
@@ -76,9 +76,9 @@ def test_nothing_is_sent_when_the_re_price_changes_neither_price_nor_quantity(
         rows = rig.snapshot(parent_id)
     finally:
         rig.close()
-    # A LIMIT parent at the bid: slice 2 (final) takes, but never past the limit: 100.0.
-    assert result.status is ParentStatus.PARTIAL
-    assert child_rows(rows)[:2] == [("placed", 1, 65, 100.0), ("modified", 1, 130, 100.0)]
+    assert result.status is ParentStatus.PARTIAL  # the ask never came down to 100
+    assert child_rows(rows) == [("placed", 1, 65, 100.0), ("modified", 1, 130, 100.0),
+                                ("cancelled", 1, 130, 100.0)]  # at the window's end
     assert rig.broker.modify_calls == 1
 
 

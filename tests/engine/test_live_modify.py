@@ -63,6 +63,7 @@ def twap(live: Live, inst: FakeInstrument, slices: int, horizon_s: float,
 def test_a_passive_twap_spends_one_write_per_re_price_where_cancel_and_place_spent_two(
         ) -> None:
     spent: dict[bool, Counter[str]] = {}
+    re_prices: dict[bool, int] = {}
     for modify in (False, True):
         live = start_live(1, config=EngineConfig(id_seed=None, modify_resting=modify))
         try:
@@ -76,11 +77,13 @@ def test_a_passive_twap_spends_one_write_per_re_price_where_cancel_and_place_spe
             stop_live(live)
         fills = sum(r["filled_quantity"] for r in rows if r["event"] == "filled")
         assert fills == sum(o["filled_quantity"] for o in live.server.recorded_orders()) == 390
-    re_prices = 5  # every slice after the first
-    assert spent[False] == Counter(place=6, cancel=5)  # two writes per re-price
-    assert spent[True] == Counter(place=1, modify=5)  # one
-    assert (sum(spent[False].values()) - 1) / re_prices == 2.0
-    assert (sum(spent[True].values()) - 1) / re_prices == 1.0
+        # Every slice after the first re-prices (5; fewer if a late slice merged).
+        re_prices[modify] = sum(r["event"] in ("placed", "modified") for r in rows) - 1
+        assert 3 <= re_prices[modify] <= 5
+    assert spent[False] == Counter(place=1 + re_prices[False], cancel=re_prices[False])
+    assert spent[True] == Counter(place=1, modify=re_prices[True])  # one write a re-price
+    assert (sum(spent[False].values()) - 1) / re_prices[False] == 2.0
+    assert (sum(spent[True].values()) - 1) / re_prices[True] == 1.0
 
 
 def test_many_twaps_re_priced_in_place_keep_kites_write_rate_and_modification_allowance(
@@ -102,18 +105,23 @@ def test_many_twaps_re_priced_in_place_keep_kites_write_rate_and_modification_al
     assert max_per_calendar_second(stamps) <= 10 and live.server.throttled == 0
     per_order = Counter(r.path.rsplit("/", 1)[-1] for r in live.server.requests
                         if r.route == "modify")
-    # Each parent's first order: 4 modifies (slices 2-5), then slice 6 cancels it and places
-    # a new one, which the last slices modify (up to 3 times: a slice that fell due while
-    # the crowd of cancels and placements at slice 6 waited goes out merged with the next).
-    first = {o["order_id"] for o in live.server.recorded_orders() if o["status"] == "CANCELLED"}
-    assert len(first) == 8 and all(per_order[o] == 4 for o in first)
+    # A parent's first order: 4 modifies (slices 2-5), then slice 6 cancels it and places a
+    # new one, which the last slices modify (a slice that fell due while a crowd of writes
+    # waited goes out merged with the next: fewer re-prices, never more modifications).
+    replaced = {o["order_id"] for o in live.server.recorded_orders()
+                if o["status"] == "CANCELLED"}
+    assert len(replaced) >= 4 and all(per_order[o] == 4 for o in replaced)
     assert max(per_order.values()) == 4  # never past the allowance less the one kept
     assert live.server.replies[400] == 0  # no modify was refused
-    assert not any("refused" in (r["message"] or "") for r in rows)
+    cancelled = [r for r in rows if r["event"] == "cancelled"]
+    assert len(cancelled) == len(replaced) and all(
+        "its order was modified 4 times, the most kept below the broker's 5" in r["message"]
+        for r in cancelled)
     # 8 re-prices a parent (fewer when slices merge): 4 modifies, a cancel and a placement,
     # then modifies: at most 9 writes a parent where cancel and place spent 16.
     spent = writes(live)
-    assert (spent["place"], spent["cancel"]) == (16, 8) and 48 <= spent["modify"] <= 56
+    assert (spent["place"], spent["cancel"]) == (8 + len(replaced), len(replaced))
+    assert spent["modify"] <= 56
     modified = [r for r in rows if r["event"] == "modified"]
     assert len(modified) == spent["modify"]
     assert all(r["status"] == "placed" for r in modified)
