@@ -108,6 +108,7 @@ _SIGNAL_FOR_EVENT = {
     EventKind.RECONCILING: "child_reconciling",
     EventKind.FILLED: "child_filled",
     EventKind.CANCELLED: "child_cancelled",
+    EventKind.MODIFIED: "child_modified",
     EventKind.FINISHED: "parent_finished",
     EventKind.SESSION: "session_expired",
     EventKind.BASKET_ACCEPTED: "basket_accepted",
@@ -137,6 +138,9 @@ class ExecutionStack(QObject):
     child_reconciling = Signal(object)
     child_filled = Signal(object)
     child_cancelled = Signal(object)
+    #: A resting child re-priced in place (the broker's modify): same order, tag and
+    #: attempt; the row carries its new limit price and quantity. Not terminal.
+    child_modified = Signal(object)
     parent_finished = Signal(object)
     #: The broker refused the session (token expired): nothing more is sent until the trader
     #: logs in again; the row's message lists the orders that may still be live. Once.

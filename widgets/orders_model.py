@@ -89,7 +89,7 @@ _PROGRESS: dict[Status, int] = {status: i for i, status in enumerate(CHILD_STATE
 #: that which row is shown never depends on which arrived first.
 _EVENT_ORDER: dict[EventKind, int] = {kind: i for i, kind in enumerate((
     EventKind.RETRY, EventKind.RECONCILING, EventKind.RECONCILED, EventKind.PLACED,
-    EventKind.FILLED,
+    EventKind.MODIFIED, EventKind.FILLED,
     EventKind.CANCELLED, EventKind.REJECTED, EventKind.ERROR))}
 #: The precedence of a (status, event) state, less its attempt (bits 8-39): terminal first,
 #: then (after the attempt) progress, then the event. Ghost rows are not states of the child.
@@ -287,6 +287,10 @@ class OrderBook:
             changed = True
         if e.filled_quantity and (kind is EventKind.FILLED or kind is EventKind.GHOST):
             changed = self._count_fill(row, e) or changed
+        if kind is EventKind.MODIFIED and e.quantity is not None \
+                and e.quantity != n["quantity"][row]:  # re-priced in place: its new total
+            n["quantity"][row] = e.quantity
+            changed = True
         base = _RANK_BASE.get((e.status, kind))  # None: a ghost row, or no state of its own
         if base is None:
             return changed

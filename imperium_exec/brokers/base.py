@@ -64,6 +64,21 @@ class OrderInstruction:
 
 
 @dataclass(frozen=True, slots=True)
+class ModifyInstruction:
+    """A change to a resting order (Kite's modify: the order keeps its id and tag). Prices are
+    already on the tick grid.
+
+    ``quantity`` is the order's new *total* (Kite's meaning): what has filled stays filled, so
+    a fill that lands before the change is part of it, never on top of it."""
+
+    quantity: int
+    order_type: OrderType
+    limit_price: float | None  # None for MARKET
+    market_protection: int | None = None  # set for MARKET orders
+    tick_size: float | None = None  # the instrument's tick, for brokers that format prices
+
+
+@dataclass(frozen=True, slots=True)
 class MarginLeg:
     """One leg of a basket whose margin is asked for before anything is sent."""
 
@@ -315,6 +330,13 @@ class BrokerCapabilities:
     #: The account's net positions, per instrument and product, whoever traded them (Kite's
     #: ``GET /portfolio/positions``, its ``net`` list). Blocks. None: the broker has none.
     positions: Callable[[], list[BrokerPosition]] | None = None
+    # orders
+    #: Change a resting order's price, quantity or type in one request (Kite's modify: a
+    #: write of the rate limits, not an order of the day). Blocks; errors pass through as
+    #: the broker raises them. None: a resting order is re-priced by cancel and a new order.
+    modify_order: Callable[[str, ModifyInstruction], None] | None = None
+    #: Modifications one order accepts (Kite: 25, then it refuses); None: no limit.
+    max_modifications: int | None = None
     # the session
     #: Take a new access token after the session was lost (Kite: the token from a fresh
     #: login); the engine then reconciles what it halted. None: its session never expires.
@@ -329,10 +351,12 @@ class BrokerCapabilities:
 
     def __post_init__(self) -> None:
         for name in ("quotes", "open_stream", "lists", "instrument_dump", "basket_margin",
-                     "positions", "relogin"):
+                     "positions", "modify_order", "relogin"):
             service = getattr(self, name)
             if service is not None and not callable(service):
                 raise TypeError(f"capabilities.{name}: {service!r} is not callable")
+        if self.max_modifications is not None and self.max_modifications < 1:
+            raise ValueError("capabilities.max_modifications: at least 1, or None")
         if self.local_market_data and self.open_stream is not None:
             raise ValueError("capabilities: a broker whose quotes are its own in-process book "
                              "(local_market_data) has no stream to open")

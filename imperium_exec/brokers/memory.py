@@ -3,7 +3,9 @@
 It is deliberately simple (no queue, no impact, no rate limits): the realistic market is
 :class:`~imperium_exec.brokers.paper.PaperBroker`. What it does offer is exact control: a queue
 of exceptions the next ``place_order`` calls raise, ghost orders (recorded although the call
-timed out), a blocking latency, and manual fills of resting orders.
+timed out), a blocking latency, and manual fills of resting orders. With ``modify=True`` it
+offers Kite's modify too (``max_modifications`` an order, then Kite's refusal), and a queue of
+exceptions the next ``modify_order`` calls raise.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from dataclasses import replace
 from ..clock import Clock, RealClock
 from ..request import OrderType, Side
 from ..timeutil import SESSION_SECONDS
-from .base import BrokerCapabilities, BrokerOrder, OrderInstruction, OrderStatus, Quote
-from .errors import BrokerError
+from .base import (
+    BrokerCapabilities,
+    BrokerOrder,
+    ModifyInstruction,
+    OrderInstruction,
+    OrderStatus,
+    Quote,
+)
+from .errors import BrokerError, InputException, NetworkException
 from .kite.errors import KITE_ERRORS
 
 #: The index segments' exchanges: only options and futures (NFO, BFO) have a default book.
@@ -30,7 +39,8 @@ class InMemoryBroker:
 
     def __init__(self, *, clock: Clock | None = None, bid: float = 100.0, ask: float = 100.5,
                  volume_per_second: float = 100.0, latency_s: float = 0.0,
-                 name: str = "memory", touch_quantity: int | None = None) -> None:
+                 name: str = "memory", touch_quantity: int | None = None,
+                 modify: bool = False, max_modifications: int | None = 25) -> None:
         self.name = name
         self.clock = clock or RealClock()
         self.latency_s = latency_s
@@ -49,11 +59,19 @@ class InMemoryBroker:
         self._lock = threading.Lock()
         self.place_calls = 0
         self.cancel_calls = 0
+        self.modify_calls = 0
         self.placed: list[OrderInstruction] = []
+        #: Every modification accepted: (order id, the change).
+        self.modified: list[tuple[str, ModifyInstruction]] = []
+        self._modify_failures: deque[tuple[BaseException, bool]] = deque()
+        self._modifications: dict[str, int] = {}
+        self.max_modifications = max_modifications
         #: Quotes are this object's own book: read as a pushed stream, no REST and no limits;
         #: its errors are the Kite-named ones of :mod:`.errors`.
-        self.capabilities = BrokerCapabilities(errors=KITE_ERRORS, local_market_data=True,
-                                               clock=self.clock)
+        self.capabilities = BrokerCapabilities(
+            errors=KITE_ERRORS, local_market_data=True, clock=self.clock,
+            modify_order=self.modify_order if modify else None,
+            max_modifications=max_modifications if modify else None)
 
     # ---------------------------------------------------------------- test controls
 
@@ -71,6 +89,17 @@ class InMemoryBroker:
         """
         with self._lock:
             self._failures.extend((e, record, late_by_s) for e in errors)
+
+    def fail_next_modify(self, *errors: BaseException, apply: bool = False) -> None:
+        """The next ``modify_order`` calls raise these, in order; ``apply=True`` carries the
+        modification out before raising (a reply lost after Kite applied it)."""
+        with self._lock:
+            self._modify_failures.extend((e, apply) for e in errors)
+
+    def modifications(self, order_id: str) -> int:
+        """Modifications accepted for ``order_id``."""
+        with self._lock:
+            return self._modifications.get(order_id, 0)
 
     def fill(self, order_id: str, quantity: int | None = None, price: float | None = None) -> None:
         """Fill a resting order (all of it by default) at ``price`` (its limit by default)."""
@@ -120,6 +149,48 @@ class InMemoryBroker:
                 raise BrokerError(f"order {order_id} is already {order.status}", 400)
             self._orders[order_id] = replace(order, status=OrderStatus.CANCELLED,
                                              pending_quantity=0)
+
+    def modify_order(self, order_id: str, change: ModifyInstruction) -> None:
+        """Kite's modify, at once: the new total quantity and price of a resting order (a
+        price through the touch fills it at the touch, as a new order would)."""
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        with self._lock:
+            self.modify_calls += 1
+            failure = self._modify_failures.popleft() if self._modify_failures else None
+            if failure is not None and not failure[1]:
+                raise failure[0]
+            order = self._orders.get(order_id)
+            if order is None:
+                raise InputException(f"Couldn't find that `order_id` ({order_id}).")
+            if order.status is not OrderStatus.OPEN:
+                raise InputException("Order cannot be modified as it is being processed. "
+                                     "Try later.")
+            done = self._modifications.get(order_id, 0)
+            if self.max_modifications is not None and done >= self.max_modifications:
+                raise NetworkException("Maximum allowed order modifications exceeded.", 400)
+            if change.quantity <= order.filled_quantity:
+                raise InputException(f"Quantity should be more than the filled quantity "
+                                     f"{order.filled_quantity}.")
+            self._modifications[order_id] = done + 1
+            self.modified.append((order_id, change))
+            order = replace(order, quantity=change.quantity,
+                            pending_quantity=change.quantity - order.filled_quantity,
+                            exchange_timestamp=self.clock.now())
+            bid, ask = self._book.get(order.tradingsymbol, self._default_book)
+            touch = ask if order.side is Side.BUY else bid
+            price = touch if change.limit_price is None else change.limit_price
+            self._limits[order_id] = price
+            crosses = change.order_type is OrderType.MARKET or (
+                price >= ask if order.side is Side.BUY else price <= bid)
+            if crosses:
+                left = order.quantity - order.filled_quantity
+                quantity = left if self.touch_quantity is None \
+                    else min(left, self.touch_quantity)
+                order = self._apply_fill(order, quantity, touch)
+            self._orders[order_id] = order
+        if failure is not None:
+            raise failure[0]
 
     def orders(self) -> list[BrokerOrder]:
         with self._lock:

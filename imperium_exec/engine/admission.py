@@ -148,6 +148,13 @@ class Admission:
             if self._unsent.get(parent_id, 0) > 0:
                 self._unsent[parent_id] -= 1
 
+    def unplanned(self, parent_id: str, count: int) -> None:
+        """``count`` of ``parent_id``'s planned placements will not be sent (a slice re-priced
+        its resting orders in place instead): the day's reservation lets them go."""
+        with self._lock:
+            if parent_id in self._unsent:
+                self._unsent[parent_id] = max(0, self._unsent[parent_id] - count)
+
     def count_traded_today(self, bought: float, sold: float) -> None:
         """Premium an earlier session of the day traded (read from the journal at a restart):
         the day's premium limits count it too."""

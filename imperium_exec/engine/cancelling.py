@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 
 from ..brokers.base import Broker
 from ..clock import Clock
@@ -37,17 +38,20 @@ class ChildCanceller:
         self.cancel_timeout_s = cancel_timeout_s
         self.poll_interval_s = poll_interval_s
 
-    async def cancel_working(self, parent: ParentState) -> None:
-        """Cancel every working child of ``parent`` (cancels go first in the write queue) and
-        wait until the stream or the shared order book confirms.
+    async def cancel_working(self, parent: ParentState,
+                             children: Iterable[ChildState] | None = None) -> None:
+        """Cancel every working child of ``parent`` (only those of ``children`` when given;
+        cancels go first in the write queue) and wait until the stream or the shared order
+        book confirms.
 
         A cancel that fails is sent again on the next pass; a child whose cancel is still
         unconfirmed after ``cancel_timeout_s`` is not waited on again (its order stays
         followed after the parent finishes, and the finished row says it may still be live)."""
         started = self.clock.now()
         deadline = started + self.cancel_timeout_s
+        among = parent.children if children is None else list(children)
         while True:
-            waiting = [c for c in parent.children
+            waiting = [c for c in among
                        if c.status is ChildStatus.WORKING and not c.cancel_abandoned]
             if not waiting:
                 return

@@ -33,6 +33,13 @@ class EngineConfig:
     #: A MARKET child still resting this long (Kite's market protection turns it into a limit
     #: at the band) is cancelled; the rest goes back to the parent.
     market_rest_s: float = 5.0
+    #: Re-price a resting child (a scheduled algorithm's slice boundary) by one modify where
+    #: the broker offers it (``BrokerCapabilities.modify_order``); False: by a cancel and a new
+    #: order (two writes), as before.
+    modify_resting: bool = True
+    #: Modifications of an order's allowance (Kite: 25) kept unused: at the limit less this,
+    #: the next re-price cancels the order and places a new one (whose allowance is fresh).
+    modify_headroom: int = 1
     #: Override the broker's own rate limits (``broker.rate_limits``), e.g. in benchmarks.
     rate_limits: AccountRateLimits | None = None
     #: Seed for parent ids (tests and benchmarks); None draws them from the OS.

@@ -138,7 +138,9 @@ class ExecutionEngine:
             slippage=slippage or SlippageModel(
                 offers.slippage_params, fit="broker" if offers.slippage_params else None),
             retry_policy=self.retry_policy, events=self.events, emit=self._emit, clock=self.clock,
-            config=PlacementConfig(quote_wait_s=cfg.quote_wait_s))
+            config=PlacementConfig(quote_wait_s=cfg.quote_wait_s,
+                                   modify_resting=cfg.modify_resting,
+                                   modify_headroom=cfg.modify_headroom))
         self.admission = Admission(limits=cfg.risk_limits, budget=self.budget,
                                    gateway=self.gateway, clock=self.clock,
                                    check_margin=offers.basket_margin,
@@ -154,6 +156,7 @@ class ExecutionEngine:
             broker=broker, planner=self.planner, placer=self.placer, orders=self.orders,
             canceller=self.canceller, events=self.events, emit=self._emit, clock=self.clock,
             market_rest_s=cfg.market_rest_s)
+        self.schedule.on_unplanned = self.admission.unplanned
         self.baskets = BasketBook(
             clock=self.clock, events=self.events, emit=self._emit, gateway=self.gateway,
             late_units=self.orders.late_units, basket_margin=offers.basket_margin,

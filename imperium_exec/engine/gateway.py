@@ -6,7 +6,8 @@ the blocking client call in a worker thread that is free by construction (the po
 as the budget's ``max_in_flight``). So waiting for budget never holds a thread, and a request is
 counted against the limits when it is really sent.
 
-Two brakes act right before a placement's HTTP call, in the worker thread itself:
+Two brakes act right before a placement's (or a modification's) HTTP call, in the worker thread
+itself:
 
 - the parent's :class:`SendPermit`, revoked synchronously by ``cancel``/``cancel_all`` on the
   caller's thread, so no order leaves after the kill switch returns (beyond one already on
@@ -83,7 +84,7 @@ class BrokerGateway:
     def _check(self, kind: RequestKind, permit: SendPermit | None) -> None:
         if self.session_lost is not None:
             raise SessionLost(f"not sent: {self.session_lost}")
-        if kind is RequestKind.PLACE:
+        if kind in (RequestKind.PLACE, RequestKind.MODIFY):  # a re-price is a new price too
             if self._placements_halted is not None:
                 raise NotSent(f"not sent: {self._placements_halted}")
             if permit is not None and permit.reason is not None:

@@ -440,10 +440,12 @@ class OrderTracker:
                             f"{child.leaves} returned to the parent"))
             else:
                 child.status = ChildStatus.CANCELLED
+                why = f" (re-priced by a new order: {child.replaced_because})" \
+                    if child.replaced_because else ""
                 self._emit(events.child_event(
                     parent, child, EventKind.CANCELLED, Status.CANCELLED,
                     filled_quantity=child.filled,
-                    message=f"{child.leaves} returned to the parent"))
+                    message=f"{child.leaves} returned to the parent{why}"))
             changed = True
         return changed
 

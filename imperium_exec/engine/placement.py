@@ -17,17 +17,31 @@ The order of things is what makes it safe under Kite's limits:
    the attempt's tag (stream updates and shared book reads) before anything is re-sent: a
    ``reconciling`` row says the wait has begun, the child's next row ends it; a re-sent
    attempt's tag stays watched for a late order.
+
+:meth:`Placer.modify` re-prices a resting child in place where the broker offers modify
+(``BrokerCapabilities.modify_order``): one write of the budget (:attr:`RequestKind.MODIFY`,
+not an order of the day) instead of a cancel and a placement, the same order id, tag and
+attempt, a ``modified`` row. It sends nothing when neither the price nor the quantity changes,
+and declines (the caller then cancels and places) a price outside the exchange's band
+(:func:`~imperium_exec.instruments.price_band` around the last price), a MARKET re-price without
+market protection, a quantity the freeze or the fills rule out, and a child whose order has had
+``max_modifications - modify_headroom`` modifications (Kite refuses the 26th). The new quantity
+is the order's total as of the slice's sizing, so a fill that races the modification is part of
+it, never on top of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from ..algos.registry import algorithm_for
-from ..brokers.base import Broker, BrokerOrder, OrderInstruction, Quote
+from ..brokers.base import Broker, BrokerOrder, ModifyInstruction, OrderInstruction, Quote
 from ..brokers.errors import ErrorClass
 from ..clock import Clock
 from ..costs.slippage import PriorFill, SlippageModel
@@ -40,6 +54,7 @@ from ..events import (
     QuoteSource,
     Status,
 )
+from ..instruments import price_band
 from ..request import OrderType, Side, Urgency
 from ..retry import RetryPolicy
 from ..router import RouteDecision, SmartOrderRouter
@@ -51,12 +66,29 @@ from .rate_budget import OrderLimitReached, RequestKind
 from .state import ChildState, ParentState, child_tag
 
 Emit = Callable[[Event], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class PlacementConfig:
     #: How long a child waits for a fresh quote before it is given up (not sent).
     quote_wait_s: float = 10.0
+    #: Re-price resting children in place where the broker offers modify (False: always by
+    #: cancel and a new order, as before).
+    modify_resting: bool = True
+    #: Modifications of an order's allowance left unused: with Kite's 25, an order is modified
+    #: at most 24 times, then the next re-price cancels it and places a new order.
+    modify_headroom: int = 1
+
+
+class Modified(Enum):
+    """What :meth:`Placer.modify` did with a resting child."""
+
+    MODIFIED = "modified"  # the broker took the change: the child rests re-priced
+    UNCHANGED = "unchanged"  # already at that price and quantity: nothing sent
+    UNFIT = "unfit"  # not for a modify (see Placer.modify): nothing sent; cancel and place
+    REFUSED = "refused"  # the broker refused it or its outcome is unknown: cancel and place
+    NOT_SENT = "not_sent"  # the parent stopped, or the child ended, before it went out
 
 
 def needs_no_quote(parent: ParentState) -> bool:
@@ -85,6 +117,13 @@ class Placer:
         self.emit = emit
         self.clock = clock
         self.config = config or PlacementConfig()
+        offers = broker.capabilities
+        #: The broker's modify, when it offers one and the config lets it be used.
+        self.modify_order = offers.modify_order if self.config.modify_resting else None
+        limit = offers.max_modifications
+        #: Modifications one order may have here (None: no limit).
+        self.modification_limit = None if limit is None \
+            else max(0, limit - self.config.modify_headroom)
 
     async def price(self, parent: ParentState, *, wait: bool = False) -> MarketQuote | None:
         """The quote to price ``parent``'s next child from: fresh, or None after waiting (or
@@ -216,6 +255,154 @@ class Placer:
                 outcome = failure
             child.latency_ms = (time.perf_counter() - started) * 1e3
             return outcome, instruction
+
+    # ------------------------------------------------------------------ modifying
+
+    def can_modify(self, parent: ParentState, child: ChildState) -> bool:
+        """Whether ``child`` may be re-priced in place at all: the broker offers modify, the
+        child rests (an order id, no cancel on its way), a modification is left in its
+        order's allowance, and it is not a basket's leg (the basket's gate decides how much of
+        a leg is out: its re-prices go through the gate as new orders)."""
+        limit = self.modification_limit
+        return (self.modify_order is not None and child.status is ChildStatus.WORKING
+                and child.order_id is not None and not child.cancel_requested
+                and not child.in_flight and parent.basket is None
+                and (limit is None or child.modifications < limit))
+
+    def not_modified_because(self, parent: ParentState, child: ChildState) -> str | None:
+        """Why a resting ``child`` is re-priced by a new order although the broker offers
+        modify (for its cancelled row), or None."""
+        limit = self.modification_limit
+        if self.modify_order is None or parent.basket is not None or limit is None \
+                or child.modifications < limit:
+            return None
+        cap = self.broker.capabilities.max_modifications
+        return (f"its order was modified {child.modifications} times, the most kept below "
+                f"the broker's {cap}")
+
+    async def modify(self, parent: ParentState, child: ChildState, quantity: int, *,
+                     final_slice: bool) -> Modified:
+        """Re-price the resting ``child`` in place at the current price, to ``quantity`` (its
+        order's new total, fills included), in one write; see the module docstring for what
+        it declines. A ``modified`` row says what changed; a refusal is logged and left to
+        the caller (who cancels and places)."""
+        seq = self.gateway.budget.next_seq()
+        while True:
+            await parent.hold_while_paused()
+            if parent.stopping:
+                return Modified.NOT_SENT
+            market = await self.price(parent)
+            if parent.stopping:
+                return Modified.NOT_SENT
+            if market is None or not self.can_modify(parent, child):
+                return Modified.UNFIT
+            try:
+                return await self._modify_once(parent, child, quantity, market, seq=seq,
+                                               final_slice=final_slice)
+            except _Requeue:
+                continue
+
+    def _modify_fits(self, parent: ParentState, child: ChildState, quantity: int,
+                     decision: RouteDecision, quote: Quote) -> str | None:
+        """Why this change is not for a modify, or None when it is."""
+        req = parent.request
+        if quantity <= child.filled:
+            return f"{quantity} is not above the {child.filled} already filled"
+        if quantity > req.max_order_quantity:
+            return f"{quantity} is above the freeze quantity {req.max_order_quantity}"
+        if decision.order_type is OrderType.MARKET:
+            return None if decision.market_protection is not None \
+                else "a MARKET re-price needs market protection"
+        if decision.limit_price is None:
+            return "no limit price"
+        reference = quote.ltp if quote.ltp is not None else quote.mid
+        if reference is not None:
+            low, high = price_band(reference, req.tick_size)
+            price = decision.limit_price
+            if (price > high + 1e-9) if req.side is Side.BUY else (price < low - 1e-9):
+                return (f"limit {price:,.2f} is outside the exchange's band "
+                        f"{low:,.2f}-{high:,.2f} around {reference:,.2f}")
+        return None
+
+    async def _modify_once(self, parent: ParentState, child: ChildState, quantity: int,
+                           market: MarketQuote, *, seq: int, final_slice: bool) -> Modified:
+        req = parent.request
+        modify_order = self.modify_order
+        assert modify_order is not None and child.order_id is not None
+        async with self.gateway.budget.slot(RequestKind.MODIFY, seq=seq) as slot:
+            if parent.stopping or not self.can_modify(parent, child):
+                slot.refund()
+                return Modified.NOT_SENT if parent.stopping or \
+                    child.status is not ChildStatus.WORKING else Modified.UNFIT
+            limit = self.market_data.config.max_age_s
+            if self.market_data.age(market) > limit:
+                refreshed = self.market_data.latest(market.key)
+                if refreshed is None or self.market_data.age(refreshed) > limit:
+                    slot.refund()  # stale while queued: re-price, keep the place in line
+                    raise _Requeue
+                market = refreshed
+            decision = self.router.decide(req, market.quote, final_slice=final_slice,
+                                          pay_up_ticks=parent.pay_up_ticks)
+            unfit = self._modify_fits(parent, child, quantity, decision, market.quote)
+            if unfit is not None:
+                slot.refund()
+                log.info("child %s of %s not modified: %s", child.index + 1, parent.parent_id,
+                         unfit)
+                child.replaced_because = unfit
+                return Modified.UNFIT
+            old = child.decision
+            if old is not None and old.order_type is decision.order_type \
+                    and old.limit_price == decision.limit_price and child.quantity == quantity:
+                slot.refund()
+                return Modified.UNCHANGED
+            instruction = ModifyInstruction(
+                quantity=quantity, order_type=decision.order_type,
+                limit_price=decision.limit_price,
+                market_protection=decision.market_protection, tick_size=req.tick_size)
+            before = child.quantity
+            priced = copy.copy(child)  # its pricing now: put back if the change is refused
+            # The order's new total and price from here on: a fill that lands before the
+            # reply (the change may fill at once) is counted against it and carries them.
+            child.quantity = quantity
+            self._estimate(parent, child, decision, market)
+            try:
+                await self.gateway.run(slot, modify_order, child.order_id, instruction,
+                                       permit=parent.permit)
+            except NotSent:
+                child.quantity = before
+                _put_back_pricing(child, priced)
+                return Modified.NOT_SENT
+            except Exception as exc:
+                error = self.retry_policy.classify(exc)
+                if error.ambiguous:  # it may have been applied: count it, keep the larger
+                    child.modifications += 1
+                    child.quantity = max(before, quantity)
+                else:
+                    child.quantity = before
+                    _put_back_pricing(child, priced)
+                what = "modify's outcome unknown" if error.ambiguous else "modify refused"
+                child.replaced_because = f"{what} ({type(exc).__name__}: {exc})"
+                log.info("modify of %s refused: %r", child.order_id, exc)
+                return Modified.REFUSED
+        child.modifications += 1
+        old_limit = old.limit_price if old is not None else None
+        child.placed_seq = self.market_data.seq
+        if decision.order_type is OrderType.MARKET:
+            child.placed_at = self.clock.now()  # resting at the protection price from now
+        cap = self.broker.capabilities.max_modifications
+        changes = []
+        if old_limit != decision.limit_price:
+            changes.append(f"limit {_price_text(old_limit)} -> "
+                           f"{_price_text(decision.limit_price)}")
+        if before != quantity:
+            changes.append(f"quantity {before} -> {quantity}")
+        self.emit(self.events.child_event(
+            parent, child, EventKind.MODIFIED, Status.PLACED,
+            message=f"order {child.order_id} modified in place: {', '.join(changes)} "
+                    f"(modification {child.modifications}"
+                    + (f" of {cap}" if cap is not None else "") + ")"))
+        parent.notify()
+        return Modified.MODIFIED
 
     def _fail(self, parent: ParentState, child: ChildState, exc: BaseException,
               error: ErrorClass | None = None) -> None:
@@ -374,6 +561,23 @@ class Placer:
         return fills, ahead
 
 
+def _put_back_pricing(child: ChildState, before: ChildState) -> None:
+    """What :meth:`Placer._estimate` set on ``child``, as it was in ``before`` (a modify that
+    was refused changed nothing at the broker)."""
+    child.decision, child.mid_at_send = before.decision, before.mid_at_send
+    child.expected_slippage, child.impact_estimate = (before.expected_slippage,
+                                                      before.impact_estimate)
+    child.prior_impact, child.expected_cost_bps = before.prior_impact, before.expected_cost_bps
+    child.participation, child.horizon_s = before.participation, before.horizon_s
+    child.book_walk, child.quote_source = before.book_walk, before.quote_source
+    child.quote_age_ms, child.day_volume = before.quote_age_ms, before.day_volume
+    child.session_s = before.session_s
+
+
+def _price_text(price: float | None) -> str:
+    return "MARKET" if price is None else f"{price:,.2f}"
+
+
 def traded_volume(quote: Quote, broker: Broker) -> tuple[int | None, float | None]:
     """The session's traded volume a quote shows, and when, in the broker's session seconds
     (the volume curve's time): what a child row records so the curve can be fitted. None for
@@ -398,4 +602,4 @@ class _Requeue(Exception):
     """The child's price went stale while it queued for a slot: price it again."""
 
 
-__all__ = ["PlacementConfig", "Placer", "needs_no_quote"]
+__all__ = ["Modified", "PlacementConfig", "Placer", "needs_no_quote"]

@@ -4,8 +4,8 @@ Kite counts requests per account, per calendar second of its own clock: order wr
 modify, cancel) 10/s, 400/min and 5,000/day; quotes 1/s; every other GET 10/s. A request over a
 limit is refused with HTTP 429 and still counts. So the stack never asks for more than the
 budget allows, and when many parents want the same lane at once, the most urgent request goes
-first: cancels, then placements, then order-book reads, then the engine's quotes and margin
-pre-checks, then the desk's reads.
+first: cancels, then modifications, then placements, then order-book reads, then the engine's
+quotes and margin pre-checks, then the desk's reads.
 
 How a slot is granted:
 
@@ -16,7 +16,9 @@ How a slot is granted:
   see more than the limit (the argument is in :class:`_Window`). A small padding
   (``window_padding_s``) is added for clock granularity.
 - The day's write count resets at midnight IST; when it is used up, :meth:`RateBudget.slot`
-  raises :class:`OrderLimitReached` at once instead of waiting until tomorrow.
+  raises :class:`OrderLimitReached` at once instead of waiting until tomorrow. A modification
+  is a write of the second and the minute but not of the day: Kite's day limit is on orders
+  (a modification counts against its order's own limit instead, which the engine keeps).
 - Waiting happens on the loop (an ``asyncio`` future per waiter), never in a worker thread.
   ``max_in_flight`` caps requests granted and not yet finished, and equals the size of the pool
   that runs the blocking calls: a granted request therefore always finds a free worker and goes
@@ -59,14 +61,17 @@ class RequestKind(Enum):
     to the broker one call of it sends."""
 
     CANCEL = (Lane.WRITE, 0, 1)
-    PLACE = (Lane.WRITE, 1, 1)
-    BOOK_READ = (Lane.READ, 2, 1)
-    QUOTE = (Lane.QUOTE, 3, 1)
+    #: A resting order re-priced in place (Kite's modify): one write instead of a cancel and
+    #: a placement, not an order of the day.
+    MODIFY = (Lane.WRITE, 1, 1)
+    PLACE = (Lane.WRITE, 2, 1)
+    BOOK_READ = (Lane.READ, 3, 1)
+    QUOTE = (Lane.QUOTE, 4, 1)
     #: A basket's margin pre-check: Kite's basket margins and the account's margins (two
     #: requests of the read lane, after the order book's reads).
-    MARGIN_READ = (Lane.READ, 3, 2)
-    DESK_READ = (Lane.READ, 4, 1)
-    DESK_QUOTE = (Lane.QUOTE, 4, 1)
+    MARGIN_READ = (Lane.READ, 4, 2)
+    DESK_READ = (Lane.READ, 5, 1)
+    DESK_QUOTE = (Lane.QUOTE, 5, 1)
 
     @property
     def lane(self) -> Lane:
@@ -80,6 +85,11 @@ class RequestKind(Enum):
     def requests(self) -> int:
         """Requests one call sends: each counts against the lane's limits."""
         return self.value[2]
+
+    @property
+    def counts_per_day(self) -> bool:
+        """Whether it is one of the day's order writes (a modification is not)."""
+        return self.value[0] is Lane.WRITE and self is not RequestKind.MODIFY
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,15 +314,16 @@ class RateBudget:
                     and waiter.future.exception() is None:
                 # Granted in the same turn the waiter was cancelled: give the slot back.
                 self._in_flight -= 1
-                self._refund_at(lane, waiter.future.result())
+                self._refund_at(lane, waiter.future.result(), kind)
                 self._pump()
             raise
         self.granted[kind] += 1
         return Slot(kind, grant, self)
 
     def _day_left(self, lane: _LaneState, kind: RequestKind) -> int | None:
-        """Writes ``kind`` may still use today (placements leave the cancel reserve)."""
-        if lane.day_limit is None:
+        """Writes ``kind`` may still use today (placements leave the cancel reserve); None:
+        no day limit for it."""
+        if lane.day_limit is None or not kind.counts_per_day:
             return None
         self._roll_day(lane)
         reserve = 0 if kind is RequestKind.CANCEL else self.limits.cancel_reserve_per_day
@@ -386,15 +397,15 @@ class RateBudget:
 
     def _refund(self, slot: Slot) -> None:
         lane = self._lanes[slot.kind.lane]
-        self._refund_at(lane, slot.grant)
+        self._refund_at(lane, slot.grant, slot.kind)
         self.granted[slot.kind] -= 1
         self._pump()
 
     @staticmethod
-    def _refund_at(lane: _LaneState, grant: _Grant) -> None:
+    def _refund_at(lane: _LaneState, grant: _Grant, kind: RequestKind) -> None:
         for window in lane.windows:
             window.refund(grant)
-        if lane.day_limit is not None and lane.day_count > 0:
+        if lane.day_limit is not None and kind.counts_per_day and lane.day_count > 0:
             lane.day_count -= 1
 
 

@@ -2,15 +2,28 @@
 
 The schedule starts when the parent could first act (a price in hand), not when it was planned;
 pauses shift every later slice and the end. Each slice that falls due waits for a fresh price
-(or is given up), takes along the slices that fell due while it waited, cancels what earlier
-slices left resting (scheduled algorithms re-send it with this slice at the current price), is
-sized by the parent's algorithm (:mod:`imperium_exec.algos`) and split at the freeze quantity.
+(or is given up), takes along the slices that fell due while it waited, re-prices what earlier
+slices left resting (scheduled algorithms send it again with this slice at the current price),
+is sized by the parent's algorithm (:mod:`imperium_exec.algos`) and split at the freeze quantity.
+
+Re-pricing a resting child: where the broker offers modify, the slice is sized as if the
+resting children had been cancelled (their unfilled units count as returned), then each resting
+child takes one of the slice's orders by one modify of its price and quantity (the order's new
+total: what filled before the slice stays filled), or by none when nothing changed; the slice's
+planned children it stands in for are not sent. A child the modify does not fit, or whose
+modify is refused, is cancelled (confirmed) and what is left of the slice goes out as new
+children, sized again from what is free then, so a fill that raced the re-price is never
+counted twice nor sent again. Without modify (or for a basket's leg), a slice cancels what rests
+first, then sends it again.
 After the last slice the parent waits for its working children until they fill or the window
 ends (a MARKET child resting at the market-protection price is cancelled after
 ``market_rest_s``), then cancels what still works.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
 
 from ..algos.base import Algorithm, DueSlice, Replanner
 from ..algos.plan import split_by_freeze
@@ -24,7 +37,7 @@ from ..timeutil import epoch_to_iso
 from .cancelling import ChildCanceller
 from .event_factory import EventFactory
 from .order_tracker import OrderTracker
-from .placement import Emit, Placer, needs_no_quote
+from .placement import Emit, Modified, Placer, needs_no_quote
 from .state import ChildState, ParentState
 
 
@@ -34,6 +47,9 @@ class ScheduleRunner:
     def __init__(self, *, broker: Broker, planner: ExecutionAlgoPlanner, placer: Placer,
                  orders: OrderTracker, canceller: ChildCanceller, events: EventFactory,
                  emit: Emit, clock: Clock, market_rest_s: float) -> None:
+        #: Told ``(parent_id, n)`` when a slice's re-price leaves ``n`` of its planned
+        #: placements unsent (the admission's reservations).
+        self.on_unplanned: Callable[[str, int], None] | None = None
         self.broker = broker
         self.planner = planner
         self.placer = placer
@@ -98,8 +114,9 @@ class ScheduleRunner:
                 planned += [c for c in parent.children if c.slice_index == slices[position]
                             and c.status is ChildStatus.SCHEDULED]
                 position += 1
-            batch = await self._prepare_slice(parent, algorithm, planned)
-            await self._send(parent, batch, final_slice=position == len(slices))
+            final = position == len(slices)
+            batch = await self._prepare_slice(parent, algorithm, planned, final_slice=final)
+            await self._send(parent, batch, final_slice=final)
 
         await self._await_completion(parent, algorithm)
 
@@ -124,26 +141,47 @@ class ScheduleRunner:
         return send_at + parent.shift_s <= self.clock.now()
 
     async def _prepare_slice(self, parent: ParentState, algorithm: Algorithm,
-                             planned: list[ChildState]) -> list[ChildState]:
+                             planned: list[ChildState], *,
+                             final_slice: bool = False) -> list[ChildState]:
         """Fix this slice's children: the algorithm sizes it (rolling in returned quantity,
-        or from the market for an algorithm that sizes at run time), the freeze splits it."""
+        or from the market for an algorithm that sizes at run time), the freeze splits it;
+        what earlier slices left resting is re-priced (module docstring)."""
         req = parent.request
+        resting: list[ChildState] = []
         if algorithm.scheduled and parent.working > 0:
-            # A slice replaces what earlier slices left resting: cancel what the broker still
-            # shows open (from the stream, or a fresh shared read without one), then send it
-            # again with this slice at the current price (TWAP/VWAP/IS/POV catch-up).
+            # A slice replaces what earlier slices left resting (from the stream, or a fresh
+            # shared read without one): re-priced in place where the broker offers modify,
+            # else cancelled and sent again with this slice at the current price
+            # (TWAP/VWAP/IS/POV catch-up).
             if not self.orders.stream_up:
                 await self.orders.refresh()
-            await self.canceller.cancel_working(parent)
-        planned_qty = sum(c.quantity for c in planned)
-        later = [c for c in parent.children
-                 if c.status is ChildStatus.SCHEDULED and c not in planned]
-        free = parent.remaining - sum(c.quantity for c in later)
+            working = [c for c in parent.children if c.status is ChildStatus.WORKING]
+            resting = [c for c in working if self.placer.can_modify(parent, c)]
+            others = [c for c in working if all(c is not r for r in resting)]
+            for child in others:
+                child.replaced_because = child.replaced_because or \
+                    self.placer.not_modified_because(parent, child)
+            await self.canceller.cancel_working(parent, others if resting else None)
         quote = None
         if parent.plan.dynamic_sizing:
             held = await self.placer.price(parent)  # the market as the slice falls due
             quote = held.quote if held else None
-        target = algorithm.size_slice(parent, DueSlice(planned, later, free, quote))
+        resting = [c for c in resting if c.status is ChildStatus.WORKING]
+        # Sized as if the resting children were cancelled: their unfilled units are free.
+        for child in resting:
+            child.set_aside = True
+        try:
+            planned_qty = sum(c.quantity for c in planned)
+            later = [c for c in parent.children
+                     if c.status is ChildStatus.SCHEDULED and c not in planned]
+            free = parent.remaining - sum(c.quantity for c in later)
+            target = algorithm.size_slice(parent, DueSlice(planned, later, free, quote))
+        finally:
+            for child in resting:
+                child.set_aside = False
+        if resting:
+            return await self._reprice(parent, resting, planned, target,
+                                       final_slice=final_slice)
         if target == planned_qty and len(planned) == len(
                 split_by_freeze(planned_qty, req.lot_size, req.max_order_quantity)):
             return planned
@@ -155,6 +193,13 @@ class ScheduleRunner:
             parent.children.remove(child)
         if target <= 0:
             return []
+        return self._recut(parent, planned, target)
+
+    def _recut(self, parent: ParentState, planned: list[ChildState],
+               target: int) -> list[ChildState]:
+        """Fresh children for ``target`` units in place of ``planned`` (already removed),
+        split at the freeze quantity, taking their numbers (more only when needed)."""
+        req = parent.request
         sizes = split_by_freeze(target, req.lot_size, req.max_order_quantity)
         numbers = sorted(c.index for c in planned)[:len(sizes)]
         while len(numbers) < len(sizes):
@@ -164,6 +209,57 @@ class ScheduleRunner:
                  for number, qty in zip(numbers, sizes, strict=True)]
         parent.children.extend(fresh)
         parent.children.sort(key=lambda c: (c.slice_index, c.index))
+        return fresh
+
+    async def _reprice(self, parent: ParentState, resting: list[ChildState],
+                       planned: list[ChildState], target: int, *,
+                       final_slice: bool) -> list[ChildState]:
+        """This slice of ``target`` units over the ``resting`` children first, each re-priced
+        by one modify to one of the slice's orders; what they do not take goes out as new
+        children in place of the ``planned`` ones (see the module docstring)."""
+        req = parent.request
+        assert planned, "a slice has planned children"
+        for child in planned:
+            parent.children.remove(child)
+        sizes = split_by_freeze(target, req.lot_size, req.max_order_quantity) \
+            if target > 0 else []
+        # Each resting child takes the largest order its fills leave room for (the order's
+        # new total may not pass the freeze quantity).
+        pairs: list[tuple[ChildState, int, int]] = []  # (child, its order's new total, units)
+        dropped: list[ChildState] = []
+        for child in sorted(resting, key=lambda c: c.index):
+            fits = [size for size in sizes if child.filled + size <= req.max_order_quantity]
+            if not fits:
+                dropped.append(child)  # nothing of the slice for it: cancelled
+                continue
+            sizes.remove(fits[0])
+            pairs.append((child, child.filled + fits[0], fits[0]))
+        outcomes = await asyncio.gather(
+            *(self.placer.modify(parent, child, total, final_slice=final_slice)
+              for child, total, _ in pairs),
+            self.canceller.cancel_working(parent, dropped))
+        covered = 0
+        refused: list[ChildState] = []
+        for (child, _, units), outcome in zip(pairs, outcomes[:len(pairs)], strict=True):
+            if outcome is Modified.MODIFIED or outcome is Modified.UNCHANGED:
+                covered += units
+            else:
+                refused.append(child)
+        if parent.stopping:
+            return []
+        if refused:  # cancelled (confirmed) before their units go out again as new orders
+            await self.canceller.cancel_working(parent, refused)
+            if parent.stopping:
+                return []
+        # The rest of the slice, from what is free now: fills that raced the re-price and
+        # the units the cancels returned are in the parent's figures already.
+        later = sum(c.quantity for c in parent.children if c.status is ChildStatus.SCHEDULED)
+        units = min(target - covered, parent.remaining - later)
+        units = max(0, units) // req.lot_size * req.lot_size
+        fresh = self._recut(parent, planned, units) if units > 0 else []
+        unsent = len(planned) - len(fresh)
+        if unsent > 0 and self.on_unplanned is not None:
+            self.on_unplanned(parent.parent_id, unsent)
         return fresh
 
     async def _await_completion(self, parent: ParentState, algorithm: Algorithm) -> None:

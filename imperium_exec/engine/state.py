@@ -60,6 +60,14 @@ class ChildState:
     released: bool = False  # its basket let it go out (it counts as out until it ends)
     cancel_requested: bool = False  # the broker accepted our cancel request
     cancel_abandoned: bool = False  # the cancel was never confirmed: stop waiting on it
+    #: Modifications sent for its order (an ambiguous one counted: it may have been taken):
+    #: the broker allows a few per order (Kite: 25).
+    modifications: int = 0
+    #: Why a re-price cancels it instead of modifying it (its cancelled row says so).
+    replaced_because: str | None = None
+    #: Left out of the parent's ``working`` while a slice is sized around it (a resting child
+    #: that the slice re-prices counts as returned, as if cancelled).
+    set_aside: bool = False
 
     @property
     def leaves(self) -> int:
@@ -169,7 +177,8 @@ class ParentState:
 
     @property
     def working(self) -> int:
-        return sum(c.leaves for c in self.children if c.status is ChildStatus.WORKING)
+        return sum(c.leaves for c in self.children
+                   if c.status is ChildStatus.WORKING and not c.set_aside)
 
     @property
     def remaining(self) -> int:

@@ -27,6 +27,10 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"  # terminal: unfilled quantity returned to the parent
     REJECTED = "rejected"  # terminal: the exchange/RMS rejected a placed order
     GHOST = "ghost"  # a late order from an earlier attempt's tag turned up and was handled
+    #: The child's resting order was re-priced in place (the broker's modify): same order id,
+    #: tag and attempt, the new limit price and quantity (the order's new total) on the row;
+    #: status placed. Not terminal, not a placement. Since schema version 7.
+    MODIFIED = "modified"
     #: The mid some seconds after a fill (markout_s), against the fill: adverse selection.
     #: One row per fill and horizon, written when due; the fill's row is never rewritten.
     #: Since schema version 3.
@@ -53,6 +57,7 @@ class EventKind(StrEnum):
 _CHILD_EVENTS = frozenset({
     EventKind.PLACED, EventKind.RETRY, EventKind.RECONCILING, EventKind.RECONCILED,
     EventKind.ERROR, EventKind.FILLED, EventKind.CANCELLED, EventKind.REJECTED, EventKind.GHOST,
+    EventKind.MODIFIED,
 })
 
 

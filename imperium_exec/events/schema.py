@@ -19,13 +19,13 @@ from .kinds import (
     Status,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
 #: kind; version 3 added the basket events and the fields from ``prior_impact`` on, version 4
 #: those from ``participation`` on, version 5 ``request``, version 6 ``slippage_fit`` (the last
-#: one of a row), None in older rows. (Rows without ``v``, the v1 desk's, are upgraded: see
-#: :func:`_upgrade_seed_row`.)
-READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, SCHEMA_VERSION)
+#: one of a row), None in older rows; version 7 only added an event kind (``modified``). (Rows
+#: without ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
+READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, SCHEMA_VERSION)
 #: Fields that rows of a version before the one named do not have (always the last fields,
 #: in version order).
 FIELDS_SINCE: dict[str, int] = dict.fromkeys(
@@ -51,8 +51,9 @@ class Event(NamedTuple):
                         "needs more orders than it replaced (a re-cut child takes the number "
                         "of the one it replaces); never goes down, never below a child_index"
                         ] = None
-    quantity: Annotated[int | None, "The child's quantity in units (the parent's on the "
-                        "accepted and finished rows)"] = None
+    quantity: Annotated[int | None, "The child's quantity in units: its order's total, "
+                        "filled units included (from a modified row on, the new total); the "
+                        "parent's on the accepted and finished rows"] = None
     arrival_price: Annotated[float | None, "The parent's mid when it first had a price"] = None
     limit_price: Annotated[float | None, "The child's limit price (none: a MARKET child)"] = None
     expected_slippage: Annotated[float | None, "Expected cost per unit against the arrival "
@@ -67,7 +68,8 @@ class Event(NamedTuple):
     error: Annotated[str | None, "The broker's error text"] = None
     attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    v: Annotated[int, "Schema version: 6 (5: written before slippage_fit; 4: before the "
+    v: Annotated[int, "Schema version: 7 (6: written before the modified event; 5: before "
+                 "slippage_fit; 4: before the "
                  "request on accepted rows; 3: before the estimate's inputs; 2: before "
                  "baskets and prior_impact; 1: before the reconciling event; 0: a row from "
                  "before versions)"

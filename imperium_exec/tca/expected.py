@@ -17,13 +17,14 @@ MIN_MOVES_FOR_VOLATILITY = 20
 #: for a linear schedule, sqrt(sigma^2 * T / 3) bps, T from its first row to its final row (at
 #: least 1 s). sigma^2 (bps^2 a second) is estimated per underlying from the journal itself:
 #: each fill's mid at send against its parent's arrival price, over the seconds from arrival
-#: to that send (its child's last placement: a resting child's fill comes later)
+#: to that send (its child's last placement or re-price in place: a resting child's fill comes
+#: later)
 #: (a random walk's variance grows with time; our own earlier fills' impact is in those mids
 #: too, which makes the risk a little larger and z a little smaller).
 _Z_SCORES = f"""
 WITH sends AS (
     SELECT child_id, max(ts) AS sent_ts FROM journal
-    WHERE event = 'placed' AND child_id IS NOT NULL GROUP BY child_id
+    WHERE event IN ('placed', 'modified') AND child_id IS NOT NULL GROUP BY child_id
 ), moves AS (
     SELECT coalesce(pc.underlying, 'unknown') AS underlying,
         coalesce(least(s.sent_ts, f.ts), f.ts) - pc.started_ts AS seconds,

@@ -57,3 +57,14 @@ def test_a_positions_service_that_cannot_be_called_is_refused_and_none_is_allowe
         BrokerCapabilities(errors=KITE_ERRORS, positions=[])  # type: ignore[arg-type]
     assert BrokerCapabilities(errors=KITE_ERRORS).positions is None
     assert InMemoryBroker(clock=VirtualClock()).capabilities.positions is None
+
+
+def test_modify_is_declared_as_a_callable_with_its_per_order_allowance() -> None:
+    with pytest.raises(TypeError, match=r"capabilities\.modify_order"):
+        BrokerCapabilities(errors=KITE_ERRORS, modify_order="PUT")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_modifications"):
+        BrokerCapabilities(errors=KITE_ERRORS, max_modifications=0)
+    plain = InMemoryBroker(clock=VirtualClock())
+    assert (plain.capabilities.modify_order, plain.capabilities.max_modifications) == (None, None)
+    offers = InMemoryBroker(clock=VirtualClock(), modify=True).capabilities
+    assert callable(offers.modify_order) and offers.max_modifications == 25

@@ -41,7 +41,7 @@ def test_every_row_written_before_the_typed_schema_reads_back_as_it_was() -> Non
     # Every kind of version 1 is there (version 2 added only ``reconciling``, version 3 the
     # basket events and markouts).
     assert {r["event"] for r in rows} == {e.value for e in EventKind} - {
-        "reconciling", "basket_accepted", "basket_finished", "markout"}
+        "reconciling", "basket_accepted", "basket_finished", "markout", "modified"}
     for row in rows:
         event = read_event(row)
         assert event.v == 1  # read as the version it was written in, by the fast reader
@@ -73,7 +73,7 @@ def test_a_v3_row_carries_prior_impact_and_reads_back_by_the_fast_reader() -> No
 
 def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None:
     """Version 2 added the ``reconciling`` event: a child waiting on the order book."""
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     rows = journal("journal_before_typed_schema.jsonl")
     retried = next(r for r in rows if r["event"] == "retry" and r["ambiguous"])
     row = retried | {"v": 2, "event": "reconciling", "status": "reconciling",
@@ -87,6 +87,27 @@ def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None
     assert _read_older(row) == event  # the fast path takes v2 rows as it takes v1 rows
     assert event.to_row() == row | dict.fromkeys(FIELDS_SINCE)
     assert read_event(orjson.loads(orjson.dumps(event.to_row()))) == event
+
+
+def test_a_v6_row_reads_as_written_and_a_v7_modified_row_is_a_child_row_of_its_own() -> None:
+    """Version 7 added only the ``modified`` event (a resting child re-priced in place)."""
+    rows = journal("journal_before_typed_schema.jsonl")
+    placed = next(r for r in rows if r["event"] == "placed") | dict.fromkeys(FIELDS_SINCE)
+    older = read_event(placed | {"v": 6})
+    assert older.v == 6 and older.event is EventKind.PLACED
+    assert _read_older(placed | {"v": 6}) == older  # the fast path takes v6 rows as they are
+    row = placed | {"v": 7, "event": "modified", "quantity": 130, "limit_price": 101.5,
+                    "message": "order 1 modified in place: limit 101.45 -> 101.50, quantity "
+                               "65 -> 130 (modification 1 of 25)"}
+    event = read_event(row)
+    assert (event.v, event.event, event.status) == (SCHEMA_VERSION, EventKind.MODIFIED,
+                                                    Status.PLACED)
+    assert event.is_child_event and not event.event.ends_child
+    assert not event.counts_as_placement and not event.completes_child
+    assert _read_current(row) == event
+    assert read_event(orjson.loads(orjson.dumps(event.to_row()))) == event
+    with pytest.raises(SchemaError, match="event"):
+        read_event(row | {"v": 6, "event": "modifed"})
 
 
 def test_a_v4_row_reads_with_no_request_and_an_accepted_v5_row_carries_it_back() -> None:

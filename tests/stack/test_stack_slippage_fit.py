@@ -23,7 +23,7 @@ from imperium_exec.calibration.slippage_fit import (
 )
 from imperium_exec.clock import VirtualClock
 from imperium_exec.costs.slippage import SlippageParams
-from imperium_exec.events import EventKind, read_event
+from imperium_exec.events import SCHEMA_VERSION, EventKind, read_event
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.telemetry import read_rows
 
@@ -149,4 +149,4 @@ def test_the_accepted_row_names_the_fit_in_use(qtbot: QtBot, tmp_path: Path) -> 
         stack.shutdown()
     rows = [read_event(r) for r in read_rows(stack.tracker.path)]
     (row,) = [e for e in rows if e.event is EventKind.ACCEPTED]
-    assert (row.v, row.slippage_fit) == (6, name)
+    assert (row.v, row.slippage_fit) == (SCHEMA_VERSION, name)

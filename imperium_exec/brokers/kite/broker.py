@@ -33,6 +33,12 @@ What the adapter does, and what it deliberately does not:
   /margins/basket``) and the equity segment's margins (``GET /user/margins/equity``): two
   requests of the read lane, which the engine budgets as one
   :attr:`~imperium_exec.engine.rate_budget.RequestKind.MARGIN_READ`.
+- ``modify_order(order_id, change)`` (``PUT /orders/{variety}/{order_id}``, kiteconnect's
+  ``modify_order``): the new total quantity and price (or a protected MARKET order type) of a
+  resting order, which keeps its id and tag; one write of the rate limits, declared with
+  Kite's 25 modifications an order (``max_modifications``). A 200 means Kite took the
+  request: the order shows the change (``MODIFY ... PENDING`` -> ``MODIFIED`` -> ``OPEN``) or a
+  status message saying why not.
 - ``positions()`` reads the account's ``net`` positions (``GET /portfolio/positions``; the
   ``day`` list is the day's activity only, so a carried NRML position is not in it): one
   request of the read lane, which the desk asks at most every few seconds.
@@ -58,6 +64,7 @@ from ..base import (
     BrokerPosition,
     MarginCheck,
     MarginLeg,
+    ModifyInstruction,
     OrderInstruction,
     OrderStatus,
     Quote,
@@ -72,6 +79,10 @@ if TYPE_CHECKING:
 _KITE_TIME = "%Y-%m-%d %H:%M:%S"
 #: Kite's most instruments per GET /quote.
 QUOTE_BATCH = 500
+#: Modifications Kite accepts per order ("A maximum of 25 modification requests can be sent per
+#: order", Kite's forum); the next is refused with "Maximum allowed order modifications
+#: exceeded.".
+MAX_MODIFICATIONS = 25
 KITE_API_ROOT = "https://api.kite.trade"
 KITE_TICKER_ROOT = "wss://ws.kite.trade"
 
@@ -165,6 +176,8 @@ class KiteBroker:
     ``kite`` is a ready ``kiteconnect.KiteConnect`` (access token set). ``tick_size`` is the
     grid limit prices are cleaned onto (0.05 for index options); a price off that grid is sent
     as given, cleaned of float noise only, and Kite's own tick check answers it.
+    ``max_modifications`` is the modifications Kite accepts per order (25), declared to the
+    engine, which keeps below it.
     """
 
     name = "kite"
@@ -172,7 +185,8 @@ class KiteBroker:
     def __init__(self, kite: Any, *, tick_size: float = 0.05, algo_id: str | None = None,
                  rate_limits: AccountRateLimits | None = None,
                  ticker_root: str | Literal["auto"] | None = "auto",
-                 ticker_silence_s: float = 10.0) -> None:
+                 ticker_silence_s: float = 10.0,
+                 max_modifications: int | None = MAX_MODIFICATIONS) -> None:
         self.kite = kite
         if ticker_root == "auto":  # Zerodha's ticker for Zerodha's API; none for anything else
             root = str(getattr(kite, "root", "") or "")
@@ -195,8 +209,9 @@ class KiteBroker:
         self.capabilities = BrokerCapabilities(
             rate_limits=self.rate_limits, errors=KITE_ERRORS, quotes=self.quotes,
             open_stream=self.open_stream, lists=self.lists, instrument_dump=self.instrument_dump,
-            basket_margin=self.basket_margin, positions=self.positions, relogin=self.relogin,
-            clock=self.clock)
+            basket_margin=self.basket_margin, positions=self.positions,
+            modify_order=self.modify_order, max_modifications=max_modifications,
+            relogin=self.relogin, clock=self.clock)
         #: The answer to this thread's request in flight (read when the client fails on it).
         self._answers = threading.local()
         hooks = getattr(getattr(kite, "reqsession", None), "hooks", None)
@@ -262,6 +277,21 @@ class KiteBroker:
         with self._varieties_lock:
             variety = self._varieties.get(order_id, "regular")
         self.call_kite("cancel_order", variety=variety, order_id=order_id)
+
+    def modify_order(self, order_id: str, change: ModifyInstruction) -> None:
+        """PUT /orders/{variety}/{order_id} (the variety the order was placed with): the new
+        total quantity, and the limit price (LIMIT) or market protection (MARKET). An error
+        answer raises what it means (:meth:`call_kite`)."""
+        with self._varieties_lock:
+            variety = self._varieties.get(order_id, "regular")
+        params: dict[str, Any] = dict(variety=variety, order_id=order_id,
+                                      quantity=int(change.quantity),
+                                      order_type=str(change.order_type))
+        if change.order_type is OrderType.MARKET:
+            params["market_protection"] = change.market_protection
+        else:
+            params["price"] = self.format_price(change.limit_price, change.tick_size)
+        self.call_kite("modify_order", **params)
 
     def orders(self) -> list[BrokerOrder]:
         """Today's order book (GET /orders), every state folded for the engine."""
@@ -446,5 +476,5 @@ def _best(levels: Any) -> tuple[float | None, int]:
     return price, quantity
 
 
-__all__ = ["KITE_STATUSES", "QUOTE_BATCH", "KiteBroker", "kite_time_to_epoch", "order_status",
-           "order_tag"]
+__all__ = ["KITE_STATUSES", "MAX_MODIFICATIONS", "QUOTE_BATCH", "KiteBroker",
+           "kite_time_to_epoch", "order_status", "order_tag"]

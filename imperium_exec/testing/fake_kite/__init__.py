@@ -11,25 +11,38 @@ quotes, instruments, the ticker) and as measured on the live path:
 - The envelope ``{"status": "success", "data": ...}`` / ``{"status": "error", "message",
   "error_type", "data": null}`` with the HTTP status; ``Content-Type: application/json``, and
   ``text/csv`` for instruments. IDs are strings, timestamps naive IST ``YYYY-MM-DD HH:MM:SS``.
-- Routes (:mod:`.routes`): orders (place, cancel, the order book, history, trades), quotes
-  (+ ltp, ohlc; an index key such as ``NSE:NIFTY 50`` that is not listed as an instrument is
-  quoted at its underlying's spot, as Kite quotes an index), instruments, user margins,
-  basket margins and the account's positions (``GET /portfolio/positions``: net and day, per
-  instrument and product, with the average price of what is held).
+- Routes (:mod:`.routes`): orders (place, modify, cancel, the order book, history, trades),
+  quotes (+ ltp, ohlc; an index key such as ``NSE:NIFTY 50`` that is not listed as an
+  instrument is quoted at its underlying's spot, as Kite quotes an index), instruments, user
+  margins, order margins (``POST /margins/orders``: each order alone), basket margins and the
+  account's positions (``GET /portfolio/positions``: net and day, per instrument and product,
+  with the average price of what is held).
 - Validation as 400 ``InputException`` (:mod:`.orders`): lot multiple, freeze quantity, tick,
   market protection, tag of at most 20 characters.
-- Rate limits per calendar second of the server's clock (:mod:`.limits`): 10 order writes (also
-  400/min and 5,000/day), 1 quote, 10 other requests; refused with 429 ``NetworkException``
-  "Too many requests". Refused-by-validation requests count, as at Kite.
-- Order states ``PUT ORDER REQ RECEIVED`` -> ``VALIDATION PENDING`` -> ``OPEN PENDING`` ->
-  ``OPEN`` / ``COMPLETE`` / ``CANCELLED`` / ``REJECTED`` (history via ``GET /orders/{id}``);
-  margin shortfalls turn into an asynchronous ``REJECTED`` with Kite's RMS strings.
+- Modify (``PUT /orders/{variety}/{id}``, kiteconnect's ``modify_order``; :mod:`.orders`): price,
+  quantity (the order's new total, above what filled), order type, validity and market
+  protection of an ``OPEN`` order, which keeps its id and tag; anything else is refused with
+  Kite's "Order cannot be modified as it is being processed. Try later."; at most
+  ``max_modifications`` (25, Kite's number) per order, then Kite's ``NetworkException``
+  "Maximum allowed order modifications exceeded.".
+- Rate limits per calendar second of the server's clock (:mod:`.limits`): 10 order writes
+  (place, modify, cancel; also 400/min, and 5,000/day of placements and cancels: a modify is not
+  an order of the day), 1 quote, 10 other requests; refused with 429 ``NetworkException`` "Too
+  many requests". Refused-by-validation requests count, as at Kite.
+- Order states as Kite's order history shows them (``GET /orders/{id}``): ``PUT ORDER REQ
+  RECEIVED`` -> ``VALIDATION PENDING`` -> ``OPEN PENDING`` -> ``OPEN`` -> ``UPDATE`` on each
+  partial fill (history and postback; the order book shows ``OPEN`` with the fills) ->
+  ``COMPLETE``, or ``CANCELLED`` (after ``CANCEL PENDING`` for ``cancel_pending_s`` when set)
+  or ``REJECTED``; a modification ``MODIFY VALIDATION PENDING`` -> ``MODIFY PENDING`` (for
+  ``modify_pending_s`` when set: the order still fills at its old terms) -> ``MODIFIED`` ->
+  ``OPEN`` at the new terms, ``modified`` true; margin shortfalls turn into an asynchronous
+  ``REJECTED`` with Kite's RMS strings.
 
 Simplified: one price level per side (:mod:`.exchange`); resting orders fill when the test calls
 :meth:`~FakeKiteServer.fill` or moves the quote through them with
-:meth:`~FakeKiteServer.set_quote`; regular variety, MARKET and LIMIT, DAY and IOC only; no modify,
-no autoslice, no LPP band. Fault injection is scripted per route with :class:`Fault`. Margin is
-the paper exchange's SPAN-like rule (:mod:`.margins`).
+:meth:`~FakeKiteServer.set_quote`; regular variety, MARKET and LIMIT, DAY and IOC only (no
+``TRIGGER PENDING``: no stop orders); no autoslice, no LPP band. Fault injection is scripted per
+route with :class:`Fault`. Margin is the paper exchange's SPAN-like rule (:mod:`.margins`).
 
 Ticker (``ticker_root``, :mod:`imperium_exec.testing.fake_ticker`): Kite's WebSocket on
 127.0.0.1, an ephemeral port, in its own thread and asyncio loop, started on first use and ended
@@ -40,7 +53,8 @@ starts in ``quote`` mode, as at Kite); the current state of each newly subscribe
 instrument at once, then one tick per book change (``set_quote``, fills) in each connection's
 mode, full packets carrying one depth level per side and zeros elsewhere (like the REST depth);
 a 1-byte heartbeat every ``ticker_heartbeat_s``; order updates as text frames ``{"type":
-"order", "data": <the GET /orders dict>}`` on every status change and fill of a visible order;
+"order", "data": <the GET /orders dict>}`` on every status change and fill of a visible order
+(a partial fill's with status ``UPDATE``, as Kite's postbacks);
 at most 3,000 tokens per connection (an error text frame beyond) and 3 connections per api_key
 (HTTP 429 beyond; ours). Controls: ``drop_ticker``, ``silence_ticker``; inspection:
 ``ticker_connections``, ``ticker_messages``, ``ticker_handshakes``. It does not: send ticks on
@@ -71,6 +85,8 @@ from .errors import (
     BAD_SESSION,
     DAILY_ORDER_CAP,
     MARKET_PROTECTION_REQUIRED,
+    MODIFICATIONS_EXCEEDED,
+    MODIFY_BEING_PROCESSED,
     OMS_DOWN,
     ORDER_TIMED_OUT,
     TOO_MANY_REQUESTS,
@@ -93,6 +109,8 @@ __all__ = [
     "DEFAULT_SPOTS",
     "HOST",
     "MARKET_PROTECTION_REQUIRED",
+    "MODIFICATIONS_EXCEEDED",
+    "MODIFY_BEING_PROCESSED",
     "OMS_DOWN",
     "ORDER_TIMED_OUT",
     "TOO_MANY_REQUESTS",

@@ -9,6 +9,12 @@ TOO_MANY_REQUESTS = "Too many requests"
 DAILY_ORDER_CAP = "Maximum allowed order requests exceeded."
 OMS_DOWN = "Request failed (kitetrade-oms)"
 BAD_SESSION = "Incorrect `api_key` or `access_token`."
+#: Kite's answer to a modification of an order that is not OPEN: finished, or still being
+#: placed, modified or cancelled (InputException 400; Kite's forum).
+MODIFY_BEING_PROCESSED = "Order cannot be modified as it is being processed. Try later."
+#: Kite's NetworkException once an order was modified 25 times (Kite's forum: "A maximum of
+#: 25 modification requests can be sent per order"); its HTTP status is not documented.
+MODIFICATIONS_EXCEEDED = "Maximum allowed order modifications exceeded."
 # Ours, in Kite's register (the exact wording is not documented).
 UNKNOWN_INSTRUMENT = ("The instrument you are placing an order for has either expired or does "
                       "not exist.")

@@ -5,8 +5,12 @@
 all of it under its one lock, and passes in ``now`` (the server's clock).
 
 Order states: ``PUT ORDER REQ RECEIVED`` -> ``VALIDATION PENDING`` -> ``OPEN PENDING`` ->
-``OPEN`` / ``COMPLETE`` / ``CANCELLED`` / ``REJECTED``; every change is kept in the order's
-history and, once the order is visible, reported through ``on_order``. Simplified: one price
+``OPEN`` / ``COMPLETE`` / ``CANCELLED`` / ``REJECTED``; a partial fill is an ``UPDATE`` (in the
+history and the postback; the book shows the order ``OPEN`` with its fills); a modification
+``MODIFY VALIDATION PENDING`` -> ``MODIFY PENDING`` -> ``MODIFIED`` -> ``OPEN`` (held in
+``MODIFY PENDING`` for ``modify_pending_s``, working at its old terms meanwhile); a cancel
+``CANCEL PENDING`` first for ``cancel_pending_s``. Every change is kept in the order's history
+and, once the order is visible, reported through ``on_order``. Simplified: one price
 level per side (marketable orders fill at the touch, up to the touch quantity, which they use
 up; the rest rests at its limit, a MARKET order at its protection price; IOC remainders are
 cancelled). Funds: a buy is refused (asynchronous ``REJECTED`` with Kite's RMS text) when its
@@ -28,7 +32,7 @@ from ...sim.rules import auto_protection_pct
 from ...timeutil import IST, round_to_tick
 from .errors import UNKNOWN_ORDER, input_error, margin_message, margin_raw
 from .instruments import FakeInstrument
-from .records import Book, Order, ist, order_dict
+from .records import PARTIAL_FILL, Book, Order, ist, order_dict
 
 _RULES = RulesConfig()
 
@@ -36,14 +40,15 @@ _RULES = RulesConfig()
 class Exchange:
     """Every instrument, book, order and trade, and the account's cash and positions.
 
-    ``on_order`` hears every status change of a visible order, ``on_book`` every change of a
-    book (a new touch, a fill); the server hands both to the ticker.
+    ``on_order`` hears every status change (and partial fill) of a visible order, as Kite's
+    postback dict; ``on_book`` every change of a book (a new touch, a fill); the server hands
+    both to the ticker.
     """
 
     def __init__(self, instruments: Iterable[FakeInstrument], *, margin: float,
                  spots: Mapping[str, float], short_margin_fraction: float,
                  cancel_pending_s: float, user_id: str,
-                 on_order: Callable[[Order], None],
+                 on_order: Callable[[dict[str, Any]], None],
                  on_book: Callable[[FakeInstrument, Book, float], None]) -> None:
         self.instruments = {i.key: i for i in instruments}
         self.margin = margin
@@ -52,6 +57,11 @@ class Exchange:
         self.spots: dict[str, float] = dict(spots)
         self.short_margin_fraction = short_margin_fraction
         self.cancel_pending_s = cancel_pending_s
+        #: How long an accepted modification stays ``MODIFY PENDING`` before the exchange
+        #: applies it (0: at once); the order keeps working at its old terms meanwhile.
+        self.modify_pending_s = 0.0
+        #: Modifications Kite accepts per order (the next is refused).
+        self.max_modifications = 25
         self.user_id = user_id
         self.books: dict[str, Book] = {}
         self.orders: dict[str, Order] = {}
@@ -142,13 +152,16 @@ class Exchange:
     # ---------------------------------------------------------------- order lifecycle
 
     def advance(self, now: float) -> None:
-        """Carry out everything due by ``now``: arrivals at the exchange, pending cancels."""
+        """Carry out everything due by ``now``: arrivals at the exchange, pending cancels and
+        modifications."""
         for order in self.orders.values():
             if not order.arrived and not order.terminal and order.arrive_at <= now \
                     and order.visible_at <= now:
                 self._arrive(order, now)
             if order.cancel_at is not None and order.cancel_at <= now and not order.terminal:
                 self.finish_cancel(order, now)
+            if order.modify_at is not None and order.modify_at <= now:
+                self.finish_modify(order, now)
 
     def _arrive(self, order: Order, now: float) -> None:
         order.arrived = True
@@ -231,28 +244,73 @@ class Exchange:
             "order_timestamp": dt.datetime.fromtimestamp(now, IST).strftime("%H:%M:%S"),
             "exchange_timestamp": ist(now),
         })
-        self.set_status(order, "COMPLETE" if order.leaves == 0 else order.status, now)
+        if order.leaves == 0:
+            order.pending_change = order.modify_at = None  # nothing left to modify
+            self.set_status(order, "COMPLETE", now)
+        else:  # Kite's partial-fill update; the book still shows the order as it stands
+            self.set_status(order, order.status, now, shown=PARTIAL_FILL)
 
     def finish_cancel(self, order: Order, now: float) -> None:
         order.arrived = True  # a cancelled pending order never reaches the exchange
         order.cancelled = order.leaves
         order.cancel_at = None
+        order.pending_change = order.modify_at = None  # a cancel ends a pending modification
         self.set_status(order, "CANCELLED", now)
 
+    def modify(self, order: Order, change: dict[str, Any], now: float) -> None:
+        """An accepted modification (checked by the route): ``MODIFY VALIDATION PENDING``,
+        ``MODIFY PENDING``, then applied at once or after ``modify_pending_s``."""
+        order.modifications += 1
+        order.modified_at = now
+        self.set_status(order, "MODIFY VALIDATION PENDING", now)
+        self.set_status(order, "MODIFY PENDING", now)
+        order.pending_change = change
+        order.modify_at = now + self.modify_pending_s
+        if self.modify_pending_s <= 0:
+            self.finish_modify(order, now)
+
+    def finish_modify(self, order: Order, now: float) -> None:
+        """The exchange applies the pending modification: ``MODIFIED``, then ``OPEN`` at the
+        new terms, matched against the touch again. What filled meanwhile stays filled: the
+        new quantity is the order's total, so a quantity at or below the fills ends it."""
+        change, order.pending_change, order.modify_at = order.pending_change, None, None
+        if change is None or order.terminal or order.status == "CANCEL PENDING":
+            return
+        self.set_status(order, "MODIFIED", now)
+        order.quantity = max(order.filled, int(change.get("quantity", order.quantity)))
+        order.order_type = str(change.get("order_type", order.order_type))
+        order.price = float(change.get("price", order.price)) \
+            if order.order_type == "LIMIT" else 0.0
+        order.market_protection = int(change.get("market_protection",
+                                                 order.market_protection))
+        order.validity = str(change.get("validity", order.validity))
+        book = self.books.get(order.inst.key, Book())
+        order.limit = order.price if order.order_type == "LIMIT" else \
+            self._protection_price(order, book)
+        if order.leaves == 0:
+            self.set_status(order, "COMPLETE", now)
+            return
+        self.set_status(order, "OPEN", now)
+        self.match(order, now)
+
     def set_status(self, order: Order, status: str, now: float, message: str | None = None,
-                   raw: str | None = None) -> None:
+                   raw: str | None = None, *, shown: str | None = None) -> None:
+        """The order is now in ``status``: kept in its history and streamed (as ``shown``
+        when given: a partial fill's ``UPDATE``)."""
         order.status = status
         if message is not None:
             order.status_message, order.status_message_raw = message, raw
         if order.arrived and order.exchange_order_id is not None:
             order.updated_at = now
-        self.snapshot(order)
+        data = self.snapshot(order, shown)
         if order.visible_at <= now:
-            self._on_order(order)
+            self._on_order(data)
 
-    def snapshot(self, order: Order) -> None:
+    def snapshot(self, order: Order, shown: str | None = None) -> dict[str, Any]:
         """Add the order as it stands to its history (``GET /orders/{id}``)."""
-        order.history.append(self.order_dict(order))
+        data = order_dict(order, self.user_id, shown)
+        order.history.append(data)
+        return data
 
     # ---------------------------------------------------------------- funds
 

@@ -1,4 +1,5 @@
-"""The margin routes: ``GET /user/margins[/{segment}]`` and ``POST /margins/basket``.
+"""The margin routes: ``GET /user/margins[/{segment}]``, ``POST /margins/orders`` and
+``POST /margins/basket``.
 
 The rule is the paper exchange's SPAN-like one (:mod:`imperium_exec.costs.margin`): buys need their
 premium, shorts the naked ``short_margin_fraction x spot`` unless longs of the same underlying,
@@ -8,7 +9,10 @@ margin less the premium paid net of premium received, less the funds open buys h
 short margin of the positions (``utilised.span``). ``POST /margins/basket`` answers in Kite's
 shape: ``orders`` each leg alone, ``initial`` their sum, ``final`` what the basket adds once all
 of it filled, with the hedge benefit and, with ``consider_positions=true``, on top of the
-positions held. Simplified: ``mode=compact`` is answered in full; charges are zeros.
+positions held. ``POST /margins/orders`` (kiteconnect's ``order_margins``) answers a list, one
+block per order, each as the basket's ``orders`` block of it alone. Simplified: ``mode=compact``
+is answered in full; charges are zeros; an order's margin does not look at the positions or
+the open orders.
 """
 
 from __future__ import annotations
@@ -49,6 +53,17 @@ def user_margins(ex: Exchange, segment: str | None) -> dict[str, Any]:
     if segment == "commodity":
         return commodity
     raise input_error(f"Invalid segment `{segment}`.")
+
+
+def order_margins(ex: Exchange, body: Any) -> list[dict[str, Any]]:
+    """``POST /margins/orders``: each order's margin on its own, in Kite's block shape."""
+    if not isinstance(body, list) or not body:
+        raise input_error("Invalid or empty list of orders.")
+    legs = [margin_leg(ex, raw) for raw in body]
+    margin = basket_margin([leg for _, leg in legs], ex.spots_for([leg for _, leg in legs]),
+                           ex.short_margin_fraction)
+    return [margin_dict(alone, inst, leverage=1)
+            for alone, (inst, _) in zip(margin.legs_alone, legs, strict=True)]
 
 
 def basket_margins(ex: Exchange, body: Any, *, consider_positions: bool) -> dict[str, Any]:

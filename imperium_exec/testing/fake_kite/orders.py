@@ -1,11 +1,22 @@
-"""The order routes: place (``POST /orders/{variety}``) and cancel (``DELETE``), with Kite's checks.
+"""The order routes: place (``POST /orders/{variety}``), modify (``PUT``) and cancel
+(``DELETE``), with Kite's checks.
 
 Validation answers 400 ``InputException``: lot multiple, freeze quantity, tick, market protection
 (required for MARKET, 0 refused), tag of at most 20 characters. The freeze and tick texts are
 Kite's; the others are ours (Kite's exact wording is not documented). Regular variety, MARKET and
-LIMIT, DAY and IOC only; no modify, no autoslice, no LPP band. The extra form fields the client
-sends (``variety``, ``order_id``) are ignored. The read routes (``GET /orders``, history, trades)
-are here too; :class:`~.exchange.Exchange` carries the orders out.
+LIMIT, DAY and IOC only; no autoslice, no LPP band. The extra form fields the client sends
+(``variety``, ``order_id``) are ignored.
+
+Modify (kiteconnect's ``modify_order``: ``quantity``, ``price``, ``order_type``, ``validity``,
+``market_protection``; the fields it leaves out keep their values; ``trigger_price`` and
+``disclosed_quantity`` are accepted and ignored): only an ``OPEN`` order, else Kite's 400
+``InputException`` "Order cannot be modified as it is being processed. Try later." (what Kite
+answers for a finished order as for one still changing); at most ``max_modifications`` (25, as
+Kite) accepted per order, then Kite's ``NetworkException`` "Maximum allowed order modifications
+exceeded." (HTTP 400 here: Kite's status for it is not documented). The new quantity is the
+order's total: a lot multiple, within the freeze quantity, above what has filled. The order
+keeps its id and tag. The read routes (``GET /orders``, history, trades) are here too;
+:class:`~.exchange.Exchange` carries the orders out.
 """
 
 from __future__ import annotations
@@ -15,7 +26,14 @@ from typing import Any
 
 from ...sim.config import RulesConfig
 from ...timeutil import is_on_tick
-from .errors import MARKET_PROTECTION_REQUIRED, UNKNOWN_INSTRUMENT, KiteError, input_error
+from .errors import (
+    MARKET_PROTECTION_REQUIRED,
+    MODIFICATIONS_EXCEEDED,
+    MODIFY_BEING_PROCESSED,
+    UNKNOWN_INSTRUMENT,
+    KiteError,
+    input_error,
+)
 from .exchange import Exchange
 from .faults import Fault
 from .records import Order
@@ -70,12 +88,7 @@ def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Or
         raise input_error("Invalid `validity`.")
     if form.get("autoslice"):
         raise input_error("Autoslice is not supported by the fake Kite server.")
-    try:
-        quantity = int(form["quantity"])
-    except ValueError:
-        raise input_error("Invalid `quantity`.") from None
-    if quantity <= 0:
-        raise input_error("Invalid `quantity`.")
+    quantity = _quantity(form["quantity"])
     lot = inst.lot_size
     if quantity % lot:
         raise input_error(f"Order quantity {quantity} is not a multiple of the lot size "
@@ -93,26 +106,92 @@ def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Or
     price = 0.0
     protection = 0
     if order_type == "LIMIT":
-        try:
-            price = float(form.get("price") or 0)
-        except ValueError:
-            raise input_error("Invalid `price`.") from None
-        if price <= 0 or not math.isfinite(price):
-            raise input_error("Invalid `price`.")
-        if not is_on_tick(price, inst.tick_size):
-            raise input_error(f"Tick size for this script is {inst.tick_size:g}. Kindly "
-                              "enter price in the multiple of tick size for this script")
+        price = _limit_price(form.get("price") or "0", inst.tick_size)
     else:
-        try:
-            protection = int(form.get("market_protection") or 0)
-        except ValueError:
-            raise input_error(MARKET_PROTECTION_REQUIRED) from None
-        if protection != -1 and not 1 <= protection <= 100:
-            raise input_error(MARKET_PROTECTION_REQUIRED)
+        protection = _protection(form.get("market_protection"))
     return Order(order_id=ex.next_order_id(), inst=inst, variety=variety, side=side,
                  order_type=order_type, product=form["product"], validity=validity,
                  quantity=quantity, price=price, market_protection=protection, tag=tag,
                  placed_at=now, visible_at=now, arrive_at=now)
+
+
+def modify(ex: Exchange, order_id: str, form: dict[str, str], now: float) -> dict[str, str]:
+    """``PUT /orders/{variety}/{id}``: Kite's rules (see the module docstring), then the
+    exchange's ``MODIFY ...`` states."""
+    order = ex.visible_order(order_id, now)
+    if order.status != "OPEN" or order.pending_change is not None:
+        raise input_error(MODIFY_BEING_PROCESSED)
+    if order.modifications >= ex.max_modifications:
+        raise KiteError(400, "NetworkException", MODIFICATIONS_EXCEEDED)
+    change: dict[str, Any] = {}
+    order_type = form.get("order_type") or order.order_type
+    if order_type not in ("MARKET", "LIMIT"):
+        raise input_error(f"Invalid `order_type` {order_type!r}: the fake Kite server "
+                          "takes MARKET and LIMIT.")
+    change["order_type"] = order_type
+    if form.get("quantity"):
+        quantity = _quantity(form["quantity"])
+        lot, max_qty = order.inst.lot_size, order.inst.max_order_quantity
+        if quantity % lot:
+            raise input_error(f"Order quantity {quantity} is not a multiple of the lot size "
+                              f"{lot}.")
+        if quantity > max_qty:
+            raise input_error(
+                f"The order quantity {quantity} ({quantity // lot} lots) is higher than the "
+                f"maximum quantity of {max_qty} ({max_qty // lot} lots) allowed by the "
+                "exchanges. Please reduce the order quantity or use iceberg orders.")
+        if quantity <= order.filled:
+            raise input_error(f"Quantity should be more than the filled quantity "
+                              f"{order.filled}.")
+        change["quantity"] = quantity
+    if order_type == "LIMIT":
+        raw = form.get("price")
+        if raw:
+            change["price"] = _limit_price(raw, order.inst.tick_size)
+        elif order.order_type != "LIMIT":
+            raise input_error("Invalid `price`.")
+    elif form.get("market_protection") or order.order_type != "MARKET":
+        change["market_protection"] = _protection(form.get("market_protection"))
+    validity = form.get("validity")
+    if validity:
+        if validity not in ("DAY", "IOC"):
+            raise input_error("Invalid `validity`.")
+        change["validity"] = validity
+    ex.modify(order, change, now)
+    return {"order_id": order_id}
+
+
+def _quantity(raw: str) -> int:
+    try:
+        quantity = int(raw)
+    except ValueError:
+        raise input_error("Invalid `quantity`.") from None
+    if quantity <= 0:
+        raise input_error("Invalid `quantity`.")
+    return quantity
+
+
+def _limit_price(raw: str, tick: float) -> float:
+    try:
+        price = float(raw)
+    except ValueError:
+        raise input_error("Invalid `price`.") from None
+    if price <= 0 or not math.isfinite(price):
+        raise input_error("Invalid `price`.")
+    if not is_on_tick(price, tick):
+        raise input_error(f"Tick size for this script is {tick:g}. Kindly enter price in the "
+                          "multiple of tick size for this script")
+    return price
+
+
+def _protection(raw: str | None) -> int:
+    try:
+        protection = int(raw or 0)
+    except ValueError:
+        raise input_error(MARKET_PROTECTION_REQUIRED) from None
+    if protection != -1 and not 1 <= protection <= 100:
+        raise input_error(MARKET_PROTECTION_REQUIRED)
+    return protection
 
 
 def cancel(ex: Exchange, order_id: str, now: float) -> dict[str, str]:

@@ -13,6 +13,12 @@ from .instruments import FakeInstrument
 
 #: The states an order ends in.
 TERMINAL = ("COMPLETE", "CANCELLED", "REJECTED")
+#: The states of an order at the exchange that can still fill: open, and on its way to a
+#: cancel or a modification (until the exchange applies it, the order works as it was).
+WORKING = ("OPEN", "CANCEL PENDING", "MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED")
+#: What Kite streams (and keeps in the history) for a partial fill; the order book still
+#: shows the order OPEN with its filled quantity.
+PARTIAL_FILL = "UPDATE"
 
 
 def ist(epoch: float | None) -> str | None:
@@ -85,6 +91,13 @@ class Order:
     filled_value: float = 0.0
     cancelled: int = 0
     cancel_at: float | None = None
+    #: Modifications accepted (Kite allows 25 an order), when the last one was asked for,
+    #: and one the exchange has not applied yet (``modify_pending_s``): the new values, due
+    #: at ``modify_at``.
+    modifications: int = 0
+    modified_at: float | None = None
+    pending_change: dict[str, Any] | None = None
+    modify_at: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -98,11 +111,14 @@ class Order:
     @property
     def working(self) -> bool:
         """At the exchange and able to fill."""
-        return self.arrived and self.status in ("OPEN", "CANCEL PENDING") and self.leaves > 0
+        return self.arrived and self.status in WORKING and self.leaves > 0
 
 
-def order_dict(o: Order, user_id: str) -> dict[str, Any]:
-    """One order in Kite's shape (2025 mock fields), placed by ``user_id``."""
+def order_dict(o: Order, user_id: str, status: str | None = None) -> dict[str, Any]:
+    """One order in Kite's shape (2025 mock fields), placed by ``user_id``; ``status`` shows
+    it in another state than its own (``UPDATE``: a partial fill's postback). A modified
+    order is ``modified`` with its ``order_timestamp`` at the modification (Kite's order
+    history mock)."""
     # Kite's CANCELLED rows keep their pending_quantity (see the official mock).
     pending = o.leaves if not o.terminal else o.cancelled if o.status == "CANCELLED" else 0
     average = o.filled_value / o.filled if o.filled else 0.0
@@ -110,12 +126,12 @@ def order_dict(o: Order, user_id: str) -> dict[str, Any]:
         "account_id": user_id, "placed_by": user_id,
         "order_id": o.order_id, "exchange_order_id": o.exchange_order_id,
         "parent_order_id": None,
-        "status": o.status,
+        "status": status or o.status,
         "status_message": o.status_message, "status_message_raw": o.status_message_raw,
-        "order_timestamp": ist(o.placed_at),
+        "order_timestamp": ist(o.modified_at or o.placed_at),
         "exchange_update_timestamp": ist(o.updated_at),
         "exchange_timestamp": ist(o.exchange_at),
-        "variety": o.variety, "modified": False, "exchange": o.inst.exchange,
+        "variety": o.variety, "modified": o.modifications > 0, "exchange": o.inst.exchange,
         "tradingsymbol": o.inst.tradingsymbol, "instrument_token": o.inst.instrument_token,
         "order_type": o.order_type, "transaction_type": o.side, "validity": o.validity,
         "validity_ttl": 0, "product": o.product, "quantity": o.quantity,

@@ -2,11 +2,11 @@
 functions that answer them (:mod:`.orders`, :mod:`.market_data`, :mod:`.margins`,
 :mod:`.portfolio`).
 
-``POST /orders/{variety}``, ``DELETE /orders/{variety}/{id}``, ``GET /orders``,
-``GET /orders/{id}`` (history), ``GET /orders/{id}/trades``, ``GET /trades``, ``GET /quote``
-(+ ``/ltp``, ``/ohlc``), ``GET /instruments[/{exchange}]``, ``GET /user/margins[/{segment}]``,
-``POST /margins/basket`` (JSON body), ``GET /portfolio/positions``. ``PUT`` (modify) is
-refused.
+``POST /orders/{variety}``, ``PUT /orders/{variety}/{id}`` (modify),
+``DELETE /orders/{variety}/{id}``, ``GET /orders``, ``GET /orders/{id}`` (history),
+``GET /orders/{id}/trades``, ``GET /trades``, ``GET /quote`` (+ ``/ltp``, ``/ohlc``),
+``GET /instruments[/{exchange}]``, ``GET /user/margins[/{segment}]``, ``POST /margins/orders``
+and ``POST /margins/basket`` (JSON bodies), ``GET /portfolio/positions``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from . import margins, market_data, orders, portfolio
-from .errors import KiteError, input_error
+from .errors import KiteError
 from .exchange import Exchange
 from .faults import Fault
 from .http_server import Reply, ok
@@ -32,11 +32,13 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^/quote(?:/(?P<mode>ltp|ohlc))?$"), "quote"),
     ("GET", re.compile(r"^/instruments(?:/(?P<exchange>[A-Z]+))?$"), "instruments"),
     ("GET", re.compile(r"^/user/margins(?:/(?P<segment>[a-z]+))?$"), "margins"),
+    ("POST", re.compile(r"^/margins/orders$"), "order_margins"),
     ("POST", re.compile(r"^/margins/basket$"), "basket_margins"),
     ("GET", re.compile(r"^/portfolio/positions$"), "positions"),
 )
-#: Route -> its rate-limit bucket (:class:`~.limits.RateCounter`); the rest are "read".
-BUCKETS = {"place": "write", "cancel": "write", "modify": "write", "quote": "quote"}
+#: Route -> its rate-limit bucket (:class:`~.limits.RateCounter`); the rest are "read". A
+#: modify is an order write of the second and the minute, not an order of the day.
+BUCKETS = {"place": "write", "cancel": "write", "modify": "modify", "quote": "quote"}
 
 
 def match_route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
@@ -58,7 +60,7 @@ def dispatch(ex: Exchange, route: str, args: dict[str, str], query: dict[str, li
     if route == "cancel":
         return ok(orders.cancel(ex, args["order_id"], now))
     if route == "modify":
-        raise input_error("Order modification is not supported by the fake Kite server.")
+        return ok(orders.modify(ex, args["order_id"], form, now))
     if route == "orders":
         return ok(orders.order_book(ex, now))
     if route == "order_history":
@@ -74,6 +76,8 @@ def dispatch(ex: Exchange, route: str, args: dict[str, str], query: dict[str, li
         return Reply(200, dump.encode(), "text/csv")
     if route == "margins":
         return ok(margins.user_margins(ex, args.get("segment")))
+    if route == "order_margins":
+        return ok(margins.order_margins(ex, body))
     if route == "basket_margins":
         considered = (query.get("consider_positions") or ["false"])[-1].lower() == "true"
         return ok(margins.basket_margins(ex, body, consider_positions=considered))

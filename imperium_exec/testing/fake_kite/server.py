@@ -22,7 +22,7 @@ from .http_server import HOST, HTTPServer, Reply, error, fault_reply
 from .instruments import DEFAULT_INSTRUMENTS, DEFAULT_SPOTS, FakeInstrument
 from .limits import RateCounter, RateLimits
 from .market_data import book_tick, instrument_by_token
-from .records import Book, Order, RecordedRequest, order_dict
+from .records import Book, RecordedRequest
 from .routes import BUCKETS, dispatch, match_route
 
 
@@ -42,13 +42,16 @@ class FakeKiteServer:
                  clock: Callable[[], float] = time.time,
                  rate_limits: RateLimits | None = None, margin: float = 5e7,
                  spots: Mapping[str, float] | None = None, short_margin_fraction: float = 0.12,
-                 cancel_pending_s: float = 0.0, user_id: str = "AB1234",
+                 cancel_pending_s: float = 0.0, modify_pending_s: float = 0.0,
+                 max_modifications: int = 25, user_id: str = "AB1234",
                  request_log_size: int = 10_000, ticker_heartbeat_s: float = 1.0) -> None:
         self._exchange = Exchange(instruments, margin=margin,
                                   spots=DEFAULT_SPOTS if spots is None else spots,
                                   short_margin_fraction=short_margin_fraction,
                                   cancel_pending_s=cancel_pending_s, user_id=user_id,
                                   on_order=self._push_order, on_book=self._push_tick)
+        self._exchange.modify_pending_s = modify_pending_s
+        self._exchange.max_modifications = max_modifications
         self._api_key, self._access_token = api_key, access_token
         self._auth = f"token {api_key}:{access_token}"
         self._clock = clock
@@ -104,6 +107,25 @@ class FakeKiteServer:
     @cancel_pending_s.setter
     def cancel_pending_s(self, value: float) -> None:
         self._exchange.cancel_pending_s = value
+
+    @property
+    def modify_pending_s(self) -> float:
+        """How long an accepted modification stays ``MODIFY PENDING`` before the exchange
+        applies it (0: at once); the order works at its old terms meanwhile."""
+        return self._exchange.modify_pending_s
+
+    @modify_pending_s.setter
+    def modify_pending_s(self, value: float) -> None:
+        self._exchange.modify_pending_s = value
+
+    @property
+    def max_modifications(self) -> int:
+        """Modifications accepted per order (Kite: 25); the next is refused."""
+        return self._exchange.max_modifications
+
+    @max_modifications.setter
+    def max_modifications(self, value: int) -> None:
+        self._exchange.max_modifications = value
 
     @property
     def user_id(self) -> str:
@@ -180,11 +202,11 @@ class FakeKiteServer:
         with self._lock:
             self._exchange.advance(self._clock())
 
-    def _push_order(self, order: Order) -> None:
-        """A visible order changed: hand it to the ticker (never blocks)."""
+    def _push_order(self, data: dict[str, Any]) -> None:
+        """A visible order changed: hand its postback to the ticker (never blocks)."""
         ticker = self._ticker
         if ticker is not None:
-            ticker.push_order(order_dict(order, self._exchange.user_id))
+            ticker.push_order(data)
 
     def _push_tick(self, inst: FakeInstrument, book: Book, now: float) -> None:
         """Hand the book's new state to the ticker (never blocks: call_soon_threadsafe)."""
@@ -264,8 +286,9 @@ class FakeKiteServer:
             self._exchange.reject(order_id, message, raw, self._clock())
 
     def fail_next(self, route: str, *faults: Fault) -> None:
-        """Script faults for the next requests on ``route``: place, cancel, orders,
-        order_history, trades, quote, instruments, margins, basket_margins, positions."""
+        """Script faults for the next requests on ``route``: place, modify, cancel, orders,
+        order_history, trades, quote, instruments, margins, order_margins, basket_margins,
+        positions."""
         with self._lock:
             self._faults.setdefault(route, deque()).extend(faults)
 
