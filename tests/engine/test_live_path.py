@@ -304,6 +304,32 @@ def test_fills_missed_while_the_ticker_was_down_come_from_the_book_after_reconne
     live.wait_for(lambda: live.server.ticker_connections == 1)
 
 
+def test_a_partial_fills_update_postback_is_counted_before_any_book_read() -> None:
+    """Kite says UPDATE for a partial fill (the order stays open): the engine writes the fill
+    from the postback (the safety-net book read is a minute away here)."""
+    live = start_live(4, config=EngineConfig(id_seed=None, stream_poll_interval_s=60.0))
+    try:
+        partial_fill_from_the_postback(live)
+    finally:
+        stop_live(live)
+
+
+def partial_fill_from_the_postback(live: Live) -> None:
+    parent_id, future = live.submit(live.instruments[2], quantity=130, order_type="LIMIT",
+                                    limit_price=99.0)
+    live.wait_for(lambda: any(r["event"] == "placed" for r in live.events(parent_id)))
+    order_id = next(r["order_id"] for r in live.events(parent_id) if r["event"] == "placed")
+    time.sleep(0.5)  # (the read a new order wakes is over by now)
+    reads = live.engine.orders.book_reads
+    live.server.fill(order_id, 65)
+    live.wait_for(lambda: any(r["event"] == "filled" for r in live.events(parent_id)), 3.0)
+    (fill,) = [r for r in live.events(parent_id) if r["event"] == "filled"]
+    assert (fill["filled_quantity"], fill["status"]) == (65, "partially_filled")
+    assert live.engine.orders.book_reads == reads  # (it came on the stream, as UPDATE)
+    live.engine.cancel(parent_id)
+    assert future.result(10).filled_quantity == 65
+
+
 def test_a_silent_ticker_is_replaced_and_rest_covers_the_gap(live40: Live) -> None:
     live = live40
     stream = live.engine.market_data.stream
