@@ -40,8 +40,10 @@ quotes, instruments, the ticker) and as measured on the live path:
 
 Simplified: one price level per side (:mod:`.exchange`); resting orders fill when the test calls
 :meth:`~FakeKiteServer.fill` or moves the quote through them with
-:meth:`~FakeKiteServer.set_quote`; regular variety, MARKET and LIMIT, DAY and IOC only (no
-``TRIGGER PENDING``: no stop orders); no autoslice, no LPP band. Fault injection is scripted per
+:meth:`~FakeKiteServer.set_quote`; regular variety, MARKET, LIMIT and the stop orders SL and
+SL-M (``TRIGGER PENDING`` until the last price reaches the trigger, with Kite's checks on its
+side of the last price and of the limit; not modifiable while pending), DAY and IOC only; no
+autoslice, no LPP band. Fault injection is scripted per
 route with :class:`Fault`. Margin is the paper exchange's SPAN-like rule (:mod:`.margins`).
 
 Ticker (``ticker_root``, :mod:`imperium_exec.testing.fake_ticker`): Kite's WebSocket on

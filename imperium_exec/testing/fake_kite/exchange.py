@@ -122,6 +122,8 @@ class Exchange:
         for order in list(self.orders.values()):
             if order.inst.key == inst.key and order.working:
                 self.match(order, now)
+            elif order.inst.key == inst.key and order.status == "TRIGGER PENDING":
+                self._check_trigger(order, book, now)
         self._on_book(inst, book, now)
 
     def fill(self, order_id: str, quantity: int | None, price: float | None,
@@ -170,6 +172,12 @@ class Exchange:
             self.set_status(order, "REJECTED", now, message, raw)
             return
         book = self.books.get(order.inst.key, Book())
+        if order.trigger_price > 0:  # a stop order: waits for its trigger
+            order.exchange_order_id = str(next(self._exchange_ids))
+            order.exchange_at = now
+            self.set_status(order, "TRIGGER PENDING", now)
+            self._check_trigger(order, book, now)
+            return
         order.limit = order.price if order.order_type == "LIMIT" else \
             self._protection_price(order, book)
         if order.side == "BUY":
@@ -182,6 +190,19 @@ class Exchange:
                 return
         order.exchange_order_id = str(next(self._exchange_ids))
         order.exchange_at = now
+        self.set_status(order, "OPEN", now)
+        self.match(order, now)
+
+    def _check_trigger(self, order: Order, book: Book, now: float) -> None:
+        """A stop order whose trigger the last price reached works from now on: at its limit
+        (SL) or as a MARKET order (SL-M)."""
+        if order.status != "TRIGGER PENDING" or book.ltp <= 0:
+            return
+        buy = order.side == "BUY"
+        if (book.ltp < order.trigger_price) if buy else (book.ltp > order.trigger_price):
+            return
+        order.limit = order.price if order.order_type == "SL" else \
+            self._protection_price(order, book)
         self.set_status(order, "OPEN", now)
         self.match(order, now)
 
@@ -234,6 +255,9 @@ class Exchange:
         book.high = max(book.high, price)
         book.low = min(book.low, price) if book.low > 0 else price
         self._on_book(order.inst, book, now)
+        for stop in list(self.orders.values()):  # a trade can reach a stop's trigger
+            if stop.inst.key == key and stop.status == "TRIGGER PENDING":
+                self._check_trigger(stop, book, now)
         self.trades.append({
             "trade_id": str(next(self._trade_ids)), "order_id": order.order_id,
             "exchange": order.inst.exchange, "tradingsymbol": order.inst.tradingsymbol,

@@ -36,6 +36,7 @@ from .errors import (
 )
 from .exchange import Exchange
 from .faults import Fault
+from .instruments import FakeInstrument
 from .records import Order
 
 #: The form fields every order must carry.
@@ -78,9 +79,8 @@ def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Or
     if side not in ("BUY", "SELL"):
         raise input_error("Invalid `transaction_type`.")
     order_type = form["order_type"]
-    if order_type not in ("MARKET", "LIMIT"):
-        raise input_error(f"Invalid `order_type` {order_type!r}: the fake Kite server "
-                          "takes MARKET and LIMIT.")
+    if order_type not in ("MARKET", "LIMIT", "SL", "SL-M"):
+        raise input_error(f"Invalid `order_type` {order_type!r}.")
     if form["product"] not in ("NRML", "MIS"):
         raise input_error("Invalid `product`.")
     validity = form.get("validity") or "DAY"
@@ -105,14 +105,40 @@ def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Or
                           "characters.")
     price = 0.0
     protection = 0
-    if order_type == "LIMIT":
+    if order_type in ("LIMIT", "SL"):
         price = _limit_price(form.get("price") or "0", inst.tick_size)
     else:
         protection = _protection(form.get("market_protection"))
+    trigger = _trigger(ex, inst, side, order_type, price, form) \
+        if order_type in ("SL", "SL-M") else 0.0
     return Order(order_id=ex.next_order_id(), inst=inst, variety=variety, side=side,
                  order_type=order_type, product=form["product"], validity=validity,
                  quantity=quantity, price=price, market_protection=protection, tag=tag,
-                 placed_at=now, visible_at=now, arrive_at=now)
+                 placed_at=now, visible_at=now, arrive_at=now, trigger_price=trigger)
+
+
+def _trigger(ex: Exchange, inst: FakeInstrument, side: str, order_type: str, price: float,
+             form: dict[str, str]) -> float:
+    """A stop order's trigger, with Kite's checks: a buy stop above the last price (and at
+    most its limit), a sell stop below it (and at least its limit)."""
+    trigger = _limit_price(form.get("trigger_price") or "0", inst.tick_size)
+    book = ex.books.get(inst.key)
+    ltp = book.ltp if book is not None else 0.0
+    if side == "BUY":
+        if ltp > 0 and trigger <= ltp:
+            raise input_error("Trigger price for stoploss buy orders should be higher than "
+                              "the last traded price.")
+        if order_type == "SL" and trigger > price:
+            raise input_error("Trigger price should be less than or equal to the price for "
+                              "a stoploss buy order.")
+    else:
+        if ltp > 0 and trigger >= ltp:
+            raise input_error("Trigger price for stoploss sell orders should be lower than "
+                              "the last traded price.")
+        if order_type == "SL" and trigger < price:
+            raise input_error("Trigger price should be greater than or equal to the price "
+                              "for a stoploss sell order.")
+    return trigger
 
 
 def modify(ex: Exchange, order_id: str, form: dict[str, str], now: float) -> dict[str, str]:

@@ -71,7 +71,7 @@ class Order:
     product: str
     validity: str
     quantity: int
-    price: float  # as sent; 0 for MARKET
+    price: float  # as sent; 0 for MARKET and SL-M
     market_protection: int
     tag: str | None
     placed_at: float
@@ -99,6 +99,9 @@ class Order:
     pending_change: dict[str, Any] | None = None
     modify_at: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: A stop order's trigger (SL, SL-M; 0 for the rest): it waits ``TRIGGER PENDING`` until
+    #: the last price reaches it, then works as a LIMIT (SL) or a MARKET (SL-M).
+    trigger_price: float = 0.0
 
     @property
     def leaves(self) -> int:
@@ -135,7 +138,7 @@ def order_dict(o: Order, user_id: str, status: str | None = None) -> dict[str, A
         "tradingsymbol": o.inst.tradingsymbol, "instrument_token": o.inst.instrument_token,
         "order_type": o.order_type, "transaction_type": o.side, "validity": o.validity,
         "validity_ttl": 0, "product": o.product, "quantity": o.quantity,
-        "disclosed_quantity": 0, "price": o.price, "trigger_price": 0,
+        "disclosed_quantity": 0, "price": o.price, "trigger_price": o.trigger_price,
         "average_price": round(average, 4), "filled_quantity": o.filled,
         "pending_quantity": pending, "cancelled_quantity": o.cancelled,
         "market_protection": o.market_protection, "meta": {}, "tag": o.tag,
