@@ -98,6 +98,8 @@ class BasketRun:
     #: leg -> every leg's (filled, out) when its stall clock last started.
     _moved: dict[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     waiting: dict[int, int] = field(default_factory=dict)  # leg -> units of its held child
+    #: leg -> since when its hold has seen units of unknown outcome without a break.
+    _engine_since: dict[int, float] = field(default_factory=dict)
     stopping_task: asyncio.Task[None] | None = None
     #: Units of a leg's ambiguous attempts still watched for a late order (they may fill),
     #: those looked for in vain for the policy's ``unknown_wait_s`` left out.
@@ -155,13 +157,23 @@ class BasketRun:
                 # timeout, not a long hold.
                 self._moved[leg] = moved
                 since = now
-            if self._engine_side(progress):
-                # Part of the basket waits on the engine, not on the market: a child queued
-                # for the account's write budget (10 orders a second, 400 a minute, for every
-                # leg of every basket: at forty condors a hedge's slice waited 36 s, 20 s of
-                # them with the minute's writes used up), being priced, sent or reconciled, or
-                # an attempt of unknown outcome still looked for (``unknown_wait_s``). Each of
-                # these ends by the engine's own deadlines: the stall clock does not run.
+            # Part of the basket may wait on the engine, not on the market: a child queued for
+            # the account's write budget (10 orders a second, 400 a minute, for every leg of
+            # every basket: at forty condors a hedge's slice waited 36 s, 20 s of them with the
+            # minute's writes used up), being priced, sent or reconciled (each ends by the
+            # engine's own deadlines), or an attempt of unknown outcome still looked for
+            # (``unknown_wait_s``). The stall clock does not run then; for unknown units, for
+            # ``unknown_wait_s`` plus the stall timeout at most: an order book that cannot be
+            # read keeps them looked for without end, and the basket must still end.
+            on_its_way = self._on_its_way()
+            unknown = any(p.unknown > 0 for p in progress)
+            if unknown:
+                unknown_since = self._engine_since.setdefault(leg, now)
+                unknown = now - unknown_since < self.request.policy.unknown_wait_s + timeout_s
+            else:
+                self._engine_since.pop(leg, None)
+            engine_side = on_its_way or unknown or leg in self._engine_since
+            if on_its_way or unknown:
                 since = now
             since = max(since, self._last_placed())  # an order reached the market
             if kind != hold.kind:  # a new hold: say why, once; the others may send early
@@ -171,8 +183,11 @@ class BasketRun:
             self.held[leg] = (since, hold.kind)
             left = since + timeout_s - now
             if left <= 0:
+                engine = (" (the engine's side did not clear: an attempt of unknown outcome "
+                          "still looked for, or an order on its way; is the order book "
+                          "readable?)") if engine_side else ""
                 self.stop(f"{parent.request.tradingsymbol} held for {timeout_s:g} s "
-                          f"({hold.reason}); {self._market_text(timeout_s)}")
+                          f"({hold.reason}){engine}; {self._market_text(timeout_s)}")
                 return False
             self.changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -199,13 +214,12 @@ class BasketRun:
                 return True
         return False
 
-    def _engine_side(self, progress: list[LegProgress]) -> bool:
+    def _on_its_way(self) -> bool:
         """Whether any leg has a child on its way to the market (released by the gate and not
         yet placed: queued for a write slot, being priced, in flight, reconciling, or between
-        retries) or units of unknown outcome still looked for in the order book."""
-        return any(p.unknown > 0 for p in progress) or any(
-            child.in_flight or (child.released and child.status is ChildStatus.SCHEDULED)
-            for parent in self.legs for child in parent.children)
+        retries)."""
+        return any(child.in_flight or (child.released and child.status is ChildStatus.SCHEDULED)
+                   for parent in self.legs for child in parent.children)
 
     def _last_placed(self) -> float:
         """When the basket's latest order reached the market (-inf: none yet)."""

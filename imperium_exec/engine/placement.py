@@ -306,6 +306,10 @@ class Placer:
                      decision: RouteDecision, quote: Quote) -> str | None:
         """Why this change is not for a modify, or None when it is."""
         req = parent.request
+        if quantity < child.quantity:
+            # A smaller total could be overtaken by fills at the old terms while the change is
+            # on its way (or pending, or refused later): cancelled and placed afresh instead.
+            return f"{quantity} is less than the order's {child.quantity}"
         if quantity <= child.filled:
             return f"{quantity} is not above the {child.filled} already filled"
         if quantity > req.max_order_quantity:

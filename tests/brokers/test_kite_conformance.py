@@ -320,3 +320,21 @@ def test_reads_are_read_the_same_way(server: FakeKiteServer, broker: KiteBroker)
     with pytest.raises(Exception) as caught:
         broker.quotes([f"NFO:{SYMBOL}"])
     assert KITE_ERRORS.is_session_expired(caught.value)
+
+
+#: A proxy's plain-text 503 whose last upstream try was refused (an earlier one may have
+#: reached Kite: "reset before headers" is sent, no reply).
+PROXY_503 = b"upstream reset before headers; retried: delayed connect error: Connection refused"
+
+
+def test_an_answer_quoting_connection_refused_is_still_ambiguous() -> None:
+    """Only a transport error with no answer is 'never connected'; any 5xx to a write may have
+    placed the order."""
+    from imperium_exec.brokers.errors import NetworkException
+    from imperium_exec.brokers.kite.errors import KITE_ERRORS, read_error_answer
+
+    answer = read_error_answer(ValueError("client failed"), 503, "text/plain", PROXY_503)
+    for exc in (answer, NetworkException("Gateway error: upstream connection refused after "
+                                         "retry", 502)):
+        error = KITE_ERRORS.classify(exc)
+        assert error is not None and error.ambiguous, (type(exc).__name__, error)

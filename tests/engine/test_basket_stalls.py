@@ -199,3 +199,26 @@ def test_a_stall_in_the_market_still_stops_the_basket_and_names_the_order(
     assert first.endswith("; no fill for 5 s on the orders working: BUY 65 NIFTY26D0125000CE "
                           "at 99 (bid 100, ask 100.5 when sent)"), first
     assert "short uncovered: none" in result.message
+
+
+class BookUnreadableAfterThe503(ShortAnswers503Once):
+    """The short's first placement answers 503 (nothing placed); from then on every order-book
+    read answers 503 too (an outage of the read route)."""
+
+    def orders(self) -> list[Any]:
+        if getattr(self, "_failed", False):
+            raise BrokerError("Request failed (kitetrade-oms)", 503)
+        return super().orders()
+
+
+def test_a_basket_whose_order_book_cannot_be_read_still_ends_by_a_deadline(
+        tmp_path: Path) -> None:
+    """The unknown attempt stays looked for without end (no read completes): the stall clock
+    runs again after unknown_wait_s plus the stall timeout, and the stop says why."""
+    rig = make_rig(tmp_path, broker_type=BookUnreadableAfterThe503)
+    try:
+        _, _, future = rig.engine.submit_basket(spread())
+        result = future.result(30)
+    finally:
+        rig.close()
+    assert result.message is not None and "the engine's side did not clear" in result.message

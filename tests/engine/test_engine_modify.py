@@ -8,6 +8,7 @@ that race a modify counted once; the day's order budget and the admission's rese
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from engine_support import Rig, assert_books_balance, make_request, make_rig
@@ -252,3 +253,42 @@ def test_a_modify_refused_because_the_order_just_ended_counts_its_fills_once(
     assert sum(int(r["filled_quantity"]) for r in rows if r["event"] == "filled") == 195
     assert sum(o.filled_quantity for o in rig.broker.orders()) == 195
     assert_books_balance(rows, 195)
+
+
+class FillsDuringAnyModify(InMemoryBroker):
+    """Every modify: the order trades at its old terms meanwhile (130 units, or what is left)
+    and the engine hears of it before the reply; modifies that shrink an order are noted."""
+
+    shrinks: ClassVar[list[tuple[int, int]]] = []
+
+    def modify_order(self, order_id: str, change: ModifyInstruction) -> None:
+        order = next(o for o in self.orders() if o.order_id == order_id)
+        if change.quantity is not None and change.quantity < order.quantity:
+            self.shrinks.append((order.quantity, change.quantity))
+        left = order.quantity - order.filled_quantity
+        if left > 0:
+            self.fill(order_id, min(130, left))
+        super().modify_order(order_id, change)
+
+
+def test_a_re_price_that_shrinks_an_order_cancels_and_places_rather_than_modify(
+        tmp_path: Path) -> None:
+    """A smaller total could be overtaken by fills at the old terms while the modify is on its
+    way (the review found an order left live and unfollowed): never modified down."""
+    FillsDuringAnyModify.shrinks = []
+    rig = make_rig(tmp_path, broker_type=FillsDuringAnyModify, modify=True,
+                   volume_per_second=1.0)
+    try:
+        parent_id, future = rig.engine.submit(make_request(
+            quantity=65 * 10, execution_algo="POV", participation_rate=0.5, horizon_s=300,
+            max_child_orders=4, randomize_slices=False))
+        result = future.result(30)
+        rows = rig.snapshot(parent_id)
+    finally:
+        rig.close()
+    orders = rig.broker.orders()
+    assert FillsDuringAnyModify.shrinks == []
+    assert [o for o in orders if not o.status.is_terminal] == []
+    assert result.filled_quantity == sum(o.filled_quantity for o in orders)
+    assert all(int(r["filled_quantity"] or 0) <= int(r["quantity"])
+               for r in rows if r["event"] == "filled")

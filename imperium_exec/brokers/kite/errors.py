@@ -92,7 +92,11 @@ class KiteErrors:
         lower = _message(exc).lower()
         status = _status(exc)
         server_error = status is not None and status >= 500
-        if names & set(_TRANSPORT_NEVER_SENT) or any(t in lower for t in _NEVER_SENT_TEXT):
+        # The text says "never connected" only of a transport error: an answer (any status,
+        # Kite-named or not) came from a server, which may have placed the order.
+        answered = status is not None or "UnreadableAnswer" in names or bool(names & _KITE_NAMES)
+        if names & set(_TRANSPORT_NEVER_SENT) or (
+                not answered and any(t in lower for t in _NEVER_SENT_TEXT)):
             return ErrorClass(ErrorBucket.TRANSIENT, False, "connection not established")
         if "UnreadableAnswer" in names:
             if status == 429:
