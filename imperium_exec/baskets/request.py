@@ -41,7 +41,9 @@ class BasketPolicy(BaseModel):
     #: A short's attempt of unknown outcome (an ambiguous answer, its tag not found by the
     #: reconcile) counts against its group's cover until the order book, read at least this
     #: long after, still does not show its tag: then it is taken as never placed and its units
-    #: may go again (the tag stays watched: a late order is cancelled, its fills reported).
+    #: may go again (the tag stays watched: a late order is cancelled, its fills reported;
+    #: one that turns up later than this and fills first sells the short twice). Unknown
+    #: units hold the stall clock for this plus ``stall_timeout_s`` at most.
     unknown_wait_s: Annotated[float, Field(gt=0, le=900)] = 60.0
     #: Hedge children always take liquidity (their fills are what let the shorts go; a hedge
     #: resting at the mid holds the whole basket): at the touch (a MARKET leg at the market),
