@@ -153,8 +153,23 @@ def test_a_confirmed_order_goes_past_the_size_limits_only(paper: PaperBroker,
                                         ParentStatus.FILLED)
 
 
+@pytest.fixture
+def frozen_paper() -> PaperBroker:
+    """A paper exchange whose time moves only when told (an idle engine would otherwise let
+    a TWAP's whole window pass at once, and the parents a test counts on end early)."""
+    return PaperBroker(clock=VirtualClock(auto_advance=False), seed=11)
+
+
+def thaw(paper: PaperBroker) -> None:
+    """Let time run again so the shutdown's cancels confirm."""
+    clock = paper.clock
+    assert isinstance(clock, VirtualClock)
+    clock.run_freely()
+
+
 def test_working_parents_are_capped_and_a_finished_one_frees_its_slot(
-        paper: PaperBroker) -> None:
+        frozen_paper: PaperBroker) -> None:
+    paper = frozen_paper
     engine = engine_on(paper, max_working_parents=2)
     try:
         symbol = nifty_option(paper)
@@ -168,6 +183,7 @@ def test_working_parents_are_capped_and_a_finished_one_frees_its_slot(
         f1.result(10)
         engine.submit(slow)  # the slot is free again
     finally:
+        thaw(paper)
         engine.shutdown(5.0)
 
 
@@ -189,10 +205,12 @@ def test_a_single_sell_the_margin_does_not_cover_is_refused_before_any_order() -
     assert paper.orders() == []
 
 
-def test_orders_other_parents_still_plan_are_kept_from_a_new_parent(paper: PaperBroker) -> None:
+def test_orders_other_parents_still_plan_are_kept_from_a_new_parent(
+        frozen_paper: PaperBroker) -> None:
     """With ten placements left, an eight-slice TWAP reserves eight: a second one is refused
     up front (it would have failed part way), and the first one's spent slices free nothing
     they did not reserve."""
+    paper = frozen_paper
     day = replace(paper.capabilities.rate_limits or AccountRateLimits(), writes_per_day=110,
                   cancel_reserve_per_day=100)
     engine = ExecutionEngine(paper, mode="paper", config=EngineConfig(
@@ -207,6 +225,7 @@ def test_orders_other_parents_still_plan_are_kept_from_a_new_parent(paper: Paper
                "placements today" in str(refused)
         assert len(paper.orders()) <= 1  # only the first TWAP's first slice may be out
     finally:
+        thaw(paper)
         engine.shutdown(5.0)
 
 
@@ -286,8 +305,9 @@ def test_a_basket_leg_with_no_price_is_valued_at_its_quote_before_any_leg_starts
 
 
 def test_the_days_premium_counts_what_a_parent_traded_not_what_it_was_sent_for(
-        paper: PaperBroker) -> None:
+        frozen_paper: PaperBroker) -> None:
     """A parent cancelled unfilled gives the premium it was counted for back."""
+    paper = frozen_paper
     engine = engine_on(paper, max_premium_bought_per_day=200_000.0)
     try:
         symbol = nifty_option(paper)
@@ -302,6 +322,7 @@ def test_the_days_premium_counts_what_a_parent_traded_not_what_it_was_sent_for(
         refused = refusal(engine, resting)  # 150k + 150k is over the day's 200k
         assert any(line.startswith("premium bought today: ") for line in
                    str(refused).splitlines())
+        thaw(paper)  # (the cancel's confirmation takes the exchange's time)
         engine.cancel(parent_id)
         assert future.result(10).filled_quantity == 0
         engine.submit(resting)  # nothing was bought: the day's premium is back to zero
