@@ -38,7 +38,7 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -290,6 +290,29 @@ class RateBudget:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    def count_earlier_writes(self, times: Iterable[float], *, day_writes: int | None = None,
+                             ) -> None:
+        """Order writes an earlier session of the account sent (a crashed desk's, read from
+        its journal; epoch seconds): each counts in the write lane's windows until the span
+        after it ends, as this session's own do, and today's count against the day's
+        limit (``day_writes``: how many, when more than ``times`` hold). Loop thread."""
+        lane = self._lanes[Lane.WRITE]
+        now_loop, now_wall = asyncio.get_running_loop().time(), self._wall_time()
+        self._roll_day(lane)
+        day_start = (lane.day_index or 0) * _DAY_S - _IST_OFFSET_S
+        stamps = sorted(times)
+        today = sum(1 for at in stamps if at >= day_start)
+        lane.day_count += max(today, day_writes or 0)
+        longest = max((w.span_s for w in lane.windows), default=0.0)
+        for at in stamps:
+            if at < now_wall - longest:
+                continue
+            ended = now_loop - max(0.0, now_wall - at)
+            grant = _Grant(ended, ended)
+            for window in lane.windows:
+                window.grants.append(grant)
+        self._pump()
 
     def writes_left_today(self) -> int | None:
         state = self._lanes[Lane.WRITE]

@@ -29,7 +29,7 @@ fake's), plus: no tag sent twice, and no 429 the desk provoked (injected ones ex
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import heapq
 import os
 import random
@@ -107,6 +107,10 @@ class DayReport:
     actions: Counter[str] = field(default_factory=Counter)
     refused: list[str] = field(default_factory=list)
     desk_errors: list[str] = field(default_factory=list)
+    #: Every 429 the fake answered: seconds into the run, the request, whether injected.
+    throttles: list[tuple[float, str, bool]] = field(default_factory=list)
+    #: When the SIGKILL came and the session expired, seconds into the run.
+    events_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -310,10 +314,10 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
                 parent_id, future = engine.submit(request)
                 track([parent_id], future)
                 if item["action"] == "pause":
-                    later(1.0, lambda p=parent_id: engine.pause(p))
-                    later(4.0, lambda p=parent_id: engine.resume(p))
+                    later(1.0, functools.partial(engine.pause, parent_id))
+                    later(4.0, functools.partial(engine.resume, parent_id))
                 elif item["action"] == "cancel":
-                    later(2.0, lambda p=parent_id: engine.cancel(p))
+                    later(2.0, functools.partial(engine.cancel, parent_id))
         except (SessionExpired, RuntimeError) as exc:
             if engine.session_lost is not None:
                 continue  # sent again after the new login
@@ -418,6 +422,24 @@ def _results_from_journal(rows: list[dict[str, Any]]) -> dict[str, ExecutionResu
     return results
 
 
+class DayKiteServer(FaultyKiteServer):
+    """The faulty fake, keeping every 429 it answered: when, to what, and whether it was one
+    of the injected faults (a 429 the rate counter refused is one the desk provoked)."""
+
+    def __init__(self, plan: SoakPlan, **kw: Any) -> None:
+        super().__init__(plan, **kw)
+        self.throttles: list[tuple[float, str, str, bool]] = []
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]],
+               form: dict[str, str], authorization: str | None, body: Any = None) -> Any:
+        injected = self.injected_throttles
+        reply = super().handle(method, path, query, form, authorization, body)
+        if reply.status == 429:
+            self.throttles.append((time.time(), method, path,
+                                   self.injected_throttles > injected))
+        return reply
+
+
 def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
             log: Callable[[str], None] | None = None) -> DayReport:
     """Run the day of ``plan`` with its journal in ``journal_dir`` (made empty by the caller)
@@ -431,7 +453,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
     soak = SoakPlan(place_fault_rate=plan.place_fault_rate,
                     cancel_fault_rate=plan.cancel_fault_rate,
                     book_fault_rate=plan.book_fault_rate, seed=plan.seed)
-    server = FaultyKiteServer(soak, instruments=instruments, ticker_heartbeat_s=0.5,
+    server = DayKiteServer(soak, instruments=instruments, ticker_heartbeat_s=0.5,
                               request_log_size=5_000_000,
                               rate_limits=RateLimits(order_writes_per_day=plan.day_cap))
     server.start()
@@ -463,7 +485,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
                 next_drop += plan.ticker_drop_every_s
 
     mover = threading.Thread(target=market, daemon=True)
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     mover.start()
     common = [server.root, server.ticker_root, str(directory), str(plan_path)]
     try:
@@ -476,6 +498,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
         time.sleep(rng.uniform(0.2, 1.0))  # children in flight, some unanswered
         last = first.kill()
         report.killed_after_item = last
+        report.events_at["sigkill"] = round(time.monotonic() - started, 2)
         say(f"SIGKILL after item {last} ({time.monotonic() - started:.0f} s)")
         second = _Desk([*common, str(last + 1), "1"], say)
         expire_index = last + 1 + plan.expire_at
@@ -487,6 +510,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
             if expired_at is None and sent >= expire_index:
                 expired_at = time.time()
                 server.expire_session()
+                report.events_at["expired"] = round(time.monotonic() - started, 2)
                 say(f"session expired after item {sent}")
             if expired_at is not None and not restored:
                 lost = second.said("session-lost")
@@ -523,6 +547,8 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
     inv.throttled_replies = server.throttled
     inv.injected_throttles = server.injected_throttles
     report.provoked_429 = server.throttled - server.injected_throttles
+    report.throttles = [(round(at - started_wall, 2), f"{method} {path}", injected)
+                        for at, method, path, injected in server.throttles]
     tags = Counter(o.get("tag") for o in server.recorded_orders())
     report.repeated_tags = [f"{t} x{n}" for t, n in tags.items() if n > 1]
     return report

@@ -839,3 +839,26 @@ def test_no_grant_while_the_limit_of_requests_still_count_from_their_end(
                     if j != i and g <= granted and e > granted - span + EPS]
         assert len(counting) < limit, (granted, len(counting))
 
+
+
+# ---------------------------------------------------------------------------- after a restart
+
+def test_a_restarted_budget_counts_the_crashed_sessions_writes_in_its_minute_and_day() -> None:
+    """400 writes answered in the 30 s before the restart (a crashed desk's, from its
+    journal): the next placement waits until the minute after the oldest of the last 360
+    (the minute's last 40 stay for cancels), and the day's count holds all 1,000 of the day."""
+    limits = AccountRateLimits.kite()
+
+    async def main() -> None:
+        budget = RateBudget(limits, wall_time=lambda: MORNING)
+        earlier = [MORNING - 30.0 + i * 30.0 / 400 for i in range(400)]
+        older = [MORNING - 3_600.0] * 600  # an hour ago: the day's count only
+        budget.count_earlier_writes(older + earlier)
+        assert budget.writes_left_today() == 5_000 - 1_000
+        granted = await enter_and_leave(budget, RequestKind.PLACE)
+        # the minute's 360 placements end when the 41st of the 400 ages out
+        assert granted == pytest.approx(-30.0 + 40 * 30.0 / 400 + 60.05, abs=1e-6)
+        assert await enter_and_leave(budget, RequestKind.CANCEL) == pytest.approx(granted + 0.0,
+                                                                                  abs=1e-6)
+
+    run_virtual(main)
