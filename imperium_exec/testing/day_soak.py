@@ -554,6 +554,119 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
     return report
 
 
+# ---------------------------------------------------------------------- the day's cap
+
+
+@dataclass
+class DayCapReport:
+    """What the run at the day's cap showed."""
+
+    cap: int
+    reserve: int
+    #: Planned placements of each parent admitted, in order.
+    admitted: list[int] = field(default_factory=list)
+    #: The refusal lines (the parent that no longer fits), with what it planned.
+    refusals: list[tuple[int, str]] = field(default_factory=list)
+    placements: int = 0
+    cancels: int = 0
+    cap_replies: int = 0
+    invariants: SoakReport = field(default_factory=SoakReport)
+    seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.invariants.clean and self.cap_replies == 0 \
+            and self.invariants.throttled_replies == 0
+
+
+def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
+                log: Callable[[str], None] | None = None) -> DayCapReport:
+    """The day's cap on both sides (the fake's ``order_writes_per_day`` and the engine's
+    ``writes_per_day``, ``reserve`` of them kept for cancels): two resting 1-lot limits, then
+    TWAPs of ``slices`` market slices until one no longer fits (refused: the line is kept),
+    then a TWAP of exactly what is left (admitted), then a 1-lot order (refused: nothing
+    left); the TWAPs run out, and the kill switch cancels the resting limits out of the
+    reserve. Checks the soak's invariants over every result, and that the fake never
+    answered its day cap (nor any 429). In process: nothing here needs a crash."""
+    from ..clock import RealClock
+    from ..engine.execution_engine import EngineConfig, ExecutionEngine
+    from ..engine.rate_budget import AccountRateLimits
+    from ..request import ExecutionRequest
+    from ..risk import RiskRefusal
+    from .soak import fast_retries, open_faulty_kite
+
+    say = log or (lambda _: None)
+    instruments = nifty_strip(8)
+    quiet = SoakPlan(place_fault_rate=0.0, cancel_fault_rate=0.0, book_fault_rate=0.0)
+    server, broker = open_faulty_kite(quiet, instruments, bid=BID, ask=ASK,
+                                      rate_limits=RateLimits(order_writes_per_day=cap))
+    engine = ExecutionEngine(broker, mode="live", clock=RealClock(), retry_policy=fast_retries(),
+                             config=EngineConfig(rate_limits=AccountRateLimits(
+                                 writes_per_day=cap, cancel_reserve_per_day=reserve)))
+    rows: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def collect(row: dict[str, Any]) -> None:
+        with lock:
+            rows.append(row)
+
+    engine.add_listener(collect)
+    report = DayCapReport(cap, reserve)
+    started = time.monotonic()
+    symbols = [i.tradingsymbol for i in instruments]
+
+    def request(symbol: str, **kw: Any) -> ExecutionRequest:
+        return ExecutionRequest.model_validate(dict(
+            tradingsymbol=symbol, exchange="NFO", side="BUY", quantity=65, lot_size=65,
+            tick_size=0.05, freeze_quantity=1800, bid=BID, ask=ASK) | kw)
+
+    futures = []
+
+    def send(req: ExecutionRequest, planned: int) -> bool:
+        try:
+            futures.append(engine.submit(req))
+        except RiskRefusal as exc:
+            report.refusals.append((planned, str(exc)))
+            say(f"refused ({planned} planned): {exc}")
+            return False
+        report.admitted.append(planned)
+        return True
+
+    try:
+        for symbol in symbols[:2]:  # resting below the market
+            send(request(symbol, order_type="LIMIT", limit_price=90.0), 1)
+        twap = dict(quantity=65 * slices, execution_algo="TWAP", max_child_orders=slices,
+                    horizon_s=max(10.0, 1.2 * slices), randomize_slices=False)
+        i = 0
+        while send(request(symbols[2 + i % 6], **twap), slices):
+            i += 1
+        left = cap - reserve - sum(report.admitted)
+        if left > 0:
+            send(request(symbols[2], quantity=65 * left, execution_algo="TWAP",
+                         max_child_orders=left, horizon_s=max(10.0, 1.2 * left),
+                         randomize_slices=False), left)
+        send(request(symbols[3]), 1)
+        results: dict[str, ExecutionResult] = {}
+        for parent_id, future in futures[2:]:
+            results[parent_id] = future.result(300)
+        engine.cancel_all()  # the resting limits: cancels out of the day's reserve
+        for parent_id, future in futures[:2]:
+            results[parent_id] = future.result(60)
+    finally:
+        engine.shutdown(20.0)
+        server.stop()
+    report.seconds = time.monotonic() - started
+    with lock:
+        all_rows = list(rows)
+    check_invariants(report.invariants, results, all_rows, server)
+    report.invariants.parents = len(results)
+    report.invariants.throttled_replies = server.throttled
+    report.placements = len(server.requests_to("place"))
+    report.cancels = len(server.requests_to("cancel"))
+    report.cap_replies = server.throttled  # (the fake answers its day cap with a 429)
+    return report
+
+
 if __name__ == "__main__":  # pragma: no cover
     if sys.argv[1:2] == ["desk"]:
         sys.exit(desk_main(sys.argv[2:]))
