@@ -203,6 +203,9 @@ class _LaneState:
         self.day_limit = limits.writes_per_day if lane is Lane.WRITE else None
         self.day_index: int | None = None
         self.day_count = 0
+        #: Of ``day_count``, the cancels: they use the day's cancel reserve first, so a
+        #: cancel never takes a placement the day's budget had let a parent plan.
+        self.day_cancels = 0
 
     def earliest(self, now: float, kind: RequestKind) -> float:
         return max([now, self.closed_until, *(w.earliest(now, kind) for w in self.windows)])
@@ -321,6 +324,14 @@ class RateBudget:
         self._roll_day(state)
         return state.day_limit - state.day_count
 
+    def placements_left_today(self) -> int | None:
+        """Placements the day still allows: the day's limit less its cancel reserve, less
+        what was written today beyond what cancels took of that reserve; None without a day
+        limit."""
+        state = self._lanes[Lane.WRITE]
+        left = self._day_left(state, RequestKind.PLACE)
+        return None if left is None else max(0, left)
+
     # ------------------------------------------------------------------ granting
 
     async def _acquire(self, kind: RequestKind, seq: int) -> Slot:
@@ -349,8 +360,10 @@ class RateBudget:
         if lane.day_limit is None or not kind.counts_per_day:
             return None
         self._roll_day(lane)
-        reserve = 0 if kind is RequestKind.CANCEL else self.limits.cancel_reserve_per_day
-        return lane.day_limit - reserve - lane.day_count
+        if kind is RequestKind.CANCEL:
+            return lane.day_limit - lane.day_count
+        reserve = self.limits.cancel_reserve_per_day
+        return lane.day_limit - reserve - (lane.day_count - min(lane.day_cancels, reserve))
 
     def _check_day(self, lane: _LaneState, kind: RequestKind) -> None:
         left = self._day_left(lane, kind)
@@ -361,7 +374,7 @@ class RateBudget:
         now = self._wall_time()
         day = math.floor((now + _IST_OFFSET_S) / _DAY_S)
         if lane.day_index != day:
-            lane.day_index, lane.day_count = day, 0
+            lane.day_index, lane.day_count, lane.day_cancels = day, 0, 0
 
     def _pump(self) -> None:
         """Grant every waiter that may go now, by lane and priority; time the next wake-up."""
@@ -395,6 +408,8 @@ class RateBudget:
                             _day_used_up(lane, head.kind)))
                         continue
                     lane.day_count += 1
+                    if head.kind is RequestKind.CANCEL:
+                        lane.day_cancels += 1
                 heapq.heappop(lane.waiters)
                 grant = _Grant(now)
                 for window in lane.windows:
@@ -430,6 +445,8 @@ class RateBudget:
             window.refund(grant)
         if lane.day_limit is not None and kind.counts_per_day and lane.day_count > 0:
             lane.day_count -= 1
+            if kind is RequestKind.CANCEL and lane.day_cancels > 0:
+                lane.day_cancels -= 1
 
 
 def _day_used_up(lane: _LaneState, kind: RequestKind) -> str:

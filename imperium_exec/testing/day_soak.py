@@ -572,6 +572,8 @@ class DayCapReport:
     cap_replies: int = 0
     invariants: SoakReport = field(default_factory=SoakReport)
     seconds: float = 0.0
+    #: The error rows' texts (a child that could not be placed).
+    errors: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -636,14 +638,14 @@ def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
         for symbol in symbols[:2]:  # resting below the market
             send(request(symbol, order_type="LIMIT", limit_price=90.0), 1)
         twap = dict(quantity=65 * slices, execution_algo="TWAP", max_child_orders=slices,
-                    horizon_s=max(10.0, 1.2 * slices), randomize_slices=False)
+                    horizon_s=max(5.0, 1.2 * slices), randomize_slices=False)
         i = 0
         while send(request(symbols[2 + i % 6], **twap), slices):
             i += 1
         left = cap - reserve - sum(report.admitted)
         if left > 0:
             send(request(symbols[2], quantity=65 * left, execution_algo="TWAP",
-                         max_child_orders=left, horizon_s=max(10.0, 1.2 * left),
+                         max_child_orders=left, horizon_s=max(5.0, 1.2 * left),
                          randomize_slices=False), left)
         send(request(symbols[3]), 1)
         results: dict[str, ExecutionResult] = {}
@@ -659,6 +661,8 @@ def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
     with lock:
         all_rows = list(rows)
     check_invariants(report.invariants, results, all_rows, server)
+    report.errors = [f"{r['child_id']}: {r['error']} ({r['message']})" for r in all_rows
+                     if r["event"] == "error"]
     report.invariants.parents = len(results)
     report.invariants.throttled_replies = server.throttled
     report.placements = len(server.requests_to("place"))

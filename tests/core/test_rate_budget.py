@@ -862,3 +862,26 @@ def test_a_restarted_budget_counts_the_crashed_sessions_writes_in_its_minute_and
                                                                                   abs=1e-6)
 
     run_virtual(main)
+
+
+def test_cancels_use_the_days_cancel_reserve_before_the_placements_share() -> None:
+    """A day of 10 writes, 3 kept for cancels: 3 cancels take nothing from the 7
+    placements a parent may have planned; a 4th cancel does."""
+    limits = AccountRateLimits(writes_per_second=None, writes_per_minute=None,
+                               writes_per_day=10, cancel_reserve_per_day=3)
+
+    async def main() -> None:
+        budget = RateBudget(limits, wall_time=lambda: MORNING)
+        assert budget.placements_left_today() == 7
+        for _ in range(3):
+            await enter_and_leave(budget, RequestKind.CANCEL)
+        assert budget.placements_left_today() == 7 and budget.writes_left_today() == 7
+        await enter_and_leave(budget, RequestKind.CANCEL)
+        assert budget.placements_left_today() == 6
+        for _ in range(6):
+            await enter_and_leave(budget, RequestKind.PLACE)
+        assert budget.placements_left_today() == 0
+        with pytest.raises(OrderLimitReached):
+            await enter_and_leave(budget, RequestKind.PLACE)
+
+    run_virtual(main)
