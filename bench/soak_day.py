@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from imperium_exec.testing.day_soak import DayPlan, DayReport, run_day
+from imperium_exec.testing.day_soak import DayPlan, DayReport, run_day, run_day_cap
 
 
 def table(report: DayReport, plan: DayPlan) -> list[str]:
@@ -68,6 +68,43 @@ def table(report: DayReport, plan: DayPlan) -> list[str]:
     return out
 
 
+def day_cap(cap: int, out: Path | None) -> int:
+    """The run at the day's cap: the parent that no longer fits is refused, nothing is lost."""
+    started = time.monotonic()
+    reserve = max(10, cap // 50)
+    slices = 25 if cap >= 1_000 else 5
+    report = run_day_cap(cap, reserve=reserve, slices=slices,
+                         log=lambda text: print(f"{time.monotonic() - started:7.1f} s  {text}",
+                                                flush=True))
+    inv = report.invariants
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    lines = [f"### At a day cap of {cap:,} writes ({reserve} kept for cancels)", "",
+             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+             f"{os.cpu_count()} CPUs (shared), commit {commit}, "
+             f"`python bench/soak_day.py --day-cap {cap}`", "",
+             "| | |", "|---|---|",
+             f"| parents admitted (planned placements) | {len(report.admitted)} "
+             f"({sum(report.admitted):,}) |",
+             *(f"| refused ({planned} planned) | `{line}` |"
+               for planned, line in report.refusals),
+             f"| placements / cancels at the fake | {report.placements:,} / "
+             f"{report.cancels} |",
+             f"| the fake's day cap answered (429) | {report.cap_replies} |",
+             f"| parent statuses | {dict(inv.statuses)} |",
+             f"| duplicates / children without one terminal row / fill mismatches | "
+             f"{len(inv.duplicates)} / {len(inv.children_without_one_terminal_row)} / "
+             f"{len(inv.fill_mismatches)} |",
+             f"| child errors | {len(report.errors)} |",
+             f"| wall time | {report.seconds:.0f} s |", "",
+             f"Clean: {report.clean}.", ""]
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        out.write_text(text)
+    return 0 if report.clean else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=4000)
@@ -75,7 +112,11 @@ def main() -> int:
     parser.add_argument("--max-working", type=int, default=60)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", type=Path, help="keep the journal in this directory")
+    parser.add_argument("--day-cap", type=int, metavar="N",
+                        help="instead: the run at a day cap of N writes (Kite's is 5,000)")
     args = parser.parse_args()
+    if args.day_cap:
+        return day_cap(args.day_cap, args.out)
     items = 300 if args.quick else args.items
     plan = DayPlan(items=items, kill_at=int(items * 0.35), expire_at=int(items * 0.3),
                    max_working=args.max_working,
