@@ -86,6 +86,9 @@ class DayPlan:
     ticker_drop_every_s: float = 30.0
     #: The fake's (and the engine's) order writes a day: raised above Kite's 5,000.
     day_cap: int = 1_000_000
+    #: The account's funds at the fake, rupees (a day of 10,000 children buys far more
+    #: premium than the fake's default ₹5 crore: its orders would be rejected for margin).
+    margin: float = 1e12
     seed: int = 21
     #: After the last item is sent, how long parents may work before the kill switch.
     tail_s: float = 60.0
@@ -454,7 +457,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
                     cancel_fault_rate=plan.cancel_fault_rate,
                     book_fault_rate=plan.book_fault_rate, seed=plan.seed)
     server = DayKiteServer(soak, instruments=instruments, ticker_heartbeat_s=0.5,
-                              request_log_size=5_000_000,
+                              request_log_size=5_000_000, margin=plan.margin,
                               rate_limits=RateLimits(order_writes_per_day=plan.day_cap))
     server.start()
     symbols = [i.tradingsymbol for i in instruments]
