@@ -41,14 +41,16 @@ def test_at_the_days_cap_the_parent_that_no_longer_fits_is_refused_and_nothing_i
     kept for cancels: Kite's 5,000 at its 400 a minute would take over twelve minutes
     (``bench/soak_day.py --day-cap 5000`` runs it)."""
     report = run_day_cap(80, reserve=10, slices=5)
-    assert report.clean, report.invariants.summary()
-    assert report.admitted == [1, 1] + [5] * 13 + [3]
-    assert report.refusals == [
+    why = (f"{report.invariants.summary()}; admitted {report.admitted}, refused "
+           f"{report.refusals}, errors {report.errors}, statuses {report.invariants.statuses}")
+    assert report.clean, why
+    assert report.admitted == [1, 1] + [5] * 13 + [3], why
+    assert report.refusals == [  # (the second: nothing is left)
         (5, "orders today: 5 child orders planned but the broker allows 3 more placements "
             "today"),
         (1, "orders today: 1 child orders planned but the broker allows 0 more placements "
             "today")]
-    assert report.cap_replies == 0 and report.placements <= 80 - 10
+    assert report.cap_replies == 0 and report.placements <= 80 - 10, why
     assert report.cancels >= 2  # the resting limits, cancelled out of the reserve
-    assert report.invariants.statuses[str(ParentStatus.FILLED)] == 14
-    assert report.invariants.statuses[str(ParentStatus.CANCELLED)] == 2
+    assert report.invariants.statuses[str(ParentStatus.FILLED)] == 14, why
+    assert report.invariants.statuses[str(ParentStatus.CANCELLED)] == 2, why
