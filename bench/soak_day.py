@@ -56,6 +56,8 @@ def table(report: DayReport, plan: DayPlan) -> list[str]:
         ("rows by event", ", ".join(f"{k} {v}" for k, v in sorted(inv.events.items()))),
         ("requests by route", ", ".join(f"{k} {v}" for k, v in sorted(inv.requests.items()))),
         ("refused at submit", str(len(report.refused))),
+        ("baskets without a basket_finished row (the crash's; legs all ended)",
+         str(len(report.baskets_unfinished))),
     ]
     out = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
     for label, items in (("duplicates", inv.duplicates), ("unfinished", inv.unfinished),

@@ -112,6 +112,10 @@ class DayReport:
     desk_errors: list[str] = field(default_factory=list)
     #: Every 429 the fake answered: seconds into the run, the request, whether injected.
     throttles: list[tuple[float, str, bool]] = field(default_factory=list)
+    #: Baskets with a ``basket_accepted`` row and no ``basket_finished`` row (each leg's own
+    #: parent still ends once: a basket the crash interrupted is not finished by the
+    #: restart, as of this writing).
+    baskets_unfinished: list[str] = field(default_factory=list)
     #: When the SIGKILL came and the session expired, seconds into the run.
     events_at: dict[str, float] = field(default_factory=dict)
 
@@ -443,6 +447,13 @@ class DayKiteServer(FaultyKiteServer):
         return reply
 
 
+def baskets_without_final_row(rows: list[dict[str, Any]]) -> list[str]:
+    """Baskets the journal saw accepted and never saw finish."""
+    finished = {r["basket_id"] for r in rows if r["event"] == "basket_finished"}
+    return [r["basket_id"] for r in rows
+            if r["event"] == "basket_accepted" and r["basket_id"] not in finished]
+
+
 def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
             log: Callable[[str], None] | None = None) -> DayReport:
     """Run the day of ``plan`` with its journal in ``journal_dir`` (made empty by the caller)
@@ -542,6 +553,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
     rows = read_rows(telemetry_path("live", directory))
     results = _results_from_journal(rows)
     report.parents = len(results)
+    report.baskets_unfinished = baskets_without_final_row(rows)
     check_invariants(report.invariants, results, rows, server)
     inv = report.invariants
     inv.parents = len(results)
