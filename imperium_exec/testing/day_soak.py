@@ -615,7 +615,9 @@ def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
     say = log or (lambda _: None)
     instruments = nifty_strip(8)
     quiet = SoakPlan(place_fault_rate=0.0, cancel_fault_rate=0.0, book_fault_rate=0.0)
-    server, broker = open_faulty_kite(quiet, instruments, bid=BID, ask=ASK,
+    # A client timeout long enough that a busy machine does not make placements ambiguous:
+    # a re-sent placement is a write the day's budget did not reserve (see the report).
+    server, broker = open_faulty_kite(quiet, instruments, bid=BID, ask=ASK, client_timeout=5.0,
                                       rate_limits=RateLimits(order_writes_per_day=cap))
     engine = ExecutionEngine(broker, mode="live", clock=RealClock(), retry_policy=fast_retries(),
                              config=EngineConfig(rate_limits=AccountRateLimits(
