@@ -184,10 +184,10 @@ class Admission:
         """Order writes the broker still allows today for placements (cancels keep their
         reserve), less what working parents planned and have not sent yet; None without a
         day limit."""
-        left = self.budget.writes_left_today()
+        left = self.budget.placements_left_today()
         if left is None:
             return None
-        return left - self.budget.limits.cancel_reserve_per_day - sum(self._unsent.values())
+        return left - sum(self._unsent.values())
 
     # ------------------------------------------------------------------ the loop
 

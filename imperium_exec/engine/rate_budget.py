@@ -38,7 +38,7 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -203,6 +203,9 @@ class _LaneState:
         self.day_limit = limits.writes_per_day if lane is Lane.WRITE else None
         self.day_index: int | None = None
         self.day_count = 0
+        #: Of ``day_count``, the cancels: they use the day's cancel reserve first, so a
+        #: cancel never takes a placement the day's budget had let a parent plan.
+        self.day_cancels = 0
 
     def earliest(self, now: float, kind: RequestKind) -> float:
         return max([now, self.closed_until, *(w.earliest(now, kind) for w in self.windows)])
@@ -291,12 +294,43 @@ class RateBudget:
     def in_flight(self) -> int:
         return self._in_flight
 
+    def count_earlier_writes(self, times: Iterable[float], *, day_writes: int | None = None,
+                             ) -> None:
+        """Order writes an earlier session of the account sent (a crashed desk's, read from
+        its journal; epoch seconds): each counts in the write lane's windows until the span
+        after it ends, as this session's own do, and today's count against the day's
+        limit (``day_writes``: how many, when more than ``times`` hold). Loop thread."""
+        lane = self._lanes[Lane.WRITE]
+        now_loop, now_wall = asyncio.get_running_loop().time(), self._wall_time()
+        self._roll_day(lane)
+        day_start = (lane.day_index or 0) * _DAY_S - _IST_OFFSET_S
+        stamps = sorted(times)
+        today = sum(1 for at in stamps if at >= day_start)
+        lane.day_count += max(today, day_writes or 0)
+        longest = max((w.span_s for w in lane.windows), default=0.0)
+        for at in stamps:
+            if at < now_wall - longest:
+                continue
+            ended = now_loop - max(0.0, now_wall - at)
+            grant = _Grant(ended, ended)
+            for window in lane.windows:
+                window.grants.append(grant)
+        self._pump()
+
     def writes_left_today(self) -> int | None:
         state = self._lanes[Lane.WRITE]
         if state.day_limit is None:
             return None
         self._roll_day(state)
         return state.day_limit - state.day_count
+
+    def placements_left_today(self) -> int | None:
+        """Placements the day still allows: the day's limit less its cancel reserve, less
+        what was written today beyond what cancels took of that reserve; None without a day
+        limit."""
+        state = self._lanes[Lane.WRITE]
+        left = self._day_left(state, RequestKind.PLACE)
+        return None if left is None else max(0, left)
 
     # ------------------------------------------------------------------ granting
 
@@ -326,8 +360,10 @@ class RateBudget:
         if lane.day_limit is None or not kind.counts_per_day:
             return None
         self._roll_day(lane)
-        reserve = 0 if kind is RequestKind.CANCEL else self.limits.cancel_reserve_per_day
-        return lane.day_limit - reserve - lane.day_count
+        if kind is RequestKind.CANCEL:
+            return lane.day_limit - lane.day_count
+        reserve = self.limits.cancel_reserve_per_day
+        return lane.day_limit - reserve - (lane.day_count - min(lane.day_cancels, reserve))
 
     def _check_day(self, lane: _LaneState, kind: RequestKind) -> None:
         left = self._day_left(lane, kind)
@@ -338,7 +374,7 @@ class RateBudget:
         now = self._wall_time()
         day = math.floor((now + _IST_OFFSET_S) / _DAY_S)
         if lane.day_index != day:
-            lane.day_index, lane.day_count = day, 0
+            lane.day_index, lane.day_count, lane.day_cancels = day, 0, 0
 
     def _pump(self) -> None:
         """Grant every waiter that may go now, by lane and priority; time the next wake-up."""
@@ -372,6 +408,8 @@ class RateBudget:
                             _day_used_up(lane, head.kind)))
                         continue
                     lane.day_count += 1
+                    if head.kind is RequestKind.CANCEL:
+                        lane.day_cancels += 1
                 heapq.heappop(lane.waiters)
                 grant = _Grant(now)
                 for window in lane.windows:
@@ -407,6 +445,8 @@ class RateBudget:
             window.refund(grant)
         if lane.day_limit is not None and kind.counts_per_day and lane.day_count > 0:
             lane.day_count -= 1
+            if kind is RequestKind.CANCEL and lane.day_cancels > 0:
+                lane.day_cancels -= 1
 
 
 def _day_used_up(lane: _LaneState, kind: RequestKind) -> str:

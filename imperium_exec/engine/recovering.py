@@ -43,7 +43,7 @@ from ..algos.registry import algorithm_for
 from ..brokers.base import Broker, BrokerOrder
 from ..clock import Clock
 from ..events import ChildStatus, ErrorBucket, EventKind, Status
-from ..recovery.journal import JournalDay, JournalParent
+from ..recovery.journal import JournalDay, JournalOrder, JournalParent
 from ..recovery.report import Orphan, OrphanOrder, RecoveryReport
 from ..request import MIN_SLICE_INTERVAL_S, ExecutionAlgo, ExecutionRequest, Side
 from .cancelling import ChildCanceller
@@ -199,6 +199,18 @@ class OrphanKeeper:
                                    seen.attempt or 1, tag, None, ChildStatus.UNKNOWN)
                 parent.children.append(child)
                 self.orders.watch_late(parent, child, tag)
+                # Its one terminal row, as a parent ending with such an attempt writes it
+                # (an order that turns up later is reported in ghost rows), unless another
+                # attempt of the child has an order (its rows end the child) or comes later.
+                if _other_attempt_ends(found, seen):
+                    continue
+                self._emit(self.events.child_event(
+                    parent, child, EventKind.ERROR, Status.UNKNOWN,
+                    error_bucket=ErrorBucket.TRANSIENT,
+                    error=f"outcome unknown: attempt {tag} may have reached the broker",
+                    message=f"the desk stopped before the attempt's outcome was known: tag "
+                            f"{tag} is watched and any order it placed is cancelled or "
+                            "reported"))
                 continue
             child = ChildState(seen.child_index - 1, 0, 0, found.first_ts, seen.attempt or 1,
                                tag, seen.order_id, ChildStatus.UNKNOWN, seen.filled,
@@ -321,6 +333,14 @@ class OrphanKeeper:
 
     def _window_left(self, parent: ParentState) -> float:
         return max(MIN_ADOPT_WINDOW_S, parent.end_at - self.clock.now())
+
+
+def _other_attempt_ends(found: JournalParent, seen: JournalOrder) -> bool:
+    """Whether another attempt of ``seen``'s child has an order, or is a later attempt (its
+    rows, or the restart's, end the child)."""
+    return any(o is not seen and o.child_index == seen.child_index
+               and (o.order_id is not None or o.ended or (o.attempt or 1) > (seen.attempt or 1))
+               for o in found.orders.values())
 
 
 def _remade(found: JournalParent, now: float) -> ParentState:

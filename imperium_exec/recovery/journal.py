@@ -86,6 +86,10 @@ class JournalDay:
     #: start from these after a restart).
     bought: float = 0.0
     sold: float = 0.0
+    #: When the day's order writes were answered (epoch seconds; see :func:`write_times`):
+    #: a restarted engine's rate budget counts them, or its first minute would go over the
+    #: broker's limits with the crashed session's writes still counted there.
+    writes: tuple[float, ...] = ()
 
 
 def read_today(path: str | os.PathLike[str], now: float,
@@ -118,6 +122,7 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
     finished: set[str] = set()
     count = bad = 0
     traded = {Side.BUY: 0.0, Side.SELL: 0.0}
+    writes: list[float] = []
     for row in rows:
         count += 1
         try:
@@ -127,6 +132,8 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
             continue
         if not event.parent_id or event.ts < day_start:
             continue
+        if _is_write(event):
+            writes.append(event.ts)
         if event.event in (EventKind.FILLED, EventKind.GHOST) and event.side is not None \
                 and event.filled_quantity and event.fill_price is not None:
             traded[event.side] += event.filled_quantity * event.fill_price
@@ -143,7 +150,21 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
         _apply(parent, event)
     unfinished = tuple(p for p in parents.values() if p.parent_id not in finished)
     return JournalDay(unfinished, frozenset(parents) | frozenset(finished), count, bad,
-                      traded[Side.BUY], traded[Side.SELL])
+                      traded[Side.BUY], traded[Side.SELL], tuple(writes))
+
+
+#: Rows that answer an order write of the child's: a placement (placed, or an attempt that
+#: failed, was retried or is being reconciled), a cancel of a placed order, a modification.
+_WRITE_EVENTS = frozenset({EventKind.PLACED, EventKind.RETRY, EventKind.RECONCILING,
+                           EventKind.ERROR, EventKind.REJECTED, EventKind.MODIFIED})
+
+
+def _is_write(event: Event) -> bool:
+    """Whether ``event`` answers one order write (an estimate on the safe side: a rejection
+    may have come after its placement's own row; a cancel not confirmed is not counted)."""
+    if event.event is EventKind.CANCELLED:
+        return event.order_id is not None
+    return event.event in _WRITE_EVENTS and event.tag is not None
 
 
 def _apply(parent: JournalParent, event: Event) -> None:

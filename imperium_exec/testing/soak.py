@@ -177,9 +177,11 @@ def fast_retries() -> RetryPolicy:
 
 
 def open_faulty_kite(plan: SoakPlan, instruments: Sequence[FakeInstrument], *, bid: float,
-                     ask: float, **server_kw: Any) -> tuple[FaultyKiteServer, KiteBroker]:
+                     ask: float, client_timeout: float = 1.0,
+                     **server_kw: Any) -> tuple[FaultyKiteServer, KiteBroker]:
     """A started faulty fake Kite server quoting every instrument at ``bid`` / ``ask``, and a
-    KiteBroker on the real client (REST and ticker) talking to it."""
+    KiteBroker on the real client (REST and ticker, ``client_timeout`` seconds a request)
+    talking to it."""
     from kiteconnect import KiteConnect
 
     from ..brokers.kite.broker import KiteBroker
@@ -189,7 +191,7 @@ def open_faulty_kite(plan: SoakPlan, instruments: Sequence[FakeInstrument], *, b
     server.start()
     for inst in instruments:
         server.set_quote(inst.tradingsymbol, bid=bid, ask=ask)
-    kite = KiteConnect(api_key="k", access_token="t", root=server.root, timeout=1.0)
+    kite = KiteConnect(api_key="k", access_token="t", root=server.root, timeout=client_timeout)
     return server, KiteBroker(kite, ticker_root=server.ticker_root, ticker_silence_s=2.0)
 
 

@@ -839,3 +839,49 @@ def test_no_grant_while_the_limit_of_requests_still_count_from_their_end(
                     if j != i and g <= granted and e > granted - span + EPS]
         assert len(counting) < limit, (granted, len(counting))
 
+
+
+# ---------------------------------------------------------------------------- after a restart
+
+def test_a_restarted_budget_counts_the_crashed_sessions_writes_in_its_minute_and_day() -> None:
+    """400 writes answered in the 30 s before the restart (a crashed desk's, from its
+    journal): the next placement waits until the minute after the oldest of the last 360
+    (the minute's last 40 stay for cancels), and the day's count holds all 1,000 of the day."""
+    limits = AccountRateLimits.kite()
+
+    async def main() -> None:
+        budget = RateBudget(limits, wall_time=lambda: MORNING)
+        earlier = [MORNING - 30.0 + i * 30.0 / 400 for i in range(400)]
+        older = [MORNING - 3_600.0] * 600  # an hour ago: the day's count only
+        budget.count_earlier_writes(older + earlier)
+        assert budget.writes_left_today() == 5_000 - 1_000
+        granted = await enter_and_leave(budget, RequestKind.PLACE)
+        # the minute's 360 placements end when the 41st of the 400 ages out
+        assert granted == pytest.approx(-30.0 + 40 * 30.0 / 400 + 60.05, abs=1e-6)
+        assert await enter_and_leave(budget, RequestKind.CANCEL) == pytest.approx(granted + 0.0,
+                                                                                  abs=1e-6)
+
+    run_virtual(main)
+
+
+def test_cancels_use_the_days_cancel_reserve_before_the_placements_share() -> None:
+    """A day of 10 writes, 3 kept for cancels: 3 cancels take nothing from the 7
+    placements a parent may have planned; a 4th cancel does."""
+    limits = AccountRateLimits(writes_per_second=None, writes_per_minute=None,
+                               writes_per_day=10, cancel_reserve_per_day=3)
+
+    async def main() -> None:
+        budget = RateBudget(limits, wall_time=lambda: MORNING)
+        assert budget.placements_left_today() == 7
+        for _ in range(3):
+            await enter_and_leave(budget, RequestKind.CANCEL)
+        assert budget.placements_left_today() == 7 and budget.writes_left_today() == 7
+        await enter_and_leave(budget, RequestKind.CANCEL)
+        assert budget.placements_left_today() == 6
+        for _ in range(6):
+            await enter_and_leave(budget, RequestKind.PLACE)
+        assert budget.placements_left_today() == 0
+        with pytest.raises(OrderLimitReached):
+            await enter_and_leave(budget, RequestKind.PLACE)
+
+    run_virtual(main)
