@@ -5,7 +5,7 @@ day's cap raised; the soak's faults on every route; a market that moves), with t
 SIGKILLed and restarted once and its access token expiring and renewed once. Kite's 400 writes
 a minute make the full day a run of about half an hour.
 
-    .venv/bin/python bench/soak_day.py [--items 4000] [--out bench/results_soak_day.md]
+    .venv/bin/python bench/soak_day.py [--items 3800] [--out bench/results_soak_day.md]
     .venv/bin/python bench/soak_day.py --quick        # 300 items, a minute or two
 
 The driver and the checks are imperium_exec.testing.day_soak (the CI-sized day is
@@ -109,7 +109,7 @@ def day_cap(cap: int, out: Path | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=4000)
+    parser.add_argument("--items", type=int, default=3800)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--max-working", type=int, default=60)
     parser.add_argument("--out", type=Path)

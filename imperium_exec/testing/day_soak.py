@@ -656,14 +656,17 @@ def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
             send(request(symbol, order_type="LIMIT", limit_price=90.0), 1)
         # Long enough for every admitted placement at Kite's 360 placements a minute.
         horizon = max(5.0, 1.2 * slices, (cap - reserve) / 5.5)
+        # MARKET slices: each takes liquidity (a long TWAP's limit slices would join the bid
+        # of this unmoving market and rest).
         twap = dict(quantity=65 * slices, execution_algo="TWAP", max_child_orders=slices,
-                    horizon_s=horizon, randomize_slices=False)
+                    horizon_s=horizon, randomize_slices=False, order_type="MARKET")
         i = 0
         while send(request(symbols[2 + i % 6], **twap), slices):
             i += 1
         left = cap - reserve - sum(report.admitted)
         if left > 0:
             send(request(symbols[2], quantity=65 * left, execution_algo="TWAP",
+                         order_type="MARKET",
                          max_child_orders=left, horizon_s=max(horizon, 1.2 * left),
                          randomize_slices=False), left)
         send(request(symbols[3]), 1)
