@@ -14,11 +14,11 @@ import pytest
 import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
+from test_fake_kite import ManualClock
 
 from imperium_exec.brokers import KiteBroker
 from imperium_exec.brokers.base import ModifyInstruction, OrderInstruction
 from imperium_exec.brokers.kite.ticker import KiteTickerClient
-from imperium_exec.clock import DEFAULT_VIRTUAL_START
 from imperium_exec.request import OrderType, Side
 from imperium_exec.testing import FakeKiteServer, Fault, RateLimits
 from imperium_exec.testing.fake_kite import (
@@ -29,17 +29,6 @@ from imperium_exec.testing.fake_kite import (
 
 SYMBOL = "NIFTY26D0125000CE"
 HEADERS = {"Authorization": "token k:t", "X-Kite-Version": "3"}
-
-
-class ManualClock:
-    def __init__(self, start: float = DEFAULT_VIRTUAL_START + 0.5) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
