@@ -633,6 +633,18 @@ def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
     report = DayCapReport(cap, reserve)
     started = time.monotonic()
     symbols = [i.tradingsymbol for i in instruments]
+    stop = threading.Event()
+
+    def refill() -> None:
+        # The fake's touch holds 50 lots and fills take from it: without new quotes a
+        # symbol's ask is gone after 50 lots and each TWAP's MARKET child rests at its
+        # protection price and ends the parent partial. The market makers come back.
+        while not stop.wait(0.5):
+            for symbol in symbols:
+                server.set_quote(symbol, bid=BID, ask=ASK)
+
+    refiller = threading.Thread(target=refill, daemon=True)
+    refiller.start()
 
     def request(symbol: str, **kw: Any) -> ExecutionRequest:
         return ExecutionRequest.model_validate(dict(
@@ -677,6 +689,8 @@ def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
         for parent_id, future in futures[:2]:
             results[parent_id] = future.result(60)
     finally:
+        stop.set()
+        refiller.join(5.0)
         engine.shutdown(20.0)
         server.stop()
     report.seconds = time.monotonic() - started
