@@ -279,3 +279,59 @@ def test_the_days_premium_limit_counts_what_the_crashed_session_bought(
             stack.execute(one_lot)
     finally:
         stack.shutdown()
+
+
+def test_a_basket_the_crash_left_working_gets_one_finished_row_once_its_legs_end(
+        tmp_path: Path, qapp: Any) -> None:
+    """A call spread killed while its hedge rests (the short waits for it): the hedge half
+    fills while the desk is down; cancelling the orphans ends the hedge and writes the
+    basket's one ``basket_finished`` row: partial, with what the legs filled."""
+    instruments = nifty_strip(4)
+    server = FakeKiteServer(instruments=instruments).start()
+    try:
+        for inst in instruments:
+            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
+        short, hedge = instruments[0], instruments[2]  # hedge: the higher-strike call
+        assert hedge.tradingsymbol.endswith("CE") and short.tradingsymbol.endswith("CE")
+        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
+        env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
+        desk = subprocess.Popen([sys.executable, str(HERE / "desk_process.py"), server.root,
+                                 str(tmp_path), orjson.dumps([basket]).decode()],
+                                stdout=subprocess.PIPE, text=True, env=env)
+        crash = Crash(server, instruments, tmp_path, [])
+        try:
+            assert desk.stdout is not None
+            basket_id = desk.stdout.readline().strip()
+            assert desk.stdout.readline().strip() == "ready"
+        finally:
+            desk.send_signal(signal.SIGKILL)
+            desk.wait(10)
+            if desk.stdout is not None:
+                desk.stdout.close()
+        (hedge_order,) = server.recorded_orders()  # the short never started
+        assert hedge_order["tradingsymbol"] == hedge.tradingsymbol
+        server.fill(hedge_order["order_id"], 65)
+        assert not any(r["event"] == "basket_finished" for r in crash.rows())
+        stack = crash.new_stack()
+        try:
+            report = stack.recovery().result(20)
+            assert [o.basket_id for o in report.orphans] == [basket_id, basket_id]
+            assert not any(r["event"] == "basket_finished" for r in crash.rows())  # held
+            stack.cancel_orphans().result(20)
+        finally:
+            stack.shutdown()
+    finally:
+        server.stop()
+    rows = crash.rows()
+    (ended,) = [r for r in rows if r["event"] == "basket_finished"]
+    assert ended["basket_id"] == basket_id and ended["status"] == "partial"
+    assert (ended["parent_filled_quantity"], ended["parent_quantity"]) == (65, 260)
+    assert "ended after a restart" in ended["message"]
+    assert f"BUY {hedge.tradingsymbol}: filled 65 of 130" in ended["message"]
+    assert f"SELL {short.tradingsymbol}: filled 0 of 130" in ended["message"]
+    legs_finished = {r["parent_id"]: r["filled_quantity"] for r in rows
+                     if r["event"] == "finished"}
+    assert legs_finished == {o.parent_id: o.filled for o in report.orphans}
+    assert sorted(legs_finished.values()) == [0, 65]
+    assert rows.index(ended) > max(i for i, r in enumerate(rows)  # after the legs' ends
+                                   if r["event"] == "finished")
