@@ -112,16 +112,16 @@ class DayReport:
     desk_errors: list[str] = field(default_factory=list)
     #: Every 429 the fake answered: seconds into the run, the request, whether injected.
     throttles: list[tuple[float, str, bool]] = field(default_factory=list)
-    #: Baskets with a ``basket_accepted`` row and no ``basket_finished`` row (each leg's own
-    #: parent still ends once: a basket the crash interrupted is not finished by the
-    #: restart, as of this writing).
+    #: Baskets without exactly one ``basket_finished`` row after their ``basket_accepted``
+    #: row (a basket the crash interrupted is ended by the restart once its legs end).
     baskets_unfinished: list[str] = field(default_factory=list)
     #: When the SIGKILL came and the session expired, seconds into the run.
     events_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return self.invariants.clean and not self.repeated_tags and self.provoked_429 == 0
+        return self.invariants.clean and not self.repeated_tags and self.provoked_429 == 0 \
+            and not self.baskets_unfinished
 
     def summary(self) -> str:
         return (f"{self.items} items ({self.parents} parents, {self.baskets} baskets), "
@@ -448,10 +448,10 @@ class DayKiteServer(FaultyKiteServer):
 
 
 def baskets_without_final_row(rows: list[dict[str, Any]]) -> list[str]:
-    """Baskets the journal saw accepted and never saw finish."""
-    finished = {r["basket_id"] for r in rows if r["event"] == "basket_finished"}
+    """Baskets the journal saw accepted and then not finish exactly once."""
+    finished = Counter(r["basket_id"] for r in rows if r["event"] == "basket_finished")
     return [r["basket_id"] for r in rows
-            if r["event"] == "basket_accepted" and r["basket_id"] not in finished]
+            if r["event"] == "basket_accepted" and finished[r["basket_id"]] != 1]
 
 
 def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
