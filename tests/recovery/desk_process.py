@@ -1,7 +1,7 @@
 """A desk's engine in a process of its own, for the restart tests to kill: it sends the parents
 it is told to (JSON on argv: a request, or a basket as ``{"legs": [...]}``) against a fake Kite
-server, prints each parent's (or basket's) id, then ``ready`` once each has an order resting, and
-waits to be killed (SIGKILL: no shutdown, no final rows)."""
+server, prints each parent's (or basket's) id, then ``ready`` once each has an order resting (or
+an attempt being reconciled), and waits to be killed (SIGKILL: no shutdown, no final rows)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def main() -> None:
         print(parent_id, flush=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        placed = {r[key] for r in list(rows) if r["event"] == "placed"
+        placed = {r[key] for r in list(rows) if r["event"] in ("placed", "reconciling")
                   for key in ("parent_id", "basket_id")}
         if placed >= set(ids):
             break
