@@ -55,6 +55,8 @@ def place(ex: Exchange, variety: str, form: dict[str, str], now: float,
         order.arrive_at = order.visible_at + fault.pending_s
         order.pre_status = fault.pending_status or order.pre_status
         order.reject_with = fault.reject_with
+    if variety == "amo":  # an after-market order waits for the market to open
+        order.pre_status, order.arrive_at = "AMO REQ RECEIVED", math.inf
     ex.orders[order.order_id] = order
     ex.snapshot(order)  # PUT ORDER REQ RECEIVED
     ex.set_status(order, "VALIDATION PENDING", now)
@@ -66,9 +68,9 @@ def place(ex: Exchange, variety: str, form: dict[str, str], now: float,
 
 def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Order:
     """Kite's pre-trade checks; every refusal is a 400 InputException."""
-    if variety != "regular":
+    if variety not in ("regular", "amo"):
         raise input_error(f"Invalid `variety` {variety!r}: the fake Kite server takes "
-                          "regular orders only.")
+                          "regular and amo orders only.")
     for name in ORDER_FIELDS:
         if not form.get(name):
             raise input_error(f"Missing `{name}`.")
