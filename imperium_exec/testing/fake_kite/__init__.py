@@ -45,7 +45,8 @@ Simplified: one price level per side (:mod:`.exchange`); resting orders fill whe
 :meth:`~FakeKiteServer.set_quote`; regular and amo varieties, MARKET, LIMIT and the stop
 orders SL and SL-M (``TRIGGER PENDING`` until the last price reaches the trigger, with Kite's
 checks on its side of the last price and of the limit; not modifiable while pending), DAY and
-IOC only; no autoslice, no LPP band. Fault injection is scripted per
+IOC only; no autoslice; a limit outside the quote's circuit limits is refused as Kite refuses it
+(LPP). Fault injection is scripted per
 route with :class:`Fault`. Margin is the paper exchange's SPAN-like rule (:mod:`.margins`).
 
 Ticker (``ticker_root``, :mod:`imperium_exec.testing.fake_ticker`): Kite's WebSocket on

@@ -3,8 +3,9 @@
 
 Validation answers 400 ``InputException``: lot multiple, freeze quantity, tick, market protection
 (required for MARKET, 0 refused), tag of at most 20 characters. The freeze and tick texts are
-Kite's; the others are ours (Kite's exact wording is not documented). Regular variety, MARKET and
-LIMIT, DAY and IOC only; no autoslice, no LPP band. The extra form fields the client sends
+Kite's, as is the circuit (LPP) text for a limit outside the day's range (placed or modified
+to); the others are ours (Kite's exact wording is not documented). Regular and amo varieties,
+MARKET, LIMIT, SL and SL-M, DAY and IOC only; no autoslice. The extra form fields the client sends
 (``variety``, ``order_id``) are ignored.
 
 Modify (kiteconnect's ``modify_order``: ``quantity``, ``price``, ``order_type``, ``validity``,
@@ -30,6 +31,7 @@ from .errors import (
     MARKET_PROTECTION_REQUIRED,
     MODIFICATIONS_EXCEEDED,
     MODIFY_BEING_PROCESSED,
+    OUTSIDE_CIRCUIT,
     UNKNOWN_INSTRUMENT,
     KiteError,
     input_error,
@@ -37,7 +39,8 @@ from .errors import (
 from .exchange import Exchange
 from .faults import Fault
 from .instruments import FakeInstrument
-from .records import Order
+from .market_data import circuit_limits
+from .records import Book, Order
 
 #: The form fields every order must carry.
 ORDER_FIELDS = ("exchange", "tradingsymbol", "transaction_type", "quantity", "product",
@@ -108,7 +111,8 @@ def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Or
     price = 0.0
     protection = 0
     if order_type in ("LIMIT", "SL"):
-        price = _limit_price(form.get("price") or "0", inst.tick_size)
+        price = _within_circuit(ex, inst, _limit_price(form.get("price") or "0",
+                                                        inst.tick_size))
     else:
         protection = _protection(form.get("market_protection"))
     trigger = _trigger(ex, inst, side, order_type, price, form) \
@@ -175,7 +179,8 @@ def modify(ex: Exchange, order_id: str, form: dict[str, str], now: float) -> dic
     if order_type == "LIMIT":
         raw = form.get("price")
         if raw:
-            change["price"] = _limit_price(raw, order.inst.tick_size)
+            change["price"] = _within_circuit(ex, order.inst,
+                                              _limit_price(raw, order.inst.tick_size))
         elif order.order_type != "LIMIT":
             raise input_error("Invalid `price`.")
     elif form.get("market_protection") or order.order_type != "MARKET":
@@ -187,6 +192,14 @@ def modify(ex: Exchange, order_id: str, form: dict[str, str], now: float) -> dic
         change["validity"] = validity
     ex.modify(order, change, now)
     return {"order_id": order_id}
+
+
+def _within_circuit(ex: Exchange, inst: FakeInstrument, price: float) -> float:
+    """``price``, unless outside the instrument's daily range (Kite's LPP / circuit check)."""
+    lower, upper = circuit_limits(inst, ex.books.get(inst.key, Book()))
+    if upper and not lower <= price <= upper:
+        raise input_error(OUTSIDE_CIRCUIT)
+    return price
 
 
 def _quantity(raw: str) -> int:
