@@ -837,6 +837,60 @@ def parent_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def results(quick: bool) -> str:
+    """The bench command's section: N IMMEDIATE parents on N symbols through this tree's live
+    path (the real client and the fake Kite server), against the write floor (N / 10 s: Kite's
+    10 order writes a second), each run in a fresh process."""
+    started = time.time()
+    sizes = [10] if quick else [10, 40, 100]
+    rounds = 1 if quick else 2
+    args = argparse.Namespace(timeout=180.0, client_timeout=2.0, shutdown=10.0)
+    side = Side("after", REPO, describe_tree(REPO))
+    body: list[str] = []
+    summary: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as folder:
+        workdir = Path(folder)
+        for n in sizes:
+            runs = [run_child(side, "first", str(n), args, workdir) for _ in range(rounds)]
+
+            def values(name: str, runs: list[Run] = runs) -> list[float]:
+                return [float(m["value"]) for r in runs for m in r.metrics
+                        if m["name"] == name and m["value"] is not None]
+
+            floor = n / 10
+            earliest = float(-(-n // 10) - 1)  # the N-th write in calendar-second windows
+            last, done = values("last parent (s)"), values("all parents finished (s)")
+            quotes, throttled = values("quote requests"), values("429 replies, all routes")
+            statuses = ", ".join(r.status for r in runs)
+            if not last:
+                body.append(f"| {n} | {floor:.1f} s | — | — | — | — | — | — | {statuses} |")
+                continue
+            worst = max(last)
+            body.append(f"| {n} | {floor:.1f} s | {statistics.median(last):.2f} s "
+                        f"({min(last):.2f}–{worst:.2f}) | "
+                        f"{statistics.median(last) / floor:.2f}× | "
+                        f"+{statistics.median(last) - earliest:.2f} s | "
+                        f"{statistics.median(done):.2f} s | "
+                        f"{max(quotes):.0f} | {max(throttled):.0f} | {statuses} |")
+            summary.append(f"N={n}: last first order {statistics.median(last):.2f} s against "
+                           f"the floor's {floor:.1f} s")
+    lines = ["### Live path", "",
+             "`bench/bench_live.py`, this tree only: N IMMEDIATE MARKET parents (one lot, one "
+             "strike each) submitted at once to `ExecutionEngine` (live mode, real clock) -> "
+             "`KiteBroker` -> the real kiteconnect client -> `FakeKiteServer` with Kite's "
+             "limits (10 order writes/s, 1 quote call/s), each run in a fresh process with a "
+             "fresh server. Per parent, from its `submit()` to its first accepted `POST "
+             "/orders` at the server. The baseline is the write floor: N orders at 10 a "
+             "second take N / 10 s; at the earliest, the N-th goes in the (⌈N/10⌉ - 1)-th "
+             f"second (0 s for N = 10). {rounds} run(s) a size (median, min–max).", "",
+             "| N | write floor | last parent's first order | × the floor | over the earliest "
+             "| all finished | quote calls | 429 replies | runs |",
+             "|---|---|---|---|---|---|---|---|---|",
+             *body, "", "; ".join(summary) + ".",
+             "", f"Measured in {time.time() - started:.1f} s."]
+    return "\n".join(lines) + "\n"
+
+
 def kill_trigger(text: str) -> str:
     if text != "first":
         try:

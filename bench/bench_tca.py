@@ -286,6 +286,85 @@ def measure(kind: str, paths: list[Path], out: Path, cap_bytes: int | None) -> d
     return result
 
 
+def measure_all(sizes: list[int], directory: Path, naive: bool, naive_cap_gb: float,
+                ) -> tuple[list[str], list[tuple[int, str, dict[str, Any]]]]:
+    """Both sides at each size: the table's lines and (rows, side, result) per run."""
+    lines = ["| rows | files, GB | approach | wall s | of which reading s | peak RSS MB | "
+             "parents | IS total ₹ | note |", "|---|---|---|---|---|---|---|---|---|"]
+    runs: list[tuple[int, str, dict[str, Any]]] = []
+    for rows in sizes:
+        paths = journals(directory, rows)
+        size = sum(p.stat().st_size for p in paths) / 1e9
+        sides: list[tuple[str, int | None]] = [("duckdb", None)]
+        if naive:
+            sides.append(("naive", int(naive_cap_gb * 2**30)))
+        for kind, cap in sides:
+            r = measure(kind, paths, directory / f"report_{rows}.html", cap)
+            runs.append((rows, kind, r))
+            if r.get("ok"):
+                line = (f"| {rows:,} | {len(paths)}, {size:.2f} | {kind} | {r['seconds']:.1f} | "
+                        f"{r['read_s']:.1f} | {r['peak_rss_mb']:,.0f} | {r['parents']:,} | "
+                        f"{r['is_total']:,.0f} | {r['rows']:,} rows read |")
+            else:
+                line = (f"| {rows:,} | {len(paths)}, {size:.2f} | {kind} | — | — | "
+                        f"{r.get('peak_rss_mb', 0):,.0f} | — | — | {r['error']} |")
+            print(line, file=sys.stderr, flush=True)
+            lines.append(line)
+    return lines, runs
+
+
+def results(quick: bool) -> str:
+    """The bench command's section: the report at 1M and 10M rows (quick: 20,000) beside the
+    pandas baseline, each in a child process of its own."""
+    import shutil
+    import tempfile
+
+    started = time.perf_counter()
+    try:
+        import pandas  # noqa: F401
+        naive = True
+    except ImportError:
+        naive = False
+    sizes = [20_000] if quick else [1_000_000, 10_000_000]
+    directory = Path(tempfile.mkdtemp(prefix="bench-tca-")) if quick else Path("/tmp/bench-tca-journals")
+    try:
+        lines, runs = measure_all(sizes, directory, naive, 6.0)
+    finally:
+        if quick:
+            shutil.rmtree(directory, ignore_errors=True)
+    by = {(rows, kind): r for rows, kind, r in runs}
+    summary = []
+    for rows in sizes:
+        ours, theirs = by.get((rows, "duckdb"), {}), by.get((rows, "naive"), {})
+        if ours.get("ok") and theirs.get("ok"):
+            summary.append(f"- {rows:,} rows: the report {ours['seconds']:.1f} s and "
+                           f"{ours['peak_rss_mb']:,.0f} MB, pandas' per-parent table alone "
+                           f"{theirs['seconds']:.1f} s and {theirs['peak_rss_mb']:,.0f} MB "
+                           f"({theirs['seconds'] / ours['seconds']:.1f}× the time, "
+                           f"{theirs['peak_rss_mb'] / ours['peak_rss_mb']:.1f}× the memory).")
+        elif ours.get("ok"):
+            why = theirs.get("error", "pandas not installed") if naive else "pandas not installed"
+            summary.append(f"- {rows:,} rows: the report {ours['seconds']:.1f} s and "
+                           f"{ours['peak_rss_mb']:,.0f} MB; pandas: {why}.")
+    big = by.get((10_000_000, "duckdb"))
+    if big is not None and big.get("ok"):
+        ok = big["seconds"] < 60 and big["peak_rss_mb"] < 2048
+        summary.append(f"- Target: 10M rows < 60 s with bounded memory (DuckDB's limit 2 GB): "
+                       f"{big['seconds']:.1f} s, {big['peak_rss_mb']:,.0f} MB peak RSS, "
+                       f"{'met' if ok else '**missed**'}.")
+    text = ["### TCA", "",
+            "`bench/bench_tca.py`: synthetic journals in the stack's row format (parents "
+            "accepted, children placed, retried or failing, fills with fees, markouts, finished "
+            "with the shortfall in parts), two files a size, written by two processes (kept in "
+            "`/tmp/bench-tca-journals` between full runs: the page cache may hold them). Each side runs "
+            "in a child process of its own and reports wall time and peak RSS: **duckdb** is "
+            "`imperium-exec tca`'s whole report (memory_limit 2 GB, 2 threads); **naive**, the "
+            "baseline, parses every line with orjson into a pandas DataFrame and builds the "
+            "per-parent table only, capped at 6 GiB of address space.", "", *lines, "",
+            *summary, "", f"Measured in {time.perf_counter() - started:.1f} s."]
+    return "\n".join(text) + "\n"
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         return child_main(sys.argv[2:])
@@ -302,25 +381,7 @@ def main() -> int:
     except ImportError:
         print("pandas is not installed: the naive side is skipped", file=sys.stderr)
         naive = False
-    lines = ["| rows | files, GB | approach | wall s | of which reading s | peak RSS MB | "
-             "parents | IS total ₹ | note |", "|---|---|---|---|---|---|---|---|---|"]
-    for rows in args.rows:
-        paths = journals(args.dir, rows)
-        size = sum(p.stat().st_size for p in paths) / 1e9
-        sides = [("duckdb", None)]
-        if naive:
-            sides.append(("naive", int(args.naive_cap_gb * 2**30)))
-        for kind, cap in sides:
-            r = measure(kind, paths, args.dir / f"report_{rows}.html", cap)
-            if r.get("ok"):
-                line = (f"| {rows:,} | {len(paths)}, {size:.2f} | {kind} | {r['seconds']:.1f} | "
-                        f"{r['read_s']:.1f} | {r['peak_rss_mb']:,.0f} | {r['parents']:,} | "
-                        f"{r['is_total']:,.0f} | {r['rows']:,} rows read |")
-            else:
-                line = (f"| {rows:,} | {len(paths)}, {size:.2f} | {kind} | — | — | "
-                        f"{r.get('peak_rss_mb', 0):,.0f} | — | — | {r['error']} |")
-            print(line, flush=True)
-            lines.append(line)
+    lines, _ = measure_all(args.rows, args.dir, naive, args.naive_cap_gb)
     table = "\n".join(lines)
     print(table)
     if args.out is not None:
