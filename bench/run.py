@@ -42,6 +42,7 @@ class Section:
     name: str      #: what ``--only`` takes
     module: str    #: the module in bench/ with ``results(quick)``
     title: str     #: the heading when the section cannot speak for itself
+    directory: Path = BENCH  #: where the module lives
 
 
 #: In the order they run: the short, timing-sensitive ones first, the suite (which loads both
@@ -155,7 +156,7 @@ def header(command: str, quick: bool, started: dt.datetime) -> list[str]:
 
 
 def section_path(section: Section) -> Path:
-    return BENCH / f"{section.module}.py"
+    return section.directory / f"{section.module}.py"
 
 
 def run_child(section: Section, quick: bool, timeout_s: float) -> Outcome:
@@ -168,7 +169,8 @@ def run_child(section: Section, quick: bool, timeout_s: float) -> Outcome:
         out = Path(folder) / "section.md"
         err = Path(folder) / "stderr.txt"
         command = [sys.executable, str(Path(__file__).resolve()), "--child", section.module,
-                   "--child-out", str(out)] + (["--quick"] if quick else [])
+                   "--child-dir", str(section.directory), "--child-out", str(out)]
+        command += ["--quick"] if quick else []
         env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
         started = time.perf_counter()
         with open(err, "w", encoding="utf-8") as stderr:
@@ -192,9 +194,9 @@ def run_child(section: Section, quick: bool, timeout_s: float) -> Outcome:
         return Outcome(section, "failed", "\n".join(body), wall)
 
 
-def child(module_name: str, quick: bool, out: Path) -> int:
+def child(module_name: str, directory: Path, quick: bool, out: Path) -> int:
     """In the child process: import the section and write its markdown (or traceback)."""
-    sys.path.insert(0, str(BENCH))  # sections import their siblings by name
+    sys.path.insert(0, str(directory))  # sections import their siblings by name
     try:
         module = importlib.import_module(module_name)
         text = module.results(quick)
@@ -236,11 +238,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="each section's quick variant (seconds each)")
     parser.add_argument("--only", nargs="+", metavar="NAME",
-                        choices=[s.name for s in SECTIONS], help="run these sections only")
+                        help="run these sections only: " + ", ".join(s.name for s in SECTIONS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="default: bench/RESULTS.md")
     parser.add_argument("--timeout", type=float, default=None,
                         help="per section, seconds (default 600 quick, 3600 full)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-dir", type=Path, default=BENCH, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -248,12 +251,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.child:
-        return child(args.child, args.quick, args.child_out)
+        return child(args.child, args.child_dir, args.quick, args.child_out)
     command = os.environ.get("IMPERIUM_BENCH_COMMAND") or shlex.join(
         [Path(sys.executable).name, "bench/run.py", *(argv if argv is not None else sys.argv[1:])])
     started = dt.datetime.now(dt.UTC)
     head = header(command, args.quick, started)
     timeout = args.timeout or (600.0 if args.quick else 3600.0)
+    unknown = sorted(set(args.only or ()) - {s.name for s in SECTIONS})
+    if unknown:
+        print(f"bench: no section {', '.join(unknown)} (sections: "
+              f"{', '.join(s.name for s in SECTIONS)})", file=sys.stderr)
+        return 2
     chosen = [s for s in SECTIONS if args.only is None or s.name in args.only]
     outcomes: list[Outcome] = []
     clock = time.perf_counter()
