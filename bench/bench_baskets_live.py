@@ -272,7 +272,8 @@ def results(quick: bool) -> str:
              f"TWAP of {args.lots} lots in {args.slices} slices over {args.horizon:g} s, "
              "hedge-first), the real kiteconnect client against the fake Kite server with "
              "Kite's limits and the soak's seeded faults on every route ("
-             f"{'none in --quick: a fault costs its basket a reconcile of up to a minute' if quick else 'seed 7'}"
+             + ("none in --quick: a fault costs its basket a reconcile of up to a minute"
+                if quick else "seed 7") +
              "); one run per N. The "
              "baseline is the floor of the same run: its place calls at 10 order writes a "
              "second, or the last slice's due time if later.", "",

@@ -33,10 +33,10 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from bench_support import LOT, Heartbeat, met, percentile, request, spread, table
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
-from bench_support import LOT, Heartbeat, met, percentile, request, spread, table
 from imperium_exec import ExecutionStack
 from imperium_exec.brokers.base import OrderInstruction
 from imperium_exec.brokers.memory import InMemoryBroker

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from bench_support import LOT, median, met, percentile, request, table
+
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine

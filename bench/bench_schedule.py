@@ -30,11 +30,11 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from bench_gui_heartbeat import run_loop
+from bench_support import LOT, met, percentile, request, spread, table
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from bench_gui_heartbeat import run_loop
-from bench_support import LOT, met, percentile, request, spread, table
 from imperium_exec import ExecutionStack
 from imperium_exec.brokers.base import OrderInstruction
 from imperium_exec.brokers.memory import InMemoryBroker

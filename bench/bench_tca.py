@@ -326,7 +326,8 @@ def results(quick: bool) -> str:
     except ImportError:
         naive = False
     sizes = [20_000] if quick else [1_000_000, 10_000_000]
-    directory = Path(tempfile.mkdtemp(prefix="bench-tca-")) if quick else Path("/tmp/bench-tca-journals")
+    directory = (Path(tempfile.mkdtemp(prefix="bench-tca-")) if quick
+                 else Path("/tmp/bench-tca-journals"))
     try:
         lines, runs = measure_all(sizes, directory, naive, 6.0)
     finally:
@@ -356,10 +357,10 @@ def results(quick: bool) -> str:
             "`bench/bench_tca.py`: synthetic journals in the stack's row format (parents "
             "accepted, children placed, retried or failing, fills with fees, markouts, finished "
             "with the shortfall in parts), two files a size, written by two processes (kept in "
-            "`/tmp/bench-tca-journals` between full runs: the page cache may hold them). Each side runs "
-            "in a child process of its own and reports wall time and peak RSS: **duckdb** is "
-            "`imperium-exec tca`'s whole report (memory_limit 2 GB, 2 threads); **naive**, the "
-            "baseline, parses every line with orjson into a pandas DataFrame and builds the "
+            "`/tmp/bench-tca-journals` between full runs: the page cache may hold them). Each "
+            "side runs in a child process of its own and reports wall time and peak RSS: "
+            "**duckdb** is `imperium-exec tca`'s whole report (memory_limit 2 GB, 2 threads); "
+            "**naive**, the baseline, parses every line with orjson into a pandas DataFrame and builds the "
             "per-parent table only, capped at 6 GiB of address space.", "", *lines, "",
             *summary, "", f"Measured in {time.perf_counter() - started:.1f} s."]
     return "\n".join(text) + "\n"

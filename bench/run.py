@@ -203,7 +203,7 @@ def child(module_name: str, directory: Path, quick: bool, out: Path) -> int:
         if not isinstance(text, str) or not text.strip():
             raise TypeError(f"{module_name}.results() returned {type(text).__name__}, "
                             "not a markdown section")
-    except BaseException:  # noqa: BLE001 (the traceback is the report)
+    except BaseException:
         out.write_text(traceback.format_exc(), encoding="utf-8")
         return 3
     out.write_text(text, encoding="utf-8")
