@@ -361,8 +361,8 @@ def results(quick: bool) -> str:
             "side runs in a child process of its own and reports wall time and peak RSS: "
             "**duckdb** is `imperium-exec tca`'s whole report (memory_limit 2 GB, 2 threads); "
             "**naive**, the baseline, parses every line with orjson into a pandas DataFrame "
-            "and builds the per-parent table only, capped at 6 GiB of address space.", "", *lines, "",
-            *summary, "", f"Measured in {time.perf_counter() - started:.1f} s."]
+            "and builds the per-parent table only, capped at 6 GiB of address space.", "",
+            *lines, "", *summary, "", f"Measured in {time.perf_counter() - started:.1f} s."]
     return "\n".join(text) + "\n"
 
 
