@@ -23,6 +23,7 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -75,6 +76,15 @@ class Outcome:
     status: str    #: ok, failed, not present
     text: str
     wall_s: float
+    #: The run that measured it: "this run", or an earlier run's date and commit (``--keep``).
+    measured: str = "this run"
+
+
+#: Each section in the file sits between these, so ``--keep`` can carry it into the next file.
+_OPEN = "<!-- bench-section: {name} | {status} | {wall:.1f} | {measured} -->"
+_SECTION = re.compile(r"<!-- bench-section: (\S+) \| ([^|]+?) \| ([\d.]+) \| (.*?) -->\n"
+                      r"(.*?)\n<!-- /bench-section -->", re.DOTALL)
+_WALL_LINE = re.compile(r"\n\*Section wall time: [^\n]*\*\s*$")
 
 
 # ------------------------------------------------------------------ the header
@@ -211,17 +221,37 @@ def child(module_name: str, directory: Path, quick: bool, out: Path) -> int:
 
 
 def render(head: list[str], outcomes: list[Outcome], total_s: float) -> str:
-    lines = [*head, "", "## Sections", "", "| section | status | wall time |", "|---|---|---|"]
+    lines = [*head, "", "## Sections", "", "| section | status | wall time | measured |",
+             "|---|---|---|---|"]
     for o in outcomes:
         lines.append(f"| [{o.section.title}](#{anchor(o)}) (`{o.section.name}`) | {o.status} "
-                     f"| {o.wall_s:.1f} s |")
+                     f"| {o.wall_s:.1f} s | {o.measured} |")
     lines += ["", f"Total {total_s:.0f} s; load average at the end "
                   f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}.", ""]
     for o in outcomes:
-        lines += [o.text.rstrip(), "",
+        kept = "" if o.measured == "this run" else f"; kept from the run of {o.measured}"
+        lines += [_OPEN.format(name=o.section.name, status=o.status, wall=o.wall_s,
+                               measured=o.measured),
+                  o.text.rstrip(), "",
                   f"*Section wall time: {o.wall_s:.1f} s (`{o.section.name}`, "
-                  f"`bench/{o.section.module}.py`).*", ""]
+                  f"`bench/{o.section.module}.py`{kept}).*", "<!-- /bench-section -->", ""]
     return "\n".join(lines)
+
+
+def earlier_sections(path: Path) -> dict[str, tuple[str, float, str, str]]:
+    """The sections a results file holds: name -> (status, wall s, measured, markdown)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    date = re.search(r"^\| date \| (.*?) \|$", text, re.MULTILINE)
+    head = re.search(r"^\| commit \| (\S{1,12})", text, re.MULTILINE)
+    run = ", ".join(m.group(1) for m in (date, head) if m) or "an earlier run"
+    found = {}
+    for name, status, wall, measured, body in _SECTION.findall(text):
+        found[name] = (status, float(wall), run if measured == "this run" else measured,
+                       _WALL_LINE.sub("", body))
+    return found
 
 
 def anchor(outcome: Outcome) -> str:
@@ -240,6 +270,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="run these sections only: " + ", ".join(s.name for s in SECTIONS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="default: bench/RESULTS.md")
+    parser.add_argument("--keep", action="store_true",
+                        help="with --only: keep the other sections the file already holds "
+                             "(marked with the run that measured them)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="per section, seconds (default 600 quick, 3600 full)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -263,9 +296,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(s.name for s in SECTIONS)})", file=sys.stderr)
         return 2
     chosen = [s for s in SECTIONS if args.only is None or s.name in args.only]
+    earlier = earlier_sections(args.out) if args.keep else {}
     outcomes: list[Outcome] = []
     clock = time.perf_counter()
-    for section in chosen:
+    for section in SECTIONS:
+        if section not in chosen:
+            if section.name in earlier:
+                status, wall, measured, text = earlier[section.name]
+                outcomes.append(Outcome(section, status, text, wall, measured))
+            continue
         print(f"bench: {section.name} ...", file=sys.stderr, flush=True)
         outcome = run_child(section, args.quick, timeout)
         outcomes.append(outcome)
@@ -274,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         # Written after every section: a long run's finished sections are kept.
         args.out.write_text(render(head, outcomes, time.perf_counter() - clock),
                             encoding="utf-8")
-    failed = [o.section.name for o in outcomes if o.status == "failed"]
+    failed = [o.section.name for o in outcomes
+              if o.status == "failed" and o.measured == "this run"]
     print(f"bench: wrote {args.out}" + (f"; failed: {', '.join(failed)}" if failed else ""),
           file=sys.stderr)
     return 1 if failed else 0

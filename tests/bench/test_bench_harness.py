@@ -84,3 +84,28 @@ def test_an_unknown_section_name_is_refused_before_anything_runs(
     out = tmp_path / "RESULTS.md"
     assert run.main(["--quick", "--only", "no_such_section", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_keep_carries_the_other_sections_over_marked_with_the_run_that_measured_them(
+        run: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("first", "second"):
+        (tmp_path / f"bench_{name}.py").write_text(
+            f"import os\n\ndef results(quick: bool) -> str:\n"
+            f"    label = os.environ['RUN_LABEL']\n"
+            f"    return '### {name.title()}\\n\\nmeasured by ' + label + '\\n'\n",
+            encoding="utf-8")
+    monkeypatch.setattr(run, "SECTIONS", (
+        run.Section("first", "bench_first", "First", tmp_path),
+        run.Section("second", "bench_second", "Second", tmp_path)))
+    out = tmp_path / "RESULTS.md"
+    monkeypatch.setenv("RUN_LABEL", "run one")
+    assert run.main(["--quick", "--out", str(out)]) == 0
+    monkeypatch.setenv("RUN_LABEL", "run two")
+    assert run.main(["--quick", "--only", "second", "--keep", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "### First\n\nmeasured by run one" in text
+    assert "### Second\n\nmeasured by run two" in text
+    assert text.index("### First") < text.index("### Second")
+    assert "| [Second](#second) (`second`) | ok |" in text
+    assert "| this run |" in text and "kept from the run of" in text
+    assert text.count("*Section wall time:") == 2
