@@ -84,8 +84,10 @@ class GuiBlocker:
 
 
 def stack_errors(app: QApplication, folder: Path, parents: int, children: int,
-                 horizon_s: float, blocked: bool) -> tuple[list[float], int]:
-    """Send-time errors (ms) of every placed child, and the GUI blocks during the run."""
+                 horizon_s: float, blocked: bool) -> tuple[list[float], int, list[float]]:
+    """Send-time errors (ms) of every placed child, the GUI blocks during the run, and the
+    error of the first child sent of each due instant (the parents' slices fall due together).
+    """
     requests = [request(quantity=LOT * children, execution_algo="TWAP",
                         max_child_orders=children, horizon_s=horizon_s, randomize_slices=False,
                         tradingsymbol=f"NIFTY26D01{24000 + 50 * i}CE")
@@ -102,10 +104,14 @@ def stack_errors(app: QApplication, folder: Path, parents: int, children: int,
     run_loop(app, lambda: all(h.done() for h in handles), horizon_s + 60)
     blocker.stop()
     stack.shutdown()
-    errors = [(broker.began[r["tag"]] - float(r["send_at"])) * 1000 for r in rows
-              if r.get("event") == "placed" and r.get("send_at") is not None
-              and r.get("tag") in broker.began]
-    return errors, blocker.blocks
+    timed = [(int(r["child_index"] or 0),
+              (broker.began[r["tag"]] - float(r["send_at"])) * 1000)
+             for r in rows if r.get("event") == "placed" and r.get("send_at") is not None
+             and r.get("tag") in broker.began]
+    first: dict[int, float] = {}  # by slice: every parent's slice i falls due together
+    for index, error in timed:
+        first[index] = min(error, first.get(index, error))
+    return [e for _, e in timed], blocker.blocks, list(first.values())
 
 
 def gui_schedule_errors(app: QApplication, parents: int, children: int,
@@ -155,17 +161,20 @@ def results(quick: bool) -> str:
     pooled: dict[str, list[float]] = {"GUI idle": [], "GUI blocked": [],
                                       f"GUI blocked, switch interval {fine * 1000:g} ms": [],
                                       "baseline: schedule on the GUI thread": []}
+    first_blocked: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-schedule-") as tmp:
         for r in range(rounds):
             for blocked, interval in ((False, switch), (True, switch), (True, fine)):
                 sys.setswitchinterval(interval)
-                errors, blocks = stack_errors(app, Path(tmp) / f"r{r}{blocked}{interval}",
+                errors, blocks, firsts = stack_errors(app, Path(tmp) / f"r{r}{blocked}{interval}",
                                               parents, children, horizon, blocked)
                 sys.setswitchinterval(switch)
                 name = "GUI blocked" if blocked else "GUI idle"
                 if interval != switch:
                     name += f", switch interval {interval * 1000:g} ms"
                 pooled[name] += errors
+                if blocked and interval == switch:
+                    first_blocked.extend(firsts)
                 body.append((f"{r + 1}", f"the stack, {name}"
                              + (f" ({blocks} blocks of {BLOCK_S * 1000:.0f} ms)" if blocked
                                 else ""), f"{len(errors)}", spread(errors)))
@@ -185,7 +194,9 @@ def results(quick: bool) -> str:
              f"{rounds} round(s).", "",
              *table(["round", "scenario", "children", "error p50 / p99 / max"], body), "",
              *table(["pooled over rounds", "children", "error p50 / p99 / max"],
-                    [(k, f"{len(v)}", spread(v)) for k, v in pooled.items()]), "",
+                    [*((k, f"{len(v)}", spread(v)) for k, v in pooled.items()),
+                     ("GUI blocked: the first child sent of each due instant",
+                      f"{len(first_blocked)}", spread(first_blocked))]), "",
              *table(["target", "measured", ""], [
                  (f"p99 < {TARGET_P99_MS:g} ms with the GUI blocked", f"{p99:.2f} ms",
                   met(p99 < TARGET_P99_MS)),
@@ -199,6 +210,10 @@ def results(quick: bool) -> str:
              f"the GIL: a thread that wants it waits for the holder's next hand-over "
              f"(`sys.getswitchinterval()`: {switch * 1000:g} ms), and a send needs it several "
              "times (the loop's wake-up, the broker's pool thread, the loop again). The "
+             f"{parents} parents' slices fall due at the same instants, so the children of an "
+             "instant go one after another: the first child's error is the wake-up, the rest "
+             "queue behind the per-child work of those before them (see the per-child "
+             "overhead), each GIL wait included. The "
              f"line with a {fine * 1000:g} ms switch interval (`sys.setswitchinterval`, set "
              "by a host for the process) measures the plan where the target is missed: the "
              "GUI thread then hands the GIL over ten times as often.", "",
