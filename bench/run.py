@@ -78,6 +78,8 @@ class Outcome:
     wall_s: float
     #: The run that measured it: "this run", or an earlier run's date and commit (``--keep``).
     measured: str = "this run"
+    #: The 1-minute load average when it ended (other work on the machine shows here).
+    load: str = ""
 
 
 #: Each section in the file sits between these, so ``--keep`` can carry it into the next file.
@@ -221,11 +223,11 @@ def child(module_name: str, directory: Path, quick: bool, out: Path) -> int:
 
 
 def render(head: list[str], outcomes: list[Outcome], total_s: float) -> str:
-    lines = [*head, "", "## Sections", "", "| section | status | wall time | measured |",
-             "|---|---|---|---|"]
+    lines = [*head, "", "## Sections", "", "| section | status | wall time | load average "
+             "(1 min) at its end | measured |", "|---|---|---|---|---|"]
     for o in outcomes:
         lines.append(f"| [{o.section.title}](#{anchor(o)}) (`{o.section.name}`) | {o.status} "
-                     f"| {o.wall_s:.1f} s | {o.measured} |")
+                     f"| {o.wall_s:.1f} s | {o.load or '-'} | {o.measured} |")
     lines += ["", f"Total {total_s:.0f} s; load average at the end "
                   f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}.", ""]
     for o in outcomes:
@@ -307,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"bench: {section.name} ...", file=sys.stderr, flush=True)
         outcome = run_child(section, args.quick, timeout)
+        outcome.load = f"{os.getloadavg()[0]:.2f}"
         outcomes.append(outcome)
         print(f"bench: {section.name}: {outcome.status} in {outcome.wall_s:.1f} s",
               file=sys.stderr, flush=True)
