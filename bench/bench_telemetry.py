@@ -152,10 +152,10 @@ def profile_tracker(rows: Rows, folder: Path, top: int = 8) -> str:
 
 def results(quick: bool) -> str:
     started = time.perf_counter()
-    base = engine_rows(parents=10 if quick else 40, children=5)
+    base = engine_rows(parents=5 if quick else 40, children=5)
     copies = 1 if quick else 10
     rows = base * copies
-    rounds = 3 if quick else 9
+    rounds = 2 if quick else 9
     sizes = sorted(len(orjson.dumps(r)) for r in base)
     with tempfile.TemporaryDirectory(prefix="bench-telemetry-") as tmp:
         folder = Path(tmp)
