@@ -144,7 +144,7 @@ def test_the_confirmations_limit_check_learns_the_listing_so_execute_refuses_at_
     assert desk.stack.check_limits(desk.request(UNLISTED)) == []  # not known yet
     qtbot.waitUntil(lambda: desk.stack.engine.listing.known(UNLISTED, "NFO") is False,
                     timeout=10_000)
-    with pytest.raises(RequestError, match="tradingsymbol: .* is not listed on NFO"):
+    with pytest.raises(RequestError, match=r"tradingsymbol: .* is not listed on NFO"):
         desk.stack.execute(desk.request(UNLISTED))
     with pytest.raises(RequestError, match="tradingsymbol"):
         desk.stack.check_limits(desk.request(UNLISTED))
@@ -164,7 +164,8 @@ def test_a_basket_with_a_leg_not_listed_is_refused_before_any_leg_starts(
             dict(tradingsymbol=UNLISTED_OPTION, exchange="NFO", transaction_type="SELL",
                  quantity=desk.lot_size, order_type="MARKET")]))
     (row,) = seen
-    reason = f"legs[1].tradingsymbol: {UNLISTED_OPTION} is not listed on NFO (paper); nothing was sent"
+    reason = (f"legs[1].tradingsymbol: {UNLISTED_OPTION} is not listed on NFO (paper); "
+              "nothing was sent")
     assert (row["status"], row["error_bucket"], row["error"]) == ("failed", "fatal", reason)
     assert handle.result(1).status is ParentStatus.FAILED
     assert started == [] and "place_order" not in {c.member for c in desk.broker.calls()}
