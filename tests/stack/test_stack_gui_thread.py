@@ -57,8 +57,7 @@ class Desk:
 @pytest.fixture
 def desk(qtbot: QtBot, tmp_path: Path) -> Iterator[Desk]:
     assert threading.current_thread() is threading.main_thread()  # the GUI thread
-    desk = Desk(tmp_path)
-    desk.broker.forget()  # (what building the stack did is not a command)
+    desk = Desk(tmp_path)  # (building the stack calls nothing on this thread either)
     yield desk
     desk.close()
 
