@@ -43,7 +43,13 @@ from ..algos.registry import algorithm_for
 from ..brokers.base import Broker, BrokerOrder
 from ..clock import Clock
 from ..events import ChildStatus, ErrorBucket, EventKind, ParentStatus, Status
-from ..recovery.journal import JournalBasket, JournalDay, JournalOrder, JournalParent
+from ..recovery.journal import (
+    JournalBasket,
+    JournalDay,
+    JournalLeg,
+    JournalOrder,
+    JournalParent,
+)
 from ..recovery.report import Orphan, OrphanOrder, RecoveryReport
 from ..request import MIN_SLICE_INTERVAL_S, ExecutionAlgo, ExecutionRequest, Side
 from .cancelling import ChildCanceller
@@ -262,6 +268,10 @@ class OrphanKeeper:
         leg = basket.legs.get(parent.parent_id)
         if leg is not None:
             leg.filled, leg.finished = parent.filled, True
+            result = parent.future.result() if parent.future.done() else None
+            if result is not None and result.message and (
+                    "may still be live" in result.message or "adopted as" in result.message):
+                leg.note = f"ended {result.status.value}: {result.message}"
         self._end_basket_once_no_leg_is_held(basket_id)
 
     def _end_basket_once_no_leg_is_held(self, basket_id: str) -> None:
@@ -274,20 +284,26 @@ class OrphanKeeper:
         if basket is None:
             return
         filled = basket.filled
-        if basket.legs and filled >= basket.quantity:
+        legs = basket.legs.values()
+        # Filled only when every leg is, and every leg is journaled: one leg's overfill (a
+        # late order) never hides another's shortfall (as on the normal path).
+        every_leg = bool(legs) and all(leg.filled >= leg.quantity for leg in legs) \
+            and sum(leg.quantity for leg in legs) >= basket.quantity
+        if every_leg:
             status = ParentStatus.FILLED
         else:
             status = ParentStatus.PARTIAL if filled else ParentStatus.CANCELLED
-        lines = [f"{leg.side.value} {leg.tradingsymbol}: filled {leg.filled} of "
-                 f"{leg.quantity}, {leg.quantity - leg.filled} left"
-                 for leg in basket.legs.values()]
+        lines = [_leg_line(leg) for leg in legs]
         started = len(basket.legs)
+        live = any(leg.note and "may still be live" in leg.note for leg in legs)
+        how = "a held leg ended with an order that may still be live (see its line)" if live \
+            else "its held legs were cancelled or adopted"
         self._emit(self.events.basket_event(
             basket_id, EventKind.BASKET_FINISHED, Status(status), quantity=basket.quantity,
             filled=filled,
             message="\n".join([f"ended after a restart: the desk stopped while the basket "
                                 f"worked ({started} leg{'s' * (started != 1)} journaled); "
-                                "its held legs were cancelled or adopted", *lines])))
+                                f"{how}", *lines])))
 
     # ------------------------------------------------------------------ the trader's choices
 
@@ -377,6 +393,17 @@ class OrphanKeeper:
 
     def _window_left(self, parent: ParentState) -> float:
         return max(MIN_ADOPT_WINDOW_S, parent.end_at - self.clock.now())
+
+
+def _leg_line(leg: JournalLeg) -> str:
+    """A restart's basket row, one leg: filled, left, and how it ended when that matters."""
+    line = (f"{leg.side.value} {leg.tradingsymbol}: filled {leg.filled} of {leg.quantity}, "
+            f"{max(0, leg.quantity - leg.filled)} left")
+    if leg.filled > leg.quantity:
+        line += f" (overfilled by {leg.filled - leg.quantity})"
+    if leg.note:
+        line += f" ({leg.note})"
+    return line
 
 
 def _other_attempt_ends(found: JournalParent, seen: JournalOrder) -> bool:
