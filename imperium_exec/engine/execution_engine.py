@@ -170,7 +170,7 @@ class ExecutionEngine:
             finish=self._finish,
             submit=lambda request, parent_id: self._submit_as(request, parent_id,
                                                               override_limits=True),
-            ours=self._issued, closed=self._closed_reason)
+            ours=self._issued, closed=self._closed_reason, retry_policy=self.retry_policy)
         #: What the broker lists, as learned on the loop: the caller's thread reads it only.
         self.listing = InstrumentListing(offers.lists, broker.name)
         self.services = EngineServices(broker=broker, gateway=self.gateway,

@@ -52,6 +52,7 @@ from ..recovery.journal import (
 )
 from ..recovery.report import Orphan, OrphanOrder, RecoveryReport
 from ..request import MIN_SLICE_INTERVAL_S, ExecutionAlgo, ExecutionRequest, Side
+from ..retry import RetryPolicy
 from .cancelling import ChildCanceller
 from .event_factory import EventFactory
 from .gateway import BrokerGateway
@@ -94,8 +95,10 @@ class OrphanKeeper:
                  canceller: ChildCanceller, events: EventFactory,
                  emit: Callable[..., None], clock: Clock, parents: dict[str, ParentState],
                  finish: Callable[[ParentState], None], submit: Submit,
-                 ours: Callable[[str], bool], closed: Callable[[], str | None]) -> None:
+                 ours: Callable[[str], bool], closed: Callable[[], str | None],
+                 retry_policy: RetryPolicy) -> None:
         self.broker = broker
+        self.retry_policy = retry_policy
         self.gateway = gateway
         self.orders = orders
         self.canceller = canceller
@@ -123,7 +126,7 @@ class OrphanKeeper:
         parent of the engine, and report (see the module docstring)."""
         now = self.clock.now()
         try:
-            book = await self.gateway.call(RequestKind.BOOK_READ, self.broker.orders)
+            book = await self._read_book()
         except Exception as exc:  # say so: the trader must look in the broker's book
             return RecoveryReport((), (), journal, now, bad_lines=day.bad_lines,
                                   error=f"the broker's order book could not be read "
@@ -154,12 +157,29 @@ class OrphanKeeper:
         now = self.clock.now()
         try:
             await self.orders.refresh()
-            book = await self.gateway.call(RequestKind.BOOK_READ, self.broker.orders)
+            book = await self._read_book()
         except Exception as exc:
             return RecoveryReport((), (), None, now, error=f"the broker's order book could "
                                                            f"not be read ({type(exc).__name__}: "
                                                            f"{exc})")
         return self._report(book, None, now, after="login")
+
+    async def _read_book(self) -> list[BrokerOrder]:
+        """The broker's order book, read again after a transient failure or a throttle (a
+        gateway's 502, a timeout) as the retry policy allows: one blip must not leave a
+        restart's orphans unheld. Raises what the last attempt raised."""
+        attempts = 0
+        while True:
+            try:
+                return await self.gateway.call(RequestKind.BOOK_READ, self.broker.orders)
+            except Exception as exc:
+                error = self.retry_policy.classify(exc)
+                if error.bucket not in (ErrorBucket.TRANSIENT, ErrorBucket.THROTTLE) \
+                        or not self.retry_policy.allows_retry(error, attempts):
+                    raise
+                log.warning("order book read failed (%r): reading it again", exc)
+                await asyncio.sleep(self.retry_policy.backoff_s(error.bucket, attempts))
+                attempts += 1
 
     def _report(self, book: list[BrokerOrder], journal: str | None, now: float, *,
                 bad_lines: int = 0, after: Literal["restart", "login"] = "restart",

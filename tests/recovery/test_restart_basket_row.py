@@ -14,6 +14,7 @@ from imperium_exec.engine.recovering import OrphanKeeper
 from imperium_exec.events import Event
 from imperium_exec.recovery.journal import JournalBasket, JournalLeg
 from imperium_exec.request import Side
+from imperium_exec.retry import RetryPolicy
 from imperium_exec.telemetry import telemetry_path
 from imperium_exec.testing import FakeKiteServer, nifty_strip
 
@@ -25,7 +26,8 @@ def keeper(rows: list[Event]) -> OrphanKeeper:
     return OrphanKeeper(broker=none, gateway=none, orders=none, canceller=none,
                         events=EventFactory(RealClock(), "live", "kite"), emit=rows.append,
                         clock=RealClock(), parents={}, finish=lambda p: None,
-                        submit=none, ours=lambda p: False, closed=lambda: None)
+                        submit=none, ours=lambda p: False, closed=lambda: None,
+                        retry_policy=RetryPolicy())
 
 
 def test_one_legs_overfill_does_not_make_a_short_leg_filled() -> None:
