@@ -85,6 +85,23 @@ def fmt_ratio(r: tuple[float, float, float]) -> str:
     return f"{r[0]:.4f} [{r[1]:.4f}, {r[2]:.4f}]"
 
 
+@dataclass(frozen=True)
+class Score:
+    """One ratio of the report, for checking it (the test) as well as printing it."""
+
+    world: str  # "AC example N=5", "Desk-sized N=25", "volume N=75"
+    algorithm: str
+    lam: float
+    ratio: float
+    low: float
+    high: float
+    target: float | None
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.ratio <= self.target
+
+
 # ---------------------------------------------------------------------- the AC world
 
 
@@ -184,7 +201,8 @@ def whole_lot_optimum(world: AcWorld, lam: float, start: Sequence[int]) -> tuple
 
 
 def ac_section(world: AcWorld, title: str, lams: Sequence[float], paths: int, seed: int,
-               directory: Path, *, sanity: bool, lot_profile: bool) -> list[str]:
+               directory: Path, scores: list[Score], *, sanity: bool,
+               lot_profile: bool) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     xis = rng.standard_normal((paths, world.N))
@@ -210,6 +228,7 @@ def ac_section(world: AcWorld, title: str, lams: Sequence[float], paths: int, se
     ]
     for r in rows:
         ratio = r.ratio()
+        scores.append(Score(f"{title} N={world.N}", r.label, r.lam, *ratio, r.target))
         verdict = "" if r.target is None else ("pass" if ratio[0] <= r.target else "**miss**")
         e = float(r.adjusted.mean())
         v = float(r.variance.mean())
@@ -398,7 +417,7 @@ def pov_profile(world: VolumeWorld, volumes: Sequence[FloatArray], engine_row: V
 
 
 def volume_section(world: VolumeWorld, paths: int, seed: int, directory: Path,
-                   learn_days: int) -> list[str]:
+                   scores: list[Score], learn_days: int) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     volumes = [world.draw_volumes(rng) for _ in range(paths)]
@@ -445,6 +464,7 @@ def volume_section(world: VolumeWorld, paths: int, seed: int, directory: Path,
     ]
     for r in rows:
         ratio = ratio_ci(r.impact, r.optimum)
+        scores.append(Score(f"volume N={world.N}", r.label, 0.0, *ratio, r.target))
         verdict = "" if r.target is None else ("pass" if ratio[0] <= r.target else "**miss**")
         lines.append(f"| {r.label} | {r.children} | {r.completion.mean():.1%}, "
                      f"{r.completion.min():.1%} | {fmt_ratio(ratio)} | "
@@ -480,6 +500,12 @@ def volume_section(world: VolumeWorld, paths: int, seed: int, directory: Path,
 def results(quick: bool) -> str:
     """The benchmark as a markdown section (### headings, tables, parameters, seed, wall time).
     ``quick``: fewer paths and slices, a smoke test of correctness (seconds)."""
+    return run(quick)[0]
+
+
+def run(quick: bool) -> tuple[str, list[Score]]:
+    """The markdown section and every ratio in it."""
+    scores: list[Score] = []
     started = time.perf_counter()
     paths = 10 if quick else 200
     ns = (5, 25) if quick else (5, 25, 75)
@@ -511,12 +537,12 @@ def results(quick: bool) -> str:
         for n in ns:
             world = AcWorld(N=n)
             out += ac_section(world, "AC example", example_lams, paths, SEED + n,
-                              directory / f"ac{n}", sanity=n == 5, lot_profile=False)
+                              directory / f"ac{n}", scores, sanity=n == 5, lot_profile=False)
         out += ["Desk-sized: 40 lots of 65 (2,600 units) of a ₹100 option over 300 s in 25 "
                 "slices, σ = 0.02 ₹/s^½, η = 0.05 ₹·s, γ = 5e-5 ₹, ε = 0.025 (one tick of "
                 f"0.05); λ ∈ {{{', '.join(f'{x:g}' for x in desk_lams)}}} per ₹.", ""]
         out += ac_section(desk, "Desk-sized", desk_lams, paths, SEED + 1000,
-                          directory / "desk", sanity=False, lot_profile=True)
+                          directory / "desk", scores, sanity=False, lot_profile=True)
         out += ["#### The volume world", "",
                 f"Parameters: one NSE session (09:15–15:30) in N = {volume.N} intervals on "
                 "the packaged expiry curve (SEBI's NIFTY expiry shares: 16 % in the last 30 "
@@ -532,10 +558,10 @@ def results(quick: bool) -> str:
                 "The learned curves are fitted from 20 earlier simulated days, each observed "
                 "at every interval's end.", ""]
         out += volume_section(volume, volume_paths, SEED + 2000, directory / "vol",
-                              learn_days=20)
+                              scores, learn_days=20)
     wall = time.perf_counter() - started
     out += [f"Wall time: {wall:.1f} s.", ""]
-    return "\n".join(out)
+    return "\n".join(out), scores
 
 
 def main(argv: Sequence[str] | None = None) -> int:
