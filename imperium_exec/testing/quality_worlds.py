@@ -240,8 +240,8 @@ class VolumeMarket:
         before = self._traded.before(k)
         v = float(self.volumes[k])
         b = w.beta
-        temporary = w.eta * w.sigma_p * ((before + units) ** (1 + b) - before ** (1 + b)) \
-            / v ** b / units
+        temporary = float(w.eta * w.sigma_p * ((before + units) ** (1 + b) - before ** (1 + b))
+                          / v ** b / units)
         self._traded.add(k, units)
         return self.mid(k) + w.epsilon + temporary
 
