@@ -344,15 +344,17 @@ def run_volume(world: VolumeWorld, label: str, algo: str, curve: VolumeCurve,
 
 
 def pov_replica(world: VolumeWorld, volumes: FloatArray, *, whole_lots: bool, lagged: bool,
-                own_counted: bool, sizing: str = "last") -> FloatArray:
+                own_counted: bool, sizing: str = "last", day_known: bool = False
+                ) -> FloatArray:
     """POV's rule replayed in numpy on one day (to take it apart): the first slice as planned
     (``X w_0``), then ``rho/(1-rho)`` of the volume since the previous slice, in whole lots
     rounded down (or with the fraction carried), capped by what is left.
 
     ``sizing``: ``"last"`` the previous slice's volume (production); ``"curve"`` that volume
     times the curve's ``w_k / w_{k-1}``; ``"forecast"`` the curve's share of this slice times
-    the day's level so far (volume to date over the curve's share to date)."""
-    rho = world.X / world.day_volume
+    the day's level so far (volume to date over the curve's share to date). ``day_known``:
+    the rate is ``X / V_day`` of this day's own volume instead of ``X / E[V]``."""
+    rho = world.X / (float(volumes.sum()) if day_known else world.day_volume)
     lot = world.lot_size
     shares = world.interval_shares()
     n = np.zeros(world.N)
@@ -395,6 +397,10 @@ def pov_profile(world: VolumeWorld, volumes: Sequence[FloatArray], engine_row: V
                                                 own_counted=False)),
         ("... and the slice's own volume known (no lag: not realisable)",
          dict(whole_lots=False, lagged=False, own_counted=False)),
+        ("... and the day's volume known (ρ = X / V_day: what constant participation is)",
+         dict(whole_lots=False, lagged=False, own_counted=False, day_known=True)),
+        ("production's rule with the day's volume known (ρ = X / V_day)",
+         dict(whole_lots=True, lagged=True, own_counted=True, day_known=True)),
         ("plan A: last slice's volume scaled by the curve (w_k / w_{k-1}), lots carried",
          dict(whole_lots=False, lagged=True, own_counted=False, sizing="curve")),
         ("plan B: the curve's share of this slice × the day's level so far, lots carried",
@@ -507,7 +513,7 @@ def run(quick: bool) -> tuple[str, list[Score]]:
     """The markdown section and every ratio in it."""
     scores: list[Score] = []
     started = time.perf_counter()
-    paths = 10 if quick else 200
+    paths = 10 if quick else 100
     ns = (5, 25) if quick else (5, 25, 75)
     example_lams = (0.0, 1e-7, 3e-7, 1e-6, 3e-6)
     desk = AcWorld(lots=40, lot_size=65, T=300.0, N=25, S0=100.0, sigma=0.02, eta=0.05,
