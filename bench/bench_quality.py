@@ -488,6 +488,14 @@ def volume_section(world: VolumeWorld, paths: int, seed: int, directory: Path,
         f"{misplaced(normal):.2%}.",
         "",
     ]
+    planned = np.asarray(allocate_lots(world.lots, list(world.interval_shares())),
+                         dtype=np.float64) * world.lot_size
+    whole = np.array([world.impact_cost(planned, v) for v in volumes]).mean()
+    lines += [f"VWAP's plan on the true curve is {world.lots} lots over {world.N} slices "
+              f"({world.lots / world.N:.2f} a slice): in whole lots it scores "
+              f"{whole / optimum_full.mean():.4f} of the optimum by itself (analytic, the same "
+              f"days; the true-curve row above: "
+              f"{vwap.impact.mean() / vwap.optimum.mean():.4f}).", ""]
     pov = rows[4]
     rho = world.X / world.day_volume
     feasible = np.array([rho * v.sum() >= world.X for v in volumes])
