@@ -48,7 +48,6 @@ from imperium_exec.request import ExecutionRequest
 from imperium_exec.testing.quality_worlds import (
     AcMarket,
     AcWorld,
-    ParentRun,
     VolumeMarket,
     VolumeWorld,
     ac_planner,
@@ -289,7 +288,6 @@ class VolumeRow:
     completion: FloatArray
     children: int
     target: float | None
-    note: str = ""
 
 
 def learned_curve(world: VolumeWorld, prior: VolumeCurve, days: int, seed: int
@@ -314,8 +312,10 @@ def _day(d: int) -> dt.date:
 
 def run_volume(world: VolumeWorld, label: str, algo: str, curve: VolumeCurve,
                volumes: Sequence[FloatArray], xis: FloatArray, journal: Path, *,
-               target: float | None, counts_own_volume: bool = True, note: str = "",
-               randomize: bool = False) -> tuple[VolumeRow, list[ParentRun]]:
+               target: float | None, counts_own_volume: bool = True,
+               randomize: bool = False) -> VolumeRow:
+    """``algo`` planned with ``curve`` on every day: its impact (shortfall less the logged
+    noise and the spread) against constant expected participation for what it filled."""
     rho = world.X / world.day_volume
     markets = [VolumeMarket(world, v, xi) for v, xi in zip(volumes, xis, strict=True)]
 
@@ -340,7 +340,7 @@ def run_volume(world: VolumeWorld, label: str, algo: str, curve: VolumeCurve,
         optimum.append(world.impact_cost(run.filled * shares, v))
         completion.append(run.filled / run.quantity)
     return VolumeRow(label, np.array(impact), np.array(optimum), np.array(completion),
-                     max(r.children for r in runs), target, note), runs
+                     max(r.children for r in runs), target)
 
 
 def pov_replica(world: VolumeWorld, volumes: FloatArray, *, whole_lots: bool, lagged: bool,
@@ -433,27 +433,26 @@ def volume_section(world: VolumeWorld, paths: int, seed: int, directory: Path,
     learned = learned_curve(world, expiry, learn_days, seed + 1)
     learned_wrong = learned_curve(world, normal, learn_days, seed + 1)
     rows: list[VolumeRow] = []
-    specs: list[tuple[str, str, VolumeCurve, float | None, bool, str]] = [
-        ("VWAP, true curve", "VWAP", world.curve, 1.01, True, ""),
+    # (label, algorithm, curve planned with, target, quote volume counts our fills, randomised)
+    specs: list[tuple[str, str, VolumeCurve, float | None, bool, bool]] = [
+        ("VWAP, true curve", "VWAP", world.curve, 1.01, True, False),
         ("VWAP, learned curve (prior: packaged expiry, as calibrate does)", "VWAP", learned,
-         1.03, True, ""),
+         1.03, True, False),
         ("VWAP, learned curve (prior: packaged normal, the wrong kind of day)", "VWAP",
-         learned_wrong, None, True, ""),
+         learned_wrong, None, True, False),
         ("VWAP, packaged normal curve (expiry day planned as a normal one)", "VWAP", normal,
-         None, True, ""),
-        ("POV at ρ* = X / E[V]", "POV", world.curve, 1.03, True, ""),
+         None, True, False),
+        ("POV at ρ* = X / E[V]", "POV", world.curve, 1.03, True, False),
         ("POV at ρ*, quote volume without our own fills", "POV", world.curve, None, False,
-         "diagnostic"),
+         False),
         ("VWAP, true curve, sizes randomised (±25 % of a slice's lots)", "VWAP", world.curve,
-         None, True, "randomise"),
-        ("TWAP (ordering check: should cost more)", "TWAP", world.curve, None, True, ""),
+         None, True, True),
+        ("TWAP (ordering check: should cost more)", "TWAP", world.curve, None, True, False),
     ]
-    for i, (label, algo, curve, target, own, note) in enumerate(specs):
-        row, _ = run_volume(world, label, algo, curve, volumes, xis,
-                            directory / f"vol{i}.jsonl", target=target,
-                            counts_own_volume=own, note=note,
-                            randomize=note == "randomise")
-        rows.append(row)
+    for i, (label, algo, curve, target, own, randomize) in enumerate(specs):
+        rows.append(run_volume(world, label, algo, curve, volumes, xis,
+                               directory / f"vol{i}.jsonl", target=target,
+                               counts_own_volume=own, randomize=randomize))
     hindsight = np.array([world.impact_cost(world.X * v / v.sum(), v) for v in volumes])
     optimum_full = np.array([world.impact_cost(world.X * world.interval_shares(), v)
                              for v in volumes])

@@ -314,10 +314,11 @@ class WorldBroker:
         if market is None:
             return None
         now = self.clock.now()
-        mid = market.mid(self.interval(now))
-        volume = market.market_volume(self.position(now))
-        if self.counts_own_volume:
-            volume += self._own.get(tradingsymbol, 0)
+        with self._lock:  # orders go in on the engine's worker threads
+            mid = market.mid(self.interval(now))
+            volume = market.market_volume(self.position(now))
+            if self.counts_own_volume:
+                volume += self._own.get(tradingsymbol, 0)
         half = self.tick / 2.0
         return Quote(tradingsymbol=tradingsymbol, timestamp=now, bid=mid - half,
                      ask=mid + half, ltp=mid, volume=int(volume), bid_quantity=10 ** 9,
