@@ -1,8 +1,9 @@
 """The journals in DuckDB: read once into ``journal``, then the tables every figure reads.
 
 The journals are read once (``read_json`` with every field's type given, so old rows that
-lack the newer fields read as NULL) into one narrow table, ``journal``, in the session's DuckDB
-database file (:class:`~.query.TcaQuery`). Everything else is SQL over that table:
+lack the newer fields, and compact rows their nulls, read as NULL) into one narrow table,
+``journal``, in the session's DuckDB database file (:class:`~.query.TcaQuery`). Everything
+else is SQL over that table:
 
 - ``contracts``: the traded contracts' facts (underlying, CE/PE, strike, expiry);
 - ``parents``: one row per parent, its fills added up (``filled`` and ``ghost`` rows with a
@@ -24,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from ..events import FIELD_TYPES, ROW_FIELDS
+from ..events.compact import COMPACT_SINCE, IMPLIED_STATUS
 from ..instruments import InstrumentMaster
 from .contracts import contract_facts
 from .sql import literal, quote_path, scalar_int, struct
@@ -40,14 +42,27 @@ def journal_columns() -> dict[str, str]:
             else _SQL_TYPES[FIELD_TYPES[name]] for name in ROW_FIELDS}
 
 
+def _implied_status() -> str:
+    """A compact row's status where it leaves it out: the one its event implies."""
+    cases = " ".join(f"WHEN {literal(event)} THEN {literal(status)}"
+                     for event, status in IMPLIED_STATUS.items())
+    return f"CASE event {cases} END"
+
+
 #: The columns the report reads, as staged (renamed where the schema's name is long). Rows
 #: from before ``v`` say what happened only through their status, and have no ``ts``.
-_STAGED = """
+#: Compact rows (version 8 on) leave out the fields rebuilt here (``child_id``, a ``status``
+#: its event implies: see :mod:`imperium_exec.events.compact`); a missing key reads as NULL.
+_STAGED = f"""
     coalesce(event, CASE status WHEN 'placed' THEN 'placed' WHEN 'error' THEN 'error' END)
         AS event,
-    status,
+    CASE WHEN v >= {COMPACT_SINCE} THEN coalesce(status, {_implied_status()}) ELSE status END
+        AS status,
     coalesce(ts, epoch(try_cast("timestamp" AS TIMESTAMPTZ))) AS ts,
-    coalesce(parent_id, '') AS parent_id, child_id, tag, tradingsymbol,
+    coalesce(parent_id, '') AS parent_id,
+    CASE WHEN v >= {COMPACT_SINCE} AND child_id IS NULL AND child_index IS NOT NULL
+         THEN parent_id || '-' || child_index ELSE child_id END AS child_id,
+    tag, tradingsymbol,
     execution_algo AS algo, execution_urgency AS urgency, side, mode,
     quantity, parent_quantity, arrival_price, filled_quantity, fill_price, mid_at_send,
     queue_priority, expected_cost_bps, prior_impact, latency_ms, error_bucket, fees,
