@@ -21,7 +21,7 @@ compact rows as they are.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..request import Side
 from ..timeutil import epoch_to_iso
@@ -46,11 +46,11 @@ IMPLIED_STATUS: dict[str, str] = {event.value: status.value for event, status in
 }.items()}
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _whole(value: Any) -> bool:
+def _whole(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -66,10 +66,11 @@ def rebuilt_child_id(row: Mapping[str, Any]) -> str | None:
 
 
 def rebuilt_tag(row: Mapping[str, Any]) -> str | None:
-    """The attempt's tag: the parent's id, the child's index and the attempt."""
+    """The attempt's tag: the parent's id, the child's index and the attempt (none before
+    the first attempt)."""
     index, parent_id, attempt = row.get("child_index"), row.get("parent_id"), row.get("attempt")
     if not (_whole(index) and _whole(attempt) and isinstance(parent_id, str)) or index < 1 \
-            or attempt < 0:
+            or attempt < 1:
         return None
     return child_tag(parent_id, index - 1, attempt)
 
@@ -150,10 +151,10 @@ def compact_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def full_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """The row as it was emitted: a compact line's left-out fields back (nulls, and the
-    rebuilt ones), every field in column order. Rows of earlier versions come back as they
-    are (a copy)."""
+    rebuilt ones), every field in column order. A row of an earlier version comes back as it
+    is (the same dict)."""
     if not is_compact_version(row):
-        return dict(row)
+        return row if isinstance(row, dict) else dict(row)
     out = _NULL_ROW | dict(row)
     for name, rebuild in REBUILT.items():
         if name not in row:

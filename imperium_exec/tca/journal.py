@@ -17,6 +17,7 @@ Sign convention: positive = cost, s = +1 buy / -1 sell.
 
 from __future__ import annotations
 
+import string
 import threading
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -49,10 +50,22 @@ def _implied_status() -> str:
     return f"CASE event {cases} END"
 
 
+def _base36(value: str, width: int) -> str:
+    """SQL for the last ``width`` base-36 digits of an integer expression (as
+    :func:`imperium_exec.events.ids.base36`)."""
+    digits = literal(string.digits + string.ascii_uppercase)
+    return " || ".join(f"substr({digits}, CAST((({value}) // {36 ** k}) % 36 AS INTEGER) + 1, 1)"
+                       for k in reversed(range(width)))
+
+
+#: A compact row's tag where it leaves it out (:func:`imperium_exec.events.ids.child_tag`).
+_REBUILT_TAG = (f"parent_id || {_base36('child_index - 1', 3)} || {_base36('attempt', 2)}")
+
 #: The columns the report reads, as staged (renamed where the schema's name is long). Rows
 #: from before ``v`` say what happened only through their status, and have no ``ts``.
-#: Compact rows (version 8 on) leave out the fields rebuilt here (``child_id``, a ``status``
-#: its event implies: see :mod:`imperium_exec.events.compact`); a missing key reads as NULL.
+#: Compact rows (version 8 on) leave out the fields rebuilt here (``child_id``, ``tag``, a
+#: ``status`` its event implies: see :mod:`imperium_exec.events.compact`; the others the
+#: report does not read); a missing key reads as NULL.
 _STAGED = f"""
     coalesce(event, CASE status WHEN 'placed' THEN 'placed' WHEN 'error' THEN 'error' END)
         AS event,
@@ -62,7 +75,9 @@ _STAGED = f"""
     coalesce(parent_id, '') AS parent_id,
     CASE WHEN v >= {COMPACT_SINCE} AND child_id IS NULL AND child_index IS NOT NULL
          THEN parent_id || '-' || child_index ELSE child_id END AS child_id,
-    tag, tradingsymbol,
+    CASE WHEN v >= {COMPACT_SINCE} AND tag IS NULL AND child_index >= 1 AND attempt >= 1
+         THEN {_REBUILT_TAG} ELSE tag END AS tag,
+    tradingsymbol,
     execution_algo AS algo, execution_urgency AS urgency, side, mode,
     quantity, parent_quantity, arrival_price, filled_quantity, fill_price, mid_at_send,
     queue_priority, expected_cost_bps, prior_impact, latency_ms, error_bucket, fees,
