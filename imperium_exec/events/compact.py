@@ -88,31 +88,39 @@ def rebuilt_quantity(row: Mapping[str, Any]) -> int | None:
     return quantity if _whole(quantity) else None
 
 
-def _priced(row: Mapping[str, Any]) -> float | None:
-    """The price a row's realized slippage is of: a fill's, or a finished parent's average."""
+def _priced(row: Mapping[str, Any]) -> tuple[float, float, int] | None:
+    """A fill's price (or a finished parent's average), the arrival price and the side's
+    sign: what its realized slippage is worked out from; None on other rows."""
     event = row.get("event")
-    price = row.get("fill_price") if event in _FILL_EVENTS \
-        else row.get("average_price") if event == EventKind.FINISHED else None
-    return price if _number(price) else None
+    if event not in _PRICED_EVENTS:
+        return None
+    price = row.get("average_price" if event == EventKind.FINISHED else "fill_price")
+    arrival, sign = row.get("arrival_price"), _SIGNS.get(row.get("side"))  # type: ignore[arg-type]
+    if not _number(price) or not price or not _number(arrival) or sign is None:
+        return None
+    return price, arrival, sign
 
 
 def rebuilt_realized_slippage(row: Mapping[str, Any]) -> float | None:
     """``sign * (price - arrival_price)`` (see :func:`_priced`), as the engine works it out."""
-    price, arrival, side = _priced(row), row.get("arrival_price"), row.get("side")
-    if price is None or not price or not _number(arrival) or side not in _SIGNS:
+    priced = _priced(row)
+    if priced is None:
         return None
-    return _SIGNS[side] * (price - arrival)
+    price, arrival, sign = priced
+    return sign * (price - arrival)
 
 
 def rebuilt_realized_slippage_bps(row: Mapping[str, Any]) -> float | None:
-    slip, arrival = rebuilt_realized_slippage(row), row.get("arrival_price")
-    if slip is None or not arrival:
+    priced = _priced(row)
+    if priced is None or not priced[1]:
         return None
-    return float(slip / arrival * 1e4)
+    price, arrival, sign = priced
+    return float(sign * (price - arrival) / arrival * 1e4)
 
 
 _PARENT_QUANTITY_EVENTS = frozenset({EventKind.ACCEPTED.value, EventKind.FINISHED.value})
 _FILL_EVENTS = frozenset({EventKind.FILLED.value, EventKind.GHOST.value})
+_PRICED_EVENTS = _FILL_EVENTS | {EventKind.FINISHED.value}
 _SIGNS: dict[str, int] = {side.value: side.sign for side in Side}
 
 #: The fields a compact line leaves out when they are what these rebuild from the row (from
