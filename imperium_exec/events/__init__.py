@@ -23,9 +23,10 @@ in the child's quote (``day_volume``, ``session_s``), so the volume curve can be
 (``underlying_price``), for the moneyness breakdown of :mod:`imperium_exec.tca`; 6 the slippage
 fit a parent's estimates use, on its accepted row (``slippage_fit``), so a cost can be traced to
 the fit that estimated it; 7 the ``modified`` event; 8 compact journal lines (no nulls, and no
-``timestamp``, ``child_id``, ``tag``, implied ``status``, a parent row's ``quantity`` or
-realized slippage where the row's other fields rebuild them: :mod:`.compact`), and markout rows
-that carry the fill and the mid but not the parent's order and the child's estimate again.
+``timestamp``, ``child_id``, ``tag``, implied ``status``, a parent row's ``quantity`` and
+``filled_quantity`` or realized slippage where the row's other fields rebuild them:
+:mod:`.compact`), and markout rows that carry the fill and the mid but not the parent's order
+and the child's estimate again.
 """
 
 from .compact import compact_row, full_row

@@ -8,7 +8,8 @@ line, from version 8 on, leaves out
   text of ``ts``), ``child_id`` (``parent_id-child_index``), ``tag`` (the parent's id, the
   child's index and the attempt), ``status`` where it is the one its event implies
   (:data:`IMPLIED_STATUS`: a ``placed`` row's is ``placed``), ``quantity`` on a parent's
-  accepted and finished rows (its ``parent_quantity``), and ``realized_slippage`` and
+  accepted and finished rows (its ``parent_quantity``), ``filled_quantity`` on its finished
+  row (its ``parent_filled_quantity``), and ``realized_slippage`` and
   ``realized_slippage_bps`` (the fill's price, or the finished parent's average, against
   ``arrival_price``).
 
@@ -88,6 +89,14 @@ def rebuilt_quantity(row: Mapping[str, Any]) -> int | None:
     return quantity if _whole(quantity) else None
 
 
+def rebuilt_filled_quantity(row: Mapping[str, Any]) -> int | None:
+    """A parent's finished row: the units it filled in all (its ``parent_filled_quantity``)."""
+    if row.get("event") != EventKind.FINISHED:
+        return None
+    filled = row.get("parent_filled_quantity")
+    return filled if _whole(filled) else None
+
+
 def _priced(row: Mapping[str, Any]) -> tuple[float, float, int] | None:
     """A fill's price (or a finished parent's average), the arrival price and the side's
     sign: what its realized slippage is worked out from; None on other rows."""
@@ -128,6 +137,7 @@ _SIGNS: dict[str, int] = {side.value: side.sign for side in Side}
 REBUILT: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "timestamp": rebuilt_timestamp, "child_id": rebuilt_child_id, "tag": rebuilt_tag,
     "status": rebuilt_status, "quantity": rebuilt_quantity,
+    "filled_quantity": rebuilt_filled_quantity,
     "realized_slippage": rebuilt_realized_slippage,
     "realized_slippage_bps": rebuilt_realized_slippage_bps,
 }

@@ -64,8 +64,9 @@ _REBUILT_TAG = (f"parent_id || {_base36('child_index - 1', 3)} || {_base36('atte
 #: The columns the report reads, as staged (renamed where the schema's name is long). Rows
 #: from before ``v`` say what happened only through their status, and have no ``ts``.
 #: Compact rows (version 8 on) leave out the fields rebuilt here (``child_id``, ``tag``, a
-#: ``status`` its event implies: see :mod:`imperium_exec.events.compact`; the others the
-#: report does not read); a missing key reads as NULL.
+#: ``status`` its event implies, a parent row's ``quantity`` and ``filled_quantity``: see
+#: :mod:`imperium_exec.events.compact`; the others the report does not read); a missing key
+#: reads as NULL.
 _STAGED = f"""
     coalesce(event, CASE status WHEN 'placed' THEN 'placed' WHEN 'error' THEN 'error' END)
         AS event,
@@ -79,7 +80,12 @@ _STAGED = f"""
          THEN {_REBUILT_TAG} ELSE tag END AS tag,
     tradingsymbol,
     execution_algo AS algo, execution_urgency AS urgency, side, mode,
-    quantity, parent_quantity, arrival_price, filled_quantity, fill_price, mid_at_send,
+    CASE WHEN v >= {COMPACT_SINCE} AND quantity IS NULL AND event IN ('accepted', 'finished')
+         THEN parent_quantity ELSE quantity END AS quantity,
+    parent_quantity, arrival_price,
+    CASE WHEN v >= {COMPACT_SINCE} AND filled_quantity IS NULL AND event = 'finished'
+         THEN parent_filled_quantity ELSE filled_quantity END AS filled_quantity,
+    fill_price, mid_at_send,
     queue_priority, expected_cost_bps, prior_impact, latency_ms, error_bucket, fees,
     decision_price, end_price, is_delay, is_spread, is_drift, is_opportunity,
     markout_s, markout_bps, underlying_price, coalesce(v, 0) AS v

@@ -6,11 +6,14 @@ tests/widgets/test_dock_journal_versions.py, tests/tca/test_tca_journal_versions
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from journal_versions import as_read, as_version, mixed_events, older_lines, write_journals
 
 from imperium_exec.cli import main
@@ -27,6 +30,7 @@ from imperium_exec.events.compact import REBUILT
 from imperium_exec.events.reading import _read_current
 from imperium_exec.recovery.journal import read_today, unfinished_today
 from imperium_exec.telemetry import FillQualityTracker, read_rows, unfinished_parents
+from imperium_exec.timeutil import IST, epoch_to_iso
 
 #: The first version that has each event kind (the rest are in version 1).
 _EVENT_SINCE = {EventKind.RECONCILING: 2, EventKind.MARKOUT: 3, EventKind.BASKET_ACCEPTED: 3,
@@ -156,3 +160,15 @@ def test_calibrate_prints_the_same_figures_from_a_mixed_journal_as_from_the_whol
 def test_every_field_of_a_row_is_one_the_schema_knows(
         engine_journal_rows: list[dict[str, Any]]) -> None:
     assert all(list(r) == list(ROW_FIELDS) for r in engine_journal_rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=0.0, max_value=4.1e9, allow_nan=False)
+       | st.builds(lambda s, f: s + f, st.integers(1_700_000_000, 1_900_000_000),
+                   st.sampled_from([0.0, 0.0005, 0.0015, 0.4999995, 0.9995, 0.9999995,
+                                    0.99999949, 0.99999951, 0.999999999])))
+def test_the_timestamp_rebuilt_from_ts_is_datetimes_text_rounding_included(ts: float) -> None:
+    """A compact row's timestamp is rebuilt from its ts: it must be the text the writer
+    had, which datetime made (microseconds rounded half to even, milliseconds truncated)."""
+    expected = dt.datetime.fromtimestamp(ts, IST).isoformat(timespec="milliseconds")
+    assert epoch_to_iso(ts) == expected
