@@ -56,7 +56,7 @@ def table(report: DayReport, plan: DayPlan) -> list[str]:
         ("rows by event", ", ".join(f"{k} {v}" for k, v in sorted(inv.events.items()))),
         ("requests by route", ", ".join(f"{k} {v}" for k, v in sorted(inv.requests.items()))),
         ("refused at submit", str(len(report.refused))),
-        ("baskets without a basket_finished row (the crash's; legs all ended)",
+        ("baskets without exactly one basket_finished row",
          str(len(report.baskets_unfinished))),
     ]
     out = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]

@@ -42,8 +42,14 @@ from ..algos.plan import ExecutionPlan
 from ..algos.registry import algorithm_for
 from ..brokers.base import Broker, BrokerOrder
 from ..clock import Clock
-from ..events import ChildStatus, ErrorBucket, EventKind, Status
-from ..recovery.journal import JournalDay, JournalOrder, JournalParent
+from ..events import ChildStatus, ErrorBucket, EventKind, ParentStatus, Status
+from ..recovery.journal import (
+    JournalBasket,
+    JournalDay,
+    JournalLeg,
+    JournalOrder,
+    JournalParent,
+)
 from ..recovery.report import Orphan, OrphanOrder, RecoveryReport
 from ..request import MIN_SLICE_INTERVAL_S, ExecutionAlgo, ExecutionRequest, Side
 from .cancelling import ChildCanceller
@@ -107,6 +113,8 @@ class OrphanKeeper:
         #: Open orders of parents that already finished, as last reported (cancelled with
         #: the orphans; an unknown parent's are only listed: another desk's, maybe).
         self._strays: list[OrphanOrder] = []
+        #: A restart's baskets with no ``basket_finished`` row: written once no leg is held.
+        self._open_baskets: dict[str, JournalBasket] = {}
 
     # ------------------------------------------------------------------ the restart
 
@@ -129,6 +137,10 @@ class OrphanKeeper:
             if found.parent_id not in self._parents:
                 self._remake(found, [o for tag, o in mine.items()
                                      if tag.startswith(found.parent_id)])
+        for basket in day.open_baskets:
+            self._open_baskets.setdefault(basket.basket_id, basket)
+        for basket_id in list(self._open_baskets):
+            self._end_basket_once_no_leg_is_held(basket_id)
         return self._report(book, journal, now, bad_lines=day.bad_lines)
 
     async def reconcile(self) -> RecoveryReport:
@@ -239,11 +251,59 @@ class OrphanKeeper:
             parent.failure = f"internal error: {exc!r}"
         finally:
             adoption = self._adoptions.pop(parent.parent_id, None)
-            self._held.pop(parent.parent_id, None)
+            held = self._held.pop(parent.parent_id, None)
             if adoption is not None:
                 self._adopt_rest(parent, adoption)
             else:
                 self._finish(parent)
+            if held is not None and held.basket_id is not None:
+                self._leg_ended(held.basket_id, parent)
+
+    # ------------------------------------------------------------------ a restart's baskets
+
+    def _leg_ended(self, basket_id: str, parent: ParentState) -> None:
+        basket = self._open_baskets.get(basket_id)
+        if basket is None:
+            return
+        leg = basket.legs.get(parent.parent_id)
+        if leg is not None:
+            leg.filled, leg.finished = parent.filled, True
+            result = parent.future.result() if parent.future.done() else None
+            if result is not None and result.message and (
+                    "may still be live" in result.message or "adopted as" in result.message):
+                leg.note = f"ended {result.status.value}: {result.message}"
+        self._end_basket_once_no_leg_is_held(basket_id)
+
+    def _end_basket_once_no_leg_is_held(self, basket_id: str) -> None:
+        """A restart's basket gets its one ``basket_finished`` row once none of its legs is
+        held: what its legs filled, each leg's line (an adopted leg's rest goes on as a
+        parent of its own, outside the basket)."""
+        if any(h.basket_id == basket_id for h in self._held.values()):
+            return
+        basket = self._open_baskets.pop(basket_id, None)
+        if basket is None:
+            return
+        filled = basket.filled
+        legs = basket.legs.values()
+        # Filled only when every leg is, and every leg is journaled: one leg's overfill (a
+        # late order) never hides another's shortfall (as on the normal path).
+        every_leg = bool(legs) and all(leg.filled >= leg.quantity for leg in legs) \
+            and sum(leg.quantity for leg in legs) >= basket.quantity
+        if every_leg:
+            status = ParentStatus.FILLED
+        else:
+            status = ParentStatus.PARTIAL if filled else ParentStatus.CANCELLED
+        lines = [_leg_line(leg) for leg in legs]
+        started = len(basket.legs)
+        live = any(leg.note and "may still be live" in leg.note for leg in legs)
+        how = "a held leg ended with an order that may still be live (see its line)" if live \
+            else "its held legs were cancelled or adopted"
+        self._emit(self.events.basket_event(
+            basket_id, EventKind.BASKET_FINISHED, Status(status), quantity=basket.quantity,
+            filled=filled,
+            message="\n".join([f"ended after a restart: the desk stopped while the basket "
+                                f"worked ({started} leg{'s' * (started != 1)} journaled); "
+                                f"{how}", *lines])))
 
     # ------------------------------------------------------------------ the trader's choices
 
@@ -333,6 +393,17 @@ class OrphanKeeper:
 
     def _window_left(self, parent: ParentState) -> float:
         return max(MIN_ADOPT_WINDOW_S, parent.end_at - self.clock.now())
+
+
+def _leg_line(leg: JournalLeg) -> str:
+    """A restart's basket row, one leg: filled, left, and how it ended when that matters."""
+    line = (f"{leg.side.value} {leg.tradingsymbol}: filled {leg.filled} of {leg.quantity}, "
+            f"{max(0, leg.quantity - leg.filled)} left")
+    if leg.filled > leg.quantity:
+        line += f" (overfilled by {leg.filled - leg.quantity})"
+    if leg.note:
+        line += f" ({leg.note})"
+    return line
 
 
 def _other_attempt_ends(found: JournalParent, seen: JournalOrder) -> bool:

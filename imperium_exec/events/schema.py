@@ -128,9 +128,9 @@ class Event(NamedTuple):
                         "its hedge has filled), outright"] = None
     # charges
     fees: Annotated[float | None, "What this fill cost besides its price, rupees: brokerage "
-                    "(with an order's first fill), STT, exchange charges, SEBI fee, stamp "
-                    "duty and GST at the dated rates of resources/charges.json (finished "
-                    "rows: the parent's in all)"] = None
+                    "(with an order's first fill), STT, exchange charges, NSE's IPFT, SEBI "
+                    "fee, stamp duty and GST at the dated rates of resources/charges.json "
+                    "(finished rows: the parent's in all)"] = None
     # implementation shortfall, on finished rows (rupees, positive = cost; see shortfall.py)
     decision_price: Annotated[float | None, "The ticket's mid when the order was decided "
                               "(the arrival price when the ticket had no book)"] = None

@@ -74,6 +74,35 @@ class JournalParent:
         return (self.accepted_ts or self.first_ts) + request.horizon_s
 
 
+@dataclass
+class JournalLeg:
+    """A basket's leg as journaled: its parent, what it asked and filled, whether it ended."""
+
+    parent_id: str
+    tradingsymbol: str
+    side: Side
+    quantity: int
+    filled: int = 0
+    finished: bool = False
+    #: How a leg the restart held ended, when its line must say more than its fills (an
+    #: order that may still be live, the rest adopted as another parent).
+    note: str | None = None
+
+
+@dataclass
+class JournalBasket:
+    """A basket the journal saw accepted and never saw finish (its ``basket_finished`` row is
+    missing: the desk stopped while it worked)."""
+
+    basket_id: str
+    quantity: int  # every leg's units
+    legs: dict[str, JournalLeg] = field(default_factory=dict)  # by parent id, as journaled
+
+    @property
+    def filled(self) -> int:
+        return sum(leg.filled for leg in self.legs.values())
+
+
 @dataclass(frozen=True, slots=True)
 class JournalDay:
     """What the day's rows say: the unfinished parents, and every parent id the day used."""
@@ -90,6 +119,8 @@ class JournalDay:
     #: a restarted engine's rate budget counts them, or its first minute would go over the
     #: broker's limits with the crashed session's writes still counted there.
     writes: tuple[float, ...] = ()
+    #: The day's baskets with no ``basket_finished`` row.
+    open_baskets: tuple[JournalBasket, ...] = ()
 
 
 def read_today(path: str | os.PathLike[str], now: float,
@@ -123,6 +154,11 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
     count = bad = 0
     traded = {Side.BUY: 0.0, Side.SELL: 0.0}
     writes: list[float] = []
+    baskets: dict[str, JournalBasket] = {}
+    baskets_finished: set[str] = set()
+    #: A leg's basket by its parent id: a restart's rows of a leg carry no ``basket_id`` (the
+    #: re-made parent is no basket's), and a second restart must still count them.
+    leg_of: dict[str, str] = {}
     for row in rows:
         count += 1
         try:
@@ -130,7 +166,12 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
         except SchemaError:
             bad += 1
             continue
-        if not event.parent_id or event.ts < day_start:
+        if event.ts < day_start:
+            continue
+        basket_id = event.basket_id or leg_of.get(event.parent_id or "")
+        if basket_id is not None:
+            _apply_to_basket(baskets, baskets_finished, event, basket_id, leg_of)
+        if not event.parent_id:
             continue
         if _is_write(event):
             writes.append(event.ts)
@@ -149,8 +190,34 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
                 event.parent_quantity, first_ts=event.ts, last_ts=event.ts)
         _apply(parent, event)
     unfinished = tuple(p for p in parents.values() if p.parent_id not in finished)
+    open_baskets = tuple(b for b in baskets.values() if b.basket_id not in baskets_finished)
     return JournalDay(unfinished, frozenset(parents) | frozenset(finished), count, bad,
-                      traded[Side.BUY], traded[Side.SELL], tuple(writes))
+                      traded[Side.BUY], traded[Side.SELL], tuple(writes), open_baskets)
+
+
+def _apply_to_basket(baskets: dict[str, JournalBasket], finished: set[str], event: Event,
+                     basket_id: str, leg_of: dict[str, str]) -> None:
+    """A basket's own row (accepted, finished), or a row of one of its legs (``basket_id``:
+    the row's, or, for a restart's row of a leg, its basket's as journaled before)."""
+    if event.event is EventKind.BASKET_FINISHED:
+        finished.add(basket_id)
+        return
+    if event.event is EventKind.BASKET_ACCEPTED:
+        baskets[basket_id] = JournalBasket(basket_id, event.parent_quantity or 0)
+        return
+    basket = baskets.get(basket_id)
+    if basket is None or not event.parent_id or event.side is None \
+            or event.parent_quantity is None or not event.tradingsymbol:
+        return
+    leg = basket.legs.get(event.parent_id)
+    if leg is None:
+        leg = basket.legs[event.parent_id] = JournalLeg(
+            event.parent_id, event.tradingsymbol, event.side, event.parent_quantity)
+        leg_of[event.parent_id] = basket_id
+    if event.parent_filled_quantity is not None:
+        leg.filled = event.parent_filled_quantity
+    if event.event is EventKind.FINISHED:
+        leg.finished = True
 
 
 #: Rows that answer an order write of the child's: a placement (placed, or an attempt that

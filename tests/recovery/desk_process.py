@@ -1,7 +1,7 @@
 """A desk's engine in a process of its own, for the restart tests to kill: it sends the parents
-it is told to (JSON on argv) against a fake Kite server, prints each parent id, then ``ready``
-once every parent has an order resting, and waits to be killed (SIGKILL: no shutdown, no
-final rows)."""
+it is told to (JSON on argv: a request, or a basket as ``{"legs": [...]}``) against a fake Kite
+server, prints each parent's (or basket's) id, then ``ready`` once each has an order resting (or
+an attempt being reconciled), and waits to be killed (SIGKILL: no shutdown, no final rows)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 from kiteconnect import KiteConnect
 
+from imperium_exec.baskets.request import BasketRequest
 from imperium_exec.brokers.kite import KiteBroker
 from imperium_exec.clock import RealClock
 from imperium_exec.engine.config import EngineConfig
@@ -29,12 +30,14 @@ def main() -> None:
                              config=EngineConfig(id_seed=7, poll_interval_s=0.2))
     rows: list[dict[str, object]] = []
     engine.add_listener(rows.append)
-    ids = [engine.submit(ExecutionRequest.model_validate(r))[0] for r in requests]
+    ids = [engine.submit_basket(BasketRequest.model_validate(r))[0] if "legs" in r
+           else engine.submit(ExecutionRequest.model_validate(r))[0] for r in requests]
     for parent_id in ids:
         print(parent_id, flush=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        placed = {r["parent_id"] for r in list(rows) if r["event"] == "placed"}
+        placed = {r[key] for r in list(rows) if r["event"] in ("placed", "reconciling")
+                  for key in ("parent_id", "basket_id")}
         if placed >= set(ids):
             break
         time.sleep(0.05)

@@ -28,6 +28,7 @@ from imperium_exec.risk import RiskLimits, RiskRefusal
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.telemetry import read_rows, telemetry_path
 from imperium_exec.testing import FakeInstrument, FakeKiteServer, nifty_strip
+from imperium_exec.testing.fake_kite.faults import Fault
 
 BID, ASK = 100.0, 100.5
 HERE = Path(__file__).parent
@@ -65,6 +66,26 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def run_desk_until_killed(server: FakeKiteServer, journal_dir: Path,
+                          requests: list[dict[str, Any]]) -> list[str]:
+    """Send ``requests`` from a desk process, SIGKILL it once each has an order resting (or
+    an attempt being reconciled): the ids it printed (a basket's own for a basket)."""
+    env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
+    desk = subprocess.Popen([sys.executable, str(HERE / "desk_process.py"), server.root,
+                             str(journal_dir), orjson.dumps(requests).decode()],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert desk.stdout is not None
+        ids = [desk.stdout.readline().strip() for _ in requests]
+        assert desk.stdout.readline().strip() == "ready"
+        return ids
+    finally:
+        desk.send_signal(signal.SIGKILL)
+        desk.wait(10)
+        if desk.stdout is not None:
+            desk.stdout.close()
 
 
 def passive(inst: FakeInstrument, side: str, lots: int, slices: int, **kw: Any) -> dict[str, Any]:
@@ -235,20 +256,8 @@ def test_an_orphan_with_a_rejected_order_sends_nothing_before_the_trader_chooses
     try:
         server.set_quote(instruments[0].tradingsymbol, bid=BID, ask=ASK)
         request = passive(instruments[0], "BUY", 2, 1) | {"freeze_quantity": 65}
-        env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
-        desk = subprocess.Popen([sys.executable, str(HERE / "desk_process.py"), server.root,
-                                 str(tmp_path), orjson.dumps([request]).decode()],
-                                stdout=subprocess.PIPE, text=True, env=env)
-        crash = Crash(server, instruments, tmp_path, [])
-        try:
-            assert desk.stdout is not None
-            crash.parent_ids.append(desk.stdout.readline().strip())
-            assert desk.stdout.readline().strip() == "ready"
-        finally:
-            desk.send_signal(signal.SIGKILL)
-            desk.wait(10)
-            if desk.stdout is not None:
-                desk.stdout.close()
+        crash = Crash(server, instruments, tmp_path,
+                      run_desk_until_killed(server, tmp_path, [request]))
         first, _ = server.recorded_orders()
         server.reject(first["order_id"], "RMS: blocked")
         stack = crash.new_stack()
@@ -279,3 +288,85 @@ def test_the_days_premium_limit_counts_what_the_crashed_session_bought(
             stack.execute(one_lot)
     finally:
         stack.shutdown()
+
+
+def test_a_basket_the_crash_left_working_gets_one_finished_row_once_its_legs_end(
+        tmp_path: Path, qapp: Any) -> None:
+    """A call spread killed while its hedge rests (the short waits for it): the hedge half
+    fills while the desk is down; cancelling the orphans ends the hedge and writes the
+    basket's one ``basket_finished`` row: partial, with what the legs filled."""
+    instruments = nifty_strip(4)
+    server = FakeKiteServer(instruments=instruments).start()
+    try:
+        for inst in instruments:
+            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
+        short, hedge = instruments[0], instruments[2]  # hedge: the higher-strike call
+        assert hedge.tradingsymbol.endswith("CE") and short.tradingsymbol.endswith("CE")
+        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
+        (basket_id,) = run_desk_until_killed(server, tmp_path, [basket])
+        crash = Crash(server, instruments, tmp_path, [])
+        (hedge_order,) = server.recorded_orders()  # the short never started
+        assert hedge_order["tradingsymbol"] == hedge.tradingsymbol
+        server.fill(hedge_order["order_id"], 65)
+        assert not any(r["event"] == "basket_finished" for r in crash.rows())
+        stack = crash.new_stack()
+        try:
+            report = stack.recovery().result(20)
+            assert [o.basket_id for o in report.orphans] == [basket_id, basket_id]
+            assert not any(r["event"] == "basket_finished" for r in crash.rows())  # held
+            stack.cancel_orphans().result(20)
+        finally:
+            stack.shutdown()
+    finally:
+        server.stop()
+    rows = crash.rows()
+    (ended,) = [r for r in rows if r["event"] == "basket_finished"]
+    assert ended["basket_id"] == basket_id and ended["status"] == "partial"
+    assert (ended["parent_filled_quantity"], ended["parent_quantity"]) == (65, 260)
+    assert "ended after a restart" in ended["message"]
+    assert f"BUY {hedge.tradingsymbol}: filled 65 of 130" in ended["message"]
+    assert f"SELL {short.tradingsymbol}: filled 0 of 130" in ended["message"]
+    legs_finished = {r["parent_id"]: r["filled_quantity"] for r in rows
+                     if r["event"] == "finished"}
+    assert legs_finished == {o.parent_id: o.filled for o in report.orphans}
+    assert sorted(legs_finished.values()) == [0, 65]
+    assert rows.index(ended) > max(i for i, r in enumerate(rows)  # after the legs' ends
+                                   if r["event"] == "finished")
+
+
+def test_an_attempt_of_unknown_outcome_gets_one_terminal_row_at_the_restart_and_its_tag_watched(
+        tmp_path: Path, qapp: Any) -> None:
+    """The desk's only placement is answered by a gateway's 504 (nothing placed) and the desk
+    is killed while it looks for the tag: the restart writes the attempt's one terminal row
+    (outcome unknown), sends nothing, and cancelling the orphan ends the parent."""
+    instruments = nifty_strip(1)
+    server = FakeKiteServer(instruments=instruments).start()
+    try:
+        server.set_quote(instruments[0].tradingsymbol, bid=BID, ask=ASK)
+        server.fail_next("place", Fault.gateway_html(504))
+        request = passive(instruments[0], "BUY", 1, 1)
+        (parent_id,) = run_desk_until_killed(server, tmp_path, [request])
+        crash = Crash(server, instruments, tmp_path, [parent_id])
+        assert server.recorded_orders() == []
+        (reconciling,) = [r for r in crash.rows() if r["event"] == "reconciling"]
+        tag = reconciling["tag"]
+        stack = crash.new_stack()
+        try:
+            report = stack.recovery().result(20)
+            assert [o.parent_id for o in report.orphans] == [parent_id]
+            assert report.orphans[0].open_orders == ()
+            (unknown,) = [r for r in crash.rows() if r["tag"] == tag and r["event"] == "error"]
+            assert unknown["status"] == "unknown" and unknown["error_bucket"] == "transient"
+            assert f"attempt {tag} may have reached the broker" in unknown["error"]
+            (result,) = stack.cancel_orphans().result(20)
+        finally:
+            stack.shutdown()
+        assert len(server.requests_to("place")) == 1  # the 504'd one: nothing re-sent
+    finally:
+        server.stop()
+    assert result.filled_quantity == 0 and result.status is ParentStatus.CANCELLED
+    rows = crash.rows()
+    child_ends = [r for r in rows if r["tag"] == tag and r["event"] in ("error", "cancelled",
+                                                                         "filled", "rejected")]
+    assert len(child_ends) == 1  # the restart's row, once
+    assert [r["parent_id"] for r in rows if r["event"] == "finished"] == [parent_id]

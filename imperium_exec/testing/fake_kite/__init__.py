@@ -36,14 +36,17 @@ quotes, instruments, the ticker) and as measured on the live path:
   or ``REJECTED``; a modification ``MODIFY VALIDATION PENDING`` -> ``MODIFY PENDING`` (for
   ``modify_pending_s`` when set: the order still fills at its old terms) -> ``MODIFIED`` ->
   ``OPEN`` at the new terms, ``modified`` true; margin shortfalls turn into an asynchronous
-  ``REJECTED`` with Kite's RMS strings.
+  ``REJECTED`` with Kite's RMS strings. An after-market order (variety ``amo``) waits in ``AMO
+  REQ RECEIVED`` until :meth:`~FakeKiteServer.open_market`; cancelled before, it ends
+  ``CANCELLED AMO``.
 
 Simplified: one price level per side (:mod:`.exchange`); resting orders fill when the test calls
 :meth:`~FakeKiteServer.fill` or moves the quote through them with
-:meth:`~FakeKiteServer.set_quote`; regular variety, MARKET, LIMIT and the stop orders SL and
-SL-M (``TRIGGER PENDING`` until the last price reaches the trigger, with Kite's checks on its
-side of the last price and of the limit; not modifiable while pending), DAY and IOC only; no
-autoslice, no LPP band. Fault injection is scripted per
+:meth:`~FakeKiteServer.set_quote`; regular and amo varieties, MARKET, LIMIT and the stop
+orders SL and SL-M (``TRIGGER PENDING`` until the last price reaches the trigger, with Kite's
+checks on its side of the last price and of the limit; not modifiable while pending), DAY and
+IOC only; no autoslice; a limit outside the quote's circuit limits is refused as Kite refuses it
+(LPP). Fault injection is scripted per
 route with :class:`Fault`. Margin is the paper exchange's SPAN-like rule (:mod:`.margins`).
 
 Ticker (``ticker_root``, :mod:`imperium_exec.testing.fake_ticker`): Kite's WebSocket on

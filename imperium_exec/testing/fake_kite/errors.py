@@ -19,6 +19,9 @@ MODIFICATIONS_EXCEEDED = "Maximum allowed order modifications exceeded."
 UNKNOWN_INSTRUMENT = ("The instrument you are placing an order for has either expired or does "
                       "not exist.")
 UNKNOWN_ORDER = "Couldn't find that `order_id`."
+#: Kite's LPP / circuit refusal of a limit outside the day's range (reported by traders, 2026).
+OUTSIDE_CIRCUIT = ("Price exceeds circuit limits for the instrument. Place an order within the "
+                   "daily range.")
 MARKET_PROTECTION_REQUIRED = ("Market orders need market protection: set `market_protection` to "
                               "-1 (automatic) or a percentage from 1 to 100.")
 

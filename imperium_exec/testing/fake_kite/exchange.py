@@ -279,7 +279,16 @@ class Exchange:
         order.cancelled = order.leaves
         order.cancel_at = None
         order.pending_change = order.modify_at = None  # a cancel ends a pending modification
-        self.set_status(order, "CANCELLED", now)
+        amo_waiting = order.status == "AMO REQ RECEIVED"
+        self.set_status(order, "CANCELLED AMO" if amo_waiting else "CANCELLED", now)
+
+    def open_market(self, now: float) -> None:
+        """The session opens: after-market orders waiting go to the exchange."""
+        for order in self.orders.values():
+            if order.status == "AMO REQ RECEIVED":
+                order.arrive_at = now
+                self.set_status(order, "OPEN PENDING", now)
+        self.advance(now)
 
     def modify(self, order: Order, change: dict[str, Any], now: float) -> None:
         """An accepted modification (checked by the route): ``MODIFY VALIDATION PENDING``,

@@ -28,6 +28,15 @@ INDEX_UNDERLYINGS: dict[str, tuple[str, int]] = {
     for name, key in INDEX_QUOTE_KEYS.items()}
 
 
+
+def circuit_limits(inst: FakeInstrument, book: Book) -> tuple[float, float]:
+    """The instrument's daily price range (an option's: a tick to three times its price);
+    zeros while it has no price. A limit outside it is refused (Kite's LPP / circuit check)."""
+    reference = max(book.ltp, book.ask, book.close)
+    if not reference:
+        return 0.0, 0.0
+    return inst.tick_size, round_to_tick(reference * 3.0, inst.tick_size)
+
 def quotes(ex: Exchange, keys: list[str], mode: str | None, now: float) -> dict[str, Any]:
     """``GET /quote`` (``mode`` None), ``/quote/ltp`` or ``/quote/ohlc`` for the keys ``i``."""
     if not keys:
@@ -49,7 +58,7 @@ def quotes(ex: Exchange, keys: list[str], mode: str | None, now: float) -> dict[
             out[key] = {"instrument_token": inst.instrument_token, "last_price": book.ltp,
                         "ohlc": ohlc}
             continue
-        reference = max(book.ltp, book.ask, book.close)
+        lower, upper = circuit_limits(inst, book)
         out[key] = {
             "instrument_token": inst.instrument_token, "timestamp": ist(now),
             "last_trade_time": ist(book.last_trade_at), "last_price": book.ltp,
@@ -57,9 +66,7 @@ def quotes(ex: Exchange, keys: list[str], mode: str | None, now: float) -> dict[
             "sell_quantity": book.ask_quantity, "volume": book.volume,
             "average_price": book.ltp, "oi": 0, "oi_day_high": 0, "oi_day_low": 0,
             "net_change": round(book.ltp - book.close, 2) if book.close else 0.0,
-            "lower_circuit_limit": inst.tick_size if reference else 0.0,
-            "upper_circuit_limit": round_to_tick(reference * 3.0, inst.tick_size)
-            if reference else 0.0,
+            "lower_circuit_limit": lower, "upper_circuit_limit": upper,
             "ohlc": ohlc,
             "depth": {"buy": depth(book.bid, book.bid_quantity, inst.lot_size),
                       "sell": depth(book.ask, book.ask_quantity, inst.lot_size)},

@@ -3,8 +3,9 @@
 
 Validation answers 400 ``InputException``: lot multiple, freeze quantity, tick, market protection
 (required for MARKET, 0 refused), tag of at most 20 characters. The freeze and tick texts are
-Kite's; the others are ours (Kite's exact wording is not documented). Regular variety, MARKET and
-LIMIT, DAY and IOC only; no autoslice, no LPP band. The extra form fields the client sends
+Kite's, as is the circuit (LPP) text for a limit outside the day's range (placed or modified
+to); the others are ours (Kite's exact wording is not documented). Regular and amo varieties,
+MARKET, LIMIT, SL and SL-M, DAY and IOC only; no autoslice. The extra form fields the client sends
 (``variety``, ``order_id``) are ignored.
 
 Modify (kiteconnect's ``modify_order``: ``quantity``, ``price``, ``order_type``, ``validity``,
@@ -24,12 +25,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...instruments import price_band
 from ...sim.config import RulesConfig
 from ...timeutil import is_on_tick
 from .errors import (
     MARKET_PROTECTION_REQUIRED,
     MODIFICATIONS_EXCEEDED,
     MODIFY_BEING_PROCESSED,
+    OUTSIDE_CIRCUIT,
     UNKNOWN_INSTRUMENT,
     KiteError,
     input_error,
@@ -37,7 +40,8 @@ from .errors import (
 from .exchange import Exchange
 from .faults import Fault
 from .instruments import FakeInstrument
-from .records import Order
+from .market_data import circuit_limits
+from .records import Book, Order
 
 #: The form fields every order must carry.
 ORDER_FIELDS = ("exchange", "tradingsymbol", "transaction_type", "quantity", "product",
@@ -55,6 +59,8 @@ def place(ex: Exchange, variety: str, form: dict[str, str], now: float,
         order.arrive_at = order.visible_at + fault.pending_s
         order.pre_status = fault.pending_status or order.pre_status
         order.reject_with = fault.reject_with
+    if variety == "amo":  # an after-market order waits for the market to open
+        order.pre_status, order.arrive_at = "AMO REQ RECEIVED", math.inf
     ex.orders[order.order_id] = order
     ex.snapshot(order)  # PUT ORDER REQ RECEIVED
     ex.set_status(order, "VALIDATION PENDING", now)
@@ -66,9 +72,9 @@ def place(ex: Exchange, variety: str, form: dict[str, str], now: float,
 
 def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Order:
     """Kite's pre-trade checks; every refusal is a 400 InputException."""
-    if variety != "regular":
+    if variety not in ("regular", "amo"):
         raise input_error(f"Invalid `variety` {variety!r}: the fake Kite server takes "
-                          "regular orders only.")
+                          "regular and amo orders only.")
     for name in ORDER_FIELDS:
         if not form.get(name):
             raise input_error(f"Missing `{name}`.")
@@ -106,7 +112,8 @@ def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Or
     price = 0.0
     protection = 0
     if order_type in ("LIMIT", "SL"):
-        price = _limit_price(form.get("price") or "0", inst.tick_size)
+        price = _within_circuit(ex, inst, side, _limit_price(form.get("price") or "0",
+                                                              inst.tick_size))
     else:
         protection = _protection(form.get("market_protection"))
     trigger = _trigger(ex, inst, side, order_type, price, form) \
@@ -173,7 +180,8 @@ def modify(ex: Exchange, order_id: str, form: dict[str, str], now: float) -> dic
     if order_type == "LIMIT":
         raw = form.get("price")
         if raw:
-            change["price"] = _limit_price(raw, order.inst.tick_size)
+            change["price"] = _within_circuit(ex, order.inst, order.side,
+                                              _limit_price(raw, order.inst.tick_size))
         elif order.order_type != "LIMIT":
             raise input_error("Invalid `price`.")
     elif form.get("market_protection") or order.order_type != "MARKET":
@@ -185,6 +193,23 @@ def modify(ex: Exchange, order_id: str, form: dict[str, str], now: float) -> dic
         change["validity"] = validity
     ex.modify(order, change, now)
     return {"order_id": order_id}
+
+
+def _within_circuit(ex: Exchange, inst: FakeInstrument, side: str, price: float) -> float:
+    """``price``, unless outside the instrument's daily range or, on its aggressive side,
+    NSE's limit price protection band around the last price (a buy above it, a sell below):
+    Kite refuses both with its circuit text (a sell at 100 on an option last traded at 217 is
+    refused though the day's range shown is 0.05-785), as the paper exchange does."""
+    book = ex.books.get(inst.key, Book())
+    lower, upper = circuit_limits(inst, book)
+    if upper and not lower <= price <= upper:
+        raise input_error(OUTSIDE_CIRCUIT)
+    reference = book.ltp or ((book.bid + book.ask) / 2 if book.bid and book.ask else 0.0)
+    if reference:
+        low, high = price_band(reference, inst.tick_size)
+        if (price > high + 1e-9) if side == "BUY" else (price < low - 1e-9):
+            raise input_error(OUTSIDE_CIRCUIT)
+    return price
 
 
 def _quantity(raw: str) -> int:

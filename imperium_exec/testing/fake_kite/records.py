@@ -12,7 +12,7 @@ from ...timeutil import IST
 from .instruments import FakeInstrument
 
 #: The states an order ends in.
-TERMINAL = ("COMPLETE", "CANCELLED", "REJECTED")
+TERMINAL = ("COMPLETE", "CANCELLED", "CANCELLED AMO", "REJECTED")
 #: The states of an order at the exchange that can still fill: open, and on its way to a
 #: cancel or a modification (until the exchange applies it, the order works as it was).
 WORKING = ("OPEN", "CANCEL PENDING", "MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED")
@@ -123,7 +123,8 @@ def order_dict(o: Order, user_id: str, status: str | None = None) -> dict[str, A
     order is ``modified`` with its ``order_timestamp`` at the modification (Kite's order
     history mock)."""
     # Kite's CANCELLED rows keep their pending_quantity (see the official mock).
-    pending = o.leaves if not o.terminal else o.cancelled if o.status == "CANCELLED" else 0
+    cancelled = o.status in ("CANCELLED", "CANCELLED AMO")
+    pending = o.leaves if not o.terminal else o.cancelled if cancelled else 0
     average = o.filled_value / o.filled if o.filled else 0.0
     return {
         "account_id": user_id, "placed_by": user_id,

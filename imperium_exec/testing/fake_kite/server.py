@@ -280,6 +280,12 @@ class FakeKiteServer:
         with self._lock:
             self._exchange.fill(order_id, quantity, price, self._clock())
 
+    def open_market(self) -> None:
+        """The session opens: after-market orders (variety ``amo``) waiting in ``AMO REQ
+        RECEIVED`` go to the exchange (``OPEN PENDING`` -> ``OPEN``) and match the book."""
+        with self._lock:
+            self._exchange.open_market(self._clock())
+
     def reject(self, order_id: str, message: str | None = None, raw: str | None = None) -> None:
         """Reject an order asynchronously, as Kite's RMS does (margin text by default)."""
         with self._lock:
