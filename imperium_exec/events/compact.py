@@ -48,11 +48,11 @@ IMPLIED_STATUS: dict[str, str] = {event.value: status.value for event, status in
 
 
 def _number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return type(value) is float or type(value) is int  # (not a bool)
 
 
 def _whole(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return type(value) is int  # (not a bool)
 
 
 def rebuilt_timestamp(row: Mapping[str, Any]) -> str | None:
