@@ -78,3 +78,14 @@ def _collect_garbage_on_the_gui_thread() -> Iterator[None]:
     every 50 tests (a full pass costs ~80 ms in this process)."""
     yield
     gc.collect(1 if next(_tests_run) % 50 else 2)
+
+
+# ------------------------------------------------------------------- journals of many versions
+
+@pytest.fixture(scope="session")
+def engine_journal_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
+    """The engine's own rows of a paper run, whole (see tests/journal_versions.py); made once
+    a session, for the tests that read them as every version of the schema."""
+    from journal_versions import engine_rows
+
+    return engine_rows(tmp_path_factory.mktemp("engine_journal"))

@@ -13,8 +13,8 @@ from engine_support import assert_books_balance
 from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
-from imperium_exec.engine.state import child_tag
 from imperium_exec.events import SCHEMA_VERSION, ErrorBucket, EventKind, Status, read_event
+from imperium_exec.events.ids import child_tag
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.sim.config import FaultConfig, FaultKind
