@@ -14,7 +14,7 @@ from imperium_exec.events import ParentStatus
 from imperium_exec.testing.day_soak import DayPlan, run_day, run_day_cap
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_a_small_day_with_a_crash_and_a_relogin_ends_clean(tmp_path: Path) -> None:
     report = run_day(DayPlan(items=90, kill_at=25, expire_at=25, kill_switch_at=70, slices=3,
                              horizon_s=5.0, max_working=24, place_fault_rate=0.08,
@@ -34,7 +34,7 @@ def test_a_small_day_with_a_crash_and_a_relogin_ends_clean(tmp_path: Path) -> No
     assert not report.desk_errors and not report.refused
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=12)
 def test_at_the_days_cap_the_parent_that_no_longer_fits_is_refused_and_nothing_is_lost(
         ) -> None:
     """The cap scaled down to 80 writes on both sides (the fake's and the engine's), 10

@@ -10,7 +10,7 @@ import pytest
 from imperium_exec.testing.soak import SoakPlan, run_soak
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_a_fault_soak_ends_clean_no_duplicates_every_child_terminal_fills_equal_the_broker(
         ) -> None:
     report = run_soak(SoakPlan(parents=110, twap_share=0.4, twap_slices=3, twap_horizon_s=12.0,
@@ -24,7 +24,7 @@ def test_a_fault_soak_ends_clean_no_duplicates_every_child_terminal_fills_equal_
     assert report.events["finished"] == 110
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=5)
 def test_a_token_expiry_mid_soak_ends_every_parent_once_and_sends_nothing_more() -> None:
     report = run_soak(SoakPlan(parents=40, twap_share=0.6, twap_horizon_s=20.0,
                                place_fault_rate=0.0, ticker_drop_every_s=0.0,

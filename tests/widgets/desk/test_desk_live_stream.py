@@ -80,6 +80,7 @@ def ticker_tokens(server: FakeKiteServer) -> set[int]:
     return tokens
 
 
+@pytest.mark.slow(seconds=4)
 @pytest.mark.parametrize("stream", [True, False], ids=["ticker", "rest-only"])
 def test_the_live_chain_refreshes_from_the_engine_within_kites_quote_limit(
         qtbot: QtBot, tmp_path: Path, stream: bool) -> None:
@@ -199,7 +200,7 @@ print("RESULT " + json.dumps({"code": code, "quotes": quotes, "throttled": throt
 """
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=9)
 def test_the_live_demo_prices_its_chain_through_the_engine(tmp_path: Path,
                                                             screenshot_dir: Path) -> None:
     expiry = dt.datetime.now(IST).date() + dt.timedelta(days=4)
