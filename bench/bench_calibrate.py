@@ -34,6 +34,7 @@ from imperium_exec.calibration.slippage_fit import (
     write_calibration,
 )
 from imperium_exec.costs.slippage import SlippageModel
+from imperium_exec.events import full_row
 from imperium_exec.sim.config import ImpactConfig, MarketConfig, PaperConfig
 from imperium_exec.sim.costs import paper_slippage_params
 from imperium_exec.testing.paper_parents import simulate_journal
@@ -51,7 +52,7 @@ def first_fills(source: Path, children: int, path: Path) -> Path:
     seen: set[str] = set()
     lines = []
     for line in source.read_bytes().splitlines():
-        row = orjson.loads(line)
+        row = full_row(orjson.loads(line))
         if row.get("event") == "filled" and row.get("filled_quantity") \
                 and row["child_id"] not in seen:
             if len(seen) == children:

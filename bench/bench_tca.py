@@ -1,7 +1,7 @@
 """``imperium-exec tca`` on 1M and 10M journal rows, beside the naive approach, in one run.
 
 Run: ``.venv/bin/python bench/bench_tca.py [--rows 1000000 10000000] [--dir /tmp/tca_bench]
-[--out bench/results_tca.md] [--naive-cap-gb 6]``. The naive side needs pandas
+[--out bench/results_tca.md] [--naive-cap-gb 6] [--schema 8]``. The naive side needs pandas
 (``.venv/bin/pip install pandas``: not a dependency of the package); without it, it is skipped.
 
 The journals are generated first (and kept in ``--dir`` for the next run: delete them after):
@@ -10,7 +10,9 @@ fills each, with fees) -> a markout row per fill and horizon (1, 5, 60 s) -> fin
 implementation shortfall in parts (computed by ``imperium_exec.costs.shortfall``), every row with
 every field in the stack's order, over NIFTY and BANKNIFTY weekly and monthly contracts and
 several trading days, written with orjson by two processes into two files per size (so the
-report also reads many files).
+report also reads many files). ``--schema 8`` writes them as the engine does from schema
+version 8 on: compact lines (no nulls, nothing the row rebuilds), markout rows with the fill
+and the mid only; the default, 3, writes every row whole.
 
 Each measurement runs in a child process of its own, which reports its wall time and its
 peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``):
@@ -41,8 +43,10 @@ from typing import Any
 import orjson
 
 from imperium_exec.costs.shortfall import Fill, implementation_shortfall
-from imperium_exec.events import Event
+from imperium_exec.events import Event, compact_row, full_row
+from imperium_exec.events.ids import child_tag
 from imperium_exec.request import Side
+from imperium_exec.timeutil import epoch_to_iso
 
 _NIFTY_WEEKLY = ("26D01", "26D08", "26D15", "26D22")
 _MONTHLY = ("26DEC",)
@@ -64,13 +68,31 @@ def _template() -> dict[str, Any]:
     return Event().to_row()
 
 
-def generate(path: Path, rows: int, seed: int) -> int:
-    """Write at least ``rows`` rows of whole parents to ``path``; returns the rows written."""
+#: What a markout row carries from schema version 8 on (besides its own fields).
+_MARKOUT_FIELDS = ("v", "mode", "route", "tradingsymbol", "side", "parent_id", "child_index",
+                   "children", "quantity", "child_id", "tag", "order_id", "attempt",
+                   "queue_priority")
+
+
+def generate(path: Path, rows: int, seed: int, schema: int = 3) -> int:
+    """Write at least ``rows`` rows of whole parents to ``path`` as ``schema`` (3: whole
+    rows; 8: compact lines); returns the rows written."""
     rng = random.Random(seed)
     symbols = _symbols()
     base = _template()
-    base.update(v=3, mode="paper", route="paper", exchange="NFO", order_type="LIMIT")
-    dumps = orjson.dumps
+    base.update(v=schema, mode="paper", route="paper", exchange="NFO", order_type="LIMIT")
+    compact = schema >= 8
+
+    def dumps(row: dict[str, Any]) -> bytes:
+        if not compact:
+            return orjson.dumps(row)
+        if row["event"] == "markout":
+            row = dict.fromkeys(base) | {k: row.get(k) for k in _MARKOUT_FIELDS} | {
+                k: row[k] for k in ("event", "status", "ts", "filled_quantity", "fill_price",
+                                    "markout_s", "markout_mid", "markout_bps")}
+        # The engine's timestamp is the text of its ts (the line leaves it out).
+        return orjson.dumps(compact_row(row | {"timestamp": epoch_to_iso(row["ts"])}))
+
     written = 0
     parent_no = 0
     with open(path, "wb", buffering=1 << 22) as out:
@@ -103,8 +125,9 @@ def generate(path: Path, rows: int, seed: int) -> int:
                 t += rng.uniform(1, 30)
                 mid = round(mid * (1 + rng.gauss(0, 0.004)), 4)
                 take = rng.random() < 0.6
+                tag = child_tag(pid, c - 1, 1) if compact else f"{pid}{c:05d}"
                 child = dict(common, child_index=c, child_id=f"{pid}-{c}", quantity=per_child,
-                             mid_at_send=mid, send_at=t, attempt=1, tag=f"{pid}{c:05d}",
+                             mid_at_send=mid, send_at=t, attempt=1, tag=tag,
                              queue_priority="take" if take else rng.choice(("join", "neutral")),
                              expected_slippage=half_spread, impact_estimate=0.0,
                              prior_impact=0.0, quote_source="paper", quote_age_ms=0.0,
@@ -114,7 +137,8 @@ def generate(path: Path, rows: int, seed: int) -> int:
                     lines.append(dumps(dict(child, event="retry", status="retry", ts=t,
                                             error_bucket="throttle", error="Too many requests",
                                             latency_ms=rng.uniform(1, 5))))
-                    child["attempt"], child["tag"] = 2, f"{pid}{c:03d}02"
+                    child["attempt"] = 2
+                    child["tag"] = child_tag(pid, c - 1, 2) if compact else f"{pid}{c:03d}02"
                     t += 1.0
                 if rng.random() < 0.01:
                     lines.append(dumps(dict(child, event="error", status="error", ts=t,
@@ -180,15 +204,16 @@ def generate(path: Path, rows: int, seed: int) -> int:
     return written
 
 
-def journals(directory: Path, rows: int) -> list[Path]:
+def journals(directory: Path, rows: int, schema: int = 3) -> list[Path]:
     """Two files of about rows / 2 each, generated by two processes (kept for reruns)."""
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / f"journal_{rows}_{i}.jsonl" for i in range(2)]
-    done = directory / f"journal_{rows}.done"
+    name = f"journal_{rows}" + (f"_v{schema}" if schema != 3 else "")
+    paths = [directory / f"{name}_{i}.jsonl" for i in range(2)]
+    done = directory / f"{name}.done"
     if done.exists() and all(p.exists() for p in paths):
         return paths
     started = time.perf_counter()
-    workers = [Process(target=generate, args=(p, rows // 2, i + 1))
+    workers = [Process(target=generate, args=(p, rows // 2, i + 1, schema))
                for i, p in enumerate(paths)]
     for w in workers:
         w.start()
@@ -229,7 +254,7 @@ def run_naive(paths: list[Path]) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for path in paths:
         with open(path, "rb") as f:
-            rows.extend(orjson.loads(line) for line in f if line.strip())
+            rows.extend(full_row(orjson.loads(line)) for line in f if line.strip())
     frame = pd.DataFrame(rows)
     del rows
     read_s = time.perf_counter() - read_started
@@ -287,13 +312,13 @@ def measure(kind: str, paths: list[Path], out: Path, cap_bytes: int | None) -> d
 
 
 def measure_all(sizes: list[int], directory: Path, naive: bool, naive_cap_gb: float,
-                ) -> tuple[list[str], list[tuple[int, str, dict[str, Any]]]]:
+                schema: int = 3) -> tuple[list[str], list[tuple[int, str, dict[str, Any]]]]:
     """Both sides at each size: the table's lines and (rows, side, result) per run."""
     lines = ["| rows | files, GB | approach | wall s | of which reading s | peak RSS MB | "
              "parents | IS total ₹ | note |", "|---|---|---|---|---|---|---|---|---|"]
     runs: list[tuple[int, str, dict[str, Any]]] = []
     for rows in sizes:
-        paths = journals(directory, rows)
+        paths = journals(directory, rows, schema)
         size = sum(p.stat().st_size for p in paths) / 1e9
         sides: list[tuple[str, int | None]] = [("duckdb", None)]
         if naive:
@@ -313,6 +338,10 @@ def measure_all(sizes: list[int], directory: Path, naive: bool, naive_cap_gb: fl
     return lines, runs
 
 
+#: The journals the bench command measures: as the engine writes them now (compact lines).
+SCHEMA = 8
+
+
 def results(quick: bool) -> str:
     """The bench command's section: the report at 1M and 10M rows (quick: 20,000) beside the
     pandas baseline, each in a child process of its own."""
@@ -329,7 +358,7 @@ def results(quick: bool) -> str:
     directory = (Path(tempfile.mkdtemp(prefix="bench-tca-")) if quick
                  else Path("/tmp/bench-tca-journals"))
     try:
-        lines, runs = measure_all(sizes, directory, naive, 6.0)
+        lines, runs = measure_all(sizes, directory, naive, 6.0, SCHEMA)
     finally:
         if quick:
             shutil.rmtree(directory, ignore_errors=True)
@@ -354,7 +383,8 @@ def results(quick: bool) -> str:
                        f"{big['seconds']:.1f} s, {big['peak_rss_mb']:,.0f} MB peak RSS, "
                        f"{'met' if ok else '**missed**'}.")
     text = ["### TCA", "",
-            "`bench/bench_tca.py`: synthetic journals in the stack's row format (parents "
+            f"`bench/bench_tca.py`: synthetic journals in the stack's row format (schema "
+            f"version {SCHEMA}, compact lines as the engine writes them; parents "
             "accepted, children placed, retried or failing, fills with fees, markouts, finished "
             "with the shortfall in parts), two files a size, written by two processes (kept in "
             "`/tmp/bench-tca-journals` between full runs: the page cache may hold them). Each "
@@ -375,6 +405,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--naive-cap-gb", type=float, default=6.0)
     parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--schema", type=int, choices=(3, 8), default=3,
+                        help="the journals' schema: 3 whole rows, 8 compact lines")
     args = parser.parse_args()
     try:
         import pandas  # noqa: F401
@@ -382,7 +414,7 @@ def main() -> int:
     except ImportError:
         print("pandas is not installed: the naive side is skipped", file=sys.stderr)
         naive = False
-    lines, _ = measure_all(args.rows, args.dir, naive, args.naive_cap_gb)
+    lines, _ = measure_all(args.rows, args.dir, naive, args.naive_cap_gb, args.schema)
     table = "\n".join(lines)
     print(table)
     if args.out is not None:

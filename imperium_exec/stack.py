@@ -7,7 +7,10 @@ to ``child_placed`` therefore runs on the GUI thread whether it is a method, a l
 function, with plain ``QApplication.exec()`` or a qasync loop.
 
 ``execute()`` validates and plans on the calling thread (microseconds, no broker call), hands the
-parent to the engine and returns an :class:`ExecutionHandle` at once.
+parent to the engine and returns an :class:`ExecutionHandle` at once. No command of the stack
+calls the broker on the caller's thread (the protocol's ``session_seconds``, pure arithmetic by
+its contract, is the one member a VWAP's plan reads there): whether the broker lists a symbol
+is read from what the engine learned on its loop, and a symbol not known yet is checked there.
 """
 
 from __future__ import annotations
@@ -236,7 +239,13 @@ class ExecutionStack(QObject):
         or schedule that cannot be executed, and :class:`~imperium_exec.risk.RiskRefusal` (a
         ``ValueError`` in the ``risk`` bucket, naming each limit) for one a pre-trade limit
         refuses; nothing reaches the broker then. ``override_limits``: the trader confirmed
-        going past the size limits (the hard ones still hold)."""
+        going past the size limits (the hard ones still hold).
+
+        Never calls the broker: a symbol the engine has learned the broker does not list
+        raises here (``tradingsymbol``); one it has not asked about yet (``check_limits`` and
+        ``watch_quotes`` ask ahead) is checked on the engine's loop, and if not listed the
+        parent fails there before anything is sent: ``parent_finished`` with status
+        ``failed``, bucket ``fatal`` and an error naming ``tradingsymbol``."""
         parent_id, future = self.engine.submit(request, override_limits=override_limits)
         return ExecutionHandle(parent_id, future)
 
@@ -276,7 +285,9 @@ class ExecutionStack(QObject):
 
     def check_limits(self, request: ExecutionRequest) -> list[Breach]:
         """The pre-trade limits ``request`` would break now (see ``RiskLimits``): the desk
-        shows them in its confirmation; a hard one cannot be confirmed past."""
+        shows them in its confirmation; a hard one cannot be confirmed past. Also asks the
+        broker, on the engine's loop, whether it lists the symbol, so that ``execute()``
+        after the confirmation refuses an unlisted one at once."""
         return self.engine.check_limits(request)
 
     def margin_of(self, request: ExecutionRequest,
@@ -295,7 +306,9 @@ class ExecutionStack(QObject):
         """Start executing ``basket``: its legs as parents, shorts only as far as their hedges
         have filled, legs in step. Raises ``RequestError`` (naming ``legs[i]``) for a leg that
         cannot be executed; nothing reaches the broker then. The margin check (where the broker
-        offers one) runs on the engine; a shortfall ends the basket with ``basket_finished``."""
+        offers one) runs on the engine; a shortfall ends the basket with ``basket_finished``,
+        and so does a leg whose symbol the broker turns out not to list (checked on the
+        engine before any leg starts: ``legs[i].tradingsymbol``, bucket ``fatal``)."""
         basket_id, parent_ids, future = self.engine.submit_basket(
             basket, override_limits=override_limits)
         return BasketHandle(basket_id, parent_ids, future)

@@ -43,9 +43,30 @@ def round_to_tick(price: float, tick_size: float, direction: str = "nearest") ->
     return round(whole * tick_size, decimals)
 
 
+#: The ISO text of recent whole seconds in IST, split where the milliseconds go (rows come
+#: many to a second: the journal's reader rebuilds every row's ``timestamp`` from its ``ts``).
+_SECOND_TEXT: dict[int, tuple[str, str]] = {}
+
+
 def epoch_to_iso(epoch_s: float) -> str:
-    """ISO-8601 timestamp in IST with milliseconds, the telemetry's ``timestamp`` field."""
-    return dt.datetime.fromtimestamp(epoch_s, IST).isoformat(timespec="milliseconds")
+    """ISO-8601 timestamp in IST with milliseconds, the telemetry's ``timestamp`` field:
+    ``datetime.fromtimestamp(epoch_s, IST).isoformat(timespec="milliseconds")``, the second's
+    text made once for all the rows of that second."""
+    # As datetime does: the fraction to the nearest microsecond (half to even), which may
+    # carry into the second; the milliseconds are that microsecond's, truncated.
+    fraction, whole = math.modf(epoch_s)
+    second, micro = int(whole), round(fraction * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    elif micro < 0:
+        second, micro = second - 1, micro + 1_000_000
+    text = _SECOND_TEXT.get(second)
+    if text is None:
+        if len(_SECOND_TEXT) >= 4096:
+            _SECOND_TEXT.clear()
+        iso = dt.datetime.fromtimestamp(second, IST).isoformat()  # ...T09:15:00+05:30
+        text = _SECOND_TEXT[second] = (iso[:-6], iso[-6:])
+    return f"{text[0]}.{micro // 1000:03d}{text[1]}"
 
 
 def ist_day_start(epoch_s: float) -> float:

@@ -18,7 +18,7 @@ from imperium_exec.calibration.slippage_fit import (
     predicted_cost,
 )
 from imperium_exec.costs.slippage import PriorFill, SlippageModel, SlippageParams
-from imperium_exec.events import Event, EventKind, Status
+from imperium_exec.events import Event, EventKind, Status, full_row
 from imperium_exec.request import Side
 from imperium_exec.timeutil import IST
 
@@ -111,7 +111,7 @@ def first_fills(source: Path, children: int, path: Path) -> Path:
     seen: set[str] = set()
     lines = []
     for line in source.read_bytes().splitlines():
-        row = orjson.loads(line)
+        row = full_row(orjson.loads(line))
         if row.get("event") == "filled" and row.get("filled_quantity") \
                 and row["child_id"] not in seen:
             if len(seen) == children:

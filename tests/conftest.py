@@ -78,3 +78,32 @@ def _collect_garbage_on_the_gui_thread() -> Iterator[None]:
     every 50 tests (a full pass costs ~80 ms in this process)."""
     yield
     gc.collect(1 if next(_tests_run) % 50 else 2)
+
+
+# ------------------------------------------------------------------- journals of many versions
+
+@pytest.fixture(scope="session")
+def engine_journal_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
+    """The engine's own rows of a paper run, whole (see tests/journal_versions.py); made once
+    a session, for the tests that read them as every version of the schema."""
+    from journal_versions import engine_rows
+
+    return engine_rows(tmp_path_factory.mktemp("engine_journal"))
+
+
+# ---------------------------------------------------------------------------- order
+# `./dev test` runs the suite on parallel workers (pytest-xdist), handing tests out one at a
+# time; the long scenarios go first so that they start at once on different workers instead
+# of one of them being handed a 30 s soak at the end.
+
+def _expected_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("slow")
+    if marker is None:
+        return 0.0
+    return float(marker.kwargs.get("seconds", 1.0))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow first, the longest (by their ``seconds``) first; the rest keep their
+    order."""
+    items.sort(key=lambda item: -_expected_seconds(item))

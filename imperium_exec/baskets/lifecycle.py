@@ -21,7 +21,7 @@ from ..clock import Clock
 from ..engine.event_factory import EventFactory
 from ..engine.gateway import BrokerGateway, SendPermit
 from ..engine.state import BasketLeg, ExecutionResult, ParentState
-from ..events import Event, EventKind, ParentStatus, Status
+from ..events import ErrorBucket, Event, EventKind, ParentStatus, Status
 from ..request import ExecutionRequest
 from .legging import LegRole
 from .request import BasketRequest
@@ -58,7 +58,9 @@ class BasketBook:
                  basket_margin: Callable[[list[MarginLeg]], MarginCheck] | None,
                  start_leg: StartLeg, drop_permit: Callable[[str], None],
                  closed_reason: Callable[[], str | None],
-                 price_refusal: Callable[[list[PlannedLeg]], Awaitable[str | None]]) -> None:
+                 price_refusal: Callable[[list[PlannedLeg]], Awaitable[str | None]],
+                 listing_refusal: Callable[[list[PlannedLeg]], Awaitable[str | None]],
+                 ) -> None:
         self.clock = clock
         self.events = events
         self._emit = emit
@@ -69,6 +71,7 @@ class BasketBook:
         self._drop_permit = drop_permit
         self._closed_reason = closed_reason
         self._price_refusal = price_refusal
+        self._listing_refusal = listing_refusal
         self._runs: dict[str, BasketRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -98,7 +101,10 @@ class BasketBook:
     async def _run(self, run: BasketRun, legs: list[PlannedLeg],
                    permits: dict[str, SendPermit]) -> None:
         request = run.request
-        refusal = await self._price_refusal(legs) if self._closed_reason() is None else None
+        unlisted = await self._listing_refusal(legs) if self._closed_reason() is None else None
+        refusal = unlisted
+        if refusal is None and self._closed_reason() is None:
+            refusal = await self._price_refusal(legs)
         if refusal is None and request.policy.check_margin and self._basket_margin is not None \
                 and len(legs) > 1 and self._closed_reason() is None:
             try:
@@ -106,12 +112,15 @@ class BasketBook:
             except Exception as exc:  # the check itself failed: do not send blind
                 refusal = f"margin check failed ({type(exc).__name__}: {exc}); nothing was sent"
         refusal = self._closed_reason() or refusal  # also while the check ran
+        # An instrument the broker does not list is bad input (fatal); the rest are risk.
+        bucket = ErrorBucket.FATAL if refusal is not None and refusal == unlisted \
+            else ErrorBucket.RISK
         if refusal is not None or run.stop_reason is not None:
             for parent_id in permits:
                 self._drop_permit(parent_id)
             message = refusal or f"stopped before it started: {run.stop_reason}"
             run.refuse(message, [not_started(leg, message) for leg in legs],
-                       cancelled=refusal is None)
+                       cancelled=refusal is None, bucket=bucket)
             self._runs.pop(run.basket_id, None)
             return
         for index, leg in enumerate(legs):

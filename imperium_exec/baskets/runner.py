@@ -341,13 +341,14 @@ class BasketRun:
         return "\n".join(lines)
 
     def refuse(self, message: str, results: list[ExecutionResult], *,
-               cancelled: bool = False) -> None:
+               cancelled: bool = False, bucket: ErrorBucket = ErrorBucket.RISK) -> None:
         """The basket never started: refused (margin, a lost session: one row in the risk
-        bucket), or ``cancelled`` by the trader before its legs started (no error)."""
+        bucket; a leg's instrument not listed: fatal), or ``cancelled`` by the trader before
+        its legs started (no error)."""
         if self.future.done():
             return
         status = ParentStatus.CANCELLED if cancelled else ParentStatus.FAILED
-        errors = {} if cancelled else {"error_bucket": ErrorBucket.RISK, "error": message}
+        errors = {} if cancelled else {"error_bucket": bucket, "error": message}
         self.emit(self.events.basket_event(
             self.basket_id, EventKind.BASKET_FINISHED, Status(status),
             quantity=sum(leg.quantity for leg in self.request.legs), filled=0,

@@ -97,6 +97,7 @@ import orjson
 
 from ..costs.slippage import PriorFill, SlippageModel, SlippageParams
 from ..events import EventKind
+from ..events.compact import full_row
 from ..request import Side
 from ..timeutil import IST, SESSION_SECONDS
 
@@ -191,7 +192,8 @@ class JournalReading:
 
 
 def iter_journal_rows(paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
-    """Every row of the journals, one line at a time (a torn or bad line is skipped)."""
+    """Every row of the journals, one line at a time, whole (a compact line's left-out
+    fields back); a torn or bad line is ``{"event": None}``."""
     for path in paths:
         with open(path, "rb") as handle:
             for line in handle:
@@ -202,7 +204,7 @@ def iter_journal_rows(paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[
                 except orjson.JSONDecodeError:
                     row = None
                 if isinstance(row, dict):
-                    yield row
+                    yield full_row(row)
                 else:
                     yield {"event": None}
 

@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ..events import EventKind
 from ..timeutil import IST, SESSION_SECONDS
 from ..volume_curve import (
     DAY_KINDS,
@@ -131,7 +132,8 @@ def read_volume_days(paths: Iterable[str | os.PathLike[str]],
     points: dict[str, set[tuple[float, float, int]]] = {}
     for row in iter_journal_rows(paths):
         reading.rows += 1
-        if not row.get("child_id"):
+        # A markout row's quote, where it has one (before schema 8), is its child's again.
+        if not row.get("child_id") or row.get("event") == EventKind.MARKOUT:
             continue
         volume, session_s, ts = row.get("day_volume"), row.get("session_s"), row.get("ts")
         symbol = row.get("tradingsymbol")

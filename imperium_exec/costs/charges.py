@@ -7,9 +7,11 @@ traded (IST), from the row in force that day:
   order, with its first fill;
 - **STT**: on the premium of a sale only;
 - **exchange transaction charges**: on the premium, by exchange (NFO, BFO);
+- **IPFT**: NSE's Investor Protection Fund Trust charge, per crore of premium, by exchange
+  (contract notes fold it into the exchange charges; kept apart here so each has its source);
 - **SEBI fee**: per crore of premium;
 - **stamp duty**: on the premium of a purchase only;
-- **GST**: on brokerage + exchange charges + SEBI fee.
+- **GST**: on brokerage + exchange charges + IPFT + SEBI fee.
 
 Brokers and contract notes round some of these per order or per day (STT to the rupee, for
 one); these are the unrounded rates, so TCA sees what a trade costs in proportion to its size.
@@ -43,9 +45,11 @@ class ChargeRates(BaseModel):
     from_: dt.date = Field(alias="from")
     stt_sell_pct: NonNegative  # % of premium, sales only
     exchange_pct: dict[str, NonNegative]  # % of premium, by exchange (NFO, BFO)
+    #: Rupees per crore of premium, by exchange; an exchange not listed charges none.
+    ipft_per_crore: dict[str, NonNegative] = Field(default_factory=dict)
     sebi_per_crore: NonNegative
     stamp_buy_pct: NonNegative  # % of premium, purchases only
-    gst_pct: NonNegative  # % of brokerage + exchange charges + SEBI fee
+    gst_pct: NonNegative  # % of brokerage + exchange charges + IPFT + SEBI fee
     brokerage_per_order: NonNegative
     source: str = ""
 
@@ -57,13 +61,15 @@ class Charges:
     brokerage: float = 0.0
     stt: float = 0.0
     exchange: float = 0.0
+    ipft: float = 0.0
     sebi: float = 0.0
     stamp: float = 0.0
     gst: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.gst
+        return (self.brokerage + self.stt + self.exchange + self.ipft + self.sebi + self.stamp
+                + self.gst)
 
 
 class ChargeSchedule:
@@ -102,14 +108,16 @@ class ChargeSchedule:
                              f"(known: {', '.join(sorted(rates.exchange_pct))})")
         brokerage = rates.brokerage_per_order if first_fill_of_order else 0.0
         exchange_charge = premium * exchange_pct / 100
+        ipft = premium * rates.ipft_per_crore.get(exchange, 0.0) / CRORE
         sebi = premium * rates.sebi_per_crore / CRORE
         return Charges(
             brokerage=brokerage,
             stt=premium * rates.stt_sell_pct / 100 if side is Side.SELL else 0.0,
             exchange=exchange_charge,
+            ipft=ipft,
             sebi=sebi,
             stamp=premium * rates.stamp_buy_pct / 100 if side is Side.BUY else 0.0,
-            gst=(brokerage + exchange_charge + sebi) * rates.gst_pct / 100,
+            gst=(brokerage + exchange_charge + ipft + sebi) * rates.gst_pct / 100,
         )
 
 

@@ -72,6 +72,29 @@ class EventFactory:
         fields.update(extra)
         return self.parent_event(parent, event, **fields)
 
+    def markout_event(self, parent: ParentState, child: ChildState, *, units: int,
+                      price: float, horizon: float, mid: float | None, bps: float | None,
+                      message: str | None) -> Event:
+        """A fill's markout: the fill (its units and price), the mid ``horizon`` seconds
+        later, and whose fill it was (parent, child i of n and its quantity, order,
+        instrument, side, queue), not the parent's order and the child's estimate and quote
+        again: the fill's own row has them (since schema version 8)."""
+        now = self.clock.now()
+        decision = child.decision
+        basket = parent.basket
+        return Event(
+            timestamp=epoch_to_iso(now), ts=now, event=EventKind.MARKOUT, mode=self.mode,
+            parent_id=parent.parent_id, tradingsymbol=parent.request.tradingsymbol,
+            side=parent.request.side, route=decision.route if decision else self.route,
+            basket_id=basket.gate.basket_id if basket is not None else None,
+            leg_role=basket.role if basket is not None else None,
+            child_id=f"{parent.parent_id}-{child.index + 1}", child_index=child.index + 1,
+            children=parent.child_numbers, quantity=child.quantity,
+            tag=child.tag, order_id=child.order_id, attempt=child.attempt,
+            queue_priority=decision.queue_priority if decision else None, status=Status.FILLED,
+            filled_quantity=units, fill_price=price, markout_s=horizon, markout_mid=mid,
+            markout_bps=bps, message=message)
+
     def error_event(self, parent: ParentState, child: ChildState, event: EventKind,
                   status: Status, error: ErrorClass, exc: BaseException,
                   message: str | None) -> Event:

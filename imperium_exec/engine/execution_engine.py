@@ -52,6 +52,7 @@ from .config import EngineConfig, SessionExpired
 from .event_factory import EventFactory
 from .finishing import ParentFinisher
 from .gateway import BrokerGateway, SendPermit
+from .listing import InstrumentListing
 from .market_data import (
     MarketDataConfig,
     MarketDataService,
@@ -161,14 +162,17 @@ class ExecutionEngine:
             clock=self.clock, events=self.events, emit=self._emit, gateway=self.gateway,
             late_units=self.orders.late_units, basket_margin=offers.basket_margin,
             start_leg=self._start_leg, drop_permit=self._drop_permit,
-            closed_reason=self._closed_reason, price_refusal=self.admission.basket_price_refusal)
+            closed_reason=self._closed_reason, price_refusal=self.admission.basket_price_refusal,
+            listing_refusal=self._basket_listing_refusal)
         self.orphans = OrphanKeeper(
             broker=broker, gateway=self.gateway, orders=self.orders, canceller=self.canceller,
             events=self.events, emit=self._emit, clock=self.clock, parents=self._parents,
             finish=self._finish,
             submit=lambda request, parent_id: self._submit_as(request, parent_id,
                                                               override_limits=True),
-            ours=self._issued, closed=self._closed_reason)
+            ours=self._issued, closed=self._closed_reason, retry_policy=self.retry_policy)
+        #: What the broker lists, as learned on the loop: the caller's thread reads it only.
+        self.listing = InstrumentListing(offers.lists, broker.name)
         self.services = EngineServices(broker=broker, gateway=self.gateway,
                                        market_data=self.market_data, orders=self.orders)
 
@@ -197,7 +201,12 @@ class ExecutionEngine:
         """Plan ``request`` now and hand it to the engine. Returns at once with the parent id
         and a future of the result. Raises ``ValueError`` for a plan that cannot be made and
         :class:`~imperium_exec.risk.RiskRefusal` for a pre-trade limit it breaks (size limits
-        are lifted by ``override_limits``: the trader confirmed); nothing is sent then."""
+        are lifted by ``override_limits``: the trader confirmed); nothing is sent then.
+
+        No broker call on the caller's thread: a symbol known not to be listed raises here
+        (``RequestError`` naming ``tradingsymbol``); one not known yet is checked on the loop,
+        and if the broker does not list it the parent fails there (its ``finished`` row and
+        result name ``tradingsymbol``; fatal bucket) before anything is sent."""
         self._check_open()
         self._check_listed(request)
         parent_id = self._new_parent_id()
@@ -248,8 +257,11 @@ class ExecutionEngine:
     def check_limits(self, request: ExecutionRequest) -> list[Breach]:
         """The pre-trade limits ``request`` would break if submitted now, for a desk to show
         before it asks the trader (nothing is sent or registered). Raises ``ValueError`` for a
-        plan that cannot be made."""
+        plan that cannot be made, or a symbol known not to be listed; the broker is asked about
+        a symbol not known yet on the loop, so an ``execute()`` after the confirmation refuses
+        it at once."""
         self._check_listed(request)
+        self._learn_listing([(request.tradingsymbol, request.exchange)])
         seed = request.seed if request.seed is not None else 0
         plan = self.planner.plan(request, now=self.clock.now(), seed=seed,
                                  session_seconds=self.broker.session_seconds)
@@ -259,8 +271,11 @@ class ExecutionEngine:
         self, basket: BasketRequest, *, override_limits: bool = False,
     ) -> tuple[str, list[str], concurrent.futures.Future[BasketResult]]:
         """Plan every leg now (raising ``ValueError`` naming ``legs[i]`` for a leg that cannot
-        be planned) and hand the basket to the engine. Returns at once with the basket's id,
-        its legs' parent ids (in the basket's order) and a future of its result."""
+        be planned, or whose symbol is known not to be listed) and hand the basket to the
+        engine. Returns at once with the basket's id, its legs' parent ids (in the basket's
+        order) and a future of its result. Symbols not known yet are checked on the loop
+        before any leg starts: one not listed ends the basket failed (its ``basket_finished``
+        row names ``legs[i].tradingsymbol``; fatal bucket) with nothing sent."""
         self._check_open()
         problems: list[tuple[str, str]] = []
         for i, leg in enumerate(basket.legs):
@@ -302,12 +317,31 @@ class ExecutionEngine:
             raise RuntimeError("the execution engine is shut down")
 
     def _check_listed(self, request: ExecutionRequest) -> None:
-        """Refuse a symbol the broker's instrument list does not have, before anything is
-        sent (brokers that cannot tell without a request are not asked)."""
-        lists = self.capabilities.lists
-        if lists is not None and lists(request.tradingsymbol, request.exchange) is False:
-            raise RequestError([("tradingsymbol", f"{request.tradingsymbol} is not listed on "
-                                                  f"{request.exchange} ({self.broker.name})")])
+        """Refuse a symbol the broker is known not to list, before anything is sent. Reads
+        what the loop learned (no broker call on the caller's thread): a symbol not known yet
+        is checked on the loop before its first child (:meth:`_listing_refusal`)."""
+        reason = self.listing.refusal_now(request)
+        if reason is not None:
+            raise RequestError([("tradingsymbol", reason)])
+
+    def _learn_listing(self, keys: list[tuple[str, str]]) -> None:
+        """Ask ahead, on the loop, whether the broker lists these ``(tradingsymbol,
+        exchange)`` (any thread; never waits)."""
+        if not self._closed:
+            self.listing.learn(self._loop, keys)
+
+    async def _listing_refusal(self, parent: ParentState) -> str | None:
+        """On the loop, before anything of ``parent`` is sent: why its instrument is refused
+        (the broker does not list it), or None."""
+        reason = await self.listing.refusal(parent.request)
+        return None if reason is None else f"tradingsymbol: {reason}; nothing was sent"
+
+    async def _basket_listing_refusal(self, legs: list[PlannedLeg]) -> str | None:
+        """:meth:`_listing_refusal` for every leg of a basket, before any leg starts."""
+        reasons = await asyncio.gather(*(self.listing.refusal(leg.request) for leg in legs))
+        refused = [f"legs[{i}].tradingsymbol: {reason}"
+                   for i, reason in enumerate(reasons) if reason is not None]
+        return "; ".join(refused) + "; nothing was sent" if refused else None
 
     def cancel(self, parent_id: str) -> None:
         """Cancel one parent: from this moment it sends no new order."""
@@ -331,8 +365,11 @@ class ExecutionEngine:
         self._loop.call_soon_threadsafe(self._resume_parent, parent_id)
 
     def watch_quotes(self, keys: list[str]) -> None:
-        """Keep ``keys`` ("NFO:SYMBOL") fresh for the desk (its chain); any thread."""
+        """Keep ``keys`` ("NFO:SYMBOL") fresh for the desk (its chain); any thread. Whether
+        the broker lists them is learned meanwhile, on the loop."""
         self.market_data.subscribe_threadsafe(self._loop, keys)
+        pairs = [key.partition(":") for key in keys]
+        self._learn_listing([(symbol, exchange) for exchange, _, symbol in pairs])
 
     def unwatch_quotes(self, keys: list[str]) -> None:
         self.market_data.unsubscribe_threadsafe(self._loop, keys)
@@ -547,8 +584,16 @@ class ExecutionEngine:
         keys = [instrument_key(req.exchange, req.tradingsymbol)]
         if parent.underlying_key is not None:
             keys.append(parent.underlying_key)
-        self.market_data.subscribe(keys)
+        subscribed = False
         try:
+            # Its instrument first, unless known (then nothing waits): the caller's thread
+            # never asks the broker; a basket's legs were checked together before any started.
+            refusal = await self._listing_refusal(parent) if parent.basket is None else None
+            if refusal is not None:
+                parent.failure, parent.failure_bucket = refusal, ErrorBucket.FATAL
+                return
+            self.market_data.subscribe(keys)
+            subscribed = True
             refusal = await self.admission.price_refusal(parent) \
                 or await self.admission.margin_refusal(parent)
             if refusal is not None:
@@ -565,7 +610,8 @@ class ExecutionEngine:
             except Exception:
                 log.exception("parent %s: cancelling after the crash failed", parent.parent_id)
         finally:
-            self.market_data.unsubscribe(keys)
+            if subscribed:
+                self.market_data.unsubscribe(keys)
             self._finish(parent)
 
     def _start_leg(self, leg: PlannedLeg, permit: SendPermit,

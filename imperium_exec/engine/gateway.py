@@ -118,6 +118,10 @@ class BrokerGateway:
                 self.budget.note_throttled(slot.kind.lane)
             elif self.errors.is_session_expired(exc):
                 self.lose_session(f"re-login needed: {exc}")
+            else:
+                error = self.errors.classify(exc)
+                if error is not None and error.ambiguous:  # it may arrive after we gave up
+                    slot.unanswered()
             raise
 
     def _guarded(self, kind: RequestKind, permit: SendPermit | None,

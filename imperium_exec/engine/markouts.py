@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..clock import Clock
-from ..events import Event, EventKind, Status
+from ..events import Event
 from .event_factory import EventFactory
 from .market_data import MarketDataService, instrument_key
 from .state import ChildState, ParentState
@@ -98,9 +98,8 @@ class MarkoutTracker:
             mid = held.quote.mid if held is not None else None
             side = parent.request.side
             bps = side.sign * (price - mid) / price * 1e4 if mid is not None else None
-            self._emit(self.events.child_event(
-                parent, child, EventKind.MARKOUT, Status.FILLED, filled_quantity=units,
-                fill_price=price, markout_s=horizon, markout_mid=mid, markout_bps=bps,
+            self._emit(self.events.markout_event(
+                parent, child, units=units, price=price, horizon=horizon, mid=mid, bps=bps,
                 message=None if mid is not None else
                 f"no quote within {self.wait_s:g} s of the {horizon:g} s markout"))
         except Exception:

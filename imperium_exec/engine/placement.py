@@ -54,6 +54,7 @@ from ..events import (
     QuoteSource,
     Status,
 )
+from ..events.ids import child_tag
 from ..instruments import price_band
 from ..request import OrderType, Side, Urgency
 from ..retry import RetryPolicy
@@ -63,7 +64,7 @@ from .gateway import BrokerGateway, NotSent
 from .market_data import MarketDataService, MarketQuote, instrument_key
 from .order_tracker import OrderTracker
 from .rate_budget import OrderLimitReached, RequestKind
-from .state import ChildState, ParentState, child_tag
+from .state import ChildState, ParentState
 
 Emit = Callable[[Event], None]
 log = logging.getLogger(__name__)

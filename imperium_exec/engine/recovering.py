@@ -43,9 +43,16 @@ from ..algos.registry import algorithm_for
 from ..brokers.base import Broker, BrokerOrder
 from ..clock import Clock
 from ..events import ChildStatus, ErrorBucket, EventKind, ParentStatus, Status
-from ..recovery.journal import JournalBasket, JournalDay, JournalOrder, JournalParent
+from ..recovery.journal import (
+    JournalBasket,
+    JournalDay,
+    JournalLeg,
+    JournalOrder,
+    JournalParent,
+)
 from ..recovery.report import Orphan, OrphanOrder, RecoveryReport
 from ..request import MIN_SLICE_INTERVAL_S, ExecutionAlgo, ExecutionRequest, Side
+from ..retry import RetryPolicy
 from .cancelling import ChildCanceller
 from .event_factory import EventFactory
 from .gateway import BrokerGateway
@@ -88,8 +95,10 @@ class OrphanKeeper:
                  canceller: ChildCanceller, events: EventFactory,
                  emit: Callable[..., None], clock: Clock, parents: dict[str, ParentState],
                  finish: Callable[[ParentState], None], submit: Submit,
-                 ours: Callable[[str], bool], closed: Callable[[], str | None]) -> None:
+                 ours: Callable[[str], bool], closed: Callable[[], str | None],
+                 retry_policy: RetryPolicy) -> None:
         self.broker = broker
+        self.retry_policy = retry_policy
         self.gateway = gateway
         self.orders = orders
         self.canceller = canceller
@@ -117,7 +126,7 @@ class OrphanKeeper:
         parent of the engine, and report (see the module docstring)."""
         now = self.clock.now()
         try:
-            book = await self.gateway.call(RequestKind.BOOK_READ, self.broker.orders)
+            book = await self._read_book()
         except Exception as exc:  # say so: the trader must look in the broker's book
             return RecoveryReport((), (), journal, now, bad_lines=day.bad_lines,
                                   error=f"the broker's order book could not be read "
@@ -148,12 +157,29 @@ class OrphanKeeper:
         now = self.clock.now()
         try:
             await self.orders.refresh()
-            book = await self.gateway.call(RequestKind.BOOK_READ, self.broker.orders)
+            book = await self._read_book()
         except Exception as exc:
             return RecoveryReport((), (), None, now, error=f"the broker's order book could "
                                                            f"not be read ({type(exc).__name__}: "
                                                            f"{exc})")
         return self._report(book, None, now, after="login")
+
+    async def _read_book(self) -> list[BrokerOrder]:
+        """The broker's order book, read again after a transient failure or a throttle (a
+        gateway's 502, a timeout) as the retry policy allows: one blip must not leave a
+        restart's orphans unheld. Raises what the last attempt raised."""
+        attempts = 0
+        while True:
+            try:
+                return await self.gateway.call(RequestKind.BOOK_READ, self.broker.orders)
+            except Exception as exc:
+                error = self.retry_policy.classify(exc)
+                if error.bucket not in (ErrorBucket.TRANSIENT, ErrorBucket.THROTTLE) \
+                        or not self.retry_policy.allows_retry(error, attempts):
+                    raise
+                log.warning("order book read failed (%r): reading it again", exc)
+                await asyncio.sleep(self.retry_policy.backoff_s(error.bucket, attempts))
+                attempts += 1
 
     def _report(self, book: list[BrokerOrder], journal: str | None, now: float, *,
                 bad_lines: int = 0, after: Literal["restart", "login"] = "restart",
@@ -262,6 +288,10 @@ class OrphanKeeper:
         leg = basket.legs.get(parent.parent_id)
         if leg is not None:
             leg.filled, leg.finished = parent.filled, True
+            result = parent.future.result() if parent.future.done() else None
+            if result is not None and result.message and (
+                    "may still be live" in result.message or "adopted as" in result.message):
+                leg.note = f"ended {result.status.value}: {result.message}"
         self._end_basket_once_no_leg_is_held(basket_id)
 
     def _end_basket_once_no_leg_is_held(self, basket_id: str) -> None:
@@ -274,20 +304,26 @@ class OrphanKeeper:
         if basket is None:
             return
         filled = basket.filled
-        if basket.legs and filled >= basket.quantity:
+        legs = basket.legs.values()
+        # Filled only when every leg is, and every leg is journaled: one leg's overfill (a
+        # late order) never hides another's shortfall (as on the normal path).
+        every_leg = bool(legs) and all(leg.filled >= leg.quantity for leg in legs) \
+            and sum(leg.quantity for leg in legs) >= basket.quantity
+        if every_leg:
             status = ParentStatus.FILLED
         else:
             status = ParentStatus.PARTIAL if filled else ParentStatus.CANCELLED
-        lines = [f"{leg.side.value} {leg.tradingsymbol}: filled {leg.filled} of "
-                 f"{leg.quantity}, {leg.quantity - leg.filled} left"
-                 for leg in basket.legs.values()]
+        lines = [_leg_line(leg) for leg in legs]
         started = len(basket.legs)
+        live = any(leg.note and "may still be live" in leg.note for leg in legs)
+        how = "a held leg ended with an order that may still be live (see its line)" if live \
+            else "its held legs were cancelled or adopted"
         self._emit(self.events.basket_event(
             basket_id, EventKind.BASKET_FINISHED, Status(status), quantity=basket.quantity,
             filled=filled,
             message="\n".join([f"ended after a restart: the desk stopped while the basket "
                                 f"worked ({started} leg{'s' * (started != 1)} journaled); "
-                                "its held legs were cancelled or adopted", *lines])))
+                                f"{how}", *lines])))
 
     # ------------------------------------------------------------------ the trader's choices
 
@@ -377,6 +413,17 @@ class OrphanKeeper:
 
     def _window_left(self, parent: ParentState) -> float:
         return max(MIN_ADOPT_WINDOW_S, parent.end_at - self.clock.now())
+
+
+def _leg_line(leg: JournalLeg) -> str:
+    """A restart's basket row, one leg: filled, left, and how it ended when that matters."""
+    line = (f"{leg.side.value} {leg.tradingsymbol}: filled {leg.filled} of {leg.quantity}, "
+            f"{max(0, leg.quantity - leg.filled)} left")
+    if leg.filled > leg.quantity:
+        line += f" (overfilled by {leg.filled - leg.quantity})"
+    if leg.note:
+        line += f" ({leg.note})"
+    return line
 
 
 def _other_attempt_ends(found: JournalParent, seen: JournalOrder) -> bool:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from ..algos.plan import ExecutionPlan
 from ..events import ChildStatus, ErrorBucket, ParentStatus, QuoteSource
+from ..events.ids import base36
 from ..request import ExecutionRequest
 from ..router import RouteDecision
 from ..timeutil import ist_day_start
@@ -244,21 +245,7 @@ def new_parent_id(now: float, rng: random.Random | None = None) -> str:
         tail = "".join(rng.choice(alphabet) for _ in range(5))
     else:
         tail = "".join(alphabet[b % len(alphabet)] for b in os.urandom(5))
-    return _base36(centiseconds, 5) + tail
-
-
-def child_tag(parent_id: str, child_index: int, attempt: int) -> str:
-    """Kite tag (<= 20 alphanumerics): parent id, child index and attempt in base 36."""
-    return f"{parent_id}{_base36(child_index, 3)}{_base36(attempt, 2)}"
-
-
-def _base36(value: int, width: int) -> str:
-    digits = string.digits + string.ascii_uppercase
-    out = ""
-    while value:
-        value, rem = divmod(value, 36)
-        out = digits[rem] + out
-    return out.rjust(width, "0")[-width:]
+    return base36(centiseconds, 5) + tail
 
 
 @dataclass

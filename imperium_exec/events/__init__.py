@@ -6,7 +6,10 @@ journal, the signal and the caller's handle tell one story. :func:`read_event` t
 into a typed event: the dock, the desk and restart recovery read rows through it, never by
 re-spelling field names and status strings.
 
-Every row carries every field (``None`` where it does not apply) in :data:`ROW_FIELDS` order.
+A row in memory (the signal payload) carries every field (``None`` where it does not apply) in
+:data:`ROW_FIELDS` order. Its journal line, from version 8 on, is compact
+(:func:`compact_row`): it leaves out the nulls and the fields a reader rebuilds from the row
+itself; :func:`read_event` reads it as it is and :func:`full_row` gives the whole row back.
 The v1 field names are kept as they were; rows written before ``v`` existed (the v1 desk's
 telemetry) still read: their event is inferred from their status.
 
@@ -19,9 +22,14 @@ in the child's quote (``day_volume``, ``session_s``), so the volume curve can be
 (:mod:`~.calibration.volume_fit`), and the underlying index's price when a parent was accepted
 (``underlying_price``), for the moneyness breakdown of :mod:`imperium_exec.tca`; 6 the slippage
 fit a parent's estimates use, on its accepted row (``slippage_fit``), so a cost can be traced to
-the fit that estimated it.
+the fit that estimated it; 7 the ``modified`` event; 8 compact journal lines (no nulls, and no
+``timestamp``, ``child_id``, ``tag``, implied ``status``, a parent row's ``quantity`` and
+``filled_quantity`` or realized slippage where the row's other fields rebuild them:
+:mod:`.compact`), and markout rows that carry the fill and the mid but not the parent's order
+and the child's estimate again.
 """
 
+from .compact import compact_row, full_row
 from .kinds import (
     HALTED_PREFIX,
     ChildStatus,
@@ -47,5 +55,6 @@ __all__ = [
     "FIELDS_SINCE", "FIELD_TYPES", "HALTED_PREFIX", "READABLE_VERSIONS", "ROW_FIELDS",
     "SCHEMA_VERSION",
     "ChildStatus", "ErrorBucket", "Event", "EventKind", "ParentStatus", "QueuePriority",
-    "QuoteSource", "SchemaError", "Status", "read_event", "schema_table",
+    "QuoteSource", "SchemaError", "Status", "compact_row", "full_row", "read_event",
+    "schema_table",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..algos.names import ExecutionAlgo
 from ..timeutil import IST
+from .compact import COMPACT_SINCE, REBUILT
 from .kinds import EventKind
 from .schema import (
     ENUM_FIELDS,
@@ -22,7 +23,6 @@ from .schema import (
     NONE_AS_EMPTY,
     READABLE_VERSIONS,
     ROW_FIELDS,
-    SCHEMA_VERSION,
     Event,
     enum_members,
 )
@@ -84,11 +84,14 @@ _SEED_EVENTS = {"placed": EventKind.PLACED, "error": EventKind.ERROR}
 
 # The fast path's tables: what types each field may hold, and enum members by value.
 _ALL_FIELDS = itemgetter(*ROW_FIELDS)
-#: Per older readable version: the fields its rows have, and Nones for those added since.
+#: Per older whole-row version: the fields its rows have, and Nones for those added since.
 _OLDER: dict[int, tuple[itemgetter[Any], tuple[None, ...]]] = {
     version: (itemgetter(*(n for n in ROW_FIELDS if FIELDS_SINCE.get(n, 0) <= version)),
               (None,) * sum(since > version for since in FIELDS_SINCE.values()))
-    for version in READABLE_VERSIONS if version != SCHEMA_VERSION}
+    for version in READABLE_VERSIONS if version < COMPACT_SINCE}
+#: Where each field a compact row may leave out for its reader to rebuild sits in a row.
+_REBUILT_POSITIONS = tuple((ROW_FIELDS.index(name), name, rebuild)
+                           for name, rebuild in REBUILT.items())
 assert ROW_FIELDS[len(ROW_FIELDS) - len(FIELDS_SINCE):] == tuple(FIELDS_SINCE), \
     "fields added in a later version go at the end"
 assert list(FIELDS_SINCE.values()) == sorted(FIELDS_SINCE.values()), "in version order"
@@ -135,20 +138,27 @@ def read_event(row: Mapping[str, Any]) -> Event:
     """
     version = row.get("v")
     if version in READABLE_VERSIONS:
-        event = _read_current(row) if version == SCHEMA_VERSION else _read_older(row)
+        event = _read_current(row) if version >= COMPACT_SINCE else _read_older(row)
         if event is not None:
             return event
     return _read_checked(row)
 
 
 def _read_current(row: Mapping[str, Any]) -> Event | None:
-    """A whole row of this version, as the engine writes it (the dock reads a million of
-    these); None sends anything unusual to the checking reader, which says what is wrong."""
-    try:
-        values = _ALL_FIELDS(row)
-    except KeyError:
-        return None
-    return _typed(values)
+    """A row of a compact version, whole (a signal's payload) or as its journal line has it
+    (the dock reads a million of these): a field it leaves out is null, or rebuilt from the
+    row (:mod:`.compact`). None sends anything unusual to the checking reader, which says
+    what is wrong."""
+    if len(row) >= len(ROW_FIELDS):
+        try:
+            return _typed(_ALL_FIELDS(row))
+        except KeyError:
+            pass
+    values = list(map(row.get, ROW_FIELDS))
+    for position, name, rebuild in _REBUILT_POSITIONS:
+        if name not in row:
+            values[position] = rebuild(row)
+    return _typed(tuple(values))
 
 
 def _read_older(row: Mapping[str, Any]) -> Event | None:
@@ -185,8 +195,11 @@ def _typed(values: tuple[Any, ...]) -> Event | None:
 
 def _read_checked(row: Mapping[str, Any]) -> Event:
     values: dict[str, Any] = {}
+    compact = isinstance(row.get("v"), int) and row["v"] >= COMPACT_SINCE
     for name, read in _READERS.items():
         value = row.get(name)
+        if compact and value is None and name in REBUILT and name not in row:
+            value = REBUILT[name](row)
         if value is None or (value == "" and name in NONE_AS_EMPTY):  # "" was written for none
             continue
         try:

@@ -1,6 +1,7 @@
 """The row: :class:`Event`, its fields in order, each field's type and meaning, and the schema's
-versions (what each added). Every row carries every field (``None`` where it does not apply) in
-:data:`ROW_FIELDS` order.
+versions (what each added). A row in memory carries every field (``None`` where it does not
+apply) in :data:`ROW_FIELDS` order; its journal line, from version 8 on, leaves out the nulls
+and what the reader rebuilds (:mod:`.compact`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from .kinds import (
     Status,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: Versions whose rows :func:`read_event` takes as they are: version 2 only added an event
 #: kind; version 3 added the basket events and the fields from ``prior_impact`` on, version 4
 #: those from ``participation`` on, version 5 ``request``, version 6 ``slippage_fit`` (the last
-#: one of a row), None in older rows; version 7 only added an event kind (``modified``). (Rows
+#: one of a row), None in older rows; version 7 only added an event kind (``modified``);
+#: version 8 rows are compact in the journal (no nulls, no field the reader rebuilds: see
+#: :mod:`.compact`), and a markout row no longer repeats its child's estimate and quote. (Rows
 #: without ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
-READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, SCHEMA_VERSION)
+READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, SCHEMA_VERSION)
 #: Fields that rows of a version before the one named do not have (always the last fields,
 #: in version order).
 FIELDS_SINCE: dict[str, int] = dict.fromkeys(
@@ -68,7 +71,9 @@ class Event(NamedTuple):
     error: Annotated[str | None, "The broker's error text"] = None
     attempt: Annotated[int | None, "Placement attempt of the child, from 1"] = None
     # identity and schema
-    v: Annotated[int, "Schema version: 7 (6: written before the modified event; 5: before "
+    v: Annotated[int, "Schema version: 8 (7: written before compact journal lines, which "
+                 "leave out nulls and what the reader rebuilds; 6: before the modified "
+                 "event; 5: before "
                  "slippage_fit; 4: before the "
                  "request on accepted rows; 3: before the estimate's inputs; 2: before "
                  "baskets and prior_impact; 1: before the reconciling event; 0: a row from "
@@ -123,9 +128,9 @@ class Event(NamedTuple):
                         "its hedge has filled), outright"] = None
     # charges
     fees: Annotated[float | None, "What this fill cost besides its price, rupees: brokerage "
-                    "(with an order's first fill), STT, exchange charges, SEBI fee, stamp "
-                    "duty and GST at the dated rates of resources/charges.json (finished "
-                    "rows: the parent's in all)"] = None
+                    "(with an order's first fill), STT, exchange charges, NSE's IPFT, SEBI "
+                    "fee, stamp duty and GST at the dated rates of resources/charges.json "
+                    "(finished rows: the parent's in all)"] = None
     # implementation shortfall, on finished rows (rupees, positive = cost; see shortfall.py)
     decision_price: Annotated[float | None, "The ticket's mid when the order was decided "
                               "(the arrival price when the ticket had no book)"] = None
@@ -175,7 +180,8 @@ class Event(NamedTuple):
                             "defaults) or custom (parameters given in code)"] = None
 
     def to_row(self) -> dict[str, Any]:
-        """The JSONL row: every field, enums as their plain string values."""
+        """The row (the signal payload, and the journal's line once compacted): every field,
+        enums as their plain string values."""
         values: list[Any] = list(self)
         for position in _ENUM_INDEXES:
             value = values[position]

@@ -84,6 +84,9 @@ class JournalLeg:
     quantity: int
     filled: int = 0
     finished: bool = False
+    #: How a leg the restart held ended, when its line must say more than its fills (an
+    #: order that may still be live, the rest adopted as another parent).
+    note: str | None = None
 
 
 @dataclass
@@ -153,6 +156,9 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
     writes: list[float] = []
     baskets: dict[str, JournalBasket] = {}
     baskets_finished: set[str] = set()
+    #: A leg's basket by its parent id: a restart's rows of a leg carry no ``basket_id`` (the
+    #: re-made parent is no basket's), and a second restart must still count them.
+    leg_of: dict[str, str] = {}
     for row in rows:
         count += 1
         try:
@@ -162,8 +168,9 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
             continue
         if event.ts < day_start:
             continue
-        if event.basket_id is not None:
-            _apply_to_basket(baskets, baskets_finished, event)
+        basket_id = event.basket_id or leg_of.get(event.parent_id or "")
+        if basket_id is not None:
+            _apply_to_basket(baskets, baskets_finished, event, basket_id, leg_of)
         if not event.parent_id:
             continue
         if _is_write(event):
@@ -188,17 +195,17 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
                       traded[Side.BUY], traded[Side.SELL], tuple(writes), open_baskets)
 
 
-def _apply_to_basket(baskets: dict[str, JournalBasket], finished: set[str],
-                     event: Event) -> None:
-    """A basket's own row (accepted, finished), or a row of one of its legs."""
-    assert event.basket_id is not None
+def _apply_to_basket(baskets: dict[str, JournalBasket], finished: set[str], event: Event,
+                     basket_id: str, leg_of: dict[str, str]) -> None:
+    """A basket's own row (accepted, finished), or a row of one of its legs (``basket_id``:
+    the row's, or, for a restart's row of a leg, its basket's as journaled before)."""
     if event.event is EventKind.BASKET_FINISHED:
-        finished.add(event.basket_id)
+        finished.add(basket_id)
         return
     if event.event is EventKind.BASKET_ACCEPTED:
-        baskets[event.basket_id] = JournalBasket(event.basket_id, event.parent_quantity or 0)
+        baskets[basket_id] = JournalBasket(basket_id, event.parent_quantity or 0)
         return
-    basket = baskets.get(event.basket_id)
+    basket = baskets.get(basket_id)
     if basket is None or not event.parent_id or event.side is None \
             or event.parent_quantity is None or not event.tradingsymbol:
         return
@@ -206,6 +213,7 @@ def _apply_to_basket(baskets: dict[str, JournalBasket], finished: set[str],
     if leg is None:
         leg = basket.legs[event.parent_id] = JournalLeg(
             event.parent_id, event.tradingsymbol, event.side, event.parent_quantity)
+        leg_of[event.parent_id] = basket_id
     if event.parent_filled_quantity is not None:
         leg.filled = event.parent_filled_quantity
     if event.event is EventKind.FINISHED:

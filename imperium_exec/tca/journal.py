@@ -1,8 +1,9 @@
 """The journals in DuckDB: read once into ``journal``, then the tables every figure reads.
 
 The journals are read once (``read_json`` with every field's type given, so old rows that
-lack the newer fields read as NULL) into one narrow table, ``journal``, in the session's DuckDB
-database file (:class:`~.query.TcaQuery`). Everything else is SQL over that table:
+lack the newer fields, and compact rows their nulls, read as NULL) into one narrow table,
+``journal``, in the session's DuckDB database file (:class:`~.query.TcaQuery`). Everything
+else is SQL over that table:
 
 - ``contracts``: the traded contracts' facts (underlying, CE/PE, strike, expiry);
 - ``parents``: one row per parent, its fills added up (``filled`` and ``ghost`` rows with a
@@ -16,6 +17,7 @@ Sign convention: positive = cost, s = +1 buy / -1 sell.
 
 from __future__ import annotations
 
+import string
 import threading
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -24,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from ..events import FIELD_TYPES, ROW_FIELDS
+from ..events.compact import COMPACT_SINCE, IMPLIED_STATUS
 from ..instruments import InstrumentMaster
 from .contracts import contract_facts
 from .sql import literal, quote_path, scalar_int, struct
@@ -40,16 +43,49 @@ def journal_columns() -> dict[str, str]:
             else _SQL_TYPES[FIELD_TYPES[name]] for name in ROW_FIELDS}
 
 
+def _implied_status() -> str:
+    """A compact row's status where it leaves it out: the one its event implies."""
+    cases = " ".join(f"WHEN {literal(event)} THEN {literal(status)}"
+                     for event, status in IMPLIED_STATUS.items())
+    return f"CASE event {cases} END"
+
+
+def _base36(value: str, width: int) -> str:
+    """SQL for the last ``width`` base-36 digits of an integer expression (as
+    :func:`imperium_exec.events.ids.base36`)."""
+    digits = literal(string.digits + string.ascii_uppercase)
+    return " || ".join(f"substr({digits}, CAST((({value}) // {36 ** k}) % 36 AS INTEGER) + 1, 1)"
+                       for k in reversed(range(width)))
+
+
+#: A compact row's tag where it leaves it out (:func:`imperium_exec.events.ids.child_tag`).
+_REBUILT_TAG = (f"parent_id || {_base36('child_index - 1', 3)} || {_base36('attempt', 2)}")
+
 #: The columns the report reads, as staged (renamed where the schema's name is long). Rows
 #: from before ``v`` say what happened only through their status, and have no ``ts``.
-_STAGED = """
+#: Compact rows (version 8 on) leave out the fields rebuilt here (``child_id``, ``tag``, a
+#: ``status`` its event implies, a parent row's ``quantity`` and ``filled_quantity``: see
+#: :mod:`imperium_exec.events.compact`; the others the report does not read); a missing key
+#: reads as NULL.
+_STAGED = f"""
     coalesce(event, CASE status WHEN 'placed' THEN 'placed' WHEN 'error' THEN 'error' END)
         AS event,
-    status,
+    CASE WHEN v >= {COMPACT_SINCE} THEN coalesce(status, {_implied_status()}) ELSE status END
+        AS status,
     coalesce(ts, epoch(try_cast("timestamp" AS TIMESTAMPTZ))) AS ts,
-    coalesce(parent_id, '') AS parent_id, child_id, tag, tradingsymbol,
+    coalesce(parent_id, '') AS parent_id,
+    CASE WHEN v >= {COMPACT_SINCE} AND child_id IS NULL AND child_index IS NOT NULL
+         THEN parent_id || '-' || child_index ELSE child_id END AS child_id,
+    CASE WHEN v >= {COMPACT_SINCE} AND tag IS NULL AND child_index >= 1 AND attempt >= 1
+         THEN {_REBUILT_TAG} ELSE tag END AS tag,
+    tradingsymbol,
     execution_algo AS algo, execution_urgency AS urgency, side, mode,
-    quantity, parent_quantity, arrival_price, filled_quantity, fill_price, mid_at_send,
+    CASE WHEN v >= {COMPACT_SINCE} AND quantity IS NULL AND event IN ('accepted', 'finished')
+         THEN parent_quantity ELSE quantity END AS quantity,
+    parent_quantity, arrival_price,
+    CASE WHEN v >= {COMPACT_SINCE} AND filled_quantity IS NULL AND event = 'finished'
+         THEN parent_filled_quantity ELSE filled_quantity END AS filled_quantity,
+    fill_price, mid_at_send,
     queue_priority, expected_cost_bps, prior_impact, latency_ms, error_bucket, fees,
     decision_price, end_price, is_delay, is_spread, is_drift, is_opportunity,
     markout_s, markout_bps, underlying_price, coalesce(v, 0) AS v

@@ -268,7 +268,11 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
                 adopted.append(future)
                 track([new_id], future)
         time.sleep(2.0)  # the adoptions cancel their old orders and start
-        cancelled = engine.cancel_orphans().result(60)
+        asked = time.monotonic()
+        # (Generous: each held parent's cancels are confirmed, under the soak's faults, on a
+        # shared machine; how long it took is said.)
+        cancelled = engine.cancel_orphans().result(600)
+        say("note", f"cancel_orphans took {time.monotonic() - asked:.1f} s")
         refused = sum(1 for f in adopted if f.done() and f.exception() is not None)
         say(label, f"orphans={len(orphans)}", f"adopted={len(adopted) - refused}",
             f"refused={refused}", f"cancelled={len(cancelled)}",
@@ -278,7 +282,7 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
     if restart:
         now = time.time()
         day = unfinished_today(read_today(journal, now, end) if end else [], now)
-        report = engine.recover(day, str(journal)).result(60)
+        report = engine.recover(day, str(journal)).result(600)
         if report.error:
             say("recovery-error", report.error)
         settle_orphans(report, "recovered")
@@ -364,11 +368,13 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
 class _Desk:
     """A desk process and what it says (one thread reads its lines)."""
 
-    def __init__(self, args: list[str], log: Callable[[str], None]) -> None:
+    def __init__(self, args: list[str], log: Callable[[str], None], stderr: Path) -> None:
         env = dict(os.environ)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "imperium_exec.testing.day_soak", "desk", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        self.stderr = stderr  # (kept beside the journal: a desk that dies says why there)
+        with stderr.open("w") as errors:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "imperium_exec.testing.day_soak", "desk", *args],
+                stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
         self.lines: list[str] = []
         self.last_sent = -1
         self.lock = threading.Lock()
@@ -503,7 +509,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
     mover.start()
     common = [server.root, server.ticker_root, str(directory), str(plan_path)]
     try:
-        first = _Desk([*common, "0", "0"], say)
+        first = _Desk([*common, "0", "0"], say, directory / "desk_1.stderr")
         while first.proc.poll() is None:
             with first.lock:
                 if first.last_sent + 1 >= plan.kill_at:
@@ -514,7 +520,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
         report.killed_after_item = last
         report.events_at["sigkill"] = round(time.monotonic() - started, 2)
         say(f"SIGKILL after item {last} ({time.monotonic() - started:.0f} s)")
-        second = _Desk([*common, str(last + 1), "1"], say)
+        second = _Desk([*common, str(last + 1), "1"], say, directory / "desk_2.stderr")
         expire_index = last + 1 + plan.expire_at
         expired_at: float | None = None
         restored = False
@@ -543,8 +549,9 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
         report.refused = first.said("refused") + second.said("refused")
         report.desk_errors = first.said("recovery-error") + second.said("recovery-error")
         if not second.said("done"):
+            tail = second.stderr.read_text(errors="replace").strip().splitlines()[-5:]
             report.desk_errors.append(f"second desk ended without 'done' "
-                                      f"(rc {second.proc.returncode})")
+                                      f"(rc {second.proc.returncode}): {' / '.join(tail)}")
     finally:
         stop.set()
         mover.join(5)

@@ -5,6 +5,7 @@ the retry policy's risk bucket: the order itself is unacceptable, never re-sent.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from kiteconnect import KiteConnect
@@ -39,14 +40,15 @@ def limit_buy(price: float) -> OrderInstruction:
                             validity="DAY", tag="LPP1", tick_size=0.05)
 
 
-def test_a_limit_at_the_upper_circuit_is_taken_and_one_tick_above_is_refused(
+def test_a_sell_above_the_upper_circuit_is_refused_and_at_it_is_taken(
         server: FakeKiteServer, kite: KiteConnect) -> None:
     upper = kite.quote([f"NFO:{SYMBOL}"])[f"NFO:{SYMBOL}"]["upper_circuit_limit"]
     assert upper == pytest.approx(301.5)  # three times the ask, on the tick grid
     broker = KiteBroker(kite, ticker_root=None)
-    assert broker.place_order(limit_buy(upper))
+    sell = replace(limit_buy(upper), side=Side.SELL)
+    assert broker.place_order(sell)
     with pytest.raises(kex.InputException, match=OUTSIDE) as refused:
-        broker.place_order(limit_buy(round(upper + 0.05, 2)))
+        broker.place_order(replace(sell, limit_price=round(upper + 0.05, 2)))
     error = RetryPolicy().classify(refused.value)
     assert error.bucket is ErrorBucket.RISK and not error.ambiguous
     assert len(server.recorded_orders()) == 1
@@ -57,6 +59,24 @@ def test_a_modification_outside_the_range_is_refused_and_the_order_keeps_its_pri
     broker = KiteBroker(kite, ticker_root=None)
     order_id = broker.place_order(limit_buy(99.0))
     with pytest.raises(kex.InputException, match=OUTSIDE):
-        kite.modify_order(variety="regular", order_id=order_id, price=400.0)
+        kite.modify_order(variety="regular", order_id=order_id, price=150.0)
     order = server.order(order_id)
     assert (order["status"], order["price"]) == ("OPEN", 99.0)
+
+
+def test_a_limit_through_the_price_protection_band_is_refused_inside_the_days_range(
+        server: FakeKiteServer, kite: KiteConnect) -> None:
+    """Kite refuses a limit beyond NSE's limit price protection (above 50: +/- 40 % of the
+    reference) with its circuit text even inside the day's range its quote shows: a buy at 150
+    on an option at 100.25 (band high 140.35), a sell at 55 (band low 60.15). A passive
+    limit far from the touch on its own side rests."""
+    broker = KiteBroker(kite, ticker_root=None)
+    assert broker.place_order(limit_buy(140.35))
+    with pytest.raises(kex.InputException, match=OUTSIDE):
+        broker.place_order(limit_buy(150.0))
+    sell = replace(limit_buy(55.0), side=Side.SELL)
+    with pytest.raises(kex.InputException, match=OUTSIDE):
+        broker.place_order(sell)
+    assert broker.place_order(limit_buy(20.0))  # a buy far below: passive, taken
+    assert broker.place_order(replace(sell, limit_price=250.0))
+    assert len(server.recorded_orders()) == 3

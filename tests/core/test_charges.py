@@ -18,18 +18,19 @@ SCHEDULE = default_charges()
 
 def test_a_sale_pays_stt_and_a_purchase_stamp_duty_at_the_rates_of_its_day() -> None:
     """65 units at Rs 100 (Rs 6,500 of premium) on NSE, 2 Dec 2026: STT 0.15 %, exchange
-    0.03503 %, SEBI Rs 10 per crore, stamp 0.003 % (buys), GST 18 % on brokerage + exchange
-    + SEBI, Rs 20 brokerage with the order's first fill."""
+    0.03503 %, IPFT Rs 50 per crore, SEBI Rs 10 per crore, stamp 0.003 % (buys), GST 18 % on
+    brokerage + exchange + IPFT + SEBI, Rs 20 brokerage with the order's first fill."""
     day = dt.date(2026, 12, 2)
     sell = SCHEDULE.fill(day=day, exchange="NFO", side=Side.SELL, units=65, price=100.0,
                          first_fill_of_order=True)
     assert sell.stt == pytest.approx(6500 * 0.0015)
     assert sell.exchange == pytest.approx(6500 * 0.0003503)
+    assert sell.ipft == pytest.approx(6500 * 50 / 1e7)
     assert sell.sebi == pytest.approx(6500 * 10 / 1e7)
     assert sell.stamp == 0.0 and sell.brokerage == 20.0
-    assert sell.gst == pytest.approx(0.18 * (20 + 6500 * 0.0003503 + 6500 * 1e-6))
-    assert sell.total == pytest.approx(sell.brokerage + sell.stt + sell.exchange + sell.sebi
-                                       + sell.gst)
+    assert sell.gst == pytest.approx(0.18 * (20 + 6500 * 0.0003503 + 6500 * 5e-6 + 6500 * 1e-6))
+    assert sell.total == pytest.approx(sell.brokerage + sell.stt + sell.exchange + sell.ipft
+                                       + sell.sebi + sell.gst)
     buy = SCHEDULE.fill(day=day, exchange="NFO", side=Side.BUY, units=65, price=100.0,
                         first_fill_of_order=False)
     assert buy.stt == 0.0 and buy.brokerage == 0.0  # brokerage went with the first fill
@@ -70,3 +71,15 @@ def test_charges_other_than_brokerage_are_proportional_to_premium(
     pieces = [SCHEDULE.fill(day=day, exchange="BFO", side=Side.SELL, units=n, price=price,
                             first_fill_of_order=i == 0) for i, n in enumerate(parts) if n]
     assert sum(p.total for p in pieces) == pytest.approx(whole.total, rel=1e-9)
+
+
+def test_nse_options_pay_ipft_so_the_exchange_side_is_the_brokers_0_03553_percent() -> None:
+    """Zerodha's charges page lists NSE options at 0.03553 % of premium: the exchange's
+    0.03503 % and NSE's IPFT of Rs 50 per crore (0.0005 %). BSE charges no IPFT."""
+    day = dt.date(2026, 12, 2)
+    rupees = {exchange: SCHEDULE.fill(day=day, exchange=exchange, side=Side.BUY, units=1,
+                                      price=1e7, first_fill_of_order=False)
+              for exchange in ("NFO", "BFO")}
+    assert rupees["NFO"].exchange + rupees["NFO"].ipft == pytest.approx(1e7 * 0.0003553)
+    assert rupees["BFO"].ipft == 0.0 and rupees["BFO"].exchange == pytest.approx(1e7 * 0.000325)
+    assert SCHEDULE.rates_on(dt.date(2024, 9, 30)).ipft_per_crore == {}  # none known then

@@ -73,7 +73,7 @@ def test_a_v3_row_carries_prior_impact_and_reads_back_by_the_fast_reader() -> No
 
 def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None:
     """Version 2 added the ``reconciling`` event: a child waiting on the order book."""
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
     rows = journal("journal_before_typed_schema.jsonl")
     retried = next(r for r in rows if r["event"] == "retry" and r["ambiguous"])
     row = retried | {"v": 2, "event": "reconciling", "status": "reconciling",
@@ -89,7 +89,8 @@ def test_a_v2_reconciling_row_reads_back_as_written_by_the_fast_reader() -> None
     assert read_event(orjson.loads(orjson.dumps(event.to_row()))) == event
 
 
-def test_a_v6_row_reads_as_written_and_a_v7_modified_row_is_a_child_row_of_its_own() -> None:
+def test_a_v6_row_reads_as_written_and_a_v7_modified_row_is_a_child_row_of_its_own(
+        ) -> None:
     """Version 7 added only the ``modified`` event (a resting child re-priced in place)."""
     rows = journal("journal_before_typed_schema.jsonl")
     placed = next(r for r in rows if r["event"] == "placed") | dict.fromkeys(FIELDS_SINCE)
@@ -100,11 +101,10 @@ def test_a_v6_row_reads_as_written_and_a_v7_modified_row_is_a_child_row_of_its_o
                     "message": "order 1 modified in place: limit 101.45 -> 101.50, quantity "
                                "65 -> 130 (modification 1 of 25)"}
     event = read_event(row)
-    assert (event.v, event.event, event.status) == (SCHEMA_VERSION, EventKind.MODIFIED,
-                                                    Status.PLACED)
+    assert (event.v, event.event, event.status) == (7, EventKind.MODIFIED, Status.PLACED)
     assert event.is_child_event and not event.event.ends_child
     assert not event.counts_as_placement and not event.completes_child
-    assert _read_current(row) == event
+    assert _read_older(row) == event  # a whole v7 row, by the fast path
     assert read_event(orjson.loads(orjson.dumps(event.to_row()))) == event
     with pytest.raises(SchemaError, match="event"):
         read_event(row | {"v": 6, "event": "modifed"})

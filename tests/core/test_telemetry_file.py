@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imperium_exec.events import ROW_FIELDS, Event, EventKind, Status
+from imperium_exec.events import ROW_FIELDS, Event, EventKind, Status, compact_row
 from imperium_exec.request import ExecutionAlgo
 from imperium_exec.telemetry import (
     FillQualityTracker,
@@ -113,7 +113,8 @@ def test_tail_reads_only_new_bytes_and_restarts_on_truncation_and_rotation(
     assert tail.offset > offset_before and not batch.restarted
     tracker.close()
 
-    path.write_bytes(orjson.dumps(row(9)) + b"\n")  # truncated and rewritten, shorter
+    path.write_bytes(orjson.dumps(compact_row(row(9))) + b"\n")  # truncated and rewritten,
+    # shorter
     batch = tail.read()
     assert batch.restarted and [r["child_index"] for r in batch.rows] == [9]
 

@@ -328,16 +328,28 @@ def test_a_broker_with_only_the_protocols_quote_is_priced_through_rest(tmp_path:
     assert placed["quote_source"] == "rest" and placed["mid_at_send"] == 90.025
 
 
-def test_a_symbol_the_paper_exchange_does_not_list_is_refused_before_anything_is_sent(
+def test_a_symbol_the_paper_exchange_does_not_list_fails_on_the_loop_then_is_refused_at_once(
         tmp_path: Path) -> None:
+    """The caller's thread never asks the broker: the first parent of a symbol not known yet
+    is checked on the loop (it fails there, naming ``tradingsymbol``, nothing sent); once
+    known, the next is refused at submit."""
     clock = VirtualClock()
     broker = PaperBroker(clock=clock)
     engine = ExecutionEngine(broker, clock=clock)
+    rows: list[dict[str, object]] = []
+    engine.add_listener(rows.append)
     try:
+        _, first = engine.submit(make_request(tradingsymbol="NIFTY99Z9999999CE"))
+        result = first.result(10)
+        reason = "NIFTY99Z9999999CE is not listed on NFO (paper)"
+        assert result.status is ParentStatus.FAILED
+        assert result.message == f"tradingsymbol: {reason}; nothing was sent"
+        assert [(r["event"], r["status"], r["error_bucket"]) for r in rows] == [
+            ("cancelled", "cancelled", None),  # its one child, never sent
+            ("finished", "failed", "fatal")]
         with pytest.raises(RequestError) as info:
             engine.submit(make_request(tradingsymbol="NIFTY99Z9999999CE"))
-        assert info.value.problems == [
-            ("tradingsymbol", "NIFTY99Z9999999CE is not listed on NFO (paper)")]
+        assert info.value.problems == [("tradingsymbol", reason)]
         assert broker.orders() == []
         listed = next(i.tradingsymbol for i in broker.instruments("NIFTY") if i.is_option)
         _, future = engine.submit(make_request(tradingsymbol=listed))  # a listed one goes

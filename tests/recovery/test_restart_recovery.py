@@ -33,6 +33,9 @@ from imperium_exec.testing.fake_kite.faults import Fault
 BID, ASK = 100.0, 100.5
 HERE = Path(__file__).parent
 
+#: Each test starts a desk process and SIGKILLs it (about 2 s) before it runs.
+pytestmark = pytest.mark.slow(seconds=3)
+
 
 @dataclass
 class Crash:
@@ -181,6 +184,35 @@ def test_a_restart_lists_every_open_order_and_journals_the_fills_made_while_down
     finally:
         stack.shutdown()
     assert len(crash.server.requests_to("place")) == places
+
+
+def test_a_gateway_blip_on_the_restarts_book_read_is_read_again_and_the_orphans_held(
+        crash: Crash, qapp: Any) -> None:
+    """The first two reads of the order book at the restart get a gateway's 502 page and a
+    503: the restart reads it again rather than leave the orphans unheld."""
+    crash.server.fail_next("orders", Fault.gateway_html(502), Fault.oms_down(503))
+    stack = crash.new_stack()
+    try:
+        report = stack.recovery().result(30)
+    finally:
+        stack.shutdown()
+    assert report.error is None and set(by_id(report)) == set(crash.parent_ids)
+    assert len(report.open_orders) == 2
+    assert crash.server.clear_faults() == []  # both blips were met
+
+
+def test_a_restart_whose_book_cannot_be_read_says_so_and_holds_nothing(
+        crash: Crash, qapp: Any) -> None:
+    """The token is gone (not a blip): the restart says the book could not be read, and
+    why."""
+    crash.server.expire_session()
+    stack = crash.new_stack()
+    try:
+        report = stack.recovery().result(30)
+    finally:
+        stack.shutdown()
+    assert report.orphans == () and report.error is not None
+    assert "order book could not be read (TokenException" in report.error
 
 
 def test_cancel_orphans_leaves_nothing_open_and_writes_every_final_row(

@@ -12,7 +12,7 @@ import orjson
 from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
-from imperium_exec.events import ErrorBucket, Event, EventKind, QueuePriority, Status
+from imperium_exec.events import ErrorBucket, Event, EventKind, QueuePriority, Status, full_row
 from imperium_exec.request import ExecutionAlgo, ExecutionRequest, OrderType, Side, Urgency
 from imperium_exec.sim.config import FaultConfig
 from imperium_exec.telemetry import FillQualityTracker
@@ -67,7 +67,9 @@ def paper_journal(path: Path, *, parents: int = 8, seed: int = 4, markouts: bool
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    """The journal's rows, whole (as the engine emitted them)."""
+    return [full_row(orjson.loads(line)) for line in path.read_bytes().splitlines()
+            if line.strip()]
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:

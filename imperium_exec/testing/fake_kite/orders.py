@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...instruments import price_band
 from ...sim.config import RulesConfig
 from ...timeutil import is_on_tick
 from .errors import (
@@ -111,8 +112,8 @@ def validate(ex: Exchange, variety: str, form: dict[str, str], now: float) -> Or
     price = 0.0
     protection = 0
     if order_type in ("LIMIT", "SL"):
-        price = _within_circuit(ex, inst, _limit_price(form.get("price") or "0",
-                                                        inst.tick_size))
+        price = _within_circuit(ex, inst, side, _limit_price(form.get("price") or "0",
+                                                              inst.tick_size))
     else:
         protection = _protection(form.get("market_protection"))
     trigger = _trigger(ex, inst, side, order_type, price, form) \
@@ -179,7 +180,7 @@ def modify(ex: Exchange, order_id: str, form: dict[str, str], now: float) -> dic
     if order_type == "LIMIT":
         raw = form.get("price")
         if raw:
-            change["price"] = _within_circuit(ex, order.inst,
+            change["price"] = _within_circuit(ex, order.inst, order.side,
                                               _limit_price(raw, order.inst.tick_size))
         elif order.order_type != "LIMIT":
             raise input_error("Invalid `price`.")
@@ -194,11 +195,20 @@ def modify(ex: Exchange, order_id: str, form: dict[str, str], now: float) -> dic
     return {"order_id": order_id}
 
 
-def _within_circuit(ex: Exchange, inst: FakeInstrument, price: float) -> float:
-    """``price``, unless outside the instrument's daily range (Kite's LPP / circuit check)."""
-    lower, upper = circuit_limits(inst, ex.books.get(inst.key, Book()))
+def _within_circuit(ex: Exchange, inst: FakeInstrument, side: str, price: float) -> float:
+    """``price``, unless outside the instrument's daily range or, on its aggressive side,
+    NSE's limit price protection band around the last price (a buy above it, a sell below):
+    Kite refuses both with its circuit text (a sell at 100 on an option last traded at 217 is
+    refused though the day's range shown is 0.05-785), as the paper exchange does."""
+    book = ex.books.get(inst.key, Book())
+    lower, upper = circuit_limits(inst, book)
     if upper and not lower <= price <= upper:
         raise input_error(OUTSIDE_CIRCUIT)
+    reference = book.ltp or ((book.bid + book.ask) / 2 if book.bid and book.ask else 0.0)
+    if reference:
+        low, high = price_band(reference, inst.tick_size)
+        if (price > high + 1e-9) if side == "BUY" else (price < low - 1e-9):
+            raise input_error(OUTSIDE_CIRCUIT)
     return price
 
 

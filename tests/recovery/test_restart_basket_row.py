@@ -1,0 +1,173 @@
+"""A restart's ``basket_finished`` row says what the basket's legs did: the status by leg (one
+leg's overfill never hides another's shortfall), and what a second restart learns from the
+rows the first restart wrote for its legs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from imperium_exec.clock import RealClock
+from imperium_exec.engine.event_factory import EventFactory
+from imperium_exec.engine.recovering import OrphanKeeper
+from imperium_exec.events import Event
+from imperium_exec.recovery.journal import JournalBasket, JournalLeg
+from imperium_exec.request import Side
+from imperium_exec.retry import RetryPolicy
+from imperium_exec.telemetry import telemetry_path
+from imperium_exec.testing import FakeKiteServer, nifty_strip
+
+from .test_restart_recovery import ASK, BID, Crash, passive, run_desk_until_killed, wait_for
+
+
+def keeper(rows: list[Event]) -> OrphanKeeper:
+    none: Any = None
+    return OrphanKeeper(broker=none, gateway=none, orders=none, canceller=none,
+                        events=EventFactory(RealClock(), "live", "kite"), emit=rows.append,
+                        clock=RealClock(), parents={}, finish=lambda p: None,
+                        submit=none, ours=lambda p: False, closed=lambda: None,
+                        retry_policy=RetryPolicy())
+
+
+def test_one_legs_overfill_does_not_make_a_short_leg_filled() -> None:
+    """Two legs of 130 each, journaled before the crash: one overfilled to 195 (a late order of
+    a timed-out attempt), the other ended at 65. The sum is the basket's 260, but a leg is
+    short: the basket did not fill (the normal path says partial)."""
+    rows: list[Event] = []
+    basket = JournalBasket("B1", 260, {
+        "P1": JournalLeg("P1", "NIFTYCE1", Side.BUY, 130, filled=195, finished=True),
+        "P2": JournalLeg("P2", "NIFTYCE2", Side.SELL, 130, filled=65, finished=True)})
+    k = keeper(rows)
+    k._open_baskets["B1"] = basket
+    k._end_basket_once_no_leg_is_held("B1")
+    (row,) = rows
+    assert row.status.value == "partial", row.message
+
+
+def test_a_basket_with_a_leg_never_journaled_is_not_filled() -> None:
+    """A leg of 130 overfilled to 260 and the other leg never wrote a row: not filled."""
+    rows: list[Event] = []
+    basket = JournalBasket("B1", 260, {
+        "P1": JournalLeg("P1", "NIFTYCE1", Side.BUY, 130, filled=260, finished=True)})
+    k = keeper(rows)
+    k._open_baskets["B1"] = basket
+    k._end_basket_once_no_leg_is_held("B1")
+    (row,) = rows
+    assert row.status.value == "partial", row.message
+
+
+def test_a_second_restart_counts_what_a_leg_filled_and_ended_with_in_the_first(
+        tmp_path: Path, qapp: Any) -> None:
+    """A call spread killed while its hedge rests (the short waits). While the desk is down the
+    hedge fills in full: the first restart writes its fills and its finished row; the short
+    stays held. The desk dies again (the journal as it was). The second restart's basket row,
+    once the short is cancelled, counts the hedge's 130."""
+    instruments = nifty_strip(4)
+    server = FakeKiteServer(instruments=instruments).start()
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    try:
+        for inst in instruments:
+            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
+        short, hedge = instruments[0], instruments[2]
+        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
+        (basket_id,) = run_desk_until_killed(server, first_dir, [basket])
+        crash = Crash(server, instruments, first_dir, [])
+        (hedge_order,) = server.recorded_orders()
+        server.fill(hedge_order["order_id"])  # all 130
+        stack = crash.new_stack()
+        try:
+            report = stack.recovery().result(20)
+            hedge_id = next(o.parent_id for o in report.orphans
+                            if o.tradingsymbol == hedge.tradingsymbol)
+            wait_for(lambda: any(r["event"] == "finished" and r["parent_id"] == hedge_id
+                                 for r in crash.rows()))
+            assert not any(r["event"] == "basket_finished" for r in crash.rows())
+            # The second crash: the journal as it is now.
+            shutil.copy(crash.journal, telemetry_path("live", second_dir))
+        finally:
+            stack.shutdown()
+        again = Crash(server, instruments, second_dir, [])
+        stack = again.new_stack()
+        try:
+            report = stack.recovery().result(20)
+            assert [o.tradingsymbol for o in report.orphans] == [short.tradingsymbol]
+            stack.cancel_orphans().result(20)
+        finally:
+            stack.shutdown()
+    finally:
+        server.stop()
+    (ended,) = [r for r in again.rows() if r["event"] == "basket_finished"]
+    assert ended["basket_id"] == basket_id
+    assert f"BUY {hedge.tradingsymbol}: filled 130 of 130" in ended["message"], \
+        ended["message"]
+    assert (ended["status"], ended["parent_filled_quantity"]) == ("partial", 130)
+
+
+def test_a_restart_then_a_lost_session_does_not_say_the_legs_were_cancelled(
+        tmp_path: Path, qapp: Any) -> None:
+    """A call spread killed while its hedge rests; the restart holds both legs; then the
+    session is lost and the desk shuts down: the hedge's order is still open at the broker.
+    The basket row must not say its legs were cancelled: it names the order that may still be
+    live, as a basket's row on the normal path does."""
+    instruments = nifty_strip(4)
+    server = FakeKiteServer(instruments=instruments).start()
+    try:
+        for inst in instruments:
+            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
+        short, hedge = instruments[0], instruments[2]
+        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
+        run_desk_until_killed(server, tmp_path, [basket])
+        crash = Crash(server, instruments, tmp_path, [])
+        stack = crash.new_stack()
+        try:
+            stack.recovery().result(20)
+            server.expire_session()
+            wait_for(lambda: stack.engine.session_lost is not None)
+        finally:
+            stack.shutdown()
+        (hedge_order,) = server.recorded_orders()
+        assert server.order(hedge_order["order_id"])["status"] == "OPEN"
+    finally:
+        server.stop()
+    rows = crash.rows()
+    (ended,) = [r for r in rows if r["event"] == "basket_finished"]
+    hedge_end = next(r for r in rows if r["event"] == "finished"
+                     and r["tradingsymbol"] == hedge.tradingsymbol)
+    assert hedge_end["status"] == "failed"
+    assert "cancelled or adopted" not in ended["message"], ended["message"]
+    assert "may still be live" in ended["message"], ended["message"]
+
+
+def test_an_adopted_legs_line_names_the_parent_its_rest_continues_as(
+        tmp_path: Path, qapp: Any) -> None:
+    """The hedge is adopted (its rest goes on as a new parent, outside the basket), the short
+    cancelled: the basket row's hedge line says where its units left went, not only left."""
+    instruments = nifty_strip(4)
+    server = FakeKiteServer(instruments=instruments).start()
+    try:
+        for inst in instruments:
+            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
+        short, hedge = instruments[0], instruments[2]
+        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
+        run_desk_until_killed(server, tmp_path, [basket])
+        crash = Crash(server, instruments, tmp_path, [])
+        stack = crash.new_stack()
+        try:
+            report = stack.recovery().result(20)
+            hedge_id, short_id = (next(o.parent_id for o in report.orphans
+                                       if o.tradingsymbol == s.tradingsymbol)
+                                  for s in (hedge, short))
+            handle = stack.adopt(hedge_id)
+            wait_for(lambda: any(r["event"] == "finished" and r["parent_id"] == hedge_id
+                                 for r in crash.rows()))
+            stack.cancel(short_id)
+            wait_for(lambda: any(r["event"] == "basket_finished" for r in crash.rows()))
+        finally:
+            stack.shutdown()
+    finally:
+        server.stop()
+    (ended,) = [r for r in crash.rows() if r["event"] == "basket_finished"]
+    assert f"adopted as {handle.parent_id}" in ended["message"], ended["message"]
