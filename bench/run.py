@@ -299,23 +299,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chosen = [s for s in SECTIONS if args.only is None or s.name in args.only]
     earlier = earlier_sections(args.out) if args.keep else {}
-    outcomes: list[Outcome] = []
-    clock = time.perf_counter()
+    # One slot a section, in the file's order: the kept ones filled now, the chosen ones as
+    # they finish; the file is written after each (a long run's finished sections are kept).
+    slots: dict[str, Outcome] = {}
     for section in SECTIONS:
-        if section not in chosen:
-            if section.name in earlier:
-                status, wall, measured, text = earlier[section.name]
-                outcomes.append(Outcome(section, status, text, wall, measured))
-            continue
+        if section not in chosen and section.name in earlier:
+            status, wall, measured, text = earlier[section.name]
+            slots[section.name] = Outcome(section, status, text, wall, measured)
+    clock = time.perf_counter()
+    for section in chosen:
         print(f"bench: {section.name} ...", file=sys.stderr, flush=True)
         outcome = run_child(section, args.quick, timeout)
         outcome.load = f"{os.getloadavg()[0]:.2f}"
-        outcomes.append(outcome)
+        slots[section.name] = outcome
         print(f"bench: {section.name}: {outcome.status} in {outcome.wall_s:.1f} s",
               file=sys.stderr, flush=True)
-        # Written after every section: a long run's finished sections are kept.
+        outcomes = [slots[s.name] for s in SECTIONS if s.name in slots]
         args.out.write_text(render(head, outcomes, time.perf_counter() - clock),
                             encoding="utf-8")
+    outcomes = [slots[s.name] for s in SECTIONS if s.name in slots]
     failed = [o.section.name for o in outcomes
               if o.status == "failed" and o.measured == "this run"]
     print(f"bench: wrote {args.out}" + (f"; failed: {', '.join(failed)}" if failed else ""),

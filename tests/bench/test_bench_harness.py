@@ -102,8 +102,10 @@ def test_keep_carries_the_other_sections_over_marked_with_the_run_that_measured_
     assert run.main(["--quick", "--out", str(out)]) == 0
     monkeypatch.setenv("RUN_LABEL", "run two")
     assert run.main(["--quick", "--only", "second", "--keep", "--out", str(out)]) == 0
+    monkeypatch.setenv("RUN_LABEL", "run three")
+    assert run.main(["--quick", "--only", "first", "--keep", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    assert "### First\n\nmeasured by run one" in text
+    assert "### First\n\nmeasured by run three" in text
     assert "### Second\n\nmeasured by run two" in text
     assert text.index("### First") < text.index("### Second")
     assert "| [Second](#second) (`second`) | ok |" in text
