@@ -18,7 +18,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from ..tca.contracts import contract_facts
+from ..instruments import UnknownInstrumentError, contract_expiry, parse_contract
 from ..timeutil import IST, SESSION_CLOSE
 
 #: Interest rate of the index forward (the paper exchange's; over a parent's minutes the rate
@@ -89,17 +89,21 @@ def option_pricer(tradingsymbol: str, price: float, underlying: float,
     """The pricer of ``tradingsymbol`` whose volatility gives ``price`` (a mid) with the index
     at ``underlying`` at ``epoch``; None for a symbol that is no option of a configured
     underlying, or a price no volatility gives."""
-    facts = contract_facts(tradingsymbol)
-    if facts is None or facts.kind not in ("CE", "PE") or facts.strike is None \
-            or facts.expiry is None or price <= 0.0 or underlying <= 0.0:
+    try:
+        contract = parse_contract(tradingsymbol)
+    except UnknownInstrumentError:
         return None
-    expiry = dt.datetime.combine(facts.expiry, SESSION_CLOSE, IST).timestamp()
+    day = contract_expiry(contract)
+    if contract.kind not in ("CE", "PE") or contract.strike is None or day is None \
+            or price <= 0.0 or underlying <= 0.0:
+        return None
+    expiry = dt.datetime.combine(day, SESSION_CLOSE, IST).timestamp()
     years = max(expiry - epoch, MIN_TO_EXPIRY_S) / YEAR_S
-    is_call = facts.kind == "CE"
-    vol = implied_vol(price, underlying, facts.strike, years, is_call)
+    is_call = contract.kind == "CE"
+    vol = implied_vol(price, underlying, contract.strike, years, is_call)
     if vol is None:
         return None
-    return OptionPricer(facts.strike, is_call, expiry, vol)
+    return OptionPricer(contract.strike, is_call, expiry, vol)
 
 
 __all__ = ["MIN_TO_EXPIRY_S", "RATE", "YEAR_S", "OptionPricer", "black76", "implied_vol",

@@ -599,7 +599,8 @@ def _moving_fit(mid_columns: Sequence[FloatArray], mid_y: FloatArray,
     eta = _identified_fit([x[:, 2:]], rest, cost_clusters[takes])
     coefficients[2] = eta.fit.coefficients[0]
     errors[2] = eta.errors[0]
-    dropped.update({2: v for v in eta.dropped.values()})
+    if eta.dropped:
+        dropped[2] = next(iter(eta.dropped.values()))
     return _MovingFit(coefficients, errors, k, dropped)
 
 
@@ -1466,13 +1467,13 @@ def slippage_model_for(market_costs: SlippageParams | None, mode: str, *,
 
 
 __all__ = [
-    "ACCEPTED_KIND", "FITTED", "HALF_LIVES_S", "HELD_OUT_FOLDS", "HELD_OUT_MIN_GAIN",
-    "HELD_OUT_SEED", "HELD_OUT_SLOPE", "MAX_RELATIVE_SE", "MIN_FILLS", "MIN_PARENTS",
-    "AcceptedFit", "Agreement", "Calibration", "ChildObservation", "FitEvidence",
-    "DeskFill", "FitInUse", "FitRefused", "HeldOut", "JournalReading", "LoadedFit", "MidMove",
-    "accept_fit", "accepted_record_path", "agreement", "calibrate", "calibrate_reading",
-    "calibration_dir", "choose_slippage_fit",
-    "clustered_standard_errors", "fit_problems", "iter_journal_rows", "load_calibration",
-    "newest_calibration", "predicted_cost", "read_accepted", "read_fit", "read_observations",
-    "slippage_model_for", "slope_interval", "write_calibration",
+    "ACCEPTED_KIND", "DESK_FILLS_WINDOW_S", "FITTED", "HALF_LIVES_S", "HELD_OUT_FOLDS",
+    "HELD_OUT_MIN_GAIN", "HELD_OUT_SEED", "HELD_OUT_SLOPE", "MAX_RELATIVE_SE", "MIN_FILLS",
+    "MIN_PARENTS", "AcceptedFit", "Agreement", "Calibration", "ChildObservation", "DeskFill",
+    "FitEvidence", "FitInUse", "FitRefused", "HeldOut", "JournalReading", "LoadedFit",
+    "MidMove", "accept_fit", "accepted_record_path", "agreement", "calibrate",
+    "calibrate_reading", "calibration_dir", "choose_slippage_fit", "clustered_standard_errors",
+    "fit_problems", "iter_journal_rows", "load_calibration", "newest_calibration",
+    "predicted_cost", "read_accepted", "read_fit", "read_observations", "slippage_model_for",
+    "slope_interval", "write_calibration",
 ]
