@@ -1,5 +1,6 @@
 """``underlying_price``: an option parent's index level when it was accepted, on its accepted
-and finished rows (a child's rows: when it was priced; fill rows: when the fill was taken in). The paper exchange's own index at that moment; on the live path the index's
+and finished rows (a child's rows: when it was priced; fill rows: when the fill was taken
+in). The paper exchange's own index at that moment; on the live path the index's
 LTP, riding along in the coalesced REST quote calls (never a call of its own); null when no
 index quote is at hand, without waiting for one."""
 
