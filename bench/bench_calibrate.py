@@ -93,9 +93,9 @@ def fresh_slopes(journal: Path, who: str) -> list[Slope]:
 def variance_lines(observations: list[ChildObservation], fit: Calibration) -> list[str]:
     model = SlippageModel(fit.params)
     rows = []
-    for label, keep in (("taking", lambda o: o.spread_part > 0),
-                        ("resting", lambda o: o.spread_part <= 0)):
-        chosen = [o for o in observations if keep(o) and o.market_move is not None]
+    for label, takes in (("taking", True), ("resting", False)):
+        chosen = [o for o in observations
+                  if (o.spread_part > 0) == takes and o.market_move is not None]
         arrival = np.array([o.arrival_price for o in chosen])
         raw = np.array([o.realized - o.spread_part - o.book_walk for o in chosen]) / arrival
         moved = raw - np.array([o.market_move or 0.0 for o in chosen]) / arrival
