@@ -33,8 +33,9 @@ def results(quick: bool) -> str:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     out = done.stdout.splitlines()
-    summary = next((ln.strip("= ") for ln in reversed(out)
-                    if re.search(r"\d+ (passed|failed)", ln)), "no summary line")
+    # `./dev test` may run pytest more than once (the timing tests alone, after the rest).
+    summary = "; ".join(ln.strip("= ") for ln in out
+                        if re.search(r"\d+ (passed|failed|deselected)", ln)) or "no summary line"
     start = next((i for i, ln in enumerate(out) if "slowest" in ln and "durations" in ln), None)
     slowest = [ln for ln in out[start + 1:start + 11] if ln.strip()] if start is not None else []
     lines = ["### Test suite wall time", "",

@@ -92,6 +92,8 @@ class OrderTracker:
         self.charges = charges or default_charges()
         #: Told of every fill (parent, child, units, price), after its row: the markouts.
         self.on_fill: Callable[[ParentState, ChildState, int, float], None] | None = None
+        #: The parent's underlying index now (a fill row's ``underlying_price``), if known.
+        self.underlying_now: Callable[[ParentState], float | None] | None = None
         self._gateway = gateway
         self._read_book = read_book
         self._cancel_order = cancel_order
@@ -427,7 +429,9 @@ class OrderTracker:
                 filled_quantity=increment, fill_price=price,
                 realized_slippage=slippage(parent, price),
                 realized_slippage_bps=slippage_bps(parent, price),
-                average_price=child.average_price, fees=fees))
+                average_price=child.average_price, fees=fees,
+                underlying_price=self.underlying_now(parent)
+                if self.underlying_now is not None else None))
             if self.on_fill is not None and not parent.recovered:
                 self.on_fill(parent, child, increment, price)
             changed = True

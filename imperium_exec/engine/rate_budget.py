@@ -143,9 +143,10 @@ class OrderLimitReached(Exception):
     exceeded.")."""
 
 
-#: How long past its end a request that got no answer (a client timeout, a dropped connection)
-#: still counts: it may reach the broker after this machine gave up on it (a busy server
-#: takes it from its queue late), which the grant-to-end argument does not cover.
+#: How long past its end a request that got no answer still counts (an order write whose
+#: outcome is unknown, a read that timed out: see the gateway): it may reach the broker after
+#: this machine gave up on it (a busy server takes it from its queue late), which the
+#: grant-to-end argument does not cover.
 UNANSWERED_LINGER_S = 2.0
 
 

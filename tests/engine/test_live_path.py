@@ -168,6 +168,7 @@ def test_ten_concurrent_twaps_finish_within_a_second_of_their_horizon(live40: Li
     assert max_per_calendar_second(quotes) <= 1 and live.server.throttled == 0
 
 
+@pytest.mark.timing
 def test_children_are_priced_from_the_stream_with_the_quote_age_recorded(live40: Live) -> None:
     live = live40
     inst = live.instruments[0]
