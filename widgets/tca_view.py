@@ -6,12 +6,14 @@ after "Today: N finished parents added up" (today's parts added up). Bars are co
 and savings in green, in bps of the ordered value at the decision price, each labelled with
 its value; the total is its own bar. The markout curve shows today's fills (taking and
 resting apart) and the picked parent's, in bps of the fill price, positive = the market moved
-against the fill. Both redraw only when their figures changed and the tab is visible.
+against the fill. Both redraw only when their figures changed and the tab is visible. Under
+them, the picked parent's what-if (:class:`~.whatif_view.WhatIfPanel`).
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from .charts import Plot
 from .tca_model import PARTS, Markouts, ParentCost, TcaBook
 from .theme import LIGHT, Theme
+from .whatif_view import WhatIfPanel
 
 #: Parents listed in the picker (the newest finished ones).
 PICKER_ROWS = 200
@@ -44,7 +47,8 @@ def waterfall(parts_bps: list[float]) -> tuple[list[float], list[float]]:
 class TcaPanel(QWidget):
     """Shortfall waterfall and markout curve for a picked parent or today's aggregate."""
 
-    def __init__(self, book: TcaBook, parent: QWidget | None = None) -> None:
+    def __init__(self, book: TcaBook, parent: QWidget | None = None, *,
+                 journal: Path | None = None) -> None:
         super().__init__(parent)
         self.book = book
         self.theme: Theme = LIGHT
@@ -78,8 +82,13 @@ class TcaPanel(QWidget):
         # not part of opening the dock).
         self._plots = QHBoxLayout()
         layout.addLayout(self._plots, 1)
+        #: The picked parent replayed under every algorithm (on demand, off the GUI thread).
+        self.what_if = WhatIfPanel(journal, self)
+        layout.addWidget(self.what_if)
         self._built = False
         self.picker.currentIndexChanged.connect(lambda _i: self.redraw())
+        self.picker.currentIndexChanged.connect(
+            lambda _i: self.what_if.set_parent(self.picked))
 
     # ------------------------------------------------------------------ public
     @property
@@ -108,6 +117,7 @@ class TcaPanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
+        self.what_if.apply_theme(theme)
         if not self._built:
             return  # applied when the plots are built
         font = self.font()
