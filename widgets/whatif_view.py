@@ -1,7 +1,7 @@
 """WhatIfPanel: the TCA tab's what-if for the picked parent: what each algorithm would have
 cost on the market its journal recorded, with its band, beside what it did cost.
 
-**Replay** (Alt+R, or Enter on the button) reads the journal and replays the parent under
+**Replay** (it has the focus when the what-if shows: Space) reads the journal and replays the parent under
 IMMEDIATE, TWAP, VWAP, POV and IS (:mod:`imperium_exec.whatif`) on a worker thread: a
 progress bar counts the algorithms, and the window stays responsive. The table (a row per
 algorithm under the realized one; arrows move, Ctrl+C copies) shows the cost against the
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -90,7 +90,7 @@ class WhatIfPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         top = QHBoxLayout()
-        self.button = QPushButton("&Replay under every algorithm", self)
+        self.button = QPushButton("Replay", self)
         self.button.setObjectName("whatif_run")
         self.button.setToolTip("Replays this parent under IMMEDIATE, TWAP, VWAP, POV and IS on "
                                "the market its journal recorded (off the GUI thread)")
@@ -99,15 +99,14 @@ class WhatIfPanel(QWidget):
         self.progress.setObjectName("whatif_progress")
         self.progress.setRange(0, len(ALGORITHMS))
         self.progress.setFormat("%v of %m algorithms")
-        self.progress.setMaximumHeight(16)
         self.progress.hide()
-        top.addWidget(self.button)
-        top.addWidget(self.progress, 1)
-        layout.addLayout(top)
         self.status = QLabel(self)
         self.status.setObjectName("whatif_status")
         self.status.setWordWrap(True)
-        layout.addWidget(self.status)
+        top.addWidget(self.button)
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.status, 3)
+        layout.addLayout(top)
         self.table = QTableWidget(1 + len(ALGORITHMS), len(COLUMNS), self)
         self.table.setObjectName("whatif_table")
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -116,10 +115,24 @@ class WhatIfPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setTabKeyNavigation(False)  # Tab leaves the table
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.verticalHeader().setDefaultSectionSize(18)
-        self.table.setMinimumHeight(18 * 7 + 8)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.table)
+        layout.addStretch(1)
+        self._fit_height()
         self.set_parent("")
+
+    def _fit_height(self) -> None:
+        """Every row in view: the table exactly as tall as its header and rows."""
+        rows = self.table.verticalHeader()
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 6)
+        height = (self.table.horizontalHeader().sizeHint().height()
+                  + rows.defaultSectionSize() * self.table.rowCount()
+                  + 2 * self.table.frameWidth())
+        self.table.setFixedHeight(height)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fit_height()
 
     # ------------------------------------------------------------------ public
     def set_parent(self, parent_id: str) -> None:
@@ -135,9 +148,8 @@ class WhatIfPanel(QWidget):
         elif not parent_id:
             self.status.setText("What-if: pick a parent to replay it under every algorithm.")
         else:
-            self.status.setText(f"What-if for {parent_id}: Replay (Alt+R) to see what each "
-                                f"algorithm would have cost on the market its journal "
-                                f"recorded.")
+            self.status.setText(f"What-if for {parent_id}: Replay (Space) replays it under "
+                                f"every algorithm on the market its journal recorded.")
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
@@ -193,13 +205,14 @@ class WhatIfPanel(QWidget):
         r = w.parent
         own = w.own_within_band()
         check = "" if own is None else (
-            " Its realized cost is inside its own algorithm's band." if own else
-            " Its realized cost is outside its own algorithm's band.")
+            " Realized: in its own band." if own else " Realized: outside its own band.")
         self.status.setText(
-            f"What-if for {r.parent_id}: {r.side.value} {r.quantity} {r.tradingsymbol}, "
-            f"{r.window_s:.0f} s window, {w.seeds} seeds; cost against arrival "
-            f"{r.arrival_price:,.2f}, positive = a cost; band 2.5–97.5th percentile; fees "
-            f"apart. Impact: {w.impact}.{check}")
+            f"What-if for {r.parent_id}: cost against arrival {r.arrival_price:,.2f}, "
+            f"+ = cost; band 2.5–97.5 % of {w.seeds} seeds; fees apart.{check}")
+        self.status.setToolTip(f"{r.side.value} {r.quantity} {r.tradingsymbol} {r.algo}, "
+                               f"replayed over its {r.window_s:.0f} s window. "
+                               f"Impact: {w.impact}. Every replayed child takes liquidity "
+                               f"at once; a resting child's wait is not replayed.")
         self._set_row(0, (money(w.realized), "", bps(w.bps(w.realized)), f"{r.fees:,.0f}"),
                       w.realized)
         for i, algo in enumerate(ALGORITHMS, start=1):
