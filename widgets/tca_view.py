@@ -135,7 +135,7 @@ class TcaPanel(QWidget):
         return index >= 0
 
     def _show_what_if(self, on: bool) -> None:
-        self.pages.setCurrentWidget(self.what_if if on else self.pages.widget(0))
+        self.pages.setCurrentIndex(self.pages.indexOf(self.what_if) if on else 0)
         self.summary.setVisible(not on)  # the what-if's table has the realized line
         if on:
             self.what_if.button.setFocus()

@@ -1,10 +1,10 @@
 """WhatIfPanel: the TCA tab's what-if for the picked parent: what each algorithm would have
 cost on the market its journal recorded, with its band, beside what it did cost.
 
-**Replay** (it has the focus when the what-if shows: Space) reads the journal and replays the parent under
-IMMEDIATE, TWAP, VWAP, POV and IS (:mod:`imperium_exec.whatif`) on a worker thread: a
-progress bar counts the algorithms, and the window stays responsive. The table (a row per
-algorithm under the realized one; arrows move, Ctrl+C copies) shows the cost against the
+**Replay** (it has the focus when the what-if shows: Space) reads the journal and replays
+the parent under IMMEDIATE, TWAP, VWAP, POV and IS (:mod:`imperium_exec.whatif`) on a
+worker thread: a progress bar counts the algorithms, and the window stays responsive. The
+table (a row per algorithm under the realized one; arrows move) shows the cost against the
 arrival price in rupees and bps, positive = a cost, the band (2.5th to 97.5th percentile over
 seeds) and the fees apart. A parent whose market the journal holds too little of says so.
 """

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ..costs.slippage import SlippageParams
@@ -165,7 +166,7 @@ class SymbolMarket:
         mids = self.unimpacted(params, parent_id)
         squares = 0.0
         seconds = 0.0
-        for (t0, m0), (t1, m1) in zip(mids, mids[1:], strict=False):
+        for (t0, m0), (t1, m1) in pairwise(mids):
             if t1 > t0:
                 squares += (m1 - m0) ** 2
                 seconds += t1 - t0
@@ -190,7 +191,7 @@ class SymbolMarket:
         without one, seconds."""
         times = [ts for ts, _ in self.mids if start <= ts <= start + window_s]
         edges = [start, *times, start + window_s]
-        gap = max(b - a for a, b in zip(edges, edges[1:], strict=False))
+        gap = max(b - a for a, b in pairwise(edges))
         return len(times), gap
 
 

@@ -20,7 +20,8 @@ What this leaves out, said plainly: every child fills at once and takes liquidit
 child's wait and saving are not replayed), the book beyond the touch is walked as the
 journal's children recorded it (a cost per unit growing with the child's size), and a LIMIT
 parent's limit is not kept. A sell is replayed as the buy on the mirrored path
-(``2 * arrival - mid``): the algorithms are symmetric, and its cost is the same number.
+(``level - mid``, the level above any price it meets): the algorithms are symmetric, and its
+cost is the same number.
 
 The cost is the shortfall against the arrival price (rupees, positive = a cost; what did not
 fill is priced at the mid at the window's end), with fees apart; the band is the 5th to 95th
@@ -77,7 +78,7 @@ class ReplayMarket:
         self._rng = np.random.default_rng([seed, 1, zlib.crc32(parent.parent_id.encode())])
         self.walk = market.walk_per_unit()
         self.end_s = parent.begin - parent.start + parent.window_s
-        n = int(math.ceil((self.end_s + TAIL_S) / INTERVAL_S)) + 1
+        n = math.ceil((self.end_s + TAIL_S) / INTERVAL_S) + 1
         grid = np.arange(n, dtype=np.float64) * INTERVAL_S
         observed = market.unimpacted(params, parent.parent_id)
         times = np.array([ts - parent.start for ts, _ in observed], dtype=np.float64)
@@ -86,12 +87,23 @@ class ReplayMarket:
         walk *= math.sqrt(INTERVAL_S)
         # A Brownian bridge through the observations: the walk less its chord between them.
         chord = np.interp(grid, times, np.interp(times, grid, walk))
-        path = np.interp(grid, times, mids) + market.volatility(params, parent.parent_id) * (walk - chord)
+        sigma = market.volatility(params, parent.parent_id)
+        path = np.interp(grid, times, mids) + sigma * (walk - chord)
+        #: A sell is the buy on the path mirrored about a level above every price it can
+        #: meet (prices stay positive, and ``mirror - price`` turns them back).
+        self.mirror = 0.0
         if parent.side is Side.SELL:
-            path = 2.0 * parent.arrival_price - path
+            self.mirror = 4.0 * max(parent.arrival_price, float(mids.max()))
+            path = self.mirror - path
         self.path: FloatArray = np.maximum(path, tick)
+        #: The arrival price in the replay's prices (mirrored for a sell).
+        self.arrival = self.to_replay(parent.arrival_price)
         self._fills: list[tuple[float, int]] = []
         self._volume = _volume_curve(market, parent)
+
+    def to_replay(self, price: float) -> float:
+        """A market price as the replay's (mirrored) market shows it; its own inverse."""
+        return self.mirror - price if self.mirror else price
 
     def _k(self, k: int) -> int:
         return max(0, min(k, self.path.size - 1))
@@ -124,7 +136,7 @@ class ReplayMarket:
 
     def end_mid(self) -> float:
         """The mid at the window's end (what an unfilled remainder is priced at)."""
-        return self.mid(int(round(self.end_s / INTERVAL_S)))
+        return self.mid(round(self.end_s / INTERVAL_S))
 
 
 def _volume_curve(market: SymbolMarket, parent: ParentRecord
@@ -248,12 +260,12 @@ def replay_request(parent: ParentRecord, algo: str, symbol: str, quote: Quote,
     return ExecutionRequest.model_validate(fields)
 
 
-def _fees(parent: ParentRecord, run: ParentRun) -> float:
+def _fees(parent: ParentRecord, run: ParentRun, replayed: ReplayMarket) -> float:
     charges = default_charges()
     day = dt.datetime.fromtimestamp(parent.start, IST).date()
     total = 0.0
     for f in run.fills:
-        price = f.price if parent.side is Side.BUY else 2.0 * parent.arrival_price - f.price
+        price = replayed.to_replay(f.price)  # the price the market really traded at
         total += charges.fill(day=day, exchange=parent.exchange, side=parent.side,
                               units=f.quantity, price=max(price, 0.0),
                               first_fill_of_order=True).total
@@ -275,16 +287,16 @@ def replay_parent(parent: ParentRecord, market: SymbolMarket, params: SlippagePa
     tick = parent.request.tick_size if parent.request is not None else 0.05
     session = market.session_at(parent.start)
     outcomes: dict[str, AlgoOutcome] = {}
+    seed_of = {symbol_for(i): seed for i, seed in enumerate(seeds)}
     for algo in algorithms:
         markets = [ReplayMarket(parent, market, params, seed) for seed in seeds]
-        by_symbol = {symbol_for(i): seed for i, seed in enumerate(seeds)}
         if algo == "POV" and markets[0].market_volume(markets[0].end_s) <= 0:
             outcomes[algo] = AlgoOutcome(algo, (), (), 0.0,
                                          problem="the journal shows no market volume")
             continue
 
         def make(symbol: str, quote: Quote, algo: str = algo) -> ExecutionRequest:
-            return replay_request(parent, algo, symbol, quote, by_symbol[symbol])
+            return replay_request(parent, algo, symbol, quote, seed_of[symbol])
 
         journal = workdir / f"{parent.parent_id}_{algo}.jsonl"
         try:
@@ -299,10 +311,10 @@ def replay_parent(parent: ParentRecord, market: SymbolMarket, params: SlippagePa
         costs, fees, shares = [], [], []
         for run, replayed in zip(runs, markets, strict=True):
             unfilled = parent.quantity - run.filled
-            cost = run.paid - parent.arrival_price * run.filled \
-                + unfilled * (replayed.end_mid() - parent.arrival_price)
+            cost = run.paid - replayed.arrival * run.filled \
+                + unfilled * (replayed.end_mid() - replayed.arrival)
             costs.append(cost)
-            fees.append(_fees(parent, run))
+            fees.append(_fees(parent, run, replayed))
             shares.append(run.filled / parent.quantity)
         outcomes[algo] = AlgoOutcome(algo, tuple(costs), tuple(fees), float(np.mean(shares)))
     return ParentWhatIf(parent, realized, outcomes, count, seeds=len(seeds))

@@ -67,12 +67,17 @@ def outcome_cells(p: ParentWhatIf, o: AlgoOutcome) -> tuple[str, str, str, str]:
             f"{o.mean_fees:,.0f}")
 
 
+def _line(label: str, cost: str, band: str, in_bps: str, fees: str, mark: str = "") -> str:
+    return f"  {label:<11}{cost:>10}  {band:<22}{in_bps:<32}{fees:>8}{mark}"
+
+
 def render_what_if(report: WhatIfReport) -> str:
     """The terminal text: a block per parent, then the parents in all."""
     lines = [f"What-if: each finished parent replayed under every algorithm on the market its "
              f"journal recorded, {report.seeds} seeds; cost = shortfall against the arrival "
              f"price, positive = a cost, band = {_band_text()} over seeds; fees apart (a "
              f"cost too). Impact: {report.impact}."]
+    header = _line("", "cost ₹", "band ₹", "bps (band)", "fees ₹")
     for p in report.parents:
         r = p.parent
         head = (f"{r.parent_id} {r.side.value} {r.quantity} {r.tradingsymbol} {r.algo} "
@@ -82,36 +87,37 @@ def render_what_if(report: WhatIfReport) -> str:
                          f"{p.skipped}")
             continue
         lines.append(f"{head} ({p.observed} mids observed)")
-        lines.append(f"  {'':<11}{'cost ₹':>10}  {'band ₹':<22}{'bps (band)':<28}{'fees ₹':>8}")
-        lines.append(f"  {'realized':<11}{money(p.realized):>10}  {'':<22}"
-                     f"{bps(p.bps(p.realized)):<28}{r.fees:>8,.0f}")
+        lines.append(header)
+        lines.append(_line("realized", money(p.realized), "", bps(p.bps(p.realized)),
+                           f"{r.fees:,.0f}"))
         for algo in ALGORITHMS:
             o = p.outcomes.get(algo)
-            if o is None:
-                continue
-            cost, band, in_bps, fees = outcome_cells(p, o)
-            mark = " (its own)" if algo == r.algo else ""
-            lines.append(f"  {algo:<11}{cost:>10}  {band:<22}{in_bps:<28}{fees:>8}{mark}")
+            if o is not None:
+                lines.append(_line(algo, *outcome_cells(p, o),
+                                   mark=" (its own)" if algo == r.algo else ""))
     replayed = report.replayed
     skipped = len(report.parents) - len(replayed)
     if replayed:
         notional = report.notional_total
-        fees = sum(p.parent.fees for p in replayed)
+
+        def in_bps(rupees: float) -> str:
+            return bps(rupees / notional * 1e4)
+
         lines.append(f"In all, {len(replayed)} parent(s) replayed ({skipped} not: too little "
                      f"market), ₹{notional:,.0f} at arrival:")
-        lines.append(f"  {'realized':<11}{money(report.realized_total):>10}  {'':<22}"
-                     f"{bps(report.realized_total / notional * 1e4):<28}{fees:>8,.0f}")
+        lines.append(header)
+        lines.append(_line("realized", money(report.realized_total), "",
+                           in_bps(report.realized_total),
+                           f"{sum(p.parent.fees for p in replayed):,.0f}"))
         for algo in ALGORITHMS:
             t = report.totals(algo)
             if t is None:
                 continue
             low, high = t.band
-            lines.append(f"  {algo:<11}{money(t.mean):>10}  "
-                         f"{money(low) + ' to ' + money(high):<22}"
-                         f"{bps(t.mean / notional * 1e4)} ({bps(low / notional * 1e4)} to "
-                         f"{bps(high / notional * 1e4)})".ljust(28 + 34) + f"{t.mean_fees:>8,.0f}")
-        own = [p.own_within_band() for p in replayed]
-        checked = [x for x in own if x is not None]
+            lines.append(_line(algo, money(t.mean), f"{money(low)} to {money(high)}",
+                               f"{in_bps(t.mean)} ({in_bps(low)} to {in_bps(high)})",
+                               f"{t.mean_fees:,.0f}"))
+        checked = [x for x in (p.own_within_band() for p in replayed) if x is not None]
         if checked:
             lines.append(f"  check: {sum(checked)} of {len(checked)} parents' realized cost lies "
                          f"in the band of their own algorithm's replays")
@@ -128,6 +134,27 @@ def render_what_if_html(report: WhatIfReport) -> str:
            f"<p>Replayed on the market its journal recorded, {report.seeds} seeds; cost = "
            f"shortfall against the arrival price, positive = a cost; band = {_band_text()} "
            f"over seeds; fees apart. Impact: {e(report.impact)}.</p>"]
+    replayed = report.replayed
+    if replayed:
+        notional = report.notional_total
+        out.append(f"<h3>In all: {len(replayed)} parent(s) replayed, "
+                   f"{len(report.parents) - len(replayed)} not (too little market), "
+                   f"₹{notional:,.0f} at arrival</h3><table><tr><th></th><th>cost ₹</th>"
+                   f"<th>band ₹</th><th>bps (band)</th><th>fees ₹</th></tr>")
+        fees = sum(p.parent.fees for p in replayed)
+        out.append(f"<tr><td>realized</td><td>{money(report.realized_total)}</td><td></td>"
+                   f"<td>{bps(report.realized_total / notional * 1e4)}</td>"
+                   f"<td>{fees:,.0f}</td></tr>")
+        for algo in ALGORITHMS:
+            t = report.totals(algo)
+            if t is None:
+                continue
+            low, high = t.band
+            out.append(f"<tr><td>{algo}</td><td>{money(t.mean)}</td><td>{money(low)} to "
+                       f"{money(high)}</td><td>{bps(t.mean / notional * 1e4)} "
+                       f"({bps(low / notional * 1e4)} to {bps(high / notional * 1e4)})</td>"
+                       f"<td>{t.mean_fees:,.0f}</td></tr>")
+        out.append("</table>")
     for p in report.parents:
         r = p.parent
         head = e(f"{r.parent_id} {r.side.value} {r.quantity} {r.tradingsymbol} {r.algo} "
