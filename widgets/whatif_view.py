@@ -11,6 +11,7 @@ seeds) and the fees apart. A parent whose market the journal holds too little of
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 from collections.abc import Callable
@@ -165,14 +166,18 @@ class WhatIfPanel(QWidget):
         self.status.setText(f"Replaying {self.parent_id} ({self.seeds} seeds an algorithm)…")
         path, parent_id, bridge = self.journal, self.parent_id, self._bridge
 
+        def tell(signal: Callable[..., None], *args: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the panel closed while it ran
+                signal(*args)
+
         def work() -> None:
             try:
                 result: ParentWhatIf | str = replay_one(
                     path, parent_id, seeds=self.seeds,
-                    progress=lambda done, total: bridge.progressed.emit(done, total))
+                    progress=lambda done, total: tell(bridge.progressed.emit, done, total))
             except (OSError, ValueError) as exc:
                 result = f"What-if for {parent_id} failed: {exc}"
-            bridge.done.emit(result)
+            tell(bridge.done.emit, result)
 
         threading.Thread(target=work, name="whatif", daemon=True).start()
 

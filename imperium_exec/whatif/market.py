@@ -29,6 +29,7 @@ from itertools import pairwise
 from typing import Any
 
 from ..costs.slippage import SlippageParams
+from ..events import EventKind, QueuePriority, QuoteSource
 from ..request import ExecutionRequest, Side
 
 #: A parent's window needs at least this many observed mids...
@@ -246,8 +247,8 @@ def read_markets(rows: Iterable[Mapping[str, Any]]) -> JournalMarkets:
             continue
         market = markets.setdefault(symbol, SymbolMarket(symbol))
         event = row.get("event")
-        sign = 1 if row.get("side") == "BUY" else -1
-        if event == "accepted":
+        sign = 1 if row.get("side") == Side.BUY else -1
+        if event == EventKind.ACCEPTED:
             accepted[parent_id] = row
             arrival = _float(row, "arrival_price")
             if arrival is not None and arrival > 0:
@@ -256,35 +257,35 @@ def read_markets(rows: Iterable[Mapping[str, Any]]) -> JournalMarkets:
             if request is not None and request.bid is not None and request.ask is not None \
                     and request.ask > request.bid:
                 market.spreads.append(request.ask - request.bid)
-        elif event == "finished":
+        elif event == EventKind.FINISHED:
             finished[parent_id] = row  # its end price: a quote of unknown age, not used
-        elif event == "markout":
+        elif event == EventKind.MARKOUT:
             mid = _float(row, "markout_mid")
             if mid is not None and mid > 0:
                 market.mids.append((ts, mid))
-        elif event == "filled":
+        elif event == EventKind.FILLED:
             units = row.get("filled_quantity")
             price = _float(row, "fill_price")
             if isinstance(units, int) and units > 0 and price is not None:
                 fills.setdefault(parent_id, []).append(Fill(ts, units, price))
                 market.ours.append((ts, sign * units, parent_id))
                 sent = _float(row, "mid_at_send")
-                if row.get("queue_priority") == "take" and sent is not None \
-                        and row.get("quote_source") not in (None, "ticket"):
+                if row.get("queue_priority") == QueuePriority.TAKE and sent is not None \
+                        and row.get("quote_source") not in (None, QuoteSource.TICKET):
                     walked = _float(row, "book_walk") or 0.0
                     market.takes.append((sign * (price - sent) - walked, parent_id))
         mid = _float(row, "mid_at_send")
-        if event == "placed" and mid is not None and mid > 0 \
-                and row.get("quote_source") not in (None, "ticket"):
+        if event == EventKind.PLACED and mid is not None and mid > 0 \
+                and row.get("quote_source") not in (None, QuoteSource.TICKET):
             # A quote, as old as it was when the child was priced (a ticket's is not one).
             age = _float(row, "quote_age_ms") or 0.0
             market.mids.append((ts - age / 1000.0, mid))
         walk = _float(row, "book_walk")
         size = row.get("quantity")
-        if event == "placed" and walk is not None and isinstance(size, int) and size > 0:
+        if event == EventKind.PLACED and walk is not None and isinstance(size, int) and size > 0:
             market.walks.append((size, walk))
         volume = row.get("day_volume")
-        if event == "placed" and isinstance(volume, int) and volume >= 0:
+        if event == EventKind.PLACED and isinstance(volume, int) and volume >= 0:
             market.volumes.append((ts, volume, _float(row, "session_s")))
     for market in markets.values():
         market.finish()
@@ -306,7 +307,7 @@ def _record(parent_id: str, start: Mapping[str, Any], end: Mapping[str, Any],
     quantity = start.get("parent_quantity")
     side = start.get("side")
     if arrival is None or arrival <= 0 or not isinstance(quantity, int) or quantity <= 0 \
-            or side not in ("BUY", "SELL"):
+            or side not in (Side.BUY, Side.SELL):
         return None
     return ParentRecord(
         parent_id=parent_id, tradingsymbol=str(start["tradingsymbol"]),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..costs.slippage import SlippageParams
+from ..events import EventKind
 from .replay import ALGORITHMS, BAND, AlgoOutcome, ParentWhatIf, WhatIfReport
 
 
@@ -29,7 +30,7 @@ def impact_for(rows: Iterable[Mapping[str, Any]], calibration: Path | None
         from ..calibration.slippage_fit import load_calibration
         return load_calibration(calibration), f"fitted impact from {calibration.name}"
     fits = {(row.get("mode"), row.get("slippage_fit")) for row in rows
-            if row.get("event") == "accepted"}
+            if row.get("event") == EventKind.ACCEPTED}
     if fits and fits <= {("paper", "broker")}:
         from ..sim.config import PaperConfig
         from ..sim.costs import paper_slippage_params

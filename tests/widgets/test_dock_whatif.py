@@ -3,7 +3,6 @@ its cost with its band beside the realized one, from the keyboard."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -51,10 +50,9 @@ def test_the_picked_parent_replays_off_the_gui_thread_and_shows_each_algorithms_
                    | Qt.KeyboardModifier.ShiftModifier)
     assert dock.tca.pages.currentWidget() is panel  # in the charts' place
     assert panel.button.hasFocus()  # the toggle put the focus on Replay
-    started = time.perf_counter()
     qtbot.keyClick(panel.button, Qt.Key.Key_Space)  # the keyboard presses it
-    assert time.perf_counter() - started < 0.5  # the replay runs on its own thread
-    assert panel.running and panel.progress.isVisible()
+    # The press returned with the replay still running: it runs on its own thread.
+    assert panel.running and panel.progress.isVisible() and panel.table.item(0, 0) is None
     qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
 
     assert panel.status.text().startswith(f"What-if for {twap.parent_id}: cost against arrival")
