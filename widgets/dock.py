@@ -176,7 +176,7 @@ class ExecutionDock(QDockWidget):
         self.blotter.tabs.setCurrentIndex(0)
         self.blotter.filter_changed.connect(self.orders.model.set_filter)
         self.charts = ExecutionCharts(self.splitter)
-        self.tca = TcaPanel(self.tca_book, self.charts)
+        self.tca = TcaPanel(self.tca_book, self.charts, journal=self.path)
         self.charts.addTab(self.tca, "TCA")
         self.charts.setTabToolTip(self.charts.indexOf(self.tca),
                                   "Implementation shortfall of a finished parent (or today's) "

@@ -7,25 +7,39 @@ and savings in green, in bps of the ordered value at the decision price, each la
 its value; the total is its own bar. The markout curve shows today's fills (taking and
 resting apart) and the picked parent's, in bps of the fill price, positive = the market moved
 against the fill. Both redraw only when their figures changed and the tab is visible.
+**What-if** (Ctrl+Shift+W) shows, in the charts' place, the picked parent replayed under every
+algorithm (:class:`~.whatif_view.WhatIfPanel`).
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QShowEvent
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .charts import Plot
 from .tca_model import PARTS, Markouts, ParentCost, TcaBook
 from .theme import LIGHT, Theme
+from .whatif_view import WhatIfPanel
 
 #: Parents listed in the picker (the newest finished ones).
 PICKER_ROWS = 200
 TODAY = ""  # the picker's data for the aggregate entry
+#: Shows the what-if in the charts' place and back, anywhere in the tab.
+WHAT_IF_SHORTCUT = "Ctrl+Shift+W"
 
 
 def waterfall(parts_bps: list[float]) -> tuple[list[float], list[float]]:
@@ -44,7 +58,8 @@ def waterfall(parts_bps: list[float]) -> tuple[list[float], list[float]]:
 class TcaPanel(QWidget):
     """Shortfall waterfall and markout curve for a picked parent or today's aggregate."""
 
-    def __init__(self, book: TcaBook, parent: QWidget | None = None) -> None:
+    def __init__(self, book: TcaBook, parent: QWidget | None = None, *,
+                 journal: Path | None = None) -> None:
         super().__init__(parent)
         self.book = book
         self.theme: Theme = LIGHT
@@ -69,6 +84,18 @@ class TcaPanel(QWidget):
         picker_label.setBuddy(self.picker)
         top.addWidget(picker_label)
         top.addWidget(self.picker, 1)
+        #: Shows the picked parent's what-if in the plots' place (and back).
+        # (Its letters are all other fields' mnemonics in the desk: a shortcut of its own.)
+        self.what_if_toggle = QPushButton("What-if", self)
+        self.what_if_toggle.setObjectName("tca_what_if")
+        self.what_if_toggle.setCheckable(True)
+        self.what_if_toggle.setToolTip(f"The picked parent replayed under every algorithm on "
+                                       f"the market its journal recorded, in the charts' "
+                                       f"place ({WHAT_IF_SHORTCUT})")
+        toggle = QShortcut(QKeySequence(WHAT_IF_SHORTCUT), self)
+        toggle.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        toggle.activated.connect(self.what_if_toggle.toggle)
+        top.addWidget(self.what_if_toggle)
         layout.addLayout(top)
         self.summary = QLabel(self)
         self.summary.setObjectName("tca_summary")
@@ -76,10 +103,20 @@ class TcaPanel(QWidget):
         layout.addWidget(self.summary)
         # The plots are built when the tab is first shown (two pyqtgraph plots cost ~25 ms:
         # not part of opening the dock).
-        self._plots = QHBoxLayout()
-        layout.addLayout(self._plots, 1)
+        plots = QWidget(self)
+        self._plots = QHBoxLayout(plots)
+        self._plots.setContentsMargins(0, 0, 0, 0)
+        #: The picked parent replayed under every algorithm (on demand, off the GUI thread).
+        self.what_if = WhatIfPanel(journal, self)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(plots)
+        self.pages.addWidget(self.what_if)
+        layout.addWidget(self.pages, 1)
+        self.what_if_toggle.toggled.connect(self._show_what_if)
         self._built = False
         self.picker.currentIndexChanged.connect(lambda _i: self.redraw())
+        self.picker.currentIndexChanged.connect(
+            lambda _i: self.what_if.set_parent(self.picked))
 
     # ------------------------------------------------------------------ public
     @property
@@ -97,6 +134,15 @@ class TcaPanel(QWidget):
             self.picker.setCurrentIndex(index)
         return index >= 0
 
+    def _show_what_if(self, on: bool) -> None:
+        self.pages.setCurrentIndex(self.pages.indexOf(self.what_if) if on else 0)
+        self.summary.setVisible(not on)  # the what-if's table has the realized line
+        if on:
+            self.what_if.button.setFocus()
+        else:
+            self._drawn = (-1, "\0")
+            self.redraw()
+
     def refresh(self) -> None:
         """Bring the picker and the charts up to the book: nothing while hidden (showing
         the tab refreshes), the picker only when the finished parents changed."""
@@ -108,6 +154,7 @@ class TcaPanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
+        self.what_if.apply_theme(theme)
         if not self._built:
             return  # applied when the plots are built
         font = self.font()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..whatif.command import WhatIfOutput
 
 Subparsers = Any  # argparse._SubParsersAction (private type)
 
@@ -36,6 +39,16 @@ def add_tca_command(subparsers: Subparsers) -> None:
                              "(default 2GB)")
     parser.add_argument("--threads", type=_positive, metavar="N",
                         help="DuckDB threads (default: the machine's cores)")
+    parser.add_argument("--what-if", action="store_true",
+                        help="also replay each finished parent under IMMEDIATE, TWAP, VWAP, POV "
+                             "and IS on the market its journal recorded, over several seeds: "
+                             "each algorithm's cost with its band beside the realized one "
+                             "(printed, in the report, and whatif.parquet with --parquet)")
+    parser.add_argument("--what-if-seeds", type=_positive, default=40, metavar="N",
+                        help="seeds per algorithm and parent for --what-if (default 40)")
+    parser.add_argument("--calibration", type=Path, metavar="FILE",
+                        help="the slippage fit whose impact the --what-if replays add "
+                             "(default: the paper exchange's own for paper journals, else none)")
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="draw the progress bar even when stderr is not a terminal")
@@ -87,13 +100,19 @@ def run_tca_command(args: argparse.Namespace) -> int:
                 if bar is not None:
                     bar.finish()
             figures = query.figures(outliers=args.outliers)
+            what_if = _what_if(files.paths, args) if args.what_if else None
             written: list[str] = []
             try:
                 args.output.parent.mkdir(parents=True, exist_ok=True)
-                args.output.write_text(render_report(figures), encoding="utf-8")
+                page = render_report(figures)
+                if what_if is not None:
+                    page = page.replace("</body>", what_if.html + "</body>", 1)
+                args.output.write_text(page, encoding="utf-8")
                 written.append(str(args.output))
                 if args.parquet is not None:
                     written.extend(str(p) for p in query.write_parquet(args.parquet))
+                    if what_if is not None:
+                        written.append(str(what_if.write_parquet(args.parquet)))
             except (OSError, duckdb.IOException) as exc:
                 print(render_summary(figures))
                 if written:
@@ -104,11 +123,23 @@ def run_tca_command(args: argparse.Namespace) -> int:
         print(f"imperium-exec tca: {exc}", file=sys.stderr)
         return 1
     print(render_summary(figures))
+    if what_if is not None:
+        print(what_if.text)
     for note in figures.notes:
         if note.startswith("These journals mix modes"):
             print(f"imperium-exec tca: {note}", file=sys.stderr)
     print("wrote " + ", ".join(written))
     return 0
+
+
+def _what_if(paths: tuple[Path, ...], args: argparse.Namespace) -> WhatIfOutput:
+    """The what-if of the journals (its own module: :mod:`..whatif`), with a progress line
+    on stderr when the bar is shown."""
+    from ..whatif.command import run_what_if
+
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    return run_what_if(paths, seeds=args.what_if_seeds, calibration=args.calibration,
+                       mode=args.mode, progress_to=sys.stderr if show else None)
 
 
 __all__ = ["add_tca_command", "run_tca_command"]

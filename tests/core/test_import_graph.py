@@ -127,7 +127,11 @@ ROOMS: dict[str, set[str]] = {
     "sim": {"top", "algos.names", "events", "costs", "brokers"},
     "baskets": {"top", "algos.names", "events", "algos", "costs", "brokers", "engine"},
     "calibration": {"top", "algos.names", "events", "algos", "costs", "brokers"},
-    "tca": {"top", "algos.names", "events"},
+    "tca": {"top", "algos.names", "events", "whatif"},
+    # The what-if replays on the production engine over the scripted-market broker of
+    # testing.quality_worlds, with the paper exchange's impact or a calibration file's.
+    "whatif": {"top", "algos.names", "events", "algos", "costs", "brokers", "engine",
+               "testing", "sim", "calibration"},
     "recovery": {"top", "algos.names", "events", "brokers"},
 }
 
