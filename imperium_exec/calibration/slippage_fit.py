@@ -97,7 +97,7 @@ import orjson
 
 from ..costs.slippage import PriorFill, SlippageModel, SlippageParams
 from ..events import EventKind
-from ..events.compact import full_row
+from ..events.quality import JournalQuality, read_journal_rows
 from ..request import Side
 from ..timeutil import IST, SESSION_SECONDS
 
@@ -184,29 +184,24 @@ class JournalReading:
     """What :func:`read_observations` found."""
 
     observations: list[ChildObservation] = field(default_factory=list)
-    rows: int = 0
-    unreadable_lines: int = 0
+    #: What the reader left out, and the parents it flagged (left out whole).
+    quality: JournalQuality = field(default_factory=JournalQuality)
     #: Filled children whose rows lack the estimate's inputs (written before schema 4).
     without_inputs: int = 0
     modes: set[str] = field(default_factory=set)
 
+    @property
+    def rows(self) -> int:
+        """Rows that fit the schema, each once (``tca`` counts the same)."""
+        return self.quality.rows
 
-def iter_journal_rows(paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
-    """Every row of the journals, one line at a time, whole (a compact line's left-out
-    fields back); a torn or bad line is ``{"event": None}``."""
-    for path in paths:
-        with open(path, "rb") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    row = None
-                if isinstance(row, dict):
-                    yield full_row(row)
-                else:
-                    yield {"event": None}
+
+def iter_journal_rows(paths: Iterable[str | os.PathLike[str]],
+                      quality: JournalQuality | None = None) -> Iterator[dict[str, Any]]:
+    """Every row of the journals that fits the schema, once, whole (a compact line's left-out
+    fields back), through the one reader (:func:`imperium_exec.events.quality.read_journal_rows`):
+    what it leaves out, and the parents it flags, go into ``quality``."""
+    return read_journal_rows(paths, quality)
 
 
 _ESTIMATE_FIELDS = ("arrival_price", "mid_at_send", "expected_slippage", "impact_estimate",
@@ -221,12 +216,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     reading = JournalReading()
     children: dict[str, _Child] = {}
     fills_by_parent: dict[str, list[tuple[int, float, int, str]]] = {}
-    for n, row in enumerate(iter_journal_rows(paths)):
-        reading.rows += 1
+    for n, row in enumerate(iter_journal_rows(paths, reading.quality)):
         event = row.get("event")
-        if event is None:
-            reading.unreadable_lines += 1
-            continue
         if event != EventKind.FILLED or not row.get("filled_quantity") or not row.get("fill_price"):
             continue
         child_id, parent_id = row.get("child_id"), row.get("parent_id")
@@ -248,6 +239,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
         fills_by_parent.setdefault(parent_id, []).append(
             (n, float(row.get("ts") or 0.0), units, child_id))
     for child_id, child in children.items():
+        if child.parent_id in reading.quality.flagged_parents:
+            continue  # a row of its parent did not fit: left out whole, not short
         e = child.estimate
         needed = (e["arrival_price"], e["mid_at_send"], e["expected_slippage"],
                   e["impact_estimate"], e["participation"], e["book_walk"])

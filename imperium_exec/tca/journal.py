@@ -27,6 +27,19 @@ import duckdb
 
 from ..events import FIELD_TYPES, ROW_FIELDS
 from ..events.compact import COMPACT_SINCE, IMPLIED_STATUS
+from ..events.quality import (
+    EMPTY_FILE,
+    NON_NEGATIVE,
+    NOT_JSON,
+    ROW_KEY,
+    JournalQuality,
+    missing,
+    negative,
+    not_finite,
+    unknown_value,
+    wrong_type,
+)
+from ..events.schema import NONE_AS_EMPTY, enum_members
 from ..instruments import InstrumentMaster
 from .contracts import contract_facts
 from .sql import literal, quote_path, scalar_int, struct
@@ -41,6 +54,74 @@ def journal_columns() -> dict[str, str]:
     """Every row field with its DuckDB type, from the event schema (enums are text)."""
     return {name: "VARCHAR" if issubclass(FIELD_TYPES[name], StrEnum)
             else _SQL_TYPES[FIELD_TYPES[name]] for name in ROW_FIELDS}
+
+
+def _read_columns() -> dict[str, str]:
+    """How the reading query takes each field: numbers and booleans as JSON (so a value of the
+    wrong type, ``NaN`` or an infinity can be named instead of read as NULL), text as text."""
+    return {name: "JSON" if kind in ("BIGINT", "DOUBLE", "BOOLEAN") else kind
+            for name, kind in journal_columns().items()}
+
+
+_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+def _typed(name: str) -> str:
+    """A field read as JSON, typed as the schema has it (NULL where it does not fit: that row
+    is left out with its reason, :func:`_problem`)."""
+    kind = journal_columns()[name]
+    column = f'"{name}"'
+    if kind == "DOUBLE":
+        return (f"CASE WHEN json_type({column}) IN {_NUMBER_TYPES} "
+                f"THEN CAST({column} AS DOUBLE) END AS {column}")
+    if kind == "BIGINT":
+        return (f"CASE WHEN json_type({column}) IN {_NUMBER_TYPES} "
+                f"THEN try_cast(CAST({column} AS DOUBLE) AS BIGINT) END AS {column}")
+    if kind == "BOOLEAN":
+        return (f"CASE WHEN json_type({column}) = 'BOOLEAN' "
+                f"THEN CAST({column} AS BOOLEAN) END AS {column}")
+    return column
+
+
+def _field_problem(name: str) -> str | None:
+    """SQL for why one field does not fit (NULL: it fits), the reasons of
+    :func:`imperium_exec.events.quality.row_problem`."""
+    kind = journal_columns()[name]
+    column = f'"{name}"'
+    present = f"{column} IS NOT NULL AND json_type({column}) <> 'NULL'"
+    if kind == "DOUBLE":
+        return (f"CASE WHEN {present} THEN CASE "
+                f"WHEN json_type({column}) NOT IN {_NUMBER_TYPES} THEN {literal(wrong_type(name))} "
+                f"WHEN NOT isfinite(CAST({column} AS DOUBLE)) "
+                f"THEN {literal(not_finite(name))} END END")
+    if kind == "BIGINT":
+        whole = (f"isfinite(CAST({column} AS DOUBLE)) "
+                 f"AND CAST({column} AS DOUBLE) = floor(CAST({column} AS DOUBLE))")
+        below = (f" WHEN CAST({column} AS DOUBLE) < 0 THEN {literal(negative(name))}"
+                 if name in NON_NEGATIVE else "")
+        return (f"CASE WHEN {present} THEN CASE "
+                f"WHEN json_type({column}) NOT IN {_NUMBER_TYPES} OR NOT ({whole}) "
+                f"THEN {literal(wrong_type(name))}{below} END END")
+    if kind == "BOOLEAN":
+        return (f"CASE WHEN {present} AND json_type({column}) <> 'BOOLEAN' "
+                f"THEN {literal(wrong_type(name))} END")
+    field_kind = FIELD_TYPES[name]
+    if issubclass(field_kind, StrEnum):
+        members = [*enum_members(field_kind), *([""] if name in NONE_AS_EMPTY else [])]
+        allowed = ", ".join(literal(m) for m in members)
+        return (f"CASE WHEN {column} IS NOT NULL AND {column} NOT IN ({allowed}) "
+                f"THEN {literal(unknown_value(name))} END")
+    return None
+
+
+def _problem() -> str:
+    """SQL for why a row is left out (NULL: it fits): the first field that does not fit, in the
+    schema's order, as :func:`imperium_exec.events.read_event` finds it."""
+    checks = [c for c in map(_field_problem, ROW_FIELDS) if c is not None]
+    unreadable = " AND ".join(f'"{n}" IS NULL' for n in ("event", "status", "ts", "v", "parent_id"))
+    return (f"CASE WHEN {unreadable} THEN {literal(NOT_JSON)} "
+            f"ELSE coalesce({', '.join(checks)}, "
+            f"CASE WHEN v IS NOT NULL AND event IS NULL THEN {literal(missing('event'))} END) END")
 
 
 def _implied_status() -> str:
@@ -88,7 +169,8 @@ _STAGED = f"""
     fill_price, mid_at_send,
     queue_priority, expected_cost_bps, prior_impact, latency_ms, error_bucket, fees,
     decision_price, end_price, is_delay, is_spread, is_drift, is_opportunity,
-    markout_s, markout_bps, underlying_price, coalesce(v, 0) AS v
+    markout_s, markout_bps, underlying_price, coalesce(v, 0) AS v,
+    problem, file, n
 """
 
 #: A row that is a fill: a child's fill increment, or a late order's (ghost) fill.
@@ -182,34 +264,71 @@ WHERE {_IS_FILL}
 """
 
 
-#: A row the reader could not parse (not JSON): no event, no status, no time.
-_UNREADABLE = "event IS NULL AND status IS NULL AND ts IS NULL"
+_EXCLUDED_EVENTS = "('session', 'basket_accepted', 'basket_finished')"
 
 
 def load_journal(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], *,
                  progress: Progress | None = None, master: InstrumentMaster | None = None,
-                 mode: str | None = None) -> int:
+                 mode: str | None = None) -> JournalQuality:
     """Read the journals into ``journal`` and build ``contracts``, ``parents``,
-    ``parent_costs`` and ``fills``; returns how many unreadable lines were skipped. With
-    ``mode``, only that mode's rows are read."""
+    ``parent_costs`` and ``fills``; returns what was read and what was left out (the rows
+    that do not fit the schema, with their file and line; rows seen twice; the parents of
+    rows left out, which are left out whole; empty files), as the one Python reader
+    (:func:`imperium_exec.events.quality.read_journal_rows`) counts them. With ``mode``, only
+    that mode's rows make the figures."""
     files = "[" + ", ".join(quote_path(p) for p in paths) + "]"
-    # ignore_errors: a line that does not parse reads as a row of NULLs (counted, dropped).
-    sql = (f"CREATE TABLE journal AS SELECT {_STAGED} FROM read_json({files}, "
-           f"format = 'newline_delimited', columns = {struct(journal_columns())}, "
-           "ignore_errors = true) "
-           "WHERE (event IS NULL OR event NOT IN "
-           "('session', 'basket_accepted', 'basket_finished'))"
-           + (f" AND (mode = {literal(mode)} OR (event IS NULL AND status IS NULL "
-              "AND ts IS NULL))" if mode is not None else ""))
+    typed = ", ".join(_typed(name) for name in ROW_FIELDS)
+    # ignore_errors: a line that does not parse reads as a row of NULLs (named, left out).
+    sql = (f"CREATE TABLE journal AS SELECT {_STAGED} FROM ("
+           f"SELECT {typed}, {_problem()} AS problem, filename AS file, ordinality AS n "
+           f"FROM read_json({files}, format = 'newline_delimited', "
+           f"columns = {struct(_read_columns())}, ignore_errors = true, filename = true) "
+           "WITH ORDINALITY)")
     _run_with_progress(con, sql, progress)
-    unreadable = scalar_int(con, f"SELECT count(*) FROM journal WHERE {_UNREADABLE}")
-    if unreadable:
-        con.execute(f"DELETE FROM journal WHERE {_UNREADABLE}")
+    quality = _left_out(con, paths)
+    con.execute(f"DELETE FROM journal WHERE event IN {_EXCLUDED_EVENTS}"
+                + (f" OR mode IS DISTINCT FROM {literal(mode)}" if mode is not None else ""))
     _load_contracts(con, master)
     con.execute(_PARENTS)
     con.execute(_PARENT_COSTS)
     con.execute(_FILLS)
-    return unreadable
+    return quality
+
+
+def _left_out(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> JournalQuality:
+    """Take out of ``journal`` the rows that do not fit, the second copies of rows and the
+    flagged parents' rows; say what went."""
+    quality = JournalQuality()
+    for path in paths:
+        if path.stat().st_size == 0 or (path.stat().st_size < 4096
+                                        and not path.read_bytes().strip()):
+            quality.add(EMPTY_FILE, str(path), None)
+    bad = scalar_int(con, "SELECT count(*) FROM journal WHERE problem IS NOT NULL")
+    if bad:
+        # Line numbers: the reading numbers the rows of all files in order, one a line.
+        rows = con.execute(
+            "WITH first AS (SELECT file, min(n) AS first_n FROM journal GROUP BY file) "
+            "SELECT problem, file, n - first_n + 1, parent_id FROM journal JOIN first "
+            "USING (file) WHERE problem IS NOT NULL ORDER BY file, n").fetchall()
+        for reason, file, line, parent_id in rows:
+            quality.add(str(reason), str(file), int(line), parent_id or None)
+        con.execute("DELETE FROM journal WHERE problem IS NOT NULL")
+    key = "hash(" + ", ".join(ROW_KEY) + ")"
+    twice = scalar_int(con, f"SELECT count(*) - count(DISTINCT {key}) FROM journal")
+    if twice:
+        copies = con.execute(
+            f"SELECT rowid, file FROM (SELECT rowid, file, row_number() OVER "
+            f"(PARTITION BY {key} ORDER BY file, n) AS copy FROM journal) WHERE copy > 1"
+        ).fetchall()
+        quality.duplicates = len(copies)
+        quality.duplicate_files = {str(f) for _, f in copies}
+        con.execute("DELETE FROM journal WHERE list_contains(?, rowid)",
+                    [[r for r, _ in copies]])
+    quality.rows = scalar_int(con, "SELECT count(*) FROM journal")
+    if quality.flagged_parents:
+        con.execute("DELETE FROM journal WHERE list_contains(?, parent_id)",
+                    [sorted(quality.flagged_parents)])
+    return quality
 
 
 def _run_with_progress(con: duckdb.DuckDBPyConnection, sql: str,

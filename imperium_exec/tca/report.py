@@ -51,13 +51,17 @@ def _num(value: float | None, digits: int = 1, *, signed: bool = True) -> str:
     """A figure coloured by its sign (positive = cost, red)."""
     if value is None:
         return '<span class="none">—</span>'
-    text = f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
+    if round(value, digits) == 0:
+        value = 0.0  # no "-0.00": what rounds to nothing is neither a cost nor a saving
+    text = f"{value:+,.{digits}f}" if signed and value != 0 else f"{value:,.{digits}f}"
     css = "cost" if value > 0 else "saving" if value < 0 else ""
     return f'<span class="{css}">{text}</span>' if css and signed else text
 
 
 def _plain(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+    if value is None:
+        return "—"
+    return f"{0.0 if round(value, digits) == 0 else value:,.{digits}f}"
 
 
 def _pct(value: float | None) -> str:
@@ -104,6 +108,7 @@ def render_report(figures: TcaFigures, *, title: str = "Execution quality: TCA",
     body += _breakdown_section(f.breakdowns)
     body += _operations_section(f)
     body += _outlier_section(f, waterfalls)
+    body += _data_quality_section(f)
     body += _notes_section(f)
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
@@ -342,10 +347,13 @@ def _outlier_section(f: TcaFigures, waterfalls: int) -> list[str]:
         return [*out, '<p class="note">No parent with a cost to rank.</p>']
     head = ["parent", "symbol", "side", "algo", "status", "started (IST)", "filled",
             "arrival bps", "expected bps", *(f"{IS_PART_TITLES[n]} bps" for n in IS_PARTS),
-            "IS bps", "IS ₹"]
+            "shortfall bps", "shortfall ₹"]
+    split = (f" With {f.ranked_parents:,} parents to rank, the two lists split them: "
+             f"{len(f.worst)} and {len(f.best)}, none in both."
+             if len(f.worst) + len(f.best) >= f.ranked_parents else "")
     out.append(f'<h3>The {len(f.worst)} costliest parents</h3><p class="note">Ranked by '
                "shortfall in bps of decision notional (arrival slippage where a parent has "
-               "no shortfall parts).</p>")
+               f"no shortfall parts).{split}</p>")
     out.append(_table(head, _parent_rows(f.worst), text_columns=6))
     charts = [svg.waterfall(_waterfall_steps(p.shortfall, bps=True, short=True),
                             title=f"{p.parent_id} {p.tradingsymbol} {p.side}", unit="bps",
@@ -354,9 +362,21 @@ def _outlier_section(f: TcaFigures, waterfalls: int) -> list[str]:
     if charts:
         out.append("<h3>Their waterfalls</h3><div class=\"charts\">" + "".join(charts)
                    + "</div>")
-    out.append(f"<h3>The {len(f.best)} cheapest parents</h3>")
-    out.append(_table(head, _parent_rows(f.best), text_columns=6))
+    if f.best:
+        out.append(f"<h3>The {len(f.best)} cheapest parents</h3>")
+        out.append(_table(head, _parent_rows(f.best), text_columns=6))
     return out
+
+
+def _data_quality_section(f: TcaFigures) -> list[str]:
+    out = ["<h2>Data quality</h2>"]
+    if not f.data_quality:
+        return [*out, '<p class="note">Every row fit the event schema, and none was seen '
+                "twice.</p>"]
+    return [*out, '<p class="note">Rows that do not fit the event schema are left out, with '
+            "the parent they belong to (so no parent counts short); rows seen twice are read "
+            "once.</p><ul class=\"notes\">"
+            + "".join(f"<li>{escape(n)}</li>" for n in f.data_quality) + "</ul>"]
 
 
 def _notes_section(f: TcaFigures) -> list[str]:

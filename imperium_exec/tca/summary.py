@@ -9,7 +9,9 @@ from .figures import IS_PART_TITLES, IS_PARTS, TcaFigures
 
 
 def _bps(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.2f} bps"
+    if value is None:
+        return "—"
+    return "0.00 bps" if round(value, 2) == 0 else f"{value:+.2f} bps"
 
 
 def _day(ts: float | None) -> str:
@@ -23,7 +25,7 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
              f"{_day(j.first_ts)} to {_day(j.last_ts)} IST",
              f"parents: {f.parents:,} ({f.parents_with_fills:,} with fills, "
              f"{f.parents_with_shortfall:,} with shortfall parts); positive = cost"]
-    lines.extend(n for n in f.notes if "unreadable line" in n)
+    lines.extend(f"data quality: {n}" for n in f.data_quality)
     t = f.total
     if t is not None:
         lines.append(f"implementation shortfall: ₹{t.total:,.0f} = {_bps(t.total_bps)} of "
@@ -62,9 +64,10 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
     for parent in f.worst[:worst]:
         sf = parent.shortfall
         cost = sf.total_bps if sf is not None else parent.arrival_slippage_bps
-        what = "IS" if sf is not None else "arrival"
-        lines.append(f"  costliest: {parent.parent_id} {parent.tradingsymbol} {parent.side} "
-                     f"{parent.algo or ''} {what} {_bps(cost)}")
+        what = "shortfall" if sf is not None else "arrival slippage"
+        algo = f" ({parent.algo})" if parent.algo else ""
+        lines.append(f"  costliest: {parent.parent_id} {parent.tradingsymbol} {parent.side}"
+                     f"{algo}: {what} {_bps(cost)}")
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from tca_support import (
     write_rows,
 )
 
+from imperium_exec.calibration.slippage_fit import read_observations
 from imperium_exec.events import QueuePriority
 from imperium_exec.instruments import default_instrument_master
 from imperium_exec.request import Side
