@@ -17,6 +17,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from ..events import Event, EventKind, QueuePriority
+from ..tca.scales import signed_text
 from ..timeutil import ist_day_start
 
 #: Parents whose waterfall can be picked (the newest finished ones).
@@ -56,7 +57,8 @@ class ParentCost:
     @property
     def label(self) -> str:
         return (f"{self.side} {self.quantity} {self.tradingsymbol} {self.execution_algo} · "
-                f"{self.status} {self.filled}/{self.quantity} · {self.bps(self.total):+.1f} bps")
+                f"{self.status} {self.filled}/{self.quantity} · "
+                f"{signed_text(self.bps(self.total), 1)} bps")
 
 
 @dataclass

@@ -93,7 +93,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
 from ..costs.slippage import PriorFill, SlippageModel, SlippageParams
 from ..events import EventKind

@@ -32,7 +32,7 @@ import orjson
 
 from .compact import full_row
 from .reading import SchemaError, read_event
-from .schema import ENUM_FIELDS
+from .schema import ENUM_FIELDS, Event
 
 #: Counts that cannot be negative.
 NON_NEGATIVE: tuple[str, ...] = ("child_index", "children", "quantity", "attempt",
@@ -119,10 +119,10 @@ class JournalQuality:
         return out
 
 
-def row_problem(row: dict[str, Any]) -> str | None:
-    """Why a parsed journal line does not fit (None: it fits)."""
+def row_problem(row: dict[str, Any]) -> str | Event:
+    """Why a parsed journal line does not fit, or its typed event when it fits."""
     try:
-        read_event(row)
+        event = read_event(row)
     except SchemaError as exc:
         if exc.reason == "missing":
             return missing(exc.field)
@@ -130,10 +130,10 @@ def row_problem(row: dict[str, Any]) -> str | None:
             return unknown_value(exc.field)
         return wrong_type(exc.field)
     for name in NON_NEGATIVE:
-        value = row.get(name)
-        if isinstance(value, int | float) and value < 0:
+        value = getattr(event, name)
+        if value is not None and value < 0:
             return negative(name)
-    return None
+    return event
 
 
 def _non_finite_problem(line: bytes) -> tuple[str, dict[str, Any]] | None:
@@ -181,20 +181,19 @@ def read_journal_rows(paths: Iterable[str | os.PathLike[str]],
                 if not isinstance(value, dict):
                     q.add(NOT_OBJECT, name, number)
                     continue
-                problem = row_problem(value)
-                if problem is not None:
+                event = row_problem(value)
+                if isinstance(event, str):
                     parent = value.get("parent_id")
-                    q.add(problem, name, number, parent if isinstance(parent, str) else None)
+                    q.add(event, name, number, parent if isinstance(parent, str) else None)
                     continue
-                row = full_row(value)
-                key = hash(tuple(row.get(k) for k in ROW_KEY))
+                key = hash(tuple(getattr(event, k) for k in ROW_KEY))
                 if key in seen:
                     q.duplicates += 1
                     q.duplicate_files.add(name)
                     continue
                 seen.add(key)
                 q.rows += 1
-                yield row
+                yield full_row(value)
         if lines == 0:
             q.add(EMPTY_FILE, name, None)
 

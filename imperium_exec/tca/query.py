@@ -61,7 +61,7 @@ class TcaQuery:
             "preserve_insertion_order": False,
         })
         self.files: JournalFiles | None = None
-        #: What the reading left out, and why (:class:`~imperium_exec.events.quality.JournalQuality`).
+        #: What the reading left out, and why (:class:`JournalQuality`).
         self.quality = JournalQuality()
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from .figures import (
     ShortfallParts,
     TcaFigures,
 )
+from .scales import signed_text
 
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px auto; max-width: 1180px;
@@ -53,7 +54,7 @@ def _num(value: float | None, digits: int = 1, *, signed: bool = True) -> str:
         return '<span class="none">—</span>'
     if round(value, digits) == 0:
         value = 0.0  # no "-0.00": what rounds to nothing is neither a cost nor a saving
-    text = f"{value:+,.{digits}f}" if signed and value != 0 else f"{value:,.{digits}f}"
+    text = signed_text(value, digits) if signed else _plain(value, digits)
     css = "cost" if value > 0 else "saving" if value < 0 else ""
     return f'<span class="{css}">{text}</span>' if css and signed else text
 
@@ -193,7 +194,7 @@ def _slippage_section(f: TcaFigures) -> list[str]:
     out.append('<div class="charts">' + svg.histogram(
         h.edges, h.counts, title="Arrival slippage per parent",
         x_label="arrival slippage, bps (positive = cost)", mark=h.median,
-        mark_label=f"median {h.median:+.1f}" if h.median is not None else "") + "</div>")
+        mark_label=f"median {signed_text(h.median, 1)}" if h.median is not None else "") + "</div>")
     return out
 
 

@@ -6,12 +6,11 @@ import datetime as dt
 
 from ..timeutil import IST
 from .figures import IS_PART_TITLES, IS_PARTS, TcaFigures
+from .scales import signed_text
 
 
 def _bps(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return "0.00 bps" if round(value, 2) == 0 else f"{value:+.2f} bps"
+    return "—" if value is None else f"{signed_text(value, 2, thousands=False)} bps"
 
 
 def _day(ts: float | None) -> str:
@@ -44,7 +43,7 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
             sd = f"{e.z_sd:.2f}" if e.z_sd is not None else "-"
             share = f"{100 * e.z_beyond_2:.1f} %" if e.z_beyond_2 is not None else "-"
             lines.append(f"  z (realized - expected over timing risk) on {e.z_parents:,} "
-                         f"parents: mean {e.z_mean:+.2f}, sd {sd}, beyond ±2: {share}")
+                         f"parents: mean {signed_text(e.z_mean, 2)}, sd {sd}, beyond ±2: {share}")
     if f.markouts:
         by_horizon: dict[float, tuple[float, int]] = {}
         for p in f.markouts:

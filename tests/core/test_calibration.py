@@ -23,9 +23,9 @@ from imperium_exec.calibration.slippage_fit import (
     write_calibration,
 )
 from imperium_exec.cli import main
-from imperium_exec.events.quality import NOT_JSON
 from imperium_exec.costs.slippage import PriorFill, SlippageParams
 from imperium_exec.events import Event, EventKind, Status
+from imperium_exec.events.quality import NOT_JSON
 from imperium_exec.request import Side
 
 
