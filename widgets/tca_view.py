@@ -200,7 +200,8 @@ class TcaPanel(QWidget):
             parts = [by_part[name] for name, _ in PARTS]
             self.summary.setText(
                 f"Today: {len(today.parents):,} finished parents, ordered value "
-                f"₹{today.ordered_value:,.0f}; shortfall {signed_text(sum(parts), 1)} bps "
+                f"₹{today.ordered_value:,.0f}; shortfall "
+                f"{signed_text(sum(parts), 1, thousands=False)} bps "
                 f"(₹{signed_text(sum(today.rupees.values()), 0)}), positive = cost"
                 if today.parents else "No finished parent today yet.")
         self._draw_waterfall(parts)
@@ -213,7 +214,7 @@ class TcaPanel(QWidget):
         self._bars.setOpts(x=np.arange(len(values), dtype=np.float64), y0=bottoms,
                            height=heights, brushes=brushes, pen=pg.mkPen(None))
         for i, (label, value) in enumerate(zip(self._bar_labels, values, strict=True)):
-            label.setText(signed_text(value, 1), color=self.theme.plot_foreground)
+            label.setText(signed_text(value, 1, thousands=False), color=self.theme.plot_foreground)
             label.setPos(float(i), bottoms[i] + heights[i])
         low = min(0.0, *bottoms)
         high = max(0.0, *(b + h for b, h in zip(bottoms, heights, strict=True)))
@@ -252,7 +253,7 @@ def _describe(cost: ParentCost) -> str:
                        for name, label in PARTS)
     return (f"{cost.side} {cost.tradingsymbol} {cost.execution_algo}: {cost.status}, "
             f"{cost.filled:,}/{cost.quantity:,} filled; shortfall "
-            f"{signed_text(cost.bps(cost.total), 1)} bps "
+            f"{signed_text(cost.bps(cost.total), 1, thousands=False)} bps "
             f"(₹{signed_text(cost.total, 0)}: {rupees}), "
             f"positive = cost")
 
