@@ -77,7 +77,7 @@ class Histogram:
 @dataclass(frozen=True, slots=True)
 class MarkoutPoint:
     horizon_s: float
-    liquidity: str  # aggressive (took), passive (rested: join or neutral), unknown
+    liquidity: str  # taking, resting (imperium_exec.events.liquidity), unknown
     fills: int
     units: int
     mean_bps: float  # quantity-weighted; positive = the market moved against the fill

@@ -27,6 +27,7 @@ import duckdb
 
 from ..events import FIELD_TYPES, ROW_FIELDS
 from ..events.compact import COMPACT_SINCE, IMPLIED_STATUS
+from ..events.liquidity import PRICE_TOLERANCE
 from ..events.quality import (
     EMPTY_FILE,
     NON_NEGATIVE,
@@ -166,7 +167,7 @@ _STAGED = f"""
     parent_quantity, arrival_price,
     CASE WHEN v >= {COMPACT_SINCE} AND filled_quantity IS NULL AND event = 'finished'
          THEN parent_filled_quantity ELSE filled_quantity END AS filled_quantity,
-    fill_price, mid_at_send,
+    fill_price, mid_at_send, limit_price, touch_at_send,
     queue_priority, expected_cost_bps, prior_impact, latency_ms, error_bucket, fees,
     decision_price, end_price, is_delay, is_spread, is_drift, is_opportunity,
     markout_s, markout_bps, underlying_price, coalesce(v, 0) AS v,
@@ -176,6 +177,20 @@ _STAGED = f"""
 #: A row that is a fill: a child's fill increment, or a late order's (ghost) fill.
 _IS_FILL = ("event IN ('filled', 'ghost') AND filled_quantity > 0 AND fill_price IS NOT NULL")
 _SIGN = "CASE side WHEN 'SELL' THEN -1.0 ELSE 1.0 END"
+#: Whether a fill took liquidity or rested, from what happened: its child's price against the
+#: far touch when it was sent (a MARKET child takes); without the touch (older rows), a limit
+#: on the passive side of its mid rests; else the router's intent. The rule of
+#: :func:`imperium_exec.events.liquidity.fill_liquidity` (a test holds the two together).
+LIQUIDITY = f"""CASE
+    WHEN limit_price IS NULL AND (touch_at_send IS NOT NULL OR mid_at_send IS NOT NULL)
+        THEN 'taking'
+    WHEN limit_price IS NOT NULL AND touch_at_send IS NOT NULL THEN
+        CASE WHEN {_SIGN} * (limit_price - touch_at_send) >= -{PRICE_TOLERANCE!r}
+             THEN 'taking' ELSE 'resting' END
+    WHEN limit_price IS NOT NULL AND mid_at_send IS NOT NULL
+         AND {_SIGN} * (limit_price - mid_at_send) < -{PRICE_TOLERANCE!r} THEN 'resting'
+    WHEN queue_priority = 'take' THEN 'taking'
+    WHEN queue_priority IN ('join', 'neutral') THEN 'resting' END"""
 #: IST is UTC+05:30 all year.
 _IST_OFFSET_S = 19800
 
@@ -252,7 +267,8 @@ FROM p LEFT JOIN contracts c USING (tradingsymbol)
 
 _FILLS = f"""
 CREATE VIEW fills AS
-SELECT parent_id, child_id, ts, tradingsymbol, side, algo, urgency, queue_priority,
+SELECT parent_id, child_id, ts, tradingsymbol, side, algo, urgency,
+    {LIQUIDITY} AS liquidity, queue_priority AS router_intent, limit_price, touch_at_send,
     event = 'ghost' AS late_order, filled_quantity AS units, fill_price, arrival_price,
     mid_at_send, expected_cost_bps, prior_impact, fees,
     CASE WHEN arrival_price > 0
@@ -267,6 +283,53 @@ WHERE {_IS_FILL}
 _EXCLUDED_EVENTS = "('session', 'basket_accepted', 'basket_finished')"
 
 
+def _typed_problem() -> str:
+    """SQL for why a row read by the strict typed reading does not fit (NULL: it fits): what
+    that reading lets through, NaN and infinities, negative counts, values no enum has, a
+    versioned row without an event; the same reasons as :func:`_problem`."""
+    checks: list[str] = []
+    for name in ROW_FIELDS:
+        kind, column = journal_columns()[name], f'"{name}"'
+        if kind == "DOUBLE":
+            checks.append(f"CASE WHEN NOT isfinite({column}) "
+                          f"THEN {literal(not_finite(name))} END")
+        elif kind == "BIGINT" and name in NON_NEGATIVE:
+            checks.append(f"CASE WHEN {column} < 0 THEN {literal(negative(name))} END")
+        elif issubclass(FIELD_TYPES[name], StrEnum):
+            check = _field_problem(name)
+            assert check is not None
+            checks.append(check)
+    checks.append(f"CASE WHEN v IS NOT NULL AND event IS NULL "
+                  f"THEN {literal(missing('event'))} END")
+    return f"coalesce({', '.join(checks)})"
+
+
+def _reading(path: Path, *, strict: bool) -> str:
+    """SQL reading one journal file into the staged columns with ``problem`` (why a row is
+    left out), ``file`` and ``n`` (its line). The strict reading takes every field as its type
+    and fails on the first line that does not parse or a value that does not convert (fast:
+    a clean journal costs what reading it always did); the checking reading takes numbers as
+    JSON, names each problem and goes on (about three times slower)."""
+    if strict:
+        inner = (f"SELECT *, {_typed_problem()} AS problem, {quote_path(path)} AS file, "
+                 f"ordinality AS n FROM read_json({quote_path(path)}, "
+                 f"format = 'newline_delimited', columns = {struct(journal_columns())}) "
+                 "WITH ORDINALITY")
+    else:
+        # ignore_errors: a line that does not parse reads as a row of NULLs (named).
+        typed = ", ".join(_typed(name) for name in ROW_FIELDS)
+        inner = (f"SELECT {typed}, {_problem()} AS problem, {quote_path(path)} AS file, "
+                 f"ordinality AS n FROM read_json({quote_path(path)}, "
+                 f"format = 'newline_delimited', columns = {struct(_read_columns())}, "
+                 "ignore_errors = true) WITH ORDINALITY")
+    return f"SELECT {_STAGED} FROM ({inner})"
+
+
+def _file_progress(progress: Progress, start: int, size: int, total: int) -> Progress:
+    """One file's reading's progress as the whole's (by bytes)."""
+    return lambda fraction: progress((start + fraction * size) / total)
+
+
 def load_journal(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], *,
                  progress: Progress | None = None, master: InstrumentMaster | None = None,
                  mode: str | None = None) -> JournalQuality:
@@ -275,16 +338,28 @@ def load_journal(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], *,
     that do not fit the schema, with their file and line; rows seen twice; the parents of
     rows left out, which are left out whole; empty files), as the one Python reader
     (:func:`imperium_exec.events.quality.read_journal_rows`) counts them. With ``mode``, only
-    that mode's rows make the figures."""
-    files = "[" + ", ".join(quote_path(p) for p in paths) + "]"
-    typed = ", ".join(_typed(name) for name in ROW_FIELDS)
-    # ignore_errors: a line that does not parse reads as a row of NULLs (named, left out).
-    sql = (f"CREATE TABLE journal AS SELECT {_STAGED} FROM ("
-           f"SELECT {typed}, {_problem()} AS problem, filename AS file, ordinality AS n "
-           f"FROM read_json({files}, format = 'newline_delimited', "
-           f"columns = {struct(_read_columns())}, ignore_errors = true, filename = true) "
-           "WITH ORDINALITY)")
-    _run_with_progress(con, sql, progress)
+    that mode's rows make the figures.
+
+    Each file is read strictly first; a file the strict reading refuses (a torn or garbage
+    line, a value that is not of its field's type) is read again by the checking reading,
+    which names every problem. The strict reading converts what it can: a number written as
+    text (``"36.65"``) reads as the number there, where the Python reader refuses the row."""
+    sizes = [p.stat().st_size for p in paths]
+    total = max(1, sum(sizes))
+    done = 0
+    con.execute(f"CREATE TABLE journal AS {_reading(paths[0], strict=False)} LIMIT 0")
+    for path, size in zip(paths, sizes, strict=True):
+        if size == 0:
+            continue
+        part = None if progress is None else _file_progress(progress, done, size, total)
+        try:
+            _run_with_progress(con, f"INSERT INTO journal {_reading(path, strict=True)}", part)
+        except duckdb.Error:  # a line that does not parse, a value that does not convert
+            _run_with_progress(con, f"INSERT INTO journal {_reading(path, strict=False)}",
+                               part)
+        done += size
+    if progress is not None:
+        progress(1.0)
     quality = _left_out(con, paths)
     con.execute(f"DELETE FROM journal WHERE event IN {_EXCLUDED_EVENTS}"
                 + (f" OR mode IS DISTINCT FROM {literal(mode)}" if mode is not None else ""))
@@ -305,11 +380,10 @@ def _left_out(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> JournalQ
             quality.add(EMPTY_FILE, str(path), None)
     bad = scalar_int(con, "SELECT count(*) FROM journal WHERE problem IS NOT NULL")
     if bad:
-        # Line numbers: the reading numbers the rows of all files in order, one a line.
+        # Each file is read on its own: its rows are numbered from 1, one a line.
         rows = con.execute(
-            "WITH first AS (SELECT file, min(n) AS first_n FROM journal GROUP BY file) "
-            "SELECT problem, file, n - first_n + 1, parent_id FROM journal JOIN first "
-            "USING (file) WHERE problem IS NOT NULL ORDER BY file, n").fetchall()
+            "SELECT problem, file, n, parent_id FROM journal WHERE problem IS NOT NULL "
+            "ORDER BY file, n").fetchall()
         for reason, file, line, parent_id in rows:
             quality.add(str(reason), str(file), int(line), parent_id or None)
         con.execute("DELETE FROM journal WHERE problem IS NOT NULL")

@@ -37,7 +37,7 @@ from .figures import (
     ShortfallParts,
     TcaFigures,
 )
-from .journal import Progress, load_journal
+from .journal import LIQUIDITY, Progress, load_journal
 from .operations import latency, operations
 from .scales import nice_range
 from .sources import JournalFiles
@@ -224,11 +224,11 @@ class TcaQuery:
                          median=median)
 
     def markouts(self) -> tuple[MarkoutPoint, ...]:
-        """Mean markout by horizon, for fills that took liquidity (aggressive) and fills that
-        rested (passive: joined the touch or sat at the mid), quantity-weighted."""
+        """Mean markout by horizon, for fills that took liquidity and fills that rested
+        (:data:`~.journal.LIQUIDITY`: from the child's price against the touch when it was
+        sent, not the router's intent), quantity-weighted."""
         rows = self.con.execute(
-            "SELECT markout_s, CASE queue_priority WHEN 'take' THEN 'aggressive' "
-            "WHEN 'join' THEN 'passive' WHEN 'neutral' THEN 'passive' ELSE 'unknown' END AS "
+            f"SELECT markout_s, coalesce({LIQUIDITY}, 'unknown') AS "
             "liquidity, count(*), sum(filled_quantity), "
             "sum(filled_quantity * markout_bps) / sum(filled_quantity) "
             "FROM journal WHERE event = 'markout' AND markout_bps IS NOT NULL "

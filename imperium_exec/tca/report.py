@@ -211,14 +211,16 @@ def _markout_section(points: Sequence[MarkoutPoint]) -> list[str]:
         units = sum(p.units for p in at)
         overall.append(sum(p.mean_bps * p.units for p in at) / units if units else None)
     series.append(("all fills", overall))
-    for liquidity in ("aggressive", "passive", "unknown"):
+    for liquidity in ("taking", "resting", "unknown"):
         if any(k[1] == liquidity for k in by):
             series.append((liquidity, [by[(h, liquidity)].mean_bps if (h, liquidity) in by
                                        else None for h in horizons]))
     out.append('<p class="note">s × (fill − mid h seconds later) / fill, bps, '
                "quantity-weighted: positive = the market moved against the fill (a cost; "
-               "passive fills that keep costing were picked off). Aggressive: the child took "
-               "liquidity; passive: it joined the touch or sat at the mid.</p>")
+               "resting fills that keep costing were picked off). Taking: the child's price "
+               "was at or through the far touch when it was sent (or it was a MARKET order); "
+               "resting: it was not, whatever the router meant (a take capped at the parent's "
+               "limit rests).</p>")
     out.append('<div class="charts">' + svg.line_chart(
         [f"{h:g} s" for h in horizons], series, title="Mean markout by horizon",
         x_label="seconds after the fill", y_label="bps (positive = cost)") + "</div>")

@@ -151,11 +151,11 @@ def test_markouts_are_split_by_liquidity_and_weighted_by_quantity(tmp_path: Path
     ]
     query.load(resolve_journals([write_rows(tmp_path / "m.jsonl", rows)]))
     points = {(p.horizon_s, p.liquidity): p for p in query.markouts()}
-    assert points[(1.0, "aggressive")].mean_bps == pytest.approx((65 * 10 + 195 * 30) / 260)
-    assert points[(1.0, "aggressive")].fills == 2
-    assert points[(1.0, "passive")].mean_bps == pytest.approx(-5.0)
-    assert points[(5.0, "passive")].mean_bps == pytest.approx(7.0)
-    assert (5.0, "aggressive") not in points
+    assert points[(1.0, "taking")].mean_bps == pytest.approx((65 * 10 + 195 * 30) / 260)
+    assert points[(1.0, "taking")].fills == 2
+    assert points[(1.0, "resting")].mean_bps == pytest.approx(-5.0)
+    assert points[(5.0, "resting")].mean_bps == pytest.approx(7.0)
+    assert (5.0, "taking") not in points
 
 
 def test_errors_and_retries_are_counted_by_bucket(tmp_path: Path, query: TcaQuery) -> None:
