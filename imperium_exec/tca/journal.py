@@ -304,30 +304,73 @@ def _typed_problem() -> str:
     return f"coalesce({', '.join(checks)})"
 
 
-def _reading(path: Path, *, strict: bool) -> str:
-    """SQL reading one journal file into the staged columns with ``problem`` (why a row is
-    left out), ``file`` and ``n`` (its line). The strict reading takes every field as its type
-    and fails on the first line that does not parse or a value that does not convert (fast:
-    a clean journal costs what reading it always did); the checking reading takes numbers as
-    JSON, names each problem and goes on (about three times slower)."""
+def _reading(paths: Sequence[Path], *, strict: bool) -> str:
+    """SQL reading journal files into the staged columns with ``problem`` (why a row is left
+    out), ``file`` and ``n`` (its line). The strict reading takes every field as its type
+    and fails on the first line that does not parse or a value that does not convert (fast: a
+    clean journal costs what reading it always did; it numbers no lines); the checking
+    reading, of one file, takes numbers as JSON, names each problem with its line and goes on
+    (about three times slower)."""
+    files = "[" + ", ".join(quote_path(p) for p in paths) + "]"
     if strict:
-        inner = (f"SELECT *, {_typed_problem()} AS problem, {quote_path(path)} AS file, "
-                 f"ordinality AS n FROM read_json({quote_path(path)}, "
-                 f"format = 'newline_delimited', columns = {struct(journal_columns())}) "
-                 "WITH ORDINALITY")
+        inner = (f"SELECT *, {_typed_problem()} AS problem, filename AS file, "
+                 f"CAST(NULL AS BIGINT) AS n FROM read_json({files}, "
+                 f"format = 'newline_delimited', columns = {struct(journal_columns())}, "
+                 "filename = true)")
     else:
+        (path,) = paths
         # ignore_errors: a line that does not parse reads as a row of NULLs (named).
         typed = ", ".join(_typed(name) for name in ROW_FIELDS)
         inner = (f"SELECT {typed}, {_problem()} AS problem, {quote_path(path)} AS file, "
-                 f"ordinality AS n FROM read_json({quote_path(path)}, "
-                 f"format = 'newline_delimited', columns = {struct(_read_columns())}, "
-                 "ignore_errors = true) WITH ORDINALITY")
+                 f"ordinality AS n FROM read_json({files}, format = 'newline_delimited', "
+                 f"columns = {struct(_read_columns())}, ignore_errors = true) "
+                 "WITH ORDINALITY")
     return f"SELECT {_STAGED} FROM ({inner})"
 
 
 def _file_progress(progress: Progress, start: int, size: int, total: int) -> Progress:
     """One file's reading's progress as the whole's (by bytes)."""
     return lambda fraction: progress((start + fraction * size) / total)
+
+
+def _read_files(con: duckdb.DuckDBPyConnection, paths: Sequence[Path],
+                progress: Progress | None) -> None:
+    """Into ``journal``: every file strictly at once; when that fails, file by file, each
+    strictly or, refused, checked; a file with a problem the strict reading let through is
+    read again checked, for its line numbers."""
+    con.execute(f"CREATE TABLE journal AS {_reading(paths[:1], strict=False)} LIMIT 0")
+    present = [p for p in paths if p.stat().st_size > 0]
+    if not present:
+        return
+    try:
+        _run_with_progress(con, f"INSERT INTO journal {_reading(present, strict=True)}",
+                           progress)
+        redo = [Path(f) for (f,) in con.execute(
+            "SELECT DISTINCT file FROM journal WHERE problem IS NOT NULL").fetchall()]
+        if redo:
+            con.execute("DELETE FROM journal WHERE list_contains(?, file)",
+                        [[str(p) for p in redo]])
+    except duckdb.Error:  # a line that does not parse, a value that does not convert
+        con.execute("DELETE FROM journal")
+        redo = []
+        sizes = [p.stat().st_size for p in present]
+        total, done = max(1, sum(sizes)), 0
+        for path, size in zip(present, sizes, strict=True):
+            part = None if progress is None else _file_progress(progress, done, size, total)
+            try:
+                _run_with_progress(con, f"INSERT INTO journal {_reading([path], strict=True)}",
+                                   part)
+                if scalar_int(con, "SELECT count(*) FROM journal WHERE problem IS NOT NULL "
+                              f"AND file = {quote_path(path)}"):
+                    con.execute(f"DELETE FROM journal WHERE file = {quote_path(path)}")
+                    redo.append(path)
+            except duckdb.Error:
+                redo.append(path)
+            done += size
+    for path in redo:
+        con.execute(f"INSERT INTO journal {_reading([path], strict=False)}")
+    if progress is not None:
+        progress(1.0)
 
 
 def load_journal(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], *,
@@ -340,26 +383,12 @@ def load_journal(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], *,
     (:func:`imperium_exec.events.quality.read_journal_rows`) counts them. With ``mode``, only
     that mode's rows make the figures.
 
-    Each file is read strictly first; a file the strict reading refuses (a torn or garbage
-    line, a value that is not of its field's type) is read again by the checking reading,
-    which names every problem. The strict reading converts what it can: a number written as
-    text (``"36.65"``) reads as the number there, where the Python reader refuses the row."""
-    sizes = [p.stat().st_size for p in paths]
-    total = max(1, sum(sizes))
-    done = 0
-    con.execute(f"CREATE TABLE journal AS {_reading(paths[0], strict=False)} LIMIT 0")
-    for path, size in zip(paths, sizes, strict=True):
-        if size == 0:
-            continue
-        part = None if progress is None else _file_progress(progress, done, size, total)
-        try:
-            _run_with_progress(con, f"INSERT INTO journal {_reading(path, strict=True)}", part)
-        except duckdb.Error:  # a line that does not parse, a value that does not convert
-            _run_with_progress(con, f"INSERT INTO journal {_reading(path, strict=False)}",
-                               part)
-        done += size
-    if progress is not None:
-        progress(1.0)
+    The files are read strictly first (:func:`_read_files`); a file the strict reading
+    refuses (a torn or garbage line, a value that is not of its field's type) is read again
+    by the checking reading, which names every problem. The strict reading converts what it
+    can: a number written as text (``"36.65"``) reads as the number there, where the Python
+    reader refuses the row."""
+    _read_files(con, paths, progress)
     quality = _left_out(con, paths)
     con.execute(f"DELETE FROM journal WHERE event IN {_EXCLUDED_EVENTS}"
                 + (f" OR mode IS DISTINCT FROM {literal(mode)}" if mode is not None else ""))
