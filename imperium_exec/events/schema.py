@@ -139,10 +139,11 @@ class Event(NamedTuple):
     end_price: Annotated[float | None, "The mid when the parent ended"] = None
     is_delay: Annotated[float | None, "Shortfall from the decision to the arrival, on the "
                         "filled quantity"] = None
-    is_spread: Annotated[float | None, "Fills against the mids their children were priced "
-                         "from: spread and book walked"] = None
-    is_drift: Annotated[float | None, "Those mids against the arrival price: the market and "
-                        "our own earlier fills"] = None
+    is_spread: Annotated[float | None, "Fills that took liquidity against the mids their "
+                         "children were priced from: spread and book walked (a fill that "
+                         "rested crossed none)"] = None
+    is_drift: Annotated[float | None, "Those mids (a resting fill: its own price) against the "
+                        "arrival price: the market and our own earlier fills"] = None
     is_opportunity: Annotated[float | None, "The unfilled quantity against the mid at the "
                               "end"] = None
     # markouts (markout rows: fill_price and filled_quantity are the fill's)
