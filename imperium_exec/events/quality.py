@@ -39,8 +39,9 @@ NON_NEGATIVE: tuple[str, ...] = ("child_index", "children", "quantity", "attempt
                                  "parent_quantity", "parent_filled_quantity",
                                  "filled_quantity", "day_volume")
 #: The key two copies of one row share (a backup copy of a journal): what makes a row itself.
-ROW_KEY: tuple[str, ...] = ("ts", "parent_id", "event", "child_id", "tag", "status",
-                            "filled_quantity", "fill_price", "markout_s")
+ROW_KEY: tuple[str, ...] = ("v", "ts", "mode", "parent_id", "tradingsymbol", "event",
+                            "child_id", "tag", "status", "filled_quantity", "fill_price",
+                            "markout_s")
 
 NOT_JSON = "not JSON (a torn or garbage line)"
 NOT_OBJECT = "not a JSON object"
