@@ -166,7 +166,7 @@ class TcaQuery:
 
     def parent_costs(self, *, order: str = "DESC", limit: int | None = 10,
                      parent_ids: Sequence[str] | None = None) -> tuple[ParentCost, ...]:
-        """Parents by cost (IS bps, else arrival slippage bps), costliest first with
+        """Parents by cost (shortfall bps, else arrival slippage bps), costliest first with
         ``order="DESC"``; or the named ones."""
         if order not in ("ASC", "DESC"):
             raise ValueError(f"order: ASC or DESC, not {order!r}")

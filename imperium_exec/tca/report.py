@@ -293,7 +293,7 @@ def _breakdown_section(breakdowns: Sequence[Breakdown]) -> list[str]:
             title=f"{'Shortfall' if use_is else 'Arrival slippage'} by {name}",
             unit="bps (positive = cost)")
         out.append('<div class="charts">' + _table(
-            [b.dimension, "parents", "notional ₹", "filled", "IS bps", "spread bps",
+            [b.dimension, "parents", "notional ₹", "filled", "shortfall bps", "spread bps",
              "arrival bps", "expected bps"], rows) + chart + "</div>")
     return out
 
