@@ -1,158 +1,248 @@
-"""Calibration on the paper exchange, at the issue's scale: 2,000 parents.
+"""Calibration on the paper exchange with the index moving as it normally does, at the issue's
+scale: 2,000 unmirrored parents per impact setting, checked on 400 fresh parents of other days.
 
 Run: ``.venv/bin/python bench/bench_calibrate.py [PARENTS]`` (default 2000; prints markdown).
 
-1. ``PARENTS`` seeded parents (half bought, half sold on the same still markets: see
-   :mod:`imperium_exec.testing.paper_parents`) are estimated with the live equity defaults
+For each of two known impact settings (permanent / temporary per unit / half-life: 1e-4 / 4e-4
+/ 30 s and 2e-5 / 1e-4 / 90 s), on the default market (NIFTY's index moving at an annual
+volatility of 0.13):
+
+1. ``PARENTS`` seeded parents, each bought or sold by a seeded coin on its own path (not
+   mirrored), 50 to a virtual day, estimated with the live equity defaults
    (``SlippageModel()``), as a desk without a calibration would, and journalled;
-2. ``imperium_exec.calibration.slippage_fit`` fits the journal: realized cost per child regressed on
-   predicted cost, before (the journal's own estimates) and after (the fitted parameters, in
-   sample);
-3. out of sample: a fresh fifth as many parents on other seeds, estimated by the engine with
-   the fitted parameters, and for reference with the exchange's own true parameters;
-4. the checks (``fit_problems``) on that fit, and on the issue's market: the index moving
-   normally and a temporary impact of 4e-4 per unit, the first 16, 20 and 50 fills of a
-   morning, then 200 and ``PARENTS`` parents.
+2. ``calibrate`` fits the journal twice: with the market's own move taken out (what the command
+   does) and, for comparison, on the costs against arrival as they are;
+3. ``PARENTS // 5`` fresh parents on other days (other seeds, days 100 on), estimated by the
+   engine with the fitted parameters: their realized cost (the market's move taken out)
+   regressed on the journal's own estimate per child, with the slope's 95 % interval clustered
+   by parent; for reference the same with the exchange's true parameters; and the same with
+   the earlier parents' temporary impact still decaying on the contract added to the estimate
+   (the engine's estimate counts only the parent's own fills);
+4. where the children's cost goes: its variance against arrival, with the market's move taken
+   out, and with the fitted impact taken out too, for taking and resting children.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
+import numpy as np
 
 from imperium_exec.calibration.slippage_fit import (
-    Agreement,
+    HALF_LIVES_S,
     Calibration,
-    agreement,
+    ChildObservation,
+    JournalReading,
+    MidMove,
     calibrate,
+    calibrate_reading,
     read_observations,
-    write_calibration,
+    slope_interval,
 )
-from imperium_exec.costs.slippage import SlippageModel
-from imperium_exec.events import full_row
+from imperium_exec.costs.slippage import SlippageModel, SlippageParams
 from imperium_exec.sim.config import ImpactConfig, MarketConfig, PaperConfig
 from imperium_exec.sim.costs import paper_slippage_params
 from imperium_exec.testing.paper_parents import simulate_journal
 
-
-def own_estimates(journal: Path) -> Agreement:
-    """The journal's own estimates against its fills, per child."""
-    observations = read_observations([journal]).observations
-    return agreement([o.estimated_bps for o in observations],
-                     [o.realized_bps for o in observations])
-
-
-def first_fills(source: Path, children: int, path: Path) -> Path:
-    """``source`` up to its ``children``-th filled child (a morning cut short)."""
-    seen: set[str] = set()
-    lines = []
-    for line in source.read_bytes().splitlines():
-        row = full_row(orjson.loads(line))
-        if row.get("event") == "filled" and row.get("filled_quantity") \
-                and row["child_id"] not in seen:
-            if len(seen) == children:
-                break
-            seen.add(row["child_id"])
-        lines.append(line + b"\n")
-    path.write_bytes(b"".join(lines))
-    return path
+SETTINGS = (ImpactConfig(permanent_per_unit=1e-4, temporary_per_unit=4e-4,
+                         temporary_half_life_s=30.0),
+            ImpactConfig(permanent_per_unit=2e-5, temporary_per_unit=1e-4,
+                         temporary_half_life_s=90.0))
+FRESH_DAY = 100
 
 
-def verdict(label: str, result: Calibration) -> str:
-    e, h = result.estimates, result.held_out
-
-    def coefficient(name: str) -> str:
-        value, error = e[name]
-        dropped = result.dropped.get(name)
-        if dropped is not None and dropped[1] is not None:
-            return f"0 (dropped: {dropped[0]:.2g} ± {dropped[1]:.2g})"
-        return f"{value:.3g}" + (f" ± {error:.2g}" if error is not None else "")
-
-    held = "not run" if h is None else (
-        "no impact predicted" if h.slope is None else f"{h.slope:.2f} / {h.gain:+.3f}")
-    problems = result.problems
-    return (f"| {label} | {result.observations} | {result.parents} | "
-            f"{coefficient('permanent_per_unit')} | {coefficient('temporary_per_unit')} | "
-            f"{coefficient('eta')} | {held} | "
-            + ("passes" if not problems else "refused: " + "; ".join(
-                p.split(" (")[0] for p in problems)) + " |")
+@dataclass(frozen=True)
+class Slope:
+    label: str
+    n: int
+    slope: float
+    low: float
+    high: float
+    mean_predicted: float
+    mean_realized: float
 
 
-def moving(parents: int, seed: int, journal: Path) -> Path:
-    return simulate_journal(parents, seed=seed, journal=journal, slippage=SlippageModel(),
-                            market=MarketConfig(), impact=ImpactConfig(temporary_per_unit=4e-4))
+def slope_of(label: str, observations: list[ChildObservation], *, beyond_quote: bool,
+             added: list[float] | None = None) -> Slope:
+    """Realized cost (the market's move taken out) on the journal's own estimate (plus
+    ``added``, rupees per child), per child, bps of arrival, the interval clustered by
+    parent."""
+    arrival = np.array([o.arrival_price for o in observations])
+    quote = np.array([o.spread_part + o.book_walk for o in observations]) if beyond_quote \
+        else np.zeros(len(observations))
+    extra = np.zeros(len(observations)) if added is None else np.array(added)
+    predicted = (np.array([o.estimated for o in observations]) + extra - quote) / arrival * 1e4
+    realized = (np.array([o.realized - (o.market_move or 0.0) for o in observations])
+                - quote) / arrival * 1e4
+    clusters = np.unique([o.parent_id for o in observations], return_inverse=True)[1]
+    slope, low, high = slope_interval(predicted, realized, clusters)
+    return Slope(label, len(observations), slope, low, high, float(predicted.mean()),
+                 float(realized.mean()))
+
+
+def earlier_parents(reading: JournalReading, children: list[ChildObservation],
+                    params: SlippageParams) -> list[float]:
+    """What the temporary impact earlier parents left on the contract moved each child's
+    price by between its parent's arrival and its pricing (rupees per unit, signed like a
+    cost): the engine's estimate counts only the parent's own fills. At the pricing, from the
+    child's first mid move (a taking child fills as it is priced)."""
+    first: dict[str, MidMove] = {}
+    for pricing in reading.mid_moves:
+        first.setdefault(pricing.child_id, pricing)
+    decay = math.log(2.0) / params.temporary_half_life_s
+    out = []
+    for o in children:
+        move = first.get(o.child_id)
+        out.append(0.0 if move is None else params.temporary_per_unit * sum(
+            f.units * (math.exp(-decay * f.age_s) - math.exp(-decay * f.arrival_age_s))
+            for f in move.fills if f.arrival_age_s is not None))
+    return out
+
+
+def fresh_slopes(journal: Path, who: str, params: SlippageParams) -> list[Slope]:
+    reading = read_observations([journal])
+    observations = [o for o in reading.observations if o.market_move is not None]
+    taking = [o for o in observations if o.spread_part > 0]
+    return [slope_of(f"{who}: children that took liquidity, cost", taking, beyond_quote=False),
+            slope_of(f"{who}: children that took liquidity, cost, with the earlier parents' "
+                     "temporary impact decaying added to the estimate", taking,
+                     beyond_quote=False, added=earlier_parents(reading, taking, params)),
+            slope_of(f"{who}: children that took liquidity, cost beyond the quote", taking,
+                     beyond_quote=True),
+            slope_of(f"{who}: every child, cost", observations, beyond_quote=False),
+            slope_of(f"{who}: every child, cost beyond the quote", observations,
+                     beyond_quote=True)]
+
+
+def variance_lines(observations: list[ChildObservation], fit: Calibration) -> list[str]:
+    model = SlippageModel(fit.params)
+    rows = []
+    for label, takes in (("taking", True), ("resting", False)):
+        chosen = [o for o in observations
+                  if (o.spread_part > 0) == takes and o.market_move is not None]
+        arrival = np.array([o.arrival_price for o in chosen])
+        raw = np.array([o.realized - o.spread_part - o.book_walk for o in chosen]) / arrival
+        moved = raw - np.array([o.market_move or 0.0 for o in chosen]) / arrival
+        impact = np.array([model.linear_impact(o.prior_fills) for o in chosen]) / arrival
+        left = moved - impact
+        rows.append(f"| {label} | {len(chosen)} | {np.std(raw) * 1e4:.1f} | "
+                    f"{np.std(moved) * 1e4:.1f} | {np.std(impact) * 1e4:.1f} | "
+                    f"{np.std(left) * 1e4:.1f} | {np.mean(left) * 1e4:+.1f} |")
+    return rows
+
+
+def coefficient(fit: Calibration, name: str, truth: float) -> str:
+    value, error = fit.estimates[name]
+    dropped = fit.dropped.get(name)
+    if dropped is not None and dropped[1] is not None:
+        return f"0 (dropped: {dropped[0]:.2g} ± {dropped[1]:.2g})"
+    off = f" ({(value - truth) / truth:+.0%})" if truth else ""
+    return f"{value:.3g}" + (f" ± {error:.1g}" if error is not None else "") + off
+
+
+def grid_steps(found: float, truth: float) -> int:
+    return abs(HALF_LIVES_S.index(found) - HALF_LIVES_S.index(truth))
 
 
 def main(parents: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_calibrate_"))
-    started = time.perf_counter()
-    journal = simulate_journal(parents, seed=11, journal=work / "before.jsonl",
-                               slippage=SlippageModel())
-    simulated = time.perf_counter() - started
-    started = time.perf_counter()
-    reading = read_observations([journal])
-    result = calibrate(reading.observations)
-    fitted = time.perf_counter() - started
-    path = write_calibration(result, mode="paper", journals=[str(journal)], directory=work)
+    market = MarketConfig()
+    print(f"# Calibration benchmark: a moving market\n\n`bench/bench_calibrate.py {parents}`, "
+          f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, one run per setting. The index "
+          f"moves at an annual volatility of {market.underlyings['NIFTY'].annual_vol}; "
+          f"{parents} unmirrored parents a setting (each bought or sold on its own path, 50 to "
+          "a virtual day), estimated with the live equity defaults; fresh parents on other "
+          "days (other seeds, from virtual day 100).\n")
+    fits, fresh, variances = [], [], []
+    for number, impact in enumerate(SETTINGS, 1):
+        started = time.perf_counter()
+        journal = simulate_journal(parents, seed=10 + number, journal=work / f"fit_{number}.jsonl",
+                                   slippage=SlippageModel(), market=market, impact=impact,
+                                   mirrored=False)
+        simulated = time.perf_counter() - started
+        started = time.perf_counter()
+        reading = read_observations([journal])
+        removed = calibrate_reading(reading)
+        fitted_s = time.perf_counter() - started
+        as_is = calibrate(reading.observations)
+        fits.append((impact, removed, as_is, simulated, fitted_s, reading.rows))
+        truth = paper_slippage_params(PaperConfig(impact=impact))
+        n_fresh = max(50, parents // 5)
+        calibrated = simulate_journal(
+            n_fresh, seed=50 + number, journal=work / f"fresh_{number}.jsonl",
+            slippage=SlippageModel(removed.params), market=market, impact=impact,
+            mirrored=False, day=FRESH_DAY)
+        exact = simulate_journal(
+            n_fresh, seed=50 + number, journal=work / f"true_{number}.jsonl",
+            slippage=SlippageModel(truth), market=market, impact=impact, mirrored=False,
+            day=FRESH_DAY)
+        fresh.append((impact, n_fresh, fresh_slopes(calibrated, "fitted", removed.params)
+                       + fresh_slopes(exact, "true parameters", truth)))
+        variances.append((impact, variance_lines(reading.observations, removed)))
 
-    fresh = max(50, parents // 5)
-    calibrated = own_estimates(simulate_journal(
-        fresh, seed=12, journal=work / "calibrated.jsonl", slippage=SlippageModel(result.params)))
-    true = own_estimates(simulate_journal(
-        fresh, seed=12, journal=work / "true.jsonl",
-        slippage=SlippageModel(paper_slippage_params(PaperConfig()))))
-
-    print(f"# Calibration benchmark\n\n`bench/bench_calibrate.py {parents}`, "
-          f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, one run.\n")
-    print(f"{parents} parents simulated in {simulated:.0f} s ({reading.rows} rows, "
-          f"{len(reading.observations)} filled children); read and fitted in {fitted:.1f} s. "
-          f"Calibration file: `{path.name}`.\n")
-    print("| fitted | value | standard error | the exchange's true value |")
-    print("|---|---|---|---|")
-    truth = paper_slippage_params(PaperConfig())
-    for name, (value, error) in result.estimates.items():
-        note = f"{error:.2g}" if error is not None else (
-            "(best of the grid)" if name == "temporary_half_life_s"
-            else "(came out negative: set to 0)")
-        print(f"| `{name}` | {value:.4g} | {note} | {getattr(truth, name):.4g} |")
-    print("\nRealized cost regressed on predicted cost, per filled child, bps of arrival:\n")
-    print("| estimates | slope | intercept | R² | mean predicted | mean realized | "
-          "mean error | n |")
+    print("## The fit\n")
+    print("| setting (permanent / temporary / half-life) | market's move | permanent_per_unit "
+          "| temporary_per_unit | half-life | eta | held out (taking children, other days) | "
+          "verdict |")
     print("|---|---|---|---|---|---|---|---|")
-    rows = [
-        ("before: live equity defaults (in the journal)", result.before),
-        ("after: fitted, same children (in sample)", result.after),
-        (f"fitted, used by the engine on {fresh} fresh parents", calibrated),
-        (f"the exchange's true parameters, same {fresh} fresh parents", true),
-    ]
-    for label, a in rows:
-        print(f"| {label} | {a.slope:.3f} | {a.intercept:+.2f} | {a.r_squared:.3f} | "
-              f"{a.mean_predicted_bps:+.2f} | {a.mean_realized_bps:+.2f} | "
-              f"{a.mean_error_bps:+.2f} | {a.n} |")
+    for impact, removed, as_is, _, _, _ in fits:
+        setting = (f"{impact.permanent_per_unit:g} / {impact.temporary_per_unit:g} / "
+                   f"{impact.temporary_half_life_s:g} s")
+        for label, fit in (("taken out", removed), ("left in (as before)", as_is)):
+            h = fit.held_out
+            held = "not run" if h is None else (
+                "no impact predicted" if h.slope is None else
+                f"{h.slope:.2f}" + (f" [{h.slope_low:.2f}, {h.slope_high:.2f}]"
+                                    if h.slope_low is not None and h.slope_high is not None
+                                    else "") + f", gain {h.gain:+.2f} ({h.by})")
+            steps = grid_steps(fit.params.temporary_half_life_s, impact.temporary_half_life_s)
+            problems = fit.problems
+            print(f"| {setting} | {label} | "
+                  f"{coefficient(fit, 'permanent_per_unit', impact.permanent_per_unit)} | "
+                  f"{coefficient(fit, 'temporary_per_unit', impact.temporary_per_unit)} | "
+                  f"{fit.params.temporary_half_life_s:g} s ({steps} grid steps off) | "
+                  f"{coefficient(fit, 'eta', 0.0)} | {held} | "
+                  + ("passes" if not problems else "refused: " + "; ".join(
+                      p.split(" (")[0] for p in problems)) + " |")
+    for impact, removed, _, simulated, fitted_s, rows in fits:
+        print(f"\n{impact.permanent_per_unit:g} / {impact.temporary_per_unit:g} / "
+              f"{impact.temporary_half_life_s:g} s: simulated in {simulated:.0f} s ({rows} "
+              f"rows), read and fitted in {fitted_s:.1f} s; {removed.observations} filled "
+              f"children of {removed.parents} parents, {removed.mid_moves} mid moves.")
+        for line in removed.describe_method():
+            print(f"- {line}")
 
-    print("\nThe checks (`fit_problems`; standard errors clustered by parent; held out: slope "
-          "of realized on predicted impact beyond the quote / gain over predicting none, "
-          "parents in 5 folds):\n")
-    print("| journal | fills | parents | permanent_per_unit | temporary_per_unit | eta | "
-          "held out | verdict |")
+    print("\n## Fresh parents of other days\n")
+    print("Realized cost per child (the market's move taken out) regressed on the journal's "
+          "own estimate, bps of arrival; 95 % interval clustered by parent.\n")
+    print("| setting | estimates, children, measure | n | slope | 95 % interval | "
+          "mean predicted | mean realized |")
+    print("|---|---|---|---|---|---|---|")
+    for impact, n_fresh, slopes in fresh:
+        setting = (f"{impact.permanent_per_unit:g} / {impact.temporary_per_unit:g} / "
+                   f"{impact.temporary_half_life_s:g} s, {n_fresh} parents")
+        for s in slopes:
+            print(f"| {setting} | {s.label} | {s.n} | {s.slope:.3f} | {s.low:.2f} to "
+                  f"{s.high:.2f} | {s.mean_predicted:+.2f} | {s.mean_realized:+.2f} |")
+
+    print("\n## Where a child's cost goes\n")
+    print("Standard deviation across children, bps of arrival, of the cost beyond the quote: "
+          "against arrival as it is, with the market's move taken out, the fitted impact, and "
+          "what is left (with its mean).\n")
+    print("| setting | children | n | as it is | market taken out | fitted impact | left | "
+          "mean left |")
     print("|---|---|---|---|---|---|---|---|")
-    print(verdict(f"still market, {parents} parents (above)", result))
-    started = time.perf_counter()
-    morning = moving(40, 5, work / "moving_40.jsonl")
-    for children in (16, 20, 50):
-        cut = first_fills(morning, children, work / f"moving_first_{children}.jsonl")
-        print(verdict(f"moving, 4e-4: the first {children} fills",
-                      calibrate(read_observations([cut]).observations)))
-    for n in (200, parents):
-        journal = moving(n, 1, work / f"moving_{n}.jsonl")
-        print(verdict(f"moving, 4e-4: {n} parents",
-                      calibrate(read_observations([journal]).observations)))
-    print(f"\n(the moving-market runs took {time.perf_counter() - started:.0f} s)")
+    for impact, lines in variances:
+        setting = (f"{impact.permanent_per_unit:g} / {impact.temporary_per_unit:g} / "
+                   f"{impact.temporary_half_life_s:g} s")
+        for line in lines:
+            print(f"| {setting} {line}")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,11 @@ def add_calibrate_command(subparsers: Subparsers) -> None:
 
 
 def run_calibrate_command(args: argparse.Namespace) -> int:
-    from .calibration.slippage_fit import calibrate, read_observations, write_calibration
+    from .calibration.slippage_fit import (
+        calibrate_reading,
+        read_observations,
+        write_calibration,
+    )
     from .calibration.volume_fit import (
         fit_volume_curves,
         read_volume_days,
@@ -144,26 +148,37 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
     fitted_any = False
     refused: list[str] = []
     try:
-        result = calibrate(reading.observations)
+        result = calibrate_reading(reading)
     except ValueError as exc:
         refused = [str(exc)]
     else:
         print(f"slippage: {result.observations} filled children of {result.parents} parents"
               + (f", {result.dates[0]} to {result.dates[-1]}" if result.dates else "")
               + "; standard errors clustered by parent")
+        for line in result.describe_method():
+            print(f"  - {line}")
         for name, (value, error) in result.estimates.items():
             dropped = result.dropped.get(name)
             print(f"  {name:22} {value:.6g}" + (f" ± {error:.2g}" if error is not None else "")
                   + (f" (came out {dropped[0]:.3g} ± {dropped[1]:.2g}: not told apart from 0)"
                      if dropped is not None and dropped[1] is not None else ""))
+        held = result.held_out
+        print("held out, the check that is judged (the cost beyond the quote"
+              + (", the market's move taken out, of the children that took liquidity"
+                 if result.market_removed else "")
+              + ", of parents each fit did not see"
+              + (": other days" if held is not None and held.by == "days" else
+                 ": one day only, so parents of the same day" if held is not None else "")
+              + "):")
+        print(f"  {held.line() if held is not None else 'not run'}")
         print("predicted vs realized, per child, bps of arrival (realized regressed on "
-              "predicted):")
+              "predicted; on the fitted children themselves, so not a check"
+              + (", the market's move taken out, the children that took liquidity"
+                 if result.market_removed else "") + "):")
         print(f"  before (the journal's estimates): {result.before.line()}")
         print(f"  after  (fitted parameters):       {result.after.line()}")
         if result.spread_check is not None:
             print(f"  spread check (taking fills):      {result.spread_check.line()}")
-        print("held out (the cost beyond the quote of parents each fit did not see):")
-        print(f"  {result.held_out.line() if result.held_out is not None else 'not run'}")
         refused = result.problems
         if not refused:
             fitted_any = True

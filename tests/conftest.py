@@ -89,3 +89,21 @@ def engine_journal_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[s
     from journal_versions import engine_rows
 
     return engine_rows(tmp_path_factory.mktemp("engine_journal"))
+
+
+# ---------------------------------------------------------------------------- order
+# `./dev test` runs the suite on parallel workers (pytest-xdist), handing tests out one at a
+# time; the long scenarios go first so that they start at once on different workers instead
+# of one of them being handed a 30 s soak at the end.
+
+def _expected_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("slow")
+    if marker is None:
+        return 0.0
+    return float(marker.kwargs.get("seconds", 1.0))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow first, the longest (by their ``seconds``) first; the rest keep their
+    order."""
+    items.sort(key=lambda item: -_expected_seconds(item))

@@ -30,6 +30,31 @@ the whole fit for it would refuse good fits). The spread needs no parameter (the
 it from the live quote); the fit checks it instead: the realized spread part regressed on the
 quoted one (``spread_check``).
 
+**The market's own move taken out** (:func:`calibrate_reading`, what ``calibrate`` does when
+the rows carry the index levels: child and fill rows written from 2026-12-07 on). A premium moves
+with its index, tens of bps a second, against an impact of a few bps: a child's cost against
+arrival is mostly the market. So each option is repriced from its index (:mod:`.market_move`:
+Black-76, the volatility implied by the parent's arrival mid) at the arrival, at each child's
+pricing and at each fill, and the move between is taken out. Then:
+
+- ``permanent_per_unit``, ``temporary_per_unit`` and the half-life are fitted on the **mid
+  moves** (:class:`MidMove`): the mid each child was priced from against the arrival mid, the
+  market taken out, explained by our own fills on the contract: the parent's since its arrival
+  (units: permanent; decayed: temporary) and the decay, across the parent's window, of the
+  temporary impact earlier parents left (:class:`DeskFill`). No spread and no fill is in a mid
+  move, so the two parts are told apart by how the mid moves after our trades and how it
+  comes back;
+- ``eta`` is fitted on the cost beyond the quote of the children that took liquidity, the
+  market and that impact taken out. A resting child (joined, or priced at the mid) fills when
+  the market comes to it, so its fills meet the market moving against them: that cost
+  (:attr:`Calibration.resting`, measured and printed) is not in the model, and the held-out
+  check is on the taking children too;
+- the held-out check predicts each **day**'s children with a fit of the other days (a journal
+  of one day: folds of parents), with the slope's 95 % interval clustered by parent.
+
+Without the index levels (older rows, or no index quote), the fit is the one below, on the
+costs against arrival as they are, and ``calibrate`` says so.
+
 Standard errors are **clustered by parent** (:func:`clustered_standard_errors`, the CR1
 sandwich): a parent's children share its market path and its own earlier fills, so their errors
 are correlated, and treating them as independent understates the uncertainty.
@@ -60,7 +85,10 @@ fails them, exits 1 and says why; a stack refuses to use one, with a warning and
   predicts unseen parents worse than leaving impact out would hurt). A fit checked only on its
   own data is not checked: the in-sample "after" slope is printed, never judged.
 
-Measured on the paper exchange (estimates with the live defaults): on the still market, 50
+Measured on the paper exchange with the market's move taken out (``bench/results_calibrate.md``,
+2026-12-07: the index moving at 0.13, 2,000 unmirrored parents a setting): see the README's
+calibration section for the figures. Before it (costs against arrival as they are), on the
+still market, 50
 parents (191-230 fills) pass with held-out slopes 1.02-1.07 and gains about 0.9; the 2,000-parent
 set passes (held-out slope 1.06, gain 0.86). With the index moving normally and a temporary
 impact of 4e-4 per unit, journals of 16, 20 and 50 fills are refused; 60 to 1,000 parents fit
@@ -80,6 +108,7 @@ trader accepted (:func:`accept_fit`), so a new fit never replaces yesterday's on
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -87,7 +116,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +128,7 @@ from ..events import EventKind
 from ..events.quality import JournalQuality, read_journal_rows
 from ..request import Side
 from ..timeutil import IST, SESSION_SECONDS
+from .market_move import OptionPricer, option_pricer
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -156,6 +186,10 @@ class ChildObservation:
     spread_paid: float  # s * (average fill - mid at send): spread and book walked
     prior_fills: tuple[PriorFill, ...]
     ts: float = 0.0  # the child's first fill, epoch seconds (0: not known)
+    #: The market's own move in the premium from the parent's arrival to the child's fills,
+    #: per unit, signed like the cost (``s * move``; see :mod:`.market_move`); None where the
+    #: rows lack the index levels it needs (written before 2026-12-07, or no index quote).
+    market_move: float | None = None
 
     @property
     def realized_bps(self) -> float:
@@ -164,6 +198,40 @@ class ChildObservation:
     @property
     def estimated_bps(self) -> float:
         return self.estimated / self.arrival_price * 1e4
+
+
+@dataclass(frozen=True, slots=True)
+class DeskFill:
+    """A fill of ours on the instrument, as a pricing's mid move sees it."""
+
+    age_s: float  # seconds before the pricing
+    #: Seconds before the parent's arrival, for a fill before it (another parent's, whose
+    #: permanent part is in the arrival mid already and whose temporary part decays across
+    #: the parent's window); None for a fill after the arrival.
+    arrival_age_s: float | None
+    units: int  # signed: + the parent's side, - the other side
+
+
+@dataclass(frozen=True, slots=True)
+class MidMove:
+    """One child's pricing as the calibration sees it: the mid it was priced from against its
+    parent's arrival mid, with the market's own move over that time taken out, per unit and
+    signed like a cost. What is left is the impact of our fills on the instrument (the
+    parent's own before the pricing, and the decay of other parents' before its arrival):
+    the mid's move across the parent's own trades, with no spread or fill in it."""
+
+    parent_id: str
+    child_id: str
+    arrival_price: float
+    move: float  # s * (mid_at_send - arrival)
+    market_move: float  # s * (the premium's move from arrival to the pricing)
+    fills: tuple[DeskFill, ...]
+    ts: float = 0.0  # the pricing, epoch seconds
+
+    @property
+    def impact(self) -> float:
+        """What the fit explains: the mid's move beyond the market's."""
+        return self.move - self.market_move
 
 
 @dataclass
@@ -176,6 +244,8 @@ class _Child:
     first_fill_ts: float = 0.0
     units: int = 0
     value: float = 0.0
+    #: (units, epoch, index level) of each fill whose row has the index level
+    fills_at: list[tuple[int, float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -188,6 +258,13 @@ class JournalReading:
     #: Filled children whose rows lack the estimate's inputs (written before schema 4).
     without_inputs: int = 0
     modes: set[str] = field(default_factory=set)
+    #: The children's pricings with the market's move taken out (:class:`MidMove`).
+    mid_moves: list[MidMove] = field(default_factory=list)
+
+    @property
+    def market_removed(self) -> int:
+        """Filled children whose cost has the market's own move taken out."""
+        return sum(o.market_move is not None for o in self.observations)
 
     @property
     def rows(self) -> int:
@@ -215,8 +292,23 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     reading = JournalReading()
     children: dict[str, _Child] = {}
     fills_by_parent: dict[str, list[tuple[int, float, int, str]]] = {}
+    arrivals: dict[str, tuple[float, float]] = {}  # parent -> (epoch, index level)
+    accepted_rows: dict[str, int] = {}
+    pricings: list[_Pricing] = []
     for n, row in enumerate(iter_journal_rows(paths, reading.quality)):
         event = row.get("event")
+        wanted = mode is None or row.get("mode") == mode
+        if event == EventKind.ACCEPTED:
+            level = _positive(row.get("underlying_price"))
+            if wanted and level is not None and isinstance(row.get("parent_id"), str):
+                arrivals.setdefault(row["parent_id"], (float(row.get("ts") or 0.0), level))
+                accepted_rows.setdefault(row["parent_id"], n)
+            continue
+        if event == EventKind.PLACED:
+            pricing = _pricing(n, row) if wanted else None
+            if pricing is not None:
+                pricings.append(pricing)
+            continue
         if event != EventKind.FILLED or not row.get("filled_quantity") or not row.get("fill_price"):
             continue
         child_id, parent_id = row.get("child_id"), row.get("parent_id")
@@ -235,8 +327,12 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
                 {k: row.get(k) for k in _ESTIMATE_FIELDS}, n, float(row.get("ts") or 0.0))
         child.units += units
         child.value += units * price
+        level = _positive(row.get("underlying_price"))
+        if level is not None:
+            child.fills_at.append((units, float(row.get("ts") or 0.0), level))
         fills_by_parent.setdefault(parent_id, []).append(
             (n, float(row.get("ts") or 0.0), units, child_id))
+    pricers = _Pricers(arrivals)
     for child_id, child in children.items():
         if child.parent_id in reading.quality.flagged_parents:
             continue  # a row of its parent did not fit: left out whole, not short
@@ -261,8 +357,117 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
             horizon_s=float(e["horizon_s"]) if e["horizon_s"] is not None else None,
             estimated=float(e["expected_slippage"]) + float(e["impact_estimate"]),
             spread_paid=s * (average - float(e["mid_at_send"])), prior_fills=prior,
-            ts=child.first_fill_ts))
+            ts=child.first_fill_ts,
+            market_move=_fills_market_move(pricers, child, arrival)))
+    by_symbol: dict[str, list[tuple[float, int, int]]] = {}  # symbol -> (ts, row, units)
+    for parent_fills in fills_by_parent.values():
+        for n, ts, units, other in parent_fills:
+            child = children[other]
+            by_symbol.setdefault(child.tradingsymbol, []).append(
+                (ts, n, child.side_sign * units))
+    for fills in by_symbol.values():
+        fills.sort()
+    for pricing in pricings:
+        if pricing.parent_id in reading.quality.flagged_parents:
+            continue  # a row of its parent did not fit: left out whole
+        pricer = pricers.of(pricing.parent_id, pricing.tradingsymbol, pricing.arrival)
+        if pricer is None:
+            continue
+        start_ts, start_level = arrivals[pricing.parent_id]
+        s = pricing.side_sign
+        reading.mid_moves.append(MidMove(
+            parent_id=pricing.parent_id, child_id=pricing.child_id,
+            arrival_price=pricing.arrival, move=s * (pricing.mid - pricing.arrival),
+            market_move=s * pricer.move(start_level, start_ts, pricing.level, pricing.ts),
+            fills=_desk_fills(by_symbol.get(pricing.tradingsymbol, []), pricing, start_ts,
+                              accepted_rows[pricing.parent_id]),
+            ts=pricing.ts))
     return reading
+
+
+#: Our fills on an instrument older than this before a parent's arrival are left out of its
+#: mid moves (ten of the longest half-life tried: their temporary part is gone).
+DESK_FILLS_WINDOW_S = 10.0 * max(HALF_LIVES_S)
+
+
+def _desk_fills(fills: list[tuple[float, int, int]], pricing: _Pricing,
+                arrival_ts: float, accepted_row: int) -> tuple[DeskFill, ...]:
+    """Our fills on the pricing's instrument written before its row (from
+    :data:`DESK_FILLS_WINDOW_S` before the parent's arrival on), signed by the parent's
+    side; those written before the parent's accepted row are before its arrival."""
+    start = bisect.bisect_left(fills, (arrival_ts - DESK_FILLS_WINDOW_S,))
+    out = []
+    for ts, n, units in fills[start:]:
+        if ts > pricing.ts:
+            break
+        if n >= pricing.row:
+            continue
+        out.append(DeskFill(age_s=max(0.0, pricing.ts - ts),
+                            arrival_age_s=max(0.0, arrival_ts - ts) if n < accepted_row
+                            else None,
+                            units=pricing.side_sign * units))
+    return tuple(out)
+
+
+def _positive(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and value > 0 \
+        and math.isfinite(value) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pricing:
+    row: int
+    ts: float
+    parent_id: str
+    child_id: str
+    tradingsymbol: str
+    side_sign: int
+    arrival: float
+    mid: float
+    level: float  # the index when the child was priced
+
+
+def _pricing(n: int, row: dict[str, Any]) -> _Pricing | None:
+    """A placed row's pricing, when it has the mid, the arrival and the index level."""
+    arrival, mid = _positive(row.get("arrival_price")), _positive(row.get("mid_at_send"))
+    level = _positive(row.get("underlying_price"))
+    if arrival is None or mid is None or level is None \
+            or not isinstance(row.get("child_id"), str) \
+            or not isinstance(row.get("parent_id"), str):
+        return None
+    return _Pricing(n, float(row.get("ts") or 0.0), row["parent_id"], row["child_id"],
+                    str(row.get("tradingsymbol")), 1 if row.get("side") == Side.BUY else -1,
+                    arrival, mid, level)
+
+
+class _Pricers:
+    """Each parent's option pricer, its volatility implied by the arrival mid at the index
+    level and moment of the parent's accepted row (made once per parent)."""
+
+    def __init__(self, arrivals: dict[str, tuple[float, float]]) -> None:
+        self.arrivals = arrivals
+        self._made: dict[str, OptionPricer | None] = {}
+
+    def of(self, parent_id: str, tradingsymbol: str, arrival: float) -> OptionPricer | None:
+        if parent_id not in self._made:
+            start = self.arrivals.get(parent_id)
+            self._made[parent_id] = None if start is None else option_pricer(
+                tradingsymbol, arrival, start[1], start[0])
+        return self._made[parent_id]
+
+
+def _fills_market_move(pricers: _Pricers, child: _Child, arrival: float) -> float | None:
+    """The premium's move from the parent's arrival to the child's fills (unit-weighted),
+    signed like a cost; None unless every fill's row has the index level."""
+    if not child.fills_at or sum(u for u, _, _ in child.fills_at) != child.units:
+        return None
+    pricer = pricers.of(child.parent_id, child.tradingsymbol, arrival)
+    if pricer is None:
+        return None
+    start_ts, start_level = pricers.arrivals[child.parent_id]
+    moved = sum(units * pricer.move(start_level, start_ts, level, ts)
+                for units, ts, level in child.fills_at)
+    return child.side_sign * moved / child.units
 
 
 # ------------------------------------------------------------------------ fitting
@@ -361,6 +566,66 @@ def _identified_fit(columns: Sequence[FloatArray], y: FloatArray,
         fit = _least_squares(x, y, [j for j in active if j != worst])
 
 
+def _mid_features(moves: Sequence[MidMove], half_life_s: float) -> FloatArray:
+    """Columns of the mid moves: our units on the instrument since the arrival (permanent),
+    and the temporary part those and the fills before the arrival moved the mid by between
+    the arrival and the pricing (temporary, per unit)."""
+    decay = math.log(2.0) / half_life_s
+    x = np.zeros((len(moves), 2))
+    for i, m in enumerate(moves):
+        for f in m.fills:
+            if f.arrival_age_s is None:
+                x[i, 0] += f.units
+                x[i, 1] += f.units * math.exp(-decay * f.age_s)
+            else:
+                x[i, 1] += f.units * (math.exp(-decay * f.age_s)
+                                      - math.exp(-decay * f.arrival_age_s))
+    return x
+
+
+def _market_removed(observations: Sequence[ChildObservation]) -> FloatArray:
+    """Each child's cost beyond the quote with the market's own move taken out."""
+    return np.array([o.realized - (o.market_move or 0.0) - o.spread_part - o.book_walk
+                     for o in observations])
+
+
+@dataclass(frozen=True)
+class _MovingFit:
+    """The market-removed fit: permanent and temporary from the mid moves, the power law's
+    ``eta`` from the children's costs beyond the quote and that impact."""
+
+    coefficients: FloatArray  # permanent, temporary, eta
+    errors: FloatArray  # clustered by parent, NaN where not fitted
+    half_life: int
+    dropped: dict[int, tuple[float, float | None]]
+
+
+def _moving_fit(mid_columns: Sequence[FloatArray], mid_y: FloatArray,
+                mid_clusters: npt.NDArray[np.int64], cost_columns: Sequence[FloatArray],
+                cost_y: FloatArray, cost_clusters: npt.NDArray[np.int64],
+                takes: npt.NDArray[np.bool_]) -> _MovingFit:
+    """``takes``: the children that took liquidity (``eta`` is fitted on them alone: a
+    resting child's fill comes when the market comes to it, a cost the quote's spread part
+    does not describe; see :attr:`Calibration.resting`)."""
+    impact = _identified_fit(mid_columns, mid_y, mid_clusters)
+    k = impact.half_life
+    coefficients = np.zeros(3)
+    errors = np.full(3, np.nan)
+    coefficients[:2] = impact.fit.coefficients
+    errors[:2] = impact.errors
+    dropped = dict(impact.dropped)
+    x = cost_columns[k][takes]
+    rest = cost_y[takes] - x[:, :2] @ coefficients[:2]
+    if len(rest) < 3:
+        return _MovingFit(coefficients, errors, k, dropped)
+    eta = _identified_fit([x[:, 2:]], rest, cost_clusters[takes])
+    coefficients[2] = eta.fit.coefficients[0]
+    errors[2] = eta.errors[0]
+    if eta.dropped:
+        dropped[2] = next(iter(eta.dropped.values()))
+    return _MovingFit(coefficients, errors, k, dropped)
+
+
 def clustered_standard_errors(x: FloatArray, residual: FloatArray,
                               clusters: Sequence[str] | npt.NDArray[Any]) -> FloatArray:
     """Standard errors of least-squares coefficients on ``x`` with errors correlated within
@@ -450,14 +715,94 @@ class HeldOut:
     gain: float
     mean_predicted_bps: float
     mean_realized_bps: float
+    #: What a fold is: ``days`` (each IST day's parents predicted by a fit of the other days')
+    #: or ``parents`` (the parents split at random: a journal of one day).
+    by: str = "parents"
+    #: The slope's 95 % confidence interval (standard error clustered by parent).
+    slope_low: float | None = None
+    slope_high: float | None = None
+    #: The market's own move was taken out of the realized costs.
+    market_removed: bool = False
 
     def line(self) -> str:
         slope = f"{self.slope:.3f}" if self.slope is not None else "none (no impact predicted)"
+        if self.slope_low is not None and self.slope_high is not None:
+            slope += f" (95 % interval {self.slope_low:.2f} to {self.slope_high:.2f})"
         correlation = f"{self.correlation:.3f}" if self.correlation is not None else "none"
+        folds = (f"{self.folds} days, each predicted by a fit of the other days"
+                 if self.by == "days" else f"{self.folds} folds of parents")
         return (f"slope {slope}, correlation {correlation}, gain over no impact "
                 f"{self.gain:+.3f}, mean predicted {self.mean_predicted_bps:+.2f} bps, "
                 f"realized {self.mean_realized_bps:+.2f} bps ({self.children} children of "
-                f"{self.parents} parents in {self.folds} folds)")
+                f"{self.parents} parents in {folds})")
+
+
+def _folds(observations: Sequence[ChildObservation]) -> tuple[dict[str, int], int, str]:
+    """Each parent's fold: its IST day when the children span two days or more, else one of
+    :data:`HELD_OUT_FOLDS` seeded folds of parents."""
+    day_of: dict[str, str] = {}
+    for o in sorted(observations, key=lambda o: o.ts):
+        if o.ts > 0:
+            day_of.setdefault(o.parent_id, dt.datetime.fromtimestamp(o.ts, IST).date()
+                              .isoformat())
+    parents = sorted({o.parent_id for o in observations})
+    days = sorted(set(day_of.values()))
+    if len(days) >= 2 and len(day_of) == len(parents):
+        index = {day: i for i, day in enumerate(days)}
+        return {p: index[day_of[p]] for p in parents}, len(days), "days"
+    order = np.random.default_rng(HELD_OUT_SEED).permutation(len(parents))
+    return ({parents[int(i)]: position % HELD_OUT_FOLDS for position, i in enumerate(order)},
+            HELD_OUT_FOLDS, "parents")
+
+
+def slope_interval(predicted: FloatArray, realized: FloatArray,
+                   clusters: npt.NDArray[Any]) -> tuple[float, float, float]:
+    """Realized regressed on predicted with an intercept: the slope and its 95 % confidence
+    interval, the standard error clustered by ``clusters`` (parents)."""
+    x = np.column_stack([np.ones_like(predicted), predicted])
+    beta, *_ = np.linalg.lstsq(x, realized, rcond=None)
+    error = float(clustered_standard_errors(x, realized - x @ beta, clusters)[1])
+    slope = float(beta[1])
+    return slope, slope - 1.96 * error, slope + 1.96 * error
+
+
+def _held_out_moving(observations: Sequence[ChildObservation], moves: Sequence[MidMove],
+                     mid_columns: Sequence[FloatArray], mid_y: FloatArray,
+                     cost_columns: Sequence[FloatArray], cost_y: FloatArray) -> HeldOut | None:
+    """The held-out check of the market-removed fit (see :class:`HeldOut`): each fold's
+    children predicted by a fit of the other folds' mid moves and costs."""
+    fold_of, folds, by = _folds(observations)
+    if folds < 2 or len(fold_of) < HELD_OUT_FOLDS:
+        return None
+    fold = np.array([fold_of[o.parent_id] for o in observations])
+    takes = np.array([o.spread_part > 0 for o in observations])
+    mid_fold = np.array([fold_of.get(m.parent_id, -1) for m in moves])
+    cost_clusters = np.unique([o.parent_id for o in observations], return_inverse=True)[1]
+    mid_clusters = np.unique([m.parent_id for m in moves], return_inverse=True)[1]
+    predicted = np.zeros(len(observations))
+    for f in range(folds):
+        test, train, mid_train = fold == f, fold != f, mid_fold != f
+        if not test.any():
+            continue
+        fitted = _moving_fit([x[mid_train] for x in mid_columns], mid_y[mid_train],
+                             mid_clusters[mid_train], [x[train] for x in cost_columns],
+                             cost_y[train], cost_clusters[train], takes[train])
+        predicted[test] = cost_columns[fitted.half_life][test] @ fitted.coefficients
+    # Judged on the children that took liquidity: a resting child's realized cost beyond the
+    # quote holds what the market did to it while it rested (Calibration.resting), which the
+    # model does not describe.
+    arrival = np.array([o.arrival_price for o in observations])[takes]
+    p, r = predicted[takes] / arrival * 1e4, cost_y[takes] / arrival * 1e4
+    total = float(r @ r)
+    gain = 1.0 - float((r - p) @ (r - p)) / total if total > 0 else 0.0
+    slope = correlation = low = high = None
+    if float(np.var(p)) > 0.0 and float(np.var(r)) > 0.0:
+        slope, low, high = slope_interval(p, r, cost_clusters[takes])
+        correlation = float(np.corrcoef(p, r)[0, 1])
+    return HeldOut(folds=folds, parents=len(fold_of), children=int(takes.sum()),
+                   slope=slope, correlation=correlation, gain=gain,
+                   mean_predicted_bps=float(p.mean()), mean_realized_bps=float(r.mean()),
+                   by=by, slope_low=low, slope_high=high, market_removed=True)
 
 
 def _held_out(observations: Sequence[ChildObservation], columns: Sequence[FloatArray],
@@ -582,6 +927,47 @@ class Calibration:
     #: Coefficients set to 0 because their clustered standard error was above
     #: :data:`MAX_RELATIVE_SE` of their value: name -> (value, standard error) then.
     dropped: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    #: The market's own move was taken out (the permanent and temporary parts fitted on the
+    #: mid moves, :class:`MidMove`); False: fitted on the costs against arrival as they are.
+    market_removed: bool = False
+    #: The pricings whose mid moves were fitted (market removed).
+    mid_moves: int = 0
+    #: Filled children left out because their rows lack the index levels (market removed).
+    without_index: int = 0
+    #: Resting children (joined or priced at the mid): their cost beyond the quote with the
+    #: market and the fitted impact taken out, bps of arrival (mean, 95 % interval clustered by
+    #: parent, children). Not in the model: a resting order fills when the market comes to
+    #: it, so its fills meet the market moving against them (adverse selection).
+    resting: tuple[float, float, float, int] | None = None
+
+    def describe_method(self) -> list[str]:
+        """What was done, in plain words (``calibrate`` prints it)."""
+        if not self.market_removed:
+            return ["the market's own move was NOT taken out (the rows carry no index levels: "
+                    "written before 2026-12-07, or no index quote); costs are against the "
+                    "parent's arrival mid as they are"]
+        lines = [
+            "the market's own move was taken out: each option repriced from its index "
+            "(Black-76, the volatility implied by the parent's arrival mid) at the arrival, "
+            "at each child's pricing and at each fill; the move between is the market's, "
+            "not ours",
+            f"permanent and temporary impact fitted on {self.mid_moves} mid moves: the mid "
+            "each child was priced from against the arrival mid, the market taken out, "
+            "explained by our own fills on the contract (the parent's since its arrival, "
+            "and the decay of earlier parents' before it)",
+            f"eta fitted on the costs beyond the quote of the {self.after.n} children that "
+            "took liquidity, the market and that impact taken out"]
+        if self.without_index:
+            lines.append(f"{self.without_index} filled children left out: their rows carry "
+                         "no index level")
+        if self.resting is not None:
+            mean, low, high, n = self.resting
+            lines.append(f"{n} resting children cost {mean:+.1f} bps beyond the quote (95 % "
+                         f"interval {low:+.1f} to {high:+.1f}) with the market and our impact "
+                         "taken out: the market came to them as it moved against them; the "
+                         "model does not describe it, so eta and the held-out check use the "
+                         "children that took liquidity")
+        return lines
 
     def evidence(self) -> FitEvidence:
         return FitEvidence(observations=self.observations, parents=self.parents,
@@ -596,11 +982,15 @@ class Calibration:
 
 def calibrate(observations: Sequence[ChildObservation],
               base: SlippageParams | None = None,
-              half_lives_s: Sequence[float] = HALF_LIVES_S) -> Calibration:
-    """Fit the impact parameters to ``observations`` (see the module's docstring). Raises
-    ``ValueError`` only when there is nothing to fit at all; a fit that fails the checks is
-    returned with its :attr:`Calibration.problems`."""
+              half_lives_s: Sequence[float] = HALF_LIVES_S,
+              mid_moves: Sequence[MidMove] = ()) -> Calibration:
+    """Fit the impact parameters to ``observations`` (see the module's docstring). With
+    ``mid_moves`` (:attr:`JournalReading.mid_moves`), the market's own move is taken out
+    first (:func:`calibrate_reading`). Raises ``ValueError`` only when there is nothing to fit
+    at all; a fit that fails the checks is returned with its :attr:`Calibration.problems`."""
     base = base or SlippageParams()
+    if mid_moves:
+        return _calibrate_moving(observations, base, half_lives_s, mid_moves)
     if len(observations) < 3:
         raise ValueError(f"{len(observations)} filled children: nothing to fit")
     y = _beyond_the_quote(observations)
@@ -638,6 +1028,80 @@ def calibrate(observations: Sequence[ChildObservation],
                        held_out=_held_out(observations, columns, y, clusters),
                        dates=tuple(dates),
                        dropped={FITTED[j]: v for j, v in identified.dropped.items()})
+
+
+def calibrate_reading(reading: JournalReading, base: SlippageParams | None = None,
+                      half_lives_s: Sequence[float] = HALF_LIVES_S) -> Calibration:
+    """:func:`calibrate` on what :func:`read_observations` found: with the market's own move
+    taken out when the rows carry the index levels it needs, as they are otherwise."""
+    return calibrate(reading.observations, base, half_lives_s, reading.mid_moves)
+
+
+def _calibrate_moving(observations: Sequence[ChildObservation], base: SlippageParams,
+                      half_lives_s: Sequence[float], moves: Sequence[MidMove]) -> Calibration:
+    """The market-removed fit (see the module's docstring)."""
+    kept = [o for o in observations if o.market_move is not None]
+    if len(kept) < 3 or len(moves) < 3:
+        raise ValueError(f"{len(kept)} filled children with the index levels: nothing to fit")
+    mid_y = np.array([m.move - m.market_move for m in moves])
+    mid_columns = [_mid_features(moves, h) for h in half_lives_s]
+    mid_clusters = np.unique([m.parent_id for m in moves], return_inverse=True)[1]
+    cost_y = _market_removed(kept)
+    cost_columns = [_features(kept, base, h) for h in half_lives_s]
+    cost_clusters = np.unique([o.parent_id for o in kept], return_inverse=True)[1]
+    takes = np.array([o.spread_part > 0 for o in kept])
+    fitted = _moving_fit(mid_columns, mid_y, mid_clusters, cost_columns, cost_y, cost_clusters,
+                         takes)
+    permanent, temporary, eta = (float(c) for c in fitted.coefficients)
+    half_life = half_lives_s[fitted.half_life]
+    params = replace(base, permanent_per_unit=permanent, temporary_per_unit=temporary,
+                     temporary_half_life_s=half_life if temporary > 0 else
+                     base.temporary_half_life_s, eta=eta, gamma=0.0)
+    estimates: dict[str, tuple[float, float | None]] = {
+        name: (float(value), None if math.isnan(error) else float(error))
+        for name, value, error in zip(FITTED, fitted.coefficients, fitted.errors, strict=True)}
+    estimates["temporary_half_life_s"] = (params.temporary_half_life_s, None)
+    model = SlippageModel(params)
+    taking = [o for o in kept if o.spread_part > 0]
+    judged = taking if len(taking) >= 2 else kept
+    realized = [(o.realized - (o.market_move or 0.0)) / o.arrival_price * 1e4 for o in judged]
+    after = agreement([predicted_cost(o, model) / o.arrival_price * 1e4 for o in judged],
+                      realized)
+    before = agreement([o.estimated_bps for o in judged], realized)
+    spread_check = None
+    if len(taking) >= 2 and len({o.spread_part for o in taking}) > 1:
+        spread_check = agreement([o.spread_part / o.arrival_price * 1e4 for o in taking],
+                                 [(o.spread_paid - o.book_walk) / o.arrival_price * 1e4
+                                  for o in taking])
+    dates = sorted({dt.datetime.fromtimestamp(o.ts, IST).date().isoformat()
+                    for o in kept if o.ts > 0})
+    return Calibration(params=params, base=base, estimates=estimates,
+                       observations=len(kept), parents=len({o.parent_id for o in kept}),
+                       before=before, after=after, spread_check=spread_check,
+                       half_lives_tried=tuple(half_lives_s),
+                       held_out=_held_out_moving(kept, moves, mid_columns, mid_y,
+                                                 cost_columns, cost_y),
+                       dates=tuple(dates),
+                       dropped={FITTED[j]: v for j, v in fitted.dropped.items()},
+                       market_removed=True, mid_moves=len(moves),
+                       without_index=len(observations) - len(kept),
+                       resting=_resting(kept, cost_y - cost_columns[fitted.half_life]
+                                        @ fitted.coefficients, ~takes))
+
+
+def _resting(observations: Sequence[ChildObservation], residual: FloatArray,
+             resting: npt.NDArray[np.bool_]) -> tuple[float, float, float, int] | None:
+    """The resting children's mean cost beyond the quote and the fitted impact, bps of
+    arrival, with its 95 % interval (clustered by parent)."""
+    if int(resting.sum()) < 2:
+        return None
+    arrival = np.array([o.arrival_price for o in observations])[resting]
+    bps = residual[resting] / arrival * 1e4
+    clusters = np.unique([o.parent_id for o, r in zip(observations, resting, strict=True)
+                          if r], return_inverse=True)[1]
+    mean = float(bps.mean())
+    error = float(clustered_standard_errors(np.ones((bps.size, 1)), bps - mean, clusters)[0])
+    return mean, mean - 1.96 * error, mean + 1.96 * error, int(bps.size)
 
 
 # ------------------------------------------------------------------------ files
@@ -695,6 +1159,12 @@ def write_calibration(calibration: Calibration, *, mode: str, journals: Sequence
         "spread_check": asdict(calibration.spread_check)
         if calibration.spread_check is not None else None,
         "half_lives_tried_s": list(calibration.half_lives_tried),
+        "market_move": {"removed": calibration.market_removed,
+                        "resting_bps": list(calibration.resting)
+                        if calibration.resting is not None else None,
+                        "mid_moves": calibration.mid_moves,
+                        "without_index": calibration.without_index,
+                        "how": calibration.describe_method()},
         "checks": {"thresholds": _thresholds(), "passed": True},
     }
     _write_json(path, document)
@@ -770,7 +1240,8 @@ def _evidence(path: Path, document: dict[str, Any]) -> FitEvidence | None:
         held = None
         if raw is not None:
             names = {f.name for f in fields(HeldOut)}
-            if not isinstance(raw, dict) or set(raw) != names:
+            required = {f.name for f in fields(HeldOut) if f.default is MISSING}
+            if not isinstance(raw, dict) or not required <= set(raw) <= names:
                 raise ValueError("held_out: expected the fields of HeldOut")
             held = HeldOut(**raw)
         dropped: dict[str, tuple[float, float | None]] = {}
@@ -1018,12 +1489,13 @@ def slippage_model_for(market_costs: SlippageParams | None, mode: str, *,
 
 
 __all__ = [
-    "ACCEPTED_KIND", "FITTED", "HALF_LIVES_S", "HELD_OUT_FOLDS", "HELD_OUT_MIN_GAIN",
-    "HELD_OUT_SEED", "HELD_OUT_SLOPE", "MAX_RELATIVE_SE", "MIN_FILLS", "MIN_PARENTS",
-    "AcceptedFit", "Agreement", "Calibration", "ChildObservation", "FitEvidence",
-    "FitInUse", "FitRefused", "HeldOut", "JournalReading", "LoadedFit", "accept_fit",
-    "accepted_record_path", "agreement", "calibrate", "calibration_dir", "choose_slippage_fit",
-    "clustered_standard_errors", "fit_problems", "iter_journal_rows", "load_calibration",
-    "newest_calibration", "predicted_cost", "read_accepted", "read_fit", "read_observations",
-    "slippage_model_for", "write_calibration",
+    "ACCEPTED_KIND", "DESK_FILLS_WINDOW_S", "FITTED", "HALF_LIVES_S", "HELD_OUT_FOLDS",
+    "HELD_OUT_MIN_GAIN", "HELD_OUT_SEED", "HELD_OUT_SLOPE", "MAX_RELATIVE_SE", "MIN_FILLS",
+    "MIN_PARENTS", "AcceptedFit", "Agreement", "Calibration", "ChildObservation", "DeskFill",
+    "FitEvidence", "FitInUse", "FitRefused", "HeldOut", "JournalReading", "LoadedFit",
+    "MidMove", "accept_fit", "accepted_record_path", "agreement", "calibrate",
+    "calibrate_reading", "calibration_dir", "choose_slippage_fit", "clustered_standard_errors",
+    "fit_problems", "iter_journal_rows", "load_calibration", "newest_calibration",
+    "predicted_cost", "read_accepted", "read_fit", "read_observations", "slippage_model_for",
+    "slope_interval", "write_calibration",
 ]

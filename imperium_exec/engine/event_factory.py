@@ -67,6 +67,7 @@ class EventFactory:
             prior_impact=child.prior_impact, participation=child.participation,
             horizon_s=child.horizon_s, book_walk=child.book_walk,
             day_volume=child.day_volume, session_s=child.session_s,
+            underlying_price=child.underlying_at_send,
             expected_cost_bps=child.expected_cost_bps, latency_ms=child.latency_ms,
             quote_source=child.quote_source, quote_age_ms=child.quote_age_ms,
             touch_at_send=far_touch(parent.request.side, decision), status=status,

@@ -133,6 +133,7 @@ class ExecutionEngine:
                                        events=self.events, emit=self._emit,
                                        horizons_s=cfg.markout_horizons_s)
         self.orders.on_fill = self.markouts.on_fill
+        self.orders.underlying_now = self._underlying_now
         self.placer = Placer(
             broker=broker, gateway=self.gateway, market_data=self.market_data,
             tracker=self.orders, router=self.router,
@@ -501,6 +502,11 @@ class ExecutionEngine:
                 log.exception("telemetry listener failed")
 
     # ------------------------------------------------------------------ the session
+
+    def _underlying_now(self, parent: ParentState) -> float | None:
+        """The parent's underlying index from a quote at hand (never waiting), if any."""
+        key = parent.underlying_key
+        return self.market_data.price_at_hand(key) if key is not None else None
 
     def _on_session_lost(self, reason: str) -> None:
         """The first token error (the gateway tells once): nothing more goes out; tell the

@@ -25,7 +25,7 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..brokers.errors import BrokerErrors
+from ..brokers.errors import BrokerErrors, ErrorClass
 from ..retry import DEFAULT_BROKER_ERRORS
 from .rate_budget import Lane, RateBudget, RequestKind, Slot
 
@@ -118,6 +118,8 @@ class BrokerGateway:
                 self.budget.note_throttled(slot.kind.lane)
             elif self.errors.is_session_expired(exc):
                 self.lose_session(f"re-login needed: {exc}")
+            elif _may_arrive_late(slot, self.errors.classify(exc), exc):
+                slot.unanswered()
             raise
 
     def _guarded(self, kind: RequestKind, permit: SendPermit | None,
@@ -142,3 +144,14 @@ class BrokerGateway:
 
 
 __all__ = ["BrokerGateway", "NotSent", "SendPermit", "SessionLost"]
+
+
+def _may_arrive_late(slot: Slot, error: ErrorClass | None, exc: BaseException) -> bool:
+    """Whether a request that failed may still reach the broker after this machine gave up on
+    it: an order write whose outcome is unknown, or a read that timed out (a read that could
+    not connect is retried at its lane's pace, as before)."""
+    if error is None or not error.ambiguous:
+        return False
+    if slot.kind.lane is Lane.WRITE:
+        return True
+    return any("Timeout" in cls.__name__ for cls in type(exc).__mro__)

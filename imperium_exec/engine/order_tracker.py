@@ -44,6 +44,10 @@ from .state import ChildState, LateOrderWatch, ParentState
 
 log = logging.getLogger(__name__)
 
+#: How many reconcile windows a tag is looked for at most when no book read answers after the
+#: first window (an unreadable book): then the attempt is taken as not placed.
+GIVE_UP_WINDOWS = 4
+
 Emit = Callable[[Event], None]
 TagMatch = Callable[[BrokerOrder], bool]
 
@@ -88,6 +92,8 @@ class OrderTracker:
         self.charges = charges or default_charges()
         #: Told of every fill (parent, child, units, price), after its row: the markouts.
         self.on_fill: Callable[[ParentState, ChildState, int, float], None] | None = None
+        #: The parent's underlying index now (a fill row's ``underlying_price``), if known.
+        self.underlying_now: Callable[[ParentState], float | None] | None = None
         self._gateway = gateway
         self._read_book = read_book
         self._cancel_order = cancel_order
@@ -107,6 +113,9 @@ class OrderTracker:
         self._reads_done = 0
         self._refresh_wanted = 0  # the read number someone is waiting for
         self._last_read_end = float("-inf")
+        #: When the newest book read that answered was asked for (loop time): a tag looked
+        #: for is only given up once a read asked for after its window has not shown it.
+        self._good_read_asked = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         #: Book reads made, for tests and benchmarks.
@@ -252,8 +261,11 @@ class OrderTracker:
 
     async def find_by_tag(self, tag: str, matches: TagMatch, *, window_s: float,
                           interval_s: float, stop: Callable[[], bool]) -> BrokerOrder | None:
-        """Look for ``tag`` in updates and book reads for up to ``window_s``: the order an
-        ambiguous attempt may have placed. ``None`` when it did not show up (or ``stop()``)."""
+        """Look for ``tag`` in updates and book reads for ``window_s``: the order an ambiguous
+        attempt may have placed. ``None`` when it did not show up: once the window is over
+        *and* a book read asked for after it answered without it (a busy or failing book does
+        not count as looked at), or at the latest after ``GIVE_UP_WINDOWS`` windows with no
+        such read; or when ``stop()``."""
         seen = self._by_tag.get(tag)
         if seen is not None and matches(seen):
             return seen
@@ -261,14 +273,18 @@ class OrderTracker:
         found: asyncio.Future[BrokerOrder | None] = loop.create_future()
         self._tag_waiters[tag] = (matches, found)
         deadline = loop.time() + window_s
+        give_up = loop.time() + GIVE_UP_WINDOWS * window_s
         try:
             while True:
                 self.request_refresh()
-                left = deadline - loop.time()
-                if left <= 0 or stop() or self._stopped:
+                now = loop.time()
+                if stop() or self._stopped:
                     return None
+                if now >= deadline and (self._good_read_asked >= deadline or now >= give_up):
+                    return None
+                wait = min(interval_s, deadline - now) if now < deadline else interval_s
                 with contextlib.suppress(TimeoutError):
-                    return await asyncio.wait_for(asyncio.shield(found), min(interval_s, left))
+                    return await asyncio.wait_for(asyncio.shield(found), wait)
         finally:
             self._tag_waiters.pop(tag, None)
 
@@ -308,6 +324,7 @@ class OrderTracker:
         self._reads_started += 1
         number = self._reads_started
         started = self.clock.now()
+        asked = loop.time()
         try:
             book: list[BrokerOrder] | None = await self._gateway.call(
                 RequestKind.BOOK_READ, self._read_book)
@@ -329,6 +346,7 @@ class OrderTracker:
             if order.tag:
                 in_book.add(order.tag)
             self._apply(order)
+        self._good_read_asked = max(self._good_read_asked, asked)
         now = self.clock.now()
         window = self.config.late_order_watch_s
         for tag, watch in list(self._late.items()):
@@ -411,7 +429,9 @@ class OrderTracker:
                 filled_quantity=increment, fill_price=price,
                 realized_slippage=slippage(parent, price),
                 realized_slippage_bps=slippage_bps(parent, price),
-                average_price=child.average_price, fees=fees))
+                average_price=child.average_price, fees=fees,
+                underlying_price=self.underlying_now(parent)
+                if self.underlying_now is not None else None))
             if self.on_fill is not None and not parent.recovered:
                 self.on_fill(parent, child, increment, price)
             changed = True

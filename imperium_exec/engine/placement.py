@@ -509,6 +509,8 @@ class Placer:
             taken_ahead=ahead, prior_fills=prior_fills)
         child.decision = decision
         child.mid_at_send = decision.mid
+        child.underlying_at_send = self.market_data.price_at_hand(parent.underlying_key) \
+            if parent.underlying_key is not None else None
         child.expected_slippage = estimate.expected_slippage
         child.impact_estimate = estimate.impact_estimate
         # Fills that already happened are in the mid the child was priced from (the market
@@ -576,7 +578,7 @@ def _put_back_pricing(child: ChildState, before: ChildState) -> None:
     child.participation, child.horizon_s = before.participation, before.horizon_s
     child.book_walk, child.quote_source = before.book_walk, before.quote_source
     child.quote_age_ms, child.day_volume = before.quote_age_ms, before.day_volume
-    child.session_s = before.session_s
+    child.session_s, child.underlying_at_send = before.session_s, before.underlying_at_send
 
 
 def _price_text(price: float | None) -> str:

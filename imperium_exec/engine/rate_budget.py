@@ -143,12 +143,21 @@ class OrderLimitReached(Exception):
     exceeded.")."""
 
 
+#: How long past its end a request that got no answer still counts (an order write whose
+#: outcome is unknown, a read that timed out: see the gateway): it may reach the broker after
+#: this machine gave up on it (a busy server takes it from its queue late), which the
+#: grant-to-end argument does not cover.
+UNANSWERED_LINGER_S = 2.0
+
+
 @dataclass(eq=False)
 class _Grant:
-    """One request let through: from its grant until it ended (``inf`` while in flight)."""
+    """One request let through: from its grant until it ended (``inf`` while in flight),
+    and ``linger_s`` beyond for one that got no answer."""
 
     at: float
     end: float = math.inf
+    linger_s: float = 0.0
 
 
 class _Window:
@@ -232,6 +241,11 @@ class Slot:
             self.refunded = True
             self._budget._refund(self)
 
+    def unanswered(self) -> None:
+        """The request got no answer (it may still arrive): it counts ``UNANSWERED_LINGER_S``
+        past its end."""
+        self.grant.linger_s = UNANSWERED_LINGER_S
+
 
 class RateBudget:
     """The account's request budget. Create, use and close it on one asyncio loop."""
@@ -270,7 +284,7 @@ class RateBudget:
                 self._release(granted.grant)
 
     def _release(self, grant: _Grant) -> None:
-        grant.end = asyncio.get_running_loop().time()
+        grant.end = asyncio.get_running_loop().time() + grant.linger_s
         self._in_flight -= 1
         self._pump()
 

@@ -42,6 +42,9 @@ class ChildState:
     prior_impact: float | None = None
     expected_cost_bps: float | None = None
     mid_at_send: float | None = None
+    #: The underlying index's price when the child was priced (its rows' ``underlying_price``;
+    #: a fill row's is the index when the fill was taken in).
+    underlying_at_send: float | None = None
     #: The estimate's inputs, written with the child's rows (for refitting the model).
     participation: float | None = None
     horizon_s: float | None = None

@@ -165,12 +165,16 @@ class Event(NamedTuple):
                           "quote)"] = None
     session_s: Annotated[float | None, "When that quote was taken, seconds since the broker's "
                          "session open (the volume curve's time)"] = None
-    # the underlying's level (accepted and finished rows of option parents), so costs can be
-    # broken down by moneyness (imperium_exec.tca)
+    # the underlying's level (option parents' rows), so costs can be broken down by moneyness
+    # (imperium_exec.tca) and the market's own move taken out of a child's cost
+    # (imperium_exec.calibration.slippage_fit)
     underlying_price: Annotated[float | None, "The option's underlying index's price (its "
-                                "last value) when the parent was accepted, from a quote "
-                                "already at hand, on the accepted and finished rows (none: "
-                                "no index quote young enough then, or not an option)"] = None
+                                "last value) from a quote already at hand: when the parent was "
+                                "accepted on its accepted and finished rows; when the child "
+                                "was priced (the moment of mid_at_send) on a child's rows; "
+                                "when the fill was taken in on fill rows (none: no index quote "
+                                "young enough then, or not an option; child and fill rows "
+                                "written before 2026-12-07 have none)"] = None
     # what a restart needs to take a parent over (imperium_exec.recovery)
     request: Annotated[str | None, "The parent's request as submitted, JSON, on its accepted "
                        "row (a restart adopts the rest of it from here)"] = None

@@ -1,16 +1,19 @@
 """Many seeded parents on the paper exchange, written to a journal (for calibrating the
 slippage model and checking the calibration: ``bench/bench_calibrate.py`` and its test).
 
-Each parent is drawn from a seeded mix of algorithms, urgencies, sizes, strikes and horizons,
-and runs twice on the same fresh market, once bought and once sold (the reference's mirrored
-paths: the options' time decay, which makes buys look cheap and sells dear, cancels in the
-pooled figures). The index stands still: its random walk would move a premium by tens of bps a
-second, against costs of a few bps, and the point here is the costs.
+Each parent is drawn from a seeded mix of algorithms, urgencies, sizes, strikes and horizons.
+By default it runs twice on the same fresh market, once bought and once sold (the reference's
+mirrored paths: the options' time decay, which makes buys look cheap and sells dear, cancels in
+the pooled figures), and the index stands still: its random walk would move a premium by tens of
+bps a second, against costs of a few bps. ``mirrored=False`` is a desk's day instead: each
+parent bought or sold (a seeded coin), once, on its batch's own market, which may move
+(``market``), on the virtual day ``day`` (0: the default virtual session's).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import numpy as np
 
 from ..brokers.base import OptionChain
 from ..brokers.paper.broker import PaperBroker
-from ..clock import VirtualClock
+from ..clock import DEFAULT_VIRTUAL_START, VirtualClock
 from ..costs.slippage import SlippageModel
 from ..engine.execution_engine import EngineConfig, ExecutionEngine
 from ..request import ExecutionRequest
@@ -78,14 +81,21 @@ def still_market() -> MarketConfig:
     return MarketConfig(underlyings={"NIFTY": nifty})
 
 
-def run_parents(specs: list[ParentSpec], *, side: str, seed: int, journal: Path,
-                slippage: SlippageModel | None = None, market: MarketConfig | None = None,
-                impact: ImpactConfig | None = None) -> None:
+#: Seconds in a calendar day (a virtual day later starts this much later).
+DAY_S = 86_400.0
+
+
+def run_parents(specs: list[ParentSpec], *, side: str | Sequence[str], seed: int,
+                journal: Path, slippage: SlippageModel | None = None,
+                market: MarketConfig | None = None, impact: ImpactConfig | None = None,
+                day: int = 0) -> None:
     """Run ``specs`` one after the other on a fresh paper exchange seeded ``seed``, estimated
     with ``slippage`` (the exchange's own true costs when None), appending rows to
     ``journal``; on ``market`` (the :func:`still_market` when None) with our trades' ``impact``
-    (the exchange's default when None)."""
-    clock = VirtualClock()
+    (the exchange's default when None). ``side``: every parent's, or one per spec; ``day``:
+    virtual days after the default virtual session's start."""
+    sides = [side] * len(specs) if isinstance(side, str) else list(side)
+    clock = VirtualClock(DEFAULT_VIRTUAL_START + day * DAY_S)
     broker = PaperBroker(clock=clock, seed=seed, market=market or still_market(),
                          impact=impact, margin=1e12)
     # The next week's contracts: the virtual session starts on an expiry day (a Tuesday), when
@@ -101,8 +111,9 @@ def run_parents(specs: list[ParentSpec], *, side: str, seed: int, journal: Path,
     engine = ExecutionEngine(broker, mode="paper", clock=clock, slippage=slippage,
                              tracker=tracker, config=ids)
     try:
-        for p in specs:
-            _, future = engine.submit(parent_request(broker, chain, p, side=side, seed=seed))
+        for p, parent_side in zip(specs, sides, strict=True):
+            _, future = engine.submit(parent_request(broker, chain, p, side=parent_side,
+                                                     seed=seed))
             future.result(timeout=120.0)
     finally:
         engine.shutdown(10.0)
@@ -112,17 +123,29 @@ def run_parents(specs: list[ParentSpec], *, side: str, seed: int, journal: Path,
 def simulate_journal(parents: int, *, seed: int, journal: str | os.PathLike[str],
                      slippage: SlippageModel | None = None, batch: int = 50,
                      market: MarketConfig | None = None,
-                     impact: ImpactConfig | None = None) -> Path:
-    """``parents`` parents (half bought, half sold on the same markets), in batches of
-    ``batch`` specs per fresh market, written to ``journal``; returns its path. ``market``
-    and ``impact`` as for :func:`run_parents`."""
+                     impact: ImpactConfig | None = None, mirrored: bool = True,
+                     day: int = 0) -> Path:
+    """``parents`` parents (mirrored: half bought, half sold on the same markets; else each
+    bought or sold by a seeded coin, once, each batch on a virtual day of its own from
+    ``day`` on: a desk's days), in batches of ``batch`` specs per fresh market, written to
+    ``journal``; returns its path. ``market``, ``impact`` and ``day`` as for
+    :func:`run_parents`."""
     path = Path(journal)
+    if not mirrored:
+        specs = draw_parents(parents, seed)
+        coins = np.random.default_rng([seed, 1]).random(parents) < 0.5
+        sides = ["BUY" if coin else "SELL" for coin in coins]
+        for start in range(0, len(specs), batch):
+            run_parents(specs[start:start + batch], side=sides[start:start + batch],
+                        seed=seed * 1000 + start // batch, journal=path, slippage=slippage,
+                        market=market, impact=impact, day=day + start // batch)
+        return path
     specs = draw_parents(parents // 2, seed)
     for start in range(0, len(specs), batch):
         market_seed = seed * 1000 + start // batch
         for side in ("BUY", "SELL"):
             run_parents(specs[start:start + batch], side=side, seed=market_seed, journal=path,
-                        slippage=slippage, market=market, impact=impact)
+                        slippage=slippage, market=market, impact=impact, day=day)
     return path
 
 

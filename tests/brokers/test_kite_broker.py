@@ -33,6 +33,7 @@ from imperium_exec.brokers.base import (
 from imperium_exec.brokers.kite.broker import kite_time_to_epoch, order_status
 from imperium_exec.clock import RealClock
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine, ExecutionResult
+from imperium_exec.engine.rate_budget import AccountRateLimits
 from imperium_exec.events import ErrorBucket, ParentStatus
 from imperium_exec.request import ExecutionRequest, OrderType, Side
 from imperium_exec.retry import BucketPolicy, RetryPolicy
@@ -382,7 +383,8 @@ def desk(server: FakeKiteServer, request: pytest.FixtureRequest) -> Iterator[Des
     engine = ExecutionEngine(KiteBroker(client(server)), mode="live", clock=RealClock(),
                              retry_policy=policy,
                              config=EngineConfig(poll_interval_s=0.05, cancel_timeout_s=3.0,
-                                                 id_seed=11))
+                                                 id_seed=11, rate_limits=AccountRateLimits(
+                                                     throttle_pause_s=0.1)))
     desk = Desk(server, engine)
     engine.add_listener(desk.rows.append)
     yield desk

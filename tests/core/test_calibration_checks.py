@@ -43,7 +43,6 @@ def test_calibrate_refuses_journals_of_16_20_and_50_fills_and_writes_nothing(
     the old command wrote 0 impact from 20 fills and 78 times the truth from 50."""
     whole = moving_market_journal(tmp_path / "morning.jsonl", parents=40)
     out = tmp_path / "calibration"
-    reasons = {}
     for children in (16, 20, 50):
         journal = first_fills(whole, children, tmp_path / f"first_{children}.jsonl")
         assert main(["calibrate", str(journal), "--calibration-dir", str(out)]) == 1
@@ -52,10 +51,9 @@ def test_calibrate_refuses_journals_of_16_20_and_50_fills_and_writes_nothing(
         assert "slippage fit refused, nothing written" in printed.err
         assert f"{children} filled children (at least {MIN_FILLS} needed)" in printed.err
         assert f"(at least {MIN_PARENTS} needed" in printed.err
-        reasons[children] = printed.err
+        # The rows carry the index levels: the market's move is taken out and said so.
+        assert "the market's own move was taken out" in printed.out
     assert not out.exists() or list(out.iterdir()) == []  # nothing written, volume neither
-    # With 50 fills the one coefficient fitted is not told apart from 0 (clustered by parent).
-    assert "not told apart from 0" in reasons[50] or "held out" in reasons[50]
 
 
 def test_enough_fills_with_no_impact_in_them_are_refused_as_not_identified() -> None:

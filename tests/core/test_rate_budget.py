@@ -18,10 +18,13 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kiteconnect.exceptions import InputException
+from requests.exceptions import ReadTimeout
 
 from imperium_exec.clock import DEFAULT_VIRTUAL_START, VirtualClock
 from imperium_exec.engine.gateway import BrokerGateway, NotSent, SendPermit, SessionLost
 from imperium_exec.engine.rate_budget import (
+    UNANSWERED_LINGER_S,
     AccountRateLimits,
     Lane,
     OrderLimitReached,
@@ -885,3 +888,31 @@ def test_cancels_use_the_days_cancel_reserve_before_the_placements_share() -> No
             await enter_and_leave(budget, RequestKind.PLACE)
 
     run_virtual(main)
+
+
+def test_a_request_that_got_no_answer_counts_two_seconds_past_its_end() -> None:
+    """One write a second. A placement whose client timed out (it may still reach Kite, late,
+    from a busy server's queue) keeps its second for UNANSWERED_LINGER_S more; one answered
+    with an error (a 400: it arrived) does not."""
+    limits = AccountRateLimits(writes_per_second=1, writes_per_minute=None,
+                               writes_per_day=None, window_padding_s=0.0)
+    ok = Spy()
+
+    def timed_out() -> None:
+        raise ReadTimeout("HTTPConnectionPool: Read timed out. (read timeout=2.0)")
+
+    def refused() -> None:
+        raise InputException("Invalid `price`.", 400)
+
+    async def main(gateway: BrokerGateway) -> None:
+        with pytest.raises(ReadTimeout):
+            await gateway.call(RequestKind.PLACE, timed_out)
+        assert await gateway.call(RequestKind.PLACE, ok) == "ok"
+        assert now() == pytest.approx(1.0 + UNANSWERED_LINGER_S)
+        with pytest.raises(InputException):
+            await gateway.call(RequestKind.PLACE, refused)
+        started = now()
+        assert await gateway.call(RequestKind.PLACE, ok) == "ok"
+        assert now() == pytest.approx(started + 1.0)
+
+    run_gateway(main, limits)

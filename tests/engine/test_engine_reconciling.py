@@ -85,3 +85,99 @@ def test_a_reconciling_row_starts_the_wait_and_the_childs_next_row_ends_it(
     assert sum(1 for e in events if e.event is EventKind.RECONCILING) == 1
     assert_books_balance(rows, 3 * LOT)  # quantities add up; every row fits the schema
     assert len(broker.orders()) == 3  # never placed twice
+
+
+class _BookUnreadableAfterSecondPlacement:
+    """The paper broker, whose order book cannot be read for ``for_s`` virtual seconds from
+    the second placement on: a busy or failing book during that placement's reconcile
+    window."""
+
+    def __init__(self, inner: PaperBroker, clock: VirtualClock, for_s: float) -> None:
+        self._inner, self._clock, self._for_s = inner, clock, for_s
+        self._placements = 0
+        self._until = float("-inf")
+
+    def place_order(self, order: Any) -> Any:
+        self._placements += 1
+        if self._placements == 2:
+            self._until = self._clock.now() + self._for_s
+        return self._inner.place_order(order)
+
+    def orders(self) -> Any:
+        if self._clock.now() < self._until:
+            raise ConnectionError("the order book did not answer")
+        return self._inner.orders()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_an_ambiguous_placement_is_not_sent_again_before_a_book_read_after_its_window(
+        tmp_path: Path) -> None:
+    """The second child's placement is recorded but its reply lost (a ghost), and the order
+    book cannot be read for two reconcile windows after it: the engine keeps looking past
+    the window until a read asked for after it answers, finds the order by its tag, and sends
+    nothing again (the old rule, a window of time, re-sent it: one order too many)."""
+    clock = VirtualClock()
+    paper = PaperBroker(clock=clock, seed=7, faults=FaultConfig(script=(FaultKind.NONE,
+                                                                        FaultKind.GHOST)))
+    broker = _BookUnreadableAfterSecondPlacement(paper, clock, for_s=2 * WINDOW_S)
+    quote = paper.quote(SYMBOL)
+    assert quote is not None and quote.bid is not None and quote.ask is not None
+    request = ExecutionRequest.model_validate(dict(
+        tradingsymbol=SYMBOL, exchange="NFO", side="BUY", quantity=3 * LOT, lot_size=LOT,
+        tick_size=0.05, freeze_quantity=1800, bid=quote.bid, ask=quote.ask, ltp=quote.ltp,
+        execution_algo="TWAP", horizon_s=90.0, max_child_orders=3, randomize_slices=False))
+    tracker = FillQualityTracker("paper", tmp_path)
+    engine = ExecutionEngine(broker, mode="paper", clock=clock,  # type: ignore[arg-type]
+                             tracker=tracker,
+                             retry_policy=RetryPolicy(reconcile_window_s=WINDOW_S),
+                             config=EngineConfig(id_seed=1))
+    try:
+        _, future = engine.submit(request)
+        result = future.result(30)
+    finally:
+        engine.shutdown(10.0)
+        tracker.close()
+    rows = read_rows(tracker.path)
+    events = [r["event"] for r in rows if r["child_index"] == 2]
+    assert "reconciled" in events and "retry" not in events, events
+    (reconciling,) = [r for r in rows if r["event"] == "reconciling"]
+    (reconciled,) = [r for r in rows if r["event"] == "reconciled"]
+    assert reconciled["ts"] - reconciling["ts"] > WINDOW_S  # it looked past the window
+    assert len(paper.orders()) == 3  # one order a child: none sent twice
+    assert result.filled_quantity == 3 * LOT
+
+
+def test_with_the_book_unreadable_for_long_the_attempt_is_sent_again_after_four_windows(
+        tmp_path: Path) -> None:
+    """No read answers for five windows after the second child's placement failed with
+    nothing recorded: the engine gives up looking after four windows (never before the
+    first), re-sends under a new tag, and the parent still fills exactly."""
+    clock = VirtualClock()
+    paper = PaperBroker(clock=clock, seed=7, faults=FaultConfig(script=(
+        FaultKind.NONE, FaultKind.SERVER_ERROR)))
+    broker = _BookUnreadableAfterSecondPlacement(paper, clock, for_s=5 * WINDOW_S)
+    quote = paper.quote(SYMBOL)
+    assert quote is not None and quote.bid is not None and quote.ask is not None
+    request = ExecutionRequest.model_validate(dict(
+        tradingsymbol=SYMBOL, exchange="NFO", side="BUY", quantity=3 * LOT, lot_size=LOT,
+        tick_size=0.05, freeze_quantity=1800, bid=quote.bid, ask=quote.ask, ltp=quote.ltp,
+        execution_algo="TWAP", horizon_s=300.0, max_child_orders=3, randomize_slices=False))
+    tracker = FillQualityTracker("paper", tmp_path)
+    engine = ExecutionEngine(broker, mode="paper", clock=clock,  # type: ignore[arg-type]
+                             tracker=tracker,
+                             retry_policy=RetryPolicy(reconcile_window_s=WINDOW_S),
+                             config=EngineConfig(id_seed=1))
+    try:
+        _, future = engine.submit(request)
+        result = future.result(30)
+    finally:
+        engine.shutdown(10.0)
+        tracker.close()
+    rows = read_rows(tracker.path)
+    (reconciling,) = [r for r in rows if r["event"] == "reconciling"]
+    (retry,) = [r for r in rows if r["event"] == "retry"]
+    waited = retry["ts"] - reconciling["ts"]
+    assert 4 * WINDOW_S <= waited < 5 * WINDOW_S
+    assert len(paper.orders()) == 3 and result.filled_quantity == 3 * LOT

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from test_live_path import Live, max_per_calendar_second, start_live, stop_live
 
 from imperium_exec.engine.execution_engine import EngineConfig
@@ -60,6 +61,7 @@ def twap(live: Live, inst: FakeInstrument, slices: int, horizon_s: float,
                        **kw)
 
 
+@pytest.mark.slow(seconds=10)
 def test_a_passive_twap_spends_one_write_per_re_price_where_cancel_and_place_spent_two(
         ) -> None:
     spent: dict[bool, Counter[str]] = {}
@@ -86,6 +88,7 @@ def test_a_passive_twap_spends_one_write_per_re_price_where_cancel_and_place_spe
     assert (sum(spent[True].values()) - 1) / re_prices[True] == 1.0
 
 
+@pytest.mark.slow(seconds=8)
 def test_many_twaps_re_priced_in_place_keep_kites_write_rate_and_modification_allowance(
         ) -> None:
     """Eight passive TWAPs of 9 slices at once, on an account whose orders take 5
@@ -129,6 +132,7 @@ def test_many_twaps_re_priced_in_place_keep_kites_write_rate_and_modification_al
         f"{n} of 5)" for n in range(1, 5)}
 
 
+@pytest.mark.slow(seconds=2)
 def test_a_modify_kite_refuses_falls_back_to_cancel_and_place_with_no_duplicate() -> None:
     live = start_live(1)
     try:
@@ -153,6 +157,7 @@ def test_a_modify_kite_refuses_falls_back_to_cancel_and_place_with_no_duplicate(
     assert writes(live) == Counter(place=2, modify=2, cancel=1)
 
 
+@pytest.mark.slow(seconds=2)
 def test_a_modify_answered_500_after_kite_applied_it_is_cancelled_and_counted_once() -> None:
     """Ambiguous: the modification may or may not have been applied. The engine cancels the
     order (whichever terms it has) before the rest goes out again."""
@@ -175,6 +180,7 @@ def test_a_modify_answered_500_after_kite_applied_it_is_cancelled_and_counted_on
         r["message"] for r in rows if r["event"] == "cancelled")
 
 
+@pytest.mark.slow(seconds=5)
 def test_a_fill_while_kite_holds_the_modification_pending_is_counted_once() -> None:
     live = start_live(1, modify_pending_s=0.4)
     inst = live.instruments[0]

@@ -109,7 +109,8 @@ def max_per_calendar_second(stamps: list[float]) -> int:
 # ------------------------------------------------------------------ many parents at once
 
 
-@pytest.mark.parametrize("count", [10, 40, 100])
+@pytest.mark.parametrize("count", [10, pytest.param(40, marks=pytest.mark.slow(seconds=4)),
+                                   pytest.param(100, marks=pytest.mark.slow(seconds=10))])
 def test_n_parents_on_n_strikes_place_their_last_first_order_within_1_5x_the_write_floor(
         count: int) -> None:
     live = start_live(count)
@@ -136,6 +137,7 @@ def test_n_parents_on_n_strikes_place_their_last_first_order_within_1_5x_the_wri
     assert live.server.throttled == 0
 
 
+@pytest.mark.slow(seconds=12)
 def test_ten_concurrent_twaps_finish_within_a_second_of_their_horizon(live40: Live) -> None:
     live = live40
     horizon = 15.0
@@ -166,6 +168,7 @@ def test_ten_concurrent_twaps_finish_within_a_second_of_their_horizon(live40: Li
     assert max_per_calendar_second(quotes) <= 1 and live.server.throttled == 0
 
 
+@pytest.mark.timing
 def test_children_are_priced_from_the_stream_with_the_quote_age_recorded(live40: Live) -> None:
     live = live40
     inst = live.instruments[0]
@@ -180,6 +183,7 @@ def test_children_are_priced_from_the_stream_with_the_quote_age_recorded(live40:
 # ------------------------------------------------------------------ the kill switch
 
 
+@pytest.mark.slow(seconds=4)
 def test_kill_switch_stops_everything_queued_and_cancels_every_resting_child(
         live40: Live) -> None:
     live = live40
@@ -345,6 +349,7 @@ def test_a_silent_ticker_is_replaced_and_rest_covers_the_gap(live40: Live) -> No
 # ------------------------------------------------------------------ shutdown
 
 
+@pytest.mark.slow(seconds=3)
 def test_shutdown_settles_fills_before_results_and_never_underreports() -> None:
     live = start_live(20, cancel_pending_s=0.3)
     try:

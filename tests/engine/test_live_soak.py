@@ -10,12 +10,15 @@ import pytest
 from imperium_exec.testing.soak import SoakPlan, run_soak
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_a_fault_soak_ends_clean_no_duplicates_every_child_terminal_fills_equal_the_broker(
         ) -> None:
+    # run_s: the parents that can fill have by about 25 s (the write budget's floor for this
+    # many children and their retries is about 20 s); a resting limit the market did not
+    # come back to by 30 s is ended by the kill switch, which must end it cleanly too.
     report = run_soak(SoakPlan(parents=110, twap_share=0.4, twap_slices=3, twap_horizon_s=12.0,
                                immediate_lots=(1, 2, 28), place_fault_rate=0.1,
-                               ticker_drop_every_s=6.0, ticker_silence_at_s=4.0, run_s=45.0,
+                               ticker_drop_every_s=6.0, ticker_silence_at_s=4.0, run_s=30.0,
                                seed=11))
     assert report.clean, report.summary()
     assert report.parents == 110 and report.children >= 150
@@ -24,7 +27,7 @@ def test_a_fault_soak_ends_clean_no_duplicates_every_child_terminal_fills_equal_
     assert report.events["finished"] == 110
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=5)
 def test_a_token_expiry_mid_soak_ends_every_parent_once_and_sends_nothing_more() -> None:
     report = run_soak(SoakPlan(parents=40, twap_share=0.6, twap_horizon_s=20.0,
                                place_fault_rate=0.0, ticker_drop_every_s=0.0,

@@ -60,6 +60,9 @@ def test_a_halted_parent_with_a_rejected_order_waits_for_the_trader(live: Live) 
 def test_adopting_twice_refuses_the_second_and_leaves_no_handle_hanging(live: Live) -> None:
     (parent_id, _), = resting_twaps(live, 1)
     expire_and_log_in_again(live, 1)
+    # The first adoption's cancel of the old order is answered a second late, so it is still
+    # under way when the second comes (on a busy machine a prompt one could be over first).
+    live.server.fail_next("cancel", Fault.slow(1.0))
     _, first = live.engine.adopt(parent_id, window_s=2.0)
     _, second = live.engine.adopt(parent_id, window_s=2.0)
     assert "already being adopted" in fails(second)

@@ -1,5 +1,6 @@
 """``underlying_price``: an option parent's index level when it was accepted, on its accepted
-and finished rows. The paper exchange's own index at that moment; on the live path the index's
+and finished rows (a child's rows: when it was priced; fill rows: when the fill was taken
+in). The paper exchange's own index at that moment; on the live path the index's
 LTP, riding along in the coalesced REST quote calls (never a call of its own); null when no
 index quote is at hand, without waiting for one."""
 
@@ -70,8 +71,17 @@ def test_the_paper_engine_writes_the_sims_index_level_at_acceptance() -> None:
         assert finished[parent_id]["underlying_price"] == expected
         levels.append(expected)
     assert len(set(levels)) == 3  # not a constant: the level at each parent's acceptance
-    # Child rows do not carry it (the accepted and finished rows do).
-    assert all(r["underlying_price"] is None for r in rows if r["event"] == "filled")
+    # A child's rows carry the index when it was priced, a fill row the index when the fill
+    # was taken in: the sim's level at each row's moment (calibration takes the market's own
+    # move between them out of the child's cost).
+    child_rows = [r for r in rows if r["event"] in ("placed", "filled")]
+    assert {r["event"] for r in child_rows} == {"placed", "filled"}
+    for row in child_rows:
+        underlying = parse_contract(row["tradingsymbol"]).underlying
+        index = exchange.chain.index(underlying)
+        at = exchange.timeline.market_seconds(row["ts"])
+        assert row["underlying_price"] == round_to_tick(exchange.market.spot(underlying, at),
+                                                        index.tick_size)
 
 
 def test_no_index_quote_writes_null_without_waiting_for_one(tmp_path: Path) -> None:

@@ -33,6 +33,9 @@ from imperium_exec.testing.fake_kite.faults import Fault
 BID, ASK = 100.0, 100.5
 HERE = Path(__file__).parent
 
+#: Each test starts a desk process and SIGKILLs it (about 2 s) before it runs.
+pytestmark = pytest.mark.slow(seconds=3)
+
 
 @dataclass
 class Crash:

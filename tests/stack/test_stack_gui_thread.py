@@ -171,6 +171,7 @@ def test_a_basket_with_a_leg_not_listed_is_refused_before_any_leg_starts(
     assert desk.gui_calls() == []
 
 
+@pytest.mark.timing
 def test_execute_returns_at_once_with_a_broker_whose_every_call_takes_100_ms(
         qtbot: QtBot, tmp_path: Path) -> None:
     """Issue 22's "done when": under 5 ms on a quiet machine (bench/bench_gui_calls.py has the

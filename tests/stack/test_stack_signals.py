@@ -114,6 +114,7 @@ def test_bad_input_raises_before_anything_reaches_the_broker(qtbot: QtBot,
     assert stack.broker.place_calls == 0
 
 
+@pytest.mark.timing
 def test_a_slow_broker_never_stalls_the_gui_heartbeat(qtbot: QtBot, tmp_path: Path) -> None:
     broker = InMemoryBroker(clock=RealClock(), latency_s=0.2)
     stack = ExecutionStack(broker, "paper", clock=RealClock(), telemetry_dir=str(tmp_path),

@@ -170,6 +170,7 @@ def test_the_broker_holding_more_than_the_session_bought_is_marked_and_exit_sell
     assert desk.broker_net(desk.earlier) == 2 * LOT
 
 
+@pytest.mark.slow(seconds=2)
 def test_the_broker_is_read_only_while_the_tab_shows_and_never_faster_than_the_gap(
         qtbot: QtBot, desk: Desk) -> None:
     view = desk.view

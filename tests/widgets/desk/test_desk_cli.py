@@ -48,7 +48,7 @@ def test_subcommands_are_pluggable() -> None:
     assert args.run is cli.run_demo_command and args.run_for == 2.0
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=9)
 def test_headless_demo_trades_through_both_panels_and_saves_a_picture(
         tmp_path: Path, screenshot_dir: Path) -> None:
     command = shutil.which("imperium-exec", path=str(Path(sys.executable).parent))

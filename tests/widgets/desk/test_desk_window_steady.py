@@ -106,6 +106,7 @@ def layout(w: DeskWindow) -> dict[str, int]:
     return widths | {"ltp_end": header.sectionViewportPosition(ltp) + header.sectionSize(ltp)}
 
 
+@pytest.mark.timing
 def test_the_panels_keep_their_width_as_orders_rows_and_log_lines_arrive(
         qtbot: QtBot, desk: Desk) -> None:
     """The dock used to follow its contents' size hint (the filter lists learning algorithms
