@@ -81,8 +81,9 @@ class JournalQuality:
     places: dict[str, list[str]] = field(default_factory=dict)
     #: Rows seen before (in this file or another), read once.
     duplicates: int = 0
-    #: The files those repeated rows were in.
+    #: The files those repeated rows were in, and the files their first copies were in.
     duplicate_files: set[str] = field(default_factory=set)
+    original_files: set[str] = field(default_factory=set)
     #: Parents with a row left out: the readers leave the whole parent out.
     flagged_parents: set[str] = field(default_factory=set)
 
@@ -110,14 +111,23 @@ class JournalQuality:
                f"{', ...' if n > EXAMPLES else ''})"
                for reason, n in sorted(self.problems.items(), key=lambda kv: (-kv[1], kv[0]))]
         if self.duplicates:
-            out.append(f"{self.duplicates:,} row(s) seen twice, read once (the same row in "
-                       f"{', '.join(sorted(self.duplicate_files))}: a backup copy?)")
+            files = sorted(self.original_files | self.duplicate_files)
+            where = (f"in {files[0]} twice" if len(files) == 1
+                     else f"in {', '.join(files[:-1])} and {files[-1]}: a backup copy?")
+            out.append(f"{self.duplicates:,} {_rows(self.duplicates)} seen twice, read once "
+                       f"(the same {_rows(self.duplicates)} {where})")
         if self.flagged_parents:
             ids = sorted(self.flagged_parents)
-            out.append(f"{len(ids):,} parent(s) with a row left out are left out whole, so "
-                       f"no figure counts them short: {', '.join(ids[:10])}"
+            many = len(ids) != 1
+            out.append(f"{len(ids):,} {'parents' if many else 'parent'} with a row left out "
+                       f"{'are' if many else 'is'} left out whole, so no figure counts "
+                       f"{'them' if many else 'it'} short: {', '.join(ids[:10])}"
                        f"{', ...' if len(ids) > 10 else ''}")
         return out
+
+
+def _rows(n: int) -> str:
+    return "row" if n == 1 else "rows"
 
 
 def row_problem(row: dict[str, Any]) -> str | Event:
@@ -159,7 +169,7 @@ def read_journal_rows(paths: Iterable[str | os.PathLike[str]],
     read, ``quality.flagged_parents`` names the parents a reader leaves out whole (see the
     module's text: their bad row may come after their good ones)."""
     q = quality if quality is not None else JournalQuality()
-    seen: set[int] = set()  # the rows' keys, hashed (a 64-bit hash: a few bytes a row)
+    seen: dict[int, str] = {}  # the rows' keys, hashed -> the file of the first copy
     for path in paths:
         name = os.fspath(path)
         lines = 0
@@ -188,11 +198,13 @@ def read_journal_rows(paths: Iterable[str | os.PathLike[str]],
                     q.add(event, name, number, parent if isinstance(parent, str) else None)
                     continue
                 key = hash(tuple(getattr(event, k) for k in ROW_KEY))
-                if key in seen:
+                first = seen.get(key)
+                if first is not None:
                     q.duplicates += 1
                     q.duplicate_files.add(name)
+                    q.original_files.add(first)
                     continue
-                seen.add(key)
+                seen[key] = name
                 q.rows += 1
                 yield full_row(value)
         if lines == 0:

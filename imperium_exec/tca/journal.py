@@ -420,13 +420,15 @@ def _left_out(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> JournalQ
     twice = scalar_int(con, f"SELECT count(*) - count(DISTINCT {key}) FROM journal")
     if twice:
         copies = con.execute(
-            f"SELECT rowid, file FROM (SELECT rowid, file, row_number() OVER "
-            f"(PARTITION BY {key} ORDER BY file, n) AS copy FROM journal) WHERE copy > 1"
+            f"SELECT rowid, file, first FROM (SELECT rowid, file, row_number() OVER w AS copy, "
+            f"first_value(file) OVER w AS first FROM journal "
+            f"WINDOW w AS (PARTITION BY {key} ORDER BY file, n)) WHERE copy > 1"
         ).fetchall()
         quality.duplicates = len(copies)
-        quality.duplicate_files = {str(f) for _, f in copies}
+        quality.duplicate_files = {str(f) for _, f, _ in copies}
+        quality.original_files = {str(f) for _, _, f in copies}
         con.execute("DELETE FROM journal WHERE list_contains(?, rowid)",
-                    [[r for r, _ in copies]])
+                    [[r for r, _, _ in copies]])
     quality.rows = scalar_int(con, "SELECT count(*) FROM journal")
     if quality.flagged_parents:
         con.execute("DELETE FROM journal WHERE list_contains(?, parent_id)",
