@@ -140,6 +140,8 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
               "which with --mode (only its fills are used)", file=sys.stderr)
         return 2
     journals = [str(p) for p in args.journals]
+    for line in reading.quality.lines():
+        print(f"imperium-exec calibrate: {line}", file=sys.stderr)
     print(f"{reading.rows} rows, {len(reading.observations)} filled children"
           + (f" ({reading.without_inputs} more without the estimate's inputs: written before "
              "schema version 4)" if reading.without_inputs else ""))

@@ -37,7 +37,8 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
-from ..events import Event, SchemaError, read_event
+from ..events import Event
+from ..events.quality import JournalQuality, row_problem
 from ..telemetry import FillQualityTracker, JournalHistory, TelemetryTail, history_end
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class TelemetryFeed(QObject):
         #: Rows skipped because they do not fit the event schema (and the last reason).
         self.rows_rejected = 0
         self.last_rejection: str | None = None
+        #: Those rows by reason, and their parents (:class:`JournalQuality`).
+        self.quality = JournalQuality()
         #: Parents the attached stack runs (seen in its signals): the ones a dock may control.
         self.stack_parents: set[str] = set()
         self.rows_delivered = 0
@@ -194,16 +197,23 @@ class TelemetryFeed(QObject):
 
     # ------------------------------------------------------------------ internals
     def _read(self, rows: list[dict[str, Any]]) -> list[Event]:
+        """The rows as typed events, through the check ``tca`` and ``calibrate`` apply
+        (:func:`imperium_exec.events.quality.row_problem`); a row that does not fit is
+        skipped and counted by reason in :attr:`quality`."""
         events = []
         for row in rows:
-            try:
-                events.append(read_event(row))
-            except SchemaError as exc:
-                self.rows_rejected += 1
-                if self.last_rejection is None:
-                    log.warning("journal rows that do not fit the event schema are skipped: "
-                                "%s", exc)
-                self.last_rejection = str(exc)
+            event = row_problem(row)
+            if isinstance(event, Event):
+                events.append(event)
+                continue
+            self.rows_rejected += 1
+            parent = row.get("parent_id")
+            self.quality.add(event, str(self.path or "signals"), None,
+                             parent if isinstance(parent, str) else None)
+            if self.last_rejection is None:
+                log.warning("journal rows that do not fit the event schema are skipped: "
+                            "%s", event)
+            self.last_rejection = event
         return events
 
     def _on_stack_event(self, event: Event) -> None:

@@ -5,8 +5,9 @@
   see :mod:`imperium_exec.costs.shortfall`), also in bps of the ordered value at the decision price.
   The newest :data:`KEEP_PARENTS` are kept; the aggregate covers every one seen.
 - Markouts: the quantity-weighted mean ``markout_bps`` per horizon over every fill, split by
-  where the child sat in the book (taking vs resting: resting fills that keep costing were
-  picked off), and per kept parent.
+  whether the fill took liquidity or rested (:mod:`imperium_exec.events.liquidity`: its price
+  against the touch when it was sent; resting fills that keep costing were picked off), and
+  per kept parent.
 
 Positive is a cost throughout, as in the journal.
 """
@@ -16,7 +17,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from ..events import Event, EventKind, QueuePriority
+from ..events import Event, EventKind
+from ..events.liquidity import fill_liquidity
+from ..tca.scales import signed_text
 from ..timeutil import ist_day_start
 
 #: Parents whose waterfall can be picked (the newest finished ones).
@@ -56,7 +59,8 @@ class ParentCost:
     @property
     def label(self) -> str:
         return (f"{self.side} {self.quantity} {self.tradingsymbol} {self.execution_algo} · "
-                f"{self.status} {self.filled}/{self.quantity} · {self.bps(self.total):+.1f} bps")
+                f"{self.status} {self.filled}/{self.quantity} · "
+                f"{signed_text(self.bps(self.total), 1, thousands=False)} bps")
 
 
 @dataclass
@@ -172,8 +176,12 @@ class TcaBook:
         units = float(e.filled_quantity or 0)
         day = self._day(e.ts)
         day.markouts["all"].add(horizon, bps, units)
-        resting = e.queue_priority is not None and e.queue_priority is not QueuePriority.TAKE
-        day.markouts["resting" if resting else "taking"].add(horizon, bps, units)
+        # Taking or resting from what happened (the price against the touch when sent), not
+        # the router's intent; a row that says neither counts in "all" only.
+        liquidity = fill_liquidity(e.side, e.limit_price, e.touch_at_send, e.mid_at_send,
+                                   e.queue_priority)
+        if liquidity is not None:
+            day.markouts[liquidity.value].add(horizon, bps, units)
         if e.parent_id in self._dropped:
             return  # a parent not kept: its own curve is never shown
         self._parent_markouts.setdefault(e.parent_id, Markouts()).add(horizon, bps, units)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..tca.scales import signed_text
 from .charts import Plot
 from .tca_model import PARTS, Markouts, ParentCost, TcaBook
 from .theme import LIGHT, Theme
@@ -246,8 +247,9 @@ class TcaPanel(QWidget):
             parts = [by_part[name] for name, _ in PARTS]
             self.summary.setText(
                 f"Today: {len(today.parents):,} finished parents, ordered value "
-                f"₹{today.ordered_value:,.0f}; shortfall {sum(parts):+.1f} bps "
-                f"(₹{sum(today.rupees.values()):+,.0f}), positive = cost"
+                f"₹{today.ordered_value:,.0f}; shortfall "
+                f"{signed_text(sum(parts), 1, thousands=False)} bps "
+                f"(₹{signed_text(sum(today.rupees.values()), 0)}), positive = cost"
                 if today.parents else "No finished parent today yet.")
         self._draw_waterfall(parts)
         self._draw_markouts(cost)
@@ -259,7 +261,7 @@ class TcaPanel(QWidget):
         self._bars.setOpts(x=np.arange(len(values), dtype=np.float64), y0=bottoms,
                            height=heights, brushes=brushes, pen=pg.mkPen(None))
         for i, (label, value) in enumerate(zip(self._bar_labels, values, strict=True)):
-            label.setText(f"{value:+.1f}", color=self.theme.plot_foreground)
+            label.setText(signed_text(value, 1, thousands=False), color=self.theme.plot_foreground)
             label.setPos(float(i), bottoms[i] + heights[i])
         low = min(0.0, *bottoms)
         high = max(0.0, *(b + h for b, h in zip(bottoms, heights, strict=True)))
@@ -294,11 +296,12 @@ def _cost_colour(theme: Theme, value: float) -> QColor:
 
 
 def _describe(cost: ParentCost) -> str:
-    rupees = ", ".join(f"{label.lower()} ₹{getattr(cost, name):+,.0f}"
+    rupees = ", ".join(f"{label.lower()} ₹{signed_text(getattr(cost, name), 0)}"
                        for name, label in PARTS)
     return (f"{cost.side} {cost.tradingsymbol} {cost.execution_algo}: {cost.status}, "
             f"{cost.filled:,}/{cost.quantity:,} filled; shortfall "
-            f"{cost.bps(cost.total):+.1f} bps (₹{cost.total:+,.0f}: {rupees}), "
+            f"{signed_text(cost.bps(cost.total), 1, thousands=False)} bps "
+            f"(₹{signed_text(cost.total, 0)}: {rupees}), "
             f"positive = cost")
 
 

@@ -122,11 +122,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
 from ..costs.slippage import PriorFill, SlippageModel, SlippageParams
 from ..events import EventKind
-from ..events.compact import full_row
+from ..events.quality import JournalQuality, read_journal_rows
 from ..request import Side
 from ..timeutil import IST, SESSION_SECONDS
 from .market_move import OptionPricer, option_pricer
@@ -254,8 +253,8 @@ class JournalReading:
     """What :func:`read_observations` found."""
 
     observations: list[ChildObservation] = field(default_factory=list)
-    rows: int = 0
-    unreadable_lines: int = 0
+    #: What the reader left out, and the parents it flagged (left out whole).
+    quality: JournalQuality = field(default_factory=JournalQuality)
     #: Filled children whose rows lack the estimate's inputs (written before schema 4).
     without_inputs: int = 0
     modes: set[str] = field(default_factory=set)
@@ -267,23 +266,18 @@ class JournalReading:
         """Filled children whose cost has the market's own move taken out."""
         return sum(o.market_move is not None for o in self.observations)
 
+    @property
+    def rows(self) -> int:
+        """Rows that fit the schema, each once (``tca`` counts the same)."""
+        return self.quality.rows
 
-def iter_journal_rows(paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
-    """Every row of the journals, one line at a time, whole (a compact line's left-out
-    fields back); a torn or bad line is ``{"event": None}``."""
-    for path in paths:
-        with open(path, "rb") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    row = None
-                if isinstance(row, dict):
-                    yield full_row(row)
-                else:
-                    yield {"event": None}
+
+def iter_journal_rows(paths: Iterable[str | os.PathLike[str]],
+                      quality: JournalQuality | None = None) -> Iterator[dict[str, Any]]:
+    """Every row of the journals that fits the schema, once, whole (a compact line's left-out
+    fields back), through the one reader (:func:`imperium_exec.events.quality.read_journal_rows`):
+    what it leaves out, and the parents it flags, go into ``quality``."""
+    return read_journal_rows(paths, quality)
 
 
 _ESTIMATE_FIELDS = ("arrival_price", "mid_at_send", "expected_slippage", "impact_estimate",
@@ -301,12 +295,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     arrivals: dict[str, tuple[float, float]] = {}  # parent -> (epoch, index level)
     accepted_rows: dict[str, int] = {}
     pricings: list[_Pricing] = []
-    for n, row in enumerate(iter_journal_rows(paths)):
-        reading.rows += 1
+    for n, row in enumerate(iter_journal_rows(paths, reading.quality)):
         event = row.get("event")
-        if event is None:
-            reading.unreadable_lines += 1
-            continue
         wanted = mode is None or row.get("mode") == mode
         if event == EventKind.ACCEPTED:
             level = _positive(row.get("underlying_price"))
@@ -344,6 +334,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
             (n, float(row.get("ts") or 0.0), units, child_id))
     pricers = _Pricers(arrivals)
     for child_id, child in children.items():
+        if child.parent_id in reading.quality.flagged_parents:
+            continue  # a row of its parent did not fit: left out whole, not short
         e = child.estimate
         needed = (e["arrival_price"], e["mid_at_send"], e["expected_slippage"],
                   e["impact_estimate"], e["participation"], e["book_walk"])
@@ -376,6 +368,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     for fills in by_symbol.values():
         fills.sort()
     for pricing in pricings:
+        if pricing.parent_id in reading.quality.flagged_parents:
+            continue  # a row of its parent did not fit: left out whole
         pricer = pricers.of(pricing.parent_id, pricing.tradingsymbol, pricing.arrival)
         if pricer is None:
             continue

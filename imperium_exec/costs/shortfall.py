@@ -4,8 +4,11 @@ cost, for buys and sells alike (``s`` = +1 for a buy, -1 for a sell):
 
 - **delay** = s * Q * (P_0 - P_d): the market's move between the decision (P_d, the ticket's
   mid) and the parent's arrival (P_0, its first mid), on the quantity that filled;
-- **spread** = s * sum q_j (p_j - m_j): each fill against the mid its child was priced from
-  (m_j): the spread paid and the book walked;
+- **spread** = s * sum q_j (p_j - m_j): each fill that took liquidity against the mid its child
+  was priced from (m_j): the spread paid and the book walked. A fill that *rested* (its price
+  short of the far touch when it was sent: :mod:`imperium_exec.events.liquidity`) crossed no
+  spread: the market came to its price, so its m_j is its own price (spread 0) and its whole
+  move from arrival is drift (the journal has no mid at the moment of a resting fill);
 - **drift** = s * sum q_j (m_j - P_0): how far those mids had moved from arrival (the market,
   and our own earlier fills' impact);
 - **opportunity** = s * (X - Q) * (P_end - P_d): what the unfilled quantity missed, to the mid
@@ -29,6 +32,7 @@ class Fill:
     units: int
     price: float
     mid_at_send: float | None  # None: the child had no quote (priced from arrival)
+    resting: bool = False  # it rested (short of the touch when sent): no spread crossed
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,8 @@ def implementation_shortfall(*, side: Side, ordered: int, decision_price: float 
     filled = sum(f.units for f in fills)
     spread = drift = 0.0
     for f in fills:
-        mid = f.mid_at_send if f.mid_at_send is not None else arrival_price
+        mid = f.price if f.resting else \
+            f.mid_at_send if f.mid_at_send is not None else arrival_price
         spread += s * f.units * (f.price - mid)
         drift += s * f.units * (mid - arrival_price)
     unfilled = max(0, ordered - filled)

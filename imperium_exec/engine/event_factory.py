@@ -12,6 +12,8 @@ from typing import Any
 from ..brokers.errors import ErrorClass
 from ..clock import Clock
 from ..events import ErrorBucket, Event, EventKind, Status
+from ..request import Side
+from ..router import RouteDecision
 from ..timeutil import epoch_to_iso
 from .state import ChildState, ParentState
 
@@ -68,7 +70,7 @@ class EventFactory:
             underlying_price=child.underlying_at_send,
             expected_cost_bps=child.expected_cost_bps, latency_ms=child.latency_ms,
             quote_source=child.quote_source, quote_age_ms=child.quote_age_ms,
-            status=status,
+            touch_at_send=far_touch(parent.request.side, decision), status=status,
         )
         fields.update(extra)
         return self.parent_event(parent, event, **fields)
@@ -78,8 +80,9 @@ class EventFactory:
                       message: str | None) -> Event:
         """A fill's markout: the fill (its units and price), the mid ``horizon`` seconds
         later, and whose fill it was (parent, child i of n and its quantity, order,
-        instrument, side, queue), not the parent's order and the child's estimate and quote
-        again: the fill's own row has them (since schema version 8)."""
+        instrument, side, queue) and the price it was sent at against the far touch then (so
+        the fill is told taking or resting from its own row), not the parent's order and the
+        child's estimate and quote again: the fill's own row has them (since version 8)."""
         now = self.clock.now()
         decision = child.decision
         basket = parent.basket
@@ -93,8 +96,10 @@ class EventFactory:
             children=parent.child_numbers, quantity=child.quantity,
             tag=child.tag, order_id=child.order_id, attempt=child.attempt,
             queue_priority=decision.queue_priority if decision else None, status=Status.FILLED,
-            filled_quantity=units, fill_price=price, markout_s=horizon, markout_mid=mid,
-            markout_bps=bps, message=message)
+            limit_price=decision.limit_price if decision else None,
+            touch_at_send=far_touch(parent.request.side, decision), filled_quantity=units,
+            fill_price=price, markout_s=horizon, markout_mid=mid, markout_bps=bps,
+            message=message)
 
     def error_event(self, parent: ParentState, child: ChildState, event: EventKind,
                   status: Status, error: ErrorClass, exc: BaseException,
@@ -129,4 +134,12 @@ def slippage_bps(parent: ParentState, price: float) -> float | None:
     return slip / parent.arrival_price * 1e4
 
 
-__all__ = ["EventFactory", "slippage", "slippage_bps"]
+def far_touch(side: Side, decision: RouteDecision | None) -> float | None:
+    """The touch a child's price is measured against: the ask for a BUY, the bid for a SELL."""
+    if decision is None:
+        return None
+    return decision.ask if side == Side.BUY else decision.bid
+
+
+__all__ = ["EventFactory", "far_touch", "slippage", "slippage_bps"]
+

@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 from ..costs.shortfall import Fill, implementation_shortfall
 from ..events import ChildStatus, ErrorBucket, EventKind, ParentStatus, Status
+from ..events.liquidity import Liquidity, fill_liquidity
+from ..request import Side
 from ..telemetry import FillQualityTracker
-from .event_factory import EventFactory, slippage, slippage_bps
+from .event_factory import EventFactory, far_touch, slippage, slippage_bps
 from .gateway import BrokerGateway
 from .order_tracker import OrderTracker
 from .placement import Emit
@@ -98,7 +100,7 @@ class ParentFinisher:
         sf = implementation_shortfall(
             side=req.side, ordered=req.quantity, decision_price=req.mid,
             arrival_price=parent.arrival_price, end_price=end,
-            fills=[Fill(c.filled, c.average_price, c.mid_at_send)
+            fills=[Fill(c.filled, c.average_price, c.mid_at_send, _rested(req.side, c))
                    for c in parent.children if c.filled], fees=parent.fees)
         if sf is None:
             return {"fees": parent.fees or None}
@@ -141,4 +143,13 @@ class ParentFinisher:
                 message="the order may still be live: check the broker's order book"))
             if self.gateway.session_lost is None and child.tag is not None:
                 self.orders.follow_after_finish(parent, child)
+
+def _rested(side: Side, child: ChildState) -> bool:
+    """Whether the child's fills rested (:func:`imperium_exec.events.liquidity.fill_liquidity`:
+    its price short of the far touch when it was sent)."""
+    d = child.decision
+    if d is None:
+        return False
+    return fill_liquidity(side, d.limit_price, far_touch(side, d), child.mid_at_send,
+                          d.queue_priority) is Liquidity.RESTING
 

@@ -25,6 +25,8 @@ SCHEMA_VERSION = 8
 #: kind; version 3 added the basket events and the fields from ``prior_impact`` on, version 4
 #: those from ``participation`` on, version 5 ``request``, version 6 ``slippage_fit`` (the last
 #: one of a row), None in older rows; version 7 only added an event kind (``modified``);
+#: ``touch_at_send`` came within version 8 (its rows are compact: an earlier one just lacks
+#: it, as it lacks every null);
 #: version 8 rows are compact in the journal (no nulls, no field the reader rebuilds: see
 #: :mod:`.compact`), and a markout row no longer repeats its child's estimate and quote. (Rows
 #: without ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
@@ -36,7 +38,7 @@ FIELDS_SINCE: dict[str, int] = dict.fromkeys(
      "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
      "markout_bps"), 3) | dict.fromkeys(
     ("participation", "horizon_s", "book_walk", "day_volume", "session_s",
-     "underlying_price"), 4) | {"request": 5, "slippage_fit": 6}
+     "underlying_price"), 4) | {"request": 5, "slippage_fit": 6, "touch_at_send": 8}
 
 
 class Event(NamedTuple):
@@ -137,10 +139,11 @@ class Event(NamedTuple):
     end_price: Annotated[float | None, "The mid when the parent ended"] = None
     is_delay: Annotated[float | None, "Shortfall from the decision to the arrival, on the "
                         "filled quantity"] = None
-    is_spread: Annotated[float | None, "Fills against the mids their children were priced "
-                         "from: spread and book walked"] = None
-    is_drift: Annotated[float | None, "Those mids against the arrival price: the market and "
-                        "our own earlier fills"] = None
+    is_spread: Annotated[float | None, "Fills that took liquidity against the mids their "
+                         "children were priced from: spread and book walked (a fill that "
+                         "rested crossed none)"] = None
+    is_drift: Annotated[float | None, "Those mids (a resting fill: its own price) against the "
+                        "arrival price: the market and our own earlier fills"] = None
     is_opportunity: Annotated[float | None, "The unfilled quantity against the mid at the "
                               "end"] = None
     # markouts (markout rows: fill_price and filled_quantity are the fill's)
@@ -182,6 +185,12 @@ class Event(NamedTuple):
                             "SHA-256 (slippage_live_2026-11-20.json@3f2a9c1b), broker (the "
                             "broker's own costs: the paper exchange), defaults (the equity "
                             "defaults) or custom (parameters given in code)"] = None
+    # the far touch a child was priced against, so a fill can be told taking or resting from
+    # what happened (imperium_exec.events.liquidity); absent from rows written before it
+    touch_at_send: Annotated[float | None, "The far touch when the child was priced (the ask "
+                             "for a BUY, the bid for a SELL): a limit at or through it takes "
+                             "liquidity, one short of it rests (none: no quote, or a row "
+                             "written before it was recorded)"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The row (the signal payload, and the journal's line once compacted): every field,

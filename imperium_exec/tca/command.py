@@ -122,6 +122,8 @@ def run_tca_command(args: argparse.Namespace) -> int:
     except duckdb.Error as exc:
         print(f"imperium-exec tca: {exc}", file=sys.stderr)
         return 1
+    for line in figures.data_quality:
+        print(f"imperium-exec tca: {line}", file=sys.stderr)
     print(render_summary(figures))
     if what_if is not None:
         print(what_if.text)

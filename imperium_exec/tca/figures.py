@@ -77,7 +77,7 @@ class Histogram:
 @dataclass(frozen=True, slots=True)
 class MarkoutPoint:
     horizon_s: float
-    liquidity: str  # aggressive (took), passive (rested: join or neutral), unknown
+    liquidity: str  # taking, resting (imperium_exec.events.liquidity), unknown
     fills: int
     units: int
     mean_bps: float  # quantity-weighted; positive = the market moved against the fill
@@ -174,7 +174,8 @@ class TcaFigures:
     total: ShortfallParts | None  # every parent with a shortfall, added up
     by_side: dict[str, ShortfallParts]
     worst: tuple[ParentCost, ...]  # the costliest parents (bps of decision notional)
-    best: tuple[ParentCost, ...]
+    best: tuple[ParentCost, ...]  # the cheapest: never one of ``worst``
+    ranked_parents: int
     slippage: Histogram | None  # arrival slippage per parent, bps
     markouts: tuple[MarkoutPoint, ...]
     breakdowns: tuple[Breakdown, ...]
@@ -182,6 +183,8 @@ class TcaFigures:
     operations: Operations
     latency: Latency
     notes: tuple[str, ...]  # what the report could not do, and why
+    #: What the reading left out and why, a line each (empty: every row fit, each once).
+    data_quality: tuple[str, ...] = ()
 
 
 __all__ = [

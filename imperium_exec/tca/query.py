@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..events.quality import JournalQuality
 from ..instruments import InstrumentMaster
 from .breakdowns import breakdowns
 from .expected import expected_vs_realized
@@ -36,7 +37,7 @@ from .figures import (
     ShortfallParts,
     TcaFigures,
 )
-from .journal import Progress, load_journal
+from .journal import LIQUIDITY, Progress, load_journal
 from .operations import latency, operations
 from .scales import nice_range
 from .sources import JournalFiles
@@ -60,8 +61,8 @@ class TcaQuery:
             "preserve_insertion_order": False,
         })
         self.files: JournalFiles | None = None
-        #: Lines of the journals that were not JSON rows (skipped).
-        self.unreadable_lines = 0
+        #: What the reading left out, and why (:class:`JournalQuality`).
+        self.quality = JournalQuality()
 
     def close(self) -> None:
         self.con.close()
@@ -78,15 +79,16 @@ class TcaQuery:
     def load(self, files: JournalFiles, progress: Progress | None = None,
              master: InstrumentMaster | None = None, mode: str | None = None) -> int:
         """Read the journals into ``journal`` and build the derived tables; returns the
-        number of rows read. A line that is not JSON (a torn last line of a journal being
-        written, or of a writer that was killed) is skipped and counted
-        (:attr:`unreadable_lines`), as the dock and ``calibrate`` do. With ``mode``, only
-        that mode's rows are read (paper fills are simulated: they do not belong in a live
-        desk's costs)."""
+        number of rows read that fit the schema, each once, as ``calibrate`` counts them. A
+        row that does not fit (a torn or garbage line, a value of the wrong type, NaN or an
+        infinity, a negative count, an unknown event) is left out and counted with its file
+        and line, and its parent is left out whole; a row seen twice is read once
+        (:attr:`quality`). With ``mode``, only that mode's rows make the figures (paper fills
+        are simulated: they do not belong in a live desk's costs)."""
         self.files = files
-        self.unreadable_lines = load_journal(self.con, files.paths, progress=progress,
-                                             master=master, mode=mode)
-        return scalar_int(self.con, "SELECT count(*) FROM journal")
+        self.quality = load_journal(self.con, files.paths, progress=progress,
+                                    master=master, mode=mode)
+        return self.quality.rows
 
     # ---------------------------------------------------------------- output tables
 
@@ -114,20 +116,28 @@ class TcaQuery:
         total = self._shortfall_sums(None).get("all")
         markouts = self.markouts()
         notes = self._notes(parents, with_shortfall, markouts)
+        ranked = scalar_int(self.con, "SELECT count(*) FROM parent_costs WHERE "
+                            "coalesce(is_total_bps, arrival_slippage_bps) IS NOT NULL")
+        # The costliest and the cheapest lists never share a parent: with fewer ranked
+        # parents than twice ``outliers``, each list takes half (the costliest the odd one).
+        worst_n = min(outliers, (ranked + 1) // 2)
+        best_n = min(outliers, ranked - worst_n)
         return TcaFigures(
             journal=self.journal_stats(),
             parents=parents, parents_with_fills=with_fills,
             parents_with_shortfall=with_shortfall,
             total=total, by_side=by_side,
-            worst=self.parent_costs(order="DESC", limit=outliers),
-            best=self.parent_costs(order="ASC", limit=outliers),
+            worst=self.parent_costs(order="DESC", limit=worst_n),
+            best=self.parent_costs(order="ASC", limit=best_n),
+            ranked_parents=ranked,
             slippage=self.slippage_histogram(),
             markouts=markouts,
             breakdowns=self.breakdowns(),
             expected=self.expected_vs_realized(),
             operations=self.operations(),
             latency=self.latency(),
-            notes=tuple(notes))
+            notes=tuple(notes),
+            data_quality=tuple(self.quality.lines()))
 
     def journal_stats(self) -> JournalStats:
         row = self.con.execute(
@@ -139,7 +149,7 @@ class TcaQuery:
         files = self.files
         return JournalStats(
             files=tuple(str(p) for p in files.paths) if files else (),
-            bytes=files.total_bytes if files else 0, rows=int(row[0]),
+            bytes=files.total_bytes if files else 0, rows=self.quality.rows,
             first_ts=finite(row[1]), last_ts=finite(row[2]),
             modes=tuple(sorted(row[3] or ())),
             versions={int(k): int(n) for k, n in versions.items()})
@@ -156,7 +166,7 @@ class TcaQuery:
 
     def parent_costs(self, *, order: str = "DESC", limit: int | None = 10,
                      parent_ids: Sequence[str] | None = None) -> tuple[ParentCost, ...]:
-        """Parents by cost (IS bps, else arrival slippage bps), costliest first with
+        """Parents by cost (shortfall bps, else arrival slippage bps), costliest first with
         ``order="DESC"``; or the named ones."""
         if order not in ("ASC", "DESC"):
             raise ValueError(f"order: ASC or DESC, not {order!r}")
@@ -214,11 +224,11 @@ class TcaQuery:
                          median=median)
 
     def markouts(self) -> tuple[MarkoutPoint, ...]:
-        """Mean markout by horizon, for fills that took liquidity (aggressive) and fills that
-        rested (passive: joined the touch or sat at the mid), quantity-weighted."""
+        """Mean markout by horizon, for fills that took liquidity and fills that rested
+        (:data:`~.journal.LIQUIDITY`: from the child's price against the touch when it was
+        sent, not the router's intent), quantity-weighted."""
         rows = self.con.execute(
-            "SELECT markout_s, CASE queue_priority WHEN 'take' THEN 'aggressive' "
-            "WHEN 'join' THEN 'passive' WHEN 'neutral' THEN 'passive' ELSE 'unknown' END AS "
+            f"SELECT markout_s, coalesce({LIQUIDITY}, 'unknown') AS "
             "liquidity, count(*), sum(filled_quantity), "
             "sum(filled_quantity * markout_bps) / sum(filled_quantity) "
             "FROM journal WHERE event = 'markout' AND markout_bps IS NOT NULL "
@@ -246,9 +256,6 @@ class TcaQuery:
     def _notes(self, parents: int, with_shortfall: int,
                markouts: tuple[MarkoutPoint, ...]) -> list[str]:
         notes: list[str] = []
-        if self.unreadable_lines:
-            notes.append(f"{self.unreadable_lines:,} unreadable line(s) skipped (not JSON: "
-                         "a torn last line of a journal being written, or a damaged one).")
         modes = self.con.execute(
             "SELECT list(DISTINCT mode ORDER BY mode) FROM journal WHERE mode IS NOT NULL"
         ).fetchone()

@@ -19,6 +19,7 @@ from .figures import (
     ShortfallParts,
     TcaFigures,
 )
+from .scales import signed_text
 
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px auto; max-width: 1180px;
@@ -51,13 +52,17 @@ def _num(value: float | None, digits: int = 1, *, signed: bool = True) -> str:
     """A figure coloured by its sign (positive = cost, red)."""
     if value is None:
         return '<span class="none">—</span>'
-    text = f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
+    if round(value, digits) == 0:
+        value = 0.0  # no "-0.00": what rounds to nothing is neither a cost nor a saving
+    text = signed_text(value, digits) if signed else _plain(value, digits)
     css = "cost" if value > 0 else "saving" if value < 0 else ""
     return f'<span class="{css}">{text}</span>' if css and signed else text
 
 
 def _plain(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+    if value is None:
+        return "—"
+    return f"{0.0 if round(value, digits) == 0 else value:,.{digits}f}"
 
 
 def _pct(value: float | None) -> str:
@@ -104,6 +109,7 @@ def render_report(figures: TcaFigures, *, title: str = "Execution quality: TCA",
     body += _breakdown_section(f.breakdowns)
     body += _operations_section(f)
     body += _outlier_section(f, waterfalls)
+    body += _data_quality_section(f)
     body += _notes_section(f)
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
@@ -188,7 +194,7 @@ def _slippage_section(f: TcaFigures) -> list[str]:
     out.append('<div class="charts">' + svg.histogram(
         h.edges, h.counts, title="Arrival slippage per parent",
         x_label="arrival slippage, bps (positive = cost)", mark=h.median,
-        mark_label=f"median {h.median:+.1f}" if h.median is not None else "") + "</div>")
+        mark_label=f"median {signed_text(h.median, 1)}" if h.median is not None else "") + "</div>")
     return out
 
 
@@ -205,14 +211,16 @@ def _markout_section(points: Sequence[MarkoutPoint]) -> list[str]:
         units = sum(p.units for p in at)
         overall.append(sum(p.mean_bps * p.units for p in at) / units if units else None)
     series.append(("all fills", overall))
-    for liquidity in ("aggressive", "passive", "unknown"):
+    for liquidity in ("taking", "resting", "unknown"):
         if any(k[1] == liquidity for k in by):
             series.append((liquidity, [by[(h, liquidity)].mean_bps if (h, liquidity) in by
                                        else None for h in horizons]))
     out.append('<p class="note">s × (fill − mid h seconds later) / fill, bps, '
                "quantity-weighted: positive = the market moved against the fill (a cost; "
-               "passive fills that keep costing were picked off). Aggressive: the child took "
-               "liquidity; passive: it joined the touch or sat at the mid.</p>")
+               "resting fills that keep costing were picked off). Taking: the child's price "
+               "was at or through the far touch when it was sent (or it was a MARKET order); "
+               "resting: it was not, whatever the router meant (a take capped at the parent's "
+               "limit rests).</p>")
     out.append('<div class="charts">' + svg.line_chart(
         [f"{h:g} s" for h in horizons], series, title="Mean markout by horizon",
         x_label="seconds after the fill", y_label="bps (positive = cost)") + "</div>")
@@ -285,7 +293,7 @@ def _breakdown_section(breakdowns: Sequence[Breakdown]) -> list[str]:
             title=f"{'Shortfall' if use_is else 'Arrival slippage'} by {name}",
             unit="bps (positive = cost)")
         out.append('<div class="charts">' + _table(
-            [b.dimension, "parents", "notional ₹", "filled", "IS bps", "spread bps",
+            [b.dimension, "parents", "notional ₹", "filled", "shortfall bps", "spread bps",
              "arrival bps", "expected bps"], rows) + chart + "</div>")
     return out
 
@@ -342,10 +350,13 @@ def _outlier_section(f: TcaFigures, waterfalls: int) -> list[str]:
         return [*out, '<p class="note">No parent with a cost to rank.</p>']
     head = ["parent", "symbol", "side", "algo", "status", "started (IST)", "filled",
             "arrival bps", "expected bps", *(f"{IS_PART_TITLES[n]} bps" for n in IS_PARTS),
-            "IS bps", "IS ₹"]
+            "shortfall bps", "shortfall ₹"]
+    split = (f" With {f.ranked_parents:,} parents to rank, the two lists split them: "
+             f"{len(f.worst)} and {len(f.best)}, none in both."
+             if len(f.worst) + len(f.best) >= f.ranked_parents else "")
     out.append(f'<h3>The {len(f.worst)} costliest parents</h3><p class="note">Ranked by '
                "shortfall in bps of decision notional (arrival slippage where a parent has "
-               "no shortfall parts).</p>")
+               f"no shortfall parts).{split}</p>")
     out.append(_table(head, _parent_rows(f.worst), text_columns=6))
     charts = [svg.waterfall(_waterfall_steps(p.shortfall, bps=True, short=True),
                             title=f"{p.parent_id} {p.tradingsymbol} {p.side}", unit="bps",
@@ -354,9 +365,21 @@ def _outlier_section(f: TcaFigures, waterfalls: int) -> list[str]:
     if charts:
         out.append("<h3>Their waterfalls</h3><div class=\"charts\">" + "".join(charts)
                    + "</div>")
-    out.append(f"<h3>The {len(f.best)} cheapest parents</h3>")
-    out.append(_table(head, _parent_rows(f.best), text_columns=6))
+    if f.best:
+        out.append(f"<h3>The {len(f.best)} cheapest parents</h3>")
+        out.append(_table(head, _parent_rows(f.best), text_columns=6))
     return out
+
+
+def _data_quality_section(f: TcaFigures) -> list[str]:
+    out = ["<h2>Data quality</h2>"]
+    if not f.data_quality:
+        return [*out, '<p class="note">Every row fit the event schema, and none was seen '
+                "twice.</p>"]
+    return [*out, '<p class="note">Rows that do not fit the event schema are left out, with '
+            "the parent they belong to (so no parent counts short); rows seen twice are read "
+            "once.</p><ul class=\"notes\">"
+            + "".join(f"<li>{escape(n)}</li>" for n in f.data_quality) + "</ul>"]
 
 
 def _notes_section(f: TcaFigures) -> list[str]:

@@ -5,6 +5,14 @@ from __future__ import annotations
 import math
 
 
+def signed_text(value: float, digits: int, *, thousands: bool = True) -> str:
+    """A figure with its sign (``+1.25``, ``-0.40``), and ``0.00`` for what rounds to
+    nothing: never ``-0.00``, which would call nothing a saving."""
+    if round(value, digits) == 0:
+        return f"{0.0:.{digits}f}"
+    return f"{value:+,.{digits}f}" if thousands else f"{value:+.{digits}f}"
+
+
 def nice_range(low: float, high: float) -> tuple[float, float]:
     """[low, high] widened to round numbers (a step of 1, 2 or 5 times a power of ten), and
     never empty."""

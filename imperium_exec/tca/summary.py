@@ -6,10 +6,11 @@ import datetime as dt
 
 from ..timeutil import IST
 from .figures import IS_PART_TITLES, IS_PARTS, TcaFigures
+from .scales import signed_text
 
 
 def _bps(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.2f} bps"
+    return "—" if value is None else f"{signed_text(value, 2, thousands=False)} bps"
 
 
 def _day(ts: float | None) -> str:
@@ -23,7 +24,7 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
              f"{_day(j.first_ts)} to {_day(j.last_ts)} IST",
              f"parents: {f.parents:,} ({f.parents_with_fills:,} with fills, "
              f"{f.parents_with_shortfall:,} with shortfall parts); positive = cost"]
-    lines.extend(n for n in f.notes if "unreadable line" in n)
+    lines.extend(f"data quality: {n}" for n in f.data_quality)
     t = f.total
     if t is not None:
         lines.append(f"implementation shortfall: ₹{t.total:,.0f} = {_bps(t.total_bps)} of "
@@ -42,7 +43,7 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
             sd = f"{e.z_sd:.2f}" if e.z_sd is not None else "-"
             share = f"{100 * e.z_beyond_2:.1f} %" if e.z_beyond_2 is not None else "-"
             lines.append(f"  z (realized - expected over timing risk) on {e.z_parents:,} "
-                         f"parents: mean {e.z_mean:+.2f}, sd {sd}, beyond ±2: {share}")
+                         f"parents: mean {signed_text(e.z_mean, 2)}, sd {sd}, beyond ±2: {share}")
     if f.markouts:
         by_horizon: dict[float, tuple[float, int]] = {}
         for p in f.markouts:
@@ -62,9 +63,10 @@ def render_summary(f: TcaFigures, *, worst: int = 5) -> str:
     for parent in f.worst[:worst]:
         sf = parent.shortfall
         cost = sf.total_bps if sf is not None else parent.arrival_slippage_bps
-        what = "IS" if sf is not None else "arrival"
-        lines.append(f"  costliest: {parent.parent_id} {parent.tradingsymbol} {parent.side} "
-                     f"{parent.algo or ''} {what} {_bps(cost)}")
+        what = "shortfall" if sf is not None else "arrival slippage"
+        algo = f" ({parent.algo})" if parent.algo else ""
+        lines.append(f"  costliest: {parent.parent_id} {parent.tradingsymbol} {parent.side}"
+                     f"{algo}: {what} {_bps(cost)}")
     return "\n".join(lines)
 
 

@@ -41,6 +41,8 @@ def standalone(svg: str) -> str:
 def fmt(value: float) -> str:
     """A compact number: 1,234 / 12.3 / 0.123 / -4.5k."""
     magnitude = abs(value)
+    if value == 0:
+        return "0"  # never "-0"
     if magnitude >= 1e7:
         return f"{value / 1e7:.3g} Cr"
     if magnitude >= 1e5:

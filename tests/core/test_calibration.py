@@ -25,6 +25,7 @@ from imperium_exec.calibration.slippage_fit import (
 from imperium_exec.cli import main
 from imperium_exec.costs.slippage import PriorFill, SlippageParams
 from imperium_exec.events import Event, EventKind, Status
+from imperium_exec.events.quality import NOT_JSON
 from imperium_exec.request import Side
 
 
@@ -96,7 +97,7 @@ def test_a_journal_reads_as_one_observation_per_filled_child(tmp_path: Path) -> 
     ]
     reading = read_observations([write_journal(tmp_path / "j.jsonl", rows)])
     assert reading.without_inputs == 1 and reading.modes == {"paper"}
-    assert reading.unreadable_lines == 1
+    assert dict(reading.quality.problems) == {NOT_JSON: 1}
     first, second = reading.observations
     assert (first.units, first.prior_fills) == (130, ())
     assert first.realized == pytest.approx(-(99.9 - 100.0))  # a sale 0.10 below arrival

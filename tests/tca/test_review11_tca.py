@@ -16,7 +16,7 @@ from imperium_exec.tca.sources import resolve_journals
 def test_tca_reads_a_journal_whose_last_line_is_torn(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A journal the desk is writing (or one it was killed while writing) ends in a torn
-    line; the dock and `calibrate` skip it, `tca` refuses the whole journal (exit 1)."""
+    line: `tca` leaves it out and says so, naming the file and the line."""
     journal = write_rows(tmp_path / "execution_quality_live.jsonl",
                          hand_parent("P000000001", Side.BUY, [(65, 100.5, 100.25)]))
     with open(journal, "ab") as handle:
@@ -24,8 +24,9 @@ def test_tca_reads_a_journal_whose_last_line_is_torn(
     out = tmp_path / "r.html"
     assert main(["tca", str(journal), "-o", str(out), "--no-progress"]) == 0
     assert out.exists()
-    printed = capsys.readouterr().out
-    assert "1 unreadable line" in printed
+    printed = capsys.readouterr()
+    assert f"1 row left out: not JSON (a torn or garbage line) (at {journal}:5)" in printed.err
+    assert "data quality: 1 row left out" in printed.out
 
 
 def test_tca_report_does_not_say_markouts_are_off_by_default(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from tca_support import hand_parent, paper_journal, read_journal, write_rows
 
 from imperium_exec.cli import main
+from imperium_exec.events.quality import NOT_JSON
 from imperium_exec.request import Side
 from imperium_exec.tca import svg
 from imperium_exec.tca.query import TcaQuery
@@ -54,20 +55,24 @@ def test_a_path_that_matches_nothing_is_named(tmp_path: Path,
     assert not (tmp_path / "r.html").exists()
 
 
-def test_a_line_that_is_not_json_is_skipped_and_counted(
+def test_a_line_that_is_not_json_is_left_out_and_named_and_a_copy_is_read_once(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A torn line (a journal being written, or a writer killed mid-row) costs that line,
-    not the report: it is counted and said, like the dock and calibrate do."""
+    not the report: it is counted and named with its file and line, as calibrate does; the
+    second file's copies of the first's rows are read once."""
     good = write_rows(tmp_path / "good.jsonl",
                       hand_parent("GOOD000001", Side.BUY, [(65, 100.5, 100.25)]))
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(good.read_bytes() + b'{"event": "filled", "ts": \n')
     with TcaQuery() as query:
         rows = query.load(resolve_journals([good, bad]))
-        assert query.unreadable_lines == 1 and rows == 2 * len(read_journal(good))
-        assert any("1 unreadable line" in n for n in query.figures().notes)
+        written = len(read_journal(good))
+        assert rows == written and query.quality.duplicates == written
+        assert dict(query.quality.problems) == {NOT_JSON: 1}
+        assert query.quality.places[NOT_JSON] == [f"{bad}:{written + 1}"]
+        assert any("1 row left out" in n for n in query.figures().data_quality)
     assert main(["tca", str(good), str(bad), "-o", str(tmp_path / "r.html")]) == 0
-    assert "1 unreadable line" in capsys.readouterr().out
+    assert "1 row left out: not JSON" in capsys.readouterr().out
 
 
 def test_outputs_that_cannot_be_written_are_said_without_a_traceback(

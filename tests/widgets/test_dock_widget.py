@@ -534,7 +534,7 @@ def test_a_journal_from_before_the_typed_schema_and_v1_desk_rows_load(
     assert dock.parent_book.finished_by_status["filled"] >= 1
     symbols = {dock.model.row_dict(i)["tradingsymbol"] for i in range(dock.model.rowCount())}
     assert "NIFTY26D0126000CE" in symbols  # the v1 desk's rows are in the blotter
-    qtbot.waitUntil(lambda: "1 row skipped: quantity: 'sixty-five'" in dock.source_label.text(),
+    qtbot.waitUntil(lambda: "1 row skipped: wrong type: quantity" in dock.source_label.text(),
                     timeout=3000)
     assert dock.grab().save(str(screenshot_dir / "dock_old_journal.png"))
 
