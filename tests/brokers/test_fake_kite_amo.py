@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
+from fake_kite_support import SYMBOL, client, quoted_server, statuses
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
@@ -15,20 +15,16 @@ from imperium_exec.brokers import KiteBroker
 from imperium_exec.brokers.base import OrderStatus
 from imperium_exec.testing import FakeKiteServer
 
-SYMBOL = "NIFTY26D0125000CE"
-HEADERS = {"Authorization": "token k:t", "X-Kite-Version": "3"}
-
 
 @pytest.fixture
 def server() -> Iterator[FakeKiteServer]:
-    with FakeKiteServer() as srv:
-        srv.set_quote(SYMBOL, bid=100.0, ask=100.5, ltp=100.25)
+    with quoted_server() as srv:
         yield srv
 
 
 @pytest.fixture
 def kite(server: FakeKiteServer) -> KiteConnect:
-    return KiteConnect(api_key="k", access_token="t", root=server.root, timeout=2)
+    return client(server)
 
 
 def after_market_buy(kite: KiteConnect, price: float) -> str:
@@ -36,10 +32,6 @@ def after_market_buy(kite: KiteConnect, price: float) -> str:
                                 transaction_type="BUY", quantity=65, product="NRML",
                                 order_type="LIMIT", price=price, validity="DAY", tag="AMO1"))
 
-
-def statuses(server: FakeKiteServer, order_id: str) -> list[str]:
-    reply = requests.get(f"{server.root}/orders/{order_id}", headers=HEADERS, timeout=2)
-    return [row["status"] for row in reply.json()["data"]]
 
 
 def test_an_after_market_order_waits_for_the_open_then_trades_like_any_other(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from fake_kite_support import SYMBOL, client, quoted_server
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
@@ -18,20 +19,18 @@ from imperium_exec.request import OrderType, Side
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.testing import FakeKiteServer
 
-SYMBOL = "NIFTY26D0125000CE"
 OUTSIDE = "Price exceeds circuit limits for the instrument"
 
 
 @pytest.fixture
 def server() -> Iterator[FakeKiteServer]:
-    with FakeKiteServer() as srv:
-        srv.set_quote(SYMBOL, bid=100.0, ask=100.5, ltp=100.25)
+    with quoted_server() as srv:
         yield srv
 
 
 @pytest.fixture
 def kite(server: FakeKiteServer) -> KiteConnect:
-    return KiteConnect(api_key="k", access_token="t", root=server.root, timeout=2)
+    return client(server)
 
 
 def limit_buy(price: float) -> OrderInstruction:

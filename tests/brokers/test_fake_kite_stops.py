@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
+from fake_kite_support import SYMBOL, client, quoted_server, statuses
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
@@ -16,20 +16,16 @@ from imperium_exec.brokers import KiteBroker
 from imperium_exec.brokers.base import OrderStatus
 from imperium_exec.testing import FakeKiteServer
 
-SYMBOL = "NIFTY26D0125000CE"
-HEADERS = {"Authorization": "token k:t", "X-Kite-Version": "3"}
-
 
 @pytest.fixture
 def server() -> Iterator[FakeKiteServer]:
-    with FakeKiteServer() as srv:
-        srv.set_quote(SYMBOL, bid=100.0, ask=100.5, ltp=100.25)
+    with quoted_server() as srv:
         yield srv
 
 
 @pytest.fixture
 def kite(server: FakeKiteServer) -> KiteConnect:
-    return KiteConnect(api_key="k", access_token="t", root=server.root, timeout=2)
+    return client(server)
 
 
 def stop(kite: KiteConnect, **fields: Any) -> str:
@@ -40,10 +36,6 @@ def stop(kite: KiteConnect, **fields: Any) -> str:
     params.update(fields)
     return str(kite.place_order(**params))
 
-
-def statuses(server: FakeKiteServer, order_id: str) -> list[str]:
-    reply = requests.get(f"{server.root}/orders/{order_id}", headers=HEADERS, timeout=2)
-    return [row["status"] for row in reply.json()["data"]]
 
 
 def test_a_buy_stop_waits_trigger_pending_then_fills_at_its_limit_once_the_price_reaches_it(

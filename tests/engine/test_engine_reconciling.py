@@ -112,22 +112,22 @@ class _BookUnreadableAfterSecondPlacement:
         return getattr(self._inner, name)
 
 
-def test_an_ambiguous_placement_is_not_sent_again_before_a_book_read_after_its_window(
-        tmp_path: Path) -> None:
-    """The second child's placement is recorded but its reply lost (a ghost), and the order
-    book cannot be read for two reconcile windows after it: the engine keeps looking past
-    the window until a read asked for after it answers, finds the order by its tag, and sends
-    nothing again (the old rule, a window of time, re-sent it: one order too many)."""
+def run_twap_with_the_book_unreadable(tmp_path: Path, fault: FaultKind, unreadable_s: float,
+                                      horizon_s: float) -> tuple[list[dict[str, Any]],
+                                                                 PaperBroker, int]:
+    """A three-child TWAP whose second placement meets ``fault`` and after which the order
+    book cannot be read for ``unreadable_s``: the journal's rows, the paper broker and the
+    units the parent filled."""
     clock = VirtualClock()
-    paper = PaperBroker(clock=clock, seed=7, faults=FaultConfig(script=(FaultKind.NONE,
-                                                                        FaultKind.GHOST)))
-    broker = _BookUnreadableAfterSecondPlacement(paper, clock, for_s=2 * WINDOW_S)
+    paper = PaperBroker(clock=clock, seed=7, faults=FaultConfig(script=(FaultKind.NONE, fault)))
+    broker = _BookUnreadableAfterSecondPlacement(paper, clock, for_s=unreadable_s)
     quote = paper.quote(SYMBOL)
     assert quote is not None and quote.bid is not None and quote.ask is not None
     request = ExecutionRequest.model_validate(dict(
         tradingsymbol=SYMBOL, exchange="NFO", side="BUY", quantity=3 * LOT, lot_size=LOT,
         tick_size=0.05, freeze_quantity=1800, bid=quote.bid, ask=quote.ask, ltp=quote.ltp,
-        execution_algo="TWAP", horizon_s=90.0, max_child_orders=3, randomize_slices=False))
+        execution_algo="TWAP", horizon_s=horizon_s, max_child_orders=3,
+        randomize_slices=False))
     tracker = FillQualityTracker("paper", tmp_path)
     engine = ExecutionEngine(broker, mode="paper", clock=clock,  # type: ignore[arg-type]
                              tracker=tracker,
@@ -135,18 +135,28 @@ def test_an_ambiguous_placement_is_not_sent_again_before_a_book_read_after_its_w
                              config=EngineConfig(id_seed=1))
     try:
         _, future = engine.submit(request)
-        result = future.result(30)
+        filled = future.result(30).filled_quantity
     finally:
         engine.shutdown(10.0)
         tracker.close()
-    rows = read_rows(tracker.path)
+    return read_rows(tracker.path), paper, filled
+
+
+def test_an_ambiguous_placement_is_not_sent_again_before_a_book_read_after_its_window(
+        tmp_path: Path) -> None:
+    """The second child's placement is recorded but its reply lost (a ghost), and the order
+    book cannot be read for two reconcile windows after it: the engine keeps looking past
+    the window until a read asked for after it answers, finds the order by its tag, and sends
+    nothing again (the old rule, a window of time, re-sent it: one order too many)."""
+    rows, paper, filled = run_twap_with_the_book_unreadable(
+        tmp_path, FaultKind.GHOST, unreadable_s=2 * WINDOW_S, horizon_s=90.0)
     events = [r["event"] for r in rows if r["child_index"] == 2]
     assert "reconciled" in events and "retry" not in events, events
     (reconciling,) = [r for r in rows if r["event"] == "reconciling"]
     (reconciled,) = [r for r in rows if r["event"] == "reconciled"]
     assert reconciled["ts"] - reconciling["ts"] > WINDOW_S  # it looked past the window
     assert len(paper.orders()) == 3  # one order a child: none sent twice
-    assert result.filled_quantity == 3 * LOT
+    assert filled == 3 * LOT
 
 
 def test_with_the_book_unreadable_for_long_the_attempt_is_sent_again_after_four_windows(
@@ -154,30 +164,10 @@ def test_with_the_book_unreadable_for_long_the_attempt_is_sent_again_after_four_
     """No read answers for five windows after the second child's placement failed with
     nothing recorded: the engine gives up looking after four windows (never before the
     first), re-sends under a new tag, and the parent still fills exactly."""
-    clock = VirtualClock()
-    paper = PaperBroker(clock=clock, seed=7, faults=FaultConfig(script=(
-        FaultKind.NONE, FaultKind.SERVER_ERROR)))
-    broker = _BookUnreadableAfterSecondPlacement(paper, clock, for_s=5 * WINDOW_S)
-    quote = paper.quote(SYMBOL)
-    assert quote is not None and quote.bid is not None and quote.ask is not None
-    request = ExecutionRequest.model_validate(dict(
-        tradingsymbol=SYMBOL, exchange="NFO", side="BUY", quantity=3 * LOT, lot_size=LOT,
-        tick_size=0.05, freeze_quantity=1800, bid=quote.bid, ask=quote.ask, ltp=quote.ltp,
-        execution_algo="TWAP", horizon_s=300.0, max_child_orders=3, randomize_slices=False))
-    tracker = FillQualityTracker("paper", tmp_path)
-    engine = ExecutionEngine(broker, mode="paper", clock=clock,  # type: ignore[arg-type]
-                             tracker=tracker,
-                             retry_policy=RetryPolicy(reconcile_window_s=WINDOW_S),
-                             config=EngineConfig(id_seed=1))
-    try:
-        _, future = engine.submit(request)
-        result = future.result(30)
-    finally:
-        engine.shutdown(10.0)
-        tracker.close()
-    rows = read_rows(tracker.path)
+    rows, paper, filled = run_twap_with_the_book_unreadable(
+        tmp_path, FaultKind.SERVER_ERROR, unreadable_s=5 * WINDOW_S, horizon_s=300.0)
     (reconciling,) = [r for r in rows if r["event"] == "reconciling"]
     (retry,) = [r for r in rows if r["event"] == "retry"]
     waited = retry["ts"] - reconciling["ts"]
     assert 4 * WINDOW_S <= waited < 5 * WINDOW_S
-    assert len(paper.orders()) == 3 and result.filled_quantity == 3 * LOT
+    assert len(paper.orders()) == 3 and filled == 3 * LOT
