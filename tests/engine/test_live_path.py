@@ -9,6 +9,7 @@ session halts everything once; shutdown settles state before results.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import threading
@@ -29,7 +30,7 @@ from imperium_exec.engine.execution_engine import (
     ExecutionResult,
     SessionExpired,
 )
-from imperium_exec.events import ParentStatus
+from imperium_exec.events import ParentStatus, QuoteSource
 from imperium_exec.request import ExecutionRequest
 from imperium_exec.testing import FakeInstrument, FakeKiteServer, nifty_strip
 
@@ -170,9 +171,25 @@ def test_ten_concurrent_twaps_finish_within_a_second_of_their_horizon(live40: Li
 
 @pytest.mark.timing
 def test_children_are_priced_from_the_stream_with_the_quote_age_recorded(live40: Live) -> None:
+    """Once the stream carries the instrument (the desk's chain watches it), a child is priced
+    from the stream's quote, not a REST read, and says how old that quote was."""
     live = live40
     inst = live.instruments[0]
-    live.server.set_quote(inst.tradingsymbol, bid=120.0, ask=120.5)
+    key = f"NFO:{inst.tradingsymbol}"
+    live.engine.watch_quotes([key])
+
+    def streamed() -> bool:
+        held = live.engine.quotes([key]).get(key)
+        return held is not None and held.source is QuoteSource.STREAM \
+            and held.quote.bid == 120.0
+    # The fake ticks only when the book changes, and a quiet instrument is read by REST
+    # meanwhile: the last trade moves a tick each try, so the stream has news to carry.
+    for n in range(40):
+        live.server.set_quote(inst.tradingsymbol, bid=120.0, ask=120.5, ltp=120.0 + 0.05 * n)
+        with contextlib.suppress(AssertionError):
+            live.wait_for(streamed, timeout=0.5)
+            break
+    assert streamed(), "the stream never carried the instrument's quote"
     _, future = live.submit(inst, order_type="LIMIT", limit_price=125.0)
     assert future.result(10).status is ParentStatus.FILLED
     (placed,) = [r for r in live.events() if r["event"] == "placed"]
