@@ -72,7 +72,8 @@ from ..volume_curve import (
     day_kind,
     underlying_of,
 )
-from .slippage_fit import calibration_dir, iter_journal_rows
+from .slippage_files import calibration_dir
+from .slippage_observations import iter_journal_rows
 
 FloatArray = npt.NDArray[np.float64]
 
