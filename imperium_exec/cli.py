@@ -189,7 +189,7 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
                 print(f"written: {path}")
     if refused:
         print("imperium-exec calibrate: slippage fit refused, nothing written for it "
-              "(thresholds in imperium_exec.calibration.slippage_fit):", file=sys.stderr)
+              "(thresholds in imperium_exec.calibration.slippage_checks):", file=sys.stderr)
         for problem in refused:
             print(f"  - {problem}", file=sys.stderr)
 
