@@ -39,7 +39,8 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import orjson
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from bench_support import Heartbeat
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
 from imperium_exec.events import ROW_FIELDS, read_event
@@ -112,35 +113,6 @@ def write_journal(path: Path, rows: int) -> float:
     return path.stat().st_size / 1e6
 
 
-class Heartbeat:
-    """Fires every ``interval_ms`` on the GUI thread; gaps between ticks are GUI stalls."""
-
-    def __init__(self, interval_ms: int = 5) -> None:
-        self.timer = QTimer()
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self._tick)
-        self.ticks: list[float] = []
-
-    def start(self) -> None:
-        self.ticks = [time.perf_counter()]
-        self.timer.start()
-
-    def stop(self) -> None:
-        self.timer.stop()
-
-    def _tick(self) -> None:
-        self.ticks.append(time.perf_counter())
-
-    def gaps_ms(self) -> list[float]:
-        return [(b - a) * 1000 for a, b in zip(self.ticks, self.ticks[1:], strict=False)]
-
-    def summary(self) -> str:
-        gaps = sorted(self.gaps_ms()) or [0.0]
-        p99 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))]
-        return f"max {gaps[-1]:.0f} ms, p99 {p99:.0f} ms"
-
-
 def spin(app: QApplication, until: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.perf_counter() + timeout_s
     while not until():
@@ -184,7 +156,7 @@ def bench_idle(app: QApplication, tmp: Path) -> Result:
                                                   QSettings.Format.IniFormat))
     window = host_window(dock)
     spin(app, lambda: False, 0.3)  # first paint
-    beat = Heartbeat()
+    beat = Heartbeat(5)
     beat.start()
     spin(app, lambda: False, 1.0)
     beat.stop()
@@ -198,7 +170,7 @@ def bench_open(app: QApplication, tmp: Path, rows: int) -> Result:
     size_mb = write_journal(path, rows)
     written_s = time.perf_counter() - started
     rss_before = rss_mb()
-    beat = Heartbeat()
+    beat = Heartbeat(5)
     beat.start()
     started = time.perf_counter()
     dock = ExecutionDock(path, settings=QSettings(str(tmp / "s.ini"),
@@ -301,7 +273,7 @@ def _child(n: int, prefix: str = "P") -> dict[str, Any]:
 def measure_lag(app: QApplication, dock: ExecutionDock, expected: Callable[[], int],
                 seconds: float, done: Callable[[], bool]) -> tuple[Heartbeat, list[float], int]:
     """Sample (now - ts of the newest shown row) every heartbeat until the sender is done."""
-    beat = Heartbeat()
+    beat = Heartbeat(5)
     lags: list[float] = []
     beat.start()
     deadline = time.perf_counter() + seconds + 30
@@ -429,7 +401,7 @@ def bench_open_while_appending(app: QApplication, tmp: Path, rows: int, rate: in
     constructed_ms = (time.perf_counter() - started) * 1000
     app.processEvents()  # the first paint
     shown_ms = (time.perf_counter() - started) * 1000
-    beat = Heartbeat()
+    beat = Heartbeat(5)
     beat.start()
     first_rows: list[float] = []
     lags: list[float] = []

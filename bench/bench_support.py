@@ -104,6 +104,16 @@ class Heartbeat:
     def _tick(self) -> None:
         self.ticks.append(time.perf_counter())
 
+    def gaps_ms(self) -> list[float]:
+        """The time between ticks: a GUI stall shows as a long gap."""
+        return [(b - a) * 1000 for a, b in zip(self.ticks, self.ticks[1:], strict=False)]
+
+    def summary(self) -> str:
+        """The longest gap and the 99th percentile, in words."""
+        gaps = sorted(self.gaps_ms()) or [0.0]
+        p99 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))]
+        return f"max {gaps[-1]:.0f} ms, p99 {p99:.0f} ms"
+
     def lateness_ms(self) -> list[float]:
         return [max(0.0, (b - a) * 1000 - self.interval_ms)
                 for a, b in zip(self.ticks, self.ticks[1:], strict=False)]
