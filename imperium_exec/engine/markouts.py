@@ -18,6 +18,7 @@ final row; readers of parent progress skip them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -46,7 +47,10 @@ class MarkoutTracker:
         self.horizons_s = horizons_s
         self.wait_s = wait_s
         self._pending: Counter[str] = Counter()  # instrument key -> markouts not yet written
-        self._timers: set[asyncio.TimerHandle] = set()
+        #: Markouts not yet due, by a number of their own: an asyncio timer hashes by its due
+        #: time, and on a virtual clock many fall due at once (a set of them is quadratic).
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timer_numbers = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -61,14 +65,13 @@ class MarkoutTracker:
         self._pending[key] += len(self.horizons_s)
         loop = asyncio.get_running_loop()
         for horizon in self.horizons_s:
-            timer: list[asyncio.TimerHandle] = []
-            timer.append(loop.call_later(horizon, self._due, parent, child, key, units, price,
-                                         horizon, timer))
-            self._timers.add(timer[0])
+            number = next(self._timer_numbers)
+            self._timers[number] = loop.call_later(horizon, self._due, parent, child, key,
+                                                   units, price, horizon, number)
 
     def _due(self, parent: ParentState, child: ChildState, key: str, units: int, price: float,
-             horizon: float, timer: list[asyncio.TimerHandle]) -> None:
-        self._timers.discard(timer[0])
+             horizon: float, number: int) -> None:
+        self._timers.pop(number, None)
         task = asyncio.get_running_loop().create_task(
             self._write(parent, child, key, units, price, horizon))
         self._tasks.add(task)
@@ -78,7 +81,7 @@ class MarkoutTracker:
         """At shutdown (on the loop): markouts not yet due are dropped, those being written
         are cancelled and awaited; none is scheduled after this."""
         self._closed = True
-        for timer in self._timers:
+        for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         tasks = list(self._tasks)
