@@ -60,7 +60,8 @@ class ParentCost:
     def label(self) -> str:
         return (f"{self.side} {self.quantity} {self.tradingsymbol} {self.execution_algo} · "
                 f"{self.status} {self.filled}/{self.quantity} · "
-                f"{signed_text(self.bps(self.total), 1, thousands=False)} bps")
+                f"shortfall {signed_text(self.bps(self.total), 1, thousands=False)} bps, "
+                "fees in")
 
 
 @dataclass
