@@ -16,9 +16,8 @@ from imperium_exec.recovery.journal import JournalBasket, JournalLeg
 from imperium_exec.request import Side
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.telemetry import telemetry_path
-from imperium_exec.testing import FakeKiteServer, nifty_strip
 
-from .test_restart_recovery import ASK, BID, Crash, passive, run_desk_until_killed, wait_for
+from .test_restart_recovery import Crash, crashed_call_spread, wait_for
 
 
 def keeper(rows: list[Event]) -> OrphanKeeper:
@@ -63,18 +62,12 @@ def test_a_second_restart_counts_what_a_leg_filled_and_ended_with_in_the_first(
     hedge fills in full: the first restart writes its fills and its finished row; the short
     stays held. The desk dies again (the journal as it was). The second restart's basket row,
     once the short is cancelled, counts the hedge's 130."""
-    instruments = nifty_strip(4)
-    server = FakeKiteServer(instruments=instruments).start()
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
     second_dir.mkdir()
-    try:
-        for inst in instruments:
-            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
-        short, hedge = instruments[0], instruments[2]
-        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
-        (basket_id,) = run_desk_until_killed(server, first_dir, [basket])
-        crash = Crash(server, instruments, first_dir, [])
+    with crashed_call_spread(first_dir) as spread:
+        crash, server, basket_id = spread.crash, spread.server, spread.basket_id
+        short, hedge = spread.short, spread.hedge
         (hedge_order,) = server.recorded_orders()
         server.fill(hedge_order["order_id"])  # all 130
         stack = crash.new_stack()
@@ -89,7 +82,7 @@ def test_a_second_restart_counts_what_a_leg_filled_and_ended_with_in_the_first(
             shutil.copy(crash.journal, telemetry_path("live", second_dir))
         finally:
             stack.shutdown()
-        again = Crash(server, instruments, second_dir, [])
+        again = Crash(server, crash.instruments, second_dir, [])
         stack = again.new_stack()
         try:
             report = stack.recovery().result(20)
@@ -97,8 +90,6 @@ def test_a_second_restart_counts_what_a_leg_filled_and_ended_with_in_the_first(
             stack.cancel_orphans().result(20)
         finally:
             stack.shutdown()
-    finally:
-        server.stop()
     (ended,) = [r for r in again.rows() if r["event"] == "basket_finished"]
     assert ended["basket_id"] == basket_id
     assert f"BUY {hedge.tradingsymbol}: filled 130 of 130" in ended["message"], \
@@ -112,15 +103,8 @@ def test_a_restart_then_a_lost_session_does_not_say_the_legs_were_cancelled(
     session is lost and the desk shuts down: the hedge's order is still open at the broker.
     The basket row must not say its legs were cancelled: it names the order that may still be
     live, as a basket's row on the normal path does."""
-    instruments = nifty_strip(4)
-    server = FakeKiteServer(instruments=instruments).start()
-    try:
-        for inst in instruments:
-            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
-        short, hedge = instruments[0], instruments[2]
-        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
-        run_desk_until_killed(server, tmp_path, [basket])
-        crash = Crash(server, instruments, tmp_path, [])
+    with crashed_call_spread(tmp_path) as spread:
+        crash, server, hedge = spread.crash, spread.server, spread.hedge
         stack = crash.new_stack()
         try:
             stack.recovery().result(20)
@@ -130,8 +114,6 @@ def test_a_restart_then_a_lost_session_does_not_say_the_legs_were_cancelled(
             stack.shutdown()
         (hedge_order,) = server.recorded_orders()
         assert server.order(hedge_order["order_id"])["status"] == "OPEN"
-    finally:
-        server.stop()
     rows = crash.rows()
     (ended,) = [r for r in rows if r["event"] == "basket_finished"]
     hedge_end = next(r for r in rows if r["event"] == "finished"
@@ -145,15 +127,8 @@ def test_an_adopted_legs_line_names_the_parent_its_rest_continues_as(
         tmp_path: Path, qapp: Any) -> None:
     """The hedge is adopted (its rest goes on as a new parent, outside the basket), the short
     cancelled: the basket row's hedge line says where its units left went, not only left."""
-    instruments = nifty_strip(4)
-    server = FakeKiteServer(instruments=instruments).start()
-    try:
-        for inst in instruments:
-            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
-        short, hedge = instruments[0], instruments[2]
-        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
-        run_desk_until_killed(server, tmp_path, [basket])
-        crash = Crash(server, instruments, tmp_path, [])
+    with crashed_call_spread(tmp_path) as spread:
+        crash, short, hedge = spread.crash, spread.short, spread.hedge
         stack = crash.new_stack()
         try:
             report = stack.recovery().result(20)
@@ -167,7 +142,5 @@ def test_an_adopted_legs_line_names_the_parent_its_rest_continues_as(
             wait_for(lambda: any(r["event"] == "basket_finished" for r in crash.rows()))
         finally:
             stack.shutdown()
-    finally:
-        server.stop()
     (ended,) = [r for r in crash.rows() if r["event"] == "basket_finished"]
     assert f"adopted as {handle.parent_id}" in ended["message"], ended["message"]

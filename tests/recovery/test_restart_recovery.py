@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,37 @@ def run_desk_until_killed(server: FakeKiteServer, journal_dir: Path,
         desk.wait(10)
         if desk.stdout is not None:
             desk.stdout.close()
+
+
+@dataclass
+class SpreadCrash:
+    """A call spread whose desk was killed while its hedge rested (the short waiting for it)."""
+
+    crash: Crash
+    basket_id: str
+    short: FakeInstrument  # the lower-strike call, sold
+    hedge: FakeInstrument  # the higher-strike call, bought first
+
+    @property
+    def server(self) -> FakeKiteServer:
+        return self.crash.server
+
+
+@contextmanager
+def crashed_call_spread(journal_dir: Path) -> Iterator[SpreadCrash]:
+    """Send a 2-lot call spread (passive TWAPs of one slice) from a desk process, kill it once
+    the hedge rests; the fake server stops on leaving."""
+    instruments = nifty_strip(4)
+    server = FakeKiteServer(instruments=instruments).start()
+    try:
+        for inst in instruments:
+            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
+        short, hedge = instruments[0], instruments[2]
+        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
+        (basket_id,) = run_desk_until_killed(server, journal_dir, [basket])
+        yield SpreadCrash(Crash(server, instruments, journal_dir, []), basket_id, short, hedge)
+    finally:
+        server.stop()
 
 
 def passive(inst: FakeInstrument, side: str, lots: int, slices: int, **kw: Any) -> dict[str, Any]:
@@ -327,16 +359,10 @@ def test_a_basket_the_crash_left_working_gets_one_finished_row_once_its_legs_end
     """A call spread killed while its hedge rests (the short waits for it): the hedge half
     fills while the desk is down; cancelling the orphans ends the hedge and writes the
     basket's one ``basket_finished`` row: partial, with what the legs filled."""
-    instruments = nifty_strip(4)
-    server = FakeKiteServer(instruments=instruments).start()
-    try:
-        for inst in instruments:
-            server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
-        short, hedge = instruments[0], instruments[2]  # hedge: the higher-strike call
+    with crashed_call_spread(tmp_path) as spread:
+        crash, server, basket_id = spread.crash, spread.server, spread.basket_id
+        short, hedge = spread.short, spread.hedge
         assert hedge.tradingsymbol.endswith("CE") and short.tradingsymbol.endswith("CE")
-        basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
-        (basket_id,) = run_desk_until_killed(server, tmp_path, [basket])
-        crash = Crash(server, instruments, tmp_path, [])
         (hedge_order,) = server.recorded_orders()  # the short never started
         assert hedge_order["tradingsymbol"] == hedge.tradingsymbol
         server.fill(hedge_order["order_id"], 65)
@@ -349,8 +375,6 @@ def test_a_basket_the_crash_left_working_gets_one_finished_row_once_its_legs_end
             stack.cancel_orphans().result(20)
         finally:
             stack.shutdown()
-    finally:
-        server.stop()
     rows = crash.rows()
     (ended,) = [r for r in rows if r["event"] == "basket_finished"]
     assert ended["basket_id"] == basket_id and ended["status"] == "partial"
