@@ -127,7 +127,9 @@ class DayReport:
         return (f"{self.items} items ({self.parents} parents, {self.baskets} baskets), "
                 f"killed after item {self.killed_after_item}, recovered {self.recovered}, "
                 f"expiry {self.expiry}, repeated tags {len(self.repeated_tags)}, provoked 429 "
-                f"{self.provoked_429}; {self.invariants.summary()}")
+                f"{self.provoked_429}; {self.invariants.summary()}"
+                + (f"; 429s (s into the run, request, injected) {self.throttles}, "
+                   f"events at {self.events_at}" if self.provoked_429 else ""))
 
 
 # ---------------------------------------------------------------------- the mix
