@@ -15,9 +15,9 @@ volatility of 0.13):
 3. ``PARENTS // 5`` fresh parents on other days (other seeds, days 100 on), estimated by the
    engine with the fitted parameters: their realized cost (the market's move taken out)
    regressed on the journal's own estimate per child, with the slope's 95 % interval clustered
-   by parent; for reference the same with the exchange's true parameters; and the same with
-   the earlier parents' temporary impact still decaying on the contract added to the estimate
-   (the engine's estimate counts only the parent's own fills);
+   by parent; for reference the same with the exchange's true parameters (the engine's
+   estimate counts the desk's earlier fills on the contract, any parent's: an earlier
+   parent's temporary impact still decaying is in it, as in the fit);
 4. where the children's cost goes: its variance against arrival, with the market's move taken
    out, and with the fitted impact taken out too, for taking and resting children.
 """
@@ -25,7 +25,6 @@ volatility of 0.13):
 from __future__ import annotations
 
 import datetime as dt
-import math
 import sys
 import tempfile
 import time
@@ -38,8 +37,6 @@ from imperium_exec.calibration.slippage_fit import (
     HALF_LIVES_S,
     Calibration,
     ChildObservation,
-    JournalReading,
-    MidMove,
     calibrate,
     calibrate_reading,
     read_observations,
@@ -68,16 +65,14 @@ class Slope:
     mean_realized: float
 
 
-def slope_of(label: str, observations: list[ChildObservation], *, beyond_quote: bool,
-             added: list[float] | None = None) -> Slope:
-    """Realized cost (the market's move taken out) on the journal's own estimate (plus
-    ``added``, rupees per child), per child, bps of arrival, the interval clustered by
-    parent."""
+def slope_of(label: str, observations: list[ChildObservation], *, beyond_quote: bool
+             ) -> Slope:
+    """Realized cost (the market's move taken out) on the journal's own estimate, per child,
+    bps of arrival, the interval clustered by parent."""
     arrival = np.array([o.arrival_price for o in observations])
     quote = np.array([o.spread_part + o.book_walk for o in observations]) if beyond_quote \
         else np.zeros(len(observations))
-    extra = np.zeros(len(observations)) if added is None else np.array(added)
-    predicted = (np.array([o.estimated for o in observations]) + extra - quote) / arrival * 1e4
+    predicted = (np.array([o.estimated for o in observations]) - quote) / arrival * 1e4
     realized = (np.array([o.realized - (o.market_move or 0.0) for o in observations])
                 - quote) / arrival * 1e4
     clusters = np.unique([o.parent_id for o in observations], return_inverse=True)[1]
@@ -86,33 +81,11 @@ def slope_of(label: str, observations: list[ChildObservation], *, beyond_quote: 
                  float(realized.mean()))
 
 
-def earlier_parents(reading: JournalReading, children: list[ChildObservation],
-                    params: SlippageParams) -> list[float]:
-    """What the temporary impact earlier parents left on the contract moved each child's
-    price by between its parent's arrival and its pricing (rupees per unit, signed like a
-    cost): the engine's estimate counts only the parent's own fills. At the pricing, from the
-    child's first mid move (a taking child fills as it is priced)."""
-    first: dict[str, MidMove] = {}
-    for pricing in reading.mid_moves:
-        first.setdefault(pricing.child_id, pricing)
-    decay = math.log(2.0) / params.temporary_half_life_s
-    out = []
-    for o in children:
-        move = first.get(o.child_id)
-        out.append(0.0 if move is None else params.temporary_per_unit * sum(
-            f.units * (math.exp(-decay * f.age_s) - math.exp(-decay * f.arrival_age_s))
-            for f in move.fills if f.arrival_age_s is not None))
-    return out
-
-
 def fresh_slopes(journal: Path, who: str, params: SlippageParams) -> list[Slope]:
     reading = read_observations([journal])
     observations = [o for o in reading.observations if o.market_move is not None]
     taking = [o for o in observations if o.spread_part > 0]
     return [slope_of(f"{who}: children that took liquidity, cost", taking, beyond_quote=False),
-            slope_of(f"{who}: children that took liquidity, cost, with the earlier parents' "
-                     "temporary impact decaying added to the estimate", taking,
-                     beyond_quote=False, added=earlier_parents(reading, taking, params)),
             slope_of(f"{who}: children that took liquidity, cost beyond the quote", taking,
                      beyond_quote=True),
             slope_of(f"{who}: every child, cost", observations, beyond_quote=False),

@@ -13,11 +13,14 @@ Per child, relative to the arrival mid and with positive meaning cost:
   - *the power law on participation* (Almgren et al. 2005), scaled by the premium's volatility
     over the child's horizon: ``sigma_H * (eta * rho**beta + gamma * rho / 2)``, with
     ``sigma_H = daily_volatility * sqrt(H / session)``;
-  - *linear impact of the parent's own earlier fills* (Almgren-Chriss, in rupees per unit): every
-    unit the parent already traded moved the price by ``permanent_per_unit`` for good and by
-    ``temporary_per_unit`` more, which decays with ``temporary_half_life_s``. The child pays
-    what is left of that against the arrival price. (A child's own fill never pays its own
-    linear impact: that is the next child's cost.)
+  - *linear impact of the desk's earlier fills on the instrument* (Almgren-Chriss, in rupees
+    per unit): every unit the parent already traded moved the price by ``permanent_per_unit``
+    for good and by ``temporary_per_unit`` more, which decays with ``temporary_half_life_s``.
+    The child pays what is left of that against the arrival price. Other parents' fills count
+    too, signed by their side against this one's: since the arrival as the parent's own; before
+    it, only by their temporary part's decay since the arrival (the rest was in the arrival
+    price). (A child's own fill never pays its own linear impact: that is the next child's
+    cost.)
 
 * ``expected_cost_bps``: all of it, plus fees, in basis points of the reference price.
 
@@ -67,10 +70,17 @@ class SlippageEstimate:
 
 @dataclass(frozen=True, slots=True)
 class PriorFill:
-    """Units the parent already traded, and how long ago (for the linear impact terms)."""
+    """Units the desk already traded on the instrument, signed by the parent's side (+ the
+    same side, - the other), and how long ago (for the linear impact terms).
+
+    ``arrival_age_s`` is set for a fill before the parent's arrival (another parent's): how
+    long before it. Its permanent part is in the arrival price already, and its temporary part
+    was too: what moves the price against the arrival is only that part's decay since.
+    """
 
     age_s: float
     units: int
+    arrival_age_s: float | None = None
 
 
 class SlippageModel:
@@ -114,16 +124,29 @@ class SlippageModel:
         cost_bps = (spread_part + impact) / reference_price * 1e4 + p.fees_bps
         return SlippageEstimate(spread_part, impact, cost_bps, walk)
 
+    @property
+    def models_linear_impact(self) -> bool:
+        """Whether earlier fills move the estimate at all (the linear terms are set)."""
+        return bool(self.params.permanent_per_unit or self.params.temporary_per_unit)
+
     def linear_impact(self, prior_fills: Sequence[PriorFill]) -> float:
-        """What remains of the parent's earlier fills' linear impact, rupees per unit."""
+        """What the desk's earlier fills on the instrument moved the price by against the
+        parent's arrival, rupees per unit: the parent's own (and others' since its arrival)
+        for good and for a while; others' before its arrival, by how much their temporary
+        part decayed since (see :class:`PriorFill`)."""
         p = self.params
-        if not prior_fills or not (p.permanent_per_unit or p.temporary_per_unit):
+        if not prior_fills or not self.models_linear_impact:
             return 0.0
         decay = math.log(2.0) / p.temporary_half_life_s
-        permanent = sum(f.units for f in prior_fills) * p.permanent_per_unit
-        temporary = p.temporary_per_unit * sum(
-            f.units * math.exp(-decay * max(0.0, f.age_s)) for f in prior_fills)
-        return permanent + temporary
+        permanent = p.permanent_per_unit * sum(
+            f.units for f in prior_fills if f.arrival_age_s is None)
+        temporary = 0.0
+        for f in prior_fills:
+            left = math.exp(-decay * max(0.0, f.age_s))
+            if f.arrival_age_s is not None:
+                left -= math.exp(-decay * max(0.0, f.arrival_age_s))
+            temporary += f.units * left
+        return permanent + p.temporary_per_unit * temporary
 
 
 def book_walk_cost(depth: Sequence[tuple[float, int]], quantity: int, *,

@@ -49,6 +49,7 @@ from ..telemetry import FillQualityTracker
 from .admission import Admission
 from .cancelling import ChildCanceller
 from .config import EngineConfig, SessionExpired
+from .desk_fills import DeskFills
 from .event_factory import EventFactory
 from .finishing import ParentFinisher
 from .gateway import BrokerGateway, SendPermit
@@ -132,7 +133,8 @@ class ExecutionEngine:
         self.markouts = MarkoutTracker(clock=self.clock, market_data=self.market_data,
                                        events=self.events, emit=self._emit,
                                        horizons_s=cfg.markout_horizons_s)
-        self.orders.on_fill = self.markouts.on_fill
+        self.desk_fills = DeskFills()
+        self.orders.on_fill = self._fill_taken
         self.orders.underlying_now = self._underlying_now
         self.placer = Placer(
             broker=broker, gateway=self.gateway, market_data=self.market_data,
@@ -142,7 +144,8 @@ class ExecutionEngine:
             retry_policy=self.retry_policy, events=self.events, emit=self._emit, clock=self.clock,
             config=PlacementConfig(quote_wait_s=cfg.quote_wait_s,
                                    modify_resting=cfg.modify_resting,
-                                   modify_headroom=cfg.modify_headroom))
+                                   modify_headroom=cfg.modify_headroom),
+            desk_fills=self.desk_fills)
         self.admission = Admission(limits=cfg.risk_limits, budget=self.budget,
                                    gateway=self.gateway, clock=self.clock,
                                    check_margin=offers.basket_margin,
@@ -502,6 +505,15 @@ class ExecutionEngine:
                 log.exception("telemetry listener failed")
 
     # ------------------------------------------------------------------ the session
+
+    def _fill_taken(self, parent: ParentState, child: ChildState, units: int,
+                    price: float) -> None:
+        """A fill the engine took in: its markouts, and the desk's fills on the instrument
+        (the next children's estimates count its impact, whichever parent they belong to)."""
+        self.markouts.on_fill(parent, child, units, price)
+        req = parent.request
+        self.desk_fills.record(instrument_key(req.exchange, req.tradingsymbol),
+                               parent.parent_id, self.clock.now(), req.side.sign * units)
 
     def _underlying_now(self, parent: ParentState) -> float | None:
         """The parent's underlying index from a quote at hand (never waiting), if any."""

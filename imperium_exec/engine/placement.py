@@ -59,6 +59,7 @@ from ..instruments import price_band
 from ..request import OrderType, Side, Urgency
 from ..retry import RetryPolicy
 from ..router import RouteDecision, SmartOrderRouter
+from .desk_fills import DeskFills
 from .event_factory import EventFactory
 from .gateway import BrokerGateway, NotSent
 from .market_data import MarketDataService, MarketQuote, instrument_key
@@ -104,9 +105,12 @@ class Placer:
     def __init__(self, *, broker: Broker, gateway: BrokerGateway, market_data: MarketDataService,
                  tracker: OrderTracker, router: SmartOrderRouter, slippage: SlippageModel,
                  retry_policy: RetryPolicy, events: EventFactory, emit: Emit, clock: Clock,
-                 config: PlacementConfig | None = None) -> None:
+                 config: PlacementConfig | None = None,
+                 desk_fills: DeskFills | None = None) -> None:
         #: Told the parent id of every placement write spent (the admission's reservations).
         self.on_write: Callable[[str], None] | None = None
+        #: Every parent's fills per instrument, for the estimate's linear impact.
+        self.desk_fills = desk_fills or DeskFills()
         self.broker = broker
         self.gateway = gateway
         self.market_data = market_data
@@ -536,14 +540,14 @@ class Placer:
                      quote_seq: int | None = None) -> tuple[list[PriorFill], int]:
         """The parent's fills before ``child`` (aged from when their orders were accepted: a
         taking child fills then, a resting one later, so its impact is taken as older than it
-        is), and the units of its taking children on their way to the book right now (sent
-        together, e.g. an order split at the freeze quantity): they fill first, against the
-        same book this child was priced from, so they count as fills of age 0 and as depth
-        already taken. A taking child the broker accepted before the quote (number
-        ``quote_seq``) arrived is already in that quote (its take, its impact): it counts as
-        filled then, not as ahead."""
+        is), other parents' fills on the instrument (:meth:`_others_fills`), and last the units
+        of its taking children on their way to the book right now (sent together, e.g. an
+        order split at the freeze quantity): they fill first, against the same book this child
+        was priced from, so they count as fills of age 0 and as depth already taken. A taking
+        child the broker accepted before the quote (number ``quote_seq``) arrived is already
+        in that quote (its take, its impact): it counts as filled then, not as ahead."""
         now = self.clock.now()
-        fills: list[PriorFill] = []
+        fills: list[PriorFill] = self._others_fills(parent, now)
         ahead = 0
         for other in parent.children:
             if other is child:
@@ -566,6 +570,22 @@ class Placer:
         if ahead:
             fills.append(PriorFill(age_s=0.0, units=ahead))
         return fills, ahead
+
+    def _others_fills(self, parent: ParentState, now: float) -> list[PriorFill]:
+        """Other parents' fills on the parent's instrument, signed by its side: since its
+        arrival, and in the ten half-lives before it (their temporary impact still decaying).
+        None without an arrival, or when the model has no linear impact."""
+        arrived = parent.arrived_at
+        if arrived is None or not self.slippage.models_linear_impact:
+            return []
+        req = parent.request
+        since = arrived - 10.0 * self.slippage.params.temporary_half_life_s
+        sign = req.side.sign
+        before = parent.fills_before_arrival
+        return [PriorFill(age_s=max(0.0, now - f.at), units=sign * f.units,
+                          arrival_age_s=max(0.0, arrived - f.at) if f.number < before else None)
+                for f in self.desk_fills.others_since(
+                    instrument_key(req.exchange, req.tradingsymbol), parent.parent_id, since)]
 
 
 def _put_back_pricing(child: ChildState, before: ChildState) -> None:

@@ -67,6 +67,8 @@ class ScheduleRunner:
         first = await self.placer.price(parent) if not parent.stopping else None
         if first is not None and first.quote.mid is not None:
             parent.arrival_price = first.quote.mid
+        parent.arrived_at = self.clock.now()
+        parent.fills_before_arrival = self.placer.desk_fills.count
         if parent.underlying_key is not None:
             parent.underlying_price = self.placer.market_data.price_at_hand(
                 parent.underlying_key)

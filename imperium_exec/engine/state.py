@@ -168,6 +168,11 @@ class ParentState:
     underlying_key: str | None = None
     #: That index's price when the parent was accepted, if a quote was at hand then.
     underlying_price: float | None = None
+    #: When its arrival price was taken (its accepted row), clock seconds; None before...
+    arrived_at: float | None = None
+    #: ...and how many of the desk's fills the engine had taken in by then: those are in the
+    #: arrival price (``engine.desk_fills``).
+    fills_before_arrival: int = 0
     #: Re-made at a restart from the journal and the order book (``engine.recovering``):
     #: held, it sends nothing; its fills found then are long past (no markouts).
     recovered: bool = False

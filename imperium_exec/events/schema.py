@@ -118,10 +118,10 @@ class Event(NamedTuple):
                             "child that did not wait for one)"] = None
     quote_age_ms: Annotated[float | None, "How old it was when the child was priced, "
                             "milliseconds"] = None
-    prior_impact: Annotated[float | None, "The part of impact_estimate that is the parent's "
-                            "earlier fills still moving the price, per unit: already in the "
-                            "mid the child is priced from, so not a cost against that mid"
-                            ] = None
+    prior_impact: Annotated[float | None, "The part of impact_estimate that is the desk's "
+                            "earlier fills on the instrument still moving the price (the "
+                            "parent's, and other parents'), per unit: already in the mid the "
+                            "child is priced from, so not a cost against that mid"] = None
     # baskets
     basket_id: Annotated[str | None, "The basket a leg parent belongs to (and the basket "
                          "rows' own id)"] = None

@@ -1,0 +1,101 @@
+"""A child's estimate counts the impact other parents left on its contract, as the calibration
+fits it: a parent that bought the contract just before left a temporary impact that decays
+across the next parent's window (the price drifts back: cheaper for the next buyer, dearer for
+a seller), and a parent working beside it moves the price as its own fills do."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from imperium_exec.brokers.paper.broker import PaperBroker
+from imperium_exec.clock import VirtualClock
+from imperium_exec.costs.slippage import PriorFill, SlippageModel, SlippageParams
+from imperium_exec.engine.desk_fills import DeskFills
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
+from imperium_exec.testing.paper_parents import ParentSpec, parent_request, still_market
+
+SEED = 5
+FIRST = ParentSpec("IMMEDIATE", 20, 0, "CE")
+SECOND = ParentSpec("TWAP", 6, 0, "CE", slices=3, horizon_s=60.0)
+
+
+def run(specs: list[tuple[ParentSpec, str]]) -> tuple[list[dict[str, Any]], SlippageParams]:
+    """``specs`` one after another on the same contract of a fresh paper exchange."""
+    clock = VirtualClock()
+    broker = PaperBroker(clock=clock, seed=SEED, market=still_market(), margin=1e10)
+    chain = broker.option_chain("NIFTY", strikes_each_side=2)
+    rows: list[dict[str, Any]] = []
+    # No markouts: their timers would let the idle clock run on between the parents.
+    engine = ExecutionEngine(broker, mode="paper", clock=clock,
+                             config=EngineConfig(id_seed=3, markout_horizons_s=()))
+    engine.add_listener(rows.append)
+    try:
+        for spec, side in specs:
+            _, future = engine.submit(parent_request(broker, chain, spec, side=side, seed=SEED))
+            future.result(timeout=60.0)
+        params = engine.placer.slippage.params
+    finally:
+        engine.shutdown(10.0)
+    return rows, params
+
+
+def second_parents_children(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last = [r for r in rows if r["event"] == "accepted"][-1]["parent_id"]
+    return [r for r in rows if r["event"] == "placed" and r["parent_id"] == last]
+
+
+@pytest.mark.parametrize("side", ["BUY", "SELL"])
+def test_the_earlier_parents_decaying_impact_is_in_the_next_parents_estimate(side: str) -> None:
+    alone, params = run([(SECOND, side)])
+    after, _ = run([(FIRST, "BUY"), (SECOND, side)])
+    assert params.temporary_per_unit > 0  # the paper exchange has a temporary impact
+    first_fills = [r for r in after if r["event"] == "filled" and r["execution_algo"]
+                   == "IMMEDIATE"]
+    arrival = [r for r in after if r["event"] == "accepted"][-1]["ts"]
+    decay = math.log(2.0) / params.temporary_half_life_s
+    sign = 1 if side == "BUY" else -1
+    alone_children, after_children = second_parents_children(alone), \
+        second_parents_children(after)
+    assert len(alone_children) == len(after_children) == 3
+    for lone, later in zip(alone_children[1:], after_children[1:], strict=True):
+        # The first parent's buying, seen from the second parent's side, decaying from its
+        # arrival to this child's pricing: the price drifts back down.
+        decayed = sum(sign * r["filled_quantity"] * (
+            math.exp(-decay * (later["ts"] - r["ts"])) - math.exp(-decay * (arrival - r["ts"])))
+            for r in first_fills)
+        difference = later["prior_impact"] - lone["prior_impact"]
+        assert difference == pytest.approx(params.temporary_per_unit * decayed, rel=1e-3)
+        # A buyer after a buyer pays less than alone; a seller after a buyer, more.
+        assert (difference < 0) if side == "BUY" else (difference > 0)
+
+
+def test_a_fill_before_the_arrival_counts_only_its_temporary_parts_decay_since() -> None:
+    model = SlippageModel(SlippageParams(permanent_per_unit=1e-4, temporary_per_unit=4e-4,
+                                         temporary_half_life_s=30.0))
+    # Bought 100 units 40 s before this child, 10 s before its parent arrived: half a
+    # half-life of decay between the arrival and now... (10 s -> 40 s: 2^-1/3 -> 2^-4/3).
+    before = PriorFill(age_s=40.0, units=100, arrival_age_s=10.0)
+    assert model.linear_impact([before]) == pytest.approx(
+        4e-4 * 100 * (2 ** (-40 / 30) - 2 ** (-10 / 30)))
+    # ...while one since the arrival counts for good and for a while.
+    since = PriorFill(age_s=5.0, units=-50)
+    assert model.linear_impact([since]) == pytest.approx(
+        -50 * (1e-4 + 4e-4 * 2 ** (-5 / 30)))
+    assert model.linear_impact([before, since]) == pytest.approx(
+        model.linear_impact([before]) + model.linear_impact([since]))
+
+
+def test_the_desk_fills_of_other_parents_are_found_from_a_time_on() -> None:
+    fills = DeskFills(keep_s=100.0)
+    fills.record("NFO:X", "a", 10.0, 65)
+    fills.record("NFO:X", "b", 20.0, -130)
+    fills.record("NFO:Y", "a", 25.0, 65)
+    fills.record("NFO:X", "a", 30.0, 65)
+    assert [(f.parent_id, f.units) for f in fills.others_since("NFO:X", "b", 15.0)] \
+        == [("a", 65)]
+    assert [f.at for f in fills.others_since("NFO:X", "c", 0.0)] == [10.0, 20.0, 30.0]
+    fills.record("NFO:X", "a", 125.0, 65)  # the fills of more than 100 s before are gone
+    assert [f.at for f in fills.others_since("NFO:X", "c", 0.0)] == [30.0, 125.0]
