@@ -68,7 +68,7 @@ class ScheduleRunner:
         if first is not None and first.quote.mid is not None:
             parent.arrival_price = first.quote.mid
         parent.arrived_at = self.clock.now()
-        parent.fills_before_arrival = self.placer.desk_fills.count
+        parent.fills_before_arrival = self.placer.estimator.desk_fills.count
         if parent.underlying_key is not None:
             parent.underlying_price = self.placer.market_data.price_at_hand(
                 parent.underlying_key)
@@ -83,7 +83,7 @@ class ScheduleRunner:
         self._emit(self.events.parent_event(
             parent, EventKind.ACCEPTED, quantity=req.quantity,
             underlying_price=parent.underlying_price, request=req.model_dump_json(),
-            slippage_fit=self.placer.slippage.fit,
+            slippage_fit=self.placer.estimator.slippage.fit,
             message=f"{parent.plan.slice_count} slice(s) from "
                     f"{epoch_to_iso(parent.plan.start_at + parent.shift_s)} to "
                     f"{epoch_to_iso(parent.end_at)}"

@@ -36,7 +36,7 @@ def run(specs: list[tuple[ParentSpec, str]]) -> tuple[list[dict[str, Any]], Slip
         for spec, side in specs:
             _, future = engine.submit(parent_request(broker, chain, spec, side=side, seed=SEED))
             future.result(timeout=60.0)
-        params = engine.placer.slippage.params
+        params = engine.placer.estimator.slippage.params
     finally:
         engine.shutdown(10.0)
     return rows, params

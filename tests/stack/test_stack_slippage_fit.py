@@ -62,8 +62,8 @@ def test_a_live_stack_given_a_fit_that_fails_the_checks_does_not_use_it_and_says
         assert note.startswith("named.json not used: 50 filled children")
         assert "15 parents" in note and "standard error is 97% of the value" in note
         assert "held out: realized on predicted impact has slope 0.013" in note
-        assert stack.engine.placer.slippage.params == SlippageParams()
-        assert stack.engine.placer.slippage.fit == "defaults"
+        assert stack.engine.placer.estimator.slippage.params == SlippageParams()
+        assert stack.engine.placer.estimator.slippage.fit == "defaults"
         assert any(r.levelno == logging.WARNING and "named.json not used" in r.getMessage()
                    for r in caplog.records)
     finally:
@@ -109,7 +109,7 @@ def test_a_live_stack_keeps_the_accepted_fit_until_the_trader_accepts_a_newer_on
     try:
         fit = stack.slippage_fit
         assert fit.fit is not None and fit.fit.path == yesterday  # not the newer one
-        assert stack.engine.placer.slippage.params == read_fit(yesterday).params
+        assert stack.engine.placer.estimator.slippage.params == read_fit(yesterday).params
         assert fit.pending is not None and fit.pending.path == today
         assert any("does not switch fits on its own" in n for n in fit.notes)
     finally:

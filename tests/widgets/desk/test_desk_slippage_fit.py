@@ -93,6 +93,6 @@ def test_a_paper_desk_says_it_uses_the_exchanges_own_costs(qtbot: QtBot,
         status = SlippageFitStatus(stack.slippage_fit, "paper")
         qtbot.addWidget(status)
         assert status.label.text() == "Slippage: the broker's own costs"
-        assert stack.engine.placer.slippage.fit == "broker"
+        assert stack.engine.placer.estimator.slippage.fit == "broker"
     finally:
         stack.shutdown()
