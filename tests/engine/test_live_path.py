@@ -23,7 +23,7 @@ import pytest
 from kiteconnect import KiteConnect
 
 from imperium_exec.brokers import KiteBroker
-from imperium_exec.clock import RealClock
+from imperium_exec.clock import RealClock, VirtualClock
 from imperium_exec.engine.execution_engine import (
     EngineConfig,
     ExecutionEngine,
@@ -65,16 +65,25 @@ class Live:
 
 
 def start_live(count: int, *, stream: bool = True, config: EngineConfig | None = None,
-               broker_kw: dict[str, Any] | None = None, **server_kw: Any) -> Live:
+               broker_kw: dict[str, Any] | None = None, clock: VirtualClock | None = None,
+               **server_kw: Any) -> Live:
+    """The desk on ``count`` strikes against the fake Kite, on the real clock by default.
+
+    With a ``clock``, the engine and the fake Kite share that virtual clock (Kite's limits
+    are counted in its calendar seconds) and there is no ticker: the ticker's heartbeats and
+    its silence watchdog run on real time, so fills are read from the order book instead."""
     instruments = nifty_strip(count)
     server_kw.setdefault("ticker_heartbeat_s", 0.25)
+    if clock is not None:
+        stream = False
+        server_kw["clock"] = clock.now
     server = FakeKiteServer(instruments=instruments, **server_kw).start()
     for inst in instruments:
         server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
     kite = KiteConnect(api_key="k", access_token="t", root=server.root, timeout=2)
     broker = KiteBroker(kite, ticker_root=server.ticker_root if stream else None,
                         ticker_silence_s=1.0, **(broker_kw or {}))
-    engine = ExecutionEngine(broker, mode="live", clock=RealClock(),
+    engine = ExecutionEngine(broker, mode="live", clock=clock or RealClock(),
                              config=config or EngineConfig(id_seed=None))
     live = Live(server, engine, instruments)
 
