@@ -1,5 +1,7 @@
 """Kite's error answers through the whole live path: the engine, KiteBroker on the real
-kiteconnect client, the fake Kite server with its ticker.
+kiteconnect client, the fake Kite server (REST; the engine and the fake share a virtual clock,
+so Kite's limits are counted in its calendar seconds and the retry waits and reconcile windows
+cost no real time).
 
 What these guard (issue 21): an order the exchange holds is never reported as failed because
 its answer was a 5xx of some shape (it is found by its tag, reported filled, never sent
@@ -19,7 +21,7 @@ import pytest
 from kiteconnect import KiteConnect
 
 from imperium_exec.brokers import KiteBroker
-from imperium_exec.clock import RealClock
+from imperium_exec.clock import VirtualClock
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine, ExecutionResult
 from imperium_exec.engine.rate_budget import AccountRateLimits, Lane
 from imperium_exec.events import ErrorBucket, ParentStatus
@@ -47,6 +49,7 @@ def fast_policy(reconcile_window_s: float = 2.0) -> RetryPolicy:
 class Desk:
     server: FakeKiteServer
     engine: ExecutionEngine
+    clock: VirtualClock
     rows: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -63,12 +66,14 @@ class Desk:
             return next(r for r in self.rows if r["event"] == event)
 
     def buy_one_lot(self) -> Future[ExecutionResult]:
-        """One lot, IMMEDIATE, at the market."""
+        """One lot, IMMEDIATE, at the market; time runs from its submission."""
         request = ExecutionRequest.model_validate(dict(
             tradingsymbol=SYMBOL, exchange="NFO", side="BUY", quantity=LOT, lot_size=LOT,
             tick_size=0.05, freeze_quantity=1800, bid=100.0, ask=100.5,
             execution_algo="IMMEDIATE"))
-        return self.engine.submit(request)[1]
+        future = self.engine.submit(request)[1]
+        self.clock.run_freely()
+        return future
 
 
 #: Kite's limits, the write lane shut 0.1 s after a 429 (the desk's 1 s is the same code path).
@@ -78,17 +83,21 @@ QUICK_THROTTLE_PAUSE = AccountRateLimits(throttle_pause_s=0.1)
 @pytest.fixture
 def desk(request: pytest.FixtureRequest) -> Iterator[Desk]:
     window: float = getattr(request, "param", 2.0)  # indirect: the reconcile window
-    server = FakeKiteServer(ticker_heartbeat_s=0.25).start()
+    clock = VirtualClock(auto_advance=False)  # still until the test's parent is in
+    server = FakeKiteServer(clock=clock.now).start()
     server.set_quote(SYMBOL, bid=100.0, ask=100.5)
     kite = KiteConnect(api_key="k", access_token="t", root=server.root, timeout=2)
-    broker = KiteBroker(kite, ticker_root=server.ticker_root, ticker_silence_s=1.0)
-    engine = ExecutionEngine(broker, mode="live", clock=RealClock(),
+    # No ticker: its heartbeats and silence watchdog run on real time; fills and the orders an
+    # ambiguous answer may have placed are read from the order book.
+    broker = KiteBroker(kite, ticker_root=None)
+    engine = ExecutionEngine(broker, mode="live", clock=clock,
                              retry_policy=fast_policy(window),
                              config=EngineConfig(poll_interval_s=0.05, cancel_timeout_s=3.0,
                                                  rate_limits=QUICK_THROTTLE_PAUSE))
-    desk = Desk(server, engine)
+    desk = Desk(server, engine, clock)
     engine.add_listener(desk.collect)
     yield desk
+    clock.run_freely()
     engine.shutdown(5.0)
     server.stop()
 

@@ -1,5 +1,8 @@
-"""Re-pricing resting children by Kite's modify on the live path: the real kiteconnect client,
-the fake Kite server (REST and ticker) and the engine on a real clock.
+"""Re-pricing resting children by Kite's modify on the live path: the real kiteconnect client
+and the fake Kite server. The engine and the fake Kite share a virtual clock (Kite's write
+limits are counted in its calendar seconds, the quotes move on the engine's loop, fills are read
+from the order book); the fill that races a pending modification runs on the real clock with the
+ticker, whose order update carries it.
 
 What these guard: a passive TWAP spends one write per re-price (two by cancel and place); many
 at once keep to Kite's 10 writes a calendar second and never pass an order's modification
@@ -11,13 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from test_live_path import Live, max_per_calendar_second, start_live, stop_live
 
+from imperium_exec.clock import VirtualClock
 from imperium_exec.engine.execution_engine import EngineConfig
 from imperium_exec.events import ParentStatus
 from imperium_exec.testing import FakeInstrument, Fault
@@ -26,28 +28,23 @@ from imperium_exec.testing.fake_kite import MODIFICATIONS_EXCEEDED
 WRITES = ("place", "modify", "cancel")
 
 
-@contextmanager
-def moving_quotes(live: Live, instruments: tuple[FakeInstrument, ...],
-                  every_s: float = 0.45) -> Iterator[None]:
-    """Each bid steps 100.00 -> 100.05 -> 100.10 and back, the ask 10 ticks above: a joined
-    buy is re-priced at every slice, and never crossed (it fills at the final slice)."""
-    stop = threading.Event()
+def move_quotes(live: Live, instruments: tuple[FakeInstrument, ...], for_s: float,
+                every_s: float = 0.45) -> None:
+    """Each bid steps 100.00 -> 100.05 -> 100.10 and back every ``every_s`` for ``for_s``
+    seconds of the desk's virtual clock, the ask 10 ticks above: a joined buy is re-priced at
+    every slice, and never crossed (it fills at the final slice). The steps are timers on the
+    engine's loop, so they fall between the slices in the same order on every run."""
+    loop = live.engine.loop
+    steps = int(for_s / every_s)
 
-    def move() -> None:
-        step = 0
-        while not stop.wait(every_s):
-            step += 1
-            bid = 100.0 + 0.05 * (step % 3)
-            for inst in instruments:
-                live.server.set_quote(inst.tradingsymbol, bid=bid, ask=bid + 0.5)
+    def move(step: int) -> None:
+        bid = 100.0 + 0.05 * (step % 3)
+        for inst in instruments:
+            live.server.set_quote(inst.tradingsymbol, bid=bid, ask=bid + 0.5)
+        if step < steps:
+            loop.call_later(every_s, move, step + 1)
 
-    mover = threading.Thread(target=move, name="quote-mover", daemon=True)
-    mover.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        mover.join(5.0)
+    loop.call_soon_threadsafe(loop.call_later, every_s, move, 1)
 
 
 def writes(live: Live) -> Counter[str]:
@@ -61,17 +58,19 @@ def twap(live: Live, inst: FakeInstrument, slices: int, horizon_s: float,
                        **kw)
 
 
-@pytest.mark.slow(seconds=10)
 def test_a_passive_twap_spends_one_write_per_re_price_where_cancel_and_place_spent_two(
         ) -> None:
     spent: dict[bool, Counter[str]] = {}
     re_prices: dict[bool, int] = {}
     for modify in (False, True):
-        live = start_live(1, config=EngineConfig(id_seed=None, modify_resting=modify))
+        clock = VirtualClock(auto_advance=False)  # still until the parent is in
+        live = start_live(1, config=EngineConfig(id_seed=None, modify_resting=modify),
+                          clock=clock)
         try:
-            with moving_quotes(live, live.instruments):
-                parent_id, future = twap(live, live.instruments[0], 6, 6.0)
-                result = future.result(30)
+            move_quotes(live, live.instruments, for_s=6.0)
+            parent_id, future = twap(live, live.instruments[0], 6, 6.0)
+            clock.run_freely()
+            result = future.result(30)
             assert result.status is ParentStatus.FILLED and result.filled_quantity == 390
             spent[modify] = writes(live)
             rows = live.events(parent_id)
@@ -88,18 +87,19 @@ def test_a_passive_twap_spends_one_write_per_re_price_where_cancel_and_place_spe
     assert (sum(spent[True].values()) - 1) / re_prices[True] == 1.0
 
 
-@pytest.mark.slow(seconds=8)
 def test_many_twaps_re_priced_in_place_keep_kites_write_rate_and_modification_allowance(
         ) -> None:
     """Eight passive TWAPs of 9 slices at once, on an account whose orders take 5
     modifications (Kite's 25, cut so a test sees it run out): each order is modified at most
     4 times (one is kept), then a re-price cancels it and places a new one; never a refusal,
     never more than 10 writes in a calendar second, no 429."""
-    live = start_live(8, max_modifications=5, broker_kw={"max_modifications": 5})
+    clock = VirtualClock(auto_advance=False)  # still until every parent is in
+    live = start_live(8, max_modifications=5, broker_kw={"max_modifications": 5}, clock=clock)
     try:
-        with moving_quotes(live, live.instruments, every_s=0.2):
-            submitted = [twap(live, inst, 9, 9.0) for inst in live.instruments]
-            results = [future.result(60) for _, future in submitted]
+        move_quotes(live, live.instruments, for_s=9.0, every_s=0.2)
+        submitted = [twap(live, inst, 9, 9.0) for inst in live.instruments]
+        clock.run_freely()
+        results = [future.result(60) for _, future in submitted]
         rows = live.events()
     finally:
         stop_live(live)
@@ -132,15 +132,16 @@ def test_many_twaps_re_priced_in_place_keep_kites_write_rate_and_modification_al
         f"{n} of 5)" for n in range(1, 5)}
 
 
-@pytest.mark.slow(seconds=2)
 def test_a_modify_kite_refuses_falls_back_to_cancel_and_place_with_no_duplicate() -> None:
-    live = start_live(1)
+    clock = VirtualClock(auto_advance=False)  # still until the parent is in
+    live = start_live(1, clock=clock)
     try:
         live.server.fail_next("modify", Fault.error(400, "NetworkException",
                                                     MODIFICATIONS_EXCEEDED))
-        with moving_quotes(live, live.instruments):
-            parent_id, future = twap(live, live.instruments[0], 3, 3.0)
-            result = future.result(30)
+        move_quotes(live, live.instruments, for_s=3.0)
+        parent_id, future = twap(live, live.instruments[0], 3, 3.0)
+        clock.run_freely()
+        result = future.result(30)
         rows = live.events(parent_id)
     finally:
         stop_live(live)
@@ -157,17 +158,18 @@ def test_a_modify_kite_refuses_falls_back_to_cancel_and_place_with_no_duplicate(
     assert writes(live) == Counter(place=2, modify=2, cancel=1)
 
 
-@pytest.mark.slow(seconds=2)
 def test_a_modify_answered_500_after_kite_applied_it_is_cancelled_and_counted_once() -> None:
     """Ambiguous: the modification may or may not have been applied. The engine cancels the
     order (whichever terms it has) before the rest goes out again."""
-    live = start_live(1)
+    clock = VirtualClock(auto_advance=False)  # still until the parent is in
+    live = start_live(1, clock=clock)
     try:
         live.server.fail_next("modify", Fault.error(500, "GeneralException",
                                                     "Internal server error", record=True))
-        with moving_quotes(live, live.instruments):
-            parent_id, future = twap(live, live.instruments[0], 3, 3.0)
-            result = future.result(30)
+        move_quotes(live, live.instruments, for_s=3.0)
+        parent_id, future = twap(live, live.instruments[0], 3, 3.0)
+        clock.run_freely()
+        result = future.result(30)
         rows = live.events(parent_id)
     finally:
         stop_live(live)
@@ -180,7 +182,7 @@ def test_a_modify_answered_500_after_kite_applied_it_is_cancelled_and_counted_on
         r["message"] for r in rows if r["event"] == "cancelled")
 
 
-@pytest.mark.slow(seconds=5)
+@pytest.mark.slow(seconds=3)
 def test_a_fill_while_kite_holds_the_modification_pending_is_counted_once() -> None:
     live = start_live(1, modify_pending_s=0.4)
     inst = live.instruments[0]
@@ -197,7 +199,7 @@ def test_a_fill_while_kite_holds_the_modification_pending_is_counted_once() -> N
     filler = threading.Thread(target=fill_when_pending, daemon=True)
     filler.start()
     try:
-        parent_id, future = twap(live, inst, 4, 6.0)
+        parent_id, future = twap(live, inst, 4, 4.0)  # a slice a second, each 0.4 s pending
         result = future.result(30)
         rows = live.events(parent_id)
     finally:
