@@ -3,8 +3,10 @@ figures are right, not fast (its speed is never asserted here)."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import math
+import pickle
 import re
 import sys
 from pathlib import Path
@@ -29,9 +31,21 @@ Quick = tuple[str, list[Any]]  # the report and its Score records
 
 
 @pytest.fixture(scope="module")
-def quick() -> Quick:
-    report, scores = _load_bench().run(quick=True)
-    return report, scores
+def quick(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Quick:
+    """The quick run, once a test session: on parallel workers the first worker to need it
+    runs it (holding a lock) and leaves it in the session's shared temporary folder, the
+    others read it there (it takes seconds; the tests only read it)."""
+    bench = _load_bench()
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None:  # one process: no one to share it with
+        return bench.run(quick=True)
+    shared = tmp_path_factory.getbasetemp().parent  # one folder per session, all workers
+    saved = shared / f"bench_quality_quick_{workerinput['testrunuid']}.pickle"
+    with open(shared / f"{saved.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not saved.exists():
+            saved.write_bytes(pickle.dumps(bench.run(quick=True)))
+        return pickle.loads(saved.read_bytes())
 
 
 def _score(scores: list[Any], world: str, algorithm: str, lam: float = 0.0) -> Any:
@@ -41,6 +55,9 @@ def _score(scores: list[Any], world: str, algorithm: str, lam: float = 0.0) -> A
     return found[0]
 
 
+# The first test to run pays for the quick run (the others read it): it goes early, so that
+# the others, handed out late, find it done whichever worker they land on.
+@pytest.mark.slow(seconds=4)
 def test_quick_report_is_a_markdown_section_with_its_parameters_seed_and_wall_time(
         quick: Quick) -> None:
     report, _ = quick
