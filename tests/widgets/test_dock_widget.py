@@ -425,7 +425,9 @@ def test_viewer_of_a_file_another_process_writes(qtbot: QtBot, tmp_path: Path,
     qtbot.waitUntil(lambda: dock.parents_panel.rows.keys() == {"AFTER"}, timeout=3000)
 
 
-def test_a_dock_needs_a_source() -> None:
+def test_a_dock_needs_a_source(qapp: QApplication) -> None:
+    # The QApplication first: a QWidget made without one aborts the process (the test's
+    # worker, when this is the first widget test it runs).
     with pytest.raises(ValueError, match="tracker_or_path"):
         ExecutionDock(None)
 
