@@ -3,10 +3,8 @@ figures are right, not fast (its speed is never asserted here)."""
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import math
-import pickle
 import re
 import sys
 from pathlib import Path
@@ -14,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from session_once import once_per_session
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_quality.py"
 
@@ -32,20 +31,10 @@ Quick = tuple[str, list[Any]]  # the report and its Score records
 
 @pytest.fixture(scope="module")
 def quick(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Quick:
-    """The quick run, once a test session: on parallel workers the first worker to need it
-    runs it (holding a lock) and leaves it in the session's shared temporary folder, the
-    others read it there (it takes seconds; the tests only read it)."""
+    """The quick run, once a test session (it takes seconds; the tests only read it)."""
     bench = _load_bench()
-    workerinput = getattr(request.config, "workerinput", None)
-    if workerinput is None:  # one process: no one to share it with
-        return bench.run(quick=True)
-    shared = tmp_path_factory.getbasetemp().parent  # one folder per session, all workers
-    saved = shared / f"bench_quality_quick_{workerinput['testrunuid']}.pickle"
-    with open(shared / f"{saved.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not saved.exists():
-            saved.write_bytes(pickle.dumps(bench.run(quick=True)))
-        return pickle.loads(saved.read_bytes())
+    return once_per_session(request, tmp_path_factory, "bench_quality_quick",
+                            lambda: bench.run(quick=True))
 
 
 def _score(scores: list[Any], world: str, algorithm: str, lam: float = 0.0) -> Any:
