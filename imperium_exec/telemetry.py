@@ -57,11 +57,16 @@ def telemetry_path(mode: Mode, directory: str | os.PathLike[str] | None = None) 
 
 
 class FillQualityTracker:
-    """Writes the mode's journal: appends event rows. Thread-safe."""
+    """Writes the mode's journal: appends event rows. Thread-safe.
+
+    ``durable=False``: a scratch journal, read back at once and thrown away (a simulated
+    world's, a what-if replay's): :meth:`sync` and :meth:`close` skip the fsync. Readers in
+    this or another process see every row either way (a write is visible once it returns)."""
 
     def __init__(self, mode: Mode = "paper", directory: str | os.PathLike[str] | None = None,
-                 *, path: str | os.PathLike[str] | None = None) -> None:
+                 *, path: str | os.PathLike[str] | None = None, durable: bool = True) -> None:
         self.mode: Mode = mode
+        self.durable = durable
         self.path = Path(path) if path is not None else telemetry_path(mode, directory)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -86,13 +91,14 @@ class FillQualityTracker:
     def sync(self) -> None:
         """Flush the rows written so far to stable storage."""
         with self._lock:
-            if self._fd is not None:
+            if self._fd is not None and self.durable:
                 os.fsync(self._fd)
 
     def close(self) -> None:
         with self._lock:
             if self._fd is not None:
-                os.fsync(self._fd)
+                if self.durable:
+                    os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = None
 

@@ -22,6 +22,9 @@ class EngineConfig:
     poll_interval_s: float = 0.5
     #: Safety-net order-book read interval while the stream is up.
     stream_poll_interval_s: float = 5.0
+    #: Smallest gap between two order-book reads, however many parents ask (shutdown's
+    #: last read waits for it too).
+    min_read_gap_s: float = 0.2
     #: How long to wait for a cancel to show as terminal before giving up on that child.
     cancel_timeout_s: float = 5.0
     #: How long an ambiguous attempt's tag is watched for a late order after it was re-sent.

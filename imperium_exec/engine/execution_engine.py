@@ -126,6 +126,7 @@ class ExecutionEngine:
             is_active=lambda p: self._parents.get(p.parent_id) is p,
             config=TrackerConfig(poll_interval_s=cfg.poll_interval_s,
                                  stream_poll_interval_s=cfg.stream_poll_interval_s,
+                                 min_read_gap_s=cfg.min_read_gap_s,
                                  late_order_watch_s=cfg.late_order_watch_s))
         self.market_data = MarketDataService.for_broker(
             broker, self.clock, gateway=self.gateway,

@@ -5,7 +5,7 @@ Shared by the market (the orders resting on a book) and the matcher (which fills
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..brokers.base import BrokerOrder, OrderInstruction, OrderStatus
@@ -59,6 +59,9 @@ class SimOrder:
     #: (message, raw) of an asynchronous RMS rejection, applied when the order arrives.
     rejection: tuple[str, str] | None = None
     cancel_epoch: float | None = None
+    #: The snapshot once terminal: a terminal order no longer changes, and the order book
+    #: (every order of the day, read at every poll) would otherwise rebuild it at each read.
+    _final: BrokerOrder | None = field(default=None, repr=False)
 
     @property
     def side(self) -> int:
@@ -73,8 +76,10 @@ class SimOrder:
         return self.value / self.filled if self.filled else 0.0
 
     def snapshot(self) -> BrokerOrder:
+        if self._final is not None:
+            return self._final
         status = self.status.folded
-        return BrokerOrder(
+        snap = BrokerOrder(
             order_id=self.order_id, tag=self.order.tag or None,
             tradingsymbol=self.inst.tradingsymbol, exchange=self.inst.exchange,
             side=self.order.side, quantity=self.order.quantity, filled_quantity=self.filled,
@@ -83,3 +88,6 @@ class SimOrder:
             pending_quantity=0 if status.is_terminal else self.remaining,
             exchange_timestamp=self.exchange_epoch,
         )
+        if status.is_terminal:
+            self._final = snap
+        return snap

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from session_once import once_per_session
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_quality.py"
 
@@ -29,9 +30,11 @@ Quick = tuple[str, list[Any]]  # the report and its Score records
 
 
 @pytest.fixture(scope="module")
-def quick() -> Quick:
-    report, scores = _load_bench().run(quick=True)
-    return report, scores
+def quick(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Quick:
+    """The quick run, once a test session (it takes seconds; the tests only read it)."""
+    bench = _load_bench()
+    return once_per_session(request, tmp_path_factory, "bench_quality_quick",
+                            lambda: bench.run(quick=True))
 
 
 def _score(scores: list[Any], world: str, algorithm: str, lam: float = 0.0) -> Any:
@@ -41,6 +44,9 @@ def _score(scores: list[Any], world: str, algorithm: str, lam: float = 0.0) -> A
     return found[0]
 
 
+# The first test to run pays for the quick run (the others read it): it goes early, so that
+# the others, handed out late, find it done whichever worker they land on.
+@pytest.mark.slow(seconds=4)
 def test_quick_report_is_a_markdown_section_with_its_parameters_seed_and_wall_time(
         quick: Quick) -> None:
     report, _ = quick

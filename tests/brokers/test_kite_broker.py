@@ -382,7 +382,10 @@ def desk(server: FakeKiteServer, request: pytest.FixtureRequest) -> Iterator[Des
     policy = fast_policy(**overrides)
     engine = ExecutionEngine(KiteBroker(client(server)), mode="live", clock=RealClock(),
                              retry_policy=policy,
-                             config=EngineConfig(poll_interval_s=0.05, cancel_timeout_s=3.0,
+                             # Reads as often as it polls (not 0.2 s apart): every shutdown
+                             # waits out the gap for its last read.
+                             config=EngineConfig(poll_interval_s=0.05, min_read_gap_s=0.05,
+                                                 cancel_timeout_s=3.0,
                                                  id_seed=11, rate_limits=AccountRateLimits(
                                                      throttle_pause_s=0.1)))
     desk = Desk(server, engine)

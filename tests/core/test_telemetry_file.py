@@ -64,6 +64,27 @@ def test_a_journal_an_older_version_left_world_readable_is_made_private(
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+def test_a_journal_syncs_to_disk_and_a_scratch_one_does_not_yet_reads_back_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    kept = FillQualityTracker("paper", path=tmp_path / "kept.jsonl")
+    kept.append(row(1))
+    kept.sync()
+    kept.close()
+    assert len(synced) == 2  # the sync and the close
+    synced.clear()
+    scratch = FillQualityTracker("paper", path=tmp_path / "scratch.jsonl", durable=False)
+    scratch.append(row(1))
+    scratch.sync()
+    assert read_rows(scratch.path) == [row(1)]  # seen before the close
+    scratch.append(row(2))
+    scratch.close()
+    assert synced == []
+    assert read_rows(scratch.path) == [row(1), row(2)]
+
+
 def test_appends_from_many_threads_never_interleave(tmp_path: Path) -> None:
     tracker = FillQualityTracker("paper", tmp_path)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from session_once import once_per_session
 
 from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.calibration.market_move import option_pricer
@@ -39,11 +40,16 @@ TOLERANCE = 0.25
 
 
 @pytest.fixture(scope="module")
-def reading(tmp_path_factory: pytest.TempPathFactory) -> JournalReading:
-    journal = tmp_path_factory.mktemp("moving") / "fit.jsonl"
-    simulate_journal(60, seed=3, journal=journal, slippage=SlippageModel(),
-                     market=MarketConfig(), impact=TRUTH, mirrored=False, batch=30)
-    return read_observations([journal])
+def reading(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> JournalReading:
+    """The 60 parents' journal, read: once a test session (the tests only read it)."""
+    def make() -> JournalReading:
+        journal = tmp_path_factory.mktemp("moving") / "fit.jsonl"
+        simulate_journal(60, seed=3, journal=journal, slippage=SlippageModel(),
+                         market=MarketConfig(), impact=TRUTH, mirrored=False, batch=30)
+        return read_observations([journal])
+
+    return once_per_session(request, tmp_path_factory, "moving_market_reading", make)
 
 
 def recovers_the_truth(fit: Calibration) -> bool:
@@ -76,6 +82,8 @@ def test_the_market_move_reprices_an_option_as_the_exchange_does() -> None:
         == pytest.approx(moved, abs=1e-6)
 
 
+# The first test to read the journal makes it: early, so that the others find it made.
+@pytest.mark.slow(seconds=2)
 def test_child_and_fill_rows_carry_the_index_levels_the_fit_needs(
         reading: JournalReading) -> None:
     assert reading.observations and reading.market_removed == len(reading.observations)

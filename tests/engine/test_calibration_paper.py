@@ -16,7 +16,7 @@ from imperium_exec.sim.config import ImpactConfig
 from imperium_exec.testing.paper_parents import simulate_journal
 
 
-@pytest.mark.slow(seconds=11)
+@pytest.mark.slow(seconds=6)
 def test_after_calibration_realized_cost_follows_predicted_cost(tmp_path: Path) -> None:
     journal = simulate_journal(200, seed=7, journal=tmp_path / "paper.jsonl",
                                slippage=SlippageModel())
