@@ -1,13 +1,18 @@
-"""A desk's engine in a process of its own, for the restart tests to kill: it sends the parents
-it is told to (JSON on argv: a request, or a basket as ``{"legs": [...]}``) against a fake Kite
-server, prints each parent's (or basket's) id, then ``ready`` once each has an order resting (or
-an attempt being reconciled), and waits to be killed (SIGKILL: no shutdown, no final rows)."""
+"""A desk's engine in a process of its own, for the restart tests to kill.
+
+Started ahead of need (see ``desks.py``), it imports the engine and then waits for one line of
+JSON on stdin: the fake Kite server's root, the journal's folder, and the parents to send (a
+request, or a basket as ``{"legs": [...]}``). It reads the quotes of every instrument it will
+trade (one quote call for all of them: Kite allows one a second), sends the parents, prints
+each parent's (or basket's) id, then ``ready`` once each has an order resting (or an attempt
+being reconciled), and waits to be killed (SIGKILL: no shutdown, no final rows)."""
 
 from __future__ import annotations
 
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from kiteconnect import KiteConnect
@@ -21,8 +26,20 @@ from imperium_exec.request import ExecutionRequest
 from imperium_exec.telemetry import FillQualityTracker
 
 
+def instrument_keys(requests: list[dict[str, Any]]) -> list[str]:
+    legs = [leg for r in requests for leg in (r["legs"] if "legs" in r else [r])]
+    return sorted({f"{leg['exchange']}:{leg['tradingsymbol']}" for leg in legs})
+
+
+def wait_until(done: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def main() -> None:
-    root, journal_dir, requests = sys.argv[1], Path(sys.argv[2]), orjson.loads(sys.argv[3])
+    order = orjson.loads(sys.stdin.readline())
+    root, journal_dir, requests = order["root"], Path(order["journal_dir"]), order["requests"]
     kite = KiteConnect(api_key="k", access_token="t", root=root, timeout=2)
     broker = KiteBroker(kite, ticker_root=None)
     tracker = FillQualityTracker("live", journal_dir)
@@ -30,17 +47,22 @@ def main() -> None:
                              config=EngineConfig(id_seed=7, poll_interval_s=0.2))
     rows: list[dict[str, object]] = []
     engine.add_listener(rows.append)
+    # Every instrument's quote in one call before the first parent is priced: sent one by
+    # one, a parent that missed the first call would wait a second for the next.
+    keys = instrument_keys(requests)
+    engine.watch_quotes(keys)
+    wait_until(lambda: len(engine.quotes(keys)) == len(keys), 10)
     ids = [engine.submit_basket(BasketRequest.model_validate(r))[0] if "legs" in r
            else engine.submit(ExecutionRequest.model_validate(r))[0] for r in requests]
     for parent_id in ids:
         print(parent_id, flush=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def all_resting() -> bool:
         placed = {r[key] for r in list(rows) if r["event"] in ("placed", "reconciling")
                   for key in ("parent_id", "basket_id")}
-        if placed >= set(ids):
-            break
-        time.sleep(0.05)
+        return placed >= set(ids)
+
+    wait_until(all_resting, 20)
     print("ready", flush=True)
     while True:  # until killed
         time.sleep(1)

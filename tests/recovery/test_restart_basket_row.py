@@ -17,6 +17,7 @@ from imperium_exec.request import Side
 from imperium_exec.retry import RetryPolicy
 from imperium_exec.telemetry import telemetry_path
 
+from .desks import Desks
 from .test_restart_recovery import Crash, crashed_call_spread, wait_for
 
 
@@ -57,7 +58,7 @@ def test_a_basket_with_a_leg_never_journaled_is_not_filled() -> None:
 
 
 def test_a_second_restart_counts_what_a_leg_filled_and_ended_with_in_the_first(
-        tmp_path: Path, qapp: Any) -> None:
+        desks: Desks, tmp_path: Path, qapp: Any) -> None:
     """A call spread killed while its hedge rests (the short waits). While the desk is down the
     hedge fills in full: the first restart writes its fills and its finished row; the short
     stays held. The desk dies again (the journal as it was). The second restart's basket row,
@@ -65,7 +66,7 @@ def test_a_second_restart_counts_what_a_leg_filled_and_ended_with_in_the_first(
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
     second_dir.mkdir()
-    with crashed_call_spread(first_dir) as spread:
+    with crashed_call_spread(desks, first_dir) as spread:
         crash, server, basket_id = spread.crash, spread.server, spread.basket_id
         short, hedge = spread.short, spread.hedge
         (hedge_order,) = server.recorded_orders()
@@ -98,12 +99,12 @@ def test_a_second_restart_counts_what_a_leg_filled_and_ended_with_in_the_first(
 
 
 def test_a_restart_then_a_lost_session_does_not_say_the_legs_were_cancelled(
-        tmp_path: Path, qapp: Any) -> None:
+        desks: Desks, tmp_path: Path, qapp: Any) -> None:
     """A call spread killed while its hedge rests; the restart holds both legs; then the
     session is lost and the desk shuts down: the hedge's order is still open at the broker.
     The basket row must not say its legs were cancelled: it names the order that may still be
     live, as a basket's row on the normal path does."""
-    with crashed_call_spread(tmp_path) as spread:
+    with crashed_call_spread(desks, tmp_path) as spread:
         crash, server, hedge = spread.crash, spread.server, spread.hedge
         stack = crash.new_stack()
         try:
@@ -124,10 +125,10 @@ def test_a_restart_then_a_lost_session_does_not_say_the_legs_were_cancelled(
 
 
 def test_an_adopted_legs_line_names_the_parent_its_rest_continues_as(
-        tmp_path: Path, qapp: Any) -> None:
+        desks: Desks, tmp_path: Path, qapp: Any) -> None:
     """The hedge is adopted (its rest goes on as a new parent, outside the basket), the short
     cancelled: the basket row's hedge line says where its units left went, not only left."""
-    with crashed_call_spread(tmp_path) as spread:
+    with crashed_call_spread(desks, tmp_path) as spread:
         crash, short, hedge = spread.crash, spread.short, spread.hedge
         stack = crash.new_stack()
         try:

@@ -4,10 +4,6 @@ once, sends nothing on its own, and then cancels or adopts as the trader says.""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from kiteconnect import KiteConnect
 
@@ -31,10 +26,11 @@ from imperium_exec.telemetry import read_rows, telemetry_path
 from imperium_exec.testing import FakeInstrument, FakeKiteServer, nifty_strip
 from imperium_exec.testing.fake_kite.faults import Fault
 
-BID, ASK = 100.0, 100.5
-HERE = Path(__file__).parent
+from .desks import Desks
 
-#: Each test starts a desk process and SIGKILLs it (about 2 s) before it runs.
+BID, ASK = 100.0, 100.5
+
+#: Each test has a desk process send its parents and SIGKILLs it before it runs.
 pytestmark = pytest.mark.slow(seconds=3)
 
 
@@ -69,27 +65,14 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
-def run_desk_until_killed(server: FakeKiteServer, journal_dir: Path,
-                          requests: list[dict[str, Any]]) -> list[str]:
-    """Send ``requests`` from a desk process, SIGKILL it once each has an order resting (or
-    an attempt being reconciled): the ids it printed (a basket's own for a basket)."""
-    env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
-    desk = subprocess.Popen([sys.executable, str(HERE / "desk_process.py"), server.root,
-                             str(journal_dir), orjson.dumps(requests).decode()],
-                            stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert desk.stdout is not None
-        ids = [desk.stdout.readline().strip() for _ in requests]
-        assert desk.stdout.readline().strip() == "ready"
-        return ids
-    finally:
-        desk.send_signal(signal.SIGKILL)
-        desk.wait(10)
-        if desk.stdout is not None:
-            desk.stdout.close()
+def wait_for_book_reads(server: FakeKiteServer, reads: int) -> None:
+    """Until the stack has read the order book ``reads`` more times (each read's rows are
+    written before the next read goes out: the last one may still be under way)."""
+    before = len(server.requests_to("orders"))
+    wait_for(lambda: len(server.requests_to("orders")) >= before + reads + 1)
 
 
 @dataclass
@@ -107,7 +90,7 @@ class SpreadCrash:
 
 
 @contextmanager
-def crashed_call_spread(journal_dir: Path) -> Iterator[SpreadCrash]:
+def crashed_call_spread(desks: Desks, journal_dir: Path) -> Iterator[SpreadCrash]:
     """Send a 2-lot call spread (passive TWAPs of one slice) from a desk process, kill it once
     the hedge rests; the fake server stops on leaving."""
     instruments = nifty_strip(4)
@@ -117,7 +100,8 @@ def crashed_call_spread(journal_dir: Path) -> Iterator[SpreadCrash]:
             server.set_quote(inst.tradingsymbol, bid=BID, ask=ASK)
         short, hedge = instruments[0], instruments[2]
         basket = {"legs": [passive(hedge, "BUY", 2, 1), passive(short, "SELL", 2, 1)]}
-        (basket_id,) = run_desk_until_killed(server, journal_dir, [basket])
+        with desks.running(server, journal_dir, [basket]) as (basket_id,):
+            pass
         yield SpreadCrash(Crash(server, instruments, journal_dir, []), basket_id, short, hedge)
     finally:
         server.stop()
@@ -133,7 +117,7 @@ def passive(inst: FakeInstrument, side: str, lots: int, slices: int, **kw: Any) 
 
 
 @pytest.fixture
-def crash(tmp_path: Path) -> Iterator[Crash]:
+def crash(desks: Desks, tmp_path: Path) -> Iterator[Crash]:
     """A, B: two resting 2-lot TWAP buys; C: a resting 2-lot sell; D: a 4-lot TWAP of two
     slices whose first child is half filled. The desk is SIGKILLed; while it is down A's order
     fills, B's half fills and D's first child completes."""
@@ -145,24 +129,12 @@ def crash(tmp_path: Path) -> Iterator[Crash]:
         a, b, c, d = instruments
         requests = [passive(a, "BUY", 2, 1), passive(b, "BUY", 2, 1), passive(c, "SELL", 2, 1),
                     passive(d, "BUY", 4, 2)]
-        env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
-        desk = subprocess.Popen(
-            [sys.executable, str(HERE / "desk_process.py"), server.root, str(tmp_path),
-             orjson.dumps(requests).decode()], stdout=subprocess.PIPE, text=True, env=env)
-        try:
-            assert desk.stdout is not None
-            ids = [desk.stdout.readline().strip() for _ in requests]
-            assert desk.stdout.readline().strip() == "ready"
+        with desks.running(server, tmp_path, requests) as ids:
             crash = Crash(server, instruments, tmp_path, ids)
             (d_order,) = crash.orders_of(ids[3])
             server.fill(d_order["order_id"], 65)
             wait_for(lambda: any(r["event"] == "filled" and r["parent_id"] == ids[3]
                                  for r in crash.rows()))
-        finally:
-            desk.send_signal(signal.SIGKILL)
-            desk.wait(10)
-            if desk.stdout is not None:
-                desk.stdout.close()
         (a_order,) = crash.orders_of(ids[0])
         (b_order,) = crash.orders_of(ids[1])
         server.fill(a_order["order_id"])
@@ -204,7 +176,7 @@ def test_a_restart_lists_every_open_order_and_journals_the_fills_made_while_down
         open_at_broker = {o["tag"] for o in crash.server.recorded_orders()
                           if o["status"] == "OPEN"}
         assert {o.tag for o in report.open_orders} == open_at_broker and len(open_at_broker) == 2
-        time.sleep(1.0)  # the order book is read again meanwhile: nothing is written twice
+        wait_for_book_reads(crash.server, 2)  # the book read again: nothing written twice
         fills = journaled_fills(crash.rows())
         for order in crash.server.recorded_orders():
             assert fills[order["order_id"]] == order["filled_quantity"], order["tag"]
@@ -312,7 +284,7 @@ def test_recovered_fill_rows_carry_the_childs_number(crash: Crash, qapp: Any) ->
 
 
 def test_an_orphan_with_a_rejected_order_sends_nothing_before_the_trader_chooses(
-        tmp_path: Path, qapp: Any) -> None:
+        desks: Desks, tmp_path: Path, qapp: Any) -> None:
     """One slice of two orders; one is rejected while the desk is down: the orphan is held
     (the rejection is a note), and its other order is not cancelled on its own."""
     instruments = nifty_strip(1)
@@ -320,8 +292,8 @@ def test_an_orphan_with_a_rejected_order_sends_nothing_before_the_trader_chooses
     try:
         server.set_quote(instruments[0].tradingsymbol, bid=BID, ask=ASK)
         request = passive(instruments[0], "BUY", 2, 1) | {"freeze_quantity": 65}
-        crash = Crash(server, instruments, tmp_path,
-                      run_desk_until_killed(server, tmp_path, [request]))
+        with desks.running(server, tmp_path, [request]) as ids:
+            crash = Crash(server, instruments, tmp_path, ids)
         first, _ = server.recorded_orders()
         server.reject(first["order_id"], "RMS: blocked")
         stack = crash.new_stack()
@@ -329,7 +301,7 @@ def test_an_orphan_with_a_rejected_order_sends_nothing_before_the_trader_chooses
             report = stack.recovery().result(20)
             assert [o.parent_id for o in report.orphans] == crash.parent_ids
             assert len(report.open_orders) == 1
-            time.sleep(1.0)  # (the book is read again meanwhile)
+            wait_for_book_reads(server, 2)  # (the book read again meanwhile)
             assert server.requests_to("cancel") == []
             assert not any(r["event"] == "finished" for r in crash.rows())
         finally:
@@ -355,11 +327,11 @@ def test_the_days_premium_limit_counts_what_the_crashed_session_bought(
 
 
 def test_a_basket_the_crash_left_working_gets_one_finished_row_once_its_legs_end(
-        tmp_path: Path, qapp: Any) -> None:
+        desks: Desks, tmp_path: Path, qapp: Any) -> None:
     """A call spread killed while its hedge rests (the short waits for it): the hedge half
     fills while the desk is down; cancelling the orphans ends the hedge and writes the
     basket's one ``basket_finished`` row: partial, with what the legs filled."""
-    with crashed_call_spread(tmp_path) as spread:
+    with crashed_call_spread(desks, tmp_path) as spread:
         crash, server, basket_id = spread.crash, spread.server, spread.basket_id
         short, hedge = spread.short, spread.hedge
         assert hedge.tradingsymbol.endswith("CE") and short.tradingsymbol.endswith("CE")
@@ -391,7 +363,7 @@ def test_a_basket_the_crash_left_working_gets_one_finished_row_once_its_legs_end
 
 
 def test_an_attempt_of_unknown_outcome_gets_one_terminal_row_at_the_restart_and_its_tag_watched(
-        tmp_path: Path, qapp: Any) -> None:
+        desks: Desks, tmp_path: Path, qapp: Any) -> None:
     """The desk's only placement is answered by a gateway's 504 (nothing placed) and the desk
     is killed while it looks for the tag: the restart writes the attempt's one terminal row
     (outcome unknown), sends nothing, and cancelling the orphan ends the parent."""
@@ -401,7 +373,8 @@ def test_an_attempt_of_unknown_outcome_gets_one_terminal_row_at_the_restart_and_
         server.set_quote(instruments[0].tradingsymbol, bid=BID, ask=ASK)
         server.fail_next("place", Fault.gateway_html(504))
         request = passive(instruments[0], "BUY", 1, 1)
-        (parent_id,) = run_desk_until_killed(server, tmp_path, [request])
+        with desks.running(server, tmp_path, [request]) as (parent_id,):
+            pass
         crash = Crash(server, instruments, tmp_path, [parent_id])
         assert server.recorded_orders() == []
         (reconciling,) = [r for r in crash.rows() if r["event"] == "reconciling"]
