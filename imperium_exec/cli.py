@@ -35,6 +35,8 @@ def add_demo_command(subparsers: Subparsers) -> None:
                         help="run the scripted session (the default when headless)")
     script.add_argument("--no-script", dest="script", action="store_false",
                         help="do not run the scripted session")
+    parser.add_argument("--pace", type=float, default=0.7, metavar="SECONDS",
+                        help="seconds between the scripted session's steps (default 0.7)")
     parser.add_argument("--mode", choices=("paper", "live"), default="paper",
                         help="paper (default) or live through Kite Connect")
     parser.add_argument("--api-key", help="Kite Connect API key (live mode; or KITE_API_KEY)")
@@ -57,14 +59,18 @@ def run_demo_command(args: argparse.Namespace) -> int:
     if args.screenshot is not None and args.run_for is None:
         print("imperium-exec demo: --screenshot needs --run-for", file=sys.stderr)
         return 2
+    if args.pace <= 0:
+        print("imperium-exec demo: --pace must be above 0 seconds", file=sys.stderr)
+        return 2
     try:
         width, height = (int(v) for v in str(args.size).lower().split("x"))
     except ValueError:
         print(f"imperium-exec demo: --size: expected WxH, not {args.size!r}", file=sys.stderr)
         return 2
     options = DemoOptions(headless=args.headless, run_for=args.run_for,
-                          screenshot=args.screenshot, script=args.script, mode=args.mode,
-                          seed=args.seed, telemetry_dir=args.telemetry_dir, faults=args.faults,
+                          screenshot=args.screenshot, script=args.script, pace_s=args.pace,
+                          mode=args.mode, seed=args.seed, telemetry_dir=args.telemetry_dir,
+                          faults=args.faults,
                           api_key=args.api_key, access_token=args.access_token,
                           width=width, height=height)
     try:

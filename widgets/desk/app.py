@@ -26,6 +26,7 @@ class DemoOptions:
     run_for: float | None = None  # seconds, then exit (with a screenshot when asked)
     screenshot: Path | None = None
     script: bool | None = None  # None: scripted when headless
+    pace_s: float = 0.7  # between the scripted session's steps
     mode: str = "paper"
     seed: int = 7
     telemetry_dir: Path | None = None
@@ -134,7 +135,7 @@ def run_demo(options: DemoOptions) -> int:
     gc.freeze()
 
     if scripted:
-        DemoScript(window).start()
+        DemoScript(window, pace_ms=round(options.pace_s * 1000)).start()
 
     outcome = {"saved": True}
     if options.run_for is not None:
