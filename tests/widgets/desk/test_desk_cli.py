@@ -23,13 +23,19 @@ def test_help_lists_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["demo", "--help"])
     out = capsys.readouterr().out
-    for option in ("--headless", "--run-for", "--screenshot", "--mode", "--telemetry-dir"):
+    for option in ("--headless", "--run-for", "--screenshot", "--pace", "--mode",
+                   "--telemetry-dir"):
         assert option in out
 
 
 def test_a_screenshot_needs_a_run_time(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["demo", "--headless", "--screenshot", "x.png"]) == 2
     assert "--screenshot needs --run-for" in capsys.readouterr().err
+
+
+def test_the_scripts_pace_must_be_above_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo", "--headless", "--pace", "0"]) == 2
+    assert "--pace must be above 0 seconds" in capsys.readouterr().err
 
 
 def test_live_mode_needs_explicit_credentials(capsys: pytest.CaptureFixture[str],
@@ -48,15 +54,17 @@ def test_subcommands_are_pluggable() -> None:
     assert args.run is cli.run_demo_command and args.run_for == 2.0
 
 
-@pytest.mark.slow(seconds=9)
+@pytest.mark.slow(seconds=6)
 def test_headless_demo_trades_through_both_panels_and_saves_a_picture(
         tmp_path: Path, screenshot_dir: Path) -> None:
     command = shutil.which("imperium-exec", path=str(Path(sys.executable).parent))
     assert command is not None
     picture = tmp_path / "desk.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run([command, "demo", "--headless", "--run-for", "7", "--screenshot",
-                           str(picture), "--telemetry-dir", str(tmp_path)],
+    # The script's steps 0.3 s apart (not 0.7): its exit is filled about 3.3 s in, after
+    # the faults' retry (the client's 2 s timeout) and reconciled rows.
+    done = subprocess.run([command, "demo", "--headless", "--pace", "0.3", "--run-for", "4.5",
+                           "--screenshot", str(picture), "--telemetry-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert f"screenshot: {picture}" in done.stdout
