@@ -63,8 +63,8 @@ def test_adopting_twice_refuses_the_second_and_leaves_no_handle_hanging(live: Li
     # The first adoption's cancel of the old order is answered a second late, so it is still
     # under way when the second comes (on a busy machine a prompt one could be over first).
     live.server.fail_next("cancel", Fault.slow(1.0))
-    _, first = live.engine.adopt(parent_id, window_s=2.0)
-    _, second = live.engine.adopt(parent_id, window_s=2.0)
+    _, first = live.engine.adopt(parent_id, window_s=1.0)  # the rest as one slice
+    _, second = live.engine.adopt(parent_id, window_s=1.0)
     assert "already being adopted" in fails(second)
     live.wait_for(lambda: len(live.server.recorded_orders()) == 2)
     live.server.set_quote(live.instruments[0].tradingsymbol, bid=89.5, ask=90.0)

@@ -677,6 +677,7 @@ def test_choosing_another_underlying_and_back_before_it_loads_shows_the_last_cho
     w = desk.window
     w.choose_chain("BANKNIFTY", None)
     w.choose_chain("NIFTY", None)
-    qtbot.wait(400)  # several polls
+    fetches = w.poller.fetches
+    qtbot.waitUntil(lambda: w.poller.fetches >= fetches + 3, timeout=5000)  # several polls
     assert w.snapshot is not None and w.snapshot.view.underlying == "NIFTY"
     assert w.chooser.underlying.currentText() == "NIFTY"
