@@ -294,6 +294,8 @@ def test_an_orphan_with_a_rejected_order_sends_nothing_before_the_trader_chooses
         request = passive(instruments[0], "BUY", 2, 1) | {"freeze_quantity": 65}
         with desks.running(server, tmp_path, [request]) as ids:
             crash = Crash(server, instruments, tmp_path, ids)
+            # (the desk is ready once one rests: the kill waits for the slice's second)
+            wait_for(lambda: len(server.recorded_orders()) == 2)
         first, _ = server.recorded_orders()
         server.reject(first["order_id"], "RMS: blocked")
         stack = crash.new_stack()
