@@ -27,7 +27,7 @@ from imperium_exec.telemetry import FillQualityTracker
 
 
 def instrument_keys(requests: list[dict[str, Any]]) -> list[str]:
-    legs = [leg for r in requests for leg in (r["legs"] if "legs" in r else [r])]
+    legs = [leg for r in requests for leg in r.get("legs", [r])]
     return sorted({f"{leg['exchange']}:{leg['tradingsymbol']}" for leg in legs})
 
 

@@ -25,12 +25,17 @@ from pytestqt.qtbot import QtBot
 
 from imperium_exec.brokers.base import BrokerOrder, OrderInstruction
 from imperium_exec.brokers.paper.broker import PaperBroker
+from imperium_exec.engine.config import EngineConfig
 from imperium_exec.request import ExecutionRequest, OrderType, Side
 from imperium_exec.stack import ExecutionStack
 from imperium_exec.telemetry import read_rows, telemetry_path
 from imperium_exec.widgets.desk.window import DeskWindow
 from imperium_exec.widgets.fonts import desk_font
 from imperium_exec.widgets.theme import dark_palette
+
+#: The paper exchange limits no reads: a cancel is confirmed by the next book read, soon, not
+#: 0.2 s after the last one (Kite's pace, the default).
+PAPER_READS = EngineConfig(min_read_gap_s=0.02)
 
 
 @dataclass
@@ -70,7 +75,8 @@ def restart(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Rest
     quote = broker.quote(symbol)
     assert quote is not None and quote.bid and quote.ask
     below, above = round(quote.bid * 0.6, 1), round(quote.ask * 1.5, 1)
-    first = ExecutionStack(broker, "paper", telemetry_dir=tmp_path / "first")
+    first = ExecutionStack(broker, "paper", telemetry_dir=tmp_path / "first",
+                           config=PAPER_READS)
     try:
         first.recovery().result(10)
         adoptable = first.execute(passive(symbol, "BUY", 4, lot, below)).parent_id
@@ -88,7 +94,8 @@ def restart(qtbot: QtBot, tmp_path: Path, qsettings: QSettings) -> Iterator[Rest
         first.shutdown()
     broker.place_order(direct(symbol, Side.BUY, lot, adoptable + "00102", below))
     broker.place_order(direct(symbol, Side.SELL, lot, old_schema + "00102", None))
-    stack = ExecutionStack(broker, "paper", telemetry_dir=tmp_path / "second")
+    stack = ExecutionStack(broker, "paper", telemetry_dir=tmp_path / "second",
+                           config=PAPER_READS)
     asked: list[str] = []
 
     def confirm_adopt(_parent: QWidget, text: str) -> bool:
