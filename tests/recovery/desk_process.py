@@ -1,16 +1,23 @@
-"""A desk's engine in a process of its own, for the restart tests to kill.
+"""Desks' engines in processes of their own, for the restart tests to kill.
 
-Started ahead of need (see ``desks.py``), it imports the engine and then waits for one line of
-JSON on stdin: the fake Kite server's root, the journal's folder, and the parents to send (a
-request, or a basket as ``{"legs": [...]}``). It reads the quotes of every instrument it will
-trade (one quote call for all of them: Kite allows one a second), sends the parents, prints
-each parent's (or basket's) id, then ``ready`` once each has an order resting (or an attempt
-being reconciled), and waits to be killed (SIGKILL: no shutdown, no final rows)."""
+This process imports the engine once, then for every line of JSON on stdin (the fake Kite
+server's root, the journal's folder, the parents to send: a request, or a basket as
+``{"legs": [...]}``, and the file to say what it did in) forks a desk. The desk writes its pid,
+reads the quotes of every instrument it will trade (one quote call for all of them: Kite allows
+one a second), sends the parents, writes each parent's (or basket's) id, then ``ready`` once
+each has an order resting (or an attempt being reconciled), and waits to be killed (SIGKILL: no
+shutdown, no final rows). A desk whose parent process is gone exits on its own.
+
+Fork is safe here: nothing before it starts a thread (``OPENBLAS_NUM_THREADS=1`` keeps numpy
+from starting its pool on import; see desks.py); the desk builds its engine after it."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +38,20 @@ def instrument_keys(requests: list[dict[str, Any]]) -> list[str]:
     return sorted({f"{leg['exchange']}:{leg['tradingsymbol']}" for leg in legs})
 
 
-def wait_until(done: Any, timeout: float) -> None:
+def wait_until(done: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not done() and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
-def main() -> None:
-    order = orjson.loads(sys.stdin.readline())
+def run_desk(order: dict[str, Any], parent_pid: int) -> None:
+    said = open(order["said"], "w")  # noqa: SIM115 (open until the desk is killed)
+
+    def say(line: str) -> None:
+        said.write(line + "\n")
+        said.flush()
+
+    say(f"pid {os.getpid()}")
     root, journal_dir, requests = order["root"], Path(order["journal_dir"]), order["requests"]
     kite = KiteConnect(api_key="k", access_token="t", root=root, timeout=2)
     broker = KiteBroker(kite, ticker_root=None)
@@ -55,7 +68,7 @@ def main() -> None:
     ids = [engine.submit_basket(BasketRequest.model_validate(r))[0] if "legs" in r
            else engine.submit(ExecutionRequest.model_validate(r))[0] for r in requests]
     for parent_id in ids:
-        print(parent_id, flush=True)
+        say(parent_id)
 
     def all_resting() -> bool:
         placed = {r[key] for r in list(rows) if r["event"] in ("placed", "reconciling")
@@ -63,9 +76,20 @@ def main() -> None:
         return placed >= set(ids)
 
     wait_until(all_resting, 20)
-    print("ready", flush=True)
-    while True:  # until killed
-        time.sleep(1)
+    say("ready")
+    while os.getppid() == parent_pid:  # until killed
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # killed desks are reaped by the kernel
+    for line in sys.stdin:
+        order = orjson.loads(line)
+        if os.fork() == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            run_desk(order, os.getppid())
+            os._exit(0)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Desk processes for the restart tests to crash (``desk_process.py``), started one ahead: the
-next one imports the engine while the current test runs, so a crash costs only the sending."""
+"""Desk processes for the restart tests to crash (``desk_process.py``): one process imports the
+engine once and forks a desk for every crash, so a crash costs only its sending."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,53 +21,64 @@ HERE = Path(__file__).parent
 
 
 class Desks:
-    """Hands out fresh desk processes, each waiting for its orders; one is always starting."""
+    """Forks fresh desk processes, each of its own, from one that imported the engine."""
 
     def __init__(self, home: Path) -> None:
-        self._env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]),
-                         IMPERIUM_DESK_HOME=str(home))
-        self._next: subprocess.Popen[str] | None = None
-
-    def _start(self) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, str(HERE / "desk_process.py")],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env=self._env)
-
-    def take(self) -> subprocess.Popen[str]:
-        """A desk process of its own for the caller (never used before), and the next one
-        started."""
-        desk = self._next if self._next is not None else self._start()
-        self._next = self._start()
-        return desk
+        self._home = home
+        self._started = 0
+        env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]), IMPERIUM_DESK_HOME=str(home),
+                   OPENBLAS_NUM_THREADS="1")  # no thread before a fork
+        self._forker = subprocess.Popen([sys.executable, str(HERE / "desk_process.py")],
+                                        stdin=subprocess.PIPE, text=True, env=env)
 
     def close(self) -> None:
-        if self._next is not None:
-            kill(self._next)
-            self._next = None
+        self._forker.kill()  # (its desks see it gone and exit)
+        self._forker.wait(10)
+        if self._forker.stdin is not None:
+            self._forker.stdin.close()
 
     @contextmanager
     def running(self, server: FakeKiteServer, journal_dir: Path,
                 requests: list[dict[str, Any]]) -> Iterator[list[str]]:
         """A desk sends ``requests`` against ``server``, journaling in ``journal_dir``; the ids
-        it printed (a basket's own for a basket) once each has an order resting (or an
-        attempt being reconciled). The desk is SIGKILLed on leaving: no shutdown, no final
-        rows."""
-        desk = self.take()
+        it wrote (a basket's own for a basket) once each has an order resting (or an attempt
+        being reconciled). The desk is SIGKILLed on leaving: no shutdown, no final rows."""
+        self._started += 1
+        said = self._home / f"desk_{self._started}.txt"
+        assert self._forker.stdin is not None
+        self._forker.stdin.write(orjson.dumps({
+            "root": server.root, "journal_dir": str(journal_dir), "requests": requests,
+            "said": str(said)}).decode() + "\n")
+        self._forker.stdin.flush()
+        lines = wait_for_lines(said, len(requests) + 2)  # its pid, the ids, "ready"
+        pid = int(lines[0].removeprefix("pid "))
         try:
-            assert desk.stdin is not None and desk.stdout is not None
-            desk.stdin.write(orjson.dumps({"root": server.root, "journal_dir": str(journal_dir),
-                                           "requests": requests}).decode() + "\n")
-            desk.stdin.flush()
-            ids = [desk.stdout.readline().strip() for _ in requests]
-            assert desk.stdout.readline().strip() == "ready"
-            yield ids
+            assert lines[-1] == "ready", lines
+            yield lines[1:-1]
         finally:
-            kill(desk)
+            kill(pid)
 
 
-def kill(desk: subprocess.Popen[str]) -> None:
-    desk.send_signal(signal.SIGKILL)
-    desk.wait(10)
-    for pipe in (desk.stdin, desk.stdout):
-        if pipe is not None:
-            pipe.close()
+def kill(pid: int) -> None:
+    """SIGKILL the desk and wait until it is gone (its parent lets the kernel reap it)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"desk {pid} outlived its SIGKILL")
+
+
+def wait_for_lines(path: Path, count: int, timeout: float = 30.0) -> list[str]:
+    """The first ``count`` lines a desk wrote to ``path``, once it has."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = (path.read_text() if path.exists() else "").split("\n")[:-1]  # whole lines
+        if len(lines) >= count:
+            return lines[:count]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the desk wrote {lines} in {timeout:g} s")
+        time.sleep(0.02)

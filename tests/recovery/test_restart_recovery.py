@@ -31,7 +31,7 @@ from .desks import Desks
 BID, ASK = 100.0, 100.5
 
 #: Each test has a desk process send its parents and SIGKILLs it before it runs.
-pytestmark = pytest.mark.slow(seconds=3)
+pytestmark = pytest.mark.slow(seconds=1)
 
 
 @dataclass
@@ -242,6 +242,7 @@ def test_cancel_orphans_leaves_nothing_open_and_writes_every_final_row(
     assert Counter(r["parent_id"] for r in finished) == Counter({a: 1, b: 1, c: 1, d: 1})
 
 
+@pytest.mark.slow(seconds=3)
 def test_adopt_completes_the_remaining_quantity_with_new_tags_and_no_overfill(
         crash: Crash, qapp: Any) -> None:
     stack = crash.new_stack()
