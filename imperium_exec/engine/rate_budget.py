@@ -331,6 +331,22 @@ class RateBudget:
                 window.grants.append(grant)
         self._pump()
 
+    def count_unseen_requests(self) -> None:
+        """An earlier session of the account (a crashed desk's) left no row for its last
+        requests: those still in flight when it died, and all its reads and quotes. Each lane
+        counts its per-second limit of them as requests that got no answer, ending now (the
+        earlier session ended before this restart): they may still reach the broker late, and
+        a restart's first burst must not land in a second they filled. Loop thread."""
+        now = asyncio.get_running_loop().time()
+        for lane in self._lanes.values():
+            if not lane.windows:
+                continue
+            unseen = min(window.limit for window in lane.windows)
+            grant = _Grant(now, now + UNANSWERED_LINGER_S, UNANSWERED_LINGER_S)
+            for window in lane.windows:
+                window.grants.extend([grant] * unseen)
+        self._pump()
+
     def writes_left_today(self) -> int | None:
         state = self._lanes[Lane.WRITE]
         if state.day_limit is None:
