@@ -61,6 +61,9 @@ class SoakPlan:
     seed: int = 7
     #: How long parents may work before the kill switch ends the rest.
     run_s: float = 60.0
+    #: After every parent ended, how long the engine may take to account for the orders
+    #: that turn up late (a fault held them back) before it is shut down.
+    settle_s: float = 10.0
 
 
 @dataclass
@@ -207,11 +210,12 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
     engine = ExecutionEngine(broker, mode="live", clock=RealClock(), retry_policy=fast_retries(),
                              config=EngineConfig(late_order_watch_s=120.0))
     rows: list[dict[str, Any]] = []
-    lock = threading.Lock()
+    lock = threading.Condition()
 
     def collect(row: dict[str, Any]) -> None:
         with lock:
             rows.append(row)
+            lock.notify_all()
 
     engine.add_listener(collect)
     stop = threading.Event()
@@ -278,6 +282,13 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
                     results[parent_id] = future.result(60.0)
                 except concurrent.futures.TimeoutError:
                     hung.append(parent_id)
+        # An order a fault held back turns up a moment after its parent ended (the kill
+        # switch may come meanwhile): the engine's late-order watch cancels it, and says so.
+        # Like a desk left open after the kill switch, wait for that (up to settle_s) before
+        # shutting down: whatever is still not accounted for then is a duplicate.
+        if engine.session_lost is None:
+            with lock:
+                lock.wait_for(lambda: _accounted_for(results, rows, server), plan.settle_s)
     finally:
         stop.set()
         mover.join(5.0)
@@ -297,6 +308,15 @@ def run_soak(plan: SoakPlan, *, log: Callable[[str], None] | None = None) -> Soa
         report.requests_after_expiry = sum(1 for r in server.requests if r.at > expired_at[0]
                                            and r.route is not None)
     return report
+
+
+def _accounted_for(results: dict[str, ExecutionResult], rows: list[dict[str, Any]],
+                   server: FakeKiteServer) -> bool:
+    """Whether every order the broker holds is one the engine reported (a result's order
+    id, or one a ghost row names)."""
+    known = {i for r in results.values() for i in r.order_ids}
+    known |= {r["order_id"] for r in rows if r["event"] == "ghost" and r["order_id"]}
+    return all(o["order_id"] in known for o in server.recorded_orders())
 
 
 def check_invariants(report: SoakReport, results: dict[str, ExecutionResult],
