@@ -14,16 +14,18 @@ from imperium_exec.events import ParentStatus
 from imperium_exec.testing.day_soak import DayPlan, run_day, run_day_cap
 
 
-@pytest.mark.slow(seconds=16)
+@pytest.mark.slow(seconds=14)
 def test_a_small_day_with_a_crash_and_a_relogin_ends_clean(tmp_path: Path) -> None:
-    # horizon_s 4: a basket's legs fit their 2 slices in half of it. tail_s: after the last
-    # item, the 4 s horizon; what works after that (a resting limit the market did not
-    # reach) is for the tail's kill switch. The kill switch comes late in the day, so the
-    # parents paused after 1 s are resumed (2.5 s) before it.
-    report = run_day(DayPlan(items=70, kill_at=20, expire_at=20, kill_switch_at=62, slices=3,
+    # horizon_s 4: a basket's legs fit their 2 slices in half of it. The pauses come early
+    # after the restart (items 30 and 31 of seed 5), paused for 0.5 s, well before the
+    # expiry (after item 48 or so) and the kill switch. tail_s: after the last item, most of
+    # the 4 s horizon; what works after that (a resting limit the market did not reach) is
+    # for the tail's kill switch.
+    report = run_day(DayPlan(items=60, kill_at=18, expire_at=30, kill_switch_at=56, slices=3,
                              horizon_s=4.0, max_working=24, place_fault_rate=0.08,
-                             ticker_drop_every_s=6.0, tail_s=4.0, adopt_window_s=4.0,
-                             relogin_after_s=0.3, resume_after_s=2.5, seed=5), tmp_path)
+                             ticker_drop_every_s=6.0, tail_s=3.0, adopt_window_s=4.0,
+                             relogin_after_s=0.3, pause_after_s=0.5, resume_after_s=1.0,
+                             seed=5), tmp_path)
     inv = report.invariants
     assert report.clean, report.summary()
     assert not (inv.duplicates or inv.children_without_one_terminal_row
