@@ -333,16 +333,18 @@ class RateBudget:
 
     def count_unseen_requests(self) -> None:
         """An earlier session of the account (a crashed desk's) left no row for its last
-        requests: those still in flight when it died, and all its reads and quotes. Each lane
-        counts its per-second limit of them as requests that got no answer, ending now (the
-        earlier session ended before this restart): they may still reach the broker late, and
-        a restart's first burst must not land in a second they filled. Loop thread."""
+        requests: those in flight when it died, and all its reads and quotes. Each lane
+        counts its per-second limit of them, as requests ending now: the earlier session
+        died before this restart began, and a killed process sends nothing more, so they
+        reached the broker by now (the restart's own start-up is the margin for a broker
+        that takes them from its queue late). The restart's first burst then cannot land in
+        a second they filled. Loop thread."""
         now = asyncio.get_running_loop().time()
         for lane in self._lanes.values():
             if not lane.windows:
                 continue
             unseen = min(window.limit for window in lane.windows)
-            grant = _Grant(now, now + UNANSWERED_LINGER_S, UNANSWERED_LINGER_S)
+            grant = _Grant(now, now)
             for window in lane.windows:
                 window.grants.extend([grant] * unseen)
         self._pump()
