@@ -41,7 +41,7 @@ def test_a_small_day_with_a_crash_and_a_relogin_ends_clean(tmp_path: Path) -> No
     assert not report.desk_errors and not report.refused
 
 
-@pytest.mark.slow(seconds=7)
+@pytest.mark.slow(seconds=6)
 def test_at_the_days_cap_the_parent_that_no_longer_fits_is_refused_and_nothing_is_lost(
         ) -> None:
     """The cap scaled down to 50 writes on both sides (the fake's and the engine's), 10
