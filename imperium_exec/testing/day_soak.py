@@ -11,12 +11,11 @@ The mix holds every algorithm (IMMEDIATE, IS, TWAP, VWAP, POV), option baskets (
 condors), parents the desk pauses and resumes, parents it cancels, and the kill switch once.
 
 - **The crash**: once the first desk has sent ``kill_at`` items, the driver SIGKILLs it and
-  starts a second desk on the same journal (its process was started ahead and waits, its
-  modules imported). That desk reads the day's journal, recovers the unfinished parents
-  from the broker's order book (``engine.recover``: held, nothing sent), adopts every other
-  one (the rest of its quantity as a new parent) and cancels the rest (``cancel_orphans``,
-  once the adoptions are decided: started or refused), and goes on with the mix from the
-  first item the killed desk had not said it sent.
+  starts a second desk on the same journal. That desk reads the day's journal, recovers the
+  unfinished parents from the broker's order book (``engine.recover``: held, nothing sent),
+  adopts every other one (the rest of its quantity as a new parent) and cancels the rest
+  (``cancel_orphans``, once the adoptions are decided: started or refused), and goes on with
+  the mix from the first item the killed desk had not said it sent.
 - **The expiry**: once the second desk has sent ``expire_at`` more items, the driver expires
   the session at the fake. The desk sees ``engine.session_lost``, stops sending, and asks
   ``resume_session`` until its report has no error; the driver restores the session a moment
@@ -201,9 +200,7 @@ def day_items(plan: DayPlan, symbols: list[str]) -> list[dict[str, Any]]:
 
 
 def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subprocess
-    """The desk: ``desk ROOT TICKER_ROOT JOURNAL_DIR PLAN_JSON START RESTART``; START
-    ``stdin``: started ahead of the crash, it reads the item to start from on its input
-    once its modules are imported, and only then opens the journal and the broker."""
+    """The desk: ``desk ROOT TICKER_ROOT JOURNAL_DIR PLAN_JSON START RESTART``."""
     from kiteconnect import KiteConnect
 
     from ..baskets.request import BasketRequest
@@ -219,8 +216,7 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
     from .soak import fast_retries
 
     root, ticker_root, journal_dir, plan_path = argv[:4]
-    start = int(sys.stdin.readline() if argv[4] == "stdin" else argv[4])
-    restart = argv[5] == "1"
+    start, restart = int(argv[4]), argv[5] == "1"
     spec = orjson.loads(Path(plan_path).read_bytes())
     plan = DayPlan(**spec["plan"])
     items: list[dict[str, Any]] = spec["items"]
@@ -417,8 +413,7 @@ class _Desk:
         with stderr.open("w") as errors:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "imperium_exec.testing.day_soak", "desk", *args],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
-                env=env)
+                stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
         self.lines: list[str] = []
         self.last_sent = -1
         self.lock = threading.Lock()
@@ -440,12 +435,6 @@ class _Desk:
     def said(self, prefix: str) -> list[str]:
         with self.lock:
             return [line for line in self.lines if line.startswith(prefix)]
-
-    def begin(self, start: int) -> None:
-        """Tell a desk started with START ``stdin`` the item to start from."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{start}\n")
-        self.proc.stdin.flush()
 
     def kill(self) -> int:
         self.proc.send_signal(signal.SIGKILL)
@@ -558,12 +547,8 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
     started, started_wall = time.monotonic(), time.time()
     mover.start()
     common = [server.root, server.ticker_root, str(directory), str(plan_path)]
-    second: _Desk | None = None
     try:
         first = _Desk([*common, "0", "0"], say, directory / "desk_1.stderr")
-        # The restart's process is started now and waits, its modules imported: after the
-        # SIGKILL it is told where to start and only then opens the journal and the broker.
-        second = _Desk([*common, "stdin", "1"], say, directory / "desk_2.stderr")
         while first.proc.poll() is None:
             with first.lock:
                 if first.last_sent + 1 >= plan.kill_at:
@@ -574,7 +559,7 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
         report.killed_after_item = last
         report.events_at["sigkill"] = round(time.monotonic() - started, 2)
         say(f"SIGKILL after item {last} ({time.monotonic() - started:.0f} s)")
-        second.begin(last + 1)
+        second = _Desk([*common, str(last + 1), "1"], say, directory / "desk_2.stderr")
         expire_index = last + 1 + plan.expire_at
         expired_at: float | None = None
         restored = False
@@ -608,8 +593,6 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
             report.desk_errors.append(f"second desk ended without 'done' "
                                       f"(rc {second.proc.returncode}): {' / '.join(tail)}")
     finally:
-        if second is not None and second.proc.poll() is None:
-            second.kill()  # (only when the run failed: it ends by itself)
         stop.set()
         mover.join(5)
         server.stop()
