@@ -47,6 +47,10 @@ class SoakPlan:
     resting_share: float = 0.2
     #: Probability of a fault on each request of a route.
     place_fault_rate: float = 0.08
+    #: Deal the placements' faults instead: exactly one in each block of
+    #: ``round(1 / place_fault_rate)`` placements, at a seeded place in the block (a short
+    #: run then meets as many faults as its placements call for, not as its luck gives).
+    place_faults_dealt: bool = False
     cancel_fault_rate: float = 0.05
     book_fault_rate: float = 0.03
     #: Drop the ticker every so often (seconds; 0: never) and silence it once.
@@ -113,6 +117,8 @@ class FaultyKiteServer(FakeKiteServer):
         self.rng = random.Random(plan.seed)
         self.fault_counts: Counter[str] = Counter()
         self.injected_throttles = 0
+        self._deck: list[bool] = []  # the current block's placements: fault or not
+        self._deck_lock = threading.Lock()
 
     def handle(self, method: str, path: str, query: dict[str, list[str]],
                form: dict[str, str], authorization: str | None, body: Any = None) -> Any:
@@ -130,7 +136,7 @@ class FaultyKiteServer(FakeKiteServer):
     def _draw(self, method: str, path: str) -> tuple[str, Fault] | None:
         rng, plan = self.rng, self.plan
         if method == "POST" and path.startswith("/orders/"):
-            if rng.random() >= plan.place_fault_rate:
+            if not self._place_fault_due():
                 return None
             return rng.choice([
                 ("ghost", Fault.ghost(delay_s=1.6)),
@@ -145,6 +151,17 @@ class FaultyKiteServer(FakeKiteServer):
         if method == "GET" and path == "/orders" and rng.random() < plan.book_fault_rate:
             return ("book_html_502", Fault.gateway_html(502))
         return None
+
+    def _place_fault_due(self) -> bool:
+        plan = self.plan
+        if not plan.place_faults_dealt:
+            return self.rng.random() < plan.place_fault_rate
+        with self._deck_lock:  # (requests are handled on many threads)
+            if not self._deck:
+                block = max(1, round(1 / plan.place_fault_rate))
+                self._deck = [i == 0 for i in range(block)]
+                self.rng.shuffle(self._deck)
+            return self._deck.pop()
 
 
 def _requests(plan: SoakPlan, instruments: tuple[FakeInstrument, ...]) -> list[dict[str, Any]]:
