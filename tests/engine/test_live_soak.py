@@ -23,7 +23,7 @@ def test_a_fault_soak_ends_clean_no_duplicates_every_child_terminal_fills_equal_
                                place_faults_dealt=True, ticker_drop_every_s=3.0,
                                ticker_silence_at_s=1.5, run_s=9.0, seed=11))
     assert report.clean, report.summary()
-    assert report.parents == 40 and report.children >= 50
+    assert report.parents == 40 and report.children >= 45  # (54 to 64 seen)
     assert sum(report.faults.values()) >= 10  # the faults really happened
     assert report.throttled_replies == report.injected_throttles  # we provoked no 429
     assert report.events["finished"] == 40
