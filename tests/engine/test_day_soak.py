@@ -14,7 +14,7 @@ from imperium_exec.events import ParentStatus
 from imperium_exec.testing.day_soak import DayPlan, run_day, run_day_cap
 
 
-@pytest.mark.slow(seconds=14)
+@pytest.mark.slow(seconds=15)
 def test_a_small_day_with_a_crash_and_a_relogin_ends_clean(tmp_path: Path) -> None:
     # horizon_s 4: a basket's legs fit their 2 slices in half of it. The pauses come early
     # after the restart (items 30 and 31 of seed 5), paused for 0.5 s, well before the
