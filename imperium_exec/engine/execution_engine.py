@@ -239,6 +239,8 @@ class ExecutionEngine:
         ``engine.recovering``); their ids are never issued again. Nothing is sent."""
         self.reserve_ids(day.parent_ids)
         self.admission.count_traded_today(day.bought, day.sold)
+        if day.rows:  # an earlier session today: its last requests left no rows
+            self._loop.call_soon_threadsafe(self.budget.count_unseen_requests)
         if day.writes:
             self._loop.call_soon_threadsafe(self.budget.count_earlier_writes, day.writes)
         return asyncio.run_coroutine_threadsafe(self.orphans.recover(day, journal), self._loop)

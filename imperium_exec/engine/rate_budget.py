@@ -331,6 +331,25 @@ class RateBudget:
                 window.grants.append(grant)
         self._pump()
 
+    def count_unseen_requests(self) -> None:
+        """An earlier session of the account (a crashed desk's) left no row for its last
+        requests: those in flight when it died, and all its reads and quotes. Each lane
+        counts its per-second limit of them, as requests ending now: the earlier session
+        died before this restart began (a new process: its start-up is the margin for a
+        broker that takes them from its queue late), and a killed process sends nothing
+        more. The restart's first burst then cannot land in a second they filled. (Not the
+        gateway's ``UNANSWERED_LINGER_S``: two more seconds on every restart.) Loop
+        thread."""
+        now = asyncio.get_running_loop().time()
+        for lane in self._lanes.values():
+            if not lane.windows:
+                continue
+            unseen = min(window.limit for window in lane.windows)
+            grant = _Grant(now, now)
+            for window in lane.windows:
+                window.grants.extend([grant] * unseen)
+        self._pump()
+
     def writes_left_today(self) -> int | None:
         state = self._lanes[Lane.WRITE]
         if state.day_limit is None:

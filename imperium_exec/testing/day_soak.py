@@ -14,8 +14,8 @@ condors), parents the desk pauses and resumes, parents it cancels, and the kill 
   starts a second desk on the same journal. That desk reads the day's journal, recovers the
   unfinished parents from the broker's order book (``engine.recover``: held, nothing sent),
   adopts every other one (the rest of its quantity as a new parent) and cancels the rest
-  (``cancel_orphans``, once the adoptions are under way or refused), and goes on with the mix
-  from the first item the killed desk had not said it sent.
+  (``cancel_orphans``, once the adoptions are decided: started or refused), and goes on with
+  the mix from the first item the killed desk had not said it sent.
 - **The expiry**: once the second desk has sent ``expire_at`` more items, the driver expires
   the session at the fake. The desk sees ``engine.session_lost``, stops sending, and asks
   ``resume_session`` until its report has no error; the driver restores the session a moment
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import math
 import os
 import random
 import signal
@@ -65,6 +66,10 @@ class DayPlan:
     #: Share of single parents paused (and resumed a few seconds later), and cancelled.
     pause_share: float = 0.05
     cancel_share: float = 0.05
+    #: When, after it was sent, such a parent is paused, resumed, or cancelled.
+    pause_after_s: float = 1.0
+    resume_after_s: float = 4.0
+    cancel_after_s: float = 2.0
     #: The kill switch goes at this item (once).
     kill_switch_at: int = 150
     #: The first desk is SIGKILLed once it has sent this many items.
@@ -92,6 +97,13 @@ class DayPlan:
     seed: int = 21
     #: After the last item is sent, how long parents may work before the kill switch.
     tail_s: float = 60.0
+    #: The window an adopted parent's rest is sent over (after the crash and the expiry).
+    adopt_window_s: float = 6.0
+    #: How long after the desk said it lost the session the new login comes.
+    relogin_after_s: float = 1.0
+    #: How long after its last placement of unknown outcome the desk stays open before it
+    #: shuts down: the soak's faults hold an order back 1.6 s at most.
+    settle_s: float = 2.0
 
 
 @dataclass
@@ -225,6 +237,19 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
             writes_per_day=plan.day_cap)))
     working: set[str] = set()
     lock = threading.Lock()
+    finished: set[str] = set()  # parents with their finished row
+    finished_said = threading.Condition()
+    ambiguous_at = [-math.inf]  # the last placement whose outcome was unknown (monotonic)
+
+    def note_row(row: dict[str, Any]) -> None:
+        if row["event"] == "reconciling":
+            ambiguous_at[0] = time.monotonic()
+        if row["event"] == "finished":
+            with finished_said:
+                finished.add(row["parent_id"])
+                finished_said.notify_all()
+
+    engine.add_listener(note_row)
 
     def track(parent_ids: list[str], future: Any) -> None:
         with lock:
@@ -266,16 +291,22 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
         adopted = []
         for i, parent_id in enumerate(orphans):
             if i % 2 == 0:
-                new_id, future = engine.adopt(parent_id, window_s=6.0)
-                adopted.append(future)
+                new_id, future = engine.adopt(parent_id, window_s=plan.adopt_window_s)
+                adopted.append((parent_id, future))
                 track([new_id], future)
-        time.sleep(2.0)  # the adoptions cancel their old orders and start
+        # The adoptions cancel their old orders and start: each held parent then ends (its
+        # finished row), or its adoption is refused. (Generous, like the cancels below.)
+        with finished_said:
+            if not finished_said.wait_for(lambda: all(
+                    parent_id in finished or future.done() for parent_id, future in adopted),
+                    timeout=120):
+                say("note", "adoptions still undecided after 120 s")
         asked = time.monotonic()
         # (Generous: each held parent's cancels are confirmed, under the soak's faults, on a
         # shared machine; how long it took is said.)
         cancelled = engine.cancel_orphans().result(600)
         say("note", f"cancel_orphans took {time.monotonic() - asked:.1f} s")
-        refused = sum(1 for f in adopted if f.done() and f.exception() is not None)
+        refused = sum(1 for _, f in adopted if f.done() and f.exception() is not None)
         say(label, f"orphans={len(orphans)}", f"adopted={len(adopted) - refused}",
             f"refused={refused}", f"cancelled={len(cancelled)}",
             f"open_orders={len(report.open_orders)}",
@@ -327,10 +358,10 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
                 parent_id, future = engine.submit(request)
                 track([parent_id], future)
                 if item["action"] == "pause":
-                    later(1.0, functools.partial(engine.pause, parent_id))
-                    later(4.0, functools.partial(engine.resume, parent_id))
+                    later(plan.pause_after_s, functools.partial(engine.pause, parent_id))
+                    later(plan.resume_after_s, functools.partial(engine.resume, parent_id))
                 elif item["action"] == "cancel":
-                    later(2.0, functools.partial(engine.cancel, parent_id))
+                    later(plan.cancel_after_s, functools.partial(engine.cancel, parent_id))
         except (SessionExpired, RuntimeError) as exc:
             if engine.session_lost is not None:
                 continue  # sent again after the new login
@@ -358,6 +389,12 @@ def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subproces
             if not working:
                 break
         time.sleep(0.2)
+    # An order a fault held back turns up at the fake a fixed time after its placement was
+    # answered (and the engine looked for it: its reconciling row): like a desk left open
+    # after the kill switch, wait that long, so that the shutdown's last book read sees it
+    # and the engine names its order (a watch still blind then only says its tag may be
+    # live).
+    time.sleep(max(0.0, ambiguous_at[0] + plan.settle_s - time.monotonic()))
     engine.shutdown(30.0)
     tracker.close()
     say("done")
@@ -536,7 +573,8 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
                 say(f"session expired after item {sent}")
             if expired_at is not None and not restored:
                 lost = second.said("session-lost")
-                if (lost and time.time() - expired_at > 1.0) or time.time() - expired_at > 30:
+                if (lost and time.time() - expired_at > plan.relogin_after_s) \
+                        or time.time() - expired_at > 30:
                     server.restore_session()
                     restored = True
                     report.expiry = {"detected": bool(lost),
@@ -675,8 +713,10 @@ def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
     try:
         for symbol in symbols[:2]:  # resting below the market
             send(request(symbol, order_type="LIMIT", limit_price=90.0), 1)
-        # Long enough for every admitted placement at Kite's 360 placements a minute.
-        horizon = max(5.0, 1.2 * slices, (cap - reserve) / 5.5)
+        # Long enough for every admitted placement: at Kite's 360 placements a minute when
+        # there are more than a minute holds, else at its 10 writes a second (with room).
+        placements = cap - reserve
+        horizon = max(5.0, 1.2 * slices, placements / (5.5 if placements > 360 else 8.0))
         # MARKET slices: each takes liquidity (a long TWAP's limit slices would join the bid
         # of this unmoving market and rest).
         twap = dict(quantity=65 * slices, execution_algo="TWAP", max_child_orders=slices,
