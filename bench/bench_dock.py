@@ -21,8 +21,11 @@ the same run, not runs):
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import io
 import os
+import pstats
 import resource
 import statistics
 import subprocess
@@ -43,7 +46,8 @@ from bench_support import Heartbeat
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
-from imperium_exec.events import ROW_FIELDS, read_event
+from imperium_exec.events import ROW_FIELDS, SCHEMA_VERSION, read_event
+from imperium_exec.events.compact import compact_row
 from imperium_exec.telemetry import FillQualityTracker
 from imperium_exec.widgets import ExecutionDock
 
@@ -54,12 +58,13 @@ ALGOS = ["IMMEDIATE", "TWAP", "VWAP", "POV", "IS"]
 
 def story(n: int, start_ts: float, *, finished: bool = True) -> list[dict[str, Any]]:
     """Rows of parent ``n``: accepted, 4 x (placed, filled), finished (10 rows; 9 when the
-    parent was left open by a crash)."""
+    parent was left open by a crash), of today's schema (journalled compact, as the tracker
+    writes them)."""
     base = dict.fromkeys(ROW_FIELDS)
     symbol = SYMBOLS[n % len(SYMBOLS)]
     algo = ALGOS[n % len(ALGOS)]
     parent_id = f"P{n:09d}"
-    common = dict(base, v=1, mode="paper", parent_id=parent_id, tradingsymbol=symbol,
+    common = dict(base, v=SCHEMA_VERSION, mode="paper", parent_id=parent_id, tradingsymbol=symbol,
                   execution_algo=algo, exchange="NFO", side="BUY" if n % 3 else "SELL",
                   order_type="LIMIT", execution_urgency="normal", parent_quantity=260,
                   children=4, arrival_price=100.0 + n % 50, route="paper")
@@ -99,7 +104,7 @@ def write_days_journal(path: Path, rows: int, *, open_every: int, days: float = 
         for n in range(parents):
             is_open = n % open_every == open_every - 1
             left_open += is_open
-            f.write(b"".join(orjson.dumps(r) + b"\n" for r in story(
+            f.write(b"".join(orjson.dumps(compact_row(r)) + b"\n" for r in story(
                 n, end_ts - (parents - n) * step, finished=not is_open)))
     return path.stat().st_size / 1e6, left_open
 
@@ -109,7 +114,8 @@ def write_journal(path: Path, rows: int) -> float:
     with open(path, "wb") as f:
         parents = (rows + 9) // 10
         for n in range(parents):
-            f.write(b"".join(orjson.dumps(r) + b"\n" for r in story(n, T0 + n * 0.1)))
+            f.write(b"".join(orjson.dumps(compact_row(r)) + b"\n"
+                             for r in story(n, T0 + n * 0.1)))
     return path.stat().st_size / 1e6
 
 
@@ -142,6 +148,8 @@ class Result:
     figures: dict[str, str]
     #: The figures the summary checks against the targets (ms, s), by name.
     numbers: dict[str, float] = field(default_factory=dict)
+    #: A profile of the GUI thread over the measured seconds (cProfile's lines), if taken.
+    profile: list[str] = field(default_factory=list)
 
 
 def gap_numbers(beat: Heartbeat) -> dict[str, float]:
@@ -405,6 +413,10 @@ def bench_open_while_appending(app: QApplication, tmp: Path, rows: int, rate: in
     beat.start()
     first_rows: list[float] = []
     lags: list[float] = []
+    # The GUI thread's work while the history loads, by own time: where a stall and the
+    # loading rate go (the heartbeat's gaps and this profile are of the same seconds).
+    profiler = cProfile.Profile()
+    profiler.enable()
     while dock.feed.loading and time.perf_counter() - started < 600:
         app.processEvents()
         if dock.model.rowCount():
@@ -412,7 +424,12 @@ def bench_open_while_appending(app: QApplication, tmp: Path, rows: int, rate: in
                 first_rows.append(time.perf_counter() - started)
             lags.append((time.time() - dock.model.row_dict(0)["ts"]) * 1000)
         time.sleep(0.001)
+    profiler.disable()
     load_s = time.perf_counter() - started
+    profile = io.StringIO()
+    pstats.Stats(profiler, stream=profile).sort_stats("tottime").print_stats(14)
+    profile_lines = [line for line in profile.getvalue().splitlines()
+                     if line.strip() and not line.startswith(("   Ordered", "   List", "         "))]
     spin(app, lambda: False, 1.0)  # live rows keep coming after the history is in
     beat.stop()
     process.terminate()
@@ -437,7 +454,7 @@ def bench_open_while_appending(app: QApplication, tmp: Path, rows: int, rate: in
         "parents panel": f"{working:,} working, {interrupted:,} interrupted",
         "blotter rows": f"{dock.model.rowCount():,}",
         "peak RSS": f"{rss_mb():,.0f} MB",
-    }, dict(gap_numbers(beat), open_ms=shown_ms, history_s=load_s))
+    }, dict(gap_numbers(beat), open_ms=shown_ms, history_s=load_s), profile_lines)
 
 
 def _ist_midnight(ts: float) -> float:
@@ -499,6 +516,9 @@ def results(quick: bool) -> str:
     for result in (idle, opened, tail):
         lines += ["", f"**{result.label}**", "", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in result.figures.items()]
+        if result.profile:
+            lines += ["", "The GUI thread while the history loads (cProfile, by own time):",
+                      "", "```", *result.profile, "```"]
     lines += ["", f"Measured in {time.perf_counter() - started:.1f} s (one run of each)."]
     return "\n".join(lines) + "\n"
 
