@@ -428,8 +428,9 @@ def bench_open_while_appending(app: QApplication, tmp: Path, rows: int, rate: in
     load_s = time.perf_counter() - started
     profile = io.StringIO()
     pstats.Stats(profiler, stream=profile).sort_stats("tottime").print_stats(14)
+    skipped = ("   Ordered", "   List", "         ")
     profile_lines = [line for line in profile.getvalue().splitlines()
-                     if line.strip() and not line.startswith(("   Ordered", "   List", "         "))]
+                     if line.strip() and not line.startswith(skipped)]
     spin(app, lambda: False, 1.0)  # live rows keep coming after the history is in
     beat.stop()
     process.terminate()
