@@ -7,13 +7,13 @@ that is still decaying (the price drifts back under the next buyer), and a paren
 beside it moves the price as its own fills do. The calibration fits the impact from all of
 them (``calibration.slippage_observations``); the estimate must count the same fills.
 
-Kept for a day at most (a day's fills are bounded by the exchange's order cap: thousands).
+Kept for a day at most: a day's fills are a few per order, and Kite caps a day's orders at
+5,000, so tens of thousands at most.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections import deque
 from dataclasses import dataclass
 
 #: Fills older than this are forgotten (their temporary impact is long gone; a parent working
@@ -36,16 +36,17 @@ class DeskFills:
 
     def __init__(self, keep_s: float = KEEP_S) -> None:
         self.keep_s = keep_s
-        self._by_instrument: dict[str, deque[DeskFill]] = {}
+        #: Per instrument, oldest first (a list: bisected and sliced by position).
+        self._by_instrument: dict[str, list[DeskFill]] = {}
         #: Fills recorded so far: the next fill's number.
         self.count = 0
 
     def record(self, instrument: str, parent_id: str, at: float, units: int) -> None:
-        fills = self._by_instrument.setdefault(instrument, deque())
+        fills = self._by_instrument.setdefault(instrument, [])
         fills.append(DeskFill(at, parent_id, units, self.count))
         self.count += 1
-        while fills and fills[0].at < at - self.keep_s:
-            fills.popleft()
+        if fills[0].at < at - self.keep_s:
+            del fills[:bisect.bisect_left(fills, at - self.keep_s, key=lambda f: f.at)]
 
     def others_since(self, instrument: str, parent_id: str, since: float) -> list[DeskFill]:
         """The fills on ``instrument`` from ``since`` on of parents other than ``parent_id``."""
@@ -53,7 +54,7 @@ class DeskFills:
         if not fills:
             return []
         start = bisect.bisect_left(fills, since, key=lambda f: f.at)
-        return [fills[i] for i in range(start, len(fills)) if fills[i].parent_id != parent_id]
+        return [f for f in fills[start:] if f.parent_id != parent_id]
 
 
 __all__ = ["KEEP_S", "DeskFill", "DeskFills"]

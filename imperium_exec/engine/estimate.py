@@ -29,7 +29,7 @@ class ChildEstimator:
         self.broker = broker
         self.clock = clock
         #: Every parent's fills per instrument, for the estimate's linear impact.
-        self.desk_fills = desk_fills or DeskFills()
+        self.desk_fills = DeskFills() if desk_fills is None else desk_fills
 
     def estimate(self, parent: ParentState, child: ChildState, decision: RouteDecision,
                  market: MarketQuote | None) -> None:
