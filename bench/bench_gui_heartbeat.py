@@ -23,7 +23,6 @@ Each round's lateness p50 / p99 / max, and the rounds pooled.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import gc
 import os
@@ -34,7 +33,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from bench_support import LOT, Heartbeat, met, percentile, request, spread, table
+from bench_support import LOT, Heartbeat, met, percentile, request, section_main, spread, table
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -238,10 +237,7 @@ the young ones often and the full one rarely, as the test suite's conftest does)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true")
-    print(results(parser.parse_args().quick))
-    return 0
+    return section_main(results, __doc__)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ engine's loop thread, by own time) says where the time goes.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import os
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from bench_support import LOT, median, met, percentile, request, table
+from bench_support import LOT, median, met, percentile, request, section_main, table
 
 from imperium_exec.brokers.memory import InMemoryBroker
 from imperium_exec.clock import VirtualClock
@@ -189,10 +188,7 @@ yardstick."""
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true")
-    print(results(parser.parse_args().quick))
-    return 0
+    return section_main(results, __doc__)
 
 
 if __name__ == "__main__":

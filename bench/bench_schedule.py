@@ -18,7 +18,6 @@ slice was due). Side by side in one process, in rounds:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from bench_gui_heartbeat import run_loop
-from bench_support import LOT, met, percentile, request, spread, table
+from bench_support import LOT, met, percentile, request, section_main, spread, table
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -222,10 +221,7 @@ def results(quick: bool) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true")
-    print(results(parser.parse_args().quick))
-    return 0
+    return section_main(results, __doc__)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,11 @@ class Heartbeat:
     def lateness_ms(self) -> list[float]:
         return [max(0.0, (b - a) * 1000 - self.interval_ms)
                 for a, b in zip(self.ticks, self.ticks[1:], strict=False)]
+
+
+def section_main(results: Callable[[bool], str], doc: str | None) -> int:
+    """A section module run as a script: ``--quick`` or not, its markdown on stdout."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true")
+    print(results(parser.parse_args().quick))
+    return 0

@@ -24,7 +24,6 @@ every row of every round.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import json
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from bench_support import engine_rows, median, met, percentile, table
+from bench_support import engine_rows, median, met, percentile, section_main, table
 
 from imperium_exec.telemetry import FillQualityTracker
 
@@ -241,10 +240,7 @@ is measured here against the same baselines before it stays."""
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true")
-    print(results(parser.parse_args().quick))
-    return 0
+    return section_main(results, __doc__)
 
 
 if __name__ == "__main__":
