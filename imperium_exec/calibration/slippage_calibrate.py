@@ -32,6 +32,21 @@ from .slippage_regression import (
 )
 
 
+def _spread_check(takes: Sequence[ChildObservation]) -> Agreement | None:
+    """The quote's spread part against the spread the taking children paid (bps), where
+    there are at least two spreads to tell apart."""
+    if len(takes) < 2 or len({o.spread_part for o in takes}) < 2:
+        return None
+    return agreement([o.spread_part / o.arrival_price * 1e4 for o in takes],
+                     [(o.spread_paid - o.book_walk) / o.arrival_price * 1e4 for o in takes])
+
+
+def _dates(observations: Sequence[ChildObservation]) -> list[str]:
+    """The IST days the fills are of."""
+    return sorted({dt.datetime.fromtimestamp(o.ts, IST).date().isoformat()
+                   for o in observations if o.ts > 0})
+
+
 def predicted_cost(observation: ChildObservation, model: SlippageModel) -> float:
     """The model's estimate of the child's cost per unit against arrival (no fees), from the
     inputs its rows carry: the quote's spread part, the book walk, the power law and the
@@ -155,14 +170,8 @@ def calibrate(observations: Sequence[ChildObservation],
     after = agreement([predicted_cost(o, model) / o.arrival_price * 1e4 for o in observations],
                       realized)
     before = agreement([o.estimated_bps for o in observations], realized)
-    takes = [o for o in observations if o.spread_part > 0]
-    spread_check = None
-    if len(takes) >= 2 and len({o.spread_part for o in takes}) > 1:
-        spread_check = agreement([o.spread_part / o.arrival_price * 1e4 for o in takes],
-                                 [(o.spread_paid - o.book_walk) / o.arrival_price * 1e4
-                                  for o in takes])
-    dates = sorted({dt.datetime.fromtimestamp(o.ts, IST).date().isoformat()
-                    for o in observations if o.ts > 0})
+    spread_check = _spread_check([o for o in observations if o.spread_part > 0])
+    dates = _dates(observations)
     return Calibration(params=params, base=base, estimates=estimates,
                        observations=len(observations),
                        parents=len({o.parent_id for o in observations}), before=before,
@@ -211,13 +220,8 @@ def _calibrate_moving(observations: Sequence[ChildObservation], base: SlippagePa
     after = agreement([predicted_cost(o, model) / o.arrival_price * 1e4 for o in judged],
                       realized)
     before = agreement([o.estimated_bps for o in judged], realized)
-    spread_check = None
-    if len(taking) >= 2 and len({o.spread_part for o in taking}) > 1:
-        spread_check = agreement([o.spread_part / o.arrival_price * 1e4 for o in taking],
-                                 [(o.spread_paid - o.book_walk) / o.arrival_price * 1e4
-                                  for o in taking])
-    dates = sorted({dt.datetime.fromtimestamp(o.ts, IST).date().isoformat()
-                    for o in kept if o.ts > 0})
+    spread_check = _spread_check(taking)
+    dates = _dates(kept)
     return Calibration(params=params, base=base, estimates=estimates,
                        observations=len(kept), parents=len({o.parent_id for o in kept}),
                        before=before, after=after, spread_check=spread_check,
