@@ -4,27 +4,14 @@ broker reads the first as pending (not at the exchange yet) and the second as ca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from fake_kite_support import SYMBOL, client, quoted_server, statuses
+from fake_kite_support import SYMBOL, statuses
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
 from imperium_exec.brokers import KiteBroker
 from imperium_exec.brokers.base import OrderStatus
 from imperium_exec.testing import FakeKiteServer
-
-
-@pytest.fixture
-def server() -> Iterator[FakeKiteServer]:
-    with quoted_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-def kite(server: FakeKiteServer) -> KiteConnect:
-    return client(server)
 
 
 def after_market_buy(kite: KiteConnect, price: float) -> str:

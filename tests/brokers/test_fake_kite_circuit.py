@@ -4,11 +4,10 @@ the retry policy's risk bucket: the order itself is unacceptable, never re-sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from fake_kite_support import SYMBOL, client, quoted_server
+from fake_kite_support import SYMBOL
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
@@ -20,17 +19,6 @@ from imperium_exec.retry import RetryPolicy
 from imperium_exec.testing import FakeKiteServer
 
 OUTSIDE = "Price exceeds circuit limits for the instrument"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeKiteServer]:
-    with quoted_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-def kite(server: FakeKiteServer) -> KiteConnect:
-    return client(server)
 
 
 def limit_buy(price: float) -> OrderInstruction:

@@ -4,28 +4,16 @@ trigger are 400 InputExceptions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fake_kite_support import SYMBOL, client, quoted_server, statuses
+from fake_kite_support import SYMBOL, statuses
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
 from imperium_exec.brokers import KiteBroker
 from imperium_exec.brokers.base import OrderStatus
 from imperium_exec.testing import FakeKiteServer
-
-
-@pytest.fixture
-def server() -> Iterator[FakeKiteServer]:
-    with quoted_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-def kite(server: FakeKiteServer) -> KiteConnect:
-    return client(server)
 
 
 def stop(kite: KiteConnect, **fields: Any) -> str:
