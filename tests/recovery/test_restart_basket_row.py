@@ -30,30 +30,30 @@ def keeper(rows: list[Event]) -> OrphanKeeper:
                         retry_policy=RetryPolicy())
 
 
+def basket_row(basket: JournalBasket) -> Event:
+    """The one basket_finished row a restart writes for ``basket`` once no leg is held."""
+    rows: list[Event] = []
+    k = keeper(rows)
+    k._open_baskets[basket.basket_id] = basket
+    k._end_basket_once_no_leg_is_held(basket.basket_id)
+    (row,) = rows
+    return row
+
+
 def test_one_legs_overfill_does_not_make_a_short_leg_filled() -> None:
     """Two legs of 130 each, journaled before the crash: one overfilled to 195 (a late order of
     a timed-out attempt), the other ended at 65. The sum is the basket's 260, but a leg is
     short: the basket did not fill (the normal path says partial)."""
-    rows: list[Event] = []
-    basket = JournalBasket("B1", 260, {
+    row = basket_row(JournalBasket("B1", 260, {
         "P1": JournalLeg("P1", "NIFTYCE1", Side.BUY, 130, filled=195, finished=True),
-        "P2": JournalLeg("P2", "NIFTYCE2", Side.SELL, 130, filled=65, finished=True)})
-    k = keeper(rows)
-    k._open_baskets["B1"] = basket
-    k._end_basket_once_no_leg_is_held("B1")
-    (row,) = rows
+        "P2": JournalLeg("P2", "NIFTYCE2", Side.SELL, 130, filled=65, finished=True)}))
     assert row.status.value == "partial", row.message
 
 
 def test_a_basket_with_a_leg_never_journaled_is_not_filled() -> None:
     """A leg of 130 overfilled to 260 and the other leg never wrote a row: not filled."""
-    rows: list[Event] = []
-    basket = JournalBasket("B1", 260, {
-        "P1": JournalLeg("P1", "NIFTYCE1", Side.BUY, 130, filled=260, finished=True)})
-    k = keeper(rows)
-    k._open_baskets["B1"] = basket
-    k._end_basket_once_no_leg_is_held("B1")
-    (row,) = rows
+    row = basket_row(JournalBasket("B1", 260, {
+        "P1": JournalLeg("P1", "NIFTYCE1", Side.BUY, 130, filled=260, finished=True)}))
     assert row.status.value == "partial", row.message
 
 
