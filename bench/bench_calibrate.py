@@ -81,8 +81,8 @@ def slope_of(label: str, observations: list[ChildObservation], *, beyond_quote: 
                  float(realized.mean()))
 
 
-def fresh_slopes(journal: Path, who: str, params: SlippageParams) -> list[Slope]:
-    reading = read_observations([journal])
+def fresh_slopes(journals: list[Path], who: str, params: SlippageParams) -> list[Slope]:
+    reading = read_observations(journals)
     observations = [o for o in reading.observations if o.market_move is not None]
     taking = [o for o in observations if o.spread_part > 0]
     return [slope_of(f"{who}: children that took liquidity, cost", taking, beyond_quote=False),
@@ -135,12 +135,13 @@ def main(parents: int) -> None:
     fits, fresh, variances = [], [], []
     for number, impact in enumerate(SETTINGS, 1):
         started = time.perf_counter()
-        journal = simulate_journal(parents, seed=10 + number, journal=work / f"fit_{number}.jsonl",
-                                   slippage=SlippageModel(), market=market, impact=impact,
-                                   mirrored=False)
+        journals = simulate_journal(parents, seed=10 + number,
+                                    journal=work / f"fit_{number}.jsonl",
+                                    slippage=SlippageModel(), market=market, impact=impact,
+                                    mirrored=False)
         simulated = time.perf_counter() - started
         started = time.perf_counter()
-        reading = read_observations([journal])
+        reading = read_observations(journals)
         removed = calibrate_reading(reading)
         fitted_s = time.perf_counter() - started
         as_is = calibrate(reading.observations)

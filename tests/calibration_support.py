@@ -97,13 +97,16 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
 def moving_market_journal(path: Path, parents: int, seed: int = 5) -> Path:
     """The issue's market: the paper exchange with the index moving normally (its default
     market) and a known temporary impact of 4e-4 per unit, ``parents`` parents estimated with
-    the live defaults, as a desk without a calibration would."""
+    the live defaults, as a desk without a calibration would: a desk's day, each parent
+    bought or sold (one journal)."""
     from imperium_exec.sim.config import ImpactConfig, MarketConfig
     from imperium_exec.testing.paper_parents import simulate_journal
 
-    return simulate_journal(parents, seed=seed, journal=path, slippage=SlippageModel(),
-                            market=MarketConfig(), impact=ImpactConfig(temporary_per_unit=4e-4),
-                            batch=parents)
+    [journal] = simulate_journal(parents, seed=seed, journal=path, slippage=SlippageModel(),
+                                 market=MarketConfig(),
+                                 impact=ImpactConfig(temporary_per_unit=4e-4),
+                                 batch=parents, mirrored=False)
+    return journal
 
 
 def first_fills(source: Path, children: int, path: Path) -> Path:

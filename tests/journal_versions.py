@@ -75,12 +75,13 @@ MIXED_LINES: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
 
 def engine_rows(folder: Path) -> list[dict[str, Any]]:
     """The engine's rows of a paper run, whole (as emitted): 24 parents of the deterministic
-    calibration mix, then two IMMEDIATE parents with their 1 s and 5 s markouts."""
+    calibration mix (12 bought, then 12 sold on the same markets), then two IMMEDIATE parents
+    with their 1 s and 5 s markouts."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = simulate_journal(24, seed=5, journal=folder / "engine.jsonl", batch=24)
+    bought, sold = simulate_journal(24, seed=5, journal=folder / "engine.jsonl", batch=24)
     clock = VirtualClock()
     broker = PaperBroker(clock=clock, seed=8, margin=1e12)
-    tracker = FillQualityTracker("paper", path=path)
+    tracker = FillQualityTracker("paper", path=bought)
     engine = ExecutionEngine(broker, mode="paper", clock=clock, tracker=tracker,
                              config=EngineConfig(id_seed=99, markout_horizons_s=(1.0, 5.0)))
     try:
@@ -98,7 +99,7 @@ def engine_rows(folder: Path) -> list[dict[str, Any]]:
     finally:
         engine.shutdown(10.0)
         tracker.close()
-    rows = read_rows(path)
+    rows = read_rows(bought) + read_rows(sold)
     assert any(r["event"] == EventKind.MARKOUT for r in rows)
     return rows
 

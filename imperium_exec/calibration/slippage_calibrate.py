@@ -110,8 +110,8 @@ class Calibration:
             "not ours",
             f"permanent and temporary impact fitted on {self.mid_moves} mid moves: the mid "
             "each child was priced from against the arrival mid, the market taken out, "
-            "explained by our own fills on the contract (the parent's since its arrival, "
-            "and the decay of earlier parents' before it)",
+            "explained by our own fills on the contract (any parent's since the parent's "
+            "arrival, and the decay of those before it)",
             f"eta fitted on the costs beyond the quote of the {self.after.n} children that "
             "took liquidity, the market and that impact taken out"]
         if self.without_index:

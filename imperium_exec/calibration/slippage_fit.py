@@ -21,7 +21,7 @@ What is fitted, by least squares (numpy), is the part of the cost the quote cann
 
 The power law's permanent ``gamma`` is not fitted (set to 0): over the participations a desk
 trades at, ``rho**0.6`` and ``rho`` are nearly collinear, so the two cannot be told apart; the
-linear ``permanent_per_unit`` carries the permanent impact the parent's own fills leave. A
+linear ``permanent_per_unit`` carries the permanent impact the desk's fills leave. A
 coefficient that comes out negative (no such cost in the data) is set to 0 and the rest
 refitted; so is, the weakest first, one whose standard error is above :data:`MAX_RELATIVE_SE`
 of its value (the data cannot tell it from 0), and it is recorded as ``dropped`` with its value
@@ -39,11 +39,12 @@ pricing and at each fill, and the move between is taken out. Then:
 
 - ``permanent_per_unit``, ``temporary_per_unit`` and the half-life are fitted on the **mid
   moves** (:class:`MidMove`): the mid each child was priced from against the arrival mid, the
-  market taken out, explained by our own fills on the contract: the parent's since its arrival
-  (units: permanent; decayed: temporary) and the decay, across the parent's window, of the
-  temporary impact earlier parents left (:class:`DeskFill`). No spread and no fill is in a mid
-  move, so the two parts are told apart by how the mid moves after our trades and how it
-  comes back;
+  market taken out, explained by our own fills on the contract in the same journal (one desk's
+  market): any parent's since this parent's arrival (units: permanent; decayed: temporary)
+  and the decay, across the parent's window, of the temporary impact earlier fills left
+  (a :class:`~..costs.slippage.PriorFill` with its ``arrival_age_s``). No spread and no
+  fill is in a mid move, so the two parts are told apart by how the mid moves after our
+  trades and how it comes back;
 - ``eta`` is fitted on the cost beyond the quote of the children that took liquidity, the
   market and that impact taken out. A resting child (joined, or priced at the mid) fills when
   the market comes to it, so its fills meet the market moving against them: that cost
@@ -127,7 +128,6 @@ from .slippage_files import (
 from .slippage_observations import (
     DESK_FILLS_WINDOW_S,
     ChildObservation,
-    DeskFill,
     JournalReading,
     MidMove,
     iter_journal_rows,
@@ -143,7 +143,7 @@ from .slippage_regression import (
 __all__ = [
     "ACCEPTED_KIND", "DESK_FILLS_WINDOW_S", "FITTED", "HALF_LIVES_S", "HELD_OUT_FOLDS",
     "HELD_OUT_MIN_GAIN", "HELD_OUT_SEED", "HELD_OUT_SLOPE", "MAX_RELATIVE_SE", "MIN_FILLS",
-    "MIN_PARENTS", "AcceptedFit", "Agreement", "Calibration", "ChildObservation", "DeskFill",
+    "MIN_PARENTS", "AcceptedFit", "Agreement", "Calibration", "ChildObservation",
     "FitEvidence", "FitInUse", "FitRefused", "HeldOut", "JournalReading", "LoadedFit",
     "MidMove", "accept_fit", "accepted_record_path", "agreement", "calibrate",
     "calibrate_reading", "calibration_dir", "choose_slippage_fit", "clustered_standard_errors",

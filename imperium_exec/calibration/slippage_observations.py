@@ -8,13 +8,20 @@ One observation per filled child, read from the journal by streaming it line by 
 - **the estimate's inputs**, from the child's rows (schema version 4): the spread part the
   quote showed (``expected_slippage``: +half-spread taking, -half-spread joining, 0 at the
   mid), the book walk (``book_walk``), the participation and horizon the power law used;
-- **the parent's earlier fills**: units and ages of the fills of its other children written
-  before this child's first fill (they moved the price this child paid).
+- **the desk's earlier fills on the contract**: units and ages of the fills written before
+  this child's first fill, its parent's other children's and other parents' alike (they moved
+  the price this child paid), counted as the engine's estimate counts them
+  (:class:`~..costs.slippage.PriorFill`): another parent's fill before this parent's arrival
+  only by its temporary part's decay since the arrival.
+
+A journal file is one desk's market (one desk writes it, in one mode): fills are matched to a
+child by file and instrument, so a live journal's fills never count on the paper exchange's
+market, nor one simulated world's in another's.
 
 With the index levels on the rows (child and fill rows written from 2026-12-07 on), each
 child's cost also carries the market's own move (:mod:`.market_move`), and each child's
 pricing is a :class:`MidMove`: the mid it was priced from against the arrival mid, with our
-own fills on the contract that moved it (:class:`DeskFill`).
+own fills on the contract that moved it.
 """
 
 from __future__ import annotations
@@ -68,31 +75,20 @@ class ChildObservation:
 
 
 @dataclass(frozen=True, slots=True)
-class DeskFill:
-    """A fill of ours on the instrument, as a pricing's mid move sees it."""
-
-    age_s: float  # seconds before the pricing
-    #: Seconds before the parent's arrival, for a fill before it (another parent's, whose
-    #: permanent part is in the arrival mid already and whose temporary part decays across
-    #: the parent's window); None for a fill after the arrival.
-    arrival_age_s: float | None
-    units: int  # signed: + the parent's side, - the other side
-
-
-@dataclass(frozen=True, slots=True)
 class MidMove:
     """One child's pricing as the calibration sees it: the mid it was priced from against its
     parent's arrival mid, with the market's own move over that time taken out, per unit and
-    signed like a cost. What is left is the impact of our fills on the instrument (the
-    parent's own before the pricing, and the decay of other parents' before its arrival):
-    the mid's move across the parent's own trades, with no spread or fill in it."""
+    signed like a cost. What is left is the impact of our fills on the instrument (any
+    parent's since the arrival and before the pricing, and the decay of those before the
+    arrival): the mid's move across our trades, with no spread or fill in it."""
 
     parent_id: str
     child_id: str
     arrival_price: float
     move: float  # s * (mid_at_send - arrival)
     market_move: float  # s * (the premium's move from arrival to the pricing)
-    fills: tuple[DeskFill, ...]
+    #: Our fills on the instrument before the pricing (ages before it), signed by the side.
+    fills: tuple[PriorFill, ...]
     ts: float = 0.0  # the pricing, epoch seconds
 
     @property
@@ -104,7 +100,7 @@ class MidMove:
 @dataclass
 class _Child:
     parent_id: str
-    tradingsymbol: str
+    market: tuple[str, str]  # (journal file, tradingsymbol)
     side_sign: int
     estimate: dict[str, Any]
     first_fill: int | None = None  # row number of the first fill
@@ -158,21 +154,24 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     modes seen are all listed in :attr:`JournalReading.modes`)."""
     reading = JournalReading()
     children: dict[str, _Child] = {}
-    fills_by_parent: dict[str, list[tuple[int, float, int, str]]] = {}
+    fills: list[tuple[int, float, int, str]] = []  # (row, ts, units, child)
     arrivals: dict[str, tuple[float, float]] = {}  # parent -> (epoch, index level)
-    accepted_rows: dict[str, int] = {}
+    #: parent -> (row, epoch) of its first row (its accepted row: its arrival)
+    starts: dict[str, tuple[int, float]] = {}
     pricings: list[_Pricing] = []
-    for n, row in enumerate(iter_journal_rows(paths, reading.quality)):
+    quality = reading.quality
+    for n, row in enumerate(iter_journal_rows(paths, quality)):
         event = row.get("event")
         wanted = mode is None or row.get("mode") == mode
+        if isinstance(row.get("parent_id"), str):
+            starts.setdefault(row["parent_id"], (n, float(row.get("ts") or 0.0)))
         if event == EventKind.ACCEPTED:
             level = _positive(row.get("underlying_price"))
             if wanted and level is not None and isinstance(row.get("parent_id"), str):
                 arrivals.setdefault(row["parent_id"], (float(row.get("ts") or 0.0), level))
-                accepted_rows.setdefault(row["parent_id"], n)
             continue
         if event == EventKind.PLACED:
-            pricing = _pricing(n, row) if wanted else None
+            pricing = _pricing(n, row, quality.current_file) if wanted else None
             if pricing is not None:
                 pricings.append(pricing)
             continue
@@ -190,15 +189,20 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
         if child is None:
             sign = 1 if row.get("side") == Side.BUY else -1
             child = children[child_id] = _Child(
-                parent_id, str(row.get("tradingsymbol")), sign,
+                parent_id, (quality.current_file, str(row.get("tradingsymbol"))), sign,
                 {k: row.get(k) for k in _ESTIMATE_FIELDS}, n, float(row.get("ts") or 0.0))
         child.units += units
         child.value += units * price
         level = _positive(row.get("underlying_price"))
         if level is not None:
             child.fills_at.append((units, float(row.get("ts") or 0.0), level))
-        fills_by_parent.setdefault(parent_id, []).append(
-            (n, float(row.get("ts") or 0.0), units, child_id))
+        fills.append((n, float(row.get("ts") or 0.0), units, child_id))
+    by_market: dict[tuple[str, str], list[tuple[float, int, int]]] = {}  # (ts, row, +/-units)
+    for n, ts, units, child_id in fills:
+        child = children[child_id]
+        by_market.setdefault(child.market, []).append((ts, n, child.side_sign * units))
+    for market_fills in by_market.values():
+        market_fills.sort()
     pricers = _Pricers(arrivals)
     for child_id, child in children.items():
         if child.parent_id in reading.quality.flagged_parents:
@@ -212,12 +216,11 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
         s = child.side_sign
         arrival = float(e["arrival_price"])
         average = child.value / child.units
-        prior = tuple(
-            PriorFill(age_s=max(0.0, child.first_fill_ts - ts), units=units)
-            for n, ts, units, other in fills_by_parent[child.parent_id]
-            if other != child_id and n < (child.first_fill or 0))
+        accepted_row, arrival_ts = starts[child.parent_id]
+        prior = _desk_fills(by_market[child.market], s, child.first_fill or 0,
+                            child.first_fill_ts, arrival_ts, accepted_row)
         reading.observations.append(ChildObservation(
-            parent_id=child.parent_id, child_id=child_id, tradingsymbol=child.tradingsymbol,
+            parent_id=child.parent_id, child_id=child_id, tradingsymbol=child.market[1],
             side_sign=s, arrival_price=arrival, units=child.units,
             realized=s * (average - arrival), spread_part=float(e["expected_slippage"]),
             book_walk=float(e["book_walk"]), participation=float(e["participation"]),
@@ -226,18 +229,10 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
             spread_paid=s * (average - float(e["mid_at_send"])), prior_fills=prior,
             ts=child.first_fill_ts,
             market_move=_fills_market_move(pricers, child, arrival)))
-    by_symbol: dict[str, list[tuple[float, int, int]]] = {}  # symbol -> (ts, row, units)
-    for parent_fills in fills_by_parent.values():
-        for n, ts, units, other in parent_fills:
-            child = children[other]
-            by_symbol.setdefault(child.tradingsymbol, []).append(
-                (ts, n, child.side_sign * units))
-    for fills in by_symbol.values():
-        fills.sort()
     for pricing in pricings:
         if pricing.parent_id in reading.quality.flagged_parents:
             continue  # a row of its parent did not fit: left out whole
-        pricer = pricers.of(pricing.parent_id, pricing.tradingsymbol, pricing.arrival)
+        pricer = pricers.of(pricing.parent_id, pricing.market[1], pricing.arrival)
         if pricer is None:
             continue
         start_ts, start_level = arrivals[pricing.parent_id]
@@ -246,8 +241,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
             parent_id=pricing.parent_id, child_id=pricing.child_id,
             arrival_price=pricing.arrival, move=s * (pricing.mid - pricing.arrival),
             market_move=s * pricer.move(start_level, start_ts, pricing.level, pricing.ts),
-            fills=_desk_fills(by_symbol.get(pricing.tradingsymbol, []), pricing, start_ts,
-                              accepted_rows[pricing.parent_id]),
+            fills=_desk_fills(by_market.get(pricing.market, []), s, pricing.row, pricing.ts,
+                              start_ts, starts[pricing.parent_id][0]),
             ts=pricing.ts))
     return reading
 
@@ -257,22 +252,23 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
 DESK_FILLS_WINDOW_S = 10.0 * max(HALF_LIVES_S)
 
 
-def _desk_fills(fills: list[tuple[float, int, int]], pricing: _Pricing,
-                arrival_ts: float, accepted_row: int) -> tuple[DeskFill, ...]:
-    """Our fills on the pricing's instrument written before its row (from
-    :data:`DESK_FILLS_WINDOW_S` before the parent's arrival on), signed by the parent's
-    side; those written before the parent's accepted row are before its arrival."""
+def _desk_fills(fills: list[tuple[float, int, int]], side_sign: int, row: int, at: float,
+                arrival_ts: float, accepted_row: int) -> tuple[PriorFill, ...]:
+    """Our fills on one market (``fills``: (ts, row, units signed + bought) in time order)
+    written before row ``row`` at ``at`` or earlier, from :data:`DESK_FILLS_WINDOW_S` before
+    the parent's arrival on, aged from ``at`` and signed by the parent's side
+    (``side_sign``); those written before the parent's accepted row are before its arrival."""
     start = bisect.bisect_left(fills, (arrival_ts - DESK_FILLS_WINDOW_S,))
     out = []
     for ts, n, units in fills[start:]:
-        if ts > pricing.ts:
+        if ts > at:
             break
-        if n >= pricing.row:
+        if n >= row:
             continue
-        out.append(DeskFill(age_s=max(0.0, pricing.ts - ts),
-                            arrival_age_s=max(0.0, arrival_ts - ts) if n < accepted_row
-                            else None,
-                            units=pricing.side_sign * units))
+        out.append(PriorFill(age_s=max(0.0, at - ts),
+                             arrival_age_s=max(0.0, arrival_ts - ts) if n < accepted_row
+                             else None,
+                             units=side_sign * units))
     return tuple(out)
 
 
@@ -287,14 +283,14 @@ class _Pricing:
     ts: float
     parent_id: str
     child_id: str
-    tradingsymbol: str
+    market: tuple[str, str]  # (journal file, tradingsymbol)
     side_sign: int
     arrival: float
     mid: float
     level: float  # the index when the child was priced
 
 
-def _pricing(n: int, row: dict[str, Any]) -> _Pricing | None:
+def _pricing(n: int, row: dict[str, Any], journal: str) -> _Pricing | None:
     """A placed row's pricing, when it has the mid, the arrival and the index level."""
     arrival, mid = _positive(row.get("arrival_price")), _positive(row.get("mid_at_send"))
     level = _positive(row.get("underlying_price"))
@@ -303,8 +299,8 @@ def _pricing(n: int, row: dict[str, Any]) -> _Pricing | None:
             or not isinstance(row.get("parent_id"), str):
         return None
     return _Pricing(n, float(row.get("ts") or 0.0), row["parent_id"], row["child_id"],
-                    str(row.get("tradingsymbol")), 1 if row.get("side") == Side.BUY else -1,
-                    arrival, mid, level)
+                    (journal, str(row.get("tradingsymbol"))),
+                    1 if row.get("side") == Side.BUY else -1, arrival, mid, level)
 
 
 class _Pricers:
@@ -328,7 +324,7 @@ def _fills_market_move(pricers: _Pricers, child: _Child, arrival: float) -> floa
     signed like a cost; None unless every fill's row has the index level."""
     if not child.fills_at or sum(u for u, _, _ in child.fills_at) != child.units:
         return None
-    pricer = pricers.of(child.parent_id, child.tradingsymbol, arrival)
+    pricer = pricers.of(child.parent_id, child.market[1], arrival)
     if pricer is None:
         return None
     start_ts, start_level = pricers.arrivals[child.parent_id]

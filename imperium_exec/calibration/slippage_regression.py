@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..costs.slippage import SlippageParams
+from ..costs.slippage import PriorFill, SlippageParams
 from ..timeutil import SESSION_SECONDS
 from .slippage_checks import MAX_RELATIVE_SE
 from .slippage_observations import ChildObservation, MidMove
@@ -24,17 +24,35 @@ FloatArray = npt.NDArray[np.float64]
 
 def cost_features(observations: Sequence[ChildObservation], params: SlippageParams,
               half_life_s: float) -> FloatArray:
-    """Columns: earlier units, earlier units decayed, sigma_H * rho**beta (rupees)."""
-    decay = math.log(2.0) / half_life_s
+    """Columns: the desk's earlier units on the contract (permanent), the temporary part they
+    left (per unit; a fill before the parent's arrival only by its decay since), and
+    sigma_H * rho**beta (rupees): the terms of
+    :meth:`~..costs.slippage.SlippageModel.linear_impact` and the power law."""
     x = np.empty((len(observations), 3))
+    x[:, :2] = impact_features([o.prior_fills for o in observations], half_life_s)
     for i, o in enumerate(observations):
         horizon = o.horizon_s if o.horizon_s and o.horizon_s > 0 else params.nominal_horizon_s
         sigma_h = params.daily_volatility * math.sqrt(horizon / SESSION_SECONDS) \
             * o.arrival_price
         rho = min(max(o.participation, 0.0), 1.0)
-        x[i, 0] = sum(f.units for f in o.prior_fills)
-        x[i, 1] = sum(f.units * math.exp(-decay * f.age_s) for f in o.prior_fills)
         x[i, 2] = sigma_h * rho ** params.beta
+    return x
+
+
+def impact_features(fills: Sequence[Sequence[PriorFill]], half_life_s: float) -> FloatArray:
+    """Per set of fills, the linear impact's columns: units since the arrival (permanent) and
+    the temporary part left at the moment their ages count from (per unit), fills before the
+    arrival only by the decay since it."""
+    decay = math.log(2.0) / half_life_s
+    x = np.zeros((len(fills), 2))
+    for i, one in enumerate(fills):
+        for f in one:
+            if f.arrival_age_s is None:
+                x[i, 0] += f.units
+                x[i, 1] += f.units * math.exp(-decay * f.age_s)
+            else:
+                x[i, 1] += f.units * (math.exp(-decay * f.age_s)
+                                      - math.exp(-decay * f.arrival_age_s))
     return x
 
 
@@ -120,17 +138,7 @@ def mid_features(moves: Sequence[MidMove], half_life_s: float) -> FloatArray:
     """Columns of the mid moves: our units on the instrument since the arrival (permanent),
     and the temporary part those and the fills before the arrival moved the mid by between
     the arrival and the pricing (temporary, per unit)."""
-    decay = math.log(2.0) / half_life_s
-    x = np.zeros((len(moves), 2))
-    for i, m in enumerate(moves):
-        for f in m.fills:
-            if f.arrival_age_s is None:
-                x[i, 0] += f.units
-                x[i, 1] += f.units * math.exp(-decay * f.age_s)
-            else:
-                x[i, 1] += f.units * (math.exp(-decay * f.age_s)
-                                      - math.exp(-decay * f.arrival_age_s))
-    return x
+    return impact_features([m.fills for m in moves], half_life_s)
 
 
 def market_removed_costs(observations: Sequence[ChildObservation]) -> FloatArray:

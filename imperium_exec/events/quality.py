@@ -86,6 +86,10 @@ class JournalQuality:
     original_files: set[str] = field(default_factory=set)
     #: Parents with a row left out: the readers leave the whole parent out.
     flagged_parents: set[str] = field(default_factory=set)
+    #: The file being read while rows are streamed (its name as given): a reader that keeps
+    #: one desk's market apart from another's groups by it (a journal is one desk's, in one
+    #: mode). Not part of what was found: left out of comparisons.
+    current_file: str = field(default="", compare=False)
 
     def add(self, reason: str, path: str, line: int | None, parent_id: str | None = None,
             count: int = 1) -> None:
@@ -172,6 +176,7 @@ def read_journal_rows(paths: Iterable[str | os.PathLike[str]],
     seen: dict[int, str] = {}  # the rows' keys, hashed -> the file of the first copy
     for path in paths:
         name = os.fspath(path)
+        q.current_file = name
         lines = 0
         with open(path, "rb") as handle:
             for number, line in enumerate(handle, start=1):

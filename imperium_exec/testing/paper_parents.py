@@ -5,9 +5,12 @@ Each parent is drawn from a seeded mix of algorithms, urgencies, sizes, strikes 
 By default it runs twice on the same fresh market, once bought and once sold (the reference's
 mirrored paths: the options' time decay, which makes buys look cheap and sells dear, cancels in
 the pooled figures), and the index stands still: its random walk would move a premium by tens of
-bps a second, against costs of a few bps. ``mirrored=False`` is a desk's day instead: each
-parent bought or sold (a seeded coin), once, on its batch's own market, which may move
-(``market``), on the virtual day ``day`` (0: the default virtual session's).
+bps a second, against costs of a few bps. The bought world and the sold world are two desks'
+markets at the same moments, so each has a journal of its own (the calibration counts a
+journal's fills as one market's). ``mirrored=False`` is a desk's days instead: each parent
+bought or sold (a seeded coin), once, in one journal. Either way each batch of parents trades
+on its own market, which may move (``market``), on a virtual day of its own from ``day`` on
+(0: the default virtual session's).
 """
 
 from __future__ import annotations
@@ -124,12 +127,12 @@ def simulate_journal(parents: int, *, seed: int, journal: str | os.PathLike[str]
                      slippage: SlippageModel | None = None, batch: int = 50,
                      market: MarketConfig | None = None,
                      impact: ImpactConfig | None = None, mirrored: bool = True,
-                     day: int = 0) -> Path:
-    """``parents`` parents (mirrored: half bought, half sold on the same markets; else each
-    bought or sold by a seeded coin, once, each batch on a virtual day of its own from
-    ``day`` on: a desk's days), in batches of ``batch`` specs per fresh market, written to
-    ``journal``; returns its path. ``market``, ``impact`` and ``day`` as for
-    :func:`run_parents`."""
+                     day: int = 0) -> list[Path]:
+    """``parents`` parents in batches of ``batch`` specs, each batch on a fresh market on a
+    virtual day of its own from ``day`` on; returns the journals written. Mirrored: half
+    bought, written to ``journal``, and half sold on the same markets, written beside it
+    (``<name>_sold.jsonl``); else each bought or sold by a seeded coin, once, all written to
+    ``journal`` (a desk's days). ``market`` and ``impact`` as for :func:`run_parents`."""
     path = Path(journal)
     if not mirrored:
         specs = draw_parents(parents, seed)
@@ -139,14 +142,16 @@ def simulate_journal(parents: int, *, seed: int, journal: str | os.PathLike[str]
             run_parents(specs[start:start + batch], side=sides[start:start + batch],
                         seed=seed * 1000 + start // batch, journal=path, slippage=slippage,
                         market=market, impact=impact, day=day + start // batch)
-        return path
+        return [path]
     specs = draw_parents(parents // 2, seed)
+    worlds = {"BUY": path, "SELL": path.with_name(f"{path.stem}_sold{path.suffix}")}
     for start in range(0, len(specs), batch):
         market_seed = seed * 1000 + start // batch
-        for side in ("BUY", "SELL"):
-            run_parents(specs[start:start + batch], side=side, seed=market_seed, journal=path,
-                        slippage=slippage, market=market, impact=impact, day=day)
-    return path
+        for side, world in worlds.items():
+            run_parents(specs[start:start + batch], side=side, seed=market_seed, journal=world,
+                        slippage=slippage, market=market, impact=impact,
+                        day=day + start // batch)
+    return list(worlds.values())
 
 
 __all__ = ["ParentSpec", "draw_parents", "parent_request", "run_parents", "simulate_journal",

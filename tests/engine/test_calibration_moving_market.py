@@ -119,10 +119,10 @@ def test_fresh_parents_of_another_day_cost_what_the_fit_predicts(
     the realized cost of the children that took liquidity (the market's move taken out)
     against the journal's own estimate, per child, bps of arrival."""
     fit = calibrate_reading(reading)
-    journal = simulate_journal(30, seed=40, journal=tmp_path / "fresh.jsonl",
-                               slippage=SlippageModel(fit.params), market=MarketConfig(),
-                               impact=TRUTH, mirrored=False, day=10)
-    taking = [o for o in read_observations([journal]).observations
+    journals = simulate_journal(30, seed=40, journal=tmp_path / "fresh.jsonl",
+                                slippage=SlippageModel(fit.params), market=MarketConfig(),
+                                impact=TRUTH, mirrored=False, day=10)
+    taking = [o for o in read_observations(journals).observations
               if o.spread_part > 0 and o.market_move is not None]
     predicted = np.array([o.estimated_bps for o in taking])
     realized = np.array([(o.realized - (o.market_move or 0.0)) / o.arrival_price * 1e4

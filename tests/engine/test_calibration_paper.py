@@ -18,9 +18,9 @@ from imperium_exec.testing.paper_parents import simulate_journal
 
 @pytest.mark.slow(seconds=6)
 def test_after_calibration_realized_cost_follows_predicted_cost(tmp_path: Path) -> None:
-    journal = simulate_journal(200, seed=7, journal=tmp_path / "paper.jsonl",
-                               slippage=SlippageModel())
-    reading = read_observations([journal])
+    journals = simulate_journal(200, seed=7, journal=tmp_path / "paper.jsonl",
+                                slippage=SlippageModel())
+    reading = read_observations(journals)
     assert reading.without_inputs == 0 and len(reading.observations) > 400
     result = calibrate(reading.observations)
     assert result.parents == 200

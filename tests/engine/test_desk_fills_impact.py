@@ -6,11 +6,15 @@ a seller), and a parent working beside it moves the price as its own fills do.""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from imperium_exec.brokers.paper.broker import PaperBroker
+from imperium_exec.calibration.slippage_calibrate import predicted_cost
+from imperium_exec.calibration.slippage_observations import read_observations
 from imperium_exec.clock import VirtualClock
 from imperium_exec.costs.slippage import PriorFill, SlippageModel, SlippageParams
 from imperium_exec.engine.desk_fills import DeskFills
@@ -22,15 +26,17 @@ FIRST = ParentSpec("IMMEDIATE", 20, 0, "CE")
 SECOND = ParentSpec("TWAP", 6, 0, "CE", slices=3, horizon_s=60.0)
 
 
-def run(specs: list[tuple[ParentSpec, str]]) -> tuple[list[dict[str, Any]], SlippageParams]:
-    """``specs`` one after another on the same contract of a fresh paper exchange."""
+def run(specs: list[tuple[ParentSpec, str]], id_seed: int = 3,
+        ) -> tuple[list[dict[str, Any]], SlippageParams]:
+    """``specs`` one after another on the same contract of a fresh paper exchange (its parent
+    ids drawn from ``id_seed``)."""
     clock = VirtualClock()
     broker = PaperBroker(clock=clock, seed=SEED, market=still_market(), margin=1e10)
     chain = broker.option_chain("NIFTY", strikes_each_side=2)
     rows: list[dict[str, Any]] = []
     # No markouts: their timers would let the idle clock run on between the parents.
     engine = ExecutionEngine(broker, mode="paper", clock=clock,
-                             config=EngineConfig(id_seed=3, markout_horizons_s=()))
+                             config=EngineConfig(id_seed=id_seed, markout_horizons_s=()))
     engine.add_listener(rows.append)
     try:
         for spec, side in specs:
@@ -70,6 +76,52 @@ def test_the_earlier_parents_decaying_impact_is_in_the_next_parents_estimate(sid
         assert difference == pytest.approx(params.temporary_per_unit * decayed, rel=1e-3)
         # A buyer after a buyer pays less than alone; a seller after a buyer, more.
         assert (difference < 0) if side == "BUY" else (difference > 0)
+
+
+@pytest.mark.parametrize("side", ["BUY", "SELL"])
+def test_the_calibration_predicts_what_the_engine_estimated_after_another_parent(
+        side: str, tmp_path: Path) -> None:
+    """The calibration's prediction of each child's cost (what its agreement and held-out checks
+    measure, and what a fit's estimate will be) counts the desk's fills as the engine did:
+    the first parent's decaying impact too, not the second parent's own fills alone."""
+    rows, params = run([(FIRST, "BUY"), (SECOND, side)])
+    journal = write_journal(tmp_path / "paper.jsonl", rows)
+    second = {r["child_id"] for r in second_parents_children(rows)}
+    observations = [o for o in read_observations([journal]).observations
+                    if o.child_id in second]
+    assert len(observations) == 3
+    model = SlippageModel(params)
+    for o in observations:
+        assert any(f.arrival_age_s is not None for f in o.prior_fills)  # the first parent's
+        assert predicted_cost(o, model) == pytest.approx(o.estimated, rel=0.05, abs=1e-4)
+
+
+def test_another_journals_fills_on_the_contract_are_another_market(tmp_path: Path) -> None:
+    """A journal is one desk's market: fills on the same contract at the same moments in
+    another journal (another desk, or the other mode) move nothing in this one's."""
+    rows, _ = run([(FIRST, "BUY"), (SECOND, "BUY")])
+    here = write_journal(tmp_path / "execution_quality_paper.jsonl", rows)
+    other_rows, _ = run([(FIRST, "SELL"), (SECOND, "SELL")], id_seed=4)
+    there = write_journal(tmp_path / "other_desk.jsonl", other_rows)
+    assert {r["ts"] for r in rows if r["event"] == "filled"} \
+        & {r["ts"] for r in other_rows if r["event"] == "filled"}  # the same moments
+
+    def ours(paths: list[Path]) -> dict[str, tuple[Any, ...]]:
+        reading = read_observations(paths)
+        return {o.child_id: o.prior_fills for o in reading.observations
+                if o.parent_id in {r["parent_id"] for r in rows}} | {
+            f"mid {m.child_id}": m.fills for m in reading.mid_moves
+            if m.parent_id in {r["parent_id"] for r in rows}}
+
+    # (The other journal read first: its rows come before this one's in the reading.)
+    alone, beside = ours([here]), ours([there, here])
+    assert len(alone) >= 4 and any(alone.values())
+    assert beside == alone
+
+
+def write_journal(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
 
 
 def test_a_fill_before_the_arrival_counts_only_its_temporary_parts_decay_since() -> None:
