@@ -279,8 +279,8 @@ def _positive(value: Any) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class _Pricing:
-    row: int
-    ts: float
+    row: int  # the placed row's number: fills written after it came after the pricing
+    ts: float  # the pricing (``priced_at``; the placed row's time in rows before it)
     parent_id: str
     child_id: str
     market: tuple[str, str]  # (journal file, tradingsymbol)
@@ -291,15 +291,18 @@ class _Pricing:
 
 
 def _pricing(n: int, row: dict[str, Any], journal: str) -> _Pricing | None:
-    """A placed row's pricing, when it has the mid, the arrival and the index level."""
+    """A placed row's pricing, when it has the mid, the arrival and the index level. Its time
+    is ``priced_at`` (the estimate was made then; the order reached the broker a round trip
+    later, the placed row after that): a fill taken in between is not in the mid."""
     arrival, mid = _positive(row.get("arrival_price")), _positive(row.get("mid_at_send"))
     level = _positive(row.get("underlying_price"))
     if arrival is None or mid is None or level is None \
             or not isinstance(row.get("child_id"), str) \
             or not isinstance(row.get("parent_id"), str):
         return None
-    return _Pricing(n, float(row.get("ts") or 0.0), row["parent_id"], row["child_id"],
-                    (journal, str(row.get("tradingsymbol"))),
+    priced_at = _positive(row.get("priced_at"))
+    return _Pricing(n, priced_at or float(row.get("ts") or 0.0), row["parent_id"],
+                    row["child_id"], (journal, str(row.get("tradingsymbol"))),
                     1 if row.get("side") == Side.BUY else -1, arrival, mid, level)
 
 

@@ -59,6 +59,7 @@ class ChildEstimator:
             taken_ahead=ahead, prior_fills=prior_fills)
         child.decision = decision
         child.mid_at_send = decision.mid
+        child.priced_at = self.clock.now()
         child.underlying_at_send = self.market_data.price_at_hand(parent.underlying_key) \
             if parent.underlying_key is not None else None
         child.expected_slippage = estimate.expected_slippage
@@ -145,6 +146,7 @@ def put_back_pricing(child: ChildState, before: ChildState) -> None:
     child.book_walk, child.quote_source = before.book_walk, before.quote_source
     child.quote_age_ms, child.day_volume = before.quote_age_ms, before.day_volume
     child.session_s, child.underlying_at_send = before.session_s, before.underlying_at_send
+    child.priced_at = before.priced_at
 
 
 def traded_volume(quote: Quote, broker: Broker) -> tuple[int | None, float | None]:

@@ -70,7 +70,8 @@ class EventFactory:
             underlying_price=child.underlying_at_send,
             expected_cost_bps=child.expected_cost_bps, latency_ms=child.latency_ms,
             quote_source=child.quote_source, quote_age_ms=child.quote_age_ms,
-            touch_at_send=far_touch(parent.request.side, decision), status=status,
+            touch_at_send=far_touch(parent.request.side, decision),
+            priced_at=child.priced_at, status=status,
         )
         fields.update(extra)
         return self.parent_event(parent, event, **fields)

@@ -42,6 +42,8 @@ class ChildState:
     prior_impact: float | None = None
     expected_cost_bps: float | None = None
     mid_at_send: float | None = None
+    #: Clock time the estimate was made (its rows' ``priced_at``).
+    priced_at: float | None = None
     #: The underlying index's price when the child was priced (its rows' ``underlying_price``;
     #: a fill row's is the index when the fill was taken in).
     underlying_at_send: float | None = None

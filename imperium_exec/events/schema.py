@@ -25,8 +25,8 @@ SCHEMA_VERSION = 8
 #: kind; version 3 added the basket events and the fields from ``prior_impact`` on, version 4
 #: those from ``participation`` on, version 5 ``request``, version 6 ``slippage_fit`` (the last
 #: one of a row), None in older rows; version 7 only added an event kind (``modified``);
-#: ``touch_at_send`` came within version 8 (its rows are compact: an earlier one just lacks
-#: it, as it lacks every null);
+#: ``touch_at_send`` and ``priced_at`` came within version 8 (its rows are compact: an
+#: earlier one just lacks them, as it lacks every null);
 #: version 8 rows are compact in the journal (no nulls, no field the reader rebuilds: see
 #: :mod:`.compact`), and a markout row no longer repeats its child's estimate and quote. (Rows
 #: without ``v``, the v1 desk's, are upgraded: see :func:`_upgrade_seed_row`.)
@@ -38,7 +38,8 @@ FIELDS_SINCE: dict[str, int] = dict.fromkeys(
      "is_delay", "is_spread", "is_drift", "is_opportunity", "markout_s", "markout_mid",
      "markout_bps"), 3) | dict.fromkeys(
     ("participation", "horizon_s", "book_walk", "day_volume", "session_s",
-     "underlying_price"), 4) | {"request": 5, "slippage_fit": 6, "touch_at_send": 8}
+     "underlying_price"), 4) | {"request": 5, "slippage_fit": 6, "touch_at_send": 8,
+                                "priced_at": 8}
 
 
 class Event(NamedTuple):
@@ -191,6 +192,11 @@ class Event(NamedTuple):
                              "for a BUY, the bid for a SELL): a limit at or through it takes "
                              "liquidity, one short of it rests (none: no quote, or a row "
                              "written before it was recorded)"] = None
+    # when the child's estimate was made, so calibration counts the fills its mid had seen
+    # (imperium_exec.calibration.slippage_observations); absent from rows written before it
+    priced_at: Annotated[float | None, "When the child was priced (its estimate made from "
+                         "mid_at_send), epoch seconds: the fills taken in by then are in its "
+                         "estimate (none: a row written before it was recorded)"] = None
 
     def to_row(self) -> dict[str, Any]:
         """The row (the signal payload, and the journal's line once compacted): every field,

@@ -119,6 +119,28 @@ def test_another_journals_fills_on_the_contract_are_another_market(tmp_path: Pat
     assert beside == alone
 
 
+def test_a_fill_taken_in_after_the_pricing_is_not_in_the_childs_mid(tmp_path: Path) -> None:
+    """The estimate is made at ``priced_at``; the placed row comes a broker round trip later
+    (live: 50-300 ms, seconds behind a queue). A fill taken in between moved nothing in the mid
+    the child was priced from, so the calibration's mid move does not count it."""
+    rows, _ = run([(SECOND, "BUY")])
+    placed = [r for r in rows if r["event"] == "placed"]
+    assert all(r["priced_at"] <= r["ts"] for r in placed)
+    first_fill = next(r for r in rows if r["event"] == "filled")
+    second = next(r for r in placed if r["child_index"] == 2)
+
+    def second_childs_fills(priced_at: float | None) -> int:
+        edited = [dict(r, priced_at=priced_at) if r is second else r for r in rows]
+        reading = read_observations([write_journal(tmp_path / "paper.jsonl", edited)])
+        [move] = [m for m in reading.mid_moves if m.child_id == second["child_id"]]
+        return sum(f.units for f in move.fills)
+
+    # As written: priced after the first child's fill, which is in its mid.
+    assert second_childs_fills(second["priced_at"]) == first_fill["filled_quantity"]
+    # Priced before that fill was taken in (its row still before the placed row): not in it.
+    assert second_childs_fills(first_fill["ts"] - 0.001) == 0
+
+
 def write_journal(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     return path
