@@ -7,6 +7,9 @@ that is still decaying (the price drifts back under the next buyer), and a paren
 beside it moves the price as its own fills do. The calibration fits the impact from all of
 them (``calibration.slippage_observations``); the estimate must count the same fills.
 
+A restarted engine starts from the day's fills in the journal (:meth:`DeskFills.seed`): the
+crashed session's last fills are the ones whose temporary impact is still decaying.
+
 Kept for a day at most: a day's fills are a few per order, and Kite caps a day's orders at
 5,000, so tens of thousands at most.
 """
@@ -14,6 +17,7 @@ Kept for a day at most: a day's fills are a few per order, and Kite caps a day's
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: Fills older than this are forgotten (their temporary impact is long gone; a parent working
@@ -47,6 +51,20 @@ class DeskFills:
         self.count += 1
         if fills[0].at < at - self.keep_s:
             del fills[:bisect.bisect_left(fills, at - self.keep_s, key=lambda f: f.at)]
+
+    def seed(self, fills: Iterable[tuple[str, str, float, int]]) -> None:
+        """Take in earlier fills, (instrument, parent id, at, units) each, as
+        :meth:`record` would have (a restart, from the day's journal). They are numbered as
+        taken in: a parent that had arrived before would count them as since its arrival
+        (the engine seeds before its first parent)."""
+        for instrument, parent_id, at, units in fills:
+            known = self._by_instrument.setdefault(instrument, [])
+            if known and known[-1].at > at:
+                bisect.insort(known, DeskFill(at, parent_id, units, self.count),
+                              key=lambda f: f.at)
+                self.count += 1
+            else:
+                self.record(instrument, parent_id, at, units)
 
     def others_since(self, instrument: str, parent_id: str, since: float) -> list[DeskFill]:
         """The fills on ``instrument`` from ``since`` on of parents other than ``parent_id``."""

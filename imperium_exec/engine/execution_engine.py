@@ -243,6 +243,10 @@ class ExecutionEngine:
             self._loop.call_soon_threadsafe(self.budget.count_unseen_requests)
         if day.writes:
             self._loop.call_soon_threadsafe(self.budget.count_earlier_writes, day.writes)
+        if day.fills:
+            self._loop.call_soon_threadsafe(self.desk_fills.seed, [
+                (instrument_key(f.exchange, f.tradingsymbol), f.parent_id, f.ts, f.units)
+                for f in day.fills])
         return asyncio.run_coroutine_threadsafe(self.orphans.recover(day, journal), self._loop)
 
     def cancel_orphans(self) -> concurrent.futures.Future[list[ExecutionResult]]:
@@ -511,9 +515,11 @@ class ExecutionEngine:
 
     def _fill_taken(self, parent: ParentState, child: ChildState, units: int,
                     price: float) -> None:
-        """A fill the engine took in: its markouts, and the desk's fills on the instrument
-        (the next children's estimates count its impact, whichever parent they belong to)."""
-        self.markouts.on_fill(parent, child, units, price)
+        """A fill the engine took in: its markouts (not for a parent held from a restart),
+        and the desk's fills on the instrument (the next children's estimates count its
+        impact, whichever parent they belong to, a held one's too)."""
+        if not parent.recovered:
+            self.markouts.on_fill(parent, child, units, price)
         req = parent.request
         self.desk_fills.record(instrument_key(req.exchange, req.tradingsymbol),
                                parent.parent_id, self.clock.now(), req.side.sign * units)

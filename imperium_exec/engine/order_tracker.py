@@ -90,7 +90,8 @@ class OrderTracker:
         self.clock = clock
         self.config = config or TrackerConfig()
         self.charges = charges or default_charges()
-        #: Told of every fill (parent, child, units, price), after its row: the markouts.
+        #: Told of every fill (parent, child, units, price), after its row, a held parent's
+        #: too: the markouts and the desk's fills on the instrument.
         self.on_fill: Callable[[ParentState, ChildState, int, float], None] | None = None
         #: The parent's underlying index now (a fill row's ``underlying_price``), if known.
         self.underlying_now: Callable[[ParentState], float | None] | None = None
@@ -432,7 +433,7 @@ class OrderTracker:
                 average_price=child.average_price, fees=fees,
                 underlying_price=self.underlying_now(parent)
                 if self.underlying_now is not None else None))
-            if self.on_fill is not None and not parent.recovered:
+            if self.on_fill is not None:
                 self.on_fill(parent, child, increment, price)
             changed = True
         if order.status.is_terminal and child.status is ChildStatus.WORKING:

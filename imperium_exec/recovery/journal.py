@@ -104,6 +104,18 @@ class JournalBasket:
 
 
 @dataclass(frozen=True, slots=True)
+class JournalFill:
+    """One of the day's fills, as a restarted engine's estimates count it (the desk's fills
+    on the contract: :mod:`imperium_exec.engine.desk_fills`)."""
+
+    ts: float  # when it was taken in, epoch seconds
+    exchange: str
+    tradingsymbol: str
+    parent_id: str
+    units: int  # signed: + bought, - sold
+
+
+@dataclass(frozen=True, slots=True)
 class JournalDay:
     """What the day's rows say: the unfinished parents, and every parent id the day used."""
 
@@ -121,6 +133,9 @@ class JournalDay:
     writes: tuple[float, ...] = ()
     #: The day's baskets with no ``basket_finished`` row.
     open_baskets: tuple[JournalBasket, ...] = ()
+    #: The day's fills in time order (a restarted engine's estimates count the impact the
+    #: crashed session's fills left on each contract, as the calibration does).
+    fills: tuple[JournalFill, ...] = ()
 
 
 def read_today(path: str | os.PathLike[str], now: float,
@@ -154,6 +169,7 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
     count = bad = 0
     traded = {Side.BUY: 0.0, Side.SELL: 0.0}
     writes: list[float] = []
+    fills: list[JournalFill] = []
     baskets: dict[str, JournalBasket] = {}
     baskets_finished: set[str] = set()
     #: A leg's basket by its parent id: a restart's rows of a leg carry no ``basket_id`` (the
@@ -178,6 +194,10 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
         if event.event in (EventKind.FILLED, EventKind.GHOST) and event.side is not None \
                 and event.filled_quantity and event.fill_price is not None:
             traded[event.side] += event.filled_quantity * event.fill_price
+            if event.event is EventKind.FILLED and event.tradingsymbol:
+                fills.append(JournalFill(event.ts, event.exchange or "NFO", event.tradingsymbol,
+                                         event.parent_id,
+                                         event.side.sign * event.filled_quantity))
         if event.event is EventKind.FINISHED:
             finished.add(event.parent_id)
             continue
@@ -192,7 +212,8 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
     unfinished = tuple(p for p in parents.values() if p.parent_id not in finished)
     open_baskets = tuple(b for b in baskets.values() if b.basket_id not in baskets_finished)
     return JournalDay(unfinished, frozenset(parents) | frozenset(finished), count, bad,
-                      traded[Side.BUY], traded[Side.SELL], tuple(writes), open_baskets)
+                      traded[Side.BUY], traded[Side.SELL], tuple(writes), open_baskets,
+                      tuple(sorted(fills, key=lambda f: f.ts)))
 
 
 def _apply_to_basket(baskets: dict[str, JournalBasket], finished: set[str], event: Event,

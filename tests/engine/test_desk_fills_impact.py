@@ -173,3 +173,14 @@ def test_the_desk_fills_of_other_parents_are_found_from_a_time_on() -> None:
     assert [f.at for f in fills.others_since("NFO:X", "c", 0.0)] == [10.0, 20.0, 30.0]
     fills.record("NFO:X", "a", 125.0, 65)  # the fills of more than 100 s before are gone
     assert [f.at for f in fills.others_since("NFO:X", "c", 0.0)] == [30.0, 125.0]
+
+
+def test_the_days_fills_seeded_at_a_restart_keep_their_time_order() -> None:
+    fills = DeskFills()
+    fills.record("NFO:X", "a", 50.0, 65)
+    fills.seed([("NFO:X", "crashed", 10.0, 130), ("NFO:X", "crashed", 60.0, -65),
+                ("NFO:Y", "crashed", 20.0, 65)])
+    assert [(f.at, f.units) for f in fills.others_since("NFO:X", "z", 0.0)] \
+        == [(10.0, 130), (50.0, 65), (60.0, -65)]
+    assert [f.at for f in fills.others_since("NFO:X", "z", 20.0)] == [50.0, 60.0]
+    assert fills.count == 4

@@ -190,6 +190,30 @@ def test_a_restart_lists_every_open_order_and_journals_the_fills_made_while_down
     assert len(crash.server.requests_to("place")) == places
 
 
+def test_the_restarts_estimates_count_the_crashed_sessions_fills_and_the_held_parents(
+        crash: Crash, qapp: Any) -> None:
+    """The fills of the day before the crash (D's first 65), and those the restart takes in
+    for the parents it holds (A's 130, B's 65, D's next 65, filled while it was down), are the
+    desk's fills on their contracts: the next parent's estimate counts their impact on its
+    contract (``engine.desk_fills``), as the calibration does from the journal."""
+    stack = crash.new_stack()
+    try:
+        stack.recovery().result(20)
+        wait_for_book_reads(crash.server, 1)
+        a, b, c, d = crash.parent_ids
+        assert c not in {r["parent_id"] for r in crash.rows() if r["event"] == "filled"}
+        day = [r for r in crash.rows() if r["event"] == "filled"]
+        by_parent: Counter[str] = Counter()
+        for inst in crash.instruments:
+            for fill in stack.engine.desk_fills.others_since(f"NFO:{inst.tradingsymbol}", "",
+                                                             0.0):
+                by_parent[fill.parent_id] += fill.units
+        assert by_parent == {a: 130, b: 65, d: 130}  # C's sell rests, unfilled
+        assert sum(by_parent.values()) == sum(r["filled_quantity"] for r in day)
+    finally:
+        stack.shutdown()
+
+
 def test_a_gateway_blip_on_the_restarts_book_read_is_read_again_and_the_orphans_held(
         crash: Crash, qapp: Any) -> None:
     """The first two reads of the order book at the restart get a gateway's 502 page and a
