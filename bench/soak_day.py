@@ -8,8 +8,8 @@ a minute make the full day a run of about half an hour.
     .venv/bin/python bench/soak_day.py [--items 3800] [--out bench/results_soak_day.md]
     .venv/bin/python bench/soak_day.py --quick        # 300 items, a minute or two
 
-The driver and the checks are imperium_exec.testing.day_soak (the CI-sized day is
-tests/engine/test_day_soak.py).
+The driver and the checks are imperium_exec.testing.day_soak (its desk process:
+day_desk; the day's cap: day_cap); the CI-sized day is tests/engine/test_day_soak.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from imperium_exec.testing.day_soak import DayPlan, DayReport, run_day, run_day_cap
+from imperium_exec.testing.day_cap import run_day_cap
+from imperium_exec.testing.day_soak import DayPlan, DayReport, run_day
 
 
 def table(report: DayReport, plan: DayPlan) -> list[str]:

@@ -3,10 +3,10 @@ client against the fake Kite server (Kite's limits, the soak's faults, a market 
 with the desk SIGKILLed and restarted once and its access token expiring once.
 
 The driver (:func:`run_day`, in the test or bench process) holds the fake server and the
-market mover. The desk runs in a process of its own (``python -m
-imperium_exec.testing.day_soak desk ...``) so that it can be killed: it reads the day's mix
-(:class:`DayPlan` made into items, JSON) and sends it from a given item on through one
-engine writing the day's journal directory, keeping at most ``max_working`` parents working.
+market mover. The desk runs in a process of its own (:mod:`.day_desk`) so that it can be
+killed: it reads the day's mix (:class:`DayPlan` made into items, JSON) and sends it from a
+given item on through one engine writing the day's journal directory, keeping at most
+``max_working`` parents working.
 The mix holds every algorithm (IMMEDIATE, IS, TWAP, VWAP, POV), option baskets (iron
 condors), parents the desk pauses and resumes, parents it cancels, and the kill switch once.
 
@@ -25,13 +25,11 @@ At the end the driver checks, over the whole journal (both desks) against the fa
 what the soak checks (:func:`~.soak.check_invariants`: no order the journal does not know,
 one terminal row a child, every parent finished once, each parent's fills equal to the
 fake's), plus: no tag sent twice, and no 429 the desk provoked (injected ones excluded).
+The day's order cap is run on its own (:mod:`.day_cap`).
 """
 
 from __future__ import annotations
 
-import functools
-import heapq
-import math
 import os
 import random
 import signal
@@ -196,211 +194,6 @@ def day_items(plan: DayPlan, symbols: list[str]) -> list[dict[str, Any]]:
     return items
 
 
-# ---------------------------------------------------------------------- the desk
-
-
-def desk_main(argv: list[str]) -> int:  # pragma: no cover - runs in a subprocess
-    """The desk: ``desk ROOT TICKER_ROOT JOURNAL_DIR PLAN_JSON START RESTART``."""
-    from kiteconnect import KiteConnect
-
-    from ..baskets.request import BasketRequest
-    from ..brokers.kite.broker import KiteBroker
-    from ..clock import RealClock
-    from ..engine.config import EngineConfig, SessionExpired
-    from ..engine.execution_engine import ExecutionEngine
-    from ..engine.rate_budget import AccountRateLimits
-    from ..recovery.journal import read_today, unfinished_today
-    from ..request import ExecutionRequest
-    from ..risk import RiskRefusal
-    from ..telemetry import FillQualityTracker, history_end
-    from .soak import fast_retries
-
-    root, ticker_root, journal_dir, plan_path = argv[:4]
-    start, restart = int(argv[4]), argv[5] == "1"
-    spec = orjson.loads(Path(plan_path).read_bytes())
-    plan = DayPlan(**spec["plan"])
-    items: list[dict[str, Any]] = spec["items"]
-    out_lock = threading.Lock()
-
-    def say(*words: object) -> None:
-        with out_lock:
-            print(*words, flush=True)
-
-    tracker = FillQualityTracker("live", journal_dir)
-    journal = tracker.path
-    end, _ = history_end(journal)
-    kite = KiteConnect(api_key="k", access_token="t", root=root, timeout=2.0)
-    broker = KiteBroker(kite, ticker_root=ticker_root, ticker_silence_s=2.0)
-    engine = ExecutionEngine(
-        broker, mode="live", clock=RealClock(), tracker=tracker, retry_policy=fast_retries(),
-        config=EngineConfig(late_order_watch_s=60.0, rate_limits=AccountRateLimits(
-            writes_per_day=plan.day_cap)))
-    working: set[str] = set()
-    lock = threading.Lock()
-    finished: set[str] = set()  # parents with their finished row
-    finished_said = threading.Condition()
-    ambiguous_at = [-math.inf]  # the last placement whose outcome was unknown (monotonic)
-
-    def note_row(row: dict[str, Any]) -> None:
-        if row["event"] == "reconciling":
-            ambiguous_at[0] = time.monotonic()
-        if row["event"] == "finished":
-            with finished_said:
-                finished.add(row["parent_id"])
-                finished_said.notify_all()
-
-    engine.add_listener(note_row)
-
-    def track(parent_ids: list[str], future: Any) -> None:
-        with lock:
-            working.update(parent_ids)
-
-        def done(_: Any) -> None:
-            with lock:
-                working.difference_update(parent_ids)
-        future.add_done_callback(done)
-
-    timers: list[tuple[float, int, Callable[[], None]]] = []
-    timer_seq = 0
-    timer_lock = threading.Lock()
-
-    def later(delay: float, fn: Callable[[], None]) -> None:
-        nonlocal timer_seq
-        with timer_lock:
-            timer_seq += 1
-            heapq.heappush(timers, (time.monotonic() + delay, timer_seq, fn))
-
-    def run_timers() -> None:
-        while True:
-            time.sleep(0.1)
-            due: list[Callable[[], None]] = []
-            with timer_lock:
-                while timers and timers[0][0] <= time.monotonic():
-                    due.append(heapq.heappop(timers)[2])
-            for fn in due:
-                try:
-                    fn()
-                except Exception as exc:  # a parent already finished, a lost session
-                    say("note", type(exc).__name__, str(exc).replace("\n", " ")[:120])
-
-    threading.Thread(target=run_timers, daemon=True).start()
-
-    def settle_orphans(report: Any, label: str) -> None:
-        """Adopt every other orphan, cancel the rest once the adoptions are decided."""
-        orphans = [o.parent_id for o in report.orphans]
-        adopted = []
-        for i, parent_id in enumerate(orphans):
-            if i % 2 == 0:
-                new_id, future = engine.adopt(parent_id, window_s=plan.adopt_window_s)
-                adopted.append((parent_id, future))
-                track([new_id], future)
-        # The adoptions cancel their old orders and start: each held parent then ends (its
-        # finished row), or its adoption is refused. (Generous, like the cancels below.)
-        with finished_said:
-            if not finished_said.wait_for(lambda: all(
-                    parent_id in finished or future.done() for parent_id, future in adopted),
-                    timeout=120):
-                say("note", "adoptions still undecided after 120 s")
-        asked = time.monotonic()
-        # (Generous: each held parent's cancels are confirmed, under the soak's faults, on a
-        # shared machine; how long it took is said.)
-        cancelled = engine.cancel_orphans().result(600)
-        say("note", f"cancel_orphans took {time.monotonic() - asked:.1f} s")
-        refused = sum(1 for _, f in adopted if f.done() and f.exception() is not None)
-        say(label, f"orphans={len(orphans)}", f"adopted={len(adopted) - refused}",
-            f"refused={refused}", f"cancelled={len(cancelled)}",
-            f"open_orders={len(report.open_orders)}",
-            f"unknown={len(report.unknown_orders)}")
-
-    if restart:
-        now = time.time()
-        day = unfinished_today(read_today(journal, now, end) if end else [], now)
-        report = engine.recover(day, str(journal)).result(600)
-        if report.error:
-            say("recovery-error", report.error)
-        settle_orphans(report, "recovered")
-
-    def after_session_loss() -> None:
-        say("session-lost", engine.session_lost)
-        while True:
-            try:
-                report = engine.resume_session("t").result(30)
-            except Exception as exc:
-                say("note", "resume", type(exc).__name__)
-                time.sleep(0.5)
-                continue
-            if report.error is None:
-                break
-            time.sleep(0.5)
-        settle_orphans(report, "resumed")
-
-    index = start
-    while index < len(items):
-        if engine.session_lost is not None:
-            after_session_loss()
-            continue
-        with lock:
-            busy = len(working)
-        if busy >= plan.max_working:
-            time.sleep(0.05)
-            continue
-        item = items[index]
-        try:
-            if item["kind"] == "kill_switch":
-                engine.cancel_all()
-                say("kill-switch", busy)
-            elif item["kind"] == "basket":
-                basket = BasketRequest.model_validate({"legs": item["legs"]})
-                _, ids, bfuture = engine.submit_basket(basket)
-                track(ids, bfuture)
-            else:
-                request = ExecutionRequest.model_validate(item["request"])
-                parent_id, future = engine.submit(request)
-                track([parent_id], future)
-                if item["action"] == "pause":
-                    later(plan.pause_after_s, functools.partial(engine.pause, parent_id))
-                    later(plan.resume_after_s, functools.partial(engine.resume, parent_id))
-                elif item["action"] == "cancel":
-                    later(plan.cancel_after_s, functools.partial(engine.cancel, parent_id))
-        except (SessionExpired, RuntimeError) as exc:
-            if engine.session_lost is not None:
-                continue  # sent again after the new login
-            say("refused", index, type(exc).__name__, str(exc).replace("\n", " ")[:200])
-        except (RiskRefusal, ValueError) as exc:
-            say("refused", index, type(exc).__name__, str(exc).replace("\n", " ")[:200])
-        say("sent", index)
-        index += 1
-    deadline = time.monotonic() + plan.tail_s
-    while time.monotonic() < deadline:
-        if engine.session_lost is not None:
-            after_session_loss()
-        with lock:
-            if not working:
-                break
-        time.sleep(0.2)
-    with lock:
-        left = len(working)
-    if left:
-        say("tail-kill-switch", left)
-        engine.cancel_all()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with lock:
-            if not working:
-                break
-        time.sleep(0.2)
-    # An order a fault held back turns up at the fake a fixed time after its placement was
-    # answered (and the engine looked for it: its reconciling row): like a desk left open
-    # after the kill switch, wait that long, so that the shutdown's last book read sees it
-    # and the engine names its order (a watch still blind then only says its tag may be
-    # live).
-    time.sleep(max(0.0, ambiguous_at[0] + plan.settle_s - time.monotonic()))
-    engine.shutdown(30.0)
-    tracker.close()
-    say("done")
-    return 0
-
-
 # ---------------------------------------------------------------------- the driver
 
 
@@ -412,7 +205,7 @@ class _Desk:
         self.stderr = stderr  # (kept beside the journal: a desk that dies says why there)
         with stderr.open("w") as errors:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "imperium_exec.testing.day_soak", "desk", *args],
+                [sys.executable, "-m", "imperium_exec.testing.day_desk", *args],
                 stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
         self.lines: list[str] = []
         self.last_sent = -1
@@ -614,149 +407,3 @@ def run_day(plan: DayPlan, journal_dir: str | os.PathLike[str], *,
     tags = Counter(o.get("tag") for o in server.recorded_orders())
     report.repeated_tags = [f"{t} x{n}" for t, n in tags.items() if n > 1]
     return report
-
-
-# ---------------------------------------------------------------------- the day's cap
-
-
-@dataclass
-class DayCapReport:
-    """What the run at the day's cap showed."""
-
-    cap: int
-    reserve: int
-    #: Planned placements of each parent admitted, in order.
-    admitted: list[int] = field(default_factory=list)
-    #: The refusal lines (the parent that no longer fits), with what it planned.
-    refusals: list[tuple[int, str]] = field(default_factory=list)
-    placements: int = 0
-    cancels: int = 0
-    cap_replies: int = 0
-    invariants: SoakReport = field(default_factory=SoakReport)
-    seconds: float = 0.0
-    #: The error rows' texts (a child that could not be placed).
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return self.invariants.clean and self.cap_replies == 0 \
-            and self.invariants.throttled_replies == 0
-
-
-def run_day_cap(cap: int = 400, *, reserve: int = 40, slices: int = 25,
-                log: Callable[[str], None] | None = None) -> DayCapReport:
-    """The day's cap on both sides (the fake's ``order_writes_per_day`` and the engine's
-    ``writes_per_day``, ``reserve`` of them kept for cancels): two resting 1-lot limits, then
-    TWAPs of ``slices`` market slices until one no longer fits (refused: the line is kept),
-    then a TWAP of exactly what is left (admitted), then a 1-lot order (refused: nothing
-    left); the TWAPs run out, and the kill switch cancels the resting limits out of the
-    reserve. Checks the soak's invariants over every result, and that the fake never
-    answered its day cap (nor any 429). In process: nothing here needs a crash."""
-    from ..clock import RealClock
-    from ..engine.execution_engine import EngineConfig, ExecutionEngine
-    from ..engine.rate_budget import AccountRateLimits
-    from ..request import ExecutionRequest
-    from ..risk import RiskRefusal
-    from .soak import fast_retries, open_faulty_kite
-
-    say = log or (lambda _: None)
-    instruments = nifty_strip(8)
-    quiet = SoakPlan(place_fault_rate=0.0, cancel_fault_rate=0.0, book_fault_rate=0.0)
-    # A client timeout long enough that a busy machine does not make placements ambiguous:
-    # a re-sent placement is a write the day's budget did not reserve (see the report).
-    server, broker = open_faulty_kite(quiet, instruments, bid=BID, ask=ASK, client_timeout=5.0,
-                                      rate_limits=RateLimits(order_writes_per_day=cap))
-    engine = ExecutionEngine(broker, mode="live", clock=RealClock(), retry_policy=fast_retries(),
-                             config=EngineConfig(rate_limits=AccountRateLimits(
-                                 writes_per_day=cap, cancel_reserve_per_day=reserve)))
-    rows: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
-    def collect(row: dict[str, Any]) -> None:
-        with lock:
-            rows.append(row)
-
-    engine.add_listener(collect)
-    report = DayCapReport(cap, reserve)
-    started = time.monotonic()
-    symbols = [i.tradingsymbol for i in instruments]
-    stop = threading.Event()
-
-    def refill() -> None:
-        # The fake's touch holds 50 lots and fills take from it: without new quotes a
-        # symbol's ask is gone after 50 lots and each TWAP's MARKET child rests at its
-        # protection price and ends the parent partial. The market makers come back.
-        while not stop.wait(0.5):
-            for symbol in symbols:
-                server.set_quote(symbol, bid=BID, ask=ASK)
-
-    refiller = threading.Thread(target=refill, daemon=True)
-    refiller.start()
-
-    def request(symbol: str, **kw: Any) -> ExecutionRequest:
-        return ExecutionRequest.model_validate(dict(
-            tradingsymbol=symbol, exchange="NFO", side="BUY", quantity=65, lot_size=65,
-            tick_size=0.05, freeze_quantity=1800, bid=BID, ask=ASK) | kw)
-
-    futures = []
-
-    def send(req: ExecutionRequest, planned: int) -> bool:
-        try:
-            futures.append(engine.submit(req))
-        except RiskRefusal as exc:
-            report.refusals.append((planned, str(exc)))
-            say(f"refused ({planned} planned): {exc}")
-            return False
-        report.admitted.append(planned)
-        return True
-
-    try:
-        for symbol in symbols[:2]:  # resting below the market
-            send(request(symbol, order_type="LIMIT", limit_price=90.0), 1)
-        # Long enough for every admitted placement: at Kite's 360 placements a minute when
-        # there are more than a minute holds, else at its 10 writes a second (with room).
-        placements = cap - reserve
-        horizon = max(5.0, 1.2 * slices, placements / (5.5 if placements > 360 else 8.0))
-        # MARKET slices: each takes liquidity (a long TWAP's limit slices would join the bid
-        # of this unmoving market and rest).
-        twap = dict(quantity=65 * slices, execution_algo="TWAP", max_child_orders=slices,
-                    horizon_s=horizon, randomize_slices=False, order_type="MARKET")
-        i = 0
-        while send(request(symbols[2 + i % 6], **twap), slices):
-            i += 1
-        left = cap - reserve - sum(report.admitted)
-        if left > 0:
-            send(request(symbols[2], quantity=65 * left, execution_algo="TWAP",
-                         order_type="MARKET",
-                         max_child_orders=left, horizon_s=max(horizon, 1.2 * left),
-                         randomize_slices=False), left)
-        send(request(symbols[3]), 1)
-        results: dict[str, ExecutionResult] = {}
-        for parent_id, future in futures[2:]:
-            results[parent_id] = future.result(horizon + 300)
-        engine.cancel_all()  # the resting limits: cancels out of the day's reserve
-        for parent_id, future in futures[:2]:
-            results[parent_id] = future.result(60)
-    finally:
-        stop.set()
-        refiller.join(5.0)
-        engine.shutdown(20.0)
-        server.stop()
-    report.seconds = time.monotonic() - started
-    with lock:
-        all_rows = list(rows)
-    check_invariants(report.invariants, results, all_rows, server)
-    report.errors = [f"{r['child_id']}: {r['error']} ({r['message']})" for r in all_rows
-                     if r["event"] == "error"]
-    report.invariants.parents = len(results)
-    report.invariants.throttled_replies = server.throttled
-    report.placements = len(server.requests_to("place"))
-    report.cancels = len(server.requests_to("cancel"))
-    report.cap_replies = server.throttled  # (the fake answers its day cap with a 429)
-    return report
-
-
-if __name__ == "__main__":  # pragma: no cover
-    if sys.argv[1:2] == ["desk"]:
-        sys.exit(desk_main(sys.argv[2:]))
-    sys.exit("usage: python -m imperium_exec.testing.day_soak desk ...")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from imperium_exec.events import ParentStatus
-from imperium_exec.testing.day_soak import DayPlan, run_day, run_day_cap
+from imperium_exec.testing.day_cap import run_day_cap
+from imperium_exec.testing.day_soak import DayPlan, run_day
 
 
 @pytest.mark.slow(seconds=15)
