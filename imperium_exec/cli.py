@@ -93,8 +93,8 @@ def add_calibrate_command(subparsers: Subparsers) -> None:
                           "curves to a journal",
         description="Fit the slippage model to realized fills: one observation per filled "
                     "child (cost against the arrival mid), least squares for the impact the "
-                    "quote cannot show (the parent's own earlier fills, permanent and "
-                    "temporary, and the participation power law). Prints predicted against "
+                    "quote cannot show (the desk's earlier fills on the contract, permanent "
+                    "and temporary, and the participation power law). Prints predicted against "
                     "realized cost before (the journal's own estimates) and after. Then the "
                     "intraday volume curve per underlying and day kind (expiry day or not) "
                     "from the market's traded volume in the child rows' quotes, with the "

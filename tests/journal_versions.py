@@ -76,7 +76,9 @@ MIXED_LINES: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
 def engine_rows(folder: Path) -> list[dict[str, Any]]:
     """The engine's rows of a paper run, whole (as emitted): 24 parents of the deterministic
     calibration mix (12 bought, then 12 sold on the same markets), then two IMMEDIATE parents
-    with their 1 s and 5 s markouts."""
+    with their 1 s and 5 s markouts. (The bought and the sold worlds are two journals; their
+    rows put together here make one journal of two markets: these tests read one journal two
+    ways and compare, they do not judge a fit against the truth.)"""
     folder.mkdir(parents=True, exist_ok=True)
     bought, sold = simulate_journal(24, seed=5, journal=folder / "engine.jsonl", batch=24)
     clock = VirtualClock()

@@ -50,7 +50,7 @@ def _dates(observations: Sequence[ChildObservation]) -> list[str]:
 def predicted_cost(observation: ChildObservation, model: SlippageModel) -> float:
     """The model's estimate of the child's cost per unit against arrival (no fees), from the
     inputs its rows carry: the quote's spread part, the book walk, the power law and the
-    linear impact of the parent's earlier fills."""
+    linear impact of the desk's earlier fills on the contract (its prior fills)."""
     p = model.params
     horizon = observation.horizon_s if observation.horizon_s and observation.horizon_s > 0 \
         else p.nominal_horizon_s

@@ -7,15 +7,18 @@ One observation per filled child, read from the journal by streaming it line by 
 - **the estimate's inputs**, from the child's rows (schema version 4): the spread part the
   quote showed (``expected_slippage``: +half-spread taking, -half-spread joining, 0 at the
   mid), the book walk (``book_walk``), the participation and horizon the power law used;
-- **the parent's earlier fills**: units and ages of the fills of its other children written
-  before this child's first fill (they moved the price this child paid).
+- **the desk's earlier fills on the contract**: units and ages of the fills written before this
+  child's first fill, its parent's and other parents' in the same journal (they moved the
+  price this child paid), aged from its pricing as the engine's estimate ages them
+  (:mod:`.slippage_observations`).
 
 What is fitted, by least squares (numpy), is the part of the cost the quote cannot show:
 ``y = realized - spread part - book walk`` regressed, without intercept, on
 
-- the parent's earlier filled units (``permanent_per_unit``, Almgren-Chriss, rupees per unit),
+- those earlier filled units (``permanent_per_unit``, Almgren-Chriss, rupees per unit; a fill
+  of another parent's before this parent's arrival is in the arrival price already),
 - the same units decayed with a half-life (``temporary_per_unit``; the half-life is the one of
-  :data:`HALF_LIVES_S` that fits best),
+  :data:`HALF_LIVES_S` that fits best; a fill before the arrival only by its decay since),
 - ``sigma_H * participation**beta`` (the power law's ``eta``, with ``beta`` and the daily
   volatility held at the base parameters').
 

@@ -14,9 +14,10 @@ One observation per filled child, read from the journal by streaming it line by 
   (:class:`~..costs.slippage.PriorFill`): another parent's fill before this parent's arrival
   only by its temporary part's decay since the arrival.
 
-A journal file is one desk's market (one desk writes it, in one mode): fills are matched to a
-child by file and instrument, so a live journal's fills never count on the paper exchange's
-market, nor one simulated world's in another's.
+A journal is one desk's market (one desk writes it, in one mode): fills are matched to a child
+by journal and instrument, so a live journal's fills never count on the paper exchange's
+market, nor one simulated world's in another's. Files that share a row are one journal (a
+backup copy, or a cut of it), and a parent's rows belong to the journal of its first row.
 
 With the index levels on the rows (child and fill rows written from 2026-12-07 on), each
 child's cost also carries the market's own move (:mod:`.market_move`), and each child's
@@ -100,7 +101,7 @@ class MidMove:
 @dataclass
 class _Child:
     parent_id: str
-    market: tuple[str, str]  # (journal file, tradingsymbol)
+    tradingsymbol: str
     side_sign: int
     estimate: dict[str, Any]
     first_fill: int | None = None  # row number of the first fill
@@ -144,7 +145,7 @@ def iter_journal_rows(paths: Iterable[str | os.PathLike[str]],
 
 
 _ESTIMATE_FIELDS = ("arrival_price", "mid_at_send", "expected_slippage", "impact_estimate",
-                    "participation", "horizon_s", "book_walk")
+                    "participation", "horizon_s", "book_walk", "priced_at")
 
 
 def read_observations(paths: Iterable[str | os.PathLike[str]],
@@ -156,22 +157,23 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     children: dict[str, _Child] = {}
     fills: list[tuple[int, float, int, str]] = []  # (row, ts, units, child)
     arrivals: dict[str, tuple[float, float]] = {}  # parent -> (epoch, index level)
-    #: parent -> (row, epoch) of its first row (its accepted row: its arrival)
-    starts: dict[str, tuple[int, float]] = {}
+    #: parent -> (row, epoch, file) of its first row (its accepted row: its arrival)
+    starts: dict[str, tuple[int, float, str]] = {}
     pricings: list[_Pricing] = []
     quality = reading.quality
     for n, row in enumerate(iter_journal_rows(paths, quality)):
         event = row.get("event")
         wanted = mode is None or row.get("mode") == mode
         if isinstance(row.get("parent_id"), str):
-            starts.setdefault(row["parent_id"], (n, float(row.get("ts") or 0.0)))
+            starts.setdefault(row["parent_id"],
+                              (n, float(row.get("ts") or 0.0), quality.current_file))
         if event == EventKind.ACCEPTED:
             level = _positive(row.get("underlying_price"))
             if wanted and level is not None and isinstance(row.get("parent_id"), str):
                 arrivals.setdefault(row["parent_id"], (float(row.get("ts") or 0.0), level))
             continue
         if event == EventKind.PLACED:
-            pricing = _pricing(n, row, quality.current_file) if wanted else None
+            pricing = _pricing(n, row) if wanted else None
             if pricing is not None:
                 pricings.append(pricing)
             continue
@@ -189,7 +191,7 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
         if child is None:
             sign = 1 if row.get("side") == Side.BUY else -1
             child = children[child_id] = _Child(
-                parent_id, (quality.current_file, str(row.get("tradingsymbol"))), sign,
+                parent_id, str(row.get("tradingsymbol")), sign,
                 {k: row.get(k) for k in _ESTIMATE_FIELDS}, n, float(row.get("ts") or 0.0))
         child.units += units
         child.value += units * price
@@ -197,10 +199,16 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
         if level is not None:
             child.fills_at.append((units, float(row.get("ts") or 0.0), level))
         fills.append((n, float(row.get("ts") or 0.0), units, child_id))
+    journal_of = quality.journal_of()
+
+    def market(parent_id: str, tradingsymbol: str) -> tuple[str, str]:
+        return journal_of(starts[parent_id][2]), tradingsymbol
+
     by_market: dict[tuple[str, str], list[tuple[float, int, int]]] = {}  # (ts, row, +/-units)
     for n, ts, units, child_id in fills:
         child = children[child_id]
-        by_market.setdefault(child.market, []).append((ts, n, child.side_sign * units))
+        by_market.setdefault(market(child.parent_id, child.tradingsymbol), []).append(
+            (ts, n, child.side_sign * units))
     for market_fills in by_market.values():
         market_fills.sort()
     pricers = _Pricers(arrivals)
@@ -216,11 +224,15 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
         s = child.side_sign
         arrival = float(e["arrival_price"])
         average = child.value / child.units
-        accepted_row, arrival_ts = starts[child.parent_id]
-        prior = _desk_fills(by_market[child.market], s, child.first_fill or 0,
-                            child.first_fill_ts, arrival_ts, accepted_row)
+        accepted_row, arrival_ts, _ = starts[child.parent_id]
+        # The fills written before its first fill (those of its taking siblings sent with it
+        # too: the engine counts them as on their way to the book), aged from its pricing.
+        priced_at = _positive(e["priced_at"]) or child.first_fill_ts
+        prior = _desk_fills(by_market[market(child.parent_id, child.tradingsymbol)], s,
+                            child.first_fill or 0, child.first_fill_ts, arrival_ts,
+                            accepted_row, aged_from=priced_at)
         reading.observations.append(ChildObservation(
-            parent_id=child.parent_id, child_id=child_id, tradingsymbol=child.market[1],
+            parent_id=child.parent_id, child_id=child_id, tradingsymbol=child.tradingsymbol,
             side_sign=s, arrival_price=arrival, units=child.units,
             realized=s * (average - arrival), spread_part=float(e["expected_slippage"]),
             book_walk=float(e["book_walk"]), participation=float(e["participation"]),
@@ -232,7 +244,7 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     for pricing in pricings:
         if pricing.parent_id in reading.quality.flagged_parents:
             continue  # a row of its parent did not fit: left out whole
-        pricer = pricers.of(pricing.parent_id, pricing.market[1], pricing.arrival)
+        pricer = pricers.of(pricing.parent_id, pricing.tradingsymbol, pricing.arrival)
         if pricer is None:
             continue
         start_ts, start_level = arrivals[pricing.parent_id]
@@ -241,8 +253,9 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
             parent_id=pricing.parent_id, child_id=pricing.child_id,
             arrival_price=pricing.arrival, move=s * (pricing.mid - pricing.arrival),
             market_move=s * pricer.move(start_level, start_ts, pricing.level, pricing.ts),
-            fills=_desk_fills(by_market.get(pricing.market, []), s, pricing.row, pricing.ts,
-                              start_ts, starts[pricing.parent_id][0]),
+            fills=_desk_fills(
+                by_market.get(market(pricing.parent_id, pricing.tradingsymbol), []), s,
+                pricing.row, pricing.ts, start_ts, starts[pricing.parent_id][0]),
             ts=pricing.ts))
     return reading
 
@@ -253,11 +266,14 @@ DESK_FILLS_WINDOW_S = 10.0 * max(HALF_LIVES_S)
 
 
 def _desk_fills(fills: list[tuple[float, int, int]], side_sign: int, row: int, at: float,
-                arrival_ts: float, accepted_row: int) -> tuple[PriorFill, ...]:
+                arrival_ts: float, accepted_row: int, *,
+                aged_from: float | None = None) -> tuple[PriorFill, ...]:
     """Our fills on one market (``fills``: (ts, row, units signed + bought) in time order)
     written before row ``row`` at ``at`` or earlier, from :data:`DESK_FILLS_WINDOW_S` before
-    the parent's arrival on, aged from ``at`` and signed by the parent's side
-    (``side_sign``); those written before the parent's accepted row are before its arrival."""
+    the parent's arrival on, aged from ``aged_from`` (default ``at``; 0 for a fill after it)
+    and signed by the parent's side (``side_sign``); those written before the parent's
+    accepted row are before its arrival."""
+    aged_from = at if aged_from is None else aged_from
     start = bisect.bisect_left(fills, (arrival_ts - DESK_FILLS_WINDOW_S,))
     out = []
     for ts, n, units in fills[start:]:
@@ -265,7 +281,7 @@ def _desk_fills(fills: list[tuple[float, int, int]], side_sign: int, row: int, a
             break
         if n >= row:
             continue
-        out.append(PriorFill(age_s=max(0.0, at - ts),
+        out.append(PriorFill(age_s=max(0.0, aged_from - ts),
                              arrival_age_s=max(0.0, arrival_ts - ts) if n < accepted_row
                              else None,
                              units=side_sign * units))
@@ -283,14 +299,14 @@ class _Pricing:
     ts: float  # the pricing (``priced_at``; the placed row's time in rows before it)
     parent_id: str
     child_id: str
-    market: tuple[str, str]  # (journal file, tradingsymbol)
+    tradingsymbol: str
     side_sign: int
     arrival: float
     mid: float
     level: float  # the index when the child was priced
 
 
-def _pricing(n: int, row: dict[str, Any], journal: str) -> _Pricing | None:
+def _pricing(n: int, row: dict[str, Any]) -> _Pricing | None:
     """A placed row's pricing, when it has the mid, the arrival and the index level. Its time
     is ``priced_at`` (the estimate was made then; the order reached the broker a round trip
     later, the placed row after that): a fill taken in between is not in the mid."""
@@ -302,7 +318,7 @@ def _pricing(n: int, row: dict[str, Any], journal: str) -> _Pricing | None:
         return None
     priced_at = _positive(row.get("priced_at"))
     return _Pricing(n, priced_at or float(row.get("ts") or 0.0), row["parent_id"],
-                    row["child_id"], (journal, str(row.get("tradingsymbol"))),
+                    row["child_id"], str(row.get("tradingsymbol")),
                     1 if row.get("side") == Side.BUY else -1, arrival, mid, level)
 
 
@@ -327,7 +343,7 @@ def _fills_market_move(pricers: _Pricers, child: _Child, arrival: float) -> floa
     signed like a cost; None unless every fill's row has the index level."""
     if not child.fills_at or sum(u for u, _, _ in child.fills_at) != child.units:
         return None
-    pricer = pricers.of(child.parent_id, child.market[1], arrival)
+    pricer = pricers.of(child.parent_id, child.tradingsymbol, arrival)
     if pricer is None:
         return None
     start_ts, start_level = pricers.arrivals[child.parent_id]

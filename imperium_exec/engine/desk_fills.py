@@ -54,9 +54,9 @@ class DeskFills:
 
     def seed(self, fills: Iterable[tuple[str, str, float, int]]) -> None:
         """Take in earlier fills, (instrument, parent id, at, units) each, as
-        :meth:`record` would have (a restart, from the day's journal). They are numbered as
-        taken in: a parent that had arrived before would count them as since its arrival
-        (the engine seeds before its first parent)."""
+        :meth:`record` would have (a restart, from the day's journal), in time order among
+        those already recorded. They are numbered as taken in: a parent that arrived while
+        the journal was read tells them apart by their time."""
         for instrument, parent_id, at, units in fills:
             known = self._by_instrument.setdefault(instrument, [])
             if known and known[-1].at > at:

@@ -129,8 +129,13 @@ class ChildEstimator:
         since = arrived - 10.0 * self.slippage.params.temporary_half_life_s
         sign = req.side.sign
         before = parent.fills_before_arrival
+        # Before the arrival by time; at the arrival's own clock time, by the order taken in
+        # (a restart's fills, seeded from the journal, may be numbered after a parent that
+        # arrived while the journal was read).
         return [PriorFill(age_s=max(0.0, now - f.at), units=sign * f.units,
-                          arrival_age_s=max(0.0, arrived - f.at) if f.number < before else None)
+                          arrival_age_s=max(0.0, arrived - f.at)
+                          if f.at < arrived or (f.at == arrived and f.number < before)
+                          else None)
                 for f in self.desk_fills.others_since(
                     instrument_key(req.exchange, req.tradingsymbol), parent.parent_id, since)]
 

@@ -24,7 +24,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,9 @@ class JournalQuality:
     original_files: set[str] = field(default_factory=set)
     #: Parents with a row left out: the readers leave the whole parent out.
     flagged_parents: set[str] = field(default_factory=set)
+    #: Pairs of files that hold the same row (the later file's name, the earlier's): one
+    #: journal and its copy (:meth:`journal_of`).
+    shared_rows: set[tuple[str, str]] = field(default_factory=set, compare=False)
     #: The file being read while rows are streamed (its name as given): a reader that keeps
     #: one desk's market apart from another's groups by it (a journal is one desk's, in one
     #: mode). Not part of what was found: left out of comparisons.
@@ -99,6 +102,22 @@ class JournalQuality:
             where.append(path if line is None else f"{path}:{line}")
         if parent_id:
             self.flagged_parents.add(parent_id)
+
+    def journal_of(self) -> Callable[[str], str]:
+        """The journal each file read is part of: files that share a row are one journal
+        (a backup copy, or a cut of it), named by the first of them in name order."""
+        parent: dict[str, str] = {}
+
+        def root(name: str) -> str:
+            while parent.get(name, name) != name:
+                name = parent[name]
+            return name
+
+        for later, earlier in sorted(self.shared_rows):
+            a, b = sorted((root(later), root(earlier)))
+            if a != b:
+                parent[b] = a
+        return root
 
     @property
     def rows_left_out(self) -> int:
@@ -208,6 +227,8 @@ def read_journal_rows(paths: Iterable[str | os.PathLike[str]],
                     q.duplicates += 1
                     q.duplicate_files.add(name)
                     q.original_files.add(first)
+                    if first != name:
+                        q.shared_rows.add((name, first))
                     continue
                 seen[key] = name
                 q.rows += 1

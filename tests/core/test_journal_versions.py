@@ -7,6 +7,7 @@ tests/widgets/test_dock_journal_versions.py, tests/tca/test_tca_journal_versions
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,13 @@ def test_restart_recovery_reads_the_same_day_from_a_mixed_journal(
         assert parent.filled == filled[-1]
         assert parent.request is not None and parent.orders
         assert all(o.tag for o in parent.orders.values())  # rebuilt from the compact lines
+    # The day's fills, for the restarted engine's estimates: signed by side, in time order
+    # (the engine's, and the older rows' of the day).
+    assert Counter((r["parent_id"], (1 if r["side"] == "BUY" else -1) * r["filled_quantity"])
+                   for r in rows if r["event"] == "filled") \
+        <= Counter((f.parent_id, f.units) for f in mixed.fills)
+    assert any(f.units < 0 for f in mixed.fills)
+    assert [f.ts for f in mixed.fills] == sorted(f.ts for f in mixed.fills)
 
 
 def test_calibrate_prints_the_same_figures_from_a_mixed_journal_as_from_the_whole_one(

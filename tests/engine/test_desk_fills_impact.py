@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from engine_support import make_request, make_rig
 
 from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.calibration.slippage_calibrate import predicted_cost
@@ -19,6 +20,8 @@ from imperium_exec.clock import VirtualClock
 from imperium_exec.costs.slippage import PriorFill, SlippageModel, SlippageParams
 from imperium_exec.engine.desk_fills import DeskFills
 from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
+from imperium_exec.engine.market_data import instrument_key
+from imperium_exec.engine.state import ChildState, ParentState
 from imperium_exec.testing.paper_parents import ParentSpec, parent_request, still_market
 
 SEED = 5
@@ -93,7 +96,9 @@ def test_the_calibration_predicts_what_the_engine_estimated_after_another_parent
     model = SlippageModel(params)
     for o in observations:
         assert any(f.arrival_age_s is not None for f in o.prior_fills)  # the first parent's
-        assert predicted_cost(o, model) == pytest.approx(o.estimated, rel=0.05, abs=1e-4)
+        # (Within 0.5 %: the engine ages a sibling's fills from when its order was placed,
+        # the journal from when each fill was taken in, a poll later.)
+        assert predicted_cost(o, model) == pytest.approx(o.estimated, rel=5e-3)
 
 
 def test_another_journals_fills_on_the_contract_are_another_market(tmp_path: Path) -> None:
@@ -106,17 +111,36 @@ def test_another_journals_fills_on_the_contract_are_another_market(tmp_path: Pat
     assert {r["ts"] for r in rows if r["event"] == "filled"} \
         & {r["ts"] for r in other_rows if r["event"] == "filled"}  # the same moments
 
-    def ours(paths: list[Path]) -> dict[str, tuple[Any, ...]]:
-        reading = read_observations(paths)
-        return {o.child_id: o.prior_fills for o in reading.observations
-                if o.parent_id in {r["parent_id"] for r in rows}} | {
-            f"mid {m.child_id}": m.fills for m in reading.mid_moves
-            if m.parent_id in {r["parent_id"] for r in rows}}
-
+    ours = {r["parent_id"] for r in rows}
     # (The other journal read first: its rows come before this one's in the reading.)
-    alone, beside = ours([here]), ours([there, here])
+    alone, beside = fills_seen([here], ours), fills_seen([there, here], ours)
     assert len(alone) >= 4 and any(alone.values())
     assert beside == alone
+
+
+def test_a_backup_copy_read_first_is_the_same_journal(tmp_path: Path) -> None:
+    """A copy of the journal cut in the middle of the first parent (its name sorts first, so
+    a folder reads it first): its rows are read once, and every child still counts the fills
+    before it, its own parent's and the other parent's (which began in the copy), as in the
+    journal alone."""
+    rows, _ = run([(SECOND, "BUY"), (SECOND, "BUY")])
+    journal = write_journal(tmp_path / "execution_quality_paper.jsonl", rows)
+    cut = next(i for i, r in enumerate(rows) if r["event"] == "filled")
+    copy = write_journal(tmp_path / "execution_quality_paper.2026-12-07.jsonl",
+                         rows[:cut + 1])
+    parents = {r["parent_id"] for r in rows}
+    alone = fills_seen([journal], parents)
+    assert sum(len(f) for f in alone.values()) >= 6
+    assert fills_seen([copy, journal], parents) == alone
+
+
+def fills_seen(paths: list[Path], parents: set[str]) -> dict[str, tuple[PriorFill, ...]]:
+    """The desk's fills each child of ``parents`` is predicted from (its cost side) and its
+    pricing's mid move saw (``mid <child>``), as the calibration reads ``paths``."""
+    reading = read_observations(paths)
+    return {o.child_id: o.prior_fills for o in reading.observations
+            if o.parent_id in parents} | {
+        f"mid {m.child_id}": m.fills for m in reading.mid_moves if m.parent_id in parents}
 
 
 def test_a_fill_taken_in_after_the_pricing_is_not_in_the_childs_mid(tmp_path: Path) -> None:
@@ -184,3 +208,28 @@ def test_the_days_fills_seeded_at_a_restart_keep_their_time_order() -> None:
         == [(10.0, 130), (50.0, 65), (60.0, -65)]
     assert [f.at for f in fills.others_since("NFO:X", "z", 20.0)] == [50.0, 60.0]
     assert fills.count == 4
+
+
+def test_a_restarts_fills_seeded_after_a_parent_arrived_are_before_its_arrival(
+        tmp_path: Path) -> None:
+    """A parent sent while the restart still reads the day's journal arrives before the
+    crashed session's fills are seeded (so they are numbered after it): by their time they are
+    before its arrival, counted only by their temporary part's decay, as the calibration reads
+    them from the journal."""
+    rig = make_rig(tmp_path)
+    try:
+        estimator = rig.engine.placer.estimator
+        estimator.slippage = SlippageModel(SlippageParams(
+            permanent_per_unit=1e-4, temporary_per_unit=4e-4, temporary_half_life_s=30.0))
+        request = make_request()
+        parent = ParentState.__new__(ParentState)  # only what the desk fills need
+        parent.request, parent.parent_id, parent.children = request, "new", []
+        now = rig.clock.now()
+        parent.arrived_at, parent.fills_before_arrival = now, estimator.desk_fills.count
+        estimator.desk_fills.seed([(instrument_key(request.exchange, request.tradingsymbol),
+                                    "crashed", now - 5.0, -1300)])
+        fills, _ = estimator.prior_fills(parent, ChildState(0, 0, 130, now))
+        assert fills == [PriorFill(age_s=5.0, units=-1300 * request.side.sign,
+                                   arrival_age_s=5.0)]
+    finally:
+        rig.close()

@@ -4,6 +4,7 @@ once, sends nothing on its own, and then cancels or adopts as the trader says.""
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from kiteconnect import KiteConnect
 
 from imperium_exec.brokers.kite import KiteBroker
 from imperium_exec.engine.config import EngineConfig
+from imperium_exec.engine.desk_fills import DeskFill
 from imperium_exec.events import ParentStatus
 from imperium_exec.recovery.report import Orphan, RecoveryReport
 from imperium_exec.request import ExecutionRequest
@@ -194,22 +196,27 @@ def test_the_restarts_estimates_count_the_crashed_sessions_fills_and_the_held_pa
         crash: Crash, qapp: Any) -> None:
     """The fills of the day before the crash (D's first 65), and those the restart takes in
     for the parents it holds (A's 130, B's 65, D's next 65, filled while it was down), are the
-    desk's fills on their contracts: the next parent's estimate counts their impact on its
-    contract (``engine.desk_fills``), as the calibration does from the journal."""
+    desk's fills on their contracts, each when its row says (``engine.desk_fills``, which the
+    next parent's estimate counts, as the calibration does from the journal)."""
     stack = crash.new_stack()
     try:
         stack.recovery().result(20)
         wait_for_book_reads(crash.server, 1)
         a, b, c, d = crash.parent_ids
+        keys = [f"NFO:{inst.tradingsymbol}" for inst in crash.instruments]
+        seen = concurrent.futures.Future[list[DeskFill]]()
+        stack.engine.loop.call_soon_threadsafe(lambda: seen.set_result(
+            [f for key in keys for f in stack.engine.desk_fills.others_since(key, "", 0.0)]))
+        desk = sorted((f.parent_id, f.units, f.at) for f in seen.result(5))
+        rows = sorted((r["parent_id"], r["filled_quantity"], r["ts"]) for r in crash.rows()
+                      if r["event"] == "filled")
+        assert [(p, units) for p, units, _ in desk] == [(p, units) for p, units, _ in rows]
+        assert {p for p, _, _ in desk} == {a, b, d}  # C's sell rests, unfilled
+        # Each when its row was written (a held parent's: taken in a moment after its row).
+        assert [at for _, _, at in desk] == pytest.approx([ts for _, _, ts in rows], abs=0.5)
+        before_crash = next(r for r in crash.rows() if r["event"] == "filled")
+        assert (before_crash["parent_id"], before_crash["ts"]) in {(p, at) for p, _, at in desk}
         assert c not in {r["parent_id"] for r in crash.rows() if r["event"] == "filled"}
-        day = [r for r in crash.rows() if r["event"] == "filled"]
-        by_parent: Counter[str] = Counter()
-        for inst in crash.instruments:
-            for fill in stack.engine.desk_fills.others_since(f"NFO:{inst.tradingsymbol}", "",
-                                                             0.0):
-                by_parent[fill.parent_id] += fill.units
-        assert by_parent == {a: 130, b: 65, d: 130}  # C's sell rests, unfilled
-        assert sum(by_parent.values()) == sum(r["filled_quantity"] for r in day)
     finally:
         stack.shutdown()
 
