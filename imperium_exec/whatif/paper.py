@@ -44,6 +44,7 @@ from ..clock import VirtualClock
 from ..costs.slippage import SlippageParams
 from ..engine.config import EngineConfig
 from ..engine.execution_engine import ExecutionEngine
+from ..events.liquidity import Liquidity, fill_liquidity
 from ..request import ExecutionRequest, Side
 from ..sim.chain import INDEX_SYMBOLS, Chain, Instrument
 from ..sim.config import AccountConfig, ImpactConfig, PaperConfig, RulesConfig
@@ -114,8 +115,8 @@ class JournalSeries:
         key = zlib.crc32(parent.parent_id.encode())
         rng = np.random.default_rng([seed, key])
         halves = market.half_spreads(parent.parent_id, self.tick)
-        #: The half-spread this seed's book quotes, ticks.
-        self.half_ticks = float(halves[int(rng.integers(0, len(halves)))]) / self.tick
+        #: The half-spread this seed's book quotes, ticks (a tick's spread at the least).
+        self.half_ticks = max(0.5, float(halves[int(rng.integers(0, len(halves)))]) / self.tick)
         self.depth = depth_lots(market, parent, inst.lot_size, self.tick, self.half_ticks)
         self.end_s = parent.begin - parent.start + parent.window_s
         n = math.ceil((self.end_s + TAIL_S) / STEP_S) + 1
@@ -221,11 +222,10 @@ class ReplayFill:
 
     def rested(self, side: Side) -> bool:
         """Priced short of the far touch when sent (a buy below the ask, a sell above the
-        bid): it waited in the book for the market to come to it."""
-        if self.limit is None or self.far_touch is None:
-            return False
-        gap = self.far_touch - self.limit
-        return (gap if side is Side.BUY else -gap) > 1e-9
+        bid): it waited in the book for the market to come to it (the journal's own rule,
+        :func:`~..events.liquidity.fill_liquidity`)."""
+        return fill_liquidity(side, self.limit, self.far_touch, None, None) \
+            is Liquidity.RESTING
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,11 @@ class ReplayRun:
     @property
     def paid(self) -> float:
         return sum(f.units * f.price for f in self.fills)
+
+    def rested_share(self, side: Side) -> float:
+        """The share of its filled units that rested (0 when nothing filled)."""
+        rested = sum(f.units for f in self.fills if f.rested(side))
+        return rested / self.filled if self.filled else 0.0
 
     def end_mid(self, params: SlippageParams, sign: int) -> float:
         """The mid at the window's end, our fills' impact on it included (what an unfilled
@@ -269,7 +274,7 @@ def _underlying(symbol: str, config: PaperConfig) -> str:
     return max(names, key=len) if names else "NIFTY"
 
 
-def _chain(parent: ParentRecord, config: PaperConfig, seeds: int) -> tuple[Chain, str]:
+def _chain(parent: ParentRecord, config: PaperConfig, seeds: int) -> Chain:
     """The replay's listing: one copy of the parent's option a seed, and its index."""
     request = parent.request
     assert request is not None
@@ -289,7 +294,7 @@ def _chain(parent: ParentRecord, config: PaperConfig, seeds: int) -> tuple[Chain
             instrument_type=symbol[-2:], expiry=expiry, strike=0.0,
             lot_size=request.lot_size, tick_size=request.tick_size,
             freeze_quantity=request.freeze_quantity or parent.quantity))
-    return Chain(rows), name
+    return Chain(rows)
 
 
 def run_replays(parent: ParentRecord, market: SymbolMarket, params: SlippageParams, *,
@@ -303,7 +308,7 @@ def run_replays(parent: ParentRecord, market: SymbolMarket, params: SlippagePara
                             temporary_per_unit=params.temporary_per_unit,
                             temporary_half_life_s=params.temporary_half_life_s),
         rules=UNTHROTTLED, account=AccountConfig(margin=1e15))
-    chain, _name = _chain(parent, config, len(seeds))
+    chain = _chain(parent, config, len(seeds))
     session_s = float(round(market.session_at(parent.start)))
     first_step = round(session_s / STEP_S)
     series: dict[tuple[str, str], JournalSeries] = {}

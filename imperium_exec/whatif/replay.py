@@ -55,6 +55,9 @@ class AlgoOutcome:
     fees: tuple[float, ...]
     filled_share: float  # mean filled / ordered over seeds
     problem: str | None = None  # why it was not replayed
+    #: Mean over seeds of the filled units' share that rested (priced short of the far
+    #: touch when sent) rather than took liquidity.
+    rested_share: float = 0.0
 
     @property
     def mean(self) -> float:
@@ -116,7 +119,8 @@ class WhatIfReport:
         fees = np.sum([r.fees for r in rows], axis=0)
         return AlgoOutcome(algo, tuple(float(c) for c in costs),
                            tuple(float(f) for f in fees),
-                           float(np.mean([r.filled_share for r in rows])))
+                           float(np.mean([r.filled_share for r in rows])),
+                           rested_share=float(np.mean([r.rested_share for r in rows])))
 
     @property
     def realized_total(self) -> float:
@@ -204,7 +208,8 @@ def replay_parent(parent: ParentRecord, market: SymbolMarket, params: SlippagePa
         outcomes[algo] = AlgoOutcome(
             algo, tuple(replay_cost(parent, run, params) for run in runs),
             tuple(_fees(parent, run) for run in runs),
-            float(np.mean([run.filled / parent.quantity for run in runs])))
+            float(np.mean([run.filled / parent.quantity for run in runs])),
+            rested_share=float(np.mean([run.rested_share(parent.side) for run in runs])))
     return ParentWhatIf(parent, realized, outcomes, count, seeds=len(seeds))
 
 
