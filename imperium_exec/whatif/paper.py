@@ -103,42 +103,68 @@ def _volume_curve(market: SymbolMarket, parent: ParentRecord
     return times, volumes - at_start, rate, max(at_start, 0.0)
 
 
+@dataclass(frozen=True)
+class ParentMarket:
+    """What every replay of one parent draws from (the same for every seed and algorithm)."""
+
+    parent: ParentRecord
+    lot: int
+    tick: float
+    times: FloatArray  #: the observed mids' times, seconds from the arrival
+    mids: FloatArray  #: those mids, the parent's own impact taken out
+    sigma: float  #: their volatility, rupees per second^½
+    halves: FloatArray  #: the half-spreads the journal saw, ticks (a tick's spread at least)
+    volume: tuple[FloatArray, FloatArray, float, float] | None  #: :func:`_volume_curve`
+    market: SymbolMarket
+
+    @classmethod
+    def of(cls, parent: ParentRecord, market: SymbolMarket, params: SlippageParams, *,
+           lot: int, tick: float) -> ParentMarket:
+        observed = market.unimpacted(params, parent.parent_id)
+        halves = np.array(market.half_spreads(parent.parent_id, tick), dtype=np.float64) / tick
+        return cls(parent=parent, lot=lot, tick=tick,
+                   times=np.array([ts - parent.start for ts, _ in observed], dtype=np.float64),
+                   mids=np.array([m for _, m in observed], dtype=np.float64),
+                   sigma=market.volatility(params, parent.parent_id),
+                   halves=np.maximum(halves, 0.5), volume=_volume_curve(market, parent),
+                   market=market)
+
+    @property
+    def end_s(self) -> float:
+        """The window's end, seconds from the arrival."""
+        return self.parent.begin - self.parent.start + self.parent.window_s
+
+    def depth(self, half_ticks: float) -> int:
+        return depth_lots(self.market, self.parent, self.lot, self.tick, half_ticks)
+
+
 class JournalSeries:
     """One parent's instrument for one seed, as the paper exchange reads an option's series:
     step ``first_step`` is the parent's arrival, one step a second."""
 
-    def __init__(self, inst: Instrument, parent: ParentRecord, market: SymbolMarket,
-                 params: SlippageParams, seed: int, *, first_step: int) -> None:
+    def __init__(self, inst: Instrument, inputs: ParentMarket, seed: int, *,
+                 first_step: int) -> None:
         self.inst = inst
         self.first_step = first_step
         self.tick = inst.tick_size
-        key = zlib.crc32(parent.parent_id.encode())
-        rng = np.random.default_rng([seed, key])
-        halves = market.half_spreads(parent.parent_id, self.tick)
-        #: The half-spread this seed's book quotes, ticks (a tick's spread at the least).
-        self.half_ticks = max(0.5, float(halves[int(rng.integers(0, len(halves)))]) / self.tick)
-        self.depth = depth_lots(market, parent, inst.lot_size, self.tick, self.half_ticks)
-        self.end_s = parent.begin - parent.start + parent.window_s
+        rng = np.random.default_rng([seed, zlib.crc32(inputs.parent.parent_id.encode())])
+        #: The half-spread this seed's book quotes, ticks.
+        self.half_ticks = float(inputs.halves[int(rng.integers(0, inputs.halves.size))])
+        self.depth = inputs.depth(self.half_ticks)
+        self.end_s = inputs.end_s
         n = math.ceil((self.end_s + TAIL_S) / STEP_S) + 1
         grid = np.arange(n, dtype=np.float64) * STEP_S
-        observed = market.unimpacted(params, parent.parent_id)
-        times = np.array([ts - parent.start for ts, _ in observed], dtype=np.float64)
-        mids = np.array([m for _, m in observed], dtype=np.float64)
         walk = np.concatenate(([0.0], np.cumsum(rng.standard_normal(n - 1))))
         walk *= math.sqrt(STEP_S)
         # A Brownian bridge through the observations: the walk less its chord between them.
-        chord = np.interp(grid, times, np.interp(times, grid, walk))
-        sigma = market.volatility(params, parent.parent_id)
-        path = np.interp(grid, times, mids) + sigma * (walk - chord)
+        chord = np.interp(grid, inputs.times, np.interp(inputs.times, grid, walk))
+        path = np.interp(grid, inputs.times, inputs.mids) + inputs.sigma * (walk - chord)
         #: The mid at each second from the arrival (the book's fair price before our impact).
         self.path: FloatArray = np.maximum(path, self.tick)
-        self.volume_known = False
         self._before = 0.0  # the session's volume before the arrival, units
         lots = np.zeros(n, dtype=np.int64)
-        curve = _volume_curve(market, parent)
-        if curve is not None:
-            self.volume_known = True
-            times_v, volumes, rate, self._before = curve
+        if inputs.volume is not None:
+            times_v, volumes, rate, self._before = inputs.volume
             beyond = volumes[-1] + rate * np.maximum(grid - times_v[-1], 0.0)
             cumulative = np.where(grid > times_v[-1], beyond, np.interp(grid, times_v, volumes))
             per_step = np.diff(np.maximum.accumulate(cumulative), prepend=0.0)
@@ -151,8 +177,8 @@ class JournalSeries:
         self._last_at_ask = rng.random(n) < 0.5
         #: Units traded from the session's open through each step from the arrival.
         self._cumulative = self._before + np.cumsum(units)
-        traded = [first_step + int(i) for i in np.flatnonzero(lots)]
-        self._trade_steps = ([0] if self._before > 0 and first_step > 0 else []) + traded
+        #: Steps with trades (the session's before the arrival have no step of their own).
+        self._trade_steps = [first_step + int(i) for i in np.flatnonzero(lots)]
         self._blocks: dict[int, SeriesBlock] = {}
 
     # ---------------------------------------------------------------- the series protocol
@@ -297,12 +323,13 @@ def _chain(parent: ParentRecord, config: PaperConfig, seeds: int) -> Chain:
     return Chain(rows)
 
 
-def run_replays(parent: ParentRecord, market: SymbolMarket, params: SlippageParams, *,
-                seeds: Sequence[int], make_request: RequestMaker, journal: Path,
+def run_replays(inputs: ParentMarket, params: SlippageParams, *, seeds: Sequence[int],
+                make_request: RequestMaker, journal: Path,
                 timeout_s: float = 600.0) -> list[ReplayRun]:
     """The parent once per seed, all at its arrival, on one paper exchange whose copies of
     its instrument trade the journal's market (a copy a seed), through one real engine on a
     virtual clock; each replay's fills read back from ``journal``."""
+    parent, market = inputs.parent, inputs.market
     config = PaperConfig(
         impact=ImpactConfig(permanent_per_unit=params.permanent_per_unit,
                             temporary_per_unit=params.temporary_per_unit,
@@ -316,7 +343,7 @@ def run_replays(parent: ParentRecord, market: SymbolMarket, params: SlippagePara
     for symbol, seed in zip(symbols, seeds, strict=True):
         inst = chain.get(symbol, parent.exchange)
         assert inst is not None
-        series[(parent.exchange, symbol)] = JournalSeries(inst, parent, market, params, seed,
+        series[(parent.exchange, symbol)] = JournalSeries(inst, inputs, seed,
                                                           first_step=first_step)
     clock = VirtualClock(parent.start, auto_advance=False)
     broker = PaperBroker(config, clock=clock, chain=chain, series=series,
@@ -361,5 +388,6 @@ def _read_fills(journal: Path) -> dict[str, list[ReplayFill]]:
     return out
 
 
-__all__ = ["STEP_S", "TAIL_S", "JournalSeries", "ReplayFill", "ReplayRun", "depth_lots",
+__all__ = ["STEP_S", "TAIL_S", "JournalSeries", "ParentMarket", "ReplayFill", "ReplayRun",
+           "depth_lots",
            "replay_symbol", "run_replays"]

@@ -38,7 +38,7 @@ from ..costs.slippage import SlippageParams
 from ..request import ExecutionRequest
 from ..timeutil import IST
 from .market import JournalMarkets, ParentRecord, SymbolMarket, enough_market
-from .paper import ReplayRun, run_replays
+from .paper import ParentMarket, ReplayRun, run_replays
 
 ALGORITHMS = ("IMMEDIATE", "TWAP", "VWAP", "POV", "IS")
 DEFAULT_SEEDS = 40
@@ -186,6 +186,10 @@ def replay_parent(parent: ParentRecord, market: SymbolMarket, params: SlippagePa
         why = "its accepted row holds no request (a journal before schema 4)"
     if why is not None:
         return ParentWhatIf(parent, realized, {}, count, skipped=why)
+    request = parent.request
+    assert request is not None
+    inputs = ParentMarket.of(parent, market, params, lot=request.lot_size,
+                             tick=request.tick_size)
     outcomes: dict[str, AlgoOutcome] = {}
     for algo in algorithms:
         if algo == "POV" and len(market.volumes) < 2:
@@ -198,7 +202,7 @@ def replay_parent(parent: ParentRecord, market: SymbolMarket, params: SlippagePa
 
         journal = workdir / f"{parent.parent_id}_{algo}.jsonl"
         try:
-            runs = run_replays(parent, market, params, seeds=seeds, make_request=make,
+            runs = run_replays(inputs, params, seeds=seeds, make_request=make,
                                journal=journal)
         except ValueError as exc:
             outcomes[algo] = AlgoOutcome(algo, (), (), 0.0, problem=str(exc).splitlines()[0])

@@ -20,7 +20,7 @@ from imperium_exec.sim.costs import paper_slippage_params
 from imperium_exec.telemetry import read_rows
 from imperium_exec.testing.paper_session import paper_session
 from imperium_exec.whatif.market import Fill, ParentRecord, SymbolMarket, read_markets
-from imperium_exec.whatif.paper import JournalSeries, run_replays
+from imperium_exec.whatif.paper import JournalSeries, ParentMarket, run_replays
 from imperium_exec.whatif.replay import replay_cost, replay_parent, replay_request, what_if
 from imperium_exec.whatif.report import render_what_if
 
@@ -74,8 +74,8 @@ def test_the_replayed_mid_goes_through_every_mid_the_journal_observed() -> None:
     market = SymbolMarket("NIFTY26D0126000CE")
     market.mids = [(T0, 100.0), (T0 + 10, 101.0), (T0 + 20, 99.5), (T0 + 30, 100.5)]
     parent = _parent(Side.BUY)
-    paths = [JournalSeries(_instrument(), parent, market, NO_IMPACT, seed, first_step=0).path
-             for seed in (1, 2)]
+    inputs = ParentMarket.of(parent, market, NO_IMPACT, lot=65, tick=0.05)
+    paths = [JournalSeries(_instrument(), inputs, seed, first_step=0).path for seed in (1, 2)]
     for path in paths:
         assert [path[t] for t in (0, 10, 20, 30)] == pytest.approx([100.0, 101.0, 99.5, 100.5])
     # Between observations each seed draws its own bridge, at the observations' volatility.
@@ -85,8 +85,9 @@ def test_the_replayed_mid_goes_through_every_mid_the_journal_observed() -> None:
 def test_the_replayed_flow_is_the_session_volume_the_journal_saw() -> None:
     # The quotes say the rest of the market traded 650 units a second, 1,000,000 before.
     parent = _parent(Side.BUY)
-    series = JournalSeries(_instrument(), parent, _still_market(units_a_second=650),
-                           NO_IMPACT, 1, first_step=3_600)
+    inputs = ParentMarket.of(parent, _still_market(units_a_second=650), NO_IMPACT, lot=65,
+                             tick=0.05)
+    series = JournalSeries(_instrument(), inputs, 1, first_step=3_600)
     assert series.volume_between(-1, 3_600) == 1_000_000
     traded = series.volume_between(3_600, 3_600 + 150)  # the window and some of its tail
     assert traded % 65 == 0
@@ -150,8 +151,8 @@ def test_a_passive_parent_rests_fills_later_and_earns_the_spread_a_taking_one_pa
                  ) -> ExecutionRequest:
             return replay_request(parent, "TWAP", symbol, quote, seed)
 
-        runs[urgency] = (parent, run_replays(parent, market, NO_IMPACT, seeds=seeds,
-                                             make_request=make,
+        inputs = ParentMarket.of(parent, market, NO_IMPACT, lot=65, tick=0.05)
+        runs[urgency] = (parent, run_replays(inputs, NO_IMPACT, seeds=seeds, make_request=make,
                                              journal=tmp_path / f"{urgency}.jsonl"))
     near, far = (99.90, 100.10) if side is Side.BUY else (100.10, 99.90)
     parent, passive = runs["normal"]
@@ -163,7 +164,8 @@ def test_a_passive_parent_rests_fills_later_and_earns_the_spread_a_taking_one_pa
             assert f.price == pytest.approx(near)  # short of the far touch: its own price
             assert f.ts > f.placed  # it waited in the book for the market's flow
         taken = [f for f in run.fills if not f.rested(side)]
-        assert [(f.units, f.price) for f in taken] == [(65, pytest.approx(far))]
+        assert [f.units for f in taken] == [65]  # the last slice, at the far touch
+        assert [f.price for f in taken] == pytest.approx([far])
     # Three slices earn half the spread, the last pays it: 195 * -0.10 + 65 * 0.10 = -13.00;
     # taking every slice pays it on all 260 units: +26.00.
     assert [replay_cost(parent, run, NO_IMPACT) for run in passive] \
