@@ -216,8 +216,10 @@ class WhatIfPanel(QWidget):
             f"+ = cost; band 2.5–97.5 % of {w.seeds} seeds; fees apart.{check}")
         self.status.setToolTip(f"{r.side.value} {r.quantity} {r.tradingsymbol} {r.algo}, "
                                f"replayed over its {r.window_s:.0f} s window. "
-                               f"Impact: {w.impact}. Every replayed child takes liquidity "
-                               f"at once; a resting child's wait is not replayed.")
+                               f"Impact: {w.impact}. Replayed on the paper exchange: a "
+                               f"resting child waits in its queue and fills from the "
+                               f"market's flow (the journal records no depth: the book's "
+                               f"levels are fitted to its children's book walk).")
         self._set_row(0, (money(w.realized), "", bps(w.bps(w.realized)), f"{r.fees:,.0f}"),
                       w.realized)
         for i, algo in enumerate(ALGORITHMS, start=1):

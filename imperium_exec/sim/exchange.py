@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -37,6 +38,7 @@ from .faults import FaultInjector, RequestPlan, fault_error
 from .market import Market, OptionBook, PaperQuote
 from .matching import Matcher
 from .orders import BUY, KiteStatus, SimOrder
+from .paths import MarketSeries
 from .positions import NetPosition, PositionLedger
 from .pricing import FloatArray
 from .rules import (
@@ -76,11 +78,16 @@ def volume_shares(profile: str) -> FloatArray:
 
 
 class PaperExchange:
-    """A simulated NSE/BSE index-options exchange and broker account. Not thread-safe."""
+    """A simulated NSE/BSE index-options exchange and broker account. Not thread-safe.
+
+    ``series``: options whose market is given rather than generated from the seed, by
+    (exchange, tradingsymbol) (a replay's: :mod:`imperium_exec.whatif.paper`).
+    """
 
     def __init__(self, cfg: PaperConfig, start_epoch: float, *, chain: Chain | None = None,
                  underlyings: dict[str, UnderlyingConfig] | None = None,
-                 shares_override: FloatArray | None = None) -> None:
+                 shares_override: FloatArray | None = None,
+                 series: Mapping[tuple[str, str], MarketSeries] | None = None) -> None:
         self.cfg = cfg
         self.timeline = MarketTimeline(cfg.session.hours, start_epoch)
         self.session_date: dt.date = dt.datetime.fromtimestamp(start_epoch, IST).date()
@@ -94,7 +101,7 @@ class PaperExchange:
             build_chain(cfg.market.underlyings, configs, self.session_date, first_expiry)
         shares = volume_shares(cfg.market.volume_profile) if shares_override is None \
             else shares_override
-        self.market = Market(cfg, self.chain, self.timeline, shares)
+        self.market = Market(cfg, self.chain, self.timeline, shares, series)
         self.matcher = Matcher(cfg.rules, self._on_fill)
         self.throttle = Throttle(cfg.rules)
         self.account = Account(cfg.account, self._spot_now)

@@ -17,7 +17,7 @@ orders is stepped one market step at a time so the matcher sees every step's tra
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ..brokers.base import DepthLevel, Quote
@@ -25,7 +25,7 @@ from ..timeutil import SESSION_SECONDS, round_to_tick
 from .chain import Chain, Instrument
 from .config import PaperConfig
 from .orders import BUY, SELL, SimOrder
-from .paths import BLOCK, LEVELS, IndexPath, OptionSeries
+from .paths import BLOCK, LEVELS, IndexPath, MarketSeries, OptionSeries
 from .pricing import FloatArray
 from .rules import lpp_band
 from .session import MarketTimeline
@@ -59,7 +59,7 @@ class Touch:
 class OptionBook:
     """One option's market as our orders see it."""
 
-    def __init__(self, series: OptionSeries, cfg: PaperConfig, k: int) -> None:
+    def __init__(self, series: MarketSeries, cfg: PaperConfig, k: int) -> None:
         self.series = series
         self.inst: Instrument = series.inst
         self.tick = self.inst.tick_size
@@ -261,10 +261,15 @@ StepHook = Callable[[OptionBook, int], None]
 
 
 class Market:
-    """Every index walk and every touched option book, advanced lazily to a market second."""
+    """Every index walk and every touched option book, advanced lazily to a market second.
+
+    Each option's series is generated from the seed (:class:`~.paths.OptionSeries`) unless
+    ``series`` holds one for it, by (exchange, tradingsymbol): a replay's market.
+    """
 
     def __init__(self, cfg: PaperConfig, chain: Chain, timeline: MarketTimeline,
-                 bin_shares: FloatArray) -> None:
+                 bin_shares: FloatArray,
+                 series: Mapping[tuple[str, str], MarketSeries] | None = None) -> None:
         self.cfg = cfg
         self.chain = chain
         self.timeline = timeline
@@ -272,6 +277,7 @@ class Market:
         self._shares = bin_shares
         self.bin_shares = bin_shares  # the intraday volume profile it trades
         self._indices: dict[str, IndexPath] = {}
+        self._given = dict(series or {})
         self.books: dict[tuple[str, str], OptionBook] = {}
 
     def step_of(self, m: float) -> int:
@@ -294,9 +300,11 @@ class Market:
         book = self.books.get(key)
         k = self.step_of(m)
         if book is None:
-            series = OptionSeries(self.cfg.seed, inst, self.index_path(inst.name),
-                                  self.cfg.market.underlyings[inst.name], self.cfg.market,
-                                  self.timeline, self._shares)
+            series = self._given.get(key)
+            if series is None:
+                series = OptionSeries(self.cfg.seed, inst, self.index_path(inst.name),
+                                      self.cfg.market.underlyings[inst.name], self.cfg.market,
+                                      self.timeline, self._shares)
             book = self.books[key] = OptionBook(series, self.cfg, k)
         else:
             self.advance_book(book, k, hook)

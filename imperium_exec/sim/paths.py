@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -82,6 +83,31 @@ class SeriesBlock:
     fair_list: list[float]
     volume_cum: IntArray  # cumulative (buy + sell) units within the block, inclusive
     last_trade: list[int]  # index of the last step <= i with trades, -1 if none yet
+
+
+class MarketSeries(Protocol):
+    """What an option's book reads of its market: :class:`OptionSeries` generates it from the
+    seed; a replay hands the exchange one made from a journal instead
+    (``PaperExchange(series=...)``)."""
+
+    @property
+    def inst(self) -> Instrument: ...
+
+    def block(self, b: int) -> SeriesBlock:
+        """Steps ``b * BLOCK`` to ``(b + 1) * BLOCK - 1``."""
+        ...
+
+    def volume_between(self, k0: int, k1: int) -> int:
+        """Units the market traded in steps ``k0 < k <= k1``."""
+        ...
+
+    def last_trade_step(self, k0: int, k1: int) -> int | None:
+        """The last step in ``k0 < k <= k1`` with market trades, if any."""
+        ...
+
+    def forget_before(self, b: int) -> None:
+        """Blocks before ``b`` will not be asked for again (a cache may drop them)."""
+        ...
 
 
 class OptionSeries:

@@ -261,11 +261,9 @@ class WorldBroker:
     name = "world"
 
     def __init__(self, clock: VirtualClock, markets: dict[str, IntervalMarket], *,
-                 start: float, interval_s: float, tick: float, counts_own_volume: bool = True,
-                 session_offset_s: float = 0.0) -> None:
+                 start: float, interval_s: float, tick: float,
+                 counts_own_volume: bool = True) -> None:
         self.clock = clock
-        #: Where the broker's start falls in the session (the volume curve's clock), seconds.
-        self.session_offset_s = session_offset_s
         self.markets = markets
         self.start = start
         self.interval_s = interval_s
@@ -327,7 +325,7 @@ class WorldBroker:
                      ask_quantity=10 ** 9)
 
     def session_seconds(self, epoch: float) -> float:
-        return epoch - self.start + self.session_offset_s
+        return epoch - self.start
 
 
 # ---------------------------------------------------------------------- running parents
@@ -394,16 +392,14 @@ def buy_request(symbol: str, quote: Quote, *, quantity: int, lot_size: int, tick
 def run_world(markets: Sequence[IntervalMarket], *, interval_s: float, tick: float,
               planner: ExecutionAlgoPlanner, journal: Path,
               make_request: RequestMaker, counts_own_volume: bool = True,
-              timeout_s: float = 600.0, session_offset_s: float = 0.0) -> list[ParentRun]:
+              timeout_s: float = 600.0) -> list[ParentRun]:
     """One parent per market, all submitted at one virtual instant to one real engine over a
-    :class:`WorldBroker`, journalled to ``journal``; their outcomes read back from it.
-    ``session_offset_s``: where that instant falls in the session (for the volume curve)."""
+    :class:`WorldBroker`, journalled to ``journal``; their outcomes read back from it."""
     clock = VirtualClock(auto_advance=False)
     start = clock.now()
     symbols = [symbol_for(i) for i in range(len(markets))]
     broker = WorldBroker(clock, dict(zip(symbols, markets, strict=True)), start=start,
-                         interval_s=interval_s, tick=tick, counts_own_volume=counts_own_volume,
-                         session_offset_s=session_offset_s)
+                         interval_s=interval_s, tick=tick, counts_own_volume=counts_own_volume)
     # Read back at once (and thrown away by the what-if): no fsync as each parent finishes.
     tracker = FillQualityTracker("paper", path=journal, durable=False)
     engine = ExecutionEngine(broker, mode="paper", clock=clock, tracker=tracker, planner=planner,

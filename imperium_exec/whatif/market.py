@@ -11,11 +11,13 @@ price of the instrument is an observation of its mid at the row's time:
 (a ``finished`` row's ``end_price`` is the engine's last quote, of an age the row does not
 say: it prices the parent's unfilled rest, never the path);
 
-the request on an ``accepted`` row adds the quoted spread (its ``bid`` and ``ask``), and child
-rows the session's traded volume (``day_volume``, ``session_s``). The journal's mids carry our
-own fills' impact; :meth:`SymbolMarket.unimpacted` takes it out with the fitted linear impact
-(permanent and decaying temporary, per unit: :class:`~..costs.slippage.SlippageParams`), so a
-replay adds only its own.
+the request on an ``accepted`` row adds the quoted spread (its ``bid`` and ``ask``), a
+``placed`` row its quote's (the far touch, ``touch_at_send``, against ``mid_at_send``: twice
+that is the spread; rows before the touch was recorded: what a taking fill paid beyond the
+mid), and child rows the session's traded volume (``day_volume``, ``session_s``). The
+journal's mids carry our own fills' impact; :meth:`SymbolMarket.unimpacted` takes it out
+with the fitted linear impact (permanent and decaying temporary, per unit:
+:class:`~..costs.slippage.SlippageParams`), so a replay adds only its own.
 
 Rows are read whole through :func:`~..telemetry.read_rows` (compact rows rebuilt).
 """
@@ -114,7 +116,7 @@ class SymbolMarket:
 
     tradingsymbol: str
     mids: list[tuple[float, float]] = field(default_factory=list)  # (ts, mid)
-    spreads: list[float] = field(default_factory=list)  # ask - bid, rupees
+    spreads: list[float] = field(default_factory=list)  # ask - bid, rupees, each quote seen
     volumes: list[tuple[float, int, float | None]] = field(default_factory=list)
     #: Our fills on it, signed units, by parent: a replayed parent's own moved the mids it
     #: saw (taken out), the other parents' were part of its market (kept).
@@ -122,12 +124,13 @@ class SymbolMarket:
     #: Children's book walk per unit and their units (the depth beyond the touch).
     walks: list[tuple[int, float]] = field(default_factory=list)
     #: What taking children paid a unit beyond their quote's mid and their book walk (the
-    #: half-spread they met), by parent.
+    #: half-spread they met), by parent: rows that do not say their quote's touch.
     takes: list[tuple[float, str]] = field(default_factory=list)
 
     def half_spreads(self, parent_id: str, tick: float) -> list[float]:
-        """The half-spreads the journal saw, but for ``parent_id``'s own fills: the tickets'
-        quotes and the other parents' taking fills (half a tick when there is none)."""
+        """The half-spreads the journal saw, but for ``parent_id``'s own fills: the quotes
+        (the tickets' and the children's) and the other parents' taking fills (half a tick
+        when there is none)."""
         seen = [q / 2.0 for q in self.spreads]
         seen.extend(cost for cost, owner in self.takes if owner != parent_id)
         return seen or [tick / 2.0]
@@ -271,7 +274,8 @@ def read_markets(rows: Iterable[Mapping[str, Any]]) -> JournalMarkets:
                 market.ours.append((ts, sign * units, parent_id))
                 sent = _float(row, "mid_at_send")
                 if row.get("queue_priority") == QueuePriority.TAKE and sent is not None \
-                        and row.get("quote_source") not in (None, QuoteSource.TICKET):
+                        and row.get("quote_source") not in (None, QuoteSource.TICKET) \
+                        and _float(row, "touch_at_send") is None:
                     walked = _float(row, "book_walk") or 0.0
                     market.takes.append((sign * (price - sent) - walked, parent_id))
         mid = _float(row, "mid_at_send")
@@ -280,6 +284,9 @@ def read_markets(rows: Iterable[Mapping[str, Any]]) -> JournalMarkets:
             # A quote, as old as it was when the child was priced (a ticket's is not one).
             age = _float(row, "quote_age_ms") or 0.0
             market.mids.append((ts - age / 1000.0, mid))
+            touch = _float(row, "touch_at_send")
+            if touch is not None and touch > 0:
+                market.spreads.append(2.0 * abs(touch - mid))
         walk = _float(row, "book_walk")
         size = row.get("quantity")
         if event == EventKind.PLACED and walk is not None and isinstance(size, int) and size > 0:

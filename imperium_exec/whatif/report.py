@@ -181,20 +181,23 @@ def render_what_if_html(report: WhatIfReport) -> str:
 
 
 def what_if_rows(report: WhatIfReport) -> list[dict[str, object]]:
-    """One row per parent and algorithm (and its realized line), for a table file."""
+    """One row per parent and algorithm (and its realized line), for a table file;
+    ``rested``: the replays' mean share of filled units that rested (none on the realized
+    line)."""
     rows: list[dict[str, object]] = []
     for p in report.replayed:
         r = p.parent
         base = dict(parent_id=r.parent_id, tradingsymbol=r.tradingsymbol, side=r.side.value,
                     quantity=r.quantity, parent_algo=r.algo, arrival_price=r.arrival_price)
         rows.append(dict(base, algo="realized", cost=p.realized, cost_bps=p.bps(p.realized),
-                         low=None, high=None, fees=r.fees, seeds=0))
+                         low=None, high=None, fees=r.fees, seeds=0, rested=None))
         for algo, o in p.outcomes.items():
             if not o.costs:
                 continue
             low, high = o.band
             rows.append(dict(base, algo=algo, cost=o.mean, cost_bps=p.bps(o.mean), low=low,
-                             high=high, fees=o.mean_fees, seeds=len(o.costs)))
+                             high=high, fees=o.mean_fees, seeds=len(o.costs),
+                             rested=o.rested_share))
     return rows
 
 
@@ -205,9 +208,10 @@ def write_what_if_parquet(report: WhatIfReport, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "whatif.parquet"
     columns = ("parent_id", "tradingsymbol", "side", "quantity", "parent_algo",
-               "arrival_price", "algo", "cost", "cost_bps", "low", "high", "fees", "seeds")
+               "arrival_price", "algo", "cost", "cost_bps", "low", "high", "fees", "seeds",
+               "rested")
     types = ("VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "DOUBLE", "VARCHAR",
-             "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "BIGINT")
+             "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "BIGINT", "DOUBLE")
     with duckdb.connect() as db:
         db.execute("CREATE TABLE whatif (" + ", ".join(
             f"{c} {t}" for c, t in zip(columns, types, strict=True)) + ")")

@@ -128,10 +128,11 @@ ROOMS: dict[str, set[str]] = {
     "baskets": {"top", "algos.names", "events", "algos", "costs", "brokers", "engine"},
     "calibration": {"top", "algos.names", "events", "algos", "costs", "brokers"},
     "tca": {"top", "algos.names", "events", "whatif"},
-    # The what-if replays on the production engine over the scripted-market broker of
-    # testing.quality_worlds, with the paper exchange's impact or a calibration file's.
-    "whatif": {"top", "algos.names", "events", "algos", "costs", "brokers", "engine",
-               "testing", "sim", "calibration"},
+    # The what-if replays on the production engine over the paper exchange, its market made
+    # from the journal, with the paper exchange's impact or a calibration file's (and the
+    # quality benchmark's no-limits, testing.quality_worlds).
+    "whatif": {"top", "algos.names", "events", "algos", "costs", "brokers", "brokers/paper",
+               "engine", "testing", "sim", "calibration"},
     "recovery": {"top", "algos.names", "events", "brokers"},
 }
 

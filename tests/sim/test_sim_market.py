@@ -13,8 +13,9 @@ from imperium_exec.brokers.base import OrderInstruction
 from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import VirtualClock
 from imperium_exec.request import OrderType, Side
+from imperium_exec.sim.chain import Instrument
 from imperium_exec.sim.config import MarketConfig, UnderlyingMarket
-from imperium_exec.sim.paths import TRADING_YEAR_S
+from imperium_exec.sim.paths import BLOCK, LEVELS, TRADING_YEAR_S, SeriesBlock
 from imperium_exec.sim.pricing import YEAR_S, black76_price
 from imperium_exec.sim.session import close_epoch
 from imperium_exec.timeutil import SESSION_SECONDS
@@ -118,3 +119,44 @@ def test_a_full_session_runs_in_virtual_time_with_a_book_stepping_all_day() -> N
     assert clock.elapsed >= SESSION_SECONDS
     (resting,) = broker.orders()
     assert not resting.status.is_terminal  # a 0.05 bid rests the whole day, never lost
+
+
+class _StillSeries:
+    """An option's market handed to the exchange: a fair price of 120.00 that never moves,
+    a two-tick spread, ten lots a level, and no trades."""
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+
+    def block(self, b: int) -> SeriesBlock:
+        fair = np.full(BLOCK, 120.0)
+        lots = np.full((BLOCK, LEVELS), 10, dtype=np.int64)
+        return SeriesBlock(fair=fair, half_spread=[1.0] * BLOCK, bid_lots=lots, ask_lots=lots,
+                           buy_volume=[0] * BLOCK, sell_volume=[0] * BLOCK,
+                           last_at_ask=[False] * BLOCK, fair_list=fair.tolist(),
+                           volume_cum=np.zeros(BLOCK, dtype=np.int64), last_trade=[-1] * BLOCK)
+
+    def volume_between(self, k0: int, k1: int) -> int:
+        return 0
+
+    def last_trade_step(self, k0: int, k1: int) -> int | None:
+        return None
+
+    def forget_before(self, b: int) -> None:
+        pass
+
+
+def test_an_option_whose_series_is_given_trades_it_and_the_others_keep_their_seeded_one() -> None:
+    seeded_clock = VirtualClock()
+    seeded = PaperBroker(clock=seeded_clock, seed=5)
+    inst = seeded.exchange.instrument(ATM)
+    assert inst is not None
+    clock = VirtualClock()
+    given = PaperBroker(clock=clock, seed=5, series={(inst.exchange, ATM): _StillSeries(inst)})
+    clock.jump(30.0)
+    quote = given.quote(ATM)
+    assert quote is not None
+    assert (quote.bid, quote.ask, quote.bid_quantity) == (119.95, 120.05, 10 * inst.lot_size)
+    assert given.fair_price(ATM) == 120.0
+    seeded_clock.jump(30.0)
+    assert given.quote(FAR) == seeded.quote(FAR)

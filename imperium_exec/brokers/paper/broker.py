@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Literal
 
@@ -31,6 +32,7 @@ from ...sim.config import (
 from ...sim.costs import paper_slippage_params
 from ...sim.exchange import PaperExchange, Trade
 from ...sim.market import PaperQuote
+from ...sim.paths import MarketSeries
 from ...sim.pricing import FloatArray
 from ...timeutil import IST, SESSION_SECONDS
 from ...volume_curve import VolumeCurve
@@ -58,7 +60,13 @@ class PaperBroker:
                  latency_ms: float | None = None, faults: FaultConfig | None = None,
                  impact: ImpactConfig | bool | None = None, market: MarketConfig | None = None,
                  instruments_csv: str | None = None,
-                 volume_shares: FloatArray | None = None) -> None:
+                 volume_shares: FloatArray | None = None, chain: Chain | None = None,
+                 series: Mapping[tuple[str, str], MarketSeries] | None = None,
+                 opened_at: float | None = None) -> None:
+        """``chain`` lists these instruments instead of the configured chain; ``series`` gives
+        options' markets instead of generating them (by exchange and tradingsymbol); an
+        always-open session opened at ``opened_at`` (default: now). A replay
+        (:mod:`imperium_exec.whatif.paper`) uses the three."""
         cfg = config if config is not None else PaperConfig()
         cfg = _override(cfg, seed=seed, margin=margin, hours=hours, latency_ms=latency_ms,
                         faults=faults, impact=impact, market=market)
@@ -66,13 +74,13 @@ class PaperBroker:
         self.clock: Clock = clock if clock is not None else RealClock()
         self._sleeps = isinstance(self.clock, RealClock)
         self._lock = threading.RLock()
-        start = self.clock.now()
-        chain = None
+        start = self.clock.now() if opened_at is None else opened_at
         if instruments_csv is not None:
             on = dt.datetime.fromtimestamp(start, IST)
             chain = Chain.from_kite_csv(instruments_csv, default_instrument_master().underlyings,
                                         on.date())
-        self.exchange = PaperExchange(cfg, start, chain=chain, shares_override=volume_shares)
+        self.exchange = PaperExchange(cfg, start, chain=chain, shares_override=volume_shares,
+                                      series=series)
         rules = cfg.rules
         #: The exchange's order-write limits, so the engine's budget keeps to them as at Kite;
         #: the simulated book is read for free.
