@@ -13,9 +13,11 @@ left out, and counted with its file and line number, when it is
 - a count that is negative (:data:`NON_NEGATIVE`).
 
 A row seen twice (the same row in two files: a journal folder holding a backup copy) is read
-once and counted. The parent of a row left out is *flagged*: its other rows cannot be trusted
-to add up (a fill gone makes it look short), so the readers leave the whole parent out and say
-which. An empty file is named too.
+once and counted. Within one file, rows alike in every field of :data:`ROW_KEY` are each a row
+the writer wrote (two warnings of a parent at one moment, say), never copies: a later file's
+row is a copy only as many times as an earlier file held it. The parent of a row left out is
+*flagged*: its other rows cannot be trusted to add up (a fill gone makes it look short), so
+the readers leave the whole parent out and say which. An empty file is named too.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class JournalQuality:
     problems: Counter[str] = field(default_factory=Counter)
     #: Reason -> the first few places, ``file:line``.
     places: dict[str, list[str]] = field(default_factory=dict)
-    #: Rows seen before (in this file or another), read once.
+    #: Rows an earlier file held already (its copies), read once.
     duplicates: int = 0
     #: The files those repeated rows were in, and the files their first copies were in.
     duplicate_files: set[str] = field(default_factory=set)
@@ -192,11 +194,15 @@ def read_journal_rows(paths: Iterable[str | os.PathLike[str]],
     read, ``quality.flagged_parents`` names the parents a reader leaves out whole (see the
     module's text: their bad row may come after their good ones)."""
     q = quality if quality is not None else JournalQuality()
-    seen: dict[int, str] = {}  # the rows' keys, hashed -> the file of the first copy
+    #: The rows' keys, hashed -> the file of the first copy, and the most times one file
+    #: before this one held it (this file's rows beyond that are rows of their own).
+    first_file: dict[int, str] = {}
+    held: dict[int, int] = {}
     for path in paths:
         name = os.fspath(path)
         q.current_file = name
         lines = 0
+        here: Counter[int] = Counter()
         with open(path, "rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -222,17 +228,19 @@ def read_journal_rows(paths: Iterable[str | os.PathLike[str]],
                     q.add(event, name, number, parent if isinstance(parent, str) else None)
                     continue
                 key = hash(tuple(getattr(event, k) for k in ROW_KEY))
-                first = seen.get(key)
-                if first is not None:
+                here[key] += 1
+                if here[key] <= held.get(key, 0):
+                    first = first_file[key]
                     q.duplicates += 1
                     q.duplicate_files.add(name)
                     q.original_files.add(first)
-                    if first != name:
-                        q.shared_rows.add((name, first))
+                    q.shared_rows.add((name, first))
                     continue
-                seen[key] = name
+                first_file.setdefault(key, name)
                 q.rows += 1
                 yield full_row(value)
+        for key, times in here.items():
+            held[key] = max(held.get(key, 0), times)
         if lines == 0:
             q.add(EMPTY_FILE, name, None)
 

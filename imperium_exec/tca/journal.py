@@ -419,11 +419,21 @@ def _left_out(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> JournalQ
     key = "hash(" + ", ".join(ROW_KEY) + ")"
     twice = scalar_int(con, f"SELECT count(*) - count(DISTINCT {key}) FROM journal")
     if twice:
-        copies = con.execute(
-            f"SELECT rowid, file, first FROM (SELECT rowid, file, row_number() OVER w AS copy, "
-            f"first_value(file) OVER w AS first FROM journal "
-            f"WINDOW w AS (PARTITION BY {key} ORDER BY file, n)) WHERE copy > 1"
-        ).fetchall()
+        # A row is a copy as many times as an earlier file held it (rows alike within one
+        # file are each a row of their own: see events.quality).
+        copies = con.execute(f"""
+            WITH keyed AS (SELECT rowid AS r, file, n, {key} AS key FROM journal),
+            per_file AS (SELECT key, file, count(*) AS times FROM keyed GROUP BY key, file),
+            held AS (SELECT key, file,
+                            max(times) OVER (PARTITION BY key ORDER BY file ROWS BETWEEN
+                                             UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+                            first_value(file) OVER (PARTITION BY key ORDER BY file) AS first
+                     FROM per_file)
+            SELECT r, file, first FROM (
+                SELECT r, file, key,
+                       row_number() OVER (PARTITION BY key, file ORDER BY n) AS nth
+                FROM keyed) JOIN held USING (key, file)
+            WHERE nth <= coalesce(before, 0)""").fetchall()
         quality.duplicates = len(copies)
         quality.duplicate_files = {str(f) for _, f, _ in copies}
         quality.original_files = {str(f) for _, _, f in copies}

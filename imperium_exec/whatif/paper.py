@@ -44,6 +44,7 @@ from ..clock import VirtualClock
 from ..costs.slippage import SlippageParams
 from ..engine.config import EngineConfig
 from ..engine.execution_engine import ExecutionEngine
+from ..events import EventKind
 from ..events.liquidity import Liquidity, fill_liquidity
 from ..request import ExecutionRequest, Side
 from ..sim.chain import INDEX_SYMBOLS, Chain, Instrument
@@ -377,10 +378,10 @@ def _read_fills(journal: Path) -> dict[str, list[ReplayFill]]:
     out: dict[str, list[ReplayFill]] = {}
     for row in read_rows(journal):
         child = str(row.get("child_id"))
-        if row.get("event") == "placed":
+        if row.get("event") == EventKind.PLACED:
             sent.setdefault(child, (float(row["ts"]), row.get("limit_price"),
                                     row.get("touch_at_send")))
-        elif row.get("event") == "filled" and row.get("filled_quantity"):
+        elif row.get("event") == EventKind.FILLED and row.get("filled_quantity"):
             placed, limit, touch = sent.get(child, (float(row["ts"]), None, None))
             out.setdefault(str(row["tradingsymbol"]), []).append(ReplayFill(
                 placed, float(row["ts"]), int(row["filled_quantity"]),

@@ -200,3 +200,28 @@ def test_a_cost_that_rounds_to_nothing_shows_as_0_00_never_signed(tmp_path: Path
     text = render_report(figures) + render_summary(figures)
     assert not re.search(r"[-+]0\.0+(?![0-9])", text)
     assert "0.00 bps" in render_summary(figures)
+
+
+def test_two_rows_alike_in_one_file_are_two_rows_and_a_copy_of_both_is_read_once(
+        tmp_path: Path) -> None:
+    """The planner's two warnings of one parent at one moment ("only 2 lots: 2 slices instead
+    of 3" and "no volume forecast: ...") share every field of the row key but the message:
+    both are rows the writer wrote, not a copy. A backup holding both is read once."""
+    rows = hand_parent("P1", Side.BUY, [(65, 100.5, 100.0)])
+    warning = rows[0] | {"event": "warning", "message": "only 1 lot: 1 slice instead of 3"}
+    rows[1:1] = [warning, warning | {"message": "no volume forecast: POV at 15% ..."}]
+    folder = tmp_path / "desk"
+    journal = write_rows(folder / "execution_quality_paper.jsonl", rows)
+    alone = JournalQuality()
+    assert len(list(read_journal_rows([journal], alone))) == len(rows)
+    assert alone.clean and alone.rows == len(rows)
+    _, tca_alone = _figures([journal])
+    assert tca_alone.clean and tca_alone.rows == len(rows)
+
+    backup = write_rows(folder / "backup_execution_quality_paper.jsonl", rows[:3])
+    both = JournalQuality()
+    read = list(read_journal_rows([backup, journal], both))
+    assert len(read) == len(rows) and both.duplicates == 3
+    assert (both.original_files, both.duplicate_files) == ({str(backup)}, {str(journal)})
+    _, tca_both = _figures([folder])
+    assert (tca_both.rows, tca_both.duplicates) == (len(rows), 3)
