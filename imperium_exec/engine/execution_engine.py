@@ -23,10 +23,8 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
-import random
-import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..algos.plan import ExecutionPlan
@@ -37,7 +35,7 @@ from ..baskets.runner import BasketResult
 from ..brokers.base import Broker, MarginCheck, MarginLeg, checked_capabilities
 from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
-from ..events import HALTED_PREFIX, ErrorBucket, Event, EventKind, ParentStatus
+from ..events import ErrorBucket, Event, EventKind, ParentStatus
 from ..instruments import underlying_index_key
 from ..recovery.journal import JournalDay
 from ..recovery.report import RecoveryReport
@@ -67,14 +65,15 @@ from .rate_budget import RateBudget, RequestKind
 from .recovering import OrphanKeeper
 from .runtime import EngineServices, EngineThread
 from .schedule import ScheduleRunner
+from .session import SessionKeeper
 from .state import (
     TAG_LENGTH,
     BasketLeg,
     ChildResult,
     ChildState,
     ExecutionResult,
+    ParentIds,
     ParentState,
-    new_parent_id,
 )
 
 log = logging.getLogger(__name__)
@@ -107,17 +106,15 @@ class ExecutionEngine:
         self.config = cfg = config or EngineConfig()
         self.events = EventFactory(self.clock, mode, self.router.primary_route)
         self._listeners: list[RowListener] = []
-        self._ids = random.Random(cfg.id_seed) if cfg.id_seed is not None else None
-        self._ids_lock = threading.Lock()
-        self._issued_ids: set[str] = set()
+        self.ids = ParentIds(self.clock.now, cfg.id_seed)
         self._parents: dict[str, ParentState] = {}
         self._closed = False
-        self._services_stopping: asyncio.Task[None] | None = None
 
         limits = cfg.rate_limits or offers.rate_limits
         self.budget = RateBudget(limits, max_in_flight=cfg.broker_threads,
                                  wall_time=self.clock.now)
-        self.gateway = BrokerGateway(self.budget, on_session_lost=self._on_session_lost,
+        self.gateway = BrokerGateway(self.budget,
+                                     on_session_lost=lambda reason: self.session.lost(reason),
                                      errors=offers.errors)
         self.orders = OrderTracker(
             clock=self.clock, gateway=self.gateway, read_book=broker.orders,
@@ -168,14 +165,15 @@ class ExecutionEngine:
             late_units=self.orders.late_units, basket_margin=offers.basket_margin,
             start_leg=self._start_leg, drop_permit=self._drop_permit,
             closed_reason=self._closed_reason, price_refusal=self.admission.basket_price_refusal,
-            listing_refusal=self._basket_listing_refusal)
+            listing_refusal=lambda legs: self.listing.basket_refusal(
+                [leg.request for leg in legs]))
         self.orphans = OrphanKeeper(
             broker=broker, gateway=self.gateway, orders=self.orders, canceller=self.canceller,
             events=self.events, emit=self._emit, clock=self.clock, parents=self._parents,
             finish=self._finish,
             submit=lambda request, parent_id: self._submit_as(request, parent_id,
                                                               override_limits=True),
-            ours=self._issued, closed=self._closed_reason, retry_policy=self.retry_policy)
+            ours=self.ids.issued, closed=self._closed_reason, retry_policy=self.retry_policy)
         #: What the broker lists, as learned on the loop: the caller's thread reads it only.
         self.listing = InstrumentListing(offers.lists, broker.name)
         self.services = EngineServices(broker=broker, gateway=self.gateway,
@@ -183,6 +181,10 @@ class ExecutionEngine:
 
         self._thread = EngineThread(self.clock)
         self._loop = self._thread.loop
+        self.session = SessionKeeper(gateway=self.gateway, services=self.services,
+                                     orders=self.orders, orphans=self.orphans,
+                                     events=self.events, emit=self._emit,
+                                     parents=self._parents, loop=self._loop)
         self._loop.call_soon_threadsafe(self.services.start)
 
     # ------------------------------------------------------------------ public (any thread)
@@ -213,8 +215,8 @@ class ExecutionEngine:
         and if the broker does not list it the parent fails there (its ``finished`` row and
         result name ``tradingsymbol``; fatal bucket) before anything is sent."""
         self._check_open()
-        self._check_listed(request)
-        parent_id = self._new_parent_id()
+        self.listing.check_now(request)
+        parent_id = self.ids.new()
         return parent_id, self._submit_as(request, parent_id, override_limits=override_limits)
 
     def _submit_as(self, request: ExecutionRequest, parent_id: str, *,
@@ -237,7 +239,7 @@ class ExecutionEngine:
                 journal: str | None) -> concurrent.futures.Future[RecoveryReport]:
         """Hold the day's unfinished parents as found in the broker's order book (see
         ``engine.recovering``); their ids are never issued again. Nothing is sent."""
-        self.reserve_ids(day.parent_ids)
+        self.ids.reserve(day.parent_ids)
         self.admission.count_traded_today(day.bought, day.sold)
         if day.rows:  # an earlier session today: its last requests left no rows
             self._loop.call_soon_threadsafe(self.budget.count_unseen_requests)
@@ -259,7 +261,7 @@ class ExecutionEngine:
         orders are cancelled), over ``window_s`` (default: what is left of its window): its id
         now, and a future of its result (or of why not)."""
         self._check_open()
-        new_parent_id = self._new_parent_id()
+        new_parent_id = self.ids.new()
         future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
         self._loop.call_soon_threadsafe(self.orphans.adopt, parent_id, new_parent_id, future,
                                         window_s)
@@ -271,7 +273,7 @@ class ExecutionEngine:
         plan that cannot be made, or a symbol known not to be listed; the broker is asked about
         a symbol not known yet on the loop, so an ``execute()`` after the confirmation refuses
         it at once."""
-        self._check_listed(request)
+        self.listing.check_now(request)
         self._learn_listing([(request.tradingsymbol, request.exchange)])
         seed = request.seed if request.seed is not None else 0
         plan = self.planner.plan(request, now=self.clock.now(), seed=seed,
@@ -291,19 +293,19 @@ class ExecutionEngine:
         problems: list[tuple[str, str]] = []
         for i, leg in enumerate(basket.legs):
             try:
-                self._check_listed(leg)
+                self.listing.check_now(leg)
             except RequestError as exc:
                 problems += [(f"legs[{i}].{key}", reason) for key, reason in exc.problems]
         if problems:
             raise RequestError(problems)
-        basket_id = self._new_parent_id()
+        basket_id = self.ids.new()
         planned_at = self.clock.now()
         legs: list[PlannedLeg] = []
         # One seed for every leg that names none: their slices are randomised alike, so the
         # legs' schedules stay in step.
         basket_seed = zlib.crc32(basket_id.encode())
         for i, leg in enumerate(basket.legs):
-            parent_id = self._new_parent_id()
+            parent_id = self.ids.new()
             seed = leg.seed if leg.seed is not None else basket_seed
             try:
                 plan = self.planner.plan(leg, now=planned_at, seed=seed,
@@ -327,32 +329,11 @@ class ExecutionEngine:
         if self._closed:
             raise RuntimeError("the execution engine is shut down")
 
-    def _check_listed(self, request: ExecutionRequest) -> None:
-        """Refuse a symbol the broker is known not to list, before anything is sent. Reads
-        what the loop learned (no broker call on the caller's thread): a symbol not known yet
-        is checked on the loop before its first child (:meth:`_listing_refusal`)."""
-        reason = self.listing.refusal_now(request)
-        if reason is not None:
-            raise RequestError([("tradingsymbol", reason)])
-
     def _learn_listing(self, keys: list[tuple[str, str]]) -> None:
         """Ask ahead, on the loop, whether the broker lists these ``(tradingsymbol,
         exchange)`` (any thread; never waits)."""
         if not self._closed:
             self.listing.learn(self._loop, keys)
-
-    async def _listing_refusal(self, parent: ParentState) -> str | None:
-        """On the loop, before anything of ``parent`` is sent: why its instrument is refused
-        (the broker does not list it), or None."""
-        reason = await self.listing.refusal(parent.request)
-        return None if reason is None else f"tradingsymbol: {reason}; nothing was sent"
-
-    async def _basket_listing_refusal(self, legs: list[PlannedLeg]) -> str | None:
-        """:meth:`_listing_refusal` for every leg of a basket, before any leg starts."""
-        reasons = await asyncio.gather(*(self.listing.refusal(leg.request) for leg in legs))
-        refused = [f"legs[{i}].tradingsymbol: {reason}"
-                   for i, reason in enumerate(reasons) if reason is not None]
-        return "; ".join(refused) + "; nothing was sent" if refused else None
 
     def cancel(self, parent_id: str) -> None:
         """Cancel one parent: from this moment it sends no new order."""
@@ -433,25 +414,6 @@ class ExecutionEngine:
         if self.tracker is not None:
             self.tracker.sync()
 
-    def _new_parent_id(self) -> str:
-        """A parent (or basket) id no parent of this engine, nor of the day's journal once
-        recovery read it, has had."""
-        with self._ids_lock:
-            while True:
-                parent_id = new_parent_id(self.clock.now(), self._ids)
-                if parent_id not in self._issued_ids:
-                    self._issued_ids.add(parent_id)
-                    return parent_id
-
-    def _issued(self, parent_id: str) -> bool:
-        with self._ids_lock:
-            return parent_id in self._issued_ids
-
-    def reserve_ids(self, ids: Iterable[str]) -> None:
-        """Ids used before (the day's journal): never issued again."""
-        with self._ids_lock:
-            self._issued_ids.update(ids)
-
     # ------------------------------------------------------------------ shutdown (loop thread)
 
     async def _stop_services(self) -> None:
@@ -529,30 +491,6 @@ class ExecutionEngine:
         key = parent.underlying_key
         return self.market_data.price_at_hand(key) if key is not None else None
 
-    def _on_session_lost(self, reason: str) -> None:
-        """The first token error (the gateway tells once): nothing more goes out; tell the
-        desk; halt every parent, its orders as they were (a basket's legs end: their rows say
-        which orders may still be live). A halted parent waits for ``resume_session`` and the
-        trader's cancel or adopt; shut down before that, it ends failed."""
-        live = self.orders.working_order_ids()
-        live += [f"tag {c.tag}" for p in self._parents.values() for c in p.children
-                 if c.in_flight and c.tag is not None]
-        live += [f"tag {tag}" for tag in self.orders.watched_tags()]
-        self._emit(self.events.session_event(reason, live))
-        for parent in self._parents.values():
-            parent.permit.revoke(reason)
-            if parent.basket is not None:
-                parent.failure = parent.failure or reason
-            elif not (parent.recovered or parent.stopping):
-                parent.halted = reason
-                parent.status = ParentStatus.PAUSED
-                self._emit(self.events.parent_event(
-                    parent, EventKind.PAUSED,
-                    message=f"{HALTED_PREFIX}{reason}; nothing is sent: log in again, then "
-                            "cancel or adopt it"))
-            parent.notify()
-        self._services_stopping = self._loop.create_task(self.services.stop())
-
     def resume_session(self, access_token: str) -> concurrent.futures.Future[RecoveryReport]:
         """After ``session_expired``: log in with ``access_token``, start the stream and the
         order tracker again and reconcile the halted parents by tag (what filled meanwhile is
@@ -563,19 +501,8 @@ class ExecutionEngine:
             raise ValueError(f"{self.broker.name}: its session never expires")
         if self._closed:
             raise RuntimeError("the execution engine is shut down")
-        return asyncio.run_coroutine_threadsafe(self._resume_session(relogin, access_token),
+        return asyncio.run_coroutine_threadsafe(self.session.resume(relogin, access_token),
                                                 self._loop)
-
-    async def _resume_session(self, relogin: Callable[[str], None],
-                              access_token: str) -> RecoveryReport:
-        await asyncio.get_running_loop().run_in_executor(None, relogin, access_token)
-        if self._services_stopping is not None:
-            await self._services_stopping
-            self._services_stopping = None
-        if self.gateway.session_lost is not None:
-            self.gateway.restore_session()
-            self.services.start()
-        return await self.orphans.reconcile()
 
     # ------------------------------------------------------------------ parent lifecycle
 
@@ -615,7 +542,8 @@ class ExecutionEngine:
         try:
             # Its instrument first, unless known (then nothing waits): the caller's thread
             # never asks the broker; a basket's legs were checked together before any started.
-            refusal = await self._listing_refusal(parent) if parent.basket is None else None
+            refusal = await self.listing.parent_refusal(parent.request) \
+                if parent.basket is None else None
             if refusal is not None:
                 parent.failure, parent.failure_bucket = refusal, ErrorBucket.FATAL
                 return

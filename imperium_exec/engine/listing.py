@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from ..request import ExecutionRequest
+from ..request import ExecutionRequest, RequestError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,14 @@ class InstrumentListing:
         if self.known(request.tradingsymbol, request.exchange) is False:
             return self.reason(request)
         return None
+
+    def check_now(self, request: ExecutionRequest) -> None:
+        """Raise ``RequestError`` naming ``tradingsymbol`` for an instrument known not to be
+        listed (no broker call: one not known yet is checked on the loop before its first
+        child, :meth:`parent_refusal`)."""
+        reason = self.refusal_now(request)
+        if reason is not None:
+            raise RequestError([("tradingsymbol", reason)])
 
     def reason(self, request: ExecutionRequest) -> str:
         return (f"{request.tradingsymbol} is not listed on {request.exchange} "
@@ -92,6 +100,20 @@ class InstrumentListing:
         if await self.check(request.tradingsymbol, request.exchange) is False:
             return self.reason(request)
         return None
+
+    async def parent_refusal(self, request: ExecutionRequest) -> str | None:
+        """On the loop, before anything of a parent is sent: why its instrument is refused
+        (the broker does not list it), as its ``finished`` row says it, or None."""
+        reason = await self.refusal(request)
+        return None if reason is None else f"tradingsymbol: {reason}; nothing was sent"
+
+    async def basket_refusal(self, requests: list[ExecutionRequest]) -> str | None:
+        """:meth:`parent_refusal` for every leg of a basket (``legs[i]``), before any leg
+        starts."""
+        reasons = await asyncio.gather(*(self.refusal(r) for r in requests))
+        refused = [f"legs[{i}].tradingsymbol: {reason}"
+                   for i, reason in enumerate(reasons) if reason is not None]
+        return "; ".join(refused) + "; nothing was sent" if refused else None
 
     async def _learn(self, keys: list[Key]) -> None:
         await asyncio.gather(*(self.check(*key) for key in keys))

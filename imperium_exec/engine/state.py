@@ -11,7 +11,8 @@ import contextlib
 import os
 import random
 import string
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -256,6 +257,34 @@ def new_parent_id(now: float, rng: random.Random | None = None) -> str:
     else:
         tail = "".join(alphabet[b % len(alphabet)] for b in os.urandom(5))
     return base36(centiseconds, 5) + tail
+
+
+class ParentIds:
+    """Issues parent (and basket) ids no parent of this engine, nor of the day's journal once
+    recovery read it (:meth:`reserve`), has had. Any thread."""
+
+    def __init__(self, now: Callable[[], float], seed: int | None = None) -> None:
+        self._now = now
+        self._rng = random.Random(seed) if seed is not None else None
+        self._lock = threading.Lock()
+        self._issued: set[str] = set()
+
+    def new(self) -> str:
+        with self._lock:
+            while True:
+                parent_id = new_parent_id(self._now(), self._rng)
+                if parent_id not in self._issued:
+                    self._issued.add(parent_id)
+                    return parent_id
+
+    def issued(self, parent_id: str) -> bool:
+        with self._lock:
+            return parent_id in self._issued
+
+    def reserve(self, ids: Iterable[str]) -> None:
+        """Ids used before (the day's journal): never issued again."""
+        with self._lock:
+            self._issued.update(ids)
 
 
 @dataclass
