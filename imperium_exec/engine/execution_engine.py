@@ -5,9 +5,10 @@ only. Other threads talk to the engine through :meth:`submit`, :meth:`cancel`, :
 :meth:`resume` and :meth:`shutdown`, which hop onto the loop with ``call_soon_threadsafe``
 (the kill switch also revokes send permits at once, on the caller's thread).
 
-This module is the parents' lifecycle: submit, start, controls, the session, shutdown. The
-parts it wires together each have a module of this package (see its docstring); a basket's
-life is :mod:`~imperium_exec.baskets.lifecycle`.
+This module wires the engine's parts together (each has a module of this package: see its
+docstring) and is its public face: submit, the controls, the restart's calls, the desk's
+reads, shutdown. A parent's life on the loop is :mod:`.parents`; the broker session's loss
+and resume :mod:`.session`; a basket's life :mod:`~imperium_exec.baskets.lifecycle`.
 
 Accounting: a parent's quantity is always ``filled + working + remaining``. A child that ends
 cancelled or rejected gives its unfilled quantity back to ``remaining``; scheduled algorithms
@@ -27,7 +28,6 @@ import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..algos.plan import ExecutionPlan
 from ..algos.planner import ExecutionAlgoPlanner
 from ..baskets.lifecycle import BasketBook, PlannedLeg
 from ..baskets.request import BasketRequest
@@ -35,8 +35,7 @@ from ..baskets.runner import BasketResult
 from ..brokers.base import Broker, MarginCheck, MarginLeg, checked_capabilities
 from ..clock import Clock, RealClock
 from ..costs.slippage import SlippageModel
-from ..events import ErrorBucket, Event, EventKind, ParentStatus
-from ..instruments import underlying_index_key
+from ..events import Event
 from ..recovery.journal import JournalDay
 from ..recovery.report import RecoveryReport
 from ..request import ExecutionRequest, RequestError
@@ -50,7 +49,7 @@ from .config import EngineConfig, SessionExpired
 from .desk_fills import DeskFills
 from .event_factory import EventFactory
 from .finishing import ParentFinisher
-from .gateway import BrokerGateway, SendPermit
+from .gateway import BrokerGateway
 from .listing import InstrumentListing
 from .market_data import (
     MarketDataConfig,
@@ -60,6 +59,7 @@ from .market_data import (
 )
 from .markouts import MarkoutTracker
 from .order_tracker import OrderTracker, TrackerConfig
+from .parents import ParentRunner
 from .placement import PlacementConfig, Placer
 from .rate_budget import RateBudget, RequestKind
 from .recovering import OrphanKeeper
@@ -68,7 +68,6 @@ from .schedule import ScheduleRunner
 from .session import SessionKeeper
 from .state import (
     TAG_LENGTH,
-    BasketLeg,
     ChildResult,
     ChildState,
     ExecutionResult,
@@ -107,7 +106,6 @@ class ExecutionEngine:
         self.events = EventFactory(self.clock, mode, self.router.primary_route)
         self._listeners: list[RowListener] = []
         self.ids = ParentIds(self.clock.now, cfg.id_seed)
-        self._parents: dict[str, ParentState] = {}
         self._closed = False
 
         limits = cfg.rate_limits or offers.rate_limits
@@ -120,7 +118,7 @@ class ExecutionEngine:
             clock=self.clock, gateway=self.gateway, read_book=broker.orders,
             cancel_order=broker.cancel_order, events=self.events, emit=self._emit,
             retry_policy=self.retry_policy,
-            is_active=lambda p: self._parents.get(p.parent_id) is p,
+            is_active=lambda p: self.runner.parents.get(p.parent_id) is p,
             config=TrackerConfig(poll_interval_s=cfg.poll_interval_s,
                                  stream_poll_interval_s=cfg.stream_poll_interval_s,
                                  min_read_gap_s=cfg.min_read_gap_s,
@@ -160,22 +158,29 @@ class ExecutionEngine:
             canceller=self.canceller, events=self.events, emit=self._emit, clock=self.clock,
             market_rest_s=cfg.market_rest_s)
         self.schedule.on_unplanned = self.admission.unplanned
+        #: What the broker lists, as learned on the loop: the caller's thread reads it only.
+        self.listing = InstrumentListing(offers.lists, broker.name)
+        self.runner = ParentRunner(
+            clock=self.clock, events=self.events, emit=self._emit, gateway=self.gateway,
+            market_data=self.market_data, listing=self.listing, admission=self.admission,
+            schedule=self.schedule, canceller=self.canceller, finisher=self.finisher,
+            index_quote_keys=offers.index_quote_keys, closed=lambda: self._closed,
+            hold=lambda parent: self.orphans.hold(parent),
+            leg_finished=lambda parent, result: self.baskets.leg_finished(parent, result))
         self.baskets = BasketBook(
             clock=self.clock, events=self.events, emit=self._emit, gateway=self.gateway,
             late_units=self.orders.late_units, basket_margin=offers.basket_margin,
-            start_leg=self._start_leg, drop_permit=self._drop_permit,
+            start_leg=self.runner.start_leg, drop_permit=self.admission.drop,
             closed_reason=self._closed_reason, price_refusal=self.admission.basket_price_refusal,
             listing_refusal=lambda legs: self.listing.basket_refusal(
                 [leg.request for leg in legs]))
         self.orphans = OrphanKeeper(
             broker=broker, gateway=self.gateway, orders=self.orders, canceller=self.canceller,
-            events=self.events, emit=self._emit, clock=self.clock, parents=self._parents,
-            finish=self._finish,
+            events=self.events, emit=self._emit, clock=self.clock,
+            parents=self.runner.parents, finish=self.runner.finish,
             submit=lambda request, parent_id: self._submit_as(request, parent_id,
                                                               override_limits=True),
             ours=self.ids.issued, closed=self._closed_reason, retry_policy=self.retry_policy)
-        #: What the broker lists, as learned on the loop: the caller's thread reads it only.
-        self.listing = InstrumentListing(offers.lists, broker.name)
         self.services = EngineServices(broker=broker, gateway=self.gateway,
                                        market_data=self.market_data, orders=self.orders)
 
@@ -184,7 +189,7 @@ class ExecutionEngine:
         self.session = SessionKeeper(gateway=self.gateway, services=self.services,
                                      orders=self.orders, orphans=self.orphans,
                                      events=self.events, emit=self._emit,
-                                     parents=self._parents, loop=self._loop)
+                                     parents=self.runner.parents, loop=self._loop)
         self._loop.call_soon_threadsafe(self.services.start)
 
     # ------------------------------------------------------------------ public (any thread)
@@ -229,7 +234,7 @@ class ExecutionEngine:
         future: concurrent.futures.Future[ExecutionResult] = concurrent.futures.Future()
         permit = self.admission.admit([PlannedLeg(parent_id, request, plan, seed)],
                                       override_limits=override_limits, basket=False)[parent_id]
-        self._loop.call_soon_threadsafe(self._start_parent, parent_id, request, plan, seed,
+        self._loop.call_soon_threadsafe(self.runner.start, parent_id, request, plan, seed,
                                         permit, future)
         return future
 
@@ -340,7 +345,7 @@ class ExecutionEngine:
         permit = self.admission.permit(parent_id)
         if permit is not None:
             permit.revoke("parent cancelled")
-        self._loop.call_soon_threadsafe(self._cancel_parent, parent_id)
+        self._loop.call_soon_threadsafe(self.runner.cancel, parent_id)
 
     def cancel_all(self) -> None:
         """Kill switch: from the moment this returns no new order is sent; resting children
@@ -348,13 +353,13 @@ class ExecutionEngine:
         permits = self.admission.permits()
         for permit in permits:
             permit.revoke("kill switch")
-        self._loop.call_soon_threadsafe(self._cancel_all)
+        self._loop.call_soon_threadsafe(self.runner.cancel_all)
 
     def pause(self, parent_id: str) -> None:
-        self._loop.call_soon_threadsafe(self._pause_parent, parent_id)
+        self._loop.call_soon_threadsafe(self.runner.pause, parent_id)
 
     def resume(self, parent_id: str) -> None:
-        self._loop.call_soon_threadsafe(self._resume_parent, parent_id)
+        self._loop.call_soon_threadsafe(self.runner.resume, parent_id)
 
     def watch_quotes(self, keys: list[str]) -> None:
         """Keep ``keys`` ("NFO:SYMBOL") fresh for the desk (its chain); any thread. Whether
@@ -421,9 +426,9 @@ class ExecutionEngine:
         await self.services.stop()
 
     async def _drain(self) -> None:
-        self._cancel_all()
+        self.runner.cancel_all()
         futures: list[concurrent.futures.Future[Any]] = [
-            p.future for p in self._parents.values()]
+            p.future for p in self.runner.parents.values()]
         # Baskets too: one still in its margin check has no parents yet; it is refused
         # once the check returns (the engine is closed by then).
         futures += [run.future for run in self.baskets]
@@ -446,13 +451,13 @@ class ExecutionEngine:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.orders.refresh(), 3.0)
         tasks = []
-        for parent in list(self._parents.values()):
+        for parent in list(self.runner.parents.values()):
             if parent.task is not None:
                 parent.task.cancel()
                 tasks.append(parent.task)
         await asyncio.gather(*tasks, return_exceptions=True)
-        for parent in list(self._parents.values()):  # a parent whose task never ran
-            self._finish(parent)
+        for parent in list(self.runner.parents.values()):  # a parent whose task never ran
+            self.runner.finish(parent)
         self.baskets.refuse_unstarted("the execution engine shut down before the basket "
                                       "started")
         self._report_unresolved_watches()
@@ -504,76 +509,7 @@ class ExecutionEngine:
         return asyncio.run_coroutine_threadsafe(self.session.resume(relogin, access_token),
                                                 self._loop)
 
-    # ------------------------------------------------------------------ parent lifecycle
-
-    def _start_parent(self, parent_id: str, request: ExecutionRequest, plan: ExecutionPlan,
-                      seed: int, permit: SendPermit,
-                      future: concurrent.futures.Future[ExecutionResult], *,
-                      basket: BasketLeg | None = None) -> ParentState | None:
-        if self._closed or self.session_lost is not None:  # never start it
-            self._drop_permit(parent_id)
-            future.set_exception(SessionExpired(self.session_lost) if self.session_lost
-                                 else RuntimeError("the execution engine is shut down"))
-            return None
-        parent = ParentState(parent_id=parent_id, request=request, plan=plan,
-                             arrival_price=request.mid, future=future, permit=permit,
-                             basket=basket,
-                             underlying_key=underlying_index_key(
-                                 request.tradingsymbol,
-                                 index_keys=self.capabilities.index_quote_keys))
-        parent.children = [ChildState(c.index, c.slice_index, c.quantity, c.send_at)
-                           for c in plan.children]
-        parent.child_numbers = len(parent.children)
-        if permit.revoked:  # cancelled before it reached the loop
-            parent.cancel_requested = True
-        self._parents[parent_id] = parent
-        parent.task = self._loop.create_task(self._run_parent(parent, seed),
-                                             name=f"parent-{parent_id}")
-        return parent
-
-    async def _run_parent(self, parent: ParentState, seed: int) -> None:
-        req = parent.request
-        # The index rides along: in the same quote calls as the option (REST), or on the
-        # stream; the accepted row takes its price if one is at hand, never waiting for it.
-        keys = [instrument_key(req.exchange, req.tradingsymbol)]
-        if parent.underlying_key is not None:
-            keys.append(parent.underlying_key)
-        subscribed = False
-        try:
-            # Its instrument first, unless known (then nothing waits): the caller's thread
-            # never asks the broker; a basket's legs were checked together before any started.
-            refusal = await self.listing.parent_refusal(parent.request) \
-                if parent.basket is None else None
-            if refusal is not None:
-                parent.failure, parent.failure_bucket = refusal, ErrorBucket.FATAL
-                return
-            self.market_data.subscribe(keys)
-            subscribed = True
-            refusal = await self.admission.price_refusal(parent) \
-                or await self.admission.margin_refusal(parent)
-            if refusal is not None:
-                parent.failure, parent.failure_bucket = refusal, ErrorBucket.RISK
-                return
-            await self.schedule.run(parent, seed)
-            if parent.halted is not None and not self._closed:
-                await self.orphans.hold(parent)  # until the trader cancels or adopts it
-        except Exception as exc:  # a bug must still end the parent with a row, never hang it
-            log.exception("parent %s crashed", parent.parent_id)
-            parent.failure = f"internal error: {exc!r}"
-            try:
-                await self.canceller.cancel_working(parent)
-            except Exception:
-                log.exception("parent %s: cancelling after the crash failed", parent.parent_id)
-        finally:
-            if subscribed:
-                self.market_data.unsubscribe(keys)
-            self._finish(parent)
-
-    def _start_leg(self, leg: PlannedLeg, permit: SendPermit,
-                   future: concurrent.futures.Future[ExecutionResult],
-                   basket: BasketLeg) -> ParentState | None:
-        return self._start_parent(leg.parent_id, leg.request, leg.plan, leg.seed, permit,
-                                  future, basket=basket)
+    # ------------------------------------------------------------------ the loop's helpers
 
     def _closed_reason(self) -> str | None:
         """Why nothing may start now (the session is lost, the engine shut down); None."""
@@ -581,63 +517,11 @@ class ExecutionEngine:
             return self.session_lost
         return "the execution engine is shut down" if self._closed else None
 
-    def _finish(self, parent: ParentState) -> None:
-        """End ``parent`` once: its final rows, then its handle resolves."""
-        if self._parents.get(parent.parent_id) is not parent:
-            return  # already finished
-        if parent.failure is None and self.gateway.session_lost is not None \
-                and (parent.halted is not None or parent.recovered):
-            parent.failure = parent.halted or self.gateway.session_lost  # ended unreconciled
-        result = self.finisher.finish(parent, shutting_down=self._closed)
-        del self._parents[parent.parent_id]
-        self._drop_permit(parent.parent_id, result.filled_quantity * result.average_price)
-        if not parent.future.done():
-            parent.future.set_result(result)
-        if parent.basket is not None:
-            self.baskets.leg_finished(parent, result)
-
     def _mid_now(self, parent: ParentState) -> float | None:
         """The newest mid held for ``parent``'s instrument (whatever its age)."""
         req = parent.request
         held = self.market_data.latest(instrument_key(req.exchange, req.tradingsymbol))
         return held.quote.mid if held is not None else None
-
-    def _drop_permit(self, parent_id: str, traded_premium: float = 0.0) -> None:
-        self.admission.drop(parent_id, traded_premium)
-
-    # ------------------------------------------------------------------ controls (loop thread)
-
-    def _cancel_parent(self, parent_id: str) -> None:
-        parent = self._parents.get(parent_id)
-        if parent is not None and not parent.cancel_requested:
-            parent.cancel_requested = True
-            parent.permit.revoke("parent cancelled")
-            parent.notify()
-
-    def _cancel_all(self) -> None:
-        for parent_id in list(self._parents):
-            self._cancel_parent(parent_id)
-
-    def _pause_parent(self, parent_id: str) -> None:
-        parent = self._parents.get(parent_id)
-        if parent is None or parent.paused_at is not None or parent.stopping:
-            return
-        parent.paused_at = self.clock.now()
-        parent.status = ParentStatus.PAUSED
-        self._emit(self.events.parent_event(parent, EventKind.PAUSED))
-        parent.notify()
-
-    def _resume_parent(self, parent_id: str) -> None:
-        parent = self._parents.get(parent_id)
-        if parent is None or parent.paused_at is None or parent.halted is not None:
-            return  # (halted: held until the trader cancels or adopts it)
-        paused_for = self.clock.now() - parent.paused_at
-        parent.shift_s += paused_for
-        parent.paused_at = None
-        parent.status = ParentStatus.WORKING
-        self._emit(self.events.parent_event(parent, EventKind.RESUMED,
-                                        message=f"schedule shifted by {paused_for:.1f} s"))
-        parent.notify()
 
 
 __all__ = ["BasketResult", "ChildResult", "EngineConfig", "ExecutionEngine", "ExecutionResult",

@@ -144,7 +144,7 @@ def test_a_held_and_paused_leg_shifts_its_schedule_once(tmp_path: Path) -> None:
     try:
         wait_for(lambda: any(r["event"] == "warning" and "held" in (r["message"] or "")
                              for r in rig.snapshot(short_id)))
-        shift_before = rig.engine._parents[short_id].shift_s
+        shift_before = rig.engine.runner.parents[short_id].shift_s
         rig.engine.pause(short_id)
         wait_for(lambda: "paused" in rig.events(short_id))
         held_at = rig.clock.now()
@@ -161,7 +161,7 @@ def test_a_held_and_paused_leg_shifts_its_schedule_once(tmp_path: Path) -> None:
         rig.engine.resume(short_id)
         wait_for(lambda: "resumed" in rig.events(short_id))
         time.sleep(0.1)
-        shifted = rig.engine._parents[short_id].shift_s - shift_before
+        shifted = rig.engine.runner.parents[short_id].shift_s - shift_before
         rig.engine.cancel_basket(basket_id)
         rig.clock.advance(60.0)
     finally:
