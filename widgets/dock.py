@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QSizePolicy,
     QSplitter,
     QStyle,
@@ -41,20 +40,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..events import Event, EventKind
+from ..events import Event
 from ..recovery.report import RecoveryReport
 from ..telemetry import FillQualityTracker
 from .charts import ExecutionCharts
 from .events_model import ChildEventStore
 from .events_view import ChildEventBlotter, ChildEventTableModel
-from .feed import StackRows, TelemetryFeed
+from .feed import StackRows, TelemetryFeed, journal_mode, journal_path
 from .fonts import ensure_fonts
 from .orders_model import OrderBook
 from .orders_view import ChildOrdersView, ChildOrderTableModel
-from .orphans_model import OrphanBook, RecoveryControl
+from .orphans_model import OrphanBook, recovery_control
 from .orphans_view import OrphansPanel, confirm_adopt_with_dialog
 from .parents_model import ParentBook
 from .parents_view import ActiveParentsPanel, Confirm, confirm_with_dialog
+from .session_banner import SessionBanner
 from .stats import ExecutionStats
 from .table_model import RowFilter
 from .table_view import ROW_ROLE
@@ -90,8 +90,8 @@ class ExecutionDock(QDockWidget):
         super().__init__(parent)
         ensure_fonts()
         self.stack = stack
-        self.path = _resolve_path(tracker_or_path, stack)
-        self.mode = _mode_of(tracker_or_path, stack, self.path)
+        self.path = journal_path(tracker_or_path, stack)
+        self.mode = journal_mode(tracker_or_path, stack, self.path)
         self.setObjectName("execution_dock")
         self.setWindowTitle("Execution quality" + (" — LIVE" if self.mode == "live" else
                                                    " — paper" if self.mode == "paper" else ""))
@@ -134,30 +134,14 @@ class ExecutionDock(QDockWidget):
         self.loading_bar.setVisible(False)
         header.addWidget(self.loading_bar)
         layout.addLayout(header)
-        #: "Re-login needed": the broker refused the session; shown until orders flow again.
-        self.session_banner = QLabel(body)
-        self.session_banner.setObjectName("session_banner")
-        self.session_banner.setWordWrap(True)
-        self.session_banner.setStyleSheet("QLabel { background: #d32f2f; color: white; "
-                                          "font-weight: bold; padding: 4px 6px; }")
-        self.session_banner.setVisible(False)
-        session_row = QHBoxLayout()
-        session_row.setSpacing(4)
-        session_row.addWidget(self.session_banner, 1)
-        #: The host's way to log in again (see :meth:`set_session_action`), beside the banner.
-        self.session_button = QPushButton(body)
-        self.session_button.setObjectName("session_action")
-        self.session_button.setAutoDefault(False)
-        self.session_button.setVisible(False)
-        session_row.addWidget(self.session_button)
-        self._session_action: QAction | None = None
-        layout.addLayout(session_row)
-        self._session_ts = float("-inf")  # the newest session row
-        self._accepted_ts = float("-inf")  # the newest accepted parent (or new login)
-        self._session_text = ("", "")
+        #: "Re-login needed": the broker refused the session; shown until orders flow again,
+        #: with the host's way to log in again beside it (:meth:`set_session_action`).
+        self.session = SessionBanner(body)
+        self.session_banner, self.session_button = self.session.label, self.session.button
+        layout.addWidget(self.session)
         #: Parents a restart check (or a new login) holds: Adopt / Cancel, until they end.
         self.orphans_panel = OrphansPanel(
-            self.orphan_book, _recovery_control(stack), confirm_adopt=confirm_adopt,
+            self.orphan_book, recovery_control(stack), confirm_adopt=confirm_adopt,
             lot_size=self._lot_size, parent=body)
         layout.addWidget(self.orphans_panel)
 
@@ -261,22 +245,12 @@ class ExecutionDock(QDockWidget):
     def note_session_resumed(self) -> None:
         """The trader logged in again (``stack.resume_session`` succeeded): the re-login
         banner goes (a later lost session shows it again)."""
-        self._accepted_ts = max(self._accepted_ts, self._session_ts)
-        self._show_session_banner(False)
+        self.session.resumed()
 
     def set_session_action(self, action: QAction | None) -> None:
         """A host's "Log in again…": a button beside the re-login banner, shown with it, that
         triggers ``action`` (None: no button)."""
-        self._session_action = action
-        if action is not None:
-            self.session_button.setText(action.text().replace("&", ""))
-            self.session_button.setToolTip(action.toolTip())
-            self.session_button.clicked.connect(action.trigger)
-        self.session_button.setVisible(action is not None and not self.session_banner.isHidden())
-
-    def _show_session_banner(self, visible: bool) -> None:
-        self.session_banner.setVisible(visible)
-        self.session_button.setVisible(visible and self._session_action is not None)
+        self.session.set_action(action)
 
     def set_filter(self, flt: RowFilter) -> None:
         self.blotter.set_filter(flt)
@@ -392,7 +366,7 @@ class ExecutionDock(QDockWidget):
         self.orders.model.apply(events, show=not self.feed.loading)
         if self.orphan_book.add(events):
             self.orphans_panel.sync()
-        self._note_session_state(events)
+        self.session.note(events)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
@@ -406,13 +380,12 @@ class ExecutionDock(QDockWidget):
         self.orders.model.apply(events, show=False)
         self.parent_book.add(events)
         self.tca_book.add(events)
-        self._note_session_state(events)
+        self.session.note(events)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
     def _on_restarted(self) -> None:
-        self._session_ts = self._accepted_ts = float("-inf")
-        self._show_session_banner(False)
+        self.session.reset()
         self.model.clear()
         self.orders.model.clear()
         self.stats.reset()
@@ -459,26 +432,6 @@ class ExecutionDock(QDockWidget):
 
     def _on_read_failed(self, reason: str) -> None:
         self.source_label.setText(f"cannot read {reason}")
-
-    def _note_session_state(self, events: list[Event]) -> None:
-        """The banner shows while the newest session row is newer than the newest accepted
-        parent (whatever order rows arrive in: a journal's history comes newest first)."""
-        changed = False
-        for e in events:
-            if e.event is EventKind.SESSION and e.ts >= self._session_ts:
-                self._session_ts = e.ts
-                self._session_text = (f"Broker session lost: re-login needed. Nothing more is "
-                                      f"sent. {e.message or ''}", e.error or "")
-                changed = True
-            elif e.event is EventKind.ACCEPTED and e.ts > self._accepted_ts:
-                self._accepted_ts = e.ts
-                changed = True
-        if changed:
-            lost = self._session_ts > self._accepted_ts
-            if lost:
-                self.session_banner.setText(self._session_text[0])
-                self.session_banner.setToolTip(self._session_text[1])
-            self._show_session_banner(lost)
 
     # ------------------------------------------------------------------ look and layout
     def _measure_steady_hint(self) -> QSize:
@@ -562,38 +515,3 @@ class _SteadyBody(QWidget):
         if self.steady_hint is None:
             return super().sizeHint()
         return self.steady_hint.expandedTo(self.minimumSizeHint())
-
-
-def _recovery_control(stack: StackRows | None) -> RecoveryControl | None:
-    """The stack as the orphans panel uses it (None: a viewer, or a stack without restart
-    recovery: the panel never shows)."""
-    if stack is None or not all(hasattr(stack, name)
-                                for name in ("cancel_orphans", "adopt", "cancel")):
-        return None
-    return cast(RecoveryControl, stack)
-
-
-def _resolve_path(source: FillQualityTracker | str | os.PathLike[str] | None,
-                  stack: StackRows | None) -> Path:
-    if isinstance(source, FillQualityTracker):
-        return source.path
-    if source is not None:
-        return Path(source)
-    if stack is None:
-        raise ValueError("tracker_or_path: give a FillQualityTracker, a journal path, "
-                         "or a stack")
-    return stack.tracker.path
-
-
-def _mode_of(source: FillQualityTracker | str | os.PathLike[str] | None,
-             stack: StackRows | None, path: Path | None) -> str | None:
-    modes = (stack.mode if stack is not None else None,
-             source.mode if isinstance(source, FillQualityTracker) else None)
-    for candidate in modes:
-        if candidate in ("live", "paper"):
-            return candidate
-    if path is not None:
-        for mode in ("live", "paper"):
-            if path.name == f"execution_quality_{mode}.jsonl":
-                return mode
-    return None

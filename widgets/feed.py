@@ -356,3 +356,31 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return a.resolve() == b.resolve()
+
+
+def journal_path(source: FillQualityTracker | str | os.PathLike[str] | None,
+                 stack: StackRows | None) -> Path:
+    """The journal the dock shows: the tracker's, the path given, or the stack's."""
+    if isinstance(source, FillQualityTracker):
+        return source.path
+    if source is not None:
+        return Path(source)
+    if stack is None:
+        raise ValueError("tracker_or_path: give a FillQualityTracker, a journal path, "
+                         "or a stack")
+    return stack.tracker.path
+
+
+def journal_mode(source: FillQualityTracker | str | os.PathLike[str] | None,
+                 stack: StackRows | None, path: Path | None) -> str | None:
+    """``live`` or ``paper`` as the stack, the tracker or the journal's name says; None."""
+    modes = (stack.mode if stack is not None else None,
+             source.mode if isinstance(source, FillQualityTracker) else None)
+    for candidate in modes:
+        if candidate in ("live", "paper"):
+            return candidate
+    if path is not None:
+        for mode in ("live", "paper"):
+            if path.name == f"execution_quality_{mode}.jsonl":
+                return mode
+    return None

@@ -17,7 +17,7 @@ import concurrent.futures
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ..events import Event, EventKind
 from ..recovery.report import Orphan, OrphanOrder, RecoveryReport
@@ -440,6 +440,15 @@ def _line(held: HeldParent, lot_size: int | None) -> OrphanLine:
                       held.can_adopt, adopt_tip, held.can_cancel, cancel_tip)
 
 
+def recovery_control(stack: object) -> RecoveryControl | None:
+    """The stack as the orphans panel uses it (None: a viewer, or a stack without restart
+    recovery: the panel never shows)."""
+    if stack is None or not all(hasattr(stack, name)
+                                for name in ("cancel_orphans", "adopt", "cancel")):
+        return None
+    return cast(RecoveryControl, stack)
+
+
 __all__ = [
     "ADOPT_KEY",
     "CANCEL_KEY",
@@ -448,4 +457,5 @@ __all__ = [
     "OrphanBook",
     "OrphanLine",
     "RecoveryControl",
+    "recovery_control",
 ]
