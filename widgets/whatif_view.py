@@ -210,12 +210,16 @@ class WhatIfPanel(QWidget):
         r = w.parent
         own = w.own_within_band()
         check = "" if own is None else (
-            " Realized: in its own band." if own else " Realized: outside its own band.")
+            ", in its own band" if own else ", outside its own band")
+        with_fees = w.realized + r.fees
         self.status.setText(
-            f"What-if for {r.parent_id}: cost against arrival {r.arrival_price:,.2f}, "
-            f"+ = cost; band 2.5–97.5 % of {w.seeds} seeds; fees apart.{check}")
+            f"What-if for {r.parent_id} against arrival {r.arrival_price:,.2f} (+ = cost), "
+            f"band 2.5–97.5 % of {w.seeds} seeds, fees apart; realized with fees: "
+            f"{money(with_fees)} ₹ ({bps(w.bps(with_fees))} bps){check}.")
         self.status.setToolTip(f"{r.side.value} {r.quantity} {r.tradingsymbol} {r.algo}, "
-                               f"replayed over its {r.window_s:.0f} s window. "
+                               f"replayed over its {r.window_s:.0f} s window. Costs count "
+                               f"from the arrival; the parent's shortfall in the picker "
+                               f"counts from the decision (its delay too). "
                                f"Impact: {w.impact}. Replayed on the paper exchange: a "
                                f"resting child waits in its queue and fills from the "
                                f"market's flow (the journal records no depth: the book's "

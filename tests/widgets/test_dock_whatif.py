@@ -3,6 +3,7 @@ its cost with its band beside the realized one, from the keyboard."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,14 @@ def test_the_picked_parent_replays_off_the_gui_thread_and_shows_each_algorithms_
     assert panel.running and panel.progress.isVisible() and panel.table.item(0, 0) is None
     qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
 
-    assert panel.status.text().startswith(f"What-if for {twap.parent_id}: cost against arrival")
+    assert panel.status.text().startswith(f"What-if for {twap.parent_id} against arrival")
+    realized, fees = (float(panel.table.item(0, c).text().replace(",", "")) for c in (0, 3))
+    # The realized cost with its fees, as the parent's shortfall counts them (within the
+    # table's rounding to the rupee).
+    found = re.search(r"realized with fees: ([+-]?[\d,]+) ₹ ", panel.status.text())
+    assert found is not None
+    with_fees = float(found.group(1).replace(",", ""))
+    assert with_fees == pytest.approx(realized + fees, abs=1.0)
     rows = [panel.table.verticalHeaderItem(i).text() for i in range(panel.table.rowCount())]
     assert rows == ["realized", "IMMEDIATE", "TWAP (its own)", "VWAP", "POV", "IS"]
     for i in range(1, 1 + len(ALGORITHMS)):
