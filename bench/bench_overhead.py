@@ -229,7 +229,7 @@ Round over round (2026-12-07). The run of 14:45 read 587, 613, 652, 750, 783 µs
 its five rounds, as if each fresh engine cost more than the one before. It does not reproduce:
 ten rounds interleaved with a control that builds no engine (the same requests built and
 serialised), twice, at a load of 0.5-1.3, gave 613-982 and 685-882 µs a child in no order
-(round 10 below round 1 both times), the control moving with them (4.9-9.0 µs); the bench's
+(round 10 below round 1 both times), the control varying as much (4.9-9.0 µs); the bench's
 five rounds twice more, 927, 849, 837, 798, 873 and 964, 846, 886, 890, 869; sixteen rounds
 alternating the code before and after the change below, 550-788 µs, no trend. After each
 shut-down engine the process holds as many objects as before (49.5 k tracked by the garbage
@@ -244,7 +244,7 @@ so each parent made every later read dearer. Two runs alternating the code befor
 231,000 in the twelfth (24,000 orders in the book), and a child cost 540-620 µs in the first
 block, 880 in the twelfth; after, a read passes over the orders an earlier read found settled
 and nothing follows (`engine/order_tracker.py`): 2,000 applied a block whatever the day, and
-570-630 µs then 765-790. What growth is left is the broker's: the in-memory broker builds and
+570-635 µs then 765-790. What growth is left is the broker's: the in-memory broker builds and
 the tracker walks the whole book on each read (as a read of Kite's book must: the REST call
 returns the day), and the day's orders stay in the process (the garbage collector's share
 went from 35 to 65 µs a child over those 12 blocks)."""
