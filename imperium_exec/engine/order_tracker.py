@@ -109,7 +109,7 @@ class OrderTracker:
         #: Orders a book read found in a terminal state: later reads pass over them while no
         #: child, late watch or tag lookup follows them (the book holds the whole day's
         #: orders; applying each again on every read made a read's cost grow over the day).
-        #: At most one id an order the broker took today.
+        #: One id at most for each order the broker took today.
         self._settled: set[str] = set()
         self._tag_waiters: dict[str, tuple[TagMatch, asyncio.Future[BrokerOrder | None]]] = {}
         self.stream_up = False
