@@ -106,6 +106,11 @@ class OrderTracker:
         self._late: dict[str, LateOrderWatch] = {}
         self._unmatched: OrderedDict[str, BrokerOrder] = OrderedDict()
         self._by_tag: OrderedDict[str, BrokerOrder] = OrderedDict()
+        #: Orders a book read found in a terminal state: later reads pass over them while no
+        #: child, late watch or tag lookup follows them (the book holds the whole day's
+        #: orders; applying each again on every read made a read's cost grow over the day).
+        #: One id at most for each order the broker took today.
+        self._settled: set[str] = set()
         self._tag_waiters: dict[str, tuple[TagMatch, asyncio.Future[BrokerOrder | None]]] = {}
         self.stream_up = False
         self._wake = asyncio.Event()
@@ -119,8 +124,9 @@ class OrderTracker:
         self._good_read_asked = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
-        #: Book reads made, for tests and benchmarks.
+        #: Book reads made, and orders from them applied, for tests and benchmarks.
         self.book_reads = 0
+        self.book_orders_applied = 0
 
     # ------------------------------------------------------------------ lifecycle (loop)
 
@@ -346,7 +352,12 @@ class OrderTracker:
         for order in book:
             if order.tag:
                 in_book.add(order.tag)
+            if self._nothing_to_learn(order):
+                continue
             self._apply(order)
+            self.book_orders_applied += 1
+            if order.status.is_terminal:
+                self._settled.add(order.order_id)
         self._good_read_asked = max(self._good_read_asked, asked)
         now = self.clock.now()
         window = self.config.late_order_watch_s
@@ -369,6 +380,13 @@ class OrderTracker:
                         f"within {window:g} s: that attempt placed no order"))
 
     # ------------------------------------------------------------------ applying
+
+    def _nothing_to_learn(self, order: BrokerOrder) -> bool:
+        """An order an earlier read found settled, which no child, late watch or tag lookup
+        follows now: applying it again would change nothing but its place among the tags
+        remembered."""
+        return (order.order_id in self._settled and order.order_id not in self._working
+                and order.tag not in self._late and order.tag not in self._tag_waiters)
 
     @staticmethod
     def _remember(store: OrderedDict[str, BrokerOrder], key: str, order: BrokerOrder,
