@@ -60,7 +60,7 @@ def test_after_its_parents_finish_the_engine_holds_nothing_of_them_but_the_days_
         assert engine.market_data.subscribed() == frozenset()
 
         async def parents_held() -> int:
-            return len(engine._parents)
+            return len(engine.runner.parents)
 
         assert asyncio.run_coroutine_threadsafe(parents_held(), engine.loop).result(5) == 0
     finally:
