@@ -17,7 +17,8 @@ One observation per filled child, read from the journal by streaming it line by 
 A journal is one desk's market (one desk writes it, in one mode): fills are matched to a child
 by journal and instrument, so a live journal's fills never count on the paper exchange's
 market, nor one simulated world's in another's. Files that share a row are one journal (a
-backup copy, or a cut of it), and a parent's rows belong to the journal of its first row.
+backup copy, or a cut of it), and so are files holding rows of one parent (a journal split
+in two); a parent's rows belong to the journal of its first row.
 
 With the index levels on the rows (child and fill rows written from 2026-12-07 on), each
 child's cost also carries the market's own move (:mod:`.market_move`), and each child's
@@ -161,12 +162,15 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     starts: dict[str, tuple[int, float, str]] = {}
     pricings: list[_Pricing] = []
     quality = reading.quality
+    spanned: set[tuple[str, str]] = set()  # files holding rows of one parent
     for n, row in enumerate(iter_journal_rows(paths, quality)):
         event = row.get("event")
         wanted = mode is None or row.get("mode") == mode
-        if isinstance(row.get("parent_id"), str):
-            starts.setdefault(row["parent_id"],
-                              (n, float(row.get("ts") or 0.0), quality.current_file))
+        if isinstance(row.get("parent_id"), str) and row["parent_id"]:  # (not a session's)
+            start = starts.setdefault(row["parent_id"],
+                                      (n, float(row.get("ts") or 0.0), quality.current_file))
+            if start[2] != quality.current_file:
+                spanned.add((quality.current_file, start[2]))
         if event == EventKind.ACCEPTED:
             level = _positive(row.get("underlying_price"))
             if wanted and level is not None and isinstance(row.get("parent_id"), str):
@@ -199,7 +203,7 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
         if level is not None:
             child.fills_at.append((units, float(row.get("ts") or 0.0), level))
         fills.append((n, float(row.get("ts") or 0.0), units, child_id))
-    journal_of = quality.journal_of()
+    journal_of = quality.journal_of(spanned)
 
     def market(parent_id: str, tradingsymbol: str) -> tuple[str, str]:
         return journal_of(starts[parent_id][2]), tradingsymbol

@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ..algos.planner import ExecutionAlgoPlanner
@@ -255,6 +255,11 @@ class ExecutionEngine:
                 (instrument_key(f.exchange, f.tradingsymbol), f.parent_id, f.ts, f.units)
                 for f in day.fills])
         return asyncio.run_coroutine_threadsafe(self.orphans.recover(day, journal), self._loop)
+
+    def reserve_ids(self, ids: Iterable[str]) -> None:
+        """Ids used before (the day's journal): never issued again (:meth:`recover` does
+        this for the day it reads)."""
+        self.ids.reserve(ids)
 
     def cancel_orphans(self) -> concurrent.futures.Future[list[ExecutionResult]]:
         """Cancel every parent held from the restart (sells first); their results."""

@@ -106,10 +106,10 @@ class OrderTracker:
         self._late: dict[str, LateOrderWatch] = {}
         self._unmatched: OrderedDict[str, BrokerOrder] = OrderedDict()
         self._by_tag: OrderedDict[str, BrokerOrder] = OrderedDict()
-        #: Orders a book read found in a terminal state: later reads pass over them while no
-        #: child, late watch or tag lookup follows them (the book holds the whole day's
-        #: orders; applying each again on every read made a read's cost grow over the day).
-        #: One id at most for each order the broker took today.
+        #: Orders the last book read held in a terminal state: the next read passes over them
+        #: while no child, late watch or tag lookup follows them (the book holds the whole
+        #: day's orders; applying each again on every read made a read's cost grow over the
+        #: day). Only the last read's: a new day's book holds none of yesterday's.
         self._settled: set[str] = set()
         self._tag_waiters: dict[str, tuple[TagMatch, asyncio.Future[BrokerOrder | None]]] = {}
         self.stream_up = False
@@ -349,15 +349,18 @@ class OrderTracker:
         if book is None:
             return
         in_book: set[str] = set()
+        settled: set[str] = set()
         for order in book:
             if order.tag:
                 in_book.add(order.tag)
             if self._nothing_to_learn(order):
+                settled.add(order.order_id)
                 continue
             self._apply(order)
             self.book_orders_applied += 1
             if order.status.is_terminal:
-                self._settled.add(order.order_id)
+                settled.add(order.order_id)
+        self._settled = settled  # (a new day's book holds none of yesterday's orders)
         self._good_read_asked = max(self._good_read_asked, asked)
         now = self.clock.now()
         window = self.config.late_order_watch_s

@@ -105,9 +105,12 @@ class JournalQuality:
         if parent_id:
             self.flagged_parents.add(parent_id)
 
-    def journal_of(self) -> Callable[[str], str]:
+    def journal_of(self, joined: Iterable[tuple[str, str]] = ()
+                   ) -> Callable[[str], str]:
         """The journal each file read is part of: files that share a row are one journal
-        (a backup copy, or a cut of it), named by the first of them in name order."""
+        (a backup copy, or a cut of it), and so are the pairs ``joined`` (a reader's own
+        reasons: files holding rows of one parent), named by the first of them in name
+        order."""
         parent: dict[str, str] = {}
 
         def root(name: str) -> str:
@@ -115,7 +118,7 @@ class JournalQuality:
                 name = parent[name]
             return name
 
-        for later, earlier in sorted(self.shared_rows):
+        for later, earlier in sorted(self.shared_rows | set(joined)):
             a, b = sorted((root(later), root(earlier)))
             if a != b:
                 parent[b] = a
@@ -198,8 +201,12 @@ def read_journal_rows(paths: Iterable[str | os.PathLike[str]],
     #: before this one held it (this file's rows beyond that are rows of their own).
     first_file: dict[int, str] = {}
     held: dict[int, int] = {}
+    read: set[str] = set()
     for path in paths:
         name = os.fspath(path)
+        if os.path.realpath(name) in read:
+            continue  # a file named twice is read once
+        read.add(os.path.realpath(name))
         q.current_file = name
         lines = 0
         here: Counter[int] = Counter()

@@ -388,6 +388,7 @@ def load_journal(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], *,
     by the checking reading, which names every problem. The strict reading converts what it
     can: a number written as text (``"36.65"``) reads as the number there, where the Python
     reader refuses the row."""
+    paths = list(dict.fromkeys(p.resolve() for p in paths))  # a file named twice is read once
     _read_files(con, paths, progress)
     quality = _left_out(con, paths)
     con.execute(f"DELETE FROM journal WHERE event IN {_EXCLUDED_EVENTS}"
@@ -431,7 +432,8 @@ def _left_out(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> JournalQ
                      FROM per_file)
             SELECT r, file, first FROM (
                 SELECT r, file, key,
-                       row_number() OVER (PARTITION BY key, file ORDER BY n) AS nth
+                       row_number() OVER (PARTITION BY key, file ORDER BY coalesce(n, r))
+                           AS nth
                 FROM keyed) JOIN held USING (key, file)
             WHERE nth <= coalesce(before, 0)""").fetchall()
         quality.duplicates = len(copies)

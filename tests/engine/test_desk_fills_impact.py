@@ -134,6 +134,21 @@ def test_a_backup_copy_read_first_is_the_same_journal(tmp_path: Path) -> None:
     assert fills_seen([copy, journal], parents) == alone
 
 
+def test_a_journal_split_in_two_files_is_one_journal(tmp_path: Path) -> None:
+    """A journal cut in two files that share no row (replaced, or split by hand) in the middle
+    of a parent: that parent's rows hold the two together, and every child counts the fills
+    before it as in the journal alone (the second parent began in the second file)."""
+    rows, _ = run([(SECOND, "BUY"), (SECOND, "BUY")])
+    journal = write_journal(tmp_path / "whole" / "execution_quality_paper.jsonl", rows)
+    cut = next(i for i, r in enumerate(rows) if r["event"] == "filled")
+    morning = write_journal(tmp_path / "morning.jsonl", rows[:cut + 1])
+    afternoon = write_journal(tmp_path / "afternoon.jsonl", rows[cut + 1:])
+    parents = {r["parent_id"] for r in rows}
+    alone = fills_seen([journal], parents)
+    assert sum(len(f) for f in alone.values()) >= 6
+    assert fills_seen([morning, afternoon], parents) == alone
+
+
 def fills_seen(paths: list[Path], parents: set[str]) -> dict[str, tuple[PriorFill, ...]]:
     """The desk's fills each child of ``parents`` is predicted from (its cost side) and its
     pricing's mid move saw (``mid <child>``), as the calibration reads ``paths``."""
@@ -166,6 +181,7 @@ def test_a_fill_taken_in_after_the_pricing_is_not_in_the_childs_mid(tmp_path: Pa
 
 
 def write_journal(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     return path
 

@@ -34,7 +34,7 @@ from imperium_exec.request import Side
 from imperium_exec.tca.figures import TcaFigures
 from imperium_exec.tca.query import TcaQuery
 from imperium_exec.tca.report import render_report
-from imperium_exec.tca.sources import resolve_journals
+from imperium_exec.tca.sources import JournalFiles, resolve_journals
 from imperium_exec.tca.summary import render_summary
 
 
@@ -225,3 +225,15 @@ def test_two_rows_alike_in_one_file_are_two_rows_and_a_copy_of_both_is_read_once
     assert (both.original_files, both.duplicate_files) == ({str(backup)}, {str(journal)})
     _, tca_both = _figures([folder])
     assert (tca_both.rows, tca_both.duplicates) == (len(rows), 3)
+
+
+def test_a_file_named_twice_is_read_once_by_tca_and_calibrate(tmp_path: Path) -> None:
+    rows = hand_parent("P1", Side.BUY, [(65, 100.5, 100.0), (130, 100.6, 100.1)])
+    journal = write_rows(tmp_path / "execution_quality_paper.jsonl", rows)
+    quality = JournalQuality()
+    assert len(list(read_journal_rows([journal, journal], quality))) == len(rows)
+    assert quality.clean
+    with TcaQuery(memory_limit="256MB", threads=1) as query:  # (not through the folder
+        query.load(JournalFiles((journal, journal), 2 * journal.stat().st_size))  # reader)
+        tca = query.quality
+    assert (tca.rows, tca.duplicates) == (quality.rows, 0) == (len(rows), 0)
