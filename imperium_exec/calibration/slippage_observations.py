@@ -9,8 +9,9 @@ One observation per filled child, read from the journal by streaming it line by 
   quote showed (``expected_slippage``: +half-spread taking, -half-spread joining, 0 at the
   mid), the book walk (``book_walk``), the participation and horizon the power law used;
 - **the desk's earlier fills on the contract**: units and ages of the fills written before
-  this child's first fill, its parent's other children's and other parents' alike (they moved
-  the price this child paid), counted as the engine's estimate counts them
+  this child's first fill, its parent's other children's and other parents' alike, and a
+  late order's (its ghost row's) too (they moved the price this child paid), counted as the
+  engine's estimate counts them
   (:class:`~..costs.slippage.PriorFill`): another parent's fill before this parent's arrival
   only by its temporary part's decay since the arrival.
 
@@ -156,7 +157,8 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
     modes seen are all listed in :attr:`JournalReading.modes`)."""
     reading = JournalReading()
     children: dict[str, _Child] = {}
-    fills: list[tuple[int, float, int, str]] = []  # (row, ts, units, child)
+    #: The desk's fills: (row, ts, units signed + bought, parent, tradingsymbol)
+    fills: list[tuple[int, float, int, str, str]] = []
     arrivals: dict[str, tuple[float, float]] = {}  # parent -> (epoch, index level)
     #: parent -> (row, epoch, file) of its first row (its accepted row: its arrival)
     starts: dict[str, tuple[int, float, str]] = {}
@@ -181,7 +183,15 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
             if pricing is not None:
                 pricings.append(pricing)
             continue
-        if event != EventKind.FILLED or not row.get("filled_quantity") or not row.get("fill_price"):
+        if not row.get("filled_quantity") or not row.get("fill_price") \
+                or event not in (EventKind.FILLED, EventKind.GHOST):
+            continue
+        if event == EventKind.GHOST:  # a late order's fill: on the market, no child's cost
+            if wanted and isinstance(row.get("parent_id"), str) and row.get("side"):
+                fills.append((n, float(row.get("ts") or 0.0),
+                              (1 if row.get("side") == Side.BUY else -1)
+                              * int(row["filled_quantity"]), row["parent_id"],
+                              str(row.get("tradingsymbol"))))
             continue
         child_id, parent_id = row.get("child_id"), row.get("parent_id")
         if not isinstance(child_id, str) or not isinstance(parent_id, str):
@@ -202,17 +212,16 @@ def read_observations(paths: Iterable[str | os.PathLike[str]],
         level = _positive(row.get("underlying_price"))
         if level is not None:
             child.fills_at.append((units, float(row.get("ts") or 0.0), level))
-        fills.append((n, float(row.get("ts") or 0.0), units, child_id))
+        fills.append((n, float(row.get("ts") or 0.0), child.side_sign * units, parent_id,
+                      child.tradingsymbol))
     journal_of = quality.journal_of(spanned)
 
     def market(parent_id: str, tradingsymbol: str) -> tuple[str, str]:
         return journal_of(starts[parent_id][2]), tradingsymbol
 
     by_market: dict[tuple[str, str], list[tuple[float, int, int]]] = {}  # (ts, row, +/-units)
-    for n, ts, units, child_id in fills:
-        child = children[child_id]
-        by_market.setdefault(market(child.parent_id, child.tradingsymbol), []).append(
-            (ts, n, child.side_sign * units))
+    for n, ts, units, parent_id, tradingsymbol in fills:
+        by_market.setdefault(market(parent_id, tradingsymbol), []).append((ts, n, units))
     for market_fills in by_market.values():
         market_fills.sort()
     pricers = _Pricers(arrivals)

@@ -131,6 +131,7 @@ class ExecutionEngine:
                                        horizons_s=cfg.markout_horizons_s)
         self.desk_fills = DeskFills()
         self.orders.on_fill = self._fill_taken
+        self.orders.on_late_fill = self._desk_fill
         self.orders.underlying_now = self._underlying_now
         self.placer = Placer(
             broker=broker, gateway=self.gateway, market_data=self.market_data,
@@ -488,10 +489,15 @@ class ExecutionEngine:
     def _fill_taken(self, parent: ParentState, child: ChildState, units: int,
                     price: float) -> None:
         """A fill the engine took in: its markouts (not for a parent held from a restart),
-        and the desk's fills on the instrument (the next children's estimates count its
-        impact, whichever parent they belong to, a held one's too)."""
+        and the desk's fills on the instrument."""
         if not parent.recovered:
             self.markouts.on_fill(parent, child, units, price)
+        self._desk_fill(parent, units)
+
+    def _desk_fill(self, parent: ParentState, units: int) -> None:
+        """One of the desk's fills on ``parent``'s instrument (a late order's too, whether or
+        not its parent still works): the next children's estimates count its impact,
+        whichever parent they belong to."""
         req = parent.request
         self.desk_fills.record(instrument_key(req.exchange, req.tradingsymbol),
                                parent.parent_id, self.clock.now(), req.side.sign * units)

@@ -93,6 +93,9 @@ class OrderTracker:
         #: Told of every fill (parent, child, units, price), after its row, a held parent's
         #: too: the markouts and the desk's fills on the instrument.
         self.on_fill: Callable[[ParentState, ChildState, int, float], None] | None = None
+        #: Told of every fill of a late order (a re-sent attempt's earlier order that turned
+        #: up: parent, units), after its ghost row: the desk's fills on the instrument.
+        self.on_late_fill: Callable[[ParentState, int], None] | None = None
         #: The parent's underlying index now (a fill row's ``underlying_price``), if known.
         self.underlying_now: Callable[[ParentState], float | None] | None = None
         self._gateway = gateway
@@ -523,6 +526,8 @@ class OrderTracker:
                 watch, Status(order.status.lower()), "; ".join(notes),
                 filled=new_fill[0] if new_fill else None,
                 price=new_fill[1] if new_fill else None))
+        if new_fill is not None and self.on_late_fill is not None:
+            self.on_late_fill(parent, new_fill[0])
 
     async def _cancel_late(self, watch: LateOrderWatch, order_id: str) -> None:
         try:

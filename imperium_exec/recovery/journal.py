@@ -194,7 +194,7 @@ def unfinished_today(rows: Iterable[Mapping[str, Any]], now: float) -> JournalDa
         if event.event in (EventKind.FILLED, EventKind.GHOST) and event.side is not None \
                 and event.filled_quantity and event.fill_price is not None:
             traded[event.side] += event.filled_quantity * event.fill_price
-            if event.event is EventKind.FILLED and event.tradingsymbol:
+            if event.tradingsymbol:  # (a late order's fills too: the desk's on the market)
                 fills.append(JournalFill(event.ts, event.exchange or "NFO", event.tradingsymbol,
                                          event.parent_id,
                                          event.side.sign * event.filled_quantity))

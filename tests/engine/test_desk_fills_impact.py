@@ -149,6 +149,21 @@ def test_a_journal_split_in_two_files_is_one_journal(tmp_path: Path) -> None:
     assert fills_seen([morning, afternoon], parents) == alone
 
 
+def test_a_late_orders_fill_moves_the_market_as_a_childs_does(tmp_path: Path) -> None:
+    """A fill that came on a re-sent attempt's earlier order (its ghost row) is no child's
+    cost, but it moved the price the next children paid: they count it as the engine does."""
+    rows, _ = run([(SECOND, "BUY")])
+    first = next(i for i, r in enumerate(rows) if r["event"] == "filled")
+    as_fill = fills_seen([write_journal(tmp_path / "a.jsonl", rows)], {rows[0]["parent_id"]})
+    late = [dict(r, event="ghost", status="complete") if i == first else r
+            for i, r in enumerate(rows)]
+    as_ghost = fills_seen([write_journal(tmp_path / "b.jsonl", late)], {rows[0]["parent_id"]})
+    child = rows[first]["child_id"]
+    assert child in as_fill and child not in as_ghost  # no child's cost any more
+    assert {k: v for k, v in as_fill.items() if k != child} == as_ghost
+    assert any(f.units == rows[first]["filled_quantity"] for f in as_ghost[f"mid {child[:-1]}2"])
+
+
 def fills_seen(paths: list[Path], parents: set[str]) -> dict[str, tuple[PriorFill, ...]]:
     """The desk's fills each child of ``parents`` is predicted from (its cost side) and its
     pricing's mid move saw (``mid <child>``), as the calibration reads ``paths``."""

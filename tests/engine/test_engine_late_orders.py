@@ -225,6 +225,9 @@ def test_a_late_orders_fills_count_into_its_parent_while_the_parent_works(
     assert result.filled_quantity == 130  # the late order's fills are the parent's
     finished = next(r for r in rig.file_rows() if r["event"] == "finished")
     assert finished["filled_quantity"] == 130
+    # On the market like any of the desk's fills: the next estimates count its impact.
+    (desk,) = rig.engine.desk_fills.others_since(f"NFO:{ghost['tradingsymbol']}", "", 0.0)
+    assert (desk.parent_id, desk.units) == (parent_id, 130)
 
 
 def test_a_parent_overfilled_by_a_late_order_ends_filled_and_says_by_how_much(
