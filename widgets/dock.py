@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -59,7 +59,7 @@ from .stats import ExecutionStats
 from .table_model import RowFilter
 from .table_view import ROW_ROLE
 from .tca_model import TcaBook
-from .tca_view import TcaPanel
+from .tca_view import PICKER_SHORTCUT, TcaPanel
 from .theme import Theme
 from .tiles import SummaryTiles
 
@@ -165,6 +165,10 @@ class ExecutionDock(QDockWidget):
         self.charts.setTabToolTip(self.charts.indexOf(self.tca),
                                   "Implementation shortfall of a finished parent (or today's) "
                                   "in parts, and the markout curve of the fills")
+        # From anywhere in the dock's window: the TCA tab, its picker focused.
+        to_picker = QShortcut(QKeySequence(PICKER_SHORTCUT), body)
+        to_picker.setContext(Qt.ShortcutContext.WindowShortcut)
+        to_picker.activated.connect(self.show_tca_picker)
         # Picking an order in the Orders view shows its parent's shortfall in the TCA tab.
         self.orders.table.selectionModel().currentRowChanged.connect(self._order_picked)
         for i, (part, share) in enumerate(((self.parents_panel, 3), (self.blotter, 4),
@@ -251,6 +255,11 @@ class ExecutionDock(QDockWidget):
         """A host's "Log in again…": a button beside the re-login banner, shown with it, that
         triggers ``action`` (None: no button)."""
         self.session.set_action(action)
+
+    def show_tca_picker(self) -> None:
+        """The TCA tab to the front, the focus in its parent picker (Ctrl+Shift+T)."""
+        self.charts.setCurrentWidget(self.tca)
+        self.tca.focus_picker()
 
     def set_filter(self, flt: RowFilter) -> None:
         self.blotter.set_filter(flt)

@@ -41,6 +41,9 @@ PICKER_ROWS = 200
 TODAY = ""  # the picker's data for the aggregate entry
 #: Shows the what-if in the charts' place and back, anywhere in the tab.
 WHAT_IF_SHORTCUT = "Ctrl+Shift+W"
+#: From anywhere in the dock's window: the TCA tab to the front, the focus in its picker.
+#: (Not Alt+P: in the desk that is the quick order's PE, an order field.)
+PICKER_SHORTCUT = "Ctrl+Shift+T"
 
 
 def waterfall(parts_bps: list[float]) -> tuple[list[float], list[float]]:
@@ -72,16 +75,19 @@ class TcaPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 0)
         layout.setSpacing(3)
         top = QHBoxLayout()
-        picker_label = QLabel("&Parent", self)
+        picker_label = QLabel("Parent", self)
         self.picker = QComboBox(self)
         self.picker.setObjectName("tca_parent")
         self.picker.setEditable(True)  # type to find a symbol or parent id
+        picker_text = self.picker.lineEdit()
+        assert picker_text is not None  # (editable)
         self.picker.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.picker.setMinimumContentsLength(30)
         self.picker.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.picker.setToolTip("The newest finished parents, newest first (type to search); "
-                               "the first line adds up today's")
+        self.picker.setToolTip(f"The newest finished parents, newest first (type to search; "
+                               f"{PICKER_SHORTCUT} from anywhere in the window); the first "
+                               f"line adds up today's")
         picker_label.setBuddy(self.picker)
         top.addWidget(picker_label)
         top.addWidget(self.picker, 1)
@@ -118,6 +124,10 @@ class TcaPanel(QWidget):
         self.picker.currentIndexChanged.connect(lambda _i: self.redraw())
         self.picker.currentIndexChanged.connect(
             lambda _i: self.what_if.set_parent(self.picked))
+        # A parent's line starts with its side and quantity: show its start, not its end.
+        self.picker.currentIndexChanged.connect(lambda _i: picker_text.setCursorPosition(0))
+        # Picked with Enter while the what-if shows: Space replays it next.
+        picker_text.returnPressed.connect(self._picked_with_enter)
 
     # ------------------------------------------------------------------ public
     @property
@@ -134,6 +144,17 @@ class TcaPanel(QWidget):
         if index >= 0:
             self.picker.setCurrentIndex(index)
         return index >= 0
+
+    def _picked_with_enter(self) -> None:
+        if self.pages.currentWidget() is self.what_if and self.what_if.button.isEnabled():
+            self.what_if.button.setFocus()
+
+    def focus_picker(self) -> None:
+        """The picker takes the focus (its tab brought to the front by the dock)."""
+        self.picker.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        text = self.picker.lineEdit()
+        if text is not None:
+            text.selectAll()
 
     def _show_what_if(self, on: bool) -> None:
         self.pages.setCurrentIndex(self.pages.indexOf(self.what_if) if on else 0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
+from PySide6.QtWidgets import QApplication, QLineEdit, QMainWindow
 from pytestqt.qtbot import QtBot
 
 from imperium_exec.telemetry import read_rows
@@ -32,11 +32,18 @@ def test_the_picked_parent_replays_off_the_gui_thread_and_shows_each_algorithms_
     window.setFont(desk_font(9))
     dock = ExecutionDock(journal, settings=qsettings, interval_ms=20, refresh_ms=20)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    window.setCentralWidget(QWidget())
+    host_field = QLineEdit()  # the host's own panel has the focus
+    window.setCentralWidget(host_field)
     window.resize(1000, 980)
     window.show()
     qtbot.waitExposed(window)
-    dock.charts.setCurrentWidget(dock.tca)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    host_field.setFocus()
+    # From anywhere in the window: the TCA tab comes to the front, its picker focused.
+    qtbot.keyClick(host_field, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    assert dock.charts.currentWidget() is dock.tca and dock.tca.picker.hasFocus()
     finished = read_markets(read_rows(journal)).parents
     qtbot.waitUntil(lambda: dock.tca.picker.count() == 1 + len(finished), timeout=5000)
     panel = dock.tca.what_if
@@ -44,8 +51,10 @@ def test_the_picked_parent_replays_off_the_gui_thread_and_shows_each_algorithms_
     twap = next(p for p in finished if p.algo == "TWAP")
     assert dock.tca.pick(twap.parent_id)
     assert panel.button.isEnabled() and panel.table.item(0, 0) is None
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    # The line shows its start: the side and quantity, not the end of a long text.
+    line = dock.tca.picker.lineEdit()
+    assert line is not None and line.cursorPosition() == 0
+    assert line.text().startswith(f"{twap.side.value} {twap.quantity} ")
     dock.tca.picker.setFocus()
     qtbot.keyClick(dock.tca.picker, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)
@@ -78,3 +87,9 @@ def test_the_picked_parent_replays_off_the_gui_thread_and_shows_each_algorithms_
 
     dock.tca.picker.setCurrentIndex(0)  # another pick clears it
     assert panel.table.item(0, 0) is None
+    # Another parent picked with Enter while the what-if shows: Space replays it next.
+    assert dock.tca.pick(finished[0].parent_id) and panel.button.isEnabled()
+    dock.tca.picker.setFocus()
+    assert line is not None
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert panel.button.hasFocus()

@@ -431,6 +431,13 @@ def test_keyboard_mnemonics_are_unique_and_reach_the_fields(qtbot: QtBot, desk: 
     w = desk.window
     letters = mnemonics(w)
     assert len(letters) >= 20 and len(letters) == len(set(letters)), letters
+    # With each of the dock's chart tabs shown in turn (the TCA tab's "Parent" picker too).
+    charts = w.dock.charts
+    for tab in range(charts.count()):
+        charts.setCurrentIndex(tab)
+        letters = mnemonics(w)
+        assert len(letters) == len(set(letters)), (charts.tabText(tab), "".join(sorted(letters)))
+    charts.setCurrentIndex(0)
     w.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)
     for key, field in ((Qt.Key.Key_L, w.quick.lots), (Qt.Key.Key_K, w.quick.strike),
@@ -441,6 +448,11 @@ def test_keyboard_mnemonics_are_unique_and_reach_the_fields(qtbot: QtBot, desk: 
         assert focused is not None and (focused is field or field.isAncestorOf(focused))
     qtbot.keyClick(w.dock.blotter.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert w.dock.blotter.symbol_filter.hasFocus()
+    # From an order field: the TCA tab to the front and its parent picker focused.
+    w.quick.lots.setFocus()
+    qtbot.keyClick(w.quick.lots, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    assert w.dock.charts.currentWidget() is w.dock.tca and w.dock.tca.picker.hasFocus()
 
 
 def test_order_keys_send_only_from_the_quick_order_panel(qtbot: QtBot, desk: Desk) -> None:
