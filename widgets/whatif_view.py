@@ -142,6 +142,7 @@ class WhatIfPanel(QWidget):
             return
         self.parent_id = parent_id
         self.table.clearContents()
+        self.table.show()
         can = bool(parent_id) and self.journal is not None
         self.button.setEnabled(can and not self._running)
         if self.journal is None:
@@ -198,11 +199,13 @@ class WhatIfPanel(QWidget):
             return  # the pick moved on while it ran
         if isinstance(result, str):
             self.status.setText(result)
+            self.table.hide()  # (nothing to show: the words have the room)
             return
         assert isinstance(result, ParentWhatIf)
         if result.skipped is not None:
             self.status.setText(f"What-if for {ran}: not replayed, too little of its market "
                                 f"in the journal: {result.skipped}.")
+            self.table.hide()
             return
         self._fill(result)
 

@@ -17,6 +17,7 @@ from imperium_exec.whatif.market import read_markets
 from imperium_exec.whatif.replay import ALGORITHMS
 from imperium_exec.widgets import ExecutionDock
 from imperium_exec.widgets.fonts import desk_font
+from imperium_exec.widgets.whatif_view import WhatIfPanel
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,17 @@ def test_the_picked_parent_replays_off_the_gui_thread_and_shows_each_algorithms_
     assert line is not None
     qtbot.keyClick(line, Qt.Key.Key_Return)
     assert panel.button.hasFocus()
+
+
+def test_a_parent_that_cannot_be_replayed_says_why_in_the_tables_place(
+        qtbot: QtBot, journal: Path) -> None:
+    panel = WhatIfPanel(journal)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_parent("P1")
+    assert panel.table.isVisible()
+    panel._running = "P1"  # as a replay's end hands it back (a failure, or too little market)
+    panel._done("What-if for P1 failed: the journal went away")
+    assert panel.status.text().endswith("went away") and not panel.table.isVisible()
+    panel.set_parent("P2")
+    assert panel.table.isVisible() and panel.status.text().startswith("What-if for P2")
