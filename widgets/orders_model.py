@@ -26,7 +26,10 @@ rows arrive), so every figure is one that does not depend on the order:
 A fill row's ``filled_quantity`` is the increment of that fill; a terminal row's is the child's
 total, which the book does not add (it would count the fills twice). A ``ghost`` row is about
 an earlier attempt's late order of the same child: it never changes the state, but its fills
-are this child's fills and are counted (the engine counts them into the parent too).
+are this child's fills and are counted (the engine counts them into the parent too). One
+ghost row ends a doubt, though: when the child's shown state is ``unknown`` (its last attempt's
+outcome was not known) and the watch of that attempt's tag says it never turned up
+(``not_placed``), the order is shown not placed.
 
 Rows live in numpy columns (a journal of a million events holds ~400,000 child orders) with a
 dict from key to row; a batch updates rows in place and says which rows are new and which
@@ -81,6 +84,8 @@ CHILD_STATE: dict[Status, ChildStatus] = {
     Status.REJECTED: ChildStatus.REJECTED,
     Status.ERROR: ChildStatus.ERROR,
     Status.UNKNOWN: ChildStatus.UNKNOWN,
+    # An unknown attempt's tag never turned up (a ghost row's verdict): nothing was placed.
+    Status.NOT_PLACED: ChildStatus.ERROR,
 }
 #: How far along a state is: at one timestamp and attempt, the state further along is the
 #: later one (a fill's placed row and the fill can share a timestamp under a virtual clock).
@@ -91,6 +96,8 @@ _EVENT_ORDER: dict[EventKind, int] = {kind: i for i, kind in enumerate((
     EventKind.RETRY, EventKind.RECONCILING, EventKind.RECONCILED, EventKind.PLACED,
     EventKind.MODIFIED, EventKind.FILLED,
     EventKind.CANCELLED, EventKind.REJECTED, EventKind.ERROR))}
+#: The attempt's bits in a state's rank.
+_ATTEMPT_MASK = (1 << 32) - 1
 #: The precedence of a (status, event) state, less its attempt (bits 8-39): terminal first,
 #: then (after the attempt) progress, then the event. Ghost rows are not states of the child.
 _RANK_BASE: dict[tuple[Status | None, EventKind], int] = {
@@ -293,7 +300,7 @@ class OrderBook:
             changed = True
         base = _RANK_BASE.get((e.status, kind))  # None: a ghost row, or no state of its own
         if base is None:
-            return changed
+            return self._settle_unknown(row, e, attempt) or changed
         if e.limit_price is not None or e.expected_cost_bps is not None:
             priced_attempt = self._priced_rank[row]
             if attempt > priced_attempt or (attempt == priced_attempt
@@ -316,6 +323,18 @@ class OrderBook:
         codes["event"][row] = code("event", kind)
         codes["error_bucket"][row] = code("error_bucket", e.error_bucket)
         codes["error"][row] = code("error", e.error)
+        return True
+
+    def _settle_unknown(self, row: int, e: Event, attempt: int) -> bool:
+        """A ghost row saying the attempt the shown ``unknown`` state is about placed no
+        order: the order is shown not placed (its watch ended: nothing is at the broker)."""
+        codes = self._codes
+        if not (e.event is EventKind.GHOST and e.status is Status.NOT_PLACED
+                and codes["status"][row] == self._code("status", Status.UNKNOWN)
+                and (self._state_rank[row] >> 8) & _ATTEMPT_MASK == attempt):
+            return False
+        codes["status"][row] = self._code("status", Status.NOT_PLACED)
+        self._numbers["updated"][row] = max(self._numbers["updated"][row], e.ts)
         return True
 
     def _count_fill(self, row: int, e: Event) -> bool:

@@ -337,6 +337,10 @@ class BrokerCapabilities:
     modify_order: Callable[[str, ModifyInstruction], None] | None = None
     #: Modifications one order accepts (Kite: 25, then it refuses); None: no limit.
     max_modifications: int | None = None
+    #: How late, at most, an order it was sent can turn up in its order book (the paper
+    #: exchange knows its own delays); None: no bound is known (Kite), and the engine watches
+    #: an attempt of unknown outcome for ``EngineConfig.late_order_watch_s``.
+    late_order_window_s: float | None = None
     # the session
     #: Take a new access token after the session was lost (Kite: the token from a fresh
     #: login); the engine then reconciles what it halted. None: its session never expires.

@@ -122,7 +122,9 @@ class ExecutionEngine:
             config=TrackerConfig(poll_interval_s=cfg.poll_interval_s,
                                  stream_poll_interval_s=cfg.stream_poll_interval_s,
                                  min_read_gap_s=cfg.min_read_gap_s,
-                                 late_order_watch_s=cfg.late_order_watch_s))
+                                 late_order_watch_s=min(
+                                     cfg.late_order_watch_s,
+                                     offers.late_order_window_s or cfg.late_order_watch_s)))
         self.market_data = MarketDataService.for_broker(
             broker, self.clock, gateway=self.gateway,
             config=MarketDataConfig(max_age_s=cfg.max_quote_age_s))

@@ -273,3 +273,19 @@ def test_a_slice_never_sent_shows_when_it_was_given_up_not_its_scheduled_time() 
     # A slice that was sent keeps its slice time.
     book.apply([child("placed", 10.0, child_index=2, send_at=T0 + 10.0)])
     assert book.row(1)["sent"] == T0 + 10.0
+
+
+def test_an_unknown_attempt_whose_tag_never_turned_up_is_shown_not_placed() -> None:
+    """The engine stopped learning an attempt's outcome (unknown), then the watch of its tag
+    ended without an order (a ghost row, not_placed): nothing is at the broker, and the row
+    says so. A ghost row about an earlier attempt changes nothing."""
+    book = OrderBook()
+    book.apply([child("error", 1.0, status="unknown", error_bucket="transient")])
+    assert only_order(book)["status"] == "unknown" and not book.is_open(0)
+    book.apply([child("ghost", 9.0, status="not_placed", attempt=1)])
+    assert only_order(book)["status"] == "not_placed" and not book.is_open(0)
+
+    other = OrderBook()
+    other.apply([child("placed", 1.0, attempt=2, order_id="1")])
+    other.apply([child("ghost", 9.0, status="not_placed", attempt=1)])  # the earlier attempt's
+    assert only_order(other)["status"] == "placed" and other.is_open(0)

@@ -103,7 +103,8 @@ class PaperBroker:
             rate_limits=self.rate_limits, errors=KITE_ERRORS, local_market_data=True,
             quotes=self.quotes, lists=self.lists, basket_margin=self.basket_margin,
             positions=self.positions, clock=self.clock, volume_curve=self.volume_curve,
-            slippage_params=self.slippage_params)
+            slippage_params=self.slippage_params,
+            late_order_window_s=late_order_window_s(cfg))
 
     # ---------------------------------------------------------------- Broker protocol
 
@@ -215,6 +216,17 @@ class PaperBroker:
             account = self.exchange.account
             return {"net": account.available, "utilised": account.utilised,
                     "opening_balance": self.config.account.margin}
+
+
+#: Beyond the exchange's own delays, time for the engine's book reads to see an order.
+LATE_ORDER_READS_S = 5.0
+
+
+def late_order_window_s(cfg: PaperConfig) -> float:
+    """How late an order sent to this exchange can show in its book: a delayed order's
+    delay, and the request's way there and back at the latency's cap, and the reads'."""
+    faults = cfg.faults
+    return faults.delayed_order_s + 2.0 * faults.latency.max_ms / 1e3 + LATE_ORDER_READS_S
 
 
 def _override(cfg: PaperConfig, *, seed: int | None, margin: float | None,
