@@ -18,6 +18,7 @@ from imperium_exec.brokers.errors import (
 )
 from imperium_exec.brokers.paper.broker import PaperBroker
 from imperium_exec.clock import RealClock, VirtualClock
+from imperium_exec.engine.execution_engine import EngineConfig, ExecutionEngine
 from imperium_exec.events import ErrorBucket
 from imperium_exec.request import OrderType, Side
 from imperium_exec.retry import RetryPolicy
@@ -99,6 +100,27 @@ def test_order_request_timed_out_answer_whose_order_appears_later() -> None:
     [late] = by_tag(broker, "late1")
     assert late.status is OrderStatus.COMPLETE
     assert late.exchange_timestamp == pytest.approx(clock.now())
+
+
+def test_the_engine_watches_an_unknown_attempt_as_long_as_the_exchange_can_be_late() -> None:
+    """The exchange knows its slowest order: a delayed one's delay, the way there and back at
+    the latency's cap, and the reads. The engine watches an attempt of unknown outcome that
+    long on paper (not Kite's 15 minutes), never longer than its own setting."""
+    faults = FaultConfig(delayed_order_s=8.0, latency=LatencyConfig(median_ms=5.0, max_ms=500.0))
+    broker = PaperBroker(clock=VirtualClock(), faults=faults)
+    assert broker.capabilities.late_order_window_s == pytest.approx(8.0 + 1.0 + 5.0)
+    engine = ExecutionEngine(broker, mode="paper", clock=broker.clock)
+    try:
+        assert engine.orders.config.late_order_watch_s == pytest.approx(14.0)
+    finally:
+        engine.shutdown(5.0)
+    other = PaperBroker(clock=VirtualClock(), faults=faults)
+    engine = ExecutionEngine(other, mode="paper", clock=other.clock,
+                             config=EngineConfig(late_order_watch_s=10.0))
+    try:
+        assert engine.orders.config.late_order_watch_s == 10.0
+    finally:
+        engine.shutdown(5.0)
 
 
 def test_stuck_pending_order_reaches_the_exchange_late() -> None:
