@@ -213,8 +213,26 @@ def test_children_are_priced_from_the_stream_with_the_quote_age_recorded(live40:
             live.wait_for(streamed, timeout=0.5)
             break
     assert streamed(), "the stream never carried the instrument's quote"
-    _, future = live.submit(inst, order_type="LIMIT", limit_price=125.0)
-    assert future.result(10).status is ParentStatus.FILLED
+    # A live instrument keeps trading: its stream stays fresh while the parent gets going (the
+    # listing and margin checks come before the child's price; on a loaded machine they took
+    # longer than a quote may age, and a REST read then priced it).
+    trading = threading.Event()
+
+    def trade_on() -> None:
+        for n in itertools.count(40):
+            if trading.wait(0.2):
+                return
+            live.server.set_quote(inst.tradingsymbol, bid=120.0, ask=120.5,
+                                  ltp=120.0 + 0.05 * (n % 10))
+
+    ticker = threading.Thread(target=trade_on, daemon=True)
+    ticker.start()
+    try:
+        _, future = live.submit(inst, order_type="LIMIT", limit_price=125.0)
+        assert future.result(10).status is ParentStatus.FILLED
+    finally:
+        trading.set()
+        ticker.join(5)
     (placed,) = [r for r in live.events() if r["event"] == "placed"]
     assert placed["quote_source"] == "stream" and placed["quote_age_ms"] < 2000
     assert placed["mid_at_send"] == 120.25  # the live book, not the ticket's 100/100.5
