@@ -211,6 +211,7 @@ class WhatIfPanel(QWidget):
 
     def _fill(self, w: ParentWhatIf) -> None:
         r = w.parent
+        self.table.show()  # (hidden by an earlier try that failed)
         own = w.own_within_band()
         check = "" if own is None else (
             ", in its own band" if own else ", outside its own band")
