@@ -12,7 +12,6 @@ seeds) and the fees apart. A parent whose market the journal holds too little of
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -31,10 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..telemetry import read_rows
-from ..whatif.market import read_markets
-from ..whatif.replay import ALGORITHMS, DEFAULT_SEEDS, AlgoOutcome, ParentWhatIf, replay_parent
-from ..whatif.report import bps, impact_for, money, outcome_cells
+from ..whatif.command import replay_one
+from ..whatif.replay import ALGORITHMS, DEFAULT_SEEDS, ParentWhatIf
+from ..whatif.report import bps, money, outcome_cells
 from .theme import LIGHT, Theme
 
 COLUMNS = ("cost ₹", "band ₹", "bps (band)", "fees ₹")
@@ -45,32 +43,6 @@ class _Bridge(QObject):
 
     progressed = Signal(int, int)
     done = Signal(object)  # ParentWhatIf, or a str saying why not
-
-
-def replay_one(path: Path, parent_id: str, *, seeds: int,
-               progress: Callable[[int, int], None]) -> ParentWhatIf | str:
-    """``parent_id`` of the journal at ``path`` under every algorithm (Qt-free: the worker
-    thread's job); ``progress(done, total)`` after each algorithm."""
-    rows = read_rows(path)
-    params, impact = impact_for(rows, None)
-    journal = read_markets(rows)
-    parent = next((p for p in journal.parents if p.parent_id == parent_id), None)
-    if parent is None:
-        return f"{parent_id} has no finished row in {path.name} yet."
-    market = journal.markets[parent.tradingsymbol]
-    outcomes: dict[str, AlgoOutcome] = {}
-    result: ParentWhatIf | None = None
-    with tempfile.TemporaryDirectory(prefix="whatif_") as tmp:
-        for i, algo in enumerate(ALGORITHMS):
-            result = replay_parent(parent, market, params, seeds=range(1, seeds + 1),
-                                   algorithms=(algo,), workdir=Path(tmp))
-            if result.skipped is not None:
-                return result
-            outcomes.update(result.outcomes)
-            progress(i + 1, len(ALGORITHMS))
-    assert result is not None
-    return ParentWhatIf(parent, result.realized, outcomes, result.observed, seeds=seeds,
-                        impact=impact)
 
 
 class WhatIfPanel(QWidget):
@@ -249,4 +221,4 @@ class WhatIfPanel(QWidget):
             self.table.setItem(row, column, item)
 
 
-__all__ = ["WhatIfPanel", "replay_one"]
+__all__ = ["WhatIfPanel"]

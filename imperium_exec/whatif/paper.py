@@ -32,7 +32,7 @@ import math
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,7 +41,7 @@ from ..algos.planner import ExecutionAlgoPlanner
 from ..brokers.base import Quote
 from ..brokers.paper.broker import PaperBroker
 from ..clock import VirtualClock
-from ..costs.slippage import SlippageParams
+from ..costs.slippage import PriorFill, SlippageModel, SlippageParams
 from ..engine.config import EngineConfig
 from ..engine.execution_engine import ExecutionEngine
 from ..events import EventKind
@@ -50,7 +50,6 @@ from ..request import ExecutionRequest, Side
 from ..sim.chain import INDEX_SYMBOLS, Chain, Instrument
 from ..sim.config import AccountConfig, ImpactConfig, PaperConfig, RulesConfig
 from ..sim.paths import BLOCK, LEVELS, SeriesBlock
-from ..telemetry import FillQualityTracker, read_rows
 from ..testing.quality_worlds import NO_LIMITS
 from ..timeutil import IST
 from .market import ParentRecord, SymbolMarket
@@ -238,7 +237,7 @@ class JournalSeries:
 
 @dataclass(frozen=True)
 class ReplayFill:
-    """One fill of a replayed child, as the replay's journal has it."""
+    """One fill of a replayed child, as the replay's rows have it."""
 
     placed: float  #: when its child was sent, epoch seconds
     ts: float  #: when it filled
@@ -280,10 +279,9 @@ class ReplayRun:
         """The mid at the window's end, our fills' impact on it included (what an unfilled
         remainder is priced at)."""
         t = self.series.end_s
-        rate = math.log(2.0) / params.temporary_half_life_s
-        impact = sum(f.units * (params.permanent_per_unit + params.temporary_per_unit
-                                * math.exp(-rate * (t - (f.ts - self.start))))
-                     for f in self.fills if f.ts - self.start <= t)
+        impact = SlippageModel(params).linear_impact(
+            [PriorFill(age_s=t - (f.ts - self.start), units=f.units)
+             for f in self.fills if f.ts - self.start <= t])
         return self.series.mid_at(t) + sign * impact
 
 
@@ -325,11 +323,10 @@ def _chain(parent: ParentRecord, config: PaperConfig, seeds: int) -> Chain:
 
 
 def run_replays(inputs: ParentMarket, params: SlippageParams, *, seeds: Sequence[int],
-                make_request: RequestMaker, journal: Path,
-                timeout_s: float = 600.0) -> list[ReplayRun]:
+                make_request: RequestMaker, timeout_s: float = 600.0) -> list[ReplayRun]:
     """The parent once per seed, all at its arrival, on one paper exchange whose copies of
     its instrument trade the journal's market (a copy a seed), through one real engine on a
-    virtual clock; each replay's fills read back from ``journal``."""
+    virtual clock; each replay's fills from the rows the engine emitted."""
     parent, market = inputs.parent, inputs.market
     config = PaperConfig(
         impact=ImpactConfig(permanent_per_unit=params.permanent_per_unit,
@@ -349,12 +346,13 @@ def run_replays(inputs: ParentMarket, params: SlippageParams, *, seeds: Sequence
     clock = VirtualClock(parent.start, auto_advance=False)
     broker = PaperBroker(config, clock=clock, chain=chain, series=series,
                          opened_at=parent.start - session_s)
-    # Read back at once (and thrown away by the what-if): no fsync as each parent finishes.
-    tracker = FillQualityTracker("paper", path=journal, durable=False)
-    engine = ExecutionEngine(broker, mode="paper", clock=clock, tracker=tracker,
+    # The rows in memory, no journal: the what-if reads them once and throws them away.
+    engine = ExecutionEngine(broker, mode="paper", clock=clock,
                              planner=ExecutionAlgoPlanner(),
                              config=EngineConfig(id_seed=7, markout_horizons_s=(),
                                                  risk_limits=NO_LIMITS))
+    rows: list[dict[str, Any]] = []
+    engine.add_listener(rows.append)  # (the engine's thread; read after its shutdown)
     try:
         futures = []
         for symbol, seed in zip(symbols, seeds, strict=True):
@@ -366,17 +364,16 @@ def run_replays(inputs: ParentMarket, params: SlippageParams, *, seeds: Sequence
             future.result(timeout=timeout_s)
     finally:
         engine.shutdown(10.0)
-        tracker.close()
-    fills = _read_fills(journal)
+    fills = _fills(rows)
     return [ReplayRun(series[(parent.exchange, s)], parent.start, tuple(fills.get(s, ())))
             for s in symbols]
 
 
-def _read_fills(journal: Path) -> dict[str, list[ReplayFill]]:
+def _fills(rows: list[dict[str, Any]]) -> dict[str, list[ReplayFill]]:
     """Each replayed instrument's fills, with when and how their child was sent."""
     sent: dict[str, tuple[float, float | None, float | None]] = {}
     out: dict[str, list[ReplayFill]] = {}
-    for row in read_rows(journal):
+    for row in rows:
         child = str(row.get("child_id"))
         if row.get("event") == EventKind.PLACED:
             sent.setdefault(child, (float(row["ts"]), row.get("limit_price"),

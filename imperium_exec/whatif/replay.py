@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -175,8 +173,8 @@ def replay_cost(parent: ParentRecord, run: ReplayRun, params: SlippageParams) ->
 
 
 def replay_parent(parent: ParentRecord, market: SymbolMarket, params: SlippageParams, *,
-                  seeds: Sequence[int], algorithms: Sequence[str] = ALGORITHMS,
-                  workdir: Path) -> ParentWhatIf:
+                  seeds: Sequence[int], algorithms: Sequence[str] = ALGORITHMS
+                  ) -> ParentWhatIf:
     """``parent`` under each of ``algorithms``, once per seed (all seeds of one algorithm in
     one engine run)."""
     realized = parent.realized_cost()
@@ -200,15 +198,11 @@ def replay_parent(parent: ParentRecord, market: SymbolMarket, params: SlippagePa
         def make(symbol: str, quote: Quote, seed: int, algo: str = algo) -> ExecutionRequest:
             return replay_request(parent, algo, symbol, quote, seed)
 
-        journal = workdir / f"{parent.parent_id}_{algo}.jsonl"
         try:
-            runs = run_replays(inputs, params, seeds=seeds, make_request=make,
-                               journal=journal)
+            runs = run_replays(inputs, params, seeds=seeds, make_request=make)
         except ValueError as exc:
             outcomes[algo] = AlgoOutcome(algo, (), (), 0.0, problem=str(exc).splitlines()[0])
             continue
-        finally:
-            journal.unlink(missing_ok=True)
         outcomes[algo] = AlgoOutcome(
             algo, tuple(replay_cost(parent, run, params) for run in runs),
             tuple(_fees(parent, run) for run in runs),
@@ -230,14 +224,12 @@ def what_if(journal: JournalMarkets, params: SlippageParams, *, impact: str,
     chosen = [p for p in journal.parents if parents is None or p.parent_id in parents]
     seed_list = list(range(1, seeds + 1))
     out: list[ParentWhatIf] = []
-    with tempfile.TemporaryDirectory(prefix="whatif_") as tmp:
-        for i, parent in enumerate(chosen):
-            out.append(replay_parent(parent, journal.markets[parent.tradingsymbol], params,
-                                     seeds=seed_list,
-                                     algorithms=(parent.algo,) if own_only else algorithms,
-                                     workdir=Path(tmp)))
-            if progress is not None:
-                progress(i + 1, len(chosen))
+    for i, parent in enumerate(chosen):
+        out.append(replay_parent(parent, journal.markets[parent.tradingsymbol], params,
+                                 seeds=seed_list,
+                                 algorithms=(parent.algo,) if own_only else algorithms))
+        if progress is not None:
+            progress(i + 1, len(chosen))
     return WhatIfReport(out, seeds, impact)
 
 

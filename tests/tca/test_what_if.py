@@ -111,14 +111,14 @@ def test_only_the_replayed_parents_own_fills_are_taken_out_of_the_mids() -> None
 
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
 def test_on_a_still_market_an_immediate_parent_pays_half_the_spread_and_a_twap_half_of_that(
-        side: Side, tmp_path: Path) -> None:
+        side: Side) -> None:
     # A 0.10 spread about a mid of 100.00 that never moves, the rest of the market trading
     # 650 units a second. IMMEDIATE takes at the touch: 130 units at half the spread, 6.50.
     price = 100.05 if side is Side.BUY else 99.95
     parent = _parent(side, fills=(Fill(T0, 130, price),))
     market = _still_market(units_a_second=650)
     result = replay_parent(parent, market, NO_IMPACT, seeds=range(1, 4),
-                           algorithms=("IMMEDIATE",), workdir=tmp_path)
+                           algorithms=("IMMEDIATE",))
     assert result.skipped is None
     assert result.realized == pytest.approx(130 * 0.05)
     assert result.outcomes["IMMEDIATE"].costs == pytest.approx([130 * 0.05] * 3)
@@ -129,15 +129,14 @@ def test_on_a_still_market_an_immediate_parent_pays_half_the_spread_and_a_twap_h
     # mid (100.00), inside the spread, and fills from the other side's flow at no cost; the
     # last slice takes at the touch: 65 units at 0.05, 3.25.
     twap = _parent(side, algo="TWAP")
-    result = replay_parent(twap, market, NO_IMPACT, seeds=range(1, 4), algorithms=("TWAP",),
-                           workdir=tmp_path)
+    result = replay_parent(twap, market, NO_IMPACT, seeds=range(1, 4), algorithms=("TWAP",))
     assert result.outcomes["TWAP"].costs == pytest.approx([65 * 0.05] * 3)
     assert result.outcomes["TWAP"].filled_share == 1.0
 
 
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
 def test_a_passive_parent_rests_fills_later_and_earns_the_spread_a_taking_one_pays(
-        side: Side, tmp_path: Path) -> None:
+        side: Side) -> None:
     # A four-tick spread (0.20) about a still 100.00: a normal TWAP's children join the
     # queue at their own touch (a buy at 99.90, a sell at 100.10) and fill when the other
     # side's flow has eaten the queue ahead of them; its last slice takes (100.10 / 99.90).
@@ -152,8 +151,7 @@ def test_a_passive_parent_rests_fills_later_and_earns_the_spread_a_taking_one_pa
             return replay_request(parent, "TWAP", symbol, quote, seed)
 
         inputs = ParentMarket.of(parent, market, NO_IMPACT, lot=65, tick=0.05)
-        runs[urgency] = (parent, run_replays(inputs, NO_IMPACT, seeds=seeds, make_request=make,
-                                             journal=tmp_path / f"{urgency}.jsonl"))
+        runs[urgency] = (parent, run_replays(inputs, NO_IMPACT, seeds=seeds, make_request=make))
     near, far = (99.90, 100.10) if side is Side.BUY else (100.10, 99.90)
     parent, passive = runs["normal"]
     for run in passive:
@@ -176,12 +174,11 @@ def test_a_passive_parent_rests_fills_later_and_earns_the_spread_a_taking_one_pa
         == pytest.approx([26.0] * 3)
 
 
-def test_a_parent_whose_window_the_journal_barely_saw_is_reported_not_replayed(
-        tmp_path: Path) -> None:
+def test_a_parent_whose_window_the_journal_barely_saw_is_reported_not_replayed() -> None:
     market = SymbolMarket("NIFTY26D0126000CE", spreads=[0.1])
     market.mids = [(T0, 100.0), (T0 + 1, 100.1)]  # two mids in a 60 s window
     parent = _parent(Side.BUY, fills=(Fill(T0, 130, 100.05),))
-    result = replay_parent(parent, market, NO_IMPACT, seeds=[1], workdir=tmp_path)
+    result = replay_parent(parent, market, NO_IMPACT, seeds=[1])
     assert result.outcomes == {}
     assert result.skipped is not None and "2 mid(s) observed over its 60 s window" \
         in result.skipped
